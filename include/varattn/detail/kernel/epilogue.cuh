@@ -1,0 +1,43 @@
+#pragma once
+//! \file epilogue.cuh
+//! Normalizes one warp's 16 output rows, stages them in shared memory (the warp's own rows
+//! of the Q tile) and writes them with 16-byte coalesced stores, skipping rows past the
+//! segment's end.
+
+#include <varattn/detail/kernel/kernel_traits.cuh>
+#include <varattn/detail/sm80/mma.cuh>
+
+#include <cstdint>
+
+namespace varattn::detail {
+
+template <class Traits, class Element>
+__device__ __forceinline__ void store_output(float (&o)[Traits::kOutTiles][4],
+                                             const float (&inv)[2], Element* smem_rows,
+                                             Element* out, int64_t token_stride,
+                                             int valid_rows) {
+  using mma = sm80::mma_16816<Element>;
+  const int lane = static_cast<int>(threadIdx.x % 32);
+  const int row = lane / 4;
+#pragma unroll
+  for (int t = 0; t < Traits::kOutTiles; ++t) {
+    const int col = t * 8 + (lane % 4) * 2;
+    *reinterpret_cast<uint32_t*>(smem_rows + row * Traits::kStride + col) =
+        mma::pack(o[t][0] * inv[0], o[t][1] * inv[0]);
+    *reinterpret_cast<uint32_t*>(smem_rows + (row + 8) * Traits::kStride + col) =
+        mma::pack(o[t][2] * inv[1], o[t][3] * inv[1]);
+  }
+  __syncwarp();
+  constexpr int kVectors = 16 * Traits::kChunks;
+#pragma unroll
+  for (int i = lane; i < kVectors; i += 32) {
+    const int r = i / Traits::kChunks;
+    const int c = (i % Traits::kChunks) * 8;
+    if (r < valid_rows) {
+      *reinterpret_cast<uint4*>(out + r * token_stride + c) =
+          *reinterpret_cast<const uint4*>(smem_rows + r * Traits::kStride + c);
+    }
+  }
+}
+
+}  // namespace varattn::detail

@@ -1,0 +1,68 @@
+#pragma once
+//! \file online_softmax.cuh
+//! The running max and sum of the two query rows one thread holds in the mma C layout
+//! (rows g and g + 8 of its warp's 16), and the rescaling of the output accumulator.
+
+#include <cmath>
+
+namespace varattn::detail {
+
+__device__ __forceinline__ float fast_exp2(float x) {
+  float y;
+  asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(y) : "f"(x));
+  return y;
+}
+
+//! Reduces over the 4 lanes of a quad, which together hold one row of a C fragment.
+template <class Op>
+__device__ __forceinline__ float quad_reduce(float x, Op op) {
+  x = op(x, __shfl_xor_sync(0xffffffffu, x, 1));
+  return op(x, __shfl_xor_sync(0xffffffffu, x, 2));
+}
+
+struct online_softmax {
+  float row_max[2] = {-INFINITY, -INFINITY};  //!< raw scores (before scaling)
+  float row_sum[2] = {0.f, 0.f};              //!< this thread's partial sums; quad-reduced at the end
+
+  //! Turns scores s (raw q.k, masked entries -inf) into unnormalized probabilities in place
+  //! and rescales the output accumulator o by exp2(scale * (old max - new max)).
+  template <int ScoreTiles, int OutTiles>
+  __device__ __forceinline__ void step(float (&s)[ScoreTiles][4], float (&o)[OutTiles][4],
+                                       float scale_log2) {
+#pragma unroll
+    for (int r = 0; r < 2; ++r) {
+      float m = row_max[r];
+#pragma unroll
+      for (int t = 0; t < ScoreTiles; ++t) m = fmaxf(m, fmaxf(s[t][2 * r], s[t][2 * r + 1]));
+      m = quad_reduce(m, [](float a, float b) { return fmaxf(a, b); });
+      // A row that has seen only masked keys keeps max -inf; subtracting 0 keeps exp2 at 0.
+      const float shift = m == -INFINITY ? 0.f : m * scale_log2;
+      const float alpha = fast_exp2(row_max[r] * scale_log2 - shift);
+      row_max[r] = m;
+      float sum = 0.f;
+#pragma unroll
+      for (int t = 0; t < ScoreTiles; ++t) {
+        s[t][2 * r] = fast_exp2(fmaf(s[t][2 * r], scale_log2, -shift));
+        s[t][2 * r + 1] = fast_exp2(fmaf(s[t][2 * r + 1], scale_log2, -shift));
+        sum += s[t][2 * r] + s[t][2 * r + 1];
+      }
+      row_sum[r] = row_sum[r] * alpha + sum;
+#pragma unroll
+      for (int t = 0; t < OutTiles; ++t) {
+        o[t][2 * r] *= alpha;
+        o[t][2 * r + 1] *= alpha;
+      }
+    }
+  }
+
+  //! 1 / (row sum) for each of the two rows; 0 for rows that saw no key.
+  __device__ __forceinline__ void inverse_sums(float (&inv)[2]) const {
+#pragma unroll
+    for (int r = 0; r < 2; ++r) {
+      const float l = quad_reduce(row_sum[r], [](float a, float b) { return a + b; });
+      inv[r] = l > 0.f ? 1.f / l : 0.f;
+    }
+  }
+};
+
+}  // namespace varattn::detail

@@ -1,0 +1,42 @@
+#pragma once
+//! \file forward.cuh
+//! The dispatcher: runs a plan on q, k, v into o on one stream. Validates on the host,
+//! then launches; never allocates, never synchronizes, safe inside CUDA graph capture.
+
+#include <varattn/detail/head_dim_dispatch.hpp>
+#include <varattn/detail/kernel/params.cuh>
+#include <varattn/detail/launch_per_segment.cuh>
+#include <varattn/packed_view.hpp>
+#include <varattn/plan.hpp>
+#include <varattn/validate.hpp>
+
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#include <cuda_runtime_api.h>
+
+#include <type_traits>
+
+namespace varattn {
+
+//! o = softmax(scale * q k^T [masked]) v, segment by segment, as planned.
+//! Throws varattn::error before any launch if a view does not fit the plan (o untouched),
+//! and after a launch that CUDA rejects.
+template <class Element>
+void forward(const plan& p, packed_view<const Element> q, packed_view<const Element> k,
+             packed_view<const Element> v, packed_view<Element> o, cudaStream_t stream = nullptr) {
+  static_assert(std::is_same_v<Element, __half> || std::is_same_v<Element, __nv_bfloat16>,
+                "varattn::forward takes __half or __nv_bfloat16");
+  validate(p, q, k, v, o);
+  if (p.launches().empty()) return;
+  const auto params = detail::make_forward_params(q, k, v, o, p.scale());
+  detail::dispatch_head_dim(p.head_dim(), [&](auto head_dim) {
+    constexpr int kHeadDim = decltype(head_dim)::value;
+    if (p.causal()) {
+      detail::launch_per_segment<Element, kHeadDim, true>(p, params, stream);
+    } else {
+      detail::launch_per_segment<Element, kHeadDim, false>(p, params, stream);
+    }
+  });
+}
+
+}  // namespace varattn

@@ -1,0 +1,86 @@
+// Plan validation and decomposition: every (segment, head, q-tile) exactly once.
+#include <varattn/plan.hpp>
+
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <map>
+#include <random>
+#include <tuple>
+#include <vector>
+
+using varattn::attention_options;
+using varattn::attention_shape;
+using varattn::plan;
+using varattn::segments;
+
+TEST_CASE("the plan covers every (segment, head, q-tile) exactly once") {
+  for (const int32_t head_dim : {64, 80, 96, 128, 256}) {
+    for (const uint32_t seed : {1u, 2u, 3u}) {
+      std::mt19937 rng(seed);
+      std::uniform_int_distribution<int32_t> length(0, 300);
+      std::vector<int32_t> lengths(1 + rng() % 40);
+      for (int32_t& l : lengths) l = rng() % 5 == 0 ? 0 : length(rng);
+      const segments segs = segments::from_lengths(lengths, "cu_seqlens_q");
+      const attention_shape shape{6, 3, head_dim};
+      const plan p = plan::make(segs, segs, shape);
+      const int32_t block_m = p.tile().block_m;
+
+      std::map<std::tuple<int32_t, int32_t, int32_t>, int> seen;
+      p.for_each_work_item([&](int32_t s, int32_t head, int32_t tile) { ++seen[{s, head, tile}]; });
+      std::size_t expected = 0;
+      for (const varattn::segment s : segs) {
+        const int32_t tiles = (s.length + block_m - 1) / block_m;
+        for (int32_t head = 0; head < shape.heads_q; ++head) {
+          for (int32_t tile = 0; tile < tiles; ++tile) {
+            CHECK(seen[{s.index, head, tile}] == 1);
+            // The tile's rows lie inside the segment.
+            CHECK(tile * block_m < s.length);
+          }
+        }
+        expected += std::size_t(tiles) * shape.heads_q;
+      }
+      CHECK(seen.size() == expected);
+      // Empty segments launch nothing.
+      for (const varattn::segment_launch& launch : p.launches()) CHECK(launch.q_length > 0);
+    }
+  }
+}
+
+TEST_CASE("the plan pairs q and k segments of the same index") {
+  const segments q = segments::from_lengths({3, 0, 70}, "cu_seqlens_q");
+  const segments k = segments::from_lengths({5, 2, 1}, "cu_seqlens_k");
+  const plan p = plan::make(q, k, {2, 1, 64}, attention_options{true, 0.5f});
+  REQUIRE(p.launches().size() == 2);
+  CHECK(p.launches()[0].segment == 0);
+  CHECK(p.launches()[0].k_begin == 0);
+  CHECK(p.launches()[0].k_length == 5);
+  CHECK(p.launches()[1].segment == 2);
+  CHECK(p.launches()[1].q_begin == 3);
+  CHECK(p.launches()[1].q_tiles == 2);
+  CHECK(p.launches()[1].k_begin == 7);
+  CHECK(p.launches()[1].k_length == 1);
+  CHECK(p.causal());
+  CHECK(p.scale() == 0.5f);
+  CHECK(p.rows_q() == 73);
+  CHECK(p.rows_k() == 8);
+  CHECK(plan::make(q, k, {2, 1, 80}).scale() == doctest::Approx(1.0 / std::sqrt(80.0)));
+}
+
+TEST_CASE("bad shapes are rejected with the argument and the values") {
+  const segments q = segments::from_lengths({3, 4}, "cu_seqlens_q");
+  const segments k3 = segments::from_lengths({3, 4, 1}, "cu_seqlens_k");
+  CHECK_THROWS_WITH_AS(plan::make(q, k3, {2, 2, 64}),
+                       "cu_seqlens_q has 2 segments but cu_seqlens_k has 3", varattn::error);
+  CHECK_THROWS_WITH_AS(plan::make(q, q, {6, 4, 64}),
+                       "heads_q = 6 is not a multiple of heads_kv = 4", varattn::error);
+  CHECK_THROWS_WITH_AS(plan::make(q, q, {0, 1, 64}), "heads_q = 0 must be positive",
+                       varattn::error);
+  CHECK_THROWS_WITH_AS(plan::make(q, q, {4, -1, 64}), "heads_kv = -1 must be positive",
+                       varattn::error);
+  CHECK_THROWS_WITH_AS(plan::make(q, q, {4, 4, 72}),
+                       "head_dim = 72 is not instantiated (available: 64, 80, 96, 128, 256)",
+                       varattn::error);
+  CHECK_THROWS_WITH_AS(plan::make(q, q, {4, 4, 64}, attention_options{false, -1.0f}),
+                       "scale = -1 must be positive and finite", varattn::error);
+}
