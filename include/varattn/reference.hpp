@@ -27,12 +27,15 @@ inline double to_double(__nv_bfloat16 x) { return __bfloat162float(x); }
 
 //! Returns out[rows_q, heads_q, head_dim] (dense, row-major) for host views q, k, v.
 //! Same semantics as the kernels: bottom-right causal alignment, rows that see no key are 0.
-template <class Element>
+//! Only query rows r with include_row(r) are computed (long segments are costly in double
+//! precision); the others are NaN.
+template <class Element, class RowFilter>
 std::vector<double> reference_attention(const segments& segs_q, const segments& segs_k,
                                         packed_view<const Element> q,
                                         packed_view<const Element> k,
                                         packed_view<const Element> v,
-                                        const attention_options& options = {}) {
+                                        const attention_options& options,
+                                        RowFilter include_row) {
   if (segs_q.size() != segs_k.size()) {
     detail::fail(segs_q.name(), " has ", segs_q.size(), " segments but ", segs_k.name(),
                  " has ", segs_k.size());
@@ -52,12 +55,16 @@ std::vector<double> reference_attention(const segments& segs_q, const segments& 
     for (int32_t h = 0; h < q.heads; ++h) {
       const int32_t hk = h / group;
       for (int32_t i = 0; i < sq.length; ++i) {
+        double* oi = &out[(std::size_t(sq.begin + i) * q.heads + h) * d];
+        if (!include_row(sq.begin + i)) {
+          std::fill(oi, oi + d, std::numeric_limits<double>::quiet_NaN());
+          continue;
+        }
         const Element* qi = q.at(sq.begin + i, h);
         // Last visible key; bottom-right aligned when causal.
         const int64_t last = options.causal ? std::min<int64_t>(sk.length - 1,
                                                                 int64_t(i) + sk.length - sq.length)
                                             : sk.length - 1;
-        double* oi = &out[(std::size_t(sq.begin + i) * q.heads + h) * d];
         if (last < 0) continue;
         double max_score = -std::numeric_limits<double>::infinity();
         for (int64_t j = 0; j <= last; ++j) {
@@ -78,6 +85,16 @@ std::vector<double> reference_attention(const segments& segs_q, const segments& 
     }
   }
   return out;
+}
+
+//! All rows.
+template <class Element>
+std::vector<double> reference_attention(const segments& segs_q, const segments& segs_k,
+                                        packed_view<const Element> q,
+                                        packed_view<const Element> k,
+                                        packed_view<const Element> v,
+                                        const attention_options& options = {}) {
+  return reference_attention(segs_q, segs_k, q, k, v, options, [](int32_t) { return true; });
 }
 
 }  // namespace varattn

@@ -19,7 +19,8 @@ template <class Element>
 void validate_view(const char* name, const packed_view<Element>& view, int64_t rows,
                    const std::string& rows_source, int32_t heads, int32_t head_dim) {
   static_assert(sizeof(Element) == 2, "varattn kernels take 2-byte elements (half, bfloat16)");
-  if (view.data == nullptr) fail(name, ".data is a null pointer");
+  // An empty tensor may have no storage (PyTorch gives such tensors a null pointer).
+  if (view.data == nullptr && rows > 0) fail(name, ".data is a null pointer");
   if (view.rows != rows) fail(name, ".rows = ", view.rows, " != ", rows_source);
   if (view.heads != heads) fail(name, ".heads = ", view.heads, " != ", heads);
   if (view.head_dim != head_dim) fail(name, ".head_dim = ", view.head_dim, " != ", head_dim);

@@ -1,0 +1,5 @@
+#include "forward_cases.cuh"
+
+TEST_CASE("bfloat16 forward matches the reference for every head dim") {
+  test::check_every_head_dim<__nv_bfloat16>();
+}
