@@ -15,6 +15,7 @@
 #include <cstring>
 #include <optional>
 #include <random>
+#include <string>
 #include <vector>
 
 namespace test {
@@ -158,7 +159,7 @@ void check(const problem& pr, std::initializer_list<uint64_t> seeds = {1, 2, 3})
   for (const uint64_t seed : seeds) {
     CAPTURE(seed);
     const outcome r = run<Element>(pr, seed);
-    MESSAGE(name<Element>(), " d=", pr.head_dim, " causal=", pr.options.causal, " seed=", seed,
+    MESSAGE(std::string(name<Element>()), " d=", pr.head_dim, " causal=", pr.options.causal, " seed=", seed,
             ": rel error ", r.rel_error);
     CHECK(r.nonfinite == 0);
     CHECK(r.guard_written == 0);

@@ -12,24 +12,19 @@
 
 namespace varattn::detail {
 
-//! Raises the kernel's dynamic shared-memory limit once per process (first call), so that
-//! run() itself queries and configures nothing.
-template <class Kernel>
-void allow_shared_memory(Kernel kernel, int bytes) {
-  static const bool configured = [&] {
-    VARATTN_CUDA_CHECK(
-        cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes));
-    return true;
-  }();
-  (void)configured;
-}
-
 template <class Element, int HeadDim, bool Causal>
 void launch_per_segment(const plan& p, const forward_params<Element>& params,
                         cudaStream_t stream) {
   using T = kernel_traits<Element, HeadDim>;
   const auto kernel = per_segment_kernel<Element, HeadDim, Causal>;
-  allow_shared_memory(kernel, T::kSmemBytes);
+  // Raise the dynamic shared-memory limit once per instantiation and process, so that later
+  // runs configure nothing.
+  static const bool configured = [&] {
+    VARATTN_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                            T::kSmemBytes));
+    return true;
+  }();
+  (void)configured;
   for (const segment_launch& s : p.launches()) {
     const dim3 grid(static_cast<unsigned>(s.q_tiles), static_cast<unsigned>(p.shape().heads_q));
     kernel<<<grid, T::kThreads, T::kSmemBytes, stream>>>(
