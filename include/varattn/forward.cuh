@@ -5,7 +5,7 @@
 
 #include <varattn/detail/head_dim_dispatch.hpp>
 #include <varattn/detail/kernel/params.cuh>
-#include <varattn/detail/launch_per_segment.cuh>
+#include <varattn/detail/launch.cuh>
 #include <varattn/packed_view.hpp>
 #include <varattn/plan.hpp>
 #include <varattn/validate.hpp>
@@ -27,14 +27,13 @@ void forward(const plan& p, packed_view<const Element> q, packed_view<const Elem
   static_assert(std::is_same_v<Element, __half> || std::is_same_v<Element, __nv_bfloat16>,
                 "varattn::forward takes __half or __nv_bfloat16");
   validate(p, q, k, v, o);
-  if (p.launches().empty()) return;
   const auto params = detail::make_forward_params(q, k, v, o, p.scale());
   detail::dispatch_head_dim(p.head_dim(), [&](auto head_dim) {
     constexpr int kHeadDim = decltype(head_dim)::value;
     if (p.causal()) {
-      detail::launch_per_segment<Element, kHeadDim, true>(p, params, stream);
+      detail::launcher<Element, kHeadDim, true>::run(p, params, stream);
     } else {
-      detail::launch_per_segment<Element, kHeadDim, false>(p, params, stream);
+      detail::launcher<Element, kHeadDim, false>::run(p, params, stream);
     }
   });
 }

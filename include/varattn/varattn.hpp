@@ -13,7 +13,9 @@
 #include <varattn/segments.hpp>
 #include <varattn/tile_shape.hpp>
 #include <varattn/validate.hpp>
+#include <varattn/work_list.hpp>
 
 #if defined(__CUDACC__)
+#include <varattn/device_plan.cuh>
 #include <varattn/forward.cuh>
 #endif

@@ -1,9 +1,9 @@
 // Segments from a device cu_seqlens: one copy into a reused pinned buffer and a wait on
 // that copy alone; bad device offsets and bad views fail before any write.
-#include "harness.cuh"
-
 #include <chrono>
 #include <vector>
+
+#include "harness.cuh"
 
 namespace {
 
@@ -26,8 +26,8 @@ TEST_CASE("segment_reader reads device offsets equal to the host table") {
   thrust::device_vector<int32_t> d_cu(cu.begin(), cu.end());
   stream_guard s;
   varattn::segment_reader reader;
-  const auto segs = reader.read_and_wait(
-      {thrust::raw_pointer_cast(d_cu.data()), d_cu.size()}, s.stream, "cu_seqlens_q");
+  const auto segs = reader.read_and_wait({thrust::raw_pointer_cast(d_cu.data()), d_cu.size()},
+                                         s.stream, "cu_seqlens_q");
   const auto expected = varattn::segments::from_host(cu);
   CHECK(std::equal(segs.begin(), segs.end(), expected.begin(), expected.end()));
   const std::size_t capacity = reader.capacity();
@@ -75,11 +75,12 @@ TEST_CASE("bad device offsets are rejected with the argument and the values") {
   CHECK_THROWS_WITH_AS(
       reader.read_and_wait({thrust::raw_pointer_cast(nonzero.data()), 2}, s.stream, "cu_seqlens_k"),
       "cu_seqlens_k[0] = 4 != 0", varattn::error);
-  CHECK_THROWS_WITH_AS(reader.read_and_wait({nullptr, 2}, s.stream),
-                       "cu_seqlens is a null pointer", varattn::error);
+  CHECK_THROWS_WITH_AS(reader.read_and_wait({nullptr, 2}, s.stream), "cu_seqlens is a null pointer",
+                       varattn::error);
   thrust::device_vector<int32_t> empty;
-  CHECK_THROWS_WITH_AS(reader.read_and_wait({thrust::raw_pointer_cast(decreasing.data()), 0}, s.stream),
-                       "cu_seqlens is empty: it needs at least one offset (0)", varattn::error);
+  CHECK_THROWS_WITH_AS(
+      reader.read_and_wait({thrust::raw_pointer_cast(decreasing.data()), 0}, s.stream),
+      "cu_seqlens is empty: it needs at least one offset (0)", varattn::error);
 }
 
 TEST_CASE("a forward with a bad view throws before launching and leaves o untouched") {
@@ -98,8 +99,9 @@ TEST_CASE("a forward with a bad view throws before launching and leaves o untouc
   const view out_view = view::contiguous(op, 30, 2, 64);
 
   CHECK_THROWS_AS(varattn::forward<element>(plan, shifted, good, good, out_view), varattn::error);
-  CHECK_THROWS_WITH_AS(varattn::forward<element>(plan, good, good, view::contiguous(qp, 29, 2, 64), out_view),
-                       "v.rows = 29 != cu_seqlens[2] = 30", varattn::error);
+  CHECK_THROWS_WITH_AS(
+      varattn::forward<element>(plan, good, good, view::contiguous(qp, 29, 2, 64), out_view),
+      "v.rows = 29 != cu_seqlens[2] = 30", varattn::error);
   const auto wrong_dim = varattn::plan::make(segs, segs, {2, 2, 128});
   CHECK_THROWS_WITH_AS(varattn::forward<element>(wrong_dim, good, good, good, out_view),
                        "q.head_dim = 64 != 128", varattn::error);

@@ -1,9 +1,8 @@
 // GPU tests: exit code 77 (ctest: "Skipped") when no CUDA device is usable, so the same
 // command runs them on a GPU machine and reports them skipped elsewhere.
 #define DOCTEST_CONFIG_IMPLEMENT
-#include <doctest/doctest.h>
-
 #include <cuda_runtime_api.h>
+#include <doctest/doctest.h>
 
 #include <cstdio>
 #include <cstring>

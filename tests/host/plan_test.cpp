@@ -1,12 +1,12 @@
 // Plan validation and decomposition: every (segment, head, q-tile) exactly once.
-#include <varattn/plan.hpp>
-
 #include <doctest/doctest.h>
 
+#include <climits>
 #include <cmath>
 #include <map>
 #include <random>
 #include <tuple>
+#include <varattn/plan.hpp>
 #include <vector>
 
 using varattn::attention_options;
@@ -83,4 +83,45 @@ TEST_CASE("bad shapes are rejected with the argument and the values") {
                        varattn::error);
   CHECK_THROWS_WITH_AS(plan::make(q, q, {4, 4, 64}, attention_options{false, -1.0f}),
                        "scale = -1 must be positive and finite", varattn::error);
+}
+
+TEST_CASE("the fused work list holds every (segment, q-tile) once, longest first") {
+  for (const bool causal : {false, true}) {
+    std::mt19937 rng(causal ? 5 : 6);
+    std::vector<int32_t> lq(50), lk(50);
+    for (std::size_t i = 0; i < lq.size(); ++i) {
+      lq[i] = rng() % 7 == 0 ? 0 : static_cast<int32_t>(rng() % 400);
+      lk[i] = static_cast<int32_t>(rng() % 400);
+    }
+    const auto q = segments::from_lengths(lq, "cu_seqlens_q");
+    const auto k = segments::from_lengths(lk, "cu_seqlens_k");
+    const int32_t block_m = 64;
+    const auto items = varattn::detail::build_work_list(q, k, block_m, causal);
+    std::map<std::pair<int32_t, int32_t>, int> seen;
+    int32_t previous_cost = INT32_MAX;
+    for (const varattn::work_item& w : items) {
+      ++seen[{w.segment, w.q_tile}];
+      const int32_t cost =
+          varattn::detail::tile_keys(lq[w.segment], lk[w.segment], w.q_tile, block_m, causal);
+      CHECK(cost <= previous_cost);
+      previous_cost = cost;
+    }
+    std::size_t expected = 0;
+    for (std::size_t s = 0; s < lq.size(); ++s) {
+      const int32_t tiles = (lq[s] + block_m - 1) / block_m;
+      for (int32_t t = 0; t < tiles; ++t) CHECK(seen[{int32_t(s), t}] == 1);
+      expected += tiles;
+    }
+    CHECK(seen.size() == expected);
+    CHECK(items.size() == expected);
+  }
+}
+
+TEST_CASE("a causal tile's cost counts the keys up to its last row's diagonal") {
+  // 100 queries over 150 keys, bottom-right aligned: row i sees keys j <= i + 50.
+  CHECK(varattn::detail::tile_keys(100, 150, 0, 64, true) == 114);
+  CHECK(varattn::detail::tile_keys(100, 150, 1, 64, true) == 150);
+  CHECK(varattn::detail::tile_keys(100, 20, 0, 64, true) == 0);  // rows 0..63 see j <= i - 80
+  CHECK(varattn::detail::tile_keys(100, 20, 1, 64, true) == 20);
+  CHECK(varattn::detail::tile_keys(100, 20, 0, 64, false) == 20);
 }

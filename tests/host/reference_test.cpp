@@ -1,11 +1,10 @@
 // The double-precision reference against a naive softmax(Q K^T + mask) V built from
 // explicit matrices, on tiny cases.
-#include <varattn/reference.hpp>
-
 #include <doctest/doctest.h>
 
 #include <cmath>
 #include <random>
+#include <varattn/reference.hpp>
 #include <vector>
 
 namespace {
@@ -29,7 +28,8 @@ std::vector<double> naive(const std::vector<double>& q, const std::vector<double
     double sum = 0;
     for (int j = 0; j < lk; ++j) sum += std::exp(s[i * lk + j] - mx);
     for (int j = 0; j < lk; ++j) {
-      for (int c = 0; c < d; ++c) out[i * d + c] += std::exp(s[i * lk + j] - mx) / sum * v[j * d + c];
+      for (int c = 0; c < d; ++c)
+        out[i * d + c] += std::exp(s[i * lk + j] - mx) / sum * v[j * d + c];
     }
   }
   return out;
@@ -56,16 +56,19 @@ TEST_CASE("reference equals the naive formula per segment and head (GQA, causal,
       options.causal = causal;
       options.scale = 0.25f;  // exact in float and double
       const auto out = varattn::reference_attention<float>(
-          segs_q, segs_k, varattn::packed_view<const float>::contiguous(q.data(), segs_q.total(), heads_q, d),
+          segs_q, segs_k,
+          varattn::packed_view<const float>::contiguous(q.data(), segs_q.total(), heads_q, d),
           varattn::packed_view<const float>::contiguous(k.data(), segs_k.total(), heads_kv, d),
-          varattn::packed_view<const float>::contiguous(v.data(), segs_k.total(), heads_kv, d), options);
+          varattn::packed_view<const float>::contiguous(v.data(), segs_k.total(), heads_kv, d),
+          options);
       REQUIRE(out.size() == q.size());
       for (std::size_t s = 0; s < lq.size(); ++s) {
         for (int h = 0; h < heads_q; ++h) {
           const int hk = h / (heads_q / heads_kv);
           std::vector<double> qs, ks, vs;
           for (int i = 0; i < lq[s]; ++i)
-            for (int c = 0; c < d; ++c) qs.push_back(q[((segs_q[s].begin + i) * heads_q + h) * d + c]);
+            for (int c = 0; c < d; ++c)
+              qs.push_back(q[((segs_q[s].begin + i) * heads_q + h) * d + c]);
           for (int j = 0; j < lk[s]; ++j)
             for (int c = 0; c < d; ++c) {
               ks.push_back(k[((segs_k[s].begin + j) * heads_kv + hk) * d + c]);

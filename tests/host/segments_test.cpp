@@ -1,12 +1,11 @@
 // The segment table from host spans: contents, iterator laws, and every rejected input.
-#include <varattn/segments.hpp>
-
 #include <doctest/doctest.h>
 
 #include <algorithm>
 #include <iterator>
 #include <numeric>
 #include <type_traits>
+#include <varattn/segments.hpp>
 #include <vector>
 
 using varattn::segment;
@@ -54,8 +53,8 @@ TEST_CASE("a table with only the leading 0 has no segments") {
 
 TEST_CASE("segment iterators are random-access iterators") {
   using it = segments::const_iterator;
-  static_assert(std::is_same_v<std::iterator_traits<it>::iterator_category,
-                               std::random_access_iterator_tag>);
+  static_assert(
+      std::is_same_v<std::iterator_traits<it>::iterator_category, std::random_access_iterator_tag>);
   static_assert(std::is_same_v<std::iterator_traits<it>::value_type, segment>);
 
   const segments segs = segments::from_lengths({4, 1, 9, 0, 2, 7});
@@ -81,9 +80,8 @@ TEST_CASE("segment iterators are random-access iterators") {
   CHECK((--walker)->index == 3);
 
   // <algorithm> works on the table.
-  const auto longest = std::max_element(first, last, [](segment a, segment b) {
-    return a.length < b.length;
-  });
+  const auto longest =
+      std::max_element(first, last, [](segment a, segment b) { return a.length < b.length; });
   CHECK(longest->index == 2);
   CHECK(std::count_if(first, last, [](segment s) { return s.length == 0; }) == 1);
   // The segment holding a row: the first whose end lies past it (empty ones are skipped).

@@ -1,9 +1,8 @@
 // Views that do not fit the plan are rejected on the host, naming the argument and values.
-#include <varattn/validate.hpp>
-
 #include <cuda_bf16.h>
 #include <doctest/doctest.h>
 
+#include <varattn/validate.hpp>
 #include <vector>
 
 using element = __nv_bfloat16;
@@ -70,11 +69,11 @@ TEST_CASE("misaligned pointers and strides are rejected") {
     out << static_cast<const void*>(f.q.data);
     return out.str();
   }();
-  CHECK_THROWS_WITH_AS(f.check(),
-                       ("q.data = " + address +
-                        " is not 16-byte aligned (the kernels load 16-byte vectors)")
-                           .c_str(),
-                       varattn::error);
+  CHECK_THROWS_WITH_AS(
+      f.check(),
+      ("q.data = " + address + " is not 16-byte aligned (the kernels load 16-byte vectors)")
+          .c_str(),
+      varattn::error);
   fixture g;
   g.k.token_stride = 130;
   CHECK_THROWS_WITH_AS(g.check(),
