@@ -16,7 +16,7 @@ namespace varattn {
 struct attention_options {
   bool causal = false;
   //! Multiplies q·k before the softmax; positive and finite; default 1 / sqrt(head_dim).
-  std::optional<float> scale;
+  std::optional<float> scale{};
 };
 
 //! Head counts and head dimension; q heads are grouped over kv heads (GQA / MQA):

@@ -1,0 +1,818 @@
+#!/usr/bin/env python3
+"""varattn against PyTorch's varlen attention paths, in one call on the GPU machine.
+
+    python3 bench/compare.py VARATTN_BENCH OUTDIR [--dtype bf16|fp16] [--workloads LIST]
+                             [--quick] [--skip ANCHORS] [--bench-json FILE] [--deadline-s S]
+
+1. Measures the device's ceilings: bf16/fp16 matmul rate (8192^3) and device-to-device copy
+   bandwidth (bytes read + written).
+2. Runs VARATTN_BENCH (the varattn_bench binary; '-' skips it) with --benchmark_format=json
+   for the selected workloads, or reads --bench-json FILE instead.
+3. Per workload (bench/workloads.json), times the PyTorch anchors with CUDA events (median
+   after warm-up, inputs rotated over buffer sets that exceed 2x L2), counts their host syncs
+   with torch.cuda.set_sync_debug_mode("warn"), and checks each against a float32 reference
+   on a subset of query rows:
+     loop_bound  per-segment SDPA, each bound read from the device cu_seqlens (q[.., cu[i-1]:cu[i]])
+     loop_split  per-segment SDPA after one .tolist() and torch.split (the Qwen2-VL pattern)
+     fa2         aten._flash_attention_forward (FlashAttention-2 varlen), q/k/v [total, h, d]
+     mem_eff     aten._efficient_attention_forward (varlen), q/k/v [1, total, h, d]
+     flex        FlexAttention with a document mask, torch.compile(flex_attention)
+4. Prints one table per workload and a summary; writes OUTDIR/compare.json and
+   OUTDIR/compare.md (rewritten after every workload, so a cut-off run keeps what it did).
+
+--workloads takes names and the groups main, causal, sweep, all (default: main,causal).
+BENCHMARKS.md describes the method and the formulas.
+"""
+import argparse
+import json
+import math
+import os
+import pathlib
+import re
+import statistics
+import subprocess
+import sys
+import time
+import traceback
+import warnings
+
+HERE = pathlib.Path(__file__).resolve().parent
+DEFAULT_WORKLOADS = HERE / "workloads.json"
+ANCHORS = ("loop_bound", "loop_split", "fa2", "mem_eff", "flex")
+ANCHOR_TITLES = {
+    "loop_bound": "SDPA loop, sync per bound",
+    "loop_split": "SDPA loop, .tolist()+split",
+    "fa2": "FA2 varlen (aten)",
+    "mem_eff": "mem-efficient varlen (aten)",
+    "flex": "FlexAttention, doc mask",
+}
+# What the lead measured on an H100 (bf16, ms); ours should land within ~20% of these.
+EXPECTED_H100_BF16 = {
+    "vl-window-d80": {"fa2": 0.149, "mem_eff": 0.144},
+    "vl-full-d80": {"fa2": 1.451, "loop_split": 1.116},
+    "llm-d128": {"fa2": 3.52, "loop_split": 2.67},
+    "tiny-d64": {"fa2": 0.80, "mem_eff": 0.41},
+    "long-d128": {"fa2": 6.18, "loop_split": 3.77},
+}
+EXPECTED_TOLERANCE = 0.20
+# Relative error above which an output is flagged (bf16/fp16 operands land near 1e-3..1e-2).
+REL_ERR_LIMIT = {"bf16": 2e-2, "fp16": 5e-3}
+MEM_EFF_MASK = {False: 0, True: 2}  # CustomMaskType: NoCustomMask = 0, CausalFromBottomRight = 2
+
+
+# ----------------------------------------------------------------------------------------------
+# Workloads and the counts every program reports (the same formulas as bench/workloads.hpp).
+
+def load_workloads(path):
+    doc = json.loads(pathlib.Path(path).read_text())
+    if doc.get("schema") != 1:
+        raise ValueError(f"{path}: schema {doc.get('schema')!r} is not 1")
+    out = []
+    for w in doc["workloads"]:
+        w = dict(w)
+        w.setdefault("group", "")
+        w.setdefault("causal", False)
+        w.setdefault("encoder_layers", 0)
+        w["lengths_q"] = list(w.pop("lengths"))
+        w["lengths_k"] = list(w.pop("lengths_k", w["lengths_q"]))
+        if len(w["lengths_k"]) != len(w["lengths_q"]):
+            raise ValueError(f"{w['name']}: lengths_k and lengths differ in count")
+        out.append(w)
+    return out
+
+
+def select_workloads(all_workloads, spec):
+    groups = {w["group"] for w in all_workloads}
+    names = {w["name"] for w in all_workloads}
+    chosen = []
+    for token in [t.strip() for t in spec.split(",") if t.strip()]:
+        if token == "all":
+            picked = all_workloads
+        elif token in groups:
+            picked = [w for w in all_workloads if w["group"] == token]
+        elif token in names:
+            picked = [w for w in all_workloads if w["name"] == token]
+        else:
+            raise SystemExit(f"--workloads: '{token}' is neither a workload nor a group "
+                             f"({', '.join(sorted(groups))}, all)")
+        for w in picked:
+            if w not in chosen:
+                chosen.append(w)
+    return chosen
+
+
+def visible_pairs(w):
+    """Query-key pairs evaluated; causal is bottom-right aligned: j <= i + len_k - len_q."""
+    total = 0
+    for lq, lk in zip(w["lengths_q"], w["lengths_k"]):
+        if not w["causal"]:
+            total += lq * lk
+            continue
+        off = lk - lq
+        # sum over i in [0, lq) of clamp(i + off + 1, 0, lk), in closed form by pieces.
+        for_i = 0
+        lo = max(0, -off)  # first i with a visible key (i + off + 1 >= 1)
+        hi = min(lq, lk - off - 1)  # i below hi see fewer than lk keys
+        if hi > lo:
+            # sum_{i=lo}^{hi-1} (i + off + 1)
+            n = hi - lo
+            for_i += n * (off + 1) + (lo + hi - 1) * n // 2
+        full_from = max(lo, hi, 0)
+        if lq > full_from:
+            for_i += (lq - full_from) * lk
+        total += for_i
+    return total
+
+
+def flops(w):
+    return 4.0 * visible_pairs(w) * w["heads_q"] * w["head_dim"]
+
+
+def bytes_moved(w, element_size):
+    rows_q, rows_k = sum(w["lengths_q"]), sum(w["lengths_k"])
+    return float(element_size) * w["head_dim"] * (2 * rows_q * w["heads_q"] + 2 * rows_k * w["heads_kv"])
+
+
+# ----------------------------------------------------------------------------------------------
+# varattn_bench
+
+BENCH_NAME = re.compile(r"^(fwd|encoder)/([^/]+)/([^/]+)/([^/]+)")
+
+
+def run_varattn_bench(binary, workloads, dtype, workloads_path, timeout_s, quick):
+    names = "|".join(re.escape(w["name"]) for w in workloads)
+    cmd = [binary, "--benchmark_format=json", f"--benchmark_filter=^(fwd|encoder)/({names})/",
+           f"--varattn_dtype={dtype}", f"--varattn_workloads={workloads_path}"]
+    if quick:
+        cmd.append("--varattn_min_time=0.2")
+    print("$ " + " ".join(cmd), flush=True)
+    try:
+        proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=None, text=True,
+                              timeout=max(timeout_s, 30))
+    except subprocess.TimeoutExpired:
+        return {"error": f"varattn_bench timed out after {timeout_s:.0f} s"}
+    except OSError as e:
+        return {"error": f"cannot run {binary}: {e}"}
+    if proc.returncode != 0:
+        return {"error": f"varattn_bench exited {proc.returncode}", "stdout_tail": proc.stdout[-2000:]}
+    return parse_bench_json(proc.stdout)
+
+
+def parse_bench_json(text):
+    start = text.find("{")
+    if start < 0:
+        return {"error": "varattn_bench printed no JSON (no CUDA device?)", "stdout_tail": text[-2000:]}
+    try:
+        doc = json.loads(text[start:])
+    except json.JSONDecodeError as e:
+        return {"error": f"varattn_bench JSON: {e}", "stdout_tail": text[-2000:]}
+    results = {}
+    for b in doc.get("benchmarks", []):
+        m = BENCH_NAME.match(b.get("name", ""))
+        if not m or b.get("run_type", "iteration") != "iteration":
+            continue
+        kind, workload, policy, dtype = m.groups()
+        entry = {"kind": kind, "policy": policy, "dtype": dtype, "label": b.get("label", "")}
+        if b.get("error_occurred"):
+            entry["error"] = b.get("error_message", "error")
+        for key in ("ms", "ms_mean", "ms_min", "tflops", "gbps", "host_syncs", "graph_ms", "flops",
+                    "bytes", "ms_per_layer", "layers", "buffer_sets", "iterations"):
+            if key in b:
+                entry[key] = b[key]
+        results.setdefault(workload, []).append(entry)
+    return {"context": doc.get("context", {}), "results": results}
+
+
+# ----------------------------------------------------------------------------------------------
+# Measurement on the device (torch imported only here).
+
+class Device:
+    def __init__(self, torch, name, dtype_name, quick):
+        self.torch = torch
+        self.name = name
+        self.cuda = name == "cuda"
+        self.dtype_name = dtype_name
+        self.dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}[dtype_name]
+        self.quick = quick
+        self.warmup = 2 if quick else 5
+        self.max_reps = 10 if quick else 50
+        self.budget_s = 0.5 if quick else 2.0
+        if self.cuda:
+            props = torch.cuda.get_device_properties(0)
+            self.device_name = props.name
+            self.l2_bytes = int(getattr(props, "L2_cache_size", 50 << 20) or (50 << 20))
+        else:
+            self.device_name = "cpu"
+            self.l2_bytes = 32 << 20
+
+    def sync(self):
+        if self.cuda:
+            self.torch.cuda.synchronize()
+
+    def time_ms(self, fn, nsets, warmup=None, max_reps=None, budget_s=None):
+        """Median ms of fn(i): warm-up, then reps each bracketed by its own pair of events,
+        all enqueued before one final sync (so the measurement adds no idle gaps)."""
+        torch = self.torch
+        warmup = self.warmup if warmup is None else warmup
+        max_reps = self.max_reps if max_reps is None else max_reps
+        budget_s = self.budget_s if budget_s is None else budget_s
+        for i in range(warmup):
+            fn(i % nsets)
+        self.sync()
+        t0 = time.perf_counter()
+        fn(0)
+        self.sync()
+        estimate = max(time.perf_counter() - t0, 1e-6)
+        reps = int(max(3, min(max_reps, budget_s / estimate)))
+        if not self.cuda:
+            samples = []
+            for r in range(reps):
+                t0 = time.perf_counter()
+                fn((r + 1) % nsets)
+                samples.append((time.perf_counter() - t0) * 1e3)
+            return statistics.median(samples), samples
+        starts = [torch.cuda.Event(enable_timing=True) for _ in range(reps)]
+        ends = [torch.cuda.Event(enable_timing=True) for _ in range(reps)]
+        for r in range(reps):
+            starts[r].record()
+            fn((r + 1) % nsets)
+            ends[r].record()
+        torch.cuda.synchronize()
+        samples = [s.elapsed_time(e) for s, e in zip(starts, ends)]
+        return statistics.median(samples), samples
+
+    def count_syncs(self, fn):
+        """Host syncs of one call, as counted by torch.cuda.set_sync_debug_mode('warn')."""
+        if not self.cuda:
+            return None
+        torch = self.torch
+        torch.cuda.synchronize()
+        previous = torch.cuda.get_sync_debug_mode()
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            torch.cuda.set_sync_debug_mode("warn")
+            try:
+                fn(0)
+            finally:
+                torch.cuda.set_sync_debug_mode(previous)
+        torch.cuda.synchronize()
+        return sum(1 for w in caught if "synchroniz" in str(w.message).lower())
+
+
+def measure_ceilings(dev):
+    torch = dev.torch
+    out = {}
+    n = 8192 if dev.cuda else 512
+    a = torch.randn(n, n, device=dev.name, dtype=dev.dtype)
+    b = torch.randn(n, n, device=dev.name, dtype=dev.dtype)
+    ms, _ = dev.time_ms(lambda i: a @ b, 1, warmup=3, max_reps=20, budget_s=1.0)
+    out["matmul_n"] = n
+    out["matmul_ms"] = ms
+    out["matmul_tflops"] = 2.0 * n ** 3 / (ms * 1e-3) / 1e12
+    del a, b
+    elems = (1 << 30) // 2 if dev.cuda else (1 << 24)  # 1 GiB of 16-bit elements
+    src = torch.randn(elems, device=dev.name, dtype=dev.dtype)
+    dst = torch.empty_like(src)
+    ms, _ = dev.time_ms(lambda i: dst.copy_(src), 1, warmup=3, max_reps=20, budget_s=1.0)
+    out["copy_bytes"] = 2 * src.numel() * src.element_size()
+    out["copy_ms"] = ms
+    out["copy_gbps"] = out["copy_bytes"] / (ms * 1e-3) / 1e9
+    del src, dst
+    if dev.cuda:
+        torch.cuda.empty_cache()
+    return out
+
+
+class Problem:
+    """One workload's tensors on the device: several sets of packed q, k, v [total, h, d]."""
+
+    def __init__(self, dev, w):
+        torch = self.torch = dev.torch
+        self.dev, self.w = dev, w
+        self.hq, self.hkv, self.d = w["heads_q"], w["heads_kv"], w["head_dim"]
+        self.causal = bool(w["causal"])
+        self.lq, self.lk = w["lengths_q"], w["lengths_k"]
+        self.off_q = [0]
+        for x in self.lq:
+            self.off_q.append(self.off_q[-1] + x)
+        self.off_k = [0]
+        for x in self.lk:
+            self.off_k.append(self.off_k[-1] + x)
+        self.total_q, self.total_k = self.off_q[-1], self.off_k[-1]
+        self.max_q, self.max_k = max(self.lq, default=0), max(self.lk, default=0)
+        self.cu_q = torch.tensor(self.off_q, dtype=torch.int32, device=dev.name)
+        self.cu_k = torch.tensor(self.off_k, dtype=torch.int32, device=dev.name)
+        elem = torch.empty((), dtype=dev.dtype).element_size()
+        set_bytes = elem * self.d * (self.total_q * self.hq + 2 * self.total_k * self.hkv)
+        # Sets other than the one in use total at least 2x L2 (as varattn_bench does).
+        nsets = max(2, -(-2 * dev.l2_bytes // max(set_bytes, 1)) + 1)
+        if dev.cuda:
+            free, _ = torch.cuda.mem_get_info()
+            nsets = max(1, min(nsets, int(0.4 * free) // max(set_bytes, 1), 16))
+        else:
+            nsets = 2
+        self.sets = []
+        gen = torch.Generator(device=dev.name)
+        gen.manual_seed(int(time.time_ns()) & 0x7FFFFFFF)  # fresh inputs every run
+        for _ in range(nsets):
+            self.sets.append(tuple(
+                torch.randn(rows, h, self.d, device=dev.name, dtype=dev.dtype, generator=gen)
+                for rows, h in ((self.total_q, self.hq), (self.total_k, self.hkv), (self.total_k, self.hkv))))
+        self.set_bytes = set_bytes
+
+    # -- reference --------------------------------------------------------------------------
+    def reference(self, max_rows, max_segments):
+        """float32 attention (no TF32) for a subset of query rows of set 0.
+        Returns (global row indices, ref [rows, hq, d])."""
+        torch = self.torch
+        q, k, v = self.sets[0]
+        nonempty = [i for i, x in enumerate(self.lq) if x > 0]
+        if not nonempty:
+            return None, None
+        chosen = []
+        for i in (nonempty[0], nonempty[-1], max(nonempty, key=lambda s: self.lq[s])):
+            if i not in chosen:
+                chosen.append(i)
+        rng = __import__("random").Random(1234)
+        others = [i for i in nonempty if i not in chosen]
+        rng.shuffle(others)
+        chosen += others[:max(0, max_segments - len(chosen))]
+        rows_all, refs = [], []
+        group = self.hq // self.hkv
+        scale = 1.0 / math.sqrt(self.d)
+        for s in sorted(chosen):
+            lq, lk, bq, bk = self.lq[s], self.lk[s], self.off_q[s], self.off_k[s]
+            if lq <= max_rows:
+                local = torch.arange(lq, device=q.device)
+            else:  # both ends: the first rows (fewest causal keys) and the last
+                half = max_rows // 2
+                local = torch.cat([torch.arange(half, device=q.device),
+                                   torch.arange(lq - half, lq, device=q.device)])
+            qs = q[bq + local].float()  # [r, hq, d]
+            ks = k[bk:bk + lk].float()
+            vs = v[bk:bk + lk].float()
+            if group > 1:
+                ks = ks.repeat_interleave(group, dim=1)
+                vs = vs.repeat_interleave(group, dim=1)
+            scores = torch.einsum("rhd,khd->hrk", qs, ks) * scale
+            if self.causal:
+                j = torch.arange(lk, device=q.device)
+                hidden = j[None, :] > (local[:, None] + (lk - lq))
+                scores = scores.masked_fill(hidden[None], float("-inf"))
+            p = torch.softmax(scores, dim=-1).nan_to_num(0.0)  # rows with no key give 0
+            refs.append(torch.einsum("hrk,khd->rhd", p, vs))
+            rows_all.append(bq + local)
+        return torch.cat(rows_all), torch.cat(refs)
+
+    # -- anchors: each returns run(set_index) -> output, to_packed(output) -> [total, hq, d] --
+    def _views_bhsd(self, i):
+        q, k, v = self.sets[i]
+        return tuple(t.transpose(0, 1).unsqueeze(0) for t in (q, k, v))  # [1, h, total, d] views
+
+    def _sdpa(self):
+        import torch.nn.functional as F
+        kwargs = {"is_causal": self.causal}
+        if self.hq != self.hkv:
+            kwargs["enable_gqa"] = True
+        if self.causal and self.lq != self.lk:
+            raise NotImplementedError("SDPA's is_causal is top-left aligned; len_q != len_k "
+                                      "needs bottom-right")
+        return lambda q, k, v: F.scaled_dot_product_attention(q, k, v, **kwargs)
+
+    @staticmethod
+    def _from_bhsd(out):
+        return out[0].transpose(0, 1)
+
+    def anchor_loop_bound(self):
+        torch, sdpa, n = self.torch, self._sdpa(), len(self.lq)
+        cu_q, cu_k = self.cu_q, self.cu_k
+
+        def run(i):
+            q4, k4, v4 = self._views_bhsd(i)
+            outs = []
+            for s in range(1, n + 1):  # every bound is a 0-d device tensor: a sync per use
+                outs.append(sdpa(q4[:, :, cu_q[s - 1]:cu_q[s]], k4[:, :, cu_k[s - 1]:cu_k[s]],
+                                 v4[:, :, cu_k[s - 1]:cu_k[s]]))
+            return torch.cat(outs, dim=2)
+        return run, self._from_bhsd
+
+    def anchor_loop_split(self):
+        torch, sdpa = self.torch, self._sdpa()
+        cu_q, cu_k = self.cu_q, self.cu_k
+
+        def run(i):
+            q4, k4, v4 = self._views_bhsd(i)
+            lengths_q = (cu_q[1:] - cu_q[:-1]).tolist()  # one sync
+            lengths_k = lengths_q if self.lq == self.lk else (cu_k[1:] - cu_k[:-1]).tolist()
+            qs = torch.split(q4, lengths_q, dim=2)
+            ks = torch.split(k4, lengths_k, dim=2)
+            vs = torch.split(v4, lengths_k, dim=2)
+            return torch.cat([sdpa(a, b, c) for a, b, c in zip(qs, ks, vs)], dim=2)
+        return run, self._from_bhsd
+
+    def anchor_fa2(self):
+        torch = self.torch
+        op = torch.ops.aten._flash_attention_forward
+
+        def run(i):
+            q, k, v = self.sets[i]
+            return op(q, k, v, self.cu_q, self.cu_k, self.max_q, self.max_k, 0.0, self.causal,
+                      False, scale=None)[0]
+        return run, lambda out: out
+
+    def anchor_mem_eff(self):
+        torch = self.torch
+        op = torch.ops.aten._efficient_attention_forward
+        mask = MEM_EFF_MASK[self.causal]
+
+        def run(i):
+            q, k, v = self.sets[i]
+            return op(q.unsqueeze(0), k.unsqueeze(0), v.unsqueeze(0), None, self.cu_q, self.cu_k,
+                      self.max_q, self.max_k, 0.0, mask, False, scale=None)[0]
+        return run, lambda out: out[0]
+
+    def anchor_flex(self, compiled_flex):
+        torch = self.torch
+        from torch.nn.attention.flex_attention import create_block_mask
+        dev = self.dev.name
+        seg_q = torch.repeat_interleave(torch.arange(len(self.lq), device=dev),
+                                        torch.tensor(self.lq, device=dev)).to(torch.int32)
+        seg_k = torch.repeat_interleave(torch.arange(len(self.lk), device=dev),
+                                        torch.tensor(self.lk, device=dev)).to(torch.int32)
+        start_q, start_k = self.cu_q, self.cu_k
+        len_q = torch.tensor(self.lq, device=dev, dtype=torch.int32)
+        len_k = torch.tensor(self.lk, device=dev, dtype=torch.int32)
+
+        def document(b, h, q_idx, kv_idx):
+            return seg_q[q_idx] == seg_k[kv_idx]
+
+        def document_causal(b, h, q_idx, kv_idx):  # bottom-right within each document
+            s = seg_q[q_idx]
+            visible = (kv_idx - start_k[seg_k[kv_idx]]) <= (q_idx - start_q[s] + len_k[s] - len_q[s])
+            return (s == seg_k[kv_idx]) & visible
+
+        mask_mod = document_causal if self.causal else document
+        shape = (mask_mod, None, None, self.total_q, self.total_k)
+        try:  # eager: materializes one [total_q, total_k] bool mask (5.6 GB for tiny-d64)
+            block_mask = create_block_mask(*shape, device=dev)
+        except (RuntimeError, MemoryError):
+            if self.dev.cuda:
+                torch.cuda.empty_cache()
+            block_mask = torch.compile(create_block_mask)(*shape, device=dev)
+        kwargs = {"block_mask": block_mask}
+        if self.hq != self.hkv:
+            kwargs["enable_gqa"] = True
+
+        def run(i):
+            q4, k4, v4 = self._views_bhsd(i)
+            return compiled_flex(q4, k4, v4, **kwargs)
+        return run, self._from_bhsd
+
+
+def expected_syncs(anchor, w):
+    """What the anchor's code must sync, to tell a miscount from a surprise."""
+    if anchor == "loop_bound":
+        return 6 * len(w["lengths_q"])  # two bounds for each of q, k, v per segment
+    if anchor == "loop_split":
+        return 1 if w["lengths_q"] == w["lengths_k"] else 2
+    return 0
+
+
+def rel_err(torch, out_packed, rows, ref):
+    got = out_packed[rows].double()
+    ref = ref.double()
+    if not bool(torch.isfinite(got).all()):
+        return float("nan")
+    den = ref.norm().item()
+    return (got - ref).norm().item() / (den if den > 0 else 1.0)
+
+
+def make_compiled_flex(torch):
+    from torch.nn.attention.flex_attention import flex_attention
+    import torch._dynamo
+    for knob in ("cache_size_limit", "recompile_limit", "accumulated_cache_size_limit",
+                 "accumulated_recompile_limit"):
+        if hasattr(torch._dynamo.config, knob):
+            setattr(torch._dynamo.config, knob, max(getattr(torch._dynamo.config, knob), 256))
+    return torch.compile(flex_attention, dynamic=False)
+
+
+def measure_workload(dev, w, skip, compiled_flex_holder, log):
+    torch = dev.torch
+    p = Problem(dev, w)
+    elem = 2
+    record = {
+        "name": w["name"], "group": w["group"], "heads_q": w["heads_q"], "heads_kv": w["heads_kv"],
+        "head_dim": w["head_dim"], "causal": w["causal"], "segments": len(w["lengths_q"]),
+        "tokens_q": p.total_q, "tokens_k": p.total_k, "flops": flops(w),
+        "bytes": bytes_moved(w, elem), "buffer_sets": len(p.sets), "anchors": {},
+    }
+    max_rows, max_segments = (256, 4) if dev.quick else (1024, 8)
+    t0 = time.perf_counter()
+    rows, ref = p.reference(max_rows, max_segments)
+    record["reference"] = {"rows_checked": 0 if rows is None else int(rows.numel()),
+                           "seconds": round(time.perf_counter() - t0, 2)}
+    limit = REL_ERR_LIMIT[dev.dtype_name]
+    for name in ANCHORS:
+        if name in skip:
+            record["anchors"][name] = {"skipped": True}
+            continue
+        t0 = time.perf_counter()
+        entry = {}
+        try:
+            if name == "flex":
+                if compiled_flex_holder.get("fn") is None:
+                    compiled_flex_holder["fn"] = make_compiled_flex(torch)
+                run, to_packed = p.anchor_flex(compiled_flex_holder["fn"])
+            else:
+                run, to_packed = getattr(p, "anchor_" + name)()
+            out = run(0)  # first call: compiles flex, checks the output
+            dev.sync()
+            if rows is not None:
+                entry["rel_err"] = rel_err(torch, to_packed(out), rows, ref)
+                entry["accurate"] = bool(entry["rel_err"] <= limit)
+            del out
+            ms, samples = dev.time_ms(run, len(p.sets))
+            entry.update(ms=ms, reps=len(samples), ms_min=min(samples),
+                         tflops=record["flops"] / (ms * 1e-3) / 1e12,
+                         gbps=record["bytes"] / (ms * 1e-3) / 1e9)
+            entry["syncs"] = dev.count_syncs(run)
+            entry["syncs_expected"] = expected_syncs(name, w)
+        except Exception as e:  # an anchor that fails is a table entry, not a crash
+            entry = {"error": f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"[:300]}
+            frames = traceback.extract_tb(e.__traceback__)
+            if frames:
+                log(f"    at {frames[-1].filename}:{frames[-1].lineno} in {frames[-1].name}")
+            try:
+                dev.sync()
+            except Exception:
+                pass
+        entry["seconds"] = round(time.perf_counter() - t0, 2)
+        record["anchors"][name] = entry
+        log(f"  {name:<11} " + (f"{entry['ms']:9.3f} ms  syncs {entry.get('syncs')}  "
+                                f"rel_err {entry.get('rel_err', float('nan')):.2e}"
+                                if "ms" in entry else entry.get("error", "")) +
+            f"  ({entry['seconds']} s)")
+    del p
+    if dev.cuda:
+        torch.cuda.empty_cache()
+    return record
+
+
+# ----------------------------------------------------------------------------------------------
+# Tables.
+
+def fmt(x, spec):
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "-"
+    return format(x, spec)
+
+
+def analyse(record, ceilings, varattn_entries, dtype, device_name):
+    """Adds floor, varattn rows and speedups to a workload record."""
+    floor_flops_ms = record["flops"] / (ceilings["matmul_tflops"] * 1e12) * 1e3
+    floor_bytes_ms = record["bytes"] / (ceilings["copy_gbps"] * 1e9) * 1e3
+    record["floor_ms"] = max(floor_flops_ms, floor_bytes_ms)
+    record["floor_bound"] = "compute" if floor_flops_ms >= floor_bytes_ms else "memory"
+    record["varattn"] = varattn_entries or []
+    good = {n: a for n, a in record["anchors"].items() if "ms" in a and a.get("accurate", True)}
+    best = min(good.items(), key=lambda kv: kv[1]["ms"]) if good else None
+    record["best_anchor"] = best[0] if best else None
+    fa2 = record["anchors"].get("fa2", {})
+    expected = EXPECTED_H100_BF16.get(record["name"], {}) if ("H100" in device_name and dtype == "bf16") else {}
+    for name, ms_expected in expected.items():
+        a = record["anchors"].get(name, {})
+        if "ms" in a:
+            a["expected_ms"] = ms_expected
+            a["vs_expected"] = a["ms"] / ms_expected - 1.0
+            a["within_expected"] = abs(a["vs_expected"]) <= EXPECTED_TOLERANCE
+    for v in record["varattn"]:
+        if v.get("kind") != "fwd" or "ms" not in v or v["ms"] <= 0:
+            continue
+        v["floor_fraction"] = record["floor_ms"] / v["ms"]
+        if best:
+            v["speedup_vs_best"] = best[1]["ms"] / v["ms"]
+        if "ms" in fa2:
+            v["speedup_vs_fa2"] = fa2["ms"] / v["ms"]
+    return record
+
+
+def workload_markdown(r, dtype):
+    lines = []
+    causal = "causal" if r["causal"] else "non-causal"
+    lines.append(f"### {r['name']}: {r['segments']} segments, {r['tokens_q']:,} tokens, "
+                 f"{r['heads_q']}/{r['heads_kv']} heads, d={r['head_dim']}, {causal}, {dtype}")
+    lines.append("")
+    lines.append(f"{r['flops'] / 1e9:,.2f} GFLOP, {r['bytes'] / 1e6:,.1f} MB moved; floor "
+                 f"{r['floor_ms']:.4f} ms ({r['floor_bound']}-bound); {r['buffer_sets']} input sets")
+    lines.append("")
+    lines.append("| method | ms | TFLOP/s | GB/s | syncs | rel err | floor/ms | expected ms (H100) |")
+    lines.append("|---|---:|---:|---:|---:|---:|---:|---|")
+    for name in ANCHORS:
+        a = r["anchors"].get(name, {})
+        title = ANCHOR_TITLES[name]
+        if a.get("skipped"):
+            lines.append(f"| {title} | skipped | | | | | | |")
+            continue
+        if "ms" not in a:
+            err = a.get("error", "not run").replace("|", "\\|")
+            lines.append(f"| {title} | error: {err} | | | | | | |")
+            continue
+        flag = "" if a.get("accurate", True) else " (HIGH)"
+        exp = ""
+        if "expected_ms" in a:
+            exp = f"{a['expected_ms']:.3f} ({a['vs_expected']:+.0%}{'' if a['within_expected'] else ', OUTSIDE 20%'})"
+        syncs = fmt(a.get("syncs"), "d")
+        if a.get("syncs") is not None and a.get("syncs") != a.get("syncs_expected", a["syncs"]):
+            syncs += f" (expected {a['syncs_expected']})"
+        lines.append(f"| {title} | {a['ms']:.3f} | {a['tflops']:.1f} | {a['gbps']:.0f} | "
+                     f"{syncs} | {fmt(a.get('rel_err'), '.1e')}{flag} | "
+                     f"{r['floor_ms'] / a['ms']:.1%} | {exp} |")
+    if not r["varattn"]:
+        lines.append("| varattn | not measured | | | | | | |")
+    for v in r["varattn"]:
+        if v.get("kind") != "fwd":
+            continue
+        title = f"**varattn {v['policy']}**"
+        if "error" in v or "ms" not in v:
+            err = str(v.get("error", "no result")).replace("|", "\\|")
+            lines.append(f"| {title} | error: {err} | | | | | | |")
+            continue
+        syncs = "capture failed" if v.get("host_syncs", -1) < 0 else fmt(int(v["host_syncs"]), "d")
+        lines.append(f"| {title} | {v['ms']:.3f} | {v['tflops']:.1f} | {v['gbps']:.0f} | {syncs} | "
+                     f"(tests) | {v.get('floor_fraction', float('nan')):.1%} | |")
+        if v.get("graph_ms", -1) > 0:
+            g = v["graph_ms"]
+            lines.append(f"| varattn {v['policy']}, graph replay | {g:.3f} | "
+                         f"{r['flops'] / (g * 1e-3) / 1e12:.1f} | {r['bytes'] / (g * 1e-3) / 1e9:.0f} | 0 | "
+                         f"(tests) | {r['floor_ms'] / g:.1%} | |")
+    lines.append("")
+    for v in r["varattn"]:
+        if v.get("kind") == "fwd" and "ms" in v:
+            best = r["best_anchor"]
+            parts = [f"varattn {v['policy']}: {v['ms']:.3f} ms"]
+            if "speedup_vs_best" in v:
+                parts.append(f"{v['speedup_vs_best']:.2f}x vs best anchor ({ANCHOR_TITLES[best]}, "
+                             f"{r['anchors'][best]['ms']:.3f} ms)")
+            if "speedup_vs_fa2" in v:
+                parts.append(f"{v['speedup_vs_fa2']:.2f}x vs FA2")
+            parts.append(f"{v['floor_fraction']:.1%} of the floor")
+            lines.append("- " + "; ".join(parts))
+        if v.get("kind") == "encoder":
+            if "ms" in v and "error" not in v:
+                syncs = "capture failed" if v.get("host_syncs", -1) < 0 else f"{int(v['host_syncs'])}"
+                lines.append(f"- encoder scenario ({int(v.get('layers', 0))} layers, {v['policy']}): "
+                             f"{v['ms']:.3f} ms per encoder forward, {v.get('ms_per_layer', 0):.3f} ms "
+                             f"per layer, {syncs} host sync(s) per encoder forward")
+            else:
+                lines.append(f"- encoder scenario ({v['policy']}): error: {v.get('error', 'no result')}")
+    lines.append("")
+    return "\n".join(lines)
+
+
+def summary_markdown(records, dtype):
+    lines = [f"## Summary ({dtype})", "",
+             "| workload | best anchor | ms | FA2 ms | varattn ms | x best | x FA2 | floor ms | % floor "
+             "| syncs | graph ms | encoder ms/layer |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for r in records:
+        if "floor_ms" not in r:
+            lines.append(f"| {r['name']} | {r.get('error', 'not measured')} | | | | | | | | | | |")
+            continue
+        best = r.get("best_anchor")
+        best_ms = r["anchors"][best]["ms"] if best else None
+        fa2_ms = r["anchors"].get("fa2", {}).get("ms")
+        fwd = [v for v in r["varattn"] if v.get("kind") == "fwd" and "ms" in v and "error" not in v]
+        v = min(fwd, key=lambda x: x["ms"]) if fwd else {}
+        syncs = v.get("host_syncs")
+        graph = v.get("graph_ms")
+        enc = [e for e in r["varattn"] if e.get("kind") == "encoder" and "ms_per_layer" in e
+               and "error" not in e and e.get("policy") == v.get("policy")]
+        lines.append(
+            f"| {r['name']} | {best or '-'} | {fmt(best_ms, '.3f')} | {fmt(fa2_ms, '.3f')} | "
+            f"{fmt(v.get('ms'), '.3f')}{' (' + v['policy'] + ')' if v else ''} | "
+            f"{fmt(v.get('speedup_vs_best'), '.2f')} | "
+            f"{fmt(v.get('speedup_vs_fa2'), '.2f')} | {r['floor_ms']:.4f} | "
+            f"{fmt(v.get('floor_fraction'), '.1%')} | "
+            f"{'-' if syncs is None else ('FAIL' if syncs < 0 else int(syncs))} | "
+            f"{fmt(graph, '.3f') if graph is not None and graph > 0 else '-'} | "
+            f"{fmt(enc[0]['ms_per_layer'], '.3f') if enc else '-'} |")
+    lines.append("")
+    return "\n".join(lines)
+
+
+def full_markdown(doc):
+    c = doc.get("ceilings", {})
+    head = [f"# varattn vs PyTorch anchors ({doc['device']}, {doc['dtype']})", "",
+            f"torch {doc.get('torch', '?')}; started {doc['started']}; "
+            f"matmul {fmt(c.get('matmul_tflops'), '.0f')} TFLOP/s ({c.get('matmul_n')}^3), "
+            f"copy {fmt(c.get('copy_gbps'), ',.0f')} GB/s (read + write)", ""]
+    if doc.get("varattn_error"):
+        head += [f"varattn_bench: {doc['varattn_error']}", ""]
+    body = [workload_markdown(r, doc["dtype"]) for r in doc["workloads"] if "floor_ms" in r]
+    return "\n".join(head + body + [summary_markdown(doc["workloads"], doc["dtype"])])
+
+
+def write_outputs(outdir, doc):
+    outdir.mkdir(parents=True, exist_ok=True)
+    (outdir / "compare.json").write_text(json.dumps(doc, indent=1, default=str) + "\n")
+    (outdir / "compare.md").write_text(full_markdown(doc))
+
+
+# ----------------------------------------------------------------------------------------------
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("bench", help="path of varattn_bench, or '-' to skip it")
+    parser.add_argument("outdir", type=pathlib.Path)
+    parser.add_argument("--dtype", choices=("bf16", "fp16"), default="bf16")
+    parser.add_argument("--workloads", default="main,causal", help="names and/or groups, comma-separated")
+    parser.add_argument("--workloads-file", default=str(DEFAULT_WORKLOADS))
+    parser.add_argument("--quick", action="store_true", help="fewer repeats, smaller reference")
+    parser.add_argument("--skip", default="", help=f"anchors to skip: {','.join(ANCHORS)}")
+    parser.add_argument("--bench-json", help="use this varattn_bench JSON instead of running it")
+    parser.add_argument("--deadline-s", type=float, default=0,
+                        help="stop starting workloads after this many seconds (0: no limit)")
+    parser.add_argument("--device", default="cuda", help=argparse.SUPPRESS)  # 'cpu' for a dry run
+    args = parser.parse_args(argv)
+    started = time.time()
+    skip = {s.strip() for s in args.skip.split(",") if s.strip()}
+    unknown = skip - set(ANCHORS)
+    if unknown:
+        parser.error(f"--skip: unknown anchors {sorted(unknown)}")
+    workloads = select_workloads(load_workloads(args.workloads_file), args.workloads)
+
+    def log(msg):
+        print(msg, flush=True)
+
+    def remaining():
+        return float("inf") if args.deadline_s <= 0 else args.deadline_s - (time.time() - started)
+
+    try:
+        import torch
+    except ImportError as e:
+        log(f"compare.py: PyTorch is not importable ({e}); nothing measured")
+        return 1
+    if args.device == "cuda" and not torch.cuda.is_available():
+        log("compare.py: no CUDA device visible to PyTorch")
+        return 1
+    try:  # float32 reference: no TF32
+        torch.backends.cuda.matmul.allow_tf32 = False
+    except Exception:
+        pass
+    dev = Device(torch, args.device, args.dtype, args.quick)
+    doc = {"device": dev.device_name, "dtype": args.dtype, "torch": torch.__version__,
+           "cuda": getattr(torch.version, "cuda", None), "started": time.strftime("%Y-%m-%d %H:%M:%S"),
+           "quick": args.quick, "skip": sorted(skip), "workload_names": [w["name"] for w in workloads],
+           "workloads": []}
+
+    log(f"device {dev.device_name}, torch {torch.__version__}, {args.dtype}, L2 {dev.l2_bytes >> 20} MiB")
+    doc["ceilings"] = measure_ceilings(dev)
+    c = doc["ceilings"]
+    log(f"ceilings: matmul {c['matmul_tflops']:.0f} TFLOP/s, copy {c['copy_gbps']:.0f} GB/s")
+    write_outputs(args.outdir, doc)
+
+    if args.bench_json:
+        bench = parse_bench_json(pathlib.Path(args.bench_json).read_text())
+    elif args.bench != "-":
+        budget = remaining() - 60 if remaining() != float("inf") else 1800
+        bench = run_varattn_bench(args.bench, workloads, args.dtype, args.workloads_file, budget,
+                                  args.quick)
+    else:
+        bench = {"error": "not run ('-' given)"}
+    doc["varattn_error"] = bench.get("error")
+    doc["varattn_context"] = bench.get("context", {})
+    if bench.get("error"):
+        log(f"varattn_bench: {bench['error']}")
+    results = bench.get("results", {})
+
+    holder = {}
+    for w in workloads:
+        left = remaining()
+        if left < 30:
+            log(f"{w['name']}: skipped, {left:.0f} s left before the deadline")
+            doc["workloads"].append({"name": w["name"], "error": "skipped: deadline"})
+            continue
+        log(f"== {w['name']} ({len(w['lengths_q'])} segments, {sum(w['lengths_q'])} tokens)")
+        try:
+            record = measure_workload(dev, w, skip, holder, log)
+            analyse(record, c, [v for v in results.get(w["name"], []) if v.get("dtype") == args.dtype],
+                    args.dtype, dev.device_name)
+            log(workload_markdown(record, args.dtype))
+        except Exception as e:
+            log(traceback.format_exc())
+            record = {"name": w["name"], "error": f"{type(e).__name__}: {e}"[:300]}
+            if dev.cuda:
+                torch.cuda.empty_cache()
+        doc["workloads"].append(record)
+        write_outputs(args.outdir, doc)
+
+    doc["seconds"] = round(time.time() - started, 1)
+    write_outputs(args.outdir, doc)
+    log(summary_markdown(doc["workloads"], args.dtype))
+    log(f"wrote {args.outdir / 'compare.md'} and {args.outdir / 'compare.json'} ({doc['seconds']} s)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

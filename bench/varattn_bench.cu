@@ -1,0 +1,759 @@
+//! \file varattn_bench.cu
+//! Google Benchmark driver for varattn: one benchmark per workload (bench/workloads.json)
+//! x launch policy x element type, plus a whole-encoder scenario. GPU time from CUDA events
+//! (manual time); host syncs per forward measured by capturing the forward into a CUDA graph.
+//!
+//!   varattn_bench [--varattn_workloads=PATH] [--varattn_dtype=bf16|fp16|all]
+//!                 [--varattn_seed=N] [--varattn_min_time=SECONDS] [--varattn_list]
+//!                 [--benchmark_* flags]
+//!
+//! Benchmarks are named fwd/<workload>/<policy>/<dtype> and encoder/<workload>/<policy>/<dtype>.
+//! BENCHMARKS.md gives the method and the formulas behind every counter.
+
+#include "workloads.hpp"
+
+#include <varattn/varattn.hpp>
+
+#include <benchmark/benchmark.h>
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#include <cuda_runtime_api.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <exception>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <random>
+#include <string>
+#include <vector>
+
+#ifndef VARATTN_BENCH_WORKLOADS
+#define VARATTN_BENCH_WORKLOADS "bench/workloads.json"
+#endif
+
+namespace varattn_bench {
+
+// ---------------------------------------------------------------------------------------------
+// The lists to extend. A new launch policy is one line here.
+
+struct policy_entry {
+  varattn::launch_policy policy;
+  const char* name;
+};
+
+const policy_entry kPolicies[] = {
+    {varattn::launch_policy::per_segment, "per_segment"},
+    {varattn::launch_policy::fused, "fused"},
+    // {varattn::launch_policy::bucketed, "bucketed"},
+    // {varattn::launch_policy::auto_select, "auto_select"},
+};
+
+constexpr int kWarmupForwards = 3;      // per buffer set, before any timing
+constexpr int kGraphReplays = 20;       // timed replays for graph_ms
+constexpr int kMaxBufferSets = 64;
+constexpr double kMaxMemoryFraction = 0.5;  // of the free device memory, for all buffer sets
+
+// ---------------------------------------------------------------------------------------------
+// Options and small utilities.
+
+struct options {
+  std::string workloads_path;
+  std::vector<std::string> dtypes{"bf16"};
+  uint64_t seed = 0;
+  double min_time_s = 0;  // 0: Google Benchmark's default (0.5 s of measured time)
+  bool list = false;
+};
+
+options g_options;
+
+void check(cudaError_t status, const char* call) {
+  if (status != cudaSuccess) {
+    throw std::runtime_error(std::string("CUDA error: ") + cudaGetErrorString(status) + " in " + call);
+  }
+}
+#define BENCH_CUDA(call) ::varattn_bench::check((call), #call)
+
+double median(std::vector<double> v) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  const std::size_t n = v.size();
+  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+double mean(const std::vector<double>& v) {
+  double s = 0;
+  for (double x : v) s += x;
+  return v.empty() ? 0 : s / double(v.size());
+}
+
+__host__ __device__ inline uint64_t splitmix64(uint64_t x) {
+  x += 0x9E3779B97F4A7C15ull;
+  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
+  x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
+  return x ^ (x >> 31);
+}
+
+template <class T>
+__device__ inline T from_float(float x);
+template <>
+__device__ inline __nv_bfloat16 from_float<__nv_bfloat16>(float x) {
+  return __float2bfloat16_rn(x);
+}
+template <>
+__device__ inline __half from_float<__half>(float x) {
+  return __float2half_rn(x);
+}
+
+//! Uniform in (-1, 1), never exactly zero: (2k + 1) / 2^24 - 1 for k in [0, 2^24).
+template <class T>
+__global__ void fill_uniform(T* data, std::size_t count, uint64_t seed) {
+  const std::size_t stride = std::size_t(gridDim.x) * blockDim.x;
+  for (std::size_t i = std::size_t(blockIdx.x) * blockDim.x + threadIdx.x; i < count; i += stride) {
+    const uint64_t bits = splitmix64(seed ^ splitmix64(i));
+    const float u = float(2 * (bits >> 40) + 1) * (1.0f / 16777216.0f) - 1.0f;
+    data[i] = from_float<T>(u);
+  }
+}
+
+struct device_buffer {
+  void* ptr = nullptr;
+  std::size_t bytes = 0;
+  explicit device_buffer(std::size_t n) : bytes(n) { BENCH_CUDA(cudaMalloc(&ptr, n > 0 ? n : 1)); }
+  device_buffer(const device_buffer&) = delete;
+  device_buffer& operator=(const device_buffer&) = delete;
+  ~device_buffer() {
+    if (ptr != nullptr) cudaFree(ptr);
+  }
+};
+
+struct stream_handle {
+  cudaStream_t s = nullptr;
+  stream_handle() { BENCH_CUDA(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking)); }
+  stream_handle(const stream_handle&) = delete;
+  stream_handle& operator=(const stream_handle&) = delete;
+  ~stream_handle() {
+    if (s != nullptr) cudaStreamDestroy(s);
+  }
+};
+
+struct event_handle {
+  cudaEvent_t e = nullptr;
+  event_handle() { BENCH_CUDA(cudaEventCreate(&e)); }
+  event_handle(const event_handle&) = delete;
+  event_handle& operator=(const event_handle&) = delete;
+  ~event_handle() {
+    if (e != nullptr) cudaEventDestroy(e);
+  }
+};
+
+struct graph_exec {
+  cudaGraphExec_t exec = nullptr;
+  graph_exec() = default;
+  graph_exec(const graph_exec&) = delete;
+  graph_exec& operator=(const graph_exec&) = delete;
+  ~graph_exec() {
+    if (exec != nullptr) cudaGraphExecDestroy(exec);
+  }
+};
+
+double elapsed_ms(const event_handle& start, const event_handle& stop) {
+  float ms = 0;
+  BENCH_CUDA(cudaEventElapsedTime(&ms, start.e, stop.e));
+  return ms;
+}
+
+//! Captures what `enqueue` puts on `stream` into a graph in global capture mode: any call
+//! that would make the host wait (or allocate) breaks the capture. Returns the instantiated
+//! graph, or nullptr and the reason in `why`.
+std::unique_ptr<graph_exec> capture(cudaStream_t stream, const std::function<void()>& enqueue,
+                                    std::string& why) {
+  why.clear();
+  BENCH_CUDA(cudaStreamBeginCapture(stream, cudaStreamCaptureModeGlobal));
+  try {
+    enqueue();
+  } catch (const std::exception& e) {
+    why = e.what();
+  }
+  cudaGraph_t graph = nullptr;
+  const cudaError_t end = cudaStreamEndCapture(stream, &graph);
+  if (why.empty() && end != cudaSuccess) {
+    why = std::string("cudaStreamEndCapture: ") + cudaGetErrorString(end);
+  }
+  (void)cudaGetLastError();  // a broken capture leaves an error that is not sticky
+  if (!why.empty()) {
+    if (graph != nullptr) cudaGraphDestroy(graph);
+    return nullptr;
+  }
+  auto exec = std::make_unique<graph_exec>();
+  const cudaError_t inst = cudaGraphInstantiate(&exec->exec, graph, 0);
+  cudaGraphDestroy(graph);
+  if (inst != cudaSuccess) {
+    why = std::string("cudaGraphInstantiate: ") + cudaGetErrorString(inst);
+    (void)cudaGetLastError();
+    return nullptr;
+  }
+  return exec;
+}
+
+std::string shorten(std::string s, std::size_t n = 160) {
+  for (char& c : s) {
+    if (c == '\n' || c == '\r') c = ' ';
+  }
+  return s.size() > n ? s.substr(0, n) + "..." : s;
+}
+
+//! plan::make on `stream` (a fused plan uploads its work list there, ahead of the forwards);
+//! falls back to the five-argument make of headers that take no stream.
+template <class Plan = varattn::plan>
+auto make_plan(const varattn::segments& q, const varattn::segments& k, varattn::attention_shape shape,
+               varattn::attention_options opts, varattn::launch_policy policy, cudaStream_t stream,
+               int) -> decltype(Plan::make(q, k, shape, opts, policy, stream)) {
+  return Plan::make(q, k, shape, opts, policy, stream);
+}
+template <class Plan = varattn::plan>
+Plan make_plan(const varattn::segments& q, const varattn::segments& k, varattn::attention_shape shape,
+               varattn::attention_options opts, varattn::launch_policy policy, cudaStream_t, long) {
+  return Plan::make(q, k, shape, opts, policy);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Buffers: several sets of q, k, v, o, rotated so that no forward finds its inputs in L2.
+
+template <class Element>
+struct buffer_set {
+  std::unique_ptr<device_buffer> q, k, v, o;
+  varattn::packed_view<const Element> qv, kv, vv;
+  varattn::packed_view<Element> ov;
+};
+
+struct device_facts {
+  int device = 0;
+  std::size_t l2_bytes = 0;
+  std::size_t free_bytes = 0;
+};
+
+device_facts query_device() {
+  device_facts f;
+  BENCH_CUDA(cudaGetDevice(&f.device));
+  int l2 = 0;
+  BENCH_CUDA(cudaDeviceGetAttribute(&l2, cudaDevAttrL2CacheSize, f.device));
+  f.l2_bytes = std::size_t(l2);
+  std::size_t total = 0;
+  BENCH_CUDA(cudaMemGetInfo(&f.free_bytes, &total));
+  return f;
+}
+
+uint64_t g_seed_counter = 0;
+
+template <class Element>
+std::vector<buffer_set<Element>> make_buffer_sets(const workload& w, cudaStream_t stream,
+                                                  std::size_t& set_bytes_out) {
+  const std::size_t es = sizeof(Element);
+  const std::size_t q_elems = std::size_t(w.rows_q()) * w.heads_q * w.head_dim;
+  const std::size_t k_elems = std::size_t(w.rows_k()) * w.heads_kv * w.head_dim;
+  const std::size_t set_bytes = es * (2 * q_elems + 2 * k_elems);
+  set_bytes_out = set_bytes;
+  const device_facts dev = query_device();
+  // The sets other than the one in use must total at least twice the L2 size.
+  std::size_t want = set_bytes == 0 ? 2 : (2 * dev.l2_bytes + set_bytes - 1) / set_bytes + 1;
+  want = std::max<std::size_t>(want, 2);
+  want = std::min<std::size_t>(want, kMaxBufferSets);
+  const std::size_t fit = set_bytes == 0 ? want
+                                         : std::size_t(kMaxMemoryFraction * double(dev.free_bytes)) / set_bytes;
+  const std::size_t count = std::min(want, fit);
+  if (count == 0) {
+    throw std::runtime_error("one buffer set needs " + std::to_string(set_bytes >> 20) +
+                             " MiB but only " + std::to_string(dev.free_bytes >> 20) + " MiB are free");
+  }
+  std::vector<buffer_set<Element>> sets(count);
+  auto fill = [&](device_buffer& b, std::size_t elems) {
+    const uint64_t seed = splitmix64(g_options.seed + (++g_seed_counter));
+    const int threads = 256;
+    const int blocks = int(std::min<std::size_t>((elems + threads - 1) / threads + 1, 4096));
+    fill_uniform<Element><<<blocks, threads, 0, stream>>>(static_cast<Element*>(b.ptr), elems, seed);
+    BENCH_CUDA(cudaGetLastError());
+  };
+  for (auto& s : sets) {
+    s.q = std::make_unique<device_buffer>(q_elems * es);
+    s.k = std::make_unique<device_buffer>(k_elems * es);
+    s.v = std::make_unique<device_buffer>(k_elems * es);
+    s.o = std::make_unique<device_buffer>(q_elems * es);
+    fill(*s.q, q_elems);
+    fill(*s.k, k_elems);
+    fill(*s.v, k_elems);
+    fill(*s.o, q_elems);  // random, not zero: nothing may pass for an unwritten output
+    using view = varattn::packed_view<const Element>;
+    s.qv = view::contiguous(static_cast<const Element*>(s.q->ptr), w.rows_q(), w.heads_q, w.head_dim);
+    s.kv = view::contiguous(static_cast<const Element*>(s.k->ptr), w.rows_k(), w.heads_kv, w.head_dim);
+    s.vv = view::contiguous(static_cast<const Element*>(s.v->ptr), w.rows_k(), w.heads_kv, w.head_dim);
+    s.ov = varattn::packed_view<Element>::contiguous(static_cast<Element*>(s.o->ptr), w.rows_q(),
+                                                     w.heads_q, w.head_dim);
+  }
+  BENCH_CUDA(cudaStreamSynchronize(stream));
+  return sets;
+}
+
+// ---------------------------------------------------------------------------------------------
+// One fixture alive at a time: Google Benchmark calls a benchmark function several times
+// (to size the iteration count); setup, warm-up and the capture test run once per benchmark.
+
+struct fixture_base {
+  virtual ~fixture_base() = default;
+  std::string key;
+};
+
+std::unique_ptr<fixture_base> g_fixture;
+
+template <class Fixture, class Make>
+Fixture& fixture_for(const std::string& key, Make&& make) {
+  if (!g_fixture || g_fixture->key != key) {
+    g_fixture.reset();  // free the previous benchmark's buffers first
+    std::unique_ptr<Fixture> f = make();
+    f->key = key;
+    g_fixture = std::move(f);
+  }
+  return static_cast<Fixture&>(*g_fixture);
+}
+
+void set_common_counters(benchmark::State& state, const workload& w, int element_size, double ms,
+                         double work_multiplier) {
+  const double flops = w.flops() * work_multiplier;
+  const double bytes = w.bytes(element_size) * work_multiplier;
+  state.counters["ms"] = ms;
+  state.counters["tflops"] = ms > 0 ? flops / (ms * 1e-3) / 1e12 : 0;
+  state.counters["gbps"] = ms > 0 ? bytes / (ms * 1e-3) / 1e9 : 0;
+  state.counters["flops"] = flops;
+  state.counters["bytes"] = bytes;
+  state.counters["segments"] = double(w.lengths_q.size());
+  state.counters["tokens_q"] = double(w.rows_q());
+}
+
+// ---------------------------------------------------------------------------------------------
+// fwd/<workload>/<policy>/<dtype>: one forward per iteration.
+
+template <class Element>
+struct forward_fixture : fixture_base {
+  stream_handle stream;
+  std::optional<varattn::plan> plan;
+  std::vector<buffer_set<Element>> sets;
+  std::size_t set_bytes = 0;
+  double host_syncs = -1;  // 0 when the forward captures into a graph, -1 when it does not
+  std::string capture_error;
+  double graph_ms = -1;
+  std::size_t next_set = 0;  // rotation continues across Google Benchmark's calls
+
+  void enqueue(std::size_t set) {
+    const buffer_set<Element>& s = sets[set % sets.size()];
+    varattn::forward<Element>(*plan, s.qv, s.kv, s.vv, s.ov, stream.s);
+  }
+
+  forward_fixture(const workload& w, const policy_entry& policy, const char* dtype) {
+    const varattn::segments segs_q = varattn::segments::from_lengths(w.lengths_q, "cu_seqlens_q");
+    const varattn::segments segs_k = varattn::segments::from_lengths(w.lengths_k, "cu_seqlens_k");
+    plan.emplace(make_plan(segs_q, segs_k,
+                           varattn::attention_shape{w.heads_q, w.heads_kv, w.head_dim},
+                           varattn::attention_options{w.causal, std::nullopt}, policy.policy,
+                           stream.s, 0));
+    sets = make_buffer_sets<Element>(w, stream.s, set_bytes);
+    for (std::size_t i = 0; i < kWarmupForwards * sets.size(); ++i) enqueue(i);
+    BENCH_CUDA(cudaStreamSynchronize(stream.s));
+
+    // Host syncs, measured: a forward that waits on the host cannot be captured.
+    std::vector<std::unique_ptr<graph_exec>> graphs;
+    for (std::size_t i = 0; i < sets.size(); ++i) {
+      std::string why;
+      auto g = capture(stream.s, [&] { enqueue(i); }, why);
+      if (!g) {
+        capture_error = why;
+        graphs.clear();
+        break;
+      }
+      graphs.push_back(std::move(g));
+    }
+    host_syncs = capture_error.empty() ? 0 : -1;
+
+    // graph_ms: the same forward replayed from a graph (no launch overhead on the host).
+    if (!graphs.empty()) {
+      for (std::size_t i = 0; i < 2 * graphs.size(); ++i) {
+        BENCH_CUDA(cudaGraphLaunch(graphs[i % graphs.size()]->exec, stream.s));
+      }
+      std::vector<event_handle> start(kGraphReplays), stop(kGraphReplays);
+      for (int r = 0; r < kGraphReplays; ++r) {
+        BENCH_CUDA(cudaEventRecord(start[r].e, stream.s));
+        BENCH_CUDA(cudaGraphLaunch(graphs[r % graphs.size()]->exec, stream.s));
+        BENCH_CUDA(cudaEventRecord(stop[r].e, stream.s));
+      }
+      BENCH_CUDA(cudaStreamSynchronize(stream.s));
+      std::vector<double> ms;
+      for (int r = 0; r < kGraphReplays; ++r) ms.push_back(elapsed_ms(start[r], stop[r]));
+      graph_ms = median(ms);
+      next_set = kGraphReplays;  // the eager forwards go on from the set after the last replay
+    }
+    BENCH_CUDA(cudaStreamSynchronize(stream.s));
+
+    std::fprintf(stderr,
+                 "[varattn_bench] fwd %s %s %s: %zu segments, %lld q tokens, "
+                 "%zu buffer sets x %.1f MiB, graph capture %s\n",
+                 w.name.c_str(), policy.name, dtype, w.lengths_q.size(), (long long)w.rows_q(),
+                 sets.size(), double(set_bytes) / (1 << 20),
+                 capture_error.empty() ? "ok (0 host syncs)" : ("FAILED: " + shorten(capture_error)).c_str());
+  }
+};
+
+template <class Element>
+void bench_forward(benchmark::State& state, const workload& w, const policy_entry& policy,
+                   const char* dtype) {
+  const std::string key = std::string("fwd/") + w.name + "/" + policy.name + "/" + dtype;
+  forward_fixture<Element>* f = nullptr;
+  try {
+    f = &fixture_for<forward_fixture<Element>>(
+        key, [&] { return std::make_unique<forward_fixture<Element>>(w, policy, dtype); });
+  } catch (const std::exception& e) {
+    g_fixture.reset();
+    std::fprintf(stderr, "[varattn_bench] %s: %s\n", key.c_str(), shorten(e.what(), 400).c_str());
+    state.SkipWithError(shorten(e.what(), 400).c_str());
+    return;
+  }
+
+  // Each iteration enqueues the next forward before waiting for the current one, so the
+  // device never idles between forwards on account of the measurement itself; the reported
+  // time of a forward is its own start-to-stop span on the stream.
+  event_handle start[2], stop[2];
+  std::vector<double> samples;
+  std::string failure;
+  try {
+    BENCH_CUDA(cudaEventRecord(start[0].e, f->stream.s));
+    f->enqueue(f->next_set++);
+    BENCH_CUDA(cudaEventRecord(stop[0].e, f->stream.s));
+    int cur = 0;
+    for (auto _ : state) {
+      const int next = cur ^ 1;
+      BENCH_CUDA(cudaEventRecord(start[next].e, f->stream.s));
+      f->enqueue(f->next_set++);
+      BENCH_CUDA(cudaEventRecord(stop[next].e, f->stream.s));
+      BENCH_CUDA(cudaEventSynchronize(stop[cur].e));
+      const double ms = elapsed_ms(start[cur], stop[cur]);
+      samples.push_back(ms);
+      state.SetIterationTime(ms * 1e-3);
+      cur = next;
+    }
+    BENCH_CUDA(cudaStreamSynchronize(f->stream.s));
+  } catch (const std::exception& e) {
+    failure = e.what();
+  }
+  if (!failure.empty()) {
+    cudaStreamSynchronize(f->stream.s);
+    g_fixture.reset();
+    state.SkipWithError(shorten(failure, 400).c_str());
+    return;
+  }
+  const double ms = median(samples);
+  set_common_counters(state, w, int(sizeof(Element)), ms, 1.0);
+  state.counters["ms_mean"] = mean(samples);
+  state.counters["ms_min"] = samples.empty() ? 0 : *std::min_element(samples.begin(), samples.end());
+  state.counters["host_syncs"] = f->host_syncs;
+  state.counters["graph_ms"] = f->graph_ms;
+  state.counters["buffer_sets"] = double(f->sets.size());
+  state.SetLabel(f->capture_error.empty() ? "graph capture ok"
+                                          : "graph capture FAILED: " + shorten(f->capture_error));
+}
+
+// ---------------------------------------------------------------------------------------------
+// encoder/<workload>/<policy>/<dtype>: one encoder forward per iteration = segments read from
+// a device cu_seqlens (the one host wait), one plan, encoder_layers forwards sharing it.
+
+template <class Element>
+struct encoder_fixture : fixture_base {
+  stream_handle stream;
+  std::unique_ptr<device_buffer> cu_q, cu_k;
+  bool same_segments = true;
+  varattn::segment_reader reader;
+  std::vector<buffer_set<Element>> sets;
+  std::size_t set_bytes = 0;
+  int layers = 0;
+  varattn::launch_policy policy;
+  varattn::attention_shape shape;
+  varattn::attention_options opts;
+  double host_syncs = -1;
+  std::string capture_error;
+  std::size_t next_set = 0;
+
+  varattn::plan read_and_plan() {
+    const std::size_t n = std::size_t(cu_q->bytes / sizeof(int32_t));
+    varattn::segments segs_q = reader.read_and_wait(
+        varattn::device_span<const int32_t>{static_cast<const int32_t*>(cu_q->ptr), n}, stream.s,
+        "cu_seqlens_q");
+    if (same_segments) return make_plan(segs_q, segs_q, shape, opts, policy, stream.s, 0);
+    varattn::segments segs_k = reader.read_and_wait(
+        varattn::device_span<const int32_t>{static_cast<const int32_t*>(cu_k->ptr), n}, stream.s,
+        "cu_seqlens_k");
+    return make_plan(segs_q, segs_k, shape, opts, policy, stream.s, 0);
+  }
+
+  void enqueue_layers(const varattn::plan& p) {
+    for (int l = 0; l < layers; ++l) {
+      const buffer_set<Element>& s = sets[next_set++ % sets.size()];
+      varattn::forward<Element>(p, s.qv, s.kv, s.vv, s.ov, stream.s);
+    }
+  }
+
+  encoder_fixture(const workload& w, const policy_entry& pol, const char* dtype)
+      : layers(w.encoder_layers),
+        policy(pol.policy),
+        shape{w.heads_q, w.heads_kv, w.head_dim},
+        opts{w.causal, std::nullopt} {
+    auto upload = [&](const std::vector<int32_t>& lengths) {
+      std::vector<int32_t> offsets(1, 0);
+      for (int32_t len : lengths) offsets.push_back(offsets.back() + len);
+      auto b = std::make_unique<device_buffer>(offsets.size() * sizeof(int32_t));
+      BENCH_CUDA(cudaMemcpy(b->ptr, offsets.data(), b->bytes, cudaMemcpyHostToDevice));
+      return b;
+    };
+    cu_q = upload(w.lengths_q);
+    same_segments = w.lengths_q == w.lengths_k;
+    if (!same_segments) cu_k = upload(w.lengths_k);
+    sets = make_buffer_sets<Element>(w, stream.s, set_bytes);
+
+    varattn::plan p = read_and_plan();  // warm-up: one whole encoder forward
+    enqueue_layers(p);
+    BENCH_CUDA(cudaStreamSynchronize(stream.s));
+
+    // The read waits by design (1 sync, 2 when q and k segments differ); the layers must not.
+    std::string why;
+    auto g = capture(stream.s, [&] { enqueue_layers(p); }, why);
+    capture_error = why;
+    host_syncs = capture_error.empty() ? (same_segments ? 1 : 2) : -1;
+    BENCH_CUDA(cudaStreamSynchronize(stream.s));
+
+    std::fprintf(stderr,
+                 "[varattn_bench] encoder %s %s %s: %d layers, %zu segments, %zu buffer sets x "
+                 "%.1f MiB, layers %s\n",
+                 w.name.c_str(), pol.name, dtype, layers, w.lengths_q.size(), sets.size(),
+                 double(set_bytes) / (1 << 20),
+                 capture_error.empty() ? "captured (no host sync beyond the read)"
+                                       : ("FAILED to capture: " + shorten(capture_error)).c_str());
+  }
+};
+
+template <class Element>
+void bench_encoder(benchmark::State& state, const workload& w, const policy_entry& policy,
+                   const char* dtype) {
+  const std::string key = std::string("encoder/") + w.name + "/" + policy.name + "/" + dtype;
+  encoder_fixture<Element>* f = nullptr;
+  try {
+    f = &fixture_for<encoder_fixture<Element>>(
+        key, [&] { return std::make_unique<encoder_fixture<Element>>(w, policy, dtype); });
+  } catch (const std::exception& e) {
+    g_fixture.reset();
+    std::fprintf(stderr, "[varattn_bench] %s: %s\n", key.c_str(), shorten(e.what(), 400).c_str());
+    state.SkipWithError(shorten(e.what(), 400).c_str());
+    return;
+  }
+  // The read waits for everything queued before it, so iterations cannot overlap: each one
+  // is timed from an event recorded before the read to one recorded after the last layer
+  // (host time spent in the wait and in plan::make shows up as device idle time).
+  event_handle start, stop;
+  std::vector<double> samples;
+  std::string failure;
+  try {
+    for (auto _ : state) {
+      BENCH_CUDA(cudaEventRecord(start.e, f->stream.s));
+      const varattn::plan p = f->read_and_plan();
+      f->enqueue_layers(p);
+      BENCH_CUDA(cudaEventRecord(stop.e, f->stream.s));
+      BENCH_CUDA(cudaEventSynchronize(stop.e));
+      const double ms = elapsed_ms(start, stop);
+      samples.push_back(ms);
+      state.SetIterationTime(ms * 1e-3);
+    }
+  } catch (const std::exception& e) {
+    failure = e.what();
+  }
+  if (!failure.empty()) {
+    cudaStreamSynchronize(f->stream.s);
+    g_fixture.reset();
+    state.SkipWithError(shorten(failure, 400).c_str());
+    return;
+  }
+  const double ms = median(samples);
+  set_common_counters(state, w, int(sizeof(Element)), ms, double(f->layers));
+  state.counters["ms_per_layer"] = ms / f->layers;
+  state.counters["layers"] = f->layers;
+  state.counters["host_syncs"] = f->host_syncs;
+  state.counters["buffer_sets"] = double(f->sets.size());
+  state.SetLabel(f->capture_error.empty() ? "layers captured ok"
+                                          : "layer capture FAILED: " + shorten(f->capture_error));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Registration.
+
+std::vector<workload> g_workloads;
+
+template <class Element>
+void register_dtype(const char* dtype) {
+  for (const workload& w : g_workloads) {
+    for (const policy_entry& policy : kPolicies) {
+      const std::string fwd = std::string("fwd/") + w.name + "/" + policy.name + "/" + dtype;
+      auto* b = benchmark::RegisterBenchmark(fwd.c_str(), [&w, &policy, dtype](benchmark::State& s) {
+        bench_forward<Element>(s, w, policy, dtype);
+      });
+      b->UseManualTime()->Unit(benchmark::kMillisecond);
+      if (g_options.min_time_s > 0) b->MinTime(g_options.min_time_s);
+      if (w.encoder_layers > 0) {
+        const std::string enc = std::string("encoder/") + w.name + "/" + policy.name + "/" + dtype;
+        auto* e = benchmark::RegisterBenchmark(enc.c_str(), [&w, &policy, dtype](benchmark::State& s) {
+          bench_encoder<Element>(s, w, policy, dtype);
+        });
+        e->UseManualTime()->Unit(benchmark::kMillisecond);
+        if (g_options.min_time_s > 0) e->MinTime(g_options.min_time_s);
+      }
+    }
+  }
+}
+
+std::vector<std::string> split(const std::string& s, char sep) {
+  std::vector<std::string> out;
+  std::size_t begin = 0;
+  while (begin <= s.size()) {
+    const std::size_t end = s.find(sep, begin);
+    const std::string item = s.substr(begin, end == std::string::npos ? std::string::npos : end - begin);
+    if (!item.empty()) out.push_back(item);
+    if (end == std::string::npos) break;
+    begin = end + 1;
+  }
+  return out;
+}
+
+//! Takes the --varattn_* flags out of argv (Google Benchmark rejects flags it does not know).
+bool parse_own_flags(int& argc, char** argv, options& opt, std::string& error) {
+  const char* env = std::getenv("VARATTN_WORKLOADS");
+  opt.workloads_path = env != nullptr && *env != '\0' ? env : VARATTN_BENCH_WORKLOADS;
+  opt.seed = std::random_device{}();
+  opt.seed = (opt.seed << 32) ^ uint64_t(std::chrono::steady_clock::now().time_since_epoch().count());
+  int out = 1;
+  for (int i = 1; i < argc; ++i) {
+    const std::string arg = argv[i];
+    auto value_of = [&](const char* flag) -> std::optional<std::string> {
+      const std::string prefix = std::string(flag) + "=";
+      if (arg.compare(0, prefix.size(), prefix) == 0) return arg.substr(prefix.size());
+      return std::nullopt;
+    };
+    if (auto v = value_of("--varattn_workloads")) {
+      opt.workloads_path = *v;
+    } else if (auto v = value_of("--varattn_dtype")) {
+      opt.dtypes = *v == "all" ? std::vector<std::string>{"bf16", "fp16"} : split(*v, ',');
+      for (const std::string& d : opt.dtypes) {
+        if (d != "bf16" && d != "fp16") {
+          error = "--varattn_dtype: '" + d + "' is not bf16, fp16 or all";
+          return false;
+        }
+      }
+    } else if (auto v = value_of("--varattn_seed")) {
+      opt.seed = std::strtoull(v->c_str(), nullptr, 0);
+    } else if (auto v = value_of("--varattn_min_time")) {
+      // Set per benchmark through MinTime(): the --benchmark_min_time syntax differs
+      // between Google Benchmark 1.7 and 1.8.
+      opt.min_time_s = std::strtod(v->c_str(), nullptr);
+      if (!(opt.min_time_s > 0)) {
+        error = "--varattn_min_time: '" + *v + "' is not a positive number of seconds";
+        return false;
+      }
+    } else if (arg == "--varattn_list") {
+      opt.list = true;
+    } else if (arg.compare(0, 10, "--varattn_") == 0) {
+      error = "unknown flag " + arg +
+              " (known: --varattn_workloads=PATH, --varattn_dtype=bf16|fp16|all, "
+              "--varattn_seed=N, --varattn_min_time=SECONDS, --varattn_list)";
+      return false;
+    } else {
+      argv[out++] = argv[i];
+    }
+  }
+  argc = out;
+  argv[argc] = nullptr;
+  return true;
+}
+
+bool wants_listing(int argc, char** argv) {
+  for (int i = 1; i < argc; ++i) {
+    const std::string arg = argv[i];
+    if (arg == "--benchmark_list_tests" || arg == "--benchmark_list_tests=true" ||
+        arg == "--benchmark_list_tests=1") {
+      return true;
+    }
+  }
+  return false;
+}
+
+void print_workloads() {
+  std::printf("%-20s %-7s %6s %9s %9s %5s %5s %4s %6s %11s %10s\n", "name", "group", "segs",
+              "tokens_q", "tokens_k", "hq", "hkv", "d", "causal", "GFLOP", "MB(bf16)");
+  for (const workload& w : g_workloads) {
+    std::printf("%-20s %-7s %6zu %9lld %9lld %5d %5d %4d %6s %11.3f %10.3f\n", w.name.c_str(),
+                w.group.c_str(), w.lengths_q.size(), (long long)w.rows_q(), (long long)w.rows_k(),
+                w.heads_q, w.heads_kv, w.head_dim, w.causal ? "yes" : "no", w.flops() / 1e9,
+                w.bytes(2) / 1e6);
+  }
+}
+
+}  // namespace varattn_bench
+
+int main(int argc, char** argv) {
+  using namespace varattn_bench;
+  std::string error;
+  if (!parse_own_flags(argc, argv, g_options, error)) {
+    std::fprintf(stderr, "varattn_bench: %s\n", error.c_str());
+    return 2;
+  }
+  const bool listing = wants_listing(argc, argv);
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 2;
+
+  try {
+    g_workloads = load_workloads(g_options.workloads_path);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "varattn_bench: %s\n", e.what());
+    return 2;
+  }
+  if (g_options.list) {
+    print_workloads();
+    return 0;
+  }
+  for (const std::string& d : g_options.dtypes) {
+    if (d == "bf16") register_dtype<__nv_bfloat16>("bf16");
+    if (d == "fp16") register_dtype<__half>("fp16");
+  }
+
+  int devices = 0;
+  const cudaError_t status = cudaGetDeviceCount(&devices);
+  if (!listing && (status != cudaSuccess || devices == 0)) {
+    std::fprintf(stderr, "varattn_bench: no CUDA device (%s); nothing measured\n",
+                 status != cudaSuccess ? cudaGetErrorString(status) : "device count is 0");
+    return 0;
+  }
+  if (!listing) {
+    cudaDeviceProp prop{};
+    if (cudaGetDeviceProperties(&prop, 0) == cudaSuccess) {
+      benchmark::AddCustomContext("device", prop.name);
+      benchmark::AddCustomContext("compute_capability",
+                                  std::to_string(prop.major) + "." + std::to_string(prop.minor));
+      benchmark::AddCustomContext("sm_count", std::to_string(prop.multiProcessorCount));
+      benchmark::AddCustomContext("l2_bytes", std::to_string(prop.l2CacheSize));
+    }
+    benchmark::AddCustomContext("workloads", g_options.workloads_path);
+    benchmark::AddCustomContext("seed", std::to_string(g_options.seed));
+    std::fprintf(stderr, "[varattn_bench] %s, workloads %s, seed %llu\n", prop.name,
+                 g_options.workloads_path.c_str(), (unsigned long long)g_options.seed);
+  }
+  benchmark::RunSpecifiedBenchmarks();
+  g_fixture.reset();
+  benchmark::Shutdown();
+  return 0;
+}
