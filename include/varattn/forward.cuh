@@ -29,12 +29,7 @@ void forward(const plan& p, packed_view<const Element> q, packed_view<const Elem
   validate(p, q, k, v, o);
   const auto params = detail::make_forward_params(q, k, v, o, p.scale());
   detail::dispatch_head_dim(p.head_dim(), [&](auto head_dim) {
-    constexpr int kHeadDim = decltype(head_dim)::value;
-    if (p.causal()) {
-      detail::launcher<Element, kHeadDim, true>::run(p, params, stream);
-    } else {
-      detail::launcher<Element, kHeadDim, false>::run(p, params, stream);
-    }
+    detail::launch<Element, decltype(head_dim)::value>(p, params, stream);
   });
 }
 

@@ -59,7 +59,7 @@ class plan {
     if (q.size() != k.size()) {
       detail::fail(q.name(), " has ", q.size(), " segments but ", k.name(), " has ", k.size());
     }
-    plan p = make_shape(shape, options, policy);
+    plan p = make_shape(shape, options, policy, q.max_length());
     p.segment_count_ = static_cast<int32_t>(q.size());
     p.rows_q_ = q.total();
     p.rows_k_ = k.total();
@@ -96,13 +96,16 @@ class plan {
   //! A fused plan whose work list will be written on the device by build_on_device()
   //! (device_plan.cuh) from device cu_seqlens, with no host wait: the buffers are sized
   //! from bounds the host knows without reading the offsets. Allocates; call it outside
-  //! graph capture and reuse it.
+  //! graph capture and reuse it. `max_q_length` (default rows_q) picks the tile shape: pass
+  //! a bound on the segments' query lengths when they are known to be short.
   static plan reserve_on_device(int32_t segment_count, int32_t rows_q, int32_t rows_k,
-                                attention_shape shape, attention_options options = {}) {
+                                attention_shape shape, attention_options options = {},
+                                int32_t max_q_length = -1) {
     if (segment_count < 0) detail::fail("segment_count = ", segment_count, " < 0");
     if (rows_q < 0) detail::fail("rows_q = ", rows_q, " < 0");
     if (rows_k < 0) detail::fail("rows_k = ", rows_k, " < 0");
-    plan p = make_shape(shape, options, launch_policy::fused);
+    plan p = make_shape(shape, options, launch_policy::fused,
+                        max_q_length < 0 ? rows_q : max_q_length);
     p.built_on_device_ = true;
     p.segment_count_ = segment_count;
     p.rows_q_ = rows_q;
@@ -173,7 +176,8 @@ class plan {
  private:
   plan() = default;
 
-  static plan make_shape(attention_shape shape, attention_options options, launch_policy policy) {
+  static plan make_shape(attention_shape shape, attention_options options, launch_policy policy,
+                         int32_t max_q_length) {
     if (shape.heads_q <= 0) detail::fail("heads_q = ", shape.heads_q, " must be positive");
     if (shape.heads_kv <= 0) detail::fail("heads_kv = ", shape.heads_kv, " must be positive");
     if (shape.heads_q % shape.heads_kv != 0) {
@@ -193,7 +197,7 @@ class plan {
     p.causal_ = options.causal;
     p.scale_ = options.scale ? *options.scale : 1.0f / std::sqrt(float(shape.head_dim));
     p.policy_ = policy;
-    p.tile_ = tile_shape_for(shape.head_dim);
+    p.tile_ = tile_shape_for(shape.head_dim, max_q_length);
     return p;
   }
 

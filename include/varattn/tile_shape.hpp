@@ -1,23 +1,30 @@
 #pragma once
 //! \file tile_shape.hpp
-//! The tile each CTA computes, as one constexpr function of the head dimension, shared by
-//! the host (plan decomposition) and the kernels.
+//! The tile each CTA computes, as one constexpr function of the head dimension and the
+//! longest segment, shared by the host (plan decomposition) and the kernels.
 
 #include <cstdint>
 
 namespace varattn {
 
 struct tile_shape {
-  int32_t block_m;  //!< query rows per CTA tile (16 per warp)
+  int32_t block_m;  //!< query rows per CTA tile: 16 x warps x m_tiles
   int32_t block_n;  //!< keys per main-loop step
   int32_t warps;
+
+  //! 16-row mma tiles per warp: each k/v fragment read from shared memory feeds this many.
+  constexpr int32_t m_tiles() const { return block_m / (16 * warps); }
 };
 
-constexpr tile_shape tile_shape_for(int32_t head_dim) {
-  // 4 warps x 16 rows. Per thread, the 16 x block_n fp32 scores take block_n / 2 registers
-  // and the 16 x head_dim fp32 output head_dim / 2: at head_dim 256, 32 keys per step keep
-  // the sum under the 255-register limit.
-  return {64, head_dim > 128 ? 32 : 64, 4};
+//! Tall tiles (32 rows a warp) halve the shared-memory reads per flop on long segments;
+//! segments of 64 rows or fewer take short tiles, which waste no rows on them. Per thread,
+//! the fp32 scores take m_tiles * block_n / 2 registers and the output m_tiles * head_dim / 2:
+//! head dim 256 keeps one m-tile and 32 keys a step to stay under 255 registers.
+constexpr tile_shape tile_shape_for(int32_t head_dim, int32_t max_segment_length) {
+  if (head_dim > 128) return {64, 32, 4};
+  // Tall tiles: from head dim 96, 64 keys a step would spill (ptxas -v, sm_90a).
+  if (max_segment_length > 64) return {128, head_dim >= 96 ? 32 : 64, 4};
+  return {64, 64, 4};
 }
 
 constexpr int32_t ceil_div(int32_t a, int32_t b) { return (a + b - 1) / b; }

@@ -11,6 +11,8 @@
 
 #include <cuda_runtime_api.h>
 
+#include <type_traits>
+
 namespace varattn::detail {
 
 //! Raises a kernel's dynamic shared-memory limit past the default 48 KB. Set on every run
@@ -25,13 +27,13 @@ void allow_shared_memory(Kernel kernel, int bytes) {
   }
 }
 
-template <class Element, int HeadDim, bool Causal>
+template <class Element, int HeadDim, int BlockM, bool Causal>
 struct launcher {
-  using traits = kernel_traits<Element, HeadDim>;
+  using traits = kernel_traits<Element, HeadDim, BlockM>;
 
   static void per_segment(const plan& p, const forward_params<Element>& params,
                           cudaStream_t stream) {
-    const auto kernel = per_segment_kernel<Element, HeadDim, Causal>;
+    const auto kernel = per_segment_kernel<Element, HeadDim, BlockM, Causal>;
     allow_shared_memory(kernel, traits::kSmemBytes);
     for (const segment_launch& s : p.launches()) {
       const dim3 grid(static_cast<unsigned>(s.q_tiles), static_cast<unsigned>(p.shape().heads_q));
@@ -42,14 +44,14 @@ struct launcher {
   }
 
   static void fused(const plan& p, const forward_params<Element>& params, cudaStream_t stream) {
-    const auto kernel = fused_kernel<Element, HeadDim, Causal>;
+    const auto kernel = fused_kernel<Element, HeadDim, BlockM, Causal>;
     allow_shared_memory(kernel, traits::kSmemBytes);
     const device_work work = p.device();
     const long long ctas = static_cast<long long>(work.capacity) * p.shape().heads_q;
     if (ctas == 0) return;
     if (ctas > 0x7fffffffLL) fail("fused launch: ", ctas, " CTAs exceed the grid limit");
     kernel<<<static_cast<unsigned>(ctas), traits::kThreads, traits::kSmemBytes, stream>>>(
-        params, work, p.shape().heads_q);
+        params, work);
     VARATTN_CHECK_LAUNCH();
   }
 
@@ -61,5 +63,27 @@ struct launcher {
     fail("unknown launch policy");
   }
 };
+
+//! Runs the instantiation for the plan's tile height and mask.
+template <class Element, int HeadDim>
+void launch(const plan& p, const forward_params<Element>& params, cudaStream_t stream) {
+  const auto with_height = [&](auto block_m) {
+    constexpr int kBlockM = decltype(block_m)::value;
+    if (p.tile().block_m != kernel_traits<Element, HeadDim, kBlockM>::kBlockM) {
+      fail("plan tile height ", p.tile().block_m, " has no kernel for head_dim ", HeadDim);
+    }
+    if (p.causal()) {
+      launcher<Element, HeadDim, kBlockM, true>::run(p, params, stream);
+    } else {
+      launcher<Element, HeadDim, kBlockM, false>::run(p, params, stream);
+    }
+  };
+  // Head dims over 128 have one tile shape (kernel_tile): instantiate it once.
+  if (HeadDim > 128 || p.tile().block_m == 64) {
+    with_height(std::integral_constant<int, 64>{});
+  } else {
+    with_height(std::integral_constant<int, 128>{});
+  }
+}
 
 }  // namespace varattn::detail

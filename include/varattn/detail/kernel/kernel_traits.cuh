@@ -1,6 +1,6 @@
 #pragma once
 //! \file kernel_traits.cuh
-//! Compile-time shape of the sm80 forward kernel for one (Element, HeadDim).
+//! Compile-time shape of the sm80 forward kernel for one (Element, HeadDim, BlockM).
 
 #include <varattn/tile_shape.hpp>
 
@@ -8,15 +8,27 @@
 
 namespace varattn::detail {
 
-template <class Element, int HeadDim>
+//! The tile shapes the kernels are instantiated for, per head dim.
+template <int HeadDim, int BlockM>
+constexpr tile_shape kernel_tile() {
+  return tile_shape_for(HeadDim, BlockM);
+}
+
+template <class Element, int HeadDim, int BlockM>
 struct kernel_traits {
   static_assert(HeadDim % 16 == 0, "head_dim must be a multiple of 16 (the mma k-step)");
-  static constexpr tile_shape kTile = tile_shape_for(HeadDim);
+  static constexpr tile_shape kTile = kernel_tile<HeadDim, BlockM>();
   static constexpr int kBlockM = kTile.block_m;
   static constexpr int kBlockN = kTile.block_n;
   static constexpr int kWarps = kTile.warps;
+  static constexpr int kMTiles = kTile.m_tiles();
   static constexpr int kThreads = kWarps * 32;
-  static_assert(kBlockM == 16 * kWarps, "each warp owns 16 query rows");
+  //! Short tiles are latency-bound (one k/v step): asking for 3 CTAs an SM caps registers at
+  //! 170 so that more tiles wait on memory at once (head dims 96, 128 would spill under that
+  //! cap: ptxas -v, sm_90a). Tall tiles need their registers.
+  static constexpr int kMinBlocks = (kBlockM == 64 && HeadDim <= 80) ? 3 : 1;
+  static constexpr int kWarpRows = 16 * kMTiles;
+  static_assert(kBlockM == kWarpRows * kWarps, "each warp owns kMTiles x 16 query rows");
   static_assert(kBlockN % 16 == 0, "keys are consumed 16 at a time by the PV product");
 
   //! Shared-memory rows are padded by 16 bytes: consecutive rows then start in different
@@ -26,9 +38,9 @@ struct kernel_traits {
   static constexpr int kSmemBytes =
       (kBlockM + 2 * kBlockN) * kStride * static_cast<int>(sizeof(Element));
 
-  static constexpr int kKSteps = HeadDim / 16;  //!< k-steps of S = Q K^T
-  static constexpr int kScoreTiles = kBlockN / 8;  //!< n8 tiles of S per warp
-  static constexpr int kOutTiles = HeadDim / 8;    //!< n8 tiles of O per warp
+  static constexpr int kKSteps = HeadDim / 16;     //!< k-steps of S = Q K^T
+  static constexpr int kScoreTiles = kBlockN / 8;  //!< n8 tiles of S per m-tile
+  static constexpr int kOutTiles = HeadDim / 8;    //!< n8 tiles of O per m-tile
 };
 
 }  // namespace varattn::detail
