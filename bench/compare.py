@@ -6,8 +6,10 @@
 
 1. Measures the device's ceilings: bf16/fp16 matmul rate (8192^3) and device-to-device copy
    bandwidth (bytes read + written).
-2. Runs VARATTN_BENCH (the varattn_bench binary; '-' skips it) with --benchmark_format=json
-   for the selected workloads, or reads --bench-json FILE instead.
+2. Runs VARATTN_BENCH (the varattn_bench binary; '-' skips it) for the selected workloads,
+   its JSON written to a temporary file with --benchmark_out (its console output and progress
+   lines go to our log), or reads --bench-json FILE instead (e.g. bench.json of run_on_gpu.sh's
+   bench stage; entries whose FLOP count shows other segment lengths are not compared).
 3. Per workload (bench/workloads.json), times the PyTorch anchors with CUDA events (median
    after warm-up, inputs rotated over buffer sets that exceed 2x L2), counts their host syncs
    with torch.cuda.set_sync_debug_mode("warn"), and checks each against a float32 reference
@@ -17,8 +19,10 @@
      fa2         aten._flash_attention_forward (FlashAttention-2 varlen), q/k/v [total, h, d]
      mem_eff     aten._efficient_attention_forward (varlen), q/k/v [1, total, h, d]
      flex        FlexAttention with a document mask, torch.compile(flex_attention)
-4. Prints one table per workload and a summary; writes OUTDIR/compare.json and
-   OUTDIR/compare.md (rewritten after every workload, so a cut-off run keeps what it did).
+4. Prints one table per workload (every anchor, and every varattn launch policy: per_segment
+   and fused) and a summary whose speedups are those of varattn's fastest policy, named there;
+   writes OUTDIR/compare.json and OUTDIR/compare.md (rewritten after every workload, so a
+   cut-off run keeps what it did). Exits 3 if VARATTN_BENCH was given but gave no result.
 
 --workloads takes names and the groups main, causal, sweep, all (default: main,causal).
 BENCHMARKS.md describes the method and the formulas.
@@ -137,35 +141,113 @@ def bytes_moved(w, element_size):
 # varattn_bench
 
 BENCH_NAME = re.compile(r"^(fwd|encoder)/([^/]+)/([^/]+)/([^/]+)")
+# Launch policies varattn_bench registers (kPolicies in varattn_bench.cu); each gets a row in
+# every workload table, "not measured" when the bench gave no result for it.
+POLICIES = ("per_segment", "fused")
+# Workload names that may go into --benchmark_filter verbatim. Google Benchmark compiles the
+# filter with std::regex(..., std::regex_constants::extended) (POSIX ERE): there '\-' is an
+# invalid escape (libstdc++: "Invalid escape in regular expression"; the bench then runs
+# nothing, prints nothing and exits 0), so names are never escaped; '-' and '_' need none.
+FILTER_SAFE_NAME = re.compile(r"^[A-Za-z0-9_-]+$")
 
 
-def run_varattn_bench(binary, workloads, dtype, workloads_path, timeout_s, quick):
-    names = "|".join(re.escape(w["name"]) for w in workloads)
-    cmd = [binary, "--benchmark_format=json", f"--benchmark_filter=^(fwd|encoder)/({names})/",
-           f"--varattn_dtype={dtype}", f"--varattn_workloads={workloads_path}"]
-    if quick:
-        cmd.append("--varattn_min_time=0.2")
-    print("$ " + " ".join(cmd), flush=True)
+def bench_filter(workloads):
+    """A --benchmark_filter selecting the fwd/ and encoder/ benchmarks of `workloads`: only
+    letters, digits, '-', '_', '/', '|', '(', ')' and '^', valid ERE and ECMAScript alike.
+    Names with other characters make it fall back to every benchmark (results are keyed by
+    workload name afterwards, so extra ones are ignored)."""
+    names = [w["name"] for w in workloads]
+    if names and all(FILTER_SAFE_NAME.match(n) for n in names):
+        return "^(fwd|encoder)/(" + "|".join(names) + ")/"
+    return "^(fwd|encoder)/"
+
+
+def run_varattn_bench(binary, workloads, dtype, workloads_path, timeout_s, quick, log=print):
+    """Runs varattn_bench with its JSON written to a temporary file (--benchmark_out), its
+    console table and progress lines (stdout and stderr) passed through to our log."""
+    import tempfile
+    import threading
+    from collections import deque
+    with tempfile.TemporaryDirectory(prefix="varattn_compare_") as tmp:
+        out_path = pathlib.Path(tmp) / "varattn_bench.json"
+        cmd = [binary, f"--benchmark_out={out_path}", "--benchmark_out_format=json",
+               f"--benchmark_filter={bench_filter(workloads)}",
+               f"--varattn_dtype={dtype}", f"--varattn_workloads={workloads_path}"]
+        if quick:
+            cmd.append("--varattn_min_time=0.2")
+        log("$ " + " ".join(cmd))
+        timeout_s = max(timeout_s, 30)
+        tail = deque(maxlen=40)
+        try:
+            proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                    errors="replace", bufsize=1)
+        except OSError as e:
+            return {"error": f"cannot run {binary}: {e}"}
+        timed_out = threading.Event()
+
+        def kill():
+            timed_out.set()
+            proc.kill()
+        timer = threading.Timer(timeout_s, kill)
+        timer.start()
+        try:
+            for line in proc.stdout:
+                line = line.rstrip("\n")
+                tail.append(line)
+                log(line)
+            rc = proc.wait()
+        finally:
+            timer.cancel()
+        text = out_path.read_text(errors="replace") if out_path.exists() else ""
+        if timed_out.is_set():
+            why = f"varattn_bench timed out after {timeout_s:.0f} s"
+        elif rc != 0:
+            why = f"varattn_bench exited {rc}"
+        else:
+            why = None
+        if not text.strip():
+            hint = next((l for l in tail if "Could not compile" in l or "Failed to match" in l
+                         or "no CUDA device" in l), None) or next((l for l in reversed(tail) if l.strip()), None)
+            return {"error": (why or "varattn_bench wrote no JSON") + (f" ({hint.strip()})" if hint else ""),
+                    "output_tail": "\n".join(tail)}
+        result = parse_bench_json(text, source=f"varattn_bench --benchmark_out")
+        if why:  # a run cut short still gives the benchmarks it finished
+            result["error"] = why + ("; " + result["error"] if result.get("error") else "")
+            result["output_tail"] = "\n".join(tail)
+        elif not result.get("error"):
+            missing = [w["name"] for w in workloads if w["name"] not in result["results"]]
+            if len(missing) == len(workloads):
+                result["error"] = "varattn_bench ran no benchmark of the selected workloads"
+        return result
+
+
+def _salvage_json(text):
+    """Google Benchmark writes its JSON benchmark by benchmark and closes it at the end; a run
+    that was killed leaves '... "benchmarks": [ {...}, {...' behind. Cut after the last
+    complete benchmark object and close the document."""
+    cut = text.rfind("\n    }")
+    if cut < 0 or '"benchmarks"' not in text[:cut]:
+        return None
     try:
-        proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=None, text=True,
-                              timeout=max(timeout_s, 30))
-    except subprocess.TimeoutExpired:
-        return {"error": f"varattn_bench timed out after {timeout_s:.0f} s"}
-    except OSError as e:
-        return {"error": f"cannot run {binary}: {e}"}
-    if proc.returncode != 0:
-        return {"error": f"varattn_bench exited {proc.returncode}", "stdout_tail": proc.stdout[-2000:]}
-    return parse_bench_json(proc.stdout)
+        return json.loads(text[:cut + len("\n    }")] + "\n  ]\n}\n")
+    except json.JSONDecodeError:
+        return None
 
 
-def parse_bench_json(text):
+def parse_bench_json(text, source="varattn_bench"):
+    """Results of a varattn_bench JSON document (--benchmark_out, or --benchmark_format=json
+    stdout: anything before the first '{' is skipped), keyed by workload name."""
     start = text.find("{")
     if start < 0:
-        return {"error": "varattn_bench printed no JSON (no CUDA device?)", "stdout_tail": text[-2000:]}
+        return {"error": f"{source}: no JSON (no CUDA device?)", "output_tail": text[-2000:]}
+    note = None
     try:
         doc = json.loads(text[start:])
     except json.JSONDecodeError as e:
-        return {"error": f"varattn_bench JSON: {e}", "stdout_tail": text[-2000:]}
+        doc = _salvage_json(text[start:])
+        if doc is None:
+            return {"error": f"{source}: bad JSON: {e}", "output_tail": text[-2000:]}
+        note = f"{source}: JSON cut off; kept the {len(doc.get('benchmarks', []))} complete benchmarks"
     results = {}
     for b in doc.get("benchmarks", []):
         m = BENCH_NAME.match(b.get("name", ""))
@@ -180,7 +262,10 @@ def parse_bench_json(text):
             if key in b:
                 entry[key] = b[key]
         results.setdefault(workload, []).append(entry)
-    return {"context": doc.get("context", {}), "results": results}
+    out = {"context": doc.get("context", {}), "results": results}
+    if note:
+        out["error"] = note
+    return out
 
 
 # ----------------------------------------------------------------------------------------------
@@ -587,14 +672,36 @@ def analyse(record, ceilings, varattn_entries, dtype, device_name):
             a["vs_expected"] = a["ms"] / ms_expected - 1.0
             a["within_expected"] = abs(a["vs_expected"]) <= EXPECTED_TOLERANCE
     for v in record["varattn"]:
-        if v.get("kind") != "fwd" or "ms" not in v or v["ms"] <= 0:
+        # A bench JSON made from another workloads.json (--bench-json of an older run) has
+        # other segment lengths: its FLOP counter gives it away, and it is not compared.
+        per_forward = v.get("flops", 0) / max(v.get("layers", 1) or 1, 1)
+        if per_forward > 0 and abs(per_forward / record["flops"] - 1.0) > 1e-6 and "error" not in v:
+            v["error"] = (f"varattn_bench ran other segment lengths ({per_forward / 1e9:,.2f} GFLOP "
+                          f"per forward, here {record['flops'] / 1e9:,.2f}); not compared")
+    for v in record["varattn"]:
+        if v.get("kind") != "fwd" or "ms" not in v or v["ms"] <= 0 or "error" in v:
             continue
         v["floor_fraction"] = record["floor_ms"] / v["ms"]
         if best:
             v["speedup_vs_best"] = best[1]["ms"] / v["ms"]
         if "ms" in fa2:
             v["speedup_vs_fa2"] = fa2["ms"] / v["ms"]
+    fwd = [v for v in record["varattn"] if v.get("kind") == "fwd" and "floor_fraction" in v
+           and "error" not in v]
+    # varattn's best launch policy (eager ms) is the one the summary's speedups are about.
+    record["varattn_best"] = min(fwd, key=lambda v: v["ms"])["policy"] if fwd else None
     return record
+
+
+def varattn_policies(r, kind="fwd"):
+    """Policies to show for a workload: POLICIES first (each always gets a row), then any
+    other policy the bench reported."""
+    seen = [v["policy"] for v in r["varattn"] if v.get("kind") == kind]
+    return list(POLICIES) + [p for p in dict.fromkeys(seen) if p not in POLICIES]
+
+
+def varattn_entry(r, policy, kind="fwd"):
+    return next((v for v in r["varattn"] if v.get("kind") == kind and v.get("policy") == policy), None)
 
 
 def workload_markdown(r, dtype):
@@ -628,75 +735,95 @@ def workload_markdown(r, dtype):
         lines.append(f"| {title} | {a['ms']:.3f} | {a['tflops']:.1f} | {a['gbps']:.0f} | "
                      f"{syncs} | {fmt(a.get('rel_err'), '.1e')}{flag} | "
                      f"{r['floor_ms'] / a['ms']:.1%} | {exp} |")
-    if not r["varattn"]:
-        lines.append("| varattn | not measured | | | | | | |")
-    for v in r["varattn"]:
-        if v.get("kind") != "fwd":
+    best_policy = r.get("varattn_best")
+    for policy in varattn_policies(r):
+        v = varattn_entry(r, policy)
+        title = f"**varattn {policy}**" + (" (best)" if policy == best_policy else "")
+        if v is None:
+            lines.append(f"| {title} | not measured | | | | | | |")
             continue
-        title = f"**varattn {v['policy']}**"
         if "error" in v or "ms" not in v:
             err = str(v.get("error", "no result")).replace("|", "\\|")
             lines.append(f"| {title} | error: {err} | | | | | | |")
             continue
         syncs = "capture failed" if v.get("host_syncs", -1) < 0 else fmt(int(v["host_syncs"]), "d")
-        lines.append(f"| {title} | {v['ms']:.3f} | {v['tflops']:.1f} | {v['gbps']:.0f} | {syncs} | "
-                     f"(tests) | {v.get('floor_fraction', float('nan')):.1%} | |")
+        lines.append(f"| {title} | {v['ms']:.3f} | {fmt(v.get('tflops'), '.1f')} | {fmt(v.get('gbps'), '.0f')} | "
+                     f"{syncs} | (tests) | {fmt(v.get('floor_fraction'), '.1%')} | |")
         if v.get("graph_ms", -1) > 0:
             g = v["graph_ms"]
-            lines.append(f"| varattn {v['policy']}, graph replay | {g:.3f} | "
+            lines.append(f"| varattn {policy}, graph replay | {g:.3f} | "
                          f"{r['flops'] / (g * 1e-3) / 1e12:.1f} | {r['bytes'] / (g * 1e-3) / 1e9:.0f} | 0 | "
                          f"(tests) | {r['floor_ms'] / g:.1%} | |")
     lines.append("")
-    for v in r["varattn"]:
-        if v.get("kind") == "fwd" and "ms" in v:
-            best = r["best_anchor"]
-            parts = [f"varattn {v['policy']}: {v['ms']:.3f} ms"]
-            if "speedup_vs_best" in v:
-                parts.append(f"{v['speedup_vs_best']:.2f}x vs best anchor ({ANCHOR_TITLES[best]}, "
-                             f"{r['anchors'][best]['ms']:.3f} ms)")
-            if "speedup_vs_fa2" in v:
-                parts.append(f"{v['speedup_vs_fa2']:.2f}x vs FA2")
+    best = r["best_anchor"]
+    for policy in varattn_policies(r):
+        v = varattn_entry(r, policy)
+        if v is None or "ms" not in v or "error" in v:
+            continue
+        parts = [f"varattn {policy}{' (best policy)' if policy == best_policy else ''}: {v['ms']:.3f} ms"]
+        if "speedup_vs_best" in v:
+            parts.append(f"{v['speedup_vs_best']:.2f}x vs best anchor ({ANCHOR_TITLES[best]}, "
+                         f"{r['anchors'][best]['ms']:.3f} ms)")
+        if "speedup_vs_fa2" in v:
+            parts.append(f"{v['speedup_vs_fa2']:.2f}x vs FA2")
+        if "floor_fraction" in v:
             parts.append(f"{v['floor_fraction']:.1%} of the floor")
-            lines.append("- " + "; ".join(parts))
-        if v.get("kind") == "encoder":
-            if "ms" in v and "error" not in v:
-                syncs = "capture failed" if v.get("host_syncs", -1) < 0 else f"{int(v['host_syncs'])}"
-                lines.append(f"- encoder scenario ({int(v.get('layers', 0))} layers, {v['policy']}): "
-                             f"{v['ms']:.3f} ms per encoder forward, {v.get('ms_per_layer', 0):.3f} ms "
-                             f"per layer, {syncs} host sync(s) per encoder forward")
-            else:
-                lines.append(f"- encoder scenario ({v['policy']}): error: {v.get('error', 'no result')}")
+        lines.append("- " + "; ".join(parts))
+    for policy in varattn_policies(r, "encoder"):
+        v = varattn_entry(r, policy, "encoder")
+        if v is None:
+            continue
+        if "ms" in v and "error" not in v:
+            syncs = "capture failed" if v.get("host_syncs", -1) < 0 else f"{int(v['host_syncs'])}"
+            lines.append(f"- encoder scenario ({int(v.get('layers', 0))} layers, {policy}): "
+                         f"{v['ms']:.3f} ms per encoder forward, {v.get('ms_per_layer', 0):.3f} ms "
+                         f"per layer, {syncs} host sync(s) per encoder forward")
+        else:
+            lines.append(f"- encoder scenario ({policy}): error: {v.get('error', 'no result')}")
     lines.append("")
     return "\n".join(lines)
 
 
 def summary_markdown(records, dtype):
+    """One row per workload; the speedup, floor, sync, graph and encoder columns are those of
+    varattn's best policy (fastest eager forward), named in the 'best policy' column."""
+    pol_heads = " | ".join(f"varattn {p} ms" for p in POLICIES)
     lines = [f"## Summary ({dtype})", "",
-             "| workload | best anchor | ms | FA2 ms | varattn ms | x best | x FA2 | floor ms | % floor "
-             "| syncs | graph ms | encoder ms/layer |",
-             "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+             f"| workload | best anchor | ms | FA2 ms | {pol_heads} | best policy | x best | x FA2 "
+             "| floor ms | % floor | syncs | graph ms | encoder ms/layer |",
+             "|---|---|---:|---:|" + "---:|" * len(POLICIES) + "---|---:|---:|---:|---:|---:|---:|---:|"]
+    empty = " |" * (len(POLICIES) + 10)
     for r in records:
         if "floor_ms" not in r:
-            lines.append(f"| {r['name']} | {r.get('error', 'not measured')} | | | | | | | | | | |")
+            lines.append(f"| {r['name']} | {r.get('error', 'not measured')} |{empty}")
             continue
         best = r.get("best_anchor")
         best_ms = r["anchors"][best]["ms"] if best else None
         fa2_ms = r["anchors"].get("fa2", {}).get("ms")
-        fwd = [v for v in r["varattn"] if v.get("kind") == "fwd" and "ms" in v and "error" not in v]
-        v = min(fwd, key=lambda x: x["ms"]) if fwd else {}
+        cells = []
+        for p in POLICIES:
+            e = varattn_entry(r, p)
+            if e is None:
+                cells.append("-")
+            elif "error" in e or "ms" not in e:
+                cells.append("error")
+            else:
+                cells.append(format(e["ms"], ".3f"))
+        policy = r.get("varattn_best")
+        v = (varattn_entry(r, policy) if policy else None) or {}
         syncs = v.get("host_syncs")
         graph = v.get("graph_ms")
-        enc = [e for e in r["varattn"] if e.get("kind") == "encoder" and "ms_per_layer" in e
-               and "error" not in e and e.get("policy") == v.get("policy")]
+        enc = varattn_entry(r, policy, "encoder") if policy else None
+        enc_ms = enc.get("ms_per_layer") if enc and "error" not in enc else None
         lines.append(
             f"| {r['name']} | {best or '-'} | {fmt(best_ms, '.3f')} | {fmt(fa2_ms, '.3f')} | "
-            f"{fmt(v.get('ms'), '.3f')}{' (' + v['policy'] + ')' if v else ''} | "
+            f"{' | '.join(cells)} | {policy or '-'} | "
             f"{fmt(v.get('speedup_vs_best'), '.2f')} | "
             f"{fmt(v.get('speedup_vs_fa2'), '.2f')} | {r['floor_ms']:.4f} | "
             f"{fmt(v.get('floor_fraction'), '.1%')} | "
             f"{'-' if syncs is None else ('FAIL' if syncs < 0 else int(syncs))} | "
             f"{fmt(graph, '.3f') if graph is not None and graph > 0 else '-'} | "
-            f"{fmt(enc[0]['ms_per_layer'], '.3f') if enc else '-'} |")
+            f"{fmt(enc_ms, '.3f')} |")
     lines.append("")
     return "\n".join(lines)
 
@@ -773,18 +900,23 @@ def main(argv=None):
     write_outputs(args.outdir, doc)
 
     if args.bench_json:
-        bench = parse_bench_json(pathlib.Path(args.bench_json).read_text())
+        bench = parse_bench_json(pathlib.Path(args.bench_json).read_text(), source=args.bench_json)
     elif args.bench != "-":
         budget = remaining() - 60 if remaining() != float("inf") else 1800
         bench = run_varattn_bench(args.bench, workloads, args.dtype, args.workloads_file, budget,
-                                  args.quick)
+                                  args.quick, log)
     else:
         bench = {"error": "not run ('-' given)"}
     doc["varattn_error"] = bench.get("error")
     doc["varattn_context"] = bench.get("context", {})
+    if bench.get("output_tail"):
+        doc["varattn_output_tail"] = bench["output_tail"]
     if bench.get("error"):
         log(f"varattn_bench: {bench['error']}")
     results = bench.get("results", {})
+    # varattn asked for but nothing of it came back: the run still measures the anchors, but
+    # exits 3 so that run_on_gpu.sh marks the compare stage FAILED instead of "ok".
+    varattn_missing = args.bench != "-" and not results
 
     holder = {}
     for w in workloads:
@@ -811,6 +943,9 @@ def main(argv=None):
     write_outputs(args.outdir, doc)
     log(summary_markdown(doc["workloads"], args.dtype))
     log(f"wrote {args.outdir / 'compare.md'} and {args.outdir / 'compare.json'} ({doc['seconds']} s)")
+    if varattn_missing:
+        log(f"compare.py: varattn was not measured ({doc['varattn_error']}); exit 3")
+        return 3
     return 0
 
 

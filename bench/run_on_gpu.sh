@@ -4,7 +4,8 @@
 #
 # Stages: configure, build (ninja, Release), test (ctest, all tests incl. GPU ones),
 # bench (varattn_bench, every workload, JSON), compare (bench/compare.py: PyTorch anchors,
-# which runs varattn_bench again itself so both sides are measured in the same call).
+# which runs varattn_bench again itself so both sides are measured in the same call; its JSON
+# goes to a temporary file, and compare fails (exit 3) when varattn gave no result at all).
 # A failing stage does not stop the later ones (those that need its output are skipped);
 # the script exits nonzero if any stage failed and prints a short summary last.
 #
