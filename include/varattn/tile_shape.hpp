@@ -20,10 +20,15 @@ struct tile_shape {
 //! segments of 64 rows or fewer take short tiles, which waste no rows on them. Per thread,
 //! the fp32 scores take m_tiles * block_n / 2 registers and the output m_tiles * head_dim / 2:
 //! head dim 256 keeps one m-tile and 32 keys a step to stay under 255 registers.
+// Tuning knob for experiments (bench/NOTES.md): keys per step of tall tiles from head dim 96.
+#ifndef VARATTN_TALL_WIDE_BLOCK_N
+#define VARATTN_TALL_WIDE_BLOCK_N 32
+#endif
+
 constexpr tile_shape tile_shape_for(int32_t head_dim, int32_t max_segment_length) {
   if (head_dim > 128) return {64, 32, 4};
-  // Tall tiles: from head dim 96, 64 keys a step would spill (ptxas -v, sm_90a).
-  if (max_segment_length > 64) return {128, head_dim >= 96 ? 32 : 64, 4};
+  // Tall tiles: from head dim 96, 64 keys a step spill 24 to 204 bytes (ptxas -v, sm_90a).
+  if (max_segment_length > 64) return {128, head_dim >= 96 ? VARATTN_TALL_WIDE_BLOCK_N : 64, 4};
   return {64, 64, 4};
 }
 

@@ -6,6 +6,11 @@
 
 #include <cstdint>
 
+// Tuning knob for experiments (bench/NOTES.md): CTAs an SM for short tiles of head dim 64.
+#ifndef VARATTN_SHORT_MIN_BLOCKS_D64
+#define VARATTN_SHORT_MIN_BLOCKS_D64 4
+#endif
+
 namespace varattn::detail {
 
 //! The tile shapes the kernels are instantiated for, per head dim.
@@ -23,10 +28,12 @@ struct kernel_traits {
   static constexpr int kWarps = kTile.warps;
   static constexpr int kMTiles = kTile.m_tiles();
   static constexpr int kThreads = kWarps * 32;
-  //! Short tiles are latency-bound (one k/v step): asking for 3 CTAs an SM caps registers at
-  //! 170 so that more tiles wait on memory at once (head dims 96, 128 would spill under that
-  //! cap: ptxas -v, sm_90a). Tall tiles need their registers.
-  static constexpr int kMinBlocks = (kBlockM == 64 && HeadDim <= 80) ? 3 : 1;
+  //! Short tiles are latency-bound (one k/v step): asking for 4 (head dim 64) or 3 (80) CTAs
+  //! an SM caps registers at 128 or 170 so that more tiles wait on memory at once (tiny-d64:
+  //! 0.323 -> 0.289 ms with 4; head dims 80 at 4, 96 and 128 at 3 would spill: ptxas -v,
+  //! sm_90a). Tall tiles need their registers.
+  static constexpr int kMinBlocks =
+      kBlockM != 64 ? 1 : HeadDim <= 64 ? VARATTN_SHORT_MIN_BLOCKS_D64 : HeadDim <= 80 ? 3 : 1;
   static constexpr int kWarpRows = 16 * kMTiles;
   static_assert(kBlockM == kWarpRows * kWarps, "each warp owns kMTiles x 16 query rows");
   static_assert(kBlockN % 16 == 0, "keys are consumed 16 at a time by the PV product");
