@@ -7,7 +7,9 @@
 //!                 [--varattn_seed=N] [--varattn_min_time=SECONDS] [--varattn_list]
 //!                 [--benchmark_* flags]
 //!
-//! Benchmarks are named fwd/<workload>/<policy>/<dtype> and encoder/<workload>/<policy>/<dtype>.
+//! Benchmarks are named fwd/<workload>/<policy>/<dtype>, encoder/<workload>/<policy>/<dtype>
+//! and encoder_graph/<workload>/device_plan/<dtype> (plan built on the device, whole encoder
+//! forward in one CUDA graph).
 //! BENCHMARKS.md gives the method and the formulas behind every counter.
 
 #include "workloads.hpp"
@@ -50,8 +52,7 @@ struct policy_entry {
 const policy_entry kPolicies[] = {
     {varattn::launch_policy::per_segment, "per_segment"},
     {varattn::launch_policy::fused, "fused"},
-    // {varattn::launch_policy::bucketed, "bucketed"},
-    // {varattn::launch_policy::auto_select, "auto_select"},
+    // launch_policy::automatic resolves to one of the above (fused for several segments).
 };
 
 constexpr int kWarmupForwards = 3;      // per buffer set, before any timing
@@ -592,6 +593,91 @@ void bench_encoder(benchmark::State& state, const workload& w, const policy_entr
 }
 
 // ---------------------------------------------------------------------------------------------
+// encoder_graph/<workload>/device_plan/<dtype>: the whole encoder forward, plan building
+// included, as one CUDA graph: the plan is reserved once (the only allocation, outside the
+// graph) and built on the device from the device cu_seqlens, then encoder_layers forwards.
+// Captured in global mode, so any host sync would have failed the capture: host_syncs = 0.
+
+template <class Element>
+struct encoder_graph_fixture : fixture_base {
+  stream_handle stream;
+  std::unique_ptr<device_buffer> cu_q, cu_k;
+  std::vector<buffer_set<Element>> sets;
+  std::size_t set_bytes = 0;
+  std::unique_ptr<graph_exec> graph;
+  std::string capture_error;
+  std::optional<varattn::plan> plan;
+
+  explicit encoder_graph_fixture(const workload& w) {
+    auto upload = [&](const std::vector<int32_t>& lengths) {
+      std::vector<int32_t> offsets(1, 0);
+      for (int32_t len : lengths) offsets.push_back(offsets.back() + len);
+      auto b = std::make_unique<device_buffer>(offsets.size() * sizeof(int32_t));
+      BENCH_CUDA(cudaMemcpy(b->ptr, offsets.data(), b->bytes, cudaMemcpyHostToDevice));
+      return b;
+    };
+    cu_q = upload(w.lengths_q);
+    cu_k = upload(w.lengths_k);
+    sets = make_buffer_sets<Element>(w, stream.s, set_bytes);
+    int32_t rows_q = 0, rows_k = 0, max_q = 0;
+    for (int32_t len : w.lengths_q) rows_q += len, max_q = std::max(max_q, len);
+    for (int32_t len : w.lengths_k) rows_k += len;
+    // The host knows the segment count, the totals and (here) a bound on the lengths.
+    plan = varattn::plan::reserve_on_device(static_cast<int32_t>(w.lengths_q.size()), rows_q,
+                                            rows_k, {w.heads_q, w.heads_kv, w.head_dim},
+                                            {w.causal, std::nullopt}, max_q);
+    const std::size_t n = w.lengths_q.size() + 1;
+    const varattn::device_span<const int32_t> q_span{static_cast<const int32_t*>(cu_q->ptr), n};
+    const varattn::device_span<const int32_t> k_span{static_cast<const int32_t*>(cu_k->ptr), n};
+    const auto enqueue = [&] {
+      varattn::build_on_device(*plan, q_span, k_span, stream.s);
+      for (int l = 0; l < w.encoder_layers; ++l) {
+        const buffer_set<Element>& s = sets[std::size_t(l) % sets.size()];
+        varattn::forward<Element>(*plan, s.qv, s.kv, s.vv, s.ov, stream.s);
+      }
+    };
+    enqueue();  // warm-up, eager
+    BENCH_CUDA(cudaStreamSynchronize(stream.s));
+    plan->check_device_build(stream.s);
+    graph = capture(stream.s, enqueue, capture_error);
+    BENCH_CUDA(cudaStreamSynchronize(stream.s));
+  }
+};
+
+template <class Element>
+void bench_encoder_graph(benchmark::State& state, const workload& w, const char* dtype) {
+  const std::string key = std::string("encoder_graph/") + w.name + "/device_plan/" + dtype;
+  encoder_graph_fixture<Element>* f = nullptr;
+  try {
+    f = &fixture_for<encoder_graph_fixture<Element>>(
+        key, [&] { return std::make_unique<encoder_graph_fixture<Element>>(w); });
+    if (f->graph == nullptr) throw std::runtime_error("capture failed: " + f->capture_error);
+  } catch (const std::exception& e) {
+    g_fixture.reset();
+    std::fprintf(stderr, "[varattn_bench] %s: %s\n", key.c_str(), shorten(e.what(), 400).c_str());
+    state.SkipWithError(shorten(e.what(), 400).c_str());
+    return;
+  }
+  event_handle start, stop;
+  std::vector<double> samples;
+  for (auto _ : state) {
+    BENCH_CUDA(cudaEventRecord(start.e, f->stream.s));
+    BENCH_CUDA(cudaGraphLaunch(f->graph->exec, f->stream.s));
+    BENCH_CUDA(cudaEventRecord(stop.e, f->stream.s));
+    BENCH_CUDA(cudaEventSynchronize(stop.e));
+    const double ms = elapsed_ms(start, stop);
+    samples.push_back(ms);
+    state.SetIterationTime(ms * 1e-3);
+  }
+  const double ms = median(samples);
+  set_common_counters(state, w, int(sizeof(Element)), ms, double(w.encoder_layers));
+  state.counters["ms_per_layer"] = ms / w.encoder_layers;
+  state.counters["layers"] = w.encoder_layers;
+  state.counters["host_syncs"] = 0;  // the global-mode capture above succeeded
+  state.SetLabel("plan build + layers captured in one graph");
+}
+
+// ---------------------------------------------------------------------------------------------
 // Registration.
 
 std::vector<workload> g_workloads;
@@ -614,6 +700,14 @@ void register_dtype(const char* dtype) {
         e->UseManualTime()->Unit(benchmark::kMillisecond);
         if (g_options.min_time_s > 0) e->MinTime(g_options.min_time_s);
       }
+    }
+    if (w.encoder_layers > 0) {
+      const std::string name = std::string("encoder_graph/") + w.name + "/device_plan/" + dtype;
+      auto* g = benchmark::RegisterBenchmark(name.c_str(), [&w, dtype](benchmark::State& s) {
+        bench_encoder_graph<Element>(s, w, dtype);
+      });
+      g->UseManualTime()->Unit(benchmark::kMillisecond);
+      if (g_options.min_time_s > 0) g->MinTime(g_options.min_time_s);
     }
   }
 }

@@ -24,9 +24,18 @@ namespace varattn {
 
 //! How the dispatcher turns a plan into kernel launches.
 enum class launch_policy {
+  automatic,    //!< fused for two or more segments, else per_segment (the default)
   per_segment,  //!< one launch per non-empty segment, grid = (q tiles, heads_q)
   fused,        //!< one launch for every (segment, q-tile, head), work list on the device
 };
+
+//! What `automatic` becomes. fused was faster on every multi-segment benchmark workload
+//! (bench/NOTES.md); with one segment both make one launch and per_segment needs no device
+//! buffer, so the plan then stays host-only.
+inline launch_policy resolve_policy(launch_policy policy, std::size_t segment_count) {
+  if (policy != launch_policy::automatic) return policy;
+  return segment_count > 1 ? launch_policy::fused : launch_policy::per_segment;
+}
 
 //! One segment as the per_segment policy launches it.
 struct segment_launch {
@@ -54,11 +63,12 @@ class plan {
   //! device allocation and one asynchronous upload of the work list on `stream`, no wait.
   static plan make(const segments& q, const segments& k, attention_shape shape,
                    attention_options options = {},
-                   launch_policy policy = launch_policy::per_segment,
+                   launch_policy policy = launch_policy::automatic,
                    cudaStream_t stream = nullptr) {
     if (q.size() != k.size()) {
       detail::fail(q.name(), " has ", q.size(), " segments but ", k.name(), " has ", k.size());
     }
+    policy = resolve_policy(policy, q.size());
     plan p = make_shape(shape, options, policy, q.max_length());
     p.segment_count_ = static_cast<int32_t>(q.size());
     p.rows_q_ = q.total();
@@ -122,6 +132,7 @@ class plan {
   bool causal() const { return causal_; }
   //! The resolved softmax scale.
   float scale() const { return scale_; }
+  //! The policy in force (never `automatic`: make() resolves it).
   launch_policy policy() const { return policy_; }
   tile_shape tile() const { return tile_; }
   int32_t segment_count() const { return segment_count_; }

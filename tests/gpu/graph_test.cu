@@ -25,7 +25,8 @@ TEST_CASE("a plan reused by several layers replays from a CUDA graph bit for bit
     varattn::attention_options options;
     options.causal = causal;
     const int32_t heads = 4, d = 80, rows = segs.total();
-    const auto plan = varattn::plan::make(segs, segs, {heads, heads, d}, options);
+    const auto plan = varattn::plan::make(segs, segs, {heads, heads, d}, options,
+                                          varattn::launch_policy::per_segment);
     const std::size_t n = std::size_t(rows) * heads * d;
 
     std::mt19937_64 rng(causal ? 41 : 42);

@@ -23,7 +23,7 @@ TEST_CASE("the plan covers every (segment, head, q-tile) exactly once") {
       for (int32_t& l : lengths) l = rng() % 5 == 0 ? 0 : length(rng);
       const segments segs = segments::from_lengths(lengths, "cu_seqlens_q");
       const attention_shape shape{6, 3, head_dim};
-      const plan p = plan::make(segs, segs, shape);
+      const plan p = plan::make(segs, segs, shape, {}, varattn::launch_policy::per_segment);
       const int32_t block_m = p.tile().block_m;
 
       std::map<std::tuple<int32_t, int32_t, int32_t>, int> seen;
@@ -50,7 +50,8 @@ TEST_CASE("the plan covers every (segment, head, q-tile) exactly once") {
 TEST_CASE("the plan pairs q and k segments of the same index") {
   const segments q = segments::from_lengths({3, 0, 70}, "cu_seqlens_q");
   const segments k = segments::from_lengths({5, 2, 1}, "cu_seqlens_k");
-  const plan p = plan::make(q, k, {2, 1, 64}, attention_options{true, 0.5f});
+  const plan p = plan::make(q, k, {2, 1, 64}, attention_options{true, 0.5f},
+                            varattn::launch_policy::per_segment);
   REQUIRE(p.launches().size() == 2);
   CHECK(p.launches()[0].segment == 0);
   CHECK(p.launches()[0].k_begin == 0);
@@ -64,7 +65,8 @@ TEST_CASE("the plan pairs q and k segments of the same index") {
   CHECK(p.scale() == 0.5f);
   CHECK(p.rows_q() == 73);
   CHECK(p.rows_k() == 8);
-  CHECK(plan::make(q, k, {2, 1, 80}).scale() == doctest::Approx(1.0 / std::sqrt(80.0)));
+  CHECK(plan::make(q, k, {2, 1, 80}, {}, varattn::launch_policy::per_segment).scale() ==
+        doctest::Approx(1.0 / std::sqrt(80.0)));
 }
 
 TEST_CASE("bad shapes are rejected with the argument and the values") {
@@ -124,4 +126,18 @@ TEST_CASE("a causal tile's cost counts the keys up to its last row's diagonal") 
   CHECK(varattn::detail::tile_keys(100, 20, 0, 64, true) == 0);  // rows 0..63 see j <= i - 80
   CHECK(varattn::detail::tile_keys(100, 20, 1, 64, true) == 20);
   CHECK(varattn::detail::tile_keys(100, 20, 0, 64, false) == 20);
+}
+
+TEST_CASE("automatic picks fused for several segments and per_segment for one") {
+  CHECK(varattn::resolve_policy(varattn::launch_policy::automatic, 2) ==
+        varattn::launch_policy::fused);
+  CHECK(varattn::resolve_policy(varattn::launch_policy::automatic, 1) ==
+        varattn::launch_policy::per_segment);
+  CHECK(varattn::resolve_policy(varattn::launch_policy::per_segment, 9) ==
+        varattn::launch_policy::per_segment);
+  // One segment: host-only plan, no CUDA call even though the policy was left automatic.
+  const segments one = segments::from_lengths({300});
+  const plan p = plan::make(one, one, {4, 4, 128});
+  CHECK(p.policy() == varattn::launch_policy::per_segment);
+  CHECK(p.launches().size() == 1);
 }

@@ -13,7 +13,8 @@ namespace {
 struct fixture {
   varattn::segments q_segs = varattn::segments::from_lengths({5, 11}, "cu_seqlens_q");
   varattn::segments k_segs = varattn::segments::from_lengths({7, 3}, "cu_seqlens_k");
-  varattn::plan p = varattn::plan::make(q_segs, k_segs, {4, 2, 64});
+  varattn::plan p =
+      varattn::plan::make(q_segs, k_segs, {4, 2, 64}, {}, varattn::launch_policy::per_segment);
   // Host memory stands in for device memory: validation never dereferences.
   alignas(16) std::vector<element> storage = std::vector<element>(4096 * 64);
   view q = view::contiguous(storage.data(), 16, 4, 64);
@@ -29,7 +30,8 @@ TEST_CASE("views that fit the plan pass") {
   CHECK_NOTHROW(f.check());
   // Fused qkv: q, k, v as slices of one [rows, 3, heads, d] buffer.
   fixture g;
-  g.p = varattn::plan::make(g.q_segs, g.q_segs, {4, 4, 64});
+  g.p =
+      varattn::plan::make(g.q_segs, g.q_segs, {4, 4, 64}, {}, varattn::launch_policy::per_segment);
   g.q = {g.storage.data(), 16, 4, 64, 3 * 4 * 64, 64};
   g.k = {g.storage.data() + 4 * 64, 16, 4, 64, 3 * 4 * 64, 64};
   g.v = {g.storage.data() + 8 * 64, 16, 4, 64, 3 * 4 * 64, 64};

@@ -59,6 +59,7 @@ struct launcher {
     switch (p.policy()) {
       case launch_policy::per_segment: return per_segment(p, params, stream);
       case launch_policy::fused: return fused(p, params, stream);
+      case launch_policy::automatic: break;  // resolved by plan::make
     }
     fail("unknown launch policy");
   }

@@ -1,13 +1,12 @@
 // Compiled by the host compiler only: the host headers, cudart and CCCL (which CUDA 13
 // keeps outside the default include path) must all come from varattn::varattn.
-#include <varattn/plan.hpp>
-#include <varattn/segments.hpp>
-
-#include <cub/version.cuh>
 #include <cuda_runtime_api.h>
 
 #include <cstdio>
+#include <cub/version.cuh>
 #include <exception>
+#include <varattn/plan.hpp>
+#include <varattn/segments.hpp>
 
 static_assert(CUB_VERSION >= 200000, "CCCL's CUB reached a .cpp file");
 static_assert(varattn::head_dims::contains(64) && varattn::head_dims::contains(128) &&
@@ -16,7 +15,9 @@ static_assert(varattn::head_dims::contains(64) && varattn::head_dims::contains(1
 
 int main() try {
   const auto segs = varattn::segments::from_lengths({5, 64, 1});
-  const auto plan = varattn::plan::make(segs, segs, {/*heads_q=*/8, /*heads_kv=*/8, 64});
+  // per_segment: a host-only plan (automatic would allocate its fused work list on a GPU).
+  const auto plan = varattn::plan::make(segs, segs, {/*heads_q=*/8, /*heads_kv=*/8, 64}, {},
+                                        varattn::launch_policy::per_segment);
   int runtime = 0;
   VARATTN_CUDA_CHECK(cudaRuntimeGetVersion(&runtime));
   std::printf("host: plan with %zu launches, head dims %s, CUB %d, CUDA runtime %d\n",

@@ -1,11 +1,10 @@
 // Builds a plan and, where there is a GPU, runs the fp16 forward for head dim 128, with
 // the head dims an installed varattn was configured for ("64;128").
-#include <varattn/varattn.hpp>
-
 #include <cuda_fp16.h>
 
 #include <cstdio>
 #include <exception>
+#include <varattn/varattn.hpp>
 
 static_assert(varattn::head_dims::contains(64) && varattn::head_dims::contains(128) &&
                   !varattn::head_dims::contains(80),
@@ -14,7 +13,9 @@ static_assert(varattn::head_dims::contains(64) && varattn::head_dims::contains(1
 int main() try {
   const auto segs = varattn::segments::from_lengths({3, 0, 70, 128});
   const varattn::attention_shape shape{/*heads_q=*/4, /*heads_kv=*/2, /*head_dim=*/128};
-  const auto plan = varattn::plan::make(segs, segs, shape, {/*causal=*/true});
+  // per_segment: the plan is made before the GPU check, so it must not touch the device.
+  const auto plan = varattn::plan::make(segs, segs, shape, {/*causal=*/true},
+                                        varattn::launch_policy::per_segment);
   std::printf("plan: %zu launches for %zu segments, head dims %s\n", plan.launches().size(),
               segs.size(), varattn::head_dims::to_string().c_str());
 
