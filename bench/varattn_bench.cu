@@ -465,6 +465,15 @@ void bench_forward(benchmark::State& state, const workload& w, const policy_entr
                                           : "graph capture FAILED: " + shorten(f->capture_error));
 }
 
+// cu_seqlens of `lengths` in device memory, as a model would hold it.
+std::unique_ptr<device_buffer> upload_offsets(const std::vector<int32_t>& lengths) {
+  std::vector<int32_t> offsets(1, 0);
+  for (int32_t len : lengths) offsets.push_back(offsets.back() + len);
+  auto b = std::make_unique<device_buffer>(offsets.size() * sizeof(int32_t));
+  BENCH_CUDA(cudaMemcpy(b->ptr, offsets.data(), b->bytes, cudaMemcpyHostToDevice));
+  return b;
+}
+
 // ---------------------------------------------------------------------------------------------
 // encoder/<workload>/<policy>/<dtype>: one encoder forward per iteration = segments read from
 // a device cu_seqlens (the one host wait), one plan, encoder_layers forwards sharing it.
@@ -509,16 +518,9 @@ struct encoder_fixture : fixture_base {
         policy(pol.policy),
         shape{w.heads_q, w.heads_kv, w.head_dim},
         opts{w.causal, std::nullopt} {
-    auto upload = [&](const std::vector<int32_t>& lengths) {
-      std::vector<int32_t> offsets(1, 0);
-      for (int32_t len : lengths) offsets.push_back(offsets.back() + len);
-      auto b = std::make_unique<device_buffer>(offsets.size() * sizeof(int32_t));
-      BENCH_CUDA(cudaMemcpy(b->ptr, offsets.data(), b->bytes, cudaMemcpyHostToDevice));
-      return b;
-    };
-    cu_q = upload(w.lengths_q);
+    cu_q = upload_offsets(w.lengths_q);
     same_segments = w.lengths_q == w.lengths_k;
-    if (!same_segments) cu_k = upload(w.lengths_k);
+    if (!same_segments) cu_k = upload_offsets(w.lengths_k);
     sets = make_buffer_sets<Element>(w, stream.s, set_bytes);
 
     varattn::plan p = read_and_plan();  // warm-up: one whole encoder forward
@@ -609,15 +611,8 @@ struct encoder_graph_fixture : fixture_base {
   std::optional<varattn::plan> plan;
 
   explicit encoder_graph_fixture(const workload& w) {
-    auto upload = [&](const std::vector<int32_t>& lengths) {
-      std::vector<int32_t> offsets(1, 0);
-      for (int32_t len : lengths) offsets.push_back(offsets.back() + len);
-      auto b = std::make_unique<device_buffer>(offsets.size() * sizeof(int32_t));
-      BENCH_CUDA(cudaMemcpy(b->ptr, offsets.data(), b->bytes, cudaMemcpyHostToDevice));
-      return b;
-    };
-    cu_q = upload(w.lengths_q);
-    cu_k = upload(w.lengths_k);
+    cu_q = upload_offsets(w.lengths_q);
+    cu_k = upload_offsets(w.lengths_k);
     sets = make_buffer_sets<Element>(w, stream.s, set_bytes);
     int32_t rows_q = 0, rows_k = 0, max_q = 0;
     for (int32_t len : w.lengths_q) rows_q += len, max_q = std::max(max_q, len);

@@ -13,18 +13,13 @@ __global__ void spin(long long cycles) {
   }
 }
 
-struct stream_guard {
-  cudaStream_t stream = nullptr;
-  stream_guard() { VARATTN_CUDA_CHECK(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking)); }
-  ~stream_guard() { cudaStreamDestroy(stream); }
-};
 
 }  // namespace
 
 TEST_CASE("segment_reader reads device offsets equal to the host table") {
   const std::vector<int32_t> cu = {0, 3, 3, 70, 71, 200};
   thrust::device_vector<int32_t> d_cu(cu.begin(), cu.end());
-  stream_guard s;
+  test::stream_guard s;
   varattn::segment_reader reader;
   const auto segs = reader.read_and_wait({thrust::raw_pointer_cast(d_cu.data()), d_cu.size()},
                                          s.stream, "cu_seqlens_q");
@@ -43,7 +38,7 @@ TEST_CASE("segment_reader waits for its copy only, not for the whole device") {
   const std::vector<int32_t> cu = {0, 10, 20};
   thrust::device_vector<int32_t> d_cu(cu.begin(), cu.end());
   varattn::segment_reader reader;
-  stream_guard busy, mine;
+  test::stream_guard busy, mine;
   (void)reader.read_and_wait({thrust::raw_pointer_cast(d_cu.data()), d_cu.size()}, mine.stream);
 
   int clock_khz = 0;
@@ -66,7 +61,7 @@ TEST_CASE("segment_reader waits for its copy only, not for the whole device") {
 
 TEST_CASE("bad device offsets are rejected with the argument and the values") {
   varattn::segment_reader reader;
-  stream_guard s;
+  test::stream_guard s;
   thrust::device_vector<int32_t> decreasing(std::vector<int32_t>{0, 5, 3});
   CHECK_THROWS_WITH_AS(
       reader.read_and_wait({thrust::raw_pointer_cast(decreasing.data()), 3}, s.stream),

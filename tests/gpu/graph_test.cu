@@ -5,16 +5,6 @@
 
 #include "harness.cuh"
 
-namespace {
-
-struct stream_guard {
-  cudaStream_t stream = nullptr;
-  stream_guard() { VARATTN_CUDA_CHECK(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking)); }
-  ~stream_guard() { cudaStreamDestroy(stream); }
-};
-
-}  // namespace
-
 TEST_CASE("a plan reused by several layers replays from a CUDA graph bit for bit") {
   using element = __nv_bfloat16;
   using view = varattn::packed_view<element>;
@@ -40,7 +30,7 @@ TEST_CASE("a plan reused by several layers replays from a CUDA graph bit for bit
     const auto at = [&](thrust::device_vector<element>& x) {
       return view::contiguous(thrust::raw_pointer_cast(x.data()), rows, heads, d);
     };
-    stream_guard s;
+    test::stream_guard s;
     const auto forward_all = [&] {
       for (int l = 0; l < kLayers; ++l) {
         varattn::forward<element>(plan, at(q[l]), at(k[l]), at(v[l]), at(out[l]), s.stream);
@@ -109,7 +99,7 @@ TEST_CASE("plan building on the device and all layers replay from one graph as o
     const auto at = [&](thrust::device_vector<element>& x) {
       return view::contiguous(thrust::raw_pointer_cast(x.data()), rows, heads, d);
     };
-    stream_guard s;
+    test::stream_guard s;
     // What each layer must produce, from host-built fused plans.
     const auto expected = [&](const varattn::segments& segs) {
       const auto p = varattn::plan::make(segs, segs, {heads, heads, d}, options,
@@ -166,7 +156,7 @@ TEST_CASE("plan building on the device and all layers replay from one graph as o
 
 TEST_CASE("invalid device offsets make build_on_device report, and the forward write nothing") {
   const auto plan = varattn::plan::reserve_on_device(2, 4, 4, {1, 1, 64});
-  stream_guard s;
+  test::stream_guard s;
   thrust::device_vector<int32_t> cu(std::vector<int32_t>{0, 7, 4});
   const varattn::device_span<const int32_t> span{thrust::raw_pointer_cast(cu.data()), 3};
   CHECK_THROWS_WITH_AS(plan.check_device_build(s.stream),

@@ -18,6 +18,13 @@
 
 namespace test {
 
+//! A non-blocking stream (capturable in global mode), destroyed with the scope.
+struct stream_guard {
+  cudaStream_t stream = nullptr;
+  stream_guard() { VARATTN_CUDA_CHECK(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking)); }
+  ~stream_guard() { cudaStreamDestroy(stream); }
+};
+
 template <class Element>
 Element from_float(float x);
 template <>

@@ -1,0 +1,445 @@
+"""Tests of the varattn PyTorch op (examples/pytorch). On a GPU machine:
+
+    python3 -m pytest -q -rs examples/pytorch        # add -s to see the timings as they run
+
+The first test builds the extension (JIT, cached in ~/.cache/torch_extensions). Without a
+CUDA device every test is skipped, with the reason shown by -rs.
+"""
+
+from __future__ import annotations
+
+import os
+import pathlib
+import random
+import statistics
+import subprocess
+import sys
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
+
+HERE = pathlib.Path(__file__).resolve().parent
+DEV = "cuda"
+# The head dims the extension is built for (VARATTN_HEAD_DIMS, as varattn_torch.py reads it).
+HEAD_DIMS = [int(x) for x in os.environ.get("VARATTN_HEAD_DIMS", "64,80,96,128,256")
+             .replace(";", ",").split(",") if x.strip()]
+DTYPES = {"fp16": torch.float16, "bf16": torch.bfloat16}
+TOLERANCE = {torch.float16: 5e-3, torch.bfloat16: 1e-2}  # relative L2 against float32
+
+
+@pytest.fixture(scope="session")
+def va():
+    """The extension, built once per session."""
+    sys.path.insert(0, str(HERE))
+    import varattn_torch
+    return varattn_torch
+
+
+# ---------------------------------------------------------------------------------------------
+# Helpers
+
+def offsets(lengths):
+    out = [0]
+    for n in lengths:
+        out.append(out[-1] + n)
+    return out
+
+
+def cu_tensor(lengths):
+    return torch.tensor(offsets(lengths), dtype=torch.int32, device=DEV)
+
+
+def random_lengths(rng, count, total=None, high=200):
+    """Segment lengths with empty, length-1 and lengths around multiples of 64."""
+    special = [0, 1, 63, 64, 65, 127, 129, 0, 1]
+    lengths = [rng.choice(special) if rng.random() < 0.5 else rng.randint(0, high)
+               for _ in range(count)]
+    if total is not None:  # rescale to a given total, same count
+        assert count * high >= total
+        while sum(lengths) != total:
+            i = rng.randrange(count)
+            if sum(lengths) < total:
+                lengths[i] += lengths[i] < high
+            elif lengths[i] > 0:
+                lengths[i] -= 1
+    return lengths
+
+
+def reference(q, k, v, cu_q, cu_k, causal, scale=None):
+    """The per-segment SDPA loop, in float32 ([1, heads, len, head_dim] per segment)."""
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+    off_q, off_k = cu_q.tolist(), cu_k.tolist()
+    group = q.shape[1] // k.shape[1]
+    out = torch.zeros(q.shape, dtype=torch.float32, device=q.device)
+    with sdpa_kernel(SDPBackend.MATH):
+        for s in range(len(off_q) - 1):
+            a, b, c, d = off_q[s], off_q[s + 1], off_k[s], off_k[s + 1]
+            if b == a or d == c:  # no query, or no key: varattn writes zeros
+                continue
+            qs = q[a:b].float().transpose(0, 1).unsqueeze(0)
+            ks = k[c:d].float().repeat_interleave(group, dim=1).transpose(0, 1).unsqueeze(0)
+            vs = v[c:d].float().repeat_interleave(group, dim=1).transpose(0, 1).unsqueeze(0)
+            if causal and b - a != d - c:  # bottom-right aligned, as FlashAttention 2.1+
+                i = torch.arange(b - a, device=q.device)[:, None]
+                j = torch.arange(d - c, device=q.device)[None, :]
+                o = F.scaled_dot_product_attention(qs, ks, vs, attn_mask=j <= i + (d - c) - (b - a),
+                                                   scale=scale)
+            else:
+                o = F.scaled_dot_product_attention(qs, ks, vs, is_causal=causal, scale=scale)
+            out[a:b] = o[0].transpose(0, 1)
+    return out
+
+
+def rel_l2(out, ref):
+    assert out.shape == ref.shape
+    assert bool(torch.isfinite(out).all())
+    den = ref.norm().item()
+    return (out.float() - ref).norm().item() / (den if den > 0 else 1.0)
+
+
+def make_qkv(total, heads_q, heads_kv, d, dtype, fused, gen):
+    if fused:  # one qkv projection [total, 3, heads, d]: q, k, v are strided views
+        assert heads_q == heads_kv
+        qkv = torch.randn(total, 3, heads_q, d, device=DEV, dtype=dtype, generator=gen)
+        return qkv.unbind(1)
+    q = torch.randn(total, heads_q, d, device=DEV, dtype=dtype, generator=gen)
+    k = torch.randn(total, heads_kv, d, device=DEV, dtype=dtype, generator=gen)
+    v = torch.randn(total, heads_kv, d, device=DEV, dtype=dtype, generator=gen)
+    return q, k, v
+
+
+# ---------------------------------------------------------------------------------------------
+# Drop-in equality with the per-segment loop
+
+@pytest.mark.parametrize("layout", ["contiguous", "fused_qkv"])
+@pytest.mark.parametrize("causal", [False, True], ids=["full", "causal"])
+@pytest.mark.parametrize("dtype", list(DTYPES.values()), ids=list(DTYPES))
+@pytest.mark.parametrize("d", HEAD_DIMS)
+def test_matches_segment_loop(va, d, dtype, causal, layout):
+    rng = random.Random(1000 * d + 10 * causal + (layout == "fused_qkv"))
+    gen = torch.Generator(device=DEV).manual_seed(rng.randrange(1 << 30))
+    lengths = random_lengths(rng, 12)
+    cu = cu_tensor(lengths)
+    q, k, v = make_qkv(sum(lengths), 4, 4, d, dtype, layout == "fused_qkv", gen)
+    if layout == "fused_qkv":
+        assert not q.is_contiguous() and q.stride(0) == 3 * 4 * d
+    # max_seqlen_q given (as FlashAttention callers do) in one layout, left out in the other.
+    max_q = max(lengths) if layout == "fused_qkv" else None
+    out = va.varlen_attention(q, k, v, cu, causal=causal, max_seqlen_q=max_q)
+    assert out.dtype == dtype and out.shape == q.shape and out.is_contiguous()
+    assert rel_l2(out, reference(q, k, v, cu, cu, causal)) <= TOLERANCE[dtype]
+
+
+@pytest.mark.parametrize("heads_kv", [2, 1], ids=["gqa", "mqa"])
+@pytest.mark.parametrize("causal", [False, True], ids=["full", "causal"])
+@pytest.mark.parametrize("dtype", list(DTYPES.values()), ids=list(DTYPES))
+def test_gqa_matches_repeat_interleave_loop(va, dtype, causal, heads_kv):
+    rng = random.Random(7 + heads_kv + 2 * causal)
+    gen = torch.Generator(device=DEV).manual_seed(11)
+    lengths = random_lengths(rng, 10, high=300)
+    cu = cu_tensor(lengths)
+    q, k, v = make_qkv(sum(lengths), 8, heads_kv, 128, dtype, False, gen)
+    out = va.varlen_attention(q, k, v, cu, cu, causal=causal)
+    assert rel_l2(out, reference(q, k, v, cu, cu, causal)) <= TOLERANCE[dtype]
+
+
+@pytest.mark.parametrize("causal", [False, True], ids=["full", "causal"])
+def test_separate_q_and_k_tables_and_scale(va, causal):
+    rng = random.Random(5)
+    gen = torch.Generator(device=DEV).manual_seed(5)
+    lq = random_lengths(rng, 9, high=150)
+    lk = [n + rng.randint(0, 90) for n in lq]  # k at least as long: every causal row sees a key
+    lk[3] = 0  # no key at all: zeros
+    cu_q, cu_k = cu_tensor(lq), cu_tensor(lk)
+    q = torch.randn(sum(lq), 4, 96, device=DEV, dtype=torch.bfloat16, generator=gen)
+    k = torch.randn(sum(lk), 4, 96, device=DEV, dtype=torch.bfloat16, generator=gen)
+    v = torch.randn(sum(lk), 4, 96, device=DEV, dtype=torch.bfloat16, generator=gen)
+    out = va.varlen_attention(q, k, v, cu_q, cu_k, causal=causal, scale=0.07)
+    assert rel_l2(out, reference(q, k, v, cu_q, cu_k, causal, scale=0.07)) <= 1e-2
+
+
+def test_max_seqlen_q_is_only_a_hint(va):
+    """Short tiles (max_seqlen_q <= 64) on long segments: slower, still right."""
+    gen = torch.Generator(device=DEV).manual_seed(3)
+    lengths = [300, 0, 1, 129, 64, 65]
+    cu = cu_tensor(lengths)
+    q, k, v = make_qkv(sum(lengths), 4, 4, 64, torch.float16, True, gen)
+    ref = reference(q, k, v, cu, cu, True)
+    for hint in (None, 1, 64, 300):
+        out = va.varlen_attention(q, k, v, cu, causal=True, max_seqlen_q=hint)
+        assert rel_l2(out, ref) <= TOLERANCE[torch.float16], hint
+
+
+def test_new_offsets_same_shape_are_never_stale(va):
+    rng = random.Random(9)
+    gen = torch.Generator(device=DEV).manual_seed(9)
+    first = random_lengths(rng, 16)
+    total = sum(first)
+    q, k, v = make_qkv(total, 4, 4, 80, torch.bfloat16, True, gen)
+    va.varlen_attention(q, k, v, cu_tensor(first), causal=True)
+    plans = va.plan_cache_size()
+    for _ in range(3):
+        cu = cu_tensor(random_lengths(rng, 16, total=total))
+        out = va.varlen_attention(q, k, v, cu, causal=True)
+        assert rel_l2(out, reference(q, k, v, cu, cu, True)) <= 1e-2
+    assert va.plan_cache_size() == plans  # one plan, rebuilt on the device each call
+
+
+def test_empty_inputs(va):
+    q = torch.randn(0, 4, 64, device=DEV, dtype=torch.float16)
+    for lengths in ([], [0], [0, 0, 0]):
+        out = va.varlen_attention(q, q, q, cu_tensor(lengths), causal=True)
+        assert out.shape == (0, 4, 64)
+    torch.cuda.synchronize()
+
+
+# ---------------------------------------------------------------------------------------------
+# Bad input: the op's or varattn's message
+
+def test_bad_input_raises_with_a_message(va):
+    gen = torch.Generator(device=DEV).manual_seed(0)
+    lengths = [5, 70, 0, 33]
+    cu = cu_tensor(lengths)
+    q, k, v = make_qkv(sum(lengths), 4, 4, 64, torch.bfloat16, False, gen)
+    op = va.varlen_attention
+
+    with pytest.raises(RuntimeError, match="q must be float16 or bfloat16, got Float"):
+        op(q.float(), k.float(), v.float(), cu)
+    with pytest.raises(RuntimeError, match="q, k and v must have one dtype"):
+        op(q, k.half(), v, cu)
+    with pytest.raises(RuntimeError, match="q must be a CUDA tensor, got a tensor on cpu"):
+        op(q.cpu(), k.cpu(), v.cpu(), cu.cpu())
+    with pytest.raises(RuntimeError, match="k must be a CUDA tensor"):
+        op(q, k.cpu(), v, cu)
+    with pytest.raises(RuntimeError, match="cu_seqlens_q must be a CUDA tensor"):
+        op(q, k, v, cu.cpu())
+    with pytest.raises(RuntimeError, match=r"cu_seqlens_q must be int32.*\(int64\)"):
+        op(q, k, v, cu.long())
+    with pytest.raises(RuntimeError, match="q has head_dim 64 but k and v have 128"):
+        op(q, k.repeat(1, 1, 2), v.repeat(1, 1, 2), cu)
+    with pytest.raises(RuntimeError, match="must have one shape"):
+        op(q, k, v[:, :2], cu)
+    with pytest.raises(RuntimeError, match="not a multiple of k and v's 3 heads"):
+        op(q, k[:, :3], v[:, :3], cu)
+    with pytest.raises(RuntimeError, match="cu_seqlens_q has 5 offsets but cu_seqlens_k has 4"):
+        op(q, k, v, cu, cu[:4])
+    with pytest.raises(RuntimeError, match=r"must be \[tokens, heads, head_dim\]"):
+        op(q.flatten(1), k, v, cu)
+    with pytest.raises(RuntimeError, match="contiguous last dim"):
+        op(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2), cu)
+
+    # varattn's own messages (varattn::error, rethrown as RuntimeError)
+    q72 = torch.randn(sum(lengths), 4, 72, device=DEV, dtype=torch.bfloat16)
+    with pytest.raises(RuntimeError,
+                       match=r"head_dim = 72 is not instantiated \(available: [0-9, ]+\)"):
+        op(q72, q72, q72, cu)
+    base = torch.randn(sum(lengths), 4, 72, device=DEV, dtype=torch.bfloat16)
+    with pytest.raises(RuntimeError, match="is not 16-byte aligned"):
+        op(base[:, :, 4:68], k, v, cu)
+    one_head = torch.randn(sum(lengths), 1, 68, device=DEV, dtype=torch.bfloat16)[:, :, :64]
+    with pytest.raises(RuntimeError, match="token_stride = 68 must be a positive multiple of 8"):
+        op(one_head, one_head, one_head, cu)
+    with pytest.raises(RuntimeError, match="scale = -1 must be positive and finite"):
+        op(q, k, v, cu, scale=-1.0)
+    # The op still works after all of that.
+    assert rel_l2(op(q, k, v, cu), reference(q, k, v, cu, cu, False)) <= 1e-2
+
+
+def test_invalid_offsets_raise_in_checking_mode(va):
+    """Offsets are checked on the device; VARATTN_TORCH_CHECK_OFFSETS=1 waits and raises."""
+    code = (
+        "import sys, torch; sys.path.insert(0, %r); import varattn_torch as va\n"
+        "q = torch.randn(100, 2, 64, device='cuda', dtype=torch.float16)\n"
+        "cu = torch.tensor([0, 60, 40, 100], dtype=torch.int32, device='cuda')\n"
+        "try:\n"
+        "    va.varlen_attention(q, q, q, cu)\n"
+        "except RuntimeError as e:\n"
+        "    print(e)\n" % str(HERE))
+    env = dict(os.environ, VARATTN_TORCH_CHECK_OFFSETS="1")
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                          timeout=600)
+    assert "cu_seqlens_q or cu_seqlens_k decreases" in done.stdout, done.stdout + done.stderr
+
+
+# ---------------------------------------------------------------------------------------------
+# No host sync, CUDA graphs, torch.compile
+
+def test_no_host_sync(va):
+    gen = torch.Generator(device=DEV).manual_seed(1)
+    lengths = random_lengths(random.Random(1), 20)
+    cu = cu_tensor(lengths)
+    q, k, v = make_qkv(sum(lengths), 8, 8, 128, torch.bfloat16, True, gen)
+    va.varlen_attention(q, k, v, cu, causal=True)  # warm-up: reserves the plan
+    torch.cuda.synchronize()
+    try:
+        torch.cuda.set_sync_debug_mode("error")
+        with pytest.raises(RuntimeError):  # the detector works: a loop bound read syncs
+            q[cu[1]:cu[2]]
+        for _ in range(3):
+            out = va.varlen_attention(q, k, v, cu, causal=True)
+    finally:
+        torch.cuda.set_sync_debug_mode(0)
+    assert rel_l2(out, reference(q, k, v, cu, cu, True)) <= 1e-2
+
+
+@pytest.mark.parametrize("warmup", ["side_stream", "capture_stream"])
+def test_cuda_graph_replay_with_new_data_and_offsets(va, warmup):
+    """warmup=side_stream is PyTorch's documented pattern: the capture then runs on another
+    stream and reserves its plan during capture. capture_stream warms up on it: no reservation
+    during capture."""
+    rng = random.Random(21)
+    gen = torch.Generator(device=DEV).manual_seed(21)
+    lengths = random_lengths(rng, 24)
+    total = sum(lengths)
+    cu = cu_tensor(lengths)
+    q = torch.randn(total, 8, 128, device=DEV, dtype=torch.float16, generator=gen)
+    k = torch.randn(total, 2, 128, device=DEV, dtype=torch.float16, generator=gen)
+    v = torch.randn(total, 2, 128, device=DEV, dtype=torch.float16, generator=gen)
+    max_q = 300  # an upper bound for the replays' lengths too
+
+    def step():
+        return va.varlen_attention(q, k, v, cu, cu, causal=True, max_seqlen_q=max_q)
+
+    s = torch.cuda.Stream()
+    s.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(s):
+        for _ in range(2):
+            step()
+    torch.cuda.current_stream().wait_stream(s)
+    g = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(g, stream=s if warmup == "capture_stream" else None):
+        out = step()
+
+    for seed in range(3):
+        new_lengths = random_lengths(random.Random(100 + seed), 24, total=total, high=max_q)
+        assert max(new_lengths) <= max_q
+        q.copy_(torch.randn(q.shape, device=DEV, dtype=q.dtype, generator=gen))
+        k.copy_(torch.randn(k.shape, device=DEV, dtype=k.dtype, generator=gen))
+        v.copy_(torch.randn(v.shape, device=DEV, dtype=v.dtype, generator=gen))
+        cu.copy_(cu_tensor(new_lengths))
+        g.replay()
+        eager = step()
+        torch.cuda.synchronize()
+        assert (out.float() - eager.float()).abs().max().item() <= 1e-6
+        assert rel_l2(out, reference(q, k, v, cu, cu, True)) <= TOLERANCE[torch.float16]
+
+
+def _has_triton():
+    try:
+        import triton  # noqa: F401
+        return True
+    except ImportError:
+        return False
+
+
+@pytest.mark.parametrize("backend", ["aot_eager", "inductor"])
+def test_torch_compile_fullgraph(va, backend):
+    if backend == "inductor" and not _has_triton():
+        pytest.skip("inductor needs triton")
+    import torch._dynamo
+    torch._dynamo.reset()
+    gen = torch.Generator(device=DEV).manual_seed(4)
+    lengths = random_lengths(random.Random(4), 10)
+    cu = cu_tensor(lengths)
+    w = torch.randn(3 * 4 * 64, 256, device=DEV, dtype=torch.bfloat16, generator=gen) / 16
+    x = torch.randn(sum(lengths), 256, device=DEV, dtype=torch.bfloat16, generator=gen)
+
+    def block(x, cu):  # qkv projection, varlen attention, a pointwise tail
+        q, k, v = (x @ w.t()).view(x.shape[0], 3, 4, 64).unbind(1)
+        o = va.varlen_attention(q, k, v, cu, cu, causal=True, max_seqlen_q=200)
+        return o.flatten(1) * 2 + 1
+
+    compiled = torch.compile(block, fullgraph=True, backend=backend)
+    got, want = compiled(x, cu), block(x, cu)
+    assert got.shape == want.shape
+    assert rel_l2(got, want.float()) <= 1e-2  # inductor's mm and fused tail round differently
+
+
+def test_opcheck(va):
+    gen = torch.Generator(device=DEV).manual_seed(6)
+    lengths = [17, 0, 90, 1]
+    cu = cu_tensor(lengths)
+    q, k, v = make_qkv(sum(lengths), 4, 2, 64, torch.float16, False, gen)
+    torch.library.opcheck(torch.ops.varattn.varlen_attention.default,
+                          (q, k, v, cu, cu, True, None, 90),
+                          test_utils=("test_schema", "test_faketensor"))
+
+
+# ---------------------------------------------------------------------------------------------
+# Speed: prints, asserts only that the op beats the loop that syncs per bound
+
+def _time_ms(fn, reps=20, warmup=3):
+    for _ in range(warmup):
+        fn()
+    torch.cuda.synchronize()
+    events = []
+    for _ in range(reps):
+        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        start.record()
+        fn()
+        end.record()
+        events.append((start, end))
+    torch.cuda.synchronize()
+    return statistics.median(s.elapsed_time(e) for s, e in events)
+
+
+WORKLOADS = {
+    # name: (lengths, heads, head_dim, causal)
+    "vl-window-d80": ([64] * 256, 16, 80, False),
+    "llm-like-d128": (random.Random(2026).choices(range(128, 4097), k=16), 32, 128, True),
+}
+
+
+@pytest.mark.parametrize("name", list(WORKLOADS))
+def test_speed(va, name, capsys):
+    lengths, heads, d, causal = WORKLOADS[name]
+    dtype = torch.bfloat16
+    gen = torch.Generator(device=DEV).manual_seed(8)
+    total, max_len = sum(lengths), max(lengths)
+    cu = cu_tensor(lengths)
+    q, k, v = make_qkv(total, heads, heads, d, dtype, False, gen)
+    q4, k4, v4 = (t.transpose(0, 1).unsqueeze(0) for t in (q, k, v))  # [1, heads, total, d]
+
+    def op():
+        return va.varlen_attention(q, k, v, cu, causal=causal, max_seqlen_q=max_len)
+
+    def loop_sync_per_bound():  # every bound a 0-d device tensor: a host sync per use
+        outs = [F.scaled_dot_product_attention(q4[:, :, cu[s - 1]:cu[s]], k4[:, :, cu[s - 1]:cu[s]],
+                                               v4[:, :, cu[s - 1]:cu[s]], is_causal=causal)
+                for s in range(1, len(lengths) + 1)]
+        return torch.cat(outs, dim=2)
+
+    def loop_tolist_split():  # one sync, then the loop (the Qwen2-VL pattern)
+        split = (cu[1:] - cu[:-1]).tolist()
+        parts = zip(*(torch.split(t, split, dim=2) for t in (q4, k4, v4)))
+        return torch.cat([F.scaled_dot_product_attention(a, b, c, is_causal=causal)
+                          for a, b, c in parts], dim=2)
+
+    def fa2():
+        return torch.ops.aten._flash_attention_forward(q, k, v, cu, cu, max_len, max_len, 0.0,
+                                                       causal, False)[0]
+
+    expected = loop_tolist_split()[0].transpose(0, 1)
+    assert rel_l2(op(), expected.float()) <= 1e-2
+    timings = {"varattn op": _time_ms(op),
+               "loop, sync per bound": _time_ms(loop_sync_per_bound),
+               "loop, .tolist() + split": _time_ms(loop_tolist_split)}
+    try:
+        timings["FA2 varlen (aten)"] = _time_ms(fa2)
+    except RuntimeError as e:  # a build without FlashAttention
+        timings["FA2 varlen (aten)"] = float("nan")
+        fa2_error = str(e).splitlines()[0]
+    else:
+        fa2_error = None
+    with capsys.disabled():
+        print(f"\n{name}: {len(lengths)} segments, {total} tokens, {heads} heads, d {d}, "
+              f"{'causal' if causal else 'full'}, bf16, {torch.cuda.get_device_name()}")
+        base = timings["varattn op"]
+        for label, ms in timings.items():
+            print(f"  {label:26s} {ms:9.3f} ms   {ms / base:7.2f}x the op")
+        if fa2_error:
+            print(f"  (FA2 varlen unavailable: {fa2_error})")
+    assert timings["varattn op"] < timings["loop, sync per bound"]
