@@ -1,6 +1,6 @@
 """Tests of the varattn PyTorch op (examples/pytorch). On a GPU machine:
 
-    python3 -m pytest -q -rs examples/pytorch        # add -s to see the timings as they run
+    python3 -m pytest -q -rs examples/pytorch        # test_speed prints its timings
 
 The first test builds the extension (JIT, cached in ~/.cache/torch_extensions). Without a
 CUDA device every test is skipped, with the reason shown by -rs.

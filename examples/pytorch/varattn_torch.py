@@ -65,7 +65,6 @@ def load(verbose: bool | None = None) -> str:
         dims = ",".join(d for d in re.split(r"[;, ]+", dims) if d)
         flags.append(f"-DVARATTN_HEAD_DIMS={dims}")
         name += "_d" + dims.replace(",", "_")
-    os.environ.setdefault("MAX_JOBS", str(min(8, os.cpu_count() or 1)))
     _loaded = cpp_extension.load(
         name=name,
         sources=[str(_HERE / "varattn_op.cu")],

@@ -140,7 +140,7 @@ __device__ __forceinline__ void forward_tile(const forward_params<Element>& p,
 #pragma unroll
     for (int m = 0; m < T::kMTiles; ++m) {
       if (masked) mask.apply(s[m], query0 + warp_row0 + m * 16, key0);
-      softmax[m].step(s[m], acc[m], p.scale_log2);
+      softmax[m].template step<T::kLazyRescale>(s[m], acc[m], p.scale_log2);
     }
 
     // V landed, and every warp is done with K: prefetch the next K under the PV product.

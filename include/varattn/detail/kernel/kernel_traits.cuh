@@ -11,6 +11,12 @@
 #define VARATTN_SHORT_MIN_BLOCKS_D64 4
 #endif
 
+// Tuning knob for experiments (bench/NOTES.md): skip the accumulator rescale when no row max
+// moved.
+#ifndef VARATTN_LAZY_RESCALE
+#define VARATTN_LAZY_RESCALE 1
+#endif
+
 namespace varattn::detail {
 
 //! The tile shapes the kernels are instantiated for, per head dim.
@@ -34,6 +40,9 @@ struct kernel_traits {
   //! sm_90a). Tall tiles need their registers.
   static constexpr int kMinBlocks =
       kBlockM != 64 ? 1 : HeadDim <= 64 ? VARATTN_SHORT_MIN_BLOCKS_D64 : HeadDim <= 80 ? 3 : 1;
+  //! Skip the output rescale on steps where no row max moved; not under a register cap
+  //! (head dim 64 short tiles then spill 16 to 32 bytes).
+  static constexpr bool kLazyRescale = VARATTN_LAZY_RESCALE && kMinBlocks == 1;
   static constexpr int kWarpRows = 16 * kMTiles;
   static_assert(kBlockM == kWarpRows * kWarps, "each warp owns kMTiles x 16 query rows");
   static_assert(kBlockN % 16 == 0, "keys are consumed 16 at a time by the PV product");

@@ -26,9 +26,11 @@ struct online_softmax {
 
   //! Turns scores s (raw q.k, masked entries -inf) into unnormalized probabilities in place
   //! and rescales the output accumulator o by exp2(scale * (old max - new max)).
-  template <int ScoreTiles, int OutTiles>
+  //! Lazy: skip the rescale when no row max of the warp moved (costs registers).
+  template <bool Lazy, int ScoreTiles, int OutTiles>
   __device__ __forceinline__ void step(float (&s)[ScoreTiles][4], float (&o)[OutTiles][4],
                                        float scale_log2) {
+    float scale[2];
 #pragma unroll
     for (int r = 0; r < 2; ++r) {
       float m = row_max[r];
@@ -47,11 +49,17 @@ struct online_softmax {
         sum += s[t][2 * r] + s[t][2 * r + 1];
       }
       row_sum[r] = row_sum[r] * alpha + sum;
+      scale[r] = alpha;
+    }
+    // Once the running max settles (most steps of a long row), alpha is 1 for every row of
+    // the warp: skip the rescale of the whole output accumulator (warp-uniform branch).
+    if (Lazy && !__any_sync(0xffffffffu, scale[0] != 1.f || scale[1] != 1.f)) return;
 #pragma unroll
-      for (int t = 0; t < OutTiles; ++t) {
-        o[t][2 * r] *= alpha;
-        o[t][2 * r + 1] *= alpha;
-      }
+    for (int t = 0; t < OutTiles; ++t) {
+      o[t][0] *= scale[0];
+      o[t][1] *= scale[0];
+      o[t][2] *= scale[1];
+      o[t][3] *= scale[1];
     }
   }
 
