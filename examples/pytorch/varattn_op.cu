@@ -161,6 +161,16 @@ bool check_offsets() {
   return enabled;
 }
 
+// Numbers go into TORCH_CHECK messages as std::string: streaming an integer from this
+// extension into c10's message stream crashed on the H100 machine (SIGSEGV in
+// std::ostream::_M_insert<long> inside this .so; strings and c10 types were fine).
+std::string text(int64_t value) { return std::to_string(value); }
+std::string text(c10::IntArrayRef values) {
+  std::string out = "[";
+  for (std::size_t i = 0; i < values.size(); ++i) out += (i ? ", " : "") + std::to_string(values[i]);
+  return out + "]";
+}
+
 // ---------------------------------------------------------------------------------------------
 // Host-side validation: shapes, dtypes, devices and strides only; no device data is read.
 
@@ -177,11 +187,11 @@ void check_qkv(const at::Tensor& t, const char* name, const at::Tensor& q) {
               " must be float16 or bfloat16, got ", t.scalar_type());
   TORCH_CHECK(t.scalar_type() == q.scalar_type(), kOp, name, " is ", t.scalar_type(),
               " but q is ", q.scalar_type(), ": q, k and v must have one dtype");
-  TORCH_CHECK(t.dim() == 3, kOp, name, " must be [tokens, heads, head_dim], got ", t.dim(),
-              " dims ", t.sizes());
+  TORCH_CHECK(t.dim() == 3, kOp, name, " must be [tokens, heads, head_dim], got ", text(t.dim()),
+              " dims ", text(t.sizes()));
   TORCH_CHECK(t.size(2) <= 1 || t.stride(2) == 1, kOp, name,
-              " must have a contiguous last dim (stride(2) == 1), got strides ", t.strides());
-  TORCH_CHECK(t.size(0) <= std::numeric_limits<int32_t>::max(), kOp, name, " has ", t.size(0),
+              " must have a contiguous last dim (stride(2) == 1), got strides ", text(t.strides()));
+  TORCH_CHECK(t.size(0) <= std::numeric_limits<int32_t>::max(), kOp, name, " has ", text(t.size(0)),
               " tokens, more than int32 offsets can address");
 }
 
@@ -190,7 +200,7 @@ void check_offsets_tensor(const at::Tensor& t, const char* name, const at::Tenso
   TORCH_CHECK(t.scalar_type() == at::kInt, kOp, name, " must be int32 (torch.int32), got ",
               t.scalar_type(), (t.scalar_type() == at::kLong ? " (int64)" : ""),
               "; convert it once with .to(torch.int32)");
-  TORCH_CHECK(t.dim() == 1, kOp, name, " must be 1-D (segments + 1 offsets), got ", t.dim(),
+  TORCH_CHECK(t.dim() == 1, kOp, name, " must be 1-D (segments + 1 offsets), got ", text(t.dim()),
               " dims");
   TORCH_CHECK(t.numel() >= 1, kOp, name, " is empty: it needs at least the offset 0");
   TORCH_CHECK(t.is_contiguous(), kOp, name, " must be contiguous");
@@ -230,20 +240,20 @@ at::Tensor varlen_attention(const at::Tensor& q, const at::Tensor& k, const at::
   check_qkv(v, "v", q);
   check_offsets_tensor(cu_seqlens_q, "cu_seqlens_q", q);
   check_offsets_tensor(cu_seqlens_k, "cu_seqlens_k", q);
-  TORCH_CHECK(k.sizes() == v.sizes(), kOp, "k ", k.sizes(), " and v ", v.sizes(),
+  TORCH_CHECK(k.sizes() == v.sizes(), kOp, "k ", text(k.sizes()), " and v ", text(v.sizes()),
               " must have one shape");
-  TORCH_CHECK(q.size(2) == k.size(2), kOp, "q has head_dim ", q.size(2), " but k and v have ",
-              k.size(2));
-  TORCH_CHECK(k.size(1) > 0 && q.size(1) % k.size(1) == 0, kOp, "q has ", q.size(1),
-              " heads, not a multiple of k and v's ", k.size(1), " heads");
+  TORCH_CHECK(q.size(2) == k.size(2), kOp, "q has head_dim ", text(q.size(2)), " but k and v have ",
+              text(k.size(2)));
+  TORCH_CHECK(k.size(1) > 0 && q.size(1) % k.size(1) == 0, kOp, "q has ", text(q.size(1)),
+              " heads, not a multiple of k and v's ", text(k.size(1)), " heads");
   TORCH_CHECK(cu_seqlens_q.numel() == cu_seqlens_k.numel(), kOp, "cu_seqlens_q has ",
-              cu_seqlens_q.numel(), " offsets but cu_seqlens_k has ", cu_seqlens_k.numel(),
+              text(cu_seqlens_q.numel()), " offsets but cu_seqlens_k has ", text(cu_seqlens_k.numel()),
               ": q and k need one segment count");
   TORCH_CHECK(cu_seqlens_q.numel() - 1 <= std::numeric_limits<int32_t>::max(), kOp,
               "too many segments");
   if (max_seqlen_q) {
     TORCH_CHECK(*max_seqlen_q >= 0 && *max_seqlen_q <= std::numeric_limits<int32_t>::max(),
-                kOp, "max_seqlen_q = ", *max_seqlen_q, " is out of range");
+                kOp, "max_seqlen_q = ", text(*max_seqlen_q), " is out of range");
   }
 
   const c10::cuda::CUDAGuard device_guard(q.device());
