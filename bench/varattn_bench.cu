@@ -322,6 +322,20 @@ Fixture& fixture_for(const std::string& key, Make&& make) {
   return static_cast<Fixture&>(*g_fixture);
 }
 
+//! The fixture for `key`, made on first use; on failure the benchmark is skipped with the
+//! error (and nullptr returned).
+template <class Fixture, class Make>
+Fixture* acquire_fixture(benchmark::State& state, const std::string& key, Make&& make) {
+  try {
+    return &fixture_for<Fixture>(key, make);
+  } catch (const std::exception& e) {
+    g_fixture.reset();
+    std::fprintf(stderr, "[varattn_bench] %s: %s\n", key.c_str(), shorten(e.what(), 400).c_str());
+    state.SkipWithError(shorten(e.what(), 400).c_str());
+    return nullptr;
+  }
+}
+
 void set_common_counters(benchmark::State& state, const workload& w, int element_size, double ms,
                          double work_multiplier) {
   const double flops = w.flops() * work_multiplier;
@@ -411,16 +425,8 @@ template <class Element>
 void bench_forward(benchmark::State& state, const workload& w, const policy_entry& policy,
                    const char* dtype) {
   const std::string key = std::string("fwd/") + w.name + "/" + policy.name + "/" + dtype;
-  forward_fixture<Element>* f = nullptr;
-  try {
-    f = &fixture_for<forward_fixture<Element>>(
-        key, [&] { return std::make_unique<forward_fixture<Element>>(w, policy, dtype); });
-  } catch (const std::exception& e) {
-    g_fixture.reset();
-    std::fprintf(stderr, "[varattn_bench] %s: %s\n", key.c_str(), shorten(e.what(), 400).c_str());
-    state.SkipWithError(shorten(e.what(), 400).c_str());
-    return;
-  }
+  auto* f = acquire_fixture<forward_fixture<Element>>(state, key, [&] { return std::make_unique<forward_fixture<Element>>(w, policy, dtype); });
+  if (f == nullptr) return;
 
   // Each iteration enqueues the next forward before waiting for the current one, so the
   // device never idles between forwards on account of the measurement itself; the reported
@@ -548,16 +554,8 @@ template <class Element>
 void bench_encoder(benchmark::State& state, const workload& w, const policy_entry& policy,
                    const char* dtype) {
   const std::string key = std::string("encoder/") + w.name + "/" + policy.name + "/" + dtype;
-  encoder_fixture<Element>* f = nullptr;
-  try {
-    f = &fixture_for<encoder_fixture<Element>>(
-        key, [&] { return std::make_unique<encoder_fixture<Element>>(w, policy, dtype); });
-  } catch (const std::exception& e) {
-    g_fixture.reset();
-    std::fprintf(stderr, "[varattn_bench] %s: %s\n", key.c_str(), shorten(e.what(), 400).c_str());
-    state.SkipWithError(shorten(e.what(), 400).c_str());
-    return;
-  }
+  auto* f = acquire_fixture<encoder_fixture<Element>>(state, key, [&] { return std::make_unique<encoder_fixture<Element>>(w, policy, dtype); });
+  if (f == nullptr) return;
   // The read waits for everything queued before it, so iterations cannot overlap: each one
   // is timed from an event recorded before the read to one recorded after the last layer
   // (host time spent in the wait and in plan::make shows up as device idle time).
@@ -642,17 +640,12 @@ struct encoder_graph_fixture : fixture_base {
 template <class Element>
 void bench_encoder_graph(benchmark::State& state, const workload& w, const char* dtype) {
   const std::string key = std::string("encoder_graph/") + w.name + "/device_plan/" + dtype;
-  encoder_graph_fixture<Element>* f = nullptr;
-  try {
-    f = &fixture_for<encoder_graph_fixture<Element>>(
-        key, [&] { return std::make_unique<encoder_graph_fixture<Element>>(w); });
-    if (f->graph == nullptr) throw std::runtime_error("capture failed: " + f->capture_error);
-  } catch (const std::exception& e) {
-    g_fixture.reset();
-    std::fprintf(stderr, "[varattn_bench] %s: %s\n", key.c_str(), shorten(e.what(), 400).c_str());
-    state.SkipWithError(shorten(e.what(), 400).c_str());
-    return;
-  }
+  auto* f = acquire_fixture<encoder_graph_fixture<Element>>(state, key, [&] {
+    auto made = std::make_unique<encoder_graph_fixture<Element>>(w);
+    if (made->graph == nullptr) throw std::runtime_error("capture failed: " + made->capture_error);
+    return made;
+  });
+  if (f == nullptr) return;
   event_handle start, stop;
   std::vector<double> samples;
   for (auto _ : state) {
