@@ -4,9 +4,10 @@
 
 #include <cuda_runtime_api.h>
 
-#include <sstream>
+#include <cstdio>
 #include <stdexcept>
 #include <string>
+#include <type_traits>
 
 namespace varattn {
 
@@ -19,12 +20,35 @@ class error : public std::runtime_error {
 
 namespace detail {
 
-//! Builds a message from streamable parts: fail("q.heads = ", 3, " ...").
+// Messages are built with std::to_string and snprintf, never iostreams: a PyTorch extension
+// built with nvcc crashed (SIGSEGV, a virtual call landing on the wrong locale facet) when it
+// streamed an integer into an ostringstream (examples/pytorch, H100 machine, 2026-11-24).
+inline void append(std::string& out, const char* text) { out += text != nullptr ? text : "(null)"; }
+inline void append(std::string& out, const std::string& text) { out += text; }
+template <class T>
+void append(std::string& out, const T& value) {
+  char buffer[40];
+  if constexpr (std::is_same_v<T, bool>) {
+    out += value ? "true" : "false";
+    return;
+  } else if constexpr (std::is_integral_v<T>) {
+    out += std::to_string(value);
+    return;
+  } else if constexpr (std::is_floating_point_v<T>) {
+    std::snprintf(buffer, sizeof(buffer), "%g", static_cast<double>(value));
+  } else {
+    static_assert(std::is_pointer_v<T>, "varattn::detail::fail formats text, numbers, pointers");
+    std::snprintf(buffer, sizeof(buffer), "%p", static_cast<const void*>(value));
+  }
+  out += buffer;
+}
+
+//! Throws varattn::error with the parts joined: fail("q.heads = ", 3, " ...").
 template <class... Parts>
 [[noreturn]] void fail(const Parts&... parts) {
-  std::ostringstream out;
-  (out << ... << parts);
-  throw error(out.str());
+  std::string message;
+  (append(message, parts), ...);
+  throw error(message);
 }
 
 inline void check_cuda(cudaError_t status, const char* call, const char* file, int line) {

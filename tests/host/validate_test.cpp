@@ -3,6 +3,7 @@
 #include <doctest/doctest.h>
 
 #include <varattn/validate.hpp>
+#include <sstream>
 #include <vector>
 
 using element = __nv_bfloat16;
