@@ -5,6 +5,7 @@
 #include <iterator>
 #include <numeric>
 #include <type_traits>
+#include <varattn/device_segments.hpp>
 #include <varattn/segments.hpp>
 #include <vector>
 
@@ -109,4 +110,14 @@ TEST_CASE("bad cu_seqlens are rejected with the argument and the values") {
                        "cu_seqlens[2] = 3 < cu_seqlens[1] = 5", varattn::error);
   CHECK_THROWS_WITH_AS(segments::from_host(std::vector<int32_t>{0, 128, 256, 90}, "cu_seqlens_k"),
                        "cu_seqlens_k[3] = 90 < cu_seqlens_k[2] = 256", varattn::error);
+}
+
+TEST_CASE("segment_reader rejects a null or empty device span before any CUDA call") {
+  varattn::segment_reader reader;
+  CHECK_THROWS_WITH_AS(reader.read_and_wait({nullptr, 3}, nullptr, "cu_seqlens_k"),
+                       "cu_seqlens_k is a null pointer", varattn::error);
+  const int32_t offsets[1] = {0};
+  CHECK_THROWS_WITH_AS(reader.read_and_wait({offsets, 0}, nullptr),
+                       "cu_seqlens is empty: it needs at least one offset (0)", varattn::error);
+  CHECK(reader.capacity() == 0);  // nothing was pinned
 }
