@@ -336,6 +336,15 @@ Fixture* acquire_fixture(benchmark::State& state, const std::string& key, Make&&
   }
 }
 
+//! After a timing loop: on failure, drain the stream, drop the fixture and skip.
+bool skip_on_failure(benchmark::State& state, cudaStream_t stream, const std::string& failure) {
+  if (failure.empty()) return false;
+  cudaStreamSynchronize(stream);
+  g_fixture.reset();
+  state.SkipWithError(shorten(failure, 400).c_str());
+  return true;
+}
+
 void set_common_counters(benchmark::State& state, const workload& w, int element_size, double ms,
                          double work_multiplier) {
   const double flops = w.flops() * work_multiplier;
@@ -454,12 +463,7 @@ void bench_forward(benchmark::State& state, const workload& w, const policy_entr
   } catch (const std::exception& e) {
     failure = e.what();
   }
-  if (!failure.empty()) {
-    cudaStreamSynchronize(f->stream.s);
-    g_fixture.reset();
-    state.SkipWithError(shorten(failure, 400).c_str());
-    return;
-  }
+  if (skip_on_failure(state, f->stream.s, failure)) return;
   const double ms = median(samples);
   set_common_counters(state, w, int(sizeof(Element)), ms, 1.0);
   state.counters["ms_mean"] = mean(samples);
@@ -576,12 +580,7 @@ void bench_encoder(benchmark::State& state, const workload& w, const policy_entr
   } catch (const std::exception& e) {
     failure = e.what();
   }
-  if (!failure.empty()) {
-    cudaStreamSynchronize(f->stream.s);
-    g_fixture.reset();
-    state.SkipWithError(shorten(failure, 400).c_str());
-    return;
-  }
+  if (skip_on_failure(state, f->stream.s, failure)) return;
   const double ms = median(samples);
   set_common_counters(state, w, int(sizeof(Element)), ms, double(f->layers));
   state.counters["ms_per_layer"] = ms / f->layers;
