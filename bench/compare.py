@@ -143,7 +143,7 @@ def bytes_moved(w, element_size):
 BENCH_NAME = re.compile(r"^(fwd|encoder)/([^/]+)/([^/]+)/([^/]+)")
 # Launch policies varattn_bench registers (kPolicies in varattn_bench.cu); each gets a row in
 # every workload table, "not measured" when the bench gave no result for it.
-POLICIES = ("per_segment", "fused")
+POLICIES = ("per_segment", "fused", "bucketed")
 # Workload names that may go into --benchmark_filter verbatim. Google Benchmark compiles the
 # filter with std::regex(..., std::regex_constants::extended) (POSIX ERE): there '\-' is an
 # invalid escape (libstdc++: "Invalid escape in regular expression"; the bench then runs

@@ -52,6 +52,7 @@ struct policy_entry {
 const policy_entry kPolicies[] = {
     {varattn::launch_policy::per_segment, "per_segment"},
     {varattn::launch_policy::fused, "fused"},
+    {varattn::launch_policy::bucketed, "bucketed"},
     // launch_policy::automatic resolves to one of the above (fused for several segments).
 };
 

@@ -13,6 +13,7 @@
 
 #include <cuda_runtime_api.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -27,6 +28,8 @@ enum class launch_policy {
   automatic,    //!< fused for two or more segments, else per_segment (the default)
   per_segment,  //!< one launch per non-empty segment, grid = (q tiles, heads_q)
   fused,        //!< one launch for every (segment, q-tile, head), work list on the device
+  bucketed,     //!< one fused launch per bucket: segments of <= 64 queries in short tiles,
+                //!< longer ones in tall tiles, back to back on one stream
 };
 
 //! What `automatic` becomes. fused was faster on every multi-segment benchmark workload
@@ -60,7 +63,8 @@ class plan {
  public:
   //! Validates the segment tables and the shape (throws varattn::error naming the bad
   //! argument) and decomposes the work. per_segment: host only, no CUDA call. fused: one
-  //! device allocation and one asynchronous upload of the work list on `stream`, no wait.
+  //! device allocation and one asynchronous upload of the work list on `stream`, no wait;
+  //! bucketed: the same for each bucket.
   static plan make(const segments& q, const segments& k, attention_shape shape,
                    attention_options options = {},
                    launch_policy policy = launch_policy::automatic,
@@ -69,38 +73,9 @@ class plan {
       detail::fail(q.name(), " has ", q.size(), " segments but ", k.name(), " has ", k.size());
     }
     policy = resolve_policy(policy, q.size());
-    plan p = make_shape(shape, options, policy, q.max_length());
-    p.segment_count_ = static_cast<int32_t>(q.size());
-    p.rows_q_ = q.total();
-    p.rows_k_ = k.total();
-    p.rows_q_source_ = last_offset(q.name(), q.size(), q.total());
-    p.rows_k_source_ = last_offset(k.name(), k.size(), k.total());
-    if (policy == launch_policy::per_segment) {
-      for (std::size_t i = 0; i < q.size(); ++i) {
-        const segment sq = q[i];
-        const segment sk = k[i];
-        // An empty query segment writes nothing; skipping it keeps the launch count down.
-        if (sq.length == 0) continue;
-        p.launches_.push_back({sq.index, sq.begin, sq.length, sk.begin, sk.length,
-                               ceil_div(sq.length, p.tile_.block_m)});
-      }
-      return p;
-    }
-    p.work_ = detail::build_work_list(q, k, p.tile_.block_m, p.causal_);
-    p.allocate(static_cast<int32_t>(p.work_.size()));
-    // Stage [count, status, cu_q, cu_k, items] in pinned memory the plan keeps alive, so
-    // that the copy runs asynchronously and needs no wait.
-    const std::size_t words = p.buffer_words();
-    p.staging_ = detail::make_pinned_array<int32_t>(words);
-    int32_t* h = p.staging_.get();
-    std::memset(h, 0, words * sizeof(int32_t));
-    h[0] = static_cast<int32_t>(p.work_.size());
-    std::memcpy(h + p.cu_q_offset(), q.offsets().data(), q.offsets().size() * sizeof(int32_t));
-    std::memcpy(h + p.cu_k_offset(), k.offsets().data(), k.offsets().size() * sizeof(int32_t));
-    std::memcpy(h + p.items_offset(), p.work_.data(), p.work_.size() * sizeof(work_item));
-    VARATTN_CUDA_CHECK(cudaMemcpyAsync(p.device_.get(), h, words * sizeof(int32_t),
-                                       cudaMemcpyHostToDevice, stream));
-    return p;
+    if (policy == launch_policy::bucketed) return make_bucketed(q, k, shape, options, stream);
+    return make_one(q, k, shape, options, policy, q.max_length(), detail::segment_filter::all,
+                    stream);
   }
 
   //! A fused plan whose work list will be written on the device by build_on_device()
@@ -134,6 +109,7 @@ class plan {
   float scale() const { return scale_; }
   //! The policy in force (never `automatic`: make() resolves it).
   launch_policy policy() const { return policy_; }
+  //! The tile shape of per_segment and fused plans (a bucketed plan's buckets have their own).
   tile_shape tile() const { return tile_; }
   int32_t segment_count() const { return segment_count_; }
   int32_t rows_q() const { return rows_q_; }
@@ -143,6 +119,8 @@ class plan {
   const std::vector<segment_launch>& launches() const { return launches_; }
   //! fused, built on the host: the work items in launch order (longest first).
   const std::vector<work_item>& work() const { return work_; }
+  //! bucketed: the fused plans launched one after the other.
+  const std::vector<plan>& buckets() const { return buckets_; }
   //! fused: the device buffers the kernels read.
   device_work device() const {
     const int32_t* base = device_.get();
@@ -166,6 +144,7 @@ class plan {
     for (const work_item& item : work_) {
       for (int32_t head = 0; head < shape_.heads_q; ++head) f(item.segment, head, item.q_tile);
     }
+    for (const plan& bucket : buckets_) bucket.for_each_work_item(f);
   }
 
   //! For plans built on the device: waits for the build (a synchronization, for tests and
@@ -186,6 +165,68 @@ class plan {
 
  private:
   plan() = default;
+
+  //! A bucketed plan: one fused child plan per non-empty bucket, each with the tile height
+  //! its lengths suit (one child when the head dim has a single tile shape).
+  static plan make_bucketed(const segments& q, const segments& k, attention_shape shape,
+                            attention_options options, cudaStream_t stream) {
+    plan p = make_shape(shape, options, launch_policy::bucketed, q.max_length());
+    p.set_rows(q, k);
+    int32_t max_short = 0, max_long = 0;  // longest query segment of each bucket
+    for (const segment s : q) {
+      int32_t& longest = s.length <= detail::kShortSegment ? max_short : max_long;
+      longest = std::max(longest, s.length);
+    }
+    const bool split = tile_shape_for(shape.head_dim, max_short).block_m !=
+                       tile_shape_for(shape.head_dim, max_long).block_m;
+    if (!split) {
+      p.buckets_.push_back(make_one(q, k, shape, options, launch_policy::fused, q.max_length(),
+                                    detail::segment_filter::all, stream));
+      return p;
+    }
+    if (max_short > 0) {
+      p.buckets_.push_back(make_one(q, k, shape, options, launch_policy::fused, max_short,
+                                    detail::segment_filter::short_only, stream));
+    }
+    p.buckets_.push_back(make_one(q, k, shape, options, launch_policy::fused, max_long,
+                                  detail::segment_filter::long_only, stream));
+    return p;
+  }
+
+  //! A per_segment or fused plan over the segments `filter` selects, with the tile shape for
+  //! `max_q_length`.
+  static plan make_one(const segments& q, const segments& k, attention_shape shape,
+                       attention_options options, launch_policy policy, int32_t max_q_length,
+                       detail::segment_filter filter, cudaStream_t stream) {
+    plan p = make_shape(shape, options, policy, max_q_length);
+    p.set_rows(q, k);
+    if (policy == launch_policy::per_segment) {
+      for (std::size_t i = 0; i < q.size(); ++i) {
+        const segment sq = q[i];
+        const segment sk = k[i];
+        // An empty query segment writes nothing; skipping it keeps the launch count down.
+        if (sq.length == 0) continue;
+        p.launches_.push_back({sq.index, sq.begin, sq.length, sk.begin, sk.length,
+                               ceil_div(sq.length, p.tile_.block_m)});
+      }
+      return p;
+    }
+    p.work_ = detail::build_work_list(q, k, p.tile_.block_m, p.causal_, filter);
+    p.allocate(static_cast<int32_t>(p.work_.size()));
+    // Stage [count, status, cu_q, cu_k, items] in pinned memory the plan keeps alive, so
+    // that the copy runs asynchronously and needs no wait.
+    const std::size_t words = p.buffer_words();
+    p.staging_ = detail::make_pinned_array<int32_t>(words);
+    int32_t* h = p.staging_.get();
+    std::memset(h, 0, words * sizeof(int32_t));
+    h[0] = static_cast<int32_t>(p.work_.size());
+    std::memcpy(h + p.cu_q_offset(), q.offsets().data(), q.offsets().size() * sizeof(int32_t));
+    std::memcpy(h + p.cu_k_offset(), k.offsets().data(), k.offsets().size() * sizeof(int32_t));
+    std::memcpy(h + p.items_offset(), p.work_.data(), p.work_.size() * sizeof(work_item));
+    VARATTN_CUDA_CHECK(cudaMemcpyAsync(p.device_.get(), h, words * sizeof(int32_t),
+                                       cudaMemcpyHostToDevice, stream));
+    return p;
+  }
 
   static plan make_shape(attention_shape shape, attention_options options, launch_policy policy,
                          int32_t max_q_length) {
@@ -212,6 +253,13 @@ class plan {
     return p;
   }
 
+  void set_rows(const segments& q, const segments& k) {
+    segment_count_ = static_cast<int32_t>(q.size());
+    rows_q_ = q.total();
+    rows_k_ = k.total();
+    rows_q_source_ = last_offset(q.name(), q.size(), q.total());
+    rows_k_source_ = last_offset(k.name(), k.size(), k.total());
+  }
   static std::string last_offset(const char* name, std::size_t segments, int32_t total) {
     return std::string(name) + "[" + std::to_string(segments) + "] = " + std::to_string(total);
   }
@@ -254,6 +302,7 @@ class plan {
   std::string rows_k_source_;
   std::vector<segment_launch> launches_;
   std::vector<work_item> work_;
+  std::vector<plan> buckets_;  // bucketed: fused child plans (std::vector allows incomplete T)
   int32_t capacity_ = 0;
   std::shared_ptr<int32_t> device_;   // fused: see the layout above
   std::shared_ptr<int32_t> staging_;  // fused, host-built: the pinned source of the upload

@@ -28,11 +28,28 @@ inline int32_t tile_keys(int32_t q_length, int32_t k_length, int32_t q_tile, int
   return std::max(0, std::min(k_length, q_tile * block_m + rows + k_length - q_length));
 }
 
+//! Segments whose query length is at most this take short tiles in a bucketed plan.
+inline constexpr int32_t kShortSegment = 64;
+
+//! Which segments a work list covers.
+enum class segment_filter { all, short_only, long_only };
+
+inline bool selected(segment_filter filter, int32_t q_length) {
+  switch (filter) {
+    case segment_filter::short_only: return q_length <= kShortSegment;
+    case segment_filter::long_only: return q_length > kShortSegment;
+    case segment_filter::all: break;
+  }
+  return true;
+}
+
 inline std::vector<work_item> build_work_list(const segments& q, const segments& k,
-                                              int32_t block_m, bool causal) {
+                                              int32_t block_m, bool causal,
+                                              segment_filter filter = segment_filter::all) {
   std::vector<work_item> items;
   std::vector<int32_t> cost;
   for (std::size_t s = 0; s < q.size(); ++s) {
+    if (!selected(filter, q[s].length)) continue;
     const int32_t tiles = ceil_div(q[s].length, block_m);
     for (int32_t t = 0; t < tiles; ++t) {
       items.push_back({static_cast<int32_t>(s), t});

@@ -57,7 +57,7 @@ struct problem {
 };
 
 //! The ways to build and launch a plan; every GPU check runs all of them.
-enum class variant { per_segment, fused, fused_built_on_device };
+enum class variant { per_segment, fused, bucketed, fused_built_on_device };
 inline const char* variant_name(variant v) {
   switch (v) {
     case variant::per_segment:
@@ -69,18 +69,25 @@ inline const char* variant_name(variant v) {
   }
   return "?";
 }
-constexpr variant kVariants[] = {variant::per_segment, variant::fused,
+constexpr variant kVariants[] = {variant::per_segment, variant::fused, variant::bucketed,
                                  variant::fused_built_on_device};
 
 //! Makes the plan for `v`; a device-built plan reads the offsets from device copies.
 inline varattn::plan make_plan(variant v, const varattn::segments& segs_q,
                                const varattn::segments& segs_k, varattn::attention_shape shape,
                                const varattn::attention_options& options, cudaStream_t stream) {
-  if (v != variant::fused_built_on_device) {
-    return varattn::plan::make(
-        segs_q, segs_k, shape, options,
-        v == variant::fused ? varattn::launch_policy::fused : varattn::launch_policy::per_segment,
-        stream);
+  switch (v) {
+    case variant::per_segment:
+      return varattn::plan::make(segs_q, segs_k, shape, options,
+                                 varattn::launch_policy::per_segment, stream);
+    case variant::fused:
+      return varattn::plan::make(segs_q, segs_k, shape, options, varattn::launch_policy::fused,
+                                 stream);
+    case variant::bucketed:
+      return varattn::plan::make(segs_q, segs_k, shape, options, varattn::launch_policy::bucketed,
+                                 stream);
+    case variant::fused_built_on_device:
+      break;
   }
   auto p = varattn::plan::reserve_on_device(static_cast<int32_t>(segs_q.size()), segs_q.total(),
                                             segs_k.total(), shape, options);

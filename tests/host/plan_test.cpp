@@ -141,3 +141,22 @@ TEST_CASE("automatic picks fused for several segments and per_segment for one") 
   CHECK(p.policy() == varattn::launch_policy::per_segment);
   CHECK(p.launches().size() == 1);
 }
+
+TEST_CASE("bucket filters split the work list into short and long segments") {
+  const segments q = segments::from_lengths({64, 65, 1, 0, 300, 64, 2000}, "cu_seqlens_q");
+  for (const bool causal : {false, true}) {
+    using varattn::detail::segment_filter;
+    const auto all = varattn::detail::build_work_list(q, q, 128, causal);
+    const auto short_items =
+        varattn::detail::build_work_list(q, q, 64, causal, segment_filter::short_only);
+    const auto long_items =
+        varattn::detail::build_work_list(q, q, 128, causal, segment_filter::long_only);
+    std::map<int32_t, int> tiles_short, tiles_long;
+    for (const varattn::work_item& w : short_items) ++tiles_short[w.segment];
+    for (const varattn::work_item& w : long_items) ++tiles_long[w.segment];
+    // Segments of <= 64 queries: one short tile each; longer ones: ceil(len / 128) tall tiles.
+    CHECK(tiles_short == std::map<int32_t, int>{{0, 1}, {2, 1}, {5, 1}});
+    CHECK(tiles_long == std::map<int32_t, int>{{1, 1}, {4, 3}, {6, 16}});
+    CHECK(all.size() == 1 + 1 + 1 + 3 + 1 + 16);
+  }
+}

@@ -59,15 +59,22 @@ struct launcher {
     switch (p.policy()) {
       case launch_policy::per_segment: return per_segment(p, params, stream);
       case launch_policy::fused: return fused(p, params, stream);
-      case launch_policy::automatic: break;  // resolved by plan::make
+      case launch_policy::automatic:  // resolved by plan::make
+      case launch_policy::bucketed:   // split into fused buckets by launch()
+        break;
     }
     fail("unknown launch policy");
   }
 };
 
-//! Runs the instantiation for the plan's tile height and mask.
+//! Runs the instantiation for the plan's tile height and mask; a bucketed plan runs its
+//! fused buckets one after the other.
 template <class Element, int HeadDim>
 void launch(const plan& p, const forward_params<Element>& params, cudaStream_t stream) {
+  if (p.policy() == launch_policy::bucketed) {
+    for (const plan& bucket : p.buckets()) launch<Element, HeadDim>(bucket, params, stream);
+    return;
+  }
   const auto with_height = [&](auto block_m) {
     constexpr int kBlockM = decltype(block_m)::value;
     if (p.tile().block_m != kernel_traits<Element, HeadDim, kBlockM>::kBlockM) {
