@@ -113,6 +113,10 @@ fi
 if wanted test; then
   if ((built)) && [[ -d $BUILD ]]; then
     run_stage test "$OUT/test.log" ctest --test-dir "$BUILD" --output-on-failure --no-tests=error
+    # The Hopper wgmma probe (not in ctest until confirmed): its own line in the summary.
+    if [[ -x $BUILD/tests/varattn_wgmma_probe ]]; then
+      run_stage wgmma_probe "$OUT/test.log" "$BUILD/tests/varattn_wgmma_probe"
+    fi
   else
     record test "SKIPPED (no build)" 0
     FAILED=1
