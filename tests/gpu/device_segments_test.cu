@@ -72,7 +72,6 @@ TEST_CASE("bad device offsets are rejected with the argument and the values") {
       "cu_seqlens_k[0] = 4 != 0", varattn::error);
   CHECK_THROWS_WITH_AS(reader.read_and_wait({nullptr, 2}, s.stream), "cu_seqlens is a null pointer",
                        varattn::error);
-  thrust::device_vector<int32_t> empty;
   CHECK_THROWS_WITH_AS(
       reader.read_and_wait({thrust::raw_pointer_cast(decreasing.data()), 0}, s.stream),
       "cu_seqlens is empty: it needs at least one offset (0)", varattn::error);
