@@ -112,11 +112,13 @@ fi
 # --- tests -------------------------------------------------------------------------------------
 if wanted test; then
   if ((built)) && [[ -d $BUILD ]]; then
-    run_stage test "$OUT/test.log" ctest --test-dir "$BUILD" --output-on-failure --no-tests=error
-    # The Hopper wgmma probe (not in ctest until confirmed): its own line in the summary.
+    # The Hopper wgmma probe first (its own line in the summary): it names the building
+    # block that fails before the kernel tests do.
     if [[ -x $BUILD/tests/varattn_wgmma_probe ]]; then
-      run_stage wgmma_probe "$OUT/test.log" "$BUILD/tests/varattn_wgmma_probe"
+      run_stage wgmma_probe "$OUT/test.log" timeout 60 "$BUILD/tests/varattn_wgmma_probe"
     fi
+    # --timeout: a kernel that deadlocks fails its test instead of eating the whole call.
+    run_stage test "$OUT/test.log" ctest --test-dir "$BUILD" --output-on-failure --no-tests=error --timeout 240
   else
     record test "SKIPPED (no build)" 0
     FAILED=1

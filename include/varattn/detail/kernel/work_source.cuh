@@ -1,0 +1,47 @@
+#pragma once
+//! \file work_source.cuh
+//! Where a CTA finds its (segment, q-tile, head) work item. Every kernel family takes one of
+//! these as its second argument, so the launch policies are written once (launch.cuh).
+
+#include <varattn/detail/kernel/params.cuh>
+#include <varattn/plan.hpp>
+
+#include <cstdint>
+
+namespace varattn::detail {
+
+//! per_segment: one launch per segment, grid (q tiles, heads); the bounds are an argument.
+struct segment_work {
+  segment_bounds seg;
+
+  __device__ __forceinline__ bool resolve(segment_bounds& bounds, int& q_tile, int& head) const {
+    bounds = seg;
+    q_tile = static_cast<int>(blockIdx.x);
+    head = static_cast<int>(blockIdx.y);
+    return true;
+  }
+};
+
+//! fused: one launch for every work item of every segment, grid capacity x heads. CTA x runs
+//! head x / capacity on item x % capacity: the CTAs in flight together work on one or two
+//! heads, whose k and v then stay in L2 (head-minor order streamed every head's k and v at
+//! once: long-d128 ran 13% slower). Each head runs the list longest first, so the grid ends
+//! on short items. CTAs past the item count (device-built plans launch an upper bound) exit.
+struct listed_work {
+  device_work work;
+
+  __device__ __forceinline__ bool resolve(segment_bounds& bounds, int& q_tile, int& head) const {
+    head = static_cast<int>(blockIdx.x / work.capacity);
+    const int32_t index = static_cast<int32_t>(blockIdx.x % work.capacity);
+    if (index >= *work.count) return false;
+    const work_item item = work.items[index];
+    const int32_t q_begin = work.cu_q[item.segment];
+    const int32_t k_begin = work.cu_k[item.segment];
+    bounds = {q_begin, work.cu_q[item.segment + 1] - q_begin, k_begin,
+              work.cu_k[item.segment + 1] - k_begin};
+    q_tile = item.q_tile;
+    return true;
+  }
+};
+
+}  // namespace varattn::detail

@@ -1,0 +1,241 @@
+#pragma once
+//! \file forward_tile.cuh
+//! One CTA computes one (segment, head, 128-row q-tile) work item on Hopper tensor cores
+//! (sm_90a). Warpgroups 0 and 1 consume, 64 query rows each; warpgroup 2 produces, copying
+//! Q once and K, V tiles of 128 keys into a two-stage ring with cp.async, and hands most of
+//! its registers to the consumers (setmaxnreg: 24 and 240 a thread). The roles
+//! meet only at mbarriers, so each warpgroup runs at its own pace: while one computes its
+//! softmax, the other's wgmma keeps the tensor cores busy (no CTA-wide barrier in the loop).
+//!
+//! Per step a consumer warpgroup issues S = Q K^T (wgmma, Q and K from shared memory),
+//! masks, runs the online softmax in registers (the sm80 code: the wgmma accumulator has the
+//! mma.sync C layout), packs P to 16 bits in registers and issues O += P V (wgmma, P from
+//! registers, V from shared memory through the transpose bit).
+
+#include <varattn/detail/kernel/mask.cuh>
+#include <varattn/detail/kernel/online_softmax.cuh>
+#include <varattn/detail/kernel/params.cuh>
+#include <varattn/detail/sm80/cp_async.cuh>
+#include <varattn/detail/sm80/mma.cuh>
+#include <varattn/detail/sm90/mbarrier.cuh>
+#include <varattn/detail/sm90/swizzled_tile.cuh>
+#include <varattn/detail/sm90/wgmma.cuh>
+
+#include <cstdint>
+
+// Tuning knob for experiments (bench/NOTES.md): skip the accumulator rescale when no row max
+// moved (shared with the sm80 kernel's kernel_traits.cuh).
+#ifndef VARATTN_LAZY_RESCALE
+#define VARATTN_LAZY_RESCALE 1
+#endif
+
+namespace varattn::detail::sm90 {
+
+template <class Element, int HeadDim>
+struct hopper_traits {
+  static constexpr int kBlockM = 128;  //!< the plan's tall tile: 2 warpgroups x 64 rows
+  static constexpr int kBlockN = 128;  //!< keys a step
+  static constexpr int kStages = 2;    //!< K and V ring depth
+  static constexpr int kConsumerThreads = 256;
+  static constexpr int kProducerThreads = 128;
+  static constexpr int kThreads = kConsumerThreads + kProducerThreads;
+  //! Registers a thread after the split (the launch gives 168 = 64K / 384): 24 x 128 +
+  //! 240 x 256 <= 64K (ptxas -v: no spills; the producer spilled at 40 until its copy loop
+  //! advanced pointers instead of recomputing them).
+  static constexpr int kProducerRegisters = 24;
+  static constexpr int kConsumerRegisters = 240;
+  using q_tile = swizzled_tile<kBlockM, HeadDim>;
+  using kv_tile = swizzled_tile<kBlockN, HeadDim>;
+  //! + 1 KB: the dynamic base is rounded up to the swizzle's 1024-byte period.
+  static constexpr int kSmemBytes = q_tile::kBytes + 2 * kStages * kv_tile::kBytes + 1024;
+  static constexpr int kScoreTiles = kBlockN / 8;  //!< n8 tiles of S a warpgroup row block
+  static constexpr int kOutTiles = HeadDim / 8;
+};
+
+//! Full barriers: the producer's 128 threads arrive once their copies have landed. Empty
+//! barriers: all consumer threads arrive once their wgmma has read the stage.
+template <int Stages>
+struct pipeline_barriers {
+  uint64_t q_full;
+  uint64_t k_full[Stages];
+  uint64_t v_full[Stages];
+  uint64_t k_empty[Stages];
+  uint64_t v_empty[Stages];
+};
+
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+
+//! The producer warpgroup: Q, then per step K and V of 128 keys each into stage
+//! step % kStages once the consumers have released it. A thread signals a tile only after its own copies have
+//! landed and been fenced for the async proxy, so the consumers' wgmma sees them.
+template <class T, class Element>
+__device__ __forceinline__ void produce(const forward_params<Element>& p, const segment_bounds& seg,
+                                        int query0, int q_rows, int head, int kv_steps,
+                                        unsigned char* sq, unsigned char* sk, unsigned char* sv,
+                                        pipeline_barriers<T::kStages>& bar) {
+  if (kv_steps == 0) return;
+  const int thread = static_cast<int>(threadIdx.x) - T::kConsumerThreads;
+  const int kv_head = head / p.group_size;
+  const Element* q =
+      p.q + (int64_t{seg.q_begin} + query0) * p.q_token_stride + head * p.q_head_stride;
+  const Element* k = p.k + int64_t{seg.k_begin} * p.k_token_stride + kv_head * p.k_head_stride;
+  const Element* v = p.v + int64_t{seg.k_begin} * p.v_token_stride + kv_head * p.v_head_stride;
+  const auto landed = [](uint64_t* full) {  // the group before the newest one
+    sm80::cp_async_wait<1>();
+    fence_proxy_async();
+    mbarrier_arrive(full);
+  };
+
+  T::q_tile::template load_async<T::kProducerThreads>(sq, q, p.q_token_stride, q_rows, thread);
+  sm80::cp_async_commit();
+  for (int step = 0; step < kv_steps; ++step) {
+    const int stage = step % T::kStages;
+    const uint32_t phase = (step / T::kStages) & 1;
+    const int key0 = step * T::kBlockN;
+    if (step >= T::kStages) mbarrier_wait(&bar.k_empty[stage], phase ^ 1);
+    T::kv_tile::template load_async<T::kProducerThreads>(sk + stage * T::kv_tile::kBytes,
+                                        k + key0 * p.k_token_stride, p.k_token_stride,
+                                        seg.k_length - key0, thread);
+    sm80::cp_async_commit();
+    landed(step == 0 ? &bar.q_full : &bar.v_full[(step - 1) % T::kStages]);
+    if (step >= T::kStages) mbarrier_wait(&bar.v_empty[stage], phase ^ 1);
+    T::kv_tile::template load_async<T::kProducerThreads>(sv + stage * T::kv_tile::kBytes,
+                                        v + key0 * p.v_token_stride, p.v_token_stride,
+                                        seg.k_length - key0, thread);
+    sm80::cp_async_commit();
+    landed(&bar.k_full[stage]);
+  }
+  sm80::cp_async_wait<0>();
+  fence_proxy_async();
+  mbarrier_arrive(&bar.v_full[(kv_steps - 1) % T::kStages]);
+}
+
+//! One consumer warpgroup: rows [64 * group, 64 * group + 64) of the tile.
+template <class T, bool Causal, class Element>
+__device__ __forceinline__ void consume(const forward_params<Element>& p, const segment_bounds& seg,
+                                        int query0, int q_rows, int head, int kv_steps,
+                                        const score_mask<Causal>& mask, unsigned char* sq,
+                                        unsigned char* sk, unsigned char* sv,
+                                        pipeline_barriers<T::kStages>& bar) {
+  using pack = sm80::mma_16816<Element>;
+  constexpr wgmma_shape<Element, T::kBlockN> score_shape{};
+  constexpr wgmma_shape<Element, T::kOutTiles * 8> out_shape{};
+  constexpr int kKSteps = T::kOutTiles / 2;  // k16 steps of Q K^T (head dim / 16)
+  const int group = static_cast<int>(threadIdx.x / 128);
+  const int warp = static_cast<int>(threadIdx.x / 32) % 4;
+  const int lane = static_cast<int>(threadIdx.x % 32);
+  const int row0 = group * 64;  // the warpgroup's first row in the tile
+
+  float o[T::kOutTiles][4] = {};
+  float s[T::kScoreTiles][4] = {};
+  online_softmax softmax;
+  if (kv_steps > 0) mbarrier_wait(&bar.q_full, 0);
+  const unsigned char* q_rows_of_group = sq + row0 * 128;
+
+  for (int step = 0; step < kv_steps; ++step) {
+    const int stage = step % T::kStages;
+    const uint32_t phase = (step / T::kStages) & 1;
+    const int key0 = step * T::kBlockN;
+
+    mbarrier_wait(&bar.k_full[stage], phase);
+    const unsigned char* k_stage = sk + stage * T::kv_tile::kBytes;
+    fence();
+#pragma unroll
+    for (int kk = 0; kk < kKSteps; ++kk) {
+      const int offset = (kk % 4) * 32;  // bytes into the 64-column block
+      mma_ss(score_shape, s,
+             descriptor_128b(q_rows_of_group + (kk / 4) * T::q_tile::kBlockBytes + offset),
+             descriptor_128b(k_stage + (kk / 4) * T::kv_tile::kBlockBytes + offset), kk > 0);
+    }
+    commit();
+    wait<0>();
+    fence_registers(s);
+    mbarrier_arrive(&bar.k_empty[stage]);
+
+    if (mask.needed(query0 + row0, key0, T::kBlockN)) {
+      mask.apply(s, query0 + row0 + warp * 16, key0);
+    }
+    softmax.template step<VARATTN_LAZY_RESCALE != 0>(s, o, p.scale_log2);
+    uint32_t pa[T::kBlockN / 16][4];
+#pragma unroll
+    for (int kc = 0; kc < T::kBlockN / 16; ++kc) {
+      pa[kc][0] = pack::pack(s[2 * kc][0], s[2 * kc][1]);
+      pa[kc][1] = pack::pack(s[2 * kc][2], s[2 * kc][3]);
+      pa[kc][2] = pack::pack(s[2 * kc + 1][0], s[2 * kc + 1][1]);
+      pa[kc][3] = pack::pack(s[2 * kc + 1][2], s[2 * kc + 1][3]);
+    }
+
+    mbarrier_wait(&bar.v_full[stage], phase);
+    const unsigned char* v_stage = sv + stage * T::kv_tile::kBytes;
+    fence();
+#pragma unroll
+    for (int kc = 0; kc < T::kBlockN / 16; ++kc) {
+      mma_rs(out_shape, o, pa[kc], descriptor_128b_mn(v_stage + kc * 16 * 128, T::kv_tile::kBlockBytes),
+             true);
+    }
+    commit();
+    wait<0>();
+    fence_registers(o);
+    fence_registers(pa);
+    mbarrier_arrive(&bar.v_empty[stage]);
+  }
+
+  float inv[2];
+  softmax.inverse_sums(inv);
+  Element* out =
+      p.o + (int64_t{seg.q_begin} + query0) * p.o_token_stride + head * p.o_head_stride;
+  const int col = (lane % 4) * 2;
+#pragma unroll
+  for (int r = 0; r < 2; ++r) {
+    const int row = row0 + warp * 16 + lane / 4 + r * 8;
+    if (row >= q_rows) continue;
+    Element* out_row = out + row * p.o_token_stride + col;
+#pragma unroll
+    for (int t = 0; t < T::kOutTiles; ++t) {
+      *reinterpret_cast<uint32_t*>(out_row + t * 8) =
+          pack::pack(o[t][2 * r] * inv[r], o[t][2 * r + 1] * inv[r]);
+    }
+  }
+}
+
+template <class Element, int HeadDim, bool Causal>
+__device__ __forceinline__ void forward_tile(const forward_params<Element>& p,
+                                             const segment_bounds& seg, int q_tile, int head,
+                                             unsigned char* smem,
+                                             pipeline_barriers<hopper_traits<Element, HeadDim>::kStages>& bar) {
+  using T = hopper_traits<Element, HeadDim>;
+  unsigned char* sq = smem;
+  unsigned char* sk = sq + T::q_tile::kBytes;
+  unsigned char* sv = sk + T::kStages * T::kv_tile::kBytes;
+
+  const int query0 = q_tile * T::kBlockM;
+  const int q_rows = min(T::kBlockM, seg.q_length - query0);
+  const score_mask<Causal> mask{seg.k_length, seg.k_length - seg.q_length};
+  // Keys the tile's last query can see; causal tiles stop at their diagonal.
+  const int kv_end =
+      Causal ? max(0, min(seg.k_length, query0 + q_rows + mask.diagonal)) : seg.k_length;
+  const int kv_steps = (kv_end + T::kBlockN - 1) / T::kBlockN;
+
+  if (threadIdx.x == 0) {
+    mbarrier_init(&bar.q_full, T::kProducerThreads);
+    for (int i = 0; i < T::kStages; ++i) {
+      mbarrier_init(&bar.k_full[i], T::kProducerThreads);
+      mbarrier_init(&bar.v_full[i], T::kProducerThreads);
+      mbarrier_init(&bar.k_empty[i], T::kConsumerThreads);
+      mbarrier_init(&bar.v_empty[i], T::kConsumerThreads);
+    }
+  }
+  __syncthreads();  // the last CTA-wide barrier: the roles part here
+
+  if (threadIdx.x >= T::kConsumerThreads) {
+    set_max_registers<false, T::kProducerRegisters>();
+    produce<T>(p, seg, query0, q_rows, head, kv_steps, sq, sk, sv, bar);
+  } else {
+    set_max_registers<true, T::kConsumerRegisters>();
+    consume<T, Causal>(p, seg, query0, q_rows, head, kv_steps, mask, sq, sk, sv, bar);
+  }
+}
+
+#endif  // __CUDA_ARCH_FEAT_SM90_ALL
+
+}  // namespace varattn::detail::sm90

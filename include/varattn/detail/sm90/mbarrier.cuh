@@ -1,0 +1,45 @@
+#pragma once
+//! \file mbarrier.cuh
+//! Shared-memory barriers with a phase bit (sm_90): the producer/consumer handshake of the
+//! Hopper kernel. A barrier completes a phase once `count` threads have arrived; waiting on
+//! parity P returns once the phase with parity P has completed.
+
+#include <cstdint>
+
+namespace varattn::detail::sm90 {
+
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+
+__device__ __forceinline__ uint32_t shared_address(const void* p) {
+  return static_cast<uint32_t>(__cvta_generic_to_shared(p));
+}
+
+__device__ __forceinline__ void mbarrier_init(uint64_t* barrier, uint32_t count) {
+  asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;\n" ::"r"(shared_address(barrier)),
+               "r"(count)
+               : "memory");
+}
+
+//! Arrives (release semantics at CTA scope: this thread's earlier writes are visible to
+//! threads that see the phase complete).
+__device__ __forceinline__ void mbarrier_arrive(uint64_t* barrier) {
+  asm volatile(
+      "{\n.reg .b64 state;\nmbarrier.arrive.shared::cta.b64 state, [%0];\n}\n" ::"r"(
+          shared_address(barrier))
+      : "memory");
+}
+
+//! Blocks until the phase with parity `parity` has completed (acquire semantics).
+__device__ __forceinline__ void mbarrier_wait(uint64_t* barrier, uint32_t parity) {
+  asm volatile(
+      "{\n.reg .pred done;\n"
+      "wait_%=:\n"
+      "mbarrier.try_wait.parity.shared::cta.b64 done, [%0], %1;\n"
+      "@!done bra wait_%=;\n}\n" ::"r"(shared_address(barrier)),
+      "r"(parity)
+      : "memory");
+}
+
+#endif  // __CUDA_ARCH_FEAT_SM90_ALL
+
+}  // namespace varattn::detail::sm90

@@ -1,0 +1,51 @@
+#pragma once
+//! \file swizzled_tile.cuh
+//! Global -> shared copies of a [Rows, HeadDim] tile into the 128-byte swizzled layout that
+//! wgmma reads (wgmma.cuh): HeadDim / 64 blocks of [Rows][64], 16-byte cp.async copies,
+//! consecutive threads along a row (coalesced reads; the swizzle spreads each 8-row group's
+//! writes over all banks). Rows past `valid_rows` are zero-filled.
+
+#include <varattn/detail/sm80/cp_async.cuh>
+#include <varattn/detail/sm90/wgmma.cuh>
+
+#include <cstdint>
+
+namespace varattn::detail::sm90 {
+
+template <int Rows, int HeadDim>
+struct swizzled_tile {
+  static_assert(HeadDim % 64 == 0, "the 128-byte swizzle takes 64-element blocks");
+  static constexpr int kBlocks = HeadDim / 64;
+  static constexpr int kBlockBytes = Rows * 128;  //!< one [Rows][64] block
+  static constexpr int kBytes = kBlocks * kBlockBytes;
+  static constexpr int kChunks = HeadDim / 8;  //!< 16-byte chunks a row
+
+  //! Issues this thread's share of the copy; `Threads` threads take part, `thread` in
+  //! [0, Threads). A thread keeps one chunk column and walks down the rows, so its pointers
+  //! advance by constants (few registers: the producer runs on 24).
+  template <int Threads, class Element>
+  __device__ __forceinline__ static void load_async(unsigned char* smem, const Element* gmem,
+                                                    int64_t token_stride, int valid_rows,
+                                                    int thread) {
+    static_assert(Threads % kChunks == 0 && Rows % (Threads / kChunks) == 0,
+                  "tile must split evenly over the threads");
+    constexpr int kRowsAStep = Threads / kChunks;
+    static_assert(kRowsAStep % 8 == 0, "a step keeps each thread's swizzle phase");
+    const int chunk = thread % kChunks;
+    int row = thread / kChunks;
+    unsigned char* dst =
+        smem + (chunk / 8) * kBlockBytes + swizzled_offset_128b(row, (chunk % 8) * 8);
+    const Element* src = gmem + row * token_stride + chunk * 8;
+    const int64_t src_step = kRowsAStep * token_stride;
+#pragma unroll 4
+    for (int step = 0; step < Rows / kRowsAStep; ++step) {
+      const bool valid = row < valid_rows;
+      sm80::cp_async_16(dst, valid ? src : gmem, valid);
+      row += kRowsAStep;
+      dst += kRowsAStep * 128;
+      src += src_step;
+    }
+  }
+};
+
+}  // namespace varattn::detail::sm90
