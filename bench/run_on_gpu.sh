@@ -3,20 +3,24 @@
 # tool:   bash bench/run_on_gpu.sh "$OUT"
 #
 # Stages: configure, build (ninja, Release), test (ctest, all tests incl. GPU ones),
+# sanitize (compute-sanitizer memcheck, then racecheck, on the GPU test binary; doctest
+# arguments from VARATTN_SANITIZE_ARGS narrow them, e.g. -tc="bfloat16*"),
 # bench (varattn_bench, every workload, JSON), compare (bench/compare.py: PyTorch anchors,
 # which runs varattn_bench again itself so both sides are measured in the same call; its JSON
 # goes to a temporary file, and compare fails (exit 3) when varattn gave no result at all).
 # A failing stage does not stop the later ones (those that need its output are skipped);
 # the script exits nonzero if any stage failed and prints a short summary last.
 #
-# OUTDIR stays flat, at most 8 files: summary.txt build.log test.log bench.log bench.json
-# compare.log compare.md compare.json.
+# OUTDIR stays flat, at most 9 files: summary.txt build.log test.log sanitize.log bench.log
+# bench.json compare.log compare.md compare.json.
 #
 # Optional environment:
 #   VARATTN_BUILD_DIR     build folder (default: <repo>/build/gpu, reused when the machine is warm)
 #   VARATTN_CUDA_ARCHS    CMAKE_CUDA_ARCHITECTURES (default 90a; "80;90a" builds both paths)
 #   VARATTN_CMAKE_ARGS    extra configure arguments, word-split (e.g. -DVARATTN_HEAD_DIMS=64;80;128)
-#   VARATTN_STAGES        comma-separated subset of configure,build,test,bench,compare (default: all)
+#   VARATTN_STAGES        comma-separated subset of configure,build,test,sanitize,bench,compare
+#                         (default: all but sanitize)
+#   VARATTN_SANITIZE_ARGS doctest arguments for the sanitize stage's runs
 #   VARATTN_BENCH_ARGS    extra varattn_bench arguments (e.g. --varattn_dtype=all --benchmark_filter=^fwd/)
 #   VARATTN_COMPARE_ARGS  extra compare.py arguments (e.g. --quick --workloads all --skip flex)
 #   VARATTN_DEADLINE_S    seconds for the whole script (default 570: under the tool's 600 s limit)
@@ -33,6 +37,7 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BUILD=${VARATTN_BUILD_DIR:-$ROOT/build/gpu}
 ARCHS=${VARATTN_CUDA_ARCHS:-90a}
 STAGES=",${VARATTN_STAGES:-configure,build,test,bench,compare},"
+read -r -a SANITIZE_EXTRA <<<"${VARATTN_SANITIZE_ARGS:-}"
 DEADLINE=${VARATTN_DEADLINE_S:-570}
 JOBS=$(nproc 2>/dev/null || echo 8)
 BENCH_BIN=$BUILD/bench/varattn_bench
@@ -112,15 +117,24 @@ fi
 # --- tests -------------------------------------------------------------------------------------
 if wanted test; then
   if ((built)) && [[ -d $BUILD ]]; then
-    # The Hopper wgmma probe first (its own line in the summary): it names the building
-    # block that fails before the kernel tests do.
-    if [[ -x $BUILD/tests/varattn_wgmma_probe ]]; then
-      run_stage wgmma_probe "$OUT/test.log" timeout 60 "$BUILD/tests/varattn_wgmma_probe"
-    fi
     # --timeout: a kernel that deadlocks fails its test instead of eating the whole call.
     run_stage test "$OUT/test.log" ctest --test-dir "$BUILD" --output-on-failure --no-tests=error --timeout 240
   else
     record test "SKIPPED (no build)" 0
+    FAILED=1
+  fi
+fi
+
+# --- compute-sanitizer ---------------------------------------------------------------------------
+if wanted sanitize; then
+  GPU_TESTS=$BUILD/tests/varattn_gpu_tests
+  if [[ -x $GPU_TESTS ]]; then
+    for tool in memcheck racecheck; do
+      run_stage "$tool" "$OUT/sanitize.log" compute-sanitizer --tool "$tool" --error-exitcode 9 \
+        "$GPU_TESTS" "${SANITIZE_EXTRA[@]}"
+    done
+  else
+    record sanitize "SKIPPED (no $GPU_TESTS)" 0
     FAILED=1
   fi
 fi
@@ -154,6 +168,9 @@ fi
   for i in "${!NAMES[@]}"; do
     printf '%-10s %-28s %6s\n' "${NAMES[$i]}" "${RESULTS[$i]}" "${TIMES[$i]}"
   done
+  if [[ -f $OUT/sanitize.log ]]; then
+    grep -E "ERROR SUMMARY|RACECHECK SUMMARY" "$OUT/sanitize.log" | tail -4
+  fi
   if [[ -f $OUT/test.log ]]; then
     grep -E "tests passed|tests failed|\(Failed\)|\(Skipped\)|Not Run|\*\*\*" "$OUT/test.log" | tail -12
   fi

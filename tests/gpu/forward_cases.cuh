@@ -1,6 +1,6 @@
 #pragma once
 // The forward against the reference for one element type: every head dim, causal and not,
-// GQA, q and k of different lengths, and fused-qkv strided views.
+// GQA, q and k of different lengths, several k/v steps, and fused-qkv strided views.
 
 #include "harness.cuh"
 
@@ -29,6 +29,15 @@ void check_every_head_dim() {
       uneven.options.causal = causal;
       uneven.options.scale = 0.1f;
       check<Element>(uneven);
+
+      problem steps;  // several k/v steps of every tile height; a last tile of 44 rows
+      steps.lengths_q = {300, 40};
+      steps.lengths_k = {700, 450};
+      steps.heads_q = 2;
+      steps.heads_kv = 1;
+      steps.head_dim = d;
+      steps.options.causal = causal;
+      check<Element>(steps);
 
       problem fused;  // q, k, v as slices of one [rows, 3, heads, d] buffer
       fused.lengths_q = {77, 128, 3};

@@ -126,10 +126,20 @@ __device__ __forceinline__ void consume(const forward_params<Element>& p, const 
   const int lane = static_cast<int>(threadIdx.x % 32);
   const int row0 = group * 64;  // the warpgroup's first row in the tile
 
+  // Steps this warpgroup's rows need: none past the segment's last query (short last
+  // tiles), none past the diagonal of its last row (causal: the upper warpgroup skips the
+  // tile's last step when its 64 rows end before it).
+  const int group_rows = min(64, q_rows - row0);
+  const int group_end =
+      group_rows <= 0 ? 0
+      : Causal        ? max(0, min(seg.k_length, query0 + row0 + group_rows + mask.diagonal))
+                      : seg.k_length;
+  const int group_steps = (group_end + T::kBlockN - 1) / T::kBlockN;
+
   float o[T::kOutTiles][4] = {};
   float s[T::kScoreTiles][4] = {};
   online_softmax softmax;
-  if (kv_steps > 0) mbarrier_wait(&bar.q_full, 0);
+  if (group_steps > 0) mbarrier_wait(&bar.q_full, 0);
   const unsigned char* q_rows_of_group = sq + row0 * 128;
 
   for (int step = 0; step < kv_steps; ++step) {
@@ -137,6 +147,17 @@ __device__ __forceinline__ void consume(const forward_params<Element>& p, const 
     const uint32_t phase = (step / T::kStages) & 1;
     const int key0 = step * T::kBlockN;
 
+    if (step >= group_steps) {
+      // Still release stages the producer refills, in order: an arrival before the stage
+      // is full would count towards the previous use.
+      if (step + T::kStages < kv_steps) {
+        mbarrier_wait(&bar.k_full[stage], phase);
+        mbarrier_arrive(&bar.k_empty[stage]);
+        mbarrier_wait(&bar.v_full[stage], phase);
+        mbarrier_arrive(&bar.v_empty[stage]);
+      }
+      continue;
+    }
     mbarrier_wait(&bar.k_full[stage], phase);
     const unsigned char* k_stage = sk + stage * T::kv_tile::kBytes;
     fence();
