@@ -20,7 +20,8 @@
 #   VARATTN_CMAKE_ARGS    extra configure arguments, word-split (e.g. -DVARATTN_HEAD_DIMS=64;80;128)
 #   VARATTN_STAGES        comma-separated subset of configure,build,test,sanitize,bench,compare
 #                         (default: all but sanitize)
-#   VARATTN_SANITIZE_ARGS doctest arguments for the sanitize stage's runs
+#   VARATTN_SANITIZE_ARGS doctest arguments for the sanitize stage's runs (racecheck is slow:
+#                         -tc="every kernel family*" takes the small problems)
 #   VARATTN_BENCH_ARGS    extra varattn_bench arguments (e.g. --varattn_dtype=all --benchmark_filter=^fwd/)
 #   VARATTN_COMPARE_ARGS  extra compare.py arguments (e.g. --quick --workloads all --skip flex)
 #   VARATTN_DEADLINE_S    seconds for the whole script (default 570: under the tool's 600 s limit)

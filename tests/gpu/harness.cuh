@@ -64,6 +64,8 @@ inline const char* variant_name(variant v) {
       return "per_segment";
     case variant::fused:
       return "fused";
+    case variant::bucketed:
+      return "bucketed";
     case variant::fused_built_on_device:
       return "fused (built on device)";
   }

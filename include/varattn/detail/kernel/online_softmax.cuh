@@ -25,12 +25,11 @@ struct online_softmax {
   float row_sum[2] = {0.f, 0.f};              //!< this thread's partial sums; quad-reduced at the end
 
   //! Turns scores s (raw q.k, masked entries -inf) into unnormalized probabilities in place
-  //! and rescales the output accumulator o by exp2(scale * (old max - new max)).
-  //! Lazy: skip the rescale when no row max of the warp moved (costs registers).
-  template <bool Lazy, int ScoreTiles, int OutTiles>
-  __device__ __forceinline__ void step(float (&s)[ScoreTiles][4], float (&o)[OutTiles][4],
-                                       float scale_log2) {
-    float scale[2];
+  //! and returns in alpha the factor exp2(scale * (old max - new max)) by which each row's
+  //! output accumulator must be rescaled.
+  template <int ScoreTiles>
+  __device__ __forceinline__ void update(float (&s)[ScoreTiles][4], float scale_log2,
+                                         float (&alpha)[2]) {
 #pragma unroll
     for (int r = 0; r < 2; ++r) {
       float m = row_max[r];
@@ -39,7 +38,7 @@ struct online_softmax {
       m = quad_reduce(m, [](float a, float b) { return fmaxf(a, b); });
       // A row that has seen only masked keys keeps max -inf; subtracting 0 keeps exp2 at 0.
       const float shift = m == -INFINITY ? 0.f : m * scale_log2;
-      const float alpha = fast_exp2(row_max[r] * scale_log2 - shift);
+      alpha[r] = fast_exp2(row_max[r] * scale_log2 - shift);
       row_max[r] = m;
       float sum = 0.f;
 #pragma unroll
@@ -48,19 +47,32 @@ struct online_softmax {
         s[t][2 * r + 1] = fast_exp2(fmaf(s[t][2 * r + 1], scale_log2, -shift));
         sum += s[t][2 * r] + s[t][2 * r + 1];
       }
-      row_sum[r] = row_sum[r] * alpha + sum;
-      scale[r] = alpha;
+      row_sum[r] = row_sum[r] * alpha[r] + sum;
     }
-    // Once the running max settles (most steps of a long row), alpha is 1 for every row of
-    // the warp: skip the rescale of the whole output accumulator (warp-uniform branch).
-    if (Lazy && !__any_sync(0xffffffffu, scale[0] != 1.f || scale[1] != 1.f)) return;
+  }
+
+  //! o *= alpha row by row. Lazy: once the running max settles (most steps of a long row),
+  //! alpha is 1 for every row of the warp: skip the whole accumulator (warp-uniform branch;
+  //! costs registers).
+  template <bool Lazy, int OutTiles>
+  __device__ __forceinline__ static void rescale(float (&o)[OutTiles][4], const float (&alpha)[2]) {
+    if (Lazy && !__any_sync(0xffffffffu, alpha[0] != 1.f || alpha[1] != 1.f)) return;
 #pragma unroll
     for (int t = 0; t < OutTiles; ++t) {
-      o[t][0] *= scale[0];
-      o[t][1] *= scale[0];
-      o[t][2] *= scale[1];
-      o[t][3] *= scale[1];
+      o[t][0] *= alpha[0];
+      o[t][1] *= alpha[0];
+      o[t][2] *= alpha[1];
+      o[t][3] *= alpha[1];
     }
+  }
+
+  //! update() and rescale() in one.
+  template <bool Lazy, int ScoreTiles, int OutTiles>
+  __device__ __forceinline__ void step(float (&s)[ScoreTiles][4], float (&o)[OutTiles][4],
+                                       float scale_log2) {
+    float alpha[2];
+    update(s, scale_log2, alpha);
+    rescale<Lazy>(o, alpha);
   }
 
   //! 1 / (row sum) for each of the two rows; 0 for rows that saw no key.

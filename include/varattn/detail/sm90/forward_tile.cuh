@@ -25,6 +25,11 @@
 
 // Tuning knob for experiments (bench/NOTES.md): skip the accumulator rescale when no row max
 // moved (shared with the sm80 kernel's kernel_traits.cuh).
+// Experiment knob (bench/NOTES.md): 0 runs the unpipelined consumer loop.
+#ifndef VARATTN_HOPPER_OVERLAP
+#define VARATTN_HOPPER_OVERLAP 1
+#endif
+
 #ifndef VARATTN_LAZY_RESCALE
 #define VARATTN_LAZY_RESCALE 1
 #endif
@@ -112,16 +117,15 @@ __device__ __forceinline__ void produce(const forward_params<Element>& p, const 
 
 //! One consumer warpgroup: rows [64 * group, 64 * group + 64) of the tile.
 template <class T, bool Causal, class Element>
-__device__ __forceinline__ void consume(const forward_params<Element>& p, const segment_bounds& seg,
+__device__ __forceinline__ void consume_serial(const forward_params<Element>& p, const segment_bounds& seg,
                                         int query0, int q_rows, int head, int kv_steps,
-                                        const score_mask<Causal>& mask, unsigned char* sq,
+                                        int group, const score_mask<Causal>& mask, unsigned char* sq,
                                         unsigned char* sk, unsigned char* sv,
                                         pipeline_barriers<T::kStages>& bar) {
   using pack = sm80::mma_16816<Element>;
   constexpr wgmma_shape<Element, T::kBlockN> score_shape{};
   constexpr wgmma_shape<Element, T::kOutTiles * 8> out_shape{};
   constexpr int kKSteps = T::kOutTiles / 2;  // k16 steps of Q K^T (head dim / 16)
-  const int group = static_cast<int>(threadIdx.x / 128);
   const int warp = static_cast<int>(threadIdx.x / 32) % 4;
   const int lane = static_cast<int>(threadIdx.x % 32);
   const int row0 = group * 64;  // the warpgroup's first row in the tile
@@ -219,6 +223,152 @@ __device__ __forceinline__ void consume(const forward_params<Element>& p, const 
   }
 }
 
+//! Issues S = Q K^T for the warpgroup's 64 rows (one commit group).
+template <class T, class Element>
+__device__ __forceinline__ void issue_scores(float (&s)[T::kScoreTiles][4],
+                                             const unsigned char* q_rows, const unsigned char* k_stage) {
+  constexpr wgmma_shape<Element, T::kBlockN> shape{};
+  fence();
+#pragma unroll
+  for (int kk = 0; kk < T::kOutTiles / 2; ++kk) {  // k16 steps over the head dim
+    const int offset = (kk % 4) * 32;             // bytes into the 64-column block
+    mma_ss(shape, s, descriptor_128b(q_rows + (kk / 4) * T::q_tile::kBlockBytes + offset),
+           descriptor_128b(k_stage + (kk / 4) * T::kv_tile::kBlockBytes + offset), kk > 0);
+  }
+  commit();
+}
+
+//! Issues O += P V (one commit group); P in registers, V [key][channel] through the transpose.
+template <class T, class Element>
+__device__ __forceinline__ void issue_values(float (&o)[T::kOutTiles][4],
+                                             const uint32_t (&pa)[T::kBlockN / 16][4],
+                                             const unsigned char* v_stage) {
+  constexpr wgmma_shape<Element, T::kOutTiles * 8> shape{};
+  fence();
+#pragma unroll
+  for (int kc = 0; kc < T::kBlockN / 16; ++kc) {
+    mma_rs(shape, o, pa[kc], descriptor_128b_mn(v_stage + kc * 16 * 128, T::kv_tile::kBlockBytes),
+           true);
+  }
+  commit();
+}
+
+//! P (fp32 C layout) packed to 16-bit A fragments: two n8 tiles of C are one k16 step of A.
+template <class Element, int ScoreTiles>
+__device__ __forceinline__ void pack_probabilities(uint32_t (&pa)[ScoreTiles / 2][4],
+                                                   const float (&s)[ScoreTiles][4]) {
+  using mma = sm80::mma_16816<Element>;
+#pragma unroll
+  for (int kc = 0; kc < ScoreTiles / 2; ++kc) {
+    pa[kc][0] = mma::pack(s[2 * kc][0], s[2 * kc][1]);
+    pa[kc][1] = mma::pack(s[2 * kc][2], s[2 * kc][3]);
+    pa[kc][2] = mma::pack(s[2 * kc + 1][0], s[2 * kc + 1][1]);
+    pa[kc][3] = mma::pack(s[2 * kc + 1][2], s[2 * kc + 1][3]);
+  }
+}
+
+//! One consumer warpgroup, software-pipelined: step j issues S_j = Q K_j^T and then
+//! O += P_{j-1} V_{j-1}, and runs the softmax of S_j while the second product is still on the
+//! tensor cores; O is rescaled once that product has landed.
+template <class T, bool Causal, class Element>
+__device__ __forceinline__ void consume(const forward_params<Element>& p, const segment_bounds& seg,
+                                        int query0, int q_rows, int head, int kv_steps,
+                                        int group, const score_mask<Causal>& mask, unsigned char* sq,
+                                        unsigned char* sk, unsigned char* sv,
+                                        pipeline_barriers<T::kStages>& bar) {
+  using pack = sm80::mma_16816<Element>;
+  const int warp = static_cast<int>(threadIdx.x / 32) % 4;
+  const int lane = static_cast<int>(threadIdx.x % 32);
+  const int row0 = group * 64;  // the warpgroup's first row in the tile
+
+  // Steps this warpgroup's rows need: none past the segment's last query (short last
+  // tiles), none past the diagonal of its last row (causal: the upper warpgroup skips the
+  // tile's last step when its 64 rows end before it).
+  const int group_rows = min(64, q_rows - row0);
+  const int group_end =
+      group_rows <= 0 ? 0
+      : Causal        ? max(0, min(seg.k_length, query0 + row0 + group_rows + mask.diagonal))
+                      : seg.k_length;
+  const int group_steps = (group_end + T::kBlockN - 1) / T::kBlockN;
+
+  float o[T::kOutTiles][4] = {};
+  float s[T::kScoreTiles][4] = {};
+  uint32_t pa[T::kBlockN / 16][4];
+  online_softmax softmax;
+  const unsigned char* q_rows_of_group = sq + row0 * 128;
+  if (group_steps > 0) mbarrier_wait(&bar.q_full, 0);
+
+  for (int step = 0; step < group_steps; ++step) {
+    const int stage = step % T::kStages;
+    const uint32_t phase = (step / T::kStages) & 1;
+    const int previous = (step + T::kStages - 1) % T::kStages;
+    const uint32_t previous_phase = ((step - 1) / T::kStages) & 1;
+
+    mbarrier_wait(&bar.k_full[stage], phase);
+    issue_scores<T, Element>(s, q_rows_of_group, sk + stage * T::kv_tile::kBytes);
+    if (step > 0) {
+      mbarrier_wait(&bar.v_full[previous], previous_phase);
+      issue_values<T, Element>(o, pa, sv + previous * T::kv_tile::kBytes);
+      wait<1>();  // S_j landed; P_{j-1} V_{j-1} may still run
+    } else {
+      wait<0>();
+    }
+    fence_registers(s);
+    mbarrier_arrive(&bar.k_empty[stage]);
+
+    const int key0 = step * T::kBlockN;
+    if (mask.needed(query0 + row0, key0, T::kBlockN)) {
+      mask.apply(s, query0 + row0 + warp * 16, key0);
+    }
+    float alpha[2];
+    softmax.update(s, p.scale_log2, alpha);
+    if (step > 0) {
+      wait<0>();
+      fence_registers(o);
+      fence_registers(pa);
+      mbarrier_arrive(&bar.v_empty[previous]);
+    }
+    online_softmax::rescale<VARATTN_LAZY_RESCALE != 0>(o, alpha);
+    pack_probabilities<Element>(pa, s);
+  }
+  if (group_steps > 0) {
+    const int last = (group_steps - 1) % T::kStages;
+    mbarrier_wait(&bar.v_full[last], ((group_steps - 1) / T::kStages) & 1);
+    issue_values<T, Element>(o, pa, sv + last * T::kv_tile::kBytes);
+    wait<0>();
+    fence_registers(o);
+    fence_registers(pa);
+    mbarrier_arrive(&bar.v_empty[last]);
+  }
+  // Steps past this warpgroup's rows: still release the stages the producer refills, in
+  // order (an arrival before the stage is full would count towards its previous use).
+  for (int step = group_steps; step + T::kStages < kv_steps; ++step) {
+    const int stage = step % T::kStages;
+    const uint32_t phase = (step / T::kStages) & 1;
+    mbarrier_wait(&bar.k_full[stage], phase);
+    mbarrier_arrive(&bar.k_empty[stage]);
+    mbarrier_wait(&bar.v_full[stage], phase);
+    mbarrier_arrive(&bar.v_empty[stage]);
+  }
+
+  float inv[2];
+  softmax.inverse_sums(inv);
+  Element* out =
+      p.o + (int64_t{seg.q_begin} + query0) * p.o_token_stride + head * p.o_head_stride;
+  const int col = (lane % 4) * 2;
+#pragma unroll
+  for (int r = 0; r < 2; ++r) {
+    const int row = row0 + warp * 16 + lane / 4 + r * 8;
+    if (row >= q_rows) continue;
+    Element* out_row = out + row * p.o_token_stride + col;
+#pragma unroll
+    for (int t = 0; t < T::kOutTiles; ++t) {
+      *reinterpret_cast<uint32_t*>(out_row + t * 8) =
+          pack::pack(o[t][2 * r] * inv[r], o[t][2 * r + 1] * inv[r]);
+    }
+  }
+}
+
 template <class Element, int HeadDim, bool Causal>
 __device__ __forceinline__ void forward_tile(const forward_params<Element>& p,
                                              const segment_bounds& seg, int q_tile, int head,
@@ -248,12 +398,20 @@ __device__ __forceinline__ void forward_tile(const forward_params<Element>& p,
   }
   __syncthreads();  // the last CTA-wide barrier: the roles part here
 
-  if (threadIdx.x >= T::kConsumerThreads) {
+  // Broadcast from lane 0: ptxas then knows the role is warp-uniform. Branching on threadIdx
+  // directly, it treated the consumer path as divergent and serialized its wgmma (C7518).
+  const int warp_group = __shfl_sync(0xffffffffu, static_cast<int>(threadIdx.x / 128), 0);
+  if (warp_group == T::kConsumerThreads / 128) {
     set_max_registers<false, T::kProducerRegisters>();
     produce<T>(p, seg, query0, q_rows, head, kv_steps, sq, sk, sv, bar);
   } else {
     set_max_registers<true, T::kConsumerRegisters>();
-    consume<T, Causal>(p, seg, query0, q_rows, head, kv_steps, mask, sq, sk, sv, bar);
+#if VARATTN_HOPPER_OVERLAP
+    consume<T, Causal>(
+#else
+    consume_serial<T, Causal>(
+#endif
+        p, seg, query0, q_rows, head, kv_steps, warp_group, mask, sq, sk, sv, bar);
   }
 }
 
