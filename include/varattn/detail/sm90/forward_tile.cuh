@@ -296,38 +296,48 @@ __device__ __forceinline__ void consume(const forward_params<Element>& p, const 
   uint32_t pa[T::kBlockN / 16][4];
   online_softmax softmax;
   const unsigned char* q_rows_of_group = sq + row0 * 128;
-  if (group_steps > 0) mbarrier_wait(&bar.q_full, 0);
 
-  for (int step = 0; step < group_steps; ++step) {
-    const int stage = step % T::kStages;
-    const uint32_t phase = (step / T::kStages) & 1;
-    const int previous = (step + T::kStages - 1) % T::kStages;
-    const uint32_t previous_phase = ((step - 1) / T::kStages) & 1;
-
-    mbarrier_wait(&bar.k_full[stage], phase);
-    issue_scores<T, Element>(s, q_rows_of_group, sk + stage * T::kv_tile::kBytes);
-    if (step > 0) {
-      mbarrier_wait(&bar.v_full[previous], previous_phase);
-      issue_values<T, Element>(o, pa, sv + previous * T::kv_tile::kBytes);
-      wait<1>();  // S_j landed; P_{j-1} V_{j-1} may still run
-    } else {
-      wait<0>();
-    }
-    fence_registers(s);
-    mbarrier_arrive(&bar.k_empty[stage]);
-
+  // S_j masked and turned into probabilities; alpha rescales O for the new row maxima.
+  const auto probabilities = [&](int step, float (&alpha)[2]) {
     const int key0 = step * T::kBlockN;
     if (mask.needed(query0 + row0, key0, T::kBlockN)) {
       mask.apply(s, query0 + row0 + warp * 16, key0);
     }
-    float alpha[2];
     softmax.update(s, p.scale_log2, alpha);
-    if (step > 0) {
-      wait<0>();
-      fence_registers(o);
-      fence_registers(pa);
-      mbarrier_arrive(&bar.v_empty[previous]);
-    }
+  };
+  // The first step is peeled off so that the loop below is straight-line: with `if (step > 0)`
+  // around its second product's wait, ptxas could not tell that P V had landed before O was
+  // rescaled, and serialized every wgmma (C7514).
+  if (group_steps > 0) {
+    mbarrier_wait(&bar.q_full, 0);
+    mbarrier_wait(&bar.k_full[0], 0);
+    issue_scores<T, Element>(s, q_rows_of_group, sk);
+    wait<0>();
+    fence_registers(s);
+    mbarrier_arrive(&bar.k_empty[0]);
+    float alpha[2];
+    probabilities(0, alpha);  // O is still zero: no rescale
+    pack_probabilities<Element>(pa, s);
+  }
+  for (int step = 1; step < group_steps; ++step) {
+    const int stage = step % T::kStages;
+    const uint32_t phase = (step / T::kStages) & 1;
+    const int previous = (step - 1) % T::kStages;
+    const uint32_t previous_phase = ((step - 1) / T::kStages) & 1;
+
+    mbarrier_wait(&bar.k_full[stage], phase);
+    issue_scores<T, Element>(s, q_rows_of_group, sk + stage * T::kv_tile::kBytes);
+    mbarrier_wait(&bar.v_full[previous], previous_phase);
+    issue_values<T, Element>(o, pa, sv + previous * T::kv_tile::kBytes);
+    wait<1>();  // S_j landed; P_{j-1} V_{j-1} may still run
+    fence_registers(s);
+    mbarrier_arrive(&bar.k_empty[stage]);
+    float alpha[2];
+    probabilities(step, alpha);
+    wait<0>();
+    fence_registers(o);
+    fence_registers(pa);
+    mbarrier_arrive(&bar.v_empty[previous]);
     online_softmax::rescale<VARATTN_LAZY_RESCALE != 0>(o, alpha);
     pack_probabilities<Element>(pa, s);
   }
