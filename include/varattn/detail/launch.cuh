@@ -1,7 +1,7 @@
 #pragma once
 //! \file launch.cuh
 //! The launch policies: every kernel of a plan back to back on one stream, no host wait.
-//! Tall tiles of head dim 128 run the Hopper kernel where the build and the device have it,
+//! Tall tiles of head dims 64 to 128 run the Hopper kernel where the build and the device have it,
 //! everything else the sm80 kernel.
 
 #include <varattn/detail/kernel/forward_kernel.cuh>
@@ -16,7 +16,7 @@
 
 #include <type_traits>
 
-// Tuning knob for experiments (bench/NOTES.md): 0 keeps tall head-dim-128 tiles on the sm80
+// Tuning knob for experiments (bench/NOTES.md): 0 keeps tall tiles on the sm80
 // kernel even on Hopper.
 #ifndef VARATTN_HOPPER
 #define VARATTN_HOPPER 1

@@ -14,9 +14,11 @@
 
 namespace varattn::detail::sm90 {
 
-//! Head dims with a Hopper kernel: multiples of 64 whose O and S accumulators fit the
-//! consumer's registers next to each other (128: 64 + 64 fp32 a thread).
-constexpr bool has_hopper_kernel(int head_dim) { return head_dim == 128; }
+//! Head dims with a Hopper kernel: those whose O accumulator fits the consumer's registers
+//! next to S and P (128: 64 + 64 fp32 and 32 packed a thread); 256 stays on the sm80 kernel.
+constexpr bool has_hopper_kernel(int head_dim) {
+  return head_dim == 64 || head_dim == 80 || head_dim == 96 || head_dim == 128;
+}
 
 template <class Element, int HeadDim, bool Causal, class Work>
 __global__ void __launch_bounds__(hopper_traits<Element, HeadDim>::kThreads, 1)
