@@ -23,6 +23,12 @@
 
 #include <cstdint>
 
+// Experiment knob (bench/NOTES.md): 0 lets the consumer warpgroups issue their products
+// whenever they are ready instead of taking turns.
+#ifndef VARATTN_HOPPER_PINGPONG
+#define VARATTN_HOPPER_PINGPONG 1
+#endif
+
 // Tuning knob for experiments (bench/NOTES.md): skip the accumulator rescale when no row max
 // moved (shared with the sm80 kernel's kernel_traits.cuh).
 #ifndef VARATTN_LAZY_RESCALE
@@ -169,15 +175,31 @@ __device__ __forceinline__ void consume(const forward_params<Element>& p, const 
   const int lane = static_cast<int>(threadIdx.x % 32);
   const int row0 = group * 64;  // the warpgroup's first row in the tile
 
-  // Steps this warpgroup's rows need: none past the segment's last query (short last
-  // tiles), none past the diagonal of its last row (causal: the upper warpgroup skips the
-  // tile's last step when its 64 rows end before it).
-  const int group_rows = min(64, q_rows - row0);
-  const int group_end =
-      group_rows <= 0 ? 0
-      : Causal        ? max(0, min(seg.k_length, query0 + row0 + group_rows + mask.diagonal))
-                      : seg.k_length;
-  const int group_steps = (group_end + T::kBlockN - 1) / T::kBlockN;
+  // Steps the rows [first, first + 64) need: none past the segment's last query (short last
+  // tiles), none past the diagonal of the last row (causal, len_q != len_k: the upper
+  // warpgroup may skip the tile's last step).
+  const auto steps_of = [&](int first) {
+    const int rows = min(64, q_rows - first);
+    const int end = rows <= 0 ? 0
+                    : Causal  ? max(0, min(seg.k_length, query0 + first + rows + mask.diagonal))
+                              : seg.k_length;
+    return (end + T::kBlockN - 1) / T::kBlockN;
+  };
+  const int group_steps = steps_of(row0);
+  // Ping-pong (when both warpgroups run every step): the warpgroups take turns issuing their
+  // products, so that one's softmax runs while the other's products hold the tensor cores.
+  // Turn t of warpgroup g waits on named barrier 1 + g, which the other warpgroup arrives at
+  // after issuing its own turn; warpgroup 1 opens with an arrival so warpgroup 0 goes first,
+  // and skips its last one (no turn of warpgroup 0 is left to open): the counts match.
+  const bool pingpong =
+      VARATTN_HOPPER_PINGPONG && steps_of(0) == kv_steps && steps_of(64) == kv_steps;
+  const auto turn_begin = [&] {
+    if (pingpong) named_barrier_sync(1 + group, T::kConsumerThreads);
+  };
+  const auto turn_end = [&](bool last) {
+    if (pingpong && !(last && group == 1)) named_barrier_arrive(2 - group, T::kConsumerThreads);
+  };
+  if (pingpong && group == 1 && kv_steps > 0) named_barrier_arrive(1, T::kConsumerThreads);
 
   float o[T::kOutTiles][4] = {};
   float s[T::kScoreTiles][4] = {};
@@ -199,7 +221,9 @@ __device__ __forceinline__ void consume(const forward_params<Element>& p, const 
   if (group_steps > 0) {
     mbarrier_wait(&bar.q_full, 0);
     mbarrier_wait(&bar.k_full[0], 0);
+    turn_begin();
     issue_scores<T, Element>(s, q_rows_of_group, sk);
+    turn_end(false);
     wait<0>();
     fence_registers(s);
     mbarrier_arrive(&bar.k_empty[0]);
@@ -214,9 +238,11 @@ __device__ __forceinline__ void consume(const forward_params<Element>& p, const 
     const uint32_t previous_phase = ((step - 1) / T::kStages) & 1;
 
     mbarrier_wait(&bar.k_full[stage], phase);
+    turn_begin();
     issue_scores<T, Element>(s, q_rows_of_group, sk + stage * T::kv_tile::kBytes);
     mbarrier_wait(&bar.v_full[previous], previous_phase);
     issue_values<T, Element>(o, pa, sv + previous * T::kv_tile::kBytes);
+    turn_end(false);
     wait<1>();  // S_j landed; P_{j-1} V_{j-1} may still run
     fence_registers(s);
     mbarrier_arrive(&bar.k_empty[stage]);
@@ -232,7 +258,9 @@ __device__ __forceinline__ void consume(const forward_params<Element>& p, const 
   if (group_steps > 0) {
     const int last = (group_steps - 1) % T::kStages;
     mbarrier_wait(&bar.v_full[last], ((group_steps - 1) / T::kStages) & 1);
+    turn_begin();
     issue_values<T, Element>(o, pa, sv + last * T::kv_tile::kBytes);
+    turn_end(true);
     wait<0>();
     fence_registers(o);
     fence_registers(pa);

@@ -1,7 +1,7 @@
 #pragma once
 //! \file mbarrier.cuh
 //! Shared-memory barriers with a phase bit (sm_90): the producer/consumer handshake of the
-//! Hopper kernel. A barrier completes a phase once `count` threads have arrived; waiting on
+//! Hopper kernel; and named barriers, the consumers' turn-taking. A barrier completes a phase once `count` threads have arrived; waiting on
 //! parity P returns once the phase with parity P has completed.
 
 #include <cstdint>
@@ -38,6 +38,15 @@ __device__ __forceinline__ void mbarrier_wait(uint64_t* barrier, uint32_t parity
       "@!done bra wait_%=;\n}\n" ::"r"(shared_address(barrier)),
       "r"(parity)
       : "memory");
+}
+
+//! Named barriers (ids 1-15; 0 is __syncthreads): `threads` in all, some syncing (they wait),
+//! some arriving (they do not).
+__device__ __forceinline__ void named_barrier_sync(int id, int threads) {
+  asm volatile("bar.sync %0, %1;\n" ::"r"(id), "r"(threads) : "memory");
+}
+__device__ __forceinline__ void named_barrier_arrive(int id, int threads) {
+  asm volatile("bar.arrive %0, %1;\n" ::"r"(id), "r"(threads) : "memory");
 }
 
 #endif  // __CUDA_ARCH_FEAT_SM90_ALL
