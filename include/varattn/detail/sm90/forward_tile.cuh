@@ -29,6 +29,12 @@
 #define VARATTN_HOPPER_PINGPONG 1
 #endif
 
+// Experiment knob (bench/NOTES.md): depth of the K and V ring (3 at head dim 128 takes
+// 225 KB of the 227 KB a block may have).
+#ifndef VARATTN_HOPPER_STAGES
+#define VARATTN_HOPPER_STAGES 2
+#endif
+
 // Tuning knob for experiments (bench/NOTES.md): skip the accumulator rescale when no row max
 // moved (shared with the sm80 kernel's kernel_traits.cuh).
 #ifndef VARATTN_LAZY_RESCALE
@@ -41,7 +47,7 @@ template <class Element, int HeadDim>
 struct hopper_traits {
   static constexpr int kBlockM = 128;  //!< the plan's tall tile: 2 warpgroups x 64 rows
   static constexpr int kBlockN = 128;  //!< keys a step
-  static constexpr int kStages = 2;    //!< K and V ring depth
+  static constexpr int kStages = VARATTN_HOPPER_STAGES;  //!< K and V ring depth
   static constexpr int kConsumerThreads = 256;
   static constexpr int kProducerThreads = 128;
   static constexpr int kThreads = kConsumerThreads + kProducerThreads;
