@@ -4,17 +4,16 @@
 // 64-column blocks), packs P = bf16(S / 16) into A fragments and computes O = P V (mma_rs, V
 // through the transpose bit). Compares S and O with host products. Prints PASS or FAIL;
 // exits 0 on PASS, 77 (ctest: skipped) when no sm_90 GPU is present.
-#include <varattn/detail/sm80/mma.cuh>
-#include <varattn/detail/sm90/swizzled_tile.cuh>
-#include <varattn/detail/sm90/wgmma.cuh>
-#include <varattn/error.hpp>
-
 #include <cuda_bf16.h>
 #include <cuda_runtime_api.h>
 
 #include <cmath>
 #include <cstdio>
 #include <random>
+#include <varattn/detail/sm80/mma.cuh>
+#include <varattn/detail/sm90/swizzled_tile.cuh>
+#include <varattn/detail/sm90/wgmma.cuh>
+#include <varattn/error.hpp>
 #include <vector>
 
 namespace {
@@ -24,9 +23,9 @@ using q_tile = varattn::detail::sm90::swizzled_tile<kRows, kDim>;
 using kv_tile = varattn::detail::sm90::swizzled_tile<kKeys, kDim>;
 constexpr int kSmemBytes = q_tile::kBytes + 2 * kv_tile::kBytes + 1024;
 
-__global__ void __launch_bounds__(128) probe(const __nv_bfloat16* q, const __nv_bfloat16* k,
-                                             const __nv_bfloat16* v, float* s_out, float* o_out,
-                                             int* ran) {
+__global__ void __launch_bounds__(128)
+    probe(const __nv_bfloat16* q, const __nv_bfloat16* k, const __nv_bfloat16* v, float* s_out,
+          float* o_out, int* ran) {
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
   namespace sm90 = varattn::detail::sm90;
   using pack = varattn::detail::sm80::mma_16816<__nv_bfloat16>;
@@ -105,7 +104,8 @@ template <class T>
 T* upload(const std::vector<T>& host) {
   T* device = nullptr;
   VARATTN_CUDA_CHECK(cudaMalloc(&device, host.size() * sizeof(T)));
-  VARATTN_CUDA_CHECK(cudaMemcpy(device, host.data(), host.size() * sizeof(T), cudaMemcpyHostToDevice));
+  VARATTN_CUDA_CHECK(
+      cudaMemcpy(device, host.data(), host.size() * sizeof(T), cudaMemcpyHostToDevice));
   return device;
 }
 
@@ -131,7 +131,8 @@ int main() try {
   std::vector<float> hs(kRows * kKeys, NAN), ho(kRows * kDim, NAN);  // NaN poison
   float *s = upload(hs), *o = upload(ho);
   int* ran = upload(std::vector<int>{0});
-  VARATTN_CUDA_CHECK(cudaFuncSetAttribute(probe, cudaFuncAttributeMaxDynamicSharedMemorySize, kSmemBytes));
+  VARATTN_CUDA_CHECK(
+      cudaFuncSetAttribute(probe, cudaFuncAttributeMaxDynamicSharedMemorySize, kSmemBytes));
   probe<<<1, 128, kSmemBytes>>>(q, k, v, s, o, ran);
   VARATTN_CHECK_LAUNCH();
   VARATTN_CUDA_CHECK(cudaDeviceSynchronize());
@@ -147,18 +148,21 @@ int main() try {
   std::vector<double> s_ref(kRows * kKeys), o_ref(kRows * kDim, 0.0);
   for (int m = 0; m < kRows; ++m) {
     for (int n = 0; n < kKeys; ++n) {
-      for (int c = 0; c < kDim; ++c) s_ref[m * kKeys + n] += f(hq[m * kDim + c]) * f(hk[n * kDim + c]);
+      for (int c = 0; c < kDim; ++c)
+        s_ref[m * kKeys + n] += f(hq[m * kDim + c]) * f(hk[n * kDim + c]);
       // P as the kernel packs it: the GPU's own S, over 16, rounded to bf16; V rows past 122
       // were zero-filled.
       const double p = f(__float2bfloat16(hs[m * kKeys + n] / 16));
-      for (int c = 0; n < kKeys - 5 && c < kDim; ++c) o_ref[m * kDim + c] += p * f(hv[n * kDim + c]);
+      for (int c = 0; n < kKeys - 5 && c < kDim; ++c)
+        o_ref[m * kDim + c] += p * f(hv[n * kDim + c]);
     }
   }
   const double s_error = max_relative_error(hs, s_ref), o_error = max_relative_error(ho, o_ref);
   const bool pass = s_error <= 1e-5 && o_error <= 1e-5;
-  std::printf("wgmma probe: %s (S = Q K^T ss m64n128k16: max error %.3g of max |S|; "
-              "O = P V rs m64n128k16 transposed V: %.3g of max |O|)\n",
-              pass ? "PASS" : "FAIL", s_error, o_error);
+  std::printf(
+      "wgmma probe: %s (S = Q K^T ss m64n128k16: max error %.3g of max |S|; "
+      "O = P V rs m64n128k16 transposed V: %.3g of max |O|)\n",
+      pass ? "PASS" : "FAIL", s_error, o_error);
   return pass ? 0 : 1;
 } catch (const std::exception& e) {
   std::fprintf(stderr, "wgmma probe: %s\n", e.what());

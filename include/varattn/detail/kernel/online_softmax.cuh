@@ -22,7 +22,7 @@ __device__ __forceinline__ float quad_reduce(float x, Op op) {
 
 struct online_softmax {
   float row_max[2] = {-INFINITY, -INFINITY};  //!< raw scores (before scaling)
-  float row_sum[2] = {0.f, 0.f};              //!< this thread's partial sums; quad-reduced at the end
+  float row_sum[2] = {0.f, 0.f};  //!< this thread's partial sums; quad-reduced at the end
 
   //! Turns scores s (raw q.k, masked entries -inf) into unnormalized probabilities in place
   //! and returns in alpha the factor exp2(scale * (old max - new max)) by which each row's

@@ -12,6 +12,7 @@
 //! mma.sync C layout), packs P to 16 bits in registers and issues O += P V (wgmma, P from
 //! registers, V from shared memory through the transpose bit).
 
+#include <cstdint>
 #include <varattn/detail/kernel/mask.cuh>
 #include <varattn/detail/kernel/online_softmax.cuh>
 #include <varattn/detail/kernel/params.cuh>
@@ -20,8 +21,6 @@
 #include <varattn/detail/sm90/mbarrier.cuh>
 #include <varattn/detail/sm90/swizzled_tile.cuh>
 #include <varattn/detail/sm90/wgmma.cuh>
-
-#include <cstdint>
 
 // Experiment knob (bench/NOTES.md): 0 lets the consumer warpgroups issue their products
 // whenever they are ready instead of taking turns.
@@ -78,8 +77,8 @@ struct pipeline_barriers {
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
 
 //! The producer warpgroup: Q, then per step K and V of 128 keys each into stage
-//! step % kStages once the consumers have released it. A thread signals a tile only after its own copies have
-//! landed and been fenced for the async proxy, so the consumers' wgmma sees them.
+//! step % kStages once the consumers have released it. A thread signals a tile only after its own
+//! copies have landed and been fenced for the async proxy, so the consumers' wgmma sees them.
 template <class T, class Element>
 __device__ __forceinline__ void produce(const forward_params<Element>& p, const segment_bounds& seg,
                                         int query0, int q_rows, int head, int kv_steps,
@@ -105,15 +104,15 @@ __device__ __forceinline__ void produce(const forward_params<Element>& p, const 
     const uint32_t phase = (step / T::kStages) & 1;
     const int key0 = step * T::kBlockN;
     if (step >= T::kStages) mbarrier_wait(&bar.k_empty[stage], phase ^ 1);
-    T::kv_tile::template load_async<T::kProducerThreads>(sk + stage * T::kv_tile::kBytes,
-                                        k + key0 * p.k_token_stride, p.k_token_stride,
-                                        seg.k_length - key0, thread);
+    T::kv_tile::template load_async<T::kProducerThreads>(
+        sk + stage * T::kv_tile::kBytes, k + key0 * p.k_token_stride, p.k_token_stride,
+        seg.k_length - key0, thread);
     sm80::cp_async_commit();
     landed(step == 0 ? &bar.q_full : &bar.v_full[(step - 1) % T::kStages]);
     if (step >= T::kStages) mbarrier_wait(&bar.v_empty[stage], phase ^ 1);
-    T::kv_tile::template load_async<T::kProducerThreads>(sv + stage * T::kv_tile::kBytes,
-                                        v + key0 * p.v_token_stride, p.v_token_stride,
-                                        seg.k_length - key0, thread);
+    T::kv_tile::template load_async<T::kProducerThreads>(
+        sv + stage * T::kv_tile::kBytes, v + key0 * p.v_token_stride, p.v_token_stride,
+        seg.k_length - key0, thread);
     sm80::cp_async_commit();
     landed(&bar.k_full[stage]);
   }
@@ -125,12 +124,13 @@ __device__ __forceinline__ void produce(const forward_params<Element>& p, const 
 //! Issues S = Q K^T for the warpgroup's 64 rows (one commit group).
 template <class T, class Element>
 __device__ __forceinline__ void issue_scores(float (&s)[T::kScoreTiles][4],
-                                             const unsigned char* q_rows, const unsigned char* k_stage) {
+                                             const unsigned char* q_rows,
+                                             const unsigned char* k_stage) {
   constexpr wgmma_shape<Element, T::kBlockN> shape{};
   fence();
 #pragma unroll
   for (int kk = 0; kk < T::kOutTiles / 2; ++kk) {  // k16 steps over the head dim
-    const int offset = (kk % 4) * 32;             // bytes into the 64-column block
+    const int offset = (kk % 4) * 32;              // bytes into the 64-column block
     mma_ss(shape, s, descriptor_128b(q_rows + (kk / 4) * T::q_tile::kBlockBytes + offset),
            descriptor_128b(k_stage + (kk / 4) * T::kv_tile::kBlockBytes + offset), kk > 0);
   }
@@ -172,8 +172,8 @@ __device__ __forceinline__ void pack_probabilities(uint32_t (&pa)[ScoreTiles / 2
 //! product has landed. (Against the unpipelined loop, A/B/A/B: long-d128 3.93 vs 4.30 ms.)
 template <class T, bool Causal, class Element>
 __device__ __forceinline__ void consume(const forward_params<Element>& p, const segment_bounds& seg,
-                                        int query0, int q_rows, int head, int kv_steps,
-                                        int group, const score_mask<Causal>& mask, unsigned char* sq,
+                                        int query0, int q_rows, int head, int kv_steps, int group,
+                                        const score_mask<Causal>& mask, unsigned char* sq,
                                         unsigned char* sk, unsigned char* sv,
                                         pipeline_barriers<T::kStages>& bar) {
   using pack = sm80::mma_16816<Element>;
@@ -214,7 +214,7 @@ __device__ __forceinline__ void consume(const forward_params<Element>& p, const 
   const unsigned char* q_rows_of_group = sq + row0 * 128;
 
   // S_j masked and turned into probabilities; alpha rescales O for the new row maxima.
-  const auto probabilities = [&](int step, float (&alpha)[2]) {
+  const auto probabilities = [&](int step, float(&alpha)[2]) {
     const int key0 = step * T::kBlockN;
     if (mask.needed(query0 + row0, key0, T::kBlockN)) {
       mask.apply(s, query0 + row0 + warp * 16, key0);
@@ -285,8 +285,7 @@ __device__ __forceinline__ void consume(const forward_params<Element>& p, const 
 
   float inv[2];
   softmax.inverse_sums(inv);
-  Element* out =
-      p.o + (int64_t{seg.q_begin} + query0) * p.o_token_stride + head * p.o_head_stride;
+  Element* out = p.o + (int64_t{seg.q_begin} + query0) * p.o_token_stride + head * p.o_head_stride;
   const int col = (lane % 4) * 2;
 #pragma unroll
   for (int r = 0; r < 2; ++r) {
@@ -302,10 +301,9 @@ __device__ __forceinline__ void consume(const forward_params<Element>& p, const 
 }
 
 template <class Element, int HeadDim, bool Causal>
-__device__ __forceinline__ void forward_tile(const forward_params<Element>& p,
-                                             const segment_bounds& seg, int q_tile, int head,
-                                             unsigned char* smem,
-                                             pipeline_barriers<hopper_traits<Element, HeadDim>::kStages>& bar) {
+__device__ __forceinline__ void forward_tile(
+    const forward_params<Element>& p, const segment_bounds& seg, int q_tile, int head,
+    unsigned char* smem, pipeline_barriers<hopper_traits<Element, HeadDim>::kStages>& bar) {
   using T = hopper_traits<Element, HeadDim>;
   unsigned char* sq = smem;
   unsigned char* sk = sq + T::q_tile::kBytes;

@@ -1,8 +1,9 @@
 #pragma once
 //! \file mbarrier.cuh
 //! Shared-memory barriers with a phase bit (sm_90): the producer/consumer handshake of the
-//! Hopper kernel; and named barriers, the consumers' turn-taking. A barrier completes a phase once `count` threads have arrived; waiting on
-//! parity P returns once the phase with parity P has completed.
+//! Hopper kernel; and named barriers, the consumers' turn-taking. A barrier completes a phase once
+//! `count` threads have arrived; waiting on parity P returns once the phase with parity P has
+//! completed.
 
 #include <cstdint>
 
@@ -23,10 +24,9 @@ __device__ __forceinline__ void mbarrier_init(uint64_t* barrier, uint32_t count)
 //! Arrives (release semantics at CTA scope: this thread's earlier writes are visible to
 //! threads that see the phase complete).
 __device__ __forceinline__ void mbarrier_arrive(uint64_t* barrier) {
-  asm volatile(
-      "{\n.reg .b64 state;\nmbarrier.arrive.shared::cta.b64 state, [%0];\n}\n" ::"r"(
-          shared_address(barrier))
-      : "memory");
+  asm volatile("{\n.reg .b64 state;\nmbarrier.arrive.shared::cta.b64 state, [%0];\n}\n" ::"r"(
+                   shared_address(barrier))
+               : "memory");
 }
 
 //! Blocks until the phase with parity `parity` has completed (acquire semantics).

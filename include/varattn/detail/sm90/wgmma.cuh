@@ -8,10 +8,9 @@
 //! row, 16-byte chunk c of row r stored at chunk c ^ (r % 8), starting on a 1024-byte
 //! boundary; a head dim of 128 is two such blocks one after the other.
 
-#include <varattn/detail/sm90/wgmma_ops.cuh>
-
 #include <cstdint>
 #include <type_traits>
+#include <varattn/detail/sm90/wgmma_ops.cuh>
 
 namespace varattn::detail::sm90 {
 
@@ -55,7 +54,9 @@ __device__ __forceinline__ void fence_proxy_async() {
 }
 //! Orders register accesses before the next wgmma (accumulators or A fragments written by
 //! ordinary instructions).
-__device__ __forceinline__ void fence() { asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory"); }
+__device__ __forceinline__ void fence() {
+  asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory");
+}
 __device__ __forceinline__ void commit() {
   asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory");
 }
