@@ -4,16 +4,17 @@
 // 64-column blocks), packs P = bf16(S / 16) into A fragments and computes O = P V (mma_rs, V
 // through the transpose bit). Compares S and O with host products. Prints PASS or FAIL;
 // exits 0 on PASS, 77 (ctest: skipped) when no sm_90 GPU is present.
+#include <varattn/detail/sm80/mma.cuh>
+#include <varattn/detail/sm90/swizzled_tile.cuh>
+#include <varattn/detail/sm90/wgmma.cuh>
+#include <varattn/error.hpp>
+
 #include <cuda_bf16.h>
 #include <cuda_runtime_api.h>
 
 #include <cmath>
 #include <cstdio>
 #include <random>
-#include <varattn/detail/sm80/mma.cuh>
-#include <varattn/detail/sm90/swizzled_tile.cuh>
-#include <varattn/detail/sm90/wgmma.cuh>
-#include <varattn/error.hpp>
 #include <vector>
 
 namespace {

@@ -4,9 +4,6 @@
 //! Tall tiles of head dims 64 to 128 run the Hopper kernel where the build and the device have it,
 //! everything else the sm80 kernel.
 
-#include <cuda_runtime_api.h>
-
-#include <type_traits>
 #include <varattn/detail/kernel/forward_kernel.cuh>
 #include <varattn/detail/kernel/kernel_traits.cuh>
 #include <varattn/detail/kernel/params.cuh>
@@ -14,6 +11,10 @@
 #include <varattn/detail/sm90/forward_kernel.cuh>
 #include <varattn/error.hpp>
 #include <varattn/plan.hpp>
+
+#include <cuda_runtime_api.h>
+
+#include <type_traits>
 
 // Tuning knob for experiments (bench/NOTES.md): 0 keeps tall tiles on the sm80
 // kernel even on Hopper.

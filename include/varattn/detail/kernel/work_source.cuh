@@ -3,9 +3,10 @@
 //! Where a CTA finds its (segment, q-tile, head) work item. Every kernel family takes one of
 //! these as its second argument, so the launch policies are written once (launch.cuh).
 
-#include <cstdint>
 #include <varattn/detail/kernel/params.cuh>
 #include <varattn/plan.hpp>
+
+#include <cstdint>
 
 namespace varattn::detail {
 

@@ -3,13 +3,14 @@
 //! The Hopper forward kernel (sm_90a wgmma) for tall tiles, and how the host learns whether
 //! this build carries it for the current device.
 
-#include <cuda_runtime_api.h>
-
-#include <cstdint>
 #include <varattn/detail/kernel/params.cuh>
 #include <varattn/detail/kernel/work_source.cuh>
 #include <varattn/detail/sm90/forward_tile.cuh>
 #include <varattn/error.hpp>
+
+#include <cuda_runtime_api.h>
+
+#include <cstdint>
 
 namespace varattn::detail::sm90 {
 

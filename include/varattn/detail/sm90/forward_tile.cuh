@@ -12,7 +12,6 @@
 //! mma.sync C layout), packs P to 16 bits in registers and issues O += P V (wgmma, P from
 //! registers, V from shared memory through the transpose bit).
 
-#include <cstdint>
 #include <varattn/detail/kernel/mask.cuh>
 #include <varattn/detail/kernel/online_softmax.cuh>
 #include <varattn/detail/kernel/params.cuh>
@@ -21,6 +20,8 @@
 #include <varattn/detail/sm90/mbarrier.cuh>
 #include <varattn/detail/sm90/swizzled_tile.cuh>
 #include <varattn/detail/sm90/wgmma.cuh>
+
+#include <cstdint>
 
 // Experiment knob (bench/NOTES.md): 0 lets the consumer warpgroups issue their products
 // whenever they are ready instead of taking turns.

@@ -6,9 +6,10 @@
 //! 16-byte cp.async copies, consecutive threads along a row (coalesced reads; the swizzle
 //! spreads each 8-row group's writes over all banks). Rows past `valid_rows` are zero-filled.
 
-#include <cstdint>
 #include <varattn/detail/sm80/cp_async.cuh>
 #include <varattn/detail/sm90/wgmma.cuh>
+
+#include <cstdint>
 
 namespace varattn::detail::sm90 {
 

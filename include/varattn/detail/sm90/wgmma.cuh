@@ -8,9 +8,10 @@
 //! row, 16-byte chunk c of row r stored at chunk c ^ (r % 8), starting on a 1024-byte
 //! boundary; a head dim of 128 is two such blocks one after the other.
 
+#include <varattn/detail/sm90/wgmma_ops.cuh>
+
 #include <cstdint>
 #include <type_traits>
-#include <varattn/detail/sm90/wgmma_ops.cuh>
 
 namespace varattn::detail::sm90 {
 
