@@ -102,10 +102,7 @@ __device__ __forceinline__ void forward_tile(const forward_params<Element>& p,
   Element* o = p.o + (int64_t{seg.q_begin} + query0) * p.o_token_stride + head * p.o_head_stride;
 
   const score_mask<Causal> mask{seg.k_length, seg.k_length - seg.q_length};
-  // Keys the tile's last query can see; causal tiles stop at their diagonal.
-  const int kv_end =
-      Causal ? max(0, min(seg.k_length, query0 + q_rows + mask.diagonal)) : seg.k_length;
-  const int kv_steps = (kv_end + T::kBlockN - 1) / T::kBlockN;
+  const int kv_steps = (mask.visible_keys(query0 + q_rows) + T::kBlockN - 1) / T::kBlockN;
 
   // Q, the first K and the first V go out together: a one-step tile (short segments) then
   // waits for memory once.

@@ -2,6 +2,7 @@
 //! \file kernel_traits.cuh
 //! Compile-time shape of the sm80 forward kernel for one (Element, HeadDim, BlockM).
 
+#include <varattn/detail/kernel/online_softmax.cuh>  // VARATTN_LAZY_RESCALE
 #include <varattn/tile_shape.hpp>
 
 #include <cstdint>
@@ -9,12 +10,6 @@
 // Tuning knob for experiments (bench/NOTES.md): CTAs an SM for short tiles of head dim 64.
 #ifndef VARATTN_SHORT_MIN_BLOCKS_D64
 #define VARATTN_SHORT_MIN_BLOCKS_D64 4
-#endif
-
-// Tuning knob for experiments (bench/NOTES.md): skip the accumulator rescale when no row max
-// moved.
-#ifndef VARATTN_LAZY_RESCALE
-#define VARATTN_LAZY_RESCALE 1
 #endif
 
 namespace varattn::detail {

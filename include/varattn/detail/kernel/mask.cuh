@@ -12,6 +12,12 @@ struct score_mask {
   int k_length;
   int diagonal;  //!< query i sees key j iff j <= i + diagonal (= k_length - q_length)
 
+  //! Keys the queries before `query_end` can see: all of them, or for causal attention
+  //! those up to the diagonal of the last query (a tile's k/v loop stops there).
+  __device__ __forceinline__ int visible_keys(int query_end) const {
+    return Causal ? max(0, min(k_length, query_end + diagonal)) : k_length;
+  }
+
   //! True when some key in [key0, key0 + block_n) is hidden from some query in
   //! [query0, query0 + block_m): only those steps pay for masking.
   __device__ __forceinline__ bool needed(int query0, int key0, int block_n) const {

@@ -5,6 +5,12 @@
 
 #include <cmath>
 
+// Tuning knob for experiments (bench/NOTES.md): skip the accumulator rescale when no row max
+// moved (both kernels).
+#ifndef VARATTN_LAZY_RESCALE
+#define VARATTN_LAZY_RESCALE 1
+#endif
+
 namespace varattn::detail {
 
 __device__ __forceinline__ float fast_exp2(float x) {

@@ -35,12 +35,6 @@
 #define VARATTN_HOPPER_STAGES 2
 #endif
 
-// Tuning knob for experiments (bench/NOTES.md): skip the accumulator rescale when no row max
-// moved (shared with the sm80 kernel's kernel_traits.cuh).
-#ifndef VARATTN_LAZY_RESCALE
-#define VARATTN_LAZY_RESCALE 1
-#endif
-
 namespace varattn::detail::sm90 {
 
 template <class Element, int HeadDim>
@@ -187,9 +181,7 @@ __device__ __forceinline__ void consume(const forward_params<Element>& p, const 
   // warpgroup may skip the tile's last step).
   const auto steps_of = [&](int first) {
     const int rows = min(64, q_rows - first);
-    const int end = rows <= 0 ? 0
-                    : Causal  ? max(0, min(seg.k_length, query0 + first + rows + mask.diagonal))
-                              : seg.k_length;
+    const int end = rows <= 0 ? 0 : mask.visible_keys(query0 + first + rows);
     return (end + T::kBlockN - 1) / T::kBlockN;
   };
   const int group_steps = steps_of(row0);
@@ -313,10 +305,7 @@ __device__ __forceinline__ void forward_tile(
   const int query0 = q_tile * T::kBlockM;
   const int q_rows = min(T::kBlockM, seg.q_length - query0);
   const score_mask<Causal> mask{seg.k_length, seg.k_length - seg.q_length};
-  // Keys the tile's last query can see; causal tiles stop at their diagonal.
-  const int kv_end =
-      Causal ? max(0, min(seg.k_length, query0 + q_rows + mask.diagonal)) : seg.k_length;
-  const int kv_steps = (kv_end + T::kBlockN - 1) / T::kBlockN;
+  const int kv_steps = (mask.visible_keys(query0 + q_rows) + T::kBlockN - 1) / T::kBlockN;
 
   if (threadIdx.x == 0) {
     mbarrier_init(&bar.q_full, T::kProducerThreads);
