@@ -7,9 +7,27 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <string>
 #include <vector>
 
 namespace varattn {
+
+//! Most offsets a table takes, segments + 1: segment indices and offsets are int32.
+inline constexpr std::size_t kMaxOffsets = std::size_t{INT32_MAX} + 1;
+
+namespace detail {
+//! The name that error messages use when the caller gives none (or a null one).
+inline constexpr const char* kDefaultSegmentsName = "cu_seqlens";
+inline const char* name_or_default(const char* name) {
+  return name != nullptr ? name : kDefaultSegmentsName;
+}
+//! Rejects more offsets than int32 indices allow, before any of them is read.
+inline void check_offset_count(const char* name, std::size_t count) {
+  if (count > kMaxOffsets) {
+    fail(name, " has ", count, " offsets: at most ", kMaxOffsets, " fit int32 segment indices");
+  }
+}
+}  // namespace detail
 
 //! One packed sequence: rows [begin, begin + length) of the packed tensor.
 struct segment {
@@ -35,12 +53,15 @@ class segments {
 
   segments() = default;
 
-  //! Builds the table from host offsets `cu_seqlens[0..count)` (count = segments + 1).
-  //! No CUDA call, no wait. `name` appears in error messages ("cu_seqlens_q[2] = ...").
+  //! Builds the table from host offsets `cu_seqlens[0..count)` (count = segments + 1, at
+  //! most kMaxOffsets). No CUDA call, no wait. `name` appears in error messages
+  //! ("cu_seqlens_q[2] = ..."); the table keeps a copy, and null means "cu_seqlens".
   static segments from_host(const int32_t* cu_seqlens, std::size_t count,
-                            const char* name = "cu_seqlens") {
+                            const char* name = detail::kDefaultSegmentsName) {
+    name = detail::name_or_default(name);
     if (cu_seqlens == nullptr) detail::fail(name, " is a null pointer");
     if (count == 0) detail::fail(name, " is empty: it needs at least one offset (0)");
+    detail::check_offset_count(name, count);
     if (cu_seqlens[0] != 0) detail::fail(name, "[0] = ", cu_seqlens[0], " != 0");
     segments table;
     table.offsets_.assign(cu_seqlens, cu_seqlens + count);
@@ -50,6 +71,7 @@ class segments {
         detail::fail(name, "[", i, "] = ", cu_seqlens[i], " < ", name, "[", i - 1,
                      "] = ", cu_seqlens[i - 1]);
       }
+      // Cannot overflow: [0] == 0 and monotone make every offset non-negative.
       const int32_t length = cu_seqlens[i] - cu_seqlens[i - 1];
       table.items_.push_back({static_cast<int32_t>(i - 1), cu_seqlens[i - 1], length});
       if (length > table.max_length_) table.max_length_ = length;
@@ -58,16 +80,23 @@ class segments {
     return table;
   }
   static segments from_host(const std::vector<int32_t>& cu_seqlens,
-                            const char* name = "cu_seqlens") {
+                            const char* name = detail::kDefaultSegmentsName) {
     return from_host(cu_seqlens.data(), cu_seqlens.size(), name);
   }
 
-  //! Builds the table from segment lengths (a convenience for tests and examples).
+  //! Builds the table from segment lengths (a convenience for tests and examples). Their
+  //! sum must fit int32.
   static segments from_lengths(const std::vector<int32_t>& lengths,
-                               const char* name = "cu_seqlens") {
+                               const char* name = detail::kDefaultSegmentsName) {
+    name = detail::name_or_default(name);
     std::vector<int32_t> offsets(1, 0);
-    for (int32_t length : lengths) {
+    for (std::size_t i = 0; i < lengths.size(); ++i) {
+      const int32_t length = lengths[i];
       if (length < 0) detail::fail(name, ": segment length ", length, " < 0");
+      if (length > INT32_MAX - offsets.back()) {
+        detail::fail(name, ": offsets overflow int32 at segment ", i, " (", offsets.back(),
+                     " + ", length, ")");
+      }
       offsets.push_back(offsets.back() + length);
     }
     return from_host(offsets, name);
@@ -84,14 +113,15 @@ class segments {
   int32_t max_length() const { return max_length_; }
   //! The offsets as given, `size() + 1` of them.
   const std::vector<int32_t>& offsets() const { return offsets_; }
-  //! The argument name used in error messages.
-  const char* name() const { return name_; }
+  //! The argument name used in error messages (the table's own copy).
+  const char* name() const { return name_.c_str(); }
 
  private:
   std::vector<segment> items_;
   std::vector<int32_t> offsets_;
   int32_t max_length_ = 0;
-  const char* name_ = "cu_seqlens";
+  // Owned: plan::make and others name the table long after the caller's string is gone.
+  std::string name_ = detail::kDefaultSegmentsName;
 };
 
 }  // namespace varattn
