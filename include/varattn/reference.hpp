@@ -23,12 +23,24 @@ inline double to_double(float x) { return x; }
 inline double to_double(double x) { return x; }
 inline double to_double(__half x) { return __half2float(x); }
 inline double to_double(__nv_bfloat16 x) { return __bfloat162float(x); }
+
+template <class Element>
+void check_reference_view(const char* name, const packed_view<const Element>& view,
+                          const segments& segs) {
+  if (view.rows != segs.total()) {
+    fail(name, ".rows = ", view.rows, " != ", segs.name(), "[", segs.size(), "] = ", segs.total());
+  }
+  // No rows need no storage (as validate() allows for the kernels).
+  if (view.data == nullptr && view.rows > 0) fail(name, ".data is a null pointer");
+}
 }  // namespace detail
 
 //! Returns out[rows_q, heads_q, head_dim] (dense, row-major) for host views q, k, v.
 //! Same semantics as the kernels: bottom-right causal alignment, rows that see no key are 0.
 //! Only query rows r with include_row(r) are computed (long segments are costly in double
-//! precision); the others are NaN.
+//! precision); the others are NaN. Throws varattn::error, before reading any element, if the
+//! views' rows, heads or head dims do not fit the segments and each other (their strides
+//! and storage are the caller's to vouch for).
 template <class Element, class RowFilter>
 std::vector<double> reference_attention(const segments& segs_q, const segments& segs_k,
                                         packed_view<const Element> q,
@@ -40,9 +52,22 @@ std::vector<double> reference_attention(const segments& segs_q, const segments& 
     detail::fail(segs_q.name(), " has ", segs_q.size(), " segments but ", segs_k.name(),
                  " has ", segs_k.size());
   }
+  if (q.heads <= 0) detail::fail("q.heads = ", q.heads, " must be positive");
+  if (k.heads <= 0) detail::fail("k.heads = ", k.heads, " must be positive");
+  if (v.heads != k.heads) detail::fail("v.heads = ", v.heads, " != k.heads = ", k.heads);
   if (q.heads % k.heads != 0) {
-    detail::fail("heads_q = ", q.heads, " is not a multiple of heads_kv = ", k.heads);
+    detail::fail("q.heads = ", q.heads, " is not a multiple of k.heads = ", k.heads);
   }
+  if (q.head_dim <= 0) detail::fail("q.head_dim = ", q.head_dim, " must be positive");
+  if (k.head_dim != q.head_dim) {
+    detail::fail("k.head_dim = ", k.head_dim, " != q.head_dim = ", q.head_dim);
+  }
+  if (v.head_dim != q.head_dim) {
+    detail::fail("v.head_dim = ", v.head_dim, " != q.head_dim = ", q.head_dim);
+  }
+  detail::check_reference_view("q", q, segs_q);
+  detail::check_reference_view("k", k, segs_k);
+  detail::check_reference_view("v", v, segs_k);
   const int32_t d = q.head_dim;
   const int32_t group = q.heads / k.heads;
   const double scale = options.scale ? *options.scale : 1.0 / std::sqrt(double(d));

@@ -98,3 +98,53 @@ TEST_CASE("reference of one key is that key's value; of no visible key, zeros") 
   // Bottom-right causal: query 0 sees key j <= 0 + (1 - 2) = -1, i.e. none; query 1 sees key 0.
   CHECK(out == std::vector<double>{0, 0, 7, -3});
 }
+
+TEST_CASE("reference rejects views that do not fit the segments, before reading them") {
+  const auto segs_q = varattn::segments::from_lengths({4, 8}, "cu_seqlens_q");
+  const auto segs_k = varattn::segments::from_lengths({3, 2}, "cu_seqlens_k");
+  using view = varattn::packed_view<const float>;
+  // Exactly as large as the segments say: a read past them is a heap overflow (ASan).
+  const std::vector<float> q(12 * 4 * 8), k(5 * 2 * 8), v(k.size());
+  const view good_q = view::contiguous(q.data(), 12, 4, 8);
+  const view good_k = view::contiguous(k.data(), 5, 2, 8);
+  const view good_v = view::contiguous(v.data(), 5, 2, 8);
+  const auto run = [&](view q_view, view k_view, view v_view) {
+    return varattn::reference_attention<float>(segs_q, segs_k, q_view, k_view, v_view);
+  };
+  CHECK(run(good_q, good_k, good_v).size() == q.size());
+
+  CHECK_THROWS_WITH_AS(run(view::contiguous(q.data(), 10, 4, 8), good_k, good_v),
+                       "q.rows = 10 != cu_seqlens_q[2] = 12", varattn::error);
+  CHECK_THROWS_WITH_AS(run(good_q, view::contiguous(k.data(), 4, 2, 8), good_v),
+                       "k.rows = 4 != cu_seqlens_k[2] = 5", varattn::error);
+  CHECK_THROWS_WITH_AS(run(good_q, good_k, view::contiguous(v.data(), 6, 2, 8)),
+                       "v.rows = 6 != cu_seqlens_k[2] = 5", varattn::error);
+
+  CHECK_THROWS_WITH_AS(run(view::contiguous(q.data(), 12, 0, 8), good_k, good_v),
+                       "q.heads = 0 must be positive", varattn::error);
+  CHECK_THROWS_WITH_AS(run(good_q, view::contiguous(k.data(), 5, 0, 8), good_v),
+                       "k.heads = 0 must be positive", varattn::error);  // was SIGFPE
+  CHECK_THROWS_WITH_AS(run(good_q, good_k, view::contiguous(v.data(), 5, 1, 8)),
+                       "v.heads = 1 != k.heads = 2", varattn::error);
+  CHECK_THROWS_WITH_AS(run(good_q, view::contiguous(k.data(), 5, 3, 8),
+                           view::contiguous(v.data(), 5, 3, 8)),
+                       "q.heads = 4 is not a multiple of k.heads = 3", varattn::error);
+
+  CHECK_THROWS_WITH_AS(run(view::contiguous(q.data(), 12, 4, 0), good_k, good_v),
+                       "q.head_dim = 0 must be positive", varattn::error);
+  CHECK_THROWS_WITH_AS(run(good_q, view::contiguous(k.data(), 5, 2, 16), good_v),
+                       "k.head_dim = 16 != q.head_dim = 8", varattn::error);
+  CHECK_THROWS_WITH_AS(run(good_q, good_k, view::contiguous(v.data(), 5, 2, 4)),
+                       "v.head_dim = 4 != q.head_dim = 8", varattn::error);
+
+  CHECK_THROWS_WITH_AS(run(view::contiguous(nullptr, 12, 4, 8), good_k, good_v),
+                       "q.data is a null pointer", varattn::error);
+  CHECK_THROWS_WITH_AS(run(good_q, good_k, view::contiguous(nullptr, 5, 2, 8)),
+                       "v.data is a null pointer", varattn::error);
+  const auto segs_k_empty = varattn::segments::from_lengths({0, 0}, "cu_seqlens_k");
+  // No rows: no storage needed (as validate() allows).
+  CHECK(varattn::reference_attention<float>(segs_q, segs_k_empty, good_q,
+                                            view::contiguous(nullptr, 0, 2, 8),
+                                            view::contiguous(nullptr, 0, 2, 8)) ==
+        std::vector<double>(q.size(), 0.0));
+}
