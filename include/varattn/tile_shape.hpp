@@ -32,6 +32,9 @@ constexpr tile_shape tile_shape_for(int32_t head_dim, int32_t max_segment_length
   return {64, 64, 4};
 }
 
-constexpr int32_t ceil_div(int32_t a, int32_t b) { return (a + b - 1) / b; }
+//! ceil(a / b) for a >= 0, b > 0; in int64 because a + b - 1 overflows int32 near 2^31.
+constexpr int32_t ceil_div(int32_t a, int32_t b) {
+  return static_cast<int32_t>((int64_t{a} + b - 1) / b);
+}
 
 }  // namespace varattn

@@ -20,12 +20,15 @@ struct work_item {
 
 namespace detail {
 
-//! Keys the tile visits: the main loop's trip count, hence its cost.
+//! Keys the tile visits: the main loop's trip count, hence its cost. At most k_length.
 inline int32_t tile_keys(int32_t q_length, int32_t k_length, int32_t q_tile, int32_t block_m,
                          bool causal) {
   if (!causal) return k_length;
-  const int32_t rows = std::min(block_m, q_length - q_tile * block_m);
-  return std::max(0, std::min(k_length, q_tile * block_m + rows + k_length - q_length));
+  // int64: the tile's end row plus k_length reaches 2^32 for segments near 2^31 rows.
+  const int64_t first_row = int64_t{q_tile} * block_m;
+  const int64_t rows = std::min<int64_t>(block_m, q_length - first_row);
+  const int64_t keys = std::min<int64_t>(k_length, first_row + rows + k_length - q_length);
+  return static_cast<int32_t>(std::max<int64_t>(0, keys));
 }
 
 //! Segments whose query length is at most this take short tiles in a bucketed plan.
