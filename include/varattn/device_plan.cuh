@@ -4,6 +4,8 @@
 //! kernel (a CUB block scan over per-segment tile counts), no host wait, so that a whole
 //! forward, plan building included, can be captured in a CUDA graph.
 
+#include <varattn/detail/launch_kernel.cuh>
+#include <varattn/device_report.hpp>
 #include <varattn/device_segments.hpp>
 #include <varattn/error.hpp>
 #include <varattn/plan.hpp>
@@ -12,6 +14,7 @@
 #include <cub/block/block_scan.cuh>
 #include <cuda_runtime_api.h>
 
+#include <climits>
 #include <cstdint>
 
 namespace varattn {
@@ -19,40 +22,66 @@ namespace detail {
 
 inline constexpr int kBuildThreads = 256;
 
+//! What is wrong with offsets[i] of an array of n + 1 offsets that must run from 0 to `rows`
+//! without decreasing (a device_report code, 0 if nothing); `bound` gets the compared value.
+__device__ __forceinline__ int32_t offset_error(const int32_t* offsets, int32_t i, int32_t n,
+                                                int32_t rows, int32_t& bound) {
+  const int32_t value = offsets[i];
+  if (i == 0 && value != 0) return bound = 0, device_report::kFirstNotZero;
+  if (i > 0 && value < offsets[i - 1]) return bound = offsets[i - 1], device_report::kDecreasing;
+  if (i == n && value != rows) return bound = rows, device_report::kLastMismatch;
+  return device_report::kNone;
+}
+
 // A template only so that the header-only definition may appear in many translation units.
 // Validates and copies the offsets into the plan, then writes the (segment, q-tile) items in
-// segment order. Invalid offsets leave count 0 (a forward then writes nothing) and a status.
+// segment order. Invalid offsets leave count 0 and a non-zero status (the forward then writes
+// NaN everywhere) and, unless an earlier failure is still untaken, a report naming the first
+// bad entry (lowest index; q before k).
 template <int Threads = kBuildThreads>
 __global__ void __launch_bounds__(Threads)
     build_work_list_kernel(const int32_t* __restrict__ cu_q, const int32_t* __restrict__ cu_k,
                            int32_t segment_count, int32_t rows_q, int32_t rows_k,
                            int32_t block_m, int32_t capacity, int32_t* count, int32_t* status,
-                           int32_t* plan_cu_q, int32_t* plan_cu_k, work_item* items) {
+                           int32_t* plan_cu_q, int32_t* plan_cu_k, work_item* items,
+                           device_report* report) {
   using scan = cub::BlockScan<int32_t, Threads>;
   __shared__ typename scan::TempStorage scan_storage;
-  __shared__ int32_t bad;
+  __shared__ int32_t first_bad;  // 2 * index + array of the first invalid entry
   __shared__ int32_t carry;
   const int32_t tid = static_cast<int32_t>(threadIdx.x);
   if (tid == 0) {
-    bad = plan::kStatusOk;
+    first_bad = INT32_MAX;
     carry = 0;
   }
   __syncthreads();
   for (int32_t i = tid; i <= segment_count; i += Threads) {
-    const int32_t q = cu_q[i], k = cu_k[i];
-    plan_cu_q[i] = q;
-    plan_cu_k[i] = k;
-    if (i == 0 && (q != 0 || k != 0)) atomicMax(&bad, int32_t{plan::kStatusFirstNotZero});
-    if (i > 0 && (q < cu_q[i - 1] || k < cu_k[i - 1])) atomicMax(&bad, int32_t{plan::kStatusDecreasing});
-    if (i == segment_count && (q != rows_q || k != rows_k)) {
-      atomicMax(&bad, int32_t{plan::kStatusLastMismatch});
+    plan_cu_q[i] = cu_q[i];
+    plan_cu_k[i] = cu_k[i];
+    int32_t bound;
+    if (offset_error(cu_q, i, segment_count, rows_q, bound) != device_report::kNone) {
+      atomicMin(&first_bad, 2 * i);
+    } else if (offset_error(cu_k, i, segment_count, rows_k, bound) != device_report::kNone) {
+      atomicMin(&first_bad, 2 * i + 1);
     }
   }
   __syncthreads();
-  if (bad != plan::kStatusOk) {
+  if (first_bad != INT32_MAX) {
+    const int32_t index = first_bad / 2, array = first_bad % 2;
     if (tid == 0) {
+      int32_t bound = 0;
+      const int32_t code = offset_error(array == 0 ? cu_q : cu_k, index, segment_count,
+                                        array == 0 ? rows_q : rows_k, bound);
       *count = 0;
-      *status = bad;
+      *status = code;
+      if (report->code == device_report::kNone) {
+        report->array = array;
+        report->index = index;
+        report->value = (array == 0 ? cu_q : cu_k)[index];
+        report->bound = bound;
+        __threadfence_system();  // the fields land before the code that publishes them
+        report->code = code;
+      }
     }
     return;
   }
@@ -69,19 +98,24 @@ __global__ void __launch_bounds__(Threads)
   }
   if (tid == 0) {
     *count = carry < capacity ? carry : capacity;
-    *status = plan::kStatusOk;
+    *status = device_report::kNone;
   }
 }
 
 }  // namespace detail
 
-//! Writes the work list of `p` (from plan::reserve_on_device) from device offsets
-//! `cu_q` / `cu_k` (segment_count + 1 each) with one kernel on `stream`. No host wait, no
-//! allocation: capturable in a CUDA graph, and re-run whenever the offsets change. The
-//! offsets are validated on the device (see plan::check_device_build).
-inline void build_on_device(const plan& p, device_span<const int32_t> cu_q,
+//! Writes the work list of `p` (from plan::reserve_on_device or plan::on_device) from device
+//! offsets `cu_q` / `cu_k` (segment_count + 1 each) with one kernel on `stream`. No host wait,
+//! no allocation: capturable in a CUDA graph, and re-run whenever the offsets change. The
+//! offsets are validated on the device: invalid ones make every output element of the
+//! forwards that use this build NaN, and are reported by plan::raise_device_error (no wait)
+//! or plan::check_device_build (waits).
+inline void build_on_device(plan& p, device_span<const int32_t> cu_q,
                             device_span<const int32_t> cu_k, cudaStream_t stream) {
-  if (!p.built_on_device()) detail::fail("build_on_device: the plan was not made by reserve_on_device");
+  p.require_usable("build_on_device");
+  if (!p.built_on_device()) {
+    detail::fail("build_on_device: the plan was not made by reserve_on_device or on_device");
+  }
   const std::size_t expected = std::size_t(p.segment_count()) + 1;
   if (cu_q.data == nullptr) detail::fail("cu_seqlens_q is a null pointer");
   if (cu_k.data == nullptr) detail::fail("cu_seqlens_k is a null pointer");
@@ -92,12 +126,13 @@ inline void build_on_device(const plan& p, device_span<const int32_t> cu_q,
     detail::fail("cu_seqlens_k has ", cu_k.size, " offsets, the plan expects ", expected);
   }
   const device_work w = p.device();
-  auto* base = const_cast<int32_t*>(w.count);  // the plan owns this buffer
-  detail::build_work_list_kernel<><<<1, detail::kBuildThreads, 0, stream>>>(
-      cu_q.data, cu_k.data, p.segment_count(), p.rows_q(), p.rows_k(), p.tile().block_m,
-      w.capacity, base, base + 1, const_cast<int32_t*>(w.cu_q), const_cast<int32_t*>(w.cu_k),
-      const_cast<work_item*>(w.items));
-  VARATTN_CHECK_LAUNCH();
+  auto* base = p.c_.device;
+  detail::launch_kernel(detail::build_work_list_kernel<>, dim3(1), dim3(detail::kBuildThreads), 0,
+                        stream, cu_q.data, cu_k.data, p.segment_count(), p.rows_q(), p.rows_k(),
+                        p.tile().block_m, w.capacity, base, base + 1,
+                        const_cast<int32_t*>(w.cu_q), const_cast<int32_t*>(w.cu_k),
+                        const_cast<work_item*>(w.items), p.c_.report);
+  p.c_.built = true;
 }
 
 }  // namespace varattn

@@ -64,5 +64,3 @@ inline void check_cuda(cudaError_t status, const char* call, const char* file, i
 //! Throws varattn::error if a CUDA runtime call does not return cudaSuccess.
 #define VARATTN_CUDA_CHECK(call) ::varattn::detail::check_cuda((call), #call, __FILE__, __LINE__)
 
-//! Checks the launch just made: configuration errors and errors left by earlier work.
-#define VARATTN_CHECK_LAUNCH() VARATTN_CUDA_CHECK(cudaGetLastError())

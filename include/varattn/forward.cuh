@@ -26,7 +26,9 @@ void forward(const plan& p, packed_view<const Element> q, packed_view<const Elem
              packed_view<const Element> v, packed_view<Element> o, cudaStream_t stream = nullptr) {
   static_assert(std::is_same_v<Element, __half> || std::is_same_v<Element, __nv_bfloat16>,
                 "varattn::forward takes __half or __nv_bfloat16");
+  p.require_runnable("forward");
   validate(p, q, k, v, o);
+  p.order_after_upload(stream);
   const auto params = detail::make_forward_params(q, k, v, o, p.scale());
   detail::dispatch_head_dim(p.head_dim(), [&](auto head_dim) {
     detail::launch<Element, decltype(head_dim)::value>(p, params, stream);

@@ -1,9 +1,12 @@
 #pragma once
 //! \file plan.hpp
 //! A plan: the validated attention shape and the work decomposition for one pair of
-//! segment tables. Built once, reused by every layer that shares the segments.
+//! segment tables. Built once, reused by every layer that shares the segments. Move-only:
+//! it owns (or, built on a caller's workspace, borrows) the device memory its launches read.
 
 #include <varattn/detail/cuda_memory.hpp>
+#include <varattn/device_report.hpp>
+#include <varattn/device_segments.hpp>
 #include <varattn/error.hpp>
 #include <varattn/head_dims.hpp>
 #include <varattn/options.hpp>
@@ -17,8 +20,8 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
-#include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace varattn {
@@ -53,10 +56,20 @@ struct segment_launch {
 //! The device side of a fused plan, as the kernels read it.
 struct device_work {
   const int32_t* count;   //!< number of valid work items (written by the builder)
+  const int32_t* status;  //!< non-zero: the device rejected the offsets; the forward writes NaN
   const int32_t* cu_q;    //!< the plan's copy of cu_seqlens_q
   const int32_t* cu_k;    //!< the plan's copy of cu_seqlens_k
   const work_item* items;
   int32_t capacity;       //!< grid size in work items; CTAs past *count exit
+};
+
+//! Caller-owned memory for a plan built on the device (plan::on_device), e.g. from a
+//! framework's caching allocator, so that making such a plan allocates nothing and waits
+//! for nothing. The caller keeps it alive while any work that uses the plan may run.
+struct plan_workspace {
+  void* data = nullptr;             //!< device memory, 16-byte aligned
+  std::size_t bytes = 0;            //!< at least plan::workspace_bytes(...)
+  device_report* report = nullptr;  //!< pinned host memory, zero-initialised once
 };
 
 class plan {
@@ -64,6 +77,7 @@ class plan {
   //! Validates the segment tables and the shape (throws varattn::error naming the bad
   //! argument) and decomposes the work. per_segment: host only, no CUDA call. fused: one
   //! device allocation and one asynchronous upload of the work list on `stream`, no wait;
+  //! an event recorded after the upload orders every forward after it, whatever its stream.
   //! bucketed: the same for each bucket.
   static plan make(const segments& q, const segments& k, attention_shape shape,
                    attention_options options = {},
@@ -78,92 +92,164 @@ class plan {
                     stream);
   }
 
-  //! A fused plan whose work list will be written on the device by build_on_device()
-  //! (device_plan.cuh) from device cu_seqlens, with no host wait: the buffers are sized
-  //! from bounds the host knows without reading the offsets. Allocates; call it outside
-  //! graph capture and reuse it. `max_q_length` (default rows_q) picks the tile shape: pass
-  //! a bound on the segments' query lengths when they are known to be short.
+  //! A fused plan for `segment_count` segments over `rows_q` / `rows_k` rows whose work list
+  //! build_on_device() (device_plan.cuh) writes from device cu_seqlens, with no host wait:
+  //! the buffers are sized from these bounds alone. Allocates (device memory and a pinned
+  //! device_report); call it outside graph capture and reuse it. `max_q_length` (default
+  //! rows_q) picks the tile shape; a bound below the real longest segment costs speed, never
+  //! correctness.
   static plan reserve_on_device(int32_t segment_count, int32_t rows_q, int32_t rows_k,
                                 attention_shape shape, attention_options options = {},
                                 int32_t max_q_length = -1) {
-    if (segment_count < 0) detail::fail("segment_count = ", segment_count, " < 0");
-    if (rows_q < 0) detail::fail("rows_q = ", rows_q, " < 0");
-    if (rows_k < 0) detail::fail("rows_k = ", rows_k, " < 0");
-    plan p = make_shape(shape, options, launch_policy::fused,
-                        max_q_length < 0 ? rows_q : max_q_length);
-    p.built_on_device_ = true;
-    p.segment_count_ = segment_count;
-    p.rows_q_ = rows_q;
-    p.rows_k_ = rows_k;
-    p.rows_q_source_ = "rows_q = " + std::to_string(rows_q);
-    p.rows_k_source_ = "rows_k = " + std::to_string(rows_k);
-    // sum ceil(len / m) <= sum (len / m + 1) over the segments.
-    p.allocate(rows_q / p.tile_.block_m + segment_count);
+    plan p = make_device_shape(segment_count, rows_q, rows_k, shape, options, max_q_length);
+    p.c_.owned_device = detail::make_device_array<int32_t>(p.buffer_words());
+    p.c_.owned_report = detail::make_pinned_array<device_report>(1);
+    std::memset(p.c_.owned_report.get(), 0, sizeof(device_report));
+    p.c_.device = p.c_.owned_device.get();
+    p.c_.report = p.c_.owned_report.get();
     return p;
   }
 
-  const attention_shape& shape() const { return shape_; }
-  int32_t head_dim() const { return shape_.head_dim; }
-  bool causal() const { return causal_; }
+  //! The same plan as reserve_on_device, on memory the caller owns: no CUDA call at all, so
+  //! it may be made per call (e.g. with the rows of each batch) on pooled memory.
+  static plan on_device(const plan_workspace& workspace, int32_t segment_count, int32_t rows_q,
+                        int32_t rows_k, attention_shape shape, attention_options options = {},
+                        int32_t max_q_length = -1) {
+    plan p = make_device_shape(segment_count, rows_q, rows_k, shape, options, max_q_length);
+    const std::size_t needed = p.buffer_words() * sizeof(int32_t);
+    if (workspace.data == nullptr) detail::fail("workspace.data is a null pointer");
+    if (reinterpret_cast<std::uintptr_t>(workspace.data) % 16 != 0) {
+      detail::fail("workspace.data = ", workspace.data, " is not 16-byte aligned");
+    }
+    if (workspace.bytes < needed) {
+      detail::fail("workspace.bytes = ", workspace.bytes, " < ", needed,
+                   " (plan::workspace_bytes for this shape)");
+    }
+    if (workspace.report == nullptr) detail::fail("workspace.report is a null pointer");
+    p.c_.device = static_cast<int32_t*>(workspace.data);
+    p.c_.report = workspace.report;
+    return p;
+  }
+
+  //! Device bytes of the workspace that on_device needs for these bounds.
+  static std::size_t workspace_bytes(int32_t segment_count, int32_t rows_q, int32_t head_dim,
+                                     int32_t max_q_length = -1) {
+    check_counts(segment_count, rows_q, 0);
+    const int32_t block_m = tile_shape_for(head_dim, max_q_length < 0 ? rows_q : max_q_length).block_m;
+    return buffer_words(segment_count, item_bound(segment_count, rows_q, block_m)) *
+           sizeof(int32_t);
+  }
+
+  plan(plan&& other) noexcept : c_(std::exchange(other.c_, contents{})) {}
+  plan& operator=(plan&& other) noexcept {
+    if (this != &other) c_ = std::exchange(other.c_, contents{});
+    return *this;
+  }
+  plan(const plan&) = delete;
+  plan& operator=(const plan&) = delete;
+  ~plan() = default;
+
+  //! True for a moved-from plan: using it for anything but assignment is an error.
+  bool empty() const { return !c_.valid; }
+  const attention_shape& shape() const { return c_.shape; }
+  int32_t head_dim() const { return c_.shape.head_dim; }
+  bool causal() const { return c_.causal; }
   //! The resolved softmax scale.
-  float scale() const { return scale_; }
+  float scale() const { return c_.scale; }
   //! The policy in force (never `automatic`: make() resolves it).
-  launch_policy policy() const { return policy_; }
+  launch_policy policy() const { return c_.policy; }
   //! The tile shape of per_segment and fused plans (a bucketed plan's buckets have their own).
-  tile_shape tile() const { return tile_; }
-  int32_t segment_count() const { return segment_count_; }
-  int32_t rows_q() const { return rows_q_; }
-  int32_t rows_k() const { return rows_k_; }
-  bool built_on_device() const { return built_on_device_; }
+  tile_shape tile() const { return c_.tile; }
+  int32_t segment_count() const { return c_.segment_count; }
+  int32_t rows_q() const { return c_.rows_q; }
+  int32_t rows_k() const { return c_.rows_k; }
+  bool built_on_device() const { return c_.built_on_device; }
   //! per_segment: the launches, in order.
-  const std::vector<segment_launch>& launches() const { return launches_; }
+  const std::vector<segment_launch>& launches() const { return c_.launches; }
   //! fused, built on the host: the work items in launch order (longest first).
-  const std::vector<work_item>& work() const { return work_; }
+  const std::vector<work_item>& work() const { return c_.work; }
   //! bucketed: the fused plans launched one after the other.
-  const std::vector<plan>& buckets() const { return buckets_; }
+  const std::vector<plan>& buckets() const { return c_.buckets; }
   //! fused: the device buffers the kernels read.
   device_work device() const {
-    const int32_t* base = device_.get();
-    return {base, base + cu_q_offset(), base + cu_k_offset(),
-            reinterpret_cast<const work_item*>(base + items_offset()), capacity_};
+    const int32_t* base = c_.device;
+    return {base,
+            base + 1,
+            base + cu_q_offset(),
+            base + cu_k_offset(),
+            reinterpret_cast<const work_item*>(base + items_offset()),
+            c_.capacity};
   }
   //! Where rows_q() / rows_k() come from, for error messages: "cu_seqlens_q[4] = 100".
-  const std::string& rows_q_source() const { return rows_q_source_; }
-  const std::string& rows_k_source() const { return rows_k_source_; }
+  const std::string& rows_q_source() const { return c_.rows_q_source; }
+  const std::string& rows_k_source() const { return c_.rows_k_source; }
 
   //! Calls f(segment, head, q_tile) once per work item (one CTA tile of one head). Not
   //! available for plans built on the device (the host never sees their items).
   template <class F>
   void for_each_work_item(F&& f) const {
-    if (built_on_device_) detail::fail("for_each_work_item: the plan was built on the device");
-    for (const segment_launch& launch : launches_) {
-      for (int32_t head = 0; head < shape_.heads_q; ++head) {
+    require_usable("for_each_work_item");
+    if (c_.built_on_device) detail::fail("for_each_work_item: the plan was built on the device");
+    for (const segment_launch& launch : c_.launches) {
+      for (int32_t head = 0; head < c_.shape.heads_q; ++head) {
         for (int32_t tile = 0; tile < launch.q_tiles; ++tile) f(launch.segment, head, tile);
       }
     }
-    for (const work_item& item : work_) {
-      for (int32_t head = 0; head < shape_.heads_q; ++head) f(item.segment, head, item.q_tile);
+    for (const work_item& item : c_.work) {
+      for (int32_t head = 0; head < c_.shape.heads_q; ++head) f(item.segment, head, item.q_tile);
     }
-    for (const plan& bucket : buckets_) bucket.for_each_work_item(f);
+    for (const plan& bucket : c_.buckets) bucket.for_each_work_item(f);
   }
 
-  //! For plans built on the device: waits for the build (a synchronization, for tests and
-  //! debugging only) and throws varattn::error if the device offsets were invalid.
+  //! Plans built on the device: throws varattn::error naming the array, index and values of
+  //! the first invalid offset the device has reported so far, and clears the report. No wait
+  //! (a read of pinned memory): a build still in flight is reported by a later call.
+  void raise_device_error() const {
+    require_usable("raise_device_error");
+    raise_device_report(c_.report);
+  }
+
+  //! Waits for `stream` (a synchronization, for tests and debugging) and then
+  //! raise_device_error(): every build enqueued on `stream` so far is checked.
   void check_device_build(cudaStream_t stream) const {
-    int32_t status[2] = {0, 0};
-    VARATTN_CUDA_CHECK(cudaMemcpyAsync(status, device_.get(), sizeof(status),
-                                       cudaMemcpyDeviceToHost, stream));
+    require_usable("check_device_build");
+    if (!c_.built_on_device) detail::fail("check_device_build: the plan was not built on the device");
+    if (!c_.built) detail::fail("check_device_build: build_on_device was not called on this plan");
     VARATTN_CUDA_CHECK(cudaStreamSynchronize(stream));
-    if (status[1] != 0) {
-      detail::fail("device cu_seqlens rejected by build_on_device: ", status_message(status[1]));
+    raise_device_error();
+  }
+
+  //! Throws unless the plan can run: not moved from, and built if built on the device.
+  void require_usable(const char* caller) const {
+    if (!c_.valid) {
+      detail::fail(caller, ": the plan is empty (moved from); make a new one");
+    }
+  }
+  void require_runnable(const char* caller) const {
+    require_usable(caller);
+    if (c_.built_on_device && !c_.built) {
+      detail::fail(caller, ": the plan was reserved on the device but build_on_device was "
+                           "never called on it");
     }
   }
 
-  //! Status codes the device builder writes (word 1 of the device buffer).
-  enum : int32_t { kStatusOk = 0, kStatusFirstNotZero = 1, kStatusDecreasing = 2,
-                   kStatusLastMismatch = 3, kStatusNotBuilt = 4 };
+  //! Makes `stream` wait for the plan's work-list upload (an event wait on the device, no
+  //! host wait; captured as an external-event node in a CUDA graph). forward() calls it.
+  void order_after_upload(cudaStream_t stream) const {
+    for (const plan& bucket : c_.buckets) bucket.order_after_upload(stream);
+    if (!c_.uploaded) return;
+    cudaStreamCaptureStatus capture = cudaStreamCaptureStatusNone;
+    VARATTN_CUDA_CHECK(cudaStreamIsCapturing(stream, &capture));
+    // An event recorded outside a capture is waited on through an external-event node.
+    const unsigned flags =
+        capture == cudaStreamCaptureStatusActive ? cudaEventWaitExternal : cudaEventWaitDefault;
+    VARATTN_CUDA_CHECK(cudaStreamWaitEvent(stream, c_.uploaded.get(), flags));
+  }
 
  private:
+  friend void build_on_device(plan& p, device_span<const int32_t> cu_q,
+                              device_span<const int32_t> cu_k, cudaStream_t stream);
+
   plan() = default;
 
   //! A bucketed plan: one fused child plan per non-empty bucket, each with the tile height
@@ -180,16 +266,16 @@ class plan {
     const bool split = tile_shape_for(shape.head_dim, max_short).block_m !=
                        tile_shape_for(shape.head_dim, max_long).block_m;
     if (!split) {
-      p.buckets_.push_back(make_one(q, k, shape, options, launch_policy::fused, q.max_length(),
-                                    detail::segment_filter::all, stream));
+      p.c_.buckets.push_back(make_one(q, k, shape, options, launch_policy::fused, q.max_length(),
+                                      detail::segment_filter::all, stream));
       return p;
     }
     if (max_short > 0) {
-      p.buckets_.push_back(make_one(q, k, shape, options, launch_policy::fused, max_short,
-                                    detail::segment_filter::short_only, stream));
+      p.c_.buckets.push_back(make_one(q, k, shape, options, launch_policy::fused, max_short,
+                                      detail::segment_filter::short_only, stream));
     }
-    p.buckets_.push_back(make_one(q, k, shape, options, launch_policy::fused, max_long,
-                                  detail::segment_filter::long_only, stream));
+    p.c_.buckets.push_back(make_one(q, k, shape, options, launch_policy::fused, max_long,
+                                    detail::segment_filter::long_only, stream));
     return p;
   }
 
@@ -201,30 +287,74 @@ class plan {
     plan p = make_shape(shape, options, policy, max_q_length);
     p.set_rows(q, k);
     if (policy == launch_policy::per_segment) {
+      // gridDim.y carries the heads: at most 65535.
+      if (shape.heads_q > 65535) {
+        detail::fail("heads_q = ", shape.heads_q,
+                     " exceeds 65535, the per_segment launch's grid limit (use "
+                     "launch_policy::fused)");
+      }
       for (std::size_t i = 0; i < q.size(); ++i) {
         const segment sq = q[i];
         const segment sk = k[i];
         // An empty query segment writes nothing; skipping it keeps the launch count down.
         if (sq.length == 0) continue;
-        p.launches_.push_back({sq.index, sq.begin, sq.length, sk.begin, sk.length,
-                               ceil_div(sq.length, p.tile_.block_m)});
+        p.c_.launches.push_back({sq.index, sq.begin, sq.length, sk.begin, sk.length,
+                                 ceil_div(sq.length, p.c_.tile.block_m)});
       }
       return p;
     }
-    p.work_ = detail::build_work_list(q, k, p.tile_.block_m, p.causal_, filter);
-    p.allocate(static_cast<int32_t>(p.work_.size()));
+    p.c_.work = detail::build_work_list(q, k, p.c_.tile.block_m, p.c_.causal, filter);
+    p.set_capacity(static_cast<int64_t>(p.c_.work.size()));
     // Stage [count, status, cu_q, cu_k, items] in pinned memory the plan keeps alive, so
     // that the copy runs asynchronously and needs no wait.
     const std::size_t words = p.buffer_words();
-    p.staging_ = detail::make_pinned_array<int32_t>(words);
-    int32_t* h = p.staging_.get();
+    p.c_.owned_device = detail::make_device_array<int32_t>(words);
+    p.c_.device = p.c_.owned_device.get();
+    p.c_.staging = detail::make_pinned_array<int32_t>(words);
+    int32_t* h = p.c_.staging.get();
     std::memset(h, 0, words * sizeof(int32_t));
-    h[0] = static_cast<int32_t>(p.work_.size());
-    std::memcpy(h + p.cu_q_offset(), q.offsets().data(), q.offsets().size() * sizeof(int32_t));
-    std::memcpy(h + p.cu_k_offset(), k.offsets().data(), k.offsets().size() * sizeof(int32_t));
-    std::memcpy(h + p.items_offset(), p.work_.data(), p.work_.size() * sizeof(work_item));
-    VARATTN_CUDA_CHECK(cudaMemcpyAsync(p.device_.get(), h, words * sizeof(int32_t),
+    h[0] = static_cast<int32_t>(p.c_.work.size());
+    std::copy(q.offsets().begin(), q.offsets().end(), h + p.cu_q_offset());
+    std::copy(k.offsets().begin(), k.offsets().end(), h + p.cu_k_offset());
+    if (!p.c_.work.empty()) {
+      std::memcpy(h + p.items_offset(), p.c_.work.data(), p.c_.work.size() * sizeof(work_item));
+    }
+    VARATTN_CUDA_CHECK(cudaMemcpyAsync(p.c_.device, h, words * sizeof(int32_t),
                                        cudaMemcpyHostToDevice, stream));
+    p.c_.uploaded = detail::make_event();
+    VARATTN_CUDA_CHECK(cudaEventRecord(p.c_.uploaded.get(), stream));
+    return p;
+  }
+
+  static void check_counts(int32_t segment_count, int32_t rows_q, int32_t rows_k) {
+    if (segment_count < 0) detail::fail("segment_count = ", segment_count, " < 0");
+    if (rows_q < 0) detail::fail("rows_q = ", rows_q, " < 0");
+    if (rows_k < 0) detail::fail("rows_k = ", rows_k, " < 0");
+    // cu_seqlens = [0] covers no rows: the host sees that without reading any offset.
+    if (segment_count == 0 && (rows_q > 0 || rows_k > 0)) {
+      detail::fail("segment_count = 0 cannot cover rows_q = ", rows_q, " and rows_k = ", rows_k,
+                   " (cu_seqlens = [0] describes empty q, k and v)");
+    }
+  }
+
+  //! sum ceil(len / m) <= sum (len / m + 1) over the segments.
+  static int64_t item_bound(int32_t segment_count, int32_t rows_q, int32_t block_m) {
+    return int64_t{rows_q} / block_m + segment_count;
+  }
+
+  static plan make_device_shape(int32_t segment_count, int32_t rows_q, int32_t rows_k,
+                                attention_shape shape, attention_options options,
+                                int32_t max_q_length) {
+    check_counts(segment_count, rows_q, rows_k);
+    plan p = make_shape(shape, options, launch_policy::fused,
+                        max_q_length < 0 ? rows_q : max_q_length);
+    p.c_.built_on_device = true;
+    p.c_.segment_count = segment_count;
+    p.c_.rows_q = rows_q;
+    p.c_.rows_k = rows_k;
+    p.c_.rows_q_source = "rows_q = " + std::to_string(rows_q);
+    p.c_.rows_k_source = "rows_k = " + std::to_string(rows_k);
+    p.set_capacity(item_bound(segment_count, rows_q, p.c_.tile.block_m));
     return p;
   }
 
@@ -245,67 +375,75 @@ class plan {
       detail::fail("scale = ", *options.scale, " must be positive and finite");
     }
     plan p;
-    p.shape_ = shape;
-    p.causal_ = options.causal;
-    p.scale_ = options.scale ? *options.scale : 1.0f / std::sqrt(float(shape.head_dim));
-    p.policy_ = policy;
-    p.tile_ = tile_shape_for(shape.head_dim, max_q_length);
+    p.c_.valid = true;
+    p.c_.shape = shape;
+    p.c_.causal = options.causal;
+    p.c_.scale = options.scale ? *options.scale : 1.0f / std::sqrt(float(shape.head_dim));
+    p.c_.policy = policy;
+    p.c_.tile = tile_shape_for(shape.head_dim, max_q_length);
     return p;
   }
 
+  //! The fused grid is capacity x heads_q CTAs in gridDim.x: at most 2^31 - 1.
+  void set_capacity(int64_t items) {
+    const int64_t ctas = items * c_.shape.heads_q;
+    if (items > INT32_MAX || ctas > INT32_MAX) {
+      detail::fail("fused launch: ", items, " work items x heads_q = ", c_.shape.heads_q, " = ",
+                   ctas, " CTAs exceed the grid limit of 2147483647");
+    }
+    c_.capacity = static_cast<int32_t>(items);
+  }
+
   void set_rows(const segments& q, const segments& k) {
-    segment_count_ = static_cast<int32_t>(q.size());
-    rows_q_ = q.total();
-    rows_k_ = k.total();
-    rows_q_source_ = last_offset(q.name(), q.size(), q.total());
-    rows_k_source_ = last_offset(k.name(), k.size(), k.total());
+    c_.segment_count = static_cast<int32_t>(q.size());
+    c_.rows_q = q.total();
+    c_.rows_k = k.total();
+    c_.rows_q_source = last_offset(q.name(), q.size(), q.total());
+    c_.rows_k_source = last_offset(k.name(), k.size(), k.total());
   }
   static std::string last_offset(const char* name, std::size_t segments, int32_t total) {
     return std::string(name) + "[" + std::to_string(segments) + "] = " + std::to_string(total);
   }
-  static const char* status_message(int32_t status) {
-    switch (status) {
-      case kStatusFirstNotZero: return "cu_seqlens_q[0] or cu_seqlens_k[0] != 0";
-      case kStatusDecreasing: return "cu_seqlens_q or cu_seqlens_k decreases";
-      case kStatusLastMismatch: return "the last offset differs from rows_q or rows_k";
-      case kStatusNotBuilt: return "build_on_device was not called";
-      default: return "unknown status";
-    }
-  }
 
   // Device buffer, in int32 words: [count, status, cu_q[n+1], cu_k[n+1], pad, items].
-  std::size_t cu_q_offset() const { return 2; }
-  std::size_t cu_k_offset() const { return cu_q_offset() + segment_count_ + 1; }
-  std::size_t items_offset() const { return (cu_k_offset() + segment_count_ + 1 + 3) / 4 * 4; }
-  std::size_t buffer_words() const { return items_offset() + 2 * std::size_t(capacity_); }
-
-  void allocate(int32_t capacity) {
-    capacity_ = capacity;
-    device_ = detail::make_device_array<int32_t>(buffer_words());
-    if (built_on_device_) {
-      // Until built, the count is 0 and the status says so: a forward writes nothing.
-      const int32_t header[2] = {0, kStatusNotBuilt};
-      VARATTN_CUDA_CHECK(cudaMemcpy(device_.get(), header, sizeof(header), cudaMemcpyHostToDevice));
-    }
+  static std::size_t items_offset(int64_t segment_count) {
+    return static_cast<std::size_t>((2 + 2 * (segment_count + 1) + 3) / 4 * 4);
   }
+  static std::size_t buffer_words(int64_t segment_count, int64_t capacity) {
+    return items_offset(segment_count) + 2 * static_cast<std::size_t>(capacity);
+  }
+  std::size_t cu_q_offset() const { return 2; }
+  std::size_t cu_k_offset() const { return cu_q_offset() + c_.segment_count + 1; }
+  std::size_t items_offset() const { return items_offset(c_.segment_count); }
+  std::size_t buffer_words() const { return buffer_words(c_.segment_count, c_.capacity); }
 
-  attention_shape shape_{};
-  bool causal_ = false;
-  float scale_ = 0.0f;
-  launch_policy policy_ = launch_policy::per_segment;
-  tile_shape tile_{};
-  bool built_on_device_ = false;
-  int32_t segment_count_ = 0;
-  int32_t rows_q_ = 0;
-  int32_t rows_k_ = 0;
-  std::string rows_q_source_;
-  std::string rows_k_source_;
-  std::vector<segment_launch> launches_;
-  std::vector<work_item> work_;
-  std::vector<plan> buckets_;  // bucketed: fused child plans (std::vector allows incomplete T)
-  int32_t capacity_ = 0;
-  std::shared_ptr<int32_t> device_;   // fused: see the layout above
-  std::shared_ptr<int32_t> staging_;  // fused, host-built: the pinned source of the upload
+  // Every member in one aggregate, so that a move leaves the source a default (empty) one.
+  struct contents {
+    bool valid = false;
+    attention_shape shape{};
+    bool causal = false;
+    float scale = 0.0f;
+    launch_policy policy = launch_policy::per_segment;
+    tile_shape tile{};
+    bool built_on_device = false;
+    bool built = false;  // built_on_device: build_on_device has run at least once
+    int32_t segment_count = 0;
+    int32_t rows_q = 0;
+    int32_t rows_k = 0;
+    std::string rows_q_source;
+    std::string rows_k_source;
+    std::vector<segment_launch> launches;
+    std::vector<work_item> work;
+    std::vector<plan> buckets;  // bucketed: fused child plans (std::vector allows incomplete T)
+    int32_t capacity = 0;
+    int32_t* device = nullptr;          // fused: see the layout above (owned or borrowed)
+    device_report* report = nullptr;    // built on the device: pinned (owned or borrowed)
+    detail::device_ptr<int32_t> owned_device;
+    detail::pinned_ptr<device_report> owned_report;
+    detail::pinned_ptr<int32_t> staging;  // host-built fused: the pinned source of the upload
+    detail::event_ptr uploaded;           // host-built fused: recorded after the upload
+  };
+  contents c_;
 };
 
 }  // namespace varattn

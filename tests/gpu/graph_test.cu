@@ -116,7 +116,7 @@ TEST_CASE("plan building on the device and all layers replay from one graph as o
     const auto want_a = expected(segs_a);
     const auto want_b = expected(segs_b);
 
-    const auto plan = varattn::plan::reserve_on_device(static_cast<int32_t>(first.size()), rows,
+    auto plan = varattn::plan::reserve_on_device(static_cast<int32_t>(first.size()), rows,
                                                        rows, {heads, heads, d}, options);
     thrust::device_vector<int32_t> cu(segs_a.offsets());
     const varattn::device_span<const int32_t> cu_span{thrust::raw_pointer_cast(cu.data()),
@@ -154,44 +154,83 @@ TEST_CASE("plan building on the device and all layers replay from one graph as o
   }
 }
 
-TEST_CASE("invalid device offsets make build_on_device report, and the forward write nothing") {
-  const auto plan = varattn::plan::reserve_on_device(2, 4, 4, {1, 1, 64});
+TEST_CASE("invalid device offsets turn every output element into NaN and are reported by name") {
+  const int32_t heads = 2, d = 64;
   test::stream_guard s;
-  thrust::device_vector<int32_t> cu(std::vector<int32_t>{0, 7, 4});
-  const varattn::device_span<const int32_t> span{thrust::raw_pointer_cast(cu.data()), 3};
+  // rows_q = rows_k = 100 over three segments, as the PyTorch op saw them.
+  auto plan = varattn::plan::reserve_on_device(3, 100, 100, {heads, heads, d});
   CHECK_THROWS_WITH_AS(plan.check_device_build(s.stream),
-                       "device cu_seqlens rejected by build_on_device: build_on_device was not "
-                       "called",
+                       "check_device_build: build_on_device was not called on this plan",
                        varattn::error);
-  varattn::build_on_device(plan, span, span, s.stream);
-  CHECK_THROWS_WITH_AS(plan.check_device_build(s.stream),
-                       "device cu_seqlens rejected by build_on_device: cu_seqlens_q or "
-                       "cu_seqlens_k decreases",
-                       varattn::error);
-  thrust::device_vector<__half> x(4 * 64), o(4 * 64);
-  VARATTN_CUDA_CHECK(cudaMemset(thrust::raw_pointer_cast(o.data()), test::kPoison, 4 * 64 * 2));
-  const auto xv =
-      varattn::packed_view<__half>::contiguous(thrust::raw_pointer_cast(x.data()), 4, 1, 64);
+  std::mt19937_64 rng(7);
+  const std::size_t n = 100 * heads * d;
+  const thrust::device_vector<__half> x(test::random_elements<__half>(n, rng));
+  thrust::device_vector<__half> o(n);
+  const auto xv = varattn::packed_view<const __half>::contiguous(thrust::raw_pointer_cast(x.data()),
+                                                                 100, heads, d);
   const auto ov =
-      varattn::packed_view<__half>::contiguous(thrust::raw_pointer_cast(o.data()), 4, 1, 64);
-  varattn::forward<__half>(plan, xv, xv, xv, ov, s.stream);
-  VARATTN_CUDA_CHECK(cudaStreamSynchronize(s.stream));
-  std::vector<unsigned char> bytes(4 * 64 * 2);
-  VARATTN_CUDA_CHECK(cudaMemcpy(bytes.data(), thrust::raw_pointer_cast(o.data()), bytes.size(),
-                                cudaMemcpyDeviceToHost));
-  CHECK(std::count(bytes.begin(), bytes.end(), test::kPoison) == static_cast<long>(bytes.size()));
-  CHECK_THROWS_WITH_AS(varattn::build_on_device(plan, {span.data, 2}, span, s.stream),
-                       "cu_seqlens_q has 2 offsets, the plan expects 3", varattn::error);
-  thrust::device_vector<int32_t> short_total(std::vector<int32_t>{0, 1, 3});
-  const varattn::device_span<const int32_t> short_span{thrust::raw_pointer_cast(short_total.data()),
-                                                       3};
-  varattn::build_on_device(plan, short_span, short_span, s.stream);
-  CHECK_THROWS_WITH_AS(plan.check_device_build(s.stream),
-                       "device cu_seqlens rejected by build_on_device: the last offset differs "
-                       "from rows_q or rows_k",
+      varattn::packed_view<__half>::contiguous(thrust::raw_pointer_cast(o.data()), 100, heads, d);
+  CHECK_THROWS_WITH_AS(varattn::forward<__half>(plan, xv, xv, xv, ov, s.stream),
+                       "forward: the plan was reserved on the device but build_on_device was "
+                       "never called on it",
                        varattn::error);
-  thrust::device_vector<int32_t> good(std::vector<int32_t>{0, 1, 4});
-  const varattn::device_span<const int32_t> good_span{thrust::raw_pointer_cast(good.data()), 3};
-  varattn::build_on_device(plan, good_span, good_span, s.stream);
+  const std::vector<int32_t> good{0, 30, 70, 100};
+  struct bad_case {
+    std::vector<int32_t> q, k;
+    const char* message;
+  };
+  const bad_case cases[] = {
+      {{0, 70, 30, 100}, good, "cu_seqlens_q[2] = 30 < cu_seqlens_q[1] = 70"},
+      {{0, 50, 60, 1000000}, good, "cu_seqlens_q[3] = 1000000 != rows_q = 100 (the rows of q)"},
+      {{0, -20, 50, 100}, good, "cu_seqlens_q[1] = -20 < cu_seqlens_q[0] = 0"},
+      {{5, 30, 70, 100}, good, "cu_seqlens_q[0] = 5 != 0"},
+      {good, {0, 30, 20, 100}, "cu_seqlens_k[2] = 20 < cu_seqlens_k[1] = 30"},
+      {good, {0, 30, 70, 99}, "cu_seqlens_k[3] = 99 != rows_k = 100 (the rows of k and v)"},
+  };
+  const auto run = [&](const std::vector<int32_t>& q_offsets, const std::vector<int32_t>& k_offsets) {
+    thrust::device_vector<int32_t> cu_q(q_offsets), cu_k(k_offsets);
+    VARATTN_CUDA_CHECK(cudaMemsetAsync(thrust::raw_pointer_cast(o.data()), 0, n * 2, s.stream));
+    varattn::build_on_device(plan, {thrust::raw_pointer_cast(cu_q.data()), cu_q.size()},
+                             {thrust::raw_pointer_cast(cu_k.data()), cu_k.size()}, s.stream);
+    varattn::forward<__half>(plan, xv, xv, xv, ov, s.stream);
+    VARATTN_CUDA_CHECK(cudaStreamSynchronize(s.stream));  // cu_q / cu_k die after this
+    std::vector<__half> out(n);
+    thrust::copy(o.begin(), o.end(), out.begin());
+    return out;
+  };
+  for (const bad_case& c : cases) {
+    CAPTURE(c.message);
+    const std::vector<__half> out = run(c.q, c.k);
+    int64_t nan = 0;
+    for (const __half h : out) nan += std::isnan(__half2float(h)) ? 1 : 0;
+    CHECK(nan == static_cast<int64_t>(n));  // every element, written on the device
+    // Reported without a wait (the run above synchronized only to read o).
+    CHECK_THROWS_WITH_AS(plan.raise_device_error(),
+                         (std::string("device offsets rejected (every output element of that "
+                                      "forward is NaN): ") + c.message).c_str(),
+                         varattn::error);
+    CHECK_NOTHROW(plan.raise_device_error());  // taken: reported once
+  }
+  // Two bad builds in a row: the first failure is kept until taken.
+  run(cases[0].q, cases[0].k);
+  run(cases[3].q, cases[3].k);
+  CHECK_THROWS_WITH_AS(plan.check_device_build(s.stream),
+                       "device offsets rejected (every output element of that forward is NaN): "
+                       "cu_seqlens_q[2] = 30 < cu_seqlens_q[1] = 70",
+                       varattn::error);
+  // Valid offsets afterwards: finite output, nothing reported.
+  const std::vector<__half> out = run(good, good);
+  int64_t finite = 0;
+  for (const __half h : out) finite += std::isfinite(__half2float(h)) ? 1 : 0;
+  CHECK(finite == static_cast<int64_t>(n));
   CHECK_NOTHROW(plan.check_device_build(s.stream));
+  // The host sees what needs no device data.
+  CHECK_THROWS_WITH_AS(varattn::plan::reserve_on_device(0, 100, 100, {heads, heads, d}),
+                       "segment_count = 0 cannot cover rows_q = 100 and rows_k = 100 "
+                       "(cu_seqlens = [0] describes empty q, k and v)",
+                       varattn::error);
+  thrust::device_vector<int32_t> two(std::vector<int32_t>{0, 100});
+  CHECK_THROWS_WITH_AS(varattn::build_on_device(plan, {thrust::raw_pointer_cast(two.data()), 2},
+                                                {thrust::raw_pointer_cast(two.data()), 2}, s.stream),
+                       "cu_seqlens_q has 2 offsets, the plan expects 4", varattn::error);
 }

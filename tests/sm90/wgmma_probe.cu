@@ -135,7 +135,7 @@ int main() try {
   VARATTN_CUDA_CHECK(
       cudaFuncSetAttribute(probe, cudaFuncAttributeMaxDynamicSharedMemorySize, kSmemBytes));
   probe<<<1, 128, kSmemBytes>>>(q, k, v, s, o, ran);
-  VARATTN_CHECK_LAUNCH();
+  VARATTN_CUDA_CHECK(cudaGetLastError());
   VARATTN_CUDA_CHECK(cudaDeviceSynchronize());
   int hran = 0;
   VARATTN_CUDA_CHECK(cudaMemcpy(hs.data(), s, hs.size() * sizeof(float), cudaMemcpyDeviceToHost));

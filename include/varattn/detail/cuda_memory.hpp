@@ -1,28 +1,59 @@
 #pragma once
 //! \file cuda_memory.hpp
-//! Shared ownership of device and pinned host allocations (plans are cheap to copy).
+//! Sole ownership of device memory, pinned host memory and events (a plan is move-only: one
+//! owner frees each allocation once, after which nothing refers to it).
 
 #include <varattn/error.hpp>
 
 #include <cuda_runtime_api.h>
 
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 
 namespace varattn::detail {
 
+struct device_free {
+  void operator()(void* p) const noexcept { cudaFree(p); }
+};
+struct pinned_free {
+  void operator()(void* p) const noexcept { cudaFreeHost(p); }
+};
+struct event_destroy {
+  void operator()(cudaEvent_t e) const noexcept { cudaEventDestroy(e); }
+};
+
 template <class T>
-std::shared_ptr<T> make_device_array(std::size_t count) {
-  void* p = nullptr;
-  VARATTN_CUDA_CHECK(cudaMalloc(&p, count * sizeof(T)));
-  return std::shared_ptr<T>(static_cast<T*>(p), [](T* q) { cudaFree(q); });
+using device_ptr = std::unique_ptr<T[], device_free>;
+template <class T>
+using pinned_ptr = std::unique_ptr<T[], pinned_free>;
+using event_ptr = std::unique_ptr<CUevent_st, event_destroy>;
+
+//! Bytes of `count` elements of T, or a varattn::error if that overflows size_t.
+template <class T>
+std::size_t array_bytes(std::size_t count, const char* what) {
+  if (count > SIZE_MAX / sizeof(T)) fail(what, ": ", count, " elements overflow size_t bytes");
+  return count * sizeof(T);
 }
 
 template <class T>
-std::shared_ptr<T> make_pinned_array(std::size_t count) {
+device_ptr<T> make_device_array(std::size_t count) {
   void* p = nullptr;
-  VARATTN_CUDA_CHECK(cudaMallocHost(&p, count * sizeof(T)));
-  return std::shared_ptr<T>(static_cast<T*>(p), [](T* q) { cudaFreeHost(q); });
+  VARATTN_CUDA_CHECK(cudaMalloc(&p, array_bytes<T>(count, "device allocation")));
+  return device_ptr<T>(static_cast<T*>(p));
+}
+
+template <class T>
+pinned_ptr<T> make_pinned_array(std::size_t count) {
+  void* p = nullptr;
+  VARATTN_CUDA_CHECK(cudaMallocHost(&p, array_bytes<T>(count, "pinned allocation")));
+  return pinned_ptr<T>(static_cast<T*>(p));
+}
+
+inline event_ptr make_event() {
+  cudaEvent_t e = nullptr;
+  VARATTN_CUDA_CHECK(cudaEventCreateWithFlags(&e, cudaEventDisableTiming));
+  return event_ptr(e);
 }
 
 }  // namespace varattn::detail

@@ -8,6 +8,7 @@
 #include <varattn/detail/kernel/kernel_traits.cuh>
 #include <varattn/detail/kernel/params.cuh>
 #include <varattn/detail/kernel/work_source.cuh>
+#include <varattn/detail/launch_kernel.cuh>
 #include <varattn/detail/sm90/forward_kernel.cuh>
 #include <varattn/error.hpp>
 #include <varattn/plan.hpp>
@@ -47,9 +48,8 @@ void run_program(const plan& p, const forward_params<Element>& params, cudaStrea
       allow_shared_memory(kernel, Program::kSmemBytes);
       for (const segment_launch& s : p.launches()) {
         const dim3 grid(static_cast<unsigned>(s.q_tiles), static_cast<unsigned>(p.shape().heads_q));
-        kernel<<<grid, Program::kThreads, Program::kSmemBytes, stream>>>(
-            params, segment_work{{s.q_begin, s.q_length, s.k_begin, s.k_length}});
-        VARATTN_CHECK_LAUNCH();
+        launch_kernel(kernel, grid, dim3(Program::kThreads), Program::kSmemBytes, stream, params,
+                      segment_work{{s.q_begin, s.q_length, s.k_begin, s.k_length}});
       }
       return;
     }
@@ -57,12 +57,11 @@ void run_program(const plan& p, const forward_params<Element>& params, cudaStrea
       const auto kernel = Program::template kernel<listed_work>;
       allow_shared_memory(kernel, Program::kSmemBytes);
       const device_work work = p.device();
+      // The plan checked that this fits gridDim.x.
       const long long ctas = static_cast<long long>(work.capacity) * p.shape().heads_q;
       if (ctas == 0) return;
-      if (ctas > 0x7fffffffLL) fail("fused launch: ", ctas, " CTAs exceed the grid limit");
-      kernel<<<static_cast<unsigned>(ctas), Program::kThreads, Program::kSmemBytes, stream>>>(
-          params, listed_work{work});
-      VARATTN_CHECK_LAUNCH();
+      launch_kernel(kernel, dim3(static_cast<unsigned>(ctas)), dim3(Program::kThreads),
+                    Program::kSmemBytes, stream, params, listed_work{work});
       return;
     }
     case launch_policy::automatic:  // resolved by plan::make

@@ -18,7 +18,7 @@ __global__ void __launch_bounds__(kernel_traits<Element, HeadDim, BlockM>::kThre
                    const __grid_constant__ Work work) {
   segment_bounds seg;
   int q_tile, head;
-  if (!work.resolve(seg, q_tile, head)) return;
+  if (!work.resolve(params, seg, q_tile, head)) return;
   extern __shared__ uint4 smem[];  // uint4: 16-byte aligned for cp.async and ldmatrix
   forward_tile<Element, HeadDim, BlockM, Causal>(params, seg, q_tile, head,
                                                  reinterpret_cast<Element*>(smem));

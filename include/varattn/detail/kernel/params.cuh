@@ -22,6 +22,8 @@ struct forward_params {
   int64_t o_token_stride, o_head_stride;
   int32_t group_size;  //!< q heads per kv head
   float scale_log2;    //!< softmax scale * log2(e): the kernels exponentiate with exp2
+  int64_t rows_q;      //!< rows of q and o: what a rejected plan fills with NaN
+  int32_t head_dim;
 };
 
 template <class Element>
@@ -32,7 +34,8 @@ forward_params<Element> make_forward_params(const packed_view<const Element>& q,
   return {q.data,         k.data,         v.data,         o.data,
           q.token_stride, q.head_stride,  k.token_stride, k.head_stride,
           v.token_stride, v.head_stride,  o.token_stride, o.head_stride,
-          q.heads / k.heads, scale * 1.4426950408889634f};
+          q.heads / k.heads, scale * 1.4426950408889634f,
+          o.rows,         o.head_dim};
 }
 
 //! One segment's rows in q (and o) and in k (and v).

@@ -29,7 +29,7 @@ __global__ void __launch_bounds__(hopper_traits<Element, HeadDim>::kThreads, 1)
   __shared__ pipeline_barriers<hopper_traits<Element, HeadDim>::kStages> barriers;
   segment_bounds seg;
   int q_tile, head;
-  if (!work.resolve(seg, q_tile, head)) return;
+  if (!work.resolve(params, seg, q_tile, head)) return;
   extern __shared__ uint4 smem[];
   // The swizzle repeats every 1024 bytes and the descriptors assume tiles on that period.
   const uint32_t base = static_cast<uint32_t>(__cvta_generic_to_shared(smem));
