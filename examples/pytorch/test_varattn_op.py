@@ -261,7 +261,7 @@ def test_invalid_offsets_raise_in_checking_mode(va):
     env = dict(os.environ, VARATTN_TORCH_CHECK_OFFSETS="1")
     done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
                           timeout=600)
-    assert "cu_seqlens_q or cu_seqlens_k decreases" in done.stdout, done.stdout + done.stderr
+    assert "cu_seqlens_q[2] = 40 < cu_seqlens_q[1] = 60" in done.stdout, done.stdout + done.stderr
 
 
 # ---------------------------------------------------------------------------------------------

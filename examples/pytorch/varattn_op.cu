@@ -9,17 +9,23 @@
 // segments + 1 each. Returns a new [total_q, heads_q, head_dim] tensor.
 //
 // Every call is two launches on the current stream and no host wait: a one-CTA kernel that
-// rewrites the plan's work list from the cu_seqlens it is given (so new offsets of the same
-// shape are never served a stale plan), then the fused attention kernel. The plan itself
-// (a device buffer sized from the shapes alone) is reserved once per (device, stream, shape,
-// options) and cached; a cache miss allocates it (cudaMalloc plus a small synchronous upload
-// inside plan::reserve_on_device) and is the only call that waits. Built by varattn_torch.py
-// with torch.utils.cpp_extension.load.
+// writes the plan's work list from the cu_seqlens it is given (so new offsets are never served
+// a stale plan), then the fused attention kernel. The plan itself is a host object made per
+// call (plan::on_device: no CUDA call) on a workspace from a bounded cache keyed by (device,
+// stream, size class): workspace sizes are rounded up to powers of two, so a handful of
+// workspaces serve any traffic. Workspaces come from PyTorch's caching allocator, so even a
+// cache miss neither calls cudaMalloc (once the allocator has warmed up) nor waits.
+//
+// Invalid offsets (only the device reads them) make every element of that call's output NaN
+// and are recorded in the workspace's pinned device_report; the next call on the same stream
+// raises them by name ("cu_seqlens_q[2] = 30 < cu_seqlens_q[1] = 70"), and check_errors()
+// raises them on request. Built by varattn_torch.py with torch.utils.cpp_extension.load.
 
 #include <varattn/varattn.hpp>
 
 #include <ATen/core/Tensor.h>
 #include <ATen/ops/empty.h>
+#include <ATen/ops/zeros.h>
 #include <c10/cuda/CUDAException.h>
 #include <c10/cuda/CUDAGraphsC10Utils.h>
 #include <c10/cuda/CUDAGuard.h>
@@ -38,127 +44,214 @@
 #include <memory>
 #include <mutex>
 #include <optional>
-#include <set>
+#include <string>
 #include <tuple>
+#include <vector>
 
 namespace {
 
 constexpr const char* kOp = "varattn::varlen_attention: ";
 
 // ---------------------------------------------------------------------------------------------
-// Plan cache. A reserved plan is a device buffer that build_on_device rewrites on its stream
-// before each forward reads it, so one plan must not serve two streams at once: the stream is
-// part of the key. Plans are never freed behind the caller's back (a captured CUDA graph
-// keeps pointing at its plan's buffer); clear_plan_cache() drops those no capture used.
+// Workspace cache. A workspace is rewritten by build_on_device on its stream before each
+// forward reads it, so one workspace must not serve two streams at once: the stream is part of
+// the key. Entries are evicted least recently used beyond the limit; an evicted workspace goes
+// back to the caching allocator, whose reuse is ordered on the stream it was used on (the key's
+// stream), so work still in flight is safe. Entries a CUDA graph capture used are kept for the
+// process's life (the graph may replay), and counted apart.
 
-struct plan_key {
+struct cache_key {
   int device;
   std::uintptr_t stream;
-  int32_t segments, rows_q, rows_k, heads_q, heads_kv, head_dim;
-  bool causal;
-  bool has_scale;
-  uint32_t scale_bits;
-  int32_t block_m;  // the tile height max_seqlen_q selects (tall or short tiles)
+  int size_class;  // log2 of the workspace bytes
 
-  auto tie() const {
-    return std::tie(device, stream, segments, rows_q, rows_k, heads_q, heads_kv, head_dim, causal,
-                    has_scale, scale_bits, block_m);
-  }
-  bool operator<(const plan_key& other) const { return tie() < other.tie(); }
+  auto tie() const { return std::tie(device, stream, size_class); }
+  bool operator<(const cache_key& other) const { return tie() < other.tie(); }
 };
 
 struct cache_entry {
-  std::shared_ptr<const varattn::plan> plan;
+  at::Tensor workspace;  // device bytes, 2^size_class of them
+  at::Tensor report;     // pinned: one varattn::device_report
   // Held from build_on_device to forward, so that two host threads sharing a stream (the
-  // default stream, say) cannot enqueue build, build, forward, forward on one plan.
+  // default stream, say) cannot enqueue build, build, forward, forward on one workspace.
   std::shared_ptr<std::mutex> in_use;
-  bool captured = false;  // used inside a CUDA graph capture: kept for the process's life
+  bool captured = false;
+  uint64_t last_used = 0;
+
+  varattn::device_report* report_ptr() const {
+    return static_cast<varattn::device_report*>(report.data_ptr());
+  }
 };
 
-std::mutex& cache_mutex() {
-  static std::mutex m;
-  return m;
-}
+struct cache_state {
+  std::mutex mutex;
+  std::map<cache_key, cache_entry> entries;
+  // Reports of evicted entries, per (device, stream): reused only on their own stream, where a
+  // build still in flight is ordered before the reuse.
+  std::map<std::pair<int, std::uintptr_t>, std::vector<at::Tensor>> spare_reports;
+  int64_t limit = 64;
+  uint64_t tick = 0;
+  int64_t hits = 0, misses = 0, evictions = 0;
+};
+
 // Leaked on purpose: freeing device memory from a static destructor at exit races CUDA's
 // own teardown.
-std::map<plan_key, cache_entry>& cache() {
-  static auto* entries = new std::map<plan_key, cache_entry>();
-  return *entries;
+cache_state& cache() {
+  static auto* state = new cache_state();
+  return *state;
 }
 
-// The reserved plan for `key`, from the cache or newly reserved. Under graph capture a miss
-// still works: the reservation (cudaMalloc and a small synchronous upload, neither captured)
-// runs with the thread's capture mode relaxed, as PyTorch's own caching allocator does for
-// the cudaMalloc it needs during capture.
-cache_entry cached_plan(const plan_key& key, bool capturing, int32_t max_q_length,
-                        const varattn::attention_shape& shape,
-                        const varattn::attention_options& options) {
-  const std::lock_guard<std::mutex> lock(cache_mutex());
-  auto found = cache().find(key);
-  if (found != cache().end()) {
-    found->second.captured |= capturing;
-    return found->second;
-  }
-  std::shared_ptr<const varattn::plan> made;
-  const auto reserve = [&] {
-    made = std::make_shared<const varattn::plan>(varattn::plan::reserve_on_device(
-        key.segments, key.rows_q, key.rows_k, shape, options, max_q_length));
-  };
-  if (!capturing) {
-    reserve();
-  } else {
+constexpr int kMinSizeClass = 12;  // 4 KiB: small batches share one class
+
+int size_class_of(std::size_t bytes) {
+  int c = kMinSizeClass;
+  while ((std::size_t{1} << c) < bytes) ++c;
+  return c;
+}
+
+// Raises (and takes) the first report an earlier call on this device and stream left: invalid
+// offsets that only the device saw. A read of pinned memory per entry, no wait.
+void raise_pending_reports(cache_state& state, int device, std::uintptr_t stream) {
+  for (auto& [key, entry] : state.entries) {
+    if (key.device != device || key.stream != stream) continue;
     try {
-      const c10::cuda::CUDAStreamCaptureModeGuard relaxed(cudaStreamCaptureModeRelaxed);
-      reserve();
+      varattn::raise_device_report(entry.report_ptr());
     } catch (const varattn::error& e) {
-      TORCH_CHECK(false, kOp, "reserving a plan during CUDA graph capture failed (", e.what(),
-                  "). Run the op once with the same shapes on the capture stream before "
-                  "capturing (e.g. warm up under `with torch.cuda.stream(s):` and capture with "
-                  "`torch.cuda.graph(g, stream=s)`).");
+      TORCH_CHECK(false, kOp, e.what(), " (found by an earlier call on this stream; that call "
+                  "returned NaN)");
     }
   }
-  return cache().emplace(key, cache_entry{made, std::make_shared<std::mutex>(), capturing})
-      .first->second;
 }
 
-int64_t plan_cache_size() {
-  const std::lock_guard<std::mutex> lock(cache_mutex());
-  return static_cast<int64_t>(cache().size());
+void evict_beyond_limit(cache_state& state) {
+  while (static_cast<int64_t>(state.entries.size()) > state.limit) {
+    auto victim = state.entries.end();
+    for (auto it = state.entries.begin(); it != state.entries.end(); ++it) {
+      if (it->second.captured) continue;
+      if (victim == state.entries.end() || it->second.last_used < victim->second.last_used) {
+        victim = it;
+      }
+    }
+    if (victim == state.entries.end()) return;  // only captured entries left: they stay
+    state.spare_reports[{victim->first.device, victim->first.stream}].push_back(
+        victim->second.report);
+    state.entries.erase(victim);
+    ++state.evictions;
+  }
 }
 
-// Drops the plans no graph capture used; returns how many. Waits for every device that owns
-// one (a kernel in flight may still read it), so call it between steps, not inside one.
+at::Tensor new_report(cache_state& state, const cache_key& key, bool capturing) {
+  auto& spares = state.spare_reports[{key.device, key.stream}];
+  if (!spares.empty()) {
+    at::Tensor report = spares.back();
+    spares.pop_back();
+    return report;
+  }
+  // A pinned allocation is not stream work; under capture it runs with the capture relaxed.
+  std::optional<c10::cuda::CUDAStreamCaptureModeGuard> relaxed;
+  if (capturing) relaxed.emplace(cudaStreamCaptureModeRelaxed);
+  at::Tensor report = at::zeros({static_cast<int64_t>(sizeof(varattn::device_report))},
+                                at::TensorOptions().dtype(at::kByte).pinned_memory(true));
+  return report;
+}
+
+// The workspace entry for `key`: found, or made from the caching allocator (on the current
+// stream, which is the key's) and a pinned report.
+cache_entry cached_workspace(const cache_key& key, bool capturing, const at::Device& device) {
+  cache_state& state = cache();
+  const std::lock_guard<std::mutex> lock(state.mutex);
+  raise_pending_reports(state, key.device, key.stream);
+  auto found = state.entries.find(key);
+  if (found != state.entries.end()) {
+    ++state.hits;
+    found->second.captured |= capturing;
+    found->second.last_used = ++state.tick;
+    return found->second;
+  }
+  ++state.misses;
+  cache_entry entry;
+  entry.workspace = at::empty({int64_t{1} << key.size_class},
+                              at::TensorOptions().dtype(at::kByte).device(device));
+  entry.report = new_report(state, key, capturing);
+  entry.in_use = std::make_shared<std::mutex>();
+  entry.captured = capturing;
+  entry.last_used = ++state.tick;
+  const cache_entry result = state.entries.emplace(key, entry).first->second;
+  evict_beyond_limit(state);
+  return result;
+}
+
+// [entries, captured entries, hits, misses, evictions, workspace bytes, limit]
+std::vector<int64_t> plan_cache_stats() {
+  cache_state& state = cache();
+  const std::lock_guard<std::mutex> lock(state.mutex);
+  int64_t captured = 0, bytes = 0;
+  for (const auto& [key, entry] : state.entries) {
+    captured += entry.captured ? 1 : 0;
+    bytes += int64_t{1} << key.size_class;
+  }
+  return {static_cast<int64_t>(state.entries.size()), captured, state.hits, state.misses,
+          state.evictions, bytes, state.limit};
+}
+
+int64_t plan_cache_size() { return plan_cache_stats()[0]; }
+
+// Sets the most workspaces kept (captured ones are kept beyond it); returns the old limit.
+int64_t set_plan_cache_limit(int64_t limit) {
+  TORCH_CHECK(limit >= 1, kOp, "the plan cache limit must be at least 1, got ",
+              std::to_string(limit));
+  cache_state& state = cache();
+  const std::lock_guard<std::mutex> lock(state.mutex);
+  const int64_t old = state.limit;
+  state.limit = limit;
+  evict_beyond_limit(state);
+  return old;
+}
+
+// Drops the workspaces no graph capture used; returns how many. No wait: the caching
+// allocator orders the memory's reuse after the work already on each workspace's stream.
 int64_t clear_plan_cache() {
-  const std::lock_guard<std::mutex> lock(cache_mutex());
-  std::set<int> devices;
-  for (const auto& [key, entry] : cache()) {
-    if (!entry.captured) devices.insert(key.device);
-  }
-  for (int device : devices) {
-    const c10::cuda::CUDAGuard guard(static_cast<c10::DeviceIndex>(device));
-    C10_CUDA_CHECK(cudaDeviceSynchronize());
-  }
+  cache_state& state = cache();
+  const std::lock_guard<std::mutex> lock(state.mutex);
   int64_t dropped = 0;
-  for (auto it = cache().begin(); it != cache().end();) {
+  for (auto it = state.entries.begin(); it != state.entries.end();) {
     if (it->second.captured) {
       ++it;
     } else {
-      it = cache().erase(it);
+      state.spare_reports[{it->first.device, it->first.stream}].push_back(it->second.report);
+      it = state.entries.erase(it);
       ++dropped;
     }
   }
   return dropped;
 }
 
-// VARATTN_TORCH_CHECK_OFFSETS=1: after each build, wait for it and raise if the device
-// offsets were invalid (a host sync per call; for debugging). Without it, invalid offsets
-// (cu_seqlens[0] != 0, decreasing, last != total) leave the output unwritten.
-bool check_offsets() {
-  static const bool enabled = [] {
-    const char* value = std::getenv("VARATTN_TORCH_CHECK_OFFSETS");
-    return value != nullptr && std::strcmp(value, "") != 0 && std::strcmp(value, "0") != 0;
-  }();
-  return enabled;
+// Raises the first invalid-offsets report of any workspace; with `synchronize`, waits for
+// the current stream of every device that has one first, so that every call made so far is
+// checked. Without, only what the device has written by now.
+void check_errors(bool synchronize) {
+  cache_state& state = cache();
+  std::vector<std::pair<int, std::uintptr_t>> streams;
+  {
+    const std::lock_guard<std::mutex> lock(state.mutex);
+    for (const auto& [key, entry] : state.entries) streams.emplace_back(key.device, key.stream);
+  }
+  if (synchronize) {
+    for (const auto& [device, stream] : streams) {
+      const c10::cuda::CUDAGuard guard(static_cast<c10::DeviceIndex>(device));
+      C10_CUDA_CHECK(cudaStreamSynchronize(reinterpret_cast<cudaStream_t>(stream)));
+    }
+  }
+  const std::lock_guard<std::mutex> lock(state.mutex);
+  for (const auto& [device, stream] : streams) raise_pending_reports(state, device, stream);
+}
+
+// VARATTN_TORCH_CHECK_OFFSETS=1 (read on every call, so it may be set at any time): after each
+// forward, wait for the stream and raise if the device rejected the offsets (a host sync per
+// call; for debugging). Without it, a rejection is raised by the next call on the stream.
+bool check_offsets_now() {
+  const char* value = std::getenv("VARATTN_TORCH_CHECK_OFFSETS");
+  return value != nullptr && std::strcmp(value, "") != 0 && std::strcmp(value, "0") != 0;
 }
 
 // Numbers go into TORCH_CHECK messages as std::string: streaming an integer from this
@@ -270,38 +363,32 @@ at::Tensor varlen_attention(const at::Tensor& q, const at::Tensor& k, const at::
   // queries); default rows_q, the safe upper bound.
   const int32_t max_q_length = max_seqlen_q ? static_cast<int32_t>(*max_seqlen_q) : rows_q;
 
-  plan_key key{};
-  key.device = q.device().index();
-  key.stream = reinterpret_cast<std::uintptr_t>(stream);
-  key.segments = segments;
-  key.rows_q = rows_q;
-  key.rows_k = rows_k;
-  key.heads_q = shape.heads_q;
-  key.heads_kv = shape.heads_kv;
-  key.head_dim = shape.head_dim;
-  key.causal = causal;
-  key.has_scale = options.scale.has_value();
-  if (options.scale) std::memcpy(&key.scale_bits, &*options.scale, sizeof(float));
-  key.block_m = varattn::tile_shape_for(shape.head_dim, max_q_length).block_m;
-
   cudaStreamCaptureStatus capture = cudaStreamCaptureStatusNone;
   C10_CUDA_CHECK(cudaStreamIsCapturing(stream, &capture));
   const bool capturing = capture != cudaStreamCaptureStatusNone;
 
   at::Tensor o = at::empty({q.size(0), q.size(1), q.size(2)}, q.options());
   try {
-    const cache_entry entry = cached_plan(key, capturing, max_q_length, shape, options);
-    const varattn::plan* plan = entry.plan.get();
+    const std::size_t bytes =
+        varattn::plan::workspace_bytes(segments, rows_q, shape.head_dim, max_q_length);
+    const cache_key key{q.device().index(), reinterpret_cast<std::uintptr_t>(stream),
+                        size_class_of(bytes)};
+    const cache_entry entry = cached_workspace(key, capturing, q.device());
+    const varattn::plan_workspace workspace{entry.workspace.data_ptr(),
+                                            static_cast<std::size_t>(entry.workspace.numel()),
+                                            entry.report_ptr()};
+    varattn::plan plan = varattn::plan::on_device(workspace, segments, rows_q, rows_k, shape,
+                                                  options, max_q_length);
     const std::lock_guard<std::mutex> in_use(*entry.in_use);
     const auto count = static_cast<std::size_t>(segments) + 1;
-    varattn::build_on_device(*plan, {cu_seqlens_q.const_data_ptr<int32_t>(), count},
+    varattn::build_on_device(plan, {cu_seqlens_q.const_data_ptr<int32_t>(), count},
                              {cu_seqlens_k.const_data_ptr<int32_t>(), count}, stream);
-    if (check_offsets() && !capturing) plan->check_device_build(stream);
     if (q.scalar_type() == at::kHalf) {
-      run_forward<__half>(*plan, q, k, v, o, stream);
+      run_forward<__half>(plan, q, k, v, o, stream);
     } else {
-      run_forward<__nv_bfloat16>(*plan, q, k, v, o, stream);
+      run_forward<__nv_bfloat16>(plan, q, k, v, o, stream);
     }
+    if (!capturing && check_offsets_now()) plan.check_device_build(stream);
   } catch (const varattn::error& e) {
     TORCH_CHECK(false, kOp, e.what());
   }
@@ -315,7 +402,10 @@ TORCH_LIBRARY(varattn, m) {
       "varlen_attention(Tensor q, Tensor k, Tensor v, Tensor cu_seqlens_q, Tensor cu_seqlens_k, "
       "bool causal=False, float? scale=None, int? max_seqlen_q=None) -> Tensor");
   m.def("plan_cache_size() -> int", &plan_cache_size);
+  m.def("plan_cache_stats() -> int[]", &plan_cache_stats);
+  m.def("set_plan_cache_limit(int limit) -> int", &set_plan_cache_limit);
   m.def("clear_plan_cache() -> int", &clear_plan_cache);
+  m.def("check_errors(bool synchronize=True) -> ()", &check_errors);
 }
 
 TORCH_LIBRARY_IMPL(varattn, CUDA, m) { m.impl("varlen_attention", &varlen_attention); }

@@ -12,8 +12,12 @@ load the cached library). Settings, read at import:
                          TORCH_CUDA_ARCH_LIST is set, PyTorch's own arch flags apply
     VARATTN_HEAD_DIMS    head dims to instantiate, e.g. "64,128" (default: 64,80,96,128,256)
     VARATTN_TORCH_VERBOSE=1          show the build
-    VARATTN_TORCH_CHECK_OFFSETS=1    (read by the op) wait after each plan build and raise
-                                     if cu_seqlens were invalid; a host sync per call
+    VARATTN_TORCH_CHECK_OFFSETS=1    (read by the op on every call) wait after each call and
+                                     raise if cu_seqlens were invalid; a host sync per call
+
+Invalid cu_seqlens (read only on the device) make every element of that call's output NaN;
+the next call on the same stream raises the reason by name ("cu_seqlens_q[2] = 30 <
+cu_seqlens_q[1] = 70"), and so does ``check_errors()``.
 """
 
 from __future__ import annotations
@@ -25,7 +29,8 @@ import re
 import torch
 from torch.utils import cpp_extension
 
-__all__ = ["varlen_attention", "plan_cache_size", "clear_plan_cache", "load"]
+__all__ = ["varlen_attention", "check_errors", "plan_cache_size", "plan_cache_stats",
+           "set_plan_cache_limit", "clear_plan_cache", "load"]
 
 _HERE = pathlib.Path(__file__).resolve().parent
 _INCLUDE = _HERE.parent.parent / "include"
@@ -112,11 +117,33 @@ def varlen_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
                                               scale, max_seqlen_q)
 
 
+def check_errors(synchronize: bool = True) -> None:
+    """Raises RuntimeError naming the first invalid offset (array, index, values) that any
+    earlier call's device-side check found. With ``synchronize`` (default) it first waits for
+    the streams the op ran on, so every call made so far is checked; without, it reports what
+    the device has written by now and never waits."""
+    torch.ops.varattn.check_errors(synchronize)
+
+
 def plan_cache_size() -> int:
-    """Plans reserved so far: one per (device, stream, shapes, options) seen."""
+    """Workspaces cached: one per (device, stream, power-of-two size class) in use."""
     return torch.ops.varattn.plan_cache_size()
 
 
+def plan_cache_stats() -> dict:
+    """The plan cache's figures: entries, captured (kept for CUDA graphs), hits, misses,
+    evictions, bytes (device workspace bytes held), limit."""
+    keys = ("entries", "captured", "hits", "misses", "evictions", "bytes", "limit")
+    return dict(zip(keys, torch.ops.varattn.plan_cache_stats()))
+
+
+def set_plan_cache_limit(limit: int) -> int:
+    """Sets how many workspaces the cache keeps (least recently used go first; those a CUDA
+    graph captured always stay). Returns the previous limit (default 64)."""
+    return torch.ops.varattn.set_plan_cache_limit(limit)
+
+
 def clear_plan_cache() -> int:
-    """Frees the plans no CUDA graph captured; waits for the devices first. Returns the count."""
+    """Drops the workspaces no CUDA graph captured (no wait: their memory returns to PyTorch's
+    caching allocator, ordered after the work on their stream). Returns the count."""
     return torch.ops.varattn.clear_plan_cache()
