@@ -4,7 +4,8 @@
 #
 # Stages: configure, build (ninja, Release), test (ctest, all tests incl. GPU ones),
 # sanitize (compute-sanitizer memcheck on the GPU test binary, narrowed by the doctest
-# arguments in VARATTN_SANITIZE_ARGS if set; racecheck on its "every kernel family" case),
+# arguments in VARATTN_SANITIZE_ARGS if set; racecheck on its "every kernel family" case;
+# initcheck on that case, the invalid-offsets case and VARATTN_INITCHECK_CASES),
 # bench (varattn_bench, every workload, JSON), compare (bench/compare.py: PyTorch anchors,
 # which runs varattn_bench again itself so both sides are measured in the same call; its JSON
 # goes to a temporary file, and compare fails (exit 3) when varattn gave no result at all).
@@ -134,6 +135,10 @@ if wanted sanitize; then
     # racecheck runs ~100x slower: the small problem of every kernel family and variant.
     run_stage racecheck "$OUT/sanitize.log" compute-sanitizer --tool racecheck --error-exitcode 9 \
       "$GPU_TESTS" "-tc=every kernel family*"
+    # initcheck: no kernel reads device memory nothing wrote (same small cases, plus the
+    # invalid-offset and reliability cases whose outputs the device fills with NaN).
+    run_stage initcheck "$OUT/sanitize.log" compute-sanitizer --tool initcheck --error-exitcode 9 \
+      "$GPU_TESTS" "-tc=every kernel family*,invalid device offsets*,${VARATTN_INITCHECK_CASES:-}"
   else
     record sanitize "SKIPPED (no $GPU_TESTS)" 0
     FAILED=1

@@ -134,7 +134,8 @@ class plan {
   //! Device bytes of the workspace that on_device needs for these bounds.
   static std::size_t workspace_bytes(int32_t segment_count, int32_t rows_q, int32_t head_dim,
                                      int32_t max_q_length = -1) {
-    check_counts(segment_count, rows_q, 0);
+    if (segment_count < 0) detail::fail("segment_count = ", segment_count, " < 0");
+    if (rows_q < 0) detail::fail("rows_q = ", rows_q, " < 0");
     const int32_t block_m = tile_shape_for(head_dim, max_q_length < 0 ? rows_q : max_q_length).block_m;
     return buffer_words(segment_count, item_bound(segment_count, rows_q, block_m)) *
            sizeof(int32_t);
