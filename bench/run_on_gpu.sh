@@ -138,7 +138,7 @@ if wanted sanitize; then
     # initcheck: no kernel reads device memory nothing wrote (same small cases, plus the
     # invalid-offset and reliability cases whose outputs the device fills with NaN).
     run_stage initcheck "$OUT/sanitize.log" compute-sanitizer --tool initcheck --error-exitcode 9 \
-      "$GPU_TESTS" "-tc=every kernel family*,invalid device offsets*,${VARATTN_INITCHECK_CASES:-}"
+      "$GPU_TESTS" "-tc=every kernel family*,invalid device offsets*${VARATTN_INITCHECK_CASES:+,$VARATTN_INITCHECK_CASES}"
   else
     record sanitize "SKIPPED (no $GPU_TESTS)" 0
     FAILED=1
