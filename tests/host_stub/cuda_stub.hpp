@@ -1,0 +1,75 @@
+#pragma once
+// A link-time stand-in for the CUDA runtime (cuda_runtime_stub.cpp): the host stub tests link
+// it instead of libcudart, so the CUDA calls a plan makes are recorded and checked without a
+// GPU. Device and pinned memory are malloc-backed (readable on the host); copies happen at once.
+
+#include <cuda_runtime_api.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace stub {
+
+enum class call_kind {
+  malloc,
+  free,
+  malloc_host,
+  free_host,
+  memcpy_async,
+  event_create,
+  event_destroy,
+  event_record,
+  event_synchronize,
+  stream_wait_event,
+  stream_is_capturing,
+  stream_synchronize,
+};
+
+//! One runtime call; fields a call does not have stay zero.
+struct call {
+  call_kind kind;
+  cudaError_t result = cudaSuccess;
+  void* ptr = nullptr;        // allocations and frees: the pointer; memcpy: dst
+  const void* src = nullptr;  // memcpy
+  std::size_t bytes = 0;      // allocations and memcpy
+  cudaMemcpyKind copy_kind = cudaMemcpyDefault;
+  cudaStream_t stream = nullptr;
+  cudaEvent_t event = nullptr;
+  unsigned flags = 0;  // event create and stream wait
+};
+
+//! Every call since the last reset(), in order.
+const std::vector<call>& calls();
+std::vector<call> calls_of(call_kind kind);
+
+//! Clears the record, pending failures and the capture status; live allocations are kept
+//! (objects still alive own them), and so is the error log.
+void reset();
+
+//! The next call of `kind`, after `skip` more that succeed, returns `status` (and allocates or
+//! copies nothing).
+void fail_next(call_kind kind, cudaError_t status = cudaErrorMemoryAllocation, int skip = 0);
+inline void fail_next_malloc() { fail_next(call_kind::malloc); }
+
+//! What cudaStreamIsCapturing reports for every stream.
+void set_capturing(bool capturing);
+
+std::size_t live_device();
+std::size_t live_pinned();
+std::size_t live_events();
+
+//! Misuses seen since the program started: a free of a pointer not allocated or already
+//! freed, a copy outside live allocations, a use of a destroyed event. Must stay empty.
+const std::vector<std::string>& errors();
+
+//! True if [ptr, ptr + bytes) lies inside one live pinned allocation.
+bool is_pinned(const void* ptr, std::size_t bytes);
+
+//! Distinct fake handles for tests (never dereferenced).
+inline cudaStream_t fake_stream(int n) {
+  return reinterpret_cast<cudaStream_t>(static_cast<std::uintptr_t>(0x5000 + 0x10 * n));
+}
+
+}  // namespace stub
