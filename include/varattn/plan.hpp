@@ -86,6 +86,8 @@ class plan {
     if (q.size() != k.size()) {
       detail::fail(q.name(), " has ", q.size(), " segments but ", k.name(), " has ", k.size());
     }
+    // per_segment's grid holds at most 65535 heads: automatic then takes fused.
+    if (policy == launch_policy::automatic && shape.heads_q > 65535) policy = launch_policy::fused;
     policy = resolve_policy(policy, q.size());
     if (policy == launch_policy::bucketed) return make_bucketed(q, k, shape, options, stream);
     return make_one(q, k, shape, options, policy, q.max_length(), detail::segment_filter::all,
@@ -174,6 +176,7 @@ class plan {
   //! fused: the device buffers the kernels read.
   device_work device() const {
     const int32_t* base = c_.device;
+    if (base == nullptr) return {};  // no device buffer: per_segment, bucketed or moved from
     return {base,
             base + 1,
             base + cu_q_offset(),
