@@ -117,6 +117,32 @@ std::vector<Element> random_elements(std::size_t n, std::mt19937_64& rng) {
   return out;
 }
 
+//! Scores an output read back to the host: its first ref.size() elements (o's rows) against
+//! the reference, every byte after them (guard rows) against kPoison. Elements of rows the
+//! reference skipped (NaN there) are only checked to be finite. out.size() >= ref.size().
+template <class Element>
+outcome score(const std::vector<Element>& out, const std::vector<double>& ref) {
+  outcome result;
+  double err2 = 0, ref2 = 0;
+  const std::size_t written = ref.size();
+  for (std::size_t i = 0; i < written; ++i) {
+    const double x = varattn::detail::to_double(out[i]);
+    if (!std::isfinite(x)) {
+      ++result.nonfinite;
+      continue;
+    }
+    if (std::isnan(ref[i])) continue;  // row not sampled
+    err2 += (x - ref[i]) * (x - ref[i]);
+    ref2 += ref[i] * ref[i];
+  }
+  result.rel_error = ref2 > 0 ? std::sqrt(err2 / ref2) : std::sqrt(err2);
+  const auto* guard = reinterpret_cast<const unsigned char*>(out.data() + written);
+  for (std::size_t b = 0; b < (out.size() - written) * sizeof(Element); ++b) {
+    result.guard_written += guard[b] != kPoison;
+  }
+  return result;
+}
+
 //! Draws fresh random inputs from `seed`, computes the reference once, then runs one
 //! forward per variant (output poisoned before each) and compares it with the reference.
 template <class Element>
@@ -187,25 +213,7 @@ std::vector<outcome> run(const problem& pr, uint64_t seed, cudaStream_t stream =
     VARATTN_CUDA_CHECK(
         cudaMemcpy(out.data(), out_ptr, o_elements * sizeof(Element), cudaMemcpyDeviceToHost));
 
-    outcome result;
-    double err2 = 0, ref2 = 0;
-    const std::size_t written = std::size_t(rows_q) * pr.heads_q * d;
-    for (std::size_t i = 0; i < written; ++i) {
-      const double x = varattn::detail::to_double(out[i]);
-      if (!std::isfinite(x)) {
-        ++result.nonfinite;
-        continue;
-      }
-      if (std::isnan(ref[i])) continue;  // row not sampled
-      err2 += (x - ref[i]) * (x - ref[i]);
-      ref2 += ref[i] * ref[i];
-    }
-    result.rel_error = ref2 > 0 ? std::sqrt(err2 / ref2) : std::sqrt(err2);
-    const auto* guard = reinterpret_cast<const unsigned char*>(out.data() + written);
-    for (std::size_t b = 0; b < (o_elements - written) * sizeof(Element); ++b) {
-      result.guard_written += guard[b] != kPoison;
-    }
-    results.push_back(result);
+    results.push_back(score(out, ref));
   }
   return results;
 }
