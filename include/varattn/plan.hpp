@@ -241,13 +241,13 @@ class plan {
   //! host wait; captured as an external-event node in a CUDA graph). forward() calls it.
   void order_after_upload(cudaStream_t stream) const {
     for (const plan& bucket : c_.buckets) bucket.order_after_upload(stream);
-    if (!c_.uploaded) return;
+    if (!c_.upload) return;
     cudaStreamCaptureStatus capture = cudaStreamCaptureStatusNone;
     VARATTN_CUDA_CHECK(cudaStreamIsCapturing(stream, &capture));
     // An event recorded outside a capture is waited on through an external-event node.
     const unsigned flags =
         capture == cudaStreamCaptureStatusActive ? cudaEventWaitExternal : cudaEventWaitDefault;
-    VARATTN_CUDA_CHECK(cudaStreamWaitEvent(stream, c_.uploaded.get(), flags));
+    VARATTN_CUDA_CHECK(cudaStreamWaitEvent(stream, c_.upload.event(), flags));
   }
 
  private:
@@ -314,8 +314,8 @@ class plan {
     const std::size_t words = p.buffer_words();
     p.c_.owned_device = detail::make_device_array<int32_t>(words);
     p.c_.device = p.c_.owned_device.get();
-    p.c_.staging = detail::make_pinned_array<int32_t>(words);
-    int32_t* h = p.c_.staging.get();
+    detail::pinned_ptr<int32_t> staging = detail::make_pinned_array<int32_t>(words);
+    int32_t* h = staging.get();
     std::memset(h, 0, words * sizeof(int32_t));
     h[0] = static_cast<int32_t>(p.c_.work.size());
     std::copy(q.offsets().begin(), q.offsets().end(), h + p.cu_q_offset());
@@ -325,8 +325,9 @@ class plan {
     }
     VARATTN_CUDA_CHECK(cudaMemcpyAsync(p.c_.device, h, words * sizeof(int32_t),
                                        cudaMemcpyHostToDevice, stream));
-    p.c_.uploaded = detail::make_event();
-    VARATTN_CUDA_CHECK(cudaEventRecord(p.c_.uploaded.get(), stream));
+    detail::event_ptr uploaded = detail::make_event();
+    VARATTN_CUDA_CHECK(cudaEventRecord(uploaded.get(), stream));
+    p.c_.upload = detail::pinned_upload(std::move(staging), std::move(uploaded));
     return p;
   }
 
@@ -442,10 +443,11 @@ class plan {
     int32_t capacity = 0;
     int32_t* device = nullptr;          // fused: see the layout above (owned or borrowed)
     device_report* report = nullptr;    // built on the device: pinned (owned or borrowed)
-    detail::device_ptr<int32_t> owned_device;
+    // Destroyed in reverse order: the upload waits for its copy before freeing its source,
+    // and cudaFree (which waits for the device) runs before the report a build may write.
     detail::pinned_ptr<device_report> owned_report;
-    detail::pinned_ptr<int32_t> staging;  // host-built fused: the pinned source of the upload
-    detail::event_ptr uploaded;           // host-built fused: recorded after the upload
+    detail::device_ptr<int32_t> owned_device;
+    detail::pinned_upload upload;  // host-built fused: the work list's pinned source, its event
   };
   contents c_;
 };

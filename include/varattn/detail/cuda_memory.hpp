@@ -10,6 +10,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <utility>
 
 namespace varattn::detail {
 
@@ -55,5 +56,35 @@ inline event_ptr make_event() {
   VARATTN_CUDA_CHECK(cudaEventCreateWithFlags(&e, cudaEventDisableTiming));
   return event_ptr(e);
 }
+
+//! An upload from pinned host memory that may still be in flight, and the event recorded
+//! after it. Freeing the source first waits for that event (a host wait only if the copy has
+//! not run yet), so the copy never reads freed memory; forwards wait on the event instead.
+class pinned_upload {
+ public:
+  pinned_upload() = default;
+  pinned_upload(pinned_ptr<int32_t> source, event_ptr done)
+      : source_(std::move(source)), done_(std::move(done)) {}
+  pinned_upload(pinned_upload&&) noexcept = default;
+  pinned_upload& operator=(pinned_upload&& other) noexcept {
+    if (this != &other) {
+      wait();
+      source_ = std::move(other.source_);
+      done_ = std::move(other.done_);
+    }
+    return *this;
+  }
+  ~pinned_upload() { wait(); }
+
+  explicit operator bool() const { return done_ != nullptr; }
+  cudaEvent_t event() const { return done_.get(); }
+
+ private:
+  void wait() noexcept {
+    if (done_) (void)cudaEventSynchronize(done_.get());
+  }
+  pinned_ptr<int32_t> source_;
+  event_ptr done_;
+};
 
 }  // namespace varattn::detail

@@ -25,19 +25,6 @@
 
 namespace varattn::detail {
 
-//! Raises a kernel's dynamic shared-memory limit past the default 48 KB. Set on every run
-//! (a host-side call: no query, no sync, legal under graph capture) rather than once behind
-//! a static: a header-only kernel is registered by every translation unit that launches it,
-//! and a process-wide "done" flag configured only one of those registrations (seen: the
-//! launch from another unit then failed with "invalid argument").
-template <class Kernel>
-void allow_shared_memory(Kernel kernel, int bytes) {
-  if (bytes > 48 * 1024) {
-    VARATTN_CUDA_CHECK(
-        cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes));
-  }
-}
-
 //! Launches a kernel family (sm80_program, sm90::hopper_program) under the plan's policy:
 //! per_segment, one launch a segment; fused, one launch over the work list.
 template <class Program, class Element>

@@ -2,10 +2,12 @@
 //! \file launch_kernel.cuh
 //! Every varattn kernel launch goes through here: the launch's own status is checked, so an
 //! unrelated earlier error left in CUDA's per-thread "last error" is neither reported as ours
-//! nor cleared (as `kernel<<<...>>>` followed by cudaGetLastError() would do).
+//! nor cleared (as `kernel<<<...>>>` followed by cudaGetLastError() would do). The same holds
+//! for raising a kernel's shared-memory limit.
 
 #include <varattn/error.hpp>
 
+#include <cuda.h>
 #include <cuda_runtime.h>
 
 #include <cstddef>
@@ -25,6 +27,37 @@ void launch_kernel(void (*kernel)(Params...), dim3 grid, dim3 block, std::size_t
   if (status != cudaSuccess) {
     (void)cudaGetLastError();  // our failure is reported here, not left for the next check
     check_cuda(status, "kernel launch", __FILE__, __LINE__);
+  }
+}
+
+//! Raises a kernel's dynamic shared-memory limit past the default 48 KB. Through the
+//! driver's cuFuncSetAttribute, because the runtime's cudaFuncSetAttribute resets the
+//! last-error slot when it succeeds (CUDA 13.0, H200, 2026-11-30), which would clear a
+//! caller's pending error. Set on every run (host-side, no sync, legal under graph capture)
+//! rather than once behind a flag: a header-only kernel is registered by every translation
+//! unit that launches it, and a process-wide "done" flag configured only one of those
+//! registrations (seen: the launch from another unit then failed with "invalid argument").
+template <class... Params>
+void allow_shared_memory(void (*kernel)(Params...), int bytes) {
+  if (bytes <= 48 * 1024) return;
+  using set_attribute_fn = CUresult (*)(CUfunction, CUfunction_attribute, int);
+  static const set_attribute_fn set_attribute = [] {
+    void* function = nullptr;
+    cudaDriverEntryPointQueryResult found = cudaDriverEntryPointSymbolNotFound;
+    VARATTN_CUDA_CHECK(cudaGetDriverEntryPointByVersion("cuFuncSetAttribute", &function, 12000,
+                                                        cudaEnableDefault, &found));
+    if (function == nullptr || found != cudaDriverEntryPointSuccess) {
+      fail("the CUDA driver does not provide cuFuncSetAttribute");
+    }
+    return reinterpret_cast<set_attribute_fn>(function);
+  }();
+  cudaFunction_t function = nullptr;
+  VARATTN_CUDA_CHECK(cudaGetFuncBySymbol(&function, reinterpret_cast<const void*>(kernel)));
+  const CUresult status =
+      set_attribute(function, CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES, bytes);
+  if (status != CUDA_SUCCESS) {
+    fail("CUDA driver error ", static_cast<int>(status),
+         " in cuFuncSetAttribute (max dynamic shared memory = ", bytes, " bytes)");
   }
 }
 
