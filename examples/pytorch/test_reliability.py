@@ -130,26 +130,24 @@ def test_plan_cache_stays_bounded_under_llm_prefill_traffic(va):
     q_all, k_all, v_all = make_qkv(top, 32, 8, 128, torch.bfloat16, False, gen)
     cus = [cu_tensor(b) for b in batches]
     va.clear_plan_cache()
+    # The caching allocator's blocks for the largest output first, so that what follows
+    # measures the op's own memory, not the allocator warming up to the outputs.
+    va.varlen_attention(q_all, k_all, v_all, cu_tensor([1024] * 12), causal=True)
     torch.cuda.synchronize()
     before_stats = va.plan_cache_stats()
     mem_before = torch.cuda.mem_get_info()[0]
-    allocs = []
+    allocs = [_device_allocs()]
     for i, (lengths, cu) in enumerate(zip(batches, cus)):
         n = sum(lengths)
         out = va.varlen_attention(q_all[:n], k_all[:n], v_all[:n], cu, causal=True,
                                   max_seqlen_q=max(lengths))
         del out
-        if i == 49:
-            torch.cuda.synchronize()
-            allocs.append(_device_allocs())
-            stats_50 = va.plan_cache_stats()
     torch.cuda.synchronize()
     allocs.append(_device_allocs())
     stats = va.plan_cache_stats()
     grown_mb = (mem_before - torch.cuda.mem_get_info()[0]) / 2**20
-    print(f"\nLLM prefill traffic, 300 batches: cache {stats} (after 50: {stats_50}); "
-          f"device memory grown {grown_mb:.1f} MB; cudaMalloc calls in batches 51-300: "
-          f"{allocs[1] - allocs[0]}")
+    print(f"\nLLM prefill traffic, 300 batches: cache {stats} (before: {before_stats}); "
+          f"device memory grown {grown_mb:.1f} MB; cudaMalloc calls: {allocs[1] - allocs[0]}")
     assert stats["entries"] <= 8
     assert stats["misses"] - before_stats["misses"] <= 8
     assert grown_mb <= 64
