@@ -1,28 +1,37 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # One device call for the whole test suite on the GPU machine:
 #   bash tests/check_on_gpu.sh "$OUT" [pytest arguments...]
-# builds the PyTorch op (JIT) in the background while bench/run_on_gpu.sh configures, builds
-# and runs ctest (GPU tests included), then runs the op's pytest. Logs: $OUT/{summary.txt,
-# build.log,test.log,sanitize.log,jit.log,pytest.log}.
+# installs the Python package (`pip install --no-build-isolation ./python`: the op compiled
+# ahead of time) in the background while bench/run_on_gpu.sh configures, builds and runs
+# ctest (GPU tests included), then runs the package's pytest from /tmp, so that the installed
+# package is what is tested. Logs: $OUT/{summary.txt,build.log,test.log,sanitize.log,pip.log,
+# pytest.log}.
 # Environment: VARATTN_STAGES (default configure,build,test; add sanitize for
-# compute-sanitizer), VARATTN_DEADLINE_S for run_on_gpu.sh (default 330), PYTEST_TIMEOUT
-# (default 240 s).
+# compute-sanitizer; "none" skips CMake), VARATTN_DEADLINE_S for run_on_gpu.sh (default 330),
+# PYTEST_TIMEOUT (default 240 s), VARATTN_CUDA_ARCHS for the package (default 80;90a).
 set -u -o pipefail
 OUT=$1
 shift
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
-export TORCH_EXTENSIONS_DIR=$PWD/build/torchext MAX_JOBS=${MAX_JOBS:-6} PYTHONUNBUFFERED=1
-python3 -c "import sys; sys.path.insert(0, 'examples/pytorch'); import varattn_torch" \
-  >"$OUT/jit.log" 2>&1 &
-jit=$!
-VARATTN_STAGES=${VARATTN_STAGES:-configure,build,test} VARATTN_DEADLINE_S=${VARATTN_DEADLINE_S:-330} \
-  bash bench/run_on_gpu.sh "$OUT"
-status=$?
-wait "$jit"
-echo "== JIT build of the op: exit $? (log: jit.log)"
-tail -3 "$OUT/jit.log"
-timeout "${PYTEST_TIMEOUT:-240}" python3 -m pytest -q -rs examples/pytorch "$@" 2>&1 |
-  tee "$OUT/pytest.log"
+ROOT=$PWD
+export MAX_JOBS=${MAX_JOBS:-8} PYTHONUNBUFFERED=1
+python3 -m pip install -q --no-build-isolation --no-deps --no-cache-dir ./python \
+  >"$OUT/pip.log" 2>&1 &
+pip_job=$!
+status=0
+if [[ ${VARATTN_STAGES:-} != none ]]; then
+  VARATTN_STAGES=${VARATTN_STAGES:-configure,build,test} \
+    VARATTN_DEADLINE_S=${VARATTN_DEADLINE_S:-330} bash bench/run_on_gpu.sh "$OUT"
+  status=$?
+fi
+wait "$pip_job"
+echo "== pip install of the package: exit $? (log: pip.log)"
+tail -3 "$OUT/pip.log"
+cd /tmp
+python3 -c "import varattn; print('varattn', varattn.__version__, 'from', varattn.__file__, 'op', varattn.library_path())"
+timeout "${PYTEST_TIMEOUT:-240}" python3 -m pytest -q -rs -p no:cacheprovider \
+  "$ROOT/python/tests" "$@" 2>&1 | tee "$OUT/pytest.log"
 pytest_status=$?
 echo "== run_on_gpu.sh exit ${status}, pytest exit ${pytest_status}"
 exit $((status | pytest_status))

@@ -1,8 +1,9 @@
+// SPDX-License-Identifier: Apache-2.0
 // varattn as a PyTorch custom op:
 //
 //   varattn::varlen_attention(Tensor q, Tensor k, Tensor v, Tensor cu_seqlens_q,
 //                             Tensor cu_seqlens_k, bool causal=False, float? scale=None,
-//                             int? max_seqlen_q=None) -> Tensor
+//                             int? max_seqlen_q=None, int? max_seqlen_k=None) -> Tensor
 //
 // q [total_q, heads_q, head_dim], k and v [total_k, heads_kv, head_dim]: CUDA, fp16 or bf16,
 // any token and head strides (stride(2) == 1); cu_seqlens_q / cu_seqlens_k: int32 CUDA offsets,
@@ -19,9 +20,14 @@
 // Invalid offsets (only the device reads them) make every element of that call's output NaN
 // and are recorded in the workspace's pinned device_report; the next call on the same stream
 // raises them by name ("cu_seqlens_q[2] = 30 < cu_seqlens_q[1] = 70"), and check_errors()
-// raises them on request. Built by varattn_torch.py with torch.utils.cpp_extension.load.
+// raises them on request. Built ahead of time by python/setup.py (or JIT-compiled by
+// varattn/_ops.py) with forward_half.cu and forward_bf16.cu, which hold the kernels.
 
-#include <varattn/varattn.hpp>
+#include "forward_element.hpp"
+
+#include <varattn/device_plan.cuh>
+#include <varattn/device_report.hpp>
+#include <varattn/plan.hpp>
 
 #include <ATen/core/Tensor.h>
 #include <ATen/ops/empty.h>
@@ -318,14 +324,15 @@ void run_forward(const varattn::plan& plan, const at::Tensor& q, const at::Tenso
   const auto* kd = reinterpret_cast<const Element*>(k.const_data_ptr());
   const auto* vd = reinterpret_cast<const Element*>(v.const_data_ptr());
   auto* od = reinterpret_cast<Element*>(o.mutable_data_ptr());
-  varattn::forward<Element>(plan, view_of(q, qd), view_of(k, kd), view_of(v, vd), view_of(o, od),
-                            stream);
+  varattn_torch::forward_element(plan, view_of(q, qd), view_of(k, kd), view_of(v, vd),
+                                 view_of(o, od), stream);
 }
 
 at::Tensor varlen_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
                             const at::Tensor& cu_seqlens_q, const at::Tensor& cu_seqlens_k,
                             bool causal, std::optional<double> scale,
-                            std::optional<int64_t> max_seqlen_q) {
+                            std::optional<int64_t> max_seqlen_q,
+                            std::optional<int64_t> max_seqlen_k) {
   TORCH_CHECK(q.defined(), kOp, "q is undefined");
   TORCH_CHECK(q.is_cuda(), kOp, "q must be a CUDA tensor, got a tensor on ", q.device());
   check_qkv(q, "q", q);
@@ -347,6 +354,11 @@ at::Tensor varlen_attention(const at::Tensor& q, const at::Tensor& k, const at::
   if (max_seqlen_q) {
     TORCH_CHECK(*max_seqlen_q >= 0 && *max_seqlen_q <= std::numeric_limits<int32_t>::max(),
                 kOp, "max_seqlen_q = ", text(*max_seqlen_q), " is out of range");
+  }
+  // Accepted for FlashAttention's signature; the kernels need no bound on key lengths.
+  if (max_seqlen_k) {
+    TORCH_CHECK(*max_seqlen_k >= 0 && *max_seqlen_k <= std::numeric_limits<int32_t>::max(),
+                kOp, "max_seqlen_k = ", text(*max_seqlen_k), " is out of range");
   }
 
   const c10::cuda::CUDAGuard device_guard(q.device());
@@ -400,7 +412,8 @@ at::Tensor varlen_attention(const at::Tensor& q, const at::Tensor& k, const at::
 TORCH_LIBRARY(varattn, m) {
   m.def(
       "varlen_attention(Tensor q, Tensor k, Tensor v, Tensor cu_seqlens_q, Tensor cu_seqlens_k, "
-      "bool causal=False, float? scale=None, int? max_seqlen_q=None) -> Tensor");
+      "bool causal=False, float? scale=None, int? max_seqlen_q=None, int? max_seqlen_k=None) "
+      "-> Tensor");
   m.def("plan_cache_size() -> int", &plan_cache_size);
   m.def("plan_cache_stats() -> int[]", &plan_cache_stats);
   m.def("set_plan_cache_limit(int limit) -> int", &set_plan_cache_limit);

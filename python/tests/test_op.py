@@ -1,15 +1,15 @@
-"""Tests of the varattn PyTorch op (examples/pytorch). On a GPU machine:
+# SPDX-License-Identifier: Apache-2.0
+"""Tests of the varattn op through the package. On a GPU machine, after
+`pip install --no-build-isolation ./python`:
 
-    python3 -m pytest -q -rs examples/pytorch        # test_speed prints its timings
+    cd /tmp && python3 -m pytest -q -rs <repo>/python/tests    # test_speed prints its timings
 
-The first test builds the extension (JIT, cached in ~/.cache/torch_extensions). Without a
-CUDA device every test is skipped, with the reason shown by -rs.
+Without a CUDA device every test is skipped, with the reason shown by -rs.
 """
 
 from __future__ import annotations
 
 import os
-import pathlib
 import random
 import statistics
 import subprocess
@@ -19,96 +19,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from helpers import (DEV, DTYPES, HEAD_DIMS, TOLERANCE, cu_tensor, make_qkv, offsets,  # noqa: F401
+                     random_lengths, reference, rel_l2)
+
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
-
-HERE = pathlib.Path(__file__).resolve().parent
-DEV = "cuda"
-# The head dims the extension is built for (VARATTN_HEAD_DIMS, as varattn_torch.py reads it).
-HEAD_DIMS = [int(x) for x in os.environ.get("VARATTN_HEAD_DIMS", "64,80,96,128,256")
-             .replace(";", ",").split(",") if x.strip()]
-DTYPES = {"fp16": torch.float16, "bf16": torch.bfloat16}
-TOLERANCE = {torch.float16: 5e-3, torch.bfloat16: 1e-2}  # relative L2 against float32
-
-
-@pytest.fixture(scope="session")
-def va():
-    """The extension, built once per session."""
-    sys.path.insert(0, str(HERE))
-    import varattn_torch
-    return varattn_torch
-
-
-# ---------------------------------------------------------------------------------------------
-# Helpers
-
-def offsets(lengths):
-    out = [0]
-    for n in lengths:
-        out.append(out[-1] + n)
-    return out
-
-
-def cu_tensor(lengths):
-    return torch.tensor(offsets(lengths), dtype=torch.int32, device=DEV)
-
-
-def random_lengths(rng, count, total=None, high=200):
-    """Segment lengths with empty, length-1 and lengths around multiples of 64."""
-    special = [0, 1, 63, 64, 65, 127, 129, 0, 1]
-    lengths = [rng.choice(special) if rng.random() < 0.5 else rng.randint(0, high)
-               for _ in range(count)]
-    if total is not None:  # rescale to a given total, same count
-        assert count * high >= total
-        while sum(lengths) != total:
-            i = rng.randrange(count)
-            if sum(lengths) < total:
-                lengths[i] += lengths[i] < high
-            elif lengths[i] > 0:
-                lengths[i] -= 1
-    return lengths
-
-
-def reference(q, k, v, cu_q, cu_k, causal, scale=None):
-    """The per-segment SDPA loop, in float32 ([1, heads, len, head_dim] per segment)."""
-    from torch.nn.attention import SDPBackend, sdpa_kernel
-    off_q, off_k = cu_q.tolist(), cu_k.tolist()
-    group = q.shape[1] // k.shape[1]
-    out = torch.zeros(q.shape, dtype=torch.float32, device=q.device)
-    with sdpa_kernel(SDPBackend.MATH):
-        for s in range(len(off_q) - 1):
-            a, b, c, d = off_q[s], off_q[s + 1], off_k[s], off_k[s + 1]
-            if b == a or d == c:  # no query, or no key: varattn writes zeros
-                continue
-            qs = q[a:b].float().transpose(0, 1).unsqueeze(0)
-            ks = k[c:d].float().repeat_interleave(group, dim=1).transpose(0, 1).unsqueeze(0)
-            vs = v[c:d].float().repeat_interleave(group, dim=1).transpose(0, 1).unsqueeze(0)
-            if causal and b - a != d - c:  # bottom-right aligned, as FlashAttention 2.1+
-                i = torch.arange(b - a, device=q.device)[:, None]
-                j = torch.arange(d - c, device=q.device)[None, :]
-                o = F.scaled_dot_product_attention(qs, ks, vs, attn_mask=j <= i + (d - c) - (b - a),
-                                                   scale=scale)
-            else:
-                o = F.scaled_dot_product_attention(qs, ks, vs, is_causal=causal, scale=scale)
-            out[a:b] = o[0].transpose(0, 1)
-    return out
-
-
-def rel_l2(out, ref):
-    assert out.shape == ref.shape
-    assert bool(torch.isfinite(out).all())
-    den = ref.norm().item()
-    return (out.float() - ref).norm().item() / (den if den > 0 else 1.0)
-
-
-def make_qkv(total, heads_q, heads_kv, d, dtype, fused, gen):
-    if fused:  # one qkv projection [total, 3, heads, d]: q, k, v are strided views
-        assert heads_q == heads_kv
-        qkv = torch.randn(total, 3, heads_q, d, device=DEV, dtype=dtype, generator=gen)
-        return qkv.unbind(1)
-    q = torch.randn(total, heads_q, d, device=DEV, dtype=dtype, generator=gen)
-    k = torch.randn(total, heads_kv, d, device=DEV, dtype=dtype, generator=gen)
-    v = torch.randn(total, heads_kv, d, device=DEV, dtype=dtype, generator=gen)
-    return q, k, v
 
 
 # ---------------------------------------------------------------------------------------------
@@ -251,13 +165,13 @@ def test_bad_input_raises_with_a_message(va):
 def test_invalid_offsets_raise_in_checking_mode(va):
     """Offsets are checked on the device; VARATTN_TORCH_CHECK_OFFSETS=1 waits and raises."""
     code = (
-        "import sys, torch; sys.path.insert(0, %r); import varattn_torch as va\n"
+        "import torch, varattn as va\n"
         "q = torch.randn(100, 2, 64, device='cuda', dtype=torch.float16)\n"
         "cu = torch.tensor([0, 60, 40, 100], dtype=torch.int32, device='cuda')\n"
         "try:\n"
         "    va.varlen_attention(q, q, q, cu)\n"
         "except RuntimeError as e:\n"
-        "    print(e)\n" % str(HERE))
+        "    print(e)\n")
     env = dict(os.environ, VARATTN_TORCH_CHECK_OFFSETS="1")
     done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
                           timeout=600)

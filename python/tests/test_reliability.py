@@ -1,8 +1,9 @@
+# SPDX-License-Identifier: Apache-2.0
 """Reliability of the op: invalid device offsets are never silent, the plan cache stays
 bounded under serving traffic, threads and streams do not race, and a soak test of random
 shapes (marked slow) that prints its figures. On a GPU machine:
 
-    python3 -m pytest -q -rs -s examples/pytorch/test_reliability.py
+    python3 -m pytest -q -rs -s python/tests/test_reliability.py
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import time
 import pytest
 import torch
 
-from test_varattn_op import DEV, TOLERANCE, cu_tensor, make_qkv, reference, rel_l2, va  # noqa: F401
+from helpers import DEV, TOLERANCE, cu_tensor, make_qkv, reference, rel_l2
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
 

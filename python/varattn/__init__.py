@@ -1,0 +1,104 @@
+# SPDX-License-Identifier: Apache-2.0
+"""varattn: variable-length (packed) attention for PyTorch on NVIDIA GPUs.
+
+    import varattn
+    out = varattn.varlen_attention(q, k, v, cu_seqlens, causal=True)
+    from varattn import flash_attn_varlen_func  # flash-attn 2.x's signature
+
+q, k, v are ``[total, heads, head_dim]`` (fp16/bf16, CUDA, any token/head strides), segments
+delimited by int32 ``cu_seqlens``; no host wait, CUDA-graph capturable, traced by
+``torch.compile``. See README.md beside this package.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from . import _ops
+
+try:
+    from ._version import __version__  # written by setup.py from CMakeLists.txt's project()
+except ImportError:  # a source checkout that was never built
+    __version__ = _ops.source_version()
+
+_ops.load()
+
+from .flash_attn import flash_attn_varlen_func  # noqa: E402 (needs the op loaded)
+
+__all__ = ["__version__", "varlen_attention", "flash_attn_varlen_func", "check_errors",
+           "plan_cache_size", "plan_cache_stats", "set_plan_cache_limit", "clear_plan_cache",
+           "library_path"]
+
+
+@torch.library.register_fake("varattn::varlen_attention")
+def _(q, k, v, cu_seqlens_q, cu_seqlens_k, causal=False, scale=None, max_seqlen_q=None,
+      max_seqlen_k=None):
+    # Shapes only (torch.compile traces with fake tensors): the output is q's shape, dense.
+    torch._check(q.dim() == 3,
+                 lambda: "varattn::varlen_attention: q must be [tokens, heads, head_dim]")
+    return q.new_empty(q.shape)
+
+
+def library_path() -> str:
+    """The op library in use (built with the package, or JIT-compiled)."""
+    return _ops.load()
+
+
+def varlen_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
+                     cu_seqlens_q: torch.Tensor, cu_seqlens_k: torch.Tensor | None = None,
+                     causal: bool = False, scale: float | None = None,
+                     max_seqlen_q: int | None = None,
+                     max_seqlen_k: int | None = None) -> torch.Tensor:
+    """Attention within each packed segment: softmax(scale * q_s k_s^T [causal]) v_s.
+
+    q: [total_q, heads_q, head_dim]; k, v: [total_k, heads_kv, head_dim] (heads_q a multiple
+    of heads_kv: GQA/MQA). float16 or bfloat16 on one CUDA device; any token/head strides with
+    a contiguous last dim, 16-byte aligned (slices of a fused qkv tensor work as they are).
+    cu_seqlens_q / cu_seqlens_k: int32 CUDA offsets [0, l0, l0+l1, ..., total], one count;
+    cu_seqlens_k defaults to cu_seqlens_q. causal: bottom-right aligned, as FlashAttention 2.1+
+    (the same as SDPA's is_causal when a segment's q and k lengths agree). scale: default
+    1/sqrt(head_dim). max_seqlen_q: an upper bound on the segments' query lengths (as for
+    FlashAttention); it only picks the tile height (<= 64: short tiles), so a wrong value
+    costs speed, never correctness; default total_q. max_seqlen_k: accepted, not needed.
+    Returns a new dense [total_q, heads_q, head_dim] tensor. No host sync, capturable in CUDA
+    graphs and traced by torch.compile; forward only (no autograd).
+
+    Invalid offsets (only the device reads them) make every element of the output NaN; the
+    next call on the same stream, or check_errors(), raises the reason by name.
+    """
+    if cu_seqlens_k is None:
+        cu_seqlens_k = cu_seqlens_q
+    return torch.ops.varattn.varlen_attention(q, k, v, cu_seqlens_q, cu_seqlens_k, causal,
+                                              scale, max_seqlen_q, max_seqlen_k)
+
+
+def check_errors(synchronize: bool = True) -> None:
+    """Raises RuntimeError naming the first invalid offset (array, index, values) that any
+    earlier call's device-side check found. With ``synchronize`` (default) it first waits for
+    the streams the op ran on, so every call made so far is checked; without, it reports what
+    the device has written by now and never waits."""
+    torch.ops.varattn.check_errors(synchronize)
+
+
+def plan_cache_size() -> int:
+    """Workspaces cached: one per (device, stream, power-of-two size class) in use."""
+    return torch.ops.varattn.plan_cache_size()
+
+
+def plan_cache_stats() -> dict:
+    """The plan cache's figures: entries, captured (kept for CUDA graphs), hits, misses,
+    evictions, bytes (device workspace bytes held), limit."""
+    keys = ("entries", "captured", "hits", "misses", "evictions", "bytes", "limit")
+    return dict(zip(keys, torch.ops.varattn.plan_cache_stats()))
+
+
+def set_plan_cache_limit(limit: int) -> int:
+    """Sets how many workspaces the cache keeps (least recently used go first; those a CUDA
+    graph captured always stay). Returns the previous limit (default 64)."""
+    return torch.ops.varattn.set_plan_cache_limit(limit)
+
+
+def clear_plan_cache() -> int:
+    """Drops the workspaces no CUDA graph captured (no wait: their memory returns to PyTorch's
+    caching allocator, ordered after the work on their stream). Returns the count."""
+    return torch.ops.varattn.clear_plan_cache()

@@ -1,0 +1,14 @@
+// SPDX-License-Identifier: Apache-2.0
+// The op's __half forward: every head dim's kernels for this element type.
+#include "forward_element.hpp"
+
+#include <varattn/forward.cuh>
+
+namespace varattn_torch {
+
+void forward_element(const varattn::plan& plan, const_view<__half> q, const_view<__half> k,
+                     const_view<__half> v, varattn::packed_view<__half> o, cudaStream_t stream) {
+  varattn::forward<__half>(plan, q, k, v, o, stream);
+}
+
+}  // namespace varattn_torch

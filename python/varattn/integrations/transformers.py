@@ -1,0 +1,108 @@
+# SPDX-License-Identifier: Apache-2.0
+"""varattn as a Hugging Face transformers attention implementation.
+
+    import varattn.integrations.transformers as va_hf
+    name = va_hf.register()                      # "varattn_flash"
+    model = AutoModel.from_pretrained(..., attn_implementation=name)
+    # or, on a model already built: model.set_attn_implementation(name)
+
+Models whose attention passes ``cu_seq_lens_q`` (vision towers such as Qwen2-VL, Qwen2.5-VL,
+GLM-4V; packed-sequence prefill) then run one varattn call per layer instead of a
+``.tolist()`` + split loop: transformers takes that varlen path only when the implementation's
+name contains "flash", hence the default name. Dense batches without a padding mask run as
+one segment per batch row; a padding mask falls back to transformers' SDPA implementation.
+"""
+
+from __future__ import annotations
+
+import torch
+
+import varattn
+
+DEFAULT_NAME = "varattn_flash"
+
+
+def _unsupported(argument: str, value) -> NotImplementedError:
+    return NotImplementedError(f"varattn attention for transformers: {argument}={value!r} is "
+                               "not supported yet")
+
+
+def attention_forward(module: torch.nn.Module, query: torch.Tensor, key: torch.Tensor,
+                      value: torch.Tensor, attention_mask: torch.Tensor | None,
+                      scaling: float | None = None, dropout: float = 0.0,
+                      cu_seq_lens_q: torch.Tensor | None = None,
+                      cu_seq_lens_k: torch.Tensor | None = None,
+                      max_length_q: int | None = None, max_length_k: int | None = None,
+                      is_causal: bool | None = None, sliding_window: int | None = None,
+                      softcap: float | None = None, **kwargs):
+    """transformers' attention-function protocol: query/key/value [batch, heads, tokens, d];
+    returns (out [batch, tokens, heads, d], None)."""
+    if dropout and module.training:
+        raise _unsupported("dropout", dropout)
+    if sliding_window is not None:
+        raise _unsupported("sliding_window", sliding_window)
+    if softcap:
+        raise _unsupported("softcap", softcap)
+    if kwargs.get("output_attentions"):
+        raise _unsupported("output_attentions", True)
+    causal = bool(getattr(module, "is_causal", False) if is_causal is None else is_causal)
+    batch, heads_q, tokens_q, head_dim = query.shape
+    tokens_k = key.shape[2]
+    if cu_seq_lens_q is None:
+        if attention_mask is not None:  # padding: transformers' own SDPA path handles masks
+            from transformers.integrations.sdpa_attention import sdpa_attention_forward
+            return sdpa_attention_forward(module, query, key, value, attention_mask,
+                                          scaling=scaling, dropout=dropout, is_causal=is_causal,
+                                          **kwargs)
+        # A dense batch: each row one segment (arange: no host wait).
+        cu_seq_lens_q = torch.arange(0, (batch + 1) * tokens_q, tokens_q, dtype=torch.int32,
+                                     device=query.device)
+        cu_seq_lens_k = torch.arange(0, (batch + 1) * tokens_k, tokens_k, dtype=torch.int32,
+                                     device=query.device)
+        max_length_q = tokens_q
+    elif batch != 1:
+        raise ValueError(f"varattn attention: packed input (cu_seq_lens_q given) must have batch 1, "
+                         f"got {batch}")
+    if cu_seq_lens_k is None:
+        cu_seq_lens_k = cu_seq_lens_q
+    # [batch, heads, tokens, d] -> [batch * tokens, heads, d]: a strided view for batch 1
+    # (varattn takes head-major strides), a copy otherwise.
+    q, k, v = (t.transpose(1, 2).reshape(-1, t.shape[1], head_dim) for t in (query, key, value))
+    out = varattn.varlen_attention(
+        q, k, v, cu_seq_lens_q.to(torch.int32), cu_seq_lens_k.to(torch.int32), causal=causal,
+        scale=scaling, max_seqlen_q=max_length_q if isinstance(max_length_q, int) else None)
+    return out.view(batch, tokens_q, heads_q, head_dim), None
+
+
+def _preload_for_model_loading(name: str) -> None:
+    """transformers preloads "flash" implementations by name when a model is loaded with one
+    (modeling_flash_attention_utils.lazy_import_flash_attention), which for an unknown name
+    looks for a hub kernel. Seed that loader with varattn's varlen function instead."""
+    try:
+        from transformers import modeling_flash_attention_utils as fa
+    except ImportError:
+        return
+    needed = ("_loaded_implementation", "_pad_input", "_unpad_input",
+              "_lazy_define_process_function")
+    if not all(hasattr(fa, n) for n in needed):
+        return  # another transformers version: set config._attn_implementation instead
+    fa._loaded_implementation = name
+    fa._flash_fn = None
+    fa._flash_varlen_fn = varattn.flash_attn_varlen_func
+    fa._flash_with_kvcache_fn = None
+    fa._pad_fn, fa._unpad_fn = fa._pad_input, fa._unpad_input
+    fa._process_flash_kwargs_fn = fa._lazy_define_process_function(varattn.flash_attn_varlen_func)
+
+
+def register(name: str = DEFAULT_NAME) -> str:
+    """Registers varattn with transformers' AttentionInterface under `name` (which must contain
+    "flash": only then do vision towers pass cu_seqlens) and returns the name, for
+    ``attn_implementation=name`` or ``model.set_attn_implementation(name)``."""
+    if "flash" not in name:
+        raise ValueError(f"register(name={name!r}): the name must contain 'flash', or transformers' "
+                         "vision towers take their .tolist() + split loop instead of cu_seqlens")
+    from transformers import AttentionInterface
+
+    AttentionInterface.register(name, attention_forward)
+    _preload_for_model_loading(name)
+    return name
