@@ -3,6 +3,7 @@
 
     python3 bench/compare.py VARATTN_BENCH OUTDIR [--dtype bf16|fp16] [--workloads LIST]
                              [--quick] [--skip ANCHORS] [--bench-json FILE] [--deadline-s S]
+    python3 bench/compare.py --plot-only COMPARE_JSON OUT_PNG    # re-plot a saved run, no GPU
 
 1. Measures the device's ceilings: bf16/fp16 matmul rate (8192^3) and device-to-device copy
    bandwidth (bytes read + written).
@@ -10,10 +11,11 @@
    its JSON written to a temporary file with --benchmark_out (its console output and progress
    lines go to our log), or reads --bench-json FILE instead (e.g. bench.json of run_on_gpu.sh's
    bench stage; entries whose FLOP count shows other segment lengths are not compared).
-3. Per workload (bench/workloads.json), times the PyTorch anchors with CUDA events (median
-   after warm-up, inputs rotated over buffer sets that exceed 2x L2), counts their host syncs
-   with torch.cuda.set_sync_debug_mode("warn"), and checks each against a float32 reference
-   on a subset of query rows:
+3. Per workload (bench/workloads.json; varattn_bench has the same ones compiled in, from
+   bench/workloads_data.hpp, and reports the JSON's sha256), times the PyTorch anchors with
+   CUDA events (median after warm-up, inputs rotated over buffer sets that exceed 2x L2),
+   counts their host syncs with torch.cuda.set_sync_debug_mode("warn"), and checks each
+   against a float32 reference on a subset of query rows:
      loop_bound  per-segment SDPA, each bound read from the device cu_seqlens (q[.., cu[i-1]:cu[i]])
      loop_split  per-segment SDPA after one .tolist() and torch.split (the Qwen2-VL pattern)
      fa2         aten._flash_attention_forward (FlashAttention-2 varlen), q/k/v [total, h, d]
@@ -21,13 +23,17 @@
      flex        FlexAttention with a document mask, torch.compile(flex_attention)
 4. Prints one table per workload (every anchor, and every varattn launch policy: per_segment
    and fused) and a summary whose speedups are those of varattn's fastest policy, named there;
-   writes OUTDIR/compare.json and OUTDIR/compare.md (rewritten after every workload, so a
-   cut-off run keeps what it did). Exits 3 if VARATTN_BENCH was given but gave no result.
+   writes OUTDIR/compare.json, OUTDIR/compare.md and OUTDIR/compare.png (rewritten after
+   every workload, so a cut-off run keeps what it did). Exits 3 if VARATTN_BENCH was given
+   but gave no result.
+5. compare.png (matplotlib; skipped with a note where it is missing): per workload, each
+   method's time over varattn's (its fastest launch policy), on a log axis with a line at 1.
 
 --workloads takes names and the groups main, causal, sweep, all (default: main,causal).
 BENCHMARKS.md describes the method and the formulas.
 """
 import argparse
+import hashlib
 import json
 import math
 import os
@@ -162,7 +168,7 @@ def bench_filter(workloads):
     return "^(fwd|encoder)/"
 
 
-def run_varattn_bench(binary, workloads, dtype, workloads_path, timeout_s, quick, log=print):
+def run_varattn_bench(binary, workloads, dtype, timeout_s, quick, log=print):
     """Runs varattn_bench with its JSON written to a temporary file (--benchmark_out), its
     console table and progress lines (stdout and stderr) passed through to our log."""
     import tempfile
@@ -172,7 +178,7 @@ def run_varattn_bench(binary, workloads, dtype, workloads_path, timeout_s, quick
         out_path = pathlib.Path(tmp) / "varattn_bench.json"
         cmd = [binary, f"--benchmark_out={out_path}", "--benchmark_out_format=json",
                f"--benchmark_filter={bench_filter(workloads)}",
-               f"--varattn_dtype={dtype}", f"--varattn_workloads={workloads_path}"]
+               f"--varattn_dtype={dtype}"]
         if quick:
             cmd.append("--varattn_min_time=0.2")
         log("$ " + " ".join(cmd))
@@ -672,7 +678,7 @@ def analyse(record, ceilings, varattn_entries, dtype, device_name):
             a["vs_expected"] = a["ms"] / ms_expected - 1.0
             a["within_expected"] = abs(a["vs_expected"]) <= EXPECTED_TOLERANCE
     for v in record["varattn"]:
-        # A bench JSON made from another workloads.json (--bench-json of an older run) has
+        # A bench built from another workloads.json (or --bench-json of an older run) has
         # other segment lengths: its FLOP counter gives it away, and it is not compared.
         per_forward = v.get("flops", 0) / max(v.get("layers", 1) or 1, 1)
         if per_forward > 0 and abs(per_forward / record["flops"] - 1.0) > 1e-6 and "error" not in v:
@@ -836,22 +842,176 @@ def full_markdown(doc):
             f"copy {fmt(c.get('copy_gbps'), ',.0f')} GB/s (read + write)", ""]
     if doc.get("varattn_error"):
         head += [f"varattn_bench: {doc['varattn_error']}", ""]
+    if doc.get("varattn_workloads_note"):
+        head += [doc["varattn_workloads_note"], ""]
     body = [workload_markdown(r, doc["dtype"]) for r in doc["workloads"] if "floor_ms" in r]
     return "\n".join(head + body + [summary_markdown(doc["workloads"], doc["dtype"])])
 
 
-def write_outputs(outdir, doc):
+# ----------------------------------------------------------------------------------------------
+# Chart: each method's time over varattn's, per workload (compare.png).
+
+CHART_COLORS = {"loop_bound": "#9e9e9e", "loop_split": "#1f77b4", "fa2": "#d62728",
+                "mem_eff": "#ff7f0e", "flex": "#9467bd"}
+
+
+def chart_rows(doc):
+    """Per workload: (name, (varattn's policy, its ms) or None, note, bars). Each bar is
+    (anchor, ratio or None, note): ratio = the anchor's ms / varattn's, where varattn is its
+    fastest eager launch policy (as in the summary); None with a note ('skipped', 'error', ...)
+    when the anchor has no time for this workload. Anchors skipped everywhere get no bar."""
+    records = doc.get("workloads", [])
+    anchors = [a for a in ANCHORS
+               if any(a in r.get("anchors", {}) and not r["anchors"][a].get("skipped") for r in records)]
+    rows = []
+    for r in records:
+        fwd = {v.get("policy"): v for v in r.get("varattn", [])
+               if v.get("kind") == "fwd" and v.get("ms", 0) > 0 and "error" not in v}
+        best = r.get("varattn_best") if r.get("varattn_best") in fwd else None
+        if best is None and fwd:
+            best = min(fwd, key=lambda k: fwd[k]["ms"])
+        if best is None:
+            errors = [v["error"] for v in r.get("varattn", []) if v.get("error")]
+            note = r.get("error") or (f"varattn: {errors[0]}" if errors else "varattn not measured")
+            rows.append((r.get("name", "?"), None, note[:90], []))
+            continue
+        ref = fwd[best]["ms"]
+        bars = []
+        for a in anchors:
+            e = r.get("anchors", {}).get(a)
+            if e is None:
+                bars.append((a, None, "not run"))
+            elif e.get("skipped"):
+                bars.append((a, None, e.get("note", "skipped")))
+            elif not e.get("ms", 0) > 0:
+                bars.append((a, None, e.get("note", "error")))
+            else:
+                bars.append((a, e["ms"] / ref, "" if e.get("accurate", True) else "rel err HIGH"))
+        rows.append((r.get("name", "?"), (best, ref), "", bars))
+    return rows
+
+
+def chart_ticks(lo, hi):
+    """1-2-5 ticks between lo and hi (a log axis with few decades shows no labels otherwise)."""
+    ticks = []
+    for exp in range(math.floor(math.log10(lo)) - 1, math.ceil(math.log10(hi)) + 1):
+        for m in (1, 2, 5):
+            t = m * 10.0 ** exp
+            if lo <= t <= hi:
+                ticks.append(t)
+    return ticks
+
+
+def write_chart(doc, path, log=print):
+    """compare.png: a grouped horizontal bar chart, one group per workload, one bar per PyTorch
+    anchor: its time over varattn's, on a log axis, growing from the line at 1 (right: varattn
+    is faster). Returns the path, or None (with a note in the log) where matplotlib is missing
+    or nothing was measured; never raises, so a chart can never fail a measuring run."""
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+        from matplotlib.patches import Patch
+        from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
+    except ImportError as e:
+        if not getattr(write_chart, "noted", False):
+            log(f"compare.py: no chart ({e})")
+            write_chart.noted = True
+        return None
+    import textwrap
+    fig = None
+    try:
+        rows = chart_rows(doc)
+        if not rows:
+            return None
+        keys = list(dict.fromkeys(b[0] for _, _, _, bars in rows for b in bars))
+        ratios = [b[1] for _, _, _, bars in rows for b in bars if b[1]]
+        lo = min(ratios + [1.0]) / 1.8
+        hi = max(ratios + [1.0]) * 1.9
+        nk = max(len(keys), 1)
+        bar_h = 0.8 / nk
+        fig, ax = plt.subplots(figsize=(10, 1.9 + len(rows) * (0.2 * nk + 0.25)))
+        yticks, ylabels = [], []
+        for i, (name, ref, note, bars) in enumerate(rows):
+            center = -i
+            yticks.append(center)
+            if ref is None:
+                ylabels.append(name)
+                ax.text(1.04, center, note, va="center", ha="left", fontsize=7.5, style="italic",
+                        color="#666666")
+                continue
+            ylabels.append(f"{name}\nvarattn {ref[0]}\n{ref[1]:.3f} ms")
+            for j, (key, ratio, bnote) in enumerate(bars):
+                y = center + 0.4 - bar_h * (keys.index(key) + 0.5)
+                if ratio is None:
+                    ax.text(1.04, y, f"{ANCHOR_TITLES[key]}: {bnote}", va="center", ha="left",
+                            fontsize=6.5, style="italic", color="#888888")
+                    continue
+                # Bars grow from 1: right, the anchor is slower than varattn; left, faster.
+                ax.barh(y, ratio - 1.0, left=1.0, height=bar_h * 0.85,
+                        color=CHART_COLORS.get(key, "#7f7f7f"),
+                        hatch="//" if bnote else None, edgecolor="white", linewidth=0.3)
+                digits = 2 if ratio < 10 else (1 if ratio < 100 else 0)
+                text = f"{ratio:.{digits}f}×" + (f" ({bnote})" if bnote else "")
+                if ratio >= 1.0:
+                    ax.text(ratio * 1.025, y, text, va="center", ha="left", fontsize=7)
+                else:
+                    ax.text(ratio / 1.025, y, text, va="center", ha="right", fontsize=7)
+        ax.set_xscale("log")
+        ax.set_xlim(lo, hi)
+        ax.xaxis.set_major_locator(FixedLocator(chart_ticks(lo, hi)))
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _: f"{x:g}×"))
+        ax.xaxis.set_minor_locator(NullLocator())
+        ax.set_ylim(-len(rows) + 0.5, 0.5)
+        ax.set_yticks(yticks)
+        ax.set_yticklabels(ylabels, fontsize=8)
+        ax.axvline(1.0, color="black", linewidth=1.0)
+        ax.set_xlabel("anchor's time / varattn's time, log scale (right of 1×: varattn is that "
+                      "many times faster; left: the anchor is faster)", fontsize=8.5)
+        ax.grid(axis="x", linewidth=0.3, alpha=0.6)
+        ax.tick_params(axis="x", labelsize=8)
+        for i in range(1, len(rows)):
+            ax.axhline(-i + 0.5, color="#cccccc", linewidth=0.5)
+        sub = [str(doc.get("started", "?"))]
+        if doc.get("torch"):
+            sub.append(f"torch {doc['torch']}")
+        if doc.get("commit"):
+            sub.append(f"varattn {doc['commit']}")
+        sub.append("median ms per forward; varattn: its fastest launch policy")
+        lines = [f"varattn against PyTorch's varlen attention: {doc.get('device', '?')}, "
+                 f"{doc.get('dtype', '?')}", ", ".join(sub)]
+        if doc.get("source"):
+            lines += textwrap.wrap(str(doc["source"]), 115)
+        ax.set_title("\n".join(lines), fontsize=9, loc="left")
+        ax.legend(handles=[Patch(color=CHART_COLORS.get(k, "#7f7f7f"), label=ANCHOR_TITLES[k])
+                           for k in keys], fontsize=7.5, loc="best", framealpha=0.9)
+        fig.tight_layout()
+        path = pathlib.Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(path, dpi=110)
+        return path
+    except Exception as e:  # a chart must never cost the measurements
+        log(f"compare.py: no chart ({type(e).__name__}: {e})")
+        return None
+    finally:
+        if fig is not None:
+            plt.close(fig)
+
+
+def write_outputs(outdir, doc, chart=False, log=print):
     outdir.mkdir(parents=True, exist_ok=True)
     (outdir / "compare.json").write_text(json.dumps(doc, indent=1, default=str) + "\n")
     (outdir / "compare.md").write_text(full_markdown(doc))
+    if chart:
+        write_chart(doc, outdir / "compare.png", log)
 
 
 # ----------------------------------------------------------------------------------------------
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("bench", help="path of varattn_bench, or '-' to skip it")
-    parser.add_argument("outdir", type=pathlib.Path)
+    parser.add_argument("bench", nargs="?", help="path of varattn_bench, or '-' to skip it")
+    parser.add_argument("outdir", nargs="?", type=pathlib.Path)
     parser.add_argument("--dtype", choices=("bf16", "fp16"), default="bf16")
     parser.add_argument("--workloads", default="main,causal", help="names and/or groups, comma-separated")
     parser.add_argument("--workloads-file", default=str(DEFAULT_WORKLOADS))
@@ -860,8 +1020,20 @@ def main(argv=None):
     parser.add_argument("--bench-json", help="use this varattn_bench JSON instead of running it")
     parser.add_argument("--deadline-s", type=float, default=0,
                         help="stop starting workloads after this many seconds (0: no limit)")
+    parser.add_argument("--plot-only", nargs=2, metavar=("COMPARE_JSON", "OUT_PNG"),
+                        help="only draw the chart of a saved compare.json (no torch, no GPU)")
     parser.add_argument("--device", default="cuda", help=argparse.SUPPRESS)  # 'cpu' for a dry run
     args = parser.parse_args(argv)
+    if args.plot_only:
+        doc = json.loads(pathlib.Path(args.plot_only[0]).read_text())
+        out = write_chart(doc, args.plot_only[1])
+        if out is None:
+            print(f"compare.py: no chart written from {args.plot_only[0]}")
+            return 1
+        print(f"wrote {out}")
+        return 0
+    if args.bench is None or args.outdir is None:
+        parser.error("VARATTN_BENCH and OUTDIR are required (unless --plot-only)")
     started = time.time()
     skip = {s.strip() for s in args.skip.split(",") if s.strip()}
     unknown = skip - set(ANCHORS)
@@ -892,6 +1064,11 @@ def main(argv=None):
            "cuda": getattr(torch.version, "cuda", None), "started": time.strftime("%Y-%m-%d %H:%M:%S"),
            "quick": args.quick, "skip": sorted(skip), "workload_names": [w["name"] for w in workloads],
            "workloads": []}
+    try:  # for the chart's caption; a copy without git has none
+        doc["commit"] = subprocess.run(["git", "-C", str(HERE), "rev-parse", "--short", "HEAD"],
+                                       capture_output=True, text=True, timeout=10).stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        doc["commit"] = None
 
     log(f"device {dev.device_name}, torch {torch.__version__}, {args.dtype}, L2 {dev.l2_bytes >> 20} MiB")
     doc["ceilings"] = measure_ceilings(dev)
@@ -903,12 +1080,19 @@ def main(argv=None):
         bench = parse_bench_json(pathlib.Path(args.bench_json).read_text(), source=args.bench_json)
     elif args.bench != "-":
         budget = remaining() - 60 if remaining() != float("inf") else 1800
-        bench = run_varattn_bench(args.bench, workloads, args.dtype, args.workloads_file, budget,
-                                  args.quick, log)
+        bench = run_varattn_bench(args.bench, workloads, args.dtype, budget, args.quick, log)
     else:
         bench = {"error": "not run ('-' given)"}
     doc["varattn_error"] = bench.get("error")
     doc["varattn_context"] = bench.get("context", {})
+    # varattn_bench's workloads are compiled in; the digest says whether they are this file's
+    # (if not, the FLOP check in analyse() keeps any workload whose lengths differ out).
+    built_from = doc["varattn_context"].get("workloads_sha256")
+    ours = hashlib.sha256(pathlib.Path(args.workloads_file).read_bytes()).hexdigest()
+    if built_from and built_from != ours:
+        doc["varattn_workloads_note"] = (f"varattn_bench was built from another workloads.json "
+                                         f"(sha256 {built_from[:12]}, {args.workloads_file}: {ours[:12]})")
+        log(f"compare.py: {doc['varattn_workloads_note']}")
     if bench.get("output_tail"):
         doc["varattn_output_tail"] = bench["output_tail"]
     if bench.get("error"):
@@ -937,12 +1121,14 @@ def main(argv=None):
             if dev.cuda:
                 torch.cuda.empty_cache()
         doc["workloads"].append(record)
-        write_outputs(args.outdir, doc)
+        write_outputs(args.outdir, doc, chart=True, log=log)
 
     doc["seconds"] = round(time.time() - started, 1)
-    write_outputs(args.outdir, doc)
+    write_outputs(args.outdir, doc, chart=True, log=log)
     log(summary_markdown(doc["workloads"], args.dtype))
-    log(f"wrote {args.outdir / 'compare.md'} and {args.outdir / 'compare.json'} ({doc['seconds']} s)")
+    chart = args.outdir / "compare.png"
+    log(f"wrote {args.outdir / 'compare.md'}, {args.outdir / 'compare.json'}"
+        f"{', ' + str(chart) if chart.exists() else ''} ({doc['seconds']} s)")
     if varattn_missing:
         log(f"compare.py: varattn was not measured ({doc['varattn_error']}); exit 3")
         return 3

@@ -8,12 +8,14 @@
 # initcheck on that case, the invalid-offsets case and VARATTN_INITCHECK_CASES),
 # bench (varattn_bench, every workload, JSON), compare (bench/compare.py: PyTorch anchors,
 # which runs varattn_bench again itself so both sides are measured in the same call; its JSON
-# goes to a temporary file, and compare fails (exit 3) when varattn gave no result at all).
+# goes to a temporary file, and compare fails (exit 3) when varattn gave no result at all;
+# it also draws compare.png, each anchor's time over varattn's, where matplotlib exists).
 # A failing stage does not stop the later ones (those that need its output are skipped);
 # the script exits nonzero if any stage failed and prints a short summary last.
 #
-# OUTDIR stays flat, at most 9 files: summary.txt build.log test.log sanitize.log bench.log
-# bench.json compare.log compare.md compare.json.
+# OUTDIR stays flat, at most 8 files (all the device tool brings back): summary.txt build.log
+# test.log (ctest, then compute-sanitizer) bench.log (varattn_bench, then compare.py's log)
+# bench.json compare.md compare.json compare.png.
 #
 # Optional environment:
 #   VARATTN_BUILD_DIR     build folder (default: <repo>/build/gpu, reused when the machine is warm)
@@ -130,14 +132,14 @@ fi
 if wanted sanitize; then
   GPU_TESTS=$BUILD/tests/varattn_gpu_tests
   if [[ -x $GPU_TESTS ]]; then
-    run_stage memcheck "$OUT/sanitize.log" compute-sanitizer --tool memcheck --error-exitcode 9 \
+    run_stage memcheck "$OUT/test.log" compute-sanitizer --tool memcheck --error-exitcode 9 \
       "$GPU_TESTS" "${SANITIZE_EXTRA[@]}"
     # racecheck runs ~100x slower: the small problem of every kernel family and variant.
-    run_stage racecheck "$OUT/sanitize.log" compute-sanitizer --tool racecheck --error-exitcode 9 \
+    run_stage racecheck "$OUT/test.log" compute-sanitizer --tool racecheck --error-exitcode 9 \
       "$GPU_TESTS" "-tc=every kernel family*"
     # initcheck: no kernel reads device memory nothing wrote (same small cases, plus the
     # invalid-offset and reliability cases whose outputs the device fills with NaN).
-    run_stage initcheck "$OUT/sanitize.log" compute-sanitizer --tool initcheck --error-exitcode 9 \
+    run_stage initcheck "$OUT/test.log" compute-sanitizer --tool initcheck --error-exitcode 9 \
       "$GPU_TESTS" "-tc=every kernel family*,invalid device offsets*${VARATTN_INITCHECK_CASES:+,$VARATTN_INITCHECK_CASES}"
   else
     record sanitize "SKIPPED (no $GPU_TESTS)" 0
@@ -161,7 +163,7 @@ fi
 if wanted compare; then
   bench_arg=$BENCH_BIN
   [[ -x $BENCH_BIN ]] || bench_arg=-
-  run_stage compare "$OUT/compare.log" \
+  run_stage compare "$OUT/bench.log" \
     python3 "$ROOT/bench/compare.py" "$bench_arg" "$OUT" \
     --deadline-s $(($(seconds_left) - 40)) "${COMPARE_EXTRA[@]}"
 fi
@@ -174,10 +176,8 @@ fi
   for i in "${!NAMES[@]}"; do
     printf '%-10s %-28s %6s\n' "${NAMES[$i]}" "${RESULTS[$i]}" "${TIMES[$i]}"
   done
-  if [[ -f $OUT/sanitize.log ]]; then
-    grep -E "ERROR SUMMARY|RACECHECK SUMMARY" "$OUT/sanitize.log" | tail -4
-  fi
   if [[ -f $OUT/test.log ]]; then
+    grep -E "ERROR SUMMARY|RACECHECK SUMMARY" "$OUT/test.log" | tail -4
     grep -E "tests passed|tests failed|\(Failed\)|\(Skipped\)|Not Run|\*\*\*" "$OUT/test.log" | tail -12
   fi
   if [[ -f $OUT/compare.md ]] && grep -q '^## Summary' "$OUT/compare.md"; then

@@ -1,11 +1,12 @@
 //! \file varattn_bench.cu
-//! Google Benchmark driver for varattn: one benchmark per workload (bench/workloads.json)
-//! x launch policy x element type, plus a whole-encoder scenario. GPU time from CUDA events
-//! (manual time); host syncs per forward measured by capturing the forward into a CUDA graph.
+//! Google Benchmark driver for varattn: one benchmark per workload x launch policy x element
+//! type, plus a whole-encoder scenario. GPU time from CUDA events (manual time); host syncs
+//! per forward measured by capturing the forward into a CUDA graph. The workloads are compiled
+//! in (bench/workloads_data.hpp, written by bench/gen_workloads.py with bench/workloads.json);
+//! --benchmark_filter selects among them.
 //!
-//!   varattn_bench [--varattn_workloads=PATH] [--varattn_dtype=bf16|fp16|all]
-//!                 [--varattn_seed=N] [--varattn_min_time=SECONDS] [--varattn_list]
-//!                 [--benchmark_* flags]
+//!   varattn_bench [--varattn_dtype=bf16|fp16|all] [--varattn_seed=N]
+//!                 [--varattn_min_time=SECONDS] [--varattn_list] [--benchmark_* flags]
 //!
 //! Benchmarks are named fwd/<workload>/<policy>/<dtype>, encoder/<workload>/<policy>/<dtype>
 //! and encoder_graph/<workload>/device_plan/<dtype> (plan built on the device, whole encoder
@@ -35,10 +36,6 @@
 #include <string>
 #include <vector>
 
-#ifndef VARATTN_BENCH_WORKLOADS
-#define VARATTN_BENCH_WORKLOADS "bench/workloads.json"
-#endif
-
 namespace varattn_bench {
 
 // ---------------------------------------------------------------------------------------------
@@ -65,7 +62,6 @@ constexpr double kMaxMemoryFraction = 0.5;  // of the free device memory, for al
 // Options and small utilities.
 
 struct options {
-  std::string workloads_path;
   std::vector<std::string> dtypes{"bf16"};
   uint64_t seed = 0;
   double min_time_s = 0;  // 0: Google Benchmark's default (0.5 s of measured time)
@@ -715,8 +711,10 @@ std::vector<std::string> split(const std::string& s, char sep) {
 
 //! Takes the --varattn_* flags out of argv (Google Benchmark rejects flags it does not know).
 bool parse_own_flags(int& argc, char** argv, options& opt, std::string& error) {
-  const char* env = std::getenv("VARATTN_WORKLOADS");
-  opt.workloads_path = env != nullptr && *env != '\0' ? env : VARATTN_BENCH_WORKLOADS;
+  if (const char* env = std::getenv("VARATTN_WORKLOADS"); env != nullptr && *env != '\0') {
+    std::fprintf(stderr, "varattn_bench: VARATTN_WORKLOADS is ignored: the workloads are compiled "
+                         "in (bench/workloads_data.hpp)\n");
+  }
   opt.seed = std::random_device{}();
   opt.seed = (opt.seed << 32) ^ uint64_t(std::chrono::steady_clock::now().time_since_epoch().count());
   int out = 1;
@@ -727,8 +725,10 @@ bool parse_own_flags(int& argc, char** argv, options& opt, std::string& error) {
       if (arg.compare(0, prefix.size(), prefix) == 0) return arg.substr(prefix.size());
       return std::nullopt;
     };
-    if (auto v = value_of("--varattn_workloads")) {
-      opt.workloads_path = *v;
+    if (arg.compare(0, 19, "--varattn_workloads") == 0) {
+      error = "--varattn_workloads is gone: the workloads are compiled in (edit "
+              "bench/gen_workloads.py, run it, rebuild); select with --benchmark_filter";
+      return false;
     } else if (auto v = value_of("--varattn_dtype")) {
       opt.dtypes = *v == "all" ? std::vector<std::string>{"bf16", "fp16"} : split(*v, ',');
       for (const std::string& d : opt.dtypes) {
@@ -751,8 +751,8 @@ bool parse_own_flags(int& argc, char** argv, options& opt, std::string& error) {
       opt.list = true;
     } else if (arg.compare(0, 10, "--varattn_") == 0) {
       error = "unknown flag " + arg +
-              " (known: --varattn_workloads=PATH, --varattn_dtype=bf16|fp16|all, "
-              "--varattn_seed=N, --varattn_min_time=SECONDS, --varattn_list)";
+              " (known: --varattn_dtype=bf16|fp16|all, --varattn_seed=N, "
+              "--varattn_min_time=SECONDS, --varattn_list)";
       return false;
     } else {
       argv[out++] = argv[i];
@@ -775,6 +775,8 @@ bool wants_listing(int argc, char** argv) {
 }
 
 void print_workloads() {
+  std::printf("workloads: bench/workloads_data.hpp, from bench/workloads.json sha256 %s\n",
+              kWorkloadsJsonSha256);
   std::printf("%-20s %-7s %6s %9s %9s %5s %5s %4s %6s %11s %10s\n", "name", "group", "segs",
               "tokens_q", "tokens_k", "hq", "hkv", "d", "causal", "GFLOP", "MB(bf16)");
   for (const workload& w : g_workloads) {
@@ -798,12 +800,7 @@ int main(int argc, char** argv) {
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 2;
 
-  try {
-    g_workloads = load_workloads(g_options.workloads_path);
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "varattn_bench: %s\n", e.what());
-    return 2;
-  }
+  g_workloads = builtin_workloads();
   if (g_options.list) {
     print_workloads();
     return 0;
@@ -829,10 +826,11 @@ int main(int argc, char** argv) {
       benchmark::AddCustomContext("sm_count", std::to_string(prop.multiProcessorCount));
       benchmark::AddCustomContext("l2_bytes", std::to_string(prop.l2CacheSize));
     }
-    benchmark::AddCustomContext("workloads", g_options.workloads_path);
+    benchmark::AddCustomContext("workloads", "bench/workloads_data.hpp");
+    benchmark::AddCustomContext("workloads_sha256", kWorkloadsJsonSha256);
     benchmark::AddCustomContext("seed", std::to_string(g_options.seed));
-    std::fprintf(stderr, "[varattn_bench] %s, workloads %s, seed %llu\n", prop.name,
-                 g_options.workloads_path.c_str(), (unsigned long long)g_options.seed);
+    std::fprintf(stderr, "[varattn_bench] %s, workloads.json sha256 %.12s, seed %llu\n", prop.name,
+                 kWorkloadsJsonSha256, (unsigned long long)g_options.seed);
   }
   benchmark::RunSpecifiedBenchmarks();
   g_fixture.reset();
