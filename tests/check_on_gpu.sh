@@ -5,7 +5,7 @@
 # installs the Python package (`pip install --no-build-isolation ./python`: the op compiled
 # ahead of time) in the background while bench/run_on_gpu.sh configures, builds and runs
 # ctest (GPU tests included), then runs the package's pytest from /tmp, so that the installed
-# package is what is tested. Logs: $OUT/{summary.txt,build.log,test.log,sanitize.log,pip.log,
+# package is what is tested. Logs: $OUT/{summary.txt,build.log,test.log (sanitizers too),pip.log,
 # pytest.log}.
 # Environment: VARATTN_STAGES (default configure,build,test; add sanitize for
 # compute-sanitizer; "none" skips CMake), VARATTN_DEADLINE_S for run_on_gpu.sh (default 330),
