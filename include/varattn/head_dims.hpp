@@ -2,8 +2,14 @@
 //! \file head_dims.hpp
 //! The head dimensions the kernels are instantiated for.
 //!
-//! Define VARATTN_HEAD_DIMS (a comma-separated list, e.g. `-DVARATTN_HEAD_DIMS=64,128`) for
-//! every translation unit to compile fewer; the CMake option VARATTN_HEAD_DIMS does that.
+//! The list comes from, first to last: a definition on the command line (a comma-separated
+//! list, e.g. `-DVARATTN_HEAD_DIMS=64,128`, the same for every translation unit; the PyTorch
+//! op's build passes one); varattn/config.hpp, which CMake generates from its
+//! VARATTN_HEAD_DIMS option; otherwise every supported head dim (headers used without CMake).
+
+#if __has_include(<varattn/config.hpp>)
+#include <varattn/config.hpp>
+#endif
 
 #include <cstdint>
 #include <string>

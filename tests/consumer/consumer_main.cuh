@@ -13,8 +13,9 @@ int main() try {
   // per_segment: the plan is made before the GPU check, so it must not touch the device.
   const auto plan = varattn::plan::make(segs, segs, shape, {/*causal=*/true},
                                         varattn::launch_policy::per_segment);
-  std::printf("plan: %zu launches for %zu segments, head dims %s\n", plan.launches().size(),
-              segs.size(), varattn::head_dims::to_string().c_str());
+  std::printf("varattn %s; plan: %zu launches for %zu segments, head dims %s\n",
+              VARATTN_VERSION_STRING, plan.launches().size(), segs.size(),
+              varattn::head_dims::to_string().c_str());
 
   int count = 0;
   if (cudaGetDeviceCount(&count) != cudaSuccess || count == 0) {
