@@ -3,6 +3,7 @@
 //! The dispatcher: runs a plan on q, k, v into o on one stream. Validates on the host,
 //! then launches; never allocates, never synchronizes, safe inside CUDA graph capture.
 
+#include <varattn/detail/arch_guard.cuh>
 #include <varattn/detail/head_dim_dispatch.hpp>
 #include <varattn/detail/kernel/params.cuh>
 #include <varattn/detail/launch.cuh>

@@ -2,6 +2,7 @@
 //! \file forward_kernel.cuh
 //! The sm80 forward kernel (mma.sync; runs on sm_80 and later): one CTA per work item.
 
+#include <varattn/detail/arch_guard.cuh>
 #include <varattn/detail/kernel/forward_tile.cuh>
 #include <varattn/detail/kernel/kernel_traits.cuh>
 #include <varattn/detail/kernel/params.cuh>

@@ -2,6 +2,8 @@
 //! \file cp_async.cuh
 //! Asynchronous 16-byte global-to-shared copies (sm_80+), bypassing L1.
 
+#include <varattn/detail/arch_guard.cuh>
+
 #include <cstdint>
 
 namespace varattn::detail::sm80 {

@@ -3,6 +3,8 @@
 //! Four 8x8 b16 matrices from shared memory into the mma fragment layout. Lane l gives
 //! the address of row (l % 8) of matrix (l / 8); register i receives matrix i.
 
+#include <varattn/detail/arch_guard.cuh>
+
 #include <cstdint>
 
 namespace varattn::detail::sm80 {

@@ -8,6 +8,8 @@
 //!   B 16x8 : b0 = (k = c..c+1, n = g), b1 = (k = c+8.., n = g)
 //!   C 16x8 : d0,d1 = (g, c..c+1), d2,d3 = (g+8, c..c+1)
 
+#include <varattn/detail/arch_guard.cuh>
+
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 
