@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # varattn's kernels use sm_80 instructions (bf16 mma.sync, cp.async, ldmatrix): a build for an
 # older architecture fails in ptxas, thousands of lines per translation unit. These checks stop
 # the configure first, with one message. Included by varattn's CMakeLists.txt (so available

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Encoder layers: the attention of a 32-layer windowed vision encoder, 256 windows of 64
 // tokens, 16 heads, head dim 80. One read of cu_seqlens and one plan serve all 32 layers;
 // the forwards go back to back on one stream and the host waits for nothing in between.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // What both examples need beside varattn: random bf16 data made on the device, and the
 // check for a usable GPU.

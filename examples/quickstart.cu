@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Quick start: attention over packed variable-length sequences whose bounds live on the
 // device, timed, and checked against varattn's host reference.
 //

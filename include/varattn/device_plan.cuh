@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 //! \file device_plan.cuh
 //! Building a fused plan's work list on the device from device cu_seqlens: one single-CTA

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 //! \file device_report.hpp
 //! What the device found wrong with offsets only it reads (a plan built on the device), kept

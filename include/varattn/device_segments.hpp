@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 //! \file device_segments.hpp
 //! Reading a device `cu_seqlens` into a host segment table: the one place in varattn that

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 //! \file error.hpp
 //! The one exception type varattn throws, and the CUDA-call check that raises it.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 //! \file forward.cuh
 //! The dispatcher: runs a plan on q, k, v into o on one stream. Validates on the host,

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 //! \file head_dims.hpp
 //! The head dimensions the kernels are instantiated for.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 //! \file options.hpp
 //! What the attention computes, beyond q, k and v.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 //! \file packed_view.hpp
 //! A non-owning view of a packed [rows, heads, head_dim] tensor with arbitrary token and

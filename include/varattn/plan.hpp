@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 //! \file plan.hpp
 //! A plan: the validated attention shape and the work decomposition for one pair of

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 //! \file reference.hpp
 //! Attention on the host in double precision over the same packed views and segments:

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 //! \file segments.hpp
 //! The host table of segment bounds: `cu_seqlens = [0, l0, l0+l1, ..., total]` read once,

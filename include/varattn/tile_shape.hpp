@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 //! \file tile_shape.hpp
 //! The tile each CTA computes, as one constexpr function of the head dimension and the

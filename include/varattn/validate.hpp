@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 //! \file validate.hpp
 //! Host checks of q, k, v, o against a plan, run by forward() before any launch.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 //! \file varattn.hpp
 //! Everything varattn offers. The host parts (segments, plan, reference, validation) build

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 //! \file work_list.hpp
 //! Work items of the fused launch: one (segment, q-tile) each, run for every head. Built on

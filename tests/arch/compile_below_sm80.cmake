@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # Compiles below_sm80.cu for sm_75 and expects nvcc to fail with the guard's one message
 # (detail/arch_guard.cuh) and nothing from ptxas:
 #   cmake -DNVCC=... [-DHOST_COMPILER=...] -DINCLUDE_DIR=... -DGENERATED_INCLUDE_DIR=...

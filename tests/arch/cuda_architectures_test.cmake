@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # The configure-time check's reading of CUDA_ARCHITECTURES lists, without a project:
 #   cmake -DVARATTN_SOURCE_DIR=<repo> -P tests/arch/cuda_architectures_test.cmake
 include("${VARATTN_SOURCE_DIR}/cmake/varattnCudaArchitectures.cmake")

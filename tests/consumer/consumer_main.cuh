@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // The program both consumer projects build: a plan, and where there is a GPU, one fp16
 // forward for head dim 128. Each project's main.cu adds its own check of the head dims.

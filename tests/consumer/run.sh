@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Builds and runs the two consumer projects against this checkout, outside the library's
 # own CMake: FetchContent (add_subdirectory path) and find_package after cmake --install.
 # Without a GPU the binaries print "no CUDA device found" and exit 0.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Segments from a device cu_seqlens: one copy into a reused pinned buffer and a wait on
 // that copy alone; bad device offsets and bad views fail before any write.
 #include <chrono>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Segment tables at the edges: empty segments, length 1, lengths off the tile size, one
 // 16k segment, thousands of tiny ones.
 #include <random>

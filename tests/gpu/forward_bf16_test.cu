@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #include "forward_cases.cuh"
 
 TEST_CASE("bfloat16 forward matches the reference for every head dim") {

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // The forward against the reference for one element type: every head dim, causal and not,
 // GQA, q and k of different lengths, several k/v steps, and fused-qkv strided views.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Run never waits on the host: a multi-layer forward captured in global mode (which any
 // synchronization would invalidate) replays to the same bits as direct runs.
 #include <algorithm>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // Shared by the GPU tests: random packed problems, a NaN-poisoned output with guard rows,
 // one forward, and the relative error against the double-precision reference.

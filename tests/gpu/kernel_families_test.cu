@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // One small problem for each kernel family and tile height, under every variant: the target of
 // compute-sanitizer's racecheck (run_on_gpu.sh's sanitize stage), too slow for the full tables.
 #include "harness.cuh"

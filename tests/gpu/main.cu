@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // GPU tests: exit code 77 (ctest: "Skipped") when no CUDA device is usable, so the same
 // command runs them on a GPU machine and reports them skipped elsewhere.
 #define DOCTEST_CONFIG_IMPLEMENT

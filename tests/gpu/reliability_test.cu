@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Reliability beyond the arithmetic: a fused plan's upload ordered across streams (and into a
 // graph), moved-from plans, a max_q_length bound below the real lengths, o == q in place, an
 // unrelated earlier CUDA error left alone, and two host threads at once.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Plan validation and decomposition: every (segment, head, q-tile) exactly once.
 #include <doctest/doctest.h>
 

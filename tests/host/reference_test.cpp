@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The double-precision reference against a naive softmax(Q K^T + mask) V built from
 // explicit matrices, on tiny cases.
 #include <doctest/doctest.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The segment table from host spans: contents, iterator laws, the name it owns, and every
 // rejected input.
 #include <doctest/doctest.h>

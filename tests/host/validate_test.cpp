@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Views that do not fit the plan are rejected on the host, naming the argument and values.
 #include <cuda_bf16.h>
 #include <doctest/doctest.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Tile counts and costs near the int32 limit: 2^31 - 1 rows must not overflow (UB) on the way.
 #include <doctest/doctest.h>
 

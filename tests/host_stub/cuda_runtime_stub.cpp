@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The CUDA runtime functions varattn's host code calls, defined here instead of in libcudart.
 // Defined after including cuda_runtime_api.h, so the compiler checks each signature against
 // the header and any macro renaming (per-thread default stream: cudaMemcpyAsync_ptsz) applies

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // A link-time stand-in for the CUDA runtime (cuda_runtime_stub.cpp): the host stub tests link
 // it instead of libcudart, so the CUDA calls a plan makes are recorded and checked without a

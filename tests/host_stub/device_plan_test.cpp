@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Plans built on the device, on the host side: what reserve_on_device allocates, that
 // on_device calls nothing, the refusals before build_on_device, and how a device report
 // written into pinned memory becomes an error (once).

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Shapes past the launch limits and invalid counts are rejected before any CUDA call, and a
 // CUDA call that fails midway through making a plan leaves nothing allocated.
 #include <doctest/doctest.h>

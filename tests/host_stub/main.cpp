@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // doctest's main, then a check over the whole run: a leak or a bad free anywhere, even
 // outside a test's clean_scope, fails the program.
 #define DOCTEST_CONFIG_IMPLEMENT

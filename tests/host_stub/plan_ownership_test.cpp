@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Move-only plans: a moved-from plan refuses every use by name, the plan it moved into works
 // on the same device buffers, and each allocation is freed exactly once, whatever the moves.
 #include <doctest/doctest.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // segment_reader: one copy into its reused pinned buffer, a wait on its own event only (never
 // the stream or the device), and its buffer and event released exactly once.
 #include <doctest/doctest.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // Shared by the stub tests: a scope that starts each test with an empty call record and ends
 // it by checking that everything allocated inside it was freed exactly once.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The fused plan's upload: one asynchronous copy of [count, status, cu_q, cu_k, items] from
 // pinned memory, an event recorded after it on the same stream, and forwards ordered after
 // that event; a per_segment plan makes no CUDA call at all.

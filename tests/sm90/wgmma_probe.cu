@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Probe of the sm_90a building blocks of the Hopper kernel (detail/sm90), used exactly as the
 // kernel uses them: one warpgroup copies Q [64 x 128], K and V [128 x 128] into 128-byte
 // swizzled shared memory (swizzled_tile), computes S = Q K^T (mma_ss, m64n128k16, two

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 //! \file arch_guard.cuh
 //! Stops a device compilation below sm_80 with one message. The kernels use sm_80 instructions

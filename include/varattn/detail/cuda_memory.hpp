@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 //! \file cuda_memory.hpp
 //! Sole ownership of device memory, pinned host memory and events (a plan is move-only: one

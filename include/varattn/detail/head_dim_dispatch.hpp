@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 //! \file head_dim_dispatch.hpp
 //! Maps a runtime head dimension to its compile-time instantiation: one generic lambda,

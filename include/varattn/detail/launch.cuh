@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 //! \file launch.cuh
 //! The launch policies: every kernel of a plan back to back on one stream, no host wait.

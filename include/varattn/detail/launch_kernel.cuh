@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 //! \file launch_kernel.cuh
 //! Every varattn kernel launch goes through here: the launch's own status is checked, so an

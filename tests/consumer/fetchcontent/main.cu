@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // FetchContent consumer: VARATTN_HEAD_DIMS=128 set by the parent project reaches nvcc.
 #include <varattn/varattn.hpp>
 

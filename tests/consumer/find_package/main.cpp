@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Compiled by the host compiler only: the host headers, cudart and CCCL (which CUDA 13
 // keeps outside the default include path) must all come from varattn::varattn.
 #include <cuda_runtime_api.h>

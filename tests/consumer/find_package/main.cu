@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // find_package consumer: the head dims an installed varattn was configured for ("64;128").
 #include <varattn/varattn.hpp>
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 //! \file epilogue.cuh
 //! Normalizes one warp's 16 output rows, stages them in shared memory (the warp's own rows

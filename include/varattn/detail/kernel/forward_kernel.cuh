@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 //! \file forward_kernel.cuh
 //! The sm80 forward kernel (mma.sync; runs on sm_80 and later): one CTA per work item.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 //! \file forward_tile.cuh
 //! One CTA computes one (segment, head, q-tile) work item: the FlashAttention-2 main loop

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 //! \file kernel_traits.cuh
 //! Compile-time shape of the sm80 forward kernel for one (Element, HeadDim, BlockM).

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 //! \file mask.cuh
 //! Sets scores of keys a query must not see to -inf: keys past the segment's end, and for

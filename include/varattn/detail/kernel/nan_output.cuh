@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 //! \file nan_output.cuh
 //! What a forward writes when the device rejected its plan's offsets: NaN in every element

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 //! \file online_softmax.cuh
 //! The running max and sum of the two query rows one thread holds in the mma C layout

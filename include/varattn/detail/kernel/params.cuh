@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 //! \file params.cuh
 //! What every forward kernel receives: pointers and strides of q, k, v, o (in elements),

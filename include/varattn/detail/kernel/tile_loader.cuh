@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 //! \file tile_loader.cuh
 //! Global -> shared copies of a [Rows, HeadDim] tile with cp.async, one 16-byte vector per

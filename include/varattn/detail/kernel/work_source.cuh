@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 //! \file work_source.cuh
 //! Where a CTA finds its (segment, q-tile, head) work item. Every kernel family takes one of

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 //! \file cp_async.cuh
 //! Asynchronous 16-byte global-to-shared copies (sm_80+), bypassing L1.

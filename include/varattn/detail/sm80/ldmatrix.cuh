@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 //! \file ldmatrix.cuh
 //! Four 8x8 b16 matrices from shared memory into the mma fragment layout. Lane l gives

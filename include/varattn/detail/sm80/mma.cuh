@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 //! \file mma.cuh
 //! The m16n8k16 tensor-core product with fp32 accumulation, for half and bfloat16, and

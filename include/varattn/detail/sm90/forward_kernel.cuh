@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 //! \file forward_kernel.cuh
 //! The Hopper forward kernel (sm_90a wgmma) for tall tiles, and how the host learns whether

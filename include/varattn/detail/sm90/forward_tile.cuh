@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 //! \file forward_tile.cuh
 //! One CTA computes one (segment, head, 128-row q-tile) work item on Hopper tensor cores

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 //! \file mbarrier.cuh
 //! Shared-memory barriers with a phase bit (sm_90): the producer/consumer handshake of the

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 //! \file swizzled_tile.cuh
 //! Global -> shared copies of a [Rows, HeadDim] tile into the 128-byte swizzled layout that

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 //! \file wgmma.cuh
 //! Hopper warpgroup MMA (sm_90a) plumbing: shared-memory matrix descriptors for tiles in the

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 //! \file wgmma_ops.cuh
 //! The warpgroup MMA instructions the Hopper kernel issues, m64nNk16 with fp32 accumulators,
