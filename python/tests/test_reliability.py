@@ -167,7 +167,8 @@ def test_cache_limit_evicts_least_recently_used(va):
             out = va.varlen_attention(q[:n], k[:n], v[:n], cu)
             assert rel_l2(out, reference(q[:n], k[:n], v[:n], cu, cu, False)) <= 5e-3
         stats = va.plan_cache_stats()
-        assert stats["entries"] <= 2
+        # The limit counts entries no graph captured (earlier tests captured some: they stay).
+        assert stats["entries"] - stats["captured"] <= 2
         assert stats["evictions"] - start["evictions"] >= 2
     finally:
         va.set_plan_cache_limit(old)

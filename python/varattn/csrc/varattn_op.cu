@@ -129,8 +129,12 @@ void raise_pending_reports(cache_state& state, int device, std::uintptr_t stream
   }
 }
 
+// The limit counts the entries no capture used: captured ones stay whatever their number, and
+// must not push every new entry out at once.
 void evict_beyond_limit(cache_state& state) {
-  while (static_cast<int64_t>(state.entries.size()) > state.limit) {
+  int64_t evictable = 0;
+  for (const auto& [key, entry] : state.entries) evictable += entry.captured ? 0 : 1;
+  for (; evictable > state.limit; --evictable) {
     auto victim = state.entries.end();
     for (auto it = state.entries.begin(); it != state.entries.end(); ++it) {
       if (it->second.captured) continue;
