@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # A/B of compile-time variants in one device call, interleaved A B A B so that the card's
 # warming over a run does not favour either side (bench/NOTES.md, "Reading the benchmark").
 #   bash bench/ab_on_gpu.sh OUTDIR "B's CUDA flags" [BENCH_FILTER]

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
 """varattn against PyTorch's varlen attention paths, in one call on the GPU machine.
 
     python3 bench/compare.py VARATTN_BENCH OUTDIR [--dtype bf16|fp16] [--workloads LIST]

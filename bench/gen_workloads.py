@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
 """Writes the benchmark workloads, defined once here, in the two forms their readers take.
 
     bench/workloads.json      read by bench/compare.py (Python's json module)

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Reads the hardware counters of one varattn kernel launch with Nsight Compute, on the GPU
 # machine, after bench/run_on_gpu.sh has built varattn_bench (same build folder):
 #   bash bench/profile_on_gpu.sh OUTDIR BENCH_FILTER [KERNEL_REGEX] [NCU_SET]

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Builds, tests and benchmarks varattn on the GPU machine in one call, e.g. through the device
 # tool:   bash bench/run_on_gpu.sh "$OUT"
 #

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 //! \file varattn_bench.cu
 //! Google Benchmark driver for varattn: one benchmark per workload x launch policy x element
 //! type, plus a whole-encoder scenario. GPU time from CUDA events (manual time); host syncs

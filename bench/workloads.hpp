@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 //! \file workloads.hpp
 //! The benchmark workloads (host only, no CUDA), with the FLOP and byte counts every program

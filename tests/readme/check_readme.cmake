@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # Checks every fenced code block of a Markdown file (README.md), so that its snippets cannot
 # rot. Run by ctest (tests/CMakeLists.txt, test "readme") as
 #
