@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import os
+import statistics
 
 import torch
 import torch.nn.functional as F
@@ -89,3 +90,17 @@ def make_qkv(total, heads_q, heads_kv, d, dtype, fused, gen):
     return q, k, v
 
 
+def time_ms(fn, reps=20, warmup=3):
+    """Median milliseconds of fn on the current stream (CUDA events), after a warm-up."""
+    for _ in range(warmup):
+        fn()
+    torch.cuda.synchronize()
+    events = []
+    for _ in range(reps):
+        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        start.record()
+        fn()
+        end.record()
+        events.append((start, end))
+    torch.cuda.synchronize()
+    return statistics.median(s.elapsed_time(e) for s, e in events)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import random
-import statistics
 import subprocess
 import sys
 
@@ -19,8 +18,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from helpers import (DEV, DTYPES, HEAD_DIMS, TOLERANCE, cu_tensor, make_qkv, offsets,  # noqa: F401
-                     random_lengths, reference, rel_l2)
+from helpers import (DEV, DTYPES, HEAD_DIMS, TOLERANCE, cu_tensor, make_qkv,  # noqa: F401
+                     random_lengths, reference, rel_l2, time_ms)
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
 
@@ -285,20 +284,6 @@ def test_opcheck(va):
 # ---------------------------------------------------------------------------------------------
 # Speed: prints, asserts only that the op beats the loop that syncs per bound
 
-def _time_ms(fn, reps=20, warmup=3):
-    for _ in range(warmup):
-        fn()
-    torch.cuda.synchronize()
-    events = []
-    for _ in range(reps):
-        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        start.record()
-        fn()
-        end.record()
-        events.append((start, end))
-    torch.cuda.synchronize()
-    return statistics.median(s.elapsed_time(e) for s, e in events)
-
 
 WORKLOADS = {
     # name: (lengths, heads, head_dim, causal)
@@ -338,11 +323,11 @@ def test_speed(va, name, capsys):
 
     expected = loop_tolist_split()[0].transpose(0, 1)
     assert rel_l2(op(), expected.float()) <= 1e-2
-    timings = {"varattn op": _time_ms(op),
-               "loop, sync per bound": _time_ms(loop_sync_per_bound),
-               "loop, .tolist() + split": _time_ms(loop_tolist_split)}
+    timings = {"varattn op": time_ms(op),
+               "loop, sync per bound": time_ms(loop_sync_per_bound),
+               "loop, .tolist() + split": time_ms(loop_tolist_split)}
     try:
-        timings["FA2 varlen (aten)"] = _time_ms(fa2)
+        timings["FA2 varlen (aten)"] = time_ms(fa2)
     except RuntimeError as e:  # a build without FlashAttention
         timings["FA2 varlen (aten)"] = float("nan")
         fa2_error = str(e).splitlines()[0]

@@ -5,13 +5,12 @@ to varattn as with "sdpa" (within bf16 tolerance), with fewer host syncs. Prints
 
 from __future__ import annotations
 
-import statistics
 import warnings
 
 import pytest
 import torch
 
-from helpers import DEV, rel_l2
+from helpers import DEV, rel_l2, time_ms
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
 transformers = pytest.importorskip("transformers")
@@ -40,21 +39,6 @@ def _syncs(fn):
     return sum("synchroniz" in str(w.message) for w in seen)
 
 
-def _time_ms(fn, reps=10):
-    for _ in range(2):
-        fn()
-    torch.cuda.synchronize()
-    times = []
-    for _ in range(reps):
-        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        start.record()
-        fn()
-        end.record()
-        end.synchronize()
-        times.append(start.elapsed_time(end))
-    return statistics.median(times)
-
-
 def test_qwen2_vl_vision_tower_matches_sdpa_with_fewer_syncs(va, capsys):
     from varattn.integrations import transformers as va_hf
     name = va_hf.register()
@@ -75,8 +59,8 @@ def test_qwen2_vl_vision_tower_matches_sdpa_with_fewer_syncs(va, capsys):
         assert rel_l2(got, want.float()) <= 1e-2
         syncs_sdpa = _syncs(lambda: sdpa(pixels, grid_thw=grid))
         syncs_ours = _syncs(lambda: ours(pixels, grid_thw=grid))
-        ms_sdpa = _time_ms(lambda: sdpa(pixels, grid_thw=grid))
-        ms_ours = _time_ms(lambda: ours(pixels, grid_thw=grid))
+        ms_sdpa = time_ms(lambda: sdpa(pixels, grid_thw=grid))
+        ms_ours = time_ms(lambda: ours(pixels, grid_thw=grid))
     with capsys.disabled():
         print(f"\nQwen2-VL vision tower (4 layers, 8 heads, d 80, 3 images, {patches} patches, "
               f"bf16, {torch.cuda.get_device_name()}): sdpa {ms_sdpa:.3f} ms, {syncs_sdpa} host "
