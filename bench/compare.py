@@ -1065,11 +1065,20 @@ def main(argv=None):
            "cuda": getattr(torch.version, "cuda", None), "started": time.strftime("%Y-%m-%d %H:%M:%S"),
            "quick": args.quick, "skip": sorted(skip), "workload_names": [w["name"] for w in workloads],
            "workloads": []}
-    try:  # for the chart's caption; a copy without git has none
-        doc["commit"] = subprocess.run(["git", "-C", str(HERE), "rev-parse", "--short", "HEAD"],
-                                       capture_output=True, text=True, timeout=10).stdout.strip() or None
-    except (OSError, subprocess.SubprocessError):
-        doc["commit"] = None
+    # For the chart's caption. VARATTN_COMMIT first: the GPU machine's copy of the tree can
+    # carry an older commit's git metadata (seen: the session's first commit); a tree that
+    # differs from its HEAD is marked "+changes".
+    doc["commit"] = os.environ.get("VARATTN_COMMIT") or None
+    if doc["commit"] is None:
+        try:
+            git = ["git", "-C", str(HERE)]
+            head = subprocess.run(git + ["rev-parse", "--short", "HEAD"], capture_output=True,
+                                  text=True, timeout=10).stdout.strip()
+            changed = subprocess.run(git + ["status", "--porcelain", "-uno"], capture_output=True,
+                                     text=True, timeout=30).stdout.strip()
+            doc["commit"] = (head + ("+changes" if changed else "")) or None
+        except (OSError, subprocess.SubprocessError):
+            doc["commit"] = None
 
     log(f"device {dev.device_name}, torch {torch.__version__}, {args.dtype}, L2 {dev.l2_bytes >> 20} MiB")
     doc["ceilings"] = measure_ceilings(dev)
