@@ -52,7 +52,8 @@ inline std::string report_message(const device_report& r) {
 }  // namespace detail
 
 //! Takes the report (clears it for the next failure) and throws varattn::error with its
-//! message, prefixed "device offsets rejected: "; does nothing if the device reported nothing.
+//! message, prefixed "device offsets rejected (every output element of that forward is NaN): ";
+//! does nothing if the device reported nothing.
 //! A read of pinned memory: no CUDA call, no wait. A build still in flight reports later.
 inline void raise_device_report(device_report* report) {
   if (report == nullptr || report->code == device_report::kNone) return;

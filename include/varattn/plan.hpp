@@ -137,9 +137,8 @@ class plan {
   //! Device bytes of the workspace that on_device needs for these bounds.
   static std::size_t workspace_bytes(int32_t segment_count, int32_t rows_q, int32_t head_dim,
                                      int32_t max_q_length = -1) {
-    if (segment_count < 0) detail::fail("segment_count = ", segment_count, " < 0");
-    if (rows_q < 0) detail::fail("rows_q = ", rows_q, " < 0");
-    const int32_t block_m = tile_shape_for(head_dim, max_q_length < 0 ? rows_q : max_q_length).block_m;
+    check_non_negative(segment_count, rows_q, 0);
+    const int32_t block_m = tile_shape_for(head_dim, tile_length(rows_q, max_q_length)).block_m;
     return buffer_words(segment_count, item_bound(segment_count, rows_q, block_m)) *
            sizeof(int32_t);
   }
@@ -332,15 +331,23 @@ class plan {
     return p;
   }
 
-  static void check_counts(int32_t segment_count, int32_t rows_q, int32_t rows_k) {
+  static void check_non_negative(int32_t segment_count, int32_t rows_q, int32_t rows_k) {
     if (segment_count < 0) detail::fail("segment_count = ", segment_count, " < 0");
     if (rows_q < 0) detail::fail("rows_q = ", rows_q, " < 0");
     if (rows_k < 0) detail::fail("rows_k = ", rows_k, " < 0");
+  }
+  static void check_counts(int32_t segment_count, int32_t rows_q, int32_t rows_k) {
+    check_non_negative(segment_count, rows_q, rows_k);
     // cu_seqlens = [0] covers no rows: the host sees that without reading any offset.
     if (segment_count == 0 && (rows_q > 0 || rows_k > 0)) {
       detail::fail("segment_count = 0 cannot cover rows_q = ", rows_q, " and rows_k = ", rows_k,
                    " (cu_seqlens = [0] describes empty q, k and v)");
     }
+  }
+
+  //! The query length that picks a device-built plan's tile: the caller's bound, or rows_q.
+  static int32_t tile_length(int32_t rows_q, int32_t max_q_length) {
+    return max_q_length < 0 ? rows_q : max_q_length;
   }
 
   //! sum ceil(len / m) <= sum (len / m + 1) over the segments.
@@ -352,8 +359,7 @@ class plan {
                                 attention_shape shape, attention_options options,
                                 int32_t max_q_length) {
     check_counts(segment_count, rows_q, rows_k);
-    plan p = make_shape(shape, options, launch_policy::fused,
-                        max_q_length < 0 ? rows_q : max_q_length);
+    plan p = make_shape(shape, options, launch_policy::fused, tile_length(rows_q, max_q_length));
     p.c_.built_on_device = true;
     p.c_.segment_count = segment_count;
     p.c_.rows_q = rows_q;

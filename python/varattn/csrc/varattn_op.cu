@@ -131,6 +131,13 @@ void raise_pending_reports(cache_state& state, int device, std::uintptr_t stream
 
 // The limit counts the entries no capture used: captured ones stay whatever their number, and
 // must not push every new entry out at once.
+// Drops an entry; its report waits for the next entry on the same device and stream.
+std::map<cache_key, cache_entry>::iterator retire(cache_state& state,
+                                                 std::map<cache_key, cache_entry>::iterator it) {
+  state.spare_reports[{it->first.device, it->first.stream}].push_back(it->second.report);
+  return state.entries.erase(it);
+}
+
 void evict_beyond_limit(cache_state& state) {
   int64_t evictable = 0;
   for (const auto& [key, entry] : state.entries) evictable += entry.captured ? 0 : 1;
@@ -143,9 +150,7 @@ void evict_beyond_limit(cache_state& state) {
       }
     }
     if (victim == state.entries.end()) return;  // only captured entries left: they stay
-    state.spare_reports[{victim->first.device, victim->first.stream}].push_back(
-        victim->second.report);
-    state.entries.erase(victim);
+    retire(state, victim);
     ++state.evictions;
   }
 }
@@ -228,8 +233,7 @@ int64_t clear_plan_cache() {
     if (it->second.captured) {
       ++it;
     } else {
-      state.spare_reports[{it->first.device, it->first.stream}].push_back(it->second.report);
-      it = state.entries.erase(it);
+      it = retire(state, it);
       ++dropped;
     }
   }
