@@ -16,6 +16,7 @@
 #include <cmath>
 #include <cstdint>
 #include <limits>
+#include <utility>
 #include <vector>
 
 namespace varattn {
@@ -36,22 +37,58 @@ void check_reference_view(const char* name, const packed_view<const Element>& vi
 }
 }  // namespace detail
 
-//! Returns out[rows_q, heads_q, head_dim] (dense, row-major) for host views q, k, v.
-//! Same semantics as the kernels: bottom-right causal alignment, rows that see no key are 0.
-//! Only query rows r with include_row(r) are computed (long segments are costly in double
-//! precision); the others are NaN. Throws varattn::error, before reading any element, if the
-//! views' rows, heads or head dims do not fit the segments and each other (their strides
-//! and storage are the caller's to vouch for).
+//! The keys query row `i` of a segment of `len_q` queries and `len_k` keys sees: [first, last]
+//! (empty when first > last). Bottom-right aligned, diagonal j = i + len_k - len_q; `left` and
+//! `right` keys before and after it, -1 unbounded; causal makes right = min(right, 0).
+struct visible_key_range {
+  int64_t first = 0, last = -1;
+  bool empty() const { return first > last; }
+  int64_t size() const { return empty() ? 0 : last - first + 1; }
+};
+inline visible_key_range reference_visible_keys(int64_t i, int64_t len_q, int64_t len_k,
+                              const attention_options& options) {
+  const int64_t diag = i + len_k - len_q;
+  int64_t right = options.window_right;
+  if (options.causal) right = right < 0 ? 0 : std::min<int64_t>(right, 0);
+  visible_key_range r{0, len_k - 1};
+  if (options.window_left >= 0) r.first = std::max<int64_t>(r.first, diag - options.window_left);
+  if (right >= 0) r.last = std::min<int64_t>(r.last, diag + right);
+  return r;
+}
+
+//! Out and logsumexp of reference_attention_lse.
+struct reference_result {
+  std::vector<double> out;  //!< [rows_q, heads_q, head_dim], dense row-major
+  std::vector<double> lse;  //!< [heads_q, rows_q]: lse[h * rows_q + row] (natural log)
+};
+
+//! Returns the output and the logsumexp of every query row for host views q, k, v. Same
+//! semantics as the kernels (options.hpp): bottom-right aligned causal mask and window, the
+//! score s = scale * q.k, softcapped to cap * tanh(s / cap) when options.softcap > 0; rows
+//! that see no key are 0 with logsumexp -inf. Only query rows r with include_row(r) are
+//! computed (long segments are costly in double precision); the others are NaN in both.
+//! Throws varattn::error, before reading any element, if the options are invalid (window
+//! below -1, softcap negative or not finite) or the views' rows, heads or head dims do not fit
+//! the segments and each other (their strides and storage are the caller's to vouch for).
 template <class Element, class RowFilter>
-std::vector<double> reference_attention(const segments& segs_q, const segments& segs_k,
-                                        packed_view<const Element> q,
-                                        packed_view<const Element> k,
-                                        packed_view<const Element> v,
-                                        const attention_options& options,
-                                        RowFilter include_row) {
+reference_result reference_attention_lse(const segments& segs_q, const segments& segs_k,
+                                         packed_view<const Element> q,
+                                         packed_view<const Element> k,
+                                         packed_view<const Element> v,
+                                         const attention_options& options,
+                                         RowFilter include_row) {
   if (segs_q.size() != segs_k.size()) {
     detail::fail(segs_q.name(), " has ", segs_q.size(), " segments but ", segs_k.name(),
                  " has ", segs_k.size());
+  }
+  if (options.window_left < -1) {
+    detail::fail("window_left = ", options.window_left, " must be -1 (unbounded) or >= 0");
+  }
+  if (options.window_right < -1) {
+    detail::fail("window_right = ", options.window_right, " must be -1 (unbounded) or >= 0");
+  }
+  if (!(options.softcap >= 0.0f) || !std::isfinite(options.softcap)) {
+    detail::fail("softcap = ", options.softcap, " must be 0 (off) or positive and finite");
   }
   if (q.heads <= 0) detail::fail("q.heads = ", q.heads, " must be positive");
   if (k.heads <= 0) detail::fail("k.heads = ", k.heads, " must be positive");
@@ -72,7 +109,13 @@ std::vector<double> reference_attention(const segments& segs_q, const segments& 
   const int32_t d = q.head_dim;
   const int32_t group = q.heads / k.heads;
   const double scale = options.scale ? *options.scale : 1.0 / std::sqrt(double(d));
-  std::vector<double> out(std::size_t(q.rows) * q.heads * d, 0.0);
+  const double cap = options.softcap;
+  constexpr double nan = std::numeric_limits<double>::quiet_NaN();
+  constexpr double inf = std::numeric_limits<double>::infinity();
+  const int64_t rows_q = q.rows;
+  reference_result result;
+  result.out.assign(std::size_t(rows_q) * q.heads * d, 0.0);
+  result.lse.assign(std::size_t(rows_q) * q.heads, -inf);
   std::vector<double> scores;
   for (std::size_t s = 0; s < segs_q.size(); ++s) {
     const segment sq = segs_q[s];
@@ -81,28 +124,35 @@ std::vector<double> reference_attention(const segments& segs_q, const segments& 
     for (int32_t h = 0; h < q.heads; ++h) {
       const int32_t hk = h / group;
       for (int32_t i = 0; i < sq.length; ++i) {
-        double* oi = &out[(std::size_t(sq.begin + i) * q.heads + h) * d];
+        const int64_t row = int64_t{sq.begin} + i;
+        double* oi = &result.out[(std::size_t(row) * q.heads + h) * d];
+        double& lse = result.lse[std::size_t(h) * rows_q + row];
         if (!include_row(sq.begin + i)) {
-          std::fill(oi, oi + d, std::numeric_limits<double>::quiet_NaN());
+          std::fill(oi, oi + d, nan);
+          lse = nan;
           continue;
         }
-        const Element* qi = q.at(sq.begin + i, h);
-        // Last visible key; bottom-right aligned when causal.
-        const int64_t last = options.causal ? std::min<int64_t>(sk.length - 1,
-                                                                int64_t(i) + sk.length - sq.length)
-                                            : sk.length - 1;
-        if (last < 0) continue;
-        double max_score = -std::numeric_limits<double>::infinity();
-        for (int64_t j = 0; j <= last; ++j) {
+        const visible_key_range keys = reference_visible_keys(i, sq.length, sk.length, options);
+        if (keys.empty()) continue;  // zeros, -inf
+        const Element* qi = q.at(row, h);
+        double max_score = -inf;
+        for (int64_t j = keys.first; j <= keys.last; ++j) {
           const Element* kj = k.at(sk.begin + j, hk);
           double dot = 0;
-          for (int32_t c = 0; c < d; ++c) dot += detail::to_double(qi[c]) * detail::to_double(kj[c]);
-          scores[j] = dot * scale;
-          max_score = std::max(max_score, scores[j]);
+          for (int32_t c = 0; c < d; ++c) {
+            dot += detail::to_double(qi[c]) * detail::to_double(kj[c]);
+          }
+          double score = dot * scale;
+          if (cap > 0) score = cap * std::tanh(score / cap);
+          scores[j] = score;
+          max_score = std::max(max_score, score);
         }
         double sum = 0;
-        for (int64_t j = 0; j <= last; ++j) sum += (scores[j] = std::exp(scores[j] - max_score));
-        for (int64_t j = 0; j <= last; ++j) {
+        for (int64_t j = keys.first; j <= keys.last; ++j) {
+          sum += (scores[j] = std::exp(scores[j] - max_score));
+        }
+        lse = max_score + std::log(sum);
+        for (int64_t j = keys.first; j <= keys.last; ++j) {
           const Element* vj = v.at(sk.begin + j, hk);
           const double p = scores[j] / sum;
           for (int32_t c = 0; c < d; ++c) oi[c] += p * detail::to_double(vj[c]);
@@ -110,7 +160,28 @@ std::vector<double> reference_attention(const segments& segs_q, const segments& 
       }
     }
   }
-  return out;
+  return result;
+}
+
+//! All rows.
+template <class Element>
+reference_result reference_attention_lse(const segments& segs_q, const segments& segs_k,
+                                         packed_view<const Element> q,
+                                         packed_view<const Element> k,
+                                         packed_view<const Element> v,
+                                         const attention_options& options = {}) {
+  return reference_attention_lse(segs_q, segs_k, q, k, v, options, [](int32_t) { return true; });
+}
+
+//! Returns out[rows_q, heads_q, head_dim] (dense, row-major): reference_attention_lse's out.
+template <class Element, class RowFilter>
+std::vector<double> reference_attention(const segments& segs_q, const segments& segs_k,
+                                        packed_view<const Element> q,
+                                        packed_view<const Element> k,
+                                        packed_view<const Element> v,
+                                        const attention_options& options,
+                                        RowFilter include_row) {
+  return reference_attention_lse(segs_q, segs_k, q, k, v, options, std::move(include_row)).out;
 }
 
 //! All rows.
