@@ -4,10 +4,12 @@
 //! Host checks of q, k, v, o against a plan, run by forward() before any launch.
 
 #include <varattn/error.hpp>
+#include <varattn/options.hpp>
 #include <varattn/packed_view.hpp>
 #include <varattn/plan.hpp>
 
 #include <cstdint>
+#include <limits>
 #include <string>
 #include <utility>
 
@@ -96,15 +98,68 @@ void validate_no_overlap(const packed_view<Element>& o, const char* input_name,
        "allowed)");
 }
 
+//! The bytes the logsumexp of `heads` heads of `rows` rows spans: from data to the last row
+//! of the last head (empty when there are no rows). validate_lse checked that it fits.
+inline byte_range range_of(const logsumexp_view& lse, int32_t heads, int64_t rows) {
+  if (rows <= 0 || heads <= 0) return {};
+  const auto first = reinterpret_cast<std::uintptr_t>(lse.data);
+  const auto elements = static_cast<std::uintptr_t>((int64_t{heads} - 1) * lse.head_stride + rows);
+  return {first, first + elements * sizeof(float) - 1, false};
+}
+
+//! The logsumexp view (when requested: data != nullptr) for heads_q heads of rows_q rows:
+//! float-aligned, each head's rows_q floats apart from the next head's, every offset
+//! h * head_stride + row representable in bytes, and no byte shared with q, k, v or o (lse
+//! is written while they are read or written). Ranges are compared, as for o.
+template <class Element>
+void validate_lse(const logsumexp_view& lse, int32_t heads_q, int64_t rows_q,
+                  const packed_view<const Element>& q, const packed_view<const Element>& k,
+                  const packed_view<const Element>& v, const packed_view<Element>& o) {
+  if (lse.data == nullptr) return;  // not requested
+  if (reinterpret_cast<std::uintptr_t>(lse.data) % alignof(float) != 0) {
+    fail("lse.data = ", static_cast<const void*>(lse.data), " is not 4-byte aligned (float)");
+  }
+  if (lse.head_stride < rows_q) {
+    fail("lse.head_stride = ", lse.head_stride, " < rows_q = ", rows_q,
+         " (each head holds rows_q floats)");
+  }
+  // Offsets up to heads_q * head_stride floats, in bytes, within int64 and the address space.
+  constexpr int64_t max_floats = std::numeric_limits<int64_t>::max() / int64_t{sizeof(float)};
+  if (heads_q > 0 && lse.head_stride > max_floats / heads_q) {
+    fail("lse.head_stride = ", lse.head_stride, " x heads_q = ", heads_q,
+         " floats overflow a 64-bit byte offset");
+  }
+  const byte_range l = range_of(lse, heads_q, rows_q);
+  if (l.empty) return;
+  if (l.last < l.first) {
+    fail("lse spans ", (int64_t{heads_q} - 1) * lse.head_stride + rows_q,
+         " floats from lse.data = ", static_cast<const void*>(lse.data),
+         ", past the end of the address space");
+  }
+  const auto check = [&](const char* name, byte_range b) {
+    if (b.empty || l.last < b.first || b.last < l.first) return;
+    fail("lse overlaps ", name, ": lse spans bytes [", reinterpret_cast<const void*>(l.first), ", ",
+         reinterpret_cast<const void*>(l.last), "] and ", name, " [",
+         reinterpret_cast<const void*>(b.first), ", ", reinterpret_cast<const void*>(b.last),
+         "]; lse must not share memory with q, k, v or o");
+  };
+  check("o", range_of(o));
+  check("q", range_of(q));
+  check("k", range_of(k));
+  check("v", range_of(v));
+}
+
 }  // namespace detail
 
 //! Throws varattn::error naming the first argument that does not fit the plan, or an o
 //! whose elements overlap each other or an input's memory (o == q exactly is allowed: in
-//! place). Ranges are compared, so o interleaved between an input's elements is rejected too.
+//! place), or a requested logsumexp (lse.data != nullptr) that is misaligned, has a
+//! head_stride below rows_q or shares memory with q, k, v or o. Ranges are compared, so o
+//! or lse interleaved between another view's elements is rejected too.
 template <class Element>
 void validate(const plan& p, const packed_view<const Element>& q,
               const packed_view<const Element>& k, const packed_view<const Element>& v,
-              const packed_view<Element>& o) {
+              const packed_view<Element>& o, const logsumexp_view& lse) {
   const attention_shape& s = p.shape();
   detail::validate_view("q", q, p.rows_q(), p.rows_q_source(), s.heads_q, s.head_dim);
   detail::validate_view("k", k, p.rows_k(), p.rows_k_source(), s.heads_kv, s.head_dim);
@@ -114,6 +169,15 @@ void validate(const plan& p, const packed_view<const Element>& q,
   detail::validate_no_overlap(o, "q", q, true);
   detail::validate_no_overlap(o, "k", k, false);
   detail::validate_no_overlap(o, "v", v, false);
+  detail::validate_lse(lse, s.heads_q, p.rows_q(), q, k, v, o);
+}
+
+//! The same, without a logsumexp.
+template <class Element>
+void validate(const plan& p, const packed_view<const Element>& q,
+              const packed_view<const Element>& k, const packed_view<const Element>& v,
+              const packed_view<Element>& o) {
+  validate(p, q, k, v, o, logsumexp_view{});
 }
 
 }  // namespace varattn

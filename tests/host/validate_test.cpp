@@ -4,7 +4,10 @@
 #include <doctest/doctest.h>
 
 #include <varattn/validate.hpp>
+#include <cstdint>
+#include <limits>
 #include <sstream>
+#include <string>
 #include <vector>
 
 using element = __nv_bfloat16;
@@ -24,8 +27,32 @@ struct fixture {
   view k = view::contiguous(storage.data() + 16 * 4 * 64, 10, 2, 64);
   view v = view::contiguous(storage.data() + 26 * 4 * 64, 10, 2, 64);
   view o = view::contiguous(storage.data() + 36 * 4 * 64, 16, 4, 64);
+  // The logsumexp of 4 heads x 16 rows, a head every 20 floats (padded), in its own memory.
+  alignas(16) std::vector<float> lse_storage = std::vector<float>(4 * 32);
+  varattn::logsumexp_view lse{lse_storage.data(), 20};
   void check() const { varattn::validate<element>(p, q, k, v, o); }
+  void check_lse() const { varattn::validate<element>(p, q, k, v, o, lse); }
 };
+
+std::string pointer_text(const void* p) {
+  std::ostringstream out;
+  out << p;
+  return out.str();
+}
+
+// The message of the varattn::error that f.check_lse() throws ("(no error)" if none).
+std::string lse_message(const fixture& f) {
+  try {
+    f.check_lse();
+  } catch (const varattn::error& e) {
+    return e.what();
+  }
+  return "(no error)";
+}
+
+bool starts_with(const std::string& text, const std::string& prefix) {
+  return text.compare(0, prefix.size(), prefix) == 0;
+}
 }  // namespace
 
 TEST_CASE("views that fit the plan pass") {
@@ -146,4 +173,86 @@ TEST_CASE("misaligned pointers and strides are rejected") {
                        "o.head_stride = 68 must be a non-negative multiple of 8 elements "
                        "(16-byte vectors)",
                        varattn::error);
+}
+
+TEST_CASE("a logsumexp view that fits passes; a null one is not requested") {
+  fixture f;
+  CHECK_NOTHROW(f.check_lse());
+  f.lse.head_stride = 16;  // dense [heads, rows]
+  CHECK_NOTHROW(f.check_lse());
+  // lse right after o's last byte, and ending right before q's first: no overlap.
+  fixture g;
+  g.lse.data = reinterpret_cast<float*>(g.storage.data() + 52 * 4 * 64);
+  CHECK_NOTHROW(g.check_lse());
+  fixture h;
+  h.q = view::contiguous(h.storage.data() + 4 * 20 * 2, 16, 4, 64);  // q after lse's 80 floats
+  h.k = view::contiguous(h.storage.data() + 20 * 4 * 64, 10, 2, 64);
+  h.v = view::contiguous(h.storage.data() + 30 * 4 * 64, 10, 2, 64);
+  h.o = view::contiguous(h.storage.data() + 40 * 4 * 64, 16, 4, 64);
+  h.lse.data = reinterpret_cast<float*>(h.storage.data());
+  CHECK_NOTHROW(h.check_lse());
+  // Not requested: nothing about it is checked.
+  fixture n;
+  n.lse = {nullptr, -7};
+  CHECK_NOTHROW(n.check_lse());
+  // The overload without lse still validates the views.
+  fixture m;
+  m.q.rows = 17;
+  CHECK_THROWS_WITH_AS(m.check_lse(), "q.rows = 17 != cu_seqlens_q[2] = 16", varattn::error);
+}
+
+TEST_CASE("a logsumexp view that is misaligned, too narrow or too wide is rejected") {
+  fixture f;
+  f.lse.data = reinterpret_cast<float*>(reinterpret_cast<char*>(f.lse_storage.data()) + 2);
+  CHECK(lse_message(f) ==
+        "lse.data = " + pointer_text(f.lse.data) + " is not 4-byte aligned (float)");
+  fixture g;
+  g.lse.head_stride = 15;
+  CHECK(lse_message(g) == "lse.head_stride = 15 < rows_q = 16 (each head holds rows_q floats)");
+  g.lse.head_stride = -16;
+  CHECK(lse_message(g) == "lse.head_stride = -16 < rows_q = 16 (each head holds rows_q floats)");
+  fixture h;  // 4 heads x head_stride floats x 4 bytes past int64
+  constexpr int64_t max_floats = std::numeric_limits<int64_t>::max() / 4;
+  h.lse.head_stride = max_floats / 4 + 1;
+  CHECK(lse_message(h) == "lse.head_stride = " + std::to_string(max_floats / 4 + 1) +
+                              " x heads_q = 4 floats overflow a 64-bit byte offset");
+  h.lse.head_stride = max_floats / 4;  // fits int64; from near the top, wraps the addresses
+  h.lse.data = reinterpret_cast<float*>(~std::uintptr_t{0} - 4095);
+  CHECK(lse_message(h) == "lse spans " + std::to_string(3 * (max_floats / 4) + 16) +
+                              " floats from lse.data = " + pointer_text(h.lse.data) +
+                              ", past the end of the address space");
+}
+
+TEST_CASE("a logsumexp view that shares memory with o, q, k or v is rejected") {
+  const std::string tail = "]; lse must not share memory with q, k, v or o";
+  fixture f;  // on o's first rows
+  f.lse.data = reinterpret_cast<float*>(f.o.data);
+  CHECK(starts_with(lse_message(f), "lse overlaps o: lse spans bytes [" +
+                                        pointer_text(f.o.data) + ", "));
+  CHECK(lse_message(f).find(tail) != std::string::npos);
+  fixture g;  // its last float on o's first element
+  g.lse.data = reinterpret_cast<float*>(g.o.data) - (3 * 20 + 16 - 1);
+  CHECK(starts_with(lse_message(g), "lse overlaps o: "));
+  fixture h;  // its first float on o's last element (2 bytes)
+  h.lse.data = reinterpret_cast<float*>(h.o.data + 16 * 4 * 64 - 2);
+  CHECK(starts_with(lse_message(h), "lse overlaps o: "));
+  fixture i;  // in place (o == q): q is reported as o
+  i.o = i.q;
+  i.lse.data = reinterpret_cast<float*>(i.q.data + 64);
+  CHECK(starts_with(lse_message(i), "lse overlaps o: "));
+  fixture j;
+  j.lse.data = reinterpret_cast<float*>(j.q.data + 5 * 4 * 64);
+  CHECK(starts_with(lse_message(j), "lse overlaps q: "));
+  fixture k;  // between k's rows: the ranges overlap
+  k.lse.data = reinterpret_cast<float*>(k.k.data + 2 * 2 * 64 + 8);
+  CHECK(starts_with(lse_message(k), "lse overlaps k: "));
+  fixture v;  // ends in v's first row
+  v.lse.data = reinterpret_cast<float*>(v.v.data) - (3 * 20 + 16 - 4);
+  CHECK(starts_with(lse_message(v), "lse overlaps k: ") == false);
+  CHECK(starts_with(lse_message(v), "lse overlaps v: lse spans bytes ["));
+  // The views' own errors come first.
+  fixture w;
+  w.lse.data = reinterpret_cast<float*>(w.o.data);
+  w.o.head_stride = 0;
+  CHECK(starts_with(lse_message(w), "o.head_stride = 0 < 64: "));
 }
