@@ -37,6 +37,11 @@ struct state {
   std::map<std::uintptr_t, std::size_t> pinned;
   std::set<cudaEvent_t> events;
   std::vector<std::string> errors;
+  // The device: one of this compute capability, or none.
+  bool has_device = true;
+  int major = 8, minor = 0;
+  std::size_t device_reads = 0, attribute_reads = 0;
+  cudaError_t last_error = cudaSuccess;  // sticky until cudaGetLastError
 };
 
 // Function-local: valid whatever the order of static initialisation of the tests.
@@ -125,11 +130,26 @@ void reset() {
   s().calls.clear();
   s().pending.clear();
   s().capturing = false;
+  s().has_device = true;
+  s().major = 8;
+  s().minor = 0;
+  s().device_reads = 0;
+  s().attribute_reads = 0;
+  s().last_error = cudaSuccess;
 }
 void fail_next(call_kind kind, cudaError_t status, int skip) {
   s().pending[kind] = {status, skip};
 }
 void set_capturing(bool capturing) { s().capturing = capturing; }
+void set_compute_capability(int major, int minor) {
+  s().has_device = true;
+  s().major = major;
+  s().minor = minor;
+}
+void set_no_device() { s().has_device = false; }
+std::size_t device_reads() { return s().device_reads; }
+std::size_t attribute_reads() { return s().attribute_reads; }
+cudaError_t last_error() { return s().last_error; }
 std::size_t live_device() { return s().device.size(); }
 std::size_t live_pinned() { return s().pinned.size(); }
 std::size_t live_events() { return s().events.size(); }
@@ -282,8 +302,45 @@ cudaError_t CUDARTAPI cudaStreamSynchronize(cudaStream_t stream) {
   return stub::begin(c);
 }
 
-cudaError_t CUDARTAPI cudaGetLastError(void) { return cudaSuccess; }
-cudaError_t CUDARTAPI cudaPeekAtLastError(void) { return cudaSuccess; }
+cudaError_t CUDARTAPI cudaGetDevice(int* device) {
+  ++stub::s().device_reads;
+  if (device == nullptr) {
+    stub::s().errors.push_back("cudaGetDevice(null)");
+    return stub::s().last_error = cudaErrorInvalidValue;
+  }
+  if (!stub::s().has_device) return stub::s().last_error = cudaErrorNoDevice;
+  *device = 0;
+  return cudaSuccess;
+}
+
+cudaError_t CUDARTAPI cudaDeviceGetAttribute(int* value, enum cudaDeviceAttr attr, int device) {
+  ++stub::s().attribute_reads;
+  if (value == nullptr || !stub::s().has_device || device != 0) {
+    stub::s().errors.push_back("cudaDeviceGetAttribute(" + std::to_string(int(attr)) + ", " +
+                               std::to_string(device) + ") without that device or output");
+    return stub::s().last_error = cudaErrorInvalidDevice;
+  }
+  switch (attr) {
+    case cudaDevAttrComputeCapabilityMajor:
+      *value = stub::s().major;
+      return cudaSuccess;
+    case cudaDevAttrComputeCapabilityMinor:
+      *value = stub::s().minor;
+      return cudaSuccess;
+    default:
+      // Only what varattn reads is modelled; anything else is a new query to add here.
+      stub::s().errors.push_back("cudaDeviceGetAttribute(" + std::to_string(int(attr)) +
+                                 "): attribute not modelled by the stub");
+      return stub::s().last_error = cudaErrorInvalidValue;
+  }
+}
+
+cudaError_t CUDARTAPI cudaGetLastError(void) {
+  const cudaError_t e = stub::s().last_error;
+  stub::s().last_error = cudaSuccess;
+  return e;
+}
+cudaError_t CUDARTAPI cudaPeekAtLastError(void) { return stub::s().last_error; }
 
 const char* CUDARTAPI cudaGetErrorName(cudaError_t error) {
   switch (error) {
@@ -292,6 +349,8 @@ const char* CUDARTAPI cudaGetErrorName(cudaError_t error) {
     case cudaErrorMemoryAllocation: return "cudaErrorMemoryAllocation";
     case cudaErrorInvalidResourceHandle: return "cudaErrorInvalidResourceHandle";
     case cudaErrorStreamCaptureUnsupported: return "cudaErrorStreamCaptureUnsupported";
+    case cudaErrorNoDevice: return "cudaErrorNoDevice";
+    case cudaErrorInvalidDevice: return "cudaErrorInvalidDevice";
     default: return "cudaErrorUnknown";
   }
 }
@@ -304,6 +363,8 @@ const char* CUDARTAPI cudaGetErrorString(cudaError_t error) {
     case cudaErrorInvalidResourceHandle: return "invalid resource handle";
     case cudaErrorStreamCaptureUnsupported:
       return "operation not permitted when stream is capturing";
+    case cudaErrorNoDevice: return "no CUDA-capable device is detected";
+    case cudaErrorInvalidDevice: return "invalid device ordinal";
     default: return "unknown error";
   }
 }

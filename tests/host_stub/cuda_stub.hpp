@@ -3,6 +3,7 @@
 // A link-time stand-in for the CUDA runtime (cuda_runtime_stub.cpp): the host stub tests link
 // it instead of libcudart, so the CUDA calls a plan makes are recorded and checked without a
 // GPU. Device and pinned memory are malloc-backed (readable on the host); copies happen at once.
+// The device is one GPU of a configurable compute capability (default 8.0), or none.
 
 #include <cuda_runtime_api.h>
 
@@ -41,7 +42,9 @@ struct call {
   unsigned flags = 0;  // event create and stream wait
 };
 
-//! Every call since the last reset(), in order.
+//! Every call since the last reset(), in order. Device queries (cudaGetDevice,
+//! cudaDeviceGetAttribute) are not recorded here, only counted (device_reads()): they do no
+//! stream or memory work, and a plan may make them before anything else.
 const std::vector<call>& calls();
 std::vector<call> calls_of(call_kind kind);
 
@@ -56,6 +59,17 @@ inline void fail_next_malloc() { fail_next(call_kind::malloc); }
 
 //! What cudaStreamIsCapturing reports for every stream.
 void set_capturing(bool capturing);
+
+//! The compute capability cudaDeviceGetAttribute reports for device 0 (reset(): 8.0).
+void set_compute_capability(int major, int minor);
+//! No device (reset(): there is one): cudaGetDevice fails with cudaErrorNoDevice, which, as
+//! in the real runtime, stays the last error until cudaGetLastError() reads it.
+void set_no_device();
+//! cudaGetDevice calls and cudaDeviceGetAttribute calls since the last reset().
+std::size_t device_reads();
+std::size_t attribute_reads();
+//! The error cudaPeekAtLastError() reports now (cudaSuccess once cudaGetLastError() cleared it).
+cudaError_t last_error();
 
 std::size_t live_device();
 std::size_t live_pinned();
