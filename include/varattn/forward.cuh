@@ -9,6 +9,7 @@
 #include <varattn/detail/kernel/params.cuh>
 #include <varattn/detail/launch.cuh>
 #include <varattn/packed_view.hpp>
+#include <varattn/options.hpp>
 #include <varattn/plan.hpp>
 #include <varattn/validate.hpp>
 
@@ -20,21 +21,31 @@
 
 namespace varattn {
 
-//! o = softmax(scale * q k^T [masked]) v, segment by segment, as planned.
-//! Throws varattn::error before any launch if a view does not fit the plan (o untouched),
+//! o = softmax(scale * q k^T [softcapped, masked]) v, segment by segment, as planned, and
+//! when `lse.data` is set the logsumexp of every query row (options.hpp). Throws
+//! varattn::error before any launch if a view does not fit the plan (o and lse untouched),
 //! and after a launch that CUDA rejects.
 template <class Element>
 void forward(const plan& p, packed_view<const Element> q, packed_view<const Element> k,
-             packed_view<const Element> v, packed_view<Element> o, cudaStream_t stream = nullptr) {
+             packed_view<const Element> v, packed_view<Element> o, logsumexp_view lse,
+             cudaStream_t stream = nullptr) {
   static_assert(std::is_same_v<Element, __half> || std::is_same_v<Element, __nv_bfloat16>,
                 "varattn::forward takes __half or __nv_bfloat16");
   p.require_runnable("forward");
-  validate(p, q, k, v, o);
+  validate(p, q, k, v, o, lse);
   p.order_after_upload(stream);
-  const auto params = detail::make_forward_params(q, k, v, o, p.scale());
+  const auto params = detail::make_forward_params(
+      q, k, v, o, lse, detail::window{p.window_left(), p.window_right()}, p.scale(), p.softcap());
   detail::dispatch_head_dim(p.head_dim(), [&](auto head_dim) {
     detail::launch<Element, decltype(head_dim)::value>(p, params, stream);
   });
+}
+
+//! The same without the logsumexp.
+template <class Element>
+void forward(const plan& p, packed_view<const Element> q, packed_view<const Element> k,
+             packed_view<const Element> v, packed_view<Element> o, cudaStream_t stream = nullptr) {
+  forward(p, q, k, v, o, logsumexp_view{}, stream);
 }
 
 }  // namespace varattn

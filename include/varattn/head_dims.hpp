@@ -16,7 +16,7 @@
 #include <string>
 
 #ifndef VARATTN_HEAD_DIMS
-#define VARATTN_HEAD_DIMS 64, 80, 96, 128, 256
+#define VARATTN_HEAD_DIMS 64, 72, 80, 96, 128, 256
 #endif
 
 namespace varattn {

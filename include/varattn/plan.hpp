@@ -9,7 +9,9 @@
 #include <varattn/device_report.hpp>
 #include <varattn/device_segments.hpp>
 #include <varattn/error.hpp>
+#include <varattn/detail/mask.hpp>
 #include <varattn/head_dims.hpp>
+#include <varattn/kernel_config.hpp>
 #include <varattn/options.hpp>
 #include <varattn/segments.hpp>
 #include <varattn/tile_shape.hpp>
@@ -76,7 +78,8 @@ struct plan_workspace {
 class plan {
  public:
   //! Validates the segment tables and the shape (throws varattn::error naming the bad
-  //! argument) and decomposes the work. per_segment: host only, no CUDA call. fused: one
+  //! argument), selects the kernel (select_kernel: the device's architecture is read here, once)
+  //! and decomposes the work. per_segment: host only, no stream work. fused: one
   //! device allocation and one asynchronous upload of the work list on `stream`, no wait;
   //! an event recorded after the upload orders every forward after it, whatever its stream.
   //! bucketed: the same for each bucket.
@@ -90,9 +93,10 @@ class plan {
     // per_segment's grid holds at most 65535 heads: automatic then takes fused.
     if (policy == launch_policy::automatic && shape.heads_q > 65535) policy = launch_policy::fused;
     policy = resolve_policy(policy, q.size());
-    if (policy == launch_policy::bucketed) return make_bucketed(q, k, shape, options, stream);
-    return make_one(q, k, shape, options, policy, q.max_length(), detail::segment_filter::all,
-                    stream);
+    const device_arch arch = read_arch(options);
+    if (policy == launch_policy::bucketed) return make_bucketed(q, k, shape, options, arch, stream);
+    return make_one(q, k, shape, options, arch, policy, q.max_length(),
+                    detail::segment_filter::all, stream);
   }
 
   //! A fused plan for `segment_count` segments over `rows_q` / `rows_k` rows whose work list
@@ -113,8 +117,10 @@ class plan {
     return p;
   }
 
-  //! The same plan as reserve_on_device, on memory the caller owns: no CUDA call at all, so
-  //! it may be made per call (e.g. with the rows of each batch) on pooled memory.
+  //! The same plan as reserve_on_device, on memory the caller owns: no allocation and no
+  //! stream work (its only CUDA calls read the device's architecture, none with
+  //! kernel_family::sm80), so it may be made per call (e.g. with the rows of each batch) on
+  //! pooled memory.
   static plan on_device(const plan_workspace& workspace, int32_t segment_count, int32_t rows_q,
                         int32_t rows_k, attention_shape shape, attention_options options = {},
                         int32_t max_q_length = -1) {
@@ -135,10 +141,13 @@ class plan {
   }
 
   //! Device bytes of the workspace that on_device needs for these bounds.
+  //! An upper bound over every kernel the plan may select, so it needs no device.
   static std::size_t workspace_bytes(int32_t segment_count, int32_t rows_q, int32_t head_dim,
                                      int32_t max_q_length = -1) {
     check_non_negative(segment_count, rows_q, 0);
-    const int32_t block_m = tile_shape_for(head_dim, tile_length(rows_q, max_q_length)).block_m;
+    const int32_t block_m =
+        std::min(tile_shape_for(head_dim, tile_length(rows_q, max_q_length)).block_m,
+                 detail::sm90_config(head_dim).tile.block_m);
     return buffer_words(segment_count, item_bound(segment_count, rows_q, block_m)) *
            sizeof(int32_t);
   }
@@ -157,12 +166,19 @@ class plan {
   const attention_shape& shape() const { return c_.shape; }
   int32_t head_dim() const { return c_.shape.head_dim; }
   bool causal() const { return c_.causal; }
+  //! Keys a query sees before / after its diagonal (-1: unbounded); causal is folded in.
+  int32_t window_left() const { return c_.window.left; }
+  int32_t window_right() const { return c_.window.right; }
+  //! 0: off.
+  float softcap() const { return c_.softcap; }
+  //! The kernel that runs this plan (a bucketed plan's buckets have their own).
+  const kernel_config& kernel() const { return c_.kernel; }
   //! The resolved softmax scale.
   float scale() const { return c_.scale; }
   //! The policy in force (never `automatic`: make() resolves it).
   launch_policy policy() const { return c_.policy; }
   //! The tile shape of per_segment and fused plans (a bucketed plan's buckets have their own).
-  tile_shape tile() const { return c_.tile; }
+  tile_shape tile() const { return c_.kernel.tile; }
   int32_t segment_count() const { return c_.segment_count; }
   int32_t rows_q() const { return c_.rows_q; }
   int32_t rows_k() const { return c_.rows_k; }
@@ -259,26 +275,26 @@ class plan {
   //! A bucketed plan: one fused child plan per non-empty bucket, each with the tile height
   //! its lengths suit (one child when the head dim has a single tile shape).
   static plan make_bucketed(const segments& q, const segments& k, attention_shape shape,
-                            attention_options options, cudaStream_t stream) {
-    plan p = make_shape(shape, options, launch_policy::bucketed, q.max_length());
+                            attention_options options, device_arch arch, cudaStream_t stream) {
+    plan p = make_shape(shape, options, arch, launch_policy::bucketed, q.max_length());
     p.set_rows(q, k);
     int32_t max_short = 0, max_long = 0;  // longest query segment of each bucket
     for (const segment s : q) {
       int32_t& longest = s.length <= detail::kShortSegment ? max_short : max_long;
       longest = std::max(longest, s.length);
     }
-    const bool split = tile_shape_for(shape.head_dim, max_short).block_m !=
-                       tile_shape_for(shape.head_dim, max_long).block_m;
+    const bool split = !(select_kernel(arch, shape.head_dim, max_short, options.kernel) ==
+                         select_kernel(arch, shape.head_dim, max_long, options.kernel));
     if (!split) {
-      p.c_.buckets.push_back(make_one(q, k, shape, options, launch_policy::fused, q.max_length(),
-                                      detail::segment_filter::all, stream));
+      p.c_.buckets.push_back(make_one(q, k, shape, options, arch, launch_policy::fused,
+                                      q.max_length(), detail::segment_filter::all, stream));
       return p;
     }
     if (max_short > 0) {
-      p.c_.buckets.push_back(make_one(q, k, shape, options, launch_policy::fused, max_short,
-                                      detail::segment_filter::short_only, stream));
+      p.c_.buckets.push_back(make_one(q, k, shape, options, arch, launch_policy::fused,
+                                      max_short, detail::segment_filter::short_only, stream));
     }
-    p.c_.buckets.push_back(make_one(q, k, shape, options, launch_policy::fused, max_long,
+    p.c_.buckets.push_back(make_one(q, k, shape, options, arch, launch_policy::fused, max_long,
                                     detail::segment_filter::long_only, stream));
     return p;
   }
@@ -286,9 +302,9 @@ class plan {
   //! A per_segment or fused plan over the segments `filter` selects, with the tile shape for
   //! `max_q_length`.
   static plan make_one(const segments& q, const segments& k, attention_shape shape,
-                       attention_options options, launch_policy policy, int32_t max_q_length,
-                       detail::segment_filter filter, cudaStream_t stream) {
-    plan p = make_shape(shape, options, policy, max_q_length);
+                       attention_options options, device_arch arch, launch_policy policy,
+                       int32_t max_q_length, detail::segment_filter filter, cudaStream_t stream) {
+    plan p = make_shape(shape, options, arch, policy, max_q_length);
     p.set_rows(q, k);
     if (policy == launch_policy::per_segment) {
       // gridDim.y carries the heads: at most 65535.
@@ -303,11 +319,11 @@ class plan {
         // An empty query segment writes nothing; skipping it keeps the launch count down.
         if (sq.length == 0) continue;
         p.c_.launches.push_back({sq.index, sq.begin, sq.length, sk.begin, sk.length,
-                                 ceil_div(sq.length, p.c_.tile.block_m)});
+                                 ceil_div(sq.length, p.c_.kernel.tile.block_m)});
       }
       return p;
     }
-    p.c_.work = detail::build_work_list(q, k, p.c_.tile.block_m, p.c_.causal, filter);
+    p.c_.work = detail::build_work_list(q, k, p.c_.kernel.tile.block_m, p.c_.window, filter);
     p.set_capacity(static_cast<int64_t>(p.c_.work.size()));
     // Stage [count, status, cu_q, cu_k, items] in pinned memory the plan keeps alive, so
     // that the copy runs asynchronously and needs no wait.
@@ -359,24 +375,34 @@ class plan {
                                 attention_shape shape, attention_options options,
                                 int32_t max_q_length) {
     check_counts(segment_count, rows_q, rows_k);
-    plan p = make_shape(shape, options, launch_policy::fused, tile_length(rows_q, max_q_length));
+    plan p = make_shape(shape, options, read_arch(options), launch_policy::fused,
+                        tile_length(rows_q, max_q_length));
     p.c_.built_on_device = true;
     p.c_.segment_count = segment_count;
     p.c_.rows_q = rows_q;
     p.c_.rows_k = rows_k;
     p.c_.rows_q_source = "rows_q = " + std::to_string(rows_q);
     p.c_.rows_k_source = "rows_k = " + std::to_string(rows_k);
-    p.set_capacity(item_bound(segment_count, rows_q, p.c_.tile.block_m));
+    p.set_capacity(item_bound(segment_count, rows_q, p.c_.kernel.tile.block_m));
     return p;
   }
 
-  static plan make_shape(attention_shape shape, attention_options options, launch_policy policy,
-                         int32_t max_q_length) {
+  //! The device's architecture, read once per plan, when the selection needs it.
+  static device_arch read_arch(const attention_options& options) {
+    return options.kernel == kernel_family::sm80 ? device_arch{} : device_arch::current();
+  }
+
+  static plan make_shape(attention_shape shape, attention_options options, device_arch arch,
+                         launch_policy policy, int32_t max_q_length) {
     if (shape.heads_q <= 0) detail::fail("heads_q = ", shape.heads_q, " must be positive");
     if (shape.heads_kv <= 0) detail::fail("heads_kv = ", shape.heads_kv, " must be positive");
     if (shape.heads_q % shape.heads_kv != 0) {
       detail::fail("heads_q = ", shape.heads_q, " is not a multiple of heads_kv = ",
                    shape.heads_kv);
+    }
+    if (!detail::supported_head_dim(shape.head_dim)) {
+      detail::fail("head_dim = ", shape.head_dim,
+                   " is not supported (a multiple of 8 from 32 to 256)");
     }
     if (!head_dims::contains(shape.head_dim)) {
       detail::fail("head_dim = ", shape.head_dim, " is not instantiated (available: ",
@@ -386,13 +412,24 @@ class plan {
     if (options.scale && !(std::isfinite(*options.scale) && *options.scale > 0.0f)) {
       detail::fail("scale = ", *options.scale, " must be positive and finite");
     }
+    if (options.window_left < -1) {
+      detail::fail("window_left = ", options.window_left, " must be -1 (unbounded) or >= 0");
+    }
+    if (options.window_right < -1) {
+      detail::fail("window_right = ", options.window_right, " must be -1 (unbounded) or >= 0");
+    }
+    if (!(std::isfinite(options.softcap) && options.softcap >= 0.0f)) {
+      detail::fail("softcap = ", options.softcap, " must be 0 (off) or positive and finite");
+    }
     plan p;
     p.c_.valid = true;
     p.c_.shape = shape;
     p.c_.causal = options.causal;
+    p.c_.window = detail::window::of(options);
+    p.c_.softcap = options.softcap;
     p.c_.scale = options.scale ? *options.scale : 1.0f / std::sqrt(float(shape.head_dim));
     p.c_.policy = policy;
-    p.c_.tile = tile_shape_for(shape.head_dim, max_q_length);
+    p.c_.kernel = select_kernel(arch, shape.head_dim, max_q_length, options.kernel);
     return p;
   }
 
@@ -434,9 +471,11 @@ class plan {
     bool valid = false;
     attention_shape shape{};
     bool causal = false;
+    detail::window window{};
+    float softcap = 0.0f;
     float scale = 0.0f;
     launch_policy policy = launch_policy::per_segment;
-    tile_shape tile{};
+    kernel_config kernel{};
     bool built_on_device = false;
     bool built = false;  // built_on_device: build_on_device has run at least once
     int32_t segment_count = 0;

@@ -5,6 +5,8 @@
 //! the host in longest-first order so that the long tiles do not trail at the end of the
 //! grid; the device-built plan writes the same items in segment order.
 
+#include <varattn/detail/mask.hpp>
+#include <varattn/kernel_config.hpp>
 #include <varattn/segments.hpp>
 #include <varattn/tile_shape.hpp>
 
@@ -21,19 +23,23 @@ struct work_item {
 
 namespace detail {
 
-//! Keys the tile visits: the main loop's trip count, hence its cost. At most k_length.
+//! Keys the tile visits, in whole blocks of the mask's span: the main loop's trip count,
+//! hence its cost. At most k_length.
 inline int32_t tile_keys(int32_t q_length, int32_t k_length, int32_t q_tile, int32_t block_m,
-                         bool causal) {
-  if (!causal) return k_length;
-  // int64: the tile's end row plus k_length reaches 2^32 for segments near 2^31 rows.
+                         window w) {
+  // int64: the tile's first row reaches 2^31 for segments near 2^31 rows.
   const int64_t first_row = int64_t{q_tile} * block_m;
-  const int64_t rows = std::min<int64_t>(block_m, q_length - first_row);
-  const int64_t keys = std::min<int64_t>(k_length, first_row + rows + k_length - q_length);
-  return static_cast<int32_t>(std::max<int64_t>(0, keys));
+  const int32_t rows = static_cast<int32_t>(std::min<int64_t>(block_m, q_length - first_row));
+  const segment_mask mask = segment_mask::make(w, q_length, k_length);
+  const int32_t end = mask.end_key(static_cast<int32_t>(first_row), rows);
+  const int32_t begin = mask.first_key(static_cast<int32_t>(first_row));
+  return rows <= 0 || end <= begin ? 0 : end - begin;
 }
 
-//! Segments whose query length is at most this take short tiles in a bucketed plan.
-inline constexpr int32_t kShortSegment = 64;
+inline int32_t tile_keys(int32_t q_length, int32_t k_length, int32_t q_tile, int32_t block_m,
+                         bool causal) {
+  return tile_keys(q_length, k_length, q_tile, block_m, causal ? window{-1, 0} : window{});
+}
 
 //! Which segments a work list covers.
 enum class segment_filter { all, short_only, long_only };
@@ -48,7 +54,7 @@ inline bool selected(segment_filter filter, int32_t q_length) {
 }
 
 inline std::vector<work_item> build_work_list(const segments& q, const segments& k,
-                                              int32_t block_m, bool causal,
+                                              int32_t block_m, window w,
                                               segment_filter filter = segment_filter::all) {
   std::vector<work_item> items;
   std::vector<int32_t> cost;
@@ -57,7 +63,7 @@ inline std::vector<work_item> build_work_list(const segments& q, const segments&
     const int32_t tiles = ceil_div(q[s].length, block_m);
     for (int32_t t = 0; t < tiles; ++t) {
       items.push_back({static_cast<int32_t>(s), t});
-      cost.push_back(tile_keys(q[s].length, k[s].length, t, block_m, causal));
+      cost.push_back(tile_keys(q[s].length, k[s].length, t, block_m, w));
     }
   }
   std::vector<std::size_t> order(items.size());
@@ -68,6 +74,12 @@ inline std::vector<work_item> build_work_list(const segments& q, const segments&
   sorted.reserve(items.size());
   for (std::size_t i : order) sorted.push_back(items[i]);
   return sorted;
+}
+
+inline std::vector<work_item> build_work_list(const segments& q, const segments& k,
+                                              int32_t block_m, bool causal,
+                                              segment_filter filter = segment_filter::all) {
+  return build_work_list(q, k, block_m, causal ? window{-1, 0} : window{}, filter);
 }
 
 }  // namespace detail

@@ -2,14 +2,13 @@
 #pragma once
 //! \file launch.cuh
 //! The launch policies: every kernel of a plan back to back on one stream, no host wait.
-//! Tall tiles of head dims 64 to 128 run the Hopper kernel where the build and the device have it,
-//! everything else the sm80 kernel.
+//! The kernel is the one the plan selected (plan::kernel(), kernel_config.hpp).
 
-#include <varattn/detail/kernel/forward_kernel.cuh>
-#include <varattn/detail/kernel/kernel_traits.cuh>
 #include <varattn/detail/kernel/params.cuh>
+#include <varattn/detail/kernel/score_modifier.cuh>
 #include <varattn/detail/kernel/work_source.cuh>
 #include <varattn/detail/launch_kernel.cuh>
+#include <varattn/detail/sm80/forward_kernel.cuh>
 #include <varattn/detail/sm90/forward_kernel.cuh>
 #include <varattn/error.hpp>
 #include <varattn/plan.hpp>
@@ -18,18 +17,15 @@
 
 #include <type_traits>
 
-// Tuning knob for experiments (bench/NOTES.md): 0 keeps tall tiles on the sm80
-// kernel even on Hopper.
-#ifndef VARATTN_HOPPER
-#define VARATTN_HOPPER 1
-#endif
-
 namespace varattn::detail {
 
-//! Launches a kernel family (sm80_program, sm90::hopper_program) under the plan's policy:
+//! Launches a kernel (sm80::program, sm90::program) under the plan's policy:
 //! per_segment, one launch a segment; fused, one launch over the work list.
 template <class Program, class Element>
 void run_program(const plan& p, const forward_params<Element>& params, cudaStream_t stream) {
+  static_assert(sizeof(Element) == 2, "16-bit elements");
+  if (!(p.kernel() == Program::kConfig)) fail("the plan's kernel has no instantiation here");
+  Program::require_compiled_in();
   switch (p.policy()) {
     case launch_policy::per_segment: {
       const auto kernel = Program::template kernel<segment_work>;
@@ -59,39 +55,35 @@ void run_program(const plan& p, const forward_params<Element>& params, cudaStrea
   fail("unknown launch policy");
 }
 
-//! Runs the kernel for the plan's tile height and mask; a bucketed plan runs its fused
-//! buckets one after the other.
+//! Runs the kernel the plan selected; a bucketed plan runs its fused buckets one after the
+//! other. Instantiates, per head dim and score modifier, the Hopper kernel and the sm80
+//! kernel's tile heights (one above head dim 128).
 template <class Element, int HeadDim>
 void launch(const plan& p, const forward_params<Element>& params, cudaStream_t stream) {
   if (p.policy() == launch_policy::bucketed) {
     for (const plan& bucket : p.buckets()) launch<Element, HeadDim>(bucket, params, stream);
     return;
   }
-  const auto with_mask = [&](auto causal) {
-    constexpr bool kCausal = decltype(causal)::value;
-    const auto with_height = [&](auto block_m) {
-      constexpr int kBlockM = decltype(block_m)::value;
-      if (p.tile().block_m != kernel_traits<Element, HeadDim, kBlockM>::kBlockM) {
-        fail("plan tile height ", p.tile().block_m, " has no kernel for head_dim ", HeadDim);
-      }
-      if constexpr (VARATTN_HOPPER && kBlockM == 128 && sm90::has_hopper_kernel(HeadDim)) {
-        using hopper = sm90::hopper_program<Element, HeadDim, kCausal>;
-        static_assert(hopper::traits::kBlockM == kBlockM, "the work list's tiles are the kernel's");
-        if (hopper::compiled_in()) return run_program<hopper>(p, params, stream);
-      }
-      run_program<sm80_program<Element, HeadDim, kBlockM, kCausal>>(p, params, stream);
-    };
-    // Head dims over 128 have one tile shape (kernel_tile): instantiate it once.
-    if (HeadDim > 128 || p.tile().block_m == 64) {
-      with_height(std::integral_constant<int, 64>{});
-    } else {
-      with_height(std::integral_constant<int, 128>{});
+  const auto with_modifier = [&](auto softcap) {
+    using modifier = score_modifier<decltype(softcap)::value>;
+    const kernel_config& config = p.kernel();
+    if (config.family == kernel_family::sm90) {
+      return run_program<sm90::program<Element, HeadDim, modifier>>(p, params, stream);
     }
+    constexpr int kShort = sm80_config(HeadDim, kShortSegment).tile.block_m;
+    constexpr int kTall = sm80_config(HeadDim, kShortSegment + 1).tile.block_m;
+    if (config.tile.block_m == kShort) {
+      return run_program<sm80::program<Element, HeadDim, kShort, modifier>>(p, params, stream);
+    }
+    if constexpr (kTall != kShort) {
+      return run_program<sm80::program<Element, HeadDim, kTall, modifier>>(p, params, stream);
+    }
+    fail("plan tile height ", config.tile.block_m, " has no kernel for head_dim ", HeadDim);
   };
-  if (p.causal()) {
-    with_mask(std::true_type{});
+  if (p.softcap() > 0.0f) {
+    with_modifier(std::true_type{});
   } else {
-    with_mask(std::false_type{});
+    with_modifier(std::false_type{});
   }
 }
 

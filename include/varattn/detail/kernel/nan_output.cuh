@@ -2,7 +2,8 @@
 #pragma once
 //! \file nan_output.cuh
 //! What a forward writes when the device rejected its plan's offsets: NaN in every element
-//! of o, so that invalid device-side input can never pass for a result.
+//! of o (and of the logsumexp, when asked for), so that invalid device-side input can never
+//! pass for a result.
 
 #include <varattn/detail/kernel/params.cuh>
 
@@ -28,6 +29,9 @@ __device__ void fill_nan_rows(const forward_params<Element>& params, int head, i
                                             head * params.o_head_stride);
     for (int c = static_cast<int>(threadIdx.x); c < params.head_dim; c += blockDim.x) {
       out[c] = kNanBits<Element>;
+    }
+    if (params.lse != nullptr && threadIdx.x == 0) {
+      params.lse[head * params.lse_head_stride + row] = __int_as_float(0x7fc00000);
     }
   }
 }

@@ -2,15 +2,10 @@
 #pragma once
 //! \file online_softmax.cuh
 //! The running max and sum of the two query rows one thread holds in the mma C layout
-//! (rows g and g + 8 of its warp's 16), and the rescaling of the output accumulator.
+//! (rows g and g + 8 of its warp's 16), the rescaling of the output accumulator, and each
+//! row's normalizer and logsumexp at the end. Both kernels' scores have this layout.
 
 #include <cmath>
-
-// Tuning knob for experiments (bench/NOTES.md): skip the accumulator rescale when no row max
-// moved (both kernels).
-#ifndef VARATTN_LAZY_RESCALE
-#define VARATTN_LAZY_RESCALE 1
-#endif
 
 namespace varattn::detail {
 
@@ -28,14 +23,14 @@ __device__ __forceinline__ float quad_reduce(float x, Op op) {
 }
 
 struct online_softmax {
-  float row_max[2] = {-INFINITY, -INFINITY};  //!< raw scores (before scaling)
+  float row_max[2] = {-INFINITY, -INFINITY};  //!< scores before exp2_scale
   float row_sum[2] = {0.f, 0.f};  //!< this thread's partial sums; quad-reduced at the end
 
   //! Turns scores s (raw q.k, masked entries -inf) into unnormalized probabilities in place
   //! and returns in alpha the factor exp2(scale * (old max - new max)) by which each row's
   //! output accumulator must be rescaled.
   template <int ScoreTiles>
-  __device__ __forceinline__ void update(float (&s)[ScoreTiles][4], float scale_log2,
+  __device__ __forceinline__ void update(float (&s)[ScoreTiles][4], float exp2_scale,
                                          float (&alpha)[2]) {
 #pragma unroll
     for (int r = 0; r < 2; ++r) {
@@ -44,14 +39,14 @@ struct online_softmax {
       for (int t = 0; t < ScoreTiles; ++t) m = fmaxf(m, fmaxf(s[t][2 * r], s[t][2 * r + 1]));
       m = quad_reduce(m, [](float a, float b) { return fmaxf(a, b); });
       // A row that has seen only masked keys keeps max -inf; subtracting 0 keeps exp2 at 0.
-      const float shift = m == -INFINITY ? 0.f : m * scale_log2;
-      alpha[r] = fast_exp2(row_max[r] * scale_log2 - shift);
+      const float shift = m == -INFINITY ? 0.f : m * exp2_scale;
+      alpha[r] = fast_exp2(row_max[r] * exp2_scale - shift);
       row_max[r] = m;
       float sum = 0.f;
 #pragma unroll
       for (int t = 0; t < ScoreTiles; ++t) {
-        s[t][2 * r] = fast_exp2(fmaf(s[t][2 * r], scale_log2, -shift));
-        s[t][2 * r + 1] = fast_exp2(fmaf(s[t][2 * r + 1], scale_log2, -shift));
+        s[t][2 * r] = fast_exp2(fmaf(s[t][2 * r], exp2_scale, -shift));
+        s[t][2 * r + 1] = fast_exp2(fmaf(s[t][2 * r + 1], exp2_scale, -shift));
         sum += s[t][2 * r] + s[t][2 * r + 1];
       }
       row_sum[r] = row_sum[r] * alpha[r] + sum;
@@ -76,18 +71,21 @@ struct online_softmax {
   //! update() and rescale() in one.
   template <bool Lazy, int ScoreTiles, int OutTiles>
   __device__ __forceinline__ void step(float (&s)[ScoreTiles][4], float (&o)[OutTiles][4],
-                                       float scale_log2) {
+                                       float exp2_scale) {
     float alpha[2];
-    update(s, scale_log2, alpha);
+    update(s, exp2_scale, alpha);
     rescale<Lazy>(o, alpha);
   }
 
-  //! 1 / (row sum) for each of the two rows; 0 for rows that saw no key.
-  __device__ __forceinline__ void inverse_sums(float (&inv)[2]) const {
+  //! For each of the two rows: 1 / (row sum), 0 for rows that saw no key (their output is
+  //! zeros); and the natural-log logsumexp of the scaled scores, -inf for those rows.
+  __device__ __forceinline__ void finish(float exp2_scale, float (&inv)[2], float (&lse)[2]) const {
+    constexpr float kLn2 = 0.6931471805599453f;
 #pragma unroll
     for (int r = 0; r < 2; ++r) {
       const float l = quad_reduce(row_sum[r], [](float a, float b) { return a + b; });
       inv[r] = l > 0.f ? 1.f / l : 0.f;
+      lse[r] = l > 0.f ? (row_max[r] * exp2_scale + __log2f(l)) * kLn2 : -INFINITY;
     }
   }
 };

@@ -1,8 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
 #pragma once
 //! \file work_source.cuh
-//! Where a CTA finds its (segment, q-tile, head) work item. Every kernel family takes one of
-//! these as its second argument, so the launch policies are written once (launch.cuh).
+//! Where a CTA finds its (segment, q-tile, head) work item: the scheduler interface. Every
+//! kernel family takes one of these as its second argument, so the launch policies are
+//! written once (launch.cuh). initial() gives a CTA its first item; a persistent source
+//! would add next() for the items after it (both sources here give one item a CTA).
 
 #include <varattn/detail/kernel/nan_output.cuh>
 #include <varattn/detail/kernel/params.cuh>
@@ -17,7 +19,7 @@ struct segment_work {
   segment_bounds seg;
 
   template <class Element>
-  __device__ __forceinline__ bool resolve(const forward_params<Element>&, segment_bounds& bounds,
+  __device__ __forceinline__ bool initial(const forward_params<Element>&, segment_bounds& bounds,
                                           int& q_tile, int& head) const {
     bounds = seg;
     q_tile = static_cast<int>(blockIdx.x);
@@ -37,7 +39,7 @@ struct listed_work {
   device_work work;
 
   template <class Element>
-  __device__ __forceinline__ bool resolve(const forward_params<Element>& params,
+  __device__ __forceinline__ bool initial(const forward_params<Element>& params,
                                           segment_bounds& bounds, int& q_tile, int& head) const {
     head = static_cast<int>(blockIdx.x / work.capacity);
     const int32_t index = static_cast<int32_t>(blockIdx.x % work.capacity);

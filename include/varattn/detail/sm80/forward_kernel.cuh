@@ -4,36 +4,39 @@
 //! The sm80 forward kernel (mma.sync; runs on sm_80 and later): one CTA per work item.
 
 #include <varattn/detail/arch_guard.cuh>
-#include <varattn/detail/kernel/forward_tile.cuh>
-#include <varattn/detail/kernel/kernel_traits.cuh>
 #include <varattn/detail/kernel/params.cuh>
+#include <varattn/detail/kernel/score_modifier.cuh>
 #include <varattn/detail/kernel/work_source.cuh>
+#include <varattn/detail/sm80/forward_tile.cuh>
+#include <varattn/detail/sm80/kernel_traits.cuh>
 
 #include <cstdint>
 
-namespace varattn::detail {
+namespace varattn::detail::sm80 {
 
-template <class Element, int HeadDim, int BlockM, bool Causal, class Work>
+template <class Element, int HeadDim, int BlockM, class Modifier, class Work>
 __global__ void __launch_bounds__(kernel_traits<Element, HeadDim, BlockM>::kThreads,
                                   kernel_traits<Element, HeadDim, BlockM>::kMinBlocks)
     forward_kernel(const __grid_constant__ forward_params<Element> params,
                    const __grid_constant__ Work work) {
   segment_bounds seg;
   int q_tile, head;
-  if (!work.resolve(params, seg, q_tile, head)) return;
+  if (!work.initial(params, seg, q_tile, head)) return;
   extern __shared__ uint4 smem[];  // uint4: 16-byte aligned for cp.async and ldmatrix
-  forward_tile<Element, HeadDim, BlockM, Causal>(params, seg, q_tile, head,
-                                                 reinterpret_cast<Element*>(smem));
+  forward_tile<Element, HeadDim, BlockM, Modifier>(params, seg, q_tile, head,
+                                                   reinterpret_cast<Element*>(smem));
 }
 
 //! The launch shape of the sm80 kernel, as launch.cuh's run_program reads it.
-template <class Element, int HeadDim, int BlockM, bool Causal>
-struct sm80_program {
+template <class Element, int HeadDim, int BlockM, class Modifier>
+struct program {
   using traits = kernel_traits<Element, HeadDim, BlockM>;
+  static constexpr kernel_config kConfig = sm80_config(HeadDim, BlockM);
   static constexpr int kThreads = traits::kThreads;
   static constexpr int kSmemBytes = traits::kSmemBytes;
   template <class Work>
-  static constexpr auto kernel = forward_kernel<Element, HeadDim, BlockM, Causal, Work>;
+  static constexpr auto kernel = forward_kernel<Element, HeadDim, BlockM, Modifier, Work>;
+  static void require_compiled_in() {}  // every build has sm_80 code or PTX for it
 };
 
-}  // namespace varattn::detail
+}  // namespace varattn::detail::sm80

@@ -1,58 +1,51 @@
 // SPDX-License-Identifier: Apache-2.0
 #pragma once
 //! \file kernel_traits.cuh
-//! Compile-time shape of the sm80 forward kernel for one (Element, HeadDim, BlockM).
+//! Compile-time shape of the sm80 forward kernel for one (Element, HeadDim, BlockM), from the
+//! same constexpr tile choice the plan made (kernel_config.hpp).
 
-#include <varattn/detail/kernel/online_softmax.cuh>  // VARATTN_LAZY_RESCALE
-#include <varattn/tile_shape.hpp>
+#include <varattn/kernel_config.hpp>
 
 #include <cstdint>
 
-// Tuning knob for experiments (bench/NOTES.md): CTAs an SM for short tiles of head dim 64.
-#ifndef VARATTN_SHORT_MIN_BLOCKS_D64
-#define VARATTN_SHORT_MIN_BLOCKS_D64 4
-#endif
-
-namespace varattn::detail {
-
-//! The tile shapes the kernels are instantiated for, per head dim.
-template <int HeadDim, int BlockM>
-constexpr tile_shape kernel_tile() {
-  return tile_shape_for(HeadDim, BlockM);
-}
+namespace varattn::detail::sm80 {
 
 template <class Element, int HeadDim, int BlockM>
 struct kernel_traits {
-  static_assert(HeadDim % 16 == 0, "head_dim must be a multiple of 16 (the mma k-step)");
-  static constexpr tile_shape kTile = kernel_tile<HeadDim, BlockM>();
+  static_assert(supported_head_dim(HeadDim), "head dims are multiples of 8 from 32 to 256");
+  static constexpr tile_shape kTile = sm80_config(HeadDim, BlockM).tile;
   static constexpr int kBlockM = kTile.block_m;
   static constexpr int kBlockN = kTile.block_n;
   static constexpr int kWarps = kTile.warps;
   static constexpr int kMTiles = kTile.m_tiles();
   static constexpr int kThreads = kWarps * 32;
+  //! The mma k-step is 16 channels: head dims off it (72, 88...) compute on zero-filled
+  //! columns up to the next multiple of 16 (72: 11% more work) and store only HeadDim.
+  static constexpr int kPaddedDim = (HeadDim + 15) / 16 * 16;
   //! Short tiles are latency-bound (one k/v step): asking for 4 (head dim 64) or 3 (80) CTAs
   //! an SM caps registers at 128 or 170 so that more tiles wait on memory at once (tiny-d64:
   //! 0.323 -> 0.289 ms with 4; head dims 80 at 4, 96 and 128 at 3 would spill: ptxas -v,
   //! sm_90a). Tall tiles need their registers.
   static constexpr int kMinBlocks =
-      kBlockM != 64 ? 1 : HeadDim <= 64 ? VARATTN_SHORT_MIN_BLOCKS_D64 : HeadDim <= 80 ? 3 : 1;
+      kBlockM != 64 ? 1 : kPaddedDim <= 64 ? 4 : kPaddedDim <= 80 ? 3 : 1;
   //! Skip the output rescale on steps where no row max moved; not under a register cap
   //! (head dim 64 short tiles then spill 16 to 32 bytes).
-  static constexpr bool kLazyRescale = VARATTN_LAZY_RESCALE && kMinBlocks == 1;
+  static constexpr bool kLazyRescale = kMinBlocks == 1;
   static constexpr int kWarpRows = 16 * kMTiles;
   static_assert(kBlockM == kWarpRows * kWarps, "each warp owns kMTiles x 16 query rows");
   static_assert(kBlockN % 16 == 0, "keys are consumed 16 at a time by the PV product");
 
   //! Shared-memory rows are padded by 16 bytes: consecutive rows then start in different
   //! 16-byte bank groups, so ldmatrix's 8 row reads and cp.async's writes never conflict.
-  static constexpr int kStride = HeadDim + 8;
-  static constexpr int kChunks = HeadDim / 8;  //!< 16-byte vectors per row
+  static constexpr int kStride = kPaddedDim + 8;
+  static constexpr int kChunks = HeadDim / 8;          //!< 16-byte vectors a row in memory
+  static constexpr int kPaddedChunks = kPaddedDim / 8;  //!< ... in shared memory
   static constexpr int kSmemBytes =
       (kBlockM + 2 * kBlockN) * kStride * static_cast<int>(sizeof(Element));
 
-  static constexpr int kKSteps = HeadDim / 16;     //!< k-steps of S = Q K^T
-  static constexpr int kScoreTiles = kBlockN / 8;  //!< n8 tiles of S per m-tile
-  static constexpr int kOutTiles = HeadDim / 8;    //!< n8 tiles of O per m-tile
+  static constexpr int kKSteps = kPaddedDim / 16;     //!< k-steps of S = Q K^T
+  static constexpr int kScoreTiles = kBlockN / 8;     //!< n8 tiles of S per m-tile
+  static constexpr int kOutTiles = kPaddedDim / 8;    //!< n8 tiles of O per m-tile
 };
 
-}  // namespace varattn::detail
+}  // namespace varattn::detail::sm80

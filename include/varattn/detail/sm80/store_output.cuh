@@ -1,32 +1,32 @@
 // SPDX-License-Identifier: Apache-2.0
 #pragma once
-//! \file epilogue.cuh
-//! Normalizes one warp's 16 output rows, stages them in shared memory (the warp's own rows
-//! of the Q tile) and writes them with 16-byte coalesced stores, skipping rows past the
-//! segment's end.
+//! \file store_output.cuh
+//! The sm80 kernel's output store: one warp's 16 normalized rows are staged in shared memory
+//! (the warp's own rows of the Q tile) and written with 16-byte coalesced stores, skipping
+//! rows past the segment's end and the padding columns.
 
-#include <varattn/detail/kernel/kernel_traits.cuh>
+#include <varattn/detail/kernel/epilogue.cuh>
 #include <varattn/detail/sm80/mma.cuh>
 
 #include <cstdint>
 
-namespace varattn::detail {
+namespace varattn::detail::sm80 {
 
 template <class Traits, class Element>
-__device__ __forceinline__ void store_output(float (&o)[Traits::kOutTiles][4],
-                                             const float (&inv)[2], Element* smem_rows,
+__device__ __forceinline__ void store_output(const float (&o)[Traits::kOutTiles][4],
+                                             const row_results& rows, Element* smem_rows,
                                              Element* out, int64_t token_stride,
                                              int valid_rows) {
-  using mma = sm80::mma_16816<Element>;
+  using mma = mma_16816<Element>;
   const int lane = static_cast<int>(threadIdx.x % 32);
   const int row = lane / 4;
 #pragma unroll
   for (int t = 0; t < Traits::kOutTiles; ++t) {
     const int col = t * 8 + (lane % 4) * 2;
     *reinterpret_cast<uint32_t*>(smem_rows + row * Traits::kStride + col) =
-        mma::pack(o[t][0] * inv[0], o[t][1] * inv[0]);
+        mma::pack(o[t][0] * rows.inv[0], o[t][1] * rows.inv[0]);
     *reinterpret_cast<uint32_t*>(smem_rows + (row + 8) * Traits::kStride + col) =
-        mma::pack(o[t][2] * inv[1], o[t][3] * inv[1]);
+        mma::pack(o[t][2] * rows.inv[1], o[t][3] * rows.inv[1]);
   }
   __syncwarp();
   constexpr int kVectors = 16 * Traits::kChunks;
@@ -41,4 +41,4 @@ __device__ __forceinline__ void store_output(float (&o)[Traits::kOutTiles][4],
   }
 }
 
-}  // namespace varattn::detail
+}  // namespace varattn::detail::sm80

@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 #pragma once
 //! \file forward_kernel.cuh
-//! The Hopper forward kernel (sm_90a wgmma) for tall tiles, and how the host learns whether
-//! this build carries it for the current device.
+//! The Hopper forward kernel (sm_90a wgmma) for tall tiles, and how the host learns, once,
+//! whether this build carries it.
 
 #include <varattn/detail/kernel/params.cuh>
 #include <varattn/detail/kernel/work_source.cuh>
@@ -15,48 +15,50 @@
 
 namespace varattn::detail::sm90 {
 
-//! Head dims with a Hopper kernel: those whose O accumulator fits the consumer's registers
-//! next to S and P (128: 64 + 64 fp32 and 32 packed a thread); 256 stays on the sm80 kernel.
-constexpr bool has_hopper_kernel(int head_dim) {
-  return head_dim == 64 || head_dim == 80 || head_dim == 96 || head_dim == 128;
-}
-
-template <class Element, int HeadDim, bool Causal, class Work>
+template <class Element, int HeadDim, class Modifier, class Work>
 __global__ void __launch_bounds__(hopper_traits<Element, HeadDim>::kThreads, 1)
     forward_kernel(const __grid_constant__ forward_params<Element> params,
                    const __grid_constant__ Work work) {
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
-  // Static shared memory only in the sm_90a body: compiled_in() reads its size.
+  // Static shared memory only in the sm_90a body: require_compiled_in() reads its size.
   __shared__ pipeline_barriers<hopper_traits<Element, HeadDim>::kStages> barriers;
   segment_bounds seg;
   int q_tile, head;
-  if (!work.resolve(params, seg, q_tile, head)) return;
+  if (!work.initial(params, seg, q_tile, head)) return;
   extern __shared__ uint4 smem[];
   // The swizzle repeats every 1024 bytes and the descriptors assume tiles on that period.
   const uint32_t base = static_cast<uint32_t>(__cvta_generic_to_shared(smem));
   unsigned char* aligned = reinterpret_cast<unsigned char*>(smem) + ((1024 - base % 1024) % 1024);
-  forward_tile<Element, HeadDim, Causal>(params, seg, q_tile, head, aligned, barriers);
+  forward_tile<Element, HeadDim, Modifier>(params, seg, q_tile, head, aligned, barriers);
 #else
   (void)params, (void)work;
 #endif
 }
 
 //! The launch shape of the Hopper kernel, as launch.cuh's run_program reads it.
-template <class Element, int HeadDim, bool Causal>
-struct hopper_program {
+template <class Element, int HeadDim, class Modifier>
+struct program {
   using traits = hopper_traits<Element, HeadDim>;
+  static constexpr kernel_config kConfig = traits::kConfig;
   static constexpr int kThreads = traits::kThreads;
   static constexpr int kSmemBytes = traits::kSmemBytes;
   template <class Work>
-  static constexpr auto kernel = forward_kernel<Element, HeadDim, Causal, Work>;
+  static constexpr auto kernel = forward_kernel<Element, HeadDim, Modifier, Work>;
 
-  //! True when the binary loaded for the current device holds the sm_90a body: a build
-  //! without sm_90a code (or a non-Hopper device) has an empty kernel with no static shared
-  //! memory. A host-side query: no stream work, legal under graph capture.
-  static bool compiled_in() {
-    cudaFuncAttributes attributes{};
-    VARATTN_CUDA_CHECK(cudaFuncGetAttributes(&attributes, kernel<listed_work>));
-    return attributes.sharedSizeBytes > 0;
+  //! Throws unless the binary loaded for the current device holds the sm_90a body (a build
+  //! without sm_90a code has an empty kernel with no static shared memory). Asked once per
+  //! process (a host-side query: no stream work, legal under capture), then remembered.
+  static void require_compiled_in() {
+    static const bool compiled_in = [] {
+      cudaFuncAttributes attributes{};
+      VARATTN_CUDA_CHECK(cudaFuncGetAttributes(&attributes, kernel<listed_work>));
+      return attributes.sharedSizeBytes > 0;
+    }();
+    if (!compiled_in) {
+      fail("the plan selected the sm90 kernel, but this binary has no sm_90a code for it "
+           "(compile for sm_90a, e.g. CMAKE_CUDA_ARCHITECTURES \"80;90a\", or make the plan "
+           "with attention_options::kernel = kernel_family::sm80)");
+    }
   }
 };
 

@@ -3,7 +3,7 @@
 //! \file forward_tile.cuh
 //! One CTA computes one (segment, head, 128-row q-tile) work item on Hopper tensor cores
 //! (sm_90a). Warpgroups 0 and 1 consume, 64 query rows each; warpgroup 2 produces, copying
-//! Q once and K, V tiles of 128 keys into a two-stage ring with cp.async, and hands most of
+//! Q once and K, V tiles of 128 keys (64 above head dim 128) into a two-stage ring with cp.async, and hands most of
 //! its registers to the consumers (setmaxnreg: 24 and 240 a thread). The roles
 //! meet only at mbarriers, so each warpgroup runs at its own pace: while one computes its
 //! softmax, the other's wgmma keeps the tensor cores busy (no CTA-wide barrier in the loop).
@@ -13,50 +13,47 @@
 //! mma.sync C layout), packs P to 16 bits in registers and issues O += P V (wgmma, P from
 //! registers, V from shared memory through the transpose bit).
 
-#include <varattn/detail/kernel/mask.cuh>
+#include <varattn/detail/kernel/epilogue.cuh>
 #include <varattn/detail/kernel/online_softmax.cuh>
 #include <varattn/detail/kernel/params.cuh>
+#include <varattn/detail/kernel/score_modifier.cuh>
+#include <varattn/detail/kernel/tile_context.cuh>
 #include <varattn/detail/sm80/cp_async.cuh>
 #include <varattn/detail/sm80/mma.cuh>
 #include <varattn/detail/sm90/mbarrier.cuh>
+#include <varattn/detail/sm90/store_output.cuh>
 #include <varattn/detail/sm90/swizzled_tile.cuh>
 #include <varattn/detail/sm90/wgmma.cuh>
+#include <varattn/kernel_config.hpp>
 
 #include <cstdint>
-
-// Experiment knob (bench/NOTES.md): 0 lets the consumer warpgroups issue their products
-// whenever they are ready instead of taking turns.
-#ifndef VARATTN_HOPPER_PINGPONG
-#define VARATTN_HOPPER_PINGPONG 1
-#endif
-
-// Experiment knob (bench/NOTES.md): depth of the K and V ring (3 at head dim 128 takes
-// 225 KB of the 227 KB a block may have).
-#ifndef VARATTN_HOPPER_STAGES
-#define VARATTN_HOPPER_STAGES 2
-#endif
 
 namespace varattn::detail::sm90 {
 
 template <class Element, int HeadDim>
 struct hopper_traits {
-  static constexpr int kBlockM = 128;  //!< the plan's tall tile: 2 warpgroups x 64 rows
-  static constexpr int kBlockN = 128;  //!< keys a step
-  static constexpr int kStages = VARATTN_HOPPER_STAGES;  //!< K and V ring depth
+  static constexpr kernel_config kConfig = sm90_config(HeadDim);
+  static constexpr int kBlockM = kConfig.tile.block_m;  //!< 2 consumer warpgroups x 64 rows
+  static constexpr int kBlockN = kConfig.tile.block_n;  //!< keys a step
+  static constexpr int kStages = kConfig.stages;        //!< K and V ring depth
   static constexpr int kConsumerThreads = 256;
   static constexpr int kProducerThreads = 128;
   static constexpr int kThreads = kConsumerThreads + kProducerThreads;
+  static_assert(kThreads == kConfig.threads(), "the plan's configuration is the kernel's");
   //! Registers a thread after the split (the launch gives 168 = 64K / 384): 24 x 128 +
   //! 240 x 256 <= 64K (ptxas -v: no spills; the producer spilled at 40 until its copy loop
   //! advanced pointers instead of recomputing them).
   static constexpr int kProducerRegisters = 24;
   static constexpr int kConsumerRegisters = 240;
+  //! Take turns issuing the products (ping-pong) when both warpgroups run every step.
+  static constexpr bool kPingPong = true;
   using q_tile = swizzled_tile<kBlockM, HeadDim>;
   using kv_tile = swizzled_tile<kBlockN, HeadDim>;
   //! + 1 KB: the dynamic base is rounded up to the swizzle's 1024-byte period.
   static constexpr int kSmemBytes = q_tile::kBytes + 2 * kStages * kv_tile::kBytes + 1024;
   static constexpr int kScoreTiles = kBlockN / 8;  //!< n8 tiles of S a warpgroup row block
-  static constexpr int kOutTiles = HeadDim / 8;
+  static constexpr int kOutTiles = HeadDim / 8;    //!< n8 tiles of O: wgmma's n is HeadDim
+  static constexpr int kKSteps = (HeadDim + 15) / 16;  //!< k16 steps of Q K^T (zero-padded)
 };
 
 //! Full barriers: the producer's 128 threads arrive once their copies have landed. Empty
@@ -75,40 +72,36 @@ struct pipeline_barriers {
 //! The producer warpgroup: Q, then per step K and V of 128 keys each into stage
 //! step % kStages once the consumers have released it. A thread signals a tile only after its own
 //! copies have landed and been fenced for the async proxy, so the consumers' wgmma sees them.
-template <class T, class Element>
-__device__ __forceinline__ void produce(const forward_params<Element>& p, const segment_bounds& seg,
-                                        int query0, int q_rows, int head, int kv_steps,
+template <class T, class Tile, class Element>
+__device__ __forceinline__ void produce(const forward_params<Element>& p, const Tile& tile,
                                         unsigned char* sq, unsigned char* sk, unsigned char* sv,
                                         pipeline_barriers<T::kStages>& bar) {
+  const int kv_steps = tile.blocks.count;
   if (kv_steps == 0) return;
   const int thread = static_cast<int>(threadIdx.x) - T::kConsumerThreads;
-  const int kv_head = head / p.group_size;
-  const Element* q =
-      p.q + (int64_t{seg.q_begin} + query0) * p.q_token_stride + head * p.q_head_stride;
-  const Element* k = p.k + int64_t{seg.k_begin} * p.k_token_stride + kv_head * p.k_head_stride;
-  const Element* v = p.v + int64_t{seg.k_begin} * p.v_token_stride + kv_head * p.v_head_stride;
   const auto landed = [](uint64_t* full) {  // the group before the newest one
     sm80::cp_async_wait<1>();
     fence_proxy_async();
     mbarrier_arrive(full);
   };
 
-  T::q_tile::template load_async<T::kProducerThreads>(sq, q, p.q_token_stride, q_rows, thread);
+  T::q_tile::template load_async<T::kProducerThreads>(sq, tile.q, p.q_token_stride, tile.rows,
+                                                      thread);
   sm80::cp_async_commit();
   for (int step = 0; step < kv_steps; ++step) {
     const int stage = step % T::kStages;
     const uint32_t phase = (step / T::kStages) & 1;
-    const int key0 = step * T::kBlockN;
+    const int key0 = tile.key0(step);
     if (step >= T::kStages) mbarrier_wait(&bar.k_empty[stage], phase ^ 1);
     T::kv_tile::template load_async<T::kProducerThreads>(
-        sk + stage * T::kv_tile::kBytes, k + key0 * p.k_token_stride, p.k_token_stride,
-        seg.k_length - key0, thread);
+        sk + stage * T::kv_tile::kBytes, tile.k + key0 * p.k_token_stride, p.k_token_stride,
+        tile.k_length - key0, thread);
     sm80::cp_async_commit();
     landed(step == 0 ? &bar.q_full : &bar.v_full[(step - 1) % T::kStages]);
     if (step >= T::kStages) mbarrier_wait(&bar.v_empty[stage], phase ^ 1);
     T::kv_tile::template load_async<T::kProducerThreads>(
-        sv + stage * T::kv_tile::kBytes, v + key0 * p.v_token_stride, p.v_token_stride,
-        seg.k_length - key0, thread);
+        sv + stage * T::kv_tile::kBytes, tile.v + key0 * p.v_token_stride, p.v_token_stride,
+        tile.k_length - key0, thread);
     sm80::cp_async_commit();
     landed(&bar.k_full[stage]);
   }
@@ -125,7 +118,7 @@ __device__ __forceinline__ void issue_scores(float (&s)[T::kScoreTiles][4],
   constexpr wgmma_shape<Element, T::kBlockN> shape{};
   fence();
 #pragma unroll
-  for (int kk = 0; kk < T::kOutTiles / 2; ++kk) {  // k16 steps over the head dim
+  for (int kk = 0; kk < T::kKSteps; ++kk) {  // k16 steps over the head dim
     const int offset = (kk % 4) * 32;              // bytes into the 64-column block
     mma_ss(shape, s, descriptor_128b(q_rows + (kk / 4) * T::q_tile::kBlockBytes + offset),
            descriptor_128b(k_stage + (kk / 4) * T::kv_tile::kBlockBytes + offset), kk > 0);
@@ -166,33 +159,25 @@ __device__ __forceinline__ void pack_probabilities(uint32_t (&pa)[ScoreTiles / 2
 //! pipelined: step j issues S_j = Q K_j^T and then O += P_{j-1} V_{j-1}, and runs the softmax
 //! of S_j while the second product is still on the tensor cores; O is rescaled once that
 //! product has landed. (Against the unpipelined loop, A/B/A/B: long-d128 3.93 vs 4.30 ms.)
-template <class T, bool Causal, class Element>
-__device__ __forceinline__ void consume(const forward_params<Element>& p, const segment_bounds& seg,
-                                        int query0, int q_rows, int head, int kv_steps, int group,
-                                        const score_mask<Causal>& mask, unsigned char* sq,
-                                        unsigned char* sk, unsigned char* sv,
-                                        pipeline_barriers<T::kStages>& bar) {
-  using pack = sm80::mma_16816<Element>;
+template <class T, class Modifier, class Tile, class Element>
+__device__ __forceinline__ void consume(const forward_params<Element>& p, const Tile& tile,
+                                        int group, unsigned char* sq, unsigned char* sk,
+                                        unsigned char* sv, pipeline_barriers<T::kStages>& bar) {
   const int warp = static_cast<int>(threadIdx.x / 32) % 4;
-  const int lane = static_cast<int>(threadIdx.x % 32);
   const int row0 = group * 64;  // the warpgroup's first row in the tile
+  const int kv_steps = tile.blocks.count;
 
-  // Steps the rows [first, first + 64) need: none past the segment's last query (short last
-  // tiles), none past the diagonal of the last row (causal, len_q != len_k: the upper
+  // Steps the rows [row0, row0 + 64) need: none past the segment's last query (short last
+  // tiles), none past the last key the rows see (causal, len_q != len_k: the upper
   // warpgroup may skip the tile's last step).
-  const auto steps_of = [&](int first) {
-    const int rows = min(64, q_rows - first);
-    const int end = rows <= 0 ? 0 : mask.visible_keys(query0 + first + rows);
-    return (end + T::kBlockN - 1) / T::kBlockN;
-  };
-  const int group_steps = steps_of(row0);
+  const int group_steps = tile.steps_for_rows(row0, 64);
   // Ping-pong (when both warpgroups run every step): the warpgroups take turns issuing their
   // products, so that one's softmax runs while the other's products hold the tensor cores.
   // Turn t of warpgroup g waits on named barrier 1 + g, which the other warpgroup arrives at
   // after issuing its own turn; warpgroup 1 opens with an arrival so warpgroup 0 goes first,
   // and skips its last one (no turn of warpgroup 0 is left to open): the counts match.
-  const bool pingpong =
-      VARATTN_HOPPER_PINGPONG && steps_of(0) == kv_steps && steps_of(64) == kv_steps;
+  const bool pingpong = T::kPingPong && tile.steps_for_rows(0, 64) == kv_steps &&
+                        tile.steps_for_rows(64, 64) == kv_steps;
   const auto turn_begin = [&] {
     if (pingpong) named_barrier_sync(1 + group, T::kConsumerThreads);
   };
@@ -209,11 +194,12 @@ __device__ __forceinline__ void consume(const forward_params<Element>& p, const 
 
   // S_j masked and turned into probabilities; alpha rescales O for the new row maxima.
   const auto probabilities = [&](int step, float(&alpha)[2]) {
-    const int key0 = step * T::kBlockN;
-    if (mask.needed(query0 + row0, key0, T::kBlockN)) {
-      mask.apply(s, query0 + row0 + warp * 16, key0);
+    const int key0 = tile.key0(step);
+    Modifier::apply(s, p.softcap_scale);
+    if (tile.mask.partial(tile.query0 + row0, 64, key0, T::kBlockN)) {
+      tile.mask.apply(s, tile.query0 + row0 + warp * 16, key0);
     }
-    softmax.update(s, p.scale_log2, alpha);
+    softmax.update(s, p.exp2_scale, alpha);
   };
   // The first step is peeled off so that the loop below is straight-line: with `if (step > 0)`
   // around its second product's wait, ptxas could not tell that P V had landed before O was
@@ -252,7 +238,7 @@ __device__ __forceinline__ void consume(const forward_params<Element>& p, const 
     fence_registers(o);
     fence_registers(pa);
     mbarrier_arrive(&bar.v_empty[previous]);
-    online_softmax::rescale<VARATTN_LAZY_RESCALE != 0>(o, alpha);
+    online_softmax::rescale<true>(o, alpha);  // lazy: skipped once no row max moves
     pack_probabilities<Element>(pa, s);
   }
   if (group_steps > 0) {
@@ -277,24 +263,12 @@ __device__ __forceinline__ void consume(const forward_params<Element>& p, const 
     mbarrier_arrive(&bar.v_empty[stage]);
   }
 
-  float inv[2];
-  softmax.inverse_sums(inv);
-  Element* out = p.o + (int64_t{seg.q_begin} + query0) * p.o_token_stride + head * p.o_head_stride;
-  const int col = (lane % 4) * 2;
-#pragma unroll
-  for (int r = 0; r < 2; ++r) {
-    const int row = row0 + warp * 16 + lane / 4 + r * 8;
-    if (row >= q_rows) continue;
-    Element* out_row = out + row * p.o_token_stride + col;
-#pragma unroll
-    for (int t = 0; t < T::kOutTiles; ++t) {
-      *reinterpret_cast<uint32_t*>(out_row + t * 8) =
-          pack::pack(o[t][2 * r] * inv[r], o[t][2 * r + 1] * inv[r]);
-    }
-  }
+  const int warp_row0 = row0 + warp * 16;
+  const row_results rows = finish_rows(softmax, p.exp2_scale, tile.lse, warp_row0, tile.rows);
+  store_output(o, rows, tile.o, p.o_token_stride, warp_row0, tile.rows);
 }
 
-template <class Element, int HeadDim, bool Causal>
+template <class Element, int HeadDim, class Modifier>
 __device__ __forceinline__ void forward_tile(
     const forward_params<Element>& p, const segment_bounds& seg, int q_tile, int head,
     unsigned char* smem, pipeline_barriers<hopper_traits<Element, HeadDim>::kStages>& bar) {
@@ -302,11 +276,7 @@ __device__ __forceinline__ void forward_tile(
   unsigned char* sq = smem;
   unsigned char* sk = sq + T::q_tile::kBytes;
   unsigned char* sv = sk + T::kStages * T::kv_tile::kBytes;
-
-  const int query0 = q_tile * T::kBlockM;
-  const int q_rows = min(T::kBlockM, seg.q_length - query0);
-  const score_mask<Causal> mask{seg.k_length, seg.k_length - seg.q_length};
-  const int kv_steps = (mask.visible_keys(query0 + q_rows) + T::kBlockN - 1) / T::kBlockN;
+  const auto tile = tile_context<Element, T::kBlockM, T::kBlockN>::make(p, seg, q_tile, head);
 
   if (threadIdx.x == 0) {
     mbarrier_init(&bar.q_full, T::kProducerThreads);
@@ -324,10 +294,10 @@ __device__ __forceinline__ void forward_tile(
   const int warp_group = __shfl_sync(0xffffffffu, static_cast<int>(threadIdx.x / 128), 0);
   if (warp_group == T::kConsumerThreads / 128) {
     set_max_registers<false, T::kProducerRegisters>();
-    produce<T>(p, seg, query0, q_rows, head, kv_steps, sq, sk, sv, bar);
+    produce<T>(p, tile, sq, sk, sv, bar);
   } else {
     set_max_registers<true, T::kConsumerRegisters>();
-    consume<T, Causal>(p, seg, query0, q_rows, head, kv_steps, warp_group, mask, sq, sk, sv, bar);
+    consume<T, Modifier>(p, tile, warp_group, sq, sk, sv, bar);
   }
 }
 

@@ -2,10 +2,11 @@
 #pragma once
 //! \file swizzled_tile.cuh
 //! Global -> shared copies of a [Rows, HeadDim] tile into the 128-byte swizzled layout that
-//! wgmma reads (wgmma.cuh): ceil(HeadDim / 64) blocks of [Rows][64] (head dims 80 and 96 use
-//! the first 16 or 32 columns of the second block, which the products never read past),
-//! 16-byte cp.async copies, consecutive threads along a row (coalesced reads; the swizzle
-//! spreads each 8-row group's writes over all banks). Rows past `valid_rows` are zero-filled.
+//! wgmma reads (wgmma.cuh): ceil(HeadDim / 64) blocks of [Rows][64] (head dims off 64 use the
+//! first columns of the last block, which the products never read past), 16-byte cp.async
+//! copies, consecutive threads along a row (coalesced reads; the swizzle spreads each 8-row
+//! group's writes over all banks). Rows past `valid_rows`, and the columns from HeadDim up to
+//! the next multiple of 16 (the k16 steps of Q K^T read them), are zero-filled.
 
 #include <varattn/detail/sm80/cp_async.cuh>
 #include <varattn/detail/sm90/wgmma.cuh>
@@ -16,39 +17,46 @@ namespace varattn::detail::sm90 {
 
 template <int Rows, int HeadDim>
 struct swizzled_tile {
-  static_assert(HeadDim % 16 == 0 && HeadDim <= 128, "k16 steps over at most two blocks");
+  static_assert(HeadDim % 8 == 0 && HeadDim <= 256, "whole 16-byte chunks, at most 4 blocks");
   static constexpr int kBlocks = (HeadDim + 63) / 64;
   static constexpr int kBlockBytes = Rows * 128;  //!< one [Rows][64] block
   static constexpr int kBytes = kBlocks * kBlockBytes;
-  static constexpr int kChunks = HeadDim / 8;  //!< 16-byte chunks a row
-  static constexpr int kSlots = kBlocks * 8;   //!< chunk columns of the layout, >= kChunks
+  static constexpr int kChunks = HeadDim / 8;                     //!< 16-byte chunks a row
+  static constexpr int kPaddedChunks = (HeadDim + 15) / 16 * 2;  //!< ... written, with zeros
+  static constexpr int kSlots = kBlocks * 8;  //!< chunk columns of the layout, >= kPaddedChunks
 
   //! Issues this thread's share of the copy; `Threads` threads take part, `thread` in
-  //! [0, Threads). A thread keeps one chunk column and walks down the rows, so its pointers
-  //! advance by constants (few registers: the producer runs on 24); threads on the unused
-  //! columns of head dims 80 and 96 copy nothing.
+  //! [0, Threads). A thread keeps one chunk column a pass (two passes over the columns above
+  //! head dim 128) and walks down the rows, so its pointers advance by constants (few
+  //! registers: the producer runs on 24); threads on unused columns copy nothing.
   template <int Threads, class Element>
   __device__ __forceinline__ static void load_async(unsigned char* smem, const Element* gmem,
                                                     int64_t token_stride, int valid_rows,
                                                     int thread) {
-    static_assert(Threads % kSlots == 0 && Rows % (Threads / kSlots) == 0,
+    constexpr int kSlotsAPass = kSlots < Threads / 8 ? kSlots : Threads / 8;
+    constexpr int kRowsAStep = Threads / kSlotsAPass;
+    static_assert(Threads % kSlotsAPass == 0 && kSlots % kSlotsAPass == 0 &&
+                      Rows % kRowsAStep == 0,
                   "tile must split evenly over the threads");
-    constexpr int kRowsAStep = Threads / kSlots;
     static_assert(kRowsAStep % 8 == 0, "a step keeps each thread's swizzle phase");
-    const int chunk = thread % kSlots;
-    if (chunk >= kChunks) return;
-    int row = thread / kSlots;
-    unsigned char* dst =
-        smem + (chunk / 8) * kBlockBytes + swizzled_offset_128b(row, (chunk % 8) * 8);
-    const Element* src = gmem + row * token_stride + chunk * 8;
-    const int64_t src_step = kRowsAStep * token_stride;
+#pragma unroll
+    for (int pass = 0; pass < kSlots / kSlotsAPass; ++pass) {
+      const int chunk = pass * kSlotsAPass + thread % kSlotsAPass;
+      if (chunk >= kPaddedChunks) continue;
+      const bool real = chunk < kChunks;
+      int row = thread / kSlotsAPass;
+      unsigned char* dst =
+          smem + (chunk / 8) * kBlockBytes + swizzled_offset_128b(row, (chunk % 8) * 8);
+      const Element* src = gmem + row * token_stride + chunk * 8;
+      const int64_t src_step = kRowsAStep * token_stride;
 #pragma unroll 4
-    for (int step = 0; step < Rows / kRowsAStep; ++step) {
-      const bool valid = row < valid_rows;
-      sm80::cp_async_16(dst, valid ? src : gmem, valid);
-      row += kRowsAStep;
-      dst += kRowsAStep * 128;
-      src += src_step;
+      for (int step = 0; step < Rows / kRowsAStep; ++step) {
+        const bool valid = real && row < valid_rows;
+        sm80::cp_async_16(dst, valid ? src : gmem, valid);
+        row += kRowsAStep;
+        dst += kRowsAStep * 128;
+        src += src_step;
+      }
     }
   }
 };

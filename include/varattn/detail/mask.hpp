@@ -1,0 +1,106 @@
+// SPDX-License-Identifier: Apache-2.0
+#pragma once
+//! \file mask.hpp
+//! The one mask (none, causal, sliding window) for the host and both kernels. It answers
+//! "which key blocks does a query tile visit" (the main loops skip the rest and the work list
+//! sorts by it) and "which scores are hidden" (set to -inf on the blocks that straddle an
+//! edge), from a window of key offsets around each query's bottom-right-aligned diagonal.
+
+#include <varattn/detail/host_device.hpp>
+#include <varattn/options.hpp>
+
+#include <cmath>
+#include <cstdint>
+
+namespace varattn::detail {
+
+//! The plan's window: keys a query sees before (left) and after (right) its diagonal;
+//! -1 = unbounded. Causal is right = 0.
+struct window {
+  int32_t left = -1;
+  int32_t right = -1;
+
+  static constexpr window of(const attention_options& options) {
+    return {options.window_left, options.causal ? 0 : options.window_right};
+  }
+  constexpr bool unbounded() const { return left < 0 && right < 0; }
+};
+
+//! The window in one segment, as offsets key - query: query i sees key j iff
+//! j < k_length and min_offset <= j - i <= max_offset. Offsets are clamped to int32, which
+//! keeps j - i (both in [0, 2^31)) exact and every comparison free of overflow.
+struct segment_mask {
+  int32_t k_length;
+  int32_t min_offset;
+  int32_t max_offset;
+
+  VARATTN_HOST_DEVICE static int32_t clamp32(int64_t x) {
+    return static_cast<int32_t>(x < INT32_MIN ? INT32_MIN : (x > INT32_MAX ? INT32_MAX : x));
+  }
+
+  VARATTN_HOST_DEVICE static segment_mask make(window w, int32_t q_length, int32_t k_length) {
+    const int64_t diagonal = int64_t{k_length} - q_length;
+    return {k_length, w.left < 0 ? INT32_MIN : clamp32(diagonal - w.left),
+            w.right < 0 ? INT32_MAX : clamp32(diagonal + w.right)};
+  }
+
+  //! Keys [first, end) seen by some query in [query0, query0 + rows); end <= first: none.
+  VARATTN_HOST_DEVICE int32_t first_key(int32_t query0) const {
+    const int64_t first = int64_t{query0} + min_offset;
+    return first < 0 ? 0 : static_cast<int32_t>(first);
+  }
+  VARATTN_HOST_DEVICE int32_t end_key(int32_t query0, int32_t rows) const {
+    const int64_t end = int64_t{query0} + rows + max_offset;  // last query's last key + 1
+    return end > k_length ? k_length : static_cast<int32_t>(end < 0 ? 0 : end);
+  }
+
+  //! The key blocks of `block_n` keys that queries [query0, query0 + rows) visit: blocks
+  //! first, first + 1, ..., first + count - 1 (block b covers keys [b * block_n, ...)).
+  struct blocks {
+    int32_t first;
+    int32_t count;
+  };
+  VARATTN_HOST_DEVICE blocks key_blocks(int32_t query0, int32_t rows, int32_t block_n) const {
+    const int32_t begin = first_key(query0);
+    const int32_t end = end_key(query0, rows);
+    if (rows <= 0 || end <= begin) return {0, 0};
+    const int32_t first = begin / block_n;
+    return {first, static_cast<int32_t>((int64_t{end} - int64_t{first} * block_n + block_n - 1) /
+                                        block_n)};
+  }
+
+  //! True when some score of queries [query0, query0 + rows) x keys [key0, key0 + block_n) is
+  //! hidden: only those blocks pay for masking.
+  VARATTN_HOST_DEVICE bool partial(int32_t query0, int32_t rows, int32_t key0,
+                                   int32_t block_n) const {
+    const int64_t last_key = int64_t{key0} + block_n - 1;
+    return last_key >= k_length || last_key - query0 > max_offset ||
+           int64_t{key0} - (int64_t{query0} + rows - 1) < min_offset;
+  }
+
+  VARATTN_HOST_DEVICE bool visible(int32_t query, int32_t key) const {
+    const int32_t offset = key - query;
+    return key < k_length && offset >= min_offset && offset <= max_offset;
+  }
+
+#if defined(__CUDACC__)
+  //! s is one warp's 16 x (8 * ScoreTiles) fragment in the mma C layout (both kernels' score
+  //! layout) whose row 0 is query `query0` and column 0 is key `key0`.
+  template <int ScoreTiles>
+  __device__ __forceinline__ void apply(float (&s)[ScoreTiles][4], int32_t query0,
+                                        int32_t key0) const {
+    const int lane = static_cast<int>(threadIdx.x % 32);
+#pragma unroll
+    for (int t = 0; t < ScoreTiles; ++t) {
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        const int32_t query = query0 + lane / 4 + (e / 2) * 8;
+        const int32_t key = key0 + t * 8 + (lane % 4) * 2 + (e % 2);
+        if (!visible(query, key)) s[t][e] = -INFINITY;
+      }
+    }
+  }
+#endif
+};
+
+}  // namespace varattn::detail
