@@ -4,8 +4,10 @@
 
 #include <climits>
 #include <cmath>
+#include <limits>
 #include <map>
 #include <random>
+#include <string>
 #include <tuple>
 #include <varattn/plan.hpp>
 #include <vector>
@@ -16,7 +18,8 @@ using varattn::plan;
 using varattn::segments;
 
 TEST_CASE("the plan covers every (segment, head, q-tile) exactly once") {
-  for (const int32_t head_dim : {64, 80, 96, 128, 256}) {
+  for (const int32_t head_dim : {64, 72, 80, 96, 128, 256}) {
+    if (!varattn::head_dims::contains(head_dim)) continue;  // a build with fewer head dims
     for (const uint32_t seed : {1u, 2u, 3u}) {
       std::mt19937 rng(seed);
       std::uniform_int_distribution<int32_t> length(0, 300);
@@ -81,9 +84,20 @@ TEST_CASE("bad shapes are rejected with the argument and the values") {
                        varattn::error);
   CHECK_THROWS_WITH_AS(plan::make(q, q, {4, -1, 64}), "heads_kv = -1 must be positive",
                        varattn::error);
-  CHECK_THROWS_WITH_AS(plan::make(q, q, {4, 4, 72}),
-                       "head_dim = 72 is not instantiated (available: 64, 80, 96, 128, 256)",
-                       varattn::error);
+  // 88: a head dim the kernels take, but not in the default list.
+  CHECK_THROWS_WITH_AS(
+      plan::make(q, q, {4, 4, 88}),
+      ("head_dim = 88 is not instantiated (available: " + varattn::head_dims::to_string() + ")")
+          .c_str(),
+      varattn::error);
+  for (const int32_t d : {0, 24, 36, 100, 264, -8}) {
+    CAPTURE(d);
+    CHECK_THROWS_WITH_AS(
+        plan::make(q, q, {4, 4, d}),
+        ("head_dim = " + std::to_string(d) + " is not supported (a multiple of 8 from 32 to 256)")
+            .c_str(),
+        varattn::error);
+  }
   CHECK_THROWS_WITH_AS(plan::make(q, q, {4, 4, 64}, attention_options{false, -1.0f}),
                        "scale = -1 must be positive and finite", varattn::error);
 }
@@ -160,4 +174,76 @@ TEST_CASE("bucket filters split the work list into short and long segments") {
     CHECK(tiles_long == std::map<int32_t, int>{{1, 1}, {4, 3}, {6, 16}});
     CHECK(all.size() == 1 + 1 + 1 + 3 + 1 + 16);
   }
+}
+
+TEST_CASE("the plan resolves the window (causal folded in) and keeps the softcap") {
+  const segments q = segments::from_lengths({3, 4}, "cu_seqlens_q");
+  const auto make = [&](bool causal, int32_t left, int32_t right, float softcap = 0.0f) {
+    attention_options o;
+    o.causal = causal;
+    o.window_left = left;
+    o.window_right = right;
+    o.softcap = softcap;
+    o.kernel = varattn::kernel_family::sm80;
+    return plan::make(q, q, {2, 2, 64}, o, varattn::launch_policy::per_segment);
+  };
+  const plan full = make(false, -1, -1);
+  CHECK(full.window_left() == -1);
+  CHECK(full.window_right() == -1);
+  CHECK_FALSE(full.causal());
+  CHECK(full.softcap() == 0.0f);
+  const plan causal = make(true, -1, -1, 50.0f);  // causal: right = 0
+  CHECK(causal.window_left() == -1);
+  CHECK(causal.window_right() == 0);
+  CHECK(causal.causal());
+  CHECK(causal.softcap() == 50.0f);
+  const plan causal_right = make(true, 7, 5);  // min(5, 0)
+  CHECK(causal_right.window_left() == 7);
+  CHECK(causal_right.window_right() == 0);
+  const plan window = make(false, 3, 9);
+  CHECK(window.window_left() == 3);
+  CHECK(window.window_right() == 9);
+  const plan zero = make(false, 0, 0);
+  CHECK(zero.window_left() == 0);
+  CHECK(zero.window_right() == 0);
+  CHECK(make(false, -1, -1).kernel().family == varattn::kernel_family::sm80);
+}
+
+TEST_CASE("invalid windows and softcaps are rejected with the argument and the value") {
+  const segments q = segments::from_lengths({3, 4}, "cu_seqlens_q");
+  const auto make = [&](const attention_options& o) {
+    return plan::make(q, q, {2, 2, 64}, o, varattn::launch_policy::per_segment);
+  };
+  attention_options o;
+  o.window_left = -2;
+  CHECK_THROWS_WITH_AS(make(o), "window_left = -2 must be -1 (unbounded) or >= 0",
+                       varattn::error);
+  o.window_left = INT32_MIN;
+  CHECK_THROWS_WITH_AS(make(o), "window_left = -2147483648 must be -1 (unbounded) or >= 0",
+                       varattn::error);
+  o = {};
+  o.window_right = -2;
+  CHECK_THROWS_WITH_AS(make(o), "window_right = -2 must be -1 (unbounded) or >= 0",
+                       varattn::error);
+  o = {};
+  o.causal = true;  // causal does not excuse an invalid right window
+  o.window_right = -9;
+  CHECK_THROWS_WITH_AS(make(o), "window_right = -9 must be -1 (unbounded) or >= 0",
+                       varattn::error);
+  o = {};
+  o.softcap = -1.0f;
+  CHECK_THROWS_WITH_AS(make(o), "softcap = -1 must be 0 (off) or positive and finite",
+                       varattn::error);
+  o.softcap = std::numeric_limits<float>::infinity();
+  CHECK_THROWS_WITH_AS(make(o), "softcap = inf must be 0 (off) or positive and finite",
+                       varattn::error);
+  o.softcap = std::numeric_limits<float>::quiet_NaN();
+  CHECK_THROWS_WITH_AS(make(o), "softcap = nan must be 0 (off) or positive and finite",
+                       varattn::error);
+  // The largest windows and a tiny softcap are valid.
+  o = {};
+  o.window_left = INT32_MAX;
+  o.window_right = INT32_MAX;
+  o.softcap = 1e-30f;
+  CHECK_NOTHROW(make(o));
 }
