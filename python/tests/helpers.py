@@ -10,8 +10,9 @@ import torch
 import torch.nn.functional as F
 
 DEV = "cuda"
-# The head dims the op is built for (VARATTN_HEAD_DIMS, as the package build reads it).
-HEAD_DIMS = [int(x) for x in os.environ.get("VARATTN_HEAD_DIMS", "64,80,96,128,256")
+# The head dims the op is built for (VARATTN_HEAD_DIMS, as the package build reads it; the
+# default is the C++ default, include/varattn/head_dims.hpp).
+HEAD_DIMS = [int(x) for x in os.environ.get("VARATTN_HEAD_DIMS", "64,72,80,96,128,256")
              .replace(";", ",").split(",") if x.strip()]
 DTYPES = {"fp16": torch.float16, "bf16": torch.bfloat16}
 TOLERANCE = {torch.float16: 5e-3, torch.bfloat16: 1e-2}  # relative L2 against float32
@@ -70,6 +71,61 @@ def reference(q, k, v, cu_q, cu_k, causal, scale=None):
                 o = F.scaled_dot_product_attention(qs, ks, vs, is_causal=causal, scale=scale)
             out[a:b] = o[0].transpose(0, 1)
     return out
+
+
+def attention_reference(q, k, v, cu_q, cu_k, causal=False, scale=None, window_size=(-1, -1),
+                        softcap=0.0):
+    """Every option of the op in float64, written out (no SDPA): returns (out [total_q, heads_q,
+    d], lse [heads_q, total_q]), both float64. In a segment with lq queries and lk keys, query i
+    sees key j iff i + lk - lq - left <= j <= i + lk - lq + right (-1: unbounded; causal:
+    right = min(right, 0)); softcap > 0 maps each score s to softcap * tanh(s / softcap); rows
+    that see no key get zeros and lse -inf."""
+    off_q, off_k = cu_q.tolist(), cu_k.tolist()
+    heads_q, d = q.shape[1], q.shape[2]
+    group = heads_q // k.shape[1]
+    scale = d ** -0.5 if scale is None else scale
+    left, right = window_size
+    if causal:
+        right = 0  # min(right, 0), with -1 as unbounded
+    out = torch.zeros(q.shape, dtype=torch.float64, device=q.device)
+    lse = torch.full((heads_q, q.shape[0]), float("-inf"), dtype=torch.float64, device=q.device)
+    for s in range(len(off_q) - 1):
+        a, b, c, e = off_q[s], off_q[s + 1], off_k[s], off_k[s + 1]
+        lq, lk = b - a, e - c
+        if lq == 0 or lk == 0:
+            continue
+        qs = q[a:b].double().transpose(0, 1)                                   # [h, lq, d]
+        ks = k[c:e].double().repeat_interleave(group, dim=1).transpose(0, 1)   # [h, lk, d]
+        vs = v[c:e].double().repeat_interleave(group, dim=1).transpose(0, 1)
+        scores = scale * qs @ ks.transpose(1, 2)                                # [h, lq, lk]
+        if softcap > 0:
+            scores = softcap * torch.tanh(scores / softcap)
+        i = torch.arange(lq, device=q.device)[:, None]
+        j = torch.arange(lk, device=q.device)[None, :]
+        diagonal = i + lk - lq
+        seen = torch.ones(lq, lk, dtype=torch.bool, device=q.device)
+        if left >= 0:
+            seen &= j >= diagonal - left
+        if right >= 0:
+            seen &= j <= diagonal + right
+        scores = scores.masked_fill(~seen, float("-inf"))
+        row_lse = torch.logsumexp(scores, dim=-1)                               # [h, lq]
+        probs = torch.exp(scores - row_lse[..., None]).nan_to_num(0.0)  # no key: -inf - -inf
+        out[a:b] = (probs @ vs).transpose(0, 1)
+        lse[:, a:b] = row_lse
+    return out, lse
+
+
+def check_lse(lse, ref_lse, softcap=0.0):
+    """lse (float32) against the float64 reference: the same rows at -inf, the others within
+    2e-3 (+ 1e-3 x softcap: the kernels may take tanh.approx, ~2^-11 relative)."""
+    assert lse.dtype == torch.float32 and lse.shape == ref_lse.shape and lse.is_contiguous()
+    empty = torch.isneginf(ref_lse)
+    assert torch.equal(torch.isneginf(lse), empty), "rows that see no key must be -inf, only they"
+    assert bool(torch.isfinite(lse[~empty]).all())
+    if bool((~empty).any()):
+        err = (lse[~empty].double() - ref_lse[~empty]).abs().max().item()
+        assert err <= 2e-3 + 1e-3 * softcap, err
 
 
 def rel_l2(out, ref):

@@ -18,8 +18,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from helpers import (DEV, DTYPES, HEAD_DIMS, TOLERANCE, cu_tensor, make_qkv,  # noqa: F401
-                     random_lengths, reference, rel_l2, time_ms)
+from helpers import (DEV, DTYPES, HEAD_DIMS, TOLERANCE, attention_reference,  # noqa: F401
+                     check_lse, cu_tensor, make_qkv, random_lengths, reference, rel_l2, time_ms)
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
 
@@ -110,6 +110,94 @@ def test_empty_inputs(va):
 
 
 # ---------------------------------------------------------------------------------------------
+# Sliding windows, softcap and the logsumexp, against the float64 reference (helpers.py)
+
+def _windowed_problem(seed, dtype, d, heads_q, heads_kv, score_gain=1.0):
+    """Segments with q shorter than k, longer than k, equal, and empty on either side."""
+    rng = random.Random(seed)
+    gen = torch.Generator(device=DEV).manual_seed(seed)
+    lengths_q = [0, 1, 5, 63, 64, 65, 130, 200, 17, 3, 90]
+    lengths_k = [4, 0, 1, 63, 130, 20, 130, 90, 17, 100, 90]
+    order = list(range(len(lengths_q)))
+    rng.shuffle(order)
+    lengths_q, lengths_k = [lengths_q[i] for i in order], [lengths_k[i] for i in order]
+    cu_q, cu_k = cu_tensor(lengths_q), cu_tensor(lengths_k)
+    q = score_gain * torch.randn(sum(lengths_q), heads_q, d, device=DEV, generator=gen)
+    k = torch.randn(sum(lengths_k), heads_kv, d, device=DEV, generator=gen)
+    v = torch.randn(sum(lengths_k), heads_kv, d, device=DEV, generator=gen)
+    return q.to(dtype), k.to(dtype), v.to(dtype), cu_q, cu_k, max(lengths_q)
+
+
+WINDOWS = [(16, 16), (0, 0), (40, -1), (-1, 8), (7, 0), (0, 3), (-1, -1)]
+
+
+@pytest.mark.parametrize("window", WINDOWS, ids=[f"w{a}_{b}" for a, b in WINDOWS])
+@pytest.mark.parametrize("causal", [False, True], ids=["full", "causal"])
+@pytest.mark.parametrize("dtype", list(DTYPES.values()), ids=list(DTYPES))
+def test_window_matches_reference(va, window, causal, dtype):
+    d = 128 if window[0] % 2 else 64
+    q, k, v, cu_q, cu_k, max_q = _windowed_problem(100 + window[0] + 7 * window[1] + causal,
+                                                   dtype, d, 8, 2)
+    out, lse = va.varlen_attention(q, k, v, cu_q, cu_k, causal=causal, max_seqlen_q=max_q,
+                                   window_size=window, return_lse=True)
+    ref, ref_lse = attention_reference(q, k, v, cu_q, cu_k, causal, window_size=window)
+    assert out.dtype == dtype and out.shape == q.shape and out.is_contiguous()
+    assert rel_l2(out, ref) <= TOLERANCE[dtype]
+    check_lse(lse, ref_lse)
+    empty = torch.isneginf(ref_lse).transpose(0, 1)  # [total_q, heads_q]: rows that see no key
+    assert bool((out[empty] == 0).all())
+
+
+@pytest.mark.parametrize("softcap", [2.0, 30.0])
+@pytest.mark.parametrize("causal, window", [(False, (-1, -1)), (True, (-1, -1)), (True, (31, 0)),
+                                            (False, (20, 5))])
+@pytest.mark.parametrize("dtype", list(DTYPES.values()), ids=list(DTYPES))
+def test_softcap_matches_reference(va, softcap, causal, window, dtype):
+    # Scores of a few units (q scaled up), so that a cap of 2 changes them a lot.
+    q, k, v, cu_q, cu_k, max_q = _windowed_problem(7 + int(softcap) + causal + window[0], dtype,
+                                                   80 if 80 in HEAD_DIMS else 64, 6, 6,
+                                                   score_gain=4.0)
+    out, lse = va.varlen_attention(q, k, v, cu_q, cu_k, causal=causal, max_seqlen_q=max_q,
+                                   window_size=window, softcap=softcap, return_lse=True)
+    ref, ref_lse = attention_reference(q, k, v, cu_q, cu_k, causal, window_size=window,
+                                       softcap=softcap)
+    assert rel_l2(out, ref) <= 2 * TOLERANCE[dtype]
+    check_lse(lse, ref_lse, softcap)
+    uncapped, _ = attention_reference(q, k, v, cu_q, cu_k, causal, window_size=window)
+    assert rel_l2(out, uncapped) > 2 * rel_l2(out, ref)  # nearer the capped result
+
+
+@pytest.mark.parametrize("d", HEAD_DIMS)
+def test_lse_every_head_dim_and_scale(va, d):
+    q, k, v, cu_q, cu_k, max_q = _windowed_problem(d, torch.bfloat16, d, 4, 4)
+    out, lse = va.varlen_attention(q, k, v, cu_q, cu_k, causal=True, scale=0.3 / d ** 0.5,
+                                   return_lse=True)
+    ref, ref_lse = attention_reference(q, k, v, cu_q, cu_k, True, scale=0.3 / d ** 0.5)
+    assert rel_l2(out, ref) <= TOLERANCE[torch.bfloat16]
+    check_lse(lse, ref_lse)
+    assert lse.shape == (4, q.shape[0])
+
+
+def test_return_lse_changes_nothing_else(va):
+    q, k, v, cu_q, cu_k, max_q = _windowed_problem(3, torch.float16, 64, 4, 2)
+    plain = va.varlen_attention(q, k, v, cu_q, cu_k, causal=True, window_size=(9, 0))
+    assert isinstance(plain, torch.Tensor)
+    out, lse = va.varlen_attention(q, k, v, cu_q, cu_k, causal=True, window_size=(9, 0),
+                                   return_lse=True)
+    assert torch.equal(out, plain)
+    # A window longer than every segment bounds nothing: the op runs it unbounded.
+    huge = va.varlen_attention(q, k, v, cu_q, cu_k, window_size=(10 ** 12, 10 ** 12))
+    assert torch.equal(huge, va.varlen_attention(q, k, v, cu_q, cu_k))
+    # causal is right = 0: the same attention either way.
+    assert rel_l2(va.varlen_attention(q, k, v, cu_q, cu_k, causal=True),
+                  va.varlen_attention(q, k, v, cu_q, cu_k, window_size=(-1, 0)).float()) <= 1e-3
+    empty = torch.zeros(0, 4, 64, device=DEV, dtype=torch.float16)
+    out, lse = va.varlen_attention(empty, empty[:, :2], empty[:, :2], cu_tensor([0, 0]),
+                                   return_lse=True)
+    assert out.shape == (0, 4, 64) and lse.shape == (4, 0) and lse.dtype == torch.float32
+
+
+# ---------------------------------------------------------------------------------------------
 # Bad input: the op's or varattn's message
 
 def test_bad_input_raises_with_a_message(va):
@@ -145,10 +233,11 @@ def test_bad_input_raises_with_a_message(va):
         op(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2), cu)
 
     # varattn's own messages (varattn::error, rethrown as RuntimeError)
-    q72 = torch.randn(sum(lengths), 4, 72, device=DEV, dtype=torch.bfloat16)
+    missing = next(d for d in range(32, 257, 8) if d not in HEAD_DIMS)
+    q_missing = torch.randn(sum(lengths), 4, missing, device=DEV, dtype=torch.bfloat16)
     with pytest.raises(RuntimeError,
-                       match=r"head_dim = 72 is not instantiated \(available: [0-9, ]+\)"):
-        op(q72, q72, q72, cu)
+                       match=rf"head_dim = {missing} is not instantiated \(available: [0-9, ]+\)"):
+        op(q_missing, q_missing, q_missing, cu)
     base = torch.randn(sum(lengths), 4, 72, device=DEV, dtype=torch.bfloat16)
     with pytest.raises(RuntimeError, match="is not 16-byte aligned"):
         op(base[:, :, 4:68], k, v, cu)
@@ -157,6 +246,16 @@ def test_bad_input_raises_with_a_message(va):
         op(one_head, one_head, one_head, cu)
     with pytest.raises(RuntimeError, match="scale = -1 must be positive and finite"):
         op(q, k, v, cu, scale=-1.0)
+    with pytest.raises(RuntimeError, match=r"window_left = -2 must be -1 \(unbounded\) or >= 0"):
+        op(q, k, v, cu, window_size=(-2, 0))
+    with pytest.raises(RuntimeError, match=r"window_right = -5 must be -1 \(unbounded\) or >= 0"):
+        op(q, k, v, cu, window_size=(3, -5))
+    with pytest.raises(RuntimeError, match=r"softcap = -1 must be 0 \(off\) or positive and finite"):
+        op(q, k, v, cu, softcap=-1.0)
+    with pytest.raises(RuntimeError, match=r"softcap = .* must be 0 \(off\) or positive and finite"):
+        op(q, k, v, cu, softcap=float("nan"))
+    with pytest.raises(ValueError, match=r"window_size must be \(left, right\)"):
+        op(q, k, v, cu, window_size=8)
     # The op still works after all of that.
     assert rel_l2(op(q, k, v, cu), reference(q, k, v, cu, cu, False)) <= 1e-2
 
@@ -270,15 +369,30 @@ def test_torch_compile_fullgraph(va, backend):
     assert got.shape == want.shape
     assert rel_l2(got, want.float()) <= 1e-2  # inductor's mm and fused tail round differently
 
+    def windowed(x, cu):  # window, softcap and the logsumexp: a tuple through the graph
+        q, k, v = (x @ w.t()).view(x.shape[0], 3, 4, 64).unbind(1)
+        o, lse = va.varlen_attention(q, k, v, cu, cu, causal=True, max_seqlen_q=200,
+                                     window_size=(15, 0), softcap=20.0, return_lse=True)
+        return o.flatten(1) * 2 + 1, lse.exp().sum(0)
+
+    torch._dynamo.reset()
+    (got, got_lse), (want, want_lse) = torch.compile(windowed, fullgraph=True,
+                                                     backend=backend)(x, cu), windowed(x, cu)
+    assert got.shape == want.shape and got_lse.shape == want_lse.shape == (x.shape[0],)
+    assert rel_l2(got, want.float()) <= 1e-2
+    assert rel_l2(got_lse, want_lse.float()) <= 1e-2
+
 
 def test_opcheck(va):
     gen = torch.Generator(device=DEV).manual_seed(6)
     lengths = [17, 0, 90, 1]
     cu = cu_tensor(lengths)
     q, k, v = make_qkv(sum(lengths), 4, 2, 64, torch.float16, False, gen)
-    torch.library.opcheck(torch.ops.varattn.varlen_attention.default,
-                          (q, k, v, cu, cu, True, None, 90),
-                          test_utils=("test_schema", "test_faketensor"))
+    for args in [(q, k, v, cu, cu, True, None, 90),
+                 (q, k, v, cu, cu, True, None, 90, None, 16, 0, 30.0, True),
+                 (q, k, v, cu, cu, False, 0.1, None, None, 5, 7, 0.0, False)]:
+        torch.library.opcheck(torch.ops.varattn.varlen_attention.default, args,
+                              test_utils=("test_schema", "test_faketensor"))
 
 
 # ---------------------------------------------------------------------------------------------

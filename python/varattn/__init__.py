@@ -32,11 +32,13 @@ __all__ = ["__version__", "varlen_attention", "flash_attn_varlen_func", "check_e
 
 @torch.library.register_fake("varattn::varlen_attention")
 def _(q, k, v, cu_seqlens_q, cu_seqlens_k, causal=False, scale=None, max_seqlen_q=None,
-      max_seqlen_k=None):
-    # Shapes only (torch.compile traces with fake tensors): the output is q's shape, dense.
+      max_seqlen_k=None, window_left=-1, window_right=-1, softcap=0.0, return_lse=False):
+    # Shapes only (torch.compile traces with fake tensors): the output is q's shape, dense; the
+    # logsumexp [heads_q, total_q] float32 when asked for, else an empty float32 tensor.
     torch._check(q.dim() == 3,
                  lambda: "varattn::varlen_attention: q must be [tokens, heads, head_dim]")
-    return q.new_empty(q.shape)
+    lse_shape = (q.shape[1], q.shape[0]) if return_lse else (0,)
+    return q.new_empty(q.shape), q.new_empty(lse_shape, dtype=torch.float32)
 
 
 def library_path() -> str:
@@ -47,29 +49,54 @@ def library_path() -> str:
 def varlen_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
                      cu_seqlens_q: torch.Tensor, cu_seqlens_k: torch.Tensor | None = None,
                      causal: bool = False, scale: float | None = None,
-                     max_seqlen_q: int | None = None,
-                     max_seqlen_k: int | None = None) -> torch.Tensor:
-    """Attention within each packed segment: softmax(scale * q_s k_s^T [causal]) v_s.
+                     max_seqlen_q: int | None = None, max_seqlen_k: int | None = None,
+                     window_size: tuple[int, int] = (-1, -1), softcap: float = 0.0,
+                     return_lse: bool = False):
+    """Attention within each packed segment: softmax(scale * q_s k_s^T [masked]) v_s.
 
     q: [total_q, heads_q, head_dim]; k, v: [total_k, heads_kv, head_dim] (heads_q a multiple
     of heads_kv: GQA/MQA). float16 or bfloat16 on one CUDA device; any token/head strides with
     a contiguous last dim, 16-byte aligned (slices of a fused qkv tensor work as they are).
     cu_seqlens_q / cu_seqlens_k: int32 CUDA offsets [0, l0, l0+l1, ..., total], one count;
-    cu_seqlens_k defaults to cu_seqlens_q. causal: bottom-right aligned, as FlashAttention 2.1+
-    (the same as SDPA's is_causal when a segment's q and k lengths agree). scale: default
-    1/sqrt(head_dim). max_seqlen_q: an upper bound on the segments' query lengths (as for
-    FlashAttention); it only picks the tile height (<= 64: short tiles), so a wrong value
-    costs speed, never correctness; default total_q. max_seqlen_k: accepted, not needed.
-    Returns a new dense [total_q, heads_q, head_dim] tensor. No host sync, capturable in CUDA
-    graphs and traced by torch.compile; forward only (no autograd).
+    cu_seqlens_k defaults to cu_seqlens_q. scale: default 1/sqrt(head_dim).
+
+    Masking, as FlashAttention: in a segment with len_q queries and len_k keys, query i's
+    diagonal is key i + len_k - len_q (bottom-right aligned), and with
+    window_size = (left, right) it sees keys [diagonal - left, diagonal + right] (-1: unbounded
+    on that side; (w - 1, 0) with causal is a w-token sliding window, Mistral's). causal
+    is right = min(right, 0) (the same as SDPA's is_causal when len_q == len_k). softcap > 0
+    replaces each score s = scale * q.k by softcap * tanh(s / softcap) (Gemma 2); 0 is off.
+    A query row that sees no key gets zeros.
+
+    max_seqlen_q: an upper bound on the segments' query lengths (as for FlashAttention); it
+    only picks the tile height (<= 64: short tiles), so a wrong value costs speed, never
+    correctness; default total_q. max_seqlen_k: accepted, not needed.
+
+    Returns a new dense [total_q, heads_q, head_dim] tensor; with return_lse, the tuple
+    (out, lse), lse the float32 natural-log logsumexp of each query row's scores (after scale
+    and softcap) as a contiguous [heads_q, total_q] tensor (FlashAttention's varlen layout),
+    -inf for rows that see no key. No host sync, capturable in CUDA graphs and traced by
+    torch.compile; forward only (no autograd).
 
     Invalid offsets (only the device reads them) make every element of the output NaN; the
     next call on the same stream, or check_errors(), raises the reason by name.
     """
     if cu_seqlens_k is None:
         cu_seqlens_k = cu_seqlens_q
-    return torch.ops.varattn.varlen_attention(q, k, v, cu_seqlens_q, cu_seqlens_k, causal,
-                                              scale, max_seqlen_q, max_seqlen_k)
+    left, right = _window(window_size)
+    out, lse = torch.ops.varattn.varlen_attention(q, k, v, cu_seqlens_q, cu_seqlens_k, causal,
+                                                  scale, max_seqlen_q, max_seqlen_k, left, right,
+                                                  float(softcap), return_lse)
+    return (out, lse) if return_lse else out
+
+
+def _window(window_size) -> tuple[int, int]:
+    try:
+        left, right = window_size
+    except (TypeError, ValueError):
+        raise ValueError(f"varattn: window_size must be (left, right), got {window_size!r}") \
+            from None
+    return int(left), int(right)
 
 
 def check_errors(synchronize: bool = True) -> None:

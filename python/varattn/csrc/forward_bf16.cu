@@ -6,9 +6,11 @@
 
 namespace varattn_torch {
 
-void forward_element(const varattn::plan& plan, const_view<__nv_bfloat16> q, const_view<__nv_bfloat16> k,
-                     const_view<__nv_bfloat16> v, varattn::packed_view<__nv_bfloat16> o, cudaStream_t stream) {
-  varattn::forward<__nv_bfloat16>(plan, q, k, v, o, stream);
+void forward_element(const varattn::plan& plan, const_view<__nv_bfloat16> q,
+                     const_view<__nv_bfloat16> k, const_view<__nv_bfloat16> v,
+                     varattn::packed_view<__nv_bfloat16> o, varattn::logsumexp_view lse,
+                     cudaStream_t stream) {
+  varattn::forward<__nv_bfloat16>(plan, q, k, v, o, lse, stream);
 }
 
 }  // namespace varattn_torch

@@ -3,6 +3,7 @@
 // unit (forward_half.cu, forward_bf16.cu) so that the extension's kernels compile in parallel.
 #pragma once
 
+#include <varattn/options.hpp>
 #include <varattn/packed_view.hpp>
 #include <varattn/plan.hpp>
 
@@ -15,10 +16,13 @@ namespace varattn_torch {
 template <class Element>
 using const_view = varattn::packed_view<const Element>;
 
+// `lse.data == nullptr`: no logsumexp requested.
 void forward_element(const varattn::plan& plan, const_view<__half> q, const_view<__half> k,
-                     const_view<__half> v, varattn::packed_view<__half> o, cudaStream_t stream);
+                     const_view<__half> v, varattn::packed_view<__half> o,
+                     varattn::logsumexp_view lse, cudaStream_t stream);
 void forward_element(const varattn::plan& plan, const_view<__nv_bfloat16> q,
                      const_view<__nv_bfloat16> k, const_view<__nv_bfloat16> v,
-                     varattn::packed_view<__nv_bfloat16> o, cudaStream_t stream);
+                     varattn::packed_view<__nv_bfloat16> o, varattn::logsumexp_view lse,
+                     cudaStream_t stream);
 
 }  // namespace varattn_torch

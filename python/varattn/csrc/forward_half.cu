@@ -7,8 +7,9 @@
 namespace varattn_torch {
 
 void forward_element(const varattn::plan& plan, const_view<__half> q, const_view<__half> k,
-                     const_view<__half> v, varattn::packed_view<__half> o, cudaStream_t stream) {
-  varattn::forward<__half>(plan, q, k, v, o, stream);
+                     const_view<__half> v, varattn::packed_view<__half> o,
+                     varattn::logsumexp_view lse, cudaStream_t stream) {
+  varattn::forward<__half>(plan, q, k, v, o, lse, stream);
 }
 
 }  // namespace varattn_torch

@@ -3,11 +3,18 @@
 //
 //   varattn::varlen_attention(Tensor q, Tensor k, Tensor v, Tensor cu_seqlens_q,
 //                             Tensor cu_seqlens_k, bool causal=False, float? scale=None,
-//                             int? max_seqlen_q=None, int? max_seqlen_k=None) -> Tensor
+//                             int? max_seqlen_q=None, int? max_seqlen_k=None,
+//                             int window_left=-1, int window_right=-1, float softcap=0.0,
+//                             bool return_lse=False) -> (Tensor out, Tensor lse)
 //
 // q [total_q, heads_q, head_dim], k and v [total_k, heads_kv, head_dim]: CUDA, fp16 or bf16,
 // any token and head strides (stride(2) == 1); cu_seqlens_q / cu_seqlens_k: int32 CUDA offsets,
-// segments + 1 each. Returns a new [total_q, heads_q, head_dim] tensor.
+// segments + 1 each. window_left / window_right: keys a query sees before / after its
+// (bottom-right aligned) diagonal, -1 unbounded; causal folds into right = min(right, 0).
+// softcap: 0 off, else each score s becomes softcap * tanh(s / softcap). Returns a new
+// [total_q, heads_q, head_dim] tensor and, with return_lse, the float32 logsumexp of every
+// query row as a new contiguous [heads_q, total_q] tensor (FlashAttention's varlen layout;
+// -inf for rows that see no key, whose output is zeros); without, an empty float32 tensor.
 //
 // Every call is two launches on the current stream and no host wait: a one-CTA kernel that
 // writes the plan's work list from the cu_seqlens it is given (so new offsets are never served
@@ -42,6 +49,7 @@
 #include <cuda_fp16.h>
 #include <cuda_runtime_api.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
@@ -327,20 +335,30 @@ varattn::packed_view<Element> view_of(const at::Tensor& t, Element* data) {
 
 template <class Element>
 void run_forward(const varattn::plan& plan, const at::Tensor& q, const at::Tensor& k,
-                 const at::Tensor& v, const at::Tensor& o, cudaStream_t stream) {
+                 const at::Tensor& v, const at::Tensor& o, varattn::logsumexp_view lse,
+                 cudaStream_t stream) {
   const auto* qd = reinterpret_cast<const Element*>(q.const_data_ptr());
   const auto* kd = reinterpret_cast<const Element*>(k.const_data_ptr());
   const auto* vd = reinterpret_cast<const Element*>(v.const_data_ptr());
   auto* od = reinterpret_cast<Element*>(o.mutable_data_ptr());
   varattn_torch::forward_element(plan, view_of(q, qd), view_of(k, kd), view_of(v, vd),
-                                 view_of(o, od), stream);
+                                 view_of(o, od), lse, stream);
 }
 
-at::Tensor varlen_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
-                            const at::Tensor& cu_seqlens_q, const at::Tensor& cu_seqlens_k,
-                            bool causal, std::optional<double> scale,
-                            std::optional<int64_t> max_seqlen_q,
-                            std::optional<int64_t> max_seqlen_k) {
+// One side of the sliding window as the plan takes it. A bound that reaches past every
+// segment (left >= rows_k, right >= rows_q: no segment is longer) excludes no key, so it
+// becomes -1, the unbounded form: the same result, no masking work, and no value beyond
+// int32 reaches the plan. Values below -1 go on to the plan, which rejects them by name.
+int32_t window_side(int64_t value, int64_t reach) {
+  if (value >= reach) return -1;
+  return static_cast<int32_t>(std::max<int64_t>(value, std::numeric_limits<int32_t>::min()));
+}
+
+std::tuple<at::Tensor, at::Tensor> varlen_attention(
+    const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, const at::Tensor& cu_seqlens_q,
+    const at::Tensor& cu_seqlens_k, bool causal, std::optional<double> scale,
+    std::optional<int64_t> max_seqlen_q, std::optional<int64_t> max_seqlen_k,
+    int64_t window_left, int64_t window_right, double softcap, bool return_lse) {
   TORCH_CHECK(q.defined(), kOp, "q is undefined");
   TORCH_CHECK(q.is_cuda(), kOp, "q must be a CUDA tensor, got a tensor on ", q.device());
   check_qkv(q, "q", q);
@@ -377,8 +395,12 @@ at::Tensor varlen_attention(const at::Tensor& q, const at::Tensor& k, const at::
   const varattn::attention_shape shape{static_cast<int32_t>(q.size(1)),
                                        static_cast<int32_t>(k.size(1)),
                                        static_cast<int32_t>(q.size(2))};
-  varattn::attention_options options{causal, std::nullopt};
+  varattn::attention_options options{};
+  options.causal = causal;
   if (scale) options.scale = static_cast<float>(*scale);
+  options.window_left = window_side(window_left, rows_k);
+  options.window_right = window_side(window_right, rows_q);
+  options.softcap = static_cast<float>(softcap);  // the plan rejects < 0, NaN and inf
   // max_seqlen_q only picks the tile height (short tiles when every segment has <= 64
   // queries); default rows_q, the safe upper bound.
   const int32_t max_q_length = max_seqlen_q ? static_cast<int32_t>(*max_seqlen_q) : rows_q;
@@ -388,6 +410,12 @@ at::Tensor varlen_attention(const at::Tensor& q, const at::Tensor& k, const at::
   const bool capturing = capture != cudaStreamCaptureStatusNone;
 
   at::Tensor o = at::empty({q.size(0), q.size(1), q.size(2)}, q.options());
+  // FlashAttention's varlen layout: [heads_q, total_q], row r of head h at h * total_q + r.
+  const std::vector<int64_t> lse_sizes =
+      return_lse ? std::vector<int64_t>{q.size(1), q.size(0)} : std::vector<int64_t>{0};
+  at::Tensor lse = at::empty(lse_sizes, q.options().dtype(at::kFloat));
+  const varattn::logsumexp_view lse_view{return_lse ? lse.mutable_data_ptr<float>() : nullptr,
+                                         q.size(0)};
   try {
     const std::size_t bytes =
         varattn::plan::workspace_bytes(segments, rows_q, shape.head_dim, max_q_length);
@@ -404,15 +432,15 @@ at::Tensor varlen_attention(const at::Tensor& q, const at::Tensor& k, const at::
     varattn::build_on_device(plan, {cu_seqlens_q.const_data_ptr<int32_t>(), count},
                              {cu_seqlens_k.const_data_ptr<int32_t>(), count}, stream);
     if (q.scalar_type() == at::kHalf) {
-      run_forward<__half>(plan, q, k, v, o, stream);
+      run_forward<__half>(plan, q, k, v, o, lse_view, stream);
     } else {
-      run_forward<__nv_bfloat16>(plan, q, k, v, o, stream);
+      run_forward<__nv_bfloat16>(plan, q, k, v, o, lse_view, stream);
     }
     if (!capturing && check_offsets_now()) plan.check_device_build(stream);
   } catch (const varattn::error& e) {
     TORCH_CHECK(false, kOp, e.what());
   }
-  return o;
+  return {o, lse};
 }
 
 }  // namespace
@@ -420,8 +448,9 @@ at::Tensor varlen_attention(const at::Tensor& q, const at::Tensor& k, const at::
 TORCH_LIBRARY(varattn, m) {
   m.def(
       "varlen_attention(Tensor q, Tensor k, Tensor v, Tensor cu_seqlens_q, Tensor cu_seqlens_k, "
-      "bool causal=False, float? scale=None, int? max_seqlen_q=None, int? max_seqlen_k=None) "
-      "-> Tensor");
+      "bool causal=False, float? scale=None, int? max_seqlen_q=None, int? max_seqlen_k=None, "
+      "int window_left=-1, int window_right=-1, float softcap=0.0, bool return_lse=False) "
+      "-> (Tensor out, Tensor lse)");
   m.def("plan_cache_size() -> int", &plan_cache_size);
   m.def("plan_cache_stats() -> int[]", &plan_cache_stats);
   m.def("set_plan_cache_limit(int limit) -> int", &set_plan_cache_limit);
