@@ -1,7 +1,8 @@
 # SPDX-License-Identifier: Apache-2.0
-"""varattn.flash_attn_varlen_func: flash-attn 2.x's signature and results, against PyTorch's
-FlashAttention-2 varlen kernel (aten._flash_attention_forward) on random varlen inputs; what it
-does not support raises NotImplementedError naming the argument."""
+"""varattn.flash_attn_varlen_func: flash-attn 2.x's signature and results (window_size, softcap,
+and return_attn_probs's (out, softmax_lse, S_dmask)), against PyTorch's FlashAttention-2 varlen
+kernel (aten._flash_attention_forward) and the float64 reference on random varlen inputs; what
+it does not support raises NotImplementedError naming the argument."""
 
 from __future__ import annotations
 
@@ -11,7 +12,8 @@ import random
 import pytest
 import torch
 
-from helpers import DEV, TOLERANCE, cu_tensor, random_lengths, reference, rel_l2
+from helpers import (DEV, TOLERANCE, attention_reference, check_lse, cu_tensor, random_lengths,
+                     reference, rel_l2)
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
 
@@ -26,9 +28,11 @@ def test_signature_is_flash_attn_2s():
     assert list(inspect.signature(flash_attn_varlen_func).parameters) == FLASH_ATTN_2_PARAMETERS
 
 
-def _fa2(q, k, v, cu_q, cu_k, max_q, max_k, causal, scale):
-    return torch.ops.aten._flash_attention_forward(q, k, v, cu_q, cu_k, max_q, max_k, 0.0, causal,
-                                                   False, scale=scale)[0]
+def _fa2(q, k, v, cu_q, cu_k, max_q, max_k, causal, scale, window=(-1, -1), lse=False):
+    out = torch.ops.aten._flash_attention_forward(
+        q, k, v, cu_q, cu_k, max_q, max_k, 0.0, causal, False, scale=scale,
+        window_size_left=window[0], window_size_right=window[1])
+    return (out[0], out[1]) if lse else out[0]
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3])
@@ -62,9 +66,70 @@ def test_matches_pytorch_flash_attention_2(va, seed, causal, dtype, d, heads_q, 
     assert rel_l2(out, want.float()) <= 2 * TOLERANCE[dtype]
 
 
-@pytest.mark.parametrize("argument, value", [
-    ("dropout_p", 0.1), ("window_size", (128, 0)), ("softcap", 30.0),
-    ("alibi_slopes", "tensor"), ("return_attn_probs", True)])
+WINDOWS = [(-1, -1), (32, 0), (100, 17), (0, 0)]
+
+
+@pytest.mark.parametrize("window", WINDOWS, ids=[f"w{a}_{b}" for a, b in WINDOWS])
+@pytest.mark.parametrize("causal", [False, True], ids=["full", "causal"])
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16], ids=["fp16", "bf16"])
+def test_window_and_lse_match_pytorch_flash_attention_2(va, window, causal, dtype):
+    """return_attn_probs: (out, softmax_lse [heads_q, total_q] float32, empty S_dmask), as
+    flash-attn 2.x without dropout. Rows that see no key: -inf here, +inf in flash-attn."""
+    rng = random.Random(window[0] + 3 * window[1] + causal)
+    gen = torch.Generator(device=DEV).manual_seed(7)
+
+    def length():  # no empty segment: flash-attn gets those from the reference test above
+        return rng.choice([1, 63, 64, 65, 129]) if rng.random() < 0.4 else rng.randint(1, 400)
+
+    lengths_q = [length() for _ in range(12)]
+    lengths_k = [n if rng.random() < 0.5 else length() for n in lengths_q]
+    cu_q, cu_k = cu_tensor(lengths_q), cu_tensor(lengths_k)
+    d, heads_q, heads_kv = 128, 8, 2
+    q = torch.randn(sum(lengths_q), heads_q, d, device=DEV, dtype=dtype, generator=gen)
+    k = torch.randn(sum(lengths_k), heads_kv, d, device=DEV, dtype=dtype, generator=gen)
+    v = torch.randn(sum(lengths_k), heads_kv, d, device=DEV, dtype=dtype, generator=gen)
+    max_q, max_k = max(lengths_q), max(lengths_k)
+    out, lse, s_dmask = va.flash_attn_varlen_func(q, k, v, cu_q, cu_k, max_q, max_k,
+                                                  causal=causal, window_size=window,
+                                                  return_attn_probs=True)
+    assert s_dmask.numel() == 0
+    assert lse.shape == (heads_q, q.shape[0]) and lse.dtype == torch.float32
+    ref, ref_lse = attention_reference(q, k, v, cu_q, cu_k, causal, window_size=window)
+    assert rel_l2(out, ref) <= TOLERANCE[dtype]
+    check_lse(lse, ref_lse)
+    try:
+        want, want_lse = _fa2(q, k, v, cu_q, cu_k, max_q, max_k, causal, None, window, lse=True)
+    except RuntimeError as e:
+        pytest.skip(f"aten._flash_attention_forward unavailable here: {str(e).splitlines()[0]}")
+    # Both within bf16/fp16 rounding of the float64 reference, hence of each other; rows that
+    # see no key are zeros in both.
+    assert rel_l2(out, want.float()) <= 2 * TOLERANCE[dtype]
+    if want_lse.shape == lse.shape:  # [heads, total_q]: flash-attn's varlen layout since 2.4
+        seen = ~torch.isneginf(ref_lse)
+        assert bool(torch.isposinf(want_lse[~seen]).all())  # flash-attn's +inf, our -inf
+        assert (lse[seen] - want_lse[seen]).abs().max().item() <= 2e-3
+
+
+@pytest.mark.parametrize("softcap", [0.0, 5.0, -1.0])
+def test_softcap_and_window_pass_through(va, softcap):
+    """softcap <= 0 is off, and a negative window side unbounded, as in flash-attn."""
+    gen = torch.Generator(device=DEV).manual_seed(3)
+    lengths_q, lengths_k = [40, 0, 130, 7], [40, 9, 100, 70]
+    cu_q, cu_k = cu_tensor(lengths_q), cu_tensor(lengths_k)
+    q = 3 * torch.randn(sum(lengths_q), 4, 64, device=DEV, generator=gen)
+    k = torch.randn(sum(lengths_k), 4, 64, device=DEV, generator=gen)
+    v = torch.randn(sum(lengths_k), 4, 64, device=DEV, generator=gen)
+    q, k, v = q.half(), k.half(), v.half()
+    out, lse, _ = va.flash_attn_varlen_func(q, k, v, cu_q, cu_k, 130, 100, causal=True,
+                                            window_size=(20, -7), softcap=softcap,
+                                            return_attn_probs=True)
+    ref, ref_lse = attention_reference(q, k, v, cu_q, cu_k, True, window_size=(20, -1),
+                                       softcap=max(softcap, 0.0))
+    assert rel_l2(out, ref) <= 2 * TOLERANCE[torch.float16]
+    check_lse(lse, ref_lse, max(softcap, 0.0))
+
+
+@pytest.mark.parametrize("argument, value", [("dropout_p", 0.1), ("alibi_slopes", "tensor")])
 def test_unsupported_arguments_raise_by_name(va, argument, value):
     q = torch.randn(10, 2, 64, device=DEV, dtype=torch.float16)
     cu = cu_tensor([4, 6])

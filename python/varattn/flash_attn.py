@@ -4,7 +4,7 @@
     from varattn import flash_attn_varlen_func
 
 replaces ``from flash_attn import flash_attn_varlen_func`` in existing code. What varattn does
-not support yet raises NotImplementedError naming the argument; nothing is silently ignored.
+not support raises NotImplementedError naming the argument; nothing is silently ignored.
 """
 
 from __future__ import annotations
@@ -24,31 +24,44 @@ def flash_attn_varlen_func(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
                            window_size: tuple[int, int] = (-1, -1), softcap: float = 0.0,
                            alibi_slopes: torch.Tensor | None = None,
                            deterministic: bool = False,
-                           return_attn_probs: bool = False) -> torch.Tensor:
+                           return_attn_probs: bool = False):
     """flash-attn 2.x's varlen forward: q [total_q, heads_q, d], k and v [total_k, heads_kv,
     d], int32 cu_seqlens; causal is bottom-right aligned as in flash-attn >= 2.1. Returns out
     [total_q, heads_q, d].
 
-    Supported: softmax_scale, causal, GQA/MQA, max_seqlen_q (picks the tile height; a bound,
-    as for flash-attn), deterministic (varattn's forward is always deterministic). Not yet:
-    dropout_p != 0, window_size != (-1, -1), softcap != 0, alibi_slopes, return_attn_probs:
-    each raises NotImplementedError. Forward only: tensors that require grad raise too.
+    Supported: softmax_scale, causal, window_size = (left, right) (query i sees keys
+    [i + len_k - len_q - left, i + len_k - len_q + right]; a negative side is unbounded, as in
+    flash-attn), softcap (> 0: scores become softcap * tanh(score / softcap); 0 or less is
+    off, as in flash-attn), GQA/MQA, max_seqlen_q (picks the tile height; a bound, as for
+    flash-attn), deterministic (varattn's forward is always deterministic).
+
+    return_attn_probs=True returns (out, softmax_lse, S_dmask) as flash-attn 2.x does:
+    softmax_lse the float32 logsumexp of each query row's scaled (and softcapped) scores,
+    [heads_q, total_q]; S_dmask an empty tensor, which is also what flash-attn 2.x returns
+    without dropout (it fills it only when dropout_p > 0). One difference: a row that sees no
+    key (causal with len_q > len_k, a window past the keys, len_k = 0) has softmax_lse -inf
+    here, the logsumexp of no scores, where flash-attn 2.x and 3 write +inf; both give that
+    row zeros. (flash-attn 3's varlen function returns (out, softmax_lse), without S_dmask.)
+
+    Not supported: dropout_p != 0, alibi_slopes: each raises NotImplementedError. Forward
+    only: tensors that require grad raise too.
     """
     from . import varlen_attention  # the op is loaded by the package's __init__
 
     if dropout_p != 0.0:
         raise _unsupported("dropout_p", dropout_p, "varattn computes inference attention")
-    if tuple(window_size) != (-1, -1):
-        raise _unsupported("window_size", tuple(window_size), "sliding windows are not built yet")
-    if softcap != 0.0:
-        raise _unsupported("softcap", softcap, "score softcapping is not built yet")
     if alibi_slopes is not None:
         raise _unsupported("alibi_slopes", "<tensor>", "ALiBi is not built")
-    if return_attn_probs:
-        raise _unsupported("return_attn_probs", True, "varattn returns the output only")
     if torch.is_grad_enabled() and any(t.requires_grad for t in (q, k, v)):
         raise NotImplementedError("varattn.flash_attn_varlen_func: q, k or v requires grad, "
                                   "but varattn has no backward pass yet (use torch.no_grad())")
-    return varlen_attention(q, k, v, cu_seqlens_q, cu_seqlens_k, causal=causal,
-                            scale=softmax_scale, max_seqlen_q=int(max_seqlen_q),
-                            max_seqlen_k=int(max_seqlen_k))
+    left, right = (max(int(side), -1) for side in window_size)  # flash-attn: < 0 is unbounded
+    result = varlen_attention(q, k, v, cu_seqlens_q, cu_seqlens_k, causal=causal,
+                              scale=softmax_scale, max_seqlen_q=int(max_seqlen_q),
+                              max_seqlen_k=int(max_seqlen_k), window_size=(left, right),
+                              softcap=softcap if softcap and softcap > 0 else 0.0,
+                              return_lse=bool(return_attn_probs))
+    if not return_attn_probs:
+        return result
+    out, lse = result
+    return out, lse, torch.empty((0,), dtype=q.dtype, device=q.device)
