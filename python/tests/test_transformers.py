@@ -1,7 +1,9 @@
 # SPDX-License-Identifier: Apache-2.0
 """varattn inside Hugging Face transformers: a tiny, randomly initialised Qwen2-VL vision
 tower built from a config (no downloads) gives the same output with attn_implementation set
-to varattn as with "sdpa" (within bf16 tolerance), with fewer host syncs. Prints both times."""
+to varattn as with "sdpa" (within bf16 tolerance), with fewer host syncs. Prints both times.
+Tiny Mistral (sliding window) and Gemma 2 (sliding window and attention-logit softcap) decoders
+match "sdpa" and "eager"."""
 
 from __future__ import annotations
 
@@ -101,3 +103,43 @@ def test_dense_batches_run_one_segment_per_row(va):
     want = torch.nn.functional.scaled_dot_product_attention(q.float(), k.float(), v.float(),
                                                             is_causal=True).transpose(1, 2)
     assert rel_l2(out, want) <= 5e-3
+
+
+def _decoder(kind, attn_implementation):
+    """Two layers, 4 heads of d 64 over 2 kv heads, a 24-token sliding window: tiny, no
+    downloads, the same weights for every implementation (seeded)."""
+    common = dict(vocab_size=256, hidden_size=256, intermediate_size=512, num_hidden_layers=2,
+                  num_attention_heads=4, num_key_value_heads=2, head_dim=64,
+                  max_position_embeddings=512, sliding_window=24)
+    if kind == "mistral":
+        from transformers import MistralConfig as Config, MistralModel as Model
+        config = Config(**common)
+    else:  # Gemma 2: alternating sliding and full layers, scores capped at 10
+        from transformers import Gemma2Config as Config, Gemma2Model as Model
+        config = Config(**common, query_pre_attn_scalar=64, attn_logit_softcapping=10.0,
+                        layer_types=["sliding_attention", "full_attention"])
+    torch.manual_seed(0)
+    model = Model._from_config(config, attn_implementation=attn_implementation,
+                               dtype=torch.bfloat16)
+    return model.to(DEV).eval()
+
+
+@pytest.mark.parametrize("kind, reference", [("mistral", "sdpa"), ("gemma2", "eager")])
+def test_sliding_window_and_softcap_decoders(va, kind, reference):
+    """A dense batch (no padding) of 96 tokens: the 24-token window bounds most rows, and
+    Gemma 2's softcap (which transformers' SDPA path does not apply: eager is the reference)
+    reaches the kernel."""
+    from varattn.integrations import transformers as va_hf
+    name = va_hf.register()
+    want_model, ours = _decoder(kind, reference), _decoder(kind, name)
+    ours.load_state_dict(want_model.state_dict())
+    ids = torch.randint(0, 256, (2, 96), device=DEV, generator=torch.Generator(device=DEV)
+                        .manual_seed(1))
+    with torch.no_grad():
+        want = want_model(input_ids=ids).last_hidden_state
+        got = ours(input_ids=ids).last_hidden_state
+        want_model.config.sliding_window = 4096  # the window matters in this test
+        unbounded = want_model(input_ids=ids).last_hidden_state
+    assert got.shape == want.shape
+    assert rel_l2(got, want.float()) <= 2e-2
+    assert rel_l2(unbounded, want.float()) > 3 * rel_l2(got, want.float())

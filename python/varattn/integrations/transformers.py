@@ -11,6 +11,8 @@ GLM-4V; packed-sequence prefill) then run one varattn call per layer instead of 
 ``.tolist()`` + split loop: transformers takes that varlen path only when the implementation's
 name contains "flash", hence the default name. Dense batches without a padding mask run as
 one segment per batch row; a padding mask falls back to transformers' SDPA implementation.
+Sliding windows (Mistral, Qwen2, Gemma 2's local layers) and attention-logit softcapping
+(Gemma 2) run in the kernel, mapped as transformers' flash-attention integration maps them.
 """
 
 from __future__ import annotations
@@ -36,20 +38,28 @@ def attention_forward(module: torch.nn.Module, query: torch.Tensor, key: torch.T
                       is_causal: bool | None = None, sliding_window: int | None = None,
                       softcap: float | None = None, **kwargs):
     """transformers' attention-function protocol: query/key/value [batch, heads, tokens, d];
-    returns (out [batch, tokens, heads, d], None)."""
+    returns (out [batch, tokens, heads, d], None).
+
+    sliding_window = w maps to window_size = (w - 1, w - 1) when the keys are longer than w,
+    as transformers' flash-attention path does (with causal: the w most recent tokens, the
+    query's own included); softcap (Gemma 2's attn_logit_softcapping) passes through."""
     if dropout and module.training:
         raise _unsupported("dropout", dropout)
-    if sliding_window is not None:
-        raise _unsupported("sliding_window", sliding_window)
-    if softcap:
-        raise _unsupported("softcap", softcap)
     if kwargs.get("output_attentions"):
         raise _unsupported("output_attentions", True)
+    if kwargs.get("s_aux") is not None:
+        raise _unsupported("s_aux (attention sinks)", "<tensor>")
     causal = bool(getattr(module, "is_causal", False) if is_causal is None else is_causal)
     batch, heads_q, tokens_q, head_dim = query.shape
     tokens_k = key.shape[2]
+    # transformers' _process_flash_attention_kwargs: inclusive bounds, and only when the window
+    # is shorter than the keys (otherwise it bounds nothing).
+    window = (sliding_window - 1, sliding_window - 1) \
+        if sliding_window is not None and tokens_k > sliding_window else (-1, -1)
     if cu_seq_lens_q is None:
         if attention_mask is not None:  # padding: transformers' own SDPA path handles masks
+            if softcap:  # the SDPA path has no softcap
+                raise _unsupported("softcap with a padding mask", softcap)
             from transformers.integrations.sdpa_attention import sdpa_attention_forward
             return sdpa_attention_forward(module, query, key, value, attention_mask,
                                           scaling=scaling, dropout=dropout, is_causal=is_causal,
@@ -70,7 +80,8 @@ def attention_forward(module: torch.nn.Module, query: torch.Tensor, key: torch.T
     q, k, v = (t.transpose(1, 2).reshape(-1, t.shape[1], head_dim) for t in (query, key, value))
     out = varattn.varlen_attention(
         q, k, v, cu_seq_lens_q.to(torch.int32), cu_seq_lens_k.to(torch.int32), causal=causal,
-        scale=scaling, max_seqlen_q=max_length_q if isinstance(max_length_q, int) else None)
+        scale=scaling, max_seqlen_q=max_length_q if isinstance(max_length_q, int) else None,
+        window_size=window, softcap=softcap or 0.0)
     return out.view(batch, tokens_q, heads_q, head_dim), None
 
 
