@@ -128,18 +128,26 @@ def _decoder(kind, attn_implementation):
 def test_sliding_window_and_softcap_decoders(va, kind, reference):
     """A dense batch (no padding) of 96 tokens: the 24-token window bounds most rows, and
     Gemma 2's softcap (which transformers' SDPA path does not apply: eager is the reference)
-    reaches the kernel."""
+    reaches the kernel. Then a padded batch (left padding in one row, right padding in
+    another): transformers' flash-attention path unpads into varattn's varlen function."""
     from varattn.integrations import transformers as va_hf
     name = va_hf.register()
     want_model, ours = _decoder(kind, reference), _decoder(kind, name)
     ours.load_state_dict(want_model.state_dict())
-    ids = torch.randint(0, 256, (2, 96), device=DEV, generator=torch.Generator(device=DEV)
+    ids = torch.randint(0, 256, (3, 96), device=DEV, generator=torch.Generator(device=DEV)
                         .manual_seed(1))
+    mask = torch.ones(3, 96, dtype=torch.long, device=DEV)
+    mask[1, :30] = 0  # left padding
+    mask[2, 70:] = 0  # right padding
     with torch.no_grad():
         want = want_model(input_ids=ids).last_hidden_state
         got = ours(input_ids=ids).last_hidden_state
+        want_padded = want_model(input_ids=ids, attention_mask=mask).last_hidden_state
+        got_padded = ours(input_ids=ids, attention_mask=mask).last_hidden_state
         want_model.config.sliding_window = 4096  # the window matters in this test
         unbounded = want_model(input_ids=ids).last_hidden_state
     assert got.shape == want.shape
     assert rel_l2(got, want.float()) <= 2e-2
     assert rel_l2(unbounded, want.float()) > 3 * rel_l2(got, want.float())
+    real = mask.bool()  # padding positions' outputs are unspecified
+    assert rel_l2(got_padded[real], want_padded[real].float()) <= 2e-2

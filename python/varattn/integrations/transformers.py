@@ -10,7 +10,11 @@ Models whose attention passes ``cu_seq_lens_q`` (vision towers such as Qwen2-VL,
 GLM-4V; packed-sequence prefill) then run one varattn call per layer instead of a
 ``.tolist()`` + split loop: transformers takes that varlen path only when the implementation's
 name contains "flash", hence the default name. Dense batches without a padding mask run as
-one segment per batch row; a padding mask falls back to transformers' SDPA implementation.
+one segment per batch row. A padding mask (register() gives the name transformers'
+flash-attention masks: a [batch, keys] mask, only when some token is padding) runs through
+transformers' own flash-attention path with varattn's flash_attn_varlen_func: unpad (a host
+sync, as with flash-attn), one varattn call, pad. A prepared 4-D mask falls back to
+transformers' SDPA implementation.
 Sliding windows (Mistral, Qwen2, Gemma 2's local layers) and attention-logit softcapping
 (Gemma 2) run in the kernel, mapped as transformers' flash-attention integration maps them.
 """
@@ -57,7 +61,11 @@ def attention_forward(module: torch.nn.Module, query: torch.Tensor, key: torch.T
     window = (sliding_window - 1, sliding_window - 1) \
         if sliding_window is not None and tokens_k > sliding_window else (-1, -1)
     if cu_seq_lens_q is None:
-        if attention_mask is not None:  # padding: transformers' own SDPA path handles masks
+        if attention_mask is not None and attention_mask.dim() == 2:  # padding
+            return _padded(module, query, key, value, attention_mask, scaling=scaling,
+                           dropout=dropout, is_causal=is_causal, sliding_window=sliding_window,
+                           softcap=softcap, **kwargs)
+        if attention_mask is not None:  # a prepared 4-D mask: transformers' SDPA path
             if softcap:  # the SDPA path has no softcap
                 raise _unsupported("softcap with a padding mask", softcap)
             from transformers.integrations.sdpa_attention import sdpa_attention_forward
@@ -83,6 +91,23 @@ def attention_forward(module: torch.nn.Module, query: torch.Tensor, key: torch.T
         scale=scaling, max_seqlen_q=max_length_q if isinstance(max_length_q, int) else None,
         window_size=window, softcap=softcap or 0.0)
     return out.view(batch, tokens_q, heads_q, head_dim), None
+
+
+def _padded(module, query, key, value, attention_mask, **kwargs):
+    """A [batch, keys] padding mask: transformers' flash-attention path unpads q, k and v,
+    calls the preloaded varlen function (varattn's flash_attn_varlen_func, with the window and
+    softcap mapped by transformers) and pads the output back."""
+    from transformers import modeling_flash_attention_utils as fa
+    from transformers.integrations.flash_attention import flash_attention_forward
+
+    name = module.config._attn_implementation
+    if getattr(fa, "_loaded_implementation", None) != name or \
+            getattr(fa, "_flash_varlen_fn", None) is not varattn.flash_attn_varlen_func:
+        _preload_for_model_loading(name)  # another flash implementation was loaded since
+    if getattr(fa, "_flash_varlen_fn", None) is not varattn.flash_attn_varlen_func:
+        raise NotImplementedError("varattn attention for transformers: a padding mask needs "
+                                  "transformers' flash-attention loader (transformers >= 5)")
+    return flash_attention_forward(module, query, key, value, attention_mask, **kwargs)
 
 
 def _preload_for_model_loading(name: str) -> None:
@@ -115,5 +140,11 @@ def register(name: str = DEFAULT_NAME) -> str:
     from transformers import AttentionInterface
 
     AttentionInterface.register(name, attention_forward)
+    try:  # masks as for flash-attention: none without padding, else [batch, keys]
+        from transformers.masking_utils import AttentionMaskInterface, flash_attention_mask
+    except ImportError:  # an older transformers: models build their masks by name
+        pass
+    else:
+        AttentionMaskInterface.register(name, flash_attention_mask)
     _preload_for_model_loading(name)
     return name
