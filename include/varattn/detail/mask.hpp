@@ -3,8 +3,8 @@
 //! \file mask.hpp
 //! The one mask (none, causal, sliding window) for the host and both kernels. It answers
 //! "which key blocks does a query tile visit" (the main loops skip the rest and the work list
-//! sorts by it) and "which scores are hidden" (set to -inf on the blocks that straddle an
-//! edge), from a window of key offsets around each query's bottom-right-aligned diagonal.
+//! sorts by it), "which blocks straddle an edge" and "which scores are hidden" (set to -inf
+//! on those blocks only), from a window of key offsets around each query's bottom-right-aligned diagonal.
 
 #include <varattn/detail/host_device.hpp>
 #include <varattn/options.hpp>
@@ -64,18 +64,22 @@ struct segment_mask {
     const int32_t begin = first_key(query0);
     const int32_t end = end_key(query0, rows);
     if (rows <= 0 || end <= begin) return {0, 0};
-    const int32_t first = begin / block_n;
-    return {first, static_cast<int32_t>((int64_t{end} - int64_t{first} * block_n + block_n - 1) /
-                                        block_n)};
+    // Unsigned: end - first * block_n + block_n - 1 stays below 2^32 (no int64 division).
+    const auto first = static_cast<uint32_t>(begin) / static_cast<uint32_t>(block_n);
+    const uint32_t span = static_cast<uint32_t>(end) - first * static_cast<uint32_t>(block_n);
+    return {static_cast<int32_t>(first),
+            static_cast<int32_t>((span + static_cast<uint32_t>(block_n) - 1) /
+                                 static_cast<uint32_t>(block_n))};
   }
 
-  //! True when some score of queries [query0, query0 + rows) x keys [key0, key0 + block_n) is
-  //! hidden: only those blocks pay for masking.
-  VARATTN_HOST_DEVICE bool partial(int32_t query0, int32_t rows, int32_t key0,
-                                   int32_t block_n) const {
-    const int64_t last_key = int64_t{key0} + block_n - 1;
-    return last_key >= k_length || last_key - query0 > max_offset ||
-           int64_t{key0} - (int64_t{query0} + rows - 1) < min_offset;
+  //! Keys [first, end) that every query in [query0, query0 + rows) sees (empty when end <=
+  //! first): a key block inside it needs no mask.
+  struct key_range {
+    int32_t first;
+    int32_t end;
+  };
+  VARATTN_HOST_DEVICE key_range unmasked_keys(int32_t query0, int32_t rows) const {
+    return {first_key(query0 + rows - 1), end_key(query0, 1)};
   }
 
   VARATTN_HOST_DEVICE bool visible(int32_t query, int32_t key) const {

@@ -19,6 +19,8 @@ struct tile_context {
   int32_t k_length;
   segment_mask mask;
   segment_mask::blocks blocks;  //!< the key blocks of BlockN keys the tile visits
+  int32_t unmasked_first;       //!< keys [unmasked_first, unmasked_end) every row sees
+  int32_t unmasked_end;
   const Element* q;             //!< the tile's first query row, its head
   const Element* k;             //!< the segment's first key, the head's kv head
   const Element* v;
@@ -34,6 +36,10 @@ struct tile_context {
     t.k_length = seg.k_length;
     t.mask = segment_mask::make(p.mask, seg.q_length, seg.k_length);
     t.blocks = t.mask.key_blocks(t.query0, t.rows, BlockN);
+    // Over all BlockM rows (rows past the segment too): the mask's boundary may only widen.
+    const segment_mask::key_range unmasked = t.mask.unmasked_keys(t.query0, BlockM);
+    t.unmasked_first = unmasked.first;
+    t.unmasked_end = unmasked.end;
     const int kv_head = head / p.group_size;
     const int64_t row = int64_t{seg.q_begin} + t.query0;
     t.q = p.q + row * p.q_token_stride + head * p.q_head_stride;
@@ -46,6 +52,12 @@ struct tile_context {
 
   //! The first key of main-loop step `step`.
   __device__ __forceinline__ int32_t key0(int step) const { return (blocks.first + step) * BlockN; }
+
+  //! True when some score of the block at `key0` is hidden from some row of the tile: only
+  //! those blocks pay for the element mask.
+  __device__ __forceinline__ bool partial(int32_t key0) const {
+    return key0 < unmasked_first || key0 + BlockN > unmasked_end;
+  }
 
   //! Steps that rows [first, first + count) of the tile need: the tile's blocks up to the
   //! last one these rows see (a lower part of a causal tile may stop early). The leading

@@ -137,7 +137,7 @@ __device__ __forceinline__ void forward_tile(const forward_params<Element>& p,
 
     float s[T::kMTiles][T::kScoreTiles][4] = {};
     score_product<T>(s, sq_warp, sk, lane);
-    const bool masked = tile.mask.partial(tile.query0, T::kBlockM, key0, T::kBlockN);
+    const bool masked = tile.partial(key0);
 #pragma unroll
     for (int m = 0; m < T::kMTiles; ++m) {
       Modifier::apply(s[m], p.softcap_scale);

@@ -196,7 +196,7 @@ __device__ __forceinline__ void consume(const forward_params<Element>& p, const 
   const auto probabilities = [&](int step, float(&alpha)[2]) {
     const int key0 = tile.key0(step);
     Modifier::apply(s, p.softcap_scale);
-    if (tile.mask.partial(tile.query0 + row0, 64, key0, T::kBlockN)) {
+    if (tile.partial(key0)) {
       tile.mask.apply(s, tile.query0 + row0 + warp * 16, key0);
     }
     softmax.update(s, p.exp2_scale, alpha);
