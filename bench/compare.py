@@ -3,7 +3,7 @@
 """varattn against PyTorch's varlen attention paths, in one call on the GPU machine.
 
     python3 bench/compare.py VARATTN_BENCH OUTDIR [--dtype bf16|fp16] [--workloads LIST]
-                             [--quick] [--skip ANCHORS] [--bench-json FILE] [--deadline-s S]
+                             [--quick] [--skip METHODS] [--bench-json FILE] [--deadline-s S]
     python3 bench/compare.py --plot-only COMPARE_JSON OUT_PNG    # re-plot a saved run, no GPU
 
 1. Measures the device's ceilings: bf16/fp16 matmul rate (8192^3) and device-to-device copy
@@ -16,12 +16,22 @@
    bench/workloads_data.hpp, and reports the JSON's sha256), times the PyTorch anchors with
    CUDA events (median after warm-up, inputs rotated over buffer sets that exceed 2x L2),
    counts their host syncs with torch.cuda.set_sync_debug_mode("warn"), and checks each
-   against a float32 reference on a subset of query rows:
+   against a float32 reference (compared in float64) on a subset of query rows, computed with
+   the workload's options (window mask, softcap; and its logsumexp where the workload asks
+   for one and the method returns it):
      loop_bound  per-segment SDPA, each bound read from the device cu_seqlens (q[.., cu[i-1]:cu[i]])
      loop_split  per-segment SDPA after one .tolist() and torch.split (the Qwen2-VL pattern)
-     fa2         aten._flash_attention_forward (FlashAttention-2 varlen), q/k/v [total, h, d]
+     fa2         aten._flash_attention_forward (FlashAttention-2 varlen), q/k/v [total, h, d];
+                 window_size_left/right; its logsumexp is always computed
      mem_eff     aten._efficient_attention_forward (varlen), q/k/v [1, total, h, d]
-     flex        FlexAttention with a document mask, torch.compile(flex_attention)
+     flex        FlexAttention with a document mask, torch.compile(flex_attention); windows in
+                 the mask, softcap as a score_mod, logsumexp through return_aux/return_lse
+     fa4         FlashAttention-4 (flash_attn.cute.flash_attn_varlen_func: window_size,
+                 softcap, return_lse), where it is importable (else skipped)
+   and varattn itself through its PyTorch op where the package is installed
+     varattn_op  varattn.varlen_attention(..., window_size=, softcap=, return_lse=)
+   A method without one of the workload's options (the SDPA loops and mem_eff have none, FA2
+   no softcap) is shown as absent on that row, not as an error.
 4. Prints one table per workload (every anchor, and every varattn launch policy: per_segment
    and fused) and a summary whose speedups are those of varattn's fastest policy, named there;
    writes OUTDIR/compare.json, OUTDIR/compare.md and OUTDIR/compare.png (rewritten after
@@ -30,7 +40,10 @@
 5. compare.png (matplotlib; skipped with a note where it is missing): per workload, each
    method's time over varattn's (its fastest launch policy), on a log axis with a line at 1.
 
---workloads takes names and the groups main, causal, sweep, all (default: main,causal).
+--workloads takes names and the groups main, causal, options, sweep, all (default:
+main,causal). The group options holds issue 12's rows (windows, softcap, logsumexp, head
+dims 72 and 256). varattn_bench's fwd/<workload>/fused_sm80 (the sm80 kernel family forced)
+is listed beside the launch policies but never taken as varattn's best.
 BENCHMARKS.md describes the method and the formulas.
 """
 import argparse
@@ -49,14 +62,33 @@ import warnings
 
 HERE = pathlib.Path(__file__).resolve().parent
 DEFAULT_WORKLOADS = HERE / "workloads.json"
-ANCHORS = ("loop_bound", "loop_split", "fa2", "mem_eff", "flex")
+ANCHORS = ("loop_bound", "loop_split", "fa2", "mem_eff", "flex", "fa4")
+# Measured like the anchors (same inputs, reference and timing), but varattn itself: never
+# the "best anchor".
+OURS = ("varattn_op",)
+METHODS = ANCHORS + OURS
 ANCHOR_TITLES = {
     "loop_bound": "SDPA loop, sync per bound",
     "loop_split": "SDPA loop, .tolist()+split",
     "fa2": "FA2 varlen (aten)",
     "mem_eff": "mem-efficient varlen (aten)",
     "flex": "FlexAttention, doc mask",
+    "fa4": "FA4 varlen (flash_attn.cute)",
+    "varattn_op": "varattn op (PyTorch)",
 }
+# The options each method computes; on a workload that asks for another, the method is absent.
+# (The SDPA loops and mem_eff: plain rows only. FA2 through aten has windows and always
+# returns its logsumexp, but no softcap.)
+METHOD_OPTIONS = {
+    "loop_bound": set(),
+    "loop_split": set(),
+    "fa2": {"window", "lse"},
+    "mem_eff": set(),
+    "flex": {"window", "softcap", "lse"},
+    "fa4": {"window", "softcap", "lse"},
+    "varattn_op": {"window", "softcap", "lse"},
+}
+OPTION_DEFAULTS = {"window_left": -1, "window_right": -1, "softcap": 0.0, "lse": False}
 # What the lead measured on an H100 (bf16, ms); ours should land within ~20% of these.
 EXPECTED_H100_BF16 = {
     "vl-window-d80": {"fa2": 0.149, "mem_eff": 0.144},
@@ -68,6 +100,8 @@ EXPECTED_H100_BF16 = {
 EXPECTED_TOLERANCE = 0.20
 # Relative error above which an output is flagged (bf16/fp16 operands land near 1e-3..1e-2).
 REL_ERR_LIMIT = {"bf16": 2e-2, "fp16": 5e-3}
+# Largest |logsumexp - reference| (natural log) before a method's logsumexp is flagged.
+LSE_ERR_LIMIT = 1e-2
 MEM_EFF_MASK = {False: 0, True: 2}  # CustomMaskType: NoCustomMask = 0, CausalFromBottomRight = 2
 
 
@@ -76,14 +110,16 @@ MEM_EFF_MASK = {False: 0, True: 2}  # CustomMaskType: NoCustomMask = 0, CausalFr
 
 def load_workloads(path):
     doc = json.loads(pathlib.Path(path).read_text())
-    if doc.get("schema") != 1:
-        raise ValueError(f"{path}: schema {doc.get('schema')!r} is not 1")
+    if doc.get("schema") not in (1, 2):  # 2 added the options (absent: the defaults)
+        raise ValueError(f"{path}: schema {doc.get('schema')!r} is neither 1 nor 2")
     out = []
     for w in doc["workloads"]:
         w = dict(w)
         w.setdefault("group", "")
         w.setdefault("causal", False)
         w.setdefault("encoder_layers", 0)
+        for key, default in OPTION_DEFAULTS.items():
+            w.setdefault(key, default)
         w["lengths_q"] = list(w.pop("lengths"))
         w["lengths_k"] = list(w.pop("lengths_k", w["lengths_q"]))
         if len(w["lengths_k"]) != len(w["lengths_q"]):
@@ -112,27 +148,82 @@ def select_workloads(all_workloads, spec):
     return chosen
 
 
-def visible_pairs(w):
-    """Query-key pairs evaluated; causal is bottom-right aligned: j <= i + len_k - len_q."""
-    total = 0
-    for lq, lk in zip(w["lengths_q"], w["lengths_k"]):
-        if not w["causal"]:
-            total += lq * lk
-            continue
-        off = lk - lq
-        # sum over i in [0, lq) of clamp(i + off + 1, 0, lk), in closed form by pieces.
-        for_i = 0
-        lo = max(0, -off)  # first i with a visible key (i + off + 1 >= 1)
-        hi = min(lq, lk - off - 1)  # i below hi see fewer than lk keys
-        if hi > lo:
-            # sum_{i=lo}^{hi-1} (i + off + 1)
-            n = hi - lo
-            for_i += n * (off + 1) + (lo + hi - 1) * n // 2
-        full_from = max(lo, hi, 0)
-        if lq > full_from:
-            for_i += (lq - full_from) * lk
-        total += for_i
+def options_asked(w):
+    """The options a workload asks for beyond plain (causal) attention: a subset of
+    {"window", "softcap", "lse"}."""
+    asked = set()
+    if w.get("window_left", -1) != -1 or w.get("window_right", -1) != -1:
+        asked.add("window")
+    if w.get("softcap", 0.0):
+        asked.add("softcap")
+    if w.get("lse", False):
+        asked.add("lse")
+    return asked
+
+
+def options_text(w):
+    parts = []
+    if "window" in options_asked(w):
+        parts.append(f"window ({w['window_left']}, {w['window_right']})")
+    if w.get("softcap", 0.0):
+        parts.append(f"softcap {w['softcap']:g}")
+    if w.get("lse", False):
+        parts.append("logsumexp out")
+    return ", ".join(parts)
+
+
+_UNBOUNDED = 1 << 62
+
+
+def _sum_min(a, b, c, cap):
+    """sum over i in [a, b] of min(cap, i + c)."""
+    if b < a:
+        return 0
+    total, t = 0, min(b, cap - c)  # i <= t: i + c
+    if t >= a:
+        n = t - a + 1
+        total += n * c + (a + t) * n // 2
+    lo = max(a, t + 1)
+    if b >= lo:
+        total += (b - lo + 1) * cap
     return total
+
+
+def _sum_max0(a, b, c):
+    """sum over i in [a, b] of max(0, i + c)."""
+    lo = max(a, -c)
+    if b < lo:
+        return 0
+    n = b - lo + 1
+    return n * c + (lo + b) * n // 2
+
+
+def segment_pairs(lq, lk, causal, left=-1, right=-1):
+    """Query-key pairs of one segment, bottom-right aligned (varattn's options): query i sees
+    key j iff i + off - left <= j <= i + off + right, off = lk - lq, -1 unbounded, causal
+    folding into right = min(right, 0). Closed form of
+    sum_i max(0, min(lk - 1, i + off + right) - max(0, i + off - left) + 1)."""
+    left = _UNBOUNDED if left < 0 else left
+    right = _UNBOUNDED if right < 0 else right
+    if causal:
+        right = min(right, 0)
+    if lq <= 0 or lk <= 0:
+        return 0
+    off = lk - lq
+    i0 = max(0, -(off + right))  # first query whose last visible key is a key
+    i1 = min(lq - 1, lk - 1 - off + left)  # last query whose first visible key is a key
+    if i1 < i0:
+        return 0
+    return (_sum_min(i0, i1, off + right, lk - 1) - _sum_max0(i0, i1, off - left)
+            + (i1 - i0 + 1))
+
+
+def visible_pairs(w):
+    """Query-key pairs evaluated (the same count as bench/workloads.hpp's)."""
+    causal = w["causal"]
+    left, right = w.get("window_left", -1), w.get("window_right", -1)
+    return sum(segment_pairs(lq, lk, causal, left, right)
+               for lq, lk in zip(w["lengths_q"], w["lengths_k"]))
 
 
 def flops(w):
@@ -140,8 +231,11 @@ def flops(w):
 
 
 def bytes_moved(w, element_size):
+    """q, k, v read once, o written once; with lse, 4 bytes a query row and head more."""
     rows_q, rows_k = sum(w["lengths_q"]), sum(w["lengths_k"])
-    return float(element_size) * w["head_dim"] * (2 * rows_q * w["heads_q"] + 2 * rows_k * w["heads_kv"])
+    lse = 4.0 * rows_q * w["heads_q"] if w.get("lse", False) else 0.0
+    return (float(element_size) * w["head_dim"] * (2 * rows_q * w["heads_q"] + 2 * rows_k * w["heads_kv"])
+            + lse)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -151,6 +245,9 @@ BENCH_NAME = re.compile(r"^(fwd|encoder)/([^/]+)/([^/]+)/([^/]+)")
 # Launch policies varattn_bench registers (kPolicies in varattn_bench.cu); each gets a row in
 # every workload table, "not measured" when the bench gave no result for it.
 POLICIES = ("per_segment", "fused", "bucketed")
+# Benchmarks with a kernel family forced (kPolicies' "<policy>_sm80"): listed, never "best".
+FORCED_KERNEL = re.compile(r"_sm[0-9]+$")
+SUMMARY_VARIANTS = ("fused_sm80",)  # a summary column each, after POLICIES
 # Workload names that may go into --benchmark_filter verbatim. Google Benchmark compiles the
 # filter with std::regex(..., std::regex_constants::extended) (POSIX ERE): there '\-' is an
 # invalid escape (libstdc++: "Invalid escape in regular expression"; the bench then runs
@@ -383,6 +480,10 @@ class Problem:
         self.dev, self.w = dev, w
         self.hq, self.hkv, self.d = w["heads_q"], w["heads_kv"], w["head_dim"]
         self.causal = bool(w["causal"])
+        self.window = (int(w.get("window_left", -1)), int(w.get("window_right", -1)))
+        self.softcap = float(w.get("softcap", 0.0))
+        self.lse = bool(w.get("lse", False))
+        self.asked = options_asked(w)
         self.lq, self.lk = w["lengths_q"], w["lengths_k"]
         self.off_q = [0]
         for x in self.lq:
@@ -413,14 +514,30 @@ class Problem:
         self.set_bytes = set_bytes
 
     # -- reference --------------------------------------------------------------------------
+    def visible(self, local, lq, lk):
+        """[rows, lk] bool: which keys each query row (local index in its segment) sees."""
+        torch = self.torch
+        j = torch.arange(lk, device=local.device)[None, :]
+        diag = local[:, None] + (lk - lq)
+        seen = torch.ones(local.numel(), lk, dtype=torch.bool, device=local.device)
+        left, right = self.window
+        if self.causal:
+            right = 0 if right < 0 else min(right, 0)
+        if left >= 0:
+            seen &= j >= diag - left
+        if right >= 0:
+            seen &= j <= diag + right
+        return seen
+
     def reference(self, max_rows, max_segments):
-        """float32 attention (no TF32) for a subset of query rows of set 0.
-        Returns (global row indices, ref [rows, hq, d])."""
+        """float32 attention (no TF32) for a subset of query rows of set 0, with the workload's
+        window and softcap. Returns (global row indices, ref [rows, hq, d], lse [hq, rows]
+        (natural log, -inf for a row that sees no key), segment of each row, local index)."""
         torch = self.torch
         q, k, v = self.sets[0]
         nonempty = [i for i, x in enumerate(self.lq) if x > 0]
         if not nonempty:
-            return None, None
+            return None
         chosen = []
         for i in (nonempty[0], nonempty[-1], max(nonempty, key=lambda s: self.lq[s])):
             if i not in chosen:
@@ -429,7 +546,7 @@ class Problem:
         others = [i for i in nonempty if i not in chosen]
         rng.shuffle(others)
         chosen += others[:max(0, max_segments - len(chosen))]
-        rows_all, refs = [], []
+        rows_all, refs, lses, segs, locals_ = [], [], [], [], []
         group = self.hq // self.hkv
         scale = 1.0 / math.sqrt(self.d)
         for s in sorted(chosen):
@@ -447,14 +564,19 @@ class Problem:
                 ks = ks.repeat_interleave(group, dim=1)
                 vs = vs.repeat_interleave(group, dim=1)
             scores = torch.einsum("rhd,khd->hrk", qs, ks) * scale
-            if self.causal:
-                j = torch.arange(lk, device=q.device)
-                hidden = j[None, :] > (local[:, None] + (lk - lq))
+            if self.softcap > 0:
+                scores = self.softcap * torch.tanh(scores / self.softcap)
+            if self.causal or "window" in self.asked:
+                hidden = ~self.visible(local, lq, lk)
                 scores = scores.masked_fill(hidden[None], float("-inf"))
+            lses.append(torch.logsumexp(scores, dim=-1))  # [hq, r], -inf where no key
             p = torch.softmax(scores, dim=-1).nan_to_num(0.0)  # rows with no key give 0
             refs.append(torch.einsum("hrk,khd->rhd", p, vs))
             rows_all.append(bq + local)
-        return torch.cat(rows_all), torch.cat(refs)
+            segs.append(torch.full_like(local, s))
+            locals_.append(local)
+        return (torch.cat(rows_all), torch.cat(refs), torch.cat(lses, dim=1), torch.cat(segs),
+                torch.cat(locals_))
 
     # -- anchors: each returns run(set_index) -> output, to_packed(output) -> [total, hq, d] --
     def _views_bhsd(self, i):
@@ -505,12 +627,16 @@ class Problem:
     def anchor_fa2(self):
         torch = self.torch
         op = torch.ops.aten._flash_attention_forward
+        kwargs = {"scale": None}
+        if "window" in self.asked:  # keyword-only SymInt? arguments (PyTorch >= 2.5); -1 unbounded
+            kwargs["window_size_left"], kwargs["window_size_right"] = self.window
 
         def run(i):
             q, k, v = self.sets[i]
+            # (output, softmax_logsumexp, rng_state, unused, debug_attn_mask)
             return op(q, k, v, self.cu_q, self.cu_k, self.max_q, self.max_k, 0.0, self.causal,
-                      False, scale=None)[0]
-        return run, lambda out: out
+                      False, **kwargs)[:2]
+        return run, lambda out: out[0], (lambda out: out[1])
 
     def anchor_mem_eff(self):
         torch = self.torch
@@ -525,6 +651,7 @@ class Problem:
 
     def anchor_flex(self, compiled_flex):
         torch = self.torch
+        from torch.nn.attention import flex_attention as flex_module
         from torch.nn.attention.flex_attention import create_block_mask
         dev = self.dev.name
         seg_q = torch.repeat_interleave(torch.arange(len(self.lq), device=dev),
@@ -543,7 +670,25 @@ class Problem:
             visible = (kv_idx - start_k[seg_k[kv_idx]]) <= (q_idx - start_q[s] + len_k[s] - len_q[s])
             return (s == seg_k[kv_idx]) & visible
 
-        mask_mod = document_causal if self.causal else document
+        left, right = self.window
+        if self.causal:
+            right = 0 if right < 0 else min(right, 0)
+
+        def document_window(b, h, q_idx, kv_idx):  # bottom-right window within each document
+            s = seg_q[q_idx]
+            diag = q_idx - start_q[s] + len_k[s] - len_q[s]
+            j = kv_idx - start_k[s]
+            visible = s == seg_k[kv_idx]
+            if left >= 0:
+                visible = visible & (j >= diag - left)
+            if right >= 0:
+                visible = visible & (j <= diag + right)
+            return visible
+
+        if "window" in self.asked:
+            mask_mod = document_window
+        else:
+            mask_mod = document_causal if self.causal else document
         shape = (mask_mod, None, None, self.total_q, self.total_k)
         try:  # eager: materializes one [total_q, total_k] bool mask (5.6 GB for tiny-d64)
             block_mask = create_block_mask(*shape, device=dev)
@@ -554,11 +699,66 @@ class Problem:
         kwargs = {"block_mask": block_mask}
         if self.hq != self.hkv:
             kwargs["enable_gqa"] = True
+        if self.softcap > 0:
+            cap = self.softcap
+
+            def softcap_mod(score, b, h, q_idx, kv_idx):  # score is already scaled
+                return cap * torch.tanh(score / cap)
+            kwargs["score_mod"] = softcap_mod
+        lse_of = None
+        if self.lse:  # PyTorch 2.9+: return_aux=AuxRequest(lse=True); before: return_lse=True
+            if hasattr(flex_module, "AuxRequest"):
+                kwargs["return_aux"] = flex_module.AuxRequest(lse=True)
+
+                def lse_of(out):
+                    return out[1].lse[0]
+            else:
+                kwargs["return_lse"] = True
+
+                def lse_of(out):
+                    return out[1][0]
 
         def run(i):
             q4, k4, v4 = self._views_bhsd(i)
             return compiled_flex(q4, k4, v4, **kwargs)
-        return run, self._from_bhsd
+        if lse_of is None:
+            return run, self._from_bhsd
+        return run, lambda out: self._from_bhsd(out[0]), lse_of
+
+    def anchor_fa4(self, fa4_varlen):
+        """FlashAttention-4's varlen forward: window ends None = unbounded (FA2's -1)."""
+        kwargs = {"cu_seqlens_q": self.cu_q, "cu_seqlens_k": self.cu_k, "max_seqlen_q": self.max_q,
+                  "max_seqlen_k": self.max_k, "causal": self.causal}
+        if "window" in self.asked:
+            kwargs["window_size"] = tuple(None if x < 0 else x for x in self.window)
+        if self.softcap > 0:
+            kwargs["softcap"] = self.softcap
+        if self.lse:
+            kwargs["return_lse"] = True
+
+        def run(i):
+            q, k, v = self.sets[i]
+            return fa4_varlen(q, k, v, **kwargs)  # (out, lse or None)
+        return run, lambda out: out[0], ((lambda out: out[1]) if self.lse else None)
+
+    def anchor_varattn_op(self, varattn_module):
+        """varattn's PyTorch op, with the options as keyword arguments (window_size=(l, r),
+        softcap=, return_lse=: then it returns (out, lse))."""
+        kwargs = {"causal": self.causal, "max_seqlen_q": self.max_q, "max_seqlen_k": self.max_k}
+        if "window" in self.asked:
+            kwargs["window_size"] = self.window
+        if self.softcap > 0:
+            kwargs["softcap"] = self.softcap
+        if self.lse:
+            kwargs["return_lse"] = True
+        fn = varattn_module.varlen_attention
+
+        def run(i):
+            q, k, v = self.sets[i]
+            return fn(q, k, v, self.cu_q, self.cu_k, **kwargs)
+        if self.lse:
+            return run, lambda out: out[0], lambda out: out[1]
+        return run, lambda out: out
 
 
 def expected_syncs(anchor, w):
@@ -579,6 +779,32 @@ def rel_err(torch, out_packed, rows, ref):
     return (got - ref).norm().item() / (den if den > 0 else 1.0)
 
 
+def lse_err(torch, lse, check, total_q, hq):
+    """Largest |lse - reference| over the checked rows (float64), or (None, why) where the
+    method's logsumexp has a layout this does not read. Layouts: [hq, total_q] (FlashAttention
+    varlen, varattn), [total_q, hq], and [segments, hq, max_q] (padded per segment)."""
+    rows, _, ref, segs, local = check
+    shape = tuple(lse.shape)
+    if shape == (hq, total_q):
+        got = lse[:, rows]
+    elif shape == (total_q, hq):
+        got = lse[rows].transpose(0, 1)
+    elif len(shape) == 3 and shape[1] == hq and shape[0] > int(segs.max()) and shape[2] > int(local.max()):
+        got = lse[segs, :, local].transpose(0, 1)
+    else:
+        return None, f"logsumexp layout {list(shape)} not read"
+    got, ref = got.double(), ref.double()
+    keyless = torch.isinf(ref) & (ref < 0)
+    if bool((keyless & ~(torch.isinf(got) & (got < 0))).any()):
+        return float("inf"), "keyless rows not -inf"
+    finite = ~keyless
+    if not bool(torch.isfinite(got[finite]).all()):
+        return float("nan"), None
+    if not bool(finite.any()):
+        return 0.0, None
+    return (got[finite] - ref[finite]).abs().max().item(), None
+
+
 def make_compiled_flex(torch):
     from torch.nn.attention.flex_attention import flex_attention
     import torch._dynamo
@@ -589,40 +815,91 @@ def make_compiled_flex(torch):
     return torch.compile(flex_attention, dynamic=False)
 
 
-def measure_workload(dev, w, skip, compiled_flex_holder, log):
+def optional_modules(skip, log):
+    """The optional methods' modules: FA4's varlen function and the varattn package, each
+    imported once where installed; an entry is (module or None, why not)."""
+    found = {}
+    if "fa4" not in skip:
+        try:
+            from flash_attn.cute import flash_attn_varlen_func as fa4_varlen
+            found["fa4"] = (fa4_varlen, None)
+        except Exception as e:  # ImportError, or a CUTLASS DSL that fails to load
+            found["fa4"] = (None, f"flash_attn.cute not importable ({type(e).__name__}: "
+                                  f"{str(e).splitlines()[0] if str(e) else ''})"[:200])
+    if "varattn_op" not in skip:
+        try:
+            import varattn as varattn_module
+            found["varattn_op"] = (varattn_module, None)
+        except Exception as e:
+            found["varattn_op"] = (None, f"the varattn package is not importable ({type(e).__name__}: "
+                                         f"{str(e).splitlines()[0] if str(e) else ''})"[:200])
+    for name, (module, why) in found.items():
+        log(f"{name}: {'available' if module is not None else why}")
+    return found
+
+
+def make_method(p, name, compiled_flex_holder, modules):
+    """(run, to_packed, lse_of or None) for method `name` on problem p."""
+    if name == "flex":
+        if compiled_flex_holder.get("fn") is None:
+            compiled_flex_holder["fn"] = make_compiled_flex(p.torch)
+        made = p.anchor_flex(compiled_flex_holder["fn"])
+    elif name in modules:
+        made = getattr(p, "anchor_" + name)(modules[name][0])
+    else:
+        made = getattr(p, "anchor_" + name)()
+    return made if len(made) == 3 else (made[0], made[1], None)
+
+
+def measure_workload(dev, w, skip, compiled_flex_holder, log, modules=None):
     torch = dev.torch
+    modules = modules or {}
     p = Problem(dev, w)
     elem = 2
     record = {
         "name": w["name"], "group": w["group"], "heads_q": w["heads_q"], "heads_kv": w["heads_kv"],
         "head_dim": w["head_dim"], "causal": w["causal"], "segments": len(w["lengths_q"]),
+        "window_left": w.get("window_left", -1), "window_right": w.get("window_right", -1),
+        "softcap": w.get("softcap", 0.0), "lse": w.get("lse", False),
         "tokens_q": p.total_q, "tokens_k": p.total_k, "flops": flops(w),
         "bytes": bytes_moved(w, elem), "buffer_sets": len(p.sets), "anchors": {},
     }
     max_rows, max_segments = (256, 4) if dev.quick else (1024, 8)
     t0 = time.perf_counter()
-    rows, ref = p.reference(max_rows, max_segments)
+    check = p.reference(max_rows, max_segments)
+    rows, ref = (None, None) if check is None else check[:2]
     record["reference"] = {"rows_checked": 0 if rows is None else int(rows.numel()),
-                           "seconds": round(time.perf_counter() - t0, 2)}
+                           "seconds": round(time.perf_counter() - t0, 2),
+                           "options": options_text(w) or "none"}
     limit = REL_ERR_LIMIT[dev.dtype_name]
-    for name in ANCHORS:
+    for name in METHODS:
         if name in skip:
             record["anchors"][name] = {"skipped": True}
+            continue
+        if name in modules and modules[name][0] is None:
+            record["anchors"][name] = {"skipped": True, "note": "not installed"}
+            continue
+        missing = sorted(p.asked - METHOD_OPTIONS[name])
+        if missing:  # the method lacks an option this row asks for: absent, not wrong
+            record["anchors"][name] = {"absent": "no " + ", no ".join(missing)}
+            log(f"  {name:<11} absent (no {', '.join(missing)})")
             continue
         t0 = time.perf_counter()
         entry = {}
         try:
-            if name == "flex":
-                if compiled_flex_holder.get("fn") is None:
-                    compiled_flex_holder["fn"] = make_compiled_flex(torch)
-                run, to_packed = p.anchor_flex(compiled_flex_holder["fn"])
-            else:
-                run, to_packed = getattr(p, "anchor_" + name)()
-            out = run(0)  # first call: compiles flex, checks the output
+            run, to_packed, lse_of = make_method(p, name, compiled_flex_holder, modules)
+            out = run(0)  # first call: compiles flex / FA4, checks the output
             dev.sync()
             if rows is not None:
                 entry["rel_err"] = rel_err(torch, to_packed(out), rows, ref)
                 entry["accurate"] = bool(entry["rel_err"] <= limit)
+                if p.lse and lse_of is not None:
+                    err, why = lse_err(torch, lse_of(out), check, p.total_q, p.hq)
+                    entry["lse_err"] = err
+                    if why:
+                        entry["lse_note"] = why
+                    if err is not None:
+                        entry["accurate"] = entry["accurate"] and bool(err <= LSE_ERR_LIMIT)
             del out
             ms, samples = dev.time_ms(run, len(p.sets))
             entry.update(ms=ms, reps=len(samples), ms_min=min(samples),
@@ -630,8 +907,13 @@ def measure_workload(dev, w, skip, compiled_flex_holder, log):
                          gbps=record["bytes"] / (ms * 1e-3) / 1e9)
             entry["syncs"] = dev.count_syncs(run)
             entry["syncs_expected"] = expected_syncs(name, w)
-        except Exception as e:  # an anchor that fails is a table entry, not a crash
-            entry = {"error": f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"[:300]}
+        except Exception as e:  # a method that fails is a table entry, not a crash
+            text = f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"[:300]
+            if isinstance(e, TypeError) and "keyword" in str(e) and name == "varattn_op":
+                # an installed op from before the options: absent, not wrong
+                entry = {"absent": f"installed op lacks an option ({text})"}
+            else:
+                entry = {"error": text}
             frames = traceback.extract_tb(e.__traceback__)
             if frames:
                 log(f"    at {frames[-1].filename}:{frames[-1].lineno} in {frames[-1].name}")
@@ -641,9 +923,10 @@ def measure_workload(dev, w, skip, compiled_flex_holder, log):
                 pass
         entry["seconds"] = round(time.perf_counter() - t0, 2)
         record["anchors"][name] = entry
+        extra = f"  lse_err {entry['lse_err']:.2e}" if entry.get("lse_err") is not None else ""
         log(f"  {name:<11} " + (f"{entry['ms']:9.3f} ms  syncs {entry.get('syncs')}  "
-                                f"rel_err {entry.get('rel_err', float('nan')):.2e}"
-                                if "ms" in entry else entry.get("error", "")) +
+                                f"rel_err {entry.get('rel_err', float('nan')):.2e}{extra}"
+                                if "ms" in entry else entry.get("error", entry.get("absent", ""))) +
             f"  ({entry['seconds']} s)")
     del p
     if dev.cuda:
@@ -667,7 +950,8 @@ def analyse(record, ceilings, varattn_entries, dtype, device_name):
     record["floor_ms"] = max(floor_flops_ms, floor_bytes_ms)
     record["floor_bound"] = "compute" if floor_flops_ms >= floor_bytes_ms else "memory"
     record["varattn"] = varattn_entries or []
-    good = {n: a for n, a in record["anchors"].items() if "ms" in a and a.get("accurate", True)}
+    good = {n: a for n, a in record["anchors"].items()
+            if n in ANCHORS and "ms" in a and a.get("accurate", True)}
     best = min(good.items(), key=lambda kv: kv[1]["ms"]) if good else None
     record["best_anchor"] = best[0] if best else None
     fa2 = record["anchors"].get("fa2", {})
@@ -694,8 +978,9 @@ def analyse(record, ceilings, varattn_entries, dtype, device_name):
         if "ms" in fa2:
             v["speedup_vs_fa2"] = fa2["ms"] / v["ms"]
     fwd = [v for v in record["varattn"] if v.get("kind") == "fwd" and "floor_fraction" in v
-           and "error" not in v]
-    # varattn's best launch policy (eager ms) is the one the summary's speedups are about.
+           and "error" not in v and not FORCED_KERNEL.search(v.get("policy", ""))]
+    # varattn's best launch policy (eager ms) is the one the summary's speedups are about
+    # (the forced-kernel variants, fused_sm80, are shown but never taken).
     record["varattn_best"] = min(fwd, key=lambda v: v["ms"])["policy"] if fwd else None
     return record
 
@@ -714,19 +999,29 @@ def varattn_entry(r, policy, kind="fwd"):
 def workload_markdown(r, dtype):
     lines = []
     causal = "causal" if r["causal"] else "non-causal"
+    opts = options_text(r)
     lines.append(f"### {r['name']}: {r['segments']} segments, {r['tokens_q']:,} tokens, "
-                 f"{r['heads_q']}/{r['heads_kv']} heads, d={r['head_dim']}, {causal}, {dtype}")
+                 f"{r['heads_q']}/{r['heads_kv']} heads, d={r['head_dim']}, {causal}"
+                 f"{', ' + opts if opts else ''}, {dtype}")
     lines.append("")
     lines.append(f"{r['flops'] / 1e9:,.2f} GFLOP, {r['bytes'] / 1e6:,.1f} MB moved; floor "
                  f"{r['floor_ms']:.4f} ms ({r['floor_bound']}-bound); {r['buffer_sets']} input sets")
     lines.append("")
     lines.append("| method | ms | TFLOP/s | GB/s | syncs | rel err | floor/ms | expected ms (H100) |")
     lines.append("|---|---:|---:|---:|---:|---:|---:|---|")
-    for name in ANCHORS:
+    for name in METHODS:
         a = r["anchors"].get(name, {})
         title = ANCHOR_TITLES[name]
+        if name in OURS:
+            title = f"**{title}**"
+        if name not in r["anchors"]:  # a record from before this method existed
+            continue
         if a.get("skipped"):
-            lines.append(f"| {title} | skipped | | | | | | |")
+            note = f" ({a['note']})" if a.get("note") else ""
+            lines.append(f"| {title} | skipped{note} | | | | | | |")
+            continue
+        if a.get("absent"):
+            lines.append(f"| {title} | absent ({a['absent']}) | | | | | | |")
             continue
         if "ms" not in a:
             err = a.get("error", "not run").replace("|", "\\|")
@@ -739,8 +1034,12 @@ def workload_markdown(r, dtype):
         syncs = fmt(a.get("syncs"), "d")
         if a.get("syncs") is not None and a.get("syncs") != a.get("syncs_expected", a["syncs"]):
             syncs += f" (expected {a['syncs_expected']})"
+        err = fmt(a.get("rel_err"), ".1e")
+        if r.get("lse"):
+            err += ("; lse " + (fmt(a.get("lse_err"), ".0e") if a.get("lse_err") is not None
+                                else a.get("lse_note", "not returned")))
         lines.append(f"| {title} | {a['ms']:.3f} | {a['tflops']:.1f} | {a['gbps']:.0f} | "
-                     f"{syncs} | {fmt(a.get('rel_err'), '.1e')}{flag} | "
+                     f"{syncs} | {err}{flag} | "
                      f"{r['floor_ms'] / a['ms']:.1%} | {exp} |")
     best_policy = r.get("varattn_best")
     for policy in varattn_policies(r):
@@ -794,21 +1093,23 @@ def workload_markdown(r, dtype):
 def summary_markdown(records, dtype):
     """One row per workload; the speedup, floor, sync, graph and encoder columns are those of
     varattn's best policy (fastest eager forward), named in the 'best policy' column."""
-    pol_heads = " | ".join(f"varattn {p} ms" for p in POLICIES)
+    columns = POLICIES + SUMMARY_VARIANTS
+    pol_heads = " | ".join(f"varattn {p} ms" for p in columns)
     lines = [f"## Summary ({dtype})", "",
-             f"| workload | best anchor | ms | FA2 ms | {pol_heads} | best policy | x best | x FA2 "
-             "| floor ms | % floor | syncs | graph ms | encoder ms/layer |",
-             "|---|---|---:|---:|" + "---:|" * len(POLICIES) + "---|---:|---:|---:|---:|---:|---:|---:|"]
-    empty = " |" * (len(POLICIES) + 10)
+             f"| workload | best anchor | ms | FA2 ms | {pol_heads} | varattn op ms | best policy "
+             "| x best | x FA2 | floor ms | % floor | syncs | graph ms | encoder ms/layer |",
+             "|---|---|---:|---:|" + "---:|" * (len(columns) + 1) + "---|---:|---:|---:|---:|---:|---:|---:|"]
+    empty = " |" * (len(columns) + 11)
     for r in records:
         if "floor_ms" not in r:
             lines.append(f"| {r['name']} | {r.get('error', 'not measured')} |{empty}")
             continue
         best = r.get("best_anchor")
         best_ms = r["anchors"][best]["ms"] if best else None
-        fa2_ms = r["anchors"].get("fa2", {}).get("ms")
+        fa2 = r["anchors"].get("fa2", {})
+        fa2_ms = fa2.get("ms")
         cells = []
-        for p in POLICIES:
+        for p in columns:
             e = varattn_entry(r, p)
             if e is None:
                 cells.append("-")
@@ -816,6 +1117,11 @@ def summary_markdown(records, dtype):
                 cells.append("error")
             else:
                 cells.append(format(e["ms"], ".3f"))
+        op = r["anchors"].get("varattn_op", {})
+        if "ms" in op:
+            cells.append(format(op["ms"], ".3f") + ("" if op.get("accurate", True) else " (HIGH)"))
+        else:
+            cells.append("absent" if op.get("absent") else ("error" if op.get("error") else "-"))
         policy = r.get("varattn_best")
         v = (varattn_entry(r, policy) if policy else None) or {}
         syncs = v.get("host_syncs")
@@ -823,7 +1129,8 @@ def summary_markdown(records, dtype):
         enc = varattn_entry(r, policy, "encoder") if policy else None
         enc_ms = enc.get("ms_per_layer") if enc and "error" not in enc else None
         lines.append(
-            f"| {r['name']} | {best or '-'} | {fmt(best_ms, '.3f')} | {fmt(fa2_ms, '.3f')} | "
+            f"| {r['name']} | {best or '-'} | {fmt(best_ms, '.3f')} | "
+            f"{'absent' if fa2.get('absent') else fmt(fa2_ms, '.3f')} | "
             f"{' | '.join(cells)} | {policy or '-'} | "
             f"{fmt(v.get('speedup_vs_best'), '.2f')} | "
             f"{fmt(v.get('speedup_vs_fa2'), '.2f')} | {r['floor_ms']:.4f} | "
@@ -853,42 +1160,52 @@ def full_markdown(doc):
 # Chart: each method's time over varattn's, per workload (compare.png).
 
 CHART_COLORS = {"loop_bound": "#9e9e9e", "loop_split": "#1f77b4", "fa2": "#d62728",
-                "mem_eff": "#ff7f0e", "flex": "#9467bd"}
+                "mem_eff": "#ff7f0e", "flex": "#9467bd", "fa4": "#2ca02c", "varattn_op": "#17becf"}
 
 
 def chart_rows(doc):
-    """Per workload: (name, (varattn's policy, its ms) or None, note, bars). Each bar is
-    (anchor, ratio or None, note): ratio = the anchor's ms / varattn's, where varattn is its
-    fastest eager launch policy (as in the summary); None with a note ('skipped', 'error', ...)
-    when the anchor has no time for this workload. Anchors skipped everywhere get no bar."""
+    """Per workload: (name, (varattn's label, its ms) or None, note, bars). Each bar is
+    (method, ratio or None, note): ratio = the method's ms / varattn's, where varattn is
+    varattn_bench's fastest eager launch policy (as in the summary), or the varattn op where
+    the bench gave nothing; None with a note ('skipped', 'absent: no softcap', 'error', ...)
+    when the method has no time for this workload. Methods skipped everywhere get no bar."""
     records = doc.get("workloads", [])
-    anchors = [a for a in ANCHORS
+    methods = [a for a in METHODS
                if any(a in r.get("anchors", {}) and not r["anchors"][a].get("skipped") for r in records)]
     rows = []
     for r in records:
         fwd = {v.get("policy"): v for v in r.get("varattn", [])
-               if v.get("kind") == "fwd" and v.get("ms", 0) > 0 and "error" not in v}
+               if v.get("kind") == "fwd" and v.get("ms", 0) > 0 and "error" not in v
+               and not FORCED_KERNEL.search(v.get("policy", ""))}
         best = r.get("varattn_best") if r.get("varattn_best") in fwd else None
         if best is None and fwd:
             best = min(fwd, key=lambda k: fwd[k]["ms"])
-        if best is None:
+        op = r.get("anchors", {}).get("varattn_op", {})
+        if best is not None:
+            label, ref, ref_method = best, fwd[best]["ms"], None
+        elif op.get("ms", 0) > 0 and op.get("accurate", True):
+            label, ref, ref_method = "op", op["ms"], "varattn_op"
+        else:
             errors = [v["error"] for v in r.get("varattn", []) if v.get("error")]
             note = r.get("error") or (f"varattn: {errors[0]}" if errors else "varattn not measured")
             rows.append((r.get("name", "?"), None, note[:90], []))
             continue
-        ref = fwd[best]["ms"]
         bars = []
-        for a in anchors:
+        for a in methods:
+            if a == ref_method:
+                continue
             e = r.get("anchors", {}).get(a)
             if e is None:
                 bars.append((a, None, "not run"))
             elif e.get("skipped"):
                 bars.append((a, None, e.get("note", "skipped")))
+            elif e.get("absent"):
+                bars.append((a, None, "absent: " + str(e["absent"])[:60]))
             elif not e.get("ms", 0) > 0:
                 bars.append((a, None, e.get("note", "error")))
             else:
                 bars.append((a, e["ms"] / ref, "" if e.get("accurate", True) else "rel err HIGH"))
-        rows.append((r.get("name", "?"), (best, ref), "", bars))
+        rows.append((r.get("name", "?"), (label, ref), "", bars))
     return rows
 
 
@@ -967,7 +1284,7 @@ def write_chart(doc, path, log=print):
         ax.set_yticks(yticks)
         ax.set_yticklabels(ylabels, fontsize=8)
         ax.axvline(1.0, color="black", linewidth=1.0)
-        ax.set_xlabel("anchor's time / varattn's time, log scale (right of 1×: varattn is that "
+        ax.set_xlabel("method's time / varattn's time, log scale (right of 1×: varattn is that "
                       "many times faster; left: the anchor is faster)", fontsize=8.5)
         ax.grid(axis="x", linewidth=0.3, alpha=0.6)
         ax.tick_params(axis="x", labelsize=8)
@@ -978,7 +1295,7 @@ def write_chart(doc, path, log=print):
             sub.append(f"torch {doc['torch']}")
         if doc.get("commit"):
             sub.append(f"varattn {doc['commit']}")
-        sub.append("median ms per forward; varattn: its fastest launch policy")
+        sub.append("median ms per forward; varattn: its fastest launch policy (else its op)")
         lines = [f"varattn against PyTorch's varlen attention: {doc.get('device', '?')}, "
                  f"{doc.get('dtype', '?')}", ", ".join(sub)]
         if doc.get("source"):
@@ -1017,7 +1334,7 @@ def main(argv=None):
     parser.add_argument("--workloads", default="main,causal", help="names and/or groups, comma-separated")
     parser.add_argument("--workloads-file", default=str(DEFAULT_WORKLOADS))
     parser.add_argument("--quick", action="store_true", help="fewer repeats, smaller reference")
-    parser.add_argument("--skip", default="", help=f"anchors to skip: {','.join(ANCHORS)}")
+    parser.add_argument("--skip", default="", help=f"methods to skip: {','.join(METHODS)}")
     parser.add_argument("--bench-json", help="use this varattn_bench JSON instead of running it")
     parser.add_argument("--deadline-s", type=float, default=0,
                         help="stop starting workloads after this many seconds (0: no limit)")
@@ -1037,9 +1354,9 @@ def main(argv=None):
         parser.error("VARATTN_BENCH and OUTDIR are required (unless --plot-only)")
     started = time.time()
     skip = {s.strip() for s in args.skip.split(",") if s.strip()}
-    unknown = skip - set(ANCHORS)
+    unknown = skip - set(METHODS)
     if unknown:
-        parser.error(f"--skip: unknown anchors {sorted(unknown)}")
+        parser.error(f"--skip: unknown methods {sorted(unknown)}")
     workloads = select_workloads(load_workloads(args.workloads_file), args.workloads)
 
     def log(msg):
@@ -1113,6 +1430,7 @@ def main(argv=None):
     varattn_missing = args.bench != "-" and not results
 
     holder = {}
+    modules = optional_modules(skip, log)
     for w in workloads:
         left = remaining()
         if left < 30:
@@ -1121,7 +1439,7 @@ def main(argv=None):
             continue
         log(f"== {w['name']} ({len(w['lengths_q'])} segments, {sum(w['lengths_q'])} tokens)")
         try:
-            record = measure_workload(dev, w, skip, holder, log)
+            record = measure_workload(dev, w, skip, holder, log, modules)
             analyse(record, c, [v for v in results.get(w["name"], []) if v.get("dtype") == args.dtype],
                     args.dtype, dev.device_name)
             log(workload_markdown(record, args.dtype))

@@ -20,13 +20,21 @@ whose lengths match the issue's physical floor within 2%.
         # workloads in the same order, the same JSON digest, and FLOP/byte counts equal to
         # compare.py's (its formulas and workloads.hpp's are written separately)
 
-Schema (version 1): {"schema": 1, "workloads": [W...]} with each W
+Schema (version 2): {"schema": 2, "workloads": [W...]} with each W
     name            unique, [A-Za-z0-9_.-]
-    group           "main" | "causal" | "sweep"
+    group           "main" | "causal" | "sweep" | "options"
     heads_q, heads_kv, head_dim, causal
     encoder_layers  0, or the layer count of the whole-encoder scenario run on this workload
     lengths         query segment lengths (int32); key lengths are the same unless
     lengths_k       (optional) gives them separately
+  and the attention options of varattn::attention_options, written only where they differ
+  from the default (version 1 had none of them: every workload of version 1 is a valid
+  workload of version 2 with the defaults):
+    window_left, window_right   keys a query sees before / after its diagonal, -1 unbounded
+                                (default -1, -1); causal folds into right = min(right, 0)
+    softcap         cap * tanh(score / cap) before the softmax; 0 off (default 0)
+    lse             the forward also writes the logsumexp, float32 [heads_q, tokens_q]
+                    (default false)
 """
 import argparse
 import hashlib
@@ -64,6 +72,10 @@ MAX_SEED_TRIES = 100000
 SWEEP_TOKENS = 65536
 SWEEP_SEGMENTS = (64, 256, 1024, 4096, 16384)
 SWEEP_HEAD_DIMS = (64, 80, 128)
+SCHEMA = 2
+# Option fields and their defaults (varattn::attention_options); a workload's JSON entry
+# carries one of them only where it differs from the default.
+OPTION_DEFAULTS = {"window_left": -1, "window_right": -1, "softcap": 0.0, "lse": False}
 
 
 def uniform_lengths(seed, count, lo, hi):
@@ -91,31 +103,61 @@ def matched_seed(name, start, count, lo, hi, heads, head_dim):
                        f"the floor {target} ms within {FLOOR_TOLERANCE:.0%}")
 
 
-def workload(name, group, heads, head_dim, lengths, causal=False, encoder_layers=0):
-    return {"name": name, "group": group, "heads_q": heads, "heads_kv": heads,
-            "head_dim": head_dim, "causal": causal, "encoder_layers": encoder_layers,
-            "lengths": lengths}
+def workload(name, group, heads, head_dim, lengths, causal=False, encoder_layers=0,
+             window=(-1, -1), softcap=0.0, lse=False):
+    w = {"name": name, "group": group, "heads_q": heads, "heads_kv": heads,
+         "head_dim": head_dim, "causal": causal, "encoder_layers": encoder_layers}
+    options = {"window_left": window[0], "window_right": window[1], "softcap": float(softcap),
+               "lse": lse}
+    for key, default in OPTION_DEFAULTS.items():
+        if options[key] != default:
+            w[key] = options[key]
+    w["lengths"] = lengths
+    return w
+
+
+def options_of(w):
+    """The option fields of a workload entry, defaults filled in."""
+    return {key: w.get(key, default) for key, default in OPTION_DEFAULTS.items()}
 
 
 def build():
     seed_llm, llm, floor_llm = matched_seed("llm-d128", SEED_LLM_START, 16, 128, 4096, 32, 128)
     seed_tiny, tiny, floor_tiny = matched_seed("tiny-d64", SEED_TINY_START, 2048, 8, 64, 16, 64)
     long = [16384]
+    vl_window = [64] * 256  # Qwen2.5-VL's windows: 8 x 8 merged patches of 2 x 2
+    vl_full = [4096, 2304, 1024, 576, 6400, 1600]  # six images' full-attention layers
     out = [
-        workload("vl-window-d80", "main", 16, 80, [64] * 256, encoder_layers=32),
-        workload("vl-full-d80", "main", 16, 80, [4096, 2304, 1024, 576, 6400, 1600],
-                 encoder_layers=32),
+        workload("vl-window-d80", "main", 16, 80, vl_window, encoder_layers=32),
+        workload("vl-full-d80", "main", 16, 80, vl_full, encoder_layers=32),
         workload("llm-d128", "main", 32, 128, llm, encoder_layers=32),
         workload("tiny-d64", "main", 16, 64, tiny, encoder_layers=32),
         workload("long-d128", "main", 16, 128, long),
         workload("llm-d128-causal", "causal", 32, 128, llm, causal=True),  # llm-d128's lengths
         workload("long-d128-causal", "causal", 16, 128, long, causal=True),
     ]
+    # Issue 12, attention options. Each row is an existing workload's segments with one thing
+    # changed, so that its time reads against that workload's.
+    out += [
+        # Qwen3-VL-like vision tower (hidden 1152 = 16 heads x 72): vl-window's and vl-full's
+        # segments at head dim 72.
+        workload("vl-window-d72", "options", 16, 72, vl_window, encoder_layers=32),
+        workload("vl-full-d72", "options", 16, 72, vl_full, encoder_layers=32),
+        # long-d128-causal limited to the last 1,024 keys (Mistral's window): time ~ window.
+        workload("long-d128-window1024", "options", 16, 128, long, causal=True,
+                 window=(1023, 0)),
+        # llm-d128 with Gemma 2's attention softcap.
+        workload("llm-d128-softcap50", "options", 32, 128, llm, softcap=50.0),
+        # Head dim 256, causal, over llm-d128's lengths; 16 heads: the FLOPs of llm-d128-causal.
+        workload("llm-d256-causal", "options", 16, 256, llm, causal=True),
+        # llm-d128 also writing the logsumexp (float32 [32, tokens]): should cost ~nothing.
+        workload("llm-d128-lse", "options", 32, 128, llm, lse=True),
+    ]
     for d in SWEEP_HEAD_DIMS:
         for s in SWEEP_SEGMENTS:
             out.append(workload(f"sweep-d{d}-s{s}", "sweep", 16, d,
                                 [s] * (SWEEP_TOKENS // s)))
-    return {"schema": 1,
+    return {"schema": SCHEMA,
             "comment": "Generated by bench/gen_workloads.py with bench/workloads_data.hpp; "
                        "edit that script, not this file.",
             "seeds": {"llm-d128": seed_llm, "tiny-d64": seed_tiny},
@@ -170,6 +212,19 @@ def validate(doc):
             raise ValueError(f"{where}: causal must be a boolean")
         if not isinstance(w["encoder_layers"], int) or not 0 <= w["encoder_layers"] <= 1 << 16:
             raise ValueError(f"{where}: encoder_layers must be an integer in [0, 65536]")
+        opts = options_of(w)
+        for key in ("window_left", "window_right"):
+            if not isinstance(opts[key], int) or isinstance(opts[key], bool) or \
+                    not -1 <= opts[key] <= INT32_MAX:
+                raise ValueError(f"{where}: {key} must be -1 (unbounded) or an integer >= 0")
+        if not isinstance(opts["softcap"], float) or not 0.0 <= opts["softcap"] < float("inf"):
+            raise ValueError(f"{where}: softcap must be a finite float >= 0 (0: off)")
+        if not isinstance(opts["lse"], bool):
+            raise ValueError(f"{where}: lse must be a boolean")
+        unknown = set(w) - {"name", "group", "heads_q", "heads_kv", "head_dim", "causal",
+                            "encoder_layers", "lengths", "lengths_k"} - set(OPTION_DEFAULTS)
+        if unknown:
+            raise ValueError(f"{where}: unknown fields {sorted(unknown)}")
         for key in ("lengths", "lengths_k"):
             values = w.get(key, w["lengths"])
             if not all(isinstance(x, int) and 0 <= x <= INT32_MAX for x in values):
@@ -214,7 +269,8 @@ HEADER_PREAMBLE = """\
 namespace varattn_bench {{
 
 //! One workload: the fields of a workloads.json entry. lengths_k points at the same array
-//! as lengths_q unless the entry gives lengths_k.
+//! as lengths_q unless the entry gives lengths_k. The options are varattn::attention_options'
+//! (window -1: unbounded, softcap 0: off); lse: the forward also writes the logsumexp.
 struct workload_spec {{
   const char* name;
   const char* group;
@@ -222,6 +278,10 @@ struct workload_spec {{
   int32_t heads_kv;
   int32_t head_dim;
   bool causal;
+  int32_t window_left;
+  int32_t window_right;
+  float softcap;
+  bool lse;
   int32_t encoder_layers;
   std::size_t segments;
   const int32_t* lengths_q;
@@ -267,12 +327,19 @@ def dump_header(doc, json_text):
     out += ["}  // namespace workloads_data", "",
             "inline constexpr workload_spec kWorkloadSpecs[] = {"]
     for w, (lq, lk) in rows:
+        o = options_of(w)
         out.append(f'    {{"{w["name"]}", "{w["group"]}", {w["heads_q"]}, {w["heads_kv"]}, '
                    f'{w["head_dim"]}, {"true" if w["causal"] else "false"}, '
-                   f'{w["encoder_layers"]}, {len(w["lengths"])},')
-        out.append(f"     {lq}, {lk}}},")
+                   f'{o["window_left"]}, {o["window_right"]}, {float(o["softcap"])!r}f, '
+                   f'{"true" if o["lse"] else "false"},')
+        out.append(f'     {w["encoder_layers"]}, {len(w["lengths"])}, {lq}, {lk}}},')
     out += ["};", "", "}  // namespace varattn_bench", ""]
     return "\n".join(out)
+
+
+# varattn_bench --varattn_list: name group segs tokens_q tokens_k hq hkv d causal window
+# softcap lse GFLOP MB(bf16), window as "left,right".
+LISTING_COLUMNS = 14
 
 
 def check_bench(binary, json_text):
@@ -297,20 +364,23 @@ def check_bench(binary, json_text):
                         f"{m.group(1)[:12]}..., the file's is {digest[:12]}...): rebuild it")
     for line in run.stdout.splitlines():
         f = line.split()
-        if len(f) == 11 and f[0] != "name":
+        if len(f) == LISTING_COLUMNS and f[0] != "name":
             listed.append(f)
     if [f[0] for f in listed] != [w["name"] for w in expected]:
         problems.append(f"workload names differ: listed {[f[0] for f in listed]}, "
                         f"JSON {[w['name'] for w in expected]}")
         return problems
     for f, w in zip(listed, expected):
+        o = options_of(w)
         want = [w["name"], w["group"], str(len(w["lengths_q"])), str(sum(w["lengths_q"])),
                 str(sum(w["lengths_k"])), str(w["heads_q"]), str(w["heads_kv"]), str(w["head_dim"]),
-                "yes" if w["causal"] else "no"]
-        if f[:9] != want:
-            problems.append(f"{w['name']}: listed {f[:9]}, JSON gives {want}")
-        for got, value, what in ((f[9], flops(w) / 1e9, "GFLOP"),
-                                 (f[10], bytes_moved(w, 2) / 1e6, "MB")):
+                "yes" if w["causal"] else "no", f"{o['window_left']},{o['window_right']}",
+                f"{o['softcap']:g}", "yes" if o["lse"] else "no"]
+        n = len(want)
+        if f[:n] != want:
+            problems.append(f"{w['name']}: listed {f[:n]}, JSON gives {want}")
+        for got, value, what in ((f[n], flops(w) / 1e9, "GFLOP"),
+                                 (f[n + 1], bytes_moved(w, 2) / 1e6, "MB")):
             if abs(float(got) - value) > 0.0005 + 1e-9 * value:
                 problems.append(f"{w['name']}: {what} listed {got}, compare.py gives {value:.3f}")
     if not problems:

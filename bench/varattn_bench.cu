@@ -11,7 +11,10 @@
 //!
 //! Benchmarks are named fwd/<workload>/<policy>/<dtype>, encoder/<workload>/<policy>/<dtype>
 //! and encoder_graph/<workload>/device_plan/<dtype> (plan built on the device, whole encoder
-//! forward in one CUDA graph).
+//! forward in one CUDA graph). fwd/<workload>/fused_sm80/<dtype> is the fused plan forced onto
+//! the sm80 (mma.sync) kernel family (attention_options::kernel): on Hopper, the A/B of the
+//! two kernel families in one binary. Each workload's attention options (window, softcap)
+//! go into its plans, and a workload with lse set passes a logsumexp buffer to forward().
 //! BENCHMARKS.md gives the method and the formulas behind every counter.
 
 #include "workloads.hpp"
@@ -45,6 +48,8 @@ namespace varattn_bench {
 struct policy_entry {
   varattn::launch_policy policy;
   const char* name;
+  varattn::kernel_family kernel = varattn::kernel_family::automatic;
+  bool encoder = true;  //!< also registered as encoder/<workload>/<name>/<dtype>
 };
 
 const policy_entry kPolicies[] = {
@@ -52,6 +57,8 @@ const policy_entry kPolicies[] = {
     {varattn::launch_policy::fused, "fused"},
     {varattn::launch_policy::bucketed, "bucketed"},
     // launch_policy::automatic resolves to one of the above (fused for several segments).
+    // Forced kernel family (fwd only): the sm80 kernel where `fused` takes the sm90 one.
+    {varattn::launch_policy::fused, "fused_sm80", varattn::kernel_family::sm80, false},
 };
 
 constexpr int kWarmupForwards = 3;      // per buffer set, before any timing
@@ -221,15 +228,36 @@ Plan make_plan(const varattn::segments& q, const varattn::segments& k, varattn::
   return Plan::make(q, k, shape, opts, policy);
 }
 
+//! The workload's attention options (bench/workloads.json), on the given kernel family.
+varattn::attention_options options_for(const workload& w,
+                                       varattn::kernel_family kernel = varattn::kernel_family::automatic) {
+  varattn::attention_options o;
+  o.causal = w.causal;
+  o.window_left = w.window_left;
+  o.window_right = w.window_right;
+  o.softcap = w.softcap;
+  o.kernel = kernel;
+  return o;
+}
+
 // ---------------------------------------------------------------------------------------------
-// Buffers: several sets of q, k, v, o, rotated so that no forward finds its inputs in L2.
+// Buffers: several sets of q, k, v, o (and the logsumexp where the workload asks for it),
+// rotated so that no forward finds its inputs in L2.
 
 template <class Element>
 struct buffer_set {
-  std::unique_ptr<device_buffer> q, k, v, o;
+  std::unique_ptr<device_buffer> q, k, v, o, lse;
   varattn::packed_view<const Element> qv, kv, vv;
   varattn::packed_view<Element> ov;
+  varattn::logsumexp_view lsev;  //!< data == nullptr: no logsumexp asked for
 };
+
+//! One forward on buffer set `s`, writing the logsumexp where the set has a view for it
+//! (an empty view, data == nullptr, asks for none).
+template <class Element>
+void run_forward(const varattn::plan& p, const buffer_set<Element>& s, cudaStream_t stream) {
+  varattn::forward<Element>(p, s.qv, s.kv, s.vv, s.ov, s.lsev, stream);
+}
 
 struct device_facts {
   int device = 0;
@@ -256,7 +284,8 @@ std::vector<buffer_set<Element>> make_buffer_sets(const workload& w, cudaStream_
   const std::size_t es = sizeof(Element);
   const std::size_t q_elems = std::size_t(w.rows_q()) * w.heads_q * w.head_dim;
   const std::size_t k_elems = std::size_t(w.rows_k()) * w.heads_kv * w.head_dim;
-  const std::size_t set_bytes = es * (2 * q_elems + 2 * k_elems);
+  const std::size_t lse_bytes = w.lse ? std::size_t(w.rows_q()) * w.heads_q * sizeof(float) : 0;
+  const std::size_t set_bytes = es * (2 * q_elems + 2 * k_elems) + lse_bytes;
   set_bytes_out = set_bytes;
   const device_facts dev = query_device();
   // The sets other than the one in use must total at least twice the L2 size.
@@ -283,6 +312,11 @@ std::vector<buffer_set<Element>> make_buffer_sets(const workload& w, cudaStream_
     s.k = std::make_unique<device_buffer>(k_elems * es);
     s.v = std::make_unique<device_buffer>(k_elems * es);
     s.o = std::make_unique<device_buffer>(q_elems * es);
+    if (w.lse) {  // float32 [heads_q, rows_q], FlashAttention's varlen layout
+      s.lse = std::make_unique<device_buffer>(std::size_t(w.rows_q()) * w.heads_q * sizeof(float));
+      BENCH_CUDA(cudaMemsetAsync(s.lse->ptr, 0xff, s.lse->bytes, stream));  // NaN, not zero
+      s.lsev = varattn::logsumexp_view{static_cast<float*>(s.lse->ptr), w.rows_q()};
+    }
     fill(*s.q, q_elems);
     fill(*s.k, k_elems);
     fill(*s.v, k_elems);
@@ -371,8 +405,7 @@ struct forward_fixture : fixture_base {
   std::size_t next_set = 0;  // rotation continues across Google Benchmark's calls
 
   void enqueue(std::size_t set) {
-    const buffer_set<Element>& s = sets[set % sets.size()];
-    varattn::forward<Element>(*plan, s.qv, s.kv, s.vv, s.ov, stream.s);
+    run_forward<Element>(*plan, sets[set % sets.size()], stream.s);
   }
 
   forward_fixture(const workload& w, const policy_entry& policy, const char* dtype) {
@@ -380,8 +413,7 @@ struct forward_fixture : fixture_base {
     const varattn::segments segs_k = varattn::segments::from_lengths(w.lengths_k, "cu_seqlens_k");
     plan.emplace(make_plan(segs_q, segs_k,
                            varattn::attention_shape{w.heads_q, w.heads_kv, w.head_dim},
-                           varattn::attention_options{w.causal, std::nullopt}, policy.policy,
-                           stream.s, 0));
+                           options_for(w, policy.kernel), policy.policy, stream.s, 0));
     sets = make_buffer_sets<Element>(w, stream.s, set_bytes);
     for (std::size_t i = 0; i < kWarmupForwards * sets.size(); ++i) enqueue(i);
     BENCH_CUDA(cudaStreamSynchronize(stream.s));
@@ -516,8 +548,7 @@ struct encoder_fixture : fixture_base {
 
   void enqueue_layers(const varattn::plan& p) {
     for (int l = 0; l < layers; ++l) {
-      const buffer_set<Element>& s = sets[next_set++ % sets.size()];
-      varattn::forward<Element>(p, s.qv, s.kv, s.vv, s.ov, stream.s);
+      run_forward<Element>(p, sets[next_set++ % sets.size()], stream.s);
     }
   }
 
@@ -525,7 +556,7 @@ struct encoder_fixture : fixture_base {
       : layers(w.encoder_layers),
         policy(pol.policy),
         shape{w.heads_q, w.heads_kv, w.head_dim},
-        opts{w.causal, std::nullopt} {
+        opts(options_for(w, pol.kernel)) {
     cu_q = upload_offsets(w.lengths_q);
     same_segments = w.lengths_q == w.lengths_k;
     if (!same_segments) cu_k = upload_offsets(w.lengths_k);
@@ -615,15 +646,14 @@ struct encoder_graph_fixture : fixture_base {
     // The host knows the segment count, the totals and (here) a bound on the lengths.
     plan = varattn::plan::reserve_on_device(static_cast<int32_t>(w.lengths_q.size()), rows_q,
                                             rows_k, {w.heads_q, w.heads_kv, w.head_dim},
-                                            {w.causal, std::nullopt}, max_q);
+                                            options_for(w), max_q);
     const std::size_t n = w.lengths_q.size() + 1;
     const varattn::device_span<const int32_t> q_span{static_cast<const int32_t*>(cu_q->ptr), n};
     const varattn::device_span<const int32_t> k_span{static_cast<const int32_t*>(cu_k->ptr), n};
     const auto enqueue = [&] {
       varattn::build_on_device(*plan, q_span, k_span, stream.s);
       for (int l = 0; l < w.encoder_layers; ++l) {
-        const buffer_set<Element>& s = sets[std::size_t(l) % sets.size()];
-        varattn::forward<Element>(*plan, s.qv, s.kv, s.vv, s.ov, stream.s);
+        run_forward<Element>(*plan, sets[std::size_t(l) % sets.size()], stream.s);
       }
     };
     enqueue();  // warm-up, eager
@@ -677,7 +707,7 @@ void register_dtype(const char* dtype) {
       });
       b->UseManualTime()->Unit(benchmark::kMillisecond);
       if (g_options.min_time_s > 0) b->MinTime(g_options.min_time_s);
-      if (w.encoder_layers > 0) {
+      if (w.encoder_layers > 0 && policy.encoder) {
         const std::string enc = std::string("encoder/") + w.name + "/" + policy.name + "/" + dtype;
         auto* e = benchmark::RegisterBenchmark(enc.c_str(), [&w, &policy, dtype](benchmark::State& s) {
           bench_encoder<Element>(s, w, policy, dtype);
@@ -778,12 +808,16 @@ bool wants_listing(int argc, char** argv) {
 void print_workloads() {
   std::printf("workloads: bench/workloads_data.hpp, from bench/workloads.json sha256 %s\n",
               kWorkloadsJsonSha256);
-  std::printf("%-20s %-7s %6s %9s %9s %5s %5s %4s %6s %11s %10s\n", "name", "group", "segs",
-              "tokens_q", "tokens_k", "hq", "hkv", "d", "causal", "GFLOP", "MB(bf16)");
+  // gen_workloads.py --check-bench reads these 14 columns (window as "left,right").
+  std::printf("%-22s %-7s %6s %9s %9s %5s %5s %4s %6s %11s %7s %3s %11s %10s\n", "name", "group",
+              "segs", "tokens_q", "tokens_k", "hq", "hkv", "d", "causal", "window", "softcap",
+              "lse", "GFLOP", "MB(bf16)");
   for (const workload& w : g_workloads) {
-    std::printf("%-20s %-7s %6zu %9lld %9lld %5d %5d %4d %6s %11.3f %10.3f\n", w.name.c_str(),
-                w.group.c_str(), w.lengths_q.size(), (long long)w.rows_q(), (long long)w.rows_k(),
-                w.heads_q, w.heads_kv, w.head_dim, w.causal ? "yes" : "no", w.flops() / 1e9,
+    const std::string window = std::to_string(w.window_left) + "," + std::to_string(w.window_right);
+    std::printf("%-22s %-7s %6zu %9lld %9lld %5d %5d %4d %6s %11s %7g %3s %11.3f %10.3f\n",
+                w.name.c_str(), w.group.c_str(), w.lengths_q.size(), (long long)w.rows_q(),
+                (long long)w.rows_k(), w.heads_q, w.heads_kv, w.head_dim, w.causal ? "yes" : "no",
+                window.c_str(), double(w.softcap), w.lse ? "yes" : "no", w.flops() / 1e9,
                 w.bytes(2) / 1e6);
   }
 }

@@ -12,7 +12,8 @@
 namespace varattn_bench {
 
 //! One workload: the fields of a workloads.json entry. lengths_k points at the same array
-//! as lengths_q unless the entry gives lengths_k.
+//! as lengths_q unless the entry gives lengths_k. The options are varattn::attention_options'
+//! (window -1: unbounded, softcap 0: off); lse: the forward also writes the logsumexp.
 struct workload_spec {
   const char* name;
   const char* group;
@@ -20,6 +21,10 @@ struct workload_spec {
   int32_t heads_kv;
   int32_t head_dim;
   bool causal;
+  int32_t window_left;
+  int32_t window_right;
+  float softcap;
+  bool lse;
   int32_t encoder_layers;
   std::size_t segments;
   const int32_t* lengths_q;
@@ -28,7 +33,7 @@ struct workload_spec {
 
 //! sha256 of the text of bench/workloads.json written with this file.
 inline constexpr char kWorkloadsJsonSha256[] =
-    "4330c7382b65150550fea8e668c12788b43903740dd3b1128c023b850ebf293a";
+    "179e7b784d78f0b704c3b0e8200708df94267ed8aa13857ce34bfbdeb4ae8403";
 
 namespace workloads_data {
 inline constexpr int32_t kLengths256x64[256] = {
@@ -217,50 +222,62 @@ inline constexpr int32_t kLengths4x16384[4] = {
 }  // namespace workloads_data
 
 inline constexpr workload_spec kWorkloadSpecs[] = {
-    {"vl-window-d80", "main", 16, 16, 80, false, 32, 256,
-     workloads_data::kLengths256x64, workloads_data::kLengths256x64},
-    {"vl-full-d80", "main", 16, 16, 80, false, 32, 6,
-     workloads_data::kLengthsVlFullD80, workloads_data::kLengthsVlFullD80},
-    {"llm-d128", "main", 32, 32, 128, false, 32, 16,
-     workloads_data::kLengthsLlmD128, workloads_data::kLengthsLlmD128},
-    {"tiny-d64", "main", 16, 16, 64, false, 32, 2048,
-     workloads_data::kLengthsTinyD64, workloads_data::kLengthsTinyD64},
-    {"long-d128", "main", 16, 16, 128, false, 0, 1,
-     workloads_data::kLengths1x16384, workloads_data::kLengths1x16384},
-    {"llm-d128-causal", "causal", 32, 32, 128, true, 0, 16,
-     workloads_data::kLengthsLlmD128, workloads_data::kLengthsLlmD128},
-    {"long-d128-causal", "causal", 16, 16, 128, true, 0, 1,
-     workloads_data::kLengths1x16384, workloads_data::kLengths1x16384},
-    {"sweep-d64-s64", "sweep", 16, 16, 64, false, 0, 1024,
-     workloads_data::kLengths1024x64, workloads_data::kLengths1024x64},
-    {"sweep-d64-s256", "sweep", 16, 16, 64, false, 0, 256,
-     workloads_data::kLengths256x256, workloads_data::kLengths256x256},
-    {"sweep-d64-s1024", "sweep", 16, 16, 64, false, 0, 64,
-     workloads_data::kLengths64x1024, workloads_data::kLengths64x1024},
-    {"sweep-d64-s4096", "sweep", 16, 16, 64, false, 0, 16,
-     workloads_data::kLengths16x4096, workloads_data::kLengths16x4096},
-    {"sweep-d64-s16384", "sweep", 16, 16, 64, false, 0, 4,
-     workloads_data::kLengths4x16384, workloads_data::kLengths4x16384},
-    {"sweep-d80-s64", "sweep", 16, 16, 80, false, 0, 1024,
-     workloads_data::kLengths1024x64, workloads_data::kLengths1024x64},
-    {"sweep-d80-s256", "sweep", 16, 16, 80, false, 0, 256,
-     workloads_data::kLengths256x256, workloads_data::kLengths256x256},
-    {"sweep-d80-s1024", "sweep", 16, 16, 80, false, 0, 64,
-     workloads_data::kLengths64x1024, workloads_data::kLengths64x1024},
-    {"sweep-d80-s4096", "sweep", 16, 16, 80, false, 0, 16,
-     workloads_data::kLengths16x4096, workloads_data::kLengths16x4096},
-    {"sweep-d80-s16384", "sweep", 16, 16, 80, false, 0, 4,
-     workloads_data::kLengths4x16384, workloads_data::kLengths4x16384},
-    {"sweep-d128-s64", "sweep", 16, 16, 128, false, 0, 1024,
-     workloads_data::kLengths1024x64, workloads_data::kLengths1024x64},
-    {"sweep-d128-s256", "sweep", 16, 16, 128, false, 0, 256,
-     workloads_data::kLengths256x256, workloads_data::kLengths256x256},
-    {"sweep-d128-s1024", "sweep", 16, 16, 128, false, 0, 64,
-     workloads_data::kLengths64x1024, workloads_data::kLengths64x1024},
-    {"sweep-d128-s4096", "sweep", 16, 16, 128, false, 0, 16,
-     workloads_data::kLengths16x4096, workloads_data::kLengths16x4096},
-    {"sweep-d128-s16384", "sweep", 16, 16, 128, false, 0, 4,
-     workloads_data::kLengths4x16384, workloads_data::kLengths4x16384},
+    {"vl-window-d80", "main", 16, 16, 80, false, -1, -1, 0.0f, false,
+     32, 256, workloads_data::kLengths256x64, workloads_data::kLengths256x64},
+    {"vl-full-d80", "main", 16, 16, 80, false, -1, -1, 0.0f, false,
+     32, 6, workloads_data::kLengthsVlFullD80, workloads_data::kLengthsVlFullD80},
+    {"llm-d128", "main", 32, 32, 128, false, -1, -1, 0.0f, false,
+     32, 16, workloads_data::kLengthsLlmD128, workloads_data::kLengthsLlmD128},
+    {"tiny-d64", "main", 16, 16, 64, false, -1, -1, 0.0f, false,
+     32, 2048, workloads_data::kLengthsTinyD64, workloads_data::kLengthsTinyD64},
+    {"long-d128", "main", 16, 16, 128, false, -1, -1, 0.0f, false,
+     0, 1, workloads_data::kLengths1x16384, workloads_data::kLengths1x16384},
+    {"llm-d128-causal", "causal", 32, 32, 128, true, -1, -1, 0.0f, false,
+     0, 16, workloads_data::kLengthsLlmD128, workloads_data::kLengthsLlmD128},
+    {"long-d128-causal", "causal", 16, 16, 128, true, -1, -1, 0.0f, false,
+     0, 1, workloads_data::kLengths1x16384, workloads_data::kLengths1x16384},
+    {"vl-window-d72", "options", 16, 16, 72, false, -1, -1, 0.0f, false,
+     32, 256, workloads_data::kLengths256x64, workloads_data::kLengths256x64},
+    {"vl-full-d72", "options", 16, 16, 72, false, -1, -1, 0.0f, false,
+     32, 6, workloads_data::kLengthsVlFullD80, workloads_data::kLengthsVlFullD80},
+    {"long-d128-window1024", "options", 16, 16, 128, true, 1023, 0, 0.0f, false,
+     0, 1, workloads_data::kLengths1x16384, workloads_data::kLengths1x16384},
+    {"llm-d128-softcap50", "options", 32, 32, 128, false, -1, -1, 50.0f, false,
+     0, 16, workloads_data::kLengthsLlmD128, workloads_data::kLengthsLlmD128},
+    {"llm-d256-causal", "options", 16, 16, 256, true, -1, -1, 0.0f, false,
+     0, 16, workloads_data::kLengthsLlmD128, workloads_data::kLengthsLlmD128},
+    {"llm-d128-lse", "options", 32, 32, 128, false, -1, -1, 0.0f, true,
+     0, 16, workloads_data::kLengthsLlmD128, workloads_data::kLengthsLlmD128},
+    {"sweep-d64-s64", "sweep", 16, 16, 64, false, -1, -1, 0.0f, false,
+     0, 1024, workloads_data::kLengths1024x64, workloads_data::kLengths1024x64},
+    {"sweep-d64-s256", "sweep", 16, 16, 64, false, -1, -1, 0.0f, false,
+     0, 256, workloads_data::kLengths256x256, workloads_data::kLengths256x256},
+    {"sweep-d64-s1024", "sweep", 16, 16, 64, false, -1, -1, 0.0f, false,
+     0, 64, workloads_data::kLengths64x1024, workloads_data::kLengths64x1024},
+    {"sweep-d64-s4096", "sweep", 16, 16, 64, false, -1, -1, 0.0f, false,
+     0, 16, workloads_data::kLengths16x4096, workloads_data::kLengths16x4096},
+    {"sweep-d64-s16384", "sweep", 16, 16, 64, false, -1, -1, 0.0f, false,
+     0, 4, workloads_data::kLengths4x16384, workloads_data::kLengths4x16384},
+    {"sweep-d80-s64", "sweep", 16, 16, 80, false, -1, -1, 0.0f, false,
+     0, 1024, workloads_data::kLengths1024x64, workloads_data::kLengths1024x64},
+    {"sweep-d80-s256", "sweep", 16, 16, 80, false, -1, -1, 0.0f, false,
+     0, 256, workloads_data::kLengths256x256, workloads_data::kLengths256x256},
+    {"sweep-d80-s1024", "sweep", 16, 16, 80, false, -1, -1, 0.0f, false,
+     0, 64, workloads_data::kLengths64x1024, workloads_data::kLengths64x1024},
+    {"sweep-d80-s4096", "sweep", 16, 16, 80, false, -1, -1, 0.0f, false,
+     0, 16, workloads_data::kLengths16x4096, workloads_data::kLengths16x4096},
+    {"sweep-d80-s16384", "sweep", 16, 16, 80, false, -1, -1, 0.0f, false,
+     0, 4, workloads_data::kLengths4x16384, workloads_data::kLengths4x16384},
+    {"sweep-d128-s64", "sweep", 16, 16, 128, false, -1, -1, 0.0f, false,
+     0, 1024, workloads_data::kLengths1024x64, workloads_data::kLengths1024x64},
+    {"sweep-d128-s256", "sweep", 16, 16, 128, false, -1, -1, 0.0f, false,
+     0, 256, workloads_data::kLengths256x256, workloads_data::kLengths256x256},
+    {"sweep-d128-s1024", "sweep", 16, 16, 128, false, -1, -1, 0.0f, false,
+     0, 64, workloads_data::kLengths64x1024, workloads_data::kLengths64x1024},
+    {"sweep-d128-s4096", "sweep", 16, 16, 128, false, -1, -1, 0.0f, false,
+     0, 16, workloads_data::kLengths16x4096, workloads_data::kLengths16x4096},
+    {"sweep-d128-s16384", "sweep", 16, 16, 128, false, -1, -1, 0.0f, false,
+     0, 4, workloads_data::kLengths4x16384, workloads_data::kLengths4x16384},
 };
 
 }  // namespace varattn_bench
