@@ -1,24 +1,54 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: Apache-2.0
-# A/B of compile-time variants in one device call, interleaved A B A B so that the card's
-# warming over a run does not favour either side (bench/NOTES.md, "Reading the benchmark").
-#   bash bench/ab_on_gpu.sh OUTDIR "B's CUDA flags" [BENCH_FILTER]
-# e.g. bash bench/ab_on_gpu.sh "$OUT" "-DVARATTN_LAZY_RESCALE=0" '^fwd/long-d128/fused/bf16'
-# A is the default build (bench/run_on_gpu.sh's folder, built if missing); B builds into
-# build/ab with the extra flags (the kernels' knobs: VARATTN_TALL_WIDE_BLOCK_N,
-# VARATTN_SHORT_MIN_BLOCKS_D64, VARATTN_LAZY_RESCALE, VARATTN_HEAD_DIMS, ...).
+# A/B of two variants in one device call, interleaved A B A B so that the card's warming over
+# a run does not favour either side (bench/NOTES.md, "Reading the benchmark").
+#   bash bench/ab_on_gpu.sh OUTDIR B [BENCH_FILTER]
+# A is the default build (bench/run_on_gpu.sh's folder, built if missing). B is one of:
+#   PATCH.patch / PATCH.diff  a patch applied to a copy of the tree (a temporary folder outside
+#                the repository, where git apply works as patch -p1), built into build/ab. The kernels' knobs are constexprs now (the tile shapes, stages and
+#                the kernel choice in include/varattn/kernel_config.hpp; the -D macros
+#                VARATTN_TALL_WIDE_BLOCK_N, VARATTN_SHORT_MIN_BLOCKS_D64, VARATTN_LAZY_RESCALE
+#                and VARATTN_HOPPER* are gone): edit one, `git diff > /tmp/b.patch`, undo the
+#                edit, and pass /tmp/b.patch (carried to the GPU machine with the tree).
+#   "CUDA FLAGS" B built into build/ab with extra CMAKE_CUDA_FLAGS (e.g. "-lineinfo -G"),
+#                for what is still a compiler flag or macro.
+#   -            no B build: the kernel families are a run-time choice
+#                (attention_options::kernel), and varattn_bench registers
+#                fwd/<workload>/fused_sm80/<dtype>, the fused plan forced onto the sm80
+#                kernel: A's binary runs twice (A1, A2) with a filter that names both, e.g.
+#                bash bench/ab_on_gpu.sh "$OUT" - '^fwd/(long-d128|llm-d128)/(fused|fused_sm80)/bf16'
+# e.g. bash bench/ab_on_gpu.sh "$OUT" /tmp/stages3.patch '^fwd/long-d128/fused/bf16'
 set -u -o pipefail
-out=$1 flags=$2 filter=${3:-'^fwd/(vl-window|vl-full|llm-d128|tiny|long-d128)[^/]*/fused/bf16'}
+out=$1 b_spec=$2 filter=${3:-'^fwd/(vl-window|vl-full|llm-d128|tiny|long-d128)[^/]*/fused/bf16'}
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 a=${VARATTN_BUILD_DIR:-$root/build/gpu}
 b=$root/build/ab
+archs=${VARATTN_CUDA_ARCHS:-90a}
 mkdir -p "$out"
 VARATTN_STAGES=configure,build bash "$root/bench/run_on_gpu.sh" "$out/a" >/dev/null 2>&1 ||
   { echo "A build failed: $out/a/build.log"; exit 1; }
-cmake -S "$root" -B "$b" -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_ARCHITECTURES=90a \
-  -DVARATTN_BUILD_TESTS=OFF -DVARATTN_BUILD_EXAMPLES=OFF "-DCMAKE_CUDA_FLAGS=$flags" >"$out/b_configure.log" 2>&1 &&
-  ninja -C "$b" varattn_bench >"$out/b_build.log" 2>&1 || { echo "B build failed: $out/b_build.log"; exit 1; }
-for run in A1 B1 A2 B2; do
+runs=(A1 B1 A2 B2)
+if [[ $b_spec == - ]]; then
+  runs=(A1 A2)
+else
+  src=$root flags=
+  if [[ $b_spec == *.patch || $b_spec == *.diff ]]; then
+    [[ -f $b_spec ]] || { echo "no patch file $b_spec"; exit 2; }
+    patch_file=$(cd "$(dirname "$b_spec")" && pwd)/$(basename "$b_spec")
+    src=$(mktemp -d "${TMPDIR:-/tmp}/varattn_ab_src.XXXXXX") || exit 1
+    tar -C "$root" --exclude=./build --exclude=./.git -cf - . | tar -C "$src" -xf - ||
+      { echo "B: copying the tree to $src failed"; exit 1; }
+    (cd "$src" && git apply "$patch_file") >"$out/b_patch.log" 2>&1 ||
+      { echo "B patch failed: $out/b_patch.log"; exit 1; }
+  else
+    flags=$b_spec
+  fi
+  cmake -S "$src" -B "$b" -G Ninja -DCMAKE_BUILD_TYPE=Release "-DCMAKE_CUDA_ARCHITECTURES=$archs" \
+    -DVARATTN_BUILD_TESTS=OFF -DVARATTN_BUILD_EXAMPLES=OFF -DVARATTN_BUILD_BENCHMARKS=ON \
+    "-DCMAKE_CUDA_FLAGS=$flags" >"$out/b_configure.log" 2>&1 &&
+    ninja -C "$b" varattn_bench >"$out/b_build.log" 2>&1 || { echo "B build failed: $out/b_build.log"; exit 1; }
+fi
+for run in "${runs[@]}"; do
   dir=$a
   [[ $run == B* ]] && dir=$b
   echo "== $run"
