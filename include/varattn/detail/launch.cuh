@@ -28,24 +28,24 @@ void run_program(const plan& p, const forward_params<Element>& params, cudaStrea
   Program::require_compiled_in();
   switch (p.policy()) {
     case launch_policy::per_segment: {
-      const auto kernel = Program::template kernel<segment_work>;
+      const auto kernel = Program::kernel;
       allow_shared_memory(kernel, Program::kSmemBytes);
       for (const segment_launch& s : p.launches()) {
         const dim3 grid(static_cast<unsigned>(s.q_tiles), static_cast<unsigned>(p.shape().heads_q));
         launch_kernel(kernel, grid, dim3(Program::kThreads), Program::kSmemBytes, stream, params,
-                      segment_work{{s.q_begin, s.q_length, s.k_begin, s.k_length}});
+                      work_source::one_segment({s.q_begin, s.q_length, s.k_begin, s.k_length}));
       }
       return;
     }
     case launch_policy::fused: {
-      const auto kernel = Program::template kernel<listed_work>;
+      const auto kernel = Program::kernel;
       allow_shared_memory(kernel, Program::kSmemBytes);
       const device_work work = p.device();
       // The plan checked that this fits gridDim.x.
       const long long ctas = static_cast<long long>(work.capacity) * p.shape().heads_q;
       if (ctas == 0) return;
       launch_kernel(kernel, dim3(static_cast<unsigned>(ctas)), dim3(Program::kThreads),
-                    Program::kSmemBytes, stream, params, listed_work{work});
+                    Program::kSmemBytes, stream, params, work_source::listed(work));
       return;
     }
     case launch_policy::automatic:  // resolved by plan::make

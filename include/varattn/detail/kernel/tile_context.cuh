@@ -21,11 +21,13 @@ struct tile_context {
   segment_mask::blocks blocks;  //!< the key blocks of BlockN keys the tile visits
   int32_t unmasked_first;       //!< keys [unmasked_first, unmasked_end) every row sees
   int32_t unmasked_end;
-  const Element* q;             //!< the tile's first query row, its head
-  const Element* k;             //!< the segment's first key, the head's kv head
-  const Element* v;
-  Element* o;  //!< the tile's first output row, its head
-  float* lse;  //!< the tile's first logsumexp, its head; null: not asked for
+  // Row and head indices rather than pointers: the sm80 short tiles run under a 128-register
+  // cap, and four live 64-bit pointers spilled there (ptxas -v); the pointers are computed
+  // where they are used (one multiply-add each).
+  int32_t q_row;  //!< the tile's first row in q, o and the logsumexp
+  int32_t k_row;  //!< the segment's first row in k and v
+  int32_t head;
+  int32_t kv_head;
 
   __device__ __forceinline__ static tile_context make(const forward_params<Element>& p,
                                                       const segment_bounds& seg, int q_tile,
@@ -40,14 +42,31 @@ struct tile_context {
     const segment_mask::key_range unmasked = t.mask.unmasked_keys(t.query0, BlockM);
     t.unmasked_first = unmasked.first;
     t.unmasked_end = unmasked.end;
-    const int kv_head = head / p.group_size;
-    const int64_t row = int64_t{seg.q_begin} + t.query0;
-    t.q = p.q + row * p.q_token_stride + head * p.q_head_stride;
-    t.k = p.k + int64_t{seg.k_begin} * p.k_token_stride + kv_head * p.k_head_stride;
-    t.v = p.v + int64_t{seg.k_begin} * p.v_token_stride + kv_head * p.v_head_stride;
-    t.o = p.o + row * p.o_token_stride + head * p.o_head_stride;
-    t.lse = p.lse == nullptr ? nullptr : p.lse + head * p.lse_head_stride + row;
+    t.q_row = seg.q_begin + t.query0;
+    t.k_row = seg.k_begin;
+    t.head = head;
+    t.kv_head = head / p.group_size;
     return t;
+  }
+
+  //! The tile's first query row, its head.
+  __device__ __forceinline__ const Element* q(const forward_params<Element>& p) const {
+    return p.q + int64_t{q_row} * p.q_token_stride + int64_t{head} * p.q_head_stride;
+  }
+  //! Key `key` of the segment, the head's kv head.
+  __device__ __forceinline__ const Element* k(const forward_params<Element>& p, int32_t key) const {
+    return p.k + (int64_t{k_row} + key) * p.k_token_stride + int64_t{kv_head} * p.k_head_stride;
+  }
+  __device__ __forceinline__ const Element* v(const forward_params<Element>& p, int32_t key) const {
+    return p.v + (int64_t{k_row} + key) * p.v_token_stride + int64_t{kv_head} * p.v_head_stride;
+  }
+  //! The tile's first output row, its head.
+  __device__ __forceinline__ Element* o(const forward_params<Element>& p) const {
+    return p.o + int64_t{q_row} * p.o_token_stride + int64_t{head} * p.o_head_stride;
+  }
+  //! The tile's first logsumexp, its head; null when not asked for.
+  __device__ __forceinline__ float* lse(const forward_params<Element>& p) const {
+    return p.lse == nullptr ? nullptr : p.lse + int64_t{head} * p.lse_head_stride + q_row;
   }
 
   //! The first key of main-loop step `step`.

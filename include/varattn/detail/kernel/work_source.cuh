@@ -2,9 +2,9 @@
 #pragma once
 //! \file work_source.cuh
 //! Where a CTA finds its (segment, q-tile, head) work item: the scheduler interface. Every
-//! kernel family takes one of these as its second argument, so the launch policies are
-//! written once (launch.cuh). initial() gives a CTA its first item; a persistent source
-//! would add next() for the items after it (both sources here give one item a CTA).
+//! kernel takes it as its second argument, so the launch policies are written once
+//! (launch.cuh). initial() gives a CTA its first item; a persistent source would add next()
+//! for the items after it (here each CTA runs one item).
 
 #include <varattn/detail/kernel/nan_output.cuh>
 #include <varattn/detail/kernel/params.cuh>
@@ -14,20 +14,12 @@
 
 namespace varattn::detail {
 
-//! per_segment: one launch per segment, grid (q tiles, heads); the bounds are an argument.
-struct segment_work {
-  segment_bounds seg;
-
-  template <class Element>
-  __device__ __forceinline__ bool initial(const forward_params<Element>&, segment_bounds& bounds,
-                                          int& q_tile, int& head) const {
-    bounds = seg;
-    q_tile = static_cast<int>(blockIdx.x);
-    head = static_cast<int>(blockIdx.y);
-    return true;
-  }
-};
-
+//! The work source of both launch policies, one type so that each kernel is instantiated
+//! once (per_segment and fused as two types doubled the compile time).
+//!
+//! per_segment (`work.items` null): one launch per segment, grid (q tiles, heads); the
+//! segment's bounds are an argument.
+//!
 //! fused: one launch for every work item of every segment, grid capacity x heads. CTA x runs
 //! head x / capacity on item x % capacity: the CTAs in flight together work on one or two
 //! heads, whose k and v then stay in L2 (head-minor order streamed every head's k and v at
@@ -35,12 +27,22 @@ struct segment_work {
 //! on short items. CTAs past the item count (device-built plans launch an upper bound) exit;
 //! when the device rejected the plan's offsets (count 0, status set), every CTA first fills
 //! its share of o with NaN, so that the failure cannot pass for a result.
-struct listed_work {
-  device_work work;
+struct work_source {
+  device_work work;    //!< fused: the plan's device buffers; per_segment: all null
+  segment_bounds seg;  //!< per_segment: the segment of this launch
+
+  static work_source one_segment(const segment_bounds& seg) { return {device_work{}, seg}; }
+  static work_source listed(const device_work& work) { return {work, segment_bounds{}}; }
 
   template <class Element>
   __device__ __forceinline__ bool initial(const forward_params<Element>& params,
                                           segment_bounds& bounds, int& q_tile, int& head) const {
+    if (work.items == nullptr) {
+      bounds = seg;
+      q_tile = static_cast<int>(blockIdx.x);
+      head = static_cast<int>(blockIdx.y);
+      return true;
+    }
     head = static_cast<int>(blockIdx.x / work.capacity);
     const int32_t index = static_cast<int32_t>(blockIdx.x % work.capacity);
     if (index >= *work.count) {

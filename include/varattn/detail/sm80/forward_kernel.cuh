@@ -14,11 +14,11 @@
 
 namespace varattn::detail::sm80 {
 
-template <class Element, int HeadDim, int BlockM, class Modifier, class Work>
+template <class Element, int HeadDim, int BlockM, class Modifier>
 __global__ void __launch_bounds__(kernel_traits<Element, HeadDim, BlockM>::kThreads,
                                   kernel_traits<Element, HeadDim, BlockM>::kMinBlocks)
     forward_kernel(const __grid_constant__ forward_params<Element> params,
-                   const __grid_constant__ Work work) {
+                   const __grid_constant__ work_source work) {
   segment_bounds seg;
   int q_tile, head;
   if (!work.initial(params, seg, q_tile, head)) return;
@@ -34,8 +34,7 @@ struct program {
   static constexpr kernel_config kConfig = sm80_config(HeadDim, BlockM);
   static constexpr int kThreads = traits::kThreads;
   static constexpr int kSmemBytes = traits::kSmemBytes;
-  template <class Work>
-  static constexpr auto kernel = forward_kernel<Element, HeadDim, BlockM, Modifier, Work>;
+  static constexpr auto kernel = forward_kernel<Element, HeadDim, BlockM, Modifier>;
   static void require_compiled_in() {}  // every build has sm_80 code or PTX for it
 };
 

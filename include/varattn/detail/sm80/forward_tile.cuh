@@ -97,21 +97,19 @@ __device__ __forceinline__ void forward_tile(const forward_params<Element>& p,
 
   const auto tile = tile_context<Element, T::kBlockM, T::kBlockN>::make(p, seg, q_tile, head);
   const int kv_steps = tile.blocks.count;
-  const Element* k = tile.k;
-  const Element* v = tile.v;
 
   // Q, the first K and the first V go out together: a one-step tile (short segments) then
   // waits for memory once.
-  load_tile_async<T, T::kBlockM>(sq, tile.q, p.q_token_stride, tile.rows);
+  load_tile_async<T, T::kBlockM>(sq, tile.q(p), p.q_token_stride, tile.rows);
   if (kv_steps > 0) {
     const int key0 = tile.key0(0);
-    load_tile_async<T, T::kBlockN>(sk, k + key0 * p.k_token_stride, p.k_token_stride,
+    load_tile_async<T, T::kBlockN>(sk, tile.k(p, key0), p.k_token_stride,
                                    tile.k_length - key0);
   }
   cp_async_commit();
   if (kv_steps > 0) {
     const int key0 = tile.key0(0);
-    load_tile_async<T, T::kBlockN>(sv, v + key0 * p.v_token_stride, p.v_token_stride,
+    load_tile_async<T, T::kBlockN>(sv, tile.v(p, key0), p.v_token_stride,
                                    tile.k_length - key0);
   }
   cp_async_commit();
@@ -130,7 +128,7 @@ __device__ __forceinline__ void forward_tile(const forward_params<Element>& p,
       // K landed, and every warp is done with the previous V: refill V.
       cp_async_wait<0>();
       __syncthreads();
-      load_tile_async<T, T::kBlockN>(sv, v + key0 * p.v_token_stride, p.v_token_stride,
+      load_tile_async<T, T::kBlockN>(sv, tile.v(p, key0), p.v_token_stride,
                                      tile.k_length - key0);
       cp_async_commit();
     }
@@ -150,7 +148,7 @@ __device__ __forceinline__ void forward_tile(const forward_params<Element>& p,
     __syncthreads();
     if (step + 1 < kv_steps) {
       const int next = tile.key0(step + 1);
-      load_tile_async<T, T::kBlockN>(sk, k + next * p.k_token_stride, p.k_token_stride,
+      load_tile_async<T, T::kBlockN>(sk, tile.k(p, next), p.k_token_stride,
                                      tile.k_length - next);
       cp_async_commit();
     }
@@ -163,8 +161,8 @@ __device__ __forceinline__ void forward_tile(const forward_params<Element>& p,
 #pragma unroll
   for (int m = 0; m < T::kMTiles; ++m) {
     const int row0 = warp_row0 + m * 16;
-    const row_results rows = finish_rows(softmax[m], p.exp2_scale, tile.lse, row0, tile.rows);
-    store_output<T>(acc[m], rows, sq + row0 * T::kStride, tile.o + row0 * p.o_token_stride,
+    const row_results rows = finish_rows(softmax[m], p.exp2_scale, tile.lse(p), row0, tile.rows);
+    store_output<T>(acc[m], rows, sq + row0 * T::kStride, tile.o(p) + row0 * p.o_token_stride,
                     p.o_token_stride, tile.rows - row0);
   }
 }

@@ -15,10 +15,10 @@
 
 namespace varattn::detail::sm90 {
 
-template <class Element, int HeadDim, class Modifier, class Work>
+template <class Element, int HeadDim, class Modifier>
 __global__ void __launch_bounds__(hopper_traits<Element, HeadDim>::kThreads, 1)
     forward_kernel(const __grid_constant__ forward_params<Element> params,
-                   const __grid_constant__ Work work) {
+                   const __grid_constant__ work_source work) {
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
   // Static shared memory only in the sm_90a body: require_compiled_in() reads its size.
   __shared__ pipeline_barriers<hopper_traits<Element, HeadDim>::kStages> barriers;
@@ -42,8 +42,7 @@ struct program {
   static constexpr kernel_config kConfig = traits::kConfig;
   static constexpr int kThreads = traits::kThreads;
   static constexpr int kSmemBytes = traits::kSmemBytes;
-  template <class Work>
-  static constexpr auto kernel = forward_kernel<Element, HeadDim, Modifier, Work>;
+  static constexpr auto kernel = forward_kernel<Element, HeadDim, Modifier>;
 
   //! Throws unless the binary loaded for the current device holds the sm_90a body (a build
   //! without sm_90a code has an empty kernel with no static shared memory). Asked once per
@@ -51,7 +50,7 @@ struct program {
   static void require_compiled_in() {
     static const bool compiled_in = [] {
       cudaFuncAttributes attributes{};
-      VARATTN_CUDA_CHECK(cudaFuncGetAttributes(&attributes, kernel<listed_work>));
+      VARATTN_CUDA_CHECK(cudaFuncGetAttributes(&attributes, kernel));
       return attributes.sharedSizeBytes > 0;
     }();
     if (!compiled_in) {

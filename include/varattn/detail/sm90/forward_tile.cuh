@@ -85,7 +85,7 @@ __device__ __forceinline__ void produce(const forward_params<Element>& p, const 
     mbarrier_arrive(full);
   };
 
-  T::q_tile::template load_async<T::kProducerThreads>(sq, tile.q, p.q_token_stride, tile.rows,
+  T::q_tile::template load_async<T::kProducerThreads>(sq, tile.q(p), p.q_token_stride, tile.rows,
                                                       thread);
   sm80::cp_async_commit();
   for (int step = 0; step < kv_steps; ++step) {
@@ -94,13 +94,13 @@ __device__ __forceinline__ void produce(const forward_params<Element>& p, const 
     const int key0 = tile.key0(step);
     if (step >= T::kStages) mbarrier_wait(&bar.k_empty[stage], phase ^ 1);
     T::kv_tile::template load_async<T::kProducerThreads>(
-        sk + stage * T::kv_tile::kBytes, tile.k + key0 * p.k_token_stride, p.k_token_stride,
+        sk + stage * T::kv_tile::kBytes, tile.k(p, key0), p.k_token_stride,
         tile.k_length - key0, thread);
     sm80::cp_async_commit();
     landed(step == 0 ? &bar.q_full : &bar.v_full[(step - 1) % T::kStages]);
     if (step >= T::kStages) mbarrier_wait(&bar.v_empty[stage], phase ^ 1);
     T::kv_tile::template load_async<T::kProducerThreads>(
-        sv + stage * T::kv_tile::kBytes, tile.v + key0 * p.v_token_stride, p.v_token_stride,
+        sv + stage * T::kv_tile::kBytes, tile.v(p, key0), p.v_token_stride,
         tile.k_length - key0, thread);
     sm80::cp_async_commit();
     landed(&bar.k_full[stage]);
@@ -264,8 +264,8 @@ __device__ __forceinline__ void consume(const forward_params<Element>& p, const 
   }
 
   const int warp_row0 = row0 + warp * 16;
-  const row_results rows = finish_rows(softmax, p.exp2_scale, tile.lse, warp_row0, tile.rows);
-  store_output(o, rows, tile.o, p.o_token_stride, warp_row0, tile.rows);
+  const row_results rows = finish_rows(softmax, p.exp2_scale, tile.lse(p), warp_row0, tile.rows);
+  store_output(o, rows, tile.o(p), p.o_token_stride, warp_row0, tile.rows);
 }
 
 template <class Element, int HeadDim, class Modifier>
