@@ -78,8 +78,8 @@ def varlen_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
     -inf for rows that see no key. No host sync, capturable in CUDA graphs and traced by
     torch.compile; forward only (no autograd).
 
-    Invalid offsets (only the device reads them) make every element of the output NaN; the
-    next call on the same stream, or check_errors(), raises the reason by name.
+    Invalid offsets (only the device reads them) make every element of the output (and of
+    lse) NaN; the next call on the same stream, or check_errors(), raises the reason by name.
     """
     if cu_seqlens_k is None:
         cu_seqlens_k = cu_seqlens_q
