@@ -28,10 +28,17 @@
                  the mask, softcap as a score_mod, logsumexp through return_aux/return_lse
      fa4         FlashAttention-4 (flash_attn.cute.flash_attn_varlen_func: window_size,
                  softcap, return_lse), where it is importable (else skipped)
+     cudnn       cuDNN's varlen SDPA through the frontend's op (nvidia-cudnn-frontend 1.32:
+                 import cudnn.sdpa.fwd.torch_op, torch.ops.cudnn.sdpa_fwd), q/k/v [total, h, d]:
+                 windows as its diagonal band (FA's left w is its left bound w + 1), causal
+                 bottom-right aligned (causal_bottom_right) where a segment has len_q != len_k,
+                 logsumexp as its stats ([total_q, h, 1], natural log); no softcap. Where
+                 importable (else skipped); a configuration cuDNN declines
+                 (cudnnGraphNotSupportedError) is shown as absent
    and varattn itself through its PyTorch op where the package is installed
      varattn_op  varattn.varlen_attention(..., window_size=, softcap=, return_lse=)
    A method without one of the workload's options (the SDPA loops and mem_eff have none, FA2
-   no softcap) is shown as absent on that row, not as an error.
+   and cuDNN no softcap) is shown as absent on that row, not as an error.
 4. Prints one table per workload (every anchor, and every varattn launch policy: per_segment
    and fused) and a summary whose speedups are those of varattn's fastest policy, named there;
    writes OUTDIR/compare.json, OUTDIR/compare.md and OUTDIR/compare.png (rewritten after
@@ -62,7 +69,7 @@ import warnings
 
 HERE = pathlib.Path(__file__).resolve().parent
 DEFAULT_WORKLOADS = HERE / "workloads.json"
-ANCHORS = ("loop_bound", "loop_split", "fa2", "mem_eff", "flex", "fa4")
+ANCHORS = ("loop_bound", "loop_split", "fa2", "mem_eff", "flex", "fa4", "cudnn")
 # Measured like the anchors (same inputs, reference and timing), but varattn itself: never
 # the "best anchor".
 OURS = ("varattn_op",)
@@ -74,11 +81,13 @@ ANCHOR_TITLES = {
     "mem_eff": "mem-efficient varlen (aten)",
     "flex": "FlexAttention, doc mask",
     "fa4": "FA4 varlen (flash_attn.cute)",
+    "cudnn": "cuDNN varlen SDPA (frontend op)",
     "varattn_op": "varattn op (PyTorch)",
 }
 # The options each method computes; on a workload that asks for another, the method is absent.
 # (The SDPA loops and mem_eff: plain rows only. FA2 through aten has windows and always
-# returns its logsumexp, but no softcap.)
+# returns its logsumexp, but no softcap. cuDNN's torch op: window_left/window_right and
+# return_lse, no softcap argument.)
 METHOD_OPTIONS = {
     "loop_bound": set(),
     "loop_split": set(),
@@ -86,6 +95,7 @@ METHOD_OPTIONS = {
     "mem_eff": set(),
     "flex": {"window", "softcap", "lse"},
     "fa4": {"window", "softcap", "lse"},
+    "cudnn": {"window", "lse"},
     "varattn_op": {"window", "softcap", "lse"},
 }
 OPTION_DEFAULTS = {"window_left": -1, "window_right": -1, "softcap": 0.0, "lse": False}
@@ -741,6 +751,49 @@ class Problem:
             return fa4_varlen(q, k, v, **kwargs)  # (out, lse or None)
         return run, lambda out: out[0], ((lambda out: out[1]) if self.lse else None)
 
+    def anchor_cudnn(self, sdpa_fwd):
+        """cuDNN's varlen SDPA: torch.ops.cudnn.sdpa_fwd(q, k, v, attn_scale, ...) of
+        nvidia-cudnn-frontend 1.32 (cudnn/sdpa/fwd/torch_op.py), q/k/v packed [total, h, d]
+        (THD: the varlen path is taken when cu_seqlens_q is given; max_seqlen_q/_kv must be
+        > 0), fp16/bf16, returning (out [total_q, hq, d], stats). Its options, translated as
+        the frontend's own torch varlen provider does (cudnn/torch/sdpa_provider.py):
+        - window_left = FA's left + 1 (cuDNN's diagonal_band_left_bound masks j <= i - lb, so
+          lb keys are visible including the diagonal); -1 unbounded.
+        - window_right: FA's right 0 is is_causal (their op rejects is_causal with a right
+          bound > 0); > 0 is the band's right bound; -1 unbounded.
+        - causal_bottom_right: its default diagonal is top-left; FA's (and varattn's) is
+          bottom-right. Set only where some segment has len_q != len_k (elsewhere both are
+          the same mask, and top-left is the configuration ANCHORS.md measured); the op
+          accepts it only with an active band.
+        - return_lse: the op's default is True; passed explicitly. stats is [total_q, hq, 1]
+          float32, natural log (the graph is built without stats_use_log2); returned here as
+          a [hq, total_q] view, FlashAttention's varlen layout.
+        No softcap (METHOD_OPTIONS keeps those rows absent)."""
+        causal = self.causal
+        left, right = self.window if "window" in self.asked else (-1, -1)
+        if right == 0 or (causal and right > 0):
+            causal, right = True, -1  # causal is right = min(right, 0)
+        elif causal:
+            right = -1
+        band = causal or left >= 0 or right >= 0
+        kwargs = {
+            "is_causal": causal,
+            "causal_bottom_right": bool(band and self.lq != self.lk),
+            "window_left": left + 1 if left >= 0 else -1,
+            "window_right": right,
+            "cu_seqlens_q": self.cu_q, "cu_seqlens_kv": self.cu_k,
+            "max_seqlen_q": max(self.max_q, 1), "max_seqlen_kv": max(self.max_k, 1),
+            "return_lse": self.lse,
+        }
+        scale = 1.0 / math.sqrt(self.d)
+
+        def run(i):
+            q, k, v = self.sets[i]
+            return sdpa_fwd(q, k, v, scale, **kwargs)  # (out, stats; empty without return_lse)
+        if self.lse:
+            return run, lambda out: out[0], lambda out: out[1][:, :, 0].transpose(0, 1)
+        return run, lambda out: out[0]
+
     def anchor_varattn_op(self, varattn_module):
         """varattn's PyTorch op, with the options as keyword arguments (window_size=(l, r),
         softcap=, return_lse=: then it returns (out, lse))."""
@@ -816,8 +869,9 @@ def make_compiled_flex(torch):
 
 
 def optional_modules(skip, log):
-    """The optional methods' modules: FA4's varlen function and the varattn package, each
-    imported once where installed; an entry is (module or None, why not)."""
+    """The optional methods' modules: FA4's varlen function, cuDNN's sdpa_fwd op and the
+    varattn package, each imported once where installed; an entry is (module or None, why
+    not)."""
     found = {}
     if "fa4" not in skip:
         try:
@@ -826,6 +880,20 @@ def optional_modules(skip, log):
         except Exception as e:  # ImportError, or a CUTLASS DSL that fails to load
             found["fa4"] = (None, f"flash_attn.cute not importable ({type(e).__name__}: "
                                   f"{str(e).splitlines()[0] if str(e) else ''})"[:200])
+    if "cudnn" not in skip:
+        try:  # the import registers torch.ops.cudnn.sdpa_fwd (nvidia-cudnn-frontend >= 1.32)
+            import torch
+            import cudnn
+            import cudnn.sdpa.fwd.torch_op  # noqa: F401
+            found["cudnn"] = (torch.ops.cudnn.sdpa_fwd, None)
+            try:
+                log(f"cudnn: frontend {getattr(cudnn, '__version__', '?')}, backend "
+                    f"{cudnn.backend_version_string() if hasattr(cudnn, 'backend_version_string') else '?'}")
+            except Exception:
+                pass
+        except Exception as e:  # ImportError, an older frontend without the op, no libcudnn
+            found["cudnn"] = (None, f"cudnn.sdpa.fwd.torch_op not importable ({type(e).__name__}: "
+                                    f"{str(e).splitlines()[0] if str(e) else ''})"[:200])
     if "varattn_op" not in skip:
         try:
             import varattn as varattn_module
@@ -912,6 +980,9 @@ def measure_workload(dev, w, skip, compiled_flex_holder, log, modules=None):
             if isinstance(e, TypeError) and "keyword" in str(e) and name == "varattn_op":
                 # an installed op from before the options: absent, not wrong
                 entry = {"absent": f"installed op lacks an option ({text})"}
+            elif name == "cudnn" and type(e).__name__ == "cudnnGraphNotSupportedError":
+                # cuDNN declined the configuration (no engine for it): absent, not wrong
+                entry = {"absent": f"cuDNN has no engine for it ({text})"}
             else:
                 entry = {"error": text}
             frames = traceback.extract_tb(e.__traceback__)
@@ -1160,7 +1231,8 @@ def full_markdown(doc):
 # Chart: each method's time over varattn's, per workload (compare.png).
 
 CHART_COLORS = {"loop_bound": "#9e9e9e", "loop_split": "#1f77b4", "fa2": "#d62728",
-                "mem_eff": "#ff7f0e", "flex": "#9467bd", "fa4": "#2ca02c", "varattn_op": "#17becf"}
+                "mem_eff": "#ff7f0e", "flex": "#9467bd", "fa4": "#2ca02c", "cudnn": "#8c564b",
+                "varattn_op": "#17becf"}
 
 
 def chart_rows(doc):
