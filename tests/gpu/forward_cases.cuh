@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 #pragma once
 // The forward against the reference for one element type: every head dim, causal and not,
-// GQA, q and k of different lengths, several k/v steps, and fused-qkv strided views.
+// GQA, q and k of different lengths, several k/v steps, and fused-qkv strided views; the
+// logsumexp on the uneven and the multi-step problems.
 
 #include "harness.cuh"
 
@@ -9,7 +10,8 @@ namespace test {
 
 template <class Element>
 void check_every_head_dim() {
-  for (const int32_t d : {64, 80, 96, 128, 256}) {
+  for (const int32_t d : kHeadDims) {
+    if (!instantiated(d)) continue;
     for (const bool causal : {false, true}) {
       CAPTURE(d);
       CAPTURE(causal);
@@ -29,6 +31,7 @@ void check_every_head_dim() {
       uneven.head_dim = d;
       uneven.options.causal = causal;
       uneven.options.scale = 0.1f;
+      uneven.with_lse = true;
       check<Element>(uneven);
 
       problem steps;  // several k/v steps of every tile height; a last tile of 44 rows
@@ -38,6 +41,7 @@ void check_every_head_dim() {
       steps.heads_kv = 1;
       steps.head_dim = d;
       steps.options.causal = causal;
+      steps.with_lse = true;
       check<Element>(steps);
 
       problem fused;  // q, k, v as slices of one [rows, 3, heads, d] buffer
