@@ -29,6 +29,10 @@
 
 namespace varattn {
 
+//! The most rows of q (and of k) a plan covers: a row index plus one key block (at most 256)
+//! then stays within int32 in the kernels' tile arithmetic (detail/mask.hpp).
+inline constexpr int32_t kMaxRows = INT32_MAX - 256;
+
 //! How the dispatcher turns a plan into kernel launches.
 enum class launch_policy {
   automatic,    //!< fused for two or more segments, else per_segment (the default)
@@ -383,6 +387,7 @@ class plan {
     p.c_.rows_k = rows_k;
     p.c_.rows_q_source = "rows_q = " + std::to_string(rows_q);
     p.c_.rows_k_source = "rows_k = " + std::to_string(rows_k);
+    p.check_max_rows();
     p.set_capacity(item_bound(segment_count, rows_q, p.c_.kernel.tile.block_m));
     return p;
   }
@@ -449,6 +454,15 @@ class plan {
     c_.rows_k = k.total();
     c_.rows_q_source = last_offset(q.name(), q.size(), q.total());
     c_.rows_k_source = last_offset(k.name(), k.size(), k.total());
+    check_max_rows();
+  }
+  void check_max_rows() const {
+    if (c_.rows_q > kMaxRows) {
+      detail::fail(c_.rows_q_source, " exceeds ", kMaxRows, ", the most rows a plan covers");
+    }
+    if (c_.rows_k > kMaxRows) {
+      detail::fail(c_.rows_k_source, " exceeds ", kMaxRows, ", the most rows a plan covers");
+    }
   }
   static std::string last_offset(const char* name, std::size_t segments, int32_t total) {
     return std::string(name) + "[" + std::to_string(segments) + "] = " + std::to_string(total);

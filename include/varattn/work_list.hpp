@@ -23,8 +23,8 @@ struct work_item {
 
 namespace detail {
 
-//! Keys the tile visits, in whole blocks of the mask's span: the main loop's trip count,
-//! hence its cost. At most k_length.
+//! Keys the tile's rows see together (first to last visible key): the main loop's trip
+//! count in keys, hence its cost. At most k_length.
 inline int32_t tile_keys(int32_t q_length, int32_t k_length, int32_t q_tile, int32_t block_m,
                          window w) {
   // int64: the tile's first row reaches 2^31 for segments near 2^31 rows.

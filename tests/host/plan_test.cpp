@@ -247,3 +247,25 @@ TEST_CASE("invalid windows and softcaps are rejected with the argument and the v
   o.softcap = 1e-30f;
   CHECK_NOTHROW(make(o));
 }
+
+TEST_CASE("a plan covers at most kMaxRows rows of q and of k") {
+  // Offsets only: no memory behind them. The kernels' tile arithmetic adds up to one key
+  // block (256) to a row index; kMaxRows keeps that within int32.
+  attention_options o;
+  o.kernel = varattn::kernel_family::sm80;
+  const segments fits = segments::from_lengths({varattn::kMaxRows}, "cu_seqlens_q");
+  const segments too_many_q = segments::from_lengths({varattn::kMaxRows + 1}, "cu_seqlens_q");
+  const segments too_many_k = segments::from_lengths({varattn::kMaxRows + 1}, "cu_seqlens_k");
+  CHECK_NOTHROW(plan::make(fits, fits, {1, 1, 64}, o, varattn::launch_policy::per_segment));
+  CHECK_THROWS_WITH_AS(
+      plan::make(too_many_q, fits, {1, 1, 64}, o, varattn::launch_policy::per_segment),
+      "cu_seqlens_q[1] = 2147483392 exceeds 2147483391, the most rows a plan covers",
+      varattn::error);
+  CHECK_THROWS_WITH_AS(
+      plan::make(fits, too_many_k, {1, 1, 64}, o, varattn::launch_policy::per_segment),
+      "cu_seqlens_k[1] = 2147483392 exceeds 2147483391, the most rows a plan covers",
+      varattn::error);
+  CHECK_THROWS_WITH_AS(plan::reserve_on_device(1, varattn::kMaxRows + 1, 1, {1, 1, 64}, o),
+                       "rows_q = 2147483392 exceeds 2147483391, the most rows a plan covers",
+                       varattn::error);
+}

@@ -51,21 +51,23 @@ TEST_CASE("per_segment rejects more than 65535 q heads, its grid's y limit") {
 
 TEST_CASE("a fused grid of more than 2^31 - 1 CTAs is rejected before anything is allocated") {
   const stub::clean_scope scope;
-  // Rows near INT32_MAX in tall tiles (128 rows): 2^24 items bound; x 128 heads = 2^31 CTAs.
-  CHECK_THROWS_WITH_AS(plan::reserve_on_device(1, INT32_MAX, INT32_MAX, {128, 1, 64}),
-                       "fused launch: 16777216 work items x heads_q = 128 = 2147483648 CTAs "
+  // The most rows a plan covers (kMaxRows) in tall tiles (128 rows): 16777214 items bound;
+  // x 129 heads = 2164260606 CTAs.
+  constexpr int32_t rows = varattn::kMaxRows;
+  CHECK_THROWS_WITH_AS(plan::reserve_on_device(1, rows, rows, {129, 1, 64}),
+                       "fused launch: 16777214 work items x heads_q = 129 = 2164260606 CTAs "
                        "exceed the grid limit of 2147483647",
                        varattn::error);
-  // The item count alone past int32: 2^24 - 1 from the rows plus one per segment.
-  CHECK_THROWS_WITH_AS(plan::reserve_on_device(INT32_MAX, INT32_MAX, 0, {1, 1, 64}),
-                       "fused launch: 2164260862 work items x heads_q = 1 = 2164260862 CTAs "
+  // The item count alone past int32: 16777213 from the rows plus one per segment.
+  CHECK_THROWS_WITH_AS(plan::reserve_on_device(INT32_MAX, rows, 0, {1, 1, 64}),
+                       "fused launch: 2164260860 work items x heads_q = 1 = 2164260860 CTAs "
                        "exceed the grid limit of 2147483647",
                        varattn::error);
   // One head fewer fits: on_device passes the grid check and stops at the workspace.
-  CHECK_THROWS_WITH_AS(plan::on_device({}, 1, INT32_MAX, INT32_MAX, {127, 1, 64}),
+  CHECK_THROWS_WITH_AS(plan::on_device({}, 1, rows, rows, {128, 1, 64}),
                        "workspace.data is a null pointer", varattn::error);
-  CHECK_THROWS_WITH_AS(plan::on_device({}, 1, INT32_MAX, INT32_MAX, {128, 1, 64}),
-                       "fused launch: 16777216 work items x heads_q = 128 = 2147483648 CTAs "
+  CHECK_THROWS_WITH_AS(plan::on_device({}, 1, rows, rows, {129, 1, 64}),
+                       "fused launch: 16777214 work items x heads_q = 129 = 2164260606 CTAs "
                        "exceed the grid limit of 2147483647",
                        varattn::error);
   // Host-built: 2 items (one tile per segment) x 2^30 heads.

@@ -2,9 +2,10 @@
 #pragma once
 //! \file mask.hpp
 //! The one mask (none, causal, sliding window) for the host and both kernels. It answers
-//! "which key blocks does a query tile visit" (the main loops skip the rest and the work list
-//! sorts by it), "which blocks straddle an edge" and "which scores are hidden" (set to -inf
-//! on those blocks only), from a window of key offsets around each query's bottom-right-aligned diagonal.
+//! "which key blocks does a query tile visit" (the main loops skip the rest; the work list
+//! sorts tiles by the same key range), "which blocks straddle an edge" and "which scores are
+//! hidden" (set to -inf on those blocks only), from a window of key offsets around each
+//! query's bottom-right-aligned diagonal.
 
 #include <varattn/detail/host_device.hpp>
 #include <varattn/options.hpp>
@@ -28,7 +29,8 @@ struct window {
 
 //! The window in one segment, as offsets key - query: query i sees key j iff
 //! j < k_length and min_offset <= j - i <= max_offset. Offsets are clamped to int32, which
-//! keeps j - i (both in [0, 2^31)) exact and every comparison free of overflow.
+//! keeps j - i (both in [0, 2^31)) exact; plans limit q and k to kMaxRows rows, so that a
+//! key or query plus one block (at most 256) stays within int32 as well.
 struct segment_mask {
   int32_t k_length;
   int32_t min_offset;

@@ -79,8 +79,8 @@ struct tile_context {
   }
 
   //! Steps that rows [first, first + count) of the tile need: the tile's blocks up to the
-  //! last one these rows see (a lower part of a causal tile may stop early). The leading
-  //! blocks are the tile's: a window's upper rows mask theirs.
+  //! last one these rows see (the first rows of a causal tile may stop early). The leading
+  //! blocks are the tile's: with a left window, the later rows mask the ones they do not see.
   __device__ __forceinline__ int steps_for_rows(int first, int count) const {
     count = min(count, rows - first);
     if (count <= 0) return 0;

@@ -66,10 +66,7 @@ __device__ __forceinline__ void value_product(
     uint32_t a[Traits::kMTiles][4];
 #pragma unroll
     for (int m = 0; m < Traits::kMTiles; ++m) {
-      a[m][0] = mma::pack(p[m][2 * kc][0], p[m][2 * kc][1]);
-      a[m][1] = mma::pack(p[m][2 * kc][2], p[m][2 * kc][3]);
-      a[m][2] = mma::pack(p[m][2 * kc + 1][0], p[m][2 * kc + 1][1]);
-      a[m][3] = mma::pack(p[m][2 * kc + 1][2], p[m][2 * kc + 1][3]);
+      pack_a_fragment<Element>(a[m], p[m][2 * kc], p[m][2 * kc + 1]);
     }
 #pragma unroll
     for (int n = 0; n < Traits::kOutTiles / 2; ++n) {

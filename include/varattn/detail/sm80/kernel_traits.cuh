@@ -22,14 +22,16 @@ struct kernel_traits {
   //! The mma k-step is 16 channels: head dims off it (72, 88...) compute on zero-filled
   //! columns up to the next multiple of 16 (72: 11% more work) and store only HeadDim.
   static constexpr int kPaddedDim = (HeadDim + 15) / 16 * 16;
-  //! Short tiles are latency-bound (one k/v step): asking for 4 (head dim 64) or 3 (80) CTAs
-  //! an SM caps registers at 128 or 170 so that more tiles wait on memory at once (tiny-d64:
-  //! 0.323 -> 0.289 ms with 4; head dims 80 at 4, 96 and 128 at 3 would spill: ptxas -v,
-  //! sm_90a). Tall tiles need their registers.
+  //! Short tiles are latency-bound (one k/v step): asking for 4 (head dim 64) or 3 (72, 80)
+  //! CTAs an SM caps registers at 128 or 168 so that more tiles wait on memory at once
+  //! (tiny-d64: 0.323 -> 0.289 ms with 4, H100). At the cap, ptxas -v (2026-11-30) reports
+  //! for head dim 64 a 12-byte spill on sm_80 and 20 bytes with softcap on sm_90a, none
+  //! elsewhere; head dims 80 at 4, 96 and 128 at 3 spilled more. Tall tiles need their
+  //! registers.
   static constexpr int kMinBlocks =
       kBlockM != 64 ? 1 : kPaddedDim <= 64 ? 4 : kPaddedDim <= 80 ? 3 : 1;
-  //! Skip the output rescale on steps where no row max moved; not under a register cap
-  //! (head dim 64 short tiles then spill 16 to 32 bytes).
+  //! Skip the output rescale on steps where no row max moved; not under a register cap (it
+  //! costs registers: head dim 64 short tiles spilled 16 to 32 bytes with it).
   static constexpr bool kLazyRescale = kMinBlocks == 1;
   static constexpr int kWarpRows = 16 * kMTiles;
   static_assert(kBlockM == kWarpRows * kWarps, "each warp owns kMTiles x 16 query rows");

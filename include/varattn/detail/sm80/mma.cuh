@@ -53,4 +53,16 @@ struct mma_16816<__nv_bfloat16> {
   }
 };
 
+//! Two n8 tiles of an fp32 C fragment (columns 0-7 and 8-15 of 16 rows) packed to 16 bits as
+//! the A fragment of one k16 step: how P, computed as scores in C layout, feeds P V on both
+//! kernels without a trip through shared memory.
+template <class Element>
+__device__ __forceinline__ void pack_a_fragment(uint32_t (&a)[4], const float (&lo)[4],
+                                                const float (&hi)[4]) {
+  a[0] = mma_16816<Element>::pack(lo[0], lo[1]);
+  a[1] = mma_16816<Element>::pack(lo[2], lo[3]);
+  a[2] = mma_16816<Element>::pack(hi[0], hi[1]);
+  a[3] = mma_16816<Element>::pack(hi[2], hi[3]);
+}
+
 }  // namespace varattn::detail::sm80

@@ -69,7 +69,7 @@ struct pipeline_barriers {
 
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
 
-//! The producer warpgroup: Q, then per step K and V of 128 keys each into stage
+//! The producer warpgroup: Q, then per step K and V of kBlockN keys each into stage
 //! step % kStages once the consumers have released it. A thread signals a tile only after its own
 //! copies have landed and been fenced for the async proxy, so the consumers' wgmma sees them.
 template <class T, class Tile, class Element>
@@ -145,13 +145,9 @@ __device__ __forceinline__ void issue_values(float (&o)[T::kOutTiles][4],
 template <class Element, int ScoreTiles>
 __device__ __forceinline__ void pack_probabilities(uint32_t (&pa)[ScoreTiles / 2][4],
                                                    const float (&s)[ScoreTiles][4]) {
-  using mma = sm80::mma_16816<Element>;
 #pragma unroll
   for (int kc = 0; kc < ScoreTiles / 2; ++kc) {
-    pa[kc][0] = mma::pack(s[2 * kc][0], s[2 * kc][1]);
-    pa[kc][1] = mma::pack(s[2 * kc][2], s[2 * kc][3]);
-    pa[kc][2] = mma::pack(s[2 * kc + 1][0], s[2 * kc + 1][1]);
-    pa[kc][3] = mma::pack(s[2 * kc + 1][2], s[2 * kc + 1][3]);
+    sm80::pack_a_fragment<Element>(pa[kc], s[2 * kc], s[2 * kc + 1]);
   }
 }
 
@@ -168,8 +164,8 @@ __device__ __forceinline__ void consume(const forward_params<Element>& p, const 
   const int kv_steps = tile.blocks.count;
 
   // Steps the rows [row0, row0 + 64) need: none past the segment's last query (short last
-  // tiles), none past the last key the rows see (causal, len_q != len_k: the upper
-  // warpgroup may skip the tile's last step).
+  // tiles), none past the last key the rows see (causal or a right window: warpgroup 0 may
+  // skip the tile's last steps).
   const int group_steps = tile.steps_for_rows(row0, 64);
   // Ping-pong (when both warpgroups run every step): the warpgroups take turns issuing their
   // products, so that one's softmax runs while the other's products hold the tensor cores.

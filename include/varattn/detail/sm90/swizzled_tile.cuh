@@ -33,7 +33,11 @@ struct swizzled_tile {
   __device__ __forceinline__ static void load_async(unsigned char* smem, const Element* gmem,
                                                     int64_t token_stride, int valid_rows,
                                                     int thread) {
-    constexpr int kSlotsAPass = kSlots < Threads / 8 ? kSlots : Threads / 8;
+    // Columns a pass: all of them when they fit, else a divisor of kSlots that leaves at
+    // least 8 rows a step (head dims 136-192 have 24 columns: three passes of 8).
+    constexpr int kSlotsAPass = kSlots <= Threads / 8                ? kSlots
+                                : kSlots % (Threads / 8) == 0 ? Threads / 8
+                                                                     : 8;
     constexpr int kRowsAStep = Threads / kSlotsAPass;
     static_assert(Threads % kSlotsAPass == 0 && kSlots % kSlotsAPass == 0 &&
                       Rows % kRowsAStep == 0,
