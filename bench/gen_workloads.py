@@ -22,11 +22,13 @@ whose lengths match the issue's physical floor within 2%.
 
 Schema (version 2): {"schema": 2, "workloads": [W...]} with each W
     name            unique, [A-Za-z0-9_.-]
-    group           "main" | "causal" | "sweep" | "options"
-    heads_q, heads_kv, head_dim, causal
+    group           "main" | "causal" | "options" | "serving" | "sweep"
+    heads_q, heads_kv, head_dim, causal   (heads_q a multiple of heads_kv: GQA/MQA)
     encoder_layers  0, or the layer count of the whole-encoder scenario run on this workload
     lengths         query segment lengths (int32); key lengths are the same unless
-    lengths_k       (optional) gives them separately
+    lengths_k       (optional) gives them separately, one per segment; causal and windows
+                    are bottom-right aligned (query i of a segment sits at key i + len_k -
+                    len_q), as in FlashAttention and varattn
   and the attention options of varattn::attention_options, written only where they differ
   from the default (version 1 had none of them: every workload of version 1 is a valid
   workload of version 2 with the defaults):
@@ -39,9 +41,11 @@ Schema (version 2): {"schema": 2, "workloads": [W...]} with each W
 import argparse
 import hashlib
 import json
+import math
 import pathlib
 import random
 import re
+import statistics
 import subprocess
 import sys
 
@@ -69,6 +73,15 @@ ISSUE_COPY_GBPS = 2955e9  # B/s, bytes read + written
 ISSUE_FLOOR_MS = {"llm-d128": 1.475, "tiny-d64": 0.202}
 FLOOR_TOLERANCE = 0.02
 MAX_SEED_TRIES = 100000
+# The serving rows (issue 13), drawn once with these seeds (fixed: no matching rule, except
+# the prefill's median below).
+SEED_PREFILL_START = 20261201  # log-normal prompt lengths: first seed whose median is ~1k
+PREFILL_SEGMENTS, PREFILL_MEDIAN, PREFILL_SIGMA, PREFILL_CAP = 24, 1024, 1.0, 8192
+PREFILL_MEDIAN_TOLERANCE = 0.05
+SEED_CHUNKED = 20261220  # chunked prefill: q uniform in [128, 1024], cached prefix in [0, 4096]
+CHUNKED_SEGMENTS = 16
+SEED_FEWQ = 20261221  # few queries: q uniform in [1, 4] against k uniform in [256, 2048]
+FEWQ_SEGMENTS = 1000
 SWEEP_TOKENS = 65536
 SWEEP_SEGMENTS = (64, 256, 1024, 4096, 16384)
 SWEEP_HEAD_DIMS = (64, 80, 128)
@@ -81,6 +94,49 @@ OPTION_DEFAULTS = {"window_left": -1, "window_right": -1, "softcap": 0.0, "lse":
 def uniform_lengths(seed, count, lo, hi):
     rng = random.Random(seed)
     return [rng.randint(lo, hi) for _ in range(count)]
+
+
+def lognormal_lengths(seed, count, median, sigma, cap):
+    """count lengths round(exp(N(ln median, sigma))) clamped to [1, cap]: a prompt-length mix
+    (most near the median, a heavy tail up to the cap). random.lognormvariate draws from
+    normalvariate (Kinderman-Monahan on random()), the same sequence in every Python 3."""
+    rng = random.Random(seed)
+    return [max(1, min(cap, round(rng.lognormvariate(math.log(median), sigma))))
+            for _ in range(count)]
+
+
+def prefill_lengths():
+    """First seed >= SEED_PREFILL_START whose log-normal lengths have a median within
+    PREFILL_MEDIAN_TOLERANCE of PREFILL_MEDIAN (24 draws scatter the sample median widely).
+    Returns (seed, lengths)."""
+    for seed in range(SEED_PREFILL_START, SEED_PREFILL_START + MAX_SEED_TRIES):
+        lengths = lognormal_lengths(seed, PREFILL_SEGMENTS, PREFILL_MEDIAN, PREFILL_SIGMA,
+                                    PREFILL_CAP)
+        if abs(statistics.median(lengths) / PREFILL_MEDIAN - 1.0) <= PREFILL_MEDIAN_TOLERANCE:
+            return seed, lengths
+    raise RuntimeError("prefill: no seed matches the median")
+
+
+def paired_lengths(seed, count, q_range, extra_range):
+    """count (len_q, len_k) pairs: len_q uniform in q_range, len_k = len_q + an extra uniform
+    in extra_range (a chunk of a prompt after its cached prefix). Returns (lengths_q, lengths_k)."""
+    rng = random.Random(seed)
+    lq, lk = [], []
+    for _ in range(count):
+        q = rng.randint(*q_range)
+        lq.append(q)
+        lk.append(q + rng.randint(*extra_range))
+    return lq, lk
+
+
+def independent_lengths(seed, count, q_range, k_range):
+    """count (len_q, len_k) pairs drawn independently, uniform in q_range and k_range."""
+    rng = random.Random(seed)
+    lq, lk = [], []
+    for _ in range(count):
+        lq.append(rng.randint(*q_range))
+        lk.append(rng.randint(*k_range))
+    return lq, lk
 
 
 def issue_floor_ms(lengths, heads, head_dim):
@@ -104,8 +160,11 @@ def matched_seed(name, start, count, lo, hi, heads, head_dim):
 
 
 def workload(name, group, heads, head_dim, lengths, causal=False, encoder_layers=0,
-             window=(-1, -1), softcap=0.0, lse=False):
-    w = {"name": name, "group": group, "heads_q": heads, "heads_kv": heads,
+             window=(-1, -1), softcap=0.0, lse=False, heads_kv=None, lengths_k=None):
+    """One workload entry. heads_kv (default: heads) < heads is GQA/MQA; lengths_k (default:
+    the query lengths) gives each segment's key length where it differs."""
+    w = {"name": name, "group": group, "heads_q": heads,
+         "heads_kv": heads if heads_kv is None else heads_kv,
          "head_dim": head_dim, "causal": causal, "encoder_layers": encoder_layers}
     options = {"window_left": window[0], "window_right": window[1], "softcap": float(softcap),
                "lse": lse}
@@ -113,6 +172,8 @@ def workload(name, group, heads, head_dim, lengths, causal=False, encoder_layers
         if options[key] != default:
             w[key] = options[key]
     w["lengths"] = lengths
+    if lengths_k is not None and list(lengths_k) != list(lengths):
+        w["lengths_k"] = list(lengths_k)
     return w
 
 
@@ -153,6 +214,32 @@ def build():
         # llm-d128 also writing the logsumexp (float32 [32, tokens]): should cost ~nothing.
         workload("llm-d128-lse", "options", 32, 128, llm, lse=True),
     ]
+    # Issue 13, serving shapes: GQA and MQA decoders and a large vision encoder. Causal rows with
+    # keys longer than queries are bottom-right aligned (the last query sees every key).
+    seed_prefill, prefill = prefill_lengths()
+    chunked_q, chunked_k = paired_lengths(SEED_CHUNKED, CHUNKED_SEGMENTS, (128, 1024), (0, 4096))
+    fewq_q, fewq_k = independent_lengths(SEED_FEWQ, FEWQ_SEGMENTS, (1, 4), (256, 2048))
+    out += [
+        # Prompt prefill of a Llama-3-8B-like model (32 query heads, 8 KV heads): 24 prompts,
+        # log-normal lengths (median ~1k, sigma 1, capped at 8k), causal.
+        workload("prefill-d128-gqa-causal", "serving", 32, 128, prefill, causal=True,
+                 heads_kv=8),
+        # Chunked prefill: 16 chunks of 128-1,024 new tokens, each against its own keys plus a
+        # cached prefix of 0-4,096 tokens (k = q + prefix), causal bottom-right.
+        workload("chunked-d128-gqa-causal", "serving", 32, 128, chunked_q, causal=True,
+                 heads_kv=8, lengths_k=chunked_k),
+        # Few queries against long keys (decode with 1-4 tokens a sequence, as speculative
+        # decoding makes): 1,000 sequences, 1-4 query rows against 256-2,048 keys, causal
+        # bottom-right (each new token sees the cache and the new tokens before it).
+        workload("fewq-d128-gqa-causal", "serving", 32, 128, fewq_q, causal=True,
+                 heads_kv=8, lengths_k=fewq_k),
+        # ViT-L/14 at 448 px: 64 images x (32 x 32 patches + the class token), 16 heads of 64,
+        # full attention; its 24 layers make the encoder scenario.
+        workload("vit-l14-d64", "serving", 16, 64, [1025] * 64, encoder_layers=24),
+        # Multi-query attention (32 query heads, one KV head) of head dim 64 over llm-d128's
+        # lengths, causal.
+        workload("llm-d64-mqa-causal", "serving", 32, 64, llm, causal=True, heads_kv=1),
+    ]
     for d in SWEEP_HEAD_DIMS:
         for s in SWEEP_SEGMENTS:
             out.append(workload(f"sweep-d{d}-s{s}", "sweep", 16, d,
@@ -160,7 +247,9 @@ def build():
     return {"schema": SCHEMA,
             "comment": "Generated by bench/gen_workloads.py with bench/workloads_data.hpp; "
                        "edit that script, not this file.",
-            "seeds": {"llm-d128": seed_llm, "tiny-d64": seed_tiny},
+            "seeds": {"llm-d128": seed_llm, "tiny-d64": seed_tiny,
+                      "prefill-d128-gqa-causal": seed_prefill,
+                      "chunked-d128-gqa-causal": SEED_CHUNKED, "fewq-d128-gqa-causal": SEED_FEWQ},
             "floors": {"rule": "first seed from the start seed whose floor is within 2% of the "
                                "issue's (769 TFLOP/s, 2955 GB/s)",
                        "llm-d128": {"start_seed": SEED_LLM_START, "issue_ms": ISSUE_FLOOR_MS["llm-d128"],
@@ -208,6 +297,8 @@ def validate(doc):
         for key in ("heads_q", "heads_kv", "head_dim"):
             if not isinstance(w[key], int) or not 1 <= w[key] <= 1 << 16:
                 raise ValueError(f"{where}: {key} must be an integer in [1, 65536]")
+        if w["heads_q"] % w["heads_kv"]:
+            raise ValueError(f"{where}: heads_q must be a multiple of heads_kv")
         if not isinstance(w["causal"], bool):
             raise ValueError(f"{where}: causal must be a boolean")
         if not isinstance(w["encoder_layers"], int) or not 0 <= w["encoder_layers"] <= 1 << 16:

@@ -809,12 +809,12 @@ void print_workloads() {
   std::printf("workloads: bench/workloads_data.hpp, from bench/workloads.json sha256 %s\n",
               kWorkloadsJsonSha256);
   // gen_workloads.py --check-bench reads these 14 columns (window as "left,right").
-  std::printf("%-22s %-7s %6s %9s %9s %5s %5s %4s %6s %11s %7s %3s %11s %10s\n", "name", "group",
+  std::printf("%-24s %-7s %6s %9s %9s %5s %5s %4s %6s %11s %7s %3s %11s %10s\n", "name", "group",
               "segs", "tokens_q", "tokens_k", "hq", "hkv", "d", "causal", "window", "softcap",
               "lse", "GFLOP", "MB(bf16)");
   for (const workload& w : g_workloads) {
     const std::string window = std::to_string(w.window_left) + "," + std::to_string(w.window_right);
-    std::printf("%-22s %-7s %6zu %9lld %9lld %5d %5d %4d %6s %11s %7g %3s %11.3f %10.3f\n",
+    std::printf("%-24s %-7s %6zu %9lld %9lld %5d %5d %4d %6s %11s %7g %3s %11.3f %10.3f\n",
                 w.name.c_str(), w.group.c_str(), w.lengths_q.size(), (long long)w.rows_q(),
                 (long long)w.rows_k(), w.heads_q, w.heads_kv, w.head_dim, w.causal ? "yes" : "no",
                 window.c_str(), double(w.softcap), w.lse ? "yes" : "no", w.flops() / 1e9,
