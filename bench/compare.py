@@ -4,6 +4,7 @@
 
     python3 bench/compare.py VARATTN_BENCH OUTDIR [--dtype bf16|fp16] [--workloads LIST]
                              [--quick] [--skip METHODS] [--bench-json FILE] [--deadline-s S]
+                             [--no-graph]
     python3 bench/compare.py --plot-only COMPARE_JSON OUT_PNG    # re-plot a saved run, no GPU
 
 1. Measures the device's ceilings: bf16/fp16 matmul rate (8192^3) and device-to-device copy
@@ -37,19 +38,31 @@
                  (cudnnGraphNotSupportedError) is shown as absent
    and varattn itself through its PyTorch op where the package is installed
      varattn_op  varattn.varlen_attention(..., window_size=, softcap=, return_lse=)
-   A method without one of the workload's options (the SDPA loops and mem_eff have none, FA2
-   and cuDNN no softcap) is shown as absent on that row, not as an error.
+   A method without one of the workload's options or shapes (METHOD_OPTIONS: the SDPA loops
+   and mem_eff have no options, FA2 and cuDNN no softcap; mem_eff no GQA/MQA; the SDPA loops
+   no bottom-right causal mask, which a causal segment with len_q != len_k needs) is shown as
+   absent on that row, not as an error.
+   Every method is also timed as CUDA-graph replays (not with --no-graph): after its eager
+   timing, its call on each input set is captured into a torch.cuda.CUDAGraph (global capture
+   mode, after two warm-up calls on the capture stream), the replays timed as the eager calls
+   are, and set 0's replayed output checked against the reference. A method with host syncs,
+   or whose capture fails, gets 'graph: n/a (reason)'. varattn_bench's graph_ms is varattn's.
 4. Prints one table per workload (every anchor, and every varattn launch policy: per_segment
-   and fused) and a summary whose speedups are those of varattn's fastest policy, named there;
-   writes OUTDIR/compare.json, OUTDIR/compare.md and OUTDIR/compare.png (rewritten after
-   every workload, so a cut-off run keeps what it did). Exits 3 if VARATTN_BENCH was given
-   but gave no result.
+   and fused; eager ms and graph ms) and a summary: best peer = the fastest accurate method
+   other than varattn over both timings, eager and graph; FA2, FA4, cuDNN and the varattn op
+   with an eager and a graph column each; speedups those of varattn's fastest eager policy,
+   named there, against the best peer, from its eager and from its graph time. Writes
+   OUTDIR/compare.json, OUTDIR/compare.md and OUTDIR/compare.png (rewritten after every
+   workload, so a cut-off run keeps what it did). Exits 3 if VARATTN_BENCH was given but gave
+   no result.
 5. compare.png (matplotlib; skipped with a note where it is missing): per workload, each
-   method's time over varattn's (its fastest launch policy), on a log axis with a line at 1.
+   method's time over varattn's (its fastest launch policy), each at its faster accurate
+   timing of eager and graph replay, on a log axis with a line at 1.
 
---workloads takes names and the groups main, causal, options, sweep, all (default:
+--workloads takes names and the groups main, causal, options, serving, sweep, all (default:
 main,causal). The group options holds issue 12's rows (windows, softcap, logsumexp, head
-dims 72 and 256). varattn_bench's fwd/<workload>/fused_sm80 (the sm80 kernel family forced)
+dims 72 and 256), serving issue 13's (GQA prefill, chunked prefill and few queries against
+long keys with len_q != len_k, ViT-L/14, MQA). varattn_bench's fwd/<workload>/fused_sm80 (the sm80 kernel family forced)
 is listed beside the launch policies but never taken as varattn's best.
 BENCHMARKS.md describes the method and the formulas.
 """
@@ -84,20 +97,32 @@ ANCHOR_TITLES = {
     "cudnn": "cuDNN varlen SDPA (frontend op)",
     "varattn_op": "varattn op (PyTorch)",
 }
-# The options each method computes; on a workload that asks for another, the method is absent.
-# (The SDPA loops and mem_eff: plain rows only. FA2 through aten has windows and always
-# returns its logsumexp, but no softcap. cuDNN's torch op: window_left/window_right and
-# return_lse, no softcap argument.)
+# The options and shapes each method computes; on a workload that needs another, the method is
+# absent. Options: window, softcap, lse (the workload's attention options). Shapes: gqa (fewer
+# KV heads than query heads: GQA, MQA) and causal_bottom_right (causal over segments whose
+# query and key lengths differ: query i of a segment sits at key i + len_k - len_q, as in
+# FlashAttention and varattn). The SDPA loops: no options; SDPA's is_causal is top-left
+# aligned, so no causal_bottom_right; GQA through enable_gqa. mem_eff: no options, one head
+# count for q and k/v (its kernel checks it), causal bottom-right (CausalFromBottomRight).
+# FA2 through aten has windows and always returns its logsumexp, but no softcap. cuDNN's torch
+# op: window_left/window_right, return_lse and causal_bottom_right, no softcap argument.
 METHOD_OPTIONS = {
-    "loop_bound": set(),
-    "loop_split": set(),
-    "fa2": {"window", "lse"},
-    "mem_eff": set(),
-    "flex": {"window", "softcap", "lse"},
-    "fa4": {"window", "softcap", "lse"},
-    "cudnn": {"window", "lse"},
-    "varattn_op": {"window", "softcap", "lse"},
+    "loop_bound": {"gqa"},
+    "loop_split": {"gqa"},
+    "fa2": {"window", "lse", "gqa", "causal_bottom_right"},
+    "mem_eff": {"causal_bottom_right"},
+    "flex": {"window", "softcap", "lse", "gqa", "causal_bottom_right"},
+    "fa4": {"window", "softcap", "lse", "gqa", "causal_bottom_right"},
+    "cudnn": {"window", "lse", "gqa", "causal_bottom_right"},
+    "varattn_op": {"window", "softcap", "lse", "gqa", "causal_bottom_right"},
 }
+# How a missing option or shape is named on an absent row ("no ...").
+FEATURE_TEXT = {"window": "window", "softcap": "softcap", "lse": "lse",
+                "gqa": "GQA/MQA (heads_q != heads_kv)",
+                "causal_bottom_right": "bottom-right causal (len_q != len_k)"}
+# The peers given their own columns (eager and graph) in the summary.
+SUMMARY_PEERS = ("fa2", "fa4", "cudnn")
+SHORT_TITLES = {"fa2": "FA2", "fa4": "FA4", "cudnn": "cuDNN"}
 OPTION_DEFAULTS = {"window_left": -1, "window_right": -1, "softcap": 0.0, "lse": False}
 # What the lead measured on an H100 (bf16, ms); ours should land within ~20% of these.
 EXPECTED_H100_BF16 = {
@@ -169,6 +194,18 @@ def options_asked(w):
     if w.get("lse", False):
         asked.add("lse")
     return asked
+
+
+def features_needed(w):
+    """What a method must compute for this workload: options_asked(w), plus "gqa" where the
+    heads differ and "causal_bottom_right" where a causal workload has a segment with
+    len_q != len_k (METHOD_OPTIONS)."""
+    needed = options_asked(w)
+    if w["heads_q"] != w["heads_kv"]:
+        needed.add("gqa")
+    if w.get("causal") and any(a != b for a, b in zip(w["lengths_q"], w["lengths_k"])):
+        needed.add("causal_bottom_right")
+    return needed
 
 
 def options_text(w):
@@ -494,6 +531,7 @@ class Problem:
         self.softcap = float(w.get("softcap", 0.0))
         self.lse = bool(w.get("lse", False))
         self.asked = options_asked(w)
+        self.needs = features_needed(w)
         self.lq, self.lk = w["lengths_q"], w["lengths_k"]
         self.off_q = [0]
         for x in self.lq:
@@ -823,6 +861,38 @@ def expected_syncs(anchor, w):
     return 0
 
 
+def measure_graph(dev, run, nsets, syncs, checked):
+    """The method replayed from CUDA graphs (capture_graphs): {"ms", "reps", "ms_min", and
+    checked(output of set 0's graph): "rel_err", "accurate", ...}, or {"na": why} where it
+    cannot be captured: a method with host syncs (counted eagerly) is not tried (a sync
+    breaks the capture)."""
+    torch = dev.torch
+    if not dev.cuda:
+        return {"na": "no CUDA device"}
+    if syncs:
+        return {"na": f"{syncs} host sync{'s' if syncs != 1 else ''} a call"}
+    graphs = outs = None
+    try:
+        graphs, outs = capture_graphs(dev, run, nsets)
+        ms, samples = dev.time_ms(lambda i: graphs[i % len(graphs)].replay(), len(graphs))
+        found = {"ms": ms, "reps": len(samples), "ms_min": min(samples)}
+        graphs[0].replay()  # set 0's inputs, whose rows the reference holds
+        torch.cuda.synchronize()
+        found.update(checked(outs[0]))
+        return found
+    except GraphUnavailable as e:
+        return {"na": str(e)}
+    except Exception as e:  # a replay that fails: the method has no graph time
+        try:
+            torch.cuda.synchronize()
+        except Exception:
+            pass
+        return {"na": f"graph failed: {short_error(e)}"}
+    finally:
+        del graphs, outs
+        torch.cuda.empty_cache()
+
+
 def rel_err(torch, out_packed, rows, ref):
     got = out_packed[rows].double()
     ref = ref.double()
@@ -919,7 +989,69 @@ def make_method(p, name, compiled_flex_holder, modules):
     return made if len(made) == 3 else (made[0], made[1], None)
 
 
-def measure_workload(dev, w, skip, compiled_flex_holder, log, modules=None):
+class GraphUnavailable(Exception):
+    """A method that cannot be replayed from a CUDA graph; the message says why."""
+
+
+def short_error(e, n=160):
+    text = f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
+    return text[:n]
+
+
+def capture_graphs(dev, run, nsets):
+    """Captures run(i) for every input set i into its own torch.cuda.CUDAGraph (a graph
+    replays the tensors it captured, so one graph a set keeps the inputs rotating as the eager
+    timing does). The method has run eagerly before (compiled, warmed up); two more calls run
+    on the capture stream first, as PyTorch's CUDA-graph notes ask. Capture mode "global", as
+    varattn_bench's: a host sync, an allocation by cudaMalloc or a launch on another stream
+    breaks the capture. Returns (graphs, outputs: the tensors each graph writes on replay);
+    raises GraphUnavailable with the reason where the method cannot be captured."""
+    torch = dev.torch
+    if not dev.cuda:
+        raise GraphUnavailable("no CUDA device")
+    side = torch.cuda.Stream()
+    side.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(side):
+        for i in range(2):
+            run(i % nsets)
+    torch.cuda.current_stream().wait_stream(side)
+    torch.cuda.synchronize()
+    graphs, outs = [], []
+    for i in range(nsets):
+        g = torch.cuda.CUDAGraph()
+        failure = None
+        # capture_begin/capture_end by hand, not torch.cuda.graph(): its __exit__ leaves the
+        # capture stream current when capture_end raises.
+        with torch.cuda.stream(side):
+            g.capture_begin(capture_error_mode="global")
+            try:
+                out = run(i)
+            except Exception as e:  # the first failure is the reason (capture_end's follows)
+                failure = e
+            finally:
+                try:
+                    g.capture_end()
+                except Exception as e:
+                    failure = failure or e
+        if failure is not None:
+            del g
+            graphs.clear()
+            outs.clear()
+            try:
+                torch.cuda.synchronize()
+                torch.cuda.empty_cache()
+            except Exception:
+                pass
+            raise GraphUnavailable(f"capture failed: {short_error(failure)}")
+        graphs.append(g)
+        outs.append(out)
+    torch.cuda.synchronize()
+    return graphs, outs
+
+
+def measure_workload(dev, w, skip, compiled_flex_holder, log, modules=None, graph=True):
+    """Times every method on workload w eagerly and, with graph, as CUDA-graph replays (each
+    checked against the float32 reference). Returns the workload's record."""
     torch = dev.torch
     modules = modules or {}
     p = Problem(dev, w)
@@ -947,27 +1079,34 @@ def measure_workload(dev, w, skip, compiled_flex_holder, log, modules=None):
         if name in modules and modules[name][0] is None:
             record["anchors"][name] = {"skipped": True, "note": "not installed"}
             continue
-        missing = sorted(p.asked - METHOD_OPTIONS[name])
-        if missing:  # the method lacks an option this row asks for: absent, not wrong
+        missing = [FEATURE_TEXT[f] for f in sorted(p.needs - METHOD_OPTIONS[name])]
+        if missing:  # the method lacks an option or shape this row needs: absent, not wrong
             record["anchors"][name] = {"absent": "no " + ", no ".join(missing)}
             log(f"  {name:<11} absent (no {', '.join(missing)})")
             continue
         t0 = time.perf_counter()
         entry = {}
+
+        def checked(out, to_packed, lse_of):
+            """rel_err / accurate (and lse_err) of one output against the reference."""
+            found = {}
+            if rows is None:
+                return found
+            found["rel_err"] = rel_err(torch, to_packed(out), rows, ref)
+            found["accurate"] = bool(found["rel_err"] <= limit)
+            if p.lse and lse_of is not None:
+                err, why = lse_err(torch, lse_of(out), check, p.total_q, p.hq)
+                found["lse_err"] = err
+                if why:
+                    found["lse_note"] = why
+                if err is not None:
+                    found["accurate"] = found["accurate"] and bool(err <= LSE_ERR_LIMIT)
+            return found
         try:
             run, to_packed, lse_of = make_method(p, name, compiled_flex_holder, modules)
             out = run(0)  # first call: compiles flex / FA4, checks the output
             dev.sync()
-            if rows is not None:
-                entry["rel_err"] = rel_err(torch, to_packed(out), rows, ref)
-                entry["accurate"] = bool(entry["rel_err"] <= limit)
-                if p.lse and lse_of is not None:
-                    err, why = lse_err(torch, lse_of(out), check, p.total_q, p.hq)
-                    entry["lse_err"] = err
-                    if why:
-                        entry["lse_note"] = why
-                    if err is not None:
-                        entry["accurate"] = entry["accurate"] and bool(err <= LSE_ERR_LIMIT)
+            entry.update(checked(out, to_packed, lse_of))
             del out
             ms, samples = dev.time_ms(run, len(p.sets))
             entry.update(ms=ms, reps=len(samples), ms_min=min(samples),
@@ -975,6 +1114,9 @@ def measure_workload(dev, w, skip, compiled_flex_holder, log, modules=None):
                          gbps=record["bytes"] / (ms * 1e-3) / 1e9)
             entry["syncs"] = dev.count_syncs(run)
             entry["syncs_expected"] = expected_syncs(name, w)
+            if graph:
+                entry["graph"] = measure_graph(dev, run, len(p.sets), entry["syncs"],
+                                               lambda out: checked(out, to_packed, lse_of))
         except Exception as e:  # a method that fails is a table entry, not a crash
             text = f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"[:300]
             if isinstance(e, TypeError) and "keyword" in str(e) and name == "varattn_op":
@@ -995,8 +1137,16 @@ def measure_workload(dev, w, skip, compiled_flex_holder, log, modules=None):
         entry["seconds"] = round(time.perf_counter() - t0, 2)
         record["anchors"][name] = entry
         extra = f"  lse_err {entry['lse_err']:.2e}" if entry.get("lse_err") is not None else ""
+        g = entry.get("graph")
+        if g is None:
+            gtext = ""
+        elif "ms" in g:
+            gtext = (f"  graph {g['ms']:.3f} ms rel_err {g.get('rel_err', float('nan')):.2e}"
+                     + ("" if g.get("accurate", True) else " HIGH"))
+        else:
+            gtext = f"  graph: n/a ({g.get('na', '?')})"
         log(f"  {name:<11} " + (f"{entry['ms']:9.3f} ms  syncs {entry.get('syncs')}  "
-                                f"rel_err {entry.get('rel_err', float('nan')):.2e}{extra}"
+                                f"rel_err {entry.get('rel_err', float('nan')):.2e}{extra}{gtext}"
                                 if "ms" in entry else entry.get("error", entry.get("absent", ""))) +
             f"  ({entry['seconds']} s)")
     del p
@@ -1014,6 +1164,30 @@ def fmt(x, spec):
     return format(x, spec)
 
 
+def method_times(a):
+    """(ms, mode) of each accurate timing of a method's entry: its eager time ("eager") and its
+    CUDA-graph replay time ("graph"), each where it exists and its output check passed. A
+    graph without its own check (no reference rows) inherits the eager one."""
+    times = []
+    if "ms" in a and a.get("accurate", True):
+        times.append((a["ms"], "eager"))
+    g = a.get("graph") or {}
+    if g.get("ms", 0) > 0 and g.get("accurate", a.get("accurate", True)):
+        times.append((g["ms"], "graph"))
+    return times
+
+
+def best_peer(record):
+    """The fastest accurate peer (ANCHORS: everything but varattn) over both timings, eager
+    and CUDA-graph replay: {"method", "mode", "ms"}, or None."""
+    found = [(ms, name, mode) for name, a in record.get("anchors", {}).items() if name in ANCHORS
+             for ms, mode in method_times(a)]
+    if not found:
+        return None
+    ms, name, mode = min(found)
+    return {"method": name, "mode": mode, "ms": ms}
+
+
 def analyse(record, ceilings, varattn_entries, dtype, device_name):
     """Adds floor, varattn rows and speedups to a workload record."""
     floor_flops_ms = record["flops"] / (ceilings["matmul_tflops"] * 1e12) * 1e3
@@ -1021,10 +1195,9 @@ def analyse(record, ceilings, varattn_entries, dtype, device_name):
     record["floor_ms"] = max(floor_flops_ms, floor_bytes_ms)
     record["floor_bound"] = "compute" if floor_flops_ms >= floor_bytes_ms else "memory"
     record["varattn"] = varattn_entries or []
-    good = {n: a for n, a in record["anchors"].items()
-            if n in ANCHORS and "ms" in a and a.get("accurate", True)}
-    best = min(good.items(), key=lambda kv: kv[1]["ms"]) if good else None
-    record["best_anchor"] = best[0] if best else None
+    best = best_peer(record)
+    record["best_peer"] = best
+    record["best_anchor"] = best["method"] if best else None
     fa2 = record["anchors"].get("fa2", {})
     expected = EXPECTED_H100_BF16.get(record["name"], {}) if ("H100" in device_name and dtype == "bf16") else {}
     for name, ms_expected in expected.items():
@@ -1045,7 +1218,9 @@ def analyse(record, ceilings, varattn_entries, dtype, device_name):
             continue
         v["floor_fraction"] = record["floor_ms"] / v["ms"]
         if best:
-            v["speedup_vs_best"] = best[1]["ms"] / v["ms"]
+            v["speedup_vs_best"] = best["ms"] / v["ms"]
+            if v.get("graph_ms", -1) > 0:
+                v["graph_speedup_vs_best"] = best["ms"] / v["graph_ms"]
         if "ms" in fa2:
             v["speedup_vs_fa2"] = fa2["ms"] / v["ms"]
     fwd = [v for v in record["varattn"] if v.get("kind") == "fwd" and "floor_fraction" in v
@@ -1067,19 +1242,46 @@ def varattn_entry(r, policy, kind="fwd"):
     return next((v for v in r["varattn"] if v.get("kind") == kind and v.get("policy") == policy), None)
 
 
+def graph_cell(a):
+    """The graph column of a method's row: replay ms, or 'n/a (why)'."""
+    g = a.get("graph")
+    if g is None:
+        return "-"
+    if "ms" in g:
+        return f"{g['ms']:.3f}" + ("" if g.get("accurate", True) else " (HIGH)")
+    return "n/a (" + str(g.get("na", "?"))[:90].replace("|", "\\|") + ")"
+
+
+def varattn_graph_cell(v):
+    """The graph column of a varattn_bench row: graph_ms, or 'n/a (capture failed)'."""
+    if v.get("graph_ms", -1) > 0:
+        return f"{v['graph_ms']:.3f}"
+    if v.get("host_syncs", 0) < 0:
+        return "n/a (capture failed)"
+    return "-"
+
+
+def peer_text(best):
+    return f"{ANCHOR_TITLES[best['method']]}, {best['mode']}, {best['ms']:.3f} ms"
+
+
 def workload_markdown(r, dtype):
     lines = []
     causal = "causal" if r["causal"] else "non-causal"
     opts = options_text(r)
-    lines.append(f"### {r['name']}: {r['segments']} segments, {r['tokens_q']:,} tokens, "
+    tokens = f"{r['tokens_q']:,} tokens"
+    if r.get("tokens_k", r["tokens_q"]) != r["tokens_q"]:
+        tokens = f"{r['tokens_q']:,} query / {r['tokens_k']:,} key tokens"
+    lines.append(f"### {r['name']}: {r['segments']} segments, {tokens}, "
                  f"{r['heads_q']}/{r['heads_kv']} heads, d={r['head_dim']}, {causal}"
                  f"{', ' + opts if opts else ''}, {dtype}")
     lines.append("")
     lines.append(f"{r['flops'] / 1e9:,.2f} GFLOP, {r['bytes'] / 1e6:,.1f} MB moved; floor "
                  f"{r['floor_ms']:.4f} ms ({r['floor_bound']}-bound); {r['buffer_sets']} input sets")
     lines.append("")
-    lines.append("| method | ms | TFLOP/s | GB/s | syncs | rel err | floor/ms | expected ms (H100) |")
-    lines.append("|---|---:|---:|---:|---:|---:|---:|---|")
+    lines.append("| method | ms | graph ms | TFLOP/s | GB/s | syncs | rel err | floor/ms | expected ms (H100) |")
+    lines.append("|---|---:|---:|---:|---:|---:|---:|---:|---|")
+    blank = " | | | | | | |"
     for name in METHODS:
         a = r["anchors"].get(name, {})
         title = ANCHOR_TITLES[name]
@@ -1089,14 +1291,14 @@ def workload_markdown(r, dtype):
             continue
         if a.get("skipped"):
             note = f" ({a['note']})" if a.get("note") else ""
-            lines.append(f"| {title} | skipped{note} | | | | | | |")
+            lines.append(f"| {title} | skipped{note} |{blank}")
             continue
         if a.get("absent"):
-            lines.append(f"| {title} | absent ({a['absent']}) | | | | | | |")
+            lines.append(f"| {title} | absent ({a['absent']}) |{blank}")
             continue
         if "ms" not in a:
             err = a.get("error", "not run").replace("|", "\\|")
-            lines.append(f"| {title} | error: {err} | | | | | | |")
+            lines.append(f"| {title} | error: {err} |{blank}")
             continue
         flag = "" if a.get("accurate", True) else " (HIGH)"
         exp = ""
@@ -1109,40 +1311,45 @@ def workload_markdown(r, dtype):
         if r.get("lse"):
             err += ("; lse " + (fmt(a.get("lse_err"), ".0e") if a.get("lse_err") is not None
                                 else a.get("lse_note", "not returned")))
-        lines.append(f"| {title} | {a['ms']:.3f} | {a['tflops']:.1f} | {a['gbps']:.0f} | "
-                     f"{syncs} | {err}{flag} | "
+        lines.append(f"| {title} | {a['ms']:.3f} | {graph_cell(a)} | {a['tflops']:.1f} | "
+                     f"{a['gbps']:.0f} | {syncs} | {err}{flag} | "
                      f"{r['floor_ms'] / a['ms']:.1%} | {exp} |")
     best_policy = r.get("varattn_best")
     for policy in varattn_policies(r):
         v = varattn_entry(r, policy)
         title = f"**varattn {policy}**" + (" (best)" if policy == best_policy else "")
         if v is None:
-            lines.append(f"| {title} | not measured | | | | | | |")
+            lines.append(f"| {title} | not measured |{blank}")
             continue
         if "error" in v or "ms" not in v:
             err = str(v.get("error", "no result")).replace("|", "\\|")
-            lines.append(f"| {title} | error: {err} | | | | | | |")
+            lines.append(f"| {title} | error: {err} |{blank}")
             continue
         syncs = "capture failed" if v.get("host_syncs", -1) < 0 else fmt(int(v["host_syncs"]), "d")
-        lines.append(f"| {title} | {v['ms']:.3f} | {fmt(v.get('tflops'), '.1f')} | {fmt(v.get('gbps'), '.0f')} | "
+        lines.append(f"| {title} | {v['ms']:.3f} | {varattn_graph_cell(v)} | "
+                     f"{fmt(v.get('tflops'), '.1f')} | {fmt(v.get('gbps'), '.0f')} | "
                      f"{syncs} | (tests) | {fmt(v.get('floor_fraction'), '.1%')} | |")
-        if v.get("graph_ms", -1) > 0:
-            g = v["graph_ms"]
-            lines.append(f"| varattn {policy}, graph replay | {g:.3f} | "
-                         f"{r['flops'] / (g * 1e-3) / 1e12:.1f} | {r['bytes'] / (g * 1e-3) / 1e9:.0f} | 0 | "
-                         f"(tests) | {r['floor_ms'] / g:.1%} | |")
     lines.append("")
-    best = r["best_anchor"]
+    best = r.get("best_peer")
+    if best is None and r.get("best_anchor"):  # a record from before the graph timings
+        a = r["anchors"][r["best_anchor"]]
+        best = {"method": r["best_anchor"], "mode": "eager", "ms": a["ms"]}
+    if best:
+        lines.append(f"- best peer (fastest accurate of eager and graph): {peer_text(best)}")
     for policy in varattn_policies(r):
         v = varattn_entry(r, policy)
         if v is None or "ms" not in v or "error" in v:
             continue
         parts = [f"varattn {policy}{' (best policy)' if policy == best_policy else ''}: {v['ms']:.3f} ms"]
         if "speedup_vs_best" in v:
-            parts.append(f"{v['speedup_vs_best']:.2f}x vs best anchor ({ANCHOR_TITLES[best]}, "
-                         f"{r['anchors'][best]['ms']:.3f} ms)")
+            parts.append(f"{v['speedup_vs_best']:.2f}x vs best peer")
+        if v.get("graph_ms", -1) > 0:
+            g = f"graph {v['graph_ms']:.3f} ms"
+            if "graph_speedup_vs_best" in v:
+                g += f", {v['graph_speedup_vs_best']:.2f}x vs best peer"
+            parts.append(g)
         if "speedup_vs_fa2" in v:
-            parts.append(f"{v['speedup_vs_fa2']:.2f}x vs FA2")
+            parts.append(f"{v['speedup_vs_fa2']:.2f}x vs FA2 (eager)")
         if "floor_fraction" in v:
             parts.append(f"{v['floor_fraction']:.1%} of the floor")
         lines.append("- " + "; ".join(parts))
@@ -1161,25 +1368,57 @@ def workload_markdown(r, dtype):
     return "\n".join(lines)
 
 
+def ms_cells(a):
+    """(eager, graph) summary cells of a method's entry."""
+    if a is None or not a:
+        return "-", "-"
+    if a.get("absent"):
+        return "absent", "-"
+    if a.get("skipped"):
+        return "skipped", "-"
+    if "ms" not in a:
+        return "error", "-"
+    eager = f"{a['ms']:.3f}" + ("" if a.get("accurate", True) else " (HIGH)")
+    g = a.get("graph")
+    if g is None:
+        return eager, "-"
+    if "ms" in g:
+        return eager, f"{g['ms']:.3f}" + ("" if g.get("accurate", True) else " (HIGH)")
+    return eager, "n/a"
+
+
 def summary_markdown(records, dtype):
-    """One row per workload; the speedup, floor, sync, graph and encoder columns are those of
-    varattn's best policy (fastest eager forward), named in the 'best policy' column."""
+    """One row per workload. best peer: the fastest accurate method other than varattn, over
+    its eager and its CUDA-graph replay times; FA2, FA4 and cuDNN get an eager and a graph
+    column each ('n/a': not capturable, the workload table says why). The x-best, floor, sync,
+    graph and encoder columns are those of varattn's best policy (fastest eager forward),
+    named in the 'best policy' column: x best = best peer ms / its eager ms, x best (graph) =
+    best peer ms / its graph replay ms."""
     columns = POLICIES + SUMMARY_VARIANTS
+    peer_heads = " | ".join(f"{SHORT_TITLES[n]} ms | {SHORT_TITLES[n]} graph ms" for n in SUMMARY_PEERS)
     pol_heads = " | ".join(f"varattn {p} ms" for p in columns)
+    heads = (f"| workload | best peer | mode | peer ms | {peer_heads} | {pol_heads} | varattn op ms "
+             "| varattn op graph ms | best policy | graph ms | x best | x best (graph) | x FA2 "
+             "| floor ms | % floor | syncs | encoder ms/layer |")
+    ncols = heads.count("|") - 1
     lines = [f"## Summary ({dtype})", "",
-             f"| workload | best anchor | ms | FA2 ms | {pol_heads} | varattn op ms | best policy "
-             "| x best | x FA2 | floor ms | % floor | syncs | graph ms | encoder ms/layer |",
-             "|---|---|---:|---:|" + "---:|" * (len(columns) + 1) + "---|---:|---:|---:|---:|---:|---:|---:|"]
-    empty = " |" * (len(columns) + 11)
+             "best peer: the fastest accurate method other than varattn, eager or CUDA-graph "
+             "replay (mode); x best and x best (graph): best peer ms over varattn's best policy's "
+             "eager and graph ms.", "", heads,
+             "|---|---|---|" + "---:|" * (ncols - 3)]
+    empty = " |" * (ncols - 2)
     for r in records:
         if "floor_ms" not in r:
             lines.append(f"| {r['name']} | {r.get('error', 'not measured')} |{empty}")
             continue
-        best = r.get("best_anchor")
-        best_ms = r["anchors"][best]["ms"] if best else None
-        fa2 = r["anchors"].get("fa2", {})
-        fa2_ms = fa2.get("ms")
-        cells = []
+        best = r.get("best_peer")
+        if best is None and r.get("best_anchor"):  # a record from before the graph timings
+            best = {"method": r["best_anchor"], "mode": "eager",
+                    "ms": r["anchors"][r["best_anchor"]]["ms"]}
+        cells = [best["method"] if best else "-", best["mode"] if best else "-",
+                 fmt(best["ms"] if best else None, ".3f")]
+        for n in SUMMARY_PEERS:
+            cells += list(ms_cells(r["anchors"].get(n)))
         for p in columns:
             e = varattn_entry(r, p)
             if e is None:
@@ -1188,27 +1427,19 @@ def summary_markdown(records, dtype):
                 cells.append("error")
             else:
                 cells.append(format(e["ms"], ".3f"))
-        op = r["anchors"].get("varattn_op", {})
-        if "ms" in op:
-            cells.append(format(op["ms"], ".3f") + ("" if op.get("accurate", True) else " (HIGH)"))
-        else:
-            cells.append("absent" if op.get("absent") else ("error" if op.get("error") else "-"))
+        cells += list(ms_cells(r["anchors"].get("varattn_op")))
         policy = r.get("varattn_best")
         v = (varattn_entry(r, policy) if policy else None) or {}
         syncs = v.get("host_syncs")
-        graph = v.get("graph_ms")
         enc = varattn_entry(r, policy, "encoder") if policy else None
         enc_ms = enc.get("ms_per_layer") if enc and "error" not in enc else None
-        lines.append(
-            f"| {r['name']} | {best or '-'} | {fmt(best_ms, '.3f')} | "
-            f"{'absent' if fa2.get('absent') else fmt(fa2_ms, '.3f')} | "
-            f"{' | '.join(cells)} | {policy or '-'} | "
-            f"{fmt(v.get('speedup_vs_best'), '.2f')} | "
-            f"{fmt(v.get('speedup_vs_fa2'), '.2f')} | {r['floor_ms']:.4f} | "
-            f"{fmt(v.get('floor_fraction'), '.1%')} | "
-            f"{'-' if syncs is None else ('FAIL' if syncs < 0 else int(syncs))} | "
-            f"{fmt(graph, '.3f') if graph is not None and graph > 0 else '-'} | "
-            f"{fmt(enc_ms, '.3f')} |")
+        cells += [policy or "-", varattn_graph_cell(v) if v else "-",
+                  fmt(v.get("speedup_vs_best"), ".2f"), fmt(v.get("graph_speedup_vs_best"), ".2f"),
+                  fmt(v.get("speedup_vs_fa2"), ".2f"), f"{r['floor_ms']:.4f}",
+                  fmt(v.get("floor_fraction"), ".1%"),
+                  "-" if syncs is None else ("FAIL" if syncs < 0 else str(int(syncs))),
+                  fmt(enc_ms, ".3f")]
+        lines.append(f"| {r['name']} | " + " | ".join(cells) + " |")
     lines.append("")
     return "\n".join(lines)
 
@@ -1235,13 +1466,31 @@ CHART_COLORS = {"loop_bound": "#9e9e9e", "loop_split": "#1f77b4", "fa2": "#d6272
                 "varattn_op": "#17becf"}
 
 
+def fastest_time(e):
+    """(ms, mode, note) of a method's entry for the chart: its faster accurate timing, eager or
+    CUDA-graph replay (method_times); an inaccurate method's eager time with the note 'rel err
+    HIGH'; None where it has no time."""
+    times = method_times(e)
+    if times:
+        ms, mode = min(times)
+        return ms, mode, ""
+    if e.get("ms", 0) > 0:
+        return e["ms"], "eager", "rel err HIGH"
+    return None
+
+
 def chart_rows(doc):
     """Per workload: (name, (varattn's label, its ms) or None, note, bars). Each bar is
-    (method, ratio or None, note): ratio = the method's ms / varattn's, where varattn is
-    varattn_bench's fastest eager launch policy (as in the summary), or the varattn op where
-    the bench gave nothing; None with a note ('skipped', 'absent: no softcap', 'error', ...)
-    when the method has no time for this workload. Methods skipped everywhere get no bar."""
+    (method, ratio or None, note, mode): ratio = the method's ms / varattn's, each at its faster
+    accurate timing of eager and CUDA-graph replay (mode "graph" where the replay was faster),
+    where varattn is varattn_bench's fastest eager launch policy (as in the summary) at the
+    faster of its eager and graph_ms, or the varattn op where the bench gave nothing; None with
+    a note ('skipped', 'absent: no softcap', 'error', ...) when the method has no time for this
+    workload. Methods skipped everywhere get no bar. A run without graph timings (--no-graph,
+    or from before them: no "graph" in the document) compares eager times only, varattn's
+    included."""
     records = doc.get("workloads", [])
+    use_graph = bool(doc.get("graph"))
     methods = [a for a in METHODS
                if any(a in r.get("anchors", {}) and not r["anchors"][a].get("skipped") for r in records)]
     rows = []
@@ -1253,10 +1502,15 @@ def chart_rows(doc):
         if best is None and fwd:
             best = min(fwd, key=lambda k: fwd[k]["ms"])
         op = r.get("anchors", {}).get("varattn_op", {})
+        op_time = fastest_time(op) if op else None
         if best is not None:
-            label, ref, ref_method = best, fwd[best]["ms"], None
-        elif op.get("ms", 0) > 0 and op.get("accurate", True):
-            label, ref, ref_method = "op", op["ms"], "varattn_op"
+            v = fwd[best]
+            ref, ref_method, label = v["ms"], None, best
+            if use_graph and 0 < v.get("graph_ms", -1) < ref:
+                ref, label = v["graph_ms"], f"{best}, graph"
+        elif op_time and not op_time[2]:
+            ref, ref_method = op_time[0], "varattn_op"
+            label = "op" + (", graph" if op_time[1] == "graph" else "")
         else:
             errors = [v["error"] for v in r.get("varattn", []) if v.get("error")]
             note = r.get("error") or (f"varattn: {errors[0]}" if errors else "varattn not measured")
@@ -1268,15 +1522,17 @@ def chart_rows(doc):
                 continue
             e = r.get("anchors", {}).get(a)
             if e is None:
-                bars.append((a, None, "not run"))
+                bars.append((a, None, "not run", None))
             elif e.get("skipped"):
-                bars.append((a, None, e.get("note", "skipped")))
+                bars.append((a, None, e.get("note", "skipped"), None))
             elif e.get("absent"):
-                bars.append((a, None, "absent: " + str(e["absent"])[:60]))
-            elif not e.get("ms", 0) > 0:
-                bars.append((a, None, e.get("note", "error")))
+                bars.append((a, None, "absent: " + str(e["absent"])[:60], None))
             else:
-                bars.append((a, e["ms"] / ref, "" if e.get("accurate", True) else "rel err HIGH"))
+                t = fastest_time(e)
+                if t is None:
+                    bars.append((a, None, e.get("note", "error"), None))
+                else:
+                    bars.append((a, t[0] / ref, t[2], t[1]))
         rows.append((r.get("name", "?"), (label, ref), "", bars))
     return rows
 
@@ -1331,7 +1587,7 @@ def write_chart(doc, path, log=print):
                         color="#666666")
                 continue
             ylabels.append(f"{name}\nvarattn {ref[0]}\n{ref[1]:.3f} ms")
-            for j, (key, ratio, bnote) in enumerate(bars):
+            for j, (key, ratio, bnote, mode) in enumerate(bars):
                 y = center + 0.4 - bar_h * (keys.index(key) + 0.5)
                 if ratio is None:
                     ax.text(1.04, y, f"{ANCHOR_TITLES[key]}: {bnote}", va="center", ha="left",
@@ -1342,7 +1598,8 @@ def write_chart(doc, path, log=print):
                         color=CHART_COLORS.get(key, "#7f7f7f"),
                         hatch="//" if bnote else None, edgecolor="white", linewidth=0.3)
                 digits = 2 if ratio < 10 else (1 if ratio < 100 else 0)
-                text = f"{ratio:.{digits}f}×" + (f" ({bnote})" if bnote else "")
+                text = f"{ratio:.{digits}f}×" + (" graph" if mode == "graph" else "") + \
+                    (f" ({bnote})" if bnote else "")
                 if ratio >= 1.0:
                     ax.text(ratio * 1.025, y, text, va="center", ha="left", fontsize=7)
                 else:
@@ -1367,9 +1624,14 @@ def write_chart(doc, path, log=print):
             sub.append(f"torch {doc['torch']}")
         if doc.get("commit"):
             sub.append(f"varattn {doc['commit']}")
-        sub.append("median ms per forward; varattn: its fastest launch policy (else its op)")
+        if doc.get("graph"):
+            sub.append("median ms per forward, each method at its faster of eager and CUDA-graph "
+                       "replay ('graph'); varattn: its fastest launch policy (else its op)")
+        else:
+            sub.append("median ms per forward (eager); varattn: its fastest launch policy (else "
+                       "its op)")
         lines = [f"varattn against PyTorch's varlen attention: {doc.get('device', '?')}, "
-                 f"{doc.get('dtype', '?')}", ", ".join(sub)]
+                 f"{doc.get('dtype', '?')}"] + textwrap.wrap(", ".join(sub), 115)
         if doc.get("source"):
             lines += textwrap.wrap(str(doc["source"]), 115)
         ax.set_title("\n".join(lines), fontsize=9, loc="left")
@@ -1408,6 +1670,8 @@ def main(argv=None):
     parser.add_argument("--quick", action="store_true", help="fewer repeats, smaller reference")
     parser.add_argument("--skip", default="", help=f"methods to skip: {','.join(METHODS)}")
     parser.add_argument("--bench-json", help="use this varattn_bench JSON instead of running it")
+    parser.add_argument("--no-graph", action="store_true",
+                        help="time the methods eagerly only (no CUDA-graph capture and replay)")
     parser.add_argument("--deadline-s", type=float, default=0,
                         help="stop starting workloads after this many seconds (0: no limit)")
     parser.add_argument("--plot-only", nargs=2, metavar=("COMPARE_JSON", "OUT_PNG"),
@@ -1452,7 +1716,8 @@ def main(argv=None):
     dev = Device(torch, args.device, args.dtype, args.quick)
     doc = {"device": dev.device_name, "dtype": args.dtype, "torch": torch.__version__,
            "cuda": getattr(torch.version, "cuda", None), "started": time.strftime("%Y-%m-%d %H:%M:%S"),
-           "quick": args.quick, "skip": sorted(skip), "workload_names": [w["name"] for w in workloads],
+           "quick": args.quick, "skip": sorted(skip), "graph": not args.no_graph,
+           "workload_names": [w["name"] for w in workloads],
            "workloads": []}
     # For the chart's caption. VARATTN_COMMIT first: the GPU machine's copy of the tree can
     # carry an older commit's git metadata (seen: the session's first commit); a tree that
@@ -1511,7 +1776,7 @@ def main(argv=None):
             continue
         log(f"== {w['name']} ({len(w['lengths_q'])} segments, {sum(w['lengths_q'])} tokens)")
         try:
-            record = measure_workload(dev, w, skip, holder, log, modules)
+            record = measure_workload(dev, w, skip, holder, log, modules, graph=not args.no_graph)
             analyse(record, c, [v for v in results.get(w["name"], []) if v.get("dtype") == args.dtype],
                     args.dtype, dev.device_name)
             log(workload_markdown(record, args.dtype))

@@ -27,7 +27,9 @@
 #   VARATTN_SANITIZE_ARGS doctest arguments for the memcheck run (e.g. -tc="bfloat16*")
 #   VARATTN_BENCH_ARGS    extra varattn_bench arguments (e.g. --varattn_dtype=all --benchmark_filter=^fwd/)
 #   VARATTN_COMPARE_ARGS  extra compare.py arguments (e.g. --quick --workloads main,options --skip flex;
-#                         the group options: windows, softcap, logsumexp, head dims 72 and 256)
+#                         the group options: windows, softcap, logsumexp, head dims 72 and 256;
+#                         serving: GQA/chunked prefill, few queries, ViT-L/14, MQA; --no-graph:
+#                         eager timings only, no CUDA-graph replays of the methods)
 #   VARATTN_DEADLINE_S    seconds for the whole script (default 570: under the tool's 600 s limit)
 set -u -o pipefail
 
