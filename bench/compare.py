@@ -137,6 +137,10 @@ EXPECTED_TOLERANCE = 0.20
 REL_ERR_LIMIT = {"bf16": 2e-2, "fp16": 5e-3}
 # Largest |logsumexp - reference| (natural log) before a method's logsumexp is flagged.
 LSE_ERR_LIMIT = 1e-2
+# --deadline-s inside a workload: seconds that must be left to start a method (its first call
+# may compile: flex, FA4, cuDNN) and to start its CUDA-graph capture and replays.
+METHOD_MIN_S = 20
+GRAPH_MIN_S = 10
 MEM_EFF_MASK = {False: 0, True: 2}  # CustomMaskType: NoCustomMask = 0, CausalFromBottomRight = 2
 
 
@@ -865,12 +869,14 @@ def measure_graph(dev, run, nsets, syncs, checked):
     """The method replayed from CUDA graphs (capture_graphs): {"ms", "reps", "ms_min", and
     checked(output of set 0's graph): "rel_err", "accurate", ...}, or {"na": why} where it
     cannot be captured: a method with host syncs (counted eagerly) is not tried (a sync
-    breaks the capture)."""
+    breaks the capture). The graphs and their pools are released before it returns."""
     torch = dev.torch
     if not dev.cuda:
         return {"na": "no CUDA device"}
     if syncs:
         return {"na": f"{syncs} host sync{'s' if syncs != 1 else ''} a call"}
+    if GRAPHS_OFF:
+        return {"na": GRAPHS_OFF["why"]}
     graphs = outs = None
     try:
         graphs, outs = capture_graphs(dev, run, nsets)
@@ -890,7 +896,7 @@ def measure_graph(dev, run, nsets, syncs, checked):
         return {"na": f"graph failed: {short_error(e)}"}
     finally:
         del graphs, outs
-        torch.cuda.empty_cache()
+        empty_cache(torch)
 
 
 def rel_err(torch, out_packed, rows, ref):
@@ -993,9 +999,62 @@ class GraphUnavailable(Exception):
     """A method that cannot be replayed from a CUDA graph; the message says why."""
 
 
+# Set (to the reason) once a failed capture left the caching allocator in a state that could not
+# be repaired: no further method is captured in this run (measure_graph answers n/a).
+GRAPHS_OFF = {}
+
+
 def short_error(e, n=160):
     text = f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
     return text[:n]
+
+
+def empty_cache(torch):
+    """torch.cuda.empty_cache() that never raises (it asserts that no capture is underway)."""
+    try:
+        torch.cuda.empty_cache()
+        return None
+    except Exception as e:
+        return e
+
+
+def undo_failed_capture(torch, pool, side):
+    """What CUDAGraph.capture_end() leaves undone when it raises: it calls
+    endAllocateToPool only after a successful cudaStreamEndCapture (an invalidated capture
+    fails there), and a graph whose capture did not end never releases its pool, so the caching
+    allocator keeps the capture listed as underway and the next torch.cuda.empty_cache()
+    fails its INTERNAL ASSERT(captures_underway.empty()), in this method and every later one.
+    Ends the allocator's capture into `pool` (the handle given to capture_begin) where it is
+    still underway, then releases the pool once (as torch.cuda.use_mem_pool does); ends a
+    capture still open on `side` first. Sets GRAPHS_OFF where the allocator stays unhealthy."""
+    try:
+        with torch.cuda.stream(side):
+            if torch.cuda.is_current_stream_capturing():  # capture_end never reached the driver
+                stray = torch.cuda.CUDAGraph()  # its capture stream: side, current here
+                try:
+                    stray.capture_end()  # cudaStreamEndCapture, then raises (no capture id)
+                except Exception:
+                    pass
+                del stray
+    except Exception:
+        pass
+    device = torch.cuda.current_device()
+    try:
+        torch._C._cuda_endAllocateToPool(device, pool)  # raises where capture_end did it
+    except Exception:
+        pass  # capture_end got that far: the graph's destructor releases the pool
+    else:
+        try:
+            torch._C._cuda_releasePool(device, pool)
+        except Exception:
+            pass
+    try:
+        torch.cuda.synchronize()
+    except Exception:
+        pass
+    e = empty_cache(torch)
+    if e is not None:
+        GRAPHS_OFF.setdefault("why", f"allocator unusable after a failed capture ({short_error(e, 80)})")
 
 
 def capture_graphs(dev, run, nsets):
@@ -1003,9 +1062,11 @@ def capture_graphs(dev, run, nsets):
     replays the tensors it captured, so one graph a set keeps the inputs rotating as the eager
     timing does). The method has run eagerly before (compiled, warmed up); two more calls run
     on the capture stream first, as PyTorch's CUDA-graph notes ask. Capture mode "global", as
-    varattn_bench's: a host sync, an allocation by cudaMalloc or a launch on another stream
-    breaks the capture. Returns (graphs, outputs: the tensors each graph writes on replay);
-    raises GraphUnavailable with the reason where the method cannot be captured."""
+    varattn_bench's: a host sync, a library's own cudaMalloc or a launch on another stream
+    breaks the capture. Each graph captures into its own pool from graph_pool_handle(), so
+    that a failed capture's pool can be ended and released (undo_failed_capture). Returns
+    (graphs, outputs: the tensors each graph writes on replay); raises GraphUnavailable with
+    the reason where the method cannot be captured."""
     torch = dev.torch
     if not dev.cuda:
         raise GraphUnavailable("no CUDA device")
@@ -1019,11 +1080,21 @@ def capture_graphs(dev, run, nsets):
     graphs, outs = [], []
     for i in range(nsets):
         g = torch.cuda.CUDAGraph()
-        failure = None
+        pool = torch.cuda.graph_pool_handle()
+        failure, ended, out = None, False, None
         # capture_begin/capture_end by hand, not torch.cuda.graph(): its __exit__ leaves the
         # capture stream current when capture_end raises.
         with torch.cuda.stream(side):
-            g.capture_begin(capture_error_mode="global")
+            try:  # it registers the pool with the allocator before cudaStreamBeginCapture
+                g.capture_begin(pool=pool, capture_error_mode="global")
+            except Exception as e:
+                why = f"capture_begin failed: {short_error(e)}"
+                e = None
+                graphs.clear()
+                outs.clear()
+                undo_failed_capture(torch, pool, side)
+                del g
+                raise GraphUnavailable(why)
             try:
                 out = run(i)
             except Exception as e:  # the first failure is the reason (capture_end's follows)
@@ -1031,27 +1102,36 @@ def capture_graphs(dev, run, nsets):
             finally:
                 try:
                     g.capture_end()
+                    ended = True
                 except Exception as e:
                     failure = failure or e
         if failure is not None:
-            del g
+            why = f"capture failed: {short_error(failure)}"
+            failure = out = None  # drop the tensors the failed capture allocated
             graphs.clear()
             outs.clear()
-            try:
-                torch.cuda.synchronize()
-                torch.cuda.empty_cache()
-            except Exception:
-                pass
-            raise GraphUnavailable(f"capture failed: {short_error(failure)}")
+            if not ended:  # before the graph goes: the allocator's filter refers to it
+                undo_failed_capture(torch, pool, side)
+            del g  # a graph whose capture ended releases its pool here
+            if ended:
+                try:
+                    torch.cuda.synchronize()
+                except Exception:
+                    pass
+                empty_cache(torch)
+            raise GraphUnavailable(why)
         graphs.append(g)
         outs.append(out)
     torch.cuda.synchronize()
     return graphs, outs
 
 
-def measure_workload(dev, w, skip, compiled_flex_holder, log, modules=None, graph=True):
+def measure_workload(dev, w, skip, compiled_flex_holder, log, modules=None, graph=True,
+                     deadline=None):
     """Times every method on workload w eagerly and, with graph, as CUDA-graph replays (each
-    checked against the float32 reference). Returns the workload's record."""
+    checked against the float32 reference). Returns the workload's record. deadline (a
+    time.time(), or None): a method is not started with less than METHOD_MIN_S left before it
+    (skipped, note 'deadline'), nor its graph timing with less than GRAPH_MIN_S."""
     torch = dev.torch
     modules = modules or {}
     p = Problem(dev, w)
@@ -1084,6 +1164,10 @@ def measure_workload(dev, w, skip, compiled_flex_holder, log, modules=None, grap
             record["anchors"][name] = {"absent": "no " + ", no ".join(missing)}
             log(f"  {name:<11} absent (no {', '.join(missing)})")
             continue
+        if deadline is not None and deadline - time.time() < METHOD_MIN_S:
+            record["anchors"][name] = {"skipped": True, "note": "deadline"}
+            log(f"  {name:<11} skipped ({deadline - time.time():.0f} s left before the deadline)")
+            continue
         t0 = time.perf_counter()
         entry = {}
 
@@ -1114,7 +1198,9 @@ def measure_workload(dev, w, skip, compiled_flex_holder, log, modules=None, grap
                          gbps=record["bytes"] / (ms * 1e-3) / 1e9)
             entry["syncs"] = dev.count_syncs(run)
             entry["syncs_expected"] = expected_syncs(name, w)
-            if graph:
+            if graph and deadline is not None and deadline - time.time() < GRAPH_MIN_S:
+                entry["graph"] = {"na": "deadline"}
+            elif graph:
                 entry["graph"] = measure_graph(dev, run, len(p.sets), entry["syncs"],
                                                lambda out: checked(out, to_packed, lse_of))
         except Exception as e:  # a method that fails is a table entry, not a crash
@@ -1151,7 +1237,7 @@ def measure_workload(dev, w, skip, compiled_flex_holder, log, modules=None, grap
             f"  ({entry['seconds']} s)")
     del p
     if dev.cuda:
-        torch.cuda.empty_cache()
+        empty_cache(torch)
     return record
 
 
@@ -1673,7 +1759,8 @@ def main(argv=None):
     parser.add_argument("--no-graph", action="store_true",
                         help="time the methods eagerly only (no CUDA-graph capture and replay)")
     parser.add_argument("--deadline-s", type=float, default=0,
-                        help="stop starting workloads after this many seconds (0: no limit)")
+                        help="stop starting workloads (30 s before), methods (20 s) and CUDA-graph "
+                             "timings (10 s) this many seconds after the start (0: no limit)")
     parser.add_argument("--plot-only", nargs=2, metavar=("COMPARE_JSON", "OUT_PNG"),
                         help="only draw the chart of a saved compare.json (no torch, no GPU)")
     parser.add_argument("--device", default="cuda", help=argparse.SUPPRESS)  # 'cpu' for a dry run
@@ -1699,7 +1786,9 @@ def main(argv=None):
         print(msg, flush=True)
 
     def remaining():
-        return float("inf") if args.deadline_s <= 0 else args.deadline_s - (time.time() - started)
+        # 0: no limit; a negative value (run_on_gpu.sh's seconds_left - 40 late in a session)
+        # is a deadline already past, not "no limit".
+        return float("inf") if args.deadline_s == 0 else args.deadline_s - (time.time() - started)
 
     try:
         import torch
@@ -1776,7 +1865,8 @@ def main(argv=None):
             continue
         log(f"== {w['name']} ({len(w['lengths_q'])} segments, {sum(w['lengths_q'])} tokens)")
         try:
-            record = measure_workload(dev, w, skip, holder, log, modules, graph=not args.no_graph)
+            record = measure_workload(dev, w, skip, holder, log, modules, graph=not args.no_graph,
+                                      deadline=started + args.deadline_s if args.deadline_s != 0 else None)
             analyse(record, c, [v for v in results.get(w["name"], []) if v.get("dtype") == args.dtype],
                     args.dtype, dev.device_name)
             log(workload_markdown(record, args.dtype))
@@ -1784,7 +1874,7 @@ def main(argv=None):
             log(traceback.format_exc())
             record = {"name": w["name"], "error": f"{type(e).__name__}: {e}"[:300]}
             if dev.cuda:
-                torch.cuda.empty_cache()
+                empty_cache(torch)
         doc["workloads"].append(record)
         write_outputs(args.outdir, doc, chart=True, log=log)
 
