@@ -36,11 +36,6 @@ inline int32_t tile_keys(int32_t q_length, int32_t k_length, int32_t q_tile, int
   return rows <= 0 || end <= begin ? 0 : end - begin;
 }
 
-inline int32_t tile_keys(int32_t q_length, int32_t k_length, int32_t q_tile, int32_t block_m,
-                         bool causal) {
-  return tile_keys(q_length, k_length, q_tile, block_m, causal ? window{-1, 0} : window{});
-}
-
 //! Which segments a work list covers.
 enum class segment_filter { all, short_only, long_only };
 
@@ -74,12 +69,6 @@ inline std::vector<work_item> build_work_list(const segments& q, const segments&
   sorted.reserve(items.size());
   for (std::size_t i : order) sorted.push_back(items[i]);
   return sorted;
-}
-
-inline std::vector<work_item> build_work_list(const segments& q, const segments& k,
-                                              int32_t block_m, bool causal,
-                                              segment_filter filter = segment_filter::all) {
-  return build_work_list(q, k, block_m, causal ? window{-1, 0} : window{}, filter);
 }
 
 }  // namespace detail

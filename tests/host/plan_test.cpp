@@ -17,6 +17,10 @@ using varattn::attention_shape;
 using varattn::plan;
 using varattn::segments;
 
+// The windows a plan makes of causal = true / false (detail::window::of).
+constexpr varattn::detail::window kCausal{-1, 0};
+constexpr varattn::detail::window kFull{};
+
 TEST_CASE("the plan covers every (segment, head, q-tile) exactly once") {
   for (const int32_t head_dim : {64, 72, 80, 96, 128, 256}) {
     if (!varattn::head_dims::contains(head_dim)) continue;  // a build with fewer head dims
@@ -113,13 +117,14 @@ TEST_CASE("the fused work list holds every (segment, q-tile) once, longest first
     const auto q = segments::from_lengths(lq, "cu_seqlens_q");
     const auto k = segments::from_lengths(lk, "cu_seqlens_k");
     const int32_t block_m = 64;
-    const auto items = varattn::detail::build_work_list(q, k, block_m, causal);
+    const varattn::detail::window w = causal ? kCausal : kFull;
+    const auto items = varattn::detail::build_work_list(q, k, block_m, w);
     std::map<std::pair<int32_t, int32_t>, int> seen;
     int32_t previous_cost = INT32_MAX;
-    for (const varattn::work_item& w : items) {
-      ++seen[{w.segment, w.q_tile}];
+    for (const varattn::work_item& item : items) {
+      ++seen[{item.segment, item.q_tile}];
       const int32_t cost =
-          varattn::detail::tile_keys(lq[w.segment], lk[w.segment], w.q_tile, block_m, causal);
+          varattn::detail::tile_keys(lq[item.segment], lk[item.segment], item.q_tile, block_m, w);
       CHECK(cost <= previous_cost);
       previous_cost = cost;
     }
@@ -136,11 +141,11 @@ TEST_CASE("the fused work list holds every (segment, q-tile) once, longest first
 
 TEST_CASE("a causal tile's cost counts the keys up to its last row's diagonal") {
   // 100 queries over 150 keys, bottom-right aligned: row i sees keys j <= i + 50.
-  CHECK(varattn::detail::tile_keys(100, 150, 0, 64, true) == 114);
-  CHECK(varattn::detail::tile_keys(100, 150, 1, 64, true) == 150);
-  CHECK(varattn::detail::tile_keys(100, 20, 0, 64, true) == 0);  // rows 0..63 see j <= i - 80
-  CHECK(varattn::detail::tile_keys(100, 20, 1, 64, true) == 20);
-  CHECK(varattn::detail::tile_keys(100, 20, 0, 64, false) == 20);
+  CHECK(varattn::detail::tile_keys(100, 150, 0, 64, kCausal) == 114);
+  CHECK(varattn::detail::tile_keys(100, 150, 1, 64, kCausal) == 150);
+  CHECK(varattn::detail::tile_keys(100, 20, 0, 64, kCausal) == 0);  // rows 0..63 see j <= i - 80
+  CHECK(varattn::detail::tile_keys(100, 20, 1, 64, kCausal) == 20);
+  CHECK(varattn::detail::tile_keys(100, 20, 0, 64, kFull) == 20);
 }
 
 TEST_CASE("automatic picks fused for several segments and per_segment for one") {
@@ -161,11 +166,12 @@ TEST_CASE("bucket filters split the work list into short and long segments") {
   const segments q = segments::from_lengths({64, 65, 1, 0, 300, 64, 2000}, "cu_seqlens_q");
   for (const bool causal : {false, true}) {
     using varattn::detail::segment_filter;
-    const auto all = varattn::detail::build_work_list(q, q, 128, causal);
+    const varattn::detail::window w = causal ? kCausal : kFull;
+    const auto all = varattn::detail::build_work_list(q, q, 128, w);
     const auto short_items =
-        varattn::detail::build_work_list(q, q, 64, causal, segment_filter::short_only);
+        varattn::detail::build_work_list(q, q, 64, w, segment_filter::short_only);
     const auto long_items =
-        varattn::detail::build_work_list(q, q, 128, causal, segment_filter::long_only);
+        varattn::detail::build_work_list(q, q, 128, w, segment_filter::long_only);
     std::map<int32_t, int> tiles_short, tiles_long;
     for (const varattn::work_item& w : short_items) ++tiles_short[w.segment];
     for (const varattn::work_item& w : long_items) ++tiles_long[w.segment];

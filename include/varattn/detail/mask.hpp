@@ -24,7 +24,6 @@ struct window {
   static constexpr window of(const attention_options& options) {
     return {options.window_left, options.causal ? 0 : options.window_right};
   }
-  constexpr bool unbounded() const { return left < 0 && right < 0; }
 };
 
 //! The window in one segment, as offsets key - query: query i sees key j iff

@@ -16,7 +16,6 @@ template <class Element, int BlockM, int BlockN>
 struct tile_context {
   int32_t query0;  //!< the tile's first query row in its segment
   int32_t rows;    //!< query rows of the tile inside the segment (<= BlockM)
-  int32_t k_length;
   segment_mask mask;
   segment_mask::blocks blocks;  //!< the key blocks of BlockN keys the tile visits
   int32_t unmasked_first;       //!< keys [unmasked_first, unmasked_end) every row sees
@@ -35,7 +34,6 @@ struct tile_context {
     tile_context t;
     t.query0 = q_tile * BlockM;
     t.rows = min(BlockM, seg.q_length - t.query0);
-    t.k_length = seg.k_length;
     t.mask = segment_mask::make(p.mask, seg.q_length, seg.k_length);
     t.blocks = t.mask.key_blocks(t.query0, t.rows, BlockN);
     // Over all BlockM rows (rows past the segment too): the mask's boundary may only widen.

@@ -101,13 +101,13 @@ __device__ __forceinline__ void forward_tile(const forward_params<Element>& p,
   if (kv_steps > 0) {
     const int key0 = tile.key0(0);
     load_tile_async<T, T::kBlockN>(sk, tile.k(p, key0), p.k_token_stride,
-                                   tile.k_length - key0);
+                                   tile.mask.k_length - key0);
   }
   cp_async_commit();
   if (kv_steps > 0) {
     const int key0 = tile.key0(0);
     load_tile_async<T, T::kBlockN>(sv, tile.v(p, key0), p.v_token_stride,
-                                   tile.k_length - key0);
+                                   tile.mask.k_length - key0);
   }
   cp_async_commit();
 
@@ -126,7 +126,7 @@ __device__ __forceinline__ void forward_tile(const forward_params<Element>& p,
       cp_async_wait<0>();
       __syncthreads();
       load_tile_async<T, T::kBlockN>(sv, tile.v(p, key0), p.v_token_stride,
-                                     tile.k_length - key0);
+                                     tile.mask.k_length - key0);
       cp_async_commit();
     }
 
@@ -146,7 +146,7 @@ __device__ __forceinline__ void forward_tile(const forward_params<Element>& p,
     if (step + 1 < kv_steps) {
       const int next = tile.key0(step + 1);
       load_tile_async<T, T::kBlockN>(sk, tile.k(p, next), p.k_token_stride,
-                                     tile.k_length - next);
+                                     tile.mask.k_length - next);
       cp_async_commit();
     }
     value_product<T>(acc, s, sv, lane);

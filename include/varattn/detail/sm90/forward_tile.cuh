@@ -95,13 +95,13 @@ __device__ __forceinline__ void produce(const forward_params<Element>& p, const 
     if (step >= T::kStages) mbarrier_wait(&bar.k_empty[stage], phase ^ 1);
     T::kv_tile::template load_async<T::kProducerThreads>(
         sk + stage * T::kv_tile::kBytes, tile.k(p, key0), p.k_token_stride,
-        tile.k_length - key0, thread);
+        tile.mask.k_length - key0, thread);
     sm80::cp_async_commit();
     landed(step == 0 ? &bar.q_full : &bar.v_full[(step - 1) % T::kStages]);
     if (step >= T::kStages) mbarrier_wait(&bar.v_empty[stage], phase ^ 1);
     T::kv_tile::template load_async<T::kProducerThreads>(
         sv + stage * T::kv_tile::kBytes, tile.v(p, key0), p.v_token_stride,
-        tile.k_length - key0, thread);
+        tile.mask.k_length - key0, thread);
     sm80::cp_async_commit();
     landed(&bar.k_full[stage]);
   }
