@@ -1,0 +1,219 @@
+// SPDX-License-Identifier: Apache-2.0
+// The double-precision reference gradients against central finite differences of the double
+// forward reference (L = sum(out * d_o)), for every option, GQA / MQA, and segments that are
+// empty, of length 1, with q shorter and longer than k, and with rows that see no key.
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <cstdint>
+#include <random>
+#include <string>
+#include <varattn/reference_backward.hpp>
+#include <vector>
+
+namespace {
+
+using view = varattn::packed_view<const double>;
+
+struct grad_case {
+  const char* name;
+  varattn::attention_options options;
+  double q_gain = 1.0;  // larger scores where softcap's tanh should bend them
+};
+
+std::vector<grad_case> cases() {
+  const auto with = [](bool causal, int32_t left, int32_t right, float softcap = 0.0f) {
+    varattn::attention_options o;
+    o.causal = causal;
+    o.window_left = left;
+    o.window_right = right;
+    o.softcap = softcap;
+    return o;
+  };
+  varattn::attention_options scaled;
+  scaled.scale = 0.7f;
+  return {
+      {"none", with(false, -1, -1)},
+      {"causal", with(true, -1, -1)},
+      {"window (2, 1)", with(false, 2, 1)},
+      {"window (0, 0)", with(false, 0, 0)},
+      {"causal + left 1", with(true, 1, -1)},
+      {"left only (1, -1)", with(false, 1, -1)},
+      {"right only (-1, 0)", with(false, -1, 0)},
+      {"softcap 2", with(false, -1, -1, 2.0f), 3.0},
+      {"softcap 1.5, causal, window (3, 0)", with(true, 3, -1, 1.5f), 3.0},
+      {"scale 0.7", scaled},
+  };
+}
+
+struct problem {
+  std::vector<int32_t> lq = {0, 1, 5, 3, 4, 2, 3};
+  std::vector<int32_t> lk = {3, 1, 3, 6, 0, 2, 1};
+  int32_t heads_q = 4, heads_kv = 2, d = 4;
+};
+
+// Sum of out * d_o over every element: the loss whose gradients the reference returns.
+double loss(const varattn::segments& sq, const varattn::segments& sk, const problem& pr,
+            const std::vector<double>& q, const std::vector<double>& k,
+            const std::vector<double>& v, const std::vector<double>& d_o,
+            const varattn::attention_options& options) {
+  const auto out = varattn::reference_attention<double>(
+      sq, sk, view::contiguous(q.data(), sq.total(), pr.heads_q, pr.d),
+      view::contiguous(k.data(), sk.total(), pr.heads_kv, pr.d),
+      view::contiguous(v.data(), sk.total(), pr.heads_kv, pr.d), options);
+  double sum = 0;
+  for (std::size_t i = 0; i < out.size(); ++i) sum += out[i] * d_o[i];
+  return sum;
+}
+
+void check_against_finite_differences(const problem& pr, const grad_case& c, unsigned seed) {
+  CAPTURE(std::string(c.name));
+  CAPTURE(pr.heads_q);
+  CAPTURE(pr.heads_kv);
+  CAPTURE(seed);
+  const auto sq = varattn::segments::from_lengths(pr.lq, "cu_seqlens_q");
+  const auto sk = varattn::segments::from_lengths(pr.lk, "cu_seqlens_k");
+  std::mt19937 rng(seed);
+  std::normal_distribution<double> normal;
+  std::vector<double> q(std::size_t(sq.total()) * pr.heads_q * pr.d);
+  std::vector<double> k(std::size_t(sk.total()) * pr.heads_kv * pr.d), v(k.size()), d_o(q.size());
+  for (double& x : q) x = c.q_gain * normal(rng);
+  for (double& x : k) x = normal(rng);
+  for (double& x : v) x = normal(rng);
+  for (double& x : d_o) x = normal(rng);
+  const auto g = varattn::reference_attention_backward<double>(
+      sq, sk, view::contiguous(q.data(), sq.total(), pr.heads_q, pr.d),
+      view::contiguous(k.data(), sk.total(), pr.heads_kv, pr.d),
+      view::contiguous(v.data(), sk.total(), pr.heads_kv, pr.d),
+      view::contiguous(d_o.data(), sq.total(), pr.heads_q, pr.d), c.options);
+  REQUIRE(g.dq.size() == q.size());
+  REQUIRE(g.dk.size() == k.size());
+  REQUIRE(g.dv.size() == v.size());
+  // Central differences: error ~ h^2 * (third derivative) + rounding ~ 1e-16 / h.
+  constexpr double h = 1e-5;
+  const auto fd = [&](std::vector<double>& x, std::size_t i) {
+    const double saved = x[i];
+    x[i] = saved + h;
+    const double up = loss(sq, sk, pr, q, k, v, d_o, c.options);
+    x[i] = saved - h;
+    const double down = loss(sq, sk, pr, q, k, v, d_o, c.options);
+    x[i] = saved;
+    return (up - down) / (2 * h);
+  };
+  double max_error = 0, max_grad = 0;
+  int64_t bad = 0;
+  const auto compare = [&](const char* which, std::vector<double>& x,
+                           const std::vector<double>& grad) {
+    for (std::size_t i = 0; i < x.size(); ++i) {
+      const double expected = fd(x, i);
+      const double error = std::fabs(grad[i] - expected);
+      max_error = std::max(max_error, error);
+      max_grad = std::max(max_grad, std::fabs(expected));
+      if (error > 1e-6 * std::max(1.0, std::fabs(expected))) {
+        ++bad;
+        if (bad <= 5) {
+          MESSAGE(which, "[", i, "]: reference ", grad[i], ", finite difference ", expected);
+        }
+      }
+    }
+  };
+  compare("dq", q, g.dq);
+  compare("dk", k, g.dk);
+  compare("dv", v, g.dv);
+  CHECK(bad == 0);
+  CHECK(max_grad > 0.1);  // the problem has gradients to check, not only zeros
+  // Rows that see no key: out 0 and dq exactly 0.
+  for (std::size_t s = 0; s < sq.size(); ++s) {
+    for (int32_t i = 0; i < sq[s].length; ++i) {
+      if (!varattn::reference_visible_keys(i, sq[s].length, sk[s].length, c.options).empty()) {
+        continue;
+      }
+      const std::size_t row = std::size_t(sq[s].begin) + i;
+      for (std::size_t e = 0; e < std::size_t(pr.heads_q) * pr.d; ++e) {
+        CHECK(g.dq[row * pr.heads_q * pr.d + e] == 0.0);
+        CHECK(g.out[row * pr.heads_q * pr.d + e] == 0.0);
+      }
+    }
+  }
+}
+
+}  // namespace
+
+TEST_CASE("reference gradients equal finite differences: every option, GQA 2:1") {
+  const problem pr;
+  unsigned seed = 100;
+  for (const grad_case& c : cases()) {
+    check_against_finite_differences(pr, c, seed++);
+    check_against_finite_differences(pr, c, seed++);
+  }
+}
+
+TEST_CASE("reference gradients equal finite differences: MQA (4:1) and MHA (3:3)") {
+  problem mqa;
+  mqa.heads_q = 4;
+  mqa.heads_kv = 1;
+  problem mha;
+  mha.heads_q = 3;
+  mha.heads_kv = 3;
+  mha.d = 3;
+  unsigned seed = 200;
+  for (const grad_case& c : cases()) {
+    check_against_finite_differences(mqa, c, seed++);
+    check_against_finite_differences(mha, c, seed++);
+  }
+}
+
+TEST_CASE("reference gradients: the problem has the edge cases it claims") {
+  // Keyless rows: causal with q longer than k (segment 2: 5 queries, 3 keys) and k empty
+  // (segment 4); an empty q segment with keys (segment 0): its dk and dv are 0.
+  const problem pr;
+  const auto sq = varattn::segments::from_lengths(pr.lq, "cu_seqlens_q");
+  const auto sk = varattn::segments::from_lengths(pr.lk, "cu_seqlens_k");
+  varattn::attention_options causal;
+  causal.causal = true;
+  CHECK(varattn::reference_visible_keys(0, 5, 3, causal).empty());
+  CHECK(varattn::reference_visible_keys(1, 5, 3, causal).empty());
+  CHECK(!varattn::reference_visible_keys(2, 5, 3, causal).empty());
+  CHECK(varattn::reference_visible_keys(0, 4, 0, {}).empty());
+  std::vector<double> ones_q(std::size_t(sq.total()) * pr.heads_q * pr.d, 1.0);
+  std::vector<double> ones_k(std::size_t(sk.total()) * pr.heads_kv * pr.d, 0.5);
+  const auto g = varattn::reference_attention_backward<double>(
+      sq, sk, view::contiguous(ones_q.data(), sq.total(), pr.heads_q, pr.d),
+      view::contiguous(ones_k.data(), sk.total(), pr.heads_kv, pr.d),
+      view::contiguous(ones_k.data(), sk.total(), pr.heads_kv, pr.d),
+      view::contiguous(ones_q.data(), sq.total(), pr.heads_q, pr.d), causal);
+  for (int32_t j = 0; j < 3; ++j) {  // segment 0's keys: no query
+    for (int32_t e = 0; e < pr.heads_kv * pr.d; ++e) {
+      CHECK(g.dk[std::size_t(j) * pr.heads_kv * pr.d + e] == 0.0);
+      CHECK(g.dv[std::size_t(j) * pr.heads_kv * pr.d + e] == 0.0);
+    }
+  }
+  // Segment 6 (3 queries, 1 key, causal: only its last query sees the key): that row's
+  // softmax is 1 on its key, so dv = its d_o summed over the 2 q heads of the group, and
+  // dk = 0 (the softmax of one key has no slope).
+  const std::size_t key = std::size_t(sk[6].begin);
+  for (int32_t e = 0; e < pr.heads_kv * pr.d; ++e) {
+    CHECK(g.dv[key * pr.heads_kv * pr.d + e] == doctest::Approx(2.0));
+    CHECK(g.dk[key * pr.heads_kv * pr.d + e] == doctest::Approx(0.0));
+  }
+}
+
+TEST_CASE("reference gradients reject a d_o that does not fit q") {
+  const auto sq = varattn::segments::from_lengths({2, 3}, "cu_seqlens_q");
+  const auto sk = varattn::segments::from_lengths({1, 4}, "cu_seqlens_k");
+  const std::vector<double> q(5 * 2 * 4), k(5 * 1 * 4), d_o(q.size());
+  const auto run = [&](view o) {
+    return varattn::reference_attention_backward<double>(
+        sq, sk, view::contiguous(q.data(), 5, 2, 4), view::contiguous(k.data(), 5, 1, 4),
+        view::contiguous(k.data(), 5, 1, 4), o);
+  };
+  CHECK_NOTHROW(run(view::contiguous(d_o.data(), 5, 2, 4)));
+  CHECK_THROWS_WITH_AS(run(view::contiguous(d_o.data(), 4, 2, 4)), "d_o.rows = 4 != q.rows = 5",
+                       varattn::error);
+  CHECK_THROWS_WITH_AS(run(view::contiguous(d_o.data(), 5, 1, 4)), "d_o.heads = 1 != q.heads = 2",
+                       varattn::error);
+  CHECK_THROWS_WITH_AS(run(view::contiguous(d_o.data(), 5, 2, 2)),
+                       "d_o.head_dim = 2 != q.head_dim = 4", varattn::error);
+  CHECK_THROWS_WITH_AS(run(view::contiguous(static_cast<const double*>(nullptr), 5, 2, 4)),
+                       "d_o.data is a null pointer", varattn::error);
+}
