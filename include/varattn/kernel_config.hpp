@@ -40,14 +40,22 @@ struct device_arch {
 //! instantiates from the same constexpr functions below.
 struct kernel_config {
   kernel_family family = kernel_family::sm80;  //!< never automatic
-  tile_shape tile{};
+  tile_shape tile{};   //!< tile.block_m: query rows a tile covers (the plan's unit of work)
   int32_t stages = 1;  //!< K and V buffers in flight (sm80: one of each, refilled in turn)
+  //! Query heads of one kv head a tile covers (decode tiles, GQA packing): the kernel's tile
+  //! has rows() = block_m x pack rows, and the grid runs heads_q / pack head groups.
+  int32_t pack = 1;
 
   constexpr int32_t threads() const { return tile.warps * 32; }
+  constexpr int32_t rows() const { return tile.block_m * pack; }
+
+  //! The same compiled kernel (the launch's check): pack is a run-time value of that kernel.
+  constexpr bool same_kernel(const kernel_config& b) const {
+    return family == b.family && rows() == b.rows() && tile.block_n == b.tile.block_n &&
+           tile.warps == b.tile.warps && stages == b.stages;
+  }
   friend constexpr bool operator==(const kernel_config& a, const kernel_config& b) {
-    return a.family == b.family && a.tile.block_m == b.tile.block_m &&
-           a.tile.block_n == b.tile.block_n && a.tile.warps == b.tile.warps &&
-           a.stages == b.stages;
+    return a.same_kernel(b) && a.tile.block_m == b.tile.block_m && a.pack == b.pack;
   }
 };
 
@@ -61,6 +69,32 @@ constexpr bool supported_head_dim(int32_t head_dim) {
 
 constexpr kernel_config sm80_config(int32_t head_dim, int32_t max_q_length) {
   return {kernel_family::sm80, tile_shape_for(head_dim, max_q_length), 1};
+}
+
+//! Decode tiles: one warp, 16 rows of (query, head) pairs. Few query rows against many keys
+//! (decoding, speculative decoding, few-query serving) waste most of a 64-row tile, and every
+//! query head re-reads its kv head's keys; a decode tile packs the query heads that share a kv
+//! head (GQA) into its rows, so one CTA reads those keys once for all of them.
+inline constexpr int32_t kDecodeRows = 16;
+
+//! Query heads a decode tile packs for `group_size` query heads a kv head: the largest power
+//! of two dividing it, at most kDecodeRows (a power of two: the kernel splits a row index
+//! with a shift).
+constexpr int32_t decode_pack(int32_t group_size) {
+  const int32_t lowest_bit = group_size & -group_size;
+  return lowest_bit > kDecodeRows ? kDecodeRows : lowest_bit;
+}
+
+//! A decode tile takes a plan whose every segment fits one tile: at most 16 / pack query rows.
+constexpr bool decode_fits(int32_t max_q_length, int32_t group_size) {
+  return group_size > 0 && max_q_length <= kDecodeRows / decode_pack(group_size);
+}
+
+//! The decode tile: kDecodeRows / pack query rows x pack heads, one warp, the short tile's
+//! keys a step (32 above head dim 128, as its warps').
+constexpr kernel_config decode_config(int32_t head_dim, int32_t group_size) {
+  const int32_t pack = decode_pack(group_size);
+  return {kernel_family::sm80, {kDecodeRows / pack, head_dim > 128 ? 32 : 64, 1}, 1, pack};
 }
 
 //! Hopper: 128 query rows (two consumer warpgroups of 64) and a producer warpgroup. 128 keys a
@@ -77,15 +111,18 @@ inline constexpr int32_t kShortSegment = 64;
 
 }  // namespace detail
 
-//! The one selection: the kernel family and tile for a device, a head dim and the longest
-//! query segment the plan covers, honouring `request`. Throws for an sm90 request that the
-//! device cannot run.
+//! The one selection: the kernel family and tile for a device, a head dim, the longest
+//! query segment the plan covers and the query heads a kv head has, honouring `request`.
+//! Segments that fit a decode tile take it (an sm80-family kernel, on every architecture).
+//! Throws for an sm90 request that the device cannot run.
 inline kernel_config select_kernel(device_arch arch, int32_t head_dim, int32_t max_q_length,
-                                   kernel_family request) {
+                                   kernel_family request, int32_t group_size = 1) {
   const bool hopper = arch.major == 9;
+  const bool decode = detail::decode_fits(max_q_length, group_size);
   switch (request) {
     case kernel_family::sm80:
-      return detail::sm80_config(head_dim, max_q_length);
+      return decode ? detail::decode_config(head_dim, group_size)
+                    : detail::sm80_config(head_dim, max_q_length);
     case kernel_family::sm90:
       if (!hopper) {
         detail::fail("kernel_family::sm90 needs an sm_90 device; the current one is sm_",
@@ -95,6 +132,7 @@ inline kernel_config select_kernel(device_arch arch, int32_t head_dim, int32_t m
     case kernel_family::automatic:
       break;
   }
+  if (decode) return detail::decode_config(head_dim, group_size);
   if (hopper && max_q_length > detail::kShortSegment) return detail::sm90_config(head_dim);
   return detail::sm80_config(head_dim, max_q_length);
 }

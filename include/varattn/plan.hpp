@@ -36,7 +36,7 @@ inline constexpr int32_t kMaxRows = INT32_MAX - 256;
 //! How the dispatcher turns a plan into kernel launches.
 enum class launch_policy {
   automatic,    //!< fused for two or more segments, else per_segment (the default)
-  per_segment,  //!< one launch per non-empty segment, grid = (q tiles, heads_q)
+  per_segment,  //!< one launch per non-empty segment, grid = (q tiles, heads_q / pack)
   fused,        //!< one launch for every (segment, q-tile, head), work list on the device
   bucketed,     //!< one fused launch per bucket: segments of <= 64 queries in short tiles,
                 //!< longer ones in tall tiles, back to back on one stream
@@ -149,9 +149,11 @@ class plan {
   static std::size_t workspace_bytes(int32_t segment_count, int32_t rows_q, int32_t head_dim,
                                      int32_t max_q_length = -1) {
     check_non_negative(segment_count, rows_q, 0);
-    const int32_t block_m =
-        std::min(tile_shape_for(head_dim, tile_length(rows_q, max_q_length)).block_m,
-                 detail::sm90_config(head_dim).tile.block_m);
+    const int32_t length = tile_length(rows_q, max_q_length);
+    int32_t block_m = std::min(tile_shape_for(head_dim, length).block_m,
+                               detail::sm90_config(head_dim).tile.block_m);
+    // A decode tile (decode_fits) covers 16 / pack >= length query rows, whatever the group.
+    if (length <= detail::kDecodeRows) block_m = std::min(block_m, std::max<int32_t>(1, length));
     return buffer_words(segment_count, item_bound(segment_count, rows_q, block_m)) *
            sizeof(int32_t);
   }
@@ -287,8 +289,9 @@ class plan {
       int32_t& longest = s.length <= detail::kShortSegment ? max_short : max_long;
       longest = std::max(longest, s.length);
     }
-    const bool split = !(select_kernel(arch, shape.head_dim, max_short, options.kernel) ==
-                         select_kernel(arch, shape.head_dim, max_long, options.kernel));
+    const int32_t group = shape.heads_q / shape.heads_kv;
+    const bool split = !(select_kernel(arch, shape.head_dim, max_short, options.kernel, group) ==
+                         select_kernel(arch, shape.head_dim, max_long, options.kernel, group));
     if (!split) {
       p.c_.buckets.push_back(make_one(q, k, shape, options, arch, launch_policy::fused,
                                       q.max_length(), detail::segment_filter::all, stream));
@@ -434,16 +437,20 @@ class plan {
     p.c_.softcap = options.softcap;
     p.c_.scale = options.scale ? *options.scale : 1.0f / std::sqrt(float(shape.head_dim));
     p.c_.policy = policy;
-    p.c_.kernel = select_kernel(arch, shape.head_dim, max_q_length, options.kernel);
+    p.c_.kernel = select_kernel(arch, shape.head_dim, max_q_length, options.kernel,
+                                shape.heads_q / shape.heads_kv);
     return p;
   }
 
-  //! The fused grid is capacity x heads_q CTAs in gridDim.x: at most 2^31 - 1.
+  //! The fused grid is capacity x head groups (heads_q / pack) CTAs in gridDim.x: at most
+  //! 2^31 - 1.
   void set_capacity(int64_t items) {
-    const int64_t ctas = items * c_.shape.heads_q;
+    const int32_t groups = c_.shape.heads_q / c_.kernel.pack;
+    const int64_t ctas = items * groups;
     if (items > INT32_MAX || ctas > INT32_MAX) {
-      detail::fail("fused launch: ", items, " work items x heads_q = ", c_.shape.heads_q, " = ",
-                   ctas, " CTAs exceed the grid limit of 2147483647");
+      detail::fail("fused launch: ", items, " work items x ",
+                   c_.kernel.pack == 1 ? "heads_q" : "head groups", " = ", groups, " = ", ctas,
+                   " CTAs exceed the grid limit of 2147483647");
     }
     c_.capacity = static_cast<int32_t>(items);
   }

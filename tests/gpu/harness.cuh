@@ -60,6 +60,8 @@ struct problem {
   int32_t sample_every = 1;              //!< reference on every n-th query row (long segments)
   bool with_lse = false;  //!< also request the logsumexp (forward's lse overload), check it
   float q_gain = 1.0f;    //!< q ~ N(0, q_gain^2): large scores (softcap tests)
+  //! Device-built plans' max_q_length (plan::reserve_on_device); -1: rows_q, its default.
+  int32_t device_max_q_length = -1;
 };
 
 //! The head dims the tests cover: CMake's default list. A build with fewer instantiated
@@ -110,7 +112,8 @@ inline const char* family_name(varattn::kernel_family f) {
 //! Makes the plan for `v`; a device-built plan reads the offsets from device copies.
 inline varattn::plan make_plan(variant v, const varattn::segments& segs_q,
                                const varattn::segments& segs_k, varattn::attention_shape shape,
-                               const varattn::attention_options& options, cudaStream_t stream) {
+                               const varattn::attention_options& options, cudaStream_t stream,
+                               int32_t device_max_q_length = -1) {
   switch (v) {
     case variant::per_segment:
       return varattn::plan::make(segs_q, segs_k, shape, options,
@@ -125,7 +128,7 @@ inline varattn::plan make_plan(variant v, const varattn::segments& segs_q,
       break;
   }
   auto p = varattn::plan::reserve_on_device(static_cast<int32_t>(segs_q.size()), segs_q.total(),
-                                            segs_k.total(), shape, options);
+                                            segs_k.total(), shape, options, device_max_q_length);
   const thrust::device_vector<int32_t> cu_q(segs_q.offsets()), cu_k(segs_k.offsets());
   varattn::build_on_device(p, {thrust::raw_pointer_cast(cu_q.data()), cu_q.size()},
                            {thrust::raw_pointer_cast(cu_k.data()), cu_k.size()}, stream);
@@ -343,7 +346,8 @@ std::vector<outcome> run(const problem& pr, uint64_t seed, cudaStream_t stream =
       varattn::attention_options options = pr.options;
       if (family != varattn::kernel_family::automatic) options.kernel = family;
       const auto plan =
-          make_plan(how, segs_q, segs_k, {pr.heads_q, pr.heads_kv, d}, options, stream);
+          make_plan(how, segs_q, segs_k, {pr.heads_q, pr.heads_kv, d}, options, stream,
+                    pr.device_max_q_length);
       const std::vector<varattn::kernel_config> kernels = kernels_of(plan);
       if (family == varattn::kernel_family::automatic) {
         automatic_kernels = kernels;

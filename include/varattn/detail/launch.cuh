@@ -24,16 +24,19 @@ namespace varattn::detail {
 template <class Program, class Element>
 void run_program(const plan& p, const forward_params<Element>& params, cudaStream_t stream) {
   static_assert(sizeof(Element) == 2, "16-bit elements");
-  if (!(p.kernel() == Program::kConfig)) fail("the plan's kernel has no instantiation here");
+  const kernel_config& config = p.kernel();
+  if (!config.same_kernel(Program::kConfig)) fail("the plan's kernel has no instantiation here");
+  const auto groups = static_cast<unsigned>(p.shape().heads_q / config.pack);
   Program::require_compiled_in();
   switch (p.policy()) {
     case launch_policy::per_segment: {
       const auto kernel = Program::kernel;
       allow_shared_memory(kernel, Program::kSmemBytes);
       for (const segment_launch& s : p.launches()) {
-        const dim3 grid(static_cast<unsigned>(s.q_tiles), static_cast<unsigned>(p.shape().heads_q));
+        const dim3 grid(static_cast<unsigned>(s.q_tiles), groups);
         launch_kernel(kernel, grid, dim3(Program::kThreads), Program::kSmemBytes, stream, params,
-                      work_source::one_segment({s.q_begin, s.q_length, s.k_begin, s.k_length}));
+                      work_source::one_segment({s.q_begin, s.q_length, s.k_begin, s.k_length},
+                                               config.pack));
       }
       return;
     }
@@ -42,10 +45,10 @@ void run_program(const plan& p, const forward_params<Element>& params, cudaStrea
       allow_shared_memory(kernel, Program::kSmemBytes);
       const device_work work = p.device();
       // The plan checked that this fits gridDim.x.
-      const long long ctas = static_cast<long long>(work.capacity) * p.shape().heads_q;
+      const long long ctas = static_cast<long long>(work.capacity) * groups;
       if (ctas == 0) return;
       launch_kernel(kernel, dim3(static_cast<unsigned>(ctas)), dim3(Program::kThreads),
-                    Program::kSmemBytes, stream, params, work_source::listed(work));
+                    Program::kSmemBytes, stream, params, work_source::listed(work, config.pack));
       return;
     }
     case launch_policy::automatic:  // resolved by plan::make
@@ -57,7 +60,7 @@ void run_program(const plan& p, const forward_params<Element>& params, cudaStrea
 
 //! Runs the kernel the plan selected; a bucketed plan runs its fused buckets one after the
 //! other. Instantiates, per head dim and score modifier, the Hopper kernel and the sm80
-//! kernel's tile heights (one above head dim 128).
+//! kernel's tiles: decode, short and tall (short and tall are one above head dim 128).
 template <class Element, int HeadDim>
 void launch(const plan& p, const forward_params<Element>& params, cudaStream_t stream) {
   if (p.policy() == launch_policy::bucketed) {
@@ -72,6 +75,10 @@ void launch(const plan& p, const forward_params<Element>& params, cudaStream_t s
     }
     constexpr int kShort = sm80_config(HeadDim, kShortSegment).tile.block_m;
     constexpr int kTall = sm80_config(HeadDim, kShortSegment + 1).tile.block_m;
+    if (config.tile.warps == 1) {
+      return run_program<sm80::program<Element, HeadDim, kDecodeRows, modifier>>(p, params,
+                                                                                 stream);
+    }
     if (config.tile.block_m == kShort) {
       return run_program<sm80::program<Element, HeadDim, kShort, modifier>>(p, params, stream);
     }

@@ -94,14 +94,21 @@ struct segment_mask {
   template <int ScoreTiles>
   __device__ __forceinline__ void apply(float (&s)[ScoreTiles][4], int32_t query0,
                                         int32_t key0) const {
+    const int32_t query = query0 + static_cast<int32_t>(threadIdx.x % 32) / 4;
+    apply_rows(s, query, query + 8, key0);
+  }
+  //! The same where the thread's two rows (lane / 4 and lane / 4 + 8) are queries `low` and
+  //! `high` (packed tiles, whose rows repeat a query for several heads).
+  template <int ScoreTiles>
+  __device__ __forceinline__ void apply_rows(float (&s)[ScoreTiles][4], int32_t low, int32_t high,
+                                             int32_t key0) const {
     const int lane = static_cast<int>(threadIdx.x % 32);
 #pragma unroll
     for (int t = 0; t < ScoreTiles; ++t) {
 #pragma unroll
       for (int e = 0; e < 4; ++e) {
-        const int32_t query = query0 + lane / 4 + (e / 2) * 8;
         const int32_t key = key0 + t * 8 + (lane % 4) * 2 + (e % 2);
-        if (!visible(query, key)) s[t][e] = -INFINITY;
+        if (!visible(e / 2 == 0 ? low : high, key)) s[t][e] = -INFINITY;
       }
     }
   }

@@ -4,6 +4,10 @@
 //! Everything one (segment, q-tile, head) work item needs to know, computed once at the top
 //! of the tile by both kernels: its rows, its heads, its mask, the key blocks it visits and
 //! the pointers its loads and stores start from.
+//!
+//! A packed tile (decode tiles, kernel_config::pack) holds `pack` query heads of one kv head:
+//! its row r is query query0 + (r >> shift) of head head + (r & (pack - 1)), pack = 1 << shift.
+//! Unpacked tiles are the case shift = 0, known at compile time.
 
 #include <varattn/detail/kernel/params.cuh>
 #include <varattn/detail/mask.hpp>
@@ -12,10 +16,10 @@
 
 namespace varattn::detail {
 
-template <class Element, int BlockM, int BlockN>
+template <class Element, int BlockM, int BlockN, bool Packed = false>
 struct tile_context {
   int32_t query0;  //!< the tile's first query row in its segment
-  int32_t rows;    //!< query rows of the tile inside the segment (<= BlockM)
+  int32_t rows;    //!< query rows of the tile inside the segment (<= BlockM >> shift)
   segment_mask mask;
   segment_mask::blocks blocks;  //!< the key blocks of BlockN keys the tile visits
   int32_t unmasked_first;       //!< keys [unmasked_first, unmasked_end) every row sees
@@ -25,31 +29,61 @@ struct tile_context {
   // where they are used (one multiply-add each).
   int32_t q_row;  //!< the tile's first row in q, o and the logsumexp
   int32_t k_row;  //!< the segment's first row in k and v
-  int32_t head;
+  int32_t head;   //!< the tile's (first) query head
   int32_t kv_head;
+  int32_t packed_shift;  //!< log2(pack); read only when Packed
 
+  //! `head` is the grid's head index: a head group of `pack` heads when Packed.
   __device__ __forceinline__ static tile_context make(const forward_params<Element>& p,
                                                       const segment_bounds& seg, int q_tile,
-                                                      int head) {
+                                                      int head, int pack = 1) {
     tile_context t;
-    t.query0 = q_tile * BlockM;
-    t.rows = min(BlockM, seg.q_length - t.query0);
+    t.packed_shift = Packed ? __ffs(pack) - 1 : 0;
+    const int32_t query_rows = t.query_rows();
+    t.query0 = q_tile * query_rows;
+    t.rows = min(query_rows, seg.q_length - t.query0);
     t.mask = segment_mask::make(p.mask, seg.q_length, seg.k_length);
     t.blocks = t.mask.key_blocks(t.query0, t.rows, BlockN);
-    // Over all BlockM rows (rows past the segment too): the mask's boundary may only widen.
-    const segment_mask::key_range unmasked = t.mask.unmasked_keys(t.query0, BlockM);
+    // Over all the tile's query rows (rows past the segment too): the boundary may only widen.
+    const segment_mask::key_range unmasked = t.mask.unmasked_keys(t.query0, query_rows);
     t.unmasked_first = unmasked.first;
     t.unmasked_end = unmasked.end;
     t.q_row = seg.q_begin + t.query0;
     t.k_row = seg.k_begin;
-    t.head = head;
-    t.kv_head = head / p.group_size;
+    t.head = Packed ? head * pack : head;
+    t.kv_head = t.head / p.group_size;
     return t;
   }
+
+  __device__ __forceinline__ int32_t shift() const { return Packed ? packed_shift : 0; }
+  //! Query rows the tile covers (BlockM unless packed).
+  __device__ __forceinline__ int32_t query_rows() const { return BlockM >> shift(); }
+  //! Tile rows that hold a query of the segment: rows [0, valid_rows()).
+  __device__ __forceinline__ int32_t valid_rows() const { return rows << shift(); }
+  //! Tile row r's query, relative to query0.
+  __device__ __forceinline__ int32_t row_query(int r) const { return r >> shift(); }
+
+  //! Where tile row r lies in q, o or the logsumexp, from the tile's first row: `token_stride`
+  //! apart, or (packed) query r >> shift of head + (r & (pack - 1)).
+  template <class Pointer>
+  struct row_addresses {
+    Pointer first;
+    int64_t token_stride;
+    int64_t head_stride;
+    int32_t shift;
+    __device__ __forceinline__ Pointer operator()(int r) const {
+      if (!Packed) return first + r * token_stride;
+      return first + (r >> shift) * token_stride + (r & ((1 << shift) - 1)) * head_stride;
+    }
+  };
 
   //! The tile's first query row, its head.
   __device__ __forceinline__ const Element* q(const forward_params<Element>& p) const {
     return p.q + int64_t{q_row} * p.q_token_stride + int64_t{head} * p.q_head_stride;
+  }
+  __device__ __forceinline__ row_addresses<const Element*> q_rows(
+      const forward_params<Element>& p) const {
+    return {q(p), p.q_token_stride, p.q_head_stride, shift()};
   }
   //! Key `key` of the segment, the head's kv head.
   __device__ __forceinline__ const Element* k(const forward_params<Element>& p, int32_t key) const {
@@ -62,9 +96,24 @@ struct tile_context {
   __device__ __forceinline__ Element* o(const forward_params<Element>& p) const {
     return p.o + int64_t{q_row} * p.o_token_stride + int64_t{head} * p.o_head_stride;
   }
+  __device__ __forceinline__ row_addresses<Element*> o_rows(const forward_params<Element>& p) const {
+    return {o(p), p.o_token_stride, p.o_head_stride, shift()};
+  }
   //! The tile's first logsumexp, its head; null when not asked for.
   __device__ __forceinline__ float* lse(const forward_params<Element>& p) const {
     return p.lse == nullptr ? nullptr : p.lse + int64_t{head} * p.lse_head_stride + q_row;
+  }
+  __device__ __forceinline__ row_addresses<float*> lse_rows(const forward_params<Element>& p) const {
+    return {lse(p), 1, p.lse_head_stride, shift()};
+  }
+
+  //! Masks one warp's 16 x (8 * ScoreTiles) scores whose first row is tile row `row0` and
+  //! first column key `key0` (mma C layout: a thread holds rows row0 + lane / 4 and + 8).
+  template <int ScoreTiles>
+  __device__ __forceinline__ void apply_mask(float (&s)[ScoreTiles][4], int row0,
+                                             int32_t key0) const {
+    const int r = row0 + static_cast<int>(threadIdx.x % 32) / 4;
+    mask.apply_rows(s, query0 + row_query(r), query0 + row_query(r + 8), key0);
   }
 
   //! The first key of main-loop step `step`.

@@ -20,8 +20,9 @@ namespace varattn::detail {
 //! per_segment (`work.items` null): one launch per segment, grid (q tiles, heads); the
 //! segment's bounds are an argument.
 //!
-//! fused: one launch for every work item of every segment, grid capacity x heads. CTA x runs
-//! head x / capacity on item x % capacity: the CTAs in flight together work on one or two
+//! fused: one launch for every work item of every segment, grid capacity x head groups (heads,
+//! unless a decode tile packs `pack` of them). CTA x runs group x / capacity on item
+//! x % capacity: the CTAs in flight together work on one or two
 //! heads, whose k and v then stay in L2 (head-minor order streamed every head's k and v at
 //! once: long-d128 ran 13% slower). Each head runs the list longest first, so the grid ends
 //! on short items. CTAs past the item count (device-built plans launch an upper bound) exit;
@@ -30,9 +31,14 @@ namespace varattn::detail {
 struct work_source {
   device_work work;    //!< fused: the plan's device buffers; per_segment: all null
   segment_bounds seg;  //!< per_segment: the segment of this launch
+  int32_t pack;        //!< query heads a CTA covers (kernel_config::pack); `head` counts groups
 
-  static work_source one_segment(const segment_bounds& seg) { return {device_work{}, seg}; }
-  static work_source listed(const device_work& work) { return {work, segment_bounds{}}; }
+  static work_source one_segment(const segment_bounds& seg, int32_t pack) {
+    return {device_work{}, seg, pack};
+  }
+  static work_source listed(const device_work& work, int32_t pack) {
+    return {work, segment_bounds{}, pack};
+  }
 
   template <class Element>
   __device__ __forceinline__ bool initial(const forward_params<Element>& params,
@@ -46,7 +52,11 @@ struct work_source {
     head = static_cast<int>(blockIdx.x / work.capacity);
     const int32_t index = static_cast<int32_t>(blockIdx.x % work.capacity);
     if (index >= *work.count) {
-      if (*work.status != 0) fill_nan_rows(params, head, index, work.capacity);
+      if (*work.status != 0) {
+        for (int h = head * pack; h < (head + 1) * pack; ++h) {
+          fill_nan_rows(params, h, index, work.capacity);
+        }
+      }
       return false;
     }
     const work_item item = work.items[index];

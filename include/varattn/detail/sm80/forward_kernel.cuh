@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 #pragma once
 //! \file forward_kernel.cuh
-//! The sm80 forward kernel (mma.sync; runs on sm_80 and later): one CTA per work item.
+//! The sm80 forward kernel (mma.sync; runs on sm_80 and later): one CTA per work item, in
+//! three tile shapes (decode, short, tall).
 
 #include <varattn/detail/arch_guard.cuh>
 #include <varattn/detail/kernel/params.cuh>
@@ -23,7 +24,7 @@ __global__ void __launch_bounds__(kernel_traits<Element, HeadDim, BlockM>::kThre
   int q_tile, head;
   if (!work.initial(params, seg, q_tile, head)) return;
   extern __shared__ uint4 smem[];  // uint4: 16-byte aligned for cp.async and ldmatrix
-  forward_tile<Element, HeadDim, BlockM, Modifier>(params, seg, q_tile, head,
+  forward_tile<Element, HeadDim, BlockM, Modifier>(params, seg, q_tile, head, work.pack,
                                                    reinterpret_cast<Element*>(smem));
 }
 
@@ -31,7 +32,7 @@ __global__ void __launch_bounds__(kernel_traits<Element, HeadDim, BlockM>::kThre
 template <class Element, int HeadDim, int BlockM, class Modifier>
 struct program {
   using traits = kernel_traits<Element, HeadDim, BlockM>;
-  static constexpr kernel_config kConfig = sm80_config(HeadDim, BlockM);
+  static constexpr kernel_config kConfig = traits::kConfig;
   static constexpr int kThreads = traits::kThreads;
   static constexpr int kSmemBytes = traits::kSmemBytes;
   static constexpr auto kernel = forward_kernel<Element, HeadDim, BlockM, Modifier>;

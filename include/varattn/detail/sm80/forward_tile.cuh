@@ -3,7 +3,8 @@
 //! \file forward_tile.cuh
 //! One CTA computes one (segment, head, q-tile) work item: the FlashAttention-2 main loop
 //! on sm80 tensor cores. Each warp owns 16 query rows; scores and probabilities stay in
-//! registers between the two products.
+//! registers between the two products. The decode tile (one warp) packs `pack` query heads of
+//! one kv head into its 16 rows (tile_context), so their keys are read once.
 
 #include <varattn/detail/kernel/epilogue.cuh>
 #include <varattn/detail/kernel/online_softmax.cuh>
@@ -84,7 +85,7 @@ __device__ __forceinline__ void value_product(
 template <class Element, int HeadDim, int BlockM, class Modifier>
 __device__ __forceinline__ void forward_tile(const forward_params<Element>& p,
                                              const segment_bounds& seg, int q_tile, int head,
-                                             Element* smem) {
+                                             int pack, Element* smem) {
   using T = kernel_traits<Element, HeadDim, BlockM>;
   Element* sq = smem;
   Element* sk = sq + T::kBlockM * T::kStride;
@@ -92,12 +93,14 @@ __device__ __forceinline__ void forward_tile(const forward_params<Element>& p,
   const int warp = static_cast<int>(threadIdx.x / 32);
   const int lane = static_cast<int>(threadIdx.x % 32);
 
-  const auto tile = tile_context<Element, T::kBlockM, T::kBlockN>::make(p, seg, q_tile, head);
+  const auto tile =
+      tile_context<Element, T::kBlockM, T::kBlockN, T::kDecode>::make(p, seg, q_tile, head, pack);
   const int kv_steps = tile.blocks.count;
+  const int valid_rows = tile.valid_rows();
 
   // Q, the first K and the first V go out together: a one-step tile (short segments) then
   // waits for memory once.
-  load_tile_async<T, T::kBlockM>(sq, tile.q(p), p.q_token_stride, tile.rows);
+  load_rows_async<T, T::kBlockM>(sq, tile.q_rows(p), valid_rows);
   if (kv_steps > 0) {
     const int key0 = tile.key0(0);
     load_tile_async<T, T::kBlockN>(sk, tile.k(p, key0), p.k_token_stride,
@@ -136,7 +139,7 @@ __device__ __forceinline__ void forward_tile(const forward_params<Element>& p,
 #pragma unroll
     for (int m = 0; m < T::kMTiles; ++m) {
       Modifier::apply(s[m], p.softcap_scale);
-      if (masked) tile.mask.apply(s[m], tile.query0 + warp_row0 + m * 16, key0);
+      if (masked) tile.apply_mask(s[m], warp_row0 + m * 16, key0);
       softmax[m].template step<T::kLazyRescale>(s[m], acc[m], p.exp2_scale);
     }
 
@@ -155,12 +158,15 @@ __device__ __forceinline__ void forward_tile(const forward_params<Element>& p,
   // With no key step the Q copies may still be landing in rows the epilogue reuses.
   cp_async_wait<0>();
   __syncthreads();
+  const auto lse_rows = tile.lse_rows(p);
+  const auto o_rows = tile.o_rows(p);
 #pragma unroll
   for (int m = 0; m < T::kMTiles; ++m) {
     const int row0 = warp_row0 + m * 16;
-    const row_results rows = finish_rows(softmax[m], p.exp2_scale, tile.lse(p), row0, tile.rows);
-    store_output<T>(acc[m], rows, sq + row0 * T::kStride, tile.o(p) + row0 * p.o_token_stride,
-                    p.o_token_stride, tile.rows - row0);
+    const row_results rows =
+        finish_rows(softmax[m], p.exp2_scale, lse_rows.first != nullptr, lse_rows, row0, valid_rows);
+    store_output<T>(acc[m], rows, sq + row0 * T::kStride,
+                    [&](int r) { return o_rows(row0 + r); }, valid_rows - row0);
   }
 }
 

@@ -2,7 +2,9 @@
 #pragma once
 //! \file kernel_traits.cuh
 //! Compile-time shape of the sm80 forward kernel for one (Element, HeadDim, BlockM), from the
-//! same constexpr tile choice the plan made (kernel_config.hpp).
+//! same constexpr tile choice the plan made (kernel_config.hpp). BlockM is the kernel's rows:
+//! kDecodeRows for the decode tile (one warp; its rows pack query heads at run time), else
+//! the short or tall tile's query rows.
 
 #include <varattn/kernel_config.hpp>
 
@@ -13,7 +15,11 @@ namespace varattn::detail::sm80 {
 template <class Element, int HeadDim, int BlockM>
 struct kernel_traits {
   static_assert(supported_head_dim(HeadDim), "head dims are multiples of 8 from 32 to 256");
-  static constexpr tile_shape kTile = sm80_config(HeadDim, BlockM).tile;
+  static constexpr bool kDecode = BlockM == kDecodeRows;
+  //! decode_config at pack 1: its tile.block_m is the kernel's rows.
+  static constexpr kernel_config kConfig =
+      kDecode ? decode_config(HeadDim, 1) : sm80_config(HeadDim, BlockM);
+  static constexpr tile_shape kTile = kConfig.tile;
   static constexpr int kBlockM = kTile.block_m;
   static constexpr int kBlockN = kTile.block_n;
   static constexpr int kWarps = kTile.warps;

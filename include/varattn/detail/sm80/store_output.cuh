@@ -12,11 +12,11 @@
 
 namespace varattn::detail::sm80 {
 
-template <class Traits, class Element>
+//! Row r (of the warp's 16) goes to out_row(r).
+template <class Traits, class Element, class RowAddress>
 __device__ __forceinline__ void store_output(const float (&o)[Traits::kOutTiles][4],
                                              const row_results& rows, Element* smem_rows,
-                                             Element* out, int64_t token_stride,
-                                             int valid_rows) {
+                                             RowAddress out_row, int valid_rows) {
   using mma = mma_16816<Element>;
   const int lane = static_cast<int>(threadIdx.x % 32);
   const int row = lane / 4;
@@ -35,7 +35,7 @@ __device__ __forceinline__ void store_output(const float (&o)[Traits::kOutTiles]
     const int r = i / Traits::kChunks;
     const int c = (i % Traits::kChunks) * 8;
     if (r < valid_rows) {
-      *reinterpret_cast<uint4*>(out + r * token_stride + c) =
+      *reinterpret_cast<uint4*>(out_row(r) + c) =
           *reinterpret_cast<const uint4*>(smem_rows + r * Traits::kStride + c);
     }
   }

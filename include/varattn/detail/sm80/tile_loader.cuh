@@ -11,9 +11,11 @@
 
 namespace varattn::detail::sm80 {
 
-template <class Traits, int Rows, class Element>
-__device__ __forceinline__ void load_tile_async(Element* smem, const Element* gmem,
-                                                int64_t token_stride, int valid_rows) {
+//! Row `row` of the tile comes from row_address(row) (packed tiles: rows of several heads).
+template <class Traits, int Rows, class Element, class RowAddress>
+__device__ __forceinline__ void load_rows_async(Element* smem, RowAddress row_address,
+                                                int valid_rows) {
+  const Element* first = row_address(0);  // the source of zero-filled vectors (never read)
   constexpr int kVectors = Rows * Traits::kPaddedChunks;
   constexpr int kSteps = (kVectors + Traits::kThreads - 1) / Traits::kThreads;
 #pragma unroll
@@ -24,8 +26,16 @@ __device__ __forceinline__ void load_tile_async(Element* smem, const Element* gm
     const int chunk = i % Traits::kPaddedChunks;
     const bool valid = row < valid_rows && chunk < Traits::kChunks;
     cp_async_16(smem + row * Traits::kStride + chunk * 8,
-                valid ? gmem + row * token_stride + chunk * 8 : gmem, valid);
+                valid ? row_address(row) + chunk * 8 : first, valid);
   }
+}
+
+//! Rows `token_stride` elements apart from `gmem`.
+template <class Traits, int Rows, class Element>
+__device__ __forceinline__ void load_tile_async(Element* smem, const Element* gmem,
+                                                int64_t token_stride, int valid_rows) {
+  load_rows_async<Traits, Rows>(
+      smem, [gmem, token_stride](int row) { return gmem + row * token_stride; }, valid_rows);
 }
 
 }  // namespace varattn::detail::sm80

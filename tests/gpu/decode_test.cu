@@ -1,0 +1,135 @@
+// SPDX-License-Identifier: Apache-2.0
+// Decode tiles (one warp, 16 rows of (query, head) pairs; kernel_config.hpp): plans whose
+// segments have at most 16 / pack query rows, pack = the query heads packed per kv head.
+// Every case first checks that the plan really takes the decode tile with the expected pack,
+// then runs the harness (every launch policy incl. device-built plans given the true bound,
+// NaN-poisoned outputs, every element against the double reference); both element types,
+// every default head dim, fresh inputs per seed.
+#include <random>
+#include <string>
+#include <vector>
+
+#include "harness.cuh"
+
+namespace {
+
+struct decode_case {
+  const char* name;
+  int32_t heads_q, heads_kv;
+  int32_t max_q;       // query lengths drawn from [0, max_q] (every one of them appears)
+  int32_t max_k;       // key lengths drawn from [0, max_k]
+  int32_t segments;
+  bool causal = false;
+  int32_t left = -1, right = -1;
+  float softcap = 0.0f;
+  bool lse = false;
+};
+
+std::vector<decode_case> cases() {
+  return {
+      // name, heads_q, heads_kv, max_q, max_k, segments, causal, left, right, softcap, lse
+      {"GQA 32:8 (pack 4), 0-4 queries, causal, lse", 32, 8, 4, 700, 24, true, -1, -1, 0, true},
+      {"GQA 32:8 (pack 4), 0-4 queries, full", 32, 8, 4, 300, 16},
+      {"GQA 16:2 (pack 8), 0-2 queries, window (100, 0), softcap 30", 16, 2, 2, 500, 16, false, 100,
+       0, 30.0f, true},
+      {"MQA 16:1 (pack 16), 0-1 query, causal", 16, 1, 1, 400, 16, true},
+      {"MQA 32:1 (pack 16, two tiles a query), 0-1 query", 32, 1, 1, 300, 12, false, -1, -1, 0,
+       true},
+      {"MHA 4:4 (pack 1), 0-16 queries, causal", 4, 4, 16, 300, 20, true},
+      {"GQA 6:2 (group 3: pack 1), 0-16 queries, window (7, 7)", 6, 2, 16, 200, 16, false, 7, 7},
+  };
+}
+
+std::vector<int32_t> draw(std::mt19937& rng, int32_t count, int32_t max, bool all_small) {
+  std::vector<int32_t> lengths(static_cast<std::size_t>(count));
+  std::uniform_int_distribution<int32_t> length(0, max);
+  for (std::size_t i = 0; i < lengths.size(); ++i) {
+    // The first max + 1 segments take every length 0..max; the rest are random.
+    lengths[i] = all_small && i <= std::size_t(max) ? static_cast<int32_t>(i) : length(rng);
+  }
+  std::shuffle(lengths.begin(), lengths.end(), rng);
+  return lengths;
+}
+
+// The plan the harness will make under `automatic` takes the decode tile with this pack.
+void check_decode_plan(const test::problem& pr) {
+  const auto q = varattn::segments::from_lengths(pr.lengths_q, "cu_seqlens_q");
+  const auto k = varattn::segments::from_lengths(pr.lengths_k, "cu_seqlens_k");
+  const varattn::plan p = varattn::plan::make(q, k, {pr.heads_q, pr.heads_kv, pr.head_dim},
+                                              pr.options, varattn::launch_policy::per_segment);
+  CHECK(p.kernel().tile.warps == 1);
+  CHECK(p.kernel().pack == varattn::detail::decode_pack(pr.heads_q / pr.heads_kv));
+}
+
+template <class Element>
+void check_decode() {
+  uint64_t seed = 4000;
+  std::mt19937 rng(20261130);
+  for (const decode_case& c : cases()) {
+    for (const int32_t d : test::kHeadDims) {
+      if (!test::instantiated(d)) continue;
+      CAPTURE(std::string(c.name));
+      CAPTURE(d);
+      test::problem pr;
+      pr.lengths_q = draw(rng, c.segments, c.max_q, true);
+      pr.lengths_k = draw(rng, c.segments, c.max_k, false);
+      pr.lengths_k[0] = 1;  // a one-key segment
+      pr.heads_q = c.heads_q;
+      pr.heads_kv = c.heads_kv;
+      pr.head_dim = d;
+      pr.options.causal = c.causal;
+      pr.options.window_left = c.left;
+      pr.options.window_right = c.right;
+      pr.options.softcap = c.softcap;
+      pr.q_gain = c.softcap > 0 ? 8.0f : 1.0f;
+      pr.with_lse = c.lse;
+      pr.device_max_q_length = c.max_q;
+      check_decode_plan(pr);
+      test::check<Element>(pr, {seed, seed + 1}, false);
+      seed += 2;
+    }
+  }
+}
+
+}  // namespace
+
+TEST_CASE("bfloat16: decode tiles match the reference") { check_decode<__nv_bfloat16>(); }
+TEST_CASE("half: decode tiles match the reference") { check_decode<__half>(); }
+
+TEST_CASE("decode tiles: 2,048 tiny segments, one 16k-key segment, q longer than k") {
+  std::mt19937 rng(11);
+  for (const int32_t d : {64, 128}) {
+    if (!test::instantiated(d)) continue;
+    CAPTURE(d);
+    test::problem tiny;  // thousands of tiny ones, GQA 32:8
+    tiny.lengths_q = draw(rng, 2048, 4, true);
+    tiny.lengths_k = draw(rng, 2048, 40, false);
+    tiny.heads_q = 32;
+    tiny.heads_kv = 8;
+    tiny.head_dim = d;
+    tiny.options.causal = true;
+    tiny.device_max_q_length = 4;
+    check_decode_plan(tiny);
+    test::check<__nv_bfloat16>(tiny, {21}, true);
+
+    test::problem long_keys;  // one query row against 16,384 keys, and a short neighbour
+    long_keys.lengths_q = {1, 4, 0};
+    long_keys.lengths_k = {16384, 3, 9};
+    long_keys.heads_q = 8;
+    long_keys.heads_kv = 2;
+    long_keys.head_dim = d;
+    long_keys.with_lse = true;
+    long_keys.device_max_q_length = 4;
+    check_decode_plan(long_keys);
+    test::check<__half>(long_keys, {22}, true);
+
+    // Causal with q longer than k (bottom-right): the first query rows see no key and must
+    // be zero, with -inf logsumexp (the harness checks keyless rows).
+    test::problem keyless = long_keys;
+    keyless.lengths_q = {4, 3, 2};
+    keyless.lengths_k = {2, 0, 1};
+    keyless.options.causal = true;
+    check_decode_plan(keyless);
+    test::check<__nv_bfloat16>(keyless, {23}, true);
+  }
+}
