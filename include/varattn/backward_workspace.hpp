@@ -1,0 +1,71 @@
+// SPDX-License-Identifier: Apache-2.0
+#pragma once
+//! \file backward_workspace.hpp
+//! The device memory backward() works in, owned by the caller: its size for a plan, known on
+//! the host without reading any segment length (device-built plans included), and its layout.
+
+#include <varattn/detail/backward/tiles.hpp>
+#include <varattn/error.hpp>
+#include <varattn/plan.hpp>
+
+#include <cstddef>
+#include <cstdint>
+
+namespace varattn {
+
+//! The item of a backward work list: a (segment, tile) pair; q tiles for the dQ kernel, k
+//! tiles for the dK/dV kernel.
+struct backward_item {
+  int32_t segment;
+  int32_t tile;
+};
+
+namespace detail {
+
+inline constexpr std::size_t kWorkspaceAlignment = 16;
+
+inline constexpr std::size_t align_up(std::size_t bytes) {
+  return (bytes + kWorkspaceAlignment - 1) / kWorkspaceAlignment * kWorkspaceAlignment;
+}
+
+//! Where backward() keeps what it computes before the gradients:
+//!   [0, lists):     D = rowsum(d_o * o), float32, row r of q head h at h * rows_q + r;
+//!   [lists, bytes): fused and bucketed plans only: a header of 4 int32 (q item count, k item
+//!                   count, status, unused), then q_capacity q-tile items and k_capacity
+//!                   k-tile items, written on the device from the plan's device cu_seqlens.
+//! Capacities: a segment of n rows has ceil(n / tile) <= n / tile + 1 tiles, so rows / tile +
+//! segment_count bounds any table of those totals (device-built plans: their bounds).
+struct backward_layout {
+  std::size_t lists = 0;
+  int64_t q_capacity = 0;
+  int64_t k_capacity = 0;
+  std::size_t bytes = 0;
+  bool has_lists() const { return bytes != lists; }
+  std::size_t q_items() const { return lists + 4 * sizeof(int32_t); }
+  std::size_t k_items() const { return q_items() + std::size_t(q_capacity) * sizeof(backward_item); }
+
+  static backward_layout of(const plan& p) {
+    p.require_usable("backward_workspace_bytes");
+    const backward_tiles tiles = backward_tiles_for(p.head_dim());
+    backward_layout l;
+    l.lists = align_up(std::size_t(p.rows_q()) * std::size_t(p.shape().heads_q) * sizeof(float));
+    l.bytes = l.lists;
+    if (p.policy() == launch_policy::per_segment) return l;
+    l.q_capacity = int64_t{p.rows_q()} / tiles.q_rows + p.segment_count();
+    l.k_capacity = int64_t{p.rows_k()} / tiles.kv_keys + p.segment_count();
+    l.bytes = align_up(l.k_items() + std::size_t(l.k_capacity) * sizeof(backward_item));
+    return l;
+  }
+};
+
+}  // namespace detail
+
+//! Device bytes backward() needs for plan `p` (at least; 16-byte aligned memory): float32
+//! [heads_q, rows_q] for D = rowsum(d_o * o), plus, for fused and bucketed plans, the work
+//! lists of q and k tiles (8 bytes an item, about (rows_q / 64 + rows_k / 64 + 2 segments)
+//! items). Needs no device and reads no segment on the host.
+inline std::size_t backward_workspace_bytes(const plan& p) {
+  return detail::backward_layout::of(p).bytes;
+}
+
+}  // namespace varattn

@@ -1,0 +1,196 @@
+// SPDX-License-Identifier: Apache-2.0
+// backward()'s arguments that do not fit the plan are rejected on the host, naming the
+// argument and values; the workspace size for each launch policy, without a device.
+#include <cuda_bf16.h>
+#include <doctest/doctest.h>
+
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <varattn/backward_workspace.hpp>
+#include <varattn/validate_backward.hpp>
+#include <vector>
+
+using element = __nv_bfloat16;
+using view = varattn::packed_view<element>;
+using const_view = varattn::packed_view<const element>;
+
+namespace {
+
+struct fixture {
+  varattn::segments q_segs = varattn::segments::from_lengths({5, 11}, "cu_seqlens_q");
+  varattn::segments k_segs = varattn::segments::from_lengths({7, 3}, "cu_seqlens_k");
+  varattn::plan p =
+      varattn::plan::make(q_segs, k_segs, {4, 2, 64}, {}, varattn::launch_policy::per_segment);
+  // Host memory stands in for device memory: validation never dereferences. Disjoint regions:
+  // q, k, v, o, d_o, d_q, d_k, d_v.
+  alignas(16) std::vector<element> storage = std::vector<element>(24576);
+  element* at(std::size_t offset) { return storage.data() + offset; }
+  view q = view::contiguous(at(0), 16, 4, 64);
+  view k = view::contiguous(at(4096), 10, 2, 64);
+  view v = view::contiguous(at(5376), 10, 2, 64);
+  view o = view::contiguous(at(6656), 16, 4, 64);
+  view d_o = view::contiguous(at(10752), 16, 4, 64);
+  view d_q = view::contiguous(at(14848), 16, 4, 64);
+  view d_k = view::contiguous(at(18944), 10, 2, 64);
+  view d_v = view::contiguous(at(20224), 10, 2, 64);
+  alignas(16) std::vector<float> lse_storage = std::vector<float>(4 * 16);
+  varattn::logsumexp_view lse{lse_storage.data(), 16};
+  alignas(16) std::vector<unsigned char> workspace_storage = std::vector<unsigned char>(1024);
+  void* workspace = workspace_storage.data();
+  std::size_t workspace_bytes = 256;
+
+  void check() const {
+    varattn::validate_backward<element>(p, q, k, v, o, d_o, lse, d_q, d_k, d_v, workspace,
+                                        workspace_bytes);
+  }
+  std::string message() const {
+    try {
+      check();
+    } catch (const varattn::error& e) {
+      return e.what();
+    }
+    return "(no error)";
+  }
+};
+
+bool starts_with(const std::string& text, const std::string& prefix) {
+  return text.compare(0, prefix.size(), prefix) == 0;
+}
+
+// Host memory for an on_device plan: on_device with kernel_family::sm80 makes no CUDA call.
+struct device_plan_memory {
+  alignas(16) std::vector<unsigned char> bytes = std::vector<unsigned char>(1 << 16);
+  varattn::device_report report{};
+  varattn::plan_workspace workspace() { return {bytes.data(), bytes.size(), &report}; }
+};
+
+}  // namespace
+
+TEST_CASE("backward: arguments that fit the plan pass") {
+  fixture f;
+  CHECK(varattn::backward_workspace_bytes(f.p) == 256);  // D: 16 rows x 4 heads x float
+  CHECK_NOTHROW(f.check());
+  fixture big;  // more workspace than needed is fine
+  big.workspace_bytes = 1024;
+  CHECK_NOTHROW(big.check());
+  fixture strided;  // gradients head-major, lse padded
+  strided.d_q = {strided.at(14848), 16, 4, 64, 64, 16 * 64};
+  strided.lse = {strided.lse_storage.data(), 16};
+  CHECK_NOTHROW(strided.check());
+}
+
+TEST_CASE("backward: the workspace holds D and, for fused plans, the work lists") {
+  varattn::attention_options sm80;
+  sm80.kernel = varattn::kernel_family::sm80;
+  device_plan_memory memory;
+  // 3 segments over 100 q rows and 130 k rows, d = 64: 64-row q tiles and 64-key k tiles, so
+  // 100 / 64 + 3 = 4 q items and 130 / 64 + 3 = 5 k items; D takes 100 x 4 floats = 1600
+  // bytes, the header 16, the items 8 each: 1600 + 16 + 32 + 40 = 1688, aligned to 1696.
+  const auto p64 = varattn::plan::on_device(memory.workspace(), 3, 100, 130, {4, 2, 64}, sm80);
+  CHECK(varattn::backward_workspace_bytes(p64) == 1696);
+  const auto l64 = varattn::detail::backward_layout::of(p64);
+  CHECK(l64.q_capacity == 4);
+  CHECK(l64.k_capacity == 5);
+  CHECK(l64.lists == 1600);
+  CHECK(l64.q_items() == 1616);
+  CHECK(l64.k_items() == 1648);
+  // d = 256: 32-row tiles: 100 / 32 + 3 = 6 and 130 / 32 + 3 = 7 items: 1616 + 48 + 56 = 1720,
+  // aligned to 1728.
+  const auto p256 = varattn::plan::on_device(memory.workspace(), 3, 100, 130, {4, 2, 256}, sm80);
+  CHECK(varattn::backward_workspace_bytes(p256) == 1728);
+  // No rows, no segments: nothing at all.
+  const auto empty = varattn::plan::on_device(memory.workspace(), 0, 0, 0, {4, 2, 64}, sm80);
+  CHECK(varattn::backward_workspace_bytes(empty) == 16);  // the list header alone
+  // A moved-from plan is refused by name.
+  varattn::plan moved = varattn::plan::on_device(memory.workspace(), 3, 100, 130, {4, 2, 64}, sm80);
+  varattn::plan taken = std::move(moved);
+  CHECK_THROWS_WITH_AS(varattn::backward_workspace_bytes(moved),
+                       "backward_workspace_bytes: the plan is empty (moved from); make a new one",
+                       varattn::error);
+}
+
+TEST_CASE("backward: views that do not fit the plan are rejected by name") {
+  fixture a;
+  a.d_q.rows = 15;
+  CHECK(a.message() == "d_q.rows = 15 != cu_seqlens_q[2] = 16");
+  fixture b;
+  b.d_k.heads = 1;
+  CHECK(b.message() == "d_k.heads = 1 != 2");
+  fixture c;
+  c.d_o.head_dim = 32;
+  CHECK(c.message() == "d_o.head_dim = 32 != 64");
+  fixture d;
+  d.d_v.data = d.at(20224 + 1);
+  CHECK(starts_with(d.message(), "d_v.data = "));
+  CHECK(d.message().find("is not 16-byte aligned (the kernels load 16-byte vectors)") !=
+        std::string::npos);
+  fixture e;
+  e.o.token_stride = 4 * 64 + 4;
+  CHECK(e.message() == "o.token_stride = 260 must be a positive multiple of 8 elements (16-byte "
+                       "vectors)");
+  fixture f;
+  f.v.rows = 9;
+  CHECK(f.message() == "v.rows = 9 != cu_seqlens_k[2] = 10");
+  fixture g;
+  g.d_q.data = nullptr;
+  CHECK(g.message() == "d_q.data is a null pointer");
+}
+
+TEST_CASE("backward: gradients that overlap themselves, an input, each other or the workspace") {
+  fixture a;
+  a.d_q.head_stride = 0;
+  CHECK(a.message() == "d_q.head_stride = 0 < 64: d_q's elements overlap (it is written, so each "
+                       "element must be distinct)");
+  fixture b;  // in place is not allowed: dK/dV read q while dQ is written
+  b.d_q.data = b.q.data;
+  CHECK(starts_with(b.message(), "d_q overlaps q: d_q spans bytes ["));
+  CHECK(b.message().find("; d_q, d_k, d_v and the workspace must not share memory with q, k, v, "
+                         "o, d_o, lse or each other") != std::string::npos);
+  fixture c;
+  c.d_k.data = c.d_v.data;
+  CHECK(starts_with(c.message(), "d_k overlaps d_v: d_k spans bytes ["));
+  fixture d;  // d_v inside d_o
+  d.d_v.data = d.d_o.data + 64;
+  CHECK(starts_with(d.message(), "d_v overlaps d_o: "));
+  fixture e;
+  e.workspace = e.o.data;
+  CHECK(starts_with(e.message(), "workspace overlaps o: workspace spans bytes ["));
+  fixture f;  // the logsumexp inside d_k
+  f.lse.data = reinterpret_cast<float*>(f.d_k.data);
+  CHECK(starts_with(f.message(), "d_k overlaps lse: "));
+  fixture g;  // the workspace inside d_q
+  g.workspace = g.d_q.data + 64;
+  CHECK(starts_with(g.message(), "d_q overlaps workspace: "));
+}
+
+TEST_CASE("backward: the forward's logsumexp is required and checked") {
+  fixture a;
+  a.lse.data = nullptr;
+  CHECK(a.message() == "lse.data is a null pointer: backward needs the forward's logsumexp "
+                       "(forward with a logsumexp_view)");
+  fixture b;
+  b.lse.data = reinterpret_cast<float*>(reinterpret_cast<char*>(b.lse_storage.data()) + 2);
+  CHECK(starts_with(b.message(), "lse.data = "));
+  CHECK(b.message().find(" is not 4-byte aligned (float)") != std::string::npos);
+  fixture c;
+  c.lse.head_stride = 15;
+  CHECK(c.message() == "lse.head_stride = 15 < rows_q = 16 (each head holds rows_q floats)");
+  fixture d;
+  d.lse.head_stride = INT64_MAX / 8;
+  CHECK(d.message() == "lse.head_stride = 1152921504606846975 x heads_q = 4 floats overflow a "
+                       "64-bit byte offset");
+}
+
+TEST_CASE("backward: the workspace must be large enough, present and aligned") {
+  fixture a;
+  a.workspace_bytes = 255;
+  CHECK(a.message() == "workspace_bytes = 255 < 256 (backward_workspace_bytes for this plan)");
+  fixture b;
+  b.workspace = nullptr;
+  CHECK(b.message() == "workspace is a null pointer");
+  fixture c;
+  c.workspace = c.workspace_storage.data() + 8;
+  CHECK(starts_with(c.message(), "workspace = "));
+  CHECK(c.message().find(" is not 16-byte aligned") != std::string::npos);
+}
