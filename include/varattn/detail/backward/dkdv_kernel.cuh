@@ -1,0 +1,181 @@
+// SPDX-License-Identifier: Apache-2.0
+#pragma once
+//! \file dkdv_kernel.cuh
+//! dK and dV: one CTA per (k tile of a segment, kv head), each warp 16 of its keys. The CTA
+//! visits every q head of the group and every query tile that sees one of its keys, and
+//! recomputes, transposed (keys are the rows): S^T = K Q^T, P^T = exp(s - lse) from the
+//! forward's logsumexp, dV += P^T dO; dP^T = V dO^T, dS^T = P^T o (dP^T - D) (times the
+//! softcap's 1 - tanh^2), dK += dS^T Q, and dK *= scale at the end. Each gradient element is
+//! written once, by one CTA, in a fixed order: no atomics, bit-identical run to run.
+
+#include <varattn/detail/arch_guard.cuh>
+#include <varattn/detail/backward/fragments.cuh>
+#include <varattn/detail/backward/params.cuh>
+#include <varattn/detail/backward/traits.cuh>
+#include <varattn/detail/backward/work_list.cuh>
+#include <varattn/detail/kernel/online_softmax.cuh>
+#include <varattn/detail/kernel/params.cuh>
+#include <varattn/detail/mask.hpp>
+#include <varattn/detail/sm80/cp_async.cuh>
+
+#include <cmath>
+#include <cstdint>
+
+namespace varattn::detail {
+
+//! The CTA's keys and the query steps that see them.
+struct kv_tile {
+  segment_bounds seg;
+  segment_mask mask;
+  int32_t key0;        //!< the tile's first key in its segment
+  int32_t keys;        //!< keys of the tile inside the segment
+  int32_t step_first;  //!< query steps [step_first, step_end) of kv_queries rows
+  int32_t step_end;
+  int32_t kv_head;
+};
+
+//! One pass over the group's q heads and the query steps: dV (DoV) and / or dK (DoK).
+template <class Element, int HeadDim, class Modifier, bool DoV, bool DoK>
+__device__ __forceinline__ void dkdv_pass(const backward_params<Element>& p, const kv_tile& t,
+                                          Element* smem,
+                                          float (&dv)[backward_traits<Element, HeadDim>::kOutTiles][4],
+                                          float (&dk)[backward_traits<Element, HeadDim>::kOutTiles][4]) {
+  using T = backward_traits<Element, HeadDim>;
+  constexpr int kQTiles = T::kKvQueries / 8;  // n8 tiles of S^T's columns (queries)
+  constexpr float kLog2e = 1.4426950408889634f;
+  Element* sk = smem;
+  Element* sv = sk + T::kKvKeys * T::kStride;
+  Element* sq = sv + T::kKvKeys * T::kStride;
+  Element* sdo = sq + T::kKvQueries * T::kStride;
+  float* s_lse = reinterpret_cast<float*>(sdo + T::kKvQueries * T::kStride);
+  float* s_delta = s_lse + T::kKvQueries;
+  const int warp = static_cast<int>(threadIdx.x / 32);
+  const int lane = static_cast<int>(threadIdx.x % 32);
+  const int tid = static_cast<int>(threadIdx.x);
+  const int32_t warp_key0 = t.key0 + warp * 16;  // the warp's first key in the segment
+
+  for (int32_t g = 0; g < p.group_size; ++g) {
+    const int32_t head = t.kv_head * p.group_size + g;
+    for (int32_t step = t.step_first; step < t.step_end; ++step) {
+      const int32_t query0 = step * T::kKvQueries;
+      const int32_t rows = min(T::kKvQueries, t.seg.q_length - query0);
+      const int64_t q_row = int64_t{t.seg.q_begin} + query0;
+      __syncthreads();  // every warp is done with the previous step's Q, dO, lse and D
+      load_rows_async<T, T::kKvQueries, T::kKvThreads>(sq, p.q.at(q_row, head),
+                                                       p.q.token_stride, rows);
+      load_rows_async<T, T::kKvQueries, T::kKvThreads>(sdo, p.d_o.at(q_row, head),
+                                                       p.d_o.token_stride, rows);
+      sm80::cp_async_commit();
+      for (int r = tid; r < T::kKvQueries; r += T::kKvThreads) {
+        // Rows past the segment and rows that see no key (lse -inf) get P = 0: exp2(-inf).
+        float lse2 = INFINITY, delta = 0.f;
+        if (r < rows) {
+          const float lse = p.lse[int64_t{head} * p.lse_head_stride + q_row + r];
+          lse2 = lse == -INFINITY ? INFINITY : lse * kLog2e;
+          delta = p.delta[int64_t{head} * p.rows_q + q_row + r];
+        }
+        s_lse[r] = lse2;
+        s_delta[r] = delta;
+      }
+      sm80::cp_async_wait<0>();
+      __syncthreads();
+
+      // dP^T = V dO^T first: the scores then turn into P and dS in place, one array each.
+      float dp[kQTiles][4] = {};
+      if constexpr (DoK) {
+        product_abt<Element, T::kStride, T::kKSteps, kQTiles>(dp, sv + warp * 16 * T::kStride,
+                                                              sdo, lane);
+      }
+      float s[kQTiles][4] = {};
+      product_abt<Element, T::kStride, T::kKSteps, kQTiles>(s, sk + warp * 16 * T::kStride, sq,
+                                                            lane);
+      Modifier::apply(s, p.softcap_scale);
+      // Every query of the step sees every key of the tile: no element mask.
+      const segment_mask::key_range unmasked = t.mask.unmasked_keys(query0, T::kKvQueries);
+      const bool partial = t.key0 < unmasked.first || t.key0 + T::kKvKeys > unmasked.end;
+#pragma unroll
+      for (int n = 0; n < kQTiles; ++n) {
+#pragma unroll
+        for (int e = 0; e < 4; ++e) {
+          const int col = n * 8 + (lane % 4) * 2 + (e % 2);  // query in the step
+          const int32_t key = warp_key0 + lane / 4 + (e / 2) * 8;
+          const bool visible = !partial || t.mask.visible(query0 + col, key);
+          const float x = s[n][e];
+          const float prob = visible ? fast_exp2(fmaf(x, p.exp2_scale, -s_lse[col])) : 0.f;
+          s[n][e] = prob;
+          if constexpr (DoK) {
+            float ds = prob * (dp[n][e] - s_delta[col]);
+            if constexpr (Modifier::kSoftcap) ds *= visible ? 1.f - x * x : 0.f;
+            dp[n][e] = ds;
+          }
+        }
+      }
+      if constexpr (DoV) {
+        product_pb<Element, T::kStride, T::kKvQueries / 16, T::kOutTiles>(dv, s, sdo, lane);
+      }
+      if constexpr (DoK) {
+        product_pb<Element, T::kStride, T::kKvQueries / 16, T::kOutTiles>(dk, dp, sq, lane);
+      }
+    }
+  }
+}
+
+template <class Element, int HeadDim, class Modifier>
+__global__ void __launch_bounds__(backward_traits<Element, HeadDim>::kKvThreads)
+    dkdv_kernel(const __grid_constant__ backward_params<Element> p,
+                const __grid_constant__ backward_work work) {
+  using T = backward_traits<Element, HeadDim>;
+  kv_tile t;
+  int k_tile;
+  if (!work.initial(t.seg, k_tile, t.kv_head)) return;
+  extern __shared__ uint4 smem_vectors[];  // 16-byte aligned for cp.async and ldmatrix
+  auto* smem = reinterpret_cast<Element*>(smem_vectors);
+  const int warp = static_cast<int>(threadIdx.x / 32);
+  const int lane = static_cast<int>(threadIdx.x % 32);
+
+  t.mask = segment_mask::make(p.mask, t.seg.q_length, t.seg.k_length);
+  t.key0 = k_tile * T::kKvKeys;
+  t.keys = min(T::kKvKeys, t.seg.k_length - t.key0);
+  // Query i sees key j iff min_offset <= j - i <= max_offset: the queries that see a key of
+  // [key0, key0 + keys) are [key0 - max_offset, key0 + keys - 1 - min_offset] (int64: the
+  // offsets may be INT32_MIN / INT32_MAX).
+  const int64_t first = int64_t{t.key0} - t.mask.max_offset;
+  const int64_t last = int64_t{t.key0} + t.keys - 1 - t.mask.min_offset;
+  const int64_t q_first = first < 0 ? 0 : first;
+  const int64_t q_last = last < t.seg.q_length - 1 ? last : t.seg.q_length - 1;
+  t.step_first = static_cast<int32_t>(q_first / T::kKvQueries);
+  t.step_end = q_last < q_first ? t.step_first : static_cast<int32_t>(q_last / T::kKvQueries) + 1;
+
+  const int64_t k_row = int64_t{t.seg.k_begin} + t.key0;
+  load_rows_async<T, T::kKvKeys, T::kKvThreads>(smem, p.k.at(k_row, t.kv_head),
+                                                 p.k.token_stride, t.keys);
+  load_rows_async<T, T::kKvKeys, T::kKvThreads>(smem + T::kKvKeys * T::kStride,
+                                                 p.v.at(k_row, t.kv_head), p.v.token_stride,
+                                                 t.keys);
+  sm80::cp_async_commit();
+
+  const int64_t warp_row = k_row + warp * 16;
+  const int valid = t.keys - warp * 16;
+  float acc[T::kOutTiles][4] = {};
+  if constexpr (T::kKvTwoPasses) {
+    // dV, then dK: one accumulator at a time (head dims above 128).
+    dkdv_pass<Element, HeadDim, Modifier, true, false>(p, t, smem, acc, acc);
+    store_fragment<Element>(acc, 1.f, p.d_v.at(warp_row, t.kv_head), p.d_v.token_stride, valid,
+                            HeadDim, lane);
+#pragma unroll
+    for (int i = 0; i < T::kOutTiles; ++i) acc[i][0] = acc[i][1] = acc[i][2] = acc[i][3] = 0.f;
+    dkdv_pass<Element, HeadDim, Modifier, false, true>(p, t, smem, acc, acc);
+    store_fragment<Element>(acc, p.scale, p.d_k.at(warp_row, t.kv_head), p.d_k.token_stride,
+                            valid, HeadDim, lane);
+  } else {
+    float dk[T::kOutTiles][4] = {};
+    dkdv_pass<Element, HeadDim, Modifier, true, true>(p, t, smem, acc, dk);
+    store_fragment<Element>(acc, 1.f, p.d_v.at(warp_row, t.kv_head), p.d_v.token_stride, valid,
+                            HeadDim, lane);
+    store_fragment<Element>(dk, p.scale, p.d_k.at(warp_row, t.kv_head), p.d_k.token_stride,
+                            valid, HeadDim, lane);
+  }
+  sm80::cp_async_wait<0>();  // with no query step, K and V may still be landing
+}
+
+}  // namespace varattn::detail

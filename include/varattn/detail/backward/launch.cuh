@@ -1,0 +1,132 @@
+// SPDX-License-Identifier: Apache-2.0
+#pragma once
+//! \file launch.cuh
+//! The backward's launches, back to back on one stream, no host wait: the work lists
+//! (fused and bucketed plans), D (and NaN gradients for rejected device offsets), dK/dV, dQ.
+
+#include <varattn/backward_workspace.hpp>
+#include <varattn/detail/backward/delta.cuh>
+#include <varattn/detail/backward/dkdv_kernel.cuh>
+#include <varattn/detail/backward/dq_kernel.cuh>
+#include <varattn/detail/backward/params.cuh>
+#include <varattn/detail/backward/traits.cuh>
+#include <varattn/detail/backward/work_list.cuh>
+#include <varattn/detail/kernel/score_modifier.cuh>
+#include <varattn/detail/launch_kernel.cuh>
+#include <varattn/error.hpp>
+#include <varattn/plan.hpp>
+
+#include <cuda_runtime_api.h>
+
+#include <algorithm>
+#include <cstdint>
+
+namespace varattn::detail {
+
+//! The plan whose device buffers (cu_seqlens copies, status) a fused backward reads: the
+//! plan's own, or a bucketed plan's first bucket's (every bucket holds the whole table).
+inline device_work backward_device_table(const plan& p) {
+  if (p.policy() == launch_policy::bucketed) {
+    if (p.buckets().empty()) fail("backward: the bucketed plan has no bucket");
+    return p.buckets().front().device();
+  }
+  return p.device();
+}
+
+//! The fused grids (capacity x heads CTAs in gridDim.x) fit 2^31 - 1; checked before any launch.
+inline void check_backward_grid(const plan& p, const backward_layout& layout) {
+  const int64_t q_ctas = layout.q_capacity * p.shape().heads_q;
+  const int64_t k_ctas = layout.k_capacity * p.shape().heads_kv;
+  if (q_ctas > INT32_MAX || k_ctas > INT32_MAX) {
+    fail("backward: ", layout.q_capacity, " q tiles x heads_q = ", p.shape().heads_q, " and ",
+         layout.k_capacity, " k tiles x heads_kv = ", p.shape().heads_kv,
+         " CTAs; the fused grid holds at most 2147483647");
+  }
+}
+
+template <class Element, int HeadDim, class Modifier>
+void run_backward(const plan& p, const backward_params<Element>& params,
+                  const backward_layout& layout, char* workspace, cudaStream_t stream) {
+  using T = backward_traits<Element, HeadDim>;
+  const auto dkdv = dkdv_kernel<Element, HeadDim, Modifier>;
+  const auto dq = dq_kernel<Element, HeadDim, Modifier>;
+  allow_shared_memory(dkdv, T::kKvSmemBytes);
+  allow_shared_memory(dq, T::kQSmemBytes);
+  const auto heads_q = static_cast<unsigned>(p.shape().heads_q);
+  const auto heads_kv = static_cast<unsigned>(p.shape().heads_kv);
+
+  const int32_t* status = nullptr;
+  device_work table{};
+  auto* header = reinterpret_cast<backward_list_header*>(workspace + layout.lists);
+  auto* q_items = reinterpret_cast<backward_item*>(workspace + layout.q_items());
+  auto* k_items = reinterpret_cast<backward_item*>(workspace + layout.k_items());
+  if (layout.has_lists()) {
+    table = backward_device_table(p);
+    status = table.status;
+    if (p.segment_count() > 0) {
+      launch_kernel(build_backward_lists_kernel<>, dim3(1), dim3(kBackwardListThreads), 0,
+                    stream, table.cu_q, table.cu_k, table.status, p.segment_count(),
+                    int32_t{T::kQRows}, int32_t{T::kKvKeys},
+                    static_cast<int32_t>(layout.q_capacity), static_cast<int32_t>(layout.k_capacity),
+                    header, q_items, k_items);
+    }
+  }
+
+  // D for every (q head, row); a warp each, grid-strided.
+  const int64_t warps_needed = std::max(params.rows_q * params.heads_q,
+                                        status != nullptr ? params.rows_k * params.heads_kv : 0);
+  if (warps_needed > 0) {
+    constexpr int64_t kWarpsPerBlock = kDeltaThreads / 32;
+    const int64_t blocks = std::min<int64_t>((warps_needed + kWarpsPerBlock - 1) / kWarpsPerBlock,
+                                             int64_t{1} << 20);
+    launch_kernel(delta_kernel<Element>, dim3(static_cast<unsigned>(blocks)),
+                  dim3(kDeltaThreads), 0, stream, params, status);
+  }
+
+  if (!layout.has_lists()) {
+    // per_segment: one launch per segment that has queries (plan::launches()), and one for each
+    // run of key rows between them (segments without queries): their d_k and d_v are zeros.
+    const auto zero_keys = [&](int32_t k_begin, int32_t k_end) {
+      if (k_end <= k_begin) return;
+      const segment_bounds keys{0, 0, k_begin, k_end - k_begin};
+      launch_kernel(dkdv, dim3(static_cast<unsigned>(ceil_div(k_end - k_begin, T::kKvKeys)), heads_kv),
+                    dim3(T::kKvThreads), T::kKvSmemBytes, stream, params,
+                    backward_work::one_segment(keys));
+    };
+    int32_t covered = 0;  // key rows [0, covered) have a launch
+    for (const segment_launch& s : p.launches()) {
+      zero_keys(covered, s.k_begin);
+      const segment_bounds seg{s.q_begin, s.q_length, s.k_begin, s.k_length};
+      if (s.k_length > 0) {
+        launch_kernel(dkdv, dim3(static_cast<unsigned>(ceil_div(s.k_length, T::kKvKeys)), heads_kv),
+                      dim3(T::kKvThreads), T::kKvSmemBytes, stream, params,
+                      backward_work::one_segment(seg));
+      }
+      covered = std::max(covered, s.k_begin + s.k_length);
+    }
+    zero_keys(covered, p.rows_k());
+    for (const segment_launch& s : p.launches()) {
+      const segment_bounds seg{s.q_begin, s.q_length, s.k_begin, s.k_length};
+      launch_kernel(dq, dim3(static_cast<unsigned>(ceil_div(s.q_length, T::kQRows)), heads_q),
+                    dim3(T::kQThreads), T::kQSmemBytes, stream, params,
+                    backward_work::one_segment(seg));
+    }
+    return;
+  }
+
+  // fused and bucketed: one launch each over the lists; CTAs past the counts exit.
+  if (layout.k_capacity > 0) {
+    const auto ctas = static_cast<unsigned>(layout.k_capacity * heads_kv);
+    launch_kernel(dkdv, dim3(ctas), dim3(T::kKvThreads), T::kKvSmemBytes, stream, params,
+                  backward_work::listed(table.cu_q, table.cu_k, k_items, &header->k_count,
+                                        static_cast<int32_t>(layout.k_capacity)));
+  }
+  if (layout.q_capacity > 0) {
+    const auto ctas = static_cast<unsigned>(layout.q_capacity * heads_q);
+    launch_kernel(dq, dim3(ctas), dim3(T::kQThreads), T::kQSmemBytes, stream, params,
+                  backward_work::listed(table.cu_q, table.cu_k, q_items, &header->q_count,
+                                        static_cast<int32_t>(layout.q_capacity)));
+  }
+}
+
+}  // namespace varattn::detail
