@@ -1,0 +1,278 @@
+// SPDX-License-Identifier: Apache-2.0
+// The backward (dq, dk, dv) against the double-precision reference gradients: both element
+// types, every default head dim, options (none, causal, window, softcap, GQA 4:1, MQA), every
+// launch policy (the harness's variants), segments of length 0 and 1, q shorter and longer
+// than k, one long segment (4,096 rows rather than 16k: the double-precision reference of a
+// 16k segment takes minutes), 2,048 tiny segments. Every run: gradients and workspace
+// NaN-poisoned first, every element checked (finite, within the tolerance, exactly 0 for rows
+// that see no key and keys no query sees, guard rows untouched), and a second run
+// bit-identical to the first (the backward is deterministic by construction). o and the
+// logsumexp come from the reference (rounded to the element type and to float), so this file
+// instantiates no forward kernel (compile time); the PyTorch op's tests run forward and
+// backward end to end (python/tests/test_backward.py).
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "harness.cuh"
+
+namespace {
+
+template <class Element>
+constexpr double backward_tolerance() {
+  return std::is_same_v<Element, __half> ? 1e-2 : 2e-2;
+}
+
+struct backward_problem {
+  std::vector<int32_t> lengths_q;
+  std::vector<int32_t> lengths_k;  //!< empty: as lengths_q
+  int32_t heads_q = 2;
+  int32_t heads_kv = 2;
+  int32_t head_dim = 64;
+  varattn::attention_options options{};
+  float q_gain = 1.0f;
+  std::vector<test::variant> variants{std::begin(test::kVariants), std::end(test::kVariants)};
+};
+
+struct gradient_score {
+  double rel_error = 0;
+  int64_t nonfinite = 0;
+  int64_t guard_written = 0;
+  int64_t zero_expected_nonzero = 0;  //!< rows that must be exactly 0 and are not
+};
+
+//! `out` (rows + guard rows) against `ref` (rows); `zero_rows[r]`: row r must be exactly 0.
+template <class Element>
+gradient_score score_gradient(const std::vector<Element>& out, const std::vector<double>& ref,
+                              const std::vector<char>& zero_rows, int64_t row_elements) {
+  gradient_score g;
+  double err2 = 0, ref2 = 0;
+  for (std::size_t i = 0; i < ref.size(); ++i) {
+    const double x = varattn::detail::to_double(out[i]);
+    if (!std::isfinite(x)) {
+      ++g.nonfinite;
+      continue;
+    }
+    if (zero_rows[i / std::size_t(row_elements)] && x != 0.0) ++g.zero_expected_nonzero;
+    err2 += (x - ref[i]) * (x - ref[i]);
+    ref2 += ref[i] * ref[i];
+  }
+  g.rel_error = ref2 > 0 ? std::sqrt(err2 / ref2) : std::sqrt(err2);
+  const auto* guard = reinterpret_cast<const unsigned char*>(out.data() + ref.size());
+  for (std::size_t b = 0; b < (out.size() - ref.size()) * sizeof(Element); ++b) {
+    g.guard_written += guard[b] != test::kPoison;
+  }
+  return g;
+}
+
+//! Keys that no query of their segment sees: their dk and dv are exactly 0.
+std::vector<char> unseen_keys(const varattn::segments& segs_q, const varattn::segments& segs_k,
+                              const varattn::attention_options& options) {
+  std::vector<char> unseen(std::size_t(segs_k.total()), 1);
+  for (std::size_t s = 0; s < segs_q.size(); ++s) {
+    for (int32_t i = 0; i < segs_q[s].length; ++i) {
+      const auto keys =
+          varattn::reference_visible_keys(i, segs_q[s].length, segs_k[s].length, options);
+      for (int64_t j = keys.first; j <= keys.last; ++j) unseen[std::size_t(segs_k[s].begin + j)] = 0;
+    }
+  }
+  return unseen;
+}
+
+//! A device buffer of `rows + kGuardRows` rows of `row_elements`, NaN-poisoned before each run.
+template <class Element>
+struct gradient_buffer {
+  thrust::device_vector<Element> data;
+  int64_t rows, heads, head_dim;
+  gradient_buffer(int64_t rows_, int32_t heads_, int32_t d)
+      : data(std::size_t((rows_ + test::kGuardRows) * heads_ * d)), rows(rows_), heads(heads_),
+        head_dim(d) {}
+  Element* ptr() { return thrust::raw_pointer_cast(data.data()); }
+  varattn::packed_view<Element> view() {
+    return varattn::packed_view<Element>::contiguous(ptr(), rows, static_cast<int32_t>(heads),
+                                                     static_cast<int32_t>(head_dim));
+  }
+  void poison(cudaStream_t stream) {
+    VARATTN_CUDA_CHECK(cudaMemsetAsync(ptr(), test::kPoison, data.size() * sizeof(Element), stream));
+  }
+  std::vector<Element> read() {
+    std::vector<Element> host(data.size());
+    VARATTN_CUDA_CHECK(
+        cudaMemcpy(host.data(), ptr(), host.size() * sizeof(Element), cudaMemcpyDeviceToHost));
+    return host;
+  }
+};
+
+template <class Element>
+void check_backward(const backward_problem& pr, uint64_t seed) {
+  using const_view = varattn::packed_view<const Element>;
+  const auto segs_q = varattn::segments::from_lengths(pr.lengths_q, "cu_seqlens_q");
+  const auto segs_k = varattn::segments::from_lengths(
+      pr.lengths_k.empty() ? pr.lengths_q : pr.lengths_k, "cu_seqlens_k");
+  const int32_t d = pr.head_dim;
+  const int64_t rows_q = segs_q.total(), rows_k = segs_k.total();
+  std::mt19937_64 rng(seed);
+  std::vector<Element> hq = test::random_elements<Element>(std::size_t(rows_q * pr.heads_q * d), rng,
+                                                           pr.q_gain);
+  std::vector<Element> hk = test::random_elements<Element>(std::size_t(rows_k * pr.heads_kv * d), rng);
+  std::vector<Element> hv = test::random_elements<Element>(std::size_t(rows_k * pr.heads_kv * d), rng);
+  std::vector<Element> hdo = test::random_elements<Element>(std::size_t(rows_q * pr.heads_q * d), rng);
+  const varattn::reference_gradients ref = varattn::reference_attention_backward<Element>(
+      segs_q, segs_k, const_view::contiguous(hq.data(), rows_q, pr.heads_q, d),
+      const_view::contiguous(hk.data(), rows_k, pr.heads_kv, d),
+      const_view::contiguous(hv.data(), rows_k, pr.heads_kv, d),
+      const_view::contiguous(hdo.data(), rows_q, pr.heads_q, d), pr.options);
+  std::vector<char> keyless = test::rows_with_keys(segs_q, segs_k, pr.options);
+  for (char& c : keyless) c = !c;
+  const std::vector<char> unseen = unseen_keys(segs_q, segs_k, pr.options);
+
+  test::stream_guard sg;
+  const cudaStream_t stream = sg.stream;
+  std::vector<Element> ho(ref.out.size());
+  for (std::size_t i = 0; i < ho.size(); ++i) ho[i] = test::from_float<Element>(float(ref.out[i]));
+  const std::vector<float> hlse(ref.lse.begin(), ref.lse.end());  // [heads_q, rows_q]
+  const thrust::device_vector<Element> dq_in(hq), dk_in(hk), dv_in(hv), ddo(hdo), dout(ho);
+  thrust::device_vector<float> dlse(hlse);
+  const auto q = const_view::contiguous(thrust::raw_pointer_cast(dq_in.data()), rows_q, pr.heads_q, d);
+  const auto k = const_view::contiguous(thrust::raw_pointer_cast(dk_in.data()), rows_k, pr.heads_kv, d);
+  const auto v = const_view::contiguous(thrust::raw_pointer_cast(dv_in.data()), rows_k, pr.heads_kv, d);
+  const auto d_o = const_view::contiguous(thrust::raw_pointer_cast(ddo.data()), rows_q, pr.heads_q, d);
+  const auto o = const_view::contiguous(thrust::raw_pointer_cast(dout.data()), rows_q, pr.heads_q, d);
+  const varattn::logsumexp_view lse{thrust::raw_pointer_cast(dlse.data()), rows_q};
+  gradient_buffer<Element> grad_q(rows_q, pr.heads_q, d), grad_k(rows_k, pr.heads_kv, d),
+      grad_v(rows_k, pr.heads_kv, d);
+
+  for (const test::variant how : pr.variants) {
+    CAPTURE(std::string(test::variant_name(how)));
+    const varattn::plan plan =
+        test::make_plan(how, segs_q, segs_k, {pr.heads_q, pr.heads_kv, d}, pr.options, stream);
+    const std::size_t workspace_bytes = varattn::backward_workspace_bytes(plan);
+    thrust::device_vector<unsigned char> workspace(std::max<std::size_t>(workspace_bytes, 1));
+    std::vector<Element> first[3];
+    for (int run = 0; run < 2; ++run) {
+      grad_q.poison(stream);
+      grad_k.poison(stream);
+      grad_v.poison(stream);
+      VARATTN_CUDA_CHECK(cudaMemsetAsync(thrust::raw_pointer_cast(workspace.data()), test::kPoison,
+                                         workspace.size(), stream));
+      varattn::backward<Element>(plan, q, k, v, o, d_o, lse, grad_q.view(), grad_k.view(),
+                                 grad_v.view(), thrust::raw_pointer_cast(workspace.data()),
+                                 workspace_bytes, stream);
+      VARATTN_CUDA_CHECK(cudaStreamSynchronize(stream));
+      std::vector<Element> got[3] = {grad_q.read(), grad_k.read(), grad_v.read()};
+      if (run == 0) {
+        const gradient_score scores[3] = {
+            score_gradient(got[0], ref.dq, keyless, int64_t{pr.heads_q} * d),
+            score_gradient(got[1], ref.dk, unseen, int64_t{pr.heads_kv} * d),
+            score_gradient(got[2], ref.dv, unseen, int64_t{pr.heads_kv} * d)};
+        const char* names[3] = {"dq", "dk", "dv"};
+        for (int i = 0; i < 3; ++i) {
+          CAPTURE(std::string(names[i]));
+          CAPTURE(scores[i].rel_error);
+          CHECK(scores[i].nonfinite == 0);
+          CHECK(scores[i].guard_written == 0);
+          CHECK(scores[i].zero_expected_nonzero == 0);
+          CHECK(scores[i].rel_error <= backward_tolerance<Element>());
+        }
+        for (int i = 0; i < 3; ++i) first[i] = std::move(got[i]);
+      } else {
+        // Deterministic: the second run's bits equal the first's.
+        for (int i = 0; i < 3; ++i) {
+          CHECK(std::memcmp(first[i].data(), got[i].data(), got[i].size() * sizeof(Element)) == 0);
+        }
+      }
+    }
+  }
+}
+
+struct option_case {
+  const char* name;
+  int32_t heads_q = 2, heads_kv = 2;
+  bool causal = false;
+  int32_t left = -1, right = -1;
+  float softcap = 0.0f;
+  float q_gain = 1.0f;
+};
+
+const option_case kOptionCases[] = {
+    {"none"},
+    {"causal", 2, 2, true},
+    {"window (8, 4)", 2, 2, false, 8, 4},
+    {"softcap 5, large scores, causal", 2, 2, true, -1, -1, 5.0f, 3.0f},
+    {"GQA 4:1 (8:2 heads), causal", 8, 2, true},
+    {"MQA (4:1 heads), window (16, 0)", 4, 1, false, 16, 0},
+};
+
+// Lengths 0 and 1, around the tiles (16, 32, 64), q = k in the first set; q longer and
+// shorter than k, a q segment with no query but keys, in the second.
+const std::vector<int32_t> kEqual = {1, 17, 0, 80, 130};
+const std::vector<int32_t> kUnequalQ = {70, 33, 7, 0, 40, 1};
+const std::vector<int32_t> kUnequalK = {40, 64, 1, 20, 100, 3};
+
+template <class Element>
+void check_options() {
+  uint64_t seed = 14000;
+  for (const option_case& c : kOptionCases) {
+    for (const int32_t d : test::kHeadDims) {
+      if (!test::instantiated(d)) continue;
+      CAPTURE(std::string(c.name));
+      CAPTURE(d);
+      backward_problem pr;
+      pr.heads_q = c.heads_q;
+      pr.heads_kv = c.heads_kv;
+      pr.head_dim = d;
+      pr.options.causal = c.causal;
+      pr.options.window_left = c.left;
+      pr.options.window_right = c.right;
+      pr.options.softcap = c.softcap;
+      pr.q_gain = c.q_gain;
+      pr.lengths_q = kEqual;
+      CAPTURE(seed);
+      check_backward<Element>(pr, seed++);
+      pr.lengths_q = kUnequalQ;
+      pr.lengths_k = kUnequalK;
+      CAPTURE(seed);
+      check_backward<Element>(pr, seed++);
+    }
+  }
+}
+
+}  // namespace
+
+TEST_CASE("backward bfloat16: options x head dims x launch policies, q = k and q != k") {
+  check_options<__nv_bfloat16>();
+}
+
+TEST_CASE("backward half: options x head dims x launch policies, q = k and q != k") {
+  check_options<__half>();
+}
+
+TEST_CASE("backward: one long causal segment (4,096 rows), d = 64, GQA 2:1") {
+  backward_problem pr;
+  pr.lengths_q = {4096};
+  pr.heads_q = 2;
+  pr.heads_kv = 1;
+  pr.head_dim = 64;
+  pr.options.causal = true;
+  pr.variants = {test::variant::per_segment, test::variant::fused_built_on_device};
+  if (!test::instantiated(64)) return;
+  check_backward<__nv_bfloat16>(pr, 14500);
+  check_backward<__half>(pr, 14501);
+}
+
+TEST_CASE("backward: 2,048 tiny segments (0 to 8 queries and keys), none and causal") {
+  if (!test::instantiated(64)) return;
+  std::mt19937 rng(14600);
+  std::uniform_int_distribution<int32_t> length(0, 8);
+  backward_problem pr;
+  for (int i = 0; i < 2048; ++i) {
+    pr.lengths_q.push_back(length(rng));
+    pr.lengths_k.push_back(length(rng));
+  }
+  pr.heads_q = 4;
+  pr.heads_kv = 2;
+  pr.head_dim = 64;
+  check_backward<__nv_bfloat16>(pr, 14601);
+  pr.options.causal = true;
+  check_backward<__half>(pr, 14602);
+}
