@@ -41,6 +41,48 @@ def _(q, k, v, cu_seqlens_q, cu_seqlens_k, causal=False, scale=None, max_seqlen_
     return q.new_empty(q.shape), q.new_empty(lse_shape, dtype=torch.float32)
 
 
+@torch.library.register_fake("varattn::varlen_attention_backward")
+def _(d_out, q, k, v, out, lse, cu_seqlens_q, cu_seqlens_k, causal=False, scale=None,
+      max_seqlen_q=None, window_left=-1, window_right=-1, softcap=0.0):
+    # Shapes only: the gradients are dense tensors of q's, k's and v's shapes.
+    return q.new_empty(q.shape), k.new_empty(k.shape), v.new_empty(v.shape)
+
+
+# The op's arguments after the five tensors, with their schema defaults.
+_DEFAULTS = (False, None, None, None, -1, -1, 0.0, False)
+
+
+def _setup_context(ctx, inputs, output):
+    ctx.input_count = len(inputs)
+    (q, k, v, cu_seqlens_q, cu_seqlens_k, causal, scale, max_seqlen_q, _max_seqlen_k,
+     window_left, window_right, softcap, _return_lse) = \
+        tuple(inputs) + _DEFAULTS[len(inputs) - 5:]
+    out, lse = output
+    ctx.save_for_backward(q, k, v, out, lse, cu_seqlens_q, cu_seqlens_k)
+    ctx.options = (causal, scale, max_seqlen_q, window_left, window_right, softcap)
+    ctx.mark_non_differentiable(lse)  # as FlashAttention's softmax_lse
+
+
+def _backward(ctx, grad_out, _grad_lse):
+    q, k, v, out, lse, cu_seqlens_q, cu_seqlens_k = ctx.saved_tensors
+    if grad_out is None:  # out unused by the loss
+        return (None,) * ctx.input_count
+    if lse.dim() != 2:
+        raise RuntimeError(
+            "varattn::varlen_attention: the backward needs the forward's logsumexp; call the op "
+            "with return_lse=True when q, k or v requires grad (varattn.varlen_attention and "
+            "flash_attn_varlen_func do)")
+    causal, scale, max_seqlen_q, window_left, window_right, softcap = ctx.options
+    d_q, d_k, d_v = torch.ops.varattn.varlen_attention_backward(
+        grad_out, q, k, v, out, lse, cu_seqlens_q, cu_seqlens_k, causal, scale, max_seqlen_q,
+        window_left, window_right, softcap)
+    return (d_q, d_k, d_v) + (None,) * (ctx.input_count - 3)
+
+
+torch.library.register_autograd("varattn::varlen_attention", _backward,
+                                setup_context=_setup_context)
+
+
 def library_path() -> str:
     """The op library in use (built with the package, or JIT-compiled)."""
     return _ops.load()
@@ -76,7 +118,11 @@ def varlen_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
     (out, lse), lse the float32 natural-log logsumexp of each query row's scores (after scale
     and softcap) as a contiguous [heads_q, total_q] tensor (FlashAttention's varlen layout),
     -inf for rows that see no key. No host sync, capturable in CUDA graphs and traced by
-    torch.compile; forward only (no autograd).
+    torch.compile.
+
+    Differentiable in q, k and v (autograd runs varattn's backward, deterministic: no atomics;
+    lse is not differentiable). When a gradient is needed the forward also computes the
+    logsumexp, which the backward reads.
 
     Invalid offsets (only the device reads them) make every element of the output (and of
     lse) NaN; the next call on the same stream, or check_errors(), raises the reason by name.
@@ -84,9 +130,10 @@ def varlen_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
     if cu_seqlens_k is None:
         cu_seqlens_k = cu_seqlens_q
     left, right = _window(window_size)
+    needs_grad = torch.is_grad_enabled() and any(t.requires_grad for t in (q, k, v))
     out, lse = torch.ops.varattn.varlen_attention(q, k, v, cu_seqlens_q, cu_seqlens_k, causal,
                                                   scale, max_seqlen_q, max_seqlen_k, left, right,
-                                                  float(softcap), return_lse)
+                                                  float(softcap), return_lse or needs_grad)
     return (out, lse) if return_lse else out
 
 

@@ -33,7 +33,8 @@ def flash_attn_varlen_func(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
     [i + len_k - len_q - left, i + len_k - len_q + right]; a negative side is unbounded, as in
     flash-attn), softcap (> 0: scores become softcap * tanh(score / softcap); 0 or less is
     off, as in flash-attn), GQA/MQA, max_seqlen_q (picks the tile height; a bound, as for
-    flash-attn), deterministic (varattn's forward is always deterministic).
+    flash-attn), deterministic (varattn's forward and backward are always deterministic).
+    Differentiable in q, k and v (varattn's backward through autograd).
 
     return_attn_probs=True returns (out, softmax_lse, S_dmask) as flash-attn 2.x does:
     softmax_lse the float32 logsumexp of each query row's scaled (and softcapped) scores,
@@ -43,8 +44,7 @@ def flash_attn_varlen_func(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
     here, the logsumexp of no scores, where flash-attn 2.x and 3 write +inf; both give that
     row zeros. (flash-attn 3's varlen function returns (out, softmax_lse), without S_dmask.)
 
-    Not supported: dropout_p != 0, alibi_slopes: each raises NotImplementedError. Forward
-    only: tensors that require grad raise too.
+    Not supported: dropout_p != 0, alibi_slopes: each raises NotImplementedError.
     """
     from . import varlen_attention  # the op is loaded by the package's __init__
 
@@ -52,9 +52,6 @@ def flash_attn_varlen_func(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
         raise _unsupported("dropout_p", dropout_p, "varattn computes inference attention")
     if alibi_slopes is not None:
         raise _unsupported("alibi_slopes", "<tensor>", "ALiBi is not built")
-    if torch.is_grad_enabled() and any(t.requires_grad for t in (q, k, v)):
-        raise NotImplementedError("varattn.flash_attn_varlen_func: q, k or v requires grad, "
-                                  "but varattn has no backward pass yet (use torch.no_grad())")
     left, right = (max(int(side), -1) for side in window_size)  # flash-attn: < 0 is unbounded
     result = varlen_attention(q, k, v, cu_seqlens_q, cu_seqlens_k, causal=causal,
                               scale=softmax_scale, max_seqlen_q=int(max_seqlen_q),

@@ -28,10 +28,25 @@
 // and are recorded in the workspace's pinned device_report; the next call on the same stream
 // raises them by name ("cu_seqlens_q[2] = 30 < cu_seqlens_q[1] = 70"), and check_errors()
 // raises them on request. Built ahead of time by python/setup.py (or JIT-compiled by
-// varattn/_ops.py) with forward_half.cu and forward_bf16.cu, which hold the kernels.
+// varattn/_ops.py) with forward_half.cu, forward_bf16.cu, backward_half.cu and
+// backward_bf16.cu, which hold the kernels.
+//
+//   varattn::varlen_attention_backward(Tensor d_out, Tensor q, Tensor k, Tensor v, Tensor out,
+//                                      Tensor lse, Tensor cu_seqlens_q, Tensor cu_seqlens_k,
+//                                      bool causal, float? scale, int? max_seqlen_q,
+//                                      int window_left, int window_right, float softcap)
+//                                      -> (Tensor d_q, Tensor d_k, Tensor d_v)
+//
+// The gradients of varlen_attention (autograd registers it in varattn/__init__.py): out and
+// lse are the forward's (lse [heads_q, total_q] float32, the forward run with return_lse);
+// d_k and d_v sum over each kv head's q heads. Deterministic (no atomics). The same plan
+// cache and device-built plan as the forward, and a workspace from the caching allocator for
+// D = rowsum(d_out * out) and the work lists; no host wait, capturable.
 
+#include "backward_element.hpp"
 #include "forward_element.hpp"
 
+#include <varattn/backward_workspace.hpp>
 #include <varattn/device_plan.cuh>
 #include <varattn/device_report.hpp>
 #include <varattn/plan.hpp>
@@ -443,6 +458,121 @@ std::tuple<at::Tensor, at::Tensor> varlen_attention(
   return {o, lse};
 }
 
+template <class Element>
+void run_backward(const varattn::plan& plan, const at::Tensor& d_out, const at::Tensor& q,
+                  const at::Tensor& k, const at::Tensor& v, const at::Tensor& out,
+                  const at::Tensor& lse, const at::Tensor& d_q, const at::Tensor& d_k,
+                  const at::Tensor& d_v, const at::Tensor& workspace, cudaStream_t stream) {
+  const auto in = [](const at::Tensor& t) {
+    return view_of(t, reinterpret_cast<const Element*>(t.const_data_ptr()));
+  };
+  const auto grad = [](const at::Tensor& t) {
+    return view_of(t, reinterpret_cast<Element*>(t.mutable_data_ptr()));
+  };
+  // The backward reads lse only; logsumexp_view carries a mutable pointer for the forward.
+  const varattn::logsumexp_view lse_view{const_cast<float*>(lse.const_data_ptr<float>()),
+                                         q.size(0)};
+  varattn_torch::backward_element(plan, in(q), in(k), in(v), in(out), in(d_out), lse_view,
+                                  grad(d_q), grad(d_k), grad(d_v), workspace.data_ptr(),
+                                  static_cast<std::size_t>(workspace.numel()), stream);
+}
+
+std::tuple<at::Tensor, at::Tensor, at::Tensor> varlen_attention_backward(
+    const at::Tensor& d_out_in, const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+    const at::Tensor& out, const at::Tensor& lse, const at::Tensor& cu_seqlens_q,
+    const at::Tensor& cu_seqlens_k, bool causal, std::optional<double> scale,
+    std::optional<int64_t> max_seqlen_q, int64_t window_left, int64_t window_right,
+    double softcap) {
+  constexpr const char* kBackward = "varattn::varlen_attention_backward: ";
+  TORCH_CHECK(q.defined() && q.is_cuda(), kBackward, "q must be a defined CUDA tensor");
+  check_qkv(q, "q", q);
+  check_qkv(k, "k", q);
+  check_qkv(v, "v", q);
+  check_qkv(out, "out", q);
+  check_qkv(d_out_in, "d_out", q);
+  check_offsets_tensor(cu_seqlens_q, "cu_seqlens_q", q);
+  check_offsets_tensor(cu_seqlens_k, "cu_seqlens_k", q);
+  TORCH_CHECK(out.sizes() == q.sizes() && d_out_in.sizes() == q.sizes(), kBackward, "out ",
+              text(out.sizes()), " and d_out ", text(d_out_in.sizes()), " must have q's shape ",
+              text(q.sizes()));
+  TORCH_CHECK(k.sizes() == v.sizes(), kBackward, "k ", text(k.sizes()), " and v ",
+              text(v.sizes()), " must have one shape");
+  TORCH_CHECK(q.size(2) == k.size(2), kBackward, "q has head_dim ", text(q.size(2)),
+              " but k and v have ", text(k.size(2)));
+  TORCH_CHECK(k.size(1) > 0 && q.size(1) % k.size(1) == 0, kBackward, "q has ", text(q.size(1)),
+              " heads, not a multiple of k and v's ", text(k.size(1)), " heads");
+  TORCH_CHECK(cu_seqlens_q.numel() == cu_seqlens_k.numel(), kBackward, "cu_seqlens_q has ",
+              text(cu_seqlens_q.numel()), " offsets but cu_seqlens_k has ",
+              text(cu_seqlens_k.numel()));
+  check_cuda_tensor(lse, "lse", q);
+  TORCH_CHECK(lse.scalar_type() == at::kFloat && lse.dim() == 2 && lse.size(0) == q.size(1) &&
+                  lse.size(1) == q.size(0) && lse.is_contiguous(),
+              kBackward, "lse must be the forward's contiguous float32 [heads_q, total_q] = [",
+              text(q.size(1)), ", ", text(q.size(0)), "] logsumexp (return_lse=True), got ",
+              text(lse.sizes()));
+  if (max_seqlen_q) {
+    TORCH_CHECK(*max_seqlen_q >= 0 && *max_seqlen_q <= std::numeric_limits<int32_t>::max(),
+                kBackward, "max_seqlen_q = ", text(*max_seqlen_q), " is out of range");
+  }
+  // Autograd may hand over any strides (expanded zeros, say): the kernels take 16-byte rows.
+  const at::Tensor d_out = d_out_in.contiguous();
+
+  const c10::cuda::CUDAGuard device_guard(q.device());
+  const cudaStream_t stream = c10::cuda::getCurrentCUDAStream(q.device().index()).stream();
+  const auto rows_q = static_cast<int32_t>(q.size(0));
+  const auto rows_k = static_cast<int32_t>(k.size(0));
+  const auto segments = static_cast<int32_t>(cu_seqlens_q.numel() - 1);
+  const varattn::attention_shape shape{static_cast<int32_t>(q.size(1)),
+                                       static_cast<int32_t>(k.size(1)),
+                                       static_cast<int32_t>(q.size(2))};
+  varattn::attention_options options{};
+  options.causal = causal;
+  if (scale) options.scale = static_cast<float>(*scale);
+  options.window_left = window_side(window_left, rows_k);
+  options.window_right = window_side(window_right, rows_q);
+  options.softcap = static_cast<float>(softcap);
+  const int32_t max_q_length = max_seqlen_q ? static_cast<int32_t>(*max_seqlen_q) : rows_q;
+
+  cudaStreamCaptureStatus capture = cudaStreamCaptureStatusNone;
+  C10_CUDA_CHECK(cudaStreamIsCapturing(stream, &capture));
+  const bool capturing = capture != cudaStreamCaptureStatusNone;
+
+  at::Tensor d_q = at::empty(q.sizes(), q.options());
+  at::Tensor d_k = at::empty(k.sizes(), k.options());
+  at::Tensor d_v = at::empty(v.sizes(), v.options());
+  try {
+    const std::size_t bytes =
+        varattn::plan::workspace_bytes(segments, rows_q, shape.head_dim, max_q_length);
+    const cache_key key{q.device().index(), reinterpret_cast<std::uintptr_t>(stream),
+                        size_class_of(bytes)};
+    const cache_entry entry = cached_workspace(key, capturing, q.device());
+    const varattn::plan_workspace workspace{entry.workspace.data_ptr(),
+                                            static_cast<std::size_t>(entry.workspace.numel()),
+                                            entry.report_ptr()};
+    varattn::plan plan = varattn::plan::on_device(workspace, segments, rows_q, rows_k, shape,
+                                                  options, max_q_length);
+    // D and the backward's work lists: from the caching allocator, ordered on this stream.
+    const at::Tensor backward_workspace = at::empty(
+        {std::max<int64_t>(1, static_cast<int64_t>(varattn::backward_workspace_bytes(plan)))},
+        q.options().dtype(at::kByte));
+    const std::lock_guard<std::mutex> in_use(*entry.in_use);
+    const auto count = static_cast<std::size_t>(segments) + 1;
+    varattn::build_on_device(plan, {cu_seqlens_q.const_data_ptr<int32_t>(), count},
+                             {cu_seqlens_k.const_data_ptr<int32_t>(), count}, stream);
+    if (q.scalar_type() == at::kHalf) {
+      run_backward<__half>(plan, d_out, q, k, v, out, lse, d_q, d_k, d_v, backward_workspace,
+                           stream);
+    } else {
+      run_backward<__nv_bfloat16>(plan, d_out, q, k, v, out, lse, d_q, d_k, d_v,
+                                  backward_workspace, stream);
+    }
+    if (!capturing && check_offsets_now()) plan.check_device_build(stream);
+  } catch (const varattn::error& e) {
+    TORCH_CHECK(false, kBackward, e.what());
+  }
+  return {d_q, d_k, d_v};
+}
+
 }  // namespace
 
 TORCH_LIBRARY(varattn, m) {
@@ -451,6 +581,11 @@ TORCH_LIBRARY(varattn, m) {
       "bool causal=False, float? scale=None, int? max_seqlen_q=None, int? max_seqlen_k=None, "
       "int window_left=-1, int window_right=-1, float softcap=0.0, bool return_lse=False) "
       "-> (Tensor out, Tensor lse)");
+  m.def(
+      "varlen_attention_backward(Tensor d_out, Tensor q, Tensor k, Tensor v, Tensor out, "
+      "Tensor lse, Tensor cu_seqlens_q, Tensor cu_seqlens_k, bool causal=False, "
+      "float? scale=None, int? max_seqlen_q=None, int window_left=-1, int window_right=-1, "
+      "float softcap=0.0) -> (Tensor d_q, Tensor d_k, Tensor d_v)");
   m.def("plan_cache_size() -> int", &plan_cache_size);
   m.def("plan_cache_stats() -> int[]", &plan_cache_stats);
   m.def("set_plan_cache_limit(int limit) -> int", &set_plan_cache_limit);
@@ -458,8 +593,14 @@ TORCH_LIBRARY(varattn, m) {
   m.def("check_errors(bool synchronize=True) -> ()", &check_errors);
 }
 
-TORCH_LIBRARY_IMPL(varattn, CUDA, m) { m.impl("varlen_attention", &varlen_attention); }
+TORCH_LIBRARY_IMPL(varattn, CUDA, m) {
+  m.impl("varlen_attention", &varlen_attention);
+  m.impl("varlen_attention_backward", &varlen_attention_backward);
+}
 
 // CPU inputs reach the same checks, which reject them with a message naming the tensor
 // (instead of the dispatcher's "could not run ... with arguments from the 'CPU' backend").
-TORCH_LIBRARY_IMPL(varattn, CPU, m) { m.impl("varlen_attention", &varlen_attention); }
+TORCH_LIBRARY_IMPL(varattn, CPU, m) {
+  m.impl("varlen_attention", &varlen_attention);
+  m.impl("varlen_attention_backward", &varlen_attention_backward);
+}
