@@ -3,9 +3,8 @@
 //! \file forward_tile.cuh
 //! One CTA computes one (segment, head, 128-row q-tile) work item on Hopper tensor cores
 //! (sm_90a). Warpgroups 0 and 1 consume, 64 query rows each; warpgroup 2 produces, copying
-//! Q once and K, V tiles of 128 keys (64 above head dim 128) into a two-stage ring with
-//! cp.async (K and V in separate queues), and hands most of its registers to the consumers
-//! (setmaxnreg, hopper_traits). The roles
+//! Q once and K, V tiles of 128 keys (64 above head dim 128) into a two-stage ring with cp.async, and hands most of
+//! its registers to the consumers (setmaxnreg: 24 and 240 a thread). The roles
 //! meet only at mbarriers, so each warpgroup runs at its own pace: while one computes its
 //! softmax, the other's wgmma keeps the tensor cores busy (no CTA-wide barrier in the loop).
 //!
@@ -28,7 +27,6 @@
 #include <varattn/kernel_config.hpp>
 
 #include <cstdint>
-#include <type_traits>
 
 namespace varattn::detail::sm90 {
 
@@ -42,12 +40,11 @@ struct hopper_traits {
   static constexpr int kProducerThreads = 128;
   static constexpr int kThreads = kConsumerThreads + kProducerThreads;
   static_assert(kThreads == kConfig.threads(), "the plan's configuration is the kernel's");
-  //! Registers a thread after the split (the launch gives 168 = 64K / 384, which the two
-  //! roles' shares must fit): 32 x 128 + 232 x 256, and 24 x 128 + 240 x 256 above head dim
-  //! 128, whose O takes 128 of the consumers' registers (ptxas -v: no spills either way; the
-  //! producer's two copy queues spill at 24 below head dim 128, the consumers at 232 above).
-  static constexpr int kProducerRegisters = HeadDim > 128 ? 24 : 32;
-  static constexpr int kConsumerRegisters = HeadDim > 128 ? 240 : 232;
+  //! Registers a thread after the split (the launch gives 168 = 64K / 384): 24 x 128 +
+  //! 240 x 256 <= 64K (ptxas -v: no spills; the producer spilled at 40 until its copy loop
+  //! advanced pointers instead of recomputing them).
+  static constexpr int kProducerRegisters = 24;
+  static constexpr int kConsumerRegisters = 240;
   //! Take turns issuing the products (ping-pong) when both warpgroups run every step.
   static constexpr bool kPingPong = true;
   using q_tile = swizzled_tile<kBlockM, HeadDim>;
@@ -59,8 +56,8 @@ struct hopper_traits {
   static constexpr int kKSteps = (HeadDim + 15) / 16;  //!< k16 steps of Q K^T (zero-padded)
 };
 
-//! Full barriers: the 64 producer threads that fill the tile arrive once their copies have
-//! landed. Empty barriers: all consumer threads arrive once their wgmma has read the stage.
+//! Full barriers: the producer's 128 threads arrive once their copies have landed. Empty
+//! barriers: all consumer threads arrive once their wgmma has read the stage.
 template <int Stages>
 struct pipeline_barriers {
   uint64_t q_full;
@@ -72,59 +69,45 @@ struct pipeline_barriers {
 
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
 
-//! The producer warpgroup, in two halves of two warps with a copy queue each: one copies Q
-//! and the K tiles, the other the V tiles, each tile into stage step % kStages once the
-//! consumers have released it. A thread signals a tile only after its own copies have landed
-//! and been fenced for the async proxy, so the consumers' wgmma sees them; it signals each
-//! tile before it waits to issue the next. (With one queue, K_j was signalled only after V_j
-//! was issued, which waits for the consumers to release V_{j-2}: that wait sat on the
-//! consumers' path at every step.)
+//! The producer warpgroup: Q, then per step K and V of kBlockN keys each into stage
+//! step % kStages once the consumers have released it. A thread signals a tile only after its own
+//! copies have landed and been fenced for the async proxy, so the consumers' wgmma sees them.
 template <class T, class Tile, class Element>
 __device__ __forceinline__ void produce(const forward_params<Element>& p, const Tile& tile,
                                         unsigned char* sq, unsigned char* sk, unsigned char* sv,
                                         pipeline_barriers<T::kStages>& bar) {
   const int kv_steps = tile.blocks.count;
   if (kv_steps == 0) return;
-  constexpr int kHalf = T::kProducerThreads / 2;
   const int thread = static_cast<int>(threadIdx.x) - T::kConsumerThreads;
-  const bool keys = thread < kHalf;  // warp-uniform
-  const int index = thread % kHalf;
-  const auto landed = [](auto pending, uint64_t* full) {  // all but `pending` newest groups
-    sm80::cp_async_wait<decltype(pending)::value>();
+  const auto landed = [](uint64_t* full) {  // the group before the newest one
+    sm80::cp_async_wait<1>();
     fence_proxy_async();
     mbarrier_arrive(full);
   };
-  using newest = std::integral_constant<int, 0>;
-  using all_but_newest = std::integral_constant<int, 1>;
 
-  // One queue: the tiles of `source` (the segment's first key, rows token_stride apart) into
-  // `stages`; pointers and counts advance by constants (the producer has 32 registers).
-  const auto queue = [&](auto with_q, uint64_t* full, uint64_t* empty, unsigned char* stages,
-                         const Element* source, int64_t token_stride) {
-    const int32_t key0 = tile.key0(0);
-    const Element* src = source + int64_t{key0} * token_stride;
-    const int64_t src_step = int64_t{T::kBlockN} * token_stride;
-    int valid_rows = tile.mask.k_length - key0;
-    for (int step = 0; step < kv_steps; ++step) {
-      const int stage = step % T::kStages;
-      if (step > 0) landed(newest{}, &full[(step - 1) % T::kStages]);
-      if (step >= T::kStages) mbarrier_wait(&empty[stage], ((step / T::kStages) & 1) ^ 1);
-      T::kv_tile::template load_async<kHalf>(stages + stage * T::kv_tile::kBytes, src,
-                                             token_stride, valid_rows, index);
-      sm80::cp_async_commit();
-      if (decltype(with_q)::value && step == 0) landed(all_but_newest{}, &bar.q_full);
-      src += src_step;
-      valid_rows -= T::kBlockN;
-    }
-    landed(newest{}, &full[(kv_steps - 1) % T::kStages]);
-  };
-  if (keys) {
-    T::q_tile::template load_async<kHalf>(sq, tile.q(p), p.q_token_stride, tile.rows, index);
+  T::q_tile::template load_async<T::kProducerThreads>(sq, tile.q(p), p.q_token_stride, tile.rows,
+                                                      thread);
+  sm80::cp_async_commit();
+  for (int step = 0; step < kv_steps; ++step) {
+    const int stage = step % T::kStages;
+    const uint32_t phase = (step / T::kStages) & 1;
+    const int key0 = tile.key0(step);
+    if (step >= T::kStages) mbarrier_wait(&bar.k_empty[stage], phase ^ 1);
+    T::kv_tile::template load_async<T::kProducerThreads>(
+        sk + stage * T::kv_tile::kBytes, tile.k(p, key0), p.k_token_stride,
+        tile.mask.k_length - key0, thread);
     sm80::cp_async_commit();
-    queue(std::true_type{}, bar.k_full, bar.k_empty, sk, tile.k(p, 0), p.k_token_stride);
-  } else {
-    queue(std::false_type{}, bar.v_full, bar.v_empty, sv, tile.v(p, 0), p.v_token_stride);
+    landed(step == 0 ? &bar.q_full : &bar.v_full[(step - 1) % T::kStages]);
+    if (step >= T::kStages) mbarrier_wait(&bar.v_empty[stage], phase ^ 1);
+    T::kv_tile::template load_async<T::kProducerThreads>(
+        sv + stage * T::kv_tile::kBytes, tile.v(p, key0), p.v_token_stride,
+        tile.mask.k_length - key0, thread);
+    sm80::cp_async_commit();
+    landed(&bar.k_full[stage]);
   }
+  sm80::cp_async_wait<0>();
+  fence_proxy_async();
+  mbarrier_arrive(&bar.v_full[(kv_steps - 1) % T::kStages]);
 }
 
 //! Issues S = Q K^T for the warpgroup's 64 rows (one commit group).
@@ -169,12 +152,9 @@ __device__ __forceinline__ void pack_probabilities(uint32_t (&pa)[ScoreTiles / 2
 }
 
 //! One consumer warpgroup (rows [64 * group, 64 * group + 64) of the tile), software-
-//! pipelined: step j waits for the product P_{j-2} V_{j-2}, rescales O and packs P_{j-1},
-//! issues S_j = Q K_j^T and O += P_{j-1} V_{j-1}, and runs the softmax of S_j while that
-//! product is still on the tensor cores. The wait for P_{j-2} V_{j-2} opens the step (after
-//! the wait for K_j) rather than closing step j - 1: there, ptxas scheduled it (wgmma
-//! wait_group 0) ahead of the softmax it followed, and the softmax never overlapped the product
-//! (bench/NOTES.md, issue 13).
+//! pipelined: step j issues S_j = Q K_j^T and then O += P_{j-1} V_{j-1}, and runs the softmax
+//! of S_j while the second product is still on the tensor cores; O is rescaled once that
+//! product has landed. (Against the unpipelined loop, A/B/A/B: long-d128 3.93 vs 4.30 ms.)
 template <class T, class Modifier, class Tile, class Element>
 __device__ __forceinline__ void consume(const forward_params<Element>& p, const Tile& tile,
                                         int group, unsigned char* sq, unsigned char* sk,
@@ -205,16 +185,11 @@ __device__ __forceinline__ void consume(const forward_params<Element>& p, const 
   float o[T::kOutTiles][4] = {};
   float s[T::kScoreTiles][4] = {};
   uint32_t pa[T::kBlockN / 16][4];
-  float alpha[2];  // the last softmax's rescale of O
   online_softmax softmax;
   const unsigned char* q_rows_of_group = sq + row0 * 128;
-  const auto stage_of = [](int step) { return step % T::kStages; };
-  const auto phase_of = [](int step) { return static_cast<uint32_t>((step / T::kStages) & 1); };
 
-  // Once S_j has landed: P_j = softmax(S_j) in s (fp32), alpha the rescale of O it asks for.
-  const auto probabilities = [&](int step) {
-    fence_registers(s);
-    mbarrier_arrive(&bar.k_empty[stage_of(step)]);
+  // S_j masked and turned into probabilities; alpha rescales O for the new row maxima.
+  const auto probabilities = [&](int step, float(&alpha)[2]) {
     const int key0 = tile.key0(step);
     Modifier::apply(s, p.softcap_scale);
     if (tile.partial(key0)) {
@@ -222,23 +197,9 @@ __device__ __forceinline__ void consume(const forward_params<Element>& p, const 
     }
     softmax.update(s, p.exp2_scale, alpha);
   };
-  // Once P_{j-2} V_{j-2} has landed (wait<0>): its V stage released, O rescaled for the
-  // softmax of step j - 1 (lazy: skipped once no row max moves), P_{j-1} packed to 16 bits.
-  const auto rescale_and_pack = [&](int step) {
-    fence_registers(o);
-    fence_registers(pa);
-    mbarrier_arrive(&bar.v_empty[stage_of(step - 2)]);
-    online_softmax::rescale<true>(o, alpha);
-    pack_probabilities<Element>(pa, s);
-  };
-  const auto issue_values_of = [&](int step) {
-    mbarrier_wait(&bar.v_full[stage_of(step)], phase_of(step));
-    issue_values<T, Element>(o, pa, sv + stage_of(step) * T::kv_tile::kBytes);
-  };
-
-  // Steps 0 and 1 and the last product are peeled off so that the loop is straight-line:
-  // with a branch around a wait, ptxas cannot tell which products have landed and
-  // serializes every wgmma (C7514).
+  // The first step is peeled off so that the loop below is straight-line: with `if (step > 0)`
+  // around its second product's wait, ptxas could not tell that P V had landed before O was
+  // rescaled, and serialized every wgmma (C7514).
   if (group_steps > 0) {
     mbarrier_wait(&bar.q_full, 0);
     mbarrier_wait(&bar.k_full[0], 0);
@@ -246,42 +207,46 @@ __device__ __forceinline__ void consume(const forward_params<Element>& p, const 
     issue_scores<T, Element>(s, q_rows_of_group, sk);
     turn_end(false);
     wait<0>();
-    probabilities(0);  // O is still zero: alpha is not needed
-  }
-  if (group_steps > 1) {
-    mbarrier_wait(&bar.k_full[stage_of(1)], phase_of(1));
+    fence_registers(s);
+    mbarrier_arrive(&bar.k_empty[0]);
+    float alpha[2];
+    probabilities(0, alpha);  // O is still zero: no rescale
     pack_probabilities<Element>(pa, s);
-    turn_begin();
-    issue_scores<T, Element>(s, q_rows_of_group, sk + stage_of(1) * T::kv_tile::kBytes);
-    issue_values_of(0);
-    turn_end(false);
-    wait<1>();  // S_1 landed; P_0 V_0 may still run
-    probabilities(1);
   }
-  for (int step = 2; step < group_steps; ++step) {
-    mbarrier_wait(&bar.k_full[stage_of(step)], phase_of(step));
-    wait<0>();  // P_{j-2} V_{j-2} landed (it ran under the softmax of step j - 1)
-    rescale_and_pack(step);
+  for (int step = 1; step < group_steps; ++step) {
+    const int stage = step % T::kStages;
+    const uint32_t phase = (step / T::kStages) & 1;
+    const int previous = (step - 1) % T::kStages;
+    const uint32_t previous_phase = ((step - 1) / T::kStages) & 1;
+
+    mbarrier_wait(&bar.k_full[stage], phase);
     turn_begin();
-    issue_scores<T, Element>(s, q_rows_of_group, sk + stage_of(step) * T::kv_tile::kBytes);
-    issue_values_of(step - 1);
+    issue_scores<T, Element>(s, q_rows_of_group, sk + stage * T::kv_tile::kBytes);
+    mbarrier_wait(&bar.v_full[previous], previous_phase);
+    issue_values<T, Element>(o, pa, sv + previous * T::kv_tile::kBytes);
     turn_end(false);
     wait<1>();  // S_j landed; P_{j-1} V_{j-1} may still run
-    probabilities(step);
+    fence_registers(s);
+    mbarrier_arrive(&bar.k_empty[stage]);
+    float alpha[2];
+    probabilities(step, alpha);
+    wait<0>();
+    fence_registers(o);
+    fence_registers(pa);
+    mbarrier_arrive(&bar.v_empty[previous]);
+    online_softmax::rescale<true>(o, alpha);  // lazy: skipped once no row max moves
+    pack_probabilities<Element>(pa, s);
   }
-  wait<0>();  // outside the branch: no path leaves a product in flight (else C7517)
-  if (group_steps > 0) {  // the last product, P_{n-1} V_{n-1}
-    if (group_steps > 1) {
-      rescale_and_pack(group_steps);  // releases V_{n-2}
-    } else {
-      pack_probabilities<Element>(pa, s);
-    }
+  if (group_steps > 0) {
+    const int last = (group_steps - 1) % T::kStages;
+    mbarrier_wait(&bar.v_full[last], ((group_steps - 1) / T::kStages) & 1);
     turn_begin();
-    issue_values_of(group_steps - 1);
+    issue_values<T, Element>(o, pa, sv + last * T::kv_tile::kBytes);
     turn_end(true);
     wait<0>();
     fence_registers(o);
-    mbarrier_arrive(&bar.v_empty[stage_of(group_steps - 1)]);
+    fence_registers(pa);
+    mbarrier_arrive(&bar.v_empty[last]);
   }
   // Steps past this warpgroup's rows: still release the stages the producer refills, in
   // order (an arrival before the stage is full would count towards its previous use).
@@ -310,11 +275,10 @@ __device__ __forceinline__ void forward_tile(
   const auto tile = tile_context<Element, T::kBlockM, T::kBlockN>::make(p, seg, q_tile, head);
 
   if (threadIdx.x == 0) {
-    // Each full barrier counts the producer half that fills it.
-    mbarrier_init(&bar.q_full, T::kProducerThreads / 2);
+    mbarrier_init(&bar.q_full, T::kProducerThreads);
     for (int i = 0; i < T::kStages; ++i) {
-      mbarrier_init(&bar.k_full[i], T::kProducerThreads / 2);
-      mbarrier_init(&bar.v_full[i], T::kProducerThreads / 2);
+      mbarrier_init(&bar.k_full[i], T::kProducerThreads);
+      mbarrier_init(&bar.v_full[i], T::kProducerThreads);
       mbarrier_init(&bar.k_empty[i], T::kConsumerThreads);
       mbarrier_init(&bar.v_empty[i], T::kConsumerThreads);
     }

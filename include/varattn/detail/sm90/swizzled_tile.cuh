@@ -28,8 +28,7 @@ struct swizzled_tile {
   //! Issues this thread's share of the copy; `Threads` threads take part, `thread` in
   //! [0, Threads). A thread keeps one chunk column a pass (two passes over the columns above
   //! head dim 128) and walks down the rows, so its pointers advance by constants (few
-  //! registers: the producer runs on 24 or 32; unrolled, either loop made it spill); threads
-  //! on unused columns copy nothing.
+  //! registers: the producer runs on 24); threads on unused columns copy nothing.
   template <int Threads, class Element>
   __device__ __forceinline__ static void load_async(unsigned char* smem, const Element* gmem,
                                                     int64_t token_stride, int valid_rows,
@@ -44,7 +43,7 @@ struct swizzled_tile {
                       Rows % kRowsAStep == 0,
                   "tile must split evenly over the threads");
     static_assert(kRowsAStep % 8 == 0, "a step keeps each thread's swizzle phase");
-#pragma unroll 1
+#pragma unroll
     for (int pass = 0; pass < kSlots / kSlotsAPass; ++pass) {
       const int chunk = pass * kSlotsAPass + thread % kSlotsAPass;
       if (chunk >= kPaddedChunks) continue;
@@ -54,7 +53,7 @@ struct swizzled_tile {
           smem + (chunk / 8) * kBlockBytes + swizzled_offset_128b(row, (chunk % 8) * 8);
       const Element* src = gmem + row * token_stride + chunk * 8;
       const int64_t src_step = kRowsAStep * token_stride;
-#pragma unroll 1
+#pragma unroll 4
       for (int step = 0; step < Rows / kRowsAStep; ++step) {
         const bool valid = real && row < valid_rows;
         sm80::cp_async_16(dst, valid ? src : gmem, valid);
