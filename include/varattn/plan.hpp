@@ -38,8 +38,8 @@ enum class launch_policy {
   automatic,    //!< fused for two or more segments, else per_segment (the default)
   per_segment,  //!< one launch per non-empty segment, grid = (q tiles, heads_q / pack)
   fused,        //!< one launch for every (segment, q-tile, head), work list on the device
-  bucketed,     //!< one fused launch per bucket: segments of <= 64 queries in short tiles,
-                //!< longer ones in tall tiles, back to back on one stream
+  bucketed,     //!< one fused launch per bucket: segments of <= 64 queries in short (or
+                //!< decode) tiles, longer ones in tall tiles, back to back on one stream
 };
 
 //! What `automatic` becomes. fused was faster on every multi-segment benchmark workload
@@ -210,7 +210,8 @@ class plan {
   const std::string& rows_q_source() const { return c_.rows_q_source; }
   const std::string& rows_k_source() const { return c_.rows_k_source; }
 
-  //! Calls f(segment, head, q_tile) once per work item (one CTA tile of one head). Not
+  //! Calls f(segment, head, q_tile) once per (work item, query head): one CTA tile covers one
+  //! head, or `kernel().pack` heads (decode tiles), so f runs pack times per CTA then. Not
   //! available for plans built on the device (the host never sees their items).
   template <class F>
   void for_each_work_item(F&& f) const {
@@ -278,8 +279,8 @@ class plan {
 
   plan() = default;
 
-  //! A bucketed plan: one fused child plan per non-empty bucket, each with the tile height
-  //! its lengths suit (one child when the head dim has a single tile shape).
+  //! A bucketed plan: one fused child plan per non-empty bucket, each with the tile its
+  //! lengths suit (one child when both buckets select the same kernel, or one is empty).
   static plan make_bucketed(const segments& q, const segments& k, attention_shape shape,
                             attention_options options, device_arch arch, cudaStream_t stream) {
     plan p = make_shape(shape, options, arch, launch_policy::bucketed, q.max_length());
@@ -290,8 +291,12 @@ class plan {
       longest = std::max(longest, s.length);
     }
     const int32_t group = shape.heads_q / shape.heads_kv;
-    const bool split = !(select_kernel(arch, shape.head_dim, max_short, options.kernel, group) ==
-                         select_kernel(arch, shape.head_dim, max_long, options.kernel, group));
+    // An empty bucket never splits: its length 0 would select a decode tile (decode_fits), and
+    // an empty child plan costs an allocation, an upload and a stream wait a forward.
+    const bool split =
+        max_short > 0 && max_long > 0 &&
+        !(select_kernel(arch, shape.head_dim, max_short, options.kernel, group) ==
+          select_kernel(arch, shape.head_dim, max_long, options.kernel, group));
     if (!split) {
       p.c_.buckets.push_back(make_one(q, k, shape, options, arch, launch_policy::fused,
                                       q.max_length(), detail::segment_filter::all, stream));

@@ -133,3 +133,74 @@ TEST_CASE("decode tiles: 2,048 tiny segments, one 16k-key segment, q longer than
     test::check<__nv_bfloat16>(keyless, {23}, true);
   }
 }
+
+TEST_CASE("decode tiles: device-built plans bounded below the longest segment (several tiles)") {
+  // reserve_on_device's max_q_length only picks the tile: a bound of 1 takes the decode tile,
+  // and segments of up to 40 queries then need up to 40 / (16 / pack) tiles each. The harness's
+  // device-built variant runs that (the host-built variants see the true lengths: short tiles).
+  std::mt19937 rng(31);
+  struct shape_case {
+    int32_t heads_q, heads_kv, pack;
+  };
+  for (const shape_case c : {shape_case{32, 8, 4}, shape_case{16, 1, 16}, shape_case{6, 2, 1}}) {
+    for (const int32_t d : {64, 128}) {
+      if (!test::instantiated(d)) continue;
+      CAPTURE(c.heads_q);
+      CAPTURE(d);
+      const varattn::plan bounded = varattn::plan::reserve_on_device(
+          4, 100, 400, {c.heads_q, c.heads_kv, d}, {}, /*max_q_length=*/1);
+      CHECK(bounded.kernel().tile.warps == 1);
+      CHECK(bounded.kernel().pack == c.pack);
+      test::problem pr;
+      pr.lengths_q = draw(rng, 12, 40, true);
+      pr.lengths_k = draw(rng, 12, 300, false);
+      pr.heads_q = c.heads_q;
+      pr.heads_kv = c.heads_kv;
+      pr.head_dim = d;
+      pr.options.causal = true;
+      pr.options.window_left = 5;
+      pr.with_lse = true;
+      pr.device_max_q_length = 1;
+      test::check<__nv_bfloat16>(pr, {41}, true);
+    }
+  }
+}
+
+TEST_CASE("decode tiles: rejected device offsets turn every output and logsumexp element NaN") {
+  // The NaN fill of a rejected build covers all pack heads of each CTA's head group.
+  test::stream_guard s;
+  const int32_t heads_q = 8, heads_kv = 2, d = 64, rows = 100;  // group 4: pack 4
+  auto plan = varattn::plan::reserve_on_device(3, rows, rows, {heads_q, heads_kv, d}, {},
+                                               /*max_q_length=*/4);
+  REQUIRE(plan.kernel().pack == 4);
+  std::mt19937_64 rng(8);
+  const thrust::device_vector<__half> q(test::random_elements<__half>(std::size_t(rows) * heads_q * d, rng));
+  const thrust::device_vector<__half> kv(test::random_elements<__half>(std::size_t(rows) * heads_kv * d, rng));
+  thrust::device_vector<__half> o(std::size_t(rows) * heads_q * d);
+  thrust::device_vector<float> lse(std::size_t(heads_q) * rows);
+  const thrust::device_vector<int32_t> cu_q(std::vector<int32_t>{0, 70, 30, 100});  // not sorted
+  const thrust::device_vector<int32_t> cu_k(std::vector<int32_t>{0, 30, 70, 100});
+  VARATTN_CUDA_CHECK(cudaMemsetAsync(thrust::raw_pointer_cast(o.data()), 0, o.size() * 2, s.stream));
+  VARATTN_CUDA_CHECK(cudaMemsetAsync(thrust::raw_pointer_cast(lse.data()), 0, lse.size() * 4, s.stream));
+  varattn::build_on_device(plan, {thrust::raw_pointer_cast(cu_q.data()), cu_q.size()},
+                           {thrust::raw_pointer_cast(cu_k.data()), cu_k.size()}, s.stream);
+  using view = varattn::packed_view<const __half>;
+  varattn::forward<__half>(
+      plan, view::contiguous(thrust::raw_pointer_cast(q.data()), rows, heads_q, d),
+      view::contiguous(thrust::raw_pointer_cast(kv.data()), rows, heads_kv, d),
+      view::contiguous(thrust::raw_pointer_cast(kv.data()), rows, heads_kv, d),
+      varattn::packed_view<__half>::contiguous(thrust::raw_pointer_cast(o.data()), rows, heads_q, d),
+      varattn::logsumexp_view{thrust::raw_pointer_cast(lse.data()), rows}, s.stream);
+  VARATTN_CUDA_CHECK(cudaStreamSynchronize(s.stream));
+  std::vector<__half> out(o.size());
+  std::vector<float> lse_out(lse.size());
+  thrust::copy(o.begin(), o.end(), out.begin());
+  thrust::copy(lse.begin(), lse.end(), lse_out.begin());
+  int64_t nan = 0;
+  for (const __half h : out) nan += std::isnan(__half2float(h)) ? 1 : 0;
+  CHECK(nan == static_cast<int64_t>(out.size()));
+  int64_t lse_nan = 0;
+  for (const float x : lse_out) lse_nan += std::isnan(x) ? 1 : 0;
+  CHECK(lse_nan == static_cast<int64_t>(lse_out.size()));
+  CHECK_THROWS_AS(plan.check_device_build(s.stream), varattn::error);
+}

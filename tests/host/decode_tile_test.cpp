@@ -55,7 +55,7 @@ TEST_CASE("select_kernel takes a decode tile when every segment fits one") {
   CHECK(detail::decode_config(128, 4).tile.block_n == 64);
 }
 
-TEST_CASE("a decode plan covers every (segment, head, q-tile) exactly once") {
+TEST_CASE("a per_segment decode plan: one tile a segment, every (segment, head) visited once") {
   attention_options sm80;  // no device read
   sm80.kernel = kernel_family::sm80;
   const std::vector<int32_t> lengths_q = {1, 0, 4, 3, 2, 1, 4};

@@ -180,3 +180,29 @@ TEST_CASE("invalid windows and softcaps are refused before any allocation") {
                        "softcap = -0.5 must be 0 (off) or positive and finite", varattn::error);
   CHECK(stub::calls().empty());
 }
+
+TEST_CASE("bucketed plans split only when both buckets have segments and kernels differ") {
+  const stub::clean_scope scope;
+  stub::set_compute_capability(9, 0);
+  const auto bucketed = [](const std::vector<int32_t>& lengths, varattn::attention_shape s) {
+    const segments segs = segments::from_lengths(lengths);
+    stub::reset();
+    stub::set_compute_capability(9, 0);
+    return plan::make(segs, segs, s, {}, launch_policy::bucketed, stream_a);
+  };
+  // Every segment short (no long bucket): one child, one allocation, one upload. (A long
+  // bucket of length 0 would select a decode tile, unlike the short one: no empty child.)
+  for (const varattn::attention_shape s : {varattn::attention_shape{4, 4, 64},
+                                           varattn::attention_shape{8, 2, 256}}) {
+    const plan p = bucketed({20, 40, 10}, s);
+    CHECK(p.buckets().size() == 1);
+    CHECK(stub::calls_of(stub::call_kind::malloc).size() == 1);
+    CHECK(stub::calls_of(stub::call_kind::memcpy_async).size() == 1);
+  }
+  // Decode-sized short segments with long ones: a decode bucket and a Hopper bucket.
+  const plan p = bucketed({2, 300, 1, 700}, {16, 2, 128});  // group 8: decode up to 2 queries
+  REQUIRE(p.buckets().size() == 2);
+  CHECK(p.buckets()[0].kernel().pack == 8);
+  CHECK(p.buckets()[0].kernel().tile.warps == 1);
+  CHECK(p.buckets()[1].kernel().family == kernel_family::sm90);
+}

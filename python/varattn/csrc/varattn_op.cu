@@ -416,8 +416,8 @@ std::tuple<at::Tensor, at::Tensor> varlen_attention(
   options.window_left = window_side(window_left, rows_k);
   options.window_right = window_side(window_right, rows_q);
   options.softcap = static_cast<float>(softcap);  // the plan rejects < 0, NaN and inf
-  // max_seqlen_q only picks the tile height (short tiles when every segment has <= 64
-  // queries); default rows_q, the safe upper bound.
+  // max_seqlen_q only picks the tile (decode tiles when every segment has <= 16 / pack
+  // queries, short ones when <= 64); default rows_q, the safe upper bound.
   const int32_t max_q_length = max_seqlen_q ? static_cast<int32_t>(*max_seqlen_q) : rows_q;
 
   cudaStreamCaptureStatus capture = cudaStreamCaptureStatusNone;

@@ -20,6 +20,8 @@ struct kernel_traits {
   static constexpr kernel_config kConfig =
       kDecode ? decode_config(HeadDim, 1) : sm80_config(HeadDim, BlockM);
   static constexpr tile_shape kTile = kConfig.tile;
+  // launch.cuh tells the decode kernel by its one warp, this file by its rows: the same thing.
+  static_assert(kDecode == (kTile.warps == 1), "decode tiles are exactly the one-warp tiles");
   static constexpr int kBlockM = kTile.block_m;
   static constexpr int kBlockN = kTile.block_n;
   static constexpr int kWarps = kTile.warps;
