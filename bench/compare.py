@@ -4,8 +4,9 @@
 
     python3 bench/compare.py VARATTN_BENCH OUTDIR [--dtype bf16|fp16] [--workloads LIST]
                              [--quick] [--skip METHODS] [--bench-json FILE] [--deadline-s S]
-                             [--no-graph]
-    python3 bench/compare.py --plot-only COMPARE_JSON OUT_PNG    # re-plot a saved run, no GPU
+                             [--no-graph] [--pass fwd|fwdbwd|fwd,fwdbwd]
+    python3 bench/compare.py --plot-only COMPARE_JSON OUT_PNG [--pass fwd|fwdbwd]
+                                                                 # re-plot a saved run, no GPU
 
 1. Measures the device's ceilings: bf16/fp16 matmul rate (8192^3) and device-to-device copy
    bandwidth (bytes read + written).
@@ -58,6 +59,26 @@
 5. compare.png (matplotlib; skipped with a note where it is missing): per workload, each
    method's time over varattn's (its fastest launch policy), each at its faster accurate
    timing of eager and graph replay, on a log axis with a line at 1.
+6. --pass fwdbwd (or fwd,fwdbwd for both passes; default fwd, whose output is as before):
+   forward + backward. Per workload, every method's call that returns dq, dk, dv: one forward
+   and the backward of sum(out * d_out) for a fixed random d_out a set (torch.autograd.grad
+   with d_out as the output gradient, on the sets' q, k, v, which require grad): varattn_op
+   through its register_autograd (varattn::varlen_attention_backward); fa2 explicitly,
+   aten._flash_attention_forward then aten._flash_attention_backward (no autograd engine);
+   fa4 through flash_attn.cute's FlashAttnVarlenFunc; cudnn through sdpa_fwd's autograd
+   (return_lse=True, the frontend's sdpa_bwd); mem_eff through its aten autograd node
+   (compute_log_sumexp on); flex and the SDPA loops through their own autograd. An installed
+   module without a backward, or a NotImplementedError, makes the method absent with the
+   reason. Timed as the forward is (eager and CUDA-graph replays of the whole step); each
+   gradient checked against float32 autograd of the same tensors over every query and key row
+   of the check segments (first, last, longest, and others within GRAD_REF_FLOP_BUDGET):
+   relative error of dq, dk and dv each, above 2e-2 (bf16) or 1e-2 (fp16) flagged HIGH and
+   not eligible as best peer. FLOPs = the forward's 4 · Σ visible pairs · d · heads_q x 3.5
+   (backward = 2.5x forward). Tables "<workload>, forward + backward" and "Summary, forward +
+   backward": each method's fwd+bwd ms (eager, graph), best peer, and the varattn op's x best
+   (eager, graph) and x FA2 (varattn_bench has no backward: the op is varattn here). Without
+   fwd, varattn_bench is not run and the chart is the fwd+bwd one (each method over the op);
+   exits 3 if the op gave no fwd+bwd time at all (unless skipped).
 
 --workloads takes names and the groups main, causal, options, serving, sweep, all (default:
 main,causal). The group options holds issue 12's rows (windows, softcap, logsumexp, head
@@ -67,6 +88,7 @@ is listed beside the launch policies but never taken as varattn's best.
 BENCHMARKS.md describes the method and the formulas.
 """
 import argparse
+import contextlib
 import hashlib
 import json
 import math
@@ -141,6 +163,20 @@ LSE_ERR_LIMIT = 1e-2
 # may compile: flex, FA4, cuDNN) and to start its CUDA-graph capture and replays.
 METHOD_MIN_S = 20
 GRAPH_MIN_S = 10
+# --pass: the forward ("fwd") and forward + backward ("fwdbwd": the gradients of
+# sum(out * d_out) for a fixed random d_out, measure_fwdbwd).
+PASSES = ("fwd", "fwdbwd")
+# Forward + backward FLOPs = the forward's x 3.5: the backward's five products (S = q k^T again,
+# dP = dO v^T, dV += P^T dO, dK += dS^T q, dQ += dS k) are 2.5 times the forward's two.
+FWDBWD_FLOP_FACTOR = 3.5
+# Relative error of each gradient (dq, dk, dv) above which a method is flagged: issue 14's
+# gradient tolerances (bf16 2e-2, fp16 1e-2).
+GRAD_REL_ERR_LIMIT = {"bf16": 2e-2, "fp16": 1e-2}
+# The gradient reference (float32 autograd over whole segments): the first, last and longest
+# check segments always, the others while their float32 FLOPs stay within this; each chunk of
+# query rows holds at most this many scores ([heads_q, rows, len_k], float32).
+GRAD_REF_FLOP_BUDGET = 2e13
+GRAD_REF_CHUNK_ELEMS = 1 << 26
 MEM_EFF_MASK = {False: 0, True: 2}  # CustomMaskType: NoCustomMask = 0, CausalFromBottomRight = 2
 
 
@@ -279,6 +315,20 @@ def visible_pairs(w):
 
 def flops(w):
     return 4.0 * visible_pairs(w) * w["heads_q"] * w["head_dim"]
+
+
+def fwdbwd_flops(w):
+    """Forward + backward: the forward's FLOPs x FWDBWD_FLOP_FACTOR (3.5)."""
+    return FWDBWD_FLOP_FACTOR * flops(w)
+
+
+def fwdbwd_bytes(w, element_size):
+    """Forward + backward: the forward reads q, k, v and writes o and the logsumexp (4 bytes a
+    query row and head); the backward reads q, k, v, o, d_o and the logsumexp and writes dq,
+    dk, dv."""
+    rows_q, rows_k = sum(w["lengths_q"]), sum(w["lengths_k"])
+    return (float(element_size) * w["head_dim"] * (6 * rows_q * w["heads_q"] + 6 * rows_k * w["heads_kv"])
+            + 8.0 * rows_q * w["heads_q"])
 
 
 def bytes_moved(w, element_size):
@@ -557,13 +607,37 @@ class Problem:
         else:
             nsets = 2
         self.sets = []
-        gen = torch.Generator(device=dev.name)
+        gen = self.gen = torch.Generator(device=dev.name)
         gen.manual_seed(int(time.time_ns()) & 0x7FFFFFFF)  # fresh inputs every run
         for _ in range(nsets):
             self.sets.append(tuple(
                 torch.randn(rows, h, self.d, device=dev.name, dtype=dev.dtype, generator=gen)
                 for rows, h in ((self.total_q, self.hq), (self.total_k, self.hkv), (self.total_k, self.hkv))))
         self.set_bytes = set_bytes
+        # The forward + backward pass (grad_mode): the sets' q, k, v require grad, and d_outs[i]
+        # is set i's fixed random output gradient, made on first use.
+        self.grad = False
+        self.d_outs = None
+
+    @contextlib.contextmanager
+    def grad_mode(self):
+        """The forward + backward pass: q, k, v of every set require grad (the methods made
+        inside it build their backward: mem_eff its logsumexp, cuDNN return_lse), and d_outs
+        holds one fixed random d_out a set (what sum(out * d_out)'s gradient is taken of)."""
+        torch = self.torch
+        if self.d_outs is None:
+            self.d_outs = [torch.randn(self.total_q, self.hq, self.d, device=self.dev.name,
+                                       dtype=self.dev.dtype, generator=self.gen)
+                           for _ in self.sets]
+        for t in (t for s in self.sets for t in s):
+            t.requires_grad_(True)
+        self.grad = True
+        try:
+            yield self
+        finally:
+            self.grad = False
+            for t in (t for s in self.sets for t in s):
+                t.requires_grad_(False)
 
     # -- reference --------------------------------------------------------------------------
     def visible(self, local, lq, lk):
@@ -581,15 +655,13 @@ class Problem:
             seen &= j <= diag + right
         return seen
 
-    def reference(self, max_rows, max_segments):
-        """float32 attention (no TF32) for a subset of query rows of set 0, with the workload's
-        window and softcap. Returns (global row indices, ref [rows, hq, d], lse [hq, rows]
-        (natural log, -inf for a row that sees no key), segment of each row, local index)."""
-        torch = self.torch
-        q, k, v = self.sets[0]
+    def check_segments(self, max_segments):
+        """The segments the accuracy checks read: the first, last and longest with queries, then
+        others in a fixed random order, up to max_segments (the forward's and the gradients'
+        checks pick the same ones)."""
         nonempty = [i for i, x in enumerate(self.lq) if x > 0]
         if not nonempty:
-            return None
+            return []
         chosen = []
         for i in (nonempty[0], nonempty[-1], max(nonempty, key=lambda s: self.lq[s])):
             if i not in chosen:
@@ -597,7 +669,17 @@ class Problem:
         rng = __import__("random").Random(1234)
         others = [i for i in nonempty if i not in chosen]
         rng.shuffle(others)
-        chosen += others[:max(0, max_segments - len(chosen))]
+        return chosen + others[:max(0, max_segments - len(chosen))]
+
+    def reference(self, max_rows, max_segments):
+        """float32 attention (no TF32) for a subset of query rows of set 0, with the workload's
+        window and softcap. Returns (global row indices, ref [rows, hq, d], lse [hq, rows]
+        (natural log, -inf for a row that sees no key), segment of each row, local index)."""
+        torch = self.torch
+        q, k, v = self.sets[0]
+        chosen = self.check_segments(max_segments)
+        if not chosen:
+            return None
         rows_all, refs, lses, segs, locals_ = [], [], [], [], []
         group = self.hq // self.hkv
         scale = 1.0 / math.sqrt(self.d)
@@ -629,6 +711,93 @@ class Problem:
             locals_.append(local)
         return (torch.cat(rows_all), torch.cat(refs), torch.cat(lses, dim=1), torch.cat(segs),
                 torch.cat(locals_))
+
+    def grad_reference(self, max_segments, flop_budget):
+        """float32 autograd (no TF32) of sum(out * d_out) on set 0 (in grad_mode), over every
+        query and key row of the check segments (check_segments: the first, last and longest
+        always; the others while their float32 work stays within flop_budget), with the
+        workload's mask and softcap. A segment is done in query-row chunks (the loss is a sum
+        over rows, so dq of a chunk is its own and dk, dv are summed over the chunks), each
+        chunk's scores [hq, rows, len_k] within GRAD_REF_CHUNK_ELEMS. Returns {"q_rows",
+        "k_rows" (global row indices), "dq" [q rows, hq, d], "dk", "dv" [k rows, hkv, d]}
+        (float32), or None where no segment has queries."""
+        torch = self.torch
+        q, k, v = (t.detach() for t in self.sets[0])
+        d_out = self.d_outs[0]
+        candidates = self.check_segments(max_segments)
+        nonempty = [i for i, x in enumerate(self.lq) if x > 0]
+        fixed = set(nonempty[:1] + nonempty[-1:] + [max(nonempty, key=lambda i: self.lq[i])]) \
+            if nonempty else set()
+        chosen, spent = [], 0.0
+        for s in candidates:
+            cost = FWDBWD_FLOP_FACTOR * 4.0 * self.lq[s] * self.lk[s] * self.hq * self.d
+            if s in fixed or spent + cost <= flop_budget:
+                chosen.append(s)
+                spent += cost
+        if not chosen:
+            return None
+        group = self.hq // self.hkv
+        scale = 1.0 / math.sqrt(self.d)
+        q_rows, k_rows, dqs, dks, dvs = [], [], [], [], []
+        for s in sorted(chosen):
+            lq, lk, bq, bk = self.lq[s], self.lk[s], self.off_q[s], self.off_k[s]
+            ks = k[bk:bk + lk].float().requires_grad_(True)
+            vs = v[bk:bk + lk].float().requires_grad_(True)
+            dq = torch.zeros(lq, self.hq, self.d, device=q.device)
+            dk = torch.zeros(lk, self.hkv, self.d, device=q.device)
+            dv = torch.zeros_like(dk)
+            chunk = max(1, GRAD_REF_CHUNK_ELEMS // max(1, self.hq * lk))
+            for r0 in range(0, lq, chunk):
+                local = torch.arange(r0, min(lq, r0 + chunk), device=q.device)
+                qs = q[bq + local].float().requires_grad_(True)
+                ke = ks.repeat_interleave(group, dim=1) if group > 1 else ks  # sums back in grad
+                ve = vs.repeat_interleave(group, dim=1) if group > 1 else vs
+                scores = torch.einsum("rhd,khd->hrk", qs, ke) * scale
+                if self.softcap > 0:
+                    scores = self.softcap * torch.tanh(scores / self.softcap)
+                keyless = None
+                if self.causal or "window" in self.asked:
+                    hidden = ~self.visible(local, lq, lk)
+                    keyless = hidden.all(dim=1)  # rows that see no key: output 0, gradient 0
+                    # Their scores stay unmasked (finite softmax) and the row is zeroed after.
+                    scores = scores.masked_fill((hidden & ~keyless[:, None])[None], float("-inf"))
+                p = torch.softmax(scores, dim=-1)
+                if keyless is not None:
+                    p = p * (~keyless).to(p.dtype)[None, :, None]
+                out = torch.einsum("hrk,khd->rhd", p, ve)
+                gq, gk, gv = torch.autograd.grad(out, (qs, ks, vs), d_out[bq + local].float())
+                dq[r0:r0 + local.numel()] = gq
+                dk += gk
+                dv += gv
+                del scores, p, out, gq, gk, gv
+            q_rows.append(torch.arange(bq, bq + lq, device=q.device))
+            k_rows.append(torch.arange(bk, bk + lk, device=q.device))
+            dqs.append(dq)
+            dks.append(dk)
+            dvs.append(dv)
+        return {"q_rows": torch.cat(q_rows), "k_rows": torch.cat(k_rows), "dq": torch.cat(dqs),
+                "dk": torch.cat(dks), "dv": torch.cat(dvs), "segments": len(chosen)}
+
+    def fwdbwd_fa2(self):
+        """FlashAttention-2 varlen forward and backward through aten, called explicitly (no
+        autograd engine): _flash_attention_forward, then _flash_attention_backward(d_out, q, k,
+        v, out, logsumexp, cu_q, cu_k, max_q, max_k, 0.0, causal, rng_state, unused) with the
+        forward's window; under no_grad so that the forward records no autograd node."""
+        torch = self.torch
+        fwd = torch.ops.aten._flash_attention_forward
+        bwd = torch.ops.aten._flash_attention_backward
+        kwargs = {"scale": None}
+        if "window" in self.asked:
+            kwargs["window_size_left"], kwargs["window_size_right"] = self.window
+
+        def run(i):
+            q, k, v = self.sets[i]
+            with torch.no_grad():
+                out, lse, rng_state, unused = fwd(q, k, v, self.cu_q, self.cu_k, self.max_q,
+                                                  self.max_k, 0.0, self.causal, False, **kwargs)[:4]
+                return bwd(self.d_outs[i], q, k, v, out, lse, self.cu_q, self.cu_k, self.max_q,
+                           self.max_k, 0.0, self.causal, rng_state, unused, **kwargs)
+        return run
 
     # -- anchors: each returns run(set_index) -> output, to_packed(output) -> [total, hq, d] --
     def _views_bhsd(self, i):
@@ -694,11 +863,12 @@ class Problem:
         torch = self.torch
         op = torch.ops.aten._efficient_attention_forward
         mask = MEM_EFF_MASK[self.causal]
+        grad = self.grad  # compute_log_sumexp: its backward reads the logsumexp
 
         def run(i):
             q, k, v = self.sets[i]
             return op(q.unsqueeze(0), k.unsqueeze(0), v.unsqueeze(0), None, self.cu_q, self.cu_k,
-                      self.max_q, self.max_k, 0.0, mask, False, scale=None)[0]
+                      self.max_q, self.max_k, 0.0, mask, grad, scale=None)[0]
         return run, lambda out: out[0]
 
     def anchor_flex(self, compiled_flex):
@@ -810,7 +980,8 @@ class Problem:
         - return_lse: the op's default is True; passed explicitly. stats is [total_q, hq, 1]
           float32, natural log (the graph is built without stats_use_log2); returned here as
           a [hq, total_q] view, FlashAttention's varlen layout.
-        No softcap (METHOD_OPTIONS keeps those rows absent)."""
+        No softcap (METHOD_OPTIONS keeps those rows absent). In grad_mode return_lse is always
+        on: the op is differentiable (register_autograd, frontend 1.32) only with it."""
         causal = self.causal
         left, right = self.window if "window" in self.asked else (-1, -1)
         if right == 0 or (causal and right > 0):
@@ -825,7 +996,7 @@ class Problem:
             "window_right": right,
             "cu_seqlens_q": self.cu_q, "cu_seqlens_kv": self.cu_k,
             "max_seqlen_q": max(self.max_q, 1), "max_seqlen_kv": max(self.max_k, 1),
-            "return_lse": self.lse,
+            "return_lse": self.lse or self.grad,  # its autograd backward needs the stats
         }
         scale = 1.0 / math.sqrt(self.d)
 
@@ -995,6 +1166,55 @@ def make_method(p, name, compiled_flex_holder, modules):
     return made if len(made) == 3 else (made[0], made[1], None)
 
 
+def make_fwdbwd(p, name, compiled_flex_holder, modules):
+    """run(set index) -> (dq, dk, dv) for method `name` on problem p (in grad_mode): one
+    forward and one backward, the gradients of sum(out * d_out) for set i's fixed d_out. FA2
+    calls aten's forward and backward ops itself (Problem.fwdbwd_fa2); every other method runs
+    its forward (make_method: the same call as the forward pass) on the sets' q, k, v, which
+    require grad, and torch.autograd.grad(out, (q, k, v), d_out): the varattn op's
+    register_autograd, FA4's FlashAttnVarlenFunc, cuDNN's sdpa_fwd autograd (sdpa_bwd),
+    EfficientAttentionBackward0 for mem_eff, flex's and SDPA's own."""
+    if name == "fa2":
+        return p.fwdbwd_fa2()
+    torch = p.torch
+    forward, to_packed, _ = make_method(p, name, compiled_flex_holder, modules)
+
+    def run(i):
+        q, k, v = p.sets[i]
+        return torch.autograd.grad(to_packed(forward(i)), (q, k, v), p.d_outs[i])
+    return run
+
+
+def backward_support(modules, torch):
+    """{method: why it is absent from the forward + backward pass} for the installed optional
+    methods whose module has no backward: the varattn op without varlen_attention_backward or
+    its autograd kernel (a package from before issue 14), a cuDNN frontend whose sdpa_fwd has
+    no autograd (before 1.32) or no sdpa_bwd, a flash_attn.cute without FlashAttnVarlenFunc."""
+    why = {}
+
+    def has_autograd(op):
+        try:
+            return bool(torch._C._dispatch_has_kernel_for_dispatch_key(op, "Autograd"))
+        except Exception:
+            return True  # cannot tell: let the call show it
+    if modules.get("varattn_op", (None,))[0] is not None:
+        if not hasattr(torch.ops.varattn, "varlen_attention_backward"):
+            why["varattn_op"] = "installed op has no backward (no varattn::varlen_attention_backward)"
+        elif not has_autograd("varattn::varlen_attention"):
+            why["varattn_op"] = "installed op is not differentiable (no autograd kernel)"
+    if modules.get("cudnn", (None,))[0] is not None:
+        if not hasattr(torch.ops.cudnn, "sdpa_bwd"):
+            why["cudnn"] = "frontend op has no backward (no torch.ops.cudnn.sdpa_bwd)"
+        elif not has_autograd("cudnn::sdpa_fwd"):
+            why["cudnn"] = "frontend op is not differentiable (no autograd for cudnn::sdpa_fwd)"
+    fa4 = modules.get("fa4", (None,))[0]
+    if fa4 is not None:
+        interface = sys.modules.get(getattr(fa4, "__module__", "") or "")
+        if interface is not None and not hasattr(interface, "FlashAttnVarlenFunc"):
+            why["fa4"] = f"flash_attn.cute has no varlen backward ({interface.__name__}.FlashAttnVarlenFunc missing)"
+    return why
+
+
 class GraphUnavailable(Exception):
     """A method that cannot be replayed from a CUDA graph; the message says why."""
 
@@ -1126,12 +1346,105 @@ def capture_graphs(dev, run, nsets):
     return graphs, outs
 
 
+def time_methods(dev, p, w, skip, modules, log, build, flops_, bytes_, graph, deadline,
+                 unsupported=None, backward=False):
+    """Times every method of METHODS on problem p, eagerly and (with graph) as CUDA-graph
+    replays: build(name) -> (run, checked), run(set index) -> output, checked(output of set 0)
+    -> {"rel_err", "accurate", ...} against the reference. flops_ and bytes_ give TFLOP/s and
+    GB/s. unsupported: {method: why} for installed methods that cannot do this pass (absent).
+    backward: the forward + backward pass, where a NotImplementedError or an output without a
+    gradient makes the method absent rather than an error. Returns {method: entry}. deadline
+    (a time.time(), or None): a method is not started with less than METHOD_MIN_S left before
+    it (skipped, note 'deadline'), nor its graph timing with less than GRAPH_MIN_S."""
+    entries = {}
+    unsupported = unsupported or {}
+    for name in METHODS:
+        if name in skip:
+            entries[name] = {"skipped": True}
+            continue
+        if name in modules and modules[name][0] is None:
+            entries[name] = {"skipped": True, "note": "not installed"}
+            continue
+        if name in unsupported:
+            entries[name] = {"absent": unsupported[name]}
+            log(f"  {name:<11} absent ({unsupported[name]})")
+            continue
+        missing = [FEATURE_TEXT[f] for f in sorted(p.needs - METHOD_OPTIONS[name])]
+        if missing:  # the method lacks an option or shape this row needs: absent, not wrong
+            entries[name] = {"absent": "no " + ", no ".join(missing)}
+            log(f"  {name:<11} absent (no {', '.join(missing)})")
+            continue
+        if deadline is not None and deadline - time.time() < METHOD_MIN_S:
+            entries[name] = {"skipped": True, "note": "deadline"}
+            log(f"  {name:<11} skipped ({deadline - time.time():.0f} s left before the deadline)")
+            continue
+        t0 = time.perf_counter()
+        entry = {}
+        try:
+            run, checked = build(name)
+            out = run(0)  # first call: compiles flex / FA4, checks the output
+            dev.sync()
+            entry.update(checked(out))
+            del out
+            ms, samples = dev.time_ms(run, len(p.sets))
+            entry.update(ms=ms, reps=len(samples), ms_min=min(samples),
+                         tflops=flops_ / (ms * 1e-3) / 1e12,
+                         gbps=bytes_ / (ms * 1e-3) / 1e9)
+            entry["syncs"] = dev.count_syncs(run)
+            entry["syncs_expected"] = expected_syncs(name, w)
+            if graph and deadline is not None and deadline - time.time() < GRAPH_MIN_S:
+                entry["graph"] = {"na": "deadline"}
+            elif graph:
+                entry["graph"] = measure_graph(dev, run, len(p.sets), entry["syncs"], checked)
+        except Exception as e:  # a method that fails is a table entry, not a crash
+            text = f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"[:300]
+            if isinstance(e, TypeError) and "keyword" in str(e) and name == "varattn_op":
+                # an installed op from before the options: absent, not wrong
+                entry = {"absent": f"installed op lacks an option ({text})"}
+            elif name == "cudnn" and type(e).__name__ == "cudnnGraphNotSupportedError":
+                # cuDNN declined the configuration (no engine for it): absent, not wrong
+                entry = {"absent": f"cuDNN has no engine for it ({text})"}
+            elif backward and ((isinstance(e, NotImplementedError)
+                                and not str(e).startswith("Could not run"))
+                               or "does not require grad" in str(e)):
+                # the method declines this configuration's backward (or has none); a kernel
+                # missing for the device ("Could not run 'aten::...'") stays an error
+                entry = {"absent": f"not implemented ({text})"}
+            else:
+                entry = {"error": text}
+            frames = traceback.extract_tb(e.__traceback__)
+            if frames:
+                log(f"    at {frames[-1].filename}:{frames[-1].lineno} in {frames[-1].name}")
+            try:
+                dev.sync()
+            except Exception:
+                pass
+        entry["seconds"] = round(time.perf_counter() - t0, 2)
+        entries[name] = entry
+        extra = f"  lse_err {entry['lse_err']:.2e}" if entry.get("lse_err") is not None else ""
+        if entry.get("grad_err"):
+            extra += "  (" + " ".join(f"{k} {fmt(v, '.2e')}" for k, v in entry["grad_err"].items()) + ")"
+        g = entry.get("graph")
+        if g is None:
+            gtext = ""
+        elif "ms" in g:
+            gtext = (f"  graph {g['ms']:.3f} ms rel_err {g.get('rel_err', float('nan')):.2e}"
+                     + ("" if g.get("accurate", True) else " HIGH"))
+        else:
+            gtext = f"  graph: n/a ({g.get('na', '?')})"
+        log(f"  {name:<11} " + (f"{entry['ms']:9.3f} ms  syncs {entry.get('syncs')}  "
+                                f"rel_err {entry.get('rel_err', float('nan')):.2e}{extra}{gtext}"
+                                if "ms" in entry else entry.get("error", entry.get("absent", ""))) +
+            f"  ({entry['seconds']} s)")
+    return entries
+
+
 def measure_workload(dev, w, skip, compiled_flex_holder, log, modules=None, graph=True,
-                     deadline=None):
+                     deadline=None, passes=("fwd",), backward_why=None):
     """Times every method on workload w eagerly and, with graph, as CUDA-graph replays (each
-    checked against the float32 reference). Returns the workload's record. deadline (a
-    time.time(), or None): a method is not started with less than METHOD_MIN_S left before it
-    (skipped, note 'deadline'), nor its graph timing with less than GRAPH_MIN_S."""
+    checked against the float32 reference): the forward ("fwd" in passes: record["anchors"])
+    and forward + backward ("fwdbwd": record["fwdbwd"], measure_fwdbwd). Returns the workload's
+    record. deadline: as time_methods'."""
     torch = dev.torch
     modules = modules or {}
     p = Problem(dev, w)
@@ -1145,31 +1458,14 @@ def measure_workload(dev, w, skip, compiled_flex_holder, log, modules=None, grap
         "bytes": bytes_moved(w, elem), "buffer_sets": len(p.sets), "anchors": {},
     }
     max_rows, max_segments = (256, 4) if dev.quick else (1024, 8)
-    t0 = time.perf_counter()
-    check = p.reference(max_rows, max_segments)
-    rows, ref = (None, None) if check is None else check[:2]
-    record["reference"] = {"rows_checked": 0 if rows is None else int(rows.numel()),
-                           "seconds": round(time.perf_counter() - t0, 2),
-                           "options": options_text(w) or "none"}
-    limit = REL_ERR_LIMIT[dev.dtype_name]
-    for name in METHODS:
-        if name in skip:
-            record["anchors"][name] = {"skipped": True}
-            continue
-        if name in modules and modules[name][0] is None:
-            record["anchors"][name] = {"skipped": True, "note": "not installed"}
-            continue
-        missing = [FEATURE_TEXT[f] for f in sorted(p.needs - METHOD_OPTIONS[name])]
-        if missing:  # the method lacks an option or shape this row needs: absent, not wrong
-            record["anchors"][name] = {"absent": "no " + ", no ".join(missing)}
-            log(f"  {name:<11} absent (no {', '.join(missing)})")
-            continue
-        if deadline is not None and deadline - time.time() < METHOD_MIN_S:
-            record["anchors"][name] = {"skipped": True, "note": "deadline"}
-            log(f"  {name:<11} skipped ({deadline - time.time():.0f} s left before the deadline)")
-            continue
+    if "fwd" in passes:
         t0 = time.perf_counter()
-        entry = {}
+        check = p.reference(max_rows, max_segments)
+        rows, ref = (None, None) if check is None else check[:2]
+        record["reference"] = {"rows_checked": 0 if rows is None else int(rows.numel()),
+                               "seconds": round(time.perf_counter() - t0, 2),
+                               "options": options_text(w) or "none"}
+        limit = REL_ERR_LIMIT[dev.dtype_name]
 
         def checked(out, to_packed, lse_of):
             """rel_err / accurate (and lse_err) of one output against the reference."""
@@ -1186,59 +1482,62 @@ def measure_workload(dev, w, skip, compiled_flex_holder, log, modules=None, grap
                 if err is not None:
                     found["accurate"] = found["accurate"] and bool(err <= LSE_ERR_LIMIT)
             return found
-        try:
+
+        def build(name):
             run, to_packed, lse_of = make_method(p, name, compiled_flex_holder, modules)
-            out = run(0)  # first call: compiles flex / FA4, checks the output
-            dev.sync()
-            entry.update(checked(out, to_packed, lse_of))
-            del out
-            ms, samples = dev.time_ms(run, len(p.sets))
-            entry.update(ms=ms, reps=len(samples), ms_min=min(samples),
-                         tflops=record["flops"] / (ms * 1e-3) / 1e12,
-                         gbps=record["bytes"] / (ms * 1e-3) / 1e9)
-            entry["syncs"] = dev.count_syncs(run)
-            entry["syncs_expected"] = expected_syncs(name, w)
-            if graph and deadline is not None and deadline - time.time() < GRAPH_MIN_S:
-                entry["graph"] = {"na": "deadline"}
-            elif graph:
-                entry["graph"] = measure_graph(dev, run, len(p.sets), entry["syncs"],
-                                               lambda out: checked(out, to_packed, lse_of))
-        except Exception as e:  # a method that fails is a table entry, not a crash
-            text = f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"[:300]
-            if isinstance(e, TypeError) and "keyword" in str(e) and name == "varattn_op":
-                # an installed op from before the options: absent, not wrong
-                entry = {"absent": f"installed op lacks an option ({text})"}
-            elif name == "cudnn" and type(e).__name__ == "cudnnGraphNotSupportedError":
-                # cuDNN declined the configuration (no engine for it): absent, not wrong
-                entry = {"absent": f"cuDNN has no engine for it ({text})"}
-            else:
-                entry = {"error": text}
-            frames = traceback.extract_tb(e.__traceback__)
-            if frames:
-                log(f"    at {frames[-1].filename}:{frames[-1].lineno} in {frames[-1].name}")
-            try:
-                dev.sync()
-            except Exception:
-                pass
-        entry["seconds"] = round(time.perf_counter() - t0, 2)
-        record["anchors"][name] = entry
-        extra = f"  lse_err {entry['lse_err']:.2e}" if entry.get("lse_err") is not None else ""
-        g = entry.get("graph")
-        if g is None:
-            gtext = ""
-        elif "ms" in g:
-            gtext = (f"  graph {g['ms']:.3f} ms rel_err {g.get('rel_err', float('nan')):.2e}"
-                     + ("" if g.get("accurate", True) else " HIGH"))
-        else:
-            gtext = f"  graph: n/a ({g.get('na', '?')})"
-        log(f"  {name:<11} " + (f"{entry['ms']:9.3f} ms  syncs {entry.get('syncs')}  "
-                                f"rel_err {entry.get('rel_err', float('nan')):.2e}{extra}{gtext}"
-                                if "ms" in entry else entry.get("error", entry.get("absent", ""))) +
-            f"  ({entry['seconds']} s)")
+            return run, lambda out: checked(out, to_packed, lse_of)
+        record["anchors"] = time_methods(dev, p, w, skip, modules, log, build, record["flops"],
+                                         record["bytes"], graph, deadline)
+    if "fwdbwd" in passes:
+        record["fwdbwd"] = measure_fwdbwd(dev, p, w, skip, compiled_flex_holder, log, modules,
+                                          graph, deadline, max_segments, backward_why)
     del p
     if dev.cuda:
         empty_cache(torch)
     return record
+
+
+def measure_fwdbwd(dev, p, w, skip, compiled_flex_holder, log, modules, graph, deadline,
+                   max_segments, backward_why=None):
+    """The forward + backward pass of workload w (problem p): every method's call that returns
+    the gradients (dq, dk, dv) of sum(out * d_out) for a fixed random d_out a set
+    (make_fwdbwd), timed and checked as the forward is, each gradient against the float32
+    autograd reference (Problem.grad_reference) by relative error. backward_why: {method: why}
+    for installed methods without a backward (backward_support). Returns
+    {"flops", "bytes", "reference", "anchors"}."""
+    torch = dev.torch
+    sub = {"flops": fwdbwd_flops(w), "bytes": fwdbwd_bytes(w, 2), "anchors": {}}
+    log("  forward + backward:")
+    with p.grad_mode():
+        t0 = time.perf_counter()
+        ref = p.grad_reference(max_segments, GRAD_REF_FLOP_BUDGET)
+        sub["reference"] = {
+            "q_rows_checked": 0 if ref is None else int(ref["q_rows"].numel()),
+            "k_rows_checked": 0 if ref is None else int(ref["k_rows"].numel()),
+            "segments_checked": 0 if ref is None else ref["segments"],
+            "seconds": round(time.perf_counter() - t0, 2), "options": options_text(w) or "none"}
+        limit = GRAD_REL_ERR_LIMIT[dev.dtype_name]
+
+        def checked(grads):
+            """grad_err {dq, dk, dv}, rel_err (the largest) and accurate (all within the limit;
+            NaN never) of one call's gradients against the reference."""
+            if ref is None:
+                return {}
+            errs = {}
+            for key, got in zip(("dq", "dk", "dv"), grads):
+                rows = ref["q_rows"] if key == "dq" else ref["k_rows"]
+                errs[key] = rel_err(torch, got.detach(), rows, ref[key])
+            worst = max(errs.values(), key=lambda e: math.inf if math.isnan(e) else e)
+            return {"grad_err": errs, "rel_err": worst,
+                    "accurate": bool(all(e <= limit for e in errs.values()))}
+
+        def build(name):
+            return make_fwdbwd(p, name, compiled_flex_holder, modules), checked
+        sub["anchors"] = time_methods(dev, p, w, skip, modules, log, build, sub["flops"],
+                                      sub["bytes"], graph, deadline, unsupported=backward_why,
+                                      backward=True)
+        del ref
+    return sub
 
 
 # ----------------------------------------------------------------------------------------------
@@ -1317,6 +1616,37 @@ def analyse(record, ceilings, varattn_entries, dtype, device_name):
     return record
 
 
+def analyse_fwdbwd(record, ceilings):
+    """Adds the forward + backward pass's floor, best peer (best_peer over its methods) and the
+    varattn op's speedups to record["fwdbwd"]: varattn = {"floor_fraction", "speedup_vs_best"
+    (best peer ms / the op's eager ms), "graph_speedup_vs_best" (over the op's graph ms),
+    "speedup_vs_fa2" (FA2's eager ms / the op's eager ms)}, each from the op's accurate timings
+    only (varattn_bench times no backward: the op is varattn here)."""
+    sub = record.get("fwdbwd")
+    if not sub:
+        return record
+    floor_flops_ms = sub["flops"] / (ceilings["matmul_tflops"] * 1e12) * 1e3
+    floor_bytes_ms = sub["bytes"] / (ceilings["copy_gbps"] * 1e9) * 1e3
+    sub["floor_ms"] = max(floor_flops_ms, floor_bytes_ms)
+    sub["floor_bound"] = "compute" if floor_flops_ms >= floor_bytes_ms else "memory"
+    best = best_peer(sub)
+    sub["best_peer"] = best
+    op = sub["anchors"].get("varattn_op", {})
+    fa2 = sub["anchors"].get("fa2", {})
+    ours = {}
+    if op.get("ms", 0) > 0 and op.get("accurate", True):
+        ours["floor_fraction"] = sub["floor_ms"] / op["ms"]
+        if best:
+            ours["speedup_vs_best"] = best["ms"] / op["ms"]
+        if "ms" in fa2:
+            ours["speedup_vs_fa2"] = fa2["ms"] / op["ms"]
+    g = op.get("graph") or {}
+    if best and g.get("ms", 0) > 0 and g.get("accurate", op.get("accurate", True)):
+        ours["graph_speedup_vs_best"] = best["ms"] / g["ms"]
+    sub["varattn"] = ours
+    return record
+
+
 def varattn_policies(r, kind="fwd"):
     """Policies to show for a workload: POLICIES first (each always gets a row), then any
     other policy the bench reported."""
@@ -1351,16 +1681,20 @@ def peer_text(best):
     return f"{ANCHOR_TITLES[best['method']]}, {best['mode']}, {best['ms']:.3f} ms"
 
 
-def workload_markdown(r, dtype):
-    lines = []
+def shape_text(r, dtype):
+    """A workload's shape and options as the table headings give them."""
     causal = "causal" if r["causal"] else "non-causal"
     opts = options_text(r)
     tokens = f"{r['tokens_q']:,} tokens"
     if r.get("tokens_k", r["tokens_q"]) != r["tokens_q"]:
         tokens = f"{r['tokens_q']:,} query / {r['tokens_k']:,} key tokens"
-    lines.append(f"### {r['name']}: {r['segments']} segments, {tokens}, "
-                 f"{r['heads_q']}/{r['heads_kv']} heads, d={r['head_dim']}, {causal}"
-                 f"{', ' + opts if opts else ''}, {dtype}")
+    return (f"{r['segments']} segments, {tokens}, {r['heads_q']}/{r['heads_kv']} heads, "
+            f"d={r['head_dim']}, {causal}{', ' + opts if opts else ''}, {dtype}")
+
+
+def workload_markdown(r, dtype):
+    lines = []
+    lines.append(f"### {r['name']}: {shape_text(r, dtype)}")
     lines.append("")
     lines.append(f"{r['flops'] / 1e9:,.2f} GFLOP, {r['bytes'] / 1e6:,.1f} MB moved; floor "
                  f"{r['floor_ms']:.4f} ms ({r['floor_bound']}-bound); {r['buffer_sets']} input sets")
@@ -1530,6 +1864,124 @@ def summary_markdown(records, dtype):
     return "\n".join(lines)
 
 
+def grad_err_text(a):
+    """The rel err cell of a forward + backward row: dq / dk / dv."""
+    errs = a.get("grad_err")
+    if not errs:
+        return "-"
+    return " / ".join(fmt(errs.get(k), ".1e") for k in ("dq", "dk", "dv"))
+
+
+def fwdbwd_markdown(r, dtype):
+    """One workload's forward + backward table (record["fwdbwd"], analysed)."""
+    sub = r["fwdbwd"]
+    ref = sub.get("reference", {})
+    lines = [f"### {r['name']}, forward + backward: {shape_text(r, dtype)}", ""]
+    checked = (f"gradients checked on {ref.get('q_rows_checked', 0):,} query and "
+               f"{ref.get('k_rows_checked', 0):,} key rows of {ref.get('segments_checked', 0)} "
+               f"segment(s)")
+    lines.append(f"{sub['flops'] / 1e9:,.2f} GFLOP (the forward's {r['flops'] / 1e9:,.2f} x "
+                 f"{FWDBWD_FLOP_FACTOR:g}), {sub['bytes'] / 1e6:,.1f} MB moved; floor "
+                 f"{sub['floor_ms']:.4f} ms ({sub['floor_bound']}-bound); {r['buffer_sets']} input "
+                 f"sets; {checked}")
+    lines.append("")
+    lines.append("| method | fwd+bwd ms | graph ms | TFLOP/s | GB/s | syncs | rel err dq / dk / dv | floor/ms |")
+    lines.append("|---|---:|---:|---:|---:|---:|---:|---:|")
+    blank = " | | | | | |"
+    for name in METHODS:
+        if name not in sub["anchors"]:
+            continue
+        a = sub["anchors"][name]
+        title = f"**{ANCHOR_TITLES[name]}**" if name in OURS else ANCHOR_TITLES[name]
+        if a.get("skipped"):
+            note = f" ({a['note']})" if a.get("note") else ""
+            lines.append(f"| {title} | skipped{note} |{blank}")
+            continue
+        if a.get("absent"):
+            absent = str(a["absent"]).replace("|", "\\|")
+            lines.append(f"| {title} | absent ({absent}) |{blank}")
+            continue
+        if "ms" not in a:
+            err = a.get("error", "not run").replace("|", "\\|")
+            lines.append(f"| {title} | error: {err} |{blank}")
+            continue
+        flag = "" if a.get("accurate", True) else " (HIGH)"
+        syncs = fmt(a.get("syncs"), "d")
+        if a.get("syncs") is not None and a.get("syncs") != a.get("syncs_expected", a["syncs"]):
+            syncs += f" (expected {a['syncs_expected']})"
+        lines.append(f"| {title} | {a['ms']:.3f} | {graph_cell(a)} | {a['tflops']:.1f} | "
+                     f"{a['gbps']:.0f} | {syncs} | {grad_err_text(a)}{flag} | "
+                     f"{sub['floor_ms'] / a['ms']:.1%} |")
+    lines.append("")
+    best = sub.get("best_peer")
+    if best:
+        lines.append(f"- best peer (fastest accurate of eager and graph): {peer_text(best)}")
+    op = sub["anchors"].get("varattn_op", {})
+    v = sub.get("varattn", {})
+    if "ms" in op:
+        parts = [f"varattn op: {op['ms']:.3f} ms" + ("" if op.get("accurate", True) else
+                                                     " (gradients HIGH: not compared)")]
+        if "speedup_vs_best" in v:
+            parts.append(f"{v['speedup_vs_best']:.2f}x vs best peer")
+        g = op.get("graph") or {}
+        if g.get("ms", 0) > 0:
+            text = f"graph {g['ms']:.3f} ms"
+            if "graph_speedup_vs_best" in v:
+                text += f", {v['graph_speedup_vs_best']:.2f}x vs best peer"
+            parts.append(text)
+        if "speedup_vs_fa2" in v:
+            parts.append(f"{v['speedup_vs_fa2']:.2f}x vs FA2 (eager)")
+        if "floor_fraction" in v:
+            parts.append(f"{v['floor_fraction']:.1%} of the floor")
+        lines.append("- " + "; ".join(parts))
+    lines.append("")
+    return "\n".join(lines)
+
+
+def fwdbwd_summary_markdown(records, dtype):
+    """One row per workload of the forward + backward pass: best peer (fastest accurate method
+    other than varattn over eager and graph timings), FA2, FA4 and cuDNN eager and graph, the
+    varattn op eager and graph, x best = best peer ms / the op's eager ms, x best (graph) = best
+    peer ms / the op's graph ms, x FA2 = FA2 eager ms / the op's eager ms, floor and % floor
+    (of the op's eager ms)."""
+    peer_heads = " | ".join(f"{SHORT_TITLES[n]} ms | {SHORT_TITLES[n]} graph ms" for n in SUMMARY_PEERS)
+    heads = (f"| workload | best peer | mode | peer ms | {peer_heads} | varattn op ms "
+             "| varattn op graph ms | x best | x best (graph) | x FA2 | floor ms | % floor |")
+    ncols = heads.count("|") - 1
+    lines = [f"## Summary, forward + backward ({dtype})", "",
+             "ms of one forward and the backward of sum(out * d_out) (a fixed random d_out; dq, "
+             "dk, dv each checked against float32 autograd); FLOPs = the forward's "
+             "4 · Σ visible pairs · d · heads_q x 3.5 (backward = 2.5x forward). best peer: the "
+             "fastest accurate method other than varattn, eager or CUDA-graph replay (mode); "
+             "x best and x best (graph): best peer ms over the varattn op's eager and graph ms; "
+             "x FA2: FA2's eager ms over the op's.", "", heads,
+             "|---|---|---|" + "---:|" * (ncols - 3)]
+    empty = " |" * (ncols - 2)
+    for r in records:
+        sub = r.get("fwdbwd") or {}
+        if "floor_ms" not in sub:
+            lines.append(f"| {r['name']} | {r.get('error', 'not measured')} |{empty}")
+            continue
+        best = sub.get("best_peer")
+        v = sub.get("varattn", {})
+        cells = [best["method"] if best else "-", best["mode"] if best else "-",
+                 fmt(best["ms"] if best else None, ".3f")]
+        for n in SUMMARY_PEERS:
+            cells += list(ms_cells(sub["anchors"].get(n)))
+        cells += list(ms_cells(sub["anchors"].get("varattn_op")))
+        cells += [fmt(v.get("speedup_vs_best"), ".2f"), fmt(v.get("graph_speedup_vs_best"), ".2f"),
+                  fmt(v.get("speedup_vs_fa2"), ".2f"), f"{sub['floor_ms']:.4f}",
+                  fmt(v.get("floor_fraction"), ".1%")]
+        lines.append(f"| {r['name']} | " + " | ".join(cells) + " |")
+    lines.append("")
+    return "\n".join(lines)
+
+
+def doc_passes(doc):
+    """The passes a compare.json holds (documents from before --pass: the forward only)."""
+    return list(doc.get("passes") or ["fwd"])
+
+
 def full_markdown(doc):
     c = doc.get("ceilings", {})
     head = [f"# varattn vs PyTorch anchors ({doc['device']}, {doc['dtype']})", "",
@@ -1540,8 +1992,16 @@ def full_markdown(doc):
         head += [f"varattn_bench: {doc['varattn_error']}", ""]
     if doc.get("varattn_workloads_note"):
         head += [doc["varattn_workloads_note"], ""]
-    body = [workload_markdown(r, doc["dtype"]) for r in doc["workloads"] if "floor_ms" in r]
-    return "\n".join(head + body + [summary_markdown(doc["workloads"], doc["dtype"])])
+    passes = doc_passes(doc)
+    body, tail = [], []
+    if "fwd" in passes:
+        body += [workload_markdown(r, doc["dtype"]) for r in doc["workloads"] if "floor_ms" in r]
+        tail.append(summary_markdown(doc["workloads"], doc["dtype"]))
+    if "fwdbwd" in passes:
+        body += [fwdbwd_markdown(r, doc["dtype"]) for r in doc["workloads"]
+                 if "floor_ms" in (r.get("fwdbwd") or {})]
+        tail.append(fwdbwd_summary_markdown(doc["workloads"], doc["dtype"]))
+    return "\n".join(head + body + tail)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -1602,24 +2062,56 @@ def chart_rows(doc):
             note = r.get("error") or (f"varattn: {errors[0]}" if errors else "varattn not measured")
             rows.append((r.get("name", "?"), None, note[:90], []))
             continue
-        bars = []
-        for a in methods:
-            if a == ref_method:
-                continue
-            e = r.get("anchors", {}).get(a)
-            if e is None:
-                bars.append((a, None, "not run", None))
-            elif e.get("skipped"):
-                bars.append((a, None, e.get("note", "skipped"), None))
-            elif e.get("absent"):
-                bars.append((a, None, "absent: " + str(e["absent"])[:60], None))
-            else:
-                t = fastest_time(e)
-                if t is None:
-                    bars.append((a, None, e.get("note", "error"), None))
-                else:
-                    bars.append((a, t[0] / ref, t[2], t[1]))
+        bars = chart_bars(r.get("anchors", {}), [a for a in methods if a != ref_method], ref)
         rows.append((r.get("name", "?"), (label, ref), "", bars))
+    return rows
+
+
+def chart_bars(anchors, methods, ref):
+    """A workload's bars: (method, its ms / ref or None, note, mode) for each of methods."""
+    bars = []
+    for a in methods:
+        e = anchors.get(a)
+        if e is None:
+            bars.append((a, None, "not run", None))
+        elif e.get("skipped"):
+            bars.append((a, None, e.get("note", "skipped"), None))
+        elif e.get("absent"):
+            bars.append((a, None, "absent: " + str(e["absent"])[:60], None))
+        else:
+            t = fastest_time(e)
+            if t is None:
+                bars.append((a, None, e.get("note", "error"), None))
+            else:
+                bars.append((a, t[0] / ref, t[2], t[1]))
+    return bars
+
+
+def chart_rows_fwdbwd(doc):
+    """chart_rows for the forward + backward pass (record["fwdbwd"]): each method's fwd+bwd ms
+    over the varattn op's (varattn_bench times no backward), each at its faster accurate timing
+    of eager and CUDA-graph replay; a workload where the op has no accurate time says why."""
+    records = doc.get("workloads", [])
+    subs = [(r, r.get("fwdbwd") or {}) for r in records]
+    methods = [a for a in METHODS if a != "varattn_op" and any(
+        a in sub.get("anchors", {}) and not sub["anchors"][a].get("skipped") for _, sub in subs)]
+    rows = []
+    for r, sub in subs:
+        op = sub.get("anchors", {}).get("varattn_op")
+        t = fastest_time(op) if op else None
+        if t is None or t[2]:
+            if not sub:
+                note = r.get("error") or "forward + backward not measured"
+            elif op is None or op.get("skipped"):
+                note = "varattn op " + ((op or {}).get("note") or "not measured")
+            elif t is not None:
+                note = "varattn op: gradients HIGH"
+            else:
+                note = "varattn op: " + str(op.get("error") or op.get("absent") or "no time")
+            rows.append((r.get("name", "?"), None, note[:90], []))
+            continue
+        label = "op" + (", graph" if t[1] == "graph" else "")
+        rows.append((r.get("name", "?"), (label, t[0]), "", chart_bars(sub.get("anchors", {}), methods, t[0])))
     return rows
 
 
@@ -1634,11 +2126,13 @@ def chart_ticks(lo, hi):
     return ticks
 
 
-def write_chart(doc, path, log=print):
+def write_chart(doc, path, log=print, which=None):
     """compare.png: a grouped horizontal bar chart, one group per workload, one bar per PyTorch
     anchor: its time over varattn's, on a log axis, growing from the line at 1 (right: varattn
-    is faster). Returns the path, or None (with a note in the log) where matplotlib is missing
-    or nothing was measured; never raises, so a chart can never fail a measuring run."""
+    is faster). which: the pass drawn, "fwd" or "fwdbwd" (default: the forward where the
+    document has it, else forward + backward). Returns the path, or None (with a note in the
+    log) where matplotlib is missing or nothing was measured; never raises, so a chart can
+    never fail a measuring run."""
     try:
         import matplotlib
         matplotlib.use("Agg")
@@ -1652,8 +2146,10 @@ def write_chart(doc, path, log=print):
         return None
     import textwrap
     fig = None
+    if which is None:
+        which = "fwd" if "fwd" in doc_passes(doc) else "fwdbwd"
     try:
-        rows = chart_rows(doc)
+        rows = chart_rows(doc) if which == "fwd" else chart_rows_fwdbwd(doc)
         if not rows:
             return None
         keys = list(dict.fromkeys(b[0] for _, _, _, bars in rows for b in bars))
@@ -1710,13 +2206,18 @@ def write_chart(doc, path, log=print):
             sub.append(f"torch {doc['torch']}")
         if doc.get("commit"):
             sub.append(f"varattn {doc['commit']}")
-        if doc.get("graph"):
+        if which == "fwdbwd":
+            sub.append("median ms per forward + backward (the gradients of sum(out * d_out)), "
+                       + ("each method at its faster of eager and CUDA-graph replay ('graph')"
+                          if doc.get("graph") else "eager") + "; varattn: its op")
+        elif doc.get("graph"):
             sub.append("median ms per forward, each method at its faster of eager and CUDA-graph "
                        "replay ('graph'); varattn: its fastest launch policy (else its op)")
         else:
             sub.append("median ms per forward (eager); varattn: its fastest launch policy (else "
                        "its op)")
-        lines = [f"varattn against PyTorch's varlen attention: {doc.get('device', '?')}, "
+        what = ", forward + backward" if which == "fwdbwd" else ""
+        lines = [f"varattn against PyTorch's varlen attention{what}: {doc.get('device', '?')}, "
                  f"{doc.get('dtype', '?')}"] + textwrap.wrap(", ".join(sub), 115)
         if doc.get("source"):
             lines += textwrap.wrap(str(doc["source"]), 115)
@@ -1756,6 +2257,13 @@ def main(argv=None):
     parser.add_argument("--quick", action="store_true", help="fewer repeats, smaller reference")
     parser.add_argument("--skip", default="", help=f"methods to skip: {','.join(METHODS)}")
     parser.add_argument("--bench-json", help="use this varattn_bench JSON instead of running it")
+    parser.add_argument("--pass", dest="passes", metavar="PASSES",
+                        help="what each method is timed doing, comma-separated: fwd (the forward; "
+                             "the default) and/or fwdbwd (one forward and the backward of "
+                             "sum(out * d_out): varattn's op, FA2's aten backward, FA4, cuDNN, "
+                             "mem_eff, flex, the SDPA loops; gradients checked against float32 "
+                             "autograd; FLOPs = the forward's x 3.5); with --plot-only, the pass "
+                             "to draw")
     parser.add_argument("--no-graph", action="store_true",
                         help="time the methods eagerly only (no CUDA-graph capture and replay)")
     parser.add_argument("--deadline-s", type=float, default=0,
@@ -1765,9 +2273,21 @@ def main(argv=None):
                         help="only draw the chart of a saved compare.json (no torch, no GPU)")
     parser.add_argument("--device", default="cuda", help=argparse.SUPPRESS)  # 'cpu' for a dry run
     args = parser.parse_args(argv)
+    passes = [t.strip() for t in (args.passes or "fwd").split(",") if t.strip()]
+    if not passes or any(t not in PASSES for t in passes):
+        parser.error(f"--pass: {args.passes!r}: give fwd, fwdbwd or fwd,fwdbwd")
+    passes = [t for t in PASSES if t in passes]
     if args.plot_only:
         doc = json.loads(pathlib.Path(args.plot_only[0]).read_text())
-        out = write_chart(doc, args.plot_only[1])
+        which = None
+        if args.passes:  # the one pass named, else the first the document holds of those named
+            named = [t for t in passes if t in doc_passes(doc)]
+            if not named:
+                print(f"compare.py: {args.plot_only[0]} holds no {'/'.join(passes)} pass "
+                      f"(it has {', '.join(doc_passes(doc))})")
+                return 1
+            which = named[0]
+        out = write_chart(doc, args.plot_only[1], which=which)
         if out is None:
             print(f"compare.py: no chart written from {args.plot_only[0]}")
             return 1
@@ -1808,6 +2328,8 @@ def main(argv=None):
            "quick": args.quick, "skip": sorted(skip), "graph": not args.no_graph,
            "workload_names": [w["name"] for w in workloads],
            "workloads": []}
+    if passes != ["fwd"]:  # a forward-only document stays as before --pass
+        doc["passes"] = passes
     # For the chart's caption. VARATTN_COMMIT first: the GPU machine's copy of the tree can
     # carry an older commit's git metadata (seen: the session's first commit); a tree that
     # differs from its HEAD is marked "+changes".
@@ -1829,7 +2351,11 @@ def main(argv=None):
     log(f"ceilings: matmul {c['matmul_tflops']:.0f} TFLOP/s, copy {c['copy_gbps']:.0f} GB/s")
     write_outputs(args.outdir, doc)
 
-    if args.bench_json:
+    if "fwd" not in passes:  # varattn_bench times forwards only: the op is varattn's side here
+        bench = {}
+        if args.bench != "-" or args.bench_json:
+            log("compare.py: varattn_bench not run (--pass without fwd: it times forwards only)")
+    elif args.bench_json:
         bench = parse_bench_json(pathlib.Path(args.bench_json).read_text(), source=args.bench_json)
     elif args.bench != "-":
         budget = remaining() - 60 if remaining() != float("inf") else 1800
@@ -1853,10 +2379,15 @@ def main(argv=None):
     results = bench.get("results", {})
     # varattn asked for but nothing of it came back: the run still measures the anchors, but
     # exits 3 so that run_on_gpu.sh marks the compare stage FAILED instead of "ok".
-    varattn_missing = args.bench != "-" and not results
+    varattn_missing = args.bench != "-" and not results and "fwd" in passes
 
     holder = {}
     modules = optional_modules(skip, log)
+    backward_why = None
+    if "fwdbwd" in passes:
+        backward_why = backward_support(modules, torch)
+        for name, why in backward_why.items():
+            log(f"{name}: no forward + backward ({why})")
     for w in workloads:
         left = remaining()
         if left < 30:
@@ -1866,10 +2397,15 @@ def main(argv=None):
         log(f"== {w['name']} ({len(w['lengths_q'])} segments, {sum(w['lengths_q'])} tokens)")
         try:
             record = measure_workload(dev, w, skip, holder, log, modules, graph=not args.no_graph,
-                                      deadline=started + args.deadline_s if args.deadline_s != 0 else None)
-            analyse(record, c, [v for v in results.get(w["name"], []) if v.get("dtype") == args.dtype],
-                    args.dtype, dev.device_name)
-            log(workload_markdown(record, args.dtype))
+                                      deadline=started + args.deadline_s if args.deadline_s != 0 else None,
+                                      passes=passes, backward_why=backward_why)
+            if "fwd" in passes:
+                analyse(record, c, [v for v in results.get(w["name"], []) if v.get("dtype") == args.dtype],
+                        args.dtype, dev.device_name)
+                log(workload_markdown(record, args.dtype))
+            if "fwdbwd" in passes:
+                analyse_fwdbwd(record, c)
+                log(fwdbwd_markdown(record, args.dtype))
         except Exception as e:
             log(traceback.format_exc())
             record = {"name": w["name"], "error": f"{type(e).__name__}: {e}"[:300]}
@@ -1880,12 +2416,20 @@ def main(argv=None):
 
     doc["seconds"] = round(time.time() - started, 1)
     write_outputs(args.outdir, doc, chart=True, log=log)
-    log(summary_markdown(doc["workloads"], args.dtype))
+    if "fwd" in passes:
+        log(summary_markdown(doc["workloads"], args.dtype))
+    if "fwdbwd" in passes:
+        log(fwdbwd_summary_markdown(doc["workloads"], args.dtype))
     chart = args.outdir / "compare.png"
     log(f"wrote {args.outdir / 'compare.md'}, {args.outdir / 'compare.json'}"
         f"{', ' + str(chart) if chart.exists() else ''} ({doc['seconds']} s)")
     if varattn_missing:
         log(f"compare.py: varattn was not measured ({doc['varattn_error']}); exit 3")
+        return 3
+    if (passes == ["fwdbwd"] and "varattn_op" not in skip and doc["workloads"]
+            and not any("ms" in ((r.get("fwdbwd") or {}).get("anchors", {}).get("varattn_op") or {})
+                        for r in doc["workloads"])):
+        log("compare.py: the varattn op's forward + backward was not measured on any workload; exit 3")
         return 3
     return 0
 

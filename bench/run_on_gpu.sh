@@ -29,7 +29,8 @@
 #   VARATTN_COMPARE_ARGS  extra compare.py arguments (e.g. --quick --workloads main,options --skip flex;
 #                         the group options: windows, softcap, logsumexp, head dims 72 and 256;
 #                         serving: GQA/chunked prefill, few queries, ViT-L/14, MQA; --no-graph:
-#                         eager timings only, no CUDA-graph replays of the methods)
+#                         eager timings only, no CUDA-graph replays of the methods; --pass fwdbwd:
+#                         forward + backward, gradients checked, varattn_bench not run)
 #   VARATTN_DEADLINE_S    seconds for the whole script (default 570: under the tool's 600 s limit)
 set -u -o pipefail
 
