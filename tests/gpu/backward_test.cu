@@ -276,3 +276,54 @@ TEST_CASE("backward: 2,048 tiny segments (0 to 8 queries and keys), none and cau
   pr.options.causal = true;
   check_backward<__half>(pr, 14602);
 }
+
+TEST_CASE("backward: rejected device offsets turn every gradient element NaN and are reported") {
+  // A device-built plan whose offsets the device rejected: the backward cannot know the
+  // segments, so dq, dk and dv must all be NaN (never a plausible gradient).
+  test::stream_guard s;
+  const int32_t heads_q = 4, heads_kv = 2, d = 64, rows = 100;
+  auto plan = varattn::plan::reserve_on_device(3, rows, rows, {heads_q, heads_kv, d});
+  std::mt19937_64 rng(9);
+  const auto random = [&](std::size_t n) {
+    return thrust::device_vector<__half>(test::random_elements<__half>(n, rng));
+  };
+  const std::size_t nq = std::size_t(rows) * heads_q * d, nk = std::size_t(rows) * heads_kv * d;
+  const thrust::device_vector<__half> q = random(nq), k = random(nk), v = random(nk),
+                                      o = random(nq), d_o = random(nq);
+  const thrust::device_vector<float> lse(std::size_t(heads_q) * rows, 1.0f);
+  thrust::device_vector<__half> d_q(nq), d_k(nk), d_v(nk);
+  const thrust::device_vector<int32_t> cu_q(std::vector<int32_t>{0, 70, 30, 100});  // decreasing
+  const thrust::device_vector<int32_t> cu_k(std::vector<int32_t>{0, 30, 70, 100});
+  varattn::build_on_device(plan, {thrust::raw_pointer_cast(cu_q.data()), cu_q.size()},
+                           {thrust::raw_pointer_cast(cu_k.data()), cu_k.size()}, s.stream);
+  const std::size_t bytes = varattn::backward_workspace_bytes(plan);
+  thrust::device_vector<uint4> workspace((bytes + 15) / 16);
+  for (auto* g : {&d_q, &d_k, &d_v}) {
+    VARATTN_CUDA_CHECK(cudaMemsetAsync(thrust::raw_pointer_cast(g->data()), 0, g->size() * 2,
+                                       s.stream));
+  }
+  using in = varattn::packed_view<const __half>;
+  using out = varattn::packed_view<__half>;
+  const auto view_q = [&](const thrust::device_vector<__half>& x) {
+    return in::contiguous(thrust::raw_pointer_cast(x.data()), rows, heads_q, d);
+  };
+  const auto view_k = [&](const thrust::device_vector<__half>& x) {
+    return in::contiguous(thrust::raw_pointer_cast(x.data()), rows, heads_kv, d);
+  };
+  varattn::backward<__half>(
+      plan, view_q(q), view_k(k), view_k(v), view_q(o), view_q(d_o),
+      varattn::logsumexp_view{const_cast<float*>(thrust::raw_pointer_cast(lse.data())), rows},
+      out::contiguous(thrust::raw_pointer_cast(d_q.data()), rows, heads_q, d),
+      out::contiguous(thrust::raw_pointer_cast(d_k.data()), rows, heads_kv, d),
+      out::contiguous(thrust::raw_pointer_cast(d_v.data()), rows, heads_kv, d),
+      thrust::raw_pointer_cast(workspace.data()), bytes, s.stream);
+  VARATTN_CUDA_CHECK(cudaStreamSynchronize(s.stream));
+  for (const auto* g : {&d_q, &d_k, &d_v}) {
+    std::vector<__half> host(g->size());
+    thrust::copy(g->begin(), g->end(), host.begin());
+    int64_t nan = 0;
+    for (const __half h : host) nan += std::isnan(__half2float(h)) ? 1 : 0;
+    CHECK(nan == static_cast<int64_t>(host.size()));
+  }
+  CHECK_THROWS_AS(plan.check_device_build(s.stream), varattn::error);
+}
