@@ -28,36 +28,36 @@ def main() -> int:
     header_at = next(i for i, r in enumerate(rows) if r and r[0] == "Address")
     header, data = rows[header_at], [r for r in rows[header_at + 1:] if len(r) == len(rows[header_at])]
     col = {h: i for i, h in enumerate(header)}
-    samples_col = col["Warp Stall Sampling (All Samples)"]
-    reasons = [h for h in header if h.startswith("stall_") and "Not Issued" not in h]
+    samples = col["Warp Stall Sampling (All Samples)"]
+    reasons = [(h[len("stall_"):], i) for i, h in enumerate(header)
+               if h.startswith("stall_") and "Not Issued" not in h]
 
-    def count(row, name):
-        value = row[col[name]] if isinstance(name, str) else row[name]
-        return int(value or 0)
+    def count(row, index):
+        return int(row[index] or 0)
 
-    total = sum(count(r, samples_col) for r in data)
+    total = sum(count(r, samples) for r in data)
     if total == 0:
         print("no samples", file=sys.stderr)
         return 1
-    by_reason = collections.Counter({h[6:]: sum(count(r, h) for r in data) for h in reasons})
+    by_reason = collections.Counter({name: sum(count(r, i) for r in data) for name, i in reasons})
     print(f"{total} samples")
     for reason, n in by_reason.most_common(12):
         print(f"  {reason:20s} {n:9d} {100 * n / total:5.1f}%")
 
     def top_reasons(row):
-        pairs = sorted(((count(row, h), h[6:]) for h in reasons), reverse=True)[:3]
+        pairs = sorted(((count(row, i), name) for name, i in reasons), reverse=True)[:3]
         return " ".join(f"{name}:{n}" for n, name in pairs if n > 0)
 
     print(f"\ntop {args.top} instructions (address, samples, share, SASS, reasons):")
-    for r in sorted(data, key=lambda r: -count(r, samples_col))[: args.top]:
-        n = count(r, samples_col)
+    for r in sorted(data, key=lambda r: -count(r, samples))[: args.top]:
+        n = count(r, samples)
         print(f"  {r[0][-6:]} {n:8d} {100 * n / total:5.1f}%  {r[1].strip()[:64]:64s} {top_reasons(r)}")
     if args.listing:
         executed = col.get("Instructions Executed")
         with open(args.listing, "w") as out:
             for r in data:
                 runs = count(r, executed) if executed is not None else 0
-                out.write(f"{r[0][-6:]} {count(r, samples_col):8d} {runs:10d}  {r[1].strip()[:72]:72s} "
+                out.write(f"{r[0][-6:]} {count(r, samples):8d} {runs:10d}  {r[1].strip()[:72]:72s} "
                           f"{top_reasons(r)}\n")
     return 0
 

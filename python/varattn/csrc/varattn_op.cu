@@ -369,6 +369,73 @@ int32_t window_side(int64_t value, int64_t reach) {
   return static_cast<int32_t>(std::max<int64_t>(value, std::numeric_limits<int32_t>::min()));
 }
 
+//! What the forward and the backward op both make of a call's checked arguments: its stream,
+//! whether that stream is capturing, and the problem as a device-built plan takes it.
+struct call_problem {
+  cudaStream_t stream;
+  bool capturing;
+  int32_t rows_q;
+  int32_t rows_k;
+  int32_t segments;
+  varattn::attention_shape shape;
+  varattn::attention_options options;
+  int32_t max_q_length;
+};
+
+call_problem problem_of(const at::Tensor& q, const at::Tensor& k, const at::Tensor& cu_seqlens_q,
+                        bool causal, std::optional<double> scale,
+                        std::optional<int64_t> max_seqlen_q, int64_t window_left,
+                        int64_t window_right, double softcap) {
+  call_problem c{};
+  c.stream = c10::cuda::getCurrentCUDAStream(q.device().index()).stream();
+  cudaStreamCaptureStatus capture = cudaStreamCaptureStatusNone;
+  C10_CUDA_CHECK(cudaStreamIsCapturing(c.stream, &capture));
+  c.capturing = capture != cudaStreamCaptureStatusNone;
+  c.rows_q = static_cast<int32_t>(q.size(0));
+  c.rows_k = static_cast<int32_t>(k.size(0));
+  c.segments = static_cast<int32_t>(cu_seqlens_q.numel() - 1);
+  c.shape = {static_cast<int32_t>(q.size(1)), static_cast<int32_t>(k.size(1)),
+             static_cast<int32_t>(q.size(2))};
+  c.options.causal = causal;
+  if (scale) c.options.scale = static_cast<float>(*scale);
+  c.options.window_left = window_side(window_left, c.rows_k);
+  c.options.window_right = window_side(window_right, c.rows_q);
+  c.options.softcap = static_cast<float>(softcap);  // the plan rejects < 0, NaN and inf
+  // max_seqlen_q only picks the tile (decode tiles when every segment has <= 16 / pack
+  // queries, short ones when <= 64); default rows_q, the safe upper bound.
+  c.max_q_length = max_seqlen_q ? static_cast<int32_t>(*max_seqlen_q) : c.rows_q;
+  return c;
+}
+
+//! Runs run(plan) on a plan built on the device from the call's offsets, in the plan cache's
+//! workspace for this device and stream (held while the work is enqueued); a varattn::error
+//! becomes a RuntimeError starting with `op`. Never waits on the GPU unless
+//! VARATTN_TORCH_CHECK_OFFSETS asks for it.
+template <class Run>
+void with_device_plan(const char* op, const call_problem& c, const at::Tensor& q,
+                      const at::Tensor& cu_seqlens_q, const at::Tensor& cu_seqlens_k, Run&& run) {
+  try {
+    const std::size_t bytes =
+        varattn::plan::workspace_bytes(c.segments, c.rows_q, c.shape.head_dim, c.max_q_length);
+    const cache_key key{q.device().index(), reinterpret_cast<std::uintptr_t>(c.stream),
+                        size_class_of(bytes)};
+    const cache_entry entry = cached_workspace(key, c.capturing, q.device());
+    const varattn::plan_workspace workspace{entry.workspace.data_ptr(),
+                                            static_cast<std::size_t>(entry.workspace.numel()),
+                                            entry.report_ptr()};
+    varattn::plan plan = varattn::plan::on_device(workspace, c.segments, c.rows_q, c.rows_k,
+                                                  c.shape, c.options, c.max_q_length);
+    const std::lock_guard<std::mutex> in_use(*entry.in_use);
+    const auto count = static_cast<std::size_t>(c.segments) + 1;
+    varattn::build_on_device(plan, {cu_seqlens_q.const_data_ptr<int32_t>(), count},
+                             {cu_seqlens_k.const_data_ptr<int32_t>(), count}, c.stream);
+    run(plan);
+    if (!c.capturing && check_offsets_now()) plan.check_device_build(c.stream);
+  } catch (const varattn::error& e) {
+    TORCH_CHECK(false, op, e.what());
+  }
+}
+
 std::tuple<at::Tensor, at::Tensor> varlen_attention(
     const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, const at::Tensor& cu_seqlens_q,
     const at::Tensor& cu_seqlens_k, bool causal, std::optional<double> scale,
@@ -403,27 +470,8 @@ std::tuple<at::Tensor, at::Tensor> varlen_attention(
   }
 
   const c10::cuda::CUDAGuard device_guard(q.device());
-  const cudaStream_t stream = c10::cuda::getCurrentCUDAStream(q.device().index()).stream();
-  const auto rows_q = static_cast<int32_t>(q.size(0));
-  const auto rows_k = static_cast<int32_t>(k.size(0));
-  const auto segments = static_cast<int32_t>(cu_seqlens_q.numel() - 1);
-  const varattn::attention_shape shape{static_cast<int32_t>(q.size(1)),
-                                       static_cast<int32_t>(k.size(1)),
-                                       static_cast<int32_t>(q.size(2))};
-  varattn::attention_options options{};
-  options.causal = causal;
-  if (scale) options.scale = static_cast<float>(*scale);
-  options.window_left = window_side(window_left, rows_k);
-  options.window_right = window_side(window_right, rows_q);
-  options.softcap = static_cast<float>(softcap);  // the plan rejects < 0, NaN and inf
-  // max_seqlen_q only picks the tile (decode tiles when every segment has <= 16 / pack
-  // queries, short ones when <= 64); default rows_q, the safe upper bound.
-  const int32_t max_q_length = max_seqlen_q ? static_cast<int32_t>(*max_seqlen_q) : rows_q;
-
-  cudaStreamCaptureStatus capture = cudaStreamCaptureStatusNone;
-  C10_CUDA_CHECK(cudaStreamIsCapturing(stream, &capture));
-  const bool capturing = capture != cudaStreamCaptureStatusNone;
-
+  const call_problem c = problem_of(q, k, cu_seqlens_q, causal, scale, max_seqlen_q, window_left,
+                                    window_right, softcap);
   at::Tensor o = at::empty({q.size(0), q.size(1), q.size(2)}, q.options());
   // FlashAttention's varlen layout: [heads_q, total_q], row r of head h at h * total_q + r.
   const std::vector<int64_t> lse_sizes =
@@ -431,30 +479,13 @@ std::tuple<at::Tensor, at::Tensor> varlen_attention(
   at::Tensor lse = at::empty(lse_sizes, q.options().dtype(at::kFloat));
   const varattn::logsumexp_view lse_view{return_lse ? lse.mutable_data_ptr<float>() : nullptr,
                                          q.size(0)};
-  try {
-    const std::size_t bytes =
-        varattn::plan::workspace_bytes(segments, rows_q, shape.head_dim, max_q_length);
-    const cache_key key{q.device().index(), reinterpret_cast<std::uintptr_t>(stream),
-                        size_class_of(bytes)};
-    const cache_entry entry = cached_workspace(key, capturing, q.device());
-    const varattn::plan_workspace workspace{entry.workspace.data_ptr(),
-                                            static_cast<std::size_t>(entry.workspace.numel()),
-                                            entry.report_ptr()};
-    varattn::plan plan = varattn::plan::on_device(workspace, segments, rows_q, rows_k, shape,
-                                                  options, max_q_length);
-    const std::lock_guard<std::mutex> in_use(*entry.in_use);
-    const auto count = static_cast<std::size_t>(segments) + 1;
-    varattn::build_on_device(plan, {cu_seqlens_q.const_data_ptr<int32_t>(), count},
-                             {cu_seqlens_k.const_data_ptr<int32_t>(), count}, stream);
+  with_device_plan(kOp, c, q, cu_seqlens_q, cu_seqlens_k, [&](const varattn::plan& plan) {
     if (q.scalar_type() == at::kHalf) {
-      run_forward<__half>(plan, q, k, v, o, lse_view, stream);
+      run_forward<__half>(plan, q, k, v, o, lse_view, c.stream);
     } else {
-      run_forward<__nv_bfloat16>(plan, q, k, v, o, lse_view, stream);
+      run_forward<__nv_bfloat16>(plan, q, k, v, o, lse_view, c.stream);
     }
-    if (!capturing && check_offsets_now()) plan.check_device_build(stream);
-  } catch (const varattn::error& e) {
-    TORCH_CHECK(false, kOp, e.what());
-  }
+  });
   return {o, lse};
 }
 
@@ -518,58 +549,23 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> varlen_attention_backward(
   const at::Tensor d_out = d_out_in.contiguous();
 
   const c10::cuda::CUDAGuard device_guard(q.device());
-  const cudaStream_t stream = c10::cuda::getCurrentCUDAStream(q.device().index()).stream();
-  const auto rows_q = static_cast<int32_t>(q.size(0));
-  const auto rows_k = static_cast<int32_t>(k.size(0));
-  const auto segments = static_cast<int32_t>(cu_seqlens_q.numel() - 1);
-  const varattn::attention_shape shape{static_cast<int32_t>(q.size(1)),
-                                       static_cast<int32_t>(k.size(1)),
-                                       static_cast<int32_t>(q.size(2))};
-  varattn::attention_options options{};
-  options.causal = causal;
-  if (scale) options.scale = static_cast<float>(*scale);
-  options.window_left = window_side(window_left, rows_k);
-  options.window_right = window_side(window_right, rows_q);
-  options.softcap = static_cast<float>(softcap);
-  const int32_t max_q_length = max_seqlen_q ? static_cast<int32_t>(*max_seqlen_q) : rows_q;
-
-  cudaStreamCaptureStatus capture = cudaStreamCaptureStatusNone;
-  C10_CUDA_CHECK(cudaStreamIsCapturing(stream, &capture));
-  const bool capturing = capture != cudaStreamCaptureStatusNone;
-
+  const call_problem c = problem_of(q, k, cu_seqlens_q, causal, scale, max_seqlen_q, window_left,
+                                    window_right, softcap);
   at::Tensor d_q = at::empty(q.sizes(), q.options());
   at::Tensor d_k = at::empty(k.sizes(), k.options());
   at::Tensor d_v = at::empty(v.sizes(), v.options());
-  try {
-    const std::size_t bytes =
-        varattn::plan::workspace_bytes(segments, rows_q, shape.head_dim, max_q_length);
-    const cache_key key{q.device().index(), reinterpret_cast<std::uintptr_t>(stream),
-                        size_class_of(bytes)};
-    const cache_entry entry = cached_workspace(key, capturing, q.device());
-    const varattn::plan_workspace workspace{entry.workspace.data_ptr(),
-                                            static_cast<std::size_t>(entry.workspace.numel()),
-                                            entry.report_ptr()};
-    varattn::plan plan = varattn::plan::on_device(workspace, segments, rows_q, rows_k, shape,
-                                                  options, max_q_length);
+  with_device_plan(kBackward, c, q, cu_seqlens_q, cu_seqlens_k, [&](const varattn::plan& plan) {
     // D and the backward's work lists: from the caching allocator, ordered on this stream.
-    const at::Tensor backward_workspace = at::empty(
+    const at::Tensor workspace = at::empty(
         {std::max<int64_t>(1, static_cast<int64_t>(varattn::backward_workspace_bytes(plan)))},
         q.options().dtype(at::kByte));
-    const std::lock_guard<std::mutex> in_use(*entry.in_use);
-    const auto count = static_cast<std::size_t>(segments) + 1;
-    varattn::build_on_device(plan, {cu_seqlens_q.const_data_ptr<int32_t>(), count},
-                             {cu_seqlens_k.const_data_ptr<int32_t>(), count}, stream);
     if (q.scalar_type() == at::kHalf) {
-      run_backward<__half>(plan, d_out, q, k, v, out, lse, d_q, d_k, d_v, backward_workspace,
-                           stream);
+      run_backward<__half>(plan, d_out, q, k, v, out, lse, d_q, d_k, d_v, workspace, c.stream);
     } else {
-      run_backward<__nv_bfloat16>(plan, d_out, q, k, v, out, lse, d_q, d_k, d_v,
-                                  backward_workspace, stream);
+      run_backward<__nv_bfloat16>(plan, d_out, q, k, v, out, lse, d_q, d_k, d_v, workspace,
+                                  c.stream);
     }
-    if (!capturing && check_offsets_now()) plan.check_device_build(stream);
-  } catch (const varattn::error& e) {
-    TORCH_CHECK(false, kBackward, e.what());
-  }
+  });
   return {d_q, d_k, d_v};
 }
 
