@@ -18,6 +18,8 @@
 #                kernel: A's binary runs twice (A1, A2) with a filter that names both, e.g.
 #                bash bench/ab_on_gpu.sh "$OUT" - '^fwd/(long-d128|llm-d128)/(fused|fused_sm80)/bf16'
 # e.g. bash bench/ab_on_gpu.sh "$OUT" /tmp/stages3.patch '^fwd/long-d128/fused/bf16'
+# A backward change: the same with bwd/ names (varattn::backward alone, timed per call), e.g.
+#      bash bench/ab_on_gpu.sh "$OUT" /tmp/bwd.patch '^bwd/(vl-window|llm-d128|long-d128)[^/]*/fused/bf16'
 set -u -o pipefail
 out=$1 b_spec=$2 filter=${3:-'^fwd/(vl-window|vl-full|llm-d128|tiny|long-d128)[^/]*/fused/bf16'}
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -53,5 +55,5 @@ for run in "${runs[@]}"; do
   [[ $run == B* ]] && dir=$b
   echo "== $run"
   "$dir/bench/varattn_bench" --benchmark_filter="$filter" --varattn_min_time=0.2 2>/dev/null |
-    awk '/^(fwd|encoder)/ {sub("/min_time:[0-9.]*/manual_time", "", $1); print $1, $2, $3}'
+    awk '/^(fwd|bwd|encoder)/ {sub("/min_time:[0-9.]*/manual_time", "", $1); print $1, $2, $3}'
 done | tee "$out/ab.txt"

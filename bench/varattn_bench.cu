@@ -9,11 +9,14 @@
 //!   varattn_bench [--varattn_dtype=bf16|fp16|all] [--varattn_seed=N]
 //!                 [--varattn_min_time=SECONDS] [--varattn_list] [--benchmark_* flags]
 //!
-//! Benchmarks are named fwd/<workload>/<policy>/<dtype>, encoder/<workload>/<policy>/<dtype>
-//! and encoder_graph/<workload>/device_plan/<dtype> (plan built on the device, whole encoder
-//! forward in one CUDA graph). fwd/<workload>/fused_sm80/<dtype> is the fused plan forced onto
-//! the sm80 (mma.sync) kernel family (attention_options::kernel): on Hopper, the A/B of the
-//! two kernel families in one binary. Each workload's attention options (window, softcap)
+//! Benchmarks are named fwd/<workload>/<policy>/<dtype>, encoder/<workload>/<policy>/<dtype>,
+//! encoder_graph/<workload>/device_plan/<dtype> (plan built on the device, whole encoder
+//! forward in one CUDA graph) and bwd/<workload>/<policy>/<dtype> (varattn::backward alone,
+//! after one forward per buffer set that wrote o and the logsumexp; registered after all the
+//! others, so --benchmark_filter=^bwd/ or =-^bwd/ picks or drops them).
+//! fwd/<workload>/fused_sm80/<dtype> is the fused plan forced onto the sm80 (mma.sync) kernel
+//! family (attention_options::kernel): on Hopper, the A/B of the two kernel families in one
+//! binary. Each workload's attention options (window, softcap)
 //! go into its plans, and a workload with lse set passes a logsumexp buffer to forward().
 //! BENCHMARKS.md gives the method and the formulas behind every counter.
 
@@ -38,6 +41,7 @@
 #include <optional>
 #include <random>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace varattn_bench {
@@ -49,7 +53,8 @@ struct policy_entry {
   varattn::launch_policy policy;
   const char* name;
   varattn::kernel_family kernel = varattn::kernel_family::automatic;
-  bool encoder = true;  //!< also registered as encoder/<workload>/<name>/<dtype>
+  bool encoder = true;   //!< also registered as encoder/<workload>/<name>/<dtype>
+  bool backward = true;  //!< also registered as bwd/<workload>/<name>/<dtype>
 };
 
 const policy_entry kPolicies[] = {
@@ -58,10 +63,11 @@ const policy_entry kPolicies[] = {
     {varattn::launch_policy::bucketed, "bucketed"},
     // launch_policy::automatic resolves to one of the above (fused for several segments).
     // Forced kernel family (fwd only): the sm80 kernel where `fused` takes the sm90 one.
-    {varattn::launch_policy::fused, "fused_sm80", varattn::kernel_family::sm80, false},
+    // Not bwd: the backward runs its sm80 kernels whatever the family (bwd/.../fused again).
+    {varattn::launch_policy::fused, "fused_sm80", varattn::kernel_family::sm80, false, false},
 };
 
-constexpr int kWarmupForwards = 3;      // per buffer set, before any timing
+constexpr int kWarmupRuns = 3;          // forwards (or backwards) per buffer set, before any timing
 constexpr int kGraphReplays = 20;       // timed replays for graph_ms
 constexpr int kMaxBufferSets = 64;
 constexpr double kMaxMemoryFraction = 0.5;  // of the free device memory, for all buffer sets
@@ -241,8 +247,9 @@ varattn::attention_options options_for(const workload& w,
 }
 
 // ---------------------------------------------------------------------------------------------
-// Buffers: several sets of q, k, v, o (and the logsumexp where the workload asks for it),
-// rotated so that no forward finds its inputs in L2.
+// Buffers: several sets of q, k, v, o (and the logsumexp where the workload asks for it;
+// for the backward also d_o, d_q, d_k, d_v and always the logsumexp), rotated so that no
+// forward or backward finds its inputs in L2.
 
 template <class Element>
 struct buffer_set {
@@ -250,6 +257,9 @@ struct buffer_set {
   varattn::packed_view<const Element> qv, kv, vv;
   varattn::packed_view<Element> ov;
   varattn::logsumexp_view lsev;  //!< data == nullptr: no logsumexp asked for
+  std::unique_ptr<device_buffer> d_o, d_q, d_k, d_v;  //!< backward sets only
+  varattn::packed_view<const Element> d_ov;
+  varattn::packed_view<Element> d_qv, d_kv, d_vv;
 };
 
 //! One forward on buffer set `s`, writing the logsumexp where the set has a view for it
@@ -278,14 +288,20 @@ device_facts query_device() {
 
 uint64_t g_seed_counter = 0;
 
+//! The buffer sets of a forward, or with `gradients` of a backward: d_o, d_q, d_k, d_v too,
+//! and the logsumexp whatever the workload says (the backward reads the forward's).
 template <class Element>
 std::vector<buffer_set<Element>> make_buffer_sets(const workload& w, cudaStream_t stream,
-                                                  std::size_t& set_bytes_out) {
+                                                  std::size_t& set_bytes_out,
+                                                  bool gradients = false) {
   const std::size_t es = sizeof(Element);
   const std::size_t q_elems = std::size_t(w.rows_q()) * w.heads_q * w.head_dim;
   const std::size_t k_elems = std::size_t(w.rows_k()) * w.heads_kv * w.head_dim;
-  const std::size_t lse_bytes = w.lse ? std::size_t(w.rows_q()) * w.heads_q * sizeof(float) : 0;
-  const std::size_t set_bytes = es * (2 * q_elems + 2 * k_elems) + lse_bytes;
+  const bool lse = w.lse || gradients;
+  const std::size_t lse_bytes = lse ? std::size_t(w.rows_q()) * w.heads_q * sizeof(float) : 0;
+  // Tensors of q's shape (q, o; d_o, d_q) and as many of k's (k, v; d_k, d_v).
+  const std::size_t tensors = gradients ? 4 : 2;
+  const std::size_t set_bytes = es * (tensors * q_elems + tensors * k_elems) + lse_bytes;
   set_bytes_out = set_bytes;
   const device_facts dev = query_device();
   // The sets other than the one in use must total at least twice the L2 size.
@@ -312,7 +328,7 @@ std::vector<buffer_set<Element>> make_buffer_sets(const workload& w, cudaStream_
     s.k = std::make_unique<device_buffer>(k_elems * es);
     s.v = std::make_unique<device_buffer>(k_elems * es);
     s.o = std::make_unique<device_buffer>(q_elems * es);
-    if (w.lse) {  // float32 [heads_q, rows_q], FlashAttention's varlen layout
+    if (lse) {  // float32 [heads_q, rows_q], FlashAttention's varlen layout
       s.lse = std::make_unique<device_buffer>(std::size_t(w.rows_q()) * w.heads_q * sizeof(float));
       BENCH_CUDA(cudaMemsetAsync(s.lse->ptr, 0xff, s.lse->bytes, stream));  // NaN, not zero
       s.lsev = varattn::logsumexp_view{static_cast<float*>(s.lse->ptr), w.rows_q()};
@@ -327,6 +343,23 @@ std::vector<buffer_set<Element>> make_buffer_sets(const workload& w, cudaStream_
     s.vv = view::contiguous(static_cast<const Element*>(s.v->ptr), w.rows_k(), w.heads_kv, w.head_dim);
     s.ov = varattn::packed_view<Element>::contiguous(static_cast<Element*>(s.o->ptr), w.rows_q(),
                                                      w.heads_q, w.head_dim);
+    if (!gradients) continue;
+    s.d_o = std::make_unique<device_buffer>(q_elems * es);
+    s.d_q = std::make_unique<device_buffer>(q_elems * es);
+    s.d_k = std::make_unique<device_buffer>(k_elems * es);
+    s.d_v = std::make_unique<device_buffer>(k_elems * es);
+    fill(*s.d_o, q_elems);
+    fill(*s.d_q, q_elems);  // the gradients random too, as o
+    fill(*s.d_k, k_elems);
+    fill(*s.d_v, k_elems);
+    s.d_ov = view::contiguous(static_cast<const Element*>(s.d_o->ptr), w.rows_q(), w.heads_q,
+                              w.head_dim);
+    using grad = varattn::packed_view<Element>;
+    s.d_qv = grad::contiguous(static_cast<Element*>(s.d_q->ptr), w.rows_q(), w.heads_q, w.head_dim);
+    s.d_kv = grad::contiguous(static_cast<Element*>(s.d_k->ptr), w.rows_k(), w.heads_kv,
+                              w.head_dim);
+    s.d_vv = grad::contiguous(static_cast<Element*>(s.d_v->ptr), w.rows_k(), w.heads_kv,
+                              w.head_dim);
   }
   BENCH_CUDA(cudaStreamSynchronize(stream));
   return sets;
@@ -377,10 +410,8 @@ bool skip_on_failure(benchmark::State& state, cudaStream_t stream, const std::st
   return true;
 }
 
-void set_common_counters(benchmark::State& state, const workload& w, int element_size, double ms,
-                         double work_multiplier) {
-  const double flops = w.flops() * work_multiplier;
-  const double bytes = w.bytes(element_size) * work_multiplier;
+void set_counters(benchmark::State& state, const workload& w, double ms, double flops,
+                  double bytes) {
   state.counters["ms"] = ms;
   state.counters["tflops"] = ms > 0 ? flops / (ms * 1e-3) / 1e12 : 0;
   state.counters["gbps"] = ms > 0 ? bytes / (ms * 1e-3) / 1e9 : 0;
@@ -390,35 +421,45 @@ void set_common_counters(benchmark::State& state, const workload& w, int element
   state.counters["tokens_q"] = double(w.rows_q());
 }
 
-// ---------------------------------------------------------------------------------------------
-// fwd/<workload>/<policy>/<dtype>: one forward per iteration.
+void set_common_counters(benchmark::State& state, const workload& w, int element_size, double ms,
+                         double work_multiplier) {
+  set_counters(state, w, ms, w.flops() * work_multiplier, w.bytes(element_size) * work_multiplier);
+}
 
+// ---------------------------------------------------------------------------------------------
+// fwd/ and bwd/: one run (forward or backward) per iteration, on the next buffer set.
+
+//! What fwd/ and bwd/ share: the plan, the buffer sets, and after the warm-up the capture
+//! test and graph_ms of one run per set. The derived fixture makes the sets, then calls
+//! warm_up_and_capture(); enqueue() is its run.
 template <class Element>
-struct forward_fixture : fixture_base {
+struct pass_fixture : fixture_base {
   stream_handle stream;
   std::optional<varattn::plan> plan;
   std::vector<buffer_set<Element>> sets;
   std::size_t set_bytes = 0;
-  double host_syncs = -1;  // 0 when the forward captures into a graph, -1 when it does not
+  double host_syncs = -1;  // 0 when the run captures into a graph, -1 when it does not
   std::string capture_error;
   double graph_ms = -1;
   std::size_t next_set = 0;  // rotation continues across Google Benchmark's calls
 
-  void enqueue(std::size_t set) {
-    run_forward<Element>(*plan, sets[set % sets.size()], stream.s);
-  }
+  //! One run on buffer set `set` (modulo the set count).
+  virtual void enqueue(std::size_t set) = 0;
 
-  forward_fixture(const workload& w, const policy_entry& policy, const char* dtype) {
+  pass_fixture(const workload& w, const policy_entry& policy) {
     const varattn::segments segs_q = varattn::segments::from_lengths(w.lengths_q, "cu_seqlens_q");
     const varattn::segments segs_k = varattn::segments::from_lengths(w.lengths_k, "cu_seqlens_k");
     plan.emplace(make_plan(segs_q, segs_k,
                            varattn::attention_shape{w.heads_q, w.heads_kv, w.head_dim},
                            options_for(w, policy.kernel), policy.policy, stream.s, 0));
-    sets = make_buffer_sets<Element>(w, stream.s, set_bytes);
-    for (std::size_t i = 0; i < kWarmupForwards * sets.size(); ++i) enqueue(i);
+  }
+
+  void warm_up_and_capture(const char* pass, const workload& w, const policy_entry& policy,
+                           const char* dtype) {
+    for (std::size_t i = 0; i < kWarmupRuns * sets.size(); ++i) enqueue(i);
     BENCH_CUDA(cudaStreamSynchronize(stream.s));
 
-    // Host syncs, measured: a forward that waits on the host cannot be captured.
+    // Host syncs, measured: a run that waits on the host cannot be captured.
     std::vector<std::unique_ptr<graph_exec>> graphs;
     for (std::size_t i = 0; i < sets.size(); ++i) {
       std::string why;
@@ -432,7 +473,7 @@ struct forward_fixture : fixture_base {
     }
     host_syncs = capture_error.empty() ? 0 : -1;
 
-    // graph_ms: the same forward replayed from a graph (no launch overhead on the host).
+    // graph_ms: the same run replayed from a graph (no launch overhead on the host).
     if (!graphs.empty()) {
       for (std::size_t i = 0; i < 2 * graphs.size(); ++i) {
         BENCH_CUDA(cudaGraphLaunch(graphs[i % graphs.size()]->exec, stream.s));
@@ -447,29 +488,71 @@ struct forward_fixture : fixture_base {
       std::vector<double> ms;
       for (int r = 0; r < kGraphReplays; ++r) ms.push_back(elapsed_ms(start[r], stop[r]));
       graph_ms = median(ms);
-      next_set = kGraphReplays;  // the eager forwards go on from the set after the last replay
+      next_set = kGraphReplays;  // the eager runs go on from the set after the last replay
     }
     BENCH_CUDA(cudaStreamSynchronize(stream.s));
 
     std::fprintf(stderr,
-                 "[varattn_bench] fwd %s %s %s: %zu segments, %lld q tokens, "
+                 "[varattn_bench] %s %s %s %s: %zu segments, %lld q tokens, "
                  "%zu buffer sets x %.1f MiB, graph capture %s\n",
-                 w.name.c_str(), policy.name, dtype, w.lengths_q.size(), (long long)w.rows_q(),
+                 pass, w.name.c_str(), policy.name, dtype, w.lengths_q.size(),
+                 (long long)w.rows_q(),
                  sets.size(), double(set_bytes) / (1 << 20),
                  capture_error.empty() ? "ok (0 host syncs)" : ("FAILED: " + shorten(capture_error)).c_str());
   }
 };
 
 template <class Element>
-void bench_forward(benchmark::State& state, const workload& w, const policy_entry& policy,
-                   const char* dtype) {
-  const std::string key = std::string("fwd/") + w.name + "/" + policy.name + "/" + dtype;
-  auto* f = acquire_fixture<forward_fixture<Element>>(state, key, [&] { return std::make_unique<forward_fixture<Element>>(w, policy, dtype); });
+struct forward_fixture : pass_fixture<Element> {
+  void enqueue(std::size_t set) override {
+    run_forward<Element>(*this->plan, this->sets[set % this->sets.size()], this->stream.s);
+  }
+
+  forward_fixture(const workload& w, const policy_entry& policy, const char* dtype)
+      : pass_fixture<Element>(w, policy) {
+    this->sets = make_buffer_sets<Element>(w, this->stream.s, this->set_bytes);
+    this->warm_up_and_capture("fwd", w, policy, dtype);
+  }
+};
+
+//! bwd/: each set's o and logsumexp from one forward, then the timed run is the whole
+//! varattn::backward (for fused and bucketed plans its work-list build, then D, dK/dV, dQ).
+//! One workspace serves every set: the runs are in order on one stream.
+template <class Element>
+struct backward_fixture : pass_fixture<Element> {
+  std::unique_ptr<device_buffer> workspace;
+  std::size_t workspace_bytes = 0;
+
+  void enqueue(std::size_t set) override {
+    const buffer_set<Element>& s = this->sets[set % this->sets.size()];
+    varattn::backward<Element>(*this->plan, s.qv, s.kv, s.vv, s.ov, s.d_ov, s.lsev, s.d_qv, s.d_kv,
+                               s.d_vv, workspace->ptr, workspace_bytes, this->stream.s);
+  }
+
+  backward_fixture(const workload& w, const policy_entry& policy, const char* dtype)
+      : pass_fixture<Element>(w, policy) {
+    this->sets = make_buffer_sets<Element>(w, this->stream.s, this->set_bytes, /*gradients=*/true);
+    workspace_bytes = varattn::backward_workspace_bytes(*this->plan);
+    workspace = std::make_unique<device_buffer>(workspace_bytes);
+    for (const buffer_set<Element>& s : this->sets) {
+      run_forward<Element>(*this->plan, s, this->stream.s);
+    }
+    this->warm_up_and_capture("bwd", w, policy, dtype);
+  }
+};
+
+//! The fwd/ or bwd/ benchmark (`pass`) of one workload, policy and dtype: `flops` and `bytes`
+//! are one run's.
+template <class Fixture>
+void bench_pass(benchmark::State& state, const char* pass, const workload& w,
+                const policy_entry& policy, const char* dtype, double flops, double bytes) {
+  const std::string key = std::string(pass) + "/" + w.name + "/" + policy.name + "/" + dtype;
+  auto* f = acquire_fixture<Fixture>(state, key, [&] { return std::make_unique<Fixture>(w, policy, dtype); });
   if (f == nullptr) return;
 
-  // Each iteration enqueues the next forward before waiting for the current one, so the
-  // device never idles between forwards on account of the measurement itself; the reported
-  // time of a forward is its own start-to-stop span on the stream.
+  // Each iteration enqueues the next run before waiting for the current one, so the device
+  // never idles between runs on account of the measurement itself; the reported time of a
+  // run is its own start-to-stop span on the stream.
   event_handle start[2], stop[2];
   std::vector<double> samples;
   std::string failure;
@@ -495,7 +578,7 @@ void bench_forward(benchmark::State& state, const workload& w, const policy_entr
   }
   if (skip_on_failure(state, f->stream.s, failure)) return;
   const double ms = median(samples);
-  set_common_counters(state, w, int(sizeof(Element)), ms, 1.0);
+  set_counters(state, w, ms, flops, bytes);
   state.counters["ms_mean"] = mean(samples);
   state.counters["ms_min"] = samples.empty() ? 0 : *std::min_element(samples.begin(), samples.end());
   state.counters["host_syncs"] = f->host_syncs;
@@ -503,6 +586,24 @@ void bench_forward(benchmark::State& state, const workload& w, const policy_entr
   state.counters["buffer_sets"] = double(f->sets.size());
   state.SetLabel(f->capture_error.empty() ? "graph capture ok"
                                           : "graph capture FAILED: " + shorten(f->capture_error));
+}
+
+template <class Element>
+void bench_forward(benchmark::State& state, const workload& w, const policy_entry& policy,
+                   const char* dtype) {
+  const int es = int(sizeof(Element));
+  bench_pass<forward_fixture<Element>>(state, "fwd", w, policy, dtype, w.flops(), w.bytes(es));
+}
+
+//! FLOPs = 2.5 x the forward's, 2.5 * 4 * heads_q * d * sum(visible pairs): the backward's
+//! five products (q k^T again, dO v^T, P^T dO, dS^T q, dS k) over the forward's two.
+//! Bytes: q, k, v, o, d_o and the float32 logsumexp read, dq, dk, dv written (workload.hpp).
+template <class Element>
+void bench_backward(benchmark::State& state, const workload& w, const policy_entry& policy,
+                    const char* dtype) {
+  const int es = int(sizeof(Element));
+  bench_pass<backward_fixture<Element>>(state, "bwd", w, policy, dtype, w.backward_flops(),
+                                        w.backward_bytes(es));
 }
 
 // cu_seqlens of `lengths` in device memory, as a model would hold it.
@@ -697,32 +798,50 @@ void bench_encoder_graph(benchmark::State& state, const workload& w, const char*
 
 std::vector<workload> g_workloads;
 
+//! Registers `run` as `name`: manual (CUDA event) time in ms, --varattn_min_time if given.
+template <class Run>
+void register_timed(const std::string& name, Run&& run) {
+  auto* b = benchmark::RegisterBenchmark(name.c_str(), std::forward<Run>(run));
+  b->UseManualTime()->Unit(benchmark::kMillisecond);
+  if (g_options.min_time_s > 0) b->MinTime(g_options.min_time_s);
+}
+
 template <class Element>
 void register_dtype(const char* dtype) {
   for (const workload& w : g_workloads) {
     for (const policy_entry& policy : kPolicies) {
       const std::string fwd = std::string("fwd/") + w.name + "/" + policy.name + "/" + dtype;
-      auto* b = benchmark::RegisterBenchmark(fwd.c_str(), [&w, &policy, dtype](benchmark::State& s) {
+      register_timed(fwd, [&w, &policy, dtype](benchmark::State& s) {
         bench_forward<Element>(s, w, policy, dtype);
       });
-      b->UseManualTime()->Unit(benchmark::kMillisecond);
-      if (g_options.min_time_s > 0) b->MinTime(g_options.min_time_s);
       if (w.encoder_layers > 0 && policy.encoder) {
         const std::string enc = std::string("encoder/") + w.name + "/" + policy.name + "/" + dtype;
-        auto* e = benchmark::RegisterBenchmark(enc.c_str(), [&w, &policy, dtype](benchmark::State& s) {
+        register_timed(enc, [&w, &policy, dtype](benchmark::State& s) {
           bench_encoder<Element>(s, w, policy, dtype);
         });
-        e->UseManualTime()->Unit(benchmark::kMillisecond);
-        if (g_options.min_time_s > 0) e->MinTime(g_options.min_time_s);
       }
     }
     if (w.encoder_layers > 0) {
       const std::string name = std::string("encoder_graph/") + w.name + "/device_plan/" + dtype;
-      auto* g = benchmark::RegisterBenchmark(name.c_str(), [&w, dtype](benchmark::State& s) {
+      register_timed(name, [&w, dtype](benchmark::State& s) {
         bench_encoder_graph<Element>(s, w, dtype);
       });
-      g->UseManualTime()->Unit(benchmark::kMillisecond);
-      if (g_options.min_time_s > 0) g->MinTime(g_options.min_time_s);
+    }
+  }
+}
+
+//! bwd/<workload>/<policy>/<dtype> for every workload (the backward takes every option the
+//! workloads use: GQA, causal, windows, softcap, len_q != len_k, head dims to 256) and every
+//! policy but those marked fwd only.
+template <class Element>
+void register_backward(const char* dtype) {
+  for (const workload& w : g_workloads) {
+    for (const policy_entry& policy : kPolicies) {
+      if (!policy.backward) continue;
+      const std::string bwd = std::string("bwd/") + w.name + "/" + policy.name + "/" + dtype;
+      register_timed(bwd, [&w, &policy, dtype](benchmark::State& s) {
+        bench_backward<Element>(s, w, policy, dtype);
+      });
     }
   }
 }
@@ -843,6 +962,12 @@ int main(int argc, char** argv) {
   for (const std::string& d : g_options.dtypes) {
     if (d == "bf16") register_dtype<__nv_bfloat16>("bf16");
     if (d == "fp16") register_dtype<__half>("fp16");
+  }
+  // bwd/ last: the benchmarks before them run in the order, and on the seeds, they had
+  // without them.
+  for (const std::string& d : g_options.dtypes) {
+    if (d == "bf16") register_backward<__nv_bfloat16>("bf16");
+    if (d == "fp16") register_backward<__half>("fp16");
   }
 
   int devices = 0;

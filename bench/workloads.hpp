@@ -70,6 +70,16 @@ struct workload {
                (2.0 * double(rows_q()) * heads_q + 2.0 * double(rows_k()) * heads_kv) +
            (lse ? 4.0 * double(rows_q()) * heads_q : 0.0);
   }
+  //! The backward (varattn_bench's bwd/): 2.5x the forward's FLOPs, its five products
+  //! (q·kᵀ again, dO·vᵀ, Pᵀ·dO, dSᵀ·q, dS·k) over the forward's two.
+  double backward_flops() const { return 2.5 * flops(); }
+  //! q, k, v, o, d_o and the float32 logsumexp read once, dq, dk, dv written once (the
+  //! workspace's D = rowsum(d_o * o) not counted).
+  double backward_bytes(int element_size) const {
+    return double(element_size) * head_dim *
+               (4.0 * double(rows_q()) * heads_q + 4.0 * double(rows_k()) * heads_kv) +
+           4.0 * double(rows_q()) * heads_q;
+  }
 
  private:
   static int64_t sum(const std::vector<int32_t>& v) {
