@@ -48,6 +48,8 @@
    mode, after two warm-up calls on the capture stream), the replays timed as the eager calls
    are, and set 0's replayed output checked against the reference. A method with host syncs,
    or whose capture fails, gets 'graph: n/a (reason)'. varattn_bench's graph_ms is varattn's.
+   In the forward + backward pass the warm-up and the capture run on fresh leaf aliases of
+   the sets' q, k, v (Problem.capture_inputs), never on the leaves the eager calls used.
 4. Prints one table per workload (every anchor, and every varattn launch policy: per_segment
    and fused; eager ms and graph ms) and a summary: best peer = the fastest accurate method
    other than varattn over both timings, eager and graph; FA2, FA4, cuDNN and the varattn op
@@ -639,6 +641,33 @@ class Problem:
             for t in (t for s in self.sets for t in s):
                 t.requires_grad_(False)
 
+    @contextlib.contextmanager
+    def capture_inputs(self):
+        """The input sets a CUDA-graph capture runs on, its warm-up calls included. In
+        grad_mode: fresh leaf aliases of every set's q, k, v (t.detach().requires_grad_(True):
+        the same storage, so the graphs replay on the sets' memory and set 0's reference still
+        checks them; a new autograd identity, so their AccumulateGrad nodes are made by the
+        warm-up, on the capture stream), swapped into self.sets for the block. Without them the
+        capture reuses any AccumulateGrad node of the eager leaves that is still alive: one
+        made by an eager call, on the legacy default stream, and kept alive past it (by a
+        library holding that call's output or saved tensors: the autograd graph holds the
+        node, which leaves only hold weakly). The engine then makes that node's stream wait on
+        the capture (Engine::evaluate_function waits on each input's ready event,
+        InputBuffer::add records it on the producer's stream): cudaStreamWaitEvent on the
+        legacy stream, "operation would make the legacy stream depend on a capturing blocking
+        stream" (cudaErrorStreamCaptureImplicit), for that method and every later one on the
+        same leaves (PyTorch 2.11 warns "The AccumulateGrad node's stream does not match" once
+        per process). Outside grad_mode the sets themselves."""
+        if not self.grad:
+            yield self
+            return
+        kept = self.sets
+        self.sets = [tuple(t.detach().requires_grad_(True) for t in s) for s in kept]
+        try:
+            yield self
+        finally:
+            self.sets = kept
+
     # -- reference --------------------------------------------------------------------------
     def visible(self, local, lq, lk):
         """[rows, lk] bool: which keys each query row (local index in its segment) sees."""
@@ -1036,11 +1065,12 @@ def expected_syncs(anchor, w):
     return 0
 
 
-def measure_graph(dev, run, nsets, syncs, checked):
+def measure_graph(dev, run, nsets, syncs, checked, inputs=None):
     """The method replayed from CUDA graphs (capture_graphs): {"ms", "reps", "ms_min", and
     checked(output of set 0's graph): "rel_err", "accurate", ...}, or {"na": why} where it
     cannot be captured: a method with host syncs (counted eagerly) is not tried (a sync
-    breaks the capture). The graphs and their pools are released before it returns."""
+    breaks the capture). inputs: as capture_graphs'. The graphs and their pools are released
+    before it returns."""
     torch = dev.torch
     if not dev.cuda:
         return {"na": "no CUDA device"}
@@ -1050,7 +1080,7 @@ def measure_graph(dev, run, nsets, syncs, checked):
         return {"na": GRAPHS_OFF["why"]}
     graphs = outs = None
     try:
-        graphs, outs = capture_graphs(dev, run, nsets)
+        graphs, outs = capture_graphs(dev, run, nsets, inputs)
         ms, samples = dev.time_ms(lambda i: graphs[i % len(graphs)].replay(), len(graphs))
         found = {"ms": ms, "reps": len(samples), "ms_min": min(samples)}
         graphs[0].replay()  # set 0's inputs, whose rows the reference holds
@@ -1277,19 +1307,27 @@ def undo_failed_capture(torch, pool, side):
         GRAPHS_OFF.setdefault("why", f"allocator unusable after a failed capture ({short_error(e, 80)})")
 
 
-def capture_graphs(dev, run, nsets):
+def capture_graphs(dev, run, nsets, inputs=None):
     """Captures run(i) for every input set i into its own torch.cuda.CUDAGraph (a graph
     replays the tensors it captured, so one graph a set keeps the inputs rotating as the eager
     timing does). The method has run eagerly before (compiled, warmed up); two more calls run
     on the capture stream first, as PyTorch's CUDA-graph notes ask. Capture mode "global", as
     varattn_bench's: a host sync, a library's own cudaMalloc or a launch on another stream
     breaks the capture. Each graph captures into its own pool from graph_pool_handle(), so
-    that a failed capture's pool can be ended and released (undo_failed_capture). Returns
-    (graphs, outputs: the tensors each graph writes on replay); raises GraphUnavailable with
-    the reason where the method cannot be captured."""
+    that a failed capture's pool can be ended and released (undo_failed_capture). inputs: a
+    context manager (Problem.capture_inputs) held around the warm-up and the captures, under
+    which run(i) sees the inputs it is to capture (the forward + backward pass: leaves no
+    eager call has used). Returns (graphs, outputs: the tensors each graph writes on replay);
+    raises GraphUnavailable with the reason where the method cannot be captured."""
     torch = dev.torch
     if not dev.cuda:
         raise GraphUnavailable("no CUDA device")
+    with (inputs() if inputs is not None else contextlib.nullcontext()):
+        return _capture_graphs(torch, run, nsets)
+
+
+def _capture_graphs(torch, run, nsets):
+    """capture_graphs' warm-up and captures, on a new side stream."""
     side = torch.cuda.Stream()
     side.wait_stream(torch.cuda.current_stream())
     with torch.cuda.stream(side):
@@ -1395,7 +1433,8 @@ def time_methods(dev, p, w, skip, modules, log, build, flops_, bytes_, graph, de
             if graph and deadline is not None and deadline - time.time() < GRAPH_MIN_S:
                 entry["graph"] = {"na": "deadline"}
             elif graph:
-                entry["graph"] = measure_graph(dev, run, len(p.sets), entry["syncs"], checked)
+                entry["graph"] = measure_graph(dev, run, len(p.sets), entry["syncs"], checked,
+                                               inputs=p.capture_inputs)
         except Exception as e:  # a method that fails is a table entry, not a crash
             text = f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"[:300]
             if isinstance(e, TypeError) and "keyword" in str(e) and name == "varattn_op":

@@ -3,7 +3,9 @@
 in float32 (torch SDPA, with an explicit mask for windows and bottom-right causal; written out
 for softcap, which SDPA lacks): every dtype and head dim, full / causal / window / softcap,
 GQA and MQA, segments of length 0 and 1, q != k lengths; keyless rows get zero gradients; two
-runs give identical bits; varattn's backward inside a CUDA graph and torch.compile.
+runs give identical bits; varattn's backward inside a CUDA graph and torch.compile; forward and
+backward through the autograd engine captured in global mode with the plan cache missing during
+the capture.
 
 Skipped without a CUDA device (the reason shown by -rs), like the other tests here.
 """
@@ -210,3 +212,59 @@ def test_backward_in_a_cuda_graph_and_under_compile(va):
     loss(qe, ke, ve).backward()
     for a, b in ((qc.grad, qe.grad), (kc.grad, ke.grad), (vc.grad, ve.grad)):
         assert rel_l2(a, b.float()) <= 1e-3  # inductor may round the loss's gradient otherwise
+
+
+def test_autograd_capture_with_plan_cache_misses(va):
+    """The op's forward and its backward through autograd, captured in global mode on a stream
+    the op has never run on (high priority: no other test takes one), so that the plan cache
+    misses inside the capture: (1) forward + backward in one graph with no warm-up, the
+    forward's miss on the calling thread (a workspace from the graph's pool and a pinned report
+    made under the capture), the backward on the autograd engine's device thread, whose current
+    stream the engine sets to the forward's; (2) the backward alone, its forward run eagerly on
+    the capture stream and the cache cleared before the capture, so that the miss is on the
+    device thread. The captures use leaf aliases no eager call has used (compare.py's
+    Problem.capture_inputs): an AccumulateGrad node made on the default stream by an eager call
+    and still alive would make the engine wait on the capture from the legacy stream, whatever
+    the op. Replays give the eager gradients bit for bit (the backward has no atomics)."""
+    d = 64 if 64 in HEAD_DIMS else HEAD_DIMS[0]
+    gen = torch.Generator(device=DEV).manual_seed(11)
+    lengths = [70, 0, 1, 129, 33, 64]
+    cu = cu_tensor(lengths)
+    q, k, v = make_leaves(sum(lengths), sum(lengths), 8, 2, d, torch.bfloat16, gen)
+    d_out = torch.randn(q.shape, device=DEV, generator=gen).to(torch.bfloat16)
+    kwargs = {"causal": True, "max_seqlen_q": max(lengths)}
+    expected = torch.autograd.grad(va.varlen_attention(q, k, v, cu, **kwargs), (q, k, v), d_out)
+
+    # (1) forward + backward in one graph, no warm-up.
+    leaves = tuple(t.detach().requires_grad_() for t in (q, k, v))
+    stream = torch.cuda.Stream(priority=-1)
+    stream.wait_stream(torch.cuda.current_stream())
+    before = va.plan_cache_stats()
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph, stream=stream, capture_error_mode="global"):
+        captured = torch.autograd.grad(va.varlen_attention(*leaves, cu, **kwargs), leaves, d_out)
+    after = va.plan_cache_stats()
+    graph.replay()
+    torch.cuda.synchronize()
+    assert after["misses"] > before["misses"], (before, after)
+    for a, b in zip(expected, captured):
+        assert torch.equal(a, b)
+
+    # (2) the backward alone; its forward eager on the capture stream.
+    leaves = tuple(t.detach().requires_grad_() for t in (q, k, v))
+    stream = torch.cuda.Stream(priority=-1)
+    stream.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(stream):
+        out = va.varlen_attention(*leaves, cu, **kwargs)
+    va.clear_plan_cache()  # the forward's workspace goes: the backward misses under capture
+    before = va.plan_cache_stats()
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph, stream=stream, capture_error_mode="global"):
+        captured = torch.autograd.grad(out, leaves, d_out, retain_graph=True)  # keeps lse
+    after = va.plan_cache_stats()
+    torch.cuda.current_stream().wait_stream(stream)
+    graph.replay()
+    torch.cuda.synchronize()
+    assert after["misses"] > before["misses"], (before, after)
+    for a, b in zip(expected, captured):
+        assert torch.equal(a, b)
