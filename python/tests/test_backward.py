@@ -2,10 +2,12 @@
 """The op's gradients (autograd through varattn's backward) against a per-segment autograd loop
 in float32 (torch SDPA, with an explicit mask for windows and bottom-right causal; written out
 for softcap, which SDPA lacks): every dtype and head dim, full / causal / window / softcap,
-GQA and MQA, segments of length 0 and 1, q != k lengths; keyless rows get zero gradients; two
-runs give identical bits; varattn's backward inside a CUDA graph and torch.compile; forward and
-backward through the autograd engine captured in global mode with the plan cache missing during
-the capture.
+GQA and MQA, segments of length 0 and 1, q != k lengths; keyless rows get zero gradients; the
+default backward (dq through float32 atomics) and the deterministic one (deterministic=True, or
+torch.use_deterministic_algorithms(True)) agree, and the deterministic one gives identical bits
+run to run; varattn's backward inside a CUDA graph and torch.compile; forward and backward
+through the autograd engine captured in global mode with the plan cache missing during the
+capture.
 
 Skipped without a CUDA device (the reason shown by -rs), like the other tests here.
 """
@@ -77,12 +79,12 @@ def make_leaves(total_q, total_k, heads_q, heads_kv, d, dtype, gen, q_gain=1.0):
 
 
 def check_gradients(va, lengths_q, lengths_k, heads_q, heads_kv, d, dtype, seed, causal=False,
-                    window=(-1, -1), softcap=0.0, q_gain=1.0):
+                    window=(-1, -1), softcap=0.0, q_gain=1.0, deterministic=False):
     gen = torch.Generator(device=DEV).manual_seed(seed)
     q, k, v = make_leaves(sum(lengths_q), sum(lengths_k), heads_q, heads_kv, d, dtype, gen, q_gain)
     d_out = torch.randn(q.shape, device=DEV, generator=gen).to(dtype)
     out = va.varlen_attention(q, k, v, cu_tensor(lengths_q), cu_tensor(lengths_k), causal=causal,
-                              window_size=window, softcap=softcap)
+                              window_size=window, softcap=softcap, deterministic=deterministic)
     out.backward(d_out)
     # The reference from the same 16-bit values, in float32.
     rq, rk, rv = (t.detach().float().requires_grad_() for t in (q, k, v))
@@ -141,18 +143,71 @@ def test_keyless_rows_and_unseen_keys_get_zero_gradients(va):
     assert bool((q.grad[5:9] != 0).any())
 
 
-def test_backward_is_deterministic(va):
+def deterministic_case_gradients(va, runs, **kwargs):
+    """The gradients of `runs` forward + backward calls on the same inputs (bf16, GQA 8 on 2,
+    causal, 16 segments of 0-300 tokens), each a (dq, dk, dv) tuple; kwargs go to
+    varlen_attention."""
     rng = random.Random(9)
     lengths = [rng.randint(0, 300) for _ in range(16)]
+    d = 128 if 128 in HEAD_DIMS else HEAD_DIMS[0]
     results = []
-    for _ in range(2):
+    for _ in range(runs):
         gen = torch.Generator(device=DEV).manual_seed(6)
-        q, k, v = make_leaves(sum(lengths), sum(lengths), 8, 2, 128, torch.bfloat16, gen)
-        out = va.varlen_attention(q, k, v, cu_tensor(lengths), causal=True)
+        q, k, v = make_leaves(sum(lengths), sum(lengths), 8, 2, d, torch.bfloat16, gen)
+        out = va.varlen_attention(q, k, v, cu_tensor(lengths), causal=True, **kwargs)
         out.backward(torch.ones_like(out))
         results.append((q.grad, k.grad, v.grad))
-    for a, b in zip(*results):
+    return results
+
+
+def test_backward_is_deterministic(va):
+    first, second = deterministic_case_gradients(va, 2, deterministic=True)
+    for a, b in zip(first, second):
         assert torch.equal(a, b)
+
+
+@pytest.mark.parametrize("dtype", list(DTYPES.values()), ids=list(DTYPES))
+@pytest.mark.parametrize("d", HEAD_DIMS)
+@pytest.mark.parametrize("case", ["gqa-causal", "mqa-window", "softcap-causal"])
+def test_atomic_and_deterministic_backward_agree(va, d, dtype, case):
+    """The default backward (dq summed over key tiles with float32 atomics) and the
+    deterministic one (dq from its own kernel, in a fixed order) on the same inputs: each within
+    the reference's tolerance (check_gradients), and within it of each other."""
+    problem = {
+        "gqa-causal": ((EQUAL, EQUAL, 8, 2), {"causal": True}),
+        "mqa-window": ((UNEQUAL_Q, UNEQUAL_K, 4, 1), {"window": (16, 0)}),
+        "softcap-causal": ((EQUAL, EQUAL, 2, 2), {"causal": True, "softcap": 5.0, "q_gain": 3.0}),
+    }
+    shape, options = problem[case]
+    seed = 1000 + d
+    atomic = check_gradients(va, *shape, d, dtype, seed, deterministic=False, **options)
+    ordered = check_gradients(va, *shape, d, dtype, seed, deterministic=True, **options)
+    for name, a, b in zip(("dq", "dk", "dv"), atomic, ordered):
+        err = rel_l2(a, b.float())
+        assert err <= GRAD_TOLERANCE[dtype], f"{name}: atomic vs deterministic, error {err}"
+
+
+def test_global_deterministic_switch_selects_the_deterministic_backward(va):
+    """torch.use_deterministic_algorithms(True) at the forward call selects the deterministic
+    backward without deterministic=True: two runs give identical bits, the bits of
+    deterministic=True. The switch is restored afterwards, whatever happens."""
+    expected = deterministic_case_gradients(va, 1, deterministic=True)[0]
+    enabled = torch.are_deterministic_algorithms_enabled()
+    warn_only = torch.is_deterministic_algorithms_warn_only_enabled()
+    torch.use_deterministic_algorithms(True)
+    try:
+        first, second = deterministic_case_gradients(va, 2)
+    finally:
+        torch.use_deterministic_algorithms(enabled, warn_only=warn_only)
+    assert torch.are_deterministic_algorithms_enabled() == enabled
+    for a, b, c in zip(first, second, expected):
+        assert torch.equal(a, b)
+        assert torch.equal(a, c)
+    # The default path on the same inputs, outside the switch: the reference tolerance of the
+    # deterministic bits (whether its last bits differ is up to the atomics' order).
+    default = deterministic_case_gradients(va, 1)[0]
+    for a, c in zip(default, expected):
+        assert rel_l2(a, c.float()) <= GRAD_TOLERANCE[torch.bfloat16]
 
 
 def test_backward_op_directly_and_lse_requirement(va):
@@ -170,6 +225,12 @@ def test_backward_op_directly_and_lse_requirement(va):
         d_q, d_k, d_v = torch.ops.varattn.varlen_attention_backward(
             torch.ones_like(out), q, k, v, out, lse, cu, cu, False, None, None, -1, -1, 0.0)
     assert d_q.shape == q.shape and d_k.shape == k.shape and d_v.shape == v.shape
+    with torch.no_grad():  # the new last argument, by name (and the default above: atomics)
+        ordered = torch.ops.varattn.varlen_attention_backward(
+            torch.ones_like(out), q, k, v, out, lse, cu, cu, False, None, None, -1, -1, 0.0,
+            deterministic=True)
+    for a, b in zip((d_q, d_k, d_v), ordered):
+        assert rel_l2(a, b.float()) <= GRAD_TOLERANCE[torch.float16]
     with pytest.raises(RuntimeError, match="lse must be the forward's"):
         torch.ops.varattn.varlen_attention_backward(
             torch.ones_like(out), q, k, v, out, lse[:, :10], cu, cu, False, None, None, -1, -1, 0.0)
@@ -184,34 +245,46 @@ def test_backward_in_a_cuda_graph_and_under_compile(va):
     with torch.no_grad():
         out, lse = va.varlen_attention(q, k, v, cu, causal=True, return_lse=True)
 
-    def step():
+    def step(deterministic):
         return torch.ops.varattn.varlen_attention_backward(d_out, q, k, v, out, lse, cu, cu, True,
-                                                           None, None, -1, -1, 0.0)
+                                                           None, None, -1, -1, 0.0, deterministic)
 
-    expected = step()
+    # Both paths in one graph: the deterministic one replays the eager bits; the atomic one
+    # (its accumulator zeroed in the graph, each replay) the eager values up to the atomics'
+    # order.
+    expected = {det: step(det) for det in (True, False)}
     stream = torch.cuda.Stream()
     stream.wait_stream(torch.cuda.current_stream())
     with torch.cuda.stream(stream):
-        step()  # warm-up outside the capture
+        for det in (True, False):
+            step(det)  # warm-up outside the capture
         graph = torch.cuda.CUDAGraph()
         with torch.cuda.graph(graph, stream=stream):
-            captured = step()
+            captured = {det: step(det) for det in (True, False)}
     torch.cuda.current_stream().wait_stream(stream)
-    graph.replay()
+    for _ in range(2):
+        graph.replay()
     torch.cuda.synchronize()
-    for a, b in zip(expected, captured):
+    for a, b in zip(expected[True], captured[True]):
         assert torch.equal(a, b)
+    for a, b in zip(expected[False], captured[False]):
+        assert rel_l2(a, b.float()) <= 1e-3
 
     def loss(q_, k_, v_):
         return va.varlen_attention(q_, k_, v_, cu, causal=True).float().square().sum()
 
-    compiled = torch.compile(loss, fullgraph=True)
-    qc, kc, vc = (t.detach().clone().requires_grad_() for t in (q, k, v))
-    compiled(qc, kc, vc).backward()
-    qe, ke, ve = (t.detach().clone().requires_grad_() for t in (q, k, v))
-    loss(qe, ke, ve).backward()
-    for a, b in ((qc.grad, qe.grad), (kc.grad, ke.grad), (vc.grad, ve.grad)):
-        assert rel_l2(a, b.float()) <= 1e-3  # inductor may round the loss's gradient otherwise
+    def loss_deterministic(q_, k_, v_):
+        return va.varlen_attention(q_, k_, v_, cu, causal=True,
+                                   deterministic=True).float().square().sum()
+
+    for function in (loss, loss_deterministic):
+        compiled = torch.compile(function, fullgraph=True)
+        qc, kc, vc = (t.detach().clone().requires_grad_() for t in (q, k, v))
+        compiled(qc, kc, vc).backward()
+        qe, ke, ve = (t.detach().clone().requires_grad_() for t in (q, k, v))
+        function(qe, ke, ve).backward()
+        for a, b in ((qc.grad, qe.grad), (kc.grad, ke.grad), (vc.grad, ve.grad)):
+            assert rel_l2(a, b.float()) <= 1e-3  # inductor may round the loss's gradient otherwise
 
 
 def test_autograd_capture_with_plan_cache_misses(va):
@@ -225,14 +298,15 @@ def test_autograd_capture_with_plan_cache_misses(va):
     device thread. The captures use leaf aliases no eager call has used (compare.py's
     Problem.capture_inputs): an AccumulateGrad node made on the default stream by an eager call
     and still alive would make the engine wait on the capture from the legacy stream, whatever
-    the op. Replays give the eager gradients bit for bit (the backward has no atomics)."""
+    the op. With deterministic=True (carried from the forward's arguments to the backward by
+    setup_context) replays give the eager gradients bit for bit."""
     d = 64 if 64 in HEAD_DIMS else HEAD_DIMS[0]
     gen = torch.Generator(device=DEV).manual_seed(11)
     lengths = [70, 0, 1, 129, 33, 64]
     cu = cu_tensor(lengths)
     q, k, v = make_leaves(sum(lengths), sum(lengths), 8, 2, d, torch.bfloat16, gen)
     d_out = torch.randn(q.shape, device=DEV, generator=gen).to(torch.bfloat16)
-    kwargs = {"causal": True, "max_seqlen_q": max(lengths)}
+    kwargs = {"causal": True, "max_seqlen_q": max(lengths), "deterministic": True}
     expected = torch.autograd.grad(va.varlen_attention(q, k, v, cu, **kwargs), (q, k, v), d_out)
 
     # (1) forward + backward in one graph, no warm-up.

@@ -32,7 +32,8 @@ __all__ = ["__version__", "varlen_attention", "flash_attn_varlen_func", "check_e
 
 @torch.library.register_fake("varattn::varlen_attention")
 def _(q, k, v, cu_seqlens_q, cu_seqlens_k, causal=False, scale=None, max_seqlen_q=None,
-      max_seqlen_k=None, window_left=-1, window_right=-1, softcap=0.0, return_lse=False):
+      max_seqlen_k=None, window_left=-1, window_right=-1, softcap=0.0, return_lse=False,
+      deterministic=False):
     # Shapes only (torch.compile traces with fake tensors): the output is q's shape, dense; the
     # logsumexp [heads_q, total_q] float32 when asked for, else an empty float32 tensor.
     torch._check(q.dim() == 3,
@@ -43,23 +44,26 @@ def _(q, k, v, cu_seqlens_q, cu_seqlens_k, causal=False, scale=None, max_seqlen_
 
 @torch.library.register_fake("varattn::varlen_attention_backward")
 def _(d_out, q, k, v, out, lse, cu_seqlens_q, cu_seqlens_k, causal=False, scale=None,
-      max_seqlen_q=None, window_left=-1, window_right=-1, softcap=0.0):
+      max_seqlen_q=None, window_left=-1, window_right=-1, softcap=0.0, deterministic=False):
     # Shapes only: the gradients are dense tensors of q's, k's and v's shapes.
     return q.new_empty(q.shape), k.new_empty(k.shape), v.new_empty(v.shape)
 
 
-# The op's arguments after the five tensors, with their schema defaults.
-_DEFAULTS = (False, None, None, None, -1, -1, 0.0, False)
+# The op's arguments after the five tensors, with their schema defaults: causal, scale,
+# max_seqlen_q, max_seqlen_k, window_left, window_right, softcap, return_lse, deterministic.
+_DEFAULTS = (False, None, None, None, -1, -1, 0.0, False, False)
 
 
 def _setup_context(ctx, inputs, output):
     ctx.input_count = len(inputs)
     (q, k, v, cu_seqlens_q, cu_seqlens_k, causal, scale, max_seqlen_q, _max_seqlen_k,
-     window_left, window_right, softcap, _return_lse) = \
+     window_left, window_right, softcap, _return_lse, deterministic) = \
         tuple(inputs) + _DEFAULTS[len(inputs) - 5:]
     out, lse = output
     ctx.save_for_backward(q, k, v, out, lse, cu_seqlens_q, cu_seqlens_k)
-    ctx.options = (causal, scale, max_seqlen_q, window_left, window_right, softcap)
+    # deterministic: the forward ignores it; it picks how the backward sums dq.
+    ctx.options = (causal, scale, max_seqlen_q, window_left, window_right, softcap,
+                   deterministic)
     ctx.mark_non_differentiable(lse)  # as FlashAttention's softmax_lse
 
 
@@ -72,10 +76,10 @@ def _backward(ctx, grad_out, _grad_lse):
             "varattn::varlen_attention: the backward needs the forward's logsumexp; call the op "
             "with return_lse=True when q, k or v requires grad (varattn.varlen_attention and "
             "flash_attn_varlen_func do)")
-    causal, scale, max_seqlen_q, window_left, window_right, softcap = ctx.options
+    causal, scale, max_seqlen_q, window_left, window_right, softcap, deterministic = ctx.options
     d_q, d_k, d_v = torch.ops.varattn.varlen_attention_backward(
         grad_out, q, k, v, out, lse, cu_seqlens_q, cu_seqlens_k, causal, scale, max_seqlen_q,
-        window_left, window_right, softcap)
+        window_left, window_right, softcap, deterministic)
     return (d_q, d_k, d_v) + (None,) * (ctx.input_count - 3)
 
 
@@ -93,7 +97,7 @@ def varlen_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
                      causal: bool = False, scale: float | None = None,
                      max_seqlen_q: int | None = None, max_seqlen_k: int | None = None,
                      window_size: tuple[int, int] = (-1, -1), softcap: float = 0.0,
-                     return_lse: bool = False):
+                     return_lse: bool = False, deterministic: bool = False):
     """Attention within each packed segment: softmax(scale * q_s k_s^T [masked]) v_s.
 
     q: [total_q, heads_q, head_dim]; k, v: [total_k, heads_kv, head_dim] (heads_q a multiple
@@ -120,9 +124,14 @@ def varlen_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
     -inf for rows that see no key. No host sync, capturable in CUDA graphs and traced by
     torch.compile.
 
-    Differentiable in q, k and v (autograd runs varattn's backward, deterministic: no atomics;
-    lse is not differentiable). When a gradient is needed the forward also computes the
-    logsumexp, which the backward reads.
+    Differentiable in q, k and v (autograd runs varattn's backward; lse is not
+    differentiable). When a gradient is needed the forward also computes the logsumexp, which
+    the backward reads. dk and dv are always summed in a fixed order; dq by default with
+    float32 atomics, as FlashAttention (faster; its last bits may differ run to run).
+    deterministic=True, or PyTorch's global switch torch.use_deterministic_algorithms(True) at
+    the time of this (forward) call, selects the deterministic backward: dq from a separate
+    kernel in a fixed order, bit-identical run to run, at some cost in speed. The forward is
+    always bit-identical run to run; deterministic changes only the backward.
 
     Invalid offsets (only the device reads them) make every element of the output (and of
     lse) NaN; the next call on the same stream, or check_errors(), raises the reason by name.
@@ -131,9 +140,13 @@ def varlen_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
         cu_seqlens_k = cu_seqlens_q
     left, right = _window(window_size)
     needs_grad = torch.is_grad_enabled() and any(t.requires_grad for t in (q, k, v))
+    # The backward runs later, maybe on the autograd engine's thread: the global switch is read
+    # here and travels with the forward's arguments (torch.compile guards on it).
+    deterministic = bool(deterministic) or torch.are_deterministic_algorithms_enabled()
     out, lse = torch.ops.varattn.varlen_attention(q, k, v, cu_seqlens_q, cu_seqlens_k, causal,
                                                   scale, max_seqlen_q, max_seqlen_k, left, right,
-                                                  float(softcap), return_lse or needs_grad)
+                                                  float(softcap), return_lse or needs_grad,
+                                                  deterministic)
     return (out, lse) if return_lse else out
 
 

@@ -33,7 +33,10 @@ def flash_attn_varlen_func(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
     [i + len_k - len_q - left, i + len_k - len_q + right]; a negative side is unbounded, as in
     flash-attn), softcap (> 0: scores become softcap * tanh(score / softcap); 0 or less is
     off, as in flash-attn), GQA/MQA, max_seqlen_q (picks the tile height; a bound, as for
-    flash-attn), deterministic (varattn's forward and backward are always deterministic).
+    flash-attn), deterministic (as in flash-attn: the backward's; True sums dq in a fixed
+    order, bit-identical run to run; False, the default, with float32 atomics, whose last bits
+    may differ run to run; torch.use_deterministic_algorithms(True) also selects the
+    deterministic backward; the forward always is deterministic).
     Differentiable in q, k and v (varattn's backward through autograd).
 
     return_attn_probs=True returns (out, softmax_lse, S_dmask) as flash-attn 2.x does:
@@ -57,7 +60,8 @@ def flash_attn_varlen_func(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
                               scale=softmax_scale, max_seqlen_q=int(max_seqlen_q),
                               max_seqlen_k=int(max_seqlen_k), window_size=(left, right),
                               softcap=softcap if softcap and softcap > 0 else 0.0,
-                              return_lse=bool(return_attn_probs))
+                              return_lse=bool(return_attn_probs),
+                              deterministic=bool(deterministic))
     if not return_attn_probs:
         return result
     out, lse = result

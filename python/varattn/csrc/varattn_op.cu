@@ -5,7 +5,8 @@
 //                             Tensor cu_seqlens_k, bool causal=False, float? scale=None,
 //                             int? max_seqlen_q=None, int? max_seqlen_k=None,
 //                             int window_left=-1, int window_right=-1, float softcap=0.0,
-//                             bool return_lse=False) -> (Tensor out, Tensor lse)
+//                             bool return_lse=False, bool deterministic=False)
+//                             -> (Tensor out, Tensor lse)
 //
 // q [total_q, heads_q, head_dim], k and v [total_k, heads_kv, head_dim]: CUDA, fp16 or bf16,
 // any token and head strides (stride(2) == 1); cu_seqlens_q / cu_seqlens_k: int32 CUDA offsets,
@@ -15,6 +16,8 @@
 // [total_q, heads_q, head_dim] tensor and, with return_lse, the float32 logsumexp of every
 // query row as a new contiguous [heads_q, total_q] tensor (FlashAttention's varlen layout;
 // -inf for rows that see no key, whose output is zeros); without, an empty float32 tensor.
+// deterministic: ignored by the forward (whose results are always bit-identical run to run);
+// it is in the schema so that autograd's setup_context hands it to the backward.
 //
 // Every call is two launches on the current stream and no host wait: a one-CTA kernel that
 // writes the plan's work list from the cu_seqlens it is given (so new offsets are never served
@@ -34,14 +37,18 @@
 //   varattn::varlen_attention_backward(Tensor d_out, Tensor q, Tensor k, Tensor v, Tensor out,
 //                                      Tensor lse, Tensor cu_seqlens_q, Tensor cu_seqlens_k,
 //                                      bool causal, float? scale, int? max_seqlen_q,
-//                                      int window_left, int window_right, float softcap)
+//                                      int window_left, int window_right, float softcap,
+//                                      bool deterministic=False)
 //                                      -> (Tensor d_q, Tensor d_k, Tensor d_v)
 //
 // The gradients of varlen_attention (autograd registers it in varattn/__init__.py): out and
 // lse are the forward's (lse [heads_q, total_q] float32, the forward run with return_lse);
-// d_k and d_v sum over each kv head's q heads. Deterministic (no atomics). The same plan
-// cache and device-built plan as the forward, and a workspace from the caching allocator for
-// D = rowsum(d_out * out) and the work lists; no host wait, capturable.
+// d_k and d_v sum over each kv head's q heads, in a fixed order. d_q: by default summed with
+// float32 atomics (as FlashAttention; its last bits may differ run to run); with
+// deterministic, by a separate kernel in a fixed order (bit-identical run to run, slower).
+// The same plan cache and device-built plan as the forward, and a workspace from the caching
+// allocator for D = rowsum(d_out * out), the float32 dQ accumulator (atomic path) and the
+// work lists; no host wait, capturable.
 
 #include "backward_element.hpp"
 #include "forward_element.hpp"
@@ -440,7 +447,8 @@ std::tuple<at::Tensor, at::Tensor> varlen_attention(
     const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, const at::Tensor& cu_seqlens_q,
     const at::Tensor& cu_seqlens_k, bool causal, std::optional<double> scale,
     std::optional<int64_t> max_seqlen_q, std::optional<int64_t> max_seqlen_k,
-    int64_t window_left, int64_t window_right, double softcap, bool return_lse) {
+    int64_t window_left, int64_t window_right, double softcap, bool return_lse,
+    bool /*deterministic: for the backward, through autograd*/) {
   TORCH_CHECK(q.defined(), kOp, "q is undefined");
   TORCH_CHECK(q.is_cuda(), kOp, "q must be a CUDA tensor, got a tensor on ", q.device());
   check_qkv(q, "q", q);
@@ -493,7 +501,8 @@ template <class Element>
 void run_backward(const varattn::plan& plan, const at::Tensor& d_out, const at::Tensor& q,
                   const at::Tensor& k, const at::Tensor& v, const at::Tensor& out,
                   const at::Tensor& lse, const at::Tensor& d_q, const at::Tensor& d_k,
-                  const at::Tensor& d_v, const at::Tensor& workspace, cudaStream_t stream) {
+                  const at::Tensor& d_v, const at::Tensor& workspace, cudaStream_t stream,
+                  varattn::backward_options options) {
   const auto in = [](const at::Tensor& t) {
     return view_of(t, reinterpret_cast<const Element*>(t.const_data_ptr()));
   };
@@ -505,7 +514,7 @@ void run_backward(const varattn::plan& plan, const at::Tensor& d_out, const at::
                                          q.size(0)};
   varattn_torch::backward_element(plan, in(q), in(k), in(v), in(out), in(d_out), lse_view,
                                   grad(d_q), grad(d_k), grad(d_v), workspace.data_ptr(),
-                                  static_cast<std::size_t>(workspace.numel()), stream);
+                                  static_cast<std::size_t>(workspace.numel()), stream, options);
 }
 
 std::tuple<at::Tensor, at::Tensor, at::Tensor> varlen_attention_backward(
@@ -513,7 +522,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> varlen_attention_backward(
     const at::Tensor& out, const at::Tensor& lse, const at::Tensor& cu_seqlens_q,
     const at::Tensor& cu_seqlens_k, bool causal, std::optional<double> scale,
     std::optional<int64_t> max_seqlen_q, int64_t window_left, int64_t window_right,
-    double softcap) {
+    double softcap, bool deterministic) {
   constexpr const char* kBackward = "varattn::varlen_attention_backward: ";
   TORCH_CHECK(q.defined() && q.is_cuda(), kBackward, "q must be a defined CUDA tensor");
   check_qkv(q, "q", q);
@@ -554,16 +563,21 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> varlen_attention_backward(
   at::Tensor d_q = at::empty(q.sizes(), q.options());
   at::Tensor d_k = at::empty(k.sizes(), k.options());
   at::Tensor d_v = at::empty(v.sizes(), v.options());
+  varattn::backward_options options;
+  options.deterministic = deterministic;
   with_device_plan(kBackward, c, q, cu_seqlens_q, cu_seqlens_k, [&](const varattn::plan& plan) {
-    // D and the backward's work lists: from the caching allocator, ordered on this stream.
+    // D, the dQ accumulator (atomic path) and the backward's work lists: from the caching
+    // allocator, ordered on this stream.
     const at::Tensor workspace = at::empty(
-        {std::max<int64_t>(1, static_cast<int64_t>(varattn::backward_workspace_bytes(plan)))},
+        {std::max<int64_t>(1, static_cast<int64_t>(
+                                  varattn::backward_workspace_bytes(plan, options)))},
         q.options().dtype(at::kByte));
     if (q.scalar_type() == at::kHalf) {
-      run_backward<__half>(plan, d_out, q, k, v, out, lse, d_q, d_k, d_v, workspace, c.stream);
+      run_backward<__half>(plan, d_out, q, k, v, out, lse, d_q, d_k, d_v, workspace, c.stream,
+                           options);
     } else {
       run_backward<__nv_bfloat16>(plan, d_out, q, k, v, out, lse, d_q, d_k, d_v, workspace,
-                                  c.stream);
+                                  c.stream, options);
     }
   });
   return {d_q, d_k, d_v};
@@ -575,13 +589,13 @@ TORCH_LIBRARY(varattn, m) {
   m.def(
       "varlen_attention(Tensor q, Tensor k, Tensor v, Tensor cu_seqlens_q, Tensor cu_seqlens_k, "
       "bool causal=False, float? scale=None, int? max_seqlen_q=None, int? max_seqlen_k=None, "
-      "int window_left=-1, int window_right=-1, float softcap=0.0, bool return_lse=False) "
-      "-> (Tensor out, Tensor lse)");
+      "int window_left=-1, int window_right=-1, float softcap=0.0, bool return_lse=False, "
+      "bool deterministic=False) -> (Tensor out, Tensor lse)");
   m.def(
       "varlen_attention_backward(Tensor d_out, Tensor q, Tensor k, Tensor v, Tensor out, "
       "Tensor lse, Tensor cu_seqlens_q, Tensor cu_seqlens_k, bool causal=False, "
       "float? scale=None, int? max_seqlen_q=None, int window_left=-1, int window_right=-1, "
-      "float softcap=0.0) -> (Tensor d_q, Tensor d_k, Tensor d_v)");
+      "float softcap=0.0, bool deterministic=False) -> (Tensor d_q, Tensor d_k, Tensor d_v)");
   m.def("plan_cache_size() -> int", &plan_cache_size);
   m.def("plan_cache_stats() -> int[]", &plan_cache_stats);
   m.def("set_plan_cache_limit(int limit) -> int", &set_plan_cache_limit);
