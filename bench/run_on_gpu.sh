@@ -5,8 +5,9 @@
 #
 # Stages: configure, build (ninja, Release), test (ctest, all tests incl. GPU ones),
 # sanitize (compute-sanitizer memcheck on the GPU test binary, narrowed by the doctest
-# arguments in VARATTN_SANITIZE_ARGS if set; racecheck on its "every kernel family" case;
-# initcheck on that case, the invalid-offsets case and VARATTN_INITCHECK_CASES),
+# arguments in VARATTN_SANITIZE_ARGS if set; racecheck on its "every kernel family" case and
+# the backward's small "every kernel variant" case; initcheck on those, the invalid-offsets
+# case and VARATTN_INITCHECK_CASES),
 # bench (varattn_bench, every workload, JSON; all but the backward's bwd/ benchmarks unless
 # VARATTN_BENCH_ARGS gives a --benchmark_filter), compare (bench/compare.py: PyTorch anchors,
 # which runs varattn_bench again itself so both sides are measured in the same call; its JSON
@@ -142,13 +143,14 @@ if wanted sanitize; then
   if [[ -x $GPU_TESTS ]]; then
     run_stage memcheck "$OUT/test.log" compute-sanitizer --tool memcheck --error-exitcode 9 \
       "$GPU_TESTS" "${SANITIZE_EXTRA[@]}"
-    # racecheck runs ~100x slower: the small problem of every kernel family and variant.
+    # racecheck runs ~100x slower: the small problems of every kernel family and variant,
+    # forward and backward.
     run_stage racecheck "$OUT/test.log" compute-sanitizer --tool racecheck --error-exitcode 9 \
-      "$GPU_TESTS" "-tc=every kernel family*"
+      "$GPU_TESTS" "-tc=every kernel family*,backward: every kernel variant*"
     # initcheck: no kernel reads device memory nothing wrote (same small cases, plus the
     # invalid-offset and reliability cases whose outputs the device fills with NaN).
     run_stage initcheck "$OUT/test.log" compute-sanitizer --tool initcheck --error-exitcode 9 \
-      "$GPU_TESTS" "-tc=every kernel family*,invalid device offsets*${VARATTN_INITCHECK_CASES:+,$VARATTN_INITCHECK_CASES}"
+      "$GPU_TESTS" "-tc=every kernel family*,backward: every kernel variant*,invalid device offsets*${VARATTN_INITCHECK_CASES:+,$VARATTN_INITCHECK_CASES}"
   else
     record sanitize "SKIPPED (no $GPU_TESTS)" 0
     FAILED=1

@@ -35,6 +35,45 @@ void check_reference_view(const char* name, const packed_view<const Element>& vi
   // No rows need no storage (as validate() allows for the kernels).
   if (view.data == nullptr && view.rows > 0) fail(name, ".data is a null pointer");
 }
+
+//! The checks of reference_attention_lse (and the backward references): the options, and the
+//! views' rows, heads and head dims against the segments and each other.
+template <class Element>
+void check_reference_problem(const segments& segs_q, const segments& segs_k,
+                             const packed_view<const Element>& q,
+                             const packed_view<const Element>& k,
+                             const packed_view<const Element>& v,
+                             const attention_options& options) {
+  if (segs_q.size() != segs_k.size()) {
+    fail(segs_q.name(), " has ", segs_q.size(), " segments but ", segs_k.name(), " has ",
+         segs_k.size());
+  }
+  if (options.window_left < -1) {
+    fail("window_left = ", options.window_left, " must be -1 (unbounded) or >= 0");
+  }
+  if (options.window_right < -1) {
+    fail("window_right = ", options.window_right, " must be -1 (unbounded) or >= 0");
+  }
+  if (!(options.softcap >= 0.0f) || !std::isfinite(options.softcap)) {
+    fail("softcap = ", options.softcap, " must be 0 (off) or positive and finite");
+  }
+  if (q.heads <= 0) fail("q.heads = ", q.heads, " must be positive");
+  if (k.heads <= 0) fail("k.heads = ", k.heads, " must be positive");
+  if (v.heads != k.heads) fail("v.heads = ", v.heads, " != k.heads = ", k.heads);
+  if (q.heads % k.heads != 0) {
+    fail("q.heads = ", q.heads, " is not a multiple of k.heads = ", k.heads);
+  }
+  if (q.head_dim <= 0) fail("q.head_dim = ", q.head_dim, " must be positive");
+  if (k.head_dim != q.head_dim) {
+    fail("k.head_dim = ", k.head_dim, " != q.head_dim = ", q.head_dim);
+  }
+  if (v.head_dim != q.head_dim) {
+    fail("v.head_dim = ", v.head_dim, " != q.head_dim = ", q.head_dim);
+  }
+  check_reference_view("q", q, segs_q);
+  check_reference_view("k", k, segs_k);
+  check_reference_view("v", v, segs_k);
+}
 }  // namespace detail
 
 //! The keys query row `i` of a segment of `len_q` queries and `len_k` keys sees: [first, last]
@@ -77,35 +116,7 @@ reference_result reference_attention_lse(const segments& segs_q, const segments&
                                          packed_view<const Element> v,
                                          const attention_options& options,
                                          RowFilter include_row) {
-  if (segs_q.size() != segs_k.size()) {
-    detail::fail(segs_q.name(), " has ", segs_q.size(), " segments but ", segs_k.name(),
-                 " has ", segs_k.size());
-  }
-  if (options.window_left < -1) {
-    detail::fail("window_left = ", options.window_left, " must be -1 (unbounded) or >= 0");
-  }
-  if (options.window_right < -1) {
-    detail::fail("window_right = ", options.window_right, " must be -1 (unbounded) or >= 0");
-  }
-  if (!(options.softcap >= 0.0f) || !std::isfinite(options.softcap)) {
-    detail::fail("softcap = ", options.softcap, " must be 0 (off) or positive and finite");
-  }
-  if (q.heads <= 0) detail::fail("q.heads = ", q.heads, " must be positive");
-  if (k.heads <= 0) detail::fail("k.heads = ", k.heads, " must be positive");
-  if (v.heads != k.heads) detail::fail("v.heads = ", v.heads, " != k.heads = ", k.heads);
-  if (q.heads % k.heads != 0) {
-    detail::fail("q.heads = ", q.heads, " is not a multiple of k.heads = ", k.heads);
-  }
-  if (q.head_dim <= 0) detail::fail("q.head_dim = ", q.head_dim, " must be positive");
-  if (k.head_dim != q.head_dim) {
-    detail::fail("k.head_dim = ", k.head_dim, " != q.head_dim = ", q.head_dim);
-  }
-  if (v.head_dim != q.head_dim) {
-    detail::fail("v.head_dim = ", v.head_dim, " != q.head_dim = ", q.head_dim);
-  }
-  detail::check_reference_view("q", q, segs_q);
-  detail::check_reference_view("k", k, segs_k);
-  detail::check_reference_view("v", v, segs_k);
+  detail::check_reference_problem(segs_q, segs_k, q, k, v, options);
   const int32_t d = q.head_dim;
   const int32_t group = q.heads / k.heads;
   const double scale = options.scale ? *options.scale : 1.0 / std::sqrt(double(d));

@@ -2,16 +2,22 @@
 // The backward (dq, dk, dv) against the double-precision reference gradients: both element
 // types, every default head dim, options (none, causal, window, softcap, GQA 4:1, MQA), every
 // launch policy (the harness's variants), segments of length 0 and 1, q shorter and longer
-// than k, one long segment (4,096 rows rather than 16k: the double-precision reference of a
-// 16k segment takes minutes), 2,048 tiny segments. Every run: gradients and workspace
-// NaN-poisoned first, every element checked (finite, within the tolerance, exactly 0 for rows
-// that see no key and keys no query sees, guard rows untouched), and a second run
-// bit-identical to the first (the backward is deterministic by construction). o and the
-// logsumexp come from the reference (rounded to the element type and to float), so this file
-// instantiates no forward kernel (compile time); the PyTorch op's tests run forward and
-// backward end to end (python/tests/test_backward.py).
+// than k, one long segment of 4,096 rows (every row against the reference) and one of 16,384
+// (64 query rows' dq and 64 key rows' dk, dv against it: reference_attention_backward_rows
+// over a forward reference computed on every core), 2,048 tiny segments, and a small case of
+// every backward kernel (each tile shape, element type and softcap) for compute-sanitizer.
+// Every run: gradients and workspace NaN-poisoned first, every element checked (finite,
+// within the tolerance where the reference has it, exactly 0 for rows that see no key and
+// keys no query sees, guard rows untouched), and a second run bit-identical to the first (the
+// backward is deterministic by construction). o and the logsumexp come from the reference
+// (rounded to the element type and to float), so this file instantiates no forward kernel
+// (compile time); the PyTorch op's tests run forward and backward end to end
+// (python/tests/test_backward.py).
+#include <algorithm>
 #include <cstring>
+#include <exception>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "harness.cuh"
@@ -32,6 +38,11 @@ struct backward_problem {
   varattn::attention_options options{};
   float q_gain = 1.0f;
   std::vector<test::variant> variants{std::begin(test::kVariants), std::end(test::kVariants)};
+  //! 0: the reference gradients of every row; n > 0: dq of n query rows and dk, dv of n key
+  //! rows (the first two, the middle one, the last two, the others drawn at random) only.
+  int32_t sampled_rows = 0;
+  //! A second run, bit-identical to the first (off in the sanitizers' small case: time).
+  bool repeat = true;
 };
 
 struct gradient_score {
@@ -42,6 +53,7 @@ struct gradient_score {
 };
 
 //! `out` (rows + guard rows) against `ref` (rows); `zero_rows[r]`: row r must be exactly 0.
+//! Rows the reference did not compute (NaN there: sampled) are only checked to be finite.
 template <class Element>
 gradient_score score_gradient(const std::vector<Element>& out, const std::vector<double>& ref,
                               const std::vector<char>& zero_rows, int64_t row_elements) {
@@ -54,6 +66,7 @@ gradient_score score_gradient(const std::vector<Element>& out, const std::vector
       continue;
     }
     if (zero_rows[i / std::size_t(row_elements)] && x != 0.0) ++g.zero_expected_nonzero;
+    if (std::isnan(ref[i])) continue;  // row not sampled
     err2 += (x - ref[i]) * (x - ref[i]);
     ref2 += ref[i] * ref[i];
   }
@@ -103,6 +116,83 @@ struct gradient_buffer {
   }
 };
 
+//! reference_attention_lse of every row, the rows dealt round-robin to the host's cores: a
+//! causal 16k segment is ~1e10 multiply-adds in double a q head (~12 s on one core).
+template <class Element>
+varattn::reference_result forward_on_every_core(const varattn::segments& segs_q,
+                                                const varattn::segments& segs_k,
+                                                varattn::packed_view<const Element> q,
+                                                varattn::packed_view<const Element> k,
+                                                varattn::packed_view<const Element> v,
+                                                const varattn::attention_options& options) {
+  const int64_t n = std::max(1u, std::thread::hardware_concurrency());
+  std::vector<varattn::reference_result> parts(static_cast<std::size_t>(n));
+  std::vector<std::exception_ptr> errors(parts.size());
+  std::vector<std::thread> threads;
+  for (int64_t t = 0; t < n; ++t) {
+    threads.emplace_back([&, t] {
+      try {
+        parts[std::size_t(t)] = varattn::reference_attention_lse(
+            segs_q, segs_k, q, k, v, options, [&](int32_t row) { return row % n == t; });
+      } catch (...) {
+        errors[std::size_t(t)] = std::current_exception();
+      }
+    });
+  }
+  for (std::thread& thread : threads) thread.join();
+  for (const std::exception_ptr& e : errors) {
+    if (e) std::rethrow_exception(e);
+  }
+  varattn::reference_result all = std::move(parts[0]);
+  const std::size_t row_elements = std::size_t(q.heads) * q.head_dim;
+  for (int64_t row = 0; row < q.rows; ++row) {
+    if (row % n == 0) continue;
+    const varattn::reference_result& part = parts[std::size_t(row % n)];
+    std::copy_n(&part.out[std::size_t(row) * row_elements], row_elements,
+                &all.out[std::size_t(row) * row_elements]);
+    for (int32_t h = 0; h < q.heads; ++h) {
+      all.lse[std::size_t(h * q.rows + row)] = part.lse[std::size_t(h * q.rows + row)];
+    }
+  }
+  return all;
+}
+
+//! `count` of `rows` rows: the first two, the middle one, the last two, the others at random.
+std::vector<char> sample_rows(int64_t rows, int32_t count, std::mt19937_64& rng) {
+  std::vector<char> chosen(std::size_t(rows), 0);
+  int64_t left = std::min<int64_t>(count, rows);
+  const auto choose = [&](int64_t row) {
+    if (left > 0 && row >= 0 && row < rows && !chosen[std::size_t(row)]) {
+      chosen[std::size_t(row)] = 1;
+      --left;
+    }
+  };
+  for (const int64_t row : {int64_t{0}, int64_t{1}, rows / 2, rows - 2, rows - 1}) choose(row);
+  std::uniform_int_distribution<int64_t> any(0, std::max<int64_t>(rows - 1, 0));
+  while (left > 0) choose(any(rng));
+  return chosen;
+}
+
+//! The reference gradients of `pr`: of every row, or (pr.sampled_rows) of sampled rows, from
+//! a forward reference of every row (whose out and lse the backward reads).
+template <class Element>
+varattn::reference_gradients reference_of(
+    const backward_problem& pr, const varattn::segments& segs_q, const varattn::segments& segs_k,
+    varattn::packed_view<const Element> q, varattn::packed_view<const Element> k,
+    varattn::packed_view<const Element> v, varattn::packed_view<const Element> d_o,
+    std::mt19937_64& rng) {
+  if (pr.sampled_rows == 0) {
+    return varattn::reference_attention_backward<Element>(segs_q, segs_k, q, k, v, d_o, pr.options);
+  }
+  const std::vector<char> chosen_q = sample_rows(q.rows, pr.sampled_rows, rng);
+  const std::vector<char> chosen_k = sample_rows(k.rows, pr.sampled_rows, rng);
+  return varattn::reference_attention_backward_rows<Element>(
+      segs_q, segs_k, q, k, v, d_o, pr.options,
+      forward_on_every_core(segs_q, segs_k, q, k, v, pr.options),
+      [&](int32_t row) { return chosen_q[std::size_t(row)] != 0; },
+      [&](int32_t row) { return chosen_k[std::size_t(row)] != 0; });
+}
+
 template <class Element>
 void check_backward(const backward_problem& pr, uint64_t seed) {
   using const_view = varattn::packed_view<const Element>;
@@ -117,11 +207,11 @@ void check_backward(const backward_problem& pr, uint64_t seed) {
   std::vector<Element> hk = test::random_elements<Element>(std::size_t(rows_k * pr.heads_kv * d), rng);
   std::vector<Element> hv = test::random_elements<Element>(std::size_t(rows_k * pr.heads_kv * d), rng);
   std::vector<Element> hdo = test::random_elements<Element>(std::size_t(rows_q * pr.heads_q * d), rng);
-  const varattn::reference_gradients ref = varattn::reference_attention_backward<Element>(
-      segs_q, segs_k, const_view::contiguous(hq.data(), rows_q, pr.heads_q, d),
+  const varattn::reference_gradients ref = reference_of<Element>(
+      pr, segs_q, segs_k, const_view::contiguous(hq.data(), rows_q, pr.heads_q, d),
       const_view::contiguous(hk.data(), rows_k, pr.heads_kv, d),
       const_view::contiguous(hv.data(), rows_k, pr.heads_kv, d),
-      const_view::contiguous(hdo.data(), rows_q, pr.heads_q, d), pr.options);
+      const_view::contiguous(hdo.data(), rows_q, pr.heads_q, d), rng);
   std::vector<char> keyless = test::rows_with_keys(segs_q, segs_k, pr.options);
   for (char& c : keyless) c = !c;
   const std::vector<char> unseen = unseen_keys(segs_q, segs_k, pr.options);
@@ -149,7 +239,7 @@ void check_backward(const backward_problem& pr, uint64_t seed) {
     const std::size_t workspace_bytes = varattn::backward_workspace_bytes(plan);
     thrust::device_vector<unsigned char> workspace(std::max<std::size_t>(workspace_bytes, 1));
     std::vector<Element> first[3];
-    for (int run = 0; run < 2; ++run) {
+    for (int run = 0; run < (pr.repeat ? 2 : 1); ++run) {
       grad_q.poison(stream);
       grad_k.poison(stream);
       grad_v.poison(stream);
@@ -275,6 +365,75 @@ TEST_CASE("backward: 2,048 tiny segments (0 to 8 queries and keys), none and cau
   check_backward<__nv_bfloat16>(pr, 14601);
   pr.options.causal = true;
   check_backward<__half>(pr, 14602);
+}
+
+TEST_CASE("backward: one 16,384-row causal segment, d = 64") {
+  // The issue's 16k segment, GQA 2:1: every element checked finite (no poison left, guard
+  // rows untouched), 64 query rows' dq and 64 key rows' dk, dv (first, last, middle, random)
+  // against the double reference. Its forward over every row is the cost: ~25 s on one core,
+  // split over the host's cores (forward_on_every_core).
+  if (!test::instantiated(64)) return;
+  backward_problem pr;
+  pr.lengths_q = {16384};
+  pr.heads_q = 2;
+  pr.heads_kv = 1;
+  pr.head_dim = 64;
+  pr.options.causal = true;
+  pr.sampled_rows = 64;
+  pr.variants = {test::variant::per_segment, test::variant::fused_built_on_device};
+  check_backward<__nv_bfloat16>(pr, 14700);
+}
+
+TEST_CASE("backward: every kernel variant, small (for the sanitizers)") {
+  // Every backward kernel instantiation (element type x tile shape x softcap) on a few hundred
+  // rows, a handful of CTAs each: small enough for compute-sanitizer's racecheck (~100x
+  // slower) and initcheck (bench/run_on_gpu.sh). Head dims 64, 128 and 256: the three tile
+  // shapes of detail/backward/tiles.hpp (up to 80, above 80, above 128 with dK and dV in two
+  // passes). Segments: length 1, q shorter than k (17 / 30), keys without queries (0 / 9: the
+  // per-segment launch that zeroes them), q longer than k (80 / 64: causal leaves 16 rows
+  // without a key). One run each (the other cases check the repeat bit for bit).
+  struct small_case {
+    const char* name;
+    bool half;
+    int32_t heads_q, heads_kv;
+    bool causal;
+    float softcap;
+    float q_gain;
+  };
+  const small_case cases[] = {
+      {"bfloat16, none", false, 2, 2, false, 0.0f, 1.0f},
+      {"bfloat16, causal", false, 2, 2, true, 0.0f, 1.0f},
+      {"bfloat16, softcap 5, large scores", false, 2, 2, false, 5.0f, 3.0f},
+      {"bfloat16, GQA 4:1, causal", false, 4, 1, true, 0.0f, 1.0f},
+      {"half, causal", true, 2, 2, true, 0.0f, 1.0f},
+      {"half, softcap 5, large scores, causal", true, 2, 2, true, 5.0f, 3.0f},
+  };
+  uint64_t seed = 14800;
+  for (const int32_t d : {64, 128, 256}) {
+    if (!test::instantiated(d)) continue;
+    for (const small_case& c : cases) {
+      CAPTURE(d);
+      CAPTURE(std::string(c.name));
+      CAPTURE(seed);
+      backward_problem pr;
+      pr.lengths_q = {1, 17, 0, 80};
+      pr.lengths_k = {1, 30, 9, 64};
+      pr.heads_q = c.heads_q;
+      pr.heads_kv = c.heads_kv;
+      pr.head_dim = d;
+      pr.options.causal = c.causal;
+      pr.options.softcap = c.softcap;
+      pr.q_gain = c.q_gain;
+      pr.variants = {test::variant::per_segment, test::variant::bucketed,
+                     test::variant::fused_built_on_device};
+      pr.repeat = false;
+      if (c.half) {
+        check_backward<__half>(pr, seed++);
+      } else {
+        check_backward<__nv_bfloat16>(pr, seed++);
+      }
+    }
+  }
 }
 
 TEST_CASE("backward: rejected device offsets turn every gradient element NaN and are reported") {

@@ -1,9 +1,12 @@
 // SPDX-License-Identifier: Apache-2.0
 // The double-precision reference gradients against central finite differences of the double
 // forward reference (L = sum(out * d_o)), for every option, GQA / MQA, and segments that are
-// empty, of length 1, with q shorter and longer than k, and with rows that see no key.
+// empty, of length 1, with q shorter and longer than k, and with rows that see no key; the
+// gradients of chosen rows (reference_attention_backward_rows, the long segments' yardstick)
+// against the full reference.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <random>
@@ -216,4 +219,138 @@ TEST_CASE("reference gradients reject a d_o that does not fit q") {
                        "d_o.head_dim = 2 != q.head_dim = 4", varattn::error);
   CHECK_THROWS_WITH_AS(run(view::contiguous(static_cast<const double*>(nullptr), 5, 2, 4)),
                        "d_o.data is a null pointer", varattn::error);
+}
+
+namespace {
+
+// The chosen rows of reference_attention_backward_rows against the full reference (the same
+// sums in the same order: equal up to rounding), every other row NaN; with `forward` of every
+// row, and of only the rows the function needs (chosen queries, queries that see a chosen key).
+void check_chosen_rows(const problem& pr, const grad_case& c, unsigned seed) {
+  CAPTURE(std::string(c.name));
+  CAPTURE(pr.heads_q);
+  CAPTURE(pr.heads_kv);
+  CAPTURE(seed);
+  const auto sq = varattn::segments::from_lengths(pr.lq, "cu_seqlens_q");
+  const auto sk = varattn::segments::from_lengths(pr.lk, "cu_seqlens_k");
+  std::mt19937 rng(seed);
+  std::normal_distribution<double> normal;
+  std::vector<double> q(std::size_t(sq.total()) * pr.heads_q * pr.d);
+  std::vector<double> k(std::size_t(sk.total()) * pr.heads_kv * pr.d), v(k.size()), d_o(q.size());
+  for (double& x : q) x = c.q_gain * normal(rng);
+  for (double& x : k) x = normal(rng);
+  for (double& x : v) x = normal(rng);
+  for (double& x : d_o) x = normal(rng);
+  const view vq = view::contiguous(q.data(), sq.total(), pr.heads_q, pr.d);
+  const view vk = view::contiguous(k.data(), sk.total(), pr.heads_kv, pr.d);
+  const view vv = view::contiguous(v.data(), sk.total(), pr.heads_kv, pr.d);
+  const view vdo = view::contiguous(d_o.data(), sq.total(), pr.heads_q, pr.d);
+  const auto full =
+      varattn::reference_attention_backward<double>(sq, sk, vq, vk, vv, vdo, c.options);
+  std::bernoulli_distribution half(0.5);
+  std::vector<char> chosen_q(std::size_t(sq.total())), chosen_k(std::size_t(sk.total()));
+  for (char& x : chosen_q) x = half(rng);
+  for (char& x : chosen_k) x = half(rng);
+  // The query rows the function needs: the chosen ones and those that see a chosen key.
+  std::vector<char> needed = chosen_q;
+  for (std::size_t s = 0; s < sq.size(); ++s) {
+    for (int32_t i = 0; i < sq[s].length; ++i) {
+      const auto keys = varattn::reference_visible_keys(i, sq[s].length, sk[s].length, c.options);
+      for (int64_t j = keys.first; j <= keys.last; ++j) {
+        if (chosen_k[std::size_t(sk[s].begin + j)]) needed[std::size_t(sq[s].begin + i)] = 1;
+      }
+    }
+  }
+  const auto compare = [&](const std::vector<double>& got, const std::vector<double>& want,
+                           const std::vector<char>& chosen, int64_t row_elements) {
+    int64_t bad = 0;
+    for (std::size_t e = 0; e < want.size(); ++e) {
+      const bool in = chosen[e / std::size_t(row_elements)];
+      bad += in ? !(std::fabs(got[e] - want[e]) <= 1e-12 * std::max(1.0, std::fabs(want[e])))
+                : !std::isnan(got[e]);
+    }
+    return bad;
+  };
+  for (const bool only_needed : {false, true}) {
+    CAPTURE(only_needed);
+    auto forward = varattn::reference_attention_lse<double>(
+        sq, sk, vq, vk, vv, c.options,
+        [&](int32_t row) { return !only_needed || needed[std::size_t(row)]; });
+    const auto rows = varattn::reference_attention_backward_rows<double>(
+        sq, sk, vq, vk, vv, vdo, c.options, std::move(forward),
+        [&](int32_t row) { return chosen_q[std::size_t(row)] != 0; },
+        [&](int32_t row) { return chosen_k[std::size_t(row)] != 0; });
+    CHECK(compare(rows.dq, full.dq, chosen_q, int64_t{pr.heads_q} * pr.d) == 0);
+    CHECK(compare(rows.dk, full.dk, chosen_k, int64_t{pr.heads_kv} * pr.d) == 0);
+    CHECK(compare(rows.dv, full.dv, chosen_k, int64_t{pr.heads_kv} * pr.d) == 0);
+    if (!only_needed) {
+      CHECK(rows.out == full.out);
+      CHECK(rows.lse == full.lse);
+    }
+  }
+  // Every row chosen: the full reference again.
+  const auto all = varattn::reference_attention_backward_rows<double>(
+      sq, sk, vq, vk, vv, vdo, c.options,
+      varattn::reference_attention_lse<double>(sq, sk, vq, vk, vv, c.options),
+      [](int32_t) { return true; }, [](int32_t) { return true; });
+  const std::vector<char> every_q(chosen_q.size(), 1), every_k(chosen_k.size(), 1);
+  CHECK(compare(all.dq, full.dq, every_q, int64_t{pr.heads_q} * pr.d) == 0);
+  CHECK(compare(all.dk, full.dk, every_k, int64_t{pr.heads_kv} * pr.d) == 0);
+  CHECK(compare(all.dv, full.dv, every_k, int64_t{pr.heads_kv} * pr.d) == 0);
+}
+
+}  // namespace
+
+TEST_CASE("reference gradients of chosen rows equal the full reference's: every option, GQA, MQA") {
+  problem gqa;  // the edge-case segments above, 4:2 heads
+  problem mqa;
+  mqa.heads_q = 3;
+  mqa.heads_kv = 1;
+  problem longer;  // longer segments, so the masks cut inside them
+  longer.lq = {23, 0, 40, 9, 1};
+  longer.lk = {23, 5, 31, 17, 1};
+  longer.d = 8;
+  unsigned seed = 300;
+  for (const grad_case& c : cases()) {
+    check_chosen_rows(gqa, c, seed++);
+    check_chosen_rows(mqa, c, seed++);
+    check_chosen_rows(longer, c, seed++);
+  }
+}
+
+TEST_CASE("reference gradients of chosen rows reject a forward that lacks a needed row") {
+  const auto sq = varattn::segments::from_lengths({2, 3}, "cu_seqlens_q");
+  const auto sk = varattn::segments::from_lengths({1, 4}, "cu_seqlens_k");
+  const std::vector<double> q(5 * 2 * 4, 0.5), k(5 * 1 * 4, 0.25), d_o(q.size(), 1.0);
+  const view vq = view::contiguous(q.data(), 5, 2, 4), vk = view::contiguous(k.data(), 5, 1, 4);
+  const auto forward = varattn::reference_attention_lse<double>(
+      sq, sk, vq, vk, vk, {}, [](int32_t row) { return row != 3; });  // row 3 not computed
+  const auto run = [&](varattn::reference_result f, int32_t query, int32_t key) {
+    return varattn::reference_attention_backward_rows<double>(
+        sq, sk, vq, vk, vk, view::contiguous(d_o.data(), 5, 2, 4), {}, std::move(f),
+        [&](int32_t row) { return row == query; }, [&](int32_t row) { return row == key; });
+  };
+  // Query row 2 and key row 0 (segment 0's) need neither row 3 nor anything else of segment 1.
+  const auto g = run(forward, 2, 0);
+  CHECK(!std::isnan(g.dq[2 * 2 * 4]));
+  CHECK(std::isnan(g.dq[3 * 2 * 4]));
+  CHECK(!std::isnan(g.dk[0]));
+  CHECK(std::isnan(g.dk[1 * 4]));
+  CHECK_THROWS_WITH_AS(run(forward, 3, 0),
+                       "forward's lse of query row 3, head 0 is NaN (not computed), and a chosen "
+                       "row needs it",
+                       varattn::error);
+  CHECK_THROWS_WITH_AS(run(forward, -1, 2),  // key 2 (segment 1's): every query of it sees it
+                       "forward's lse of query row 3, head 0 is NaN (not computed), and a chosen "
+                       "row needs it",
+                       varattn::error);
+  varattn::reference_result short_forward = forward;
+  short_forward.lse.pop_back();
+  CHECK_THROWS_WITH_AS(run(short_forward, 2, 0),
+                       "forward has 40 out and 9 lse elements; q's rows and heads need 40 and 10",
+                       varattn::error);
+  CHECK_THROWS_WITH_AS(varattn::reference_attention_backward_rows<double>(
+                           sq, sk, vq, vk, vk, view::contiguous(d_o.data(), 4, 2, 4), {}, forward,
+                           [](int32_t) { return true; }, [](int32_t) { return true; }),
+                       "d_o.rows = 4 != q.rows = 5", varattn::error);
 }
