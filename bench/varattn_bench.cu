@@ -55,6 +55,9 @@ struct policy_entry {
   varattn::kernel_family kernel = varattn::kernel_family::automatic;
   bool encoder = true;   //!< also registered as encoder/<workload>/<name>/<dtype>
   bool backward = true;  //!< also registered as bwd/<workload>/<name>/<dtype>
+  bool forward = true;   //!< registered as fwd/<workload>/<name>/<dtype>
+  //! bwd only: backward_options::deterministic (dQ by its own kernel, no atomics).
+  bool deterministic = false;
 };
 
 const policy_entry kPolicies[] = {
@@ -65,6 +68,9 @@ const policy_entry kPolicies[] = {
     // Forced kernel family (fwd only): the sm80 kernel where `fused` takes the sm90 one.
     // Not bwd: the backward runs its sm80 kernels whatever the family (bwd/.../fused again).
     {varattn::launch_policy::fused, "fused_sm80", varattn::kernel_family::sm80, false, false},
+    // bwd only: the fused plan's backward with the deterministic dQ kernel.
+    {varattn::launch_policy::fused, "fused_deterministic", varattn::kernel_family::automatic,
+     false, true, false, true},
 };
 
 constexpr int kWarmupRuns = 3;          // forwards (or backwards) per buffer set, before any timing
@@ -523,16 +529,19 @@ struct backward_fixture : pass_fixture<Element> {
   std::unique_ptr<device_buffer> workspace;
   std::size_t workspace_bytes = 0;
 
+  varattn::backward_options options;
+
   void enqueue(std::size_t set) override {
     const buffer_set<Element>& s = this->sets[set % this->sets.size()];
     varattn::backward<Element>(*this->plan, s.qv, s.kv, s.vv, s.ov, s.d_ov, s.lsev, s.d_qv, s.d_kv,
-                               s.d_vv, workspace->ptr, workspace_bytes, this->stream.s);
+                               s.d_vv, workspace->ptr, workspace_bytes, this->stream.s, options);
   }
 
   backward_fixture(const workload& w, const policy_entry& policy, const char* dtype)
       : pass_fixture<Element>(w, policy) {
+    options.deterministic = policy.deterministic;
     this->sets = make_buffer_sets<Element>(w, this->stream.s, this->set_bytes, /*gradients=*/true);
-    workspace_bytes = varattn::backward_workspace_bytes(*this->plan);
+    workspace_bytes = varattn::backward_workspace_bytes(*this->plan, options);
     workspace = std::make_unique<device_buffer>(workspace_bytes);
     for (const buffer_set<Element>& s : this->sets) {
       run_forward<Element>(*this->plan, s, this->stream.s);
@@ -810,6 +819,7 @@ template <class Element>
 void register_dtype(const char* dtype) {
   for (const workload& w : g_workloads) {
     for (const policy_entry& policy : kPolicies) {
+      if (!policy.forward) continue;
       const std::string fwd = std::string("fwd/") + w.name + "/" + policy.name + "/" + dtype;
       register_timed(fwd, [&w, &policy, dtype](benchmark::State& s) {
         bench_forward<Element>(s, w, policy, dtype);

@@ -29,10 +29,12 @@ namespace varattn {
 //! forward(p, q, k, v) and `lse` is the logsumexp that forward wrote (FlashAttention-2's
 //! backward: P is recomputed from q, k and lse; D = rowsum(d_o * o) goes to the workspace).
 //! d_k and d_v sum over the q heads of each kv head's group; every element of the three is
-//! written (rows that see no key, and keys no query sees, get 0). Deterministic: each element
-//! is summed by one CTA in a fixed order, so two runs give identical bits. `workspace`: device
-//! memory of backward_workspace_bytes(p) bytes, 16-byte aligned, not shared with any view,
-//! used until the work enqueued here has run. Runs the sm80 kernels on every architecture (no
+//! written (rows that see no key, and keys no query sees, get 0). d_k and d_v are summed in a
+//! fixed order; d_q too with `options.deterministic` (two runs give identical bits), else (the
+//! default) through float32 atomics (backward_options), except at head dims where the
+//! deterministic dQ kernel is the faster one (72 and 80, backward_tiles). `workspace`: device memory of
+//! backward_workspace_bytes(p, options) bytes, 16-byte aligned, not shared with any view, used
+//! until the work enqueued here has run. Runs the sm80 kernels on every architecture (no
 //! Hopper backward yet), whatever kernel family the plan's forward runs.
 //!
 //! Throws varattn::error before any launch if an argument does not fit the plan
@@ -43,26 +45,38 @@ void backward(const plan& p, packed_view<const Element> q, packed_view<const Ele
               packed_view<const Element> v, packed_view<const Element> o,
               packed_view<const Element> d_o, logsumexp_view lse, packed_view<Element> d_q,
               packed_view<Element> d_k, packed_view<Element> d_v, void* workspace,
-              std::size_t workspace_bytes, cudaStream_t stream = nullptr) {
+              std::size_t workspace_bytes, cudaStream_t stream = nullptr,
+              backward_options options = {}) {
   static_assert(std::is_same_v<Element, __half> || std::is_same_v<Element, __nv_bfloat16>,
                 "varattn::backward takes __half or __nv_bfloat16");
   p.require_runnable("backward");
-  validate_backward(p, q, k, v, o, d_o, lse, d_q, d_k, d_v, workspace, workspace_bytes);
-  const detail::backward_layout layout = detail::backward_layout::of(p);
+  validate_backward(p, q, k, v, o, d_o, lse, d_q, d_k, d_v, workspace, workspace_bytes,
+                    options);
+  const detail::backward_layout layout = detail::backward_layout::of(p, options);
   detail::check_backward_grid(p, layout);
   p.order_after_upload(stream);
-  const auto params = detail::make_backward_params(
-      q, k, v, o, d_o, lse, d_q, d_k, d_v, static_cast<float*>(workspace),
-      detail::window{p.window_left(), p.window_right()}, p.scale(), p.softcap());
   auto* bytes = static_cast<char*>(workspace);
+  const auto params = detail::make_backward_params(
+      q, k, v, o, d_o, lse, d_q, d_k, d_v, reinterpret_cast<float*>(bytes),
+      layout.atomic_dq ? reinterpret_cast<float*>(bytes + layout.dq_acc) : nullptr,
+      detail::window{p.window_left(), p.window_right()}, p.scale(), p.softcap());
   detail::dispatch_head_dim(p.head_dim(), [&](auto head_dim) {
     constexpr int kHeadDim = decltype(head_dim)::value;
+    const auto run = [&](auto softcap) {
+      using modifier = detail::score_modifier<decltype(softcap)::value>;
+      // No atomic kernels where the head dim's tiles never take them (backward_tiles).
+      if constexpr (detail::backward_tiles_for(kHeadDim).atomic_dq) {
+        if (layout.atomic_dq) {
+          detail::run_backward<Element, kHeadDim, modifier, true>(p, params, layout, bytes, stream);
+          return;
+        }
+      }
+      detail::run_backward<Element, kHeadDim, modifier, false>(p, params, layout, bytes, stream);
+    };
     if (p.softcap() > 0.0f) {
-      detail::run_backward<Element, kHeadDim, detail::score_modifier<true>>(p, params, layout,
-                                                                           bytes, stream);
+      run(std::true_type{});
     } else {
-      detail::run_backward<Element, kHeadDim, detail::score_modifier<false>>(p, params, layout,
-                                                                            bytes, stream);
+      run(std::false_type{});
     }
   });
 }

@@ -6,6 +6,7 @@
 
 #include <varattn/detail/backward/tiles.hpp>
 #include <varattn/error.hpp>
+#include <varattn/options.hpp>
 #include <varattn/plan.hpp>
 
 #include <cstddef>
@@ -29,29 +30,42 @@ inline constexpr std::size_t align_up(std::size_t bytes) {
 }
 
 //! Where backward() keeps what it computes before the gradients:
-//!   [0, lists):     D = rowsum(d_o * o), float32, row r of q head h at h * rows_q + r;
-//!   [lists, bytes): fused and bucketed plans only: a header of 4 int32 (q item count, k item
-//!                   count, status, unused), then q_capacity q-tile items and k_capacity
-//!                   k-tile items, written on the device from the plan's device cu_seqlens.
+//!   [0, dq_acc):      D = rowsum(d_o * o), float32, row r of q head h at h * rows_q + r;
+//!   [dq_acc, lists):  atomic_dq only (not deterministic, and backward_tiles::atomic_dq at
+//!                     this head dim): the dQ accumulator, float32
+//!                     [rows_q, heads_q, head_dim] (zeroed by the D kernel, added to by the
+//!                     dK/dV kernel with atomics, scaled into d_q at the end);
+//!   [lists, bytes):   fused and bucketed plans only: a header of 4 int32 (q item count, k item
+//!                     count, status, unused), then q_capacity q-tile items and k_capacity
+//!                     k-tile items, written on the device from the plan's device cu_seqlens.
 //! Capacities: a segment of n rows has ceil(n / tile) <= n / tile + 1 tiles, so rows / tile +
-//! segment_count bounds any table of those totals (device-built plans: their bounds).
+//! segment_count bounds any table of those totals (device-built plans: their bounds). The
+//! dQ kernel's path lists q tiles (its CTAs), the atomic one none.
 struct backward_layout {
+  std::size_t dq_acc = 0;
   std::size_t lists = 0;
   int64_t q_capacity = 0;
   int64_t k_capacity = 0;
   std::size_t bytes = 0;
+  bool atomic_dq = false;  //!< dQ through the accumulator (else the dQ kernel)
   bool has_lists() const { return bytes != lists; }
   std::size_t q_items() const { return lists + 4 * sizeof(int32_t); }
   std::size_t k_items() const { return q_items() + std::size_t(q_capacity) * sizeof(backward_item); }
 
-  static backward_layout of(const plan& p) {
+  static backward_layout of(const plan& p, backward_options options) {
     p.require_usable("backward_workspace_bytes");
     const backward_tiles tiles = backward_tiles_for(p.head_dim());
+    const std::size_t rows_heads = std::size_t(p.rows_q()) * std::size_t(p.shape().heads_q);
     backward_layout l;
-    l.lists = align_up(std::size_t(p.rows_q()) * std::size_t(p.shape().heads_q) * sizeof(float));
+    l.atomic_dq = !options.deterministic && tiles.atomic_dq;
+    l.dq_acc = align_up(rows_heads * sizeof(float));
+    l.lists = l.dq_acc;
+    if (l.atomic_dq) {
+      l.lists = align_up(l.dq_acc + rows_heads * std::size_t(p.head_dim()) * sizeof(float));
+    }
     l.bytes = l.lists;
     if (p.policy() == launch_policy::per_segment) return l;
-    l.q_capacity = int64_t{p.rows_q()} / tiles.q_rows + p.segment_count();
+    l.q_capacity = l.atomic_dq ? 0 : int64_t{p.rows_q()} / tiles.q_rows + p.segment_count();
     l.k_capacity = int64_t{p.rows_k()} / tiles.kv_keys + p.segment_count();
     l.bytes = align_up(l.k_items() + std::size_t(l.k_capacity) * sizeof(backward_item));
     return l;
@@ -60,12 +74,14 @@ struct backward_layout {
 
 }  // namespace detail
 
-//! Device bytes backward() needs for plan `p` (at least; 16-byte aligned memory): float32
-//! [heads_q, rows_q] for D = rowsum(d_o * o), plus, for fused and bucketed plans, the work
-//! lists of q and k tiles (8 bytes an item, about (rows_q / 64 + rows_k / 64 + 2 segments)
-//! items). Needs no device and reads no segment on the host.
-inline std::size_t backward_workspace_bytes(const plan& p) {
-  return detail::backward_layout::of(p).bytes;
+//! Device bytes backward() needs for plan `p` with `options` (at least; 16-byte aligned
+//! memory): float32 [heads_q, rows_q] for D = rowsum(d_o * o); unless deterministic (or at a
+//! head dim where the dQ kernel is faster: 72 and 80), float32 [rows_q, heads_q, head_dim]
+//! for dQ; for fused and bucketed plans, the work lists (8 bytes an
+//! item, about rows_k / 64 + segments items, and as many q-tile items when deterministic).
+//! Needs no device and reads no segment on the host.
+inline std::size_t backward_workspace_bytes(const plan& p, backward_options options = {}) {
+  return detail::backward_layout::of(p, options).bytes;
 }
 
 }  // namespace varattn

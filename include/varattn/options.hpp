@@ -39,6 +39,16 @@ struct attention_options {
   kernel_family kernel = kernel_family::automatic;
 };
 
+//! Options of backward(). dQ is summed over the keys either by the dK/dV kernel, which adds
+//! each key tile's terms into a float32 accumulator in the workspace with atomics (the
+//! default, as FlashAttention's: the order of those additions, and so a gradient's last bits,
+//! may differ run to run), or, `deterministic`, by a separate kernel that visits each query
+//! tile's keys in a fixed order (bit-identical run to run, at the price of recomputing P and
+//! dP: seven tile products where the atomic path does five).
+struct backward_options {
+  bool deterministic = false;
+};
+
 //! Head counts and head dimension; q heads are grouped over kv heads (GQA / MQA):
 //! q head h reads kv head h / (heads_q / heads_kv).
 struct attention_shape {

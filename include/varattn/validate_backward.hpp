@@ -45,15 +45,16 @@ inline byte_range range_of_bytes(const void* data, std::size_t bytes) {
 //! alignment, strides); d_q, d_k, d_v whose elements overlap each other, or that share memory
 //! with q, k, v, o, d_o, each other, the logsumexp or the workspace (no in-place gradients);
 //! a logsumexp that is missing (the forward's, float32: lse.data null), misaligned, or has a
-//! head_stride below rows_q; a workspace smaller than backward_workspace_bytes(p), null or
-//! not 16-byte aligned.
+//! head_stride below rows_q; a workspace smaller than backward_workspace_bytes(p, options),
+//! null or not 16-byte aligned.
 template <class Element>
 void validate_backward(const plan& p, const packed_view<const Element>& q,
                        const packed_view<const Element>& k, const packed_view<const Element>& v,
                        const packed_view<const Element>& o, const packed_view<const Element>& d_o,
                        const logsumexp_view& lse, const packed_view<Element>& d_q,
                        const packed_view<Element>& d_k, const packed_view<Element>& d_v,
-                       const void* workspace, std::size_t workspace_bytes) {
+                       const void* workspace, std::size_t workspace_bytes,
+                       backward_options options = {}) {
   using detail::fail;
   const attention_shape& s = p.shape();
   detail::validate_view("q", q, p.rows_q(), p.rows_q_source(), s.heads_q, s.head_dim);
@@ -92,10 +93,10 @@ void validate_backward(const plan& p, const packed_view<const Element>& q,
          ", past the end of the address space");
   }
 
-  const std::size_t needed = backward_workspace_bytes(p);
+  const std::size_t needed = backward_workspace_bytes(p, options);
   if (workspace_bytes < needed) {
     fail("workspace_bytes = ", workspace_bytes, " < ", needed,
-         " (backward_workspace_bytes for this plan)");
+         " (backward_workspace_bytes for this plan", options.deterministic ? ", deterministic)" : ")");
   }
   if (workspace == nullptr && needed > 0) fail("workspace is a null pointer");
   if (reinterpret_cast<std::uintptr_t>(workspace) % detail::kWorkspaceAlignment != 0) {

@@ -43,6 +43,9 @@ struct backward_problem {
   int32_t sampled_rows = 0;
   //! A second run, bit-identical to the first (off in the sanitizers' small case: time).
   bool repeat = true;
+  //! backward_options::deterministic values to run: the atomic dQ path and the deterministic
+  //! one. dk and dv are bit-identical run to run in both; dq in the deterministic one only.
+  std::vector<bool> deterministic{false, true};
 };
 
 struct gradient_score {
@@ -236,21 +239,27 @@ void check_backward(const backward_problem& pr, uint64_t seed) {
     CAPTURE(std::string(test::variant_name(how)));
     const varattn::plan plan =
         test::make_plan(how, segs_q, segs_k, {pr.heads_q, pr.heads_kv, d}, pr.options, stream);
-    const std::size_t workspace_bytes = varattn::backward_workspace_bytes(plan);
-    thrust::device_vector<unsigned char> workspace(std::max<std::size_t>(workspace_bytes, 1));
-    std::vector<Element> first[3];
-    for (int run = 0; run < (pr.repeat ? 2 : 1); ++run) {
-      grad_q.poison(stream);
-      grad_k.poison(stream);
-      grad_v.poison(stream);
-      VARATTN_CUDA_CHECK(cudaMemsetAsync(thrust::raw_pointer_cast(workspace.data()), test::kPoison,
-                                         workspace.size(), stream));
-      varattn::backward<Element>(plan, q, k, v, o, d_o, lse, grad_q.view(), grad_k.view(),
-                                 grad_v.view(), thrust::raw_pointer_cast(workspace.data()),
-                                 workspace_bytes, stream);
-      VARATTN_CUDA_CHECK(cudaStreamSynchronize(stream));
-      std::vector<Element> got[3] = {grad_q.read(), grad_k.read(), grad_v.read()};
-      if (run == 0) {
+    for (const bool deterministic : pr.deterministic) {
+      CAPTURE(deterministic);
+      varattn::backward_options options;
+      options.deterministic = deterministic;
+      const std::size_t workspace_bytes = varattn::backward_workspace_bytes(plan, options);
+      thrust::device_vector<unsigned char> workspace(std::max<std::size_t>(workspace_bytes, 1));
+      std::vector<Element> first[3];
+      for (int run = 0; run < (pr.repeat ? 2 : 1); ++run) {
+        CAPTURE(run);
+        grad_q.poison(stream);
+        grad_k.poison(stream);
+        grad_v.poison(stream);
+        VARATTN_CUDA_CHECK(cudaMemsetAsync(thrust::raw_pointer_cast(workspace.data()),
+                                           test::kPoison, workspace.size(), stream));
+        varattn::backward<Element>(plan, q, k, v, o, d_o, lse, grad_q.view(), grad_k.view(),
+                                   grad_v.view(), thrust::raw_pointer_cast(workspace.data()),
+                                   workspace_bytes, stream, options);
+        VARATTN_CUDA_CHECK(cudaStreamSynchronize(stream));
+        std::vector<Element> got[3] = {grad_q.read(), grad_k.read(), grad_v.read()};
+        // Every run against the reference (the atomic path's dq may differ in its last bits
+        // run to run); the second run's bits equal the first's where the sum order is fixed.
         const gradient_score scores[3] = {
             score_gradient(got[0], ref.dq, keyless, int64_t{pr.heads_q} * d),
             score_gradient(got[1], ref.dk, unseen, int64_t{pr.heads_kv} * d),
@@ -263,12 +272,12 @@ void check_backward(const backward_problem& pr, uint64_t seed) {
           CHECK(scores[i].guard_written == 0);
           CHECK(scores[i].zero_expected_nonzero == 0);
           CHECK(scores[i].rel_error <= backward_tolerance<Element>());
-        }
-        for (int i = 0; i < 3; ++i) first[i] = std::move(got[i]);
-      } else {
-        // Deterministic: the second run's bits equal the first's.
-        for (int i = 0; i < 3; ++i) {
-          CHECK(std::memcmp(first[i].data(), got[i].data(), got[i].size() * sizeof(Element)) == 0);
+          if (run == 0) {
+            first[i] = std::move(got[i]);
+          } else if (i > 0 || deterministic) {
+            CHECK(std::memcmp(first[i].data(), got[i].data(), got[i].size() * sizeof(Element)) ==
+                  0);
+          }
         }
       }
     }
@@ -455,34 +464,40 @@ TEST_CASE("backward: rejected device offsets turn every gradient element NaN and
   const thrust::device_vector<int32_t> cu_k(std::vector<int32_t>{0, 30, 70, 100});
   varattn::build_on_device(plan, {thrust::raw_pointer_cast(cu_q.data()), cu_q.size()},
                            {thrust::raw_pointer_cast(cu_k.data()), cu_k.size()}, s.stream);
-  const std::size_t bytes = varattn::backward_workspace_bytes(plan);
-  thrust::device_vector<uint4> workspace((bytes + 15) / 16);
-  for (auto* g : {&d_q, &d_k, &d_v}) {
-    VARATTN_CUDA_CHECK(cudaMemsetAsync(thrust::raw_pointer_cast(g->data()), 0, g->size() * 2,
-                                       s.stream));
-  }
-  using in = varattn::packed_view<const __half>;
-  using out = varattn::packed_view<__half>;
-  const auto view_q = [&](const thrust::device_vector<__half>& x) {
-    return in::contiguous(thrust::raw_pointer_cast(x.data()), rows, heads_q, d);
-  };
-  const auto view_k = [&](const thrust::device_vector<__half>& x) {
-    return in::contiguous(thrust::raw_pointer_cast(x.data()), rows, heads_kv, d);
-  };
-  varattn::backward<__half>(
-      plan, view_q(q), view_k(k), view_k(v), view_q(o), view_q(d_o),
-      varattn::logsumexp_view{const_cast<float*>(thrust::raw_pointer_cast(lse.data())), rows},
-      out::contiguous(thrust::raw_pointer_cast(d_q.data()), rows, heads_q, d),
-      out::contiguous(thrust::raw_pointer_cast(d_k.data()), rows, heads_kv, d),
-      out::contiguous(thrust::raw_pointer_cast(d_v.data()), rows, heads_kv, d),
-      thrust::raw_pointer_cast(workspace.data()), bytes, s.stream);
-  VARATTN_CUDA_CHECK(cudaStreamSynchronize(s.stream));
-  for (const auto* g : {&d_q, &d_k, &d_v}) {
-    std::vector<__half> host(g->size());
-    thrust::copy(g->begin(), g->end(), host.begin());
-    int64_t nan = 0;
-    for (const __half h : host) nan += std::isnan(__half2float(h)) ? 1 : 0;
-    CHECK(nan == static_cast<int64_t>(host.size()));
+  // Both dQ paths: the atomic one's conversion must leave the NaN in d_q too.
+  for (const bool deterministic : {false, true}) {
+    CAPTURE(deterministic);
+    varattn::backward_options options;
+    options.deterministic = deterministic;
+    const std::size_t bytes = varattn::backward_workspace_bytes(plan, options);
+    thrust::device_vector<uint4> workspace((bytes + 15) / 16);
+    for (auto* g : {&d_q, &d_k, &d_v}) {
+      VARATTN_CUDA_CHECK(cudaMemsetAsync(thrust::raw_pointer_cast(g->data()), 0, g->size() * 2,
+                                         s.stream));
+    }
+    using in = varattn::packed_view<const __half>;
+    using out = varattn::packed_view<__half>;
+    const auto view_q = [&](const thrust::device_vector<__half>& x) {
+      return in::contiguous(thrust::raw_pointer_cast(x.data()), rows, heads_q, d);
+    };
+    const auto view_k = [&](const thrust::device_vector<__half>& x) {
+      return in::contiguous(thrust::raw_pointer_cast(x.data()), rows, heads_kv, d);
+    };
+    varattn::backward<__half>(
+        plan, view_q(q), view_k(k), view_k(v), view_q(o), view_q(d_o),
+        varattn::logsumexp_view{const_cast<float*>(thrust::raw_pointer_cast(lse.data())), rows},
+        out::contiguous(thrust::raw_pointer_cast(d_q.data()), rows, heads_q, d),
+        out::contiguous(thrust::raw_pointer_cast(d_k.data()), rows, heads_kv, d),
+        out::contiguous(thrust::raw_pointer_cast(d_v.data()), rows, heads_kv, d),
+        thrust::raw_pointer_cast(workspace.data()), bytes, s.stream, options);
+    VARATTN_CUDA_CHECK(cudaStreamSynchronize(s.stream));
+    for (const auto* g : {&d_q, &d_k, &d_v}) {
+      std::vector<__half> host(g->size());
+      thrust::copy(g->begin(), g->end(), host.begin());
+      int64_t nan = 0;
+      for (const __half h : host) nan += std::isnan(__half2float(h)) ? 1 : 0;
+      CHECK(nan == static_cast<int64_t>(host.size()));
+    }
   }
   CHECK_THROWS_AS(plan.check_device_build(s.stream), varattn::error);
 }

@@ -39,10 +39,11 @@ struct fixture {
   alignas(16) std::vector<unsigned char> workspace_storage = std::vector<unsigned char>(1024);
   void* workspace = workspace_storage.data();
   std::size_t workspace_bytes = 256;
+  varattn::backward_options options{true};  // deterministic: D alone for per_segment plans
 
   void check() const {
     varattn::validate_backward<element>(p, q, k, v, o, d_o, lse, d_q, d_k, d_v, workspace,
-                                        workspace_bytes);
+                                        workspace_bytes, options);
   }
   std::string message() const {
     try {
@@ -69,7 +70,7 @@ struct device_plan_memory {
 
 TEST_CASE("backward: arguments that fit the plan pass") {
   fixture f;
-  CHECK(varattn::backward_workspace_bytes(f.p) == 256);  // D: 16 rows x 4 heads x float
+  CHECK(varattn::backward_workspace_bytes(f.p, f.options) == 256);  // D: 16 rows x 4 heads x float
   CHECK_NOTHROW(f.check());
   fixture big;  // more workspace than needed is fine
   big.workspace_bytes = 1024;
@@ -80,7 +81,8 @@ TEST_CASE("backward: arguments that fit the plan pass") {
   CHECK_NOTHROW(strided.check());
 }
 
-TEST_CASE("backward: the workspace holds D and, for fused plans, the work lists") {
+TEST_CASE("backward: the deterministic workspace holds D and, for fused plans, the work lists") {
+  const varattn::backward_options det{true};
   varattn::attention_options sm80;
   sm80.kernel = varattn::kernel_family::sm80;
   device_plan_memory memory;
@@ -88,26 +90,62 @@ TEST_CASE("backward: the workspace holds D and, for fused plans, the work lists"
   // 100 / 64 + 3 = 4 q items and 130 / 64 + 3 = 5 k items; D takes 100 x 4 floats = 1600
   // bytes, the header 16, the items 8 each: 1600 + 16 + 32 + 40 = 1688, aligned to 1696.
   const auto p64 = varattn::plan::on_device(memory.workspace(), 3, 100, 130, {4, 2, 64}, sm80);
-  CHECK(varattn::backward_workspace_bytes(p64) == 1696);
-  const auto l64 = varattn::detail::backward_layout::of(p64);
+  CHECK(varattn::backward_workspace_bytes(p64, det) == 1696);
+  const auto l64 = varattn::detail::backward_layout::of(p64, det);
   CHECK(l64.q_capacity == 4);
   CHECK(l64.k_capacity == 5);
+  CHECK(l64.dq_acc == 1600);
   CHECK(l64.lists == 1600);
   CHECK(l64.q_items() == 1616);
   CHECK(l64.k_items() == 1648);
   // d = 256: 32-row tiles: 100 / 32 + 3 = 6 and 130 / 32 + 3 = 7 items: 1616 + 48 + 56 = 1720,
   // aligned to 1728.
   const auto p256 = varattn::plan::on_device(memory.workspace(), 3, 100, 130, {4, 2, 256}, sm80);
-  CHECK(varattn::backward_workspace_bytes(p256) == 1728);
+  CHECK(varattn::backward_workspace_bytes(p256, det) == 1728);
   // No rows, no segments: nothing at all.
   const auto empty = varattn::plan::on_device(memory.workspace(), 0, 0, 0, {4, 2, 64}, sm80);
-  CHECK(varattn::backward_workspace_bytes(empty) == 16);  // the list header alone
+  CHECK(varattn::backward_workspace_bytes(empty, det) == 16);  // the list header alone
   // A moved-from plan is refused by name.
   varattn::plan moved = varattn::plan::on_device(memory.workspace(), 3, 100, 130, {4, 2, 64}, sm80);
   varattn::plan taken = std::move(moved);
   CHECK_THROWS_WITH_AS(varattn::backward_workspace_bytes(moved),
                        "backward_workspace_bytes: the plan is empty (moved from); make a new one",
                        varattn::error);
+}
+
+TEST_CASE("backward: the default (atomic dQ) workspace adds the float32 dQ accumulator") {
+  varattn::attention_options sm80;
+  sm80.kernel = varattn::kernel_family::sm80;
+  device_plan_memory memory;
+  // As above (3 segments, 100 q rows, 130 k rows, 4 q heads, d = 64): D 1600 bytes, then dQ
+  // 100 x 4 x 64 floats = 102400 bytes, then the header 16 and the 5 k items (no q items):
+  // 1600 + 102400 + 16 + 40 = 104056, aligned to 104064.
+  const auto p64 = varattn::plan::on_device(memory.workspace(), 3, 100, 130, {4, 2, 64}, sm80);
+  CHECK(varattn::backward_workspace_bytes(p64) == 104064);
+  const auto l64 = varattn::detail::backward_layout::of(p64, {});
+  CHECK(l64.dq_acc == 1600);
+  CHECK(l64.lists == 104000);
+  CHECK(l64.q_capacity == 0);
+  CHECK(l64.k_capacity == 5);
+  CHECK(l64.k_items() == 104016);
+  // Head dims 72 and 80 run the dQ kernel whatever the options (backward_tiles::atomic_dq):
+  // no accumulator, and the q-tile list.
+  const auto p80 = varattn::plan::on_device(memory.workspace(), 3, 100, 130, {4, 2, 80}, sm80);
+  CHECK_FALSE(varattn::detail::backward_layout::of(p80, {}).atomic_dq);
+  CHECK(varattn::backward_workspace_bytes(p80) ==
+        varattn::backward_workspace_bytes(p80, varattn::backward_options{true}));
+  CHECK(l64.atomic_dq);
+  // per_segment: D and dQ, no lists: 16 rows x 4 heads x (1 + 64) floats = 256 + 16384.
+  fixture f;
+  CHECK(varattn::backward_workspace_bytes(f.p) == 16640);
+  fixture small;
+  small.options = {};
+  small.workspace_bytes = 16639;
+  CHECK(small.message() == "workspace_bytes = 16639 < 16640 (backward_workspace_bytes for this plan)");
+  fixture det;
+  det.workspace_bytes = 255;
+  CHECK(det.message() ==
+        "workspace_bytes = 255 < 256 (backward_workspace_bytes for this plan, deterministic)");
 }
 
 TEST_CASE("backward: views that do not fit the plan are rejected by name") {
@@ -185,7 +223,8 @@ TEST_CASE("backward: the forward's logsumexp is required and checked") {
 TEST_CASE("backward: the workspace must be large enough, present and aligned") {
   fixture a;
   a.workspace_bytes = 255;
-  CHECK(a.message() == "workspace_bytes = 255 < 256 (backward_workspace_bytes for this plan)");
+  CHECK(a.message() ==
+        "workspace_bytes = 255 < 256 (backward_workspace_bytes for this plan, deterministic)");
   fixture b;
   b.workspace = nullptr;
   CHECK(b.message() == "workspace is a null pointer");

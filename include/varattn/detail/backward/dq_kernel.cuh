@@ -35,8 +35,7 @@ __global__ void __launch_bounds__(backward_traits<Element, HeadDim>::kQThreads)
   extern __shared__ uint4 smem_vectors[];  // 16-byte aligned for cp.async and ldmatrix
   Element* sq = reinterpret_cast<Element*>(smem_vectors);
   Element* sdo = sq + T::kQRows * T::kStride;
-  Element* sk = sdo + T::kQRows * T::kStride;
-  Element* sv = sk + T::kQKeys * T::kStride;
+  Element* s_keys = sdo + T::kQRows * T::kStride;  // kQBuffers x (K, V) of kQKeys rows
   const int warp = static_cast<int>(threadIdx.x / 32);
   const int lane = static_cast<int>(threadIdx.x % 32);
   const int kv_head = head / p.group_size;
@@ -53,6 +52,19 @@ __global__ void __launch_bounds__(backward_traits<Element, HeadDim>::kQThreads)
   load_rows_async<T, T::kQRows, T::kQThreads>(sdo, p.d_o.at(q_row, head), p.d_o.token_stride,
                                               rows);
   sm80::cp_async_commit();
+  // K and V of key block `step` into buffer `buf`, one commit group.
+  const auto load_keys = [&](int32_t step, int buf) {
+    const int32_t key0 = (blocks.first + step) * T::kQKeys;
+    const int64_t k_row = int64_t{seg.k_begin} + key0;
+    Element* sk = s_keys + buf * 2 * T::kQKeys * T::kStride;
+    load_rows_async<T, T::kQKeys, T::kQThreads>(sk, p.k.at(k_row, kv_head), p.k.token_stride,
+                                                seg.k_length - key0);
+    load_rows_async<T, T::kQKeys, T::kQThreads>(sk + T::kQKeys * T::kStride,
+                                                p.v.at(k_row, kv_head), p.v.token_stride,
+                                                seg.k_length - key0);
+    sm80::cp_async_commit();
+  };
+  if (blocks.count > 0) load_keys(0, 0);
 
   // The thread's two rows (lane / 4 and lane / 4 + 8 of the warp's 16): log2-scaled
   // logsumexp (+inf past the segment and for rows that see no key: P = 0 there) and D.
@@ -70,18 +82,17 @@ __global__ void __launch_bounds__(backward_traits<Element, HeadDim>::kQThreads)
     }
   }
 
+  // With two buffers, block i + 1's loads are issued right after the barrier that starts
+  // block i (their buffer was last read in block i - 1) and fly during block i's products.
   float dq[T::kOutTiles][4] = {};
   for (int step = 0; step < blocks.count; ++step) {
+    const int buf = T::kQBuffers == 2 ? step % 2 : 0;
     const int32_t key0 = (blocks.first + step) * T::kQKeys;
-    const int64_t k_row = int64_t{seg.k_begin} + key0;
-    __syncthreads();  // every warp is done with the previous K and V
-    load_rows_async<T, T::kQKeys, T::kQThreads>(sk, p.k.at(k_row, kv_head), p.k.token_stride,
-                                                seg.k_length - key0);
-    load_rows_async<T, T::kQKeys, T::kQThreads>(sv, p.v.at(k_row, kv_head), p.v.token_stride,
-                                                seg.k_length - key0);
-    sm80::cp_async_commit();
     sm80::cp_async_wait<0>();
-    __syncthreads();
+    __syncthreads();  // this block's K and V are in; every warp is done with the other buffer
+    if (T::kQBuffers == 2 && step + 1 < blocks.count) load_keys(step + 1, buf ^ 1);
+    const Element* sk = s_keys + buf * 2 * T::kQKeys * T::kStride;
+    const Element* sv = sk + T::kQKeys * T::kStride;
 
     float ds[kKTiles][4] = {};  // dP = dO V^T, then dS in place
     product_abt<Element, T::kStride, T::kKSteps, kKTiles>(ds, sdo + warp_row0 * T::kStride, sv,
@@ -106,6 +117,10 @@ __global__ void __launch_bounds__(backward_traits<Element, HeadDim>::kQThreads)
       }
     }
     product_pb<Element, T::kStride, T::kQKeys / 16, T::kOutTiles>(dq, ds, sk, lane);
+    if (T::kQBuffers == 1 && step + 1 < blocks.count) {
+      __syncthreads();  // every warp is done with the one buffer
+      load_keys(step + 1, 0);
+    }
   }
   sm80::cp_async_wait<0>();  // with no key block, Q and dO may still be landing
   store_fragment<Element>(dq, p.scale, p.d_q.at(q_row + warp_row0, head), p.d_q.token_stride,

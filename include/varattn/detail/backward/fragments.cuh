@@ -2,8 +2,9 @@
 #pragma once
 //! \file fragments.cuh
 //! The backward kernels' building blocks on sm80 tensor cores, for one warp and 16 result
-//! rows: the two products (A B^T with both operands in shared memory; P B with P in
-//! registers), a tile load with cp.async, and a store of a 16-row fragment to global memory.
+//! rows: the three products (A B^T with both operands in shared memory; P B with P in
+//! registers; A B with A stored transposed), a tile load with cp.async, and a store of a
+//! 16-row fragment to global memory.
 //! Fragment layouts: detail/sm80/mma.cuh.
 
 #include <varattn/detail/sm80/cp_async.cuh>
@@ -23,9 +24,10 @@ __device__ __forceinline__ void product_abt(float (&acc)[NTiles][4], const Eleme
   using mma = sm80::mma_16816<Element>;
   const Element* a_row = a + (lane % 8 + ((lane / 8) % 2) * 8) * Stride + (lane / 16) * 8;
   const Element* b_row = b + (lane % 8 + (lane / 16) * 8) * Stride + ((lane / 8) % 2) * 8;
-  // Not unrolled: with every k-step's fragments in flight at once the larger head dims ran
-  // out of registers (ptxas -v); one A and NTiles / 2 B fragments live at a time.
-#pragma unroll 1
+  // Unrolled, so that ptxas issues the next k-step's ldmatrix ahead of this one's mma (one
+  // or two warps a scheduler here: latency is not hidden by other warps); ptxas -v shows no
+  // spill at any head dim.
+#pragma unroll
   for (int kk = 0; kk < KSteps; ++kk) {
     uint32_t af[4];
     sm80::ldmatrix_x4(af, a_row + kk * 16);
@@ -56,6 +58,32 @@ __device__ __forceinline__ void product_pb(float (&acc)[OutTiles][4],
     for (int n = 0; n < OutTiles / 2; ++n) {
       uint32_t bf[4];
       sm80::ldmatrix_x4_trans(bf, b_row + kc * 16 * Stride + n * 16);
+      mma::run(acc[2 * n], af, bf[0], bf[1]);
+      mma::run(acc[2 * n + 1], af, bf[2], bf[3]);
+    }
+  }
+}
+
+//! acc[16 x 8 NTiles] += A B over KSteps x 16: A is stored transposed, a [k][row] shared tile
+//! (the 16 rows from `a`, `AStride` apart), and read with ldmatrix.trans; B a [k][column] tile
+//! (`BStride` apart, the columns from `b`) read transposed, as in product_pb.
+template <class Element, int AStride, int BStride, int KSteps, int NTiles>
+__device__ __forceinline__ void product_tab(float (&acc)[NTiles][4], const Element* a,
+                                            const Element* b, int lane) {
+  static_assert(NTiles % 2 == 0, "B fragments come in pairs of n8 tiles");
+  using mma = sm80::mma_16816<Element>;
+  // ldmatrix.trans of the 8 x 8 block (k, row) gives the A fragment's (row, k) block: matrix
+  // i holds rows 8 (i % 2) on and k 8 (i / 2) on, as a0..a3 of mma.m16n8k16.
+  const Element* a_row = a + (lane % 8 + (lane / 16) * 8) * AStride + ((lane / 8) % 2) * 8;
+  const Element* b_row = b + (lane % 8 + ((lane / 8) % 2) * 8) * BStride + (lane / 16) * 8;
+#pragma unroll
+  for (int kk = 0; kk < KSteps; ++kk) {
+    uint32_t af[4];
+    sm80::ldmatrix_x4_trans(af, a_row + kk * 16 * AStride);
+#pragma unroll
+    for (int n = 0; n < NTiles / 2; ++n) {
+      uint32_t bf[4];
+      sm80::ldmatrix_x4_trans(bf, b_row + kk * 16 * BStride + n * 16);
       mma::run(acc[2 * n], af, bf[0], bf[1]);
       mma::run(acc[2 * n + 1], af, bf[2], bf[3]);
     }

@@ -2,11 +2,14 @@
 #pragma once
 //! \file launch.cuh
 //! The backward's launches, back to back on one stream, no host wait: the work lists
-//! (fused and bucketed plans), D (and NaN gradients for rejected device offsets), dK/dV, dQ.
+//! (fused and bucketed plans), D (and NaN gradients for rejected device offsets; zeros in the
+//! dQ accumulator), dK/dV (with the dQ terms, atomic path), then dQ: its kernel
+//! (deterministic path) or the accumulator's conversion.
 
 #include <varattn/backward_workspace.hpp>
 #include <varattn/detail/backward/delta.cuh>
 #include <varattn/detail/backward/dkdv_kernel.cuh>
+#include <varattn/detail/backward/dq_accumulator.cuh>
 #include <varattn/detail/backward/dq_kernel.cuh>
 #include <varattn/detail/backward/params.cuh>
 #include <varattn/detail/backward/traits.cuh>
@@ -44,14 +47,27 @@ inline void check_backward_grid(const plan& p, const backward_layout& layout) {
   }
 }
 
-template <class Element, int HeadDim, class Modifier>
+//! The atomic path's last launch: d_q from the accumulator (none when the device rejected the
+//! plan's offsets: `status`).
+template <class Element>
+void convert_dq(const backward_params<Element>& params, const int32_t* status,
+                cudaStream_t stream) {
+  const int64_t vectors = params.rows_q * params.heads_q * (params.head_dim / 8);
+  if (vectors == 0) return;
+  const int64_t blocks =
+      std::min<int64_t>((vectors + kDqConvertThreads - 1) / kDqConvertThreads, int64_t{1} << 20);
+  launch_kernel(dq_convert_kernel<Element>, dim3(static_cast<unsigned>(blocks)),
+                dim3(kDqConvertThreads), 0, stream, params, status);
+}
+
+template <class Element, int HeadDim, class Modifier, bool AtomicDq>
 void run_backward(const plan& p, const backward_params<Element>& params,
                   const backward_layout& layout, char* workspace, cudaStream_t stream) {
   using T = backward_traits<Element, HeadDim>;
-  const auto dkdv = dkdv_kernel<Element, HeadDim, Modifier>;
-  const auto dq = dq_kernel<Element, HeadDim, Modifier>;
+  const auto dkdv = dkdv_kernel<Element, HeadDim, Modifier, AtomicDq>;
+  const auto dq = dq_kernel<Element, HeadDim, Modifier>;  // launched by the deterministic path
   allow_shared_memory(dkdv, T::kKvSmemBytes);
-  allow_shared_memory(dq, T::kQSmemBytes);
+  if constexpr (!AtomicDq) allow_shared_memory(dq, T::kQSmemBytes);
   const auto heads_q = static_cast<unsigned>(p.shape().heads_q);
   const auto heads_kv = static_cast<unsigned>(p.shape().heads_kv);
 
@@ -105,11 +121,15 @@ void run_backward(const plan& p, const backward_params<Element>& params,
       covered = std::max(covered, s.k_begin + s.k_length);
     }
     zero_keys(covered, p.rows_k());
-    for (const segment_launch& s : p.launches()) {
-      const segment_bounds seg{s.q_begin, s.q_length, s.k_begin, s.k_length};
-      launch_kernel(dq, dim3(static_cast<unsigned>(ceil_div(s.q_length, T::kQRows)), heads_q),
-                    dim3(T::kQThreads), T::kQSmemBytes, stream, params,
-                    backward_work::one_segment(seg));
+    if constexpr (AtomicDq) {
+      convert_dq(params, nullptr, stream);
+    } else {
+      for (const segment_launch& s : p.launches()) {
+        const segment_bounds seg{s.q_begin, s.q_length, s.k_begin, s.k_length};
+        launch_kernel(dq, dim3(static_cast<unsigned>(ceil_div(s.q_length, T::kQRows)), heads_q),
+                      dim3(T::kQThreads), T::kQSmemBytes, stream, params,
+                      backward_work::one_segment(seg));
+      }
     }
     return;
   }
@@ -121,7 +141,9 @@ void run_backward(const plan& p, const backward_params<Element>& params,
                   backward_work::listed(table.cu_q, table.cu_k, k_items, &header->k_count,
                                         static_cast<int32_t>(layout.k_capacity)));
   }
-  if (layout.q_capacity > 0) {
+  if constexpr (AtomicDq) {
+    convert_dq(params, status, stream);
+  } else if (layout.q_capacity > 0) {
     const auto ctas = static_cast<unsigned>(layout.q_capacity * heads_q);
     launch_kernel(dq, dim3(ctas), dim3(T::kQThreads), T::kQSmemBytes, stream, params,
                   backward_work::listed(table.cu_q, table.cu_k, q_items, &header->q_count,

@@ -3,7 +3,7 @@
 //! \file params.cuh
 //! What every backward kernel receives: pointers and strides (in elements) of the inputs q,
 //! k, v, o, d_o and the gradients d_q, d_k, d_v, the forward's logsumexp, D in the
-//! workspace, the mask's window and the score constants the forward used (kernel/params.cuh).
+//! workspace (and the dQ accumulator), the mask's window and the score constants the forward used (kernel/params.cuh).
 
 #include <varattn/detail/mask.hpp>
 #include <varattn/options.hpp>
@@ -37,6 +37,8 @@ struct backward_params {
   const float* lse;         //!< the forward's: row r of q head h at lse[h * lse_head_stride + r]
   int64_t lse_head_stride;
   float* delta;             //!< D = rowsum(d_o * o): row r of q head h at delta[h * rows_q + r]
+  //! The atomic path's dQ accumulator, [rows_q, heads_q, head_dim]; null: deterministic path.
+  float* dq_acc;
   int32_t group_size;       //!< q heads per kv head
   int32_t heads_q;
   int32_t heads_kv;
@@ -57,14 +59,17 @@ backward_params<Element> make_backward_params(
     const packed_view<const Element>& v, const packed_view<const Element>& o,
     const packed_view<const Element>& d_o, const logsumexp_view& lse,
     const packed_view<Element>& d_q, const packed_view<Element>& d_k,
-    const packed_view<Element>& d_v, float* delta, window mask, float scale, float softcap) {
+    const packed_view<Element>& d_v, float* delta, float* dq_acc, window mask, float scale,
+    float softcap) {
   constexpr float kLog2e = 1.4426950408889634f;
   using in = device_rows<const Element>;
   using out = device_rows<Element>;
-  return {in::of(q),      in::of(k),       in::of(v),       in::of(o),       in::of(d_o),
-          out::of(d_q),   out::of(d_k),    out::of(d_v),    lse.data,        lse.head_stride,
-          delta,          q.heads / k.heads, q.heads,       k.heads,         q.head_dim,
-          q.rows,         k.rows,          mask,
+  return {in::of(q),   in::of(k),   in::of(v),   in::of(o),
+          in::of(d_o), out::of(d_q), out::of(d_k), out::of(d_v),
+          lse.data,    lse.head_stride,
+          delta,       dq_acc,
+          q.heads / k.heads, q.heads, k.heads, q.head_dim,
+          q.rows,      k.rows,      mask,
           softcap > 0.0f ? scale / softcap : 0.0f,
           (softcap > 0.0f ? softcap : scale) * kLog2e,
           scale};

@@ -19,18 +19,27 @@ struct backward_tiles {
   //! dK and dV accumulated in two passes over the queries (dV, then dK): above head dim 128
   //! both accumulators (head_dim floats a thread) would not fit in registers.
   bool kv_two_passes;
+  //! Whether a backward that does not ask to be deterministic sums dQ with atomics in the
+  //! dK/dV kernel (faster where measured) or runs the deterministic dQ kernel anyway.
+  bool atomic_dq = true;
 
   constexpr int32_t kv_warps() const { return kv_keys / 16; }
   constexpr int32_t q_warps() const { return q_rows / 16; }
 };
 
 //! Per thread, an accumulator of 16 rows x head dim takes head_dim / 2 floats, a 16 x n score
-//! fragment n / 2. Shared memory holds two [keys] and two [queries] tiles of padded rows
-//! (head_dim rounded up to 16, plus 8): at most 68 KB, under the 99 KB an sm_86/89 block may
-//! have. Head dim 256 takes 2 warps and 32 x 32 tiles, so two tiles of each stay small.
+//! fragment n / 2. Shared memory holds the CTA's own tiles once and the tiles it streams twice
+//! where that fits 99 KB (what an sm_86/89 block may have; backward_traits): the next step's
+//! loads then fly during this step's products. Head dim 256 takes 2 warps and 32 x 32 tiles,
+//! streamed once; the dQ kernel's 32 keys a step above head dim 80 keep its two buffers
+//! under the limit. Above head dim 64 the dK/dV kernel takes 32 queries a step: with 64, the
+//! softcap variants at head dims 72 and 80 spilled (ptxas -v).
 constexpr backward_tiles backward_tiles_for(int32_t head_dim) {
   if (head_dim > 128) return {32, 32, 32, 32, true};
-  if (head_dim > 80) return {64, 32, 64, 64, false};
+  if (head_dim > 80) return {64, 32, 64, 32, false};
+  // Head dims 72 and 80: the deterministic dQ kernel was faster on the H200 (bwd/vl-full-d80
+  // 5.62 ms against 6.54 with atomics, bwd/vl-window-d80 0.292 against 0.312; bench/NOTES.md).
+  if (head_dim > 64) return {64, 32, 64, 64, false, false};
   return {64, 64, 64, 64, false};
 }
 

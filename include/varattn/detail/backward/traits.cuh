@@ -25,21 +25,40 @@ struct backward_traits {
   static constexpr int kKSteps = kPaddedDim / 16;       //!< k-steps of a product over channels
   static constexpr int kOutTiles = kPaddedDim / 8;      //!< n8 tiles of a 16 x head_dim result
 
-  // dK/dV kernel.
+  //! Dynamic shared memory an sm_86/89 block may have: a streamed tile is double-buffered
+  //! only where both buffers fit it.
+  static constexpr int kSmemLimit = 99 * 1024;
+  static constexpr int kRowBytes = kStride * static_cast<int>(sizeof(Element));
+
+  // dK/dV kernel: K and V once; Q, dO, lse and D per query step, in kKvBuffers buffers.
   static constexpr int kKvKeys = kTiles.kv_keys;
   static constexpr int kKvQueries = kTiles.kv_queries;
   static constexpr int kKvThreads = kTiles.kv_warps() * 32;
   static constexpr bool kKvTwoPasses = kTiles.kv_two_passes;
-  static constexpr int kKvSmemBytes =
-      (2 * kKvKeys + 2 * kKvQueries) * kStride * static_cast<int>(sizeof(Element)) +
-      2 * kKvQueries * static_cast<int>(sizeof(float));
+  static constexpr int kKvStepBytes =
+      2 * kKvQueries * kRowBytes + 2 * kKvQueries * static_cast<int>(sizeof(float));
+  //! dS^T of the CTA's keys for the atomic dQ path (dq_accumulator.cuh), [key][query] padded
+  //! by 16 bytes; counted in the buffer choice whichever path runs.
+  static constexpr int kDsStride = kKvQueries + 8;
+  static constexpr int kDsBytes = kKvKeys * kDsStride * static_cast<int>(sizeof(Element));
+  static constexpr int kKvFixedBytes = 2 * kKvKeys * kRowBytes + kDsBytes;
+  static constexpr int kKvBuffers = kKvFixedBytes + 2 * kKvStepBytes <= kSmemLimit ? 2 : 1;
+  static constexpr int kKvSmemBytes = kKvFixedBytes + kKvBuffers * kKvStepBytes;
+  //! The atomic dQ path's blocks of dS K: n8 tiles of a 16-row block a warp sums at once (an
+  //! even divisor of kOutTiles, at most 8: 32 floats a thread beside dK and dV).
+  static constexpr int kDqChunkTiles = kOutTiles % 8 == 0   ? 8
+                                       : kOutTiles % 6 == 0 ? 6
+                                       : kOutTiles % 4 == 0 ? 4
+                                                            : 2;
 
-  // dQ kernel.
+  // dQ kernel: Q and dO once; K and V per key step, in kQBuffers buffers.
   static constexpr int kQRows = kTiles.q_rows;
   static constexpr int kQKeys = kTiles.q_keys;
   static constexpr int kQThreads = kTiles.q_warps() * 32;
-  static constexpr int kQSmemBytes =
-      (2 * kQRows + 2 * kQKeys) * kStride * static_cast<int>(sizeof(Element));
+  static constexpr int kQStepBytes = 2 * kQKeys * kRowBytes;
+  static constexpr int kQBuffers =
+      2 * kQRows * kRowBytes + 2 * kQStepBytes <= kSmemLimit ? 2 : 1;
+  static constexpr int kQSmemBytes = 2 * kQRows * kRowBytes + kQBuffers * kQStepBytes;
 
   static_assert(kKvKeys % 16 == 0 && kKvQueries % 16 == 0 && kQRows % 16 == 0 &&
                     kQKeys % 16 == 0,

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 #pragma once
 //! \file cp_async.cuh
-//! Asynchronous 16-byte global-to-shared copies (sm_80+), bypassing L1.
+//! Asynchronous global-to-shared copies (sm_80+): 16 bytes bypassing L1, or 4 bytes.
 
 #include <varattn/detail/arch_guard.cuh>
 
@@ -15,6 +15,15 @@ __device__ __forceinline__ void cp_async_16(void* smem, const void* gmem, bool v
   const uint32_t dst = static_cast<uint32_t>(__cvta_generic_to_shared(smem));
   const int src_bytes = valid ? 16 : 0;
   asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(dst), "l"(gmem),
+               "r"(src_bytes));
+}
+
+//! Copies 4 bytes (a float of a per-row array) through L1 (.cg takes only 16); zeroes the
+//! destination when `valid` is false.
+__device__ __forceinline__ void cp_async_4(void* smem, const void* gmem, bool valid) {
+  const uint32_t dst = static_cast<uint32_t>(__cvta_generic_to_shared(smem));
+  const int src_bytes = valid ? 4 : 0;
+  asm volatile("cp.async.ca.shared.global [%0], [%1], 4, %2;\n" ::"r"(dst), "l"(gmem),
                "r"(src_bytes));
 }
 
