@@ -1660,7 +1660,7 @@ def analyse_fwdbwd(record, ceilings):
     varattn op's speedups to record["fwdbwd"]: varattn = {"floor_fraction", "speedup_vs_best"
     (best peer ms / the op's eager ms), "graph_speedup_vs_best" (over the op's graph ms),
     "speedup_vs_fa2" (FA2's eager ms / the op's eager ms)}, each from the op's accurate timings
-    only (varattn_bench times no backward: the op is varattn here)."""
+    only (compare.py reads no backward from varattn_bench: the op is varattn here)."""
     sub = record.get("fwdbwd")
     if not sub:
         return record
@@ -2128,7 +2128,7 @@ def chart_bars(anchors, methods, ref):
 
 def chart_rows_fwdbwd(doc):
     """chart_rows for the forward + backward pass (record["fwdbwd"]): each method's fwd+bwd ms
-    over the varattn op's (varattn_bench times no backward), each at its faster accurate timing
+    over the varattn op's (compare.py reads no bwd/ from varattn_bench), each at its faster accurate timing
     of eager and CUDA-graph replay; a workload where the op has no accurate time says why."""
     records = doc.get("workloads", [])
     subs = [(r, r.get("fwdbwd") or {}) for r in records]
