@@ -32,10 +32,11 @@ namespace varattn {
 //! written (rows that see no key, and keys no query sees, get 0). d_k and d_v are summed in a
 //! fixed order; d_q too with `options.deterministic` (two runs give identical bits), else (the
 //! default) through float32 atomics (backward_options), except at head dims where the
-//! deterministic dQ kernel is the faster one (72 and 80, backward_tiles). `workspace`: device memory of
-//! backward_workspace_bytes(p, options) bytes, 16-byte aligned, not shared with any view, used
-//! until the work enqueued here has run. Runs the sm80 kernels on every architecture (no
-//! Hopper backward yet), whatever kernel family the plan's forward runs.
+//! deterministic dQ kernel is the faster one (72 and 80, backward_tiles). `workspace`: device
+//! memory of backward_workspace_bytes(p, options) bytes (the atomic path's accumulator takes
+//! 4 rows_q heads_q head_dim of them), 16-byte aligned, not shared with any view, used until
+//! the work enqueued here has run. Runs the sm80 kernels on every architecture (no Hopper
+//! backward yet), whatever kernel family the plan's forward runs.
 //!
 //! Throws varattn::error before any launch if an argument does not fit the plan
 //! (validate_backward), and after a launch that CUDA rejects. A device-built plan whose offsets

@@ -77,8 +77,9 @@ struct backward_layout {
 //! Device bytes backward() needs for plan `p` with `options` (at least; 16-byte aligned
 //! memory): float32 [heads_q, rows_q] for D = rowsum(d_o * o); unless deterministic (or at a
 //! head dim where the dQ kernel is faster: 72 and 80), float32 [rows_q, heads_q, head_dim]
-//! for dQ; for fused and bucketed plans, the work lists (8 bytes an
-//! item, about rows_k / 64 + segments items, and as many q-tile items when deterministic).
+//! for dQ; for fused and bucketed plans, the work lists (8 bytes an item: rows_k / kv_keys +
+//! segments k-tile items, kv_keys 64, 32 above head dim 128, and as many q-tile items when the
+//! dQ kernel runs).
 //! Needs no device and reads no segment on the host.
 inline std::size_t backward_workspace_bytes(const plan& p, backward_options options = {}) {
   return detail::backward_layout::of(p, options).bytes;

@@ -96,7 +96,8 @@ void validate_backward(const plan& p, const packed_view<const Element>& q,
   const std::size_t needed = backward_workspace_bytes(p, options);
   if (workspace_bytes < needed) {
     fail("workspace_bytes = ", workspace_bytes, " < ", needed,
-         " (backward_workspace_bytes for this plan", options.deterministic ? ", deterministic)" : ")");
+         " (backward_workspace_bytes for this plan",
+         options.deterministic ? ", deterministic)" : ")");
   }
   if (workspace == nullptr && needed > 0) fail("workspace is a null pointer");
   if (reinterpret_cast<std::uintptr_t>(workspace) % detail::kWorkspaceAlignment != 0) {

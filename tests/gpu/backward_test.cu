@@ -8,8 +8,8 @@
 // every backward kernel (each tile shape, element type and softcap) for compute-sanitizer.
 // Every run: gradients and workspace NaN-poisoned first, every element checked (finite,
 // within the tolerance where the reference has it, exactly 0 for rows that see no key and
-// keys no query sees, guard rows untouched), and a second run bit-identical to the first (the
-// backward is deterministic by construction). o and the logsumexp come from the reference
+// keys no query sees, guard rows untouched), both dQ paths (atomic, deterministic), and a
+// second run whose dk and dv bits equal the first's (and dq's on the deterministic path). o and the logsumexp come from the reference
 // (rounded to the element type and to float), so this file instantiates no forward kernel
 // (compile time); the PyTorch op's tests run forward and backward end to end
 // (python/tests/test_backward.py).

@@ -2,9 +2,9 @@
 #pragma once
 //! \file delta.cuh
 //! The backward's preprocessing: D = rowsum(d_o * o) in float32 for every query row of every
-//! q head, into the workspace, and zeros in the row's dQ accumulator (atomic path); and, when the device rejected a device-built plan's offsets,
-//! NaN in every element of d_q, d_k and d_v (as the forward fills o), so that invalid
-//! device-side input can never pass for gradients.
+//! q head, into the workspace, and zeros in the row's dQ accumulator (atomic path); and, when
+//! the device rejected a device-built plan's offsets, NaN in every element of d_q, d_k and d_v
+//! (as the forward fills o), so that invalid device-side input can never pass for gradients.
 
 #include <varattn/detail/backward/params.cuh>
 

@@ -48,7 +48,9 @@ struct kv_smem {
   __device__ __forceinline__ Element* q(int buf) const {
     return base + (2 * T::kKvKeys + buf * 2 * T::kKvQueries) * T::kStride;
   }
-  __device__ __forceinline__ Element* d_o(int buf) const { return q(buf) + T::kKvQueries * T::kStride; }
+  __device__ __forceinline__ Element* d_o(int buf) const {
+    return q(buf) + T::kKvQueries * T::kStride;
+  }
   //! 2 kKvQueries floats a buffer: the rows' logsumexp, then their D.
   __device__ __forceinline__ float* rows(int buf) const {
     return reinterpret_cast<float*>(q(T::kKvBuffers)) + buf * 2 * T::kKvQueries;
@@ -64,8 +66,9 @@ struct kv_smem {
 //! dV, dK and dQ terms are 0).
 template <class Element, int HeadDim>
 __device__ __forceinline__ void load_query_step(const backward_params<Element>& p,
-                                                const kv_tile& t, const kv_smem<Element, HeadDim>& sm,
-                                                int32_t item, int buf) {
+                                                const kv_tile& t,
+                                                const kv_smem<Element, HeadDim>& sm, int32_t item,
+                                                int buf) {
   using T = backward_traits<Element, HeadDim>;
   const int32_t steps = t.step_end - t.step_first;
   const int32_t head = t.kv_head * p.group_size + item / steps;
@@ -93,10 +96,10 @@ __device__ __forceinline__ void load_query_step(const backward_params<Element>& 
 //! barrier that starts step i (the buffer they fill was last read in step i - 1) and fly
 //! during step i's products.
 template <class Element, int HeadDim, class Modifier, bool DoV, bool DoK, bool DoQ>
-__device__ __forceinline__ void dkdv_pass(const backward_params<Element>& p, const kv_tile& t,
-                                          const kv_smem<Element, HeadDim>& sm,
-                                          float (&dv)[backward_traits<Element, HeadDim>::kOutTiles][4],
-                                          float (&dk)[backward_traits<Element, HeadDim>::kOutTiles][4]) {
+__device__ __forceinline__ void dkdv_pass(
+    const backward_params<Element>& p, const kv_tile& t, const kv_smem<Element, HeadDim>& sm,
+    float (&dv)[backward_traits<Element, HeadDim>::kOutTiles][4],
+    float (&dk)[backward_traits<Element, HeadDim>::kOutTiles][4]) {
   using T = backward_traits<Element, HeadDim>;
   static_assert(DoK || !DoQ, "the dQ terms need dS");
   constexpr int kQTiles = T::kKvQueries / 8;  // n8 tiles of S^T's columns (queries)

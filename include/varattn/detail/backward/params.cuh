@@ -3,7 +3,8 @@
 //! \file params.cuh
 //! What every backward kernel receives: pointers and strides (in elements) of the inputs q,
 //! k, v, o, d_o and the gradients d_q, d_k, d_v, the forward's logsumexp, D in the
-//! workspace (and the dQ accumulator), the mask's window and the score constants the forward used (kernel/params.cuh).
+//! workspace (and the dQ accumulator), the mask's window and the score constants the forward
+//! used (kernel/params.cuh).
 
 #include <varattn/detail/mask.hpp>
 #include <varattn/options.hpp>
