@@ -8,8 +8,9 @@
 # arguments in VARATTN_SANITIZE_ARGS if set; racecheck on its "every kernel family" case and
 # the backward's small "every kernel variant" case; initcheck on those, the invalid-offsets
 # case and VARATTN_INITCHECK_CASES),
-# bench (varattn_bench, every workload, JSON; all but the backward's bwd/ benchmarks unless
-# VARATTN_BENCH_ARGS gives a --benchmark_filter), compare (bench/compare.py: PyTorch anchors,
+# bench (varattn_bench, every workload, JSON; all but the backward's bwd/ and the training
+# step's encoder_graph_train/ benchmarks unless VARATTN_BENCH_ARGS gives a --benchmark_filter),
+# compare (bench/compare.py: PyTorch anchors,
 # which runs varattn_bench again itself so both sides are measured in the same call; its JSON
 # goes to a temporary file, and compare fails (exit 3) when varattn gave no result at all;
 # it also draws compare.png, each anchor's time over varattn's, where matplotlib exists).
@@ -28,8 +29,10 @@
 #                         (default: all but sanitize)
 #   VARATTN_SANITIZE_ARGS doctest arguments for the memcheck run (e.g. -tc="bfloat16*")
 #   VARATTN_BENCH_ARGS    extra varattn_bench arguments (e.g. --varattn_dtype=all --benchmark_filter=^fwd/);
-#                         the default filter -^bwd/ leaves out the backward's bwd/ benchmarks (99 a
-#                         dtype); a --benchmark_filter here replaces it (^bwd/: the backward's alone)
+#                         the default filter -^(bwd|encoder_graph_train)/ leaves out the backward's
+#                         bwd/ benchmarks (132 a dtype) and the training step's encoder_graph_train/
+#                         (7 a dtype, 24-32 layers of forward + backward each); a --benchmark_filter
+#                         here replaces it (^bwd/: the backward's alone; ^encoder_graph_train/)
 #   VARATTN_COMPARE_ARGS  extra compare.py arguments (e.g. --quick --workloads main,options --skip flex;
 #                         the group options: windows, softcap, logsumexp, head dims 72 and 256;
 #                         serving: GQA/chunked prefill, few queries, ViT-L/14, MQA; --no-graph:
@@ -162,7 +165,7 @@ if wanted bench; then
   if [[ -x $BENCH_BIN ]]; then
     run_stage bench "$OUT/bench.log" "$BENCH_BIN" \
       "--benchmark_out=$OUT/bench.json" --benchmark_out_format=json \
-      --benchmark_counters_tabular=true --benchmark_filter=-^bwd/ "${BENCH_EXTRA[@]}"
+      --benchmark_counters_tabular=true '--benchmark_filter=-^(bwd|encoder_graph_train)/' "${BENCH_EXTRA[@]}"
   else
     record bench "SKIPPED (no $BENCH_BIN)" 0
     FAILED=1

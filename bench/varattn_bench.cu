@@ -11,9 +11,12 @@
 //!
 //! Benchmarks are named fwd/<workload>/<policy>/<dtype>, encoder/<workload>/<policy>/<dtype>,
 //! encoder_graph/<workload>/device_plan/<dtype> (plan built on the device, whole encoder
-//! forward in one CUDA graph) and bwd/<workload>/<policy>/<dtype> (varattn::backward alone,
-//! after one forward per buffer set that wrote o and the logsumexp; registered after all the
-//! others, so --benchmark_filter=^bwd/ or =-^bwd/ picks or drops them).
+//! forward in one CUDA graph), bwd/<workload>/<policy>/<dtype> (varattn::backward alone,
+//! after one forward per buffer set that wrote o and the logsumexp; registered after the
+//! fwd/ and encoder ones, so --benchmark_filter=^bwd/ or =-^bwd/ picks or drops them) and
+//! encoder_graph_train/<workload>/device_plan/<dtype> (a training step's attention: plan built
+//! on the device, every layer's forward with the logsumexp, then the layers' backwards in
+//! reverse order, all in one CUDA graph; registered last).
 //! fwd/<workload>/fused_sm80/<dtype> is the fused plan forced onto the sm80 (mma.sync) kernel
 //! family (attention_options::kernel): on Hopper, the A/B of the two kernel families in one
 //! binary. Each workload's attention options (window, softcap)
@@ -275,6 +278,15 @@ void run_forward(const varattn::plan& p, const buffer_set<Element>& s, cudaStrea
   varattn::forward<Element>(p, s.qv, s.kv, s.vv, s.ov, s.lsev, stream);
 }
 
+//! One varattn::backward on buffer set `s` (its o and logsumexp from a forward of `p`).
+template <class Element>
+void run_backward(const varattn::plan& p, const buffer_set<Element>& s, void* workspace,
+                  std::size_t workspace_bytes, cudaStream_t stream,
+                  varattn::backward_options options = {}) {
+  varattn::backward<Element>(p, s.qv, s.kv, s.vv, s.ov, s.d_ov, s.lsev, s.d_qv, s.d_kv, s.d_vv,
+                             workspace, workspace_bytes, stream, options);
+}
+
 struct device_facts {
   int device = 0;
   std::size_t l2_bytes = 0;
@@ -293,6 +305,39 @@ device_facts query_device() {
 }
 
 uint64_t g_seed_counter = 0;
+
+//! Fills `elems` elements of `b` with fresh uniform random values (the next seed).
+template <class Element>
+void fill_random(device_buffer& b, std::size_t elems, cudaStream_t stream) {
+  const uint64_t seed = splitmix64(g_options.seed + (++g_seed_counter));
+  const int threads = 256;
+  const int blocks = int(std::min<std::size_t>((elems + threads - 1) / threads + 1, 4096));
+  fill_uniform<Element><<<blocks, threads, 0, stream>>>(static_cast<Element*>(b.ptr), elems, seed);
+  BENCH_CUDA(cudaGetLastError());
+}
+
+//! Bytes of one o (q's shape) and, with `lse`, one float32 [heads_q, rows_q] logsumexp.
+template <class Element>
+std::size_t output_bytes(const workload& w, bool lse) {
+  const std::size_t rows_heads = std::size_t(w.rows_q()) * w.heads_q;
+  return rows_heads * w.head_dim * sizeof(Element) + (lse ? rows_heads * sizeof(float) : 0);
+}
+
+//! Gives `s` its own o (random, not zero: nothing may pass for an unwritten output) and, with
+//! `lse`, its own logsumexp (NaN, not zero), and points s.ov and s.lsev at them.
+template <class Element>
+void attach_outputs(buffer_set<Element>& s, const workload& w, bool lse, cudaStream_t stream) {
+  const std::size_t q_elems = std::size_t(w.rows_q()) * w.heads_q * w.head_dim;
+  s.o = std::make_unique<device_buffer>(q_elems * sizeof(Element));
+  fill_random<Element>(*s.o, q_elems, stream);
+  s.ov = varattn::packed_view<Element>::contiguous(static_cast<Element*>(s.o->ptr), w.rows_q(),
+                                                   w.heads_q, w.head_dim);
+  if (lse) {  // float32 [heads_q, rows_q], FlashAttention's varlen layout
+    s.lse = std::make_unique<device_buffer>(std::size_t(w.rows_q()) * w.heads_q * sizeof(float));
+    BENCH_CUDA(cudaMemsetAsync(s.lse->ptr, 0xff, s.lse->bytes, stream));
+    s.lsev = varattn::logsumexp_view{static_cast<float*>(s.lse->ptr), w.rows_q()};
+  }
+}
 
 //! The buffer sets of a forward, or with `gradients` of a backward: d_o, d_q, d_k, d_v too,
 //! and the logsumexp whatever the workload says (the backward reads the forward's).
@@ -322,33 +367,21 @@ std::vector<buffer_set<Element>> make_buffer_sets(const workload& w, cudaStream_
                              " MiB but only " + std::to_string(dev.free_bytes >> 20) + " MiB are free");
   }
   std::vector<buffer_set<Element>> sets(count);
-  auto fill = [&](device_buffer& b, std::size_t elems) {
-    const uint64_t seed = splitmix64(g_options.seed + (++g_seed_counter));
-    const int threads = 256;
-    const int blocks = int(std::min<std::size_t>((elems + threads - 1) / threads + 1, 4096));
-    fill_uniform<Element><<<blocks, threads, 0, stream>>>(static_cast<Element*>(b.ptr), elems, seed);
-    BENCH_CUDA(cudaGetLastError());
+  const auto fill = [&](device_buffer& b, std::size_t elems) {
+    fill_random<Element>(b, elems, stream);
   };
   for (auto& s : sets) {
     s.q = std::make_unique<device_buffer>(q_elems * es);
     s.k = std::make_unique<device_buffer>(k_elems * es);
     s.v = std::make_unique<device_buffer>(k_elems * es);
-    s.o = std::make_unique<device_buffer>(q_elems * es);
-    if (lse) {  // float32 [heads_q, rows_q], FlashAttention's varlen layout
-      s.lse = std::make_unique<device_buffer>(std::size_t(w.rows_q()) * w.heads_q * sizeof(float));
-      BENCH_CUDA(cudaMemsetAsync(s.lse->ptr, 0xff, s.lse->bytes, stream));  // NaN, not zero
-      s.lsev = varattn::logsumexp_view{static_cast<float*>(s.lse->ptr), w.rows_q()};
-    }
     fill(*s.q, q_elems);
     fill(*s.k, k_elems);
     fill(*s.v, k_elems);
-    fill(*s.o, q_elems);  // random, not zero: nothing may pass for an unwritten output
+    attach_outputs(s, w, lse, stream);  // o: the next seed, as before
     using view = varattn::packed_view<const Element>;
     s.qv = view::contiguous(static_cast<const Element*>(s.q->ptr), w.rows_q(), w.heads_q, w.head_dim);
     s.kv = view::contiguous(static_cast<const Element*>(s.k->ptr), w.rows_k(), w.heads_kv, w.head_dim);
     s.vv = view::contiguous(static_cast<const Element*>(s.v->ptr), w.rows_k(), w.heads_kv, w.head_dim);
-    s.ov = varattn::packed_view<Element>::contiguous(static_cast<Element*>(s.o->ptr), w.rows_q(),
-                                                     w.heads_q, w.head_dim);
     if (!gradients) continue;
     s.d_o = std::make_unique<device_buffer>(q_elems * es);
     s.d_q = std::make_unique<device_buffer>(q_elems * es);
@@ -532,9 +565,8 @@ struct backward_fixture : pass_fixture<Element> {
   varattn::backward_options options;
 
   void enqueue(std::size_t set) override {
-    const buffer_set<Element>& s = this->sets[set % this->sets.size()];
-    varattn::backward<Element>(*this->plan, s.qv, s.kv, s.vv, s.ov, s.d_ov, s.lsev, s.d_qv, s.d_kv,
-                               s.d_vv, workspace->ptr, workspace_bytes, this->stream.s, options);
+    run_backward<Element>(*this->plan, this->sets[set % this->sets.size()], workspace->ptr,
+                          workspace_bytes, this->stream.s, options);
   }
 
   backward_fixture(const workload& w, const policy_entry& policy, const char* dtype)
@@ -736,20 +768,18 @@ void bench_encoder(benchmark::State& state, const workload& w, const policy_entr
 // graph) and built on the device from the device cu_seqlens, then encoder_layers forwards.
 // Captured in global mode, so any host sync would have failed the capture: host_syncs = 0.
 
-template <class Element>
-struct encoder_graph_fixture : fixture_base {
+//! What encoder_graph/ and encoder_graph_train/ share: the device cu_seqlens, the plan
+//! reserved for the device build, and the one graph of build_on_device and the layers.
+struct device_plan_graph_fixture : fixture_base {
   stream_handle stream;
   std::unique_ptr<device_buffer> cu_q, cu_k;
-  std::vector<buffer_set<Element>> sets;
-  std::size_t set_bytes = 0;
-  std::unique_ptr<graph_exec> graph;
-  std::string capture_error;
   std::optional<varattn::plan> plan;
+  std::unique_ptr<graph_exec> graph;  //!< null when the capture failed (capture_error says why)
+  std::string capture_error;
 
-  explicit encoder_graph_fixture(const workload& w) {
+  explicit device_plan_graph_fixture(const workload& w) {
     cu_q = upload_offsets(w.lengths_q);
     cu_k = upload_offsets(w.lengths_k);
-    sets = make_buffer_sets<Element>(w, stream.s, set_bytes);
     int32_t rows_q = 0, rows_k = 0, max_q = 0;
     for (int32_t len : w.lengths_q) rows_q += len, max_q = std::max(max_q, len);
     for (int32_t len : w.lengths_k) rows_k += len;
@@ -757,14 +787,17 @@ struct encoder_graph_fixture : fixture_base {
     plan = varattn::plan::reserve_on_device(static_cast<int32_t>(w.lengths_q.size()), rows_q,
                                             rows_k, {w.heads_q, w.heads_kv, w.head_dim},
                                             options_for(w), max_q);
+  }
+
+  //! build_on_device, then `layers` (enqueued on `stream`): once eagerly (the warm-up; the
+  //! device build checked), then captured in global mode into `graph`.
+  void capture_with_build(const workload& w, const std::function<void()>& layers) {
     const std::size_t n = w.lengths_q.size() + 1;
     const varattn::device_span<const int32_t> q_span{static_cast<const int32_t*>(cu_q->ptr), n};
     const varattn::device_span<const int32_t> k_span{static_cast<const int32_t*>(cu_k->ptr), n};
     const auto enqueue = [&] {
       varattn::build_on_device(*plan, q_span, k_span, stream.s);
-      for (int l = 0; l < w.encoder_layers; ++l) {
-        run_forward<Element>(*plan, sets[std::size_t(l) % sets.size()], stream.s);
-      }
+      layers();
     };
     enqueue();  // warm-up, eager
     BENCH_CUDA(cudaStreamSynchronize(stream.s));
@@ -774,32 +807,144 @@ struct encoder_graph_fixture : fixture_base {
   }
 };
 
-template <class Element>
-void bench_encoder_graph(benchmark::State& state, const workload& w, const char* dtype) {
-  const std::string key = std::string("encoder_graph/") + w.name + "/device_plan/" + dtype;
-  auto* f = acquire_fixture<encoder_graph_fixture<Element>>(state, key, [&] {
-    auto made = std::make_unique<encoder_graph_fixture<Element>>(w);
+//! The fixture of `key` (made from `w`; a failed capture fails it), its graph replayed once an
+//! iteration: the median ms in `ms`, ms_per_layer, layers and host_syncs set. nullptr when the
+//! benchmark was skipped.
+template <class Fixture>
+Fixture* replay_device_plan_graph(benchmark::State& state, const std::string& key,
+                                  const workload& w, double& ms) {
+  auto* f = acquire_fixture<Fixture>(state, key, [&] {
+    auto made = std::make_unique<Fixture>(w);
     if (made->graph == nullptr) throw std::runtime_error("capture failed: " + made->capture_error);
     return made;
   });
-  if (f == nullptr) return;
+  if (f == nullptr) return nullptr;
   event_handle start, stop;
   std::vector<double> samples;
-  for (auto _ : state) {
-    BENCH_CUDA(cudaEventRecord(start.e, f->stream.s));
-    BENCH_CUDA(cudaGraphLaunch(f->graph->exec, f->stream.s));
-    BENCH_CUDA(cudaEventRecord(stop.e, f->stream.s));
-    BENCH_CUDA(cudaEventSynchronize(stop.e));
-    const double ms = elapsed_ms(start, stop);
-    samples.push_back(ms);
-    state.SetIterationTime(ms * 1e-3);
+  std::string failure;
+  try {
+    for (auto _ : state) {
+      BENCH_CUDA(cudaEventRecord(start.e, f->stream.s));
+      BENCH_CUDA(cudaGraphLaunch(f->graph->exec, f->stream.s));
+      BENCH_CUDA(cudaEventRecord(stop.e, f->stream.s));
+      BENCH_CUDA(cudaEventSynchronize(stop.e));
+      const double sample = elapsed_ms(start, stop);
+      samples.push_back(sample);
+      state.SetIterationTime(sample * 1e-3);
+    }
+  } catch (const std::exception& e) {
+    failure = e.what();
   }
-  const double ms = median(samples);
-  set_common_counters(state, w, int(sizeof(Element)), ms, double(w.encoder_layers));
+  if (skip_on_failure(state, f->stream.s, failure)) return nullptr;
+  ms = median(samples);
   state.counters["ms_per_layer"] = ms / w.encoder_layers;
   state.counters["layers"] = w.encoder_layers;
-  state.counters["host_syncs"] = 0;  // the global-mode capture above succeeded
+  state.counters["host_syncs"] = 0;  // the global-mode capture succeeded
+  return f;
+}
+
+template <class Element>
+struct encoder_graph_fixture : device_plan_graph_fixture {
+  std::vector<buffer_set<Element>> sets;
+  std::size_t set_bytes = 0;
+
+  explicit encoder_graph_fixture(const workload& w) : device_plan_graph_fixture(w) {
+    sets = make_buffer_sets<Element>(w, stream.s, set_bytes);
+    capture_with_build(w, [&] {
+      for (int l = 0; l < w.encoder_layers; ++l) {
+        run_forward<Element>(*plan, sets[std::size_t(l) % sets.size()], stream.s);
+      }
+    });
+  }
+};
+
+template <class Element>
+void bench_encoder_graph(benchmark::State& state, const workload& w, const char* dtype) {
+  const std::string key = std::string("encoder_graph/") + w.name + "/device_plan/" + dtype;
+  double ms = 0;
+  using fixture = encoder_graph_fixture<Element>;
+  if (replay_device_plan_graph<fixture>(state, key, w, ms) == nullptr) return;
+  set_common_counters(state, w, int(sizeof(Element)), ms, double(w.encoder_layers));
   state.SetLabel("plan build + layers captured in one graph");
+}
+
+// ---------------------------------------------------------------------------------------------
+// encoder_graph_train/<workload>/device_plan/<dtype>: the attention of a training step as one
+// CUDA graph: the plan built on the device (as encoder_graph/), encoder_layers forwards that
+// write o and the logsumexp, then the layers' backwards in reverse order (default
+// backward_options), every one on the same stream, so one workspace of
+// backward_workspace_bytes(plan) serves them all.
+//
+// Memory: every layer keeps its own o and logsumexp (as a training step keeps them for its
+// backward). The first layers run on the usual rotated buffer sets (make_buffer_sets with the
+// gradients: q, k, v, d_o, d_q, d_k, d_v, o and the logsumexp; enough sets to exceed twice the
+// L2, counter buffer_sets); each later layer gets its own o and logsumexp with the inputs and
+// gradients of set a % buffer_sets, up to half the free memory left (beyond that, layer l runs
+// on slot l % activation_sets). Layers that share a slot share its inputs too, so whatever the
+// caps, each backward reads the o and logsumexp its own inputs give.
+
+template <class Element>
+struct encoder_graph_train_fixture : device_plan_graph_fixture {
+  std::vector<buffer_set<Element>> sets;   //!< the first slots, and every slot's inputs
+  std::vector<buffer_set<Element>> extra;  //!< the later slots: own o and lse, views of sets'
+  std::vector<const buffer_set<Element>*> slots;  //!< layer l runs on slots[l % slots.size()]
+  std::unique_ptr<device_buffer> workspace;
+  std::size_t set_bytes = 0, workspace_bytes = 0, slot_bytes = 0;
+
+  const buffer_set<Element>& layer(int l) const { return *slots[std::size_t(l) % slots.size()]; }
+
+  explicit encoder_graph_train_fixture(const workload& w) : device_plan_graph_fixture(w) {
+    sets = make_buffer_sets<Element>(w, stream.s, set_bytes, /*gradients=*/true);
+    workspace_bytes = varattn::backward_workspace_bytes(*plan);
+    workspace = std::make_unique<device_buffer>(workspace_bytes);
+    const std::size_t layers = std::size_t(w.encoder_layers);
+    for (std::size_t a = 0; a < std::min(layers, sets.size()); ++a) slots.push_back(&sets[a]);
+    slot_bytes = output_bytes<Element>(w, /*lse=*/true);
+    const std::size_t fit = std::size_t(kMaxMemoryFraction * double(query_device().free_bytes)) /
+                            std::max<std::size_t>(slot_bytes, 1);
+    extra.resize(std::min(layers - slots.size(), fit));
+    for (buffer_set<Element>& s : extra) {
+      const buffer_set<Element>& in = sets[slots.size() % sets.size()];
+      s.qv = in.qv, s.kv = in.kv, s.vv = in.vv;
+      s.d_ov = in.d_ov, s.d_qv = in.d_qv, s.d_kv = in.d_kv, s.d_vv = in.d_vv;
+      attach_outputs(s, w, /*lse=*/true, stream.s);
+      slots.push_back(&s);
+    }
+    capture_with_build(w, [&] {
+      for (int l = 0; l < w.encoder_layers; ++l) run_forward<Element>(*plan, layer(l), stream.s);
+      for (int l = w.encoder_layers - 1; l >= 0; --l) {
+        run_backward<Element>(*plan, layer(l), workspace->ptr, workspace_bytes, stream.s);
+      }
+    });
+    std::fprintf(stderr,
+                 "[varattn_bench] encoder_graph_train %s: %d layers, %zu segments, %zu buffer "
+                 "sets x %.1f MiB, %zu activation sets (%zu more o+lse x %.1f MiB), workspace "
+                 "%.1f MiB, %s\n",
+                 w.name.c_str(), w.encoder_layers, w.lengths_q.size(), sets.size(),
+                 double(set_bytes) / (1 << 20), slots.size(), extra.size(),
+                 double(slot_bytes) / (1 << 20),
+                 double(workspace_bytes) / (1 << 20),
+                 graph ? "captured in one graph (0 host syncs)"
+                       : ("FAILED to capture: " + shorten(capture_error)).c_str());
+  }
+};
+
+//! FLOPs = 3.5 x the forward's a layer (forward 1, backward 2.5); bytes = a layer's forward
+//! with the logsumexp written plus its backward (bwd/'s), x layers.
+template <class Element>
+void bench_encoder_graph_train(benchmark::State& state, const workload& w, const char* dtype) {
+  const std::string key = std::string("encoder_graph_train/") + w.name + "/device_plan/" + dtype;
+  double ms = 0;
+  auto* f = replay_device_plan_graph<encoder_graph_train_fixture<Element>>(state, key, w, ms);
+  if (f == nullptr) return;
+  const int es = int(sizeof(Element));
+  const double layers = double(w.encoder_layers);
+  const double lse_written = w.lse ? 0.0 : 4.0 * double(w.rows_q()) * w.heads_q;
+  set_counters(state, w, ms, layers * (w.flops() + w.backward_flops()),
+               layers * (w.bytes(es) + lse_written + w.backward_bytes(es)));
+  state.counters["buffer_sets"] = double(f->sets.size());
+  state.counters["activation_sets"] = double(f->slots.size());
+  state.SetLabel("plan build + forwards + backwards captured in one graph");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -837,6 +982,18 @@ void register_dtype(const char* dtype) {
         bench_encoder_graph<Element>(s, w, dtype);
       });
     }
+  }
+}
+
+//! encoder_graph_train/<workload>/device_plan/<dtype> for every workload with encoder layers.
+template <class Element>
+void register_training(const char* dtype) {
+  for (const workload& w : g_workloads) {
+    if (w.encoder_layers <= 0) continue;
+    const std::string name = std::string("encoder_graph_train/") + w.name + "/device_plan/" + dtype;
+    register_timed(name, [&w, dtype](benchmark::State& s) {
+      bench_encoder_graph_train<Element>(s, w, dtype);
+    });
   }
 }
 
@@ -973,11 +1130,17 @@ int main(int argc, char** argv) {
     if (d == "bf16") register_dtype<__nv_bfloat16>("bf16");
     if (d == "fp16") register_dtype<__half>("fp16");
   }
-  // bwd/ last: the benchmarks before them run in the order, and on the seeds, they had
-  // without them.
+  // bwd/ after the forwards: the benchmarks before them run in the order, and on the seeds,
+  // they had without them.
   for (const std::string& d : g_options.dtypes) {
     if (d == "bf16") register_backward<__nv_bfloat16>("bf16");
     if (d == "fp16") register_backward<__half>("fp16");
+  }
+  // encoder_graph_train/ after them, for the same reason
+  // (--benchmark_filter=^encoder_graph_train/ picks them).
+  for (const std::string& d : g_options.dtypes) {
+    if (d == "bf16") register_training<__nv_bfloat16>("bf16");
+    if (d == "fp16") register_training<__half>("fp16");
   }
 
   int devices = 0;

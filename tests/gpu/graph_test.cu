@@ -1,7 +1,11 @@
 // SPDX-License-Identifier: Apache-2.0
 // Run never waits on the host: a multi-layer forward captured in global mode (which any
-// synchronization would invalidate) replays to the same bits as direct runs.
+// synchronization would invalidate) replays to the same bits as direct runs; so does a
+// training step (device-built plan, forwards with the logsumexp, then backwards).
 #include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <type_traits>
 #include <vector>
 
 #include "harness.cuh"
@@ -234,4 +238,178 @@ TEST_CASE("invalid device offsets turn every output element into NaN and are rep
   CHECK_THROWS_WITH_AS(varattn::build_on_device(plan, {thrust::raw_pointer_cast(two.data()), 2},
                                                 {thrust::raw_pointer_cast(two.data()), 2}, s.stream),
                        "cu_seqlens_q has 2 offsets, the plan expects 4", varattn::error);
+}
+
+// A training step's attention as one graph: the plan built on the device from device
+// cu_seqlens, every layer's forward writing o and the logsumexp (each layer its own, as a
+// training step keeps them), then the layers' backwards in reverse order sharing one workspace
+// (they run in order on one stream). Captured in global mode, where any host synchronization
+// or allocation invalidates the capture: the capture succeeding is the zero-host-sync check.
+// Every output is NaN-poisoned before each run; the replays must give the eager run's bits
+// (o, the logsumexp, dk and dv always: fixed summation order; dq with backward_options
+// deterministic) or, dq on the default atomic path, come within 1e-3 relative L2 of it.
+TEST_CASE("graph: a training step (plan built on the device, forward with lse then backward, "
+          "several layers) replays in one graph and matches eager") {
+  using element = __nv_bfloat16;
+  using view = varattn::packed_view<element>;
+  using const_view = varattn::packed_view<const element>;
+  constexpr int kLayers = 3;
+  constexpr int kReplays = 2;
+  const int32_t heads_q = 4, heads_kv = 2, d = 64;
+  if (!test::instantiated(d)) return;
+  const auto segs = varattn::segments::from_lengths({1, 17, 0, 80, 130});
+  const int32_t rows = segs.total();
+  const std::size_t nq = std::size_t(rows) * heads_q * d, nk = std::size_t(rows) * heads_kv * d;
+  const std::size_t n_lse = std::size_t(rows) * heads_q;
+  varattn::attention_options options;
+  options.causal = true;
+
+  struct layer_buffers {
+    thrust::device_vector<element> q, k, v, d_o, o, d_q, d_k, d_v;
+    thrust::device_vector<float> lse;
+  };
+  std::mt19937_64 rng(61);
+  std::vector<layer_buffers> layers(kLayers);
+  for (layer_buffers& b : layers) {
+    b.q = test::random_elements<element>(nq, rng);
+    b.k = test::random_elements<element>(nk, rng);
+    b.v = test::random_elements<element>(nk, rng);
+    b.d_o = test::random_elements<element>(nq, rng);
+    b.o.resize(nq);
+    b.d_q.resize(nq);
+    b.d_k.resize(nk);
+    b.d_v.resize(nk);
+    b.lse.resize(n_lse);
+  }
+  const auto in = [&](const thrust::device_vector<element>& x, int32_t heads) {
+    return const_view::contiguous(thrust::raw_pointer_cast(x.data()), rows, heads, d);
+  };
+  const auto out = [&](thrust::device_vector<element>& x, int32_t heads) {
+    return view::contiguous(thrust::raw_pointer_cast(x.data()), rows, heads, d);
+  };
+  const auto lse_of = [&](thrust::device_vector<float>& x) {
+    return varattn::logsumexp_view{thrust::raw_pointer_cast(x.data()), rows};
+  };
+
+  test::stream_guard s;
+  auto plan = varattn::plan::reserve_on_device(static_cast<int32_t>(segs.size()), rows, rows,
+                                               {heads_q, heads_kv, d}, options);
+  const thrust::device_vector<int32_t> cu(segs.offsets());
+  const varattn::device_span<const int32_t> cu_span{thrust::raw_pointer_cast(cu.data()),
+                                                    cu.size()};
+
+  for (const bool deterministic : {false, true}) {
+    CAPTURE(deterministic);
+    varattn::backward_options backward_options;
+    backward_options.deterministic = deterministic;
+    const std::size_t workspace_bytes = varattn::backward_workspace_bytes(plan, backward_options);
+    thrust::device_vector<uint4> workspace(std::max<std::size_t>((workspace_bytes + 15) / 16, 1));
+    void* const workspace_ptr = thrust::raw_pointer_cast(workspace.data());
+
+    const auto step = [&] {
+      varattn::build_on_device(plan, cu_span, cu_span, s.stream);
+      for (layer_buffers& b : layers) {
+        varattn::forward<element>(plan, in(b.q, heads_q), in(b.k, heads_kv), in(b.v, heads_kv),
+                                  out(b.o, heads_q), lse_of(b.lse), s.stream);
+      }
+      for (int l = kLayers - 1; l >= 0; --l) {
+        layer_buffers& b = layers[std::size_t(l)];
+        varattn::backward<element>(
+            plan, in(b.q, heads_q), in(b.k, heads_kv), in(b.v, heads_kv), in(b.o, heads_q),
+            in(b.d_o, heads_q), lse_of(b.lse), out(b.d_q, heads_q), out(b.d_k, heads_kv),
+            out(b.d_v, heads_kv), workspace_ptr, workspace_bytes, s.stream, backward_options);
+      }
+    };
+    const auto poison = [&] {
+      const auto fill = [&](auto& x) {
+        using value = typename std::decay_t<decltype(x)>::value_type;
+        VARATTN_CUDA_CHECK(cudaMemsetAsync(thrust::raw_pointer_cast(x.data()), test::kPoison,
+                                           x.size() * sizeof(value), s.stream));
+      };
+      for (layer_buffers& b : layers) {
+        fill(b.o);
+        fill(b.lse);
+        fill(b.d_q);
+        fill(b.d_k);
+        fill(b.d_v);
+      }
+      fill(workspace);
+    };
+    // Per layer: o, dq, dk, dv, then the logsumexp, read back after the run.
+    struct results {
+      std::vector<std::vector<element>> tensors;
+      std::vector<std::vector<float>> lse;
+    };
+    const auto read = [&] {
+      plan.check_device_build(s.stream);  // waits for the run, reports rejected offsets
+      results r;
+      for (layer_buffers& b : layers) {
+        for (const auto* x : {&b.o, &b.d_q, &b.d_k, &b.d_v}) {
+          r.tensors.emplace_back(x->size());
+          thrust::copy(x->begin(), x->end(), r.tensors.back().begin());
+        }
+        r.lse.emplace_back(b.lse.size());
+        thrust::copy(b.lse.begin(), b.lse.end(), r.lse.back().begin());
+      }
+      return r;
+    };
+
+    poison();
+    step();  // eager
+    const results eager = read();
+    // Every element written and finite (each query row sees a key: causal, len_q = len_k).
+    for (const auto& t : eager.tensors) {
+      int64_t finite = 0;
+      for (const element x : t) finite += std::isfinite(__bfloat162float(x)) ? 1 : 0;
+      CHECK(finite == static_cast<int64_t>(t.size()));
+    }
+    for (const auto& t : eager.lse) {
+      int64_t finite = 0;
+      for (const float x : t) finite += std::isfinite(x) ? 1 : 0;
+      CHECK(finite == static_cast<int64_t>(t.size()));
+    }
+
+    cudaGraph_t graph = nullptr;
+    VARATTN_CUDA_CHECK(cudaStreamBeginCapture(s.stream, cudaStreamCaptureModeGlobal));
+    step();
+    REQUIRE(cudaStreamEndCapture(s.stream, &graph) == cudaSuccess);  // no host sync inside
+    REQUIRE(graph != nullptr);
+    cudaGraphExec_t exec = nullptr;
+    VARATTN_CUDA_CHECK(cudaGraphInstantiate(&exec, graph, 0));
+
+    for (int replay = 0; replay < kReplays; ++replay) {
+      CAPTURE(replay);
+      poison();
+      VARATTN_CUDA_CHECK(cudaGraphLaunch(exec, s.stream));
+      const results got = read();
+      for (std::size_t i = 0; i < got.tensors.size(); ++i) {
+        const int layer = int(i / 4), which = int(i % 4);  // o, dq, dk, dv
+        CAPTURE(layer);
+        CAPTURE(which);
+        const std::vector<element>& want = eager.tensors[i];
+        const std::vector<element>& have = got.tensors[i];
+        REQUIRE(have.size() == want.size());
+        if (which == 1 && !deterministic) {  // dq through float32 atomics: order may differ
+          double err2 = 0, ref2 = 0;
+          int64_t finite = 0;
+          for (std::size_t e = 0; e < want.size(); ++e) {
+            const double x = __bfloat162float(have[e]), y = __bfloat162float(want[e]);
+            finite += std::isfinite(x) ? 1 : 0;
+            err2 += (x - y) * (x - y);
+            ref2 += y * y;
+          }
+          CHECK(finite == static_cast<int64_t>(have.size()));
+          CHECK(std::sqrt(err2) <= 1e-3 * std::sqrt(ref2));
+        } else {
+          CHECK(std::memcmp(have.data(), want.data(), have.size() * sizeof(element)) == 0);
+        }
+      }
+      for (std::size_t l = 0; l < got.lse.size(); ++l) {
+        CAPTURE(l);
+        CHECK(std::memcmp(got.lse[l].data(), eager.lse[l].data(), n_lse * sizeof(float)) == 0);
+      }
+    }
+    VARATTN_CUDA_CHECK(cudaGraphExecDestroy(exec));
+    VARATTN_CUDA_CHECK(cudaGraphDestroy(graph));
+  }
 }
