@@ -1731,6 +1731,24 @@ def shape_text(r, dtype):
             f"d={r['head_dim']}, {causal}{', ' + opts if opts else ''}, {dtype}")
 
 
+
+def speedup_parts(v, graph_ms):
+    """The summary line's figures after a varattn time: x best peer, the graph time (when
+    graph_ms > 0) with its x best peer, x FA2 and the floor fraction, where `v` has them."""
+    parts = []
+    if "speedup_vs_best" in v:
+        parts.append(f"{v['speedup_vs_best']:.2f}x vs best peer")
+    if graph_ms > 0:
+        text = f"graph {graph_ms:.3f} ms"
+        if "graph_speedup_vs_best" in v:
+            text += f", {v['graph_speedup_vs_best']:.2f}x vs best peer"
+        parts.append(text)
+    if "speedup_vs_fa2" in v:
+        parts.append(f"{v['speedup_vs_fa2']:.2f}x vs FA2 (eager)")
+    if "floor_fraction" in v:
+        parts.append(f"{v['floor_fraction']:.1%} of the floor")
+    return parts
+
 def workload_markdown(r, dtype):
     lines = []
     lines.append(f"### {r['name']}: {shape_text(r, dtype)}")
@@ -1800,18 +1818,7 @@ def workload_markdown(r, dtype):
         if v is None or "ms" not in v or "error" in v:
             continue
         parts = [f"varattn {policy}{' (best policy)' if policy == best_policy else ''}: {v['ms']:.3f} ms"]
-        if "speedup_vs_best" in v:
-            parts.append(f"{v['speedup_vs_best']:.2f}x vs best peer")
-        if v.get("graph_ms", -1) > 0:
-            g = f"graph {v['graph_ms']:.3f} ms"
-            if "graph_speedup_vs_best" in v:
-                g += f", {v['graph_speedup_vs_best']:.2f}x vs best peer"
-            parts.append(g)
-        if "speedup_vs_fa2" in v:
-            parts.append(f"{v['speedup_vs_fa2']:.2f}x vs FA2 (eager)")
-        if "floor_fraction" in v:
-            parts.append(f"{v['floor_fraction']:.1%} of the floor")
-        lines.append("- " + "; ".join(parts))
+        lines.append("- " + "; ".join(parts + speedup_parts(v, v.get("graph_ms", -1))))
     for policy in varattn_policies(r, "encoder"):
         v = varattn_entry(r, policy, "encoder")
         if v is None:
@@ -1960,19 +1967,8 @@ def fwdbwd_markdown(r, dtype):
     if "ms" in op:
         parts = [f"varattn op: {op['ms']:.3f} ms" + ("" if op.get("accurate", True) else
                                                      " (gradients HIGH: not compared)")]
-        if "speedup_vs_best" in v:
-            parts.append(f"{v['speedup_vs_best']:.2f}x vs best peer")
-        g = op.get("graph") or {}
-        if g.get("ms", 0) > 0:
-            text = f"graph {g['ms']:.3f} ms"
-            if "graph_speedup_vs_best" in v:
-                text += f", {v['graph_speedup_vs_best']:.2f}x vs best peer"
-            parts.append(text)
-        if "speedup_vs_fa2" in v:
-            parts.append(f"{v['speedup_vs_fa2']:.2f}x vs FA2 (eager)")
-        if "floor_fraction" in v:
-            parts.append(f"{v['floor_fraction']:.1%} of the floor")
-        lines.append("- " + "; ".join(parts))
+        graph_ms = (op.get("graph") or {}).get("ms", 0)
+        lines.append("- " + "; ".join(parts + speedup_parts(v, graph_ms)))
     lines.append("")
     return "\n".join(lines)
 

@@ -45,6 +45,32 @@ inline reference_score reference_score_of(double dot, double scale, double cap) 
   const double t = std::tanh(dot * scale / cap);
   return {cap * t, scale * (1 - t * t)};
 }
+
+//! D = d_o . out of one query row (`d` channels).
+template <class Element>
+double reference_row_delta(const Element* d_o, const double* out, int32_t d) {
+  double big_d = 0;
+  for (int32_t c = 0; c < d; ++c) big_d += to_double(d_o[c]) * out[c];
+  return big_d;
+}
+
+//! One (query row, key) pair: p = exp(score - lse) and ds = p (d_o . v - D) d score / d (q.k).
+struct reference_pair {
+  double p, ds;
+};
+template <class Element>
+reference_pair reference_pair_of(const Element* q, const Element* d_o, const Element* k,
+                                 const Element* v, int32_t d, double scale, double cap,
+                                 double lse, double big_d) {
+  double dot = 0, dp = 0;
+  for (int32_t c = 0; c < d; ++c) {
+    dot += to_double(q[c]) * to_double(k[c]);
+    dp += to_double(d_o[c]) * to_double(v[c]);
+  }
+  const reference_score sc = reference_score_of(dot, scale, cap);
+  const double p = std::exp(sc.score - lse);
+  return {p, p * (dp - big_d) * sc.slope};
+}
 }  // namespace detail
 
 //! Gradients of reference_attention_backward, each dense and row-major like q, k, v.
@@ -103,20 +129,13 @@ reference_gradients reference_attention_backward(const segments& segs_q, const s
         const double* oi = &forward.out[(std::size_t(row) * q.heads + h) * d];
         const double lse = forward.lse[std::size_t(h) * rows_q + row];
         double* dqi = &g.dq[(std::size_t(row) * q.heads + h) * d];
-        double big_d = 0;
-        for (int32_t c = 0; c < d; ++c) big_d += detail::to_double(doi[c]) * oi[c];
+        const double big_d = detail::reference_row_delta(doi, oi, d);
         for (int64_t j = keys.first; j <= keys.last; ++j) {
           const int64_t key = int64_t{sk.begin} + j;
           const Element* kj = k.at(key, hk);
           const Element* vj = v.at(key, hk);
-          double dot = 0, dp = 0;
-          for (int32_t c = 0; c < d; ++c) {
-            dot += detail::to_double(qi[c]) * detail::to_double(kj[c]);
-            dp += detail::to_double(doi[c]) * detail::to_double(vj[c]);
-          }
-          const detail::reference_score sc = detail::reference_score_of(dot, scale, cap);
-          const double p = std::exp(sc.score - lse);
-          const double ds = p * (dp - big_d) * sc.slope;
+          const auto [p, ds] =
+              detail::reference_pair_of(qi, doi, kj, vj, d, scale, cap, lse, big_d);
           double* dkj = dk_at(key, hk);
           double* dvj = dv_at(key, hk);
           for (int32_t c = 0; c < d; ++c) {
@@ -178,29 +197,13 @@ reference_gradients reference_attention_backward_rows(
       detail::fail("forward's lse of query row ", row, ", head ", h,
                    " is NaN (not computed), and a chosen row needs it");
     }
-    const Element* doi = d_o.at(row, h);
     const double* oi = &forward.out[(std::size_t(row) * q.heads + h) * d];
-    double big_d = 0;
-    for (int32_t c = 0; c < d; ++c) big_d += detail::to_double(doi[c]) * oi[c];
-    return row_terms{lse, big_d};
+    return row_terms{lse, detail::reference_row_delta(d_o.at(row, h), oi, d)};
   };
   // p and ds of the pair (query row `row` of q head h, key row `key` of its kv head).
-  struct pair_terms {
-    double p, ds;
-  };
   const auto pair_of = [&](int64_t row, int32_t h, int64_t key, row_terms t) {
-    const Element* qi = q.at(row, h);
-    const Element* doi = d_o.at(row, h);
-    const Element* kj = k.at(key, h / group);
-    const Element* vj = v.at(key, h / group);
-    double dot = 0, dp = 0;
-    for (int32_t c = 0; c < d; ++c) {
-      dot += detail::to_double(qi[c]) * detail::to_double(kj[c]);
-      dp += detail::to_double(doi[c]) * detail::to_double(vj[c]);
-    }
-    const detail::reference_score sc = detail::reference_score_of(dot, scale, cap);
-    const double p = std::exp(sc.score - t.lse);
-    return pair_terms{p, p * (dp - t.big_d) * sc.slope};
+    return detail::reference_pair_of(q.at(row, h), d_o.at(row, h), k.at(key, h / group),
+                                     v.at(key, h / group), d, scale, cap, t.lse, t.big_d);
   };
   for (std::size_t s = 0; s < segs_q.size(); ++s) {
     const segment sq = segs_q[s];
@@ -235,7 +238,7 @@ reference_gradients reference_attention_backward_rows(
             const visible_key_range keys = reference_visible_keys(i, sq.length, sk.length, options);
             if (j < keys.first || j > keys.last) continue;
             const int64_t row = int64_t{sq.begin} + i;
-            const pair_terms pt = pair_of(row, h, key, terms_of(row, h));
+            const detail::reference_pair pt = pair_of(row, h, key, terms_of(row, h));
             const Element* qi = q.at(row, h);
             const Element* doi = d_o.at(row, h);
             for (int32_t c = 0; c < d; ++c) {

@@ -69,21 +69,39 @@ double loss(const varattn::segments& sq, const varattn::segments& sk, const prob
   return sum;
 }
 
+// The segments of `pr` and its q, k, v, d_o drawn from `rng` (normal; q times c.q_gain).
+struct inputs {
+  varattn::segments sq, sk;
+  std::vector<double> q, k, v, d_o;
+
+  inputs(const problem& pr, const grad_case& c, std::mt19937& rng)
+      : sq(varattn::segments::from_lengths(pr.lq, "cu_seqlens_q")),
+        sk(varattn::segments::from_lengths(pr.lk, "cu_seqlens_k")),
+        q(std::size_t(sq.total()) * pr.heads_q * pr.d),
+        k(std::size_t(sk.total()) * pr.heads_kv * pr.d),
+        v(k.size()),
+        d_o(q.size()) {
+    std::normal_distribution<double> normal;
+    for (double& x : q) x = c.q_gain * normal(rng);
+    for (double& x : k) x = normal(rng);
+    for (double& x : v) x = normal(rng);
+    for (double& x : d_o) x = normal(rng);
+  }
+};
+
 void check_against_finite_differences(const problem& pr, const grad_case& c, unsigned seed) {
   CAPTURE(std::string(c.name));
   CAPTURE(pr.heads_q);
   CAPTURE(pr.heads_kv);
   CAPTURE(seed);
-  const auto sq = varattn::segments::from_lengths(pr.lq, "cu_seqlens_q");
-  const auto sk = varattn::segments::from_lengths(pr.lk, "cu_seqlens_k");
   std::mt19937 rng(seed);
-  std::normal_distribution<double> normal;
-  std::vector<double> q(std::size_t(sq.total()) * pr.heads_q * pr.d);
-  std::vector<double> k(std::size_t(sk.total()) * pr.heads_kv * pr.d), v(k.size()), d_o(q.size());
-  for (double& x : q) x = c.q_gain * normal(rng);
-  for (double& x : k) x = normal(rng);
-  for (double& x : v) x = normal(rng);
-  for (double& x : d_o) x = normal(rng);
+  inputs in(pr, c, rng);
+  const varattn::segments& sq = in.sq;
+  const varattn::segments& sk = in.sk;
+  std::vector<double>& q = in.q;  // perturbed in place by the finite differences
+  std::vector<double>& k = in.k;
+  std::vector<double>& v = in.v;
+  const std::vector<double>& d_o = in.d_o;
   const auto g = varattn::reference_attention_backward<double>(
       sq, sk, view::contiguous(q.data(), sq.total(), pr.heads_q, pr.d),
       view::contiguous(k.data(), sk.total(), pr.heads_kv, pr.d),
@@ -231,20 +249,14 @@ void check_chosen_rows(const problem& pr, const grad_case& c, unsigned seed) {
   CAPTURE(pr.heads_q);
   CAPTURE(pr.heads_kv);
   CAPTURE(seed);
-  const auto sq = varattn::segments::from_lengths(pr.lq, "cu_seqlens_q");
-  const auto sk = varattn::segments::from_lengths(pr.lk, "cu_seqlens_k");
   std::mt19937 rng(seed);
-  std::normal_distribution<double> normal;
-  std::vector<double> q(std::size_t(sq.total()) * pr.heads_q * pr.d);
-  std::vector<double> k(std::size_t(sk.total()) * pr.heads_kv * pr.d), v(k.size()), d_o(q.size());
-  for (double& x : q) x = c.q_gain * normal(rng);
-  for (double& x : k) x = normal(rng);
-  for (double& x : v) x = normal(rng);
-  for (double& x : d_o) x = normal(rng);
-  const view vq = view::contiguous(q.data(), sq.total(), pr.heads_q, pr.d);
-  const view vk = view::contiguous(k.data(), sk.total(), pr.heads_kv, pr.d);
-  const view vv = view::contiguous(v.data(), sk.total(), pr.heads_kv, pr.d);
-  const view vdo = view::contiguous(d_o.data(), sq.total(), pr.heads_q, pr.d);
+  const inputs in(pr, c, rng);
+  const varattn::segments& sq = in.sq;
+  const varattn::segments& sk = in.sk;
+  const view vq = view::contiguous(in.q.data(), sq.total(), pr.heads_q, pr.d);
+  const view vk = view::contiguous(in.k.data(), sk.total(), pr.heads_kv, pr.d);
+  const view vv = view::contiguous(in.v.data(), sk.total(), pr.heads_kv, pr.d);
+  const view vdo = view::contiguous(in.d_o.data(), sq.total(), pr.heads_q, pr.d);
   const auto full =
       varattn::reference_attention_backward<double>(sq, sk, vq, vk, vv, vdo, c.options);
   std::bernoulli_distribution half(0.5);
