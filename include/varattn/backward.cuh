@@ -35,8 +35,9 @@ namespace varattn {
 //! deterministic dQ kernel is the faster one (72 and 80, backward_tiles). `workspace`: device
 //! memory of backward_workspace_bytes(p, options) bytes (the atomic path's accumulator takes
 //! 4 rows_q heads_q head_dim of them), 16-byte aligned, not shared with any view, used until
-//! the work enqueued here has run. Runs the sm80 kernels on every architecture (no Hopper
-//! backward yet), whatever kernel family the plan's forward runs.
+//! the work enqueued here has run. Runs the sm80 kernels, except dK/dV (and the atomic dQ
+//! terms) at head dims 64 and 128 of plans whose forward runs the sm90 family: those take the
+//! Hopper wgmma kernel (experimental; a binary without sm_90a code then throws, as the forward).
 //!
 //! Throws varattn::error before any launch if an argument does not fit the plan
 //! (validate_backward), and after a launch that CUDA rejects. A device-built plan whose offsets

@@ -4,7 +4,9 @@
 //! The backward's launches, back to back on one stream, no host wait: the work lists
 //! (fused and bucketed plans), D (and NaN gradients for rejected device offsets; zeros in the
 //! dQ accumulator), dK/dV (with the dQ terms, atomic path), then dQ: its kernel
-//! (deterministic path) or the accumulator's conversion.
+//! (deterministic path) or the accumulator's conversion. The dK/dV kernel is the sm80 one, or
+//! the Hopper one (backward/sm90) for plans whose forward runs the sm90 family, at the head
+//! dims it takes (sm90::hopper_backward_head_dim).
 
 #include <varattn/backward_workspace.hpp>
 #include <varattn/detail/backward/delta.cuh>
@@ -12,6 +14,8 @@
 #include <varattn/detail/backward/dq_accumulator.cuh>
 #include <varattn/detail/backward/dq_kernel.cuh>
 #include <varattn/detail/backward/params.cuh>
+#include <varattn/detail/backward/sm90/dkdv_kernel.cuh>
+#include <varattn/detail/backward/sm90/traits.cuh>
 #include <varattn/detail/backward/traits.cuh>
 #include <varattn/detail/backward/work_list.cuh>
 #include <varattn/detail/kernel/score_modifier.cuh>
@@ -60,13 +64,41 @@ void convert_dq(const backward_params<Element>& params, const int32_t* status,
                 dim3(kDqConvertThreads), 0, stream, params, status);
 }
 
+//! The dK/dV kernel a backward launches, with its k tile (the work list's) and launch shape.
+template <class Element>
+struct dkdv_launch {
+  void (*kernel)(backward_params<Element>, backward_work);
+  int32_t keys;
+  int threads;
+  int smem_bytes;
+};
+
+//! The Hopper kernel where the plan's forward runs the sm90 family (an sm_90 device) and the
+//! head dim has one; else the sm80 kernel. Its k tile (128 keys) is a multiple of the sm80
+//! one, so the workspace's k_capacity (backward_layout, sized for kv_keys) bounds its lists.
+template <class Element, int HeadDim, class Modifier, bool AtomicDq>
+dkdv_launch<Element> select_dkdv(const plan& p) {
+  using T = backward_traits<Element, HeadDim>;
+  if constexpr (sm90::hopper_backward_head_dim(HeadDim)) {
+    using program = sm90::backward_program<Element, HeadDim, Modifier, AtomicDq>;
+    static_assert(program::kKeys % T::kKvKeys == 0, "k_capacity bounds the Hopper k tiles");
+    if (p.kernel().family == kernel_family::sm90) {
+      program::require_compiled_in();
+      return {program::kernel, program::kKeys, program::kThreads, program::kSmemBytes};
+    }
+  }
+  return {dkdv_kernel<Element, HeadDim, Modifier, AtomicDq>, T::kKvKeys, T::kKvThreads,
+          T::kKvSmemBytes};
+}
+
 template <class Element, int HeadDim, class Modifier, bool AtomicDq>
 void run_backward(const plan& p, const backward_params<Element>& params,
                   const backward_layout& layout, char* workspace, cudaStream_t stream) {
   using T = backward_traits<Element, HeadDim>;
-  const auto dkdv = dkdv_kernel<Element, HeadDim, Modifier, AtomicDq>;
+  const dkdv_launch<Element> kv = select_dkdv<Element, HeadDim, Modifier, AtomicDq>(p);
+  const auto dkdv = kv.kernel;
   const auto dq = dq_kernel<Element, HeadDim, Modifier>;  // launched by the deterministic path
-  allow_shared_memory(dkdv, T::kKvSmemBytes);
+  allow_shared_memory(dkdv, kv.smem_bytes);
   if constexpr (!AtomicDq) allow_shared_memory(dq, T::kQSmemBytes);
   const auto heads_q = static_cast<unsigned>(p.shape().heads_q);
   const auto heads_kv = static_cast<unsigned>(p.shape().heads_kv);
@@ -82,7 +114,7 @@ void run_backward(const plan& p, const backward_params<Element>& params,
     if (p.segment_count() > 0) {
       launch_kernel(build_backward_lists_kernel<>, dim3(1), dim3(kBackwardListThreads), 0,
                     stream, table.cu_q, table.cu_k, table.status, p.segment_count(),
-                    int32_t{T::kQRows}, int32_t{T::kKvKeys},
+                    int32_t{T::kQRows}, kv.keys,
                     static_cast<int32_t>(layout.q_capacity), static_cast<int32_t>(layout.k_capacity),
                     header, q_items, k_items);
     }
@@ -105,8 +137,8 @@ void run_backward(const plan& p, const backward_params<Element>& params,
     const auto zero_keys = [&](int32_t k_begin, int32_t k_end) {
       if (k_end <= k_begin) return;
       const segment_bounds keys{0, 0, k_begin, k_end - k_begin};
-      launch_kernel(dkdv, dim3(static_cast<unsigned>(ceil_div(k_end - k_begin, T::kKvKeys)), heads_kv),
-                    dim3(T::kKvThreads), T::kKvSmemBytes, stream, params,
+      launch_kernel(dkdv, dim3(static_cast<unsigned>(ceil_div(k_end - k_begin, kv.keys)), heads_kv),
+                    dim3(kv.threads), kv.smem_bytes, stream, params,
                     backward_work::one_segment(keys));
     };
     int32_t covered = 0;  // key rows [0, covered) have a launch
@@ -114,8 +146,8 @@ void run_backward(const plan& p, const backward_params<Element>& params,
       zero_keys(covered, s.k_begin);
       const segment_bounds seg{s.q_begin, s.q_length, s.k_begin, s.k_length};
       if (s.k_length > 0) {
-        launch_kernel(dkdv, dim3(static_cast<unsigned>(ceil_div(s.k_length, T::kKvKeys)), heads_kv),
-                      dim3(T::kKvThreads), T::kKvSmemBytes, stream, params,
+        launch_kernel(dkdv, dim3(static_cast<unsigned>(ceil_div(s.k_length, kv.keys)), heads_kv),
+                      dim3(kv.threads), kv.smem_bytes, stream, params,
                       backward_work::one_segment(seg));
       }
       covered = std::max(covered, s.k_begin + s.k_length);
@@ -137,7 +169,7 @@ void run_backward(const plan& p, const backward_params<Element>& params,
   // fused and bucketed: one launch each over the lists; CTAs past the counts exit.
   if (layout.k_capacity > 0) {
     const auto ctas = static_cast<unsigned>(layout.k_capacity * heads_kv);
-    launch_kernel(dkdv, dim3(ctas), dim3(T::kKvThreads), T::kKvSmemBytes, stream, params,
+    launch_kernel(dkdv, dim3(ctas), dim3(kv.threads), kv.smem_bytes, stream, params,
                   backward_work::listed(table.cu_q, table.cu_k, k_items, &header->k_count,
                                         static_cast<int32_t>(layout.k_capacity)));
   }

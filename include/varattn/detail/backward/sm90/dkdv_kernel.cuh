@@ -1,0 +1,343 @@
+// SPDX-License-Identifier: Apache-2.0
+#pragma once
+//! \file dkdv_kernel.cuh
+//! dK and dV on Hopper tensor cores (sm_90a wgmma): the sm80 dK/dV kernel's algorithm
+//! (backward/dkdv_kernel.cuh) with a CTA of two warpgroups, 64 keys each (the wgmma's 64 rows
+//! are keys). K and V are loaded once into 128-byte swizzled shared memory; per query step
+//! of 64 queries (every q head of the group, every step that sees the CTA's keys) all 256
+//! threads copy Q, dO, lse and D into the other of two buffers with cp.async while each
+//! warpgroup computes on this step's:
+//!   S^T = K Q^T, dP^T = V dO^T       wgmma, both operands K-major in shared memory;
+//!   P^T = exp2(S^T scale - lse), dS^T = P^T (dP^T - D) (x softcap's 1 - tanh^2), in registers
+//!                                    (the accumulator is the mma.sync C layout: row = key);
+//!   dV += P^T dO, dK += dS^T Q       wgmma, A = P^T / dS^T packed to 16 bits in registers,
+//!                                    B = dO / Q through the transpose bit;
+//!   dQ += dS K (AtomicDq)            dS^T to shared memory, wgmma with both operands MN-major,
+//!                                    64 channels at a time, red.global.add into the float32
+//!                                    accumulator (backward/dq_accumulator.cuh).
+//! No producer warp and no mbarrier: one __syncthreads a step (a first version; speed second).
+
+#include <varattn/detail/backward/dkdv_kernel.cuh>
+#include <varattn/detail/backward/dq_accumulator.cuh>
+#include <varattn/detail/backward/fragments.cuh>
+#include <varattn/detail/backward/params.cuh>
+#include <varattn/detail/backward/sm90/traits.cuh>
+#include <varattn/detail/backward/sm90/wgmma_mn.cuh>
+#include <varattn/detail/backward/work_list.cuh>
+#include <varattn/detail/kernel/online_softmax.cuh>
+#include <varattn/detail/mask.hpp>
+#include <varattn/detail/sm80/cp_async.cuh>
+#include <varattn/detail/sm80/mma.cuh>
+#include <varattn/detail/sm90/mbarrier.cuh>
+#include <varattn/detail/sm90/swizzled_tile.cuh>
+#include <varattn/detail/sm90/wgmma.cuh>
+#include <varattn/error.hpp>
+
+#include <cuda_runtime_api.h>
+
+#include <cmath>
+#include <cstdint>
+
+namespace varattn::detail::sm90 {
+
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+
+//! The kernel's shared memory: K and V of the CTA's keys, two buffers of (Q, dO), each
+//! warpgroup's dS^T; all on the swizzle's 1024-byte period.
+template <class T>
+struct backward_smem {
+  unsigned char* base;
+  __device__ __forceinline__ unsigned char* k() const { return base; }
+  __device__ __forceinline__ unsigned char* v() const { return base + T::key_tile::kBytes; }
+  __device__ __forceinline__ unsigned char* q(int buf) const {
+    return base + 2 * T::key_tile::kBytes + buf * 2 * T::query_tile::kBytes;
+  }
+  __device__ __forceinline__ unsigned char* d_o(int buf) const {
+    return q(buf) + T::query_tile::kBytes;
+  }
+  __device__ __forceinline__ unsigned char* ds(int group) const {
+    return q(2) + group * T::kDsBytes;
+  }
+};
+
+//! Issues the cp.async copies of query step `item` (head-major over the group's q heads) into
+//! buffer `buf`: Q and dO (rows past the segment zero), lse and D (zero there: those rows'
+//! Q = dO = 0 make their dV, dK and dQ terms 0, whatever P they get).
+template <class T, class Element>
+__device__ __forceinline__ void load_step(const backward_params<Element>& p, const kv_tile& t,
+                                          const backward_smem<T>& sm, float (&rows)[2][2 * 64],
+                                          int32_t item, int buf) {
+  const int32_t steps = t.step_end - t.step_first;
+  const int32_t head = t.kv_head * p.group_size + item / steps;
+  const int32_t query0 = (t.step_first + item % steps) * T::kQueries;
+  const int32_t valid = min(T::kQueries, t.seg.q_length - query0);
+  const int64_t q_row = int64_t{t.seg.q_begin} + query0;
+  const int thread = static_cast<int>(threadIdx.x);
+  T::query_tile::template load_async<T::kThreads>(sm.q(buf), p.q.at(q_row, head),
+                                                  p.q.token_stride, valid, thread);
+  T::query_tile::template load_async<T::kThreads>(sm.d_o(buf), p.d_o.at(q_row, head),
+                                                  p.d_o.token_stride, valid, thread);
+  static_assert(2 * T::kQueries <= T::kThreads, "one lse or D value a thread");
+  if (thread < 2 * T::kQueries) {
+    const int row = thread % T::kQueries;
+    const bool ok = row < valid;
+    const float* src = thread < T::kQueries
+                           ? p.lse + int64_t{head} * p.lse_head_stride + q_row + row
+                           : p.delta + int64_t{head} * p.rows_q + q_row + row;
+    sm80::cp_async_4(&rows[buf][thread], ok ? src : p.delta, ok);
+  }
+  sm80::cp_async_commit();
+}
+
+//! One query step of one warpgroup (`group`: keys [64 group, 64 group + 64) of the CTA).
+template <class T, class Modifier, bool AtomicDq, class Element>
+__device__ __forceinline__ void backward_step(const backward_params<Element>& p,
+                                              const kv_tile& t, const backward_smem<T>& sm,
+                                              const float (&rows)[2 * 64], int group,
+                                              int32_t item, int buf,
+                                              float (&dv)[T::kOutTiles][4],
+                                              float (&dk)[T::kOutTiles][4]) {
+  constexpr float kLog2e = 1.4426950408889634f;
+  constexpr wgmma_shape<Element, T::kQueries> score_shape{};
+  constexpr wgmma_shape<Element, T::kOutTiles * 8> out_shape{};
+  const int warp = static_cast<int>(threadIdx.x / 32) % 4;
+  const int lane = static_cast<int>(threadIdx.x % 32);
+  const int32_t steps = t.step_end - t.step_first;
+  const int32_t query0 = (t.step_first + item % steps) * T::kQueries;
+  const int32_t group_key0 = t.key0 + group * 64;  // the warpgroup's first key in the segment
+  // No query of the step sees a key of this warpgroup (causal or window edges, keys past the
+  // segment): nothing to add. The step's queries see keys [first_key(query0), end_key).
+  if (group_key0 >= t.seg.k_length || t.mask.end_key(query0, T::kQueries) <= group_key0 ||
+      t.mask.first_key(query0) >= group_key0 + 64) {
+    return;
+  }
+  const unsigned char* sk = sm.k() + group * 64 * 128;  // the group's rows of each block
+  const unsigned char* sv = sm.v() + group * 64 * 128;
+  const unsigned char* sq = sm.q(buf);
+  const unsigned char* sdo = sm.d_o(buf);
+
+  float s[T::kScoreTiles][4];
+  float dp[T::kScoreTiles][4];
+  fence();
+#pragma unroll
+  for (int kk = 0; kk < T::kKSteps; ++kk) {
+    const int offset = (kk % 4) * 32;  // bytes into the 64-column block
+    mma_ss(score_shape, s, descriptor_128b(sk + (kk / 4) * T::key_tile::kBlockBytes + offset),
+           descriptor_128b(sq + (kk / 4) * T::query_tile::kBlockBytes + offset), kk > 0);
+  }
+  commit();
+#pragma unroll
+  for (int kk = 0; kk < T::kKSteps; ++kk) {
+    const int offset = (kk % 4) * 32;
+    mma_ss(score_shape, dp, descriptor_128b(sv + (kk / 4) * T::key_tile::kBlockBytes + offset),
+           descriptor_128b(sdo + (kk / 4) * T::query_tile::kBlockBytes + offset), kk > 0);
+  }
+  commit();
+
+  // Both products landed: P^T and dS^T in one pass (softcap's 1 - x^2 needs x = s before
+  // s turns into P). (A later version may overlap P's exp2 with the dP^T product.)
+  wait<0>();
+  fence_registers(s);
+  fence_registers(dp);
+  Modifier::apply(s, p.softcap_scale);
+  const segment_mask::key_range unmasked = t.mask.unmasked_keys(query0, T::kQueries);
+  const bool partial = group_key0 < unmasked.first || group_key0 + 64 > unmasked.end;
+  const int32_t warp_key0 = group_key0 + warp * 16;
+  const float* s_lse = rows;
+  const float* s_delta = rows + T::kQueries;
+#pragma unroll
+  for (int n = 0; n < T::kScoreTiles; ++n) {
+#pragma unroll
+    for (int e = 0; e < 4; ++e) {
+      const int col = n * 8 + (lane % 4) * 2 + (e % 2);  // query in the step
+      const int32_t key = warp_key0 + lane / 4 + (e / 2) * 8;
+      const bool visible = !partial || t.mask.visible(query0 + col, key);
+      // A row that sees no key has lse -inf: P = exp2(-inf) = 0 there.
+      const float lse = s_lse[col];
+      const float lse2 = lse == -INFINITY ? INFINITY : lse * kLog2e;
+      const float x = s[n][e];
+      const float prob = visible ? fast_exp2(fmaf(x, p.exp2_scale, -lse2)) : 0.f;
+      s[n][e] = prob;
+      float ds = prob * (dp[n][e] - s_delta[col]);
+      if constexpr (Modifier::kSoftcap) ds *= visible ? 1.f - x * x : 0.f;
+      dp[n][e] = ds;
+    }
+  }
+  uint32_t pa[T::kQueries / 16][4];
+#pragma unroll
+  for (int kc = 0; kc < T::kQueries / 16; ++kc) {
+    sm80::pack_a_fragment<Element>(pa[kc], s[2 * kc], s[2 * kc + 1]);
+  }
+  uint32_t da[T::kQueries / 16][4];
+#pragma unroll
+  for (int kc = 0; kc < T::kQueries / 16; ++kc) {
+    sm80::pack_a_fragment<Element>(da[kc], dp[2 * kc], dp[2 * kc + 1]);
+  }
+  if constexpr (AtomicDq) {
+    // dS^T [key][query] into the warpgroup's swizzled block, from the A fragments (a bf16
+    // pair of adjacent queries a register): a0 (row g, k 2t), a1 (g + 8, 2t), a2 (g, 2t + 8),
+    // a3 (g + 8, 2t + 8) of each k16 chunk.
+    unsigned char* s_ds = sm.ds(group);
+    const int key = warp * 16 + lane / 4;
+#pragma unroll
+    for (int kc = 0; kc < T::kQueries / 16; ++kc) {
+      const int query = kc * 16 + (lane % 4) * 2;
+#pragma unroll
+      for (int i = 0; i < 4; ++i) {
+        const int r = key + (i % 2) * 8;
+        const int c = query + (i / 2) * 8;
+        *reinterpret_cast<uint32_t*>(s_ds + swizzled_offset_128b(r, c)) = da[kc][i];
+      }
+    }
+    fence_proxy_async();  // the stores, for the dQ wgmma
+  }
+
+  fence();
+#pragma unroll
+  for (int kc = 0; kc < T::kQueries / 16; ++kc) {
+    mma_rs(out_shape, dv, pa[kc],
+           descriptor_128b_mn(sdo + kc * 16 * 128, T::query_tile::kBlockBytes), true);
+  }
+#pragma unroll
+  for (int kc = 0; kc < T::kQueries / 16; ++kc) {
+    mma_rs(out_shape, dk, da[kc],
+           descriptor_128b_mn(sq + kc * 16 * 128, T::query_tile::kBlockBytes), true);
+  }
+  commit();
+
+  if constexpr (AtomicDq) {
+    named_barrier_sync(1 + group, 128);  // the warpgroup's dS^T is in
+    const int32_t head = t.kv_head * p.group_size + item / steps;
+    const int32_t valid = t.seg.q_length - query0;
+    const unsigned char* s_ds = sm.ds(group);
+    const int row = warp * 16 + lane / 4;  // query in the step (and row + 8)
+    // The thread's two rows of the accumulator, at channel (lane % 4) * 2.
+    float* dq_row = p.dq_acc +
+                    ((int64_t{t.seg.q_begin} + query0 + row) * p.heads_q + head) *
+                        int64_t{T::kOutTiles * 8} +
+                    (lane % 4) * 2;
+    const int64_t dq_row_step = 8 * int64_t{p.heads_q} * (T::kOutTiles * 8);
+    // Not unrolled: one chunk's dq registers at a time (d128 with softcap spilled otherwise).
+#pragma unroll 1
+    for (int chunk = 0; chunk < T::kDqChunks; ++chunk) {
+      float dq[8][4];
+      fence();  // the previous chunk's dq registers were read by the atomics
+#pragma unroll
+      for (int kk = 0; kk < 4; ++kk) {  // k16 steps over the warpgroup's 64 keys
+        mma_ss_mn<Element>(
+            dq, descriptor_128b_mn(s_ds + kk * 16 * 128, T::kDsBytes),
+            descriptor_128b_mn(sk + chunk * T::key_tile::kBlockBytes + kk * 16 * 128,
+                               T::key_tile::kBlockBytes),
+            kk > 0);
+      }
+      commit();
+      wait<0>();
+      fence_registers(dq);
+#pragma unroll
+      for (int n = 0; n < 8; ++n) {
+        const int col = chunk * 64 + n * 8;
+        if (row < valid) atomic_add_pair(dq_row + col, dq[n][0], dq[n][1]);
+        if (row + 8 < valid) atomic_add_pair(dq_row + dq_row_step + col, dq[n][2], dq[n][3]);
+      }
+    }
+  }
+  wait<0>();
+  fence_registers(dv);
+  fence_registers(dk);
+  fence_registers(pa);
+  fence_registers(da);
+}
+
+#endif  // __CUDA_ARCH_FEAT_SM90_ALL
+
+//! CTA per (k tile of kKeys keys, kv head); grid and work as the sm80 dK/dV kernel's, with
+//! the work list built for kKeys-key tiles.
+template <class Element, int HeadDim, class Modifier, bool AtomicDq>
+__global__ void __launch_bounds__(hopper_backward_traits<Element, HeadDim>::kThreads, 1)
+    dkdv_kernel(const __grid_constant__ backward_params<Element> p,
+                const __grid_constant__ backward_work work) {
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+  using T = hopper_backward_traits<Element, HeadDim>;
+  // Static shared memory only in the sm_90a body: require_compiled_in() reads its size.
+  __shared__ float rows[2][2 * T::kQueries];  // a step's lse, then D, two buffers
+  kv_tile t;
+  int k_tile;
+  if (!work.initial(t.seg, k_tile, t.kv_head)) return;
+  extern __shared__ uint4 smem[];
+  const uint32_t base = static_cast<uint32_t>(__cvta_generic_to_shared(smem));
+  const backward_smem<T> sm{reinterpret_cast<unsigned char*>(smem) + ((1024 - base % 1024) % 1024)};
+  // Broadcast from lane 0: ptxas then knows the warpgroup is warp-uniform.
+  const int group = __shfl_sync(0xffffffffu, static_cast<int>(threadIdx.x / 128), 0);
+  const int warp = static_cast<int>(threadIdx.x / 32) % 4;
+  const int lane = static_cast<int>(threadIdx.x % 32);
+
+  t.mask = segment_mask::make(p.mask, t.seg.q_length, t.seg.k_length);
+  t.key0 = k_tile * T::kKeys;
+  t.keys = min(T::kKeys, t.seg.k_length - t.key0);
+  // The queries that see a key of [key0, key0 + keys) (as the sm80 kernel; int64: the
+  // offsets may be INT32_MIN / INT32_MAX).
+  const int64_t first = int64_t{t.key0} - t.mask.max_offset;
+  const int64_t last = int64_t{t.key0} + t.keys - 1 - t.mask.min_offset;
+  const int64_t q_first = first < 0 ? 0 : first;
+  const int64_t q_last = last < t.seg.q_length - 1 ? last : t.seg.q_length - 1;
+  t.step_first = static_cast<int32_t>(q_first / T::kQueries);
+  t.step_end = q_last < q_first ? t.step_first : static_cast<int32_t>(q_last / T::kQueries) + 1;
+
+  const int64_t k_row = int64_t{t.seg.k_begin} + t.key0;
+  const int thread = static_cast<int>(threadIdx.x);
+  T::key_tile::template load_async<T::kThreads>(sm.k(), p.k.at(k_row, t.kv_head),
+                                                p.k.token_stride, t.keys, thread);
+  T::key_tile::template load_async<T::kThreads>(sm.v(), p.v.at(k_row, t.kv_head),
+                                                p.v.token_stride, t.keys, thread);
+  sm80::cp_async_commit();
+
+  float dv[T::kOutTiles][4] = {};
+  float dk[T::kOutTiles][4] = {};
+  const int32_t items = p.group_size * (t.step_end - t.step_first);
+  if (items > 0) load_step<T>(p, t, sm, rows, 0, 0);
+  for (int32_t item = 0; item < items; ++item) {
+    const int buf = item % 2;
+    sm80::cp_async_wait<0>();
+    fence_proxy_async();  // this thread's landed copies, for the wgmma
+    __syncthreads();      // the step's tiles are in; every warpgroup is done with the other buffer
+    if (item + 1 < items) load_step<T>(p, t, sm, rows, item + 1, buf ^ 1);
+    backward_step<T, Modifier, AtomicDq>(p, t, sm, rows[buf], group, item, buf, dv, dk);
+  }
+  sm80::cp_async_wait<0>();  // with no query step, K and V may still be landing
+
+  const int32_t warp_key = group * 64 + warp * 16;  // the warp's first key in the tile
+  store_fragment<Element>(dv, 1.f, p.d_v.at(k_row + warp_key, t.kv_head), p.d_v.token_stride,
+                          t.keys - warp_key, HeadDim, lane);
+  store_fragment<Element>(dk, p.scale, p.d_k.at(k_row + warp_key, t.kv_head),
+                          p.d_k.token_stride, t.keys - warp_key, HeadDim, lane);
+#else
+  (void)p, (void)work;
+#endif
+}
+
+//! The launch shape of the Hopper dK/dV kernel, as backward/launch.cuh reads it.
+template <class Element, int HeadDim, class Modifier, bool AtomicDq>
+struct backward_program {
+  using traits = hopper_backward_traits<Element, HeadDim>;
+  static constexpr int kKeys = traits::kKeys;
+  static constexpr int kThreads = traits::kThreads;
+  static constexpr int kSmemBytes = traits::kSmemBytes;
+  static constexpr auto kernel = dkdv_kernel<Element, HeadDim, Modifier, AtomicDq>;
+
+  //! Throws unless the binary loaded for the current device holds the sm_90a body (as the
+  //! forward's sm90::program). Asked once per process, then remembered.
+  static void require_compiled_in() {
+    static const bool compiled_in = [] {
+      cudaFuncAttributes attributes{};
+      VARATTN_CUDA_CHECK(cudaFuncGetAttributes(&attributes, kernel));
+      return attributes.sharedSizeBytes > 0;
+    }();
+    if (!compiled_in) {
+      fail("the plan selected the sm90 kernel, but this binary has no sm_90a code for the "
+           "Hopper backward (compile for sm_90a, e.g. CMAKE_CUDA_ARCHITECTURES \"80;90a\", or "
+           "make the plan with attention_options::kernel = kernel_family::sm80)");
+    }
+  }
+};
+
+}  // namespace varattn::detail::sm90

@@ -1,0 +1,44 @@
+// SPDX-License-Identifier: Apache-2.0
+#pragma once
+//! \file traits.cuh
+//! Compile-time shape of the Hopper (sm_90a) dK/dV kernel for one (Element, HeadDim), and the
+//! head dims it takes (the others run the sm80 kernels on every device).
+
+#include <varattn/detail/sm90/swizzled_tile.cuh>
+
+#include <cstdint>
+
+namespace varattn::detail::sm90 {
+
+//! Head dims with a Hopper dK/dV kernel: a first version, 64 and 128 (whole 64-column
+//! swizzled blocks, and dK + dV of 64 x 128 fit a consumer thread's registers).
+constexpr bool hopper_backward_head_dim(int32_t head_dim) {
+  return head_dim == 64 || head_dim == 128;
+}
+
+template <class Element, int HeadDim>
+struct hopper_backward_traits {
+  static_assert(hopper_backward_head_dim(HeadDim), "the Hopper backward takes head dims 64, 128");
+  //! Warpgroups of a CTA, 64 keys each (wgmma's M = keys): they share the Q and dO tiles of
+  //! a query step, so the tiles are read once for 128 keys.
+  static constexpr int kWarpgroups = 2;
+  static constexpr int kKeys = 64 * kWarpgroups;  //!< keys a CTA (the work list's k tile)
+  static constexpr int kQueries = 64;             //!< queries a step (wgmma's N of S^T)
+  static constexpr int kThreads = 128 * kWarpgroups;
+  using key_tile = swizzled_tile<kKeys, HeadDim>;      //!< K or V, loaded once
+  using query_tile = swizzled_tile<kQueries, HeadDim>;  //!< Q or dO of a step, two buffers
+  //! A warpgroup's dS^T of a step, [64 keys][64 queries]: one swizzled 64-column block.
+  static constexpr int kDsBytes = 64 * 128;
+  static constexpr int kScoreTiles = kQueries / 8;  //!< n8 tiles of S^T a warpgroup
+  static constexpr int kOutTiles = HeadDim / 8;     //!< n8 tiles of dK, dV (wgmma N = HeadDim)
+  static constexpr int kKSteps = HeadDim / 16;      //!< k16 steps over the head dim
+  static constexpr int kDqChunks = HeadDim / 64;    //!< 64-channel blocks of dQ += dS K
+  //! K, V; two buffers of (Q, dO); dS^T per warpgroup; + 1 KB: the dynamic base is rounded up
+  //! to the swizzle's 1024-byte period. (lse and D of a step are static shared memory.)
+  static constexpr int kSmemBytes =
+      2 * key_tile::kBytes + 4 * query_tile::kBytes + kWarpgroups * kDsBytes + 1024;
+  static_assert(key_tile::kBytes % 1024 == 0 && query_tile::kBytes % 1024 == 0,
+                "every tile starts on the swizzle's period");
+};
+
+}  // namespace varattn::detail::sm90
