@@ -12,10 +12,13 @@
 //!                                    (the accumulator is the mma.sync C layout: row = key);
 //!   dV += P^T dO, dK += dS^T Q       wgmma, A = P^T / dS^T packed to 16 bits in registers,
 //!                                    B = dO / Q through the transpose bit;
-//!   dQ += dS K (AtomicDq)            dS^T to shared memory, wgmma with both operands MN-major,
-//!                                    64 channels at a time, red.global.add into the float32
-//!                                    accumulator (backward/dq_accumulator.cuh).
-//! No producer warp and no mbarrier: one __syncthreads a step (a first version; speed second).
+//!   dQ += dS K (AtomicDq)            both warpgroups' dS^T to shared memory, one CTA barrier,
+//!                                    then warpgroup c: channels [64 c, + 64) over all 128 keys
+//!                                    (wgmma, both operands MN-major), staged as float32 and
+//!                                    added by the copy engine (sm90/bulk_reduce.cuh), one bulk
+//!                                    reduction a query row into the float32 accumulator.
+//! The softmax's exp2 of P^T runs while dP^T is still in the tensor cores (without softcap).
+//! No producer warp and no mbarrier: one __syncthreads a step (a first version).
 
 #include <varattn/detail/backward/dkdv_kernel.cuh>
 #include <varattn/detail/backward/dq_accumulator.cuh>
@@ -28,6 +31,7 @@
 #include <varattn/detail/mask.hpp>
 #include <varattn/detail/sm80/cp_async.cuh>
 #include <varattn/detail/sm80/mma.cuh>
+#include <varattn/detail/sm90/bulk_reduce.cuh>
 #include <varattn/detail/sm90/mbarrier.cuh>
 #include <varattn/detail/sm90/swizzled_tile.cuh>
 #include <varattn/detail/sm90/wgmma.cuh>
@@ -57,6 +61,9 @@ struct backward_smem {
   }
   __device__ __forceinline__ unsigned char* ds(int group) const {
     return q(2) + group * T::kDsBytes;
+  }
+  __device__ __forceinline__ float* dq_stage(int chunk) const {
+    return reinterpret_cast<float*>(ds(T::kWarpgroups) + chunk * T::kDqStageBytes);
   }
 };
 
@@ -89,6 +96,61 @@ __device__ __forceinline__ void load_step(const backward_params<Element>& p, con
   sm80::cp_async_commit();
 }
 
+//! Whether a query of the step (rows [query0, query0 + kQueries)) sees a key of warpgroup
+//! `group` (keys [key0 + 64 group, + 64) of the segment): the same on every thread of the CTA.
+template <class T>
+__device__ __forceinline__ bool group_sees(const kv_tile& t, int32_t query0, int group) {
+  const int32_t group_key0 = t.key0 + group * 64;
+  return group_key0 < t.seg.k_length && t.mask.end_key(query0, T::kQueries) > group_key0 &&
+         t.mask.first_key(query0) < group_key0 + 64;
+}
+
+//! dQ(64 queries x channels [64 chunk, + 64)) += dS K over the CTA's 128 keys (both
+//! warpgroups' dS^T blocks, in shared memory), staged in shared memory as float32 and handed
+//! to the copy engine: one bulk reduction a query row into the accumulator (rows past the
+//! segment are not added). The stage is free again once this thread's previous group was read
+//! (bulk_wait_read, before the caller's CTA barrier).
+template <class T, class Element>
+__device__ __forceinline__ void add_dq_chunk(const backward_params<Element>& p, const kv_tile& t,
+                                             const backward_smem<T>& sm, int32_t head,
+                                             int32_t query0, int chunk) {
+  const int warp = static_cast<int>(threadIdx.x / 32) % 4;
+  const int lane = static_cast<int>(threadIdx.x % 32);
+  float dq[8][4];
+  fence();  // the previous step's dq registers were read by the stage's stores
+#pragma unroll
+  for (int kk = 0; kk < T::kKeys / 16; ++kk) {  // k16 steps over the CTA's keys
+    mma_ss_mn<Element>(
+        dq, descriptor_128b_mn(sm.ds(0) + kk * 16 * 128, T::kDsBytes),
+        descriptor_128b_mn(sm.k() + chunk * T::key_tile::kBlockBytes + kk * 16 * 128,
+                           T::key_tile::kBlockBytes),
+        kk > 0);
+  }
+  commit();
+  wait<0>();
+  fence_registers(dq);
+  float* stage = sm.dq_stage(chunk);
+  constexpr int kRowFloats = T::kDqStageStride / 4;
+  const int row = warp * 16 + lane / 4;  // query in the step (and row + 8)
+#pragma unroll
+  for (int n = 0; n < 8; ++n) {
+    const int col = n * 8 + (lane % 4) * 2;
+    *reinterpret_cast<float2*>(stage + row * kRowFloats + col) = make_float2(dq[n][0], dq[n][1]);
+    *reinterpret_cast<float2*>(stage + (row + 8) * kRowFloats + col) =
+        make_float2(dq[n][2], dq[n][3]);
+  }
+  fence_proxy_async();  // the stores, for the copy engine
+  named_barrier_sync(1 + T::kWarpgroups + chunk, 128);
+  const int i = static_cast<int>(threadIdx.x % 128);
+  if (i < 64 && i < t.seg.q_length - query0) {
+    float* dst = p.dq_acc +
+                 ((int64_t{t.seg.q_begin} + query0 + i) * p.heads_q + head) * int64_t{T::kOutTiles * 8} +
+                 chunk * 64;
+    bulk_reduce_add(dst, stage + i * kRowFloats, 64 * 4);
+  }
+  bulk_commit();
+}
+
 //! One query step of one warpgroup (`group`: keys [64 group, 64 group + 64) of the CTA).
 template <class T, class Modifier, bool AtomicDq, class Element>
 __device__ __forceinline__ void backward_step(const backward_params<Element>& p,
@@ -100,152 +162,145 @@ __device__ __forceinline__ void backward_step(const backward_params<Element>& p,
   constexpr float kLog2e = 1.4426950408889634f;
   constexpr wgmma_shape<Element, T::kQueries> score_shape{};
   constexpr wgmma_shape<Element, T::kOutTiles * 8> out_shape{};
+  static_assert(T::kWarpgroups == 2, "group_sees of both warpgroups");
   const int warp = static_cast<int>(threadIdx.x / 32) % 4;
   const int lane = static_cast<int>(threadIdx.x % 32);
   const int32_t steps = t.step_end - t.step_first;
   const int32_t query0 = (t.step_first + item % steps) * T::kQueries;
   const int32_t group_key0 = t.key0 + group * 64;  // the warpgroup's first key in the segment
-  // No query of the step sees a key of this warpgroup (causal or window edges, keys past the
-  // segment): nothing to add. The step's queries see keys [first_key(query0), end_key).
-  if (group_key0 >= t.seg.k_length || t.mask.end_key(query0, T::kQueries) <= group_key0 ||
-      t.mask.first_key(query0) >= group_key0 + 64) {
-    return;
-  }
+  // No query of the step sees a key of the warpgroup (causal or window edges, keys past the
+  // segment): no dK, dV terms; its dS^T is zero for the CTA's dQ. Neither: the CTA skips.
+  const bool active = group_sees<T>(t, query0, group);
+  if (!active && !group_sees<T>(t, query0, group ^ 1)) return;
   const unsigned char* sk = sm.k() + group * 64 * 128;  // the group's rows of each block
   const unsigned char* sv = sm.v() + group * 64 * 128;
   const unsigned char* sq = sm.q(buf);
   const unsigned char* sdo = sm.d_o(buf);
 
-  float s[T::kScoreTiles][4];
-  float dp[T::kScoreTiles][4];
-  fence();
-#pragma unroll
-  for (int kk = 0; kk < T::kKSteps; ++kk) {
-    const int offset = (kk % 4) * 32;  // bytes into the 64-column block
-    mma_ss(score_shape, s, descriptor_128b(sk + (kk / 4) * T::key_tile::kBlockBytes + offset),
-           descriptor_128b(sq + (kk / 4) * T::query_tile::kBlockBytes + offset), kk > 0);
-  }
-  commit();
-#pragma unroll
-  for (int kk = 0; kk < T::kKSteps; ++kk) {
-    const int offset = (kk % 4) * 32;
-    mma_ss(score_shape, dp, descriptor_128b(sv + (kk / 4) * T::key_tile::kBlockBytes + offset),
-           descriptor_128b(sdo + (kk / 4) * T::query_tile::kBlockBytes + offset), kk > 0);
-  }
-  commit();
-
-  // Both products landed: P^T and dS^T in one pass (softcap's 1 - x^2 needs x = s before
-  // s turns into P). (A later version may overlap P's exp2 with the dP^T product.)
-  wait<0>();
-  fence_registers(s);
-  fence_registers(dp);
-  Modifier::apply(s, p.softcap_scale);
-  const segment_mask::key_range unmasked = t.mask.unmasked_keys(query0, T::kQueries);
-  const bool partial = group_key0 < unmasked.first || group_key0 + 64 > unmasked.end;
-  const int32_t warp_key0 = group_key0 + warp * 16;
-  const float* s_lse = rows;
-  const float* s_delta = rows + T::kQueries;
-#pragma unroll
-  for (int n = 0; n < T::kScoreTiles; ++n) {
-#pragma unroll
-    for (int e = 0; e < 4; ++e) {
-      const int col = n * 8 + (lane % 4) * 2 + (e % 2);  // query in the step
-      const int32_t key = warp_key0 + lane / 4 + (e / 2) * 8;
-      const bool visible = !partial || t.mask.visible(query0 + col, key);
-      // A row that sees no key has lse -inf: P = exp2(-inf) = 0 there.
-      const float lse = s_lse[col];
-      const float lse2 = lse == -INFINITY ? INFINITY : lse * kLog2e;
-      const float x = s[n][e];
-      const float prob = visible ? fast_exp2(fmaf(x, p.exp2_scale, -lse2)) : 0.f;
-      s[n][e] = prob;
-      float ds = prob * (dp[n][e] - s_delta[col]);
-      if constexpr (Modifier::kSoftcap) ds *= visible ? 1.f - x * x : 0.f;
-      dp[n][e] = ds;
-    }
-  }
-  uint32_t pa[T::kQueries / 16][4];
-#pragma unroll
-  for (int kc = 0; kc < T::kQueries / 16; ++kc) {
-    sm80::pack_a_fragment<Element>(pa[kc], s[2 * kc], s[2 * kc + 1]);
-  }
+  uint32_t pa[T::kQueries / 16][4];  // P^T, then dS^T: A fragments of dV, dK
   uint32_t da[T::kQueries / 16][4];
+  if (active) {
+    float s[T::kScoreTiles][4];
+    float dp[T::kScoreTiles][4];
+    fence();
 #pragma unroll
-  for (int kc = 0; kc < T::kQueries / 16; ++kc) {
-    sm80::pack_a_fragment<Element>(da[kc], dp[2 * kc], dp[2 * kc + 1]);
-  }
-  if constexpr (AtomicDq) {
-    // dS^T [key][query] into the warpgroup's swizzled block, from the A fragments (a bf16
-    // pair of adjacent queries a register): a0 (row g, k 2t), a1 (g + 8, 2t), a2 (g, 2t + 8),
-    // a3 (g + 8, 2t + 8) of each k16 chunk.
-    unsigned char* s_ds = sm.ds(group);
-    const int key = warp * 16 + lane / 4;
+    for (int kk = 0; kk < T::kKSteps; ++kk) {
+      const int offset = (kk % 4) * 32;  // bytes into the 64-column block
+      mma_ss(score_shape, s, descriptor_128b(sk + (kk / 4) * T::key_tile::kBlockBytes + offset),
+             descriptor_128b(sq + (kk / 4) * T::query_tile::kBlockBytes + offset), kk > 0);
+    }
+    commit();
+#pragma unroll
+    for (int kk = 0; kk < T::kKSteps; ++kk) {
+      const int offset = (kk % 4) * 32;
+      mma_ss(score_shape, dp, descriptor_128b(sv + (kk / 4) * T::key_tile::kBlockBytes + offset),
+             descriptor_128b(sdo + (kk / 4) * T::query_tile::kBlockBytes + offset), kk > 0);
+    }
+    commit();
+
+    // P^T while dP^T is still in the tensor cores; with softcap both first (its 1 - x^2
+    // needs x, which P^T overwrites: (dP^T - D)(1 - x^2) is folded into dp in the same pass).
+    if constexpr (Modifier::kSoftcap) {
+      wait<0>();
+      fence_registers(dp);
+    } else {
+      wait<1>();
+    }
+    fence_registers(s);
+    Modifier::apply(s, p.softcap_scale);
+    const segment_mask::key_range unmasked = t.mask.unmasked_keys(query0, T::kQueries);
+    const bool partial = group_key0 < unmasked.first || group_key0 + 64 > unmasked.end;
+    const int32_t warp_key0 = group_key0 + warp * 16;
+    const float* s_lse = rows;
+    const float* s_delta = rows + T::kQueries;
+#pragma unroll
+    for (int n = 0; n < T::kScoreTiles; ++n) {
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        const int col = n * 8 + (lane % 4) * 2 + (e % 2);  // query in the step
+        const int32_t key = warp_key0 + lane / 4 + (e / 2) * 8;
+        const bool visible = !partial || t.mask.visible(query0 + col, key);
+        // A row that sees no key has lse -inf: P = exp2(-inf) = 0 there.
+        const float lse = s_lse[col];
+        const float lse2 = lse == -INFINITY ? INFINITY : lse * kLog2e;
+        const float x = s[n][e];
+        s[n][e] = visible ? fast_exp2(fmaf(x, p.exp2_scale, -lse2)) : 0.f;
+        if constexpr (Modifier::kSoftcap) {
+          dp[n][e] = visible ? (dp[n][e] - s_delta[col]) * (1.f - x * x) : 0.f;
+        }
+      }
+    }
+    if constexpr (!Modifier::kSoftcap) {
+      wait<0>();
+      fence_registers(dp);
+    }
+#pragma unroll
+    for (int n = 0; n < T::kScoreTiles; ++n) {
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        const int col = n * 8 + (lane % 4) * 2 + (e % 2);
+        dp[n][e] = Modifier::kSoftcap ? s[n][e] * dp[n][e] : s[n][e] * (dp[n][e] - s_delta[col]);
+      }
+    }
 #pragma unroll
     for (int kc = 0; kc < T::kQueries / 16; ++kc) {
-      const int query = kc * 16 + (lane % 4) * 2;
+      sm80::pack_a_fragment<Element>(pa[kc], s[2 * kc], s[2 * kc + 1]);
+      sm80::pack_a_fragment<Element>(da[kc], dp[2 * kc], dp[2 * kc + 1]);
+    }
+    if constexpr (AtomicDq) {
+      // dS^T [key][query] into the warpgroup's swizzled block, from the A fragments (a bf16
+      // pair of adjacent queries a register): a0 (row g, k 2t), a1 (g + 8, 2t), a2 (g, 2t + 8),
+      // a3 (g + 8, 2t + 8) of each k16 chunk.
+      unsigned char* s_ds = sm.ds(group);
+      const int key = warp * 16 + lane / 4;
 #pragma unroll
-      for (int i = 0; i < 4; ++i) {
-        const int r = key + (i % 2) * 8;
-        const int c = query + (i / 2) * 8;
-        *reinterpret_cast<uint32_t*>(s_ds + swizzled_offset_128b(r, c)) = da[kc][i];
+      for (int kc = 0; kc < T::kQueries / 16; ++kc) {
+        const int query = kc * 16 + (lane % 4) * 2;
+#pragma unroll
+        for (int i = 0; i < 4; ++i) {
+          const int r = key + (i % 2) * 8;
+          const int c = query + (i / 2) * 8;
+          *reinterpret_cast<uint32_t*>(s_ds + swizzled_offset_128b(r, c)) = da[kc][i];
+        }
       }
     }
-    fence_proxy_async();  // the stores, for the dQ wgmma
-  }
 
-  fence();
+    fence();
 #pragma unroll
-  for (int kc = 0; kc < T::kQueries / 16; ++kc) {
-    mma_rs(out_shape, dv, pa[kc],
-           descriptor_128b_mn(sdo + kc * 16 * 128, T::query_tile::kBlockBytes), true);
-  }
+    for (int kc = 0; kc < T::kQueries / 16; ++kc) {
+      mma_rs(out_shape, dv, pa[kc],
+             descriptor_128b_mn(sdo + kc * 16 * 128, T::query_tile::kBlockBytes), true);
+    }
 #pragma unroll
-  for (int kc = 0; kc < T::kQueries / 16; ++kc) {
-    mma_rs(out_shape, dk, da[kc],
-           descriptor_128b_mn(sq + kc * 16 * 128, T::query_tile::kBlockBytes), true);
+    for (int kc = 0; kc < T::kQueries / 16; ++kc) {
+      mma_rs(out_shape, dk, da[kc],
+             descriptor_128b_mn(sq + kc * 16 * 128, T::query_tile::kBlockBytes), true);
+    }
+    commit();
+  } else if constexpr (AtomicDq) {
+    // No keys of this warpgroup seen: its dS^T block is zero in the CTA's dQ sum.
+    const int i = static_cast<int>(threadIdx.x % 128);
+#pragma unroll
+    for (int part = 0; part < T::kDsBytes / (128 * 16); ++part) {
+      *reinterpret_cast<uint4*>(sm.ds(group) + part * 128 * 16 + i * 16) = make_uint4(0, 0, 0, 0);
+    }
   }
-  commit();
 
   if constexpr (AtomicDq) {
-    named_barrier_sync(1 + group, 128);  // the warpgroup's dS^T is in
-    const int32_t head = t.kv_head * p.group_size + item / steps;
-    const int32_t valid = t.seg.q_length - query0;
-    const unsigned char* s_ds = sm.ds(group);
-    const int row = warp * 16 + lane / 4;  // query in the step (and row + 8)
-    // The thread's two rows of the accumulator, at channel (lane % 4) * 2.
-    float* dq_row = p.dq_acc +
-                    ((int64_t{t.seg.q_begin} + query0 + row) * p.heads_q + head) *
-                        int64_t{T::kOutTiles * 8} +
-                    (lane % 4) * 2;
-    const int64_t dq_row_step = 8 * int64_t{p.heads_q} * (T::kOutTiles * 8);
-    // Not unrolled: one chunk's dq registers at a time (d128 with softcap spilled otherwise).
-#pragma unroll 1
-    for (int chunk = 0; chunk < T::kDqChunks; ++chunk) {
-      float dq[8][4];
-      fence();  // the previous chunk's dq registers were read by the atomics
-#pragma unroll
-      for (int kk = 0; kk < 4; ++kk) {  // k16 steps over the warpgroup's 64 keys
-        mma_ss_mn<Element>(
-            dq, descriptor_128b_mn(s_ds + kk * 16 * 128, T::kDsBytes),
-            descriptor_128b_mn(sk + chunk * T::key_tile::kBlockBytes + kk * 16 * 128,
-                               T::key_tile::kBlockBytes),
-            kk > 0);
-      }
-      commit();
-      wait<0>();
-      fence_registers(dq);
-#pragma unroll
-      for (int n = 0; n < 8; ++n) {
-        const int col = chunk * 64 + n * 8;
-        if (row < valid) atomic_add_pair(dq_row + col, dq[n][0], dq[n][1]);
-        if (row + 8 < valid) atomic_add_pair(dq_row + dq_row_step + col, dq[n][2], dq[n][3]);
-      }
+    fence_proxy_async();  // the dS^T stores, for the dQ wgmma
+    if (group < T::kDqChunks) bulk_wait_read<0>();  // the previous step's stage was read
+    named_barrier_sync(1, T::kThreads);             // both dS^T blocks are in; stages free
+    if (group < T::kDqChunks) {
+      add_dq_chunk<T>(p, t, sm, t.kv_head * p.group_size + item / steps, query0, group);
     }
   }
-  wait<0>();
-  fence_registers(dv);
-  fence_registers(dk);
-  fence_registers(pa);
-  fence_registers(da);
+  wait<0>();  // on every path: ptxas then sees no wgmma in flight at the loop's back edge
+  if (active) {
+    fence_registers(dv);
+    fence_registers(dk);
+    fence_registers(pa);
+    fence_registers(da);
+  }
 }
 
 #endif  // __CUDA_ARCH_FEAT_SM90_ALL
@@ -304,6 +359,7 @@ __global__ void __launch_bounds__(hopper_backward_traits<Element, HeadDim>::kThr
     backward_step<T, Modifier, AtomicDq>(p, t, sm, rows[buf], group, item, buf, dv, dk);
   }
   sm80::cp_async_wait<0>();  // with no query step, K and V may still be landing
+  if constexpr (AtomicDq) bulk_wait<0>();  // dQ's last reductions done before the CTA exits
 
   const int32_t warp_key = group * 64 + warp * 16;  // the warp's first key in the tile
   store_fragment<Element>(dv, 1.f, p.d_v.at(k_row + warp_key, t.kv_head), p.d_v.token_stride,

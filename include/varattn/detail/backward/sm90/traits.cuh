@@ -32,11 +32,20 @@ struct hopper_backward_traits {
   static constexpr int kScoreTiles = kQueries / 8;  //!< n8 tiles of S^T a warpgroup
   static constexpr int kOutTiles = HeadDim / 8;     //!< n8 tiles of dK, dV (wgmma N = HeadDim)
   static constexpr int kKSteps = HeadDim / 16;      //!< k16 steps over the head dim
-  static constexpr int kDqChunks = HeadDim / 64;    //!< 64-channel blocks of dQ += dS K
-  //! K, V; two buffers of (Q, dO); dS^T per warpgroup; + 1 KB: the dynamic base is rounded up
-  //! to the swizzle's 1024-byte period. (lse and D of a step are static shared memory.)
-  static constexpr int kSmemBytes =
-      2 * key_tile::kBytes + 4 * query_tile::kBytes + kWarpgroups * kDsBytes + 1024;
+  //! 64-channel blocks of dQ += dS K, one a warpgroup (d64: the second warpgroup has none),
+  //! each summed over the CTA's 128 keys before it leaves the SM.
+  static constexpr int kDqChunks = HeadDim / 64;
+  static_assert(kDqChunks <= kWarpgroups, "a dQ chunk a warpgroup");
+  //! A chunk's float32 dQ block on its way to the bulk reduction: 64 query rows of 256 bytes,
+  //! 288 apart (16-byte aligned rows for the copy engine; the 32-byte pad puts the four rows a
+  //! half-warp stores on distinct banks).
+  static constexpr int kDqStageStride = 64 * 4 + 32;
+  static constexpr int kDqStageBytes = 64 * kDqStageStride;
+  //! K, V; two buffers of (Q, dO); dS^T per warpgroup; the dQ stages; + 1 KB: the dynamic
+  //! base is rounded up to the swizzle's 1024-byte period. (lse and D of a step are static
+  //! shared memory.)
+  static constexpr int kSmemBytes = 2 * key_tile::kBytes + 4 * query_tile::kBytes +
+                                    kWarpgroups * kDsBytes + kDqChunks * kDqStageBytes + 1024;
   static_assert(key_tile::kBytes % 1024 == 0 && query_tile::kBytes % 1024 == 0,
                 "every tile starts on the swizzle's period");
 };
