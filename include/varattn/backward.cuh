@@ -31,13 +31,14 @@ namespace varattn {
 //! d_k and d_v sum over the q heads of each kv head's group; every element of the three is
 //! written (rows that see no key, and keys no query sees, get 0). d_k and d_v are summed in a
 //! fixed order; d_q too with `options.deterministic` (two runs give identical bits), else (the
-//! default) through float32 atomics (backward_options), except at head dims where the
-//! deterministic dQ kernel is the faster one (72 and 80, backward_tiles). `workspace`: device
-//! memory of backward_workspace_bytes(p, options) bytes (the atomic path's accumulator takes
-//! 4 rows_q heads_q head_dim of them), 16-byte aligned, not shared with any view, used until
-//! the work enqueued here has run. Runs the sm80 kernels, except dK/dV (and the atomic dQ
-//! terms) at head dims 64 and 128 of plans whose forward runs the sm90 family: those take the
-//! Hopper wgmma kernel (experimental; a binary without sm_90a code then throws, as the forward).
+//! default) through float32 atomics (backward_options), except on the sm80 kernels at head
+//! dims where their deterministic dQ kernel is the faster one (72 and 80, backward_tiles).
+//! `workspace`: device memory of backward_workspace_bytes(p, options) bytes (the atomic path's
+//! accumulator takes 4 rows_q heads_q head_dim of them), 16-byte aligned, not shared with any
+//! view, used until the work enqueued here has run. Runs the sm80 kernels, except dK/dV (and
+//! the dQ terms, added by the copy engine's bulk reductions) at head dims 32-128 of plans whose
+//! forward runs the sm90 family: those take the Hopper wgmma kernel (a binary without sm_90a
+//! code then throws, as the forward).
 //!
 //! Throws varattn::error before any launch if an argument does not fit the plan
 //! (validate_backward), and after a launch that CUDA rejects. A device-built plan whose offsets
@@ -67,7 +68,8 @@ void backward(const plan& p, packed_view<const Element> q, packed_view<const Ele
     const auto run = [&](auto softcap) {
       using modifier = detail::score_modifier<decltype(softcap)::value>;
       // No atomic kernels where the head dim's tiles never take them (backward_tiles).
-      if constexpr (detail::backward_tiles_for(kHeadDim).atomic_dq) {
+      if constexpr (detail::backward_tiles_for(kHeadDim).atomic_dq ||
+                    detail::hopper_backward_head_dim(kHeadDim)) {
         if (layout.atomic_dq) {
           detail::run_backward<Element, kHeadDim, modifier, true>(p, params, layout, bytes, stream);
           return;

@@ -31,8 +31,8 @@ inline constexpr std::size_t align_up(std::size_t bytes) {
 
 //! Where backward() keeps what it computes before the gradients:
 //!   [0, dq_acc):      D = rowsum(d_o * o), float32, row r of q head h at h * rows_q + r;
-//!   [dq_acc, lists):  atomic_dq only (not deterministic, and backward_tiles::atomic_dq at
-//!                     this head dim): the dQ accumulator, float32
+//!   [dq_acc, lists):  atomic_dq only (not deterministic, and the Hopper kernel or
+//!                     backward_tiles::atomic_dq at this head dim): the dQ accumulator, float32
 //!                     [rows_q, heads_q, head_dim] (zeroed by the D kernel, added to by the
 //!                     dK/dV kernel with atomics, scaled into d_q at the end);
 //!   [lists, bytes):   fused and bucketed plans only: a header of 4 int32 (q item count, k item
@@ -41,6 +41,13 @@ inline constexpr std::size_t align_up(std::size_t bytes) {
 //! Capacities: a segment of n rows has ceil(n / tile) <= n / tile + 1 tiles, so rows / tile +
 //! segment_count bounds any table of those totals (device-built plans: their bounds). The
 //! dQ kernel's path lists q tiles (its CTAs), the atomic one none.
+//! Whether the backward of `p` runs the Hopper dK/dV kernel: the plan's forward runs the sm90
+//! family (an sm_90 device and segments longer than 64; a bucketed plan, its longest
+//! segment's) and the head dim has one.
+inline bool hopper_backward(const plan& p) {
+  return p.kernel().family == kernel_family::sm90 && hopper_backward_head_dim(p.head_dim());
+}
+
 struct backward_layout {
   std::size_t dq_acc = 0;
   std::size_t lists = 0;
@@ -57,7 +64,7 @@ struct backward_layout {
     const backward_tiles tiles = backward_tiles_for(p.head_dim());
     const std::size_t rows_heads = std::size_t(p.rows_q()) * std::size_t(p.shape().heads_q);
     backward_layout l;
-    l.atomic_dq = !options.deterministic && tiles.atomic_dq;
+    l.atomic_dq = !options.deterministic && (tiles.atomic_dq || hopper_backward(p));
     l.dq_acc = align_up(rows_heads * sizeof(float));
     l.lists = l.dq_acc;
     if (l.atomic_dq) {
@@ -76,7 +83,8 @@ struct backward_layout {
 
 //! Device bytes backward() needs for plan `p` with `options` (at least; 16-byte aligned
 //! memory): float32 [heads_q, rows_q] for D = rowsum(d_o * o); unless deterministic (or at a
-//! head dim where the dQ kernel is faster: 72 and 80), float32 [rows_q, heads_q, head_dim]
+//! head dim where the sm80 path's dQ kernel is faster, 72 and 80, on a plan that does not run
+//! the Hopper kernel), float32 [rows_q, heads_q, head_dim]
 //! for dQ; for fused and bucketed plans, the work lists (8 bytes an item: rows_k / kv_keys +
 //! segments k-tile items, kv_keys 64, 32 above head dim 128, and as many q-tile items when the
 //! dQ kernel runs).

@@ -244,6 +244,11 @@ void check_backward(const backward_problem& pr, uint64_t seed) {
       varattn::backward_options options;
       options.deterministic = deterministic;
       const std::size_t workspace_bytes = varattn::backward_workspace_bytes(plan, options);
+      // The Hopper kernel (sm90-family plans, head dims up to 128) sums dQ itself unless asked
+      // to be deterministic, at 72 and 80 too (where the sm80 kernels take the dQ kernel).
+      if (plan.kernel().family == varattn::kernel_family::sm90 && d <= 128) {
+        CHECK(varattn::detail::backward_layout::of(plan, options).atomic_dq == !deterministic);
+      }
       thrust::device_vector<unsigned char> workspace(std::max<std::size_t>(workspace_bytes, 1));
       std::vector<Element> first[3];
       for (int run = 0; run < (pr.repeat ? 2 : 1); ++run) {
@@ -398,9 +403,10 @@ TEST_CASE("backward: every kernel variant, small (for the sanitizers)") {
   // rows, a handful of CTAs each: small enough for compute-sanitizer's racecheck (~100x
   // slower) and initcheck (bench/run_on_gpu.sh). Head dims 64, 128 and 256: the three tile
   // shapes of detail/backward/tiles.hpp (up to 80, above 80, above 128 with dK and dV in two
-  // passes). Segments: length 1, q shorter than k (17 / 30), keys without queries (0 / 9: the
-  // per-segment launch that zeroes them), q longer than k (80 / 64: causal leaves 16 rows
-  // without a key). One run each (the other cases check the repeat bit for bit).
+  // passes); 80: the sm80 path's dQ kernel, and on Hopper a head dim off the 64-column blocks
+  // (a partial last dQ chunk). Segments: length 1, q shorter than k (17 / 30), keys without
+  // queries (0 / 9: the per-segment launch that zeroes them), q longer than k (80 / 64:
+  // causal leaves 16 rows without a key). One run each (the other cases check the repeat bit for bit).
   struct small_case {
     const char* name;
     bool half;
@@ -418,7 +424,7 @@ TEST_CASE("backward: every kernel variant, small (for the sanitizers)") {
       {"half, softcap 5, large scores, causal", true, 2, 2, true, 5.0f, 3.0f},
   };
   uint64_t seed = 14800;
-  for (const int32_t d : {64, 128, 256}) {
+  for (const int32_t d : {64, 80, 128, 256}) {
     if (!test::instantiated(d)) continue;
     for (const small_case& c : cases) {
       CAPTURE(d);

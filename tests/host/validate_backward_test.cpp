@@ -128,7 +128,8 @@ TEST_CASE("backward: the default (atomic dQ) workspace adds the float32 dQ accum
   CHECK(l64.q_capacity == 0);
   CHECK(l64.k_capacity == 5);
   CHECK(l64.k_items() == 104016);
-  // Head dims 72 and 80 run the dQ kernel whatever the options (backward_tiles::atomic_dq):
+  // On the sm80 kernels, head dims 72 and 80 run the dQ kernel whatever the options
+  // (backward_tiles::atomic_dq; the Hopper kernel sums dQ itself at every head dim):
   // no accumulator, and the q-tile list.
   const auto p80 = varattn::plan::on_device(memory.workspace(), 3, 100, 130, {4, 2, 80}, sm80);
   CHECK_FALSE(varattn::detail::backward_layout::of(p80, {}).atomic_dq);

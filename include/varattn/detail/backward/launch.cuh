@@ -6,7 +6,7 @@
 //! dQ accumulator), dK/dV (with the dQ terms, atomic path), then dQ: its kernel
 //! (deterministic path) or the accumulator's conversion. The dK/dV kernel is the sm80 one, or
 //! the Hopper one (backward/sm90) for plans whose forward runs the sm90 family, at the head
-//! dims it takes (sm90::hopper_backward_head_dim).
+//! dims it takes (hopper_backward).
 
 #include <varattn/backward_workspace.hpp>
 #include <varattn/detail/backward/delta.cuh>
@@ -74,21 +74,28 @@ struct dkdv_launch {
 };
 
 //! The Hopper kernel where the plan's forward runs the sm90 family (an sm_90 device) and the
-//! head dim has one; else the sm80 kernel. Its k tile (128 keys) is a multiple of the sm80
-//! one, so the workspace's k_capacity (backward_layout, sized for kv_keys) bounds its lists.
+//! head dim has one (hopper_backward); else the sm80 kernel. Its k tile (128 keys) is a
+//! multiple of the sm80 one, so the workspace's k_capacity (backward_layout, sized for
+//! kv_keys) bounds its lists. At head dims 72 and 80 the sm80 kernel has no atomic-dQ variant:
+//! the layout takes that path there only for the Hopper kernel.
 template <class Element, int HeadDim, class Modifier, bool AtomicDq>
 dkdv_launch<Element> select_dkdv(const plan& p) {
   using T = backward_traits<Element, HeadDim>;
-  if constexpr (sm90::hopper_backward_head_dim(HeadDim)) {
+  if constexpr (hopper_backward_head_dim(HeadDim)) {
     using program = sm90::backward_program<Element, HeadDim, Modifier, AtomicDq>;
     static_assert(program::kKeys % T::kKvKeys == 0, "k_capacity bounds the Hopper k tiles");
-    if (p.kernel().family == kernel_family::sm90) {
+    if (hopper_backward(p)) {
       program::require_compiled_in();
       return {program::kernel, program::kKeys, program::kThreads, program::kSmemBytes};
     }
   }
-  return {dkdv_kernel<Element, HeadDim, Modifier, AtomicDq>, T::kKvKeys, T::kKvThreads,
-          T::kKvSmemBytes};
+  if constexpr (AtomicDq && !backward_tiles_for(HeadDim).atomic_dq) {
+    fail("internal error: the backward's workspace layout chose atomic dQ at head dim ", HeadDim,
+         " for the sm80 kernel, which has no such variant there");
+  } else {
+    return {dkdv_kernel<Element, HeadDim, Modifier, AtomicDq>, T::kKvKeys, T::kKvThreads,
+            T::kKvSmemBytes};
+  }
 }
 
 template <class Element, int HeadDim, class Modifier, bool AtomicDq>

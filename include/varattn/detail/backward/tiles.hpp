@@ -19,8 +19,9 @@ struct backward_tiles {
   //! dK and dV accumulated in two passes over the queries (dV, then dK): above head dim 128
   //! both accumulators (head_dim floats a thread) would not fit in registers.
   bool kv_two_passes;
-  //! Whether a backward that does not ask to be deterministic sums dQ with atomics in the
-  //! dK/dV kernel (faster where measured) or runs the deterministic dQ kernel anyway.
+  //! Whether a backward on the sm80 kernels that does not ask to be deterministic sums dQ
+  //! with atomics in the dK/dV kernel (faster where measured) or runs the deterministic dQ
+  //! kernel anyway. (The Hopper kernel always sums dQ itself unless asked not to.)
   bool atomic_dq = true;
 
   constexpr int32_t kv_warps() const { return kv_keys / 16; }
@@ -37,10 +38,18 @@ struct backward_tiles {
 constexpr backward_tiles backward_tiles_for(int32_t head_dim) {
   if (head_dim > 128) return {32, 32, 32, 32, true};
   if (head_dim > 80) return {64, 32, 64, 32, false};
-  // Head dims 72 and 80: the deterministic dQ kernel was faster on the H200 (bwd/vl-full-d80
+  // Head dims 72 and 80 on the sm80 kernels: the deterministic dQ kernel was faster on the
+  // H200 (before the Hopper kernel took these head dims there; bwd/vl-full-d80
   // 5.62 ms against 6.54 with atomics, bwd/vl-window-d80 0.292 against 0.312; bench/NOTES.md).
   if (head_dim > 64) return {64, 32, 64, 64, false, false};
   return {64, 64, 64, 64, false};
+}
+
+//! Head dims with a Hopper (sm_90a, wgmma) dK/dV kernel (backward/sm90): whole 16-byte
+//! chunks up to 128, where dK and dV of 64 keys (head_dim floats a thread together) fit a
+//! consumer's registers beside the scores. Above, the sm80 kernels run on every device.
+constexpr bool hopper_backward_head_dim(int32_t head_dim) {
+  return head_dim % 8 == 0 && head_dim >= 32 && head_dim <= 128;
 }
 
 }  // namespace varattn::detail

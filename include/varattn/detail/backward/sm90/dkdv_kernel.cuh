@@ -141,12 +141,13 @@ __device__ __forceinline__ void add_dq_chunk(const backward_params<Element>& p, 
   }
   fence_proxy_async();  // the stores, for the copy engine
   named_barrier_sync(1 + T::kWarpgroups + chunk, 128);
+  constexpr int kChannels = T::kOutTiles * 8;  // the head dim
   const int i = static_cast<int>(threadIdx.x % 128);
   if (i < 64 && i < t.seg.q_length - query0) {
     float* dst = p.dq_acc +
-                 ((int64_t{t.seg.q_begin} + query0 + i) * p.heads_q + head) * int64_t{T::kOutTiles * 8} +
+                 ((int64_t{t.seg.q_begin} + query0 + i) * p.heads_q + head) * int64_t{kChannels} +
                  chunk * 64;
-    bulk_reduce_add(dst, stage + i * kRowFloats, 64 * 4);
+    bulk_reduce_add(dst, stage + i * kRowFloats, 4 * min(64, kChannels - chunk * 64));
   }
   bulk_commit();
 }

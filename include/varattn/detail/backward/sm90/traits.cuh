@@ -1,24 +1,19 @@
 // SPDX-License-Identifier: Apache-2.0
 #pragma once
 //! \file traits.cuh
-//! Compile-time shape of the Hopper (sm_90a) dK/dV kernel for one (Element, HeadDim), and the
-//! head dims it takes (the others run the sm80 kernels on every device).
+//! Compile-time shape of the Hopper (sm_90a) dK/dV kernel for one (Element, HeadDim); the head
+//! dims it takes: hopper_backward_head_dim (backward/tiles.hpp).
 
+#include <varattn/detail/backward/tiles.hpp>
 #include <varattn/detail/sm90/swizzled_tile.cuh>
 
 #include <cstdint>
 
 namespace varattn::detail::sm90 {
 
-//! Head dims with a Hopper dK/dV kernel: a first version, 64 and 128 (whole 64-column
-//! swizzled blocks, and dK + dV of 64 x 128 fit a consumer thread's registers).
-constexpr bool hopper_backward_head_dim(int32_t head_dim) {
-  return head_dim == 64 || head_dim == 128;
-}
-
 template <class Element, int HeadDim>
 struct hopper_backward_traits {
-  static_assert(hopper_backward_head_dim(HeadDim), "the Hopper backward takes head dims 64, 128");
+  static_assert(hopper_backward_head_dim(HeadDim), "the Hopper backward takes head dims 32-128");
   //! Warpgroups of a CTA, 64 keys each (wgmma's M = keys): they share the Q and dO tiles of
   //! a query step, so the tiles are read once for 128 keys.
   static constexpr int kWarpgroups = 2;
@@ -31,10 +26,11 @@ struct hopper_backward_traits {
   static constexpr int kDsBytes = 64 * 128;
   static constexpr int kScoreTiles = kQueries / 8;  //!< n8 tiles of S^T a warpgroup
   static constexpr int kOutTiles = HeadDim / 8;     //!< n8 tiles of dK, dV (wgmma N = HeadDim)
-  static constexpr int kKSteps = HeadDim / 16;      //!< k16 steps over the head dim
-  //! 64-channel blocks of dQ += dS K, one a warpgroup (d64: the second warpgroup has none),
-  //! each summed over the CTA's 128 keys before it leaves the SM.
-  static constexpr int kDqChunks = HeadDim / 64;
+  static constexpr int kKSteps = (HeadDim + 15) / 16;  //!< k16 steps (zero-padded columns)
+  //! 64-channel blocks of dQ += dS K, one a warpgroup (up to head dim 64 the second has
+  //! none), each summed over the CTA's 128 keys before it leaves the SM. The last block of a
+  //! head dim off 64 is computed whole and only its head dim's channels are added.
+  static constexpr int kDqChunks = (HeadDim + 63) / 64;
   static_assert(kDqChunks <= kWarpgroups, "a dQ chunk a warpgroup");
   //! A chunk's float32 dQ block on its way to the bulk reduction: 64 query rows of 256 bytes,
   //! 288 apart (16-byte aligned rows for the copy engine; the 32-byte pad puts the four rows a
