@@ -29,18 +29,6 @@ inline constexpr std::size_t align_up(std::size_t bytes) {
   return (bytes + kWorkspaceAlignment - 1) / kWorkspaceAlignment * kWorkspaceAlignment;
 }
 
-//! Where backward() keeps what it computes before the gradients:
-//!   [0, dq_acc):      D = rowsum(d_o * o), float32, row r of q head h at h * rows_q + r;
-//!   [dq_acc, lists):  atomic_dq only (not deterministic, and the Hopper kernel or
-//!                     backward_tiles::atomic_dq at this head dim): the dQ accumulator, float32
-//!                     [rows_q, heads_q, head_dim] (zeroed by the D kernel, added to by the
-//!                     dK/dV kernel with atomics, scaled into d_q at the end);
-//!   [lists, bytes):   fused and bucketed plans only: a header of 4 int32 (q item count, k item
-//!                     count, status, unused), then q_capacity q-tile items and k_capacity
-//!                     k-tile items, written on the device from the plan's device cu_seqlens.
-//! Capacities: a segment of n rows has ceil(n / tile) <= n / tile + 1 tiles, so rows / tile +
-//! segment_count bounds any table of those totals (device-built plans: their bounds). The
-//! dQ kernel's path lists q tiles (its CTAs), the atomic one none.
 //! Whether the backward of `p` runs the Hopper dK/dV kernel: the plan's forward runs the sm90
 //! family (an sm_90 device and segments longer than 64; a bucketed plan, its longest
 //! segment's) and the head dim has one.
@@ -48,6 +36,19 @@ inline bool hopper_backward(const plan& p) {
   return p.kernel().family == kernel_family::sm90 && hopper_backward_head_dim(p.head_dim());
 }
 
+//! Where backward() keeps what it computes before the gradients:
+//!   [0, dq_acc):      D = rowsum(d_o * o), float32, row r of q head h at h * rows_q + r;
+//!   [dq_acc, lists):  atomic_dq only (not deterministic, and the Hopper kernel or
+//!                     backward_tiles::atomic_dq at this head dim): the dQ accumulator, float32
+//!                     [rows_q, heads_q, head_dim] (zeroed by the D kernel, added to by the
+//!                     dK/dV kernel: red.global on sm80, bulk reductions on Hopper; scaled
+//!                     into d_q at the end);
+//!   [lists, bytes):   fused and bucketed plans only: a header of 4 int32 (q item count, k item
+//!                     count, status, unused), then q_capacity q-tile items and k_capacity
+//!                     k-tile items, written on the device from the plan's device cu_seqlens.
+//! Capacities: a segment of n rows has ceil(n / tile) <= n / tile + 1 tiles, so rows / tile +
+//! segment_count bounds any table of those totals (device-built plans: their bounds). The
+//! dQ kernel's path lists q tiles (its CTAs), the atomic one none.
 struct backward_layout {
   std::size_t dq_acc = 0;
   std::size_t lists = 0;

@@ -1,11 +1,12 @@
 // SPDX-License-Identifier: Apache-2.0
 #pragma once
 //! \file forward_kernel.cuh
-//! The Hopper forward kernel (sm_90a wgmma) for tall tiles, and how the host learns, once,
-//! whether this build carries it.
+//! The Hopper forward kernel (sm_90a wgmma) for tall tiles, and how the host learns whether
+//! the binary loaded for the current device carries it.
 
 #include <varattn/detail/kernel/params.cuh>
 #include <varattn/detail/kernel/work_source.cuh>
+#include <varattn/detail/sm90/compiled_in.hpp>
 #include <varattn/detail/sm90/forward_tile.cuh>
 #include <varattn/error.hpp>
 
@@ -44,20 +45,14 @@ struct program {
   static constexpr int kSmemBytes = traits::kSmemBytes;
   static constexpr auto kernel = forward_kernel<Element, HeadDim, Modifier>;
 
-  //! Throws unless the binary loaded for the current device holds the sm_90a body (a build
-  //! without sm_90a code has an empty kernel with no static shared memory). Asked once per
-  //! process (a host-side query: no stream work, legal under capture), then remembered.
+  //! Throws unless the binary loaded for the current device holds the sm_90a body
+  //! (compiled_in.hpp).
   static void require_compiled_in() {
-    static const bool compiled_in = [] {
-      cudaFuncAttributes attributes{};
-      VARATTN_CUDA_CHECK(cudaFuncGetAttributes(&attributes, kernel));
-      return attributes.sharedSizeBytes > 0;
-    }();
-    if (!compiled_in) {
-      fail("the plan selected the sm90 kernel, but this binary has no sm_90a code for it "
-           "(compile for sm_90a, e.g. CMAKE_CUDA_ARCHITECTURES \"80;90a\", or make the plan "
-           "with attention_options::kernel = kernel_family::sm80)");
-    }
+    require_sm90_body<kernel>(
+        "the plan selected the sm90 kernel, but the binary loaded for the current device has no "
+        "sm_90a code for it (compile for sm_90a, e.g. CMAKE_CUDA_ARCHITECTURES \"80;90a\", run "
+        "on the Hopper device the plan was made for, or make the plan with "
+        "attention_options::kernel = kernel_family::sm80)");
   }
 };
 

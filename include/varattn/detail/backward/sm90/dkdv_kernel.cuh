@@ -32,6 +32,7 @@
 #include <varattn/detail/sm80/cp_async.cuh>
 #include <varattn/detail/sm80/mma.cuh>
 #include <varattn/detail/sm90/bulk_reduce.cuh>
+#include <varattn/detail/sm90/compiled_in.hpp>
 #include <varattn/detail/sm90/mbarrier.cuh>
 #include <varattn/detail/sm90/swizzled_tile.cuh>
 #include <varattn/detail/sm90/wgmma.cuh>
@@ -381,19 +382,14 @@ struct backward_program {
   static constexpr int kSmemBytes = traits::kSmemBytes;
   static constexpr auto kernel = dkdv_kernel<Element, HeadDim, Modifier, AtomicDq>;
 
-  //! Throws unless the binary loaded for the current device holds the sm_90a body (as the
-  //! forward's sm90::program). Asked once per process, then remembered.
+  //! Throws unless the binary loaded for the current device holds the sm_90a body
+  //! (compiled_in.hpp).
   static void require_compiled_in() {
-    static const bool compiled_in = [] {
-      cudaFuncAttributes attributes{};
-      VARATTN_CUDA_CHECK(cudaFuncGetAttributes(&attributes, kernel));
-      return attributes.sharedSizeBytes > 0;
-    }();
-    if (!compiled_in) {
-      fail("the plan selected the sm90 kernel, but this binary has no sm_90a code for the "
-           "Hopper backward (compile for sm_90a, e.g. CMAKE_CUDA_ARCHITECTURES \"80;90a\", or "
-           "make the plan with attention_options::kernel = kernel_family::sm80)");
-    }
+    require_sm90_body<kernel>(
+        "the plan selected the sm90 kernel, but the binary loaded for the current device has no "
+        "sm_90a code for the Hopper backward (compile for sm_90a, e.g. CMAKE_CUDA_ARCHITECTURES "
+        "\"80;90a\", run on the Hopper device the plan was made for, or make the plan with "
+        "attention_options::kernel = kernel_family::sm80)");
   }
 };
 
