@@ -12,6 +12,9 @@
 #                edit, and pass /tmp/b.patch (carried to the GPU machine with the tree).
 #   "CUDA FLAGS" B built into build/ab with extra CMAKE_CUDA_FLAGS (e.g. "-lineinfo -G"),
 #                for what is still a compiler flag or macro.
+#   P1.patch,P2.patch,...  up to four patches, each its own variant (B, C, D, E: build/ab,
+#                build/ab_C, ...), runs A1 B1 C1 A2 B2 C2; two patches stacked are one variant:
+#                cat P1.patch P2.patch > /tmp/both.patch (git apply takes the concatenation).
 #   -            no B build: the kernel families are a run-time choice
 #                (attention_options::kernel), and varattn_bench registers
 #                fwd/<workload>/fused_sm80/<dtype>, the fused plan forced onto the sm80
@@ -29,30 +32,48 @@ archs=${VARATTN_CUDA_ARCHS:-90a}
 mkdir -p "$out"
 VARATTN_STAGES=configure,build bash "$root/bench/run_on_gpu.sh" "$out/a" >/dev/null 2>&1 ||
   { echo "A build failed: $out/a/build.log"; exit 1; }
-runs=(A1 B1 A2 B2)
+labels=(B C D E)  # up to four variants besides A
+variants=()       # "label|build dir"
 if [[ $b_spec == - ]]; then
   runs=(A1 A2)
 else
-  src=$root flags=
-  if [[ $b_spec == *.patch || $b_spec == *.diff ]]; then
-    [[ -f $b_spec ]] || { echo "no patch file $b_spec"; exit 2; }
-    patch_file=$(cd "$(dirname "$b_spec")" && pwd)/$(basename "$b_spec")
-    src=$(mktemp -d "${TMPDIR:-/tmp}/varattn_ab_src.XXXXXX") || exit 1
-    tar -C "$root" --exclude=./build --exclude=./.git -cf - . | tar -C "$src" -xf - ||
-      { echo "B: copying the tree to $src failed"; exit 1; }
-    (cd "$src" && git apply "$patch_file") >"$out/b_patch.log" 2>&1 ||
-      { echo "B patch failed: $out/b_patch.log"; exit 1; }
-  else
-    flags=$b_spec
-  fi
-  cmake -S "$src" -B "$b" -G Ninja -DCMAKE_BUILD_TYPE=Release "-DCMAKE_CUDA_ARCHITECTURES=$archs" \
-    -DVARATTN_BUILD_TESTS=OFF -DVARATTN_BUILD_EXAMPLES=OFF -DVARATTN_BUILD_BENCHMARKS=ON \
-    "-DCMAKE_CUDA_FLAGS=$flags" >"$out/b_configure.log" 2>&1 &&
-    ninja -C "$b" varattn_bench >"$out/b_build.log" 2>&1 || { echo "B build failed: $out/b_build.log"; exit 1; }
+  # B may be several patches, comma-separated (B, C, ...: each built into its own folder; runs
+  # A1 B1 C1 A2 B2 C2); a compiler flag string is one variant.
+  IFS=, read -r -a specs <<<"$b_spec"
+  [[ $b_spec == *.patch* || $b_spec == *.diff* ]] || specs=("$b_spec")
+  ((${#specs[@]} <= ${#labels[@]})) || { echo "at most ${#labels[@]} variants"; exit 2; }
+  for i in "${!specs[@]}"; do
+    spec=${specs[$i]} label=${labels[$i]}
+    dir=$b
+    ((i > 0)) && dir=$root/build/ab_$label
+    src=$root flags=
+    if [[ $spec == *.patch || $spec == *.diff ]]; then
+      [[ -f $spec ]] || { echo "no patch file $spec"; exit 2; }
+      patch_file=$(cd "$(dirname "$spec")" && pwd)/$(basename "$spec")
+      src=$(mktemp -d "${TMPDIR:-/tmp}/varattn_ab_src.XXXXXX") || exit 1
+      tar -C "$root" --exclude=./build --exclude=./.git -cf - . | tar -C "$src" -xf - ||
+        { echo "$label: copying the tree to $src failed"; exit 1; }
+      (cd "$src" && git apply "$patch_file") >"$out/${label,,}_patch.log" 2>&1 ||
+        { echo "$label patch failed: $out/${label,,}_patch.log"; exit 1; }
+    else
+      flags=$spec
+    fi
+    cmake -S "$src" -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE=Release "-DCMAKE_CUDA_ARCHITECTURES=$archs" \
+      -DVARATTN_BUILD_TESTS=OFF -DVARATTN_BUILD_EXAMPLES=OFF -DVARATTN_BUILD_BENCHMARKS=ON \
+      "-DCMAKE_CUDA_FLAGS=$flags" >"$out/${label,,}_configure.log" 2>&1 &&
+      ninja -C "$dir" varattn_bench >"$out/${label,,}_build.log" 2>&1 ||
+      { echo "$label build failed: $out/${label,,}_build.log"; exit 1; }
+    variants+=("$label|$dir")
+  done
+  runs=()
+  for round in 1 2; do
+    runs+=("A$round")
+    for v in "${variants[@]}"; do runs+=("${v%%|*}$round"); done
+  done
 fi
 for run in "${runs[@]}"; do
   dir=$a
-  [[ $run == B* ]] && dir=$b
+  for v in "${variants[@]}"; do [[ $run == "${v%%|*}"? ]] && dir=${v#*|}; done
   echo "== $run"
   "$dir/bench/varattn_bench" --benchmark_filter="$filter" --varattn_min_time=0.2 2>/dev/null |
     awk '/^(fwd|bwd|encoder)/ {sub("/min_time:[0-9.]*/manual_time", "", $1); print $1, $2, $3}'
