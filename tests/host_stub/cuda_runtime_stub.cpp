@@ -39,8 +39,10 @@ struct state {
   std::vector<std::string> errors;
   // The device: one of this compute capability, or none.
   bool has_device = true;
+  int current_device = 0;
   int major = 8, minor = 0;
-  std::size_t device_reads = 0, attribute_reads = 0;
+  std::map<int, std::size_t> static_smem;  // device -> cudaFuncGetAttributes' sharedSizeBytes
+  std::size_t device_reads = 0, attribute_reads = 0, function_reads = 0;
   cudaError_t last_error = cudaSuccess;  // sticky until cudaGetLastError
 };
 
@@ -131,10 +133,13 @@ void reset() {
   s().pending.clear();
   s().capturing = false;
   s().has_device = true;
+  s().current_device = 0;
   s().major = 8;
   s().minor = 0;
+  s().static_smem.clear();
   s().device_reads = 0;
   s().attribute_reads = 0;
+  s().function_reads = 0;
   s().last_error = cudaSuccess;
 }
 void fail_next(call_kind kind, cudaError_t status, int skip) {
@@ -147,6 +152,12 @@ void set_compute_capability(int major, int minor) {
   s().minor = minor;
 }
 void set_no_device() { s().has_device = false; }
+void set_current_device(int device) {
+  s().has_device = true;
+  s().current_device = device;
+}
+void set_function_static_smem(int device, std::size_t bytes) { s().static_smem[device] = bytes; }
+std::size_t function_reads() { return s().function_reads; }
 std::size_t device_reads() { return s().device_reads; }
 std::size_t attribute_reads() { return s().attribute_reads; }
 cudaError_t last_error() { return s().last_error; }
@@ -309,7 +320,19 @@ cudaError_t CUDARTAPI cudaGetDevice(int* device) {
     return stub::s().last_error = cudaErrorInvalidValue;
   }
   if (!stub::s().has_device) return stub::s().last_error = cudaErrorNoDevice;
-  *device = 0;
+  *device = stub::s().current_device;
+  return cudaSuccess;
+}
+
+cudaError_t CUDARTAPI cudaFuncGetAttributes(struct cudaFuncAttributes* attr, const void* func) {
+  ++stub::s().function_reads;
+  if (attr == nullptr || func == nullptr || !stub::s().has_device) {
+    stub::s().errors.push_back("cudaFuncGetAttributes without output, function or device");
+    return stub::s().last_error = cudaErrorInvalidValue;
+  }
+  *attr = cudaFuncAttributes{};
+  const auto found = stub::s().static_smem.find(stub::s().current_device);
+  attr->sharedSizeBytes = found == stub::s().static_smem.end() ? 0 : found->second;
   return cudaSuccess;
 }
 

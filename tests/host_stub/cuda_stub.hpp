@@ -65,6 +65,12 @@ void set_compute_capability(int major, int minor);
 //! No device (reset(): there is one): cudaGetDevice fails with cudaErrorNoDevice, which, as
 //! in the real runtime, stays the last error until cudaGetLastError() reads it.
 void set_no_device();
+//! The device cudaGetDevice reports (reset(): 0). Attributes are modelled for device 0 only.
+void set_current_device(int device);
+//! The static shared memory cudaFuncGetAttributes reports for any function while `device` is
+//! current (reset(): 0 on every device, i.e. a kernel's empty stub); its calls since reset().
+void set_function_static_smem(int device, std::size_t bytes);
+std::size_t function_reads();
 //! cudaGetDevice calls and cudaDeviceGetAttribute calls since the last reset().
 std::size_t device_reads();
 std::size_t attribute_reads();

@@ -28,7 +28,8 @@ void require_sm90_body(const char* message) {
   int8_t state = cached ? known[device].load(std::memory_order_relaxed) : int8_t{0};
   if (state == 0) {
     cudaFuncAttributes attributes{};
-    VARATTN_CUDA_CHECK(cudaFuncGetAttributes(&attributes, Kernel));
+    // The C API (cuda_runtime_api.h): plain C++ can call it too (the host stub tests).
+    VARATTN_CUDA_CHECK(cudaFuncGetAttributes(&attributes, reinterpret_cast<const void*>(Kernel)));
     state = attributes.sharedSizeBytes > 0 ? 1 : 2;
     if (cached) known[device].store(state, std::memory_order_relaxed);
   }
