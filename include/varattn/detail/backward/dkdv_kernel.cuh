@@ -34,6 +34,21 @@ struct kv_tile {
   int32_t step_first;  //!< query steps [step_first, step_end) of kv_queries rows
   int32_t step_end;
   int32_t kv_head;
+
+  //! With seg and mask set: the tile is k tile `k_tile` of `tile_keys` keys, and the query
+  //! steps of `step_rows` rows that see its keys. Query i sees key j iff min_offset <= j - i
+  //! <= max_offset: the queries [key0 - max_offset, key0 + keys - 1 - min_offset] (int64: the
+  //! offsets may be INT32_MIN / INT32_MAX).
+  __device__ __forceinline__ void place(int k_tile, int32_t tile_keys, int32_t step_rows) {
+    key0 = k_tile * tile_keys;
+    keys = min(tile_keys, seg.k_length - key0);
+    const int64_t first = int64_t{key0} - mask.max_offset;
+    const int64_t last = int64_t{key0} + keys - 1 - mask.min_offset;
+    const int64_t q_first = first < 0 ? 0 : first;
+    const int64_t q_last = last < seg.q_length - 1 ? last : seg.q_length - 1;
+    step_first = static_cast<int32_t>(q_first / step_rows);
+    step_end = q_last < q_first ? step_first : static_cast<int32_t>(q_last / step_rows) + 1;
+  }
 };
 
 //! The dK/dV kernel's shared memory: K and V; kKvBuffers x (Q, dO) of a query step; as many
@@ -190,17 +205,7 @@ __global__ void __launch_bounds__(backward_traits<Element, HeadDim>::kKvThreads)
   const int lane = static_cast<int>(threadIdx.x % 32);
 
   t.mask = segment_mask::make(p.mask, t.seg.q_length, t.seg.k_length);
-  t.key0 = k_tile * T::kKvKeys;
-  t.keys = min(T::kKvKeys, t.seg.k_length - t.key0);
-  // Query i sees key j iff min_offset <= j - i <= max_offset: the queries that see a key of
-  // [key0, key0 + keys) are [key0 - max_offset, key0 + keys - 1 - min_offset] (int64: the
-  // offsets may be INT32_MIN / INT32_MAX).
-  const int64_t first = int64_t{t.key0} - t.mask.max_offset;
-  const int64_t last = int64_t{t.key0} + t.keys - 1 - t.mask.min_offset;
-  const int64_t q_first = first < 0 ? 0 : first;
-  const int64_t q_last = last < t.seg.q_length - 1 ? last : t.seg.q_length - 1;
-  t.step_first = static_cast<int32_t>(q_first / T::kKvQueries);
-  t.step_end = q_last < q_first ? t.step_first : static_cast<int32_t>(q_last / T::kKvQueries) + 1;
+  t.place(k_tile, T::kKvKeys, T::kKvQueries);
 
   const int64_t k_row = int64_t{t.seg.k_begin} + t.key0;
   load_rows_async<T, T::kKvKeys, T::kKvThreads>(sm.k(), p.k.at(k_row, t.kv_head),

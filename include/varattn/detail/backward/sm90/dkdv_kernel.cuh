@@ -329,16 +329,7 @@ __global__ void __launch_bounds__(hopper_backward_traits<Element, HeadDim>::kThr
   const int lane = static_cast<int>(threadIdx.x % 32);
 
   t.mask = segment_mask::make(p.mask, t.seg.q_length, t.seg.k_length);
-  t.key0 = k_tile * T::kKeys;
-  t.keys = min(T::kKeys, t.seg.k_length - t.key0);
-  // The queries that see a key of [key0, key0 + keys) (as the sm80 kernel; int64: the
-  // offsets may be INT32_MIN / INT32_MAX).
-  const int64_t first = int64_t{t.key0} - t.mask.max_offset;
-  const int64_t last = int64_t{t.key0} + t.keys - 1 - t.mask.min_offset;
-  const int64_t q_first = first < 0 ? 0 : first;
-  const int64_t q_last = last < t.seg.q_length - 1 ? last : t.seg.q_length - 1;
-  t.step_first = static_cast<int32_t>(q_first / T::kQueries);
-  t.step_end = q_last < q_first ? t.step_first : static_cast<int32_t>(q_last / T::kQueries) + 1;
+  t.place(k_tile, T::kKeys, T::kQueries);
 
   const int64_t k_row = int64_t{t.seg.k_begin} + t.key0;
   const int thread = static_cast<int>(threadIdx.x);
