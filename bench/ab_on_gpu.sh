@@ -21,6 +21,9 @@
 #                kernel: A's binary runs twice (A1, A2) with a filter that names both, e.g.
 #                bash bench/ab_on_gpu.sh "$OUT" - '^fwd/(long-d128|llm-d128)/(fused|fused_sm80)/bf16'
 # e.g. bash bench/ab_on_gpu.sh "$OUT" /tmp/stages3.patch '^fwd/long-d128/fused/bf16'
+# VARATTN_AB_STAGES=build or =run splits the call in two (default both): build every variant
+# and stop, or run the builds already there; other GPU work (the tests) can then run while the
+# variants build, and never beside the timed runs.
 # A backward change: the same with bwd/ names (varattn::backward alone, timed per call), e.g.
 #      bash bench/ab_on_gpu.sh "$OUT" /tmp/bwd.patch '^bwd/(vl-window|llm-d128|long-d128)[^/]*/fused/bf16'
 set -u -o pipefail
@@ -29,9 +32,12 @@ root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 a=${VARATTN_BUILD_DIR:-$root/build/gpu}
 b=$root/build/ab
 archs=${VARATTN_CUDA_ARCHS:-90a}
+stages=",${VARATTN_AB_STAGES:-build,run},"
 mkdir -p "$out"
-VARATTN_STAGES=configure,build bash "$root/bench/run_on_gpu.sh" "$out/a" >/dev/null 2>&1 ||
-  { echo "A build failed: $out/a/build.log"; exit 1; }
+if [[ $stages == *,build,* ]]; then
+  VARATTN_STAGES=configure,build bash "$root/bench/run_on_gpu.sh" "$out/a" >/dev/null 2>&1 ||
+    { echo "A build failed: $out/a/build.log"; exit 1; }
+fi
 labels=(B C D E)  # up to four variants besides A
 variants=()       # "label|build dir"
 if [[ $b_spec == - ]]; then
@@ -47,7 +53,9 @@ else
     dir=$b
     ((i > 0)) && dir=$root/build/ab_$label
     src=$root flags=
-    if [[ $spec == *.patch || $spec == *.diff ]]; then
+    if [[ $stages != *,build,* ]]; then
+      [[ -x $dir/bench/varattn_bench ]] || { echo "$label: no build in $dir"; exit 1; }
+    elif [[ $spec == *.patch || $spec == *.diff ]]; then
       [[ -f $spec ]] || { echo "no patch file $spec"; exit 2; }
       patch_file=$(cd "$(dirname "$spec")" && pwd)/$(basename "$spec")
       src=$(mktemp -d "${TMPDIR:-/tmp}/varattn_ab_src.XXXXXX") || exit 1
@@ -58,13 +66,16 @@ else
     else
       flags=$spec
     fi
-    cmake -S "$src" -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE=Release "-DCMAKE_CUDA_ARCHITECTURES=$archs" \
-      -DVARATTN_BUILD_TESTS=OFF -DVARATTN_BUILD_EXAMPLES=OFF -DVARATTN_BUILD_BENCHMARKS=ON \
-      "-DCMAKE_CUDA_FLAGS=$flags" >"$out/${label,,}_configure.log" 2>&1 &&
-      ninja -C "$dir" varattn_bench >"$out/${label,,}_build.log" 2>&1 ||
-      { echo "$label build failed: $out/${label,,}_build.log"; exit 1; }
+    if [[ $stages == *,build,* ]]; then
+      cmake -S "$src" -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE=Release "-DCMAKE_CUDA_ARCHITECTURES=$archs" \
+        -DVARATTN_BUILD_TESTS=OFF -DVARATTN_BUILD_EXAMPLES=OFF -DVARATTN_BUILD_BENCHMARKS=ON \
+        "-DCMAKE_CUDA_FLAGS=$flags" >"$out/${label,,}_configure.log" 2>&1 &&
+        ninja -C "$dir" varattn_bench >"$out/${label,,}_build.log" 2>&1 ||
+        { echo "$label build failed: $out/${label,,}_build.log"; exit 1; }
+    fi
     variants+=("$label|$dir")
   done
+  [[ $stages == *,run,* ]] || exit 0
   runs=()
   for round in 1 2; do
     runs+=("A$round")

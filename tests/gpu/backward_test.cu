@@ -317,7 +317,7 @@ template <class Element>
 void check_options() {
   uint64_t seed = 14000;
   for (const option_case& c : kOptionCases) {
-    for (const int32_t d : test::kHeadDims) {
+    for (const int32_t d : test::head_dims_to_test()) {
       if (!test::instantiated(d)) continue;
       CAPTURE(std::string(c.name));
       CAPTURE(d);

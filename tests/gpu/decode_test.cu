@@ -66,7 +66,7 @@ void check_decode() {
   uint64_t seed = 4000;
   std::mt19937 rng(20261130);
   for (const decode_case& c : cases()) {
-    for (const int32_t d : test::kHeadDims) {
+    for (const int32_t d : test::head_dims_to_test()) {
       if (!test::instantiated(d)) continue;
       CAPTURE(std::string(c.name));
       CAPTURE(d);

@@ -10,7 +10,7 @@ namespace test {
 
 template <class Element>
 void check_every_head_dim() {
-  for (const int32_t d : kHeadDims) {
+  for (const int32_t d : head_dims_to_test()) {
     if (!instantiated(d)) continue;
     for (const bool causal : {false, true}) {
       CAPTURE(d);

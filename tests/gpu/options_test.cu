@@ -59,7 +59,7 @@ template <class Element>
 void check_options() {
   uint64_t seed = 1000;
   for (const option_case& c : cases()) {
-    for (const int32_t d : test::kHeadDims) {
+    for (const int32_t d : test::head_dims_to_test()) {
       if (!test::instantiated(d)) continue;
       CAPTURE(std::string(c.name));
       CAPTURE(d);
