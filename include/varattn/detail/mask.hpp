@@ -12,6 +12,7 @@
 
 #include <cmath>
 #include <cstdint>
+#include <type_traits>
 
 namespace varattn::detail {
 
@@ -114,5 +115,22 @@ struct segment_mask {
   }
 #endif
 };
+
+#if defined(__CUDACC__)
+//! Calls `body(masked)` once: with std::true_type when `partial` (some element of the tile
+//! may be masked), else with std::false_type. An element loop written with
+//! `visible = !decltype(masked)::value || mask.visible(query, key)` then exists twice, and
+//! the common copy has no mask test: with a run-time `!partial || ...` in each element,
+//! ptxas branched on every element of the backward's score loops
+//! (bench/experiments/backward_unmasked_path.md).
+template <class Body>
+__device__ __forceinline__ void with_mask_test(bool partial, const Body& body) {
+  if (partial) {
+    body(std::true_type{});
+  } else {
+    body(std::false_type{});
+  }
+}
+#endif
 
 }  // namespace varattn::detail

@@ -153,26 +153,28 @@ __device__ __forceinline__ void dkdv_pass(
     // Every query of the step sees every key of the tile: no element mask.
     const segment_mask::key_range unmasked = t.mask.unmasked_keys(query0, T::kKvQueries);
     const bool partial = t.key0 < unmasked.first || t.key0 + T::kKvKeys > unmasked.end;
+    with_mask_test(partial, [&](auto masked) {
 #pragma unroll
-    for (int n = 0; n < kQTiles; ++n) {
+      for (int n = 0; n < kQTiles; ++n) {
 #pragma unroll
-      for (int e = 0; e < 4; ++e) {
-        const int col = n * 8 + (lane % 4) * 2 + (e % 2);  // query in the step
-        const int32_t key = warp_key0 + lane / 4 + (e / 2) * 8;
-        const bool visible = !partial || t.mask.visible(query0 + col, key);
-        // A row that sees no key has lse -inf: P = exp2(-inf) = 0 there.
-        const float lse = s_lse[col];
-        const float lse2 = lse == -INFINITY ? INFINITY : lse * kLog2e;
-        const float x = s[n][e];
-        const float prob = visible ? fast_exp2(fmaf(x, p.exp2_scale, -lse2)) : 0.f;
-        s[n][e] = prob;
-        if constexpr (DoK) {
-          float ds = prob * (dp[n][e] - s_delta[col]);
-          if constexpr (Modifier::kSoftcap) ds *= visible ? 1.f - x * x : 0.f;
-          dp[n][e] = ds;
+        for (int e = 0; e < 4; ++e) {
+          const int col = n * 8 + (lane % 4) * 2 + (e % 2);  // query in the step
+          const int32_t key = warp_key0 + lane / 4 + (e / 2) * 8;
+          const bool visible = !decltype(masked)::value || t.mask.visible(query0 + col, key);
+          // A row that sees no key has lse -inf: P = exp2(-inf) = 0 there.
+          const float lse = s_lse[col];
+          const float lse2 = lse == -INFINITY ? INFINITY : lse * kLog2e;
+          const float x = s[n][e];
+          const float prob = visible ? fast_exp2(fmaf(x, p.exp2_scale, -lse2)) : 0.f;
+          s[n][e] = prob;
+          if constexpr (DoK) {
+            float ds = prob * (dp[n][e] - s_delta[col]);
+            if constexpr (Modifier::kSoftcap) ds *= visible ? 1.f - x * x : 0.f;
+            dp[n][e] = ds;
+          }
         }
       }
-    }
+    });
     if constexpr (DoV) {
       product_pb<Element, T::kStride, T::kKvQueries / 16, T::kOutTiles>(dv, s, sdo, lane);
     }

@@ -102,20 +102,22 @@ __global__ void __launch_bounds__(backward_traits<Element, HeadDim>::kQThreads)
                                                           lane);
     Modifier::apply(s, p.softcap_scale);
     const bool partial = key0 < unmasked.first || key0 + T::kQKeys > unmasked.end;
+    with_mask_test(partial, [&](auto masked) {
 #pragma unroll
-    for (int n = 0; n < kKTiles; ++n) {
+      for (int n = 0; n < kKTiles; ++n) {
 #pragma unroll
-      for (int e = 0; e < 4; ++e) {
-        const int32_t query = query0 + warp_row0 + lane / 4 + (e / 2) * 8;
-        const int32_t key = key0 + n * 8 + (lane % 4) * 2 + (e % 2);
-        const bool visible = !partial || mask.visible(query, key);
-        const float x = s[n][e];
-        const float prob = visible ? fast_exp2(fmaf(x, p.exp2_scale, -lse2[e / 2])) : 0.f;
-        float d = prob * (ds[n][e] - delta[e / 2]);
-        if constexpr (Modifier::kSoftcap) d *= visible ? 1.f - x * x : 0.f;
-        ds[n][e] = d;
+        for (int e = 0; e < 4; ++e) {
+          const int32_t query = query0 + warp_row0 + lane / 4 + (e / 2) * 8;
+          const int32_t key = key0 + n * 8 + (lane % 4) * 2 + (e % 2);
+          const bool visible = !decltype(masked)::value || mask.visible(query, key);
+          const float x = s[n][e];
+          const float prob = visible ? fast_exp2(fmaf(x, p.exp2_scale, -lse2[e / 2])) : 0.f;
+          float d = prob * (ds[n][e] - delta[e / 2]);
+          if constexpr (Modifier::kSoftcap) d *= visible ? 1.f - x * x : 0.f;
+          ds[n][e] = d;
+        }
       }
-    }
+    });
     product_pb<Element, T::kStride, T::kQKeys / 16, T::kOutTiles>(dq, ds, sk, lane);
     if (T::kQBuffers == 1 && step + 1 < blocks.count) {
       __syncthreads();  // every warp is done with the one buffer

@@ -4,9 +4,9 @@
 //! dK and dV on Hopper tensor cores (sm_90a wgmma): the sm80 dK/dV kernel's algorithm
 //! (backward/dkdv_kernel.cuh) with a CTA of two warpgroups, 64 keys each (the wgmma's 64 rows
 //! are keys). K and V are loaded once into 128-byte swizzled shared memory; per query step
-//! of 64 queries (every q head of the group, every step that sees the CTA's keys) all 256
-//! threads copy Q, dO, lse and D into the other of two buffers with cp.async while each
-//! warpgroup computes on this step's:
+//! of 64 queries (every q head of the group, every step that sees the CTA's keys) warpgroup 0
+//! copies Q, dO, lse and D into the other of two buffers with cp.async while each warpgroup
+//! computes on this step's:
 //!   S^T = K Q^T, dP^T = V dO^T       wgmma, both operands K-major in shared memory;
 //!   P^T = exp2(S^T scale - lse), dS^T = P^T (dP^T - D) (x softcap's 1 - tanh^2), in registers
 //!                                    (the accumulator is the mma.sync C layout: row = key);
@@ -14,11 +14,14 @@
 //!                                    B = dO / Q through the transpose bit;
 //!   dQ += dS K (AtomicDq)            both warpgroups' dS^T to shared memory, one CTA barrier,
 //!                                    then warpgroup c: channels [64 c, + 64) over all 128 keys
-//!                                    (wgmma, both operands MN-major), staged as float32 and
-//!                                    added by the copy engine (sm90/bulk_reduce.cuh), one bulk
-//!                                    reduction a query row into the float32 accumulator.
+//!                                    (wgmma, both operands MN-major), staged as float32; then
+//!                                    warpgroup 1 hands every staged row to the copy engine
+//!                                    (sm90/bulk_reduce.cuh), one bulk reduction a query row
+//!                                    into the float32 accumulator.
 //! The softmax's exp2 of P^T runs while dP^T is still in the tensor cores (without softcap).
-//! No producer warp and no mbarrier: one __syncthreads a step (a first version).
+//! No producer warp and no mbarrier: one __syncthreads a step; warpgroup 0 issues the loads
+//! and warpgroup 1 the bulk reductions, so that neither waits for the other's (the SASS waits
+//! for both through one scoreboard).
 
 #include <varattn/detail/backward/dkdv_kernel.cuh>
 #include <varattn/detail/backward/dq_accumulator.cuh>
@@ -81,11 +84,11 @@ __device__ __forceinline__ void load_step(const backward_params<Element>& p, con
   const int32_t valid = min(T::kQueries, t.seg.q_length - query0);
   const int64_t q_row = int64_t{t.seg.q_begin} + query0;
   const int thread = static_cast<int>(threadIdx.x);
-  T::query_tile::template load_async<T::kThreads>(sm.q(buf), p.q.at(q_row, head),
-                                                  p.q.token_stride, valid, thread);
-  T::query_tile::template load_async<T::kThreads>(sm.d_o(buf), p.d_o.at(q_row, head),
-                                                  p.d_o.token_stride, valid, thread);
-  static_assert(2 * T::kQueries <= T::kThreads, "one lse or D value a thread");
+  T::query_tile::template load_async<T::kLoaderThreads>(sm.q(buf), p.q.at(q_row, head),
+                                                        p.q.token_stride, valid, thread);
+  T::query_tile::template load_async<T::kLoaderThreads>(sm.d_o(buf), p.d_o.at(q_row, head),
+                                                        p.d_o.token_stride, valid, thread);
+  static_assert(2 * T::kQueries <= T::kLoaderThreads, "one lse or D value a thread");
   if (thread < 2 * T::kQueries) {
     const int row = thread % T::kQueries;
     const bool ok = row < valid;
@@ -107,14 +110,10 @@ __device__ __forceinline__ bool group_sees(const kv_tile& t, int32_t query0, int
 }
 
 //! dQ(64 queries x channels [64 chunk, + 64)) += dS K over the CTA's 128 keys (both
-//! warpgroups' dS^T blocks, in shared memory), staged in shared memory as float32 and handed
-//! to the copy engine: one bulk reduction a query row into the accumulator (rows past the
-//! segment are not added). The stage is free again once this thread's previous group was read
-//! (bulk_wait_read, before the caller's CTA barrier).
+//! warpgroups' dS^T blocks, in shared memory), staged in shared memory as float32 for the
+//! bulk reductions (reduce_dq).
 template <class T, class Element>
-__device__ __forceinline__ void add_dq_chunk(const backward_params<Element>& p, const kv_tile& t,
-                                             const backward_smem<T>& sm, int32_t head,
-                                             int32_t query0, int chunk) {
+__device__ __forceinline__ void stage_dq_chunk(const backward_smem<T>& sm, int chunk) {
   const int warp = static_cast<int>(threadIdx.x / 32) % 4;
   const int lane = static_cast<int>(threadIdx.x % 32);
   float dq[8][4];
@@ -141,14 +140,27 @@ __device__ __forceinline__ void add_dq_chunk(const backward_params<Element>& p, 
         make_float2(dq[n][2], dq[n][3]);
   }
   fence_proxy_async();  // the stores, for the copy engine
-  named_barrier_sync(1 + T::kWarpgroups + chunk, 128);
+}
+
+//! The reducer warpgroup hands every staged chunk to the copy engine: thread i, row i % 64 of
+//! chunk i / 64, one bulk reduction into the accumulator (rows past the segment are not
+//! added). Its stages are free again once its previous group was read (bulk_wait_read).
+template <class T, class Element>
+__device__ __forceinline__ void reduce_dq(const backward_params<Element>& p, const kv_tile& t,
+                                          const backward_smem<T>& sm, int32_t head,
+                                          int32_t query0) {
+  static_assert(T::kDqChunks * 64 <= 128, "a row a thread of the reducer");
   constexpr int kChannels = T::kOutTiles * 8;  // the head dim
   const int i = static_cast<int>(threadIdx.x % 128);
-  if (i < 64 && i < t.seg.q_length - query0) {
+  const int chunk = i / 64;
+  const int row = i % 64;
+  if (chunk < T::kDqChunks && row < t.seg.q_length - query0) {
     float* dst = p.dq_acc +
-                 ((int64_t{t.seg.q_begin} + query0 + i) * p.heads_q + head) * int64_t{kChannels} +
+                 ((int64_t{t.seg.q_begin} + query0 + row) * p.heads_q + head) *
+                     int64_t{kChannels} +
                  chunk * 64;
-    bulk_reduce_add(dst, stage + i * kRowFloats, 4 * min(64, kChannels - chunk * 64));
+    bulk_reduce_add(dst, sm.dq_stage(chunk) + row * (T::kDqStageStride / 4),
+                    4 * min(64, kChannels - chunk * 64));
   }
   bulk_commit();
 }
@@ -215,23 +227,28 @@ __device__ __forceinline__ void backward_step(const backward_params<Element>& p,
     const int32_t warp_key0 = group_key0 + warp * 16;
     const float* s_lse = rows;
     const float* s_delta = rows + T::kQueries;
+    // P^T (and softcap's dp factor) over the step's tile; the mask test only where the
+    // warpgroup's keys are not all seen by every query of the step (causal and window edges,
+    // the segment's end).
+    with_mask_test(partial, [&](auto masked) {
 #pragma unroll
-    for (int n = 0; n < T::kScoreTiles; ++n) {
+      for (int n = 0; n < T::kScoreTiles; ++n) {
 #pragma unroll
-      for (int e = 0; e < 4; ++e) {
-        const int col = n * 8 + (lane % 4) * 2 + (e % 2);  // query in the step
-        const int32_t key = warp_key0 + lane / 4 + (e / 2) * 8;
-        const bool visible = !partial || t.mask.visible(query0 + col, key);
-        // A row that sees no key has lse -inf: P = exp2(-inf) = 0 there.
-        const float lse = s_lse[col];
-        const float lse2 = lse == -INFINITY ? INFINITY : lse * kLog2e;
-        const float x = s[n][e];
-        s[n][e] = visible ? fast_exp2(fmaf(x, p.exp2_scale, -lse2)) : 0.f;
-        if constexpr (Modifier::kSoftcap) {
-          dp[n][e] = visible ? (dp[n][e] - s_delta[col]) * (1.f - x * x) : 0.f;
+        for (int e = 0; e < 4; ++e) {
+          const int col = n * 8 + (lane % 4) * 2 + (e % 2);  // query in the step
+          const int32_t key = warp_key0 + lane / 4 + (e / 2) * 8;
+          const bool visible = !decltype(masked)::value || t.mask.visible(query0 + col, key);
+          // A row that sees no key has lse -inf: P = exp2(-inf) = 0 there.
+          const float lse = s_lse[col];
+          const float lse2 = lse == -INFINITY ? INFINITY : lse * kLog2e;
+          const float x = s[n][e];
+          s[n][e] = visible ? fast_exp2(fmaf(x, p.exp2_scale, -lse2)) : 0.f;
+          if constexpr (Modifier::kSoftcap) {
+            dp[n][e] = visible ? (dp[n][e] - s_delta[col]) * (1.f - x * x) : 0.f;
+          }
         }
       }
-    }
+    });
     if constexpr (!Modifier::kSoftcap) {
       wait<0>();
       fence_registers(dp);
@@ -290,10 +307,14 @@ __device__ __forceinline__ void backward_step(const backward_params<Element>& p,
 
   if constexpr (AtomicDq) {
     fence_proxy_async();  // the dS^T stores, for the dQ wgmma
-    if (group < T::kDqChunks) bulk_wait_read<0>();  // the previous step's stage was read
-    named_barrier_sync(1, T::kThreads);             // both dS^T blocks are in; stages free
-    if (group < T::kDqChunks) {
-      add_dq_chunk<T>(p, t, sm, t.kv_head * p.group_size + item / steps, query0, group);
+    if (group == T::kReducer) bulk_wait_read<0>();  // the previous step's stages were read
+    named_barrier_sync(1, T::kThreads);              // both dS^T blocks are in; stages free
+    if (group < T::kDqChunks) stage_dq_chunk<T, Element>(sm, group);
+    if (group == T::kReducer) {
+      named_barrier_sync(1 + T::kWarpgroups, T::kThreads);  // every chunk is staged
+      reduce_dq<T>(p, t, sm, t.kv_head * p.group_size + item / steps, query0);
+    } else {
+      named_barrier_arrive(1 + T::kWarpgroups, T::kThreads);
     }
   }
   wait<0>();  // on every path: ptxas then sees no wgmma in flight at the loop's back edge
@@ -332,33 +353,43 @@ __global__ void __launch_bounds__(hopper_backward_traits<Element, HeadDim>::kThr
   t.place(k_tile, T::kKeys, T::kQueries);
 
   const int64_t k_row = int64_t{t.seg.k_begin} + t.key0;
-  const int thread = static_cast<int>(threadIdx.x);
-  T::key_tile::template load_async<T::kThreads>(sm.k(), p.k.at(k_row, t.kv_head),
-                                                p.k.token_stride, t.keys, thread);
-  T::key_tile::template load_async<T::kThreads>(sm.v(), p.v.at(k_row, t.kv_head),
-                                                p.v.token_stride, t.keys, thread);
-  sm80::cp_async_commit();
+  // Warpgroup kLoader issues every cp.async, kReducer every bulk reduction: a thread's waits
+  // for either (both DEPBAR on scoreboard SB0 in the SASS) then never wait for the other's.
+  const bool loader = group == T::kLoader;
+  if (loader) {
+    const int thread = static_cast<int>(threadIdx.x);
+    T::key_tile::template load_async<T::kLoaderThreads>(sm.k(), p.k.at(k_row, t.kv_head),
+                                                        p.k.token_stride, t.keys, thread);
+    T::key_tile::template load_async<T::kLoaderThreads>(sm.v(), p.v.at(k_row, t.kv_head),
+                                                        p.v.token_stride, t.keys, thread);
+    sm80::cp_async_commit();
+  }
 
   float dv[T::kOutTiles][4] = {};
   float dk[T::kOutTiles][4] = {};
   const int32_t items = p.group_size * (t.step_end - t.step_first);
-  if (items > 0) load_step<T>(p, t, sm, rows, 0, 0);
+  if (loader && items > 0) load_step<T>(p, t, sm, rows, 0, 0);
   for (int32_t item = 0; item < items; ++item) {
     const int buf = item % 2;
-    sm80::cp_async_wait<0>();
-    fence_proxy_async();  // this thread's landed copies, for the wgmma
-    __syncthreads();      // the step's tiles are in; every warpgroup is done with the other buffer
-    if (item + 1 < items) load_step<T>(p, t, sm, rows, item + 1, buf ^ 1);
+    if (loader) {
+      sm80::cp_async_wait<0>();
+      fence_proxy_async();  // this thread's landed copies, for the wgmma
+    }
+    __syncthreads();  // the step's tiles are in; every warpgroup is done with the other buffer
+    if (loader && item + 1 < items) load_step<T>(p, t, sm, rows, item + 1, buf ^ 1);
     backward_step<T, Modifier, AtomicDq>(p, t, sm, rows[buf], group, item, buf, dv, dk);
   }
-  sm80::cp_async_wait<0>();  // with no query step, K and V may still be landing
-  if constexpr (AtomicDq) bulk_wait<0>();  // dQ's last reductions done before the CTA exits
+  if (loader) sm80::cp_async_wait<0>();  // with no query step, K and V may still be landing
 
   const int32_t warp_key = group * 64 + warp * 16;  // the warp's first key in the tile
   store_fragment<Element>(dv, 1.f, p.d_v.at(k_row + warp_key, t.kv_head), p.d_v.token_stride,
                           t.keys - warp_key, HeadDim, lane);
   store_fragment<Element>(dk, p.scale, p.d_k.at(k_row + warp_key, t.kv_head),
                           p.d_k.token_stride, t.keys - warp_key, HeadDim, lane);
+  if constexpr (AtomicDq) {
+    // dQ's last reductions done before the CTA exits (after the stores: they drain meanwhile).
+    if (group == T::kReducer) bulk_wait<0>();
+  }
 #else
   (void)p, (void)work;
 #endif

@@ -20,6 +20,13 @@ struct hopper_backward_traits {
   static constexpr int kKeys = 64 * kWarpgroups;  //!< keys a CTA (the work list's k tile)
   static constexpr int kQueries = 64;             //!< queries a step (wgmma's N of S^T)
   static constexpr int kThreads = 128 * kWarpgroups;
+  //! The warpgroup that issues every cp.async (K, V, and each step's Q, dO, lse, D) and the
+  //! one that issues every bulk reduction of dQ.
+  static constexpr int kLoader = 0;
+  static constexpr int kReducer = 1;
+  static constexpr int kLoaderThreads = 128;
+  static_assert(kLoader == 0 && kLoaderThreads == 128,
+                "the loader's thread index is threadIdx.x (load_step, the K/V loads)");
   using key_tile = swizzled_tile<kKeys, HeadDim>;      //!< K or V, loaded once
   using query_tile = swizzled_tile<kQueries, HeadDim>;  //!< Q or dO of a step, two buffers
   //! A warpgroup's dS^T of a step, [64 keys][64 queries]: one swizzled 64-column block.
