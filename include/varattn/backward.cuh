@@ -59,10 +59,14 @@ void backward(const plan& p, packed_view<const Element> q, packed_view<const Ele
   detail::check_backward_grid(p, layout);
   p.order_after_upload(stream);
   auto* bytes = static_cast<char*>(workspace);
-  const auto params = detail::make_backward_params(
+  auto params = detail::make_backward_params(
       q, k, v, o, d_o, lse, d_q, d_k, d_v, reinterpret_cast<float*>(bytes),
       layout.atomic_dq ? reinterpret_cast<float*>(bytes + layout.dq_acc) : nullptr,
       detail::window{p.window_left(), p.window_right()}, p.scale(), p.softcap());
+  params.head_splits = layout.head_splits;
+  if (layout.head_splits > 1) {
+    params.dkv_partial = reinterpret_cast<float*>(bytes + layout.dkv_partial);
+  }
   detail::dispatch_head_dim(p.head_dim(), [&](auto head_dim) {
     constexpr int kHeadDim = decltype(head_dim)::value;
     const auto run = [&](auto softcap) {

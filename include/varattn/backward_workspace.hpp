@@ -36,6 +36,20 @@ inline bool hopper_backward(const plan& p) {
   return p.kernel().family == kernel_family::sm90 && hopper_backward_head_dim(p.head_dim());
 }
 
+//! How many CTAs share one kv head's q heads in the dK/dV kernels: with 8 or more q heads a kv
+//! head (MQA, wide GQA), one CTA a k tile would run them all in series, and a segment's first
+//! k tile (causal: the most query steps) becomes the whole launch's tail; each of the splits
+//! takes group / splits of them (the smallest divisor of the group from 4 up: K and V loads
+//! amortised over at least 4 heads) and writes its float32 dK, dV partials, summed in a fixed
+//! order by a last kernel (deterministic). Below 8, one CTA takes the group.
+inline int32_t backward_head_splits(int32_t heads_q, int32_t heads_kv) {
+  const int32_t group = heads_kv > 0 ? heads_q / heads_kv : 1;
+  if (group < 8) return 1;
+  int32_t heads = 4;
+  while (group % heads != 0) ++heads;
+  return group / heads;
+}
+
 //! Where backward() keeps what it computes before the gradients:
 //!   [0, dq_acc):      D = rowsum(d_o * o), float32, row r of q head h at h * rows_q + r;
 //!   [dq_acc, lists):  atomic_dq only (not deterministic, and the Hopper kernel or
@@ -43,6 +57,11 @@ inline bool hopper_backward(const plan& p) {
 //!                     [rows_q, heads_q, head_dim] (zeroed by the D kernel, added to by the
 //!                     dK/dV kernel: red.global on sm80, bulk reductions on Hopper; scaled
 //!                     into d_q at the end);
+//!   [dkv_partial, lists): head_splits > 1 only (backward_head_splits): each split's dK and
+//!                     dV, float32 [head_splits, rows_k, heads_kv, 2, head_dim] (dK scaled,
+//!                     then dV), every element written by the dK/dV kernel, summed into d_k
+//!                     and d_v by the last kernel; at most half of float32
+//!                     [rows_k, heads_q, head_dim];
 //!   [lists, bytes):   fused and bucketed plans only: a header of 4 int32 (q item count, k item
 //!                     count, status, unused), then q_capacity q-tile items and k_capacity
 //!                     k-tile items, written on the device from the plan's device cu_seqlens.
@@ -51,7 +70,9 @@ inline bool hopper_backward(const plan& p) {
 //! dQ kernel's path lists q tiles (its CTAs), the atomic one none.
 struct backward_layout {
   std::size_t dq_acc = 0;
+  std::size_t dkv_partial = 0;
   std::size_t lists = 0;
+  int32_t head_splits = 1;
   int64_t q_capacity = 0;
   int64_t k_capacity = 0;
   std::size_t bytes = 0;
@@ -68,8 +89,16 @@ struct backward_layout {
     l.atomic_dq = !options.deterministic && (tiles.atomic_dq || hopper_backward(p));
     l.dq_acc = align_up(rows_heads * sizeof(float));
     l.lists = l.dq_acc;
+    l.dkv_partial = l.dq_acc;
     if (l.atomic_dq) {
-      l.lists = align_up(l.dq_acc + rows_heads * std::size_t(p.head_dim()) * sizeof(float));
+      l.dkv_partial = align_up(l.dq_acc + rows_heads * std::size_t(p.head_dim()) * sizeof(float));
+    }
+    l.lists = l.dkv_partial;
+    l.head_splits = backward_head_splits(p.shape().heads_q, p.shape().heads_kv);
+    if (l.head_splits > 1) {
+      l.lists = align_up(l.dkv_partial + std::size_t(l.head_splits) * std::size_t(p.rows_k()) *
+                                             std::size_t(p.shape().heads_kv) * 2 *
+                                             std::size_t(p.head_dim()) * sizeof(float));
     }
     l.bytes = l.lists;
     if (p.policy() == launch_policy::per_segment) return l;
@@ -86,7 +115,8 @@ struct backward_layout {
 //! memory): float32 [heads_q, rows_q] for D = rowsum(d_o * o); unless deterministic (or at a
 //! head dim where the sm80 path's dQ kernel is faster, 72 and 80, on a plan that does not run
 //! the Hopper kernel), float32 [rows_q, heads_q, head_dim]
-//! for dQ; for fused and bucketed plans, the work lists (8 bytes an item: rows_k / kv_keys +
+//! for dQ; with 8 or more q heads a kv head, float32 [splits, rows_k, heads_kv, 2, head_dim]
+//! for the dK/dV partials (backward_head_splits); for fused and bucketed plans, the work lists (8 bytes an item: rows_k / kv_keys +
 //! segments k-tile items, kv_keys 64, 32 above head dim 128, and as many q-tile items when the
 //! dQ kernel runs).
 //! Needs no device and reads no segment on the host.

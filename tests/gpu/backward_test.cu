@@ -305,6 +305,7 @@ const option_case kOptionCases[] = {
     {"softcap 5, large scores, causal", 2, 2, true, -1, -1, 5.0f, 3.0f},
     {"GQA 4:1 (8:2 heads), causal", 8, 2, true},
     {"MQA (4:1 heads), window (16, 0)", 4, 1, false, 16, 0},
+    {"MQA 8:1, causal (two CTAs a kv head: float32 dK/dV partials)", 8, 1, true},
 };
 
 // Lengths 0 and 1, around the tiles (16, 32, 64), q = k in the first set; q longer and
@@ -420,6 +421,7 @@ TEST_CASE("backward: every kernel variant, small (for the sanitizers)") {
       {"bfloat16, causal", false, 2, 2, true, 0.0f, 1.0f},
       {"bfloat16, softcap 5, large scores", false, 2, 2, false, 5.0f, 3.0f},
       {"bfloat16, GQA 4:1, causal", false, 4, 1, true, 0.0f, 1.0f},
+      {"bfloat16, MQA 8:1 (head splits)", false, 8, 1, false, 0.0f, 1.0f},
       {"half, causal", true, 2, 2, true, 0.0f, 1.0f},
       {"half, softcap 5, large scores, causal", true, 2, 2, true, 5.0f, 3.0f},
   };
@@ -451,11 +453,15 @@ TEST_CASE("backward: every kernel variant, small (for the sanitizers)") {
   }
 }
 
-TEST_CASE("backward: rejected device offsets turn every gradient element NaN and are reported") {
-  // A device-built plan whose offsets the device rejected: the backward cannot know the
-  // segments, so dq, dk and dv must all be NaN (never a plausible gradient).
+namespace {
+
+// A device-built plan whose offsets the device rejected: the backward cannot know the
+// segments, so dq, dk and dv must all be NaN (never a plausible gradient).
+void check_rejected_offsets(int32_t heads_q, int32_t heads_kv) {
+  CAPTURE(heads_q);
+  CAPTURE(heads_kv);
   test::stream_guard s;
-  const int32_t heads_q = 4, heads_kv = 2, d = 64, rows = 100;
+  const int32_t d = 64, rows = 100;
   auto plan = varattn::plan::reserve_on_device(3, rows, rows, {heads_q, heads_kv, d});
   std::mt19937_64 rng(9);
   const auto random = [&](std::size_t n) {
@@ -506,4 +512,11 @@ TEST_CASE("backward: rejected device offsets turn every gradient element NaN and
     }
   }
   CHECK_THROWS_AS(plan.check_device_build(s.stream), varattn::error);
+}
+
+}  // namespace
+
+TEST_CASE("backward: rejected device offsets turn every gradient element NaN and are reported") {
+  check_rejected_offsets(4, 2);
+  check_rejected_offsets(8, 1);  // head splits: the partials' sum must leave the NaN in place
 }

@@ -113,6 +113,35 @@ TEST_CASE("backward: the deterministic workspace holds D and, for fused plans, t
                        varattn::error);
 }
 
+TEST_CASE("backward: 8 or more q heads a kv head split over CTAs, with float32 dK/dV partials") {
+  // The smallest divisor of the group from 4 up is a CTA's share of q heads.
+  CHECK(varattn::detail::backward_head_splits(2, 2) == 1);
+  CHECK(varattn::detail::backward_head_splits(8, 2) == 1);   // group 4
+  CHECK(varattn::detail::backward_head_splits(7, 1) == 1);   // group 7: no divisor 4..6
+  CHECK(varattn::detail::backward_head_splits(8, 1) == 2);   // 4 heads a CTA
+  CHECK(varattn::detail::backward_head_splits(32, 1) == 8);  // MQA 32:1
+  CHECK(varattn::detail::backward_head_splits(48, 4) == 3);  // group 12
+  CHECK(varattn::detail::backward_head_splits(10, 1) == 2);  // group 10: 5 heads a CTA
+  CHECK(varattn::detail::backward_head_splits(11, 1) == 1);  // prime: all 11 in one CTA
+  const varattn::backward_options det{true};
+  varattn::attention_options sm80;
+  sm80.kernel = varattn::kernel_family::sm80;
+  device_plan_memory memory;
+  // 3 segments, 100 q rows, 130 k rows, 16 q heads on 2 kv heads, d = 64, deterministic: D
+  // 100 x 16 floats = 6400 bytes, then 2 splits x 130 rows x 2 kv heads x 2 x 64 floats =
+  // 266240 bytes of partials, then the header and 4 q + 5 k items (16 + 72), aligned to 16.
+  const auto p = varattn::plan::on_device(memory.workspace(), 3, 100, 130, {16, 2, 64}, sm80);
+  const auto l = varattn::detail::backward_layout::of(p, det);
+  CHECK(l.head_splits == 2);
+  CHECK(l.dkv_partial == 6400);
+  CHECK(l.lists == 6400 + 266240);
+  CHECK(varattn::backward_workspace_bytes(p, det) == 6400 + 266240 + 96);
+  // The atomic path: the dQ accumulator (100 x 16 x 64 floats) comes first.
+  const auto a = varattn::detail::backward_layout::of(p, {});
+  CHECK(a.dkv_partial == 6400 + 409600);
+  CHECK(a.lists == 6400 + 409600 + 266240);
+}
+
 TEST_CASE("backward: the default (atomic dQ) workspace adds the float32 dQ accumulator") {
   varattn::attention_options sm80;
   sm80.kernel = varattn::kernel_family::sm80;

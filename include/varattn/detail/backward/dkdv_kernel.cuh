@@ -2,12 +2,14 @@
 #pragma once
 //! \file dkdv_kernel.cuh
 //! dK and dV: one CTA per (k tile of a segment, kv head), each warp 16 of its keys. The CTA
-//! visits every q head of the group and every query tile that sees one of its keys, and
-//! recomputes, transposed (keys are the rows): S^T = K Q^T, P^T = exp(s - lse) from the
-//! forward's logsumexp, dV += P^T dO; dP^T = V dO^T, dS^T = P^T o (dP^T - D) (times the
-//! softcap's 1 - tanh^2), dK += dS^T Q, and dK *= scale at the end. Each dK and dV element is
-//! written once, by one CTA, in a fixed order. With AtomicDq the CTA also adds dS K to the dQ
-//! accumulator (dq_accumulator.cuh); without it the dQ kernel computes dQ.
+//! visits every q head of the group (with 8 or more, its share of them: backward_head_splits)
+//! and every query tile that sees one of its keys, and recomputes, transposed (keys are the
+//! rows): S^T = K Q^T, P^T = exp(s - lse) from the forward's logsumexp, dV += P^T dO;
+//! dP^T = V dO^T, dS^T = P^T o (dP^T - D) (times the softcap's 1 - tanh^2), dK += dS^T Q, and
+//! dK *= scale at the end. Each dK and dV element is written once, by one CTA, in a fixed
+//! order (with head splits, each split's float32 partial, summed in split order by
+//! dkv_partial_sum_kernel). With AtomicDq the CTA also adds dS K to the dQ accumulator
+//! (dq_accumulator.cuh); without it the dQ kernel computes dQ.
 
 #include <varattn/detail/arch_guard.cuh>
 #include <varattn/detail/backward/dq_accumulator.cuh>
@@ -34,6 +36,23 @@ struct kv_tile {
   int32_t step_first;  //!< query steps [step_first, step_end) of kv_queries rows
   int32_t step_end;
   int32_t kv_head;
+  int32_t split;    //!< which of the kv head's backward_head_splits CTAs this is
+  int32_t q_head0;  //!< its q heads: [q_head0, q_head0 + q_heads)
+  int32_t q_heads;
+
+  //! The grid's head index `unit` = kv_head * head_splits + split.
+  __device__ __forceinline__ void assign_heads(int unit, int32_t group_size, int32_t splits) {
+    kv_head = unit / splits;
+    split = unit % splits;
+    q_heads = group_size / splits;
+    q_head0 = kv_head * group_size + split * q_heads;
+  }
+
+  //! The q head and the first query of item `item` of the CTA's q_heads x steps (head-major).
+  __device__ __forceinline__ int32_t head_of(int32_t item) const {
+    return q_head0 + item / (step_end - step_first);
+  }
+  __device__ __forceinline__ int32_t items() const { return q_heads * (step_end - step_first); }
 
   //! With seg and mask set: the tile is k tile `k_tile` of `tile_keys` keys, and the query
   //! steps of `step_rows` rows that see its keys. Query i sees key j iff min_offset <= j - i
@@ -75,7 +94,7 @@ struct kv_smem {
   }
 };
 
-//! Issues the cp.async loads of query step `item` (of the pass's group_size x steps, head-
+//! Issues the cp.async loads of query step `item` (of the CTA's q_heads x steps, head-
 //! major) into buffer `buf`: Q and dO rows (zero past the segment) and the rows' logsumexp
 //! and D (zero past the segment: those rows have Q = dO = 0, so whatever P they get, their
 //! dV, dK and dQ terms are 0).
@@ -86,7 +105,7 @@ __device__ __forceinline__ void load_query_step(const backward_params<Element>& 
                                                 int buf) {
   using T = backward_traits<Element, HeadDim>;
   const int32_t steps = t.step_end - t.step_first;
-  const int32_t head = t.kv_head * p.group_size + item / steps;
+  const int32_t head = t.head_of(item);
   const int32_t query0 = (t.step_first + item % steps) * T::kKvQueries;
   const int32_t rows = min(T::kKvQueries, t.seg.q_length - query0);
   const int64_t q_row = int64_t{t.seg.q_begin} + query0;
@@ -106,7 +125,7 @@ __device__ __forceinline__ void load_query_step(const backward_params<Element>& 
   sm80::cp_async_commit();
 }
 
-//! One pass over the group's q heads and the query steps: dV (DoV) and / or dK (DoK) and the
+//! One pass over the CTA's q heads and the query steps: dV (DoV) and / or dK (DoK) and the
 //! dQ terms (DoQ, with DoK). With two buffers, step i + 1's loads are issued right after the
 //! barrier that starts step i (the buffer they fill was last read in step i - 1) and fly
 //! during step i's products.
@@ -123,7 +142,7 @@ __device__ __forceinline__ void dkdv_pass(
   const int lane = static_cast<int>(threadIdx.x % 32);
   const int32_t warp_key0 = t.key0 + warp * 16;  // the warp's first key in the segment
   const int32_t steps = t.step_end - t.step_first;
-  const int32_t items = p.group_size * steps;
+  const int32_t items = t.items();
 
   __syncthreads();  // a previous pass's last step is done with the buffers
   if (items > 0) load_query_step<Element, HeadDim>(p, t, sm, 0, 0);
@@ -182,7 +201,7 @@ __device__ __forceinline__ void dkdv_pass(
       product_pb<Element, T::kStride, T::kKvQueries / 16, T::kOutTiles>(dk, dp, sq, lane);
     }
     if constexpr (DoQ) {
-      const int32_t head = t.kv_head * p.group_size + item / steps;
+      const int32_t head = t.head_of(item);
       add_dq_terms<Element, HeadDim>(p, dp, sm.ds(), sm.k(), int64_t{t.seg.q_begin} + query0,
                                      t.seg.q_length - query0, head, warp, lane);
     }
@@ -193,14 +212,68 @@ __device__ __forceinline__ void dkdv_pass(
   }
 }
 
+//! Writes a warp's 16 rows of dK (IsK: times scale) or dV from `row` on (rows from `valid`
+//! on skipped): into d_k / d_v, or with head splits into the CTA's float32 partials
+//! (backward_layout), which dkv_partial_sum_kernel adds up.
+template <bool IsK, int HeadDim, class Element, int OutTiles>
+__device__ __forceinline__ void store_dkdv(const backward_params<Element>& p, const kv_tile& t,
+                                           const float (&acc)[OutTiles][4], int64_t row,
+                                           int valid, int lane) {
+  const float factor = IsK ? p.scale : 1.f;
+  if (p.head_splits > 1) {
+    const int64_t stride = int64_t{p.heads_kv} * 2 * p.head_dim;  // floats a key row
+    float* out = p.dkv_partial + (t.split * p.rows_k + row) * stride +
+                 int64_t{t.kv_head} * 2 * p.head_dim + (IsK ? 0 : p.head_dim);
+    store_fragment(acc, factor, out, stride, valid, HeadDim, lane);
+  } else {
+    const device_rows<Element>& grad = IsK ? p.d_k : p.d_v;
+    store_fragment(acc, factor, grad.at(row, t.kv_head), grad.token_stride, valid, HeadDim, lane);
+  }
+}
+
+inline constexpr int kDkvSumThreads = 256;
+
+//! With head splits: d_k and d_v = the sum of the splits' partials, in split order (the same
+//! bits every run), 8 channels a thread at a time, grid-strided. Not when the device rejected
+//! the plan's offsets (`status` non-zero): the D kernel filled d_k and d_v with NaN.
+template <class Element>
+__global__ void __launch_bounds__(kDkvSumThreads)
+    dkv_partial_sum_kernel(const __grid_constant__ backward_params<Element> p,
+                           const int32_t* status) {
+  if (status != nullptr && *status != 0) return;
+  const int32_t vectors_a_row = p.head_dim / 8;
+  const int64_t rows_heads = p.rows_k * p.heads_kv;
+  const int64_t total = rows_heads * 2 * vectors_a_row;  // dK, then dV, of each (row, head)
+  for (int64_t i = int64_t{blockIdx.x} * kDkvSumThreads + threadIdx.x; i < total;
+       i += int64_t{gridDim.x} * kDkvSumThreads) {
+    const int64_t row_head = i / (2 * vectors_a_row);
+    const int32_t c = static_cast<int32_t>(i % (2 * vectors_a_row)) * 8;  // into [dK | dV]
+    float sum[8] = {};
+    for (int32_t split = 0; split < p.head_splits; ++split) {
+      const auto* in = reinterpret_cast<const float4*>(
+          p.dkv_partial + (split * rows_heads + row_head) * 2 * p.head_dim + c);
+      const float4 lo = in[0], hi = in[1];
+      sum[0] += lo.x, sum[1] += lo.y, sum[2] += lo.z, sum[3] += lo.w;
+      sum[4] += hi.x, sum[5] += hi.y, sum[6] += hi.z, sum[7] += hi.w;
+    }
+    const bool is_k = c < p.head_dim;
+    const device_rows<Element>& grad = is_k ? p.d_k : p.d_v;
+    Element* out = grad.at(row_head / p.heads_kv, static_cast<int32_t>(row_head % p.heads_kv)) +
+                   (is_k ? c : c - p.head_dim);
+#pragma unroll
+    for (int j = 0; j < 8; j += 2) store_pair(out + j, sum[j], sum[j + 1]);
+  }
+}
+
 template <class Element, int HeadDim, class Modifier, bool AtomicDq>
 __global__ void __launch_bounds__(backward_traits<Element, HeadDim>::kKvThreads)
     dkdv_kernel(const __grid_constant__ backward_params<Element> p,
                 const __grid_constant__ backward_work work) {
   using T = backward_traits<Element, HeadDim>;
   kv_tile t;
-  int k_tile;
-  if (!work.initial(t.seg, k_tile, t.kv_head)) return;
+  int k_tile, unit;
+  if (!work.initial(t.seg, k_tile, unit)) return;
+  t.assign_heads(unit, p.group_size, p.head_splits);
   extern __shared__ uint4 smem_vectors[];  // 16-byte aligned for cp.async and ldmatrix
   const kv_smem<Element, HeadDim> sm{reinterpret_cast<Element*>(smem_vectors)};
   const int warp = static_cast<int>(threadIdx.x / 32);
@@ -222,20 +295,16 @@ __global__ void __launch_bounds__(backward_traits<Element, HeadDim>::kKvThreads)
   if constexpr (T::kKvTwoPasses) {
     // dV, then dK: one accumulator at a time (head dims above 128).
     dkdv_pass<Element, HeadDim, Modifier, true, false, false>(p, t, sm, acc, acc);
-    store_fragment<Element>(acc, 1.f, p.d_v.at(warp_row, t.kv_head), p.d_v.token_stride, valid,
-                            HeadDim, lane);
+    store_dkdv<false, HeadDim>(p, t, acc, warp_row, valid, lane);
 #pragma unroll
     for (int i = 0; i < T::kOutTiles; ++i) acc[i][0] = acc[i][1] = acc[i][2] = acc[i][3] = 0.f;
     dkdv_pass<Element, HeadDim, Modifier, false, true, AtomicDq>(p, t, sm, acc, acc);
-    store_fragment<Element>(acc, p.scale, p.d_k.at(warp_row, t.kv_head), p.d_k.token_stride,
-                            valid, HeadDim, lane);
+    store_dkdv<true, HeadDim>(p, t, acc, warp_row, valid, lane);
   } else {
     float dk[T::kOutTiles][4] = {};
     dkdv_pass<Element, HeadDim, Modifier, true, true, AtomicDq>(p, t, sm, acc, dk);
-    store_fragment<Element>(acc, 1.f, p.d_v.at(warp_row, t.kv_head), p.d_v.token_stride, valid,
-                            HeadDim, lane);
-    store_fragment<Element>(dk, p.scale, p.d_k.at(warp_row, t.kv_head), p.d_k.token_stride,
-                            valid, HeadDim, lane);
+    store_dkdv<false, HeadDim>(p, t, acc, warp_row, valid, lane);
+    store_dkdv<true, HeadDim>(p, t, dk, warp_row, valid, lane);
   }
   sm80::cp_async_wait<0>();  // with no query step, K and V may still be landing
 }

@@ -12,6 +12,7 @@
 #include <varattn/detail/sm80/mma.cuh>
 
 #include <cstdint>
+#include <type_traits>
 
 namespace varattn::detail {
 
@@ -111,26 +112,34 @@ __device__ __forceinline__ void load_rows_async(Element* smem, const Element* gm
   }
 }
 
+//! Stores the pair (a, b) at `out`: a float2, or packed to 16 bits.
+template <class Out>
+__device__ __forceinline__ void store_pair(Out* out, float a, float b) {
+  if constexpr (std::is_same_v<Out, float>) {
+    *reinterpret_cast<float2*>(out) = make_float2(a, b);
+  } else {
+    *reinterpret_cast<uint32_t*>(out) = sm80::mma_16816<Out>::pack(a, b);
+  }
+}
+
 //! Writes factor * acc (16 rows, the first at `out`, `token_stride` apart; columns below
-//! head_dim) as Element pairs, skipping rows from `valid_rows` on. Straight from registers:
-//! 4-byte stores, no shared memory (the tiles may still be in use by other warps).
-template <class Element, int OutTiles>
+//! head_dim) as pairs of Out (the element type, or float for partial sums), skipping rows from
+//! `valid_rows` on. Straight from registers: no shared memory (the tiles may still be in use
+//! by other warps).
+template <class Out, int OutTiles>
 __device__ __forceinline__ void store_fragment(const float (&acc)[OutTiles][4], float factor,
-                                               Element* out, int64_t token_stride,
+                                               Out* out, int64_t token_stride,
                                                int valid_rows, int head_dim, int lane) {
-  using mma = sm80::mma_16816<Element>;
   const int row = lane / 4;
 #pragma unroll
   for (int t = 0; t < OutTiles; ++t) {
     const int col = t * 8 + (lane % 4) * 2;  // head_dim is a multiple of 8: col + 1 fits too
     if (col >= head_dim) continue;
     if (row < valid_rows) {
-      *reinterpret_cast<uint32_t*>(out + row * token_stride + col) =
-          mma::pack(acc[t][0] * factor, acc[t][1] * factor);
+      store_pair(out + row * token_stride + col, acc[t][0] * factor, acc[t][1] * factor);
     }
     if (row + 8 < valid_rows) {
-      *reinterpret_cast<uint32_t*>(out + (row + 8) * token_stride + col) =
-          mma::pack(acc[t][2] * factor, acc[t][3] * factor);
+      store_pair(out + (row + 8) * token_stride + col, acc[t][2] * factor, acc[t][3] * factor);
     }
   }
 }

@@ -3,7 +3,8 @@
 //! \file launch.cuh
 //! The backward's launches, back to back on one stream, no host wait: the work lists
 //! (fused and bucketed plans), D (and NaN gradients for rejected device offsets; zeros in the
-//! dQ accumulator), dK/dV (with the dQ terms, atomic path), then dQ: its kernel
+//! dQ accumulator), dK/dV (with the dQ terms, atomic path; with head splits, the partials'
+//! sum after it), then dQ: its kernel
 //! (deterministic path) or the accumulator's conversion. The dK/dV kernel is the sm80 one, or
 //! the Hopper one (backward/sm90) for plans whose forward runs the sm90 family, at the head
 //! dims it takes (hopper_backward).
@@ -43,11 +44,11 @@ inline device_work backward_device_table(const plan& p) {
 //! The fused grids (capacity x heads CTAs in gridDim.x) fit 2^31 - 1; checked before any launch.
 inline void check_backward_grid(const plan& p, const backward_layout& layout) {
   const int64_t q_ctas = layout.q_capacity * p.shape().heads_q;
-  const int64_t k_ctas = layout.k_capacity * p.shape().heads_kv;
+  const int64_t k_ctas = layout.k_capacity * p.shape().heads_kv * layout.head_splits;
   if (q_ctas > INT32_MAX || k_ctas > INT32_MAX) {
     fail("backward: ", layout.q_capacity, " q tiles x heads_q = ", p.shape().heads_q, " and ",
-         layout.k_capacity, " k tiles x heads_kv = ", p.shape().heads_kv,
-         " CTAs; the fused grid holds at most 2147483647");
+         layout.k_capacity, " k tiles x heads_kv = ", p.shape().heads_kv, " x head splits = ",
+         layout.head_splits, " CTAs; the fused grid holds at most 2147483647");
   }
 }
 
@@ -62,6 +63,18 @@ void convert_dq(const backward_params<Element>& params, const int32_t* status,
       std::min<int64_t>((vectors + kDqConvertThreads - 1) / kDqConvertThreads, int64_t{1} << 20);
   launch_kernel(dq_convert_kernel<Element>, dim3(static_cast<unsigned>(blocks)),
                 dim3(kDqConvertThreads), 0, stream, params, status);
+}
+
+//! With head splits (backward_layout), the last step of dK and dV: the partials' sum.
+template <class Element>
+void sum_dkv_partials(const backward_params<Element>& params, const int32_t* status,
+                      cudaStream_t stream) {
+  const int64_t vectors = params.rows_k * params.heads_kv * 2 * (params.head_dim / 8);
+  if (params.head_splits == 1 || vectors == 0) return;
+  const int64_t blocks =
+      std::min<int64_t>((vectors + kDkvSumThreads - 1) / kDkvSumThreads, int64_t{1} << 20);
+  launch_kernel(dkv_partial_sum_kernel<Element>, dim3(static_cast<unsigned>(blocks)),
+                dim3(kDkvSumThreads), 0, stream, params, status);
 }
 
 //! The dK/dV kernel a backward launches, with its k tile (the work list's) and launch shape.
@@ -108,7 +121,8 @@ void run_backward(const plan& p, const backward_params<Element>& params,
   allow_shared_memory(dkdv, kv.smem_bytes);
   if constexpr (!AtomicDq) allow_shared_memory(dq, T::kQSmemBytes);
   const auto heads_q = static_cast<unsigned>(p.shape().heads_q);
-  const auto heads_kv = static_cast<unsigned>(p.shape().heads_kv);
+  // The dK/dV grids' head index: kv head x head split (kv_tile::assign_heads).
+  const auto kv_units = static_cast<unsigned>(p.shape().heads_kv * params.head_splits);
 
   const int32_t* status = nullptr;
   device_work table{};
@@ -144,7 +158,7 @@ void run_backward(const plan& p, const backward_params<Element>& params,
     const auto zero_keys = [&](int32_t k_begin, int32_t k_end) {
       if (k_end <= k_begin) return;
       const segment_bounds keys{0, 0, k_begin, k_end - k_begin};
-      launch_kernel(dkdv, dim3(static_cast<unsigned>(ceil_div(k_end - k_begin, kv.keys)), heads_kv),
+      launch_kernel(dkdv, dim3(static_cast<unsigned>(ceil_div(k_end - k_begin, kv.keys)), kv_units),
                     dim3(kv.threads), kv.smem_bytes, stream, params,
                     backward_work::one_segment(keys));
     };
@@ -153,13 +167,14 @@ void run_backward(const plan& p, const backward_params<Element>& params,
       zero_keys(covered, s.k_begin);
       const segment_bounds seg{s.q_begin, s.q_length, s.k_begin, s.k_length};
       if (s.k_length > 0) {
-        launch_kernel(dkdv, dim3(static_cast<unsigned>(ceil_div(s.k_length, kv.keys)), heads_kv),
+        launch_kernel(dkdv, dim3(static_cast<unsigned>(ceil_div(s.k_length, kv.keys)), kv_units),
                       dim3(kv.threads), kv.smem_bytes, stream, params,
                       backward_work::one_segment(seg));
       }
       covered = std::max(covered, s.k_begin + s.k_length);
     }
     zero_keys(covered, p.rows_k());
+    sum_dkv_partials(params, nullptr, stream);
     if constexpr (AtomicDq) {
       convert_dq(params, nullptr, stream);
     } else {
@@ -175,11 +190,12 @@ void run_backward(const plan& p, const backward_params<Element>& params,
 
   // fused and bucketed: one launch each over the lists; CTAs past the counts exit.
   if (layout.k_capacity > 0) {
-    const auto ctas = static_cast<unsigned>(layout.k_capacity * heads_kv);
+    const auto ctas = static_cast<unsigned>(layout.k_capacity * kv_units);
     launch_kernel(dkdv, dim3(ctas), dim3(kv.threads), kv.smem_bytes, stream, params,
                   backward_work::listed(table.cu_q, table.cu_k, k_items, &header->k_count,
                                         static_cast<int32_t>(layout.k_capacity)));
   }
+  sum_dkv_partials(params, status, stream);
   if constexpr (AtomicDq) {
     convert_dq(params, status, stream);
   } else if (layout.q_capacity > 0) {

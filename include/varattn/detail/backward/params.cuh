@@ -52,6 +52,10 @@ struct backward_params {
   float softcap_scale;
   float exp2_scale;
   float scale;
+  //! CTAs a kv head's q heads are split over (backward_head_splits); above 1 the dK/dV
+  //! kernels write float32 partials, [head_splits, rows_k, heads_kv, 2, head_dim], there.
+  int32_t head_splits = 1;
+  float* dkv_partial = nullptr;
 };
 
 template <class Element>

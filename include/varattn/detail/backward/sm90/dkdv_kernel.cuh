@@ -4,9 +4,9 @@
 //! dK and dV on Hopper tensor cores (sm_90a wgmma): the sm80 dK/dV kernel's algorithm
 //! (backward/dkdv_kernel.cuh) with a CTA of two warpgroups, 64 keys each (the wgmma's 64 rows
 //! are keys). K and V are loaded once into 128-byte swizzled shared memory; per query step
-//! of 64 queries (every q head of the group, every step that sees the CTA's keys) warpgroup 0
-//! copies Q, dO, lse and D into the other of two buffers with cp.async while each warpgroup
-//! computes on this step's:
+//! of 64 queries (every q head of the CTA's share of the group, every step that sees its
+//! keys) warpgroup 0 copies Q, dO, lse and D into the other of two buffers with cp.async
+//! while each warpgroup computes on this step's:
 //!   S^T = K Q^T, dP^T = V dO^T       wgmma, both operands K-major in shared memory;
 //!   P^T = exp2(S^T scale - lse), dS^T = P^T (dP^T - D) (x softcap's 1 - tanh^2), in registers
 //!                                    (the accumulator is the mma.sync C layout: row = key);
@@ -71,7 +71,7 @@ struct backward_smem {
   }
 };
 
-//! Issues the cp.async copies of query step `item` (head-major over the group's q heads) into
+//! Issues the cp.async copies of query step `item` (head-major over the CTA's q heads) into
 //! buffer `buf`: Q and dO (rows past the segment zero), lse and D (zero there: those rows'
 //! Q = dO = 0 make their dV, dK and dQ terms 0, whatever P they get).
 template <class T, class Element>
@@ -79,7 +79,7 @@ __device__ __forceinline__ void load_step(const backward_params<Element>& p, con
                                           const backward_smem<T>& sm, float (&rows)[2][2 * 64],
                                           int32_t item, int buf) {
   const int32_t steps = t.step_end - t.step_first;
-  const int32_t head = t.kv_head * p.group_size + item / steps;
+  const int32_t head = t.head_of(item);
   const int32_t query0 = (t.step_first + item % steps) * T::kQueries;
   const int32_t valid = min(T::kQueries, t.seg.q_length - query0);
   const int64_t q_row = int64_t{t.seg.q_begin} + query0;
@@ -312,7 +312,7 @@ __device__ __forceinline__ void backward_step(const backward_params<Element>& p,
     if (group < T::kDqChunks) stage_dq_chunk<T, Element>(sm, group);
     if (group == T::kReducer) {
       named_barrier_sync(1 + T::kWarpgroups, T::kThreads);  // every chunk is staged
-      reduce_dq<T>(p, t, sm, t.kv_head * p.group_size + item / steps, query0);
+      reduce_dq<T>(p, t, sm, t.head_of(item), query0);
     } else {
       named_barrier_arrive(1 + T::kWarpgroups, T::kThreads);
     }
@@ -339,8 +339,9 @@ __global__ void __launch_bounds__(hopper_backward_traits<Element, HeadDim>::kThr
   // Static shared memory only in the sm_90a body: require_compiled_in() reads its size.
   __shared__ float rows[2][2 * T::kQueries];  // a step's lse, then D, two buffers
   kv_tile t;
-  int k_tile;
-  if (!work.initial(t.seg, k_tile, t.kv_head)) return;
+  int k_tile, unit;
+  if (!work.initial(t.seg, k_tile, unit)) return;
+  t.assign_heads(unit, p.group_size, p.head_splits);
   extern __shared__ uint4 smem[];
   const uint32_t base = static_cast<uint32_t>(__cvta_generic_to_shared(smem));
   const backward_smem<T> sm{reinterpret_cast<unsigned char*>(smem) + ((1024 - base % 1024) % 1024)};
@@ -367,7 +368,7 @@ __global__ void __launch_bounds__(hopper_backward_traits<Element, HeadDim>::kThr
 
   float dv[T::kOutTiles][4] = {};
   float dk[T::kOutTiles][4] = {};
-  const int32_t items = p.group_size * (t.step_end - t.step_first);
+  const int32_t items = t.items();
   if (loader && items > 0) load_step<T>(p, t, sm, rows, 0, 0);
   for (int32_t item = 0; item < items; ++item) {
     const int buf = item % 2;
@@ -382,10 +383,8 @@ __global__ void __launch_bounds__(hopper_backward_traits<Element, HeadDim>::kThr
   if (loader) sm80::cp_async_wait<0>();  // with no query step, K and V may still be landing
 
   const int32_t warp_key = group * 64 + warp * 16;  // the warp's first key in the tile
-  store_fragment<Element>(dv, 1.f, p.d_v.at(k_row + warp_key, t.kv_head), p.d_v.token_stride,
-                          t.keys - warp_key, HeadDim, lane);
-  store_fragment<Element>(dk, p.scale, p.d_k.at(k_row + warp_key, t.kv_head),
-                          p.d_k.token_stride, t.keys - warp_key, HeadDim, lane);
+  store_dkdv<false, HeadDim>(p, t, dv, k_row + warp_key, t.keys - warp_key, lane);
+  store_dkdv<true, HeadDim>(p, t, dk, k_row + warp_key, t.keys - warp_key, lane);
   if constexpr (AtomicDq) {
     // dQ's last reductions done before the CTA exits (after the stores: they drain meanwhile).
     if (group == T::kReducer) bulk_wait<0>();
