@@ -64,6 +64,7 @@ void backward(const plan& p, packed_view<const Element> q, packed_view<const Ele
       layout.atomic_dq ? reinterpret_cast<float*>(bytes + layout.dq_acc) : nullptr,
       detail::window{p.window_left(), p.window_right()}, p.scale(), p.softcap());
   params.head_splits = layout.head_splits;
+  params.split_heads = params.group_size / layout.head_splits;
   if (layout.head_splits > 1) {
     params.dkv_partial = reinterpret_cast<float*>(bytes + layout.dkv_partial);
   }

@@ -58,7 +58,7 @@ inline int32_t backward_head_splits(int32_t heads_q, int32_t heads_kv) {
 //!                     dK/dV kernel: red.global on sm80, bulk reductions on Hopper; scaled
 //!                     into d_q at the end);
 //!   [dkv_partial, lists): head_splits > 1 only (backward_head_splits): each split's dK and
-//!                     dV, float32 [head_splits, rows_k, heads_kv, 2, head_dim] (dK scaled,
+//!                     dV, float32 [rows_k, heads_kv, head_splits, 2, head_dim] (dK scaled,
 //!                     then dV), every element written by the dK/dV kernel, summed into d_k
 //!                     and d_v by the last kernel; at most half of float32
 //!                     [rows_k, heads_q, head_dim];
@@ -115,7 +115,7 @@ struct backward_layout {
 //! memory): float32 [heads_q, rows_q] for D = rowsum(d_o * o); unless deterministic (or at a
 //! head dim where the sm80 path's dQ kernel is faster, 72 and 80, on a plan that does not run
 //! the Hopper kernel), float32 [rows_q, heads_q, head_dim]
-//! for dQ; with 8 or more q heads a kv head, float32 [splits, rows_k, heads_kv, 2, head_dim]
+//! for dQ; with 8 or more q heads a kv head, float32 [rows_k, heads_kv, splits, 2, head_dim]
 //! for the dK/dV partials (backward_head_splits); for fused and bucketed plans, the work lists (8 bytes an item: rows_k / kv_keys +
 //! segments k-tile items, kv_keys 64, 32 above head dim 128, and as many q-tile items when the
 //! dQ kernel runs).

@@ -35,24 +35,26 @@ struct kv_tile {
   int32_t keys;        //!< keys of the tile inside the segment
   int32_t step_first;  //!< query steps [step_first, step_end) of kv_queries rows
   int32_t step_end;
-  int32_t kv_head;
-  int32_t split;    //!< which of the kv head's backward_head_splits CTAs this is
-  int32_t q_head0;  //!< its q heads: [q_head0, q_head0 + q_heads)
-  int32_t q_heads;
+  //! The grid's head index: kv head x backward_head_splits + split (the kv head alone
+  //! without splits); the CTA's q heads are [q_head0, q_head0 + split_heads).
+  int32_t unit;
+  int32_t q_head0;
 
-  //! The grid's head index `unit` = kv_head * head_splits + split.
-  __device__ __forceinline__ void assign_heads(int unit, int32_t group_size, int32_t splits) {
-    kv_head = unit / splits;
-    split = unit % splits;
-    q_heads = group_size / splits;
-    q_head0 = kv_head * group_size + split * q_heads;
+  __device__ __forceinline__ void assign_heads(int grid_head, int32_t split_heads) {
+    unit = grid_head;
+    q_head0 = grid_head * split_heads;
+  }
+  __device__ __forceinline__ int32_t kv_head(int32_t head_splits) const {
+    return head_splits == 1 ? unit : unit / head_splits;
   }
 
-  //! The q head and the first query of item `item` of the CTA's q_heads x steps (head-major).
+  //! The q head of item `item` of the CTA's split_heads x steps (head-major), and their count.
   __device__ __forceinline__ int32_t head_of(int32_t item) const {
     return q_head0 + item / (step_end - step_first);
   }
-  __device__ __forceinline__ int32_t items() const { return q_heads * (step_end - step_first); }
+  __device__ __forceinline__ int32_t items(int32_t split_heads) const {
+    return split_heads * (step_end - step_first);
+  }
 
   //! With seg and mask set: the tile is k tile `k_tile` of `tile_keys` keys, and the query
   //! steps of `step_rows` rows that see its keys. Query i sees key j iff min_offset <= j - i
@@ -142,7 +144,7 @@ __device__ __forceinline__ void dkdv_pass(
   const int lane = static_cast<int>(threadIdx.x % 32);
   const int32_t warp_key0 = t.key0 + warp * 16;  // the warp's first key in the segment
   const int32_t steps = t.step_end - t.step_first;
-  const int32_t items = t.items();
+  const int32_t items = t.items(p.split_heads);
 
   __syncthreads();  // a previous pass's last step is done with the buffers
   if (items > 0) load_query_step<Element, HeadDim>(p, t, sm, 0, 0);
@@ -221,13 +223,14 @@ __device__ __forceinline__ void store_dkdv(const backward_params<Element>& p, co
                                            int valid, int lane) {
   const float factor = IsK ? p.scale : 1.f;
   if (p.head_splits > 1) {
-    const int64_t stride = int64_t{p.heads_kv} * 2 * p.head_dim;  // floats a key row
-    float* out = p.dkv_partial + (t.split * p.rows_k + row) * stride +
-                 int64_t{t.kv_head} * 2 * p.head_dim + (IsK ? 0 : p.head_dim);
+    const int64_t units = int64_t{p.heads_kv} * p.head_splits;
+    const int64_t stride = units * 2 * p.head_dim;  // floats a key row
+    float* out = p.dkv_partial + row * stride + int64_t{t.unit} * 2 * p.head_dim +
+                 (IsK ? 0 : p.head_dim);
     store_fragment(acc, factor, out, stride, valid, HeadDim, lane);
-  } else {
+  } else {  // no splits: the unit is the kv head
     const device_rows<Element>& grad = IsK ? p.d_k : p.d_v;
-    store_fragment(acc, factor, grad.at(row, t.kv_head), grad.token_stride, valid, HeadDim, lane);
+    store_fragment(acc, factor, grad.at(row, t.unit), grad.token_stride, valid, HeadDim, lane);
   }
 }
 
@@ -249,9 +252,9 @@ __global__ void __launch_bounds__(kDkvSumThreads)
     const int64_t row_head = i / (2 * vectors_a_row);
     const int32_t c = static_cast<int32_t>(i % (2 * vectors_a_row)) * 8;  // into [dK | dV]
     float sum[8] = {};
+    const float* partial = p.dkv_partial + row_head * p.head_splits * 2 * p.head_dim + c;
     for (int32_t split = 0; split < p.head_splits; ++split) {
-      const auto* in = reinterpret_cast<const float4*>(
-          p.dkv_partial + (split * rows_heads + row_head) * 2 * p.head_dim + c);
+      const auto* in = reinterpret_cast<const float4*>(partial + split * 2 * p.head_dim);
       const float4 lo = in[0], hi = in[1];
       sum[0] += lo.x, sum[1] += lo.y, sum[2] += lo.z, sum[3] += lo.w;
       sum[4] += hi.x, sum[5] += hi.y, sum[6] += hi.z, sum[7] += hi.w;
@@ -273,7 +276,8 @@ __global__ void __launch_bounds__(backward_traits<Element, HeadDim>::kKvThreads)
   kv_tile t;
   int k_tile, unit;
   if (!work.initial(t.seg, k_tile, unit)) return;
-  t.assign_heads(unit, p.group_size, p.head_splits);
+  t.assign_heads(unit, p.split_heads);
+  const int32_t kv_head = t.kv_head(p.head_splits);
   extern __shared__ uint4 smem_vectors[];  // 16-byte aligned for cp.async and ldmatrix
   const kv_smem<Element, HeadDim> sm{reinterpret_cast<Element*>(smem_vectors)};
   const int warp = static_cast<int>(threadIdx.x / 32);
@@ -283,9 +287,9 @@ __global__ void __launch_bounds__(backward_traits<Element, HeadDim>::kKvThreads)
   t.place(k_tile, T::kKvKeys, T::kKvQueries);
 
   const int64_t k_row = int64_t{t.seg.k_begin} + t.key0;
-  load_rows_async<T, T::kKvKeys, T::kKvThreads>(sm.k(), p.k.at(k_row, t.kv_head),
+  load_rows_async<T, T::kKvKeys, T::kKvThreads>(sm.k(), p.k.at(k_row, kv_head),
                                                  p.k.token_stride, t.keys);
-  load_rows_async<T, T::kKvKeys, T::kKvThreads>(sm.v(), p.v.at(k_row, t.kv_head),
+  load_rows_async<T, T::kKvKeys, T::kKvThreads>(sm.v(), p.v.at(k_row, kv_head),
                                                  p.v.token_stride, t.keys);
   sm80::cp_async_commit();
 

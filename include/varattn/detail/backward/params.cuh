@@ -52,9 +52,11 @@ struct backward_params {
   float softcap_scale;
   float exp2_scale;
   float scale;
-  //! CTAs a kv head's q heads are split over (backward_head_splits); above 1 the dK/dV
-  //! kernels write float32 partials, [head_splits, rows_k, heads_kv, 2, head_dim], there.
+  //! CTAs a kv head's q heads are split over (backward_head_splits), and the q heads of each
+  //! (group_size / head_splits); above 1 split the dK/dV kernels write float32 partials,
+  //! [rows_k, heads_kv, head_splits, 2, head_dim], to dkv_partial.
   int32_t head_splits = 1;
+  int32_t split_heads = 1;
   float* dkv_partial = nullptr;
 };
 

@@ -341,7 +341,8 @@ __global__ void __launch_bounds__(hopper_backward_traits<Element, HeadDim>::kThr
   kv_tile t;
   int k_tile, unit;
   if (!work.initial(t.seg, k_tile, unit)) return;
-  t.assign_heads(unit, p.group_size, p.head_splits);
+  t.assign_heads(unit, p.split_heads);
+  const int32_t kv_head = t.kv_head(p.head_splits);
   extern __shared__ uint4 smem[];
   const uint32_t base = static_cast<uint32_t>(__cvta_generic_to_shared(smem));
   const backward_smem<T> sm{reinterpret_cast<unsigned char*>(smem) + ((1024 - base % 1024) % 1024)};
@@ -359,16 +360,16 @@ __global__ void __launch_bounds__(hopper_backward_traits<Element, HeadDim>::kThr
   const bool loader = group == T::kLoader;
   if (loader) {
     const int thread = static_cast<int>(threadIdx.x);
-    T::key_tile::template load_async<T::kLoaderThreads>(sm.k(), p.k.at(k_row, t.kv_head),
+    T::key_tile::template load_async<T::kLoaderThreads>(sm.k(), p.k.at(k_row, kv_head),
                                                         p.k.token_stride, t.keys, thread);
-    T::key_tile::template load_async<T::kLoaderThreads>(sm.v(), p.v.at(k_row, t.kv_head),
+    T::key_tile::template load_async<T::kLoaderThreads>(sm.v(), p.v.at(k_row, kv_head),
                                                         p.v.token_stride, t.keys, thread);
     sm80::cp_async_commit();
   }
 
   float dv[T::kOutTiles][4] = {};
   float dk[T::kOutTiles][4] = {};
-  const int32_t items = t.items();
+  const int32_t items = t.items(p.split_heads);
   if (loader && items > 0) load_step<T>(p, t, sm, rows, 0, 0);
   for (int32_t item = 0; item < items; ++item) {
     const int buf = item % 2;
