@@ -52,7 +52,7 @@ inline int32_t backward_head_splits(int32_t heads_q, int32_t heads_kv) {
 
 //! Where backward() keeps what it computes before the gradients:
 //!   [0, dq_acc):      D = rowsum(d_o * o), float32, row r of q head h at h * rows_q + r;
-//!   [dq_acc, lists):  atomic_dq only (not deterministic, and the Hopper kernel or
+//!   [dq_acc, dkv_partial): atomic_dq only (not deterministic, and the Hopper kernel or
 //!                     backward_tiles::atomic_dq at this head dim): the dQ accumulator, float32
 //!                     [rows_q, heads_q, head_dim] (zeroed by the D kernel, added to by the
 //!                     dK/dV kernel: red.global on sm80, bulk reductions on Hopper; scaled
@@ -114,11 +114,11 @@ struct backward_layout {
 //! Device bytes backward() needs for plan `p` with `options` (at least; 16-byte aligned
 //! memory): float32 [heads_q, rows_q] for D = rowsum(d_o * o); unless deterministic (or at a
 //! head dim where the sm80 path's dQ kernel is faster, 72 and 80, on a plan that does not run
-//! the Hopper kernel), float32 [rows_q, heads_q, head_dim]
-//! for dQ; with 8 or more q heads a kv head, float32 [rows_k, heads_kv, splits, 2, head_dim]
-//! for the dK/dV partials (backward_head_splits); for fused and bucketed plans, the work lists (8 bytes an item: rows_k / kv_keys +
-//! segments k-tile items, kv_keys 64, 32 above head dim 128, and as many q-tile items when the
-//! dQ kernel runs).
+//! the Hopper kernel), float32 [rows_q, heads_q, head_dim] for dQ; with 8 or more q heads a kv
+//! head, float32 [rows_k, heads_kv, head_splits, 2, head_dim] for the dK/dV partials
+//! (head_splits = backward_head_splits(heads_q, heads_kv)); for fused and bucketed plans, the
+//! work lists (8 bytes an item: rows_k / kv_keys + segments k-tile items, kv_keys 64, 32
+//! above head dim 128, and rows_q / q_rows + segments q-tile items when the dQ kernel runs).
 //! Needs no device and reads no segment on the host.
 inline std::size_t backward_workspace_bytes(const plan& p, backward_options options = {}) {
   return detail::backward_layout::of(p, options).bytes;
