@@ -23,7 +23,10 @@
 # e.g. bash bench/ab_on_gpu.sh "$OUT" /tmp/stages3.patch '^fwd/long-d128/fused/bf16'
 # VARATTN_AB_STAGES=build or =run splits the call in two (default both): build every variant
 # and stop, or run the builds already there; other GPU work (the tests) can then run while the
-# variants build, and never beside the timed runs.
+# variants build, and never beside the timed runs. VARATTN_AB_DURING_BUILD='command' does that
+# in one call: the command (e.g. "build/gpu/tests/varattn_gpu_tests -tc='backward*'", run by
+# bash in the repository root) starts once A is built, runs while the other variants build,
+# and is waited for before the first timed run; its output goes to OUTDIR/during_build.log.
 # A backward change: the same with bwd/ names (varattn::backward alone, timed per call), e.g.
 #      bash bench/ab_on_gpu.sh "$OUT" /tmp/bwd.patch '^bwd/(vl-window|llm-d128|long-d128)[^/]*/fused/bf16'
 set -u -o pipefail
@@ -37,6 +40,11 @@ mkdir -p "$out"
 if [[ $stages == *,build,* ]]; then
   VARATTN_STAGES=configure,build bash "$root/bench/run_on_gpu.sh" "$out/a" >/dev/null 2>&1 ||
     { echo "A build failed: $out/a/build.log"; exit 1; }
+fi
+during_build=
+if [[ $stages == *,build,* && -n ${VARATTN_AB_DURING_BUILD:-} ]]; then
+  (cd "$root" && bash -c "$VARATTN_AB_DURING_BUILD"; echo "== exit $?") >"$out/during_build.log" 2>&1 &
+  during_build=$!
 fi
 labels=(B C D E)  # up to four variants besides A
 variants=()       # "label|build dir"
@@ -75,13 +83,17 @@ else
     fi
     variants+=("$label|$dir")
   done
-  [[ $stages == *,run,* ]] || exit 0
+  if [[ $stages != *,run,* ]]; then
+    [[ -z $during_build ]] || wait "$during_build"
+    exit 0
+  fi
   runs=()
   for round in 1 2; do
     runs+=("A$round")
     for v in "${variants[@]}"; do runs+=("${v%%|*}$round"); done
   done
 fi
+[[ -z $during_build ]] || wait "$during_build"  # never beside a timed run
 for run in "${runs[@]}"; do
   dir=$a
   for v in "${variants[@]}"; do [[ $run == "${v%%|*}"? ]] && dir=${v#*|}; done
