@@ -189,6 +189,29 @@ double elapsed_ms(const event_handle& start, const event_handle& stop) {
   return ms;
 }
 
+//! Times each iteration of `state` from an event recorded on `stream` before `body` to one
+//! recorded after it (the host waits for the second), into `samples`. An exception stops the
+//! loop; its message is returned (empty: every iteration ran).
+template <class Body>
+std::string time_iterations(benchmark::State& state, cudaStream_t stream,
+                            std::vector<double>& samples, Body&& body) {
+  event_handle start, stop;
+  try {
+    for (auto _ : state) {
+      BENCH_CUDA(cudaEventRecord(start.e, stream));
+      body();
+      BENCH_CUDA(cudaEventRecord(stop.e, stream));
+      BENCH_CUDA(cudaEventSynchronize(stop.e));
+      const double ms = elapsed_ms(start, stop);
+      samples.push_back(ms);
+      state.SetIterationTime(ms * 1e-3);
+    }
+  } catch (const std::exception& e) {
+    return e.what();
+  }
+  return {};
+}
+
 //! Captures what `enqueue` puts on `stream` into a graph in global capture mode: any call
 //! that would make the host wait (or allocate) breaks the capture. Returns the instantiated
 //! graph, or nullptr and the reason in `why`.
@@ -734,23 +757,11 @@ void bench_encoder(benchmark::State& state, const workload& w, const policy_entr
   // The read waits for everything queued before it, so iterations cannot overlap: each one
   // is timed from an event recorded before the read to one recorded after the last layer
   // (host time spent in the wait and in plan::make shows up as device idle time).
-  event_handle start, stop;
   std::vector<double> samples;
-  std::string failure;
-  try {
-    for (auto _ : state) {
-      BENCH_CUDA(cudaEventRecord(start.e, f->stream.s));
-      const varattn::plan p = f->read_and_plan();
-      f->enqueue_layers(p);
-      BENCH_CUDA(cudaEventRecord(stop.e, f->stream.s));
-      BENCH_CUDA(cudaEventSynchronize(stop.e));
-      const double ms = elapsed_ms(start, stop);
-      samples.push_back(ms);
-      state.SetIterationTime(ms * 1e-3);
-    }
-  } catch (const std::exception& e) {
-    failure = e.what();
-  }
+  const std::string failure = time_iterations(state, f->stream.s, samples, [&] {
+    const varattn::plan p = f->read_and_plan();
+    f->enqueue_layers(p);
+  });
   if (skip_on_failure(state, f->stream.s, failure)) return;
   const double ms = median(samples);
   set_common_counters(state, w, int(sizeof(Element)), ms, double(f->layers));
@@ -819,22 +830,10 @@ Fixture* replay_device_plan_graph(benchmark::State& state, const std::string& ke
     return made;
   });
   if (f == nullptr) return nullptr;
-  event_handle start, stop;
   std::vector<double> samples;
-  std::string failure;
-  try {
-    for (auto _ : state) {
-      BENCH_CUDA(cudaEventRecord(start.e, f->stream.s));
-      BENCH_CUDA(cudaGraphLaunch(f->graph->exec, f->stream.s));
-      BENCH_CUDA(cudaEventRecord(stop.e, f->stream.s));
-      BENCH_CUDA(cudaEventSynchronize(stop.e));
-      const double sample = elapsed_ms(start, stop);
-      samples.push_back(sample);
-      state.SetIterationTime(sample * 1e-3);
-    }
-  } catch (const std::exception& e) {
-    failure = e.what();
-  }
+  const std::string failure = time_iterations(state, f->stream.s, samples, [&] {
+    BENCH_CUDA(cudaGraphLaunch(f->graph->exec, f->stream.s));
+  });
   if (skip_on_failure(state, f->stream.s, failure)) return nullptr;
   ms = median(samples);
   state.counters["ms_per_layer"] = ms / w.encoder_layers;
