@@ -10,6 +10,8 @@
 #include <varattn/options.hpp>
 #include <varattn/packed_view.hpp>
 
+#include <cuda.h>
+
 #include <cstdint>
 
 namespace varattn::detail {
@@ -58,6 +60,8 @@ struct backward_params {
   int32_t head_splits = 1;
   int32_t split_heads = 1;
   float* dkv_partial = nullptr;
+  //! The Hopper kernel's atomic path: dq_acc as a TMA tensor map (sm90/tensor_map.hpp).
+  CUtensorMap dq_map{};
 };
 
 template <class Element>

@@ -3,9 +3,10 @@
 //! \file bulk_reduce.cuh
 //! Bulk asynchronous reductions from shared to global memory (sm_90, the TMA unit's
 //! cp.reduce.async.bulk): a thread hands over a contiguous run of float32 values that the
-//! copy engine adds, element by element and atomically, into global memory. The Hopper
-//! backward adds its dQ terms this way: one instruction a 256-byte row instead of 32
-//! red.global a row, and the warps go on while the adds drain.
+//! copy engine adds, element by element and atomically, into global memory; or a box of a
+//! tensor (a TMA tensor map). The Hopper backward adds its dQ terms this way: one instruction
+//! a 64-row x 32-channel box instead of red.global a pair, and the warps go on while the adds
+//! drain.
 
 #include <varattn/detail/sm90/mbarrier.cuh>
 
@@ -22,6 +23,25 @@ __device__ __forceinline__ void bulk_reduce_add(float* dst, const float* src, ui
                ::"l"(dst),
                "r"(shared_address(src)), "r"(bytes)
                : "memory");
+}
+
+//! Adds a box of the tensor `map` describes (sm90/tensor_map.hpp), at coordinates (c0, c1,
+//! c2), from shared memory `src` (laid out as the map's swizzle says; 128-byte aligned, 1024
+//! for the 128-byte swizzle): one instruction for the whole box; what lies past the tensor's
+//! bounds is not added. `map` is the address of a __grid_constant__ kernel parameter.
+__device__ __forceinline__ void bulk_reduce_add_box(const void* map, const void* src, int32_t c0,
+                                                    int32_t c1, int32_t c2) {
+  asm volatile(
+      "cp.reduce.async.bulk.tensor.3d.global.shared::cta.add.tile.bulk_group [%0, {%2, %3, %4}], "
+      "[%1];\n" ::"l"(reinterpret_cast<uint64_t>(map)),
+      "r"(shared_address(src)), "r"(c0), "r"(c1), "r"(c2)
+      : "memory");
+}
+
+//! Fetches the tensor map at `map` (a __grid_constant__ parameter's address) into the
+//! descriptor cache ahead of its first bulk_reduce_add_box.
+__device__ __forceinline__ void prefetch_tensor_map(const void* map) {
+  asm volatile("prefetch.tensormap [%0];\n" ::"l"(reinterpret_cast<uint64_t>(map)) : "memory");
 }
 
 //! Closes this thread's bulk operations issued since the last commit into one group.

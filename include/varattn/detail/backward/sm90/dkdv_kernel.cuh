@@ -14,14 +14,15 @@
 //!                                    B = dO / Q through the transpose bit;
 //!   dQ += dS K (AtomicDq)            both warpgroups' dS^T to shared memory, one CTA barrier,
 //!                                    then warpgroup c: channels [64 c, + 64) over all 128 keys
-//!                                    (wgmma, both operands MN-major), staged as float32; then
-//!                                    warpgroup 1 hands every staged row to the copy engine
-//!                                    (sm90/bulk_reduce.cuh), one bulk reduction a query row
-//!                                    into the float32 accumulator.
+//!                                    (wgmma, both operands MN-major), staged as float32 in
+//!                                    swizzled 64-row x 32-channel boxes; then warpgroup 1's
+//!                                    first thread hands each box to the copy engine, one
+//!                                    tensor reduction (sm90/bulk_reduce.cuh) into the float32
+//!                                    accumulator (a segment's partial last step: atomics).
 //! The softmax's exp2 of P^T runs while dP^T is still in the tensor cores (without softcap).
 //! No producer warp and no mbarrier: one __syncthreads a step; warpgroup 0 issues the loads
-//! and warpgroup 1 the bulk reductions, so that neither waits for the other's (the SASS waits
-//! for both through one scoreboard).
+//! and warpgroup 1 the tensor reductions, so that neither waits for the other's (the SASS
+//! waits for both through one scoreboard).
 
 #include <varattn/detail/backward/dkdv_kernel.cuh>
 #include <varattn/detail/backward/dq_accumulator.cuh>
@@ -66,8 +67,8 @@ struct backward_smem {
   __device__ __forceinline__ unsigned char* ds(int group) const {
     return q(2) + group * T::kDsBytes;
   }
-  __device__ __forceinline__ float* dq_stage(int chunk) const {
-    return reinterpret_cast<float*>(ds(T::kWarpgroups) + chunk * T::kDqStageBytes);
+  __device__ __forceinline__ unsigned char* dq_box(int box) const {
+    return ds(T::kWarpgroups) + box * T::kDqBoxBytes;
   }
 };
 
@@ -110,57 +111,78 @@ __device__ __forceinline__ bool group_sees(const kv_tile& t, int32_t query0, int
 }
 
 //! dQ(64 queries x channels [64 chunk, + 64)) += dS K over the CTA's 128 keys (both
-//! warpgroups' dS^T blocks, in shared memory), staged in shared memory as float32 for the
-//! bulk reductions (reduce_dq).
+//! warpgroups' dS^T blocks, in shared memory). A full step (`rows` = 64) is staged as float32
+//! in the swizzled boxes for the tensor reductions (reduce_dq); a segment's last, partial step
+//! is added from registers by vector atomics (its rows past the segment must not be added, and
+//! the boxes cannot skip rows).
 template <class T, class Element>
-__device__ __forceinline__ void stage_dq_chunk(const backward_smem<T>& sm, int chunk) {
+__device__ __forceinline__ void stage_dq_chunk(const backward_params<Element>& p,
+                                               const backward_smem<T>& sm, int chunk,
+                                               int key_group0, int key_groups, int box0,
+                                               int64_t q_row, int32_t head, int32_t rows) {
+  constexpr int kChannels = T::kOutTiles * 8;  // the head dim
   const int warp = static_cast<int>(threadIdx.x / 32) % 4;
   const int lane = static_cast<int>(threadIdx.x % 32);
   float dq[8][4];
   fence();  // the previous step's dq registers were read by the stage's stores
+  // k16 steps over the keys of warpgroups [key_group0, + key_groups) (their dS^T blocks
+  // follow one another in shared memory, as their rows of K do).
 #pragma unroll
-  for (int kk = 0; kk < T::kKeys / 16; ++kk) {  // k16 steps over the CTA's keys
+  for (int i = 0; i < 4 * T::kWarpgroups; ++i) {
+    if (i >= 4 * key_groups) break;
+    const int kk = 4 * key_group0 + i;
     mma_ss_mn<Element>(
         dq, descriptor_128b_mn(sm.ds(0) + kk * 16 * 128, T::kDsBytes),
         descriptor_128b_mn(sm.k() + chunk * T::key_tile::kBlockBytes + kk * 16 * 128,
                            T::key_tile::kBlockBytes),
-        kk > 0);
+        i > 0);
   }
   commit();
   wait<0>();
   fence_registers(dq);
-  float* stage = sm.dq_stage(chunk);
-  constexpr int kRowFloats = T::kDqStageStride / 4;
   const int row = warp * 16 + lane / 4;  // query in the step (and row + 8)
+  if (rows == T::kQueries) {
+    // Channel c of row r: box c / 32, byte (c % 32) * 4 of the row's 128, its 16-byte unit
+    // XOR r % 8 (the 128-byte swizzle); rows r and r + 8 swizzle alike.
 #pragma unroll
-  for (int n = 0; n < 8; ++n) {
-    const int col = n * 8 + (lane % 4) * 2;
-    *reinterpret_cast<float2*>(stage + row * kRowFloats + col) = make_float2(dq[n][0], dq[n][1]);
-    *reinterpret_cast<float2*>(stage + (row + 8) * kRowFloats + col) =
-        make_float2(dq[n][2], dq[n][3]);
+    for (int n = 0; n < 8; ++n) {
+      const int box = chunk * 2 + n / 4;
+      if (box >= T::kDqBoxes) continue;  // channels past the head dim's last box
+      const int byte = (n % 4) * 32 + (lane % 4) * 8;
+      const int offset = ((byte / 16) ^ (row % 8)) * 16 + byte % 16;
+      unsigned char* base = sm.dq_box(box0 + box) + offset;
+      *reinterpret_cast<float2*>(base + row * 128) = make_float2(dq[n][0], dq[n][1]);
+      *reinterpret_cast<float2*>(base + (row + 8) * 128) = make_float2(dq[n][2], dq[n][3]);
+    }
+    fence_proxy_async();  // the stores, for the copy engine
+  } else {
+#pragma unroll
+    for (int n = 0; n < 8; ++n) {
+      const int col = chunk * 64 + n * 8 + (lane % 4) * 2;
+      if (col >= kChannels) continue;
+#pragma unroll
+      for (int half = 0; half < 2; ++half) {
+        const int r = row + half * 8;
+        if (r >= rows) continue;
+        atomic_add_pair(p.dq_acc + ((q_row + r) * p.heads_q + head) * int64_t{kChannels} + col,
+                        dq[n][2 * half], dq[n][2 * half + 1]);
+      }
+    }
   }
-  fence_proxy_async();  // the stores, for the copy engine
 }
 
-//! The reducer warpgroup hands every staged chunk to the copy engine: thread i, row i % 64 of
-//! chunk i / 64, one bulk reduction into the accumulator (rows past the segment are not
-//! added). Its stages are free again once its previous group was read (bulk_wait_read).
+//! A warpgroup's first thread hands a full step's boxes (from box0 on) to the copy engine:
+//! one tensor reduction a 64-row x 32-channel box into the float32 accumulator. The boxes are
+//! free again once its previous group was read (bulk_wait_read).
 template <class T, class Element>
-__device__ __forceinline__ void reduce_dq(const backward_params<Element>& p, const kv_tile& t,
-                                          const backward_smem<T>& sm, int32_t head,
-                                          int32_t query0) {
-  static_assert(T::kDqChunks * 64 <= 128, "a row a thread of the reducer");
-  constexpr int kChannels = T::kOutTiles * 8;  // the head dim
-  const int i = static_cast<int>(threadIdx.x % 128);
-  const int chunk = i / 64;
-  const int row = i % 64;
-  if (chunk < T::kDqChunks && row < t.seg.q_length - query0) {
-    float* dst = p.dq_acc +
-                 ((int64_t{t.seg.q_begin} + query0 + row) * p.heads_q + head) *
-                     int64_t{kChannels} +
-                 chunk * 64;
-    bulk_reduce_add(dst, sm.dq_stage(chunk) + row * (T::kDqStageStride / 4),
-                    4 * min(64, kChannels - chunk * 64));
+__device__ __forceinline__ void reduce_dq(const backward_params<Element>& p,
+                                          const backward_smem<T>& sm, int box0, int64_t q_row,
+                                          int32_t head) {
+  if (threadIdx.x % 128 != 0) return;
+#pragma unroll
+  for (int box = 0; box < T::kDqBoxes; ++box) {
+    bulk_reduce_add_box(&p.dq_map, sm.dq_box(box0 + box), box * 32, head,
+                        static_cast<int32_t>(q_row));
   }
   bulk_commit();
 }
@@ -296,7 +318,7 @@ __device__ __forceinline__ void backward_step(const backward_params<Element>& p,
              descriptor_128b_mn(sq + kc * 16 * 128, T::query_tile::kBlockBytes), true);
     }
     commit();
-  } else if constexpr (AtomicDq) {
+  } else if constexpr (AtomicDq && !T::kDqOwnKeys) {
     // No keys of this warpgroup seen: its dS^T block is zero in the CTA's dQ sum.
     const int i = static_cast<int>(threadIdx.x % 128);
 #pragma unroll
@@ -306,15 +328,40 @@ __device__ __forceinline__ void backward_step(const backward_params<Element>& p,
   }
 
   if constexpr (AtomicDq) {
+    const int32_t head = t.head_of(item);
+    const int64_t q_row = int64_t{t.seg.q_begin} + query0;
+    const int32_t rows = min(T::kQueries, t.seg.q_length - query0);
     fence_proxy_async();  // the dS^T stores, for the dQ wgmma
-    if (group == T::kReducer) bulk_wait_read<0>();  // the previous step's stages were read
-    named_barrier_sync(1, T::kThreads);              // both dS^T blocks are in; stages free
-    if (group < T::kDqChunks) stage_dq_chunk<T, Element>(sm, group);
-    if (group == T::kReducer) {
-      named_barrier_sync(1 + T::kWarpgroups, T::kThreads);  // every chunk is staged
-      reduce_dq<T>(p, t, sm, t.head_of(item), query0);
+    if constexpr (T::kDqOwnKeys) {
+      // The warpgroup alone (named barrier 4 or 5, its 128 threads; a constant id each, so that
+      // ptxas counts 2 barriers, not 16); none if it saw no key.
+      const auto warpgroup_sync = [group] {
+        if (group == 0) {
+          named_barrier_sync(4, 128);
+        } else {
+          named_barrier_sync(5, 128);
+        }
+      };
+      if (active) {
+        const int box0 = group * T::kDqBoxes;
+        if (threadIdx.x % 128 == 0) bulk_wait_read<0>();  // its previous boxes were read
+        warpgroup_sync();                                  // its dS^T is in; its boxes free
+        stage_dq_chunk<T>(p, sm, 0, group, 1, box0, q_row, head, rows);
+        warpgroup_sync();                                  // its boxes are staged
+        if (rows == T::kQueries) reduce_dq<T>(p, sm, box0, q_row, head);
+      }
     } else {
-      named_barrier_arrive(1 + T::kWarpgroups, T::kThreads);
+      if (group == T::kReducer) bulk_wait_read<0>();  // the previous step's boxes were read
+      named_barrier_sync(1, T::kThreads);              // both dS^T blocks are in; boxes free
+      if (group < T::kDqChunks) {
+        stage_dq_chunk<T>(p, sm, group, 0, T::kWarpgroups, 0, q_row, head, rows);
+      }
+      if (group == T::kReducer) {
+        named_barrier_sync(1 + T::kWarpgroups, T::kThreads);  // every chunk is staged
+        if (rows == T::kQueries) reduce_dq<T>(p, sm, 0, q_row, head);
+      } else {
+        named_barrier_arrive(1 + T::kWarpgroups, T::kThreads);
+      }
     }
   }
   wait<0>();  // on every path: ptxas then sees no wgmma in flight at the loop's back edge
@@ -354,9 +401,12 @@ __global__ void __launch_bounds__(hopper_backward_traits<Element, HeadDim>::kThr
   t.place(k_tile, T::kKeys, T::kQueries);
 
   const int64_t k_row = int64_t{t.seg.k_begin} + t.key0;
-  // Warpgroup kLoader issues every cp.async, kReducer every bulk reduction: a thread's waits
+  // Warpgroup kLoader issues every cp.async, kReducer every tensor reduction: a thread's waits
   // for either (both DEPBAR on scoreboard SB0 in the SASS) then never wait for the other's.
   const bool loader = group == T::kLoader;
+  if constexpr (AtomicDq) {
+    if (threadIdx.x == T::kReducer * 128) prefetch_tensor_map(&p.dq_map);  // the issuer
+  }
   if (loader) {
     const int thread = static_cast<int>(threadIdx.x);
     // Here, not at the kernel's top: computed there, it moved the CTA's first key into a
@@ -390,7 +440,7 @@ __global__ void __launch_bounds__(hopper_backward_traits<Element, HeadDim>::kThr
   store_dkdv<true, HeadDim>(p, t, dk, k_row + warp_key, t.keys - warp_key, lane);
   if constexpr (AtomicDq) {
     // dQ's last reductions done before the CTA exits (after the stores: they drain meanwhile).
-    if (group == T::kReducer) bulk_wait<0>();
+    bulk_wait<0>();  // the threads that issued tensor reductions wait; the others pass
   }
 #else
   (void)p, (void)work;

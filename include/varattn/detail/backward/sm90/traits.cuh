@@ -21,7 +21,8 @@ struct hopper_backward_traits {
   static constexpr int kQueries = 64;             //!< queries a step (wgmma's N of S^T)
   static constexpr int kThreads = 128 * kWarpgroups;
   //! The warpgroup that issues every cp.async (K, V, and each step's Q, dO, lse, D) and the
-  //! one that issues every bulk reduction of dQ.
+  //! one whose first thread issues every tensor reduction of dQ (above head dim 64; up to it
+  //! each warpgroup's first thread issues its own: kDqOwnKeys).
   static constexpr int kLoader = 0;
   static constexpr int kReducer = 1;
   static constexpr int kLoaderThreads = 128;
@@ -39,16 +40,24 @@ struct hopper_backward_traits {
   //! head dim off 64 is computed whole and only its head dim's channels are added.
   static constexpr int kDqChunks = (HeadDim + 63) / 64;
   static_assert(kDqChunks <= kWarpgroups, "a dQ chunk a warpgroup");
-  //! A chunk's float32 dQ block on its way to the bulk reduction: 64 query rows of 256 bytes,
-  //! 288 apart (16-byte aligned rows for the copy engine; the 32-byte pad puts the four rows a
-  //! half-warp stores on distinct banks).
-  static constexpr int kDqStageStride = 64 * 4 + 32;
-  static constexpr int kDqStageBytes = 64 * kDqStageStride;
-  //! K, V; two buffers of (Q, dO); dS^T per warpgroup; the dQ stages; + 1 KB: the dynamic
+  //! A full step's float32 dQ on its way to the tensor reductions (bulk_reduce_add_box):
+  //! boxes of 64 query rows x 32 channels, 128 bytes a row, 128-byte swizzled (the four rows
+  //! a quarter-warp stores land on distinct banks); channels past the head dim are computed
+  //! and staged but clipped by the copy engine.
+  static constexpr int kDqBoxes = (HeadDim + 31) / 32;
+  static constexpr int kDqBoxBytes = 64 * 128;
+  //! Up to head dim 64 (one 64-channel chunk) each warpgroup sums dQ over its own 64 keys and
+  //! adds it itself (its own boxes, its first thread): both share the dQ products, and no CTA
+  //! barrier joins them in the step. Above, warpgroup c sums channels [64 c, + 64) over all
+  //! 128 keys (both dS^T blocks) and the reducer adds every box.
+  static constexpr bool kDqOwnKeys = HeadDim <= 64;
+  static constexpr int kDqBoxSets = kDqOwnKeys ? kWarpgroups : 1;
+  //! K, V; two buffers of (Q, dO); dS^T per warpgroup; the dQ boxes; + 1 KB: the dynamic
   //! base is rounded up to the swizzle's 1024-byte period. (lse and D of a step are static
   //! shared memory.)
   static constexpr int kSmemBytes = 2 * key_tile::kBytes + 4 * query_tile::kBytes +
-                                    kWarpgroups * kDsBytes + kDqChunks * kDqStageBytes + 1024;
+                                    kWarpgroups * kDsBytes +
+                                    kDqBoxSets * kDqBoxes * kDqBoxBytes + 1024;
   static_assert(key_tile::kBytes % 1024 == 0 && query_tile::kBytes % 1024 == 0,
                 "every tile starts on the swizzle's period");
 };
