@@ -110,23 +110,13 @@ __device__ __forceinline__ bool group_sees(const kv_tile& t, int32_t query0, int
          t.mask.first_key(query0) < group_key0 + 64;
 }
 
-//! dQ(64 queries x channels [64 chunk, + 64)) += dS K over the CTA's 128 keys (both
-//! warpgroups' dS^T blocks, in shared memory). A full step (`rows` = 64) is staged as float32
-//! in the swizzled boxes for the tensor reductions (reduce_dq); a segment's last, partial step
-//! is added from registers by vector atomics (its rows past the segment must not be added, and
-//! the boxes cannot skip rows).
+//! Issues dQ(64 queries x channels [64 chunk, + 64)) = dS K over the keys of warpgroups
+//! [key_group0, + key_groups) (their dS^T blocks follow one another in shared memory, as their
+//! rows of K do) as one wgmma group; store_dq_chunk takes the result once it is waited for.
 template <class T, class Element>
-__device__ __forceinline__ void stage_dq_chunk(const backward_params<Element>& p,
-                                               const backward_smem<T>& sm, int chunk,
-                                               int key_group0, int key_groups, int box0,
-                                               int64_t q_row, int32_t head, int32_t rows) {
-  constexpr int kChannels = T::kOutTiles * 8;  // the head dim
-  const int warp = static_cast<int>(threadIdx.x / 32) % 4;
-  const int lane = static_cast<int>(threadIdx.x % 32);
-  float dq[8][4];
+__device__ __forceinline__ void issue_dq_chunk(float (&dq)[8][4], const backward_smem<T>& sm,
+                                               int chunk, int key_group0, int key_groups) {
   fence();  // the previous step's dq registers were read by the stage's stores
-  // k16 steps over the keys of warpgroups [key_group0, + key_groups) (their dS^T blocks
-  // follow one another in shared memory, as their rows of K do).
 #pragma unroll
   for (int i = 0; i < 4 * T::kWarpgroups; ++i) {
     if (i >= 4 * key_groups) break;
@@ -138,7 +128,20 @@ __device__ __forceinline__ void stage_dq_chunk(const backward_params<Element>& p
         i > 0);
   }
   commit();
-  wait<0>();
+}
+
+//! A full step's dQ chunk (`rows` = 64) is staged as float32 in the swizzled boxes for the
+//! tensor reductions (reduce_dq); a segment's last, partial step is added from registers by
+//! vector atomics (its rows past the segment must not be added, and the boxes cannot skip
+//! rows). The caller has waited for issue_dq_chunk's group.
+template <class T, class Element>
+__device__ __forceinline__ void store_dq_chunk(const backward_params<Element>& p,
+                                               const backward_smem<T>& sm, float (&dq)[8][4],
+                                               int chunk, int box0, int64_t q_row, int32_t head,
+                                               int32_t rows) {
+  constexpr int kChannels = T::kOutTiles * 8;  // the head dim
+  const int warp = static_cast<int>(threadIdx.x / 32) % 4;
+  const int lane = static_cast<int>(threadIdx.x % 32);
   fence_registers(dq);
   const int row = warp * 16 + lane / 4;  // query in the step (and row + 8)
   if (rows == T::kQueries) {
@@ -188,13 +191,15 @@ __device__ __forceinline__ void reduce_dq(const backward_params<Element>& p,
 }
 
 //! One query step of one warpgroup (`group`: keys [64 group, 64 group + 64) of the CTA).
-template <class T, class Modifier, bool AtomicDq, class Element>
+//! `prefetch()` (the next step's loads, on the loader) runs once, after S^T and dP^T are
+//! issued: the tensor cores start before the copies.
+template <class T, class Modifier, bool AtomicDq, class Element, class Prefetch>
 __device__ __forceinline__ void backward_step(const backward_params<Element>& p,
                                               const kv_tile& t, const backward_smem<T>& sm,
                                               const float (&rows)[2 * 64], int group,
                                               int32_t item, int buf,
                                               float (&dv)[T::kOutTiles][4],
-                                              float (&dk)[T::kOutTiles][4]) {
+                                              float (&dk)[T::kOutTiles][4], Prefetch&& prefetch) {
   constexpr float kLog2e = 1.4426950408889634f;
   constexpr wgmma_shape<Element, T::kQueries> score_shape{};
   constexpr wgmma_shape<Element, T::kOutTiles * 8> out_shape{};
@@ -207,7 +212,10 @@ __device__ __forceinline__ void backward_step(const backward_params<Element>& p,
   // No query of the step sees a key of the warpgroup (causal or window edges, keys past the
   // segment): no dK, dV terms; its dS^T is zero for the CTA's dQ. Neither: the CTA skips.
   const bool active = group_sees<T>(t, query0, group);
-  if (!active && !group_sees<T>(t, query0, group ^ 1)) return;
+  if (!active) {
+    prefetch();
+    if (!group_sees<T>(t, query0, group ^ 1)) return;
+  }
   const unsigned char* sk = sm.k() + group * 64 * 128;  // the group's rows of each block
   const unsigned char* sv = sm.v() + group * 64 * 128;
   const unsigned char* sq = sm.q(buf);
@@ -215,6 +223,16 @@ __device__ __forceinline__ void backward_step(const backward_params<Element>& p,
 
   uint32_t pa[T::kQueries / 16][4];  // P^T, then dS^T: A fragments of dV, dK
   uint32_t da[T::kQueries / 16][4];
+  // dK += dS^T Q. With AtomicDq after the dQ products: the dQ stores then run while it computes.
+  const auto issue_dk = [&] {
+    fence();
+#pragma unroll
+    for (int kc = 0; kc < T::kQueries / 16; ++kc) {
+      mma_rs(out_shape, dk, da[kc],
+             descriptor_128b_mn(sq + kc * 16 * 128, T::query_tile::kBlockBytes), true);
+    }
+    commit();
+  };
   if (active) {
     float s[T::kScoreTiles][4];
     float dp[T::kScoreTiles][4];
@@ -233,6 +251,7 @@ __device__ __forceinline__ void backward_step(const backward_params<Element>& p,
              descriptor_128b(sdo + (kk / 4) * T::query_tile::kBlockBytes + offset), kk > 0);
     }
     commit();
+    prefetch();
 
     // P^T while dP^T is still in the tensor cores; with softcap both first (its 1 - x^2
     // needs x, which P^T overwrites: (dP^T - D)(1 - x^2) is folded into dp in the same pass).
@@ -271,8 +290,22 @@ __device__ __forceinline__ void backward_step(const backward_params<Element>& p,
         }
       }
     });
+    // dV += P^T dO goes to the tensor cores as soon as P^T is packed: dS^T, its packing and
+    // its shared-memory copy below run while it computes. (The copy precedes dK's wgmma: the
+    // A registers of a wgmma in flight may not even be read, PTX ISA.)
+#pragma unroll
+    for (int kc = 0; kc < T::kQueries / 16; ++kc) {
+      sm80::pack_a_fragment<Element>(pa[kc], s[2 * kc], s[2 * kc + 1]);
+    }
+    fence();
+#pragma unroll
+    for (int kc = 0; kc < T::kQueries / 16; ++kc) {
+      mma_rs(out_shape, dv, pa[kc],
+             descriptor_128b_mn(sdo + kc * 16 * 128, T::query_tile::kBlockBytes), true);
+    }
+    commit();
     if constexpr (!Modifier::kSoftcap) {
-      wait<0>();
+      wait<1>();  // dP^T (dV may still run)
       fence_registers(dp);
     }
 #pragma unroll
@@ -285,7 +318,6 @@ __device__ __forceinline__ void backward_step(const backward_params<Element>& p,
     }
 #pragma unroll
     for (int kc = 0; kc < T::kQueries / 16; ++kc) {
-      sm80::pack_a_fragment<Element>(pa[kc], s[2 * kc], s[2 * kc + 1]);
       sm80::pack_a_fragment<Element>(da[kc], dp[2 * kc], dp[2 * kc + 1]);
     }
     if constexpr (AtomicDq) {
@@ -305,19 +337,7 @@ __device__ __forceinline__ void backward_step(const backward_params<Element>& p,
         }
       }
     }
-
-    fence();
-#pragma unroll
-    for (int kc = 0; kc < T::kQueries / 16; ++kc) {
-      mma_rs(out_shape, dv, pa[kc],
-             descriptor_128b_mn(sdo + kc * 16 * 128, T::query_tile::kBlockBytes), true);
-    }
-#pragma unroll
-    for (int kc = 0; kc < T::kQueries / 16; ++kc) {
-      mma_rs(out_shape, dk, da[kc],
-             descriptor_128b_mn(sq + kc * 16 * 128, T::query_tile::kBlockBytes), true);
-    }
-    commit();
+    if constexpr (!AtomicDq) issue_dk();
   } else if constexpr (AtomicDq && !T::kDqOwnKeys) {
     // No keys of this warpgroup seen: its dS^T block is zero in the CTA's dQ sum.
     const int i = static_cast<int>(threadIdx.x % 128);
@@ -346,16 +366,27 @@ __device__ __forceinline__ void backward_step(const backward_params<Element>& p,
         const int box0 = group * T::kDqBoxes;
         if (threadIdx.x % 128 == 0) bulk_wait_read<0>();  // its previous boxes were read
         warpgroup_sync();                                  // its dS^T is in; its boxes free
-        stage_dq_chunk<T>(p, sm, 0, group, 1, box0, q_row, head, rows);
+        float dq[8][4];
+        issue_dq_chunk<T, Element>(dq, sm, 0, group, 1);
+        issue_dk();
+        wait<1>();  // dV and dQ (dK may still run)
+        store_dq_chunk<T>(p, sm, dq, 0, box0, q_row, head, rows);
         warpgroup_sync();                                  // its boxes are staged
         if (rows == T::kQueries) reduce_dq<T>(p, sm, box0, q_row, head);
       }
     } else {
       if (group == T::kReducer) bulk_wait_read<0>();  // the previous step's boxes were read
       named_barrier_sync(1, T::kThreads);              // both dS^T blocks are in; boxes free
-      if (group < T::kDqChunks) {
-        stage_dq_chunk<T>(p, sm, group, 0, T::kWarpgroups, 0, q_row, head, rows);
+      static_assert(T::kDqOwnKeys || T::kDqChunks == T::kWarpgroups, "a dQ chunk a warpgroup");
+      float dq[8][4];
+      issue_dq_chunk<T, Element>(dq, sm, group, 0, T::kWarpgroups);
+      if (active) {
+        issue_dk();
+        wait<1>();  // dV and dQ (dK may still run)
+      } else {
+        wait<0>();
       }
+      store_dq_chunk<T>(p, sm, dq, group, 0, q_row, head, rows);
       if (group == T::kReducer) {
         named_barrier_sync(1 + T::kWarpgroups, T::kThreads);  // every chunk is staged
         if (rows == T::kQueries) reduce_dq<T>(p, sm, 0, q_row, head);
@@ -430,8 +461,11 @@ __global__ void __launch_bounds__(hopper_backward_traits<Element, HeadDim>::kThr
       fence_proxy_async();  // this thread's landed copies, for the wgmma
     }
     __syncthreads();  // the step's tiles are in; every warpgroup is done with the other buffer
-    if (loader && item + 1 < items) load_step<T>(p, t, sm, rows, item + 1, buf ^ 1);
-    backward_step<T, Modifier, AtomicDq>(p, t, sm, rows[buf], group, item, buf, dv, dk);
+    const auto prefetch = [&] {
+      if (loader && item + 1 < items) load_step<T>(p, t, sm, rows, item + 1, buf ^ 1);
+    };
+    backward_step<T, Modifier, AtomicDq>(p, t, sm, rows[buf], group, item, buf, dv, dk,
+                                         prefetch);
   }
   if (loader) sm80::cp_async_wait<0>();  // with no query step, K and V may still be landing
 
