@@ -72,7 +72,8 @@ def extensions():
 
     archs = _ops.arch_list(os.environ.get("VARATTN_CUDA_ARCHS", "80;90a"))
     nvcc = ["-O3", "-std=c++17", "--threads=2", *_ops.gencode_flags(archs), *_ops.head_dims_flag()]
-    sources = sorted(str(p.relative_to(HERE)) for p in (PACKAGE / "csrc").glob("*.cu"))
+    csrc = PACKAGE / "csrc"
+    sources = sorted(str(p.relative_to(HERE)) for p in [*csrc.glob("*.cu"), *csrc.glob("*.cpp")])
     ext = cpp_extension.CUDAExtension(
         "varattn._C", sources, include_dirs=[str(PACKAGE / "include")],
         extra_compile_args={"cxx": ["-O3", "-std=c++17"], "nvcc": nvcc})

@@ -299,7 +299,7 @@ def test_autograd_capture_with_plan_cache_misses(va):
     Problem.capture_inputs): an AccumulateGrad node made on the default stream by an eager call
     and still alive would make the engine wait on the capture from the legacy stream, whatever
     the op. With deterministic=True (carried from the forward's arguments to the backward by
-    setup_context) replays give the eager gradients bit for bit."""
+    the autograd kernel, csrc/autograd.cpp) replays give the eager gradients bit for bit."""
     d = 64 if 64 in HEAD_DIMS else HEAD_DIMS[0]
     gen = torch.Generator(device=DEV).manual_seed(11)
     lengths = [70, 0, 1, 129, 33, 64]

@@ -49,42 +49,7 @@ def _(d_out, q, k, v, out, lse, cu_seqlens_q, cu_seqlens_k, causal=False, scale=
     return q.new_empty(q.shape), k.new_empty(k.shape), v.new_empty(v.shape)
 
 
-# The op's arguments after the five tensors, with their schema defaults: causal, scale,
-# max_seqlen_q, max_seqlen_k, window_left, window_right, softcap, return_lse, deterministic.
-_DEFAULTS = (False, None, None, None, -1, -1, 0.0, False, False)
-
-
-def _setup_context(ctx, inputs, output):
-    ctx.input_count = len(inputs)
-    (q, k, v, cu_seqlens_q, cu_seqlens_k, causal, scale, max_seqlen_q, _max_seqlen_k,
-     window_left, window_right, softcap, _return_lse, deterministic) = \
-        tuple(inputs) + _DEFAULTS[len(inputs) - 5:]
-    out, lse = output
-    ctx.save_for_backward(q, k, v, out, lse, cu_seqlens_q, cu_seqlens_k)
-    # deterministic: the forward ignores it; it picks how the backward sums dq.
-    ctx.options = (causal, scale, max_seqlen_q, window_left, window_right, softcap,
-                   deterministic)
-    ctx.mark_non_differentiable(lse)  # as FlashAttention's softmax_lse
-
-
-def _backward(ctx, grad_out, _grad_lse):
-    q, k, v, out, lse, cu_seqlens_q, cu_seqlens_k = ctx.saved_tensors
-    if grad_out is None:  # out unused by the loss
-        return (None,) * ctx.input_count
-    if lse.dim() != 2:
-        raise RuntimeError(
-            "varattn::varlen_attention: the backward needs the forward's logsumexp; call the op "
-            "with return_lse=True when q, k or v requires grad (varattn.varlen_attention and "
-            "flash_attn_varlen_func do)")
-    causal, scale, max_seqlen_q, window_left, window_right, softcap, deterministic = ctx.options
-    d_q, d_k, d_v = torch.ops.varattn.varlen_attention_backward(
-        grad_out, q, k, v, out, lse, cu_seqlens_q, cu_seqlens_k, causal, scale, max_seqlen_q,
-        window_left, window_right, softcap, deterministic)
-    return (d_q, d_k, d_v) + (None,) * (ctx.input_count - 3)
-
-
-torch.library.register_autograd("varattn::varlen_attention", _backward,
-                                setup_context=_setup_context)
+# Autograd for varattn::varlen_attention is registered in C++ (csrc/autograd.cpp).
 
 
 def library_path() -> str:

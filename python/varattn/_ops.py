@@ -81,9 +81,10 @@ def _jit_build(verbose: bool) -> str:
     if dims:
         name += "_d" + dims[0].split("=", 1)[1].replace(",", "_")
     flags = ["-O3", "-std=c++17", "--threads=4", *gencode_flags(archs), *dims]
+    csrc = _HERE / "csrc"
     return cpp_extension.load(
         name=name,
-        sources=[str(p) for p in sorted((_HERE / "csrc").glob("*.cu"))],
+        sources=[str(p) for p in sorted([*csrc.glob("*.cu"), *csrc.glob("*.cpp")])],
         extra_include_paths=[str(_include_dir())],
         extra_cflags=["-O3", "-std=c++17"],
         extra_cuda_cflags=flags,

@@ -17,7 +17,7 @@
 // query row as a new contiguous [heads_q, total_q] tensor (FlashAttention's varlen layout;
 // -inf for rows that see no key, whose output is zeros); without, an empty float32 tensor.
 // deterministic: ignored by the forward (whose results are always bit-identical run to run);
-// it is in the schema so that autograd's setup_context hands it to the backward.
+// it is in the schema so that the autograd kernel (autograd.cpp) hands it to the backward.
 //
 // Every call is two launches on the current stream and no host wait: a one-CTA kernel that
 // writes the plan's work list from the cu_seqlens it is given (so new offsets are never served
@@ -41,7 +41,7 @@
 //                                      bool deterministic=False)
 //                                      -> (Tensor d_q, Tensor d_k, Tensor d_v)
 //
-// The gradients of varlen_attention (autograd registers it in varattn/__init__.py): out and
+// The gradients of varlen_attention (its autograd kernel, autograd.cpp, calls it): out and
 // lse are the forward's (lse [heads_q, total_q] float32, the forward run with return_lse);
 // d_k and d_v sum over each kv head's q heads, in a fixed order. d_q: by default summed with
 // float32 atomics (as FlashAttention; its last bits may differ run to run); with
