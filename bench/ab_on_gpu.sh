@@ -35,6 +35,9 @@ root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 a=${VARATTN_BUILD_DIR:-$root/build/gpu}
 b=$root/build/ab
 archs=${VARATTN_CUDA_ARCHS:-90a}
+# VARATTN_CMAKE_ARGS (bench/run_on_gpu.sh's, e.g. "-DVARATTN_HEAD_DIMS=64;128
+# -DVARATTN_BUILD_TESTS=OFF" for a lean A) also configures every variant.
+read -r -a cmake_extra <<<"${VARATTN_CMAKE_ARGS:-}"
 stages=",${VARATTN_AB_STAGES:-build,run},"
 mkdir -p "$out"
 if [[ $stages == *,build,* ]]; then
@@ -76,8 +79,8 @@ else
     fi
     if [[ $stages == *,build,* ]]; then
       cmake -S "$src" -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE=Release "-DCMAKE_CUDA_ARCHITECTURES=$archs" \
-        -DVARATTN_BUILD_TESTS=OFF -DVARATTN_BUILD_EXAMPLES=OFF -DVARATTN_BUILD_BENCHMARKS=ON \
-        "-DCMAKE_CUDA_FLAGS=$flags" >"$out/${label,,}_configure.log" 2>&1 &&
+        "${cmake_extra[@]}" -DVARATTN_BUILD_TESTS=OFF -DVARATTN_BUILD_EXAMPLES=OFF \
+        -DVARATTN_BUILD_BENCHMARKS=ON "-DCMAKE_CUDA_FLAGS=$flags" >"$out/${label,,}_configure.log" 2>&1 &&
         ninja -C "$dir" varattn_bench >"$out/${label,,}_build.log" 2>&1 ||
         { echo "$label build failed: $out/${label,,}_build.log"; exit 1; }
     fi
