@@ -19,7 +19,9 @@
 //! reverse order, all in one CUDA graph; registered last).
 //! fwd/<workload>/fused_sm80/<dtype> is the fused plan forced onto the sm80 (mma.sync) kernel
 //! family (attention_options::kernel): on Hopper, the A/B of the two kernel families in one
-//! binary. Each workload's attention options (window, softcap)
+//! binary; bwd/<workload>/fused_sm90/<dtype> the backward of a plan forced onto the sm90
+//! family (the Hopper dK/dV kernel where `fused` plans short tiles, whose backward is sm80's).
+//! Each workload's attention options (window, softcap)
 //! go into its plans, and a workload with lse set passes a logsumexp buffer to forward().
 //! BENCHMARKS.md gives the method and the formulas behind every counter.
 
@@ -69,8 +71,12 @@ const policy_entry kPolicies[] = {
     {varattn::launch_policy::bucketed, "bucketed"},
     // launch_policy::automatic resolves to one of the above (fused for several segments).
     // Forced kernel family (fwd only): the sm80 kernel where `fused` takes the sm90 one.
-    // Not bwd: the backward runs its sm80 kernels whatever the family (bwd/.../fused again).
     {varattn::launch_policy::fused, "fused_sm80", varattn::kernel_family::sm80, false, false},
+    // bwd only: the plan forced onto the sm90 family, so that the backward takes the Hopper
+    // dK/dV kernel (head dims 32-128) where `fused` plans short or decode tiles, whose
+    // backward runs the sm80 kernels (on a non-Hopper device: skipped with the plan's error).
+    {varattn::launch_policy::fused, "fused_sm90", varattn::kernel_family::sm90, false, true,
+     false},
     // bwd only: the fused plan's backward with the deterministic dQ kernel.
     {varattn::launch_policy::fused, "fused_deterministic", varattn::kernel_family::automatic,
      false, true, false, true},
