@@ -6,6 +6,7 @@
 //! nor cleared (as `kernel<<<...>>>` followed by cudaGetLastError() would do). The same holds
 //! for raising a kernel's shared-memory limit.
 
+#include <varattn/detail/driver_function.hpp>
 #include <varattn/error.hpp>
 
 #include <cuda.h>
@@ -42,16 +43,7 @@ template <class... Params>
 void allow_shared_memory(void (*kernel)(Params...), int bytes) {
   if (bytes <= 48 * 1024) return;
   using set_attribute_fn = CUresult (*)(CUfunction, CUfunction_attribute, int);
-  static const set_attribute_fn set_attribute = [] {
-    void* function = nullptr;
-    cudaDriverEntryPointQueryResult found = cudaDriverEntryPointSymbolNotFound;
-    VARATTN_CUDA_CHECK(cudaGetDriverEntryPointByVersion("cuFuncSetAttribute", &function, 12000,
-                                                        cudaEnableDefault, &found));
-    if (function == nullptr || found != cudaDriverEntryPointSuccess) {
-      fail("the CUDA driver does not provide cuFuncSetAttribute");
-    }
-    return reinterpret_cast<set_attribute_fn>(function);
-  }();
+  static const auto set_attribute = driver_function<set_attribute_fn>("cuFuncSetAttribute");
   cudaFunction_t function = nullptr;
   VARATTN_CUDA_CHECK(cudaGetFuncBySymbol(&function, reinterpret_cast<const void*>(kernel)));
   const CUresult status =

@@ -2,11 +2,10 @@
 #pragma once
 //! \file bulk_reduce.cuh
 //! Bulk asynchronous reductions from shared to global memory (sm_90, the TMA unit's
-//! cp.reduce.async.bulk): a thread hands over a contiguous run of float32 values that the
-//! copy engine adds, element by element and atomically, into global memory; or a box of a
-//! tensor (a TMA tensor map). The Hopper backward adds its dQ terms this way: one instruction
-//! a 64-row x 32-channel box instead of red.global a pair, and the warps go on while the adds
-//! drain.
+//! cp.reduce.async.bulk.tensor): a thread hands over a box of a tensor (a TMA tensor map) that
+//! the copy engine adds, element by element and atomically, into global memory. The Hopper
+//! backward adds its dQ terms this way: one instruction a 64-row x 32-channel box instead of
+//! red.global a pair, and the warps go on while the adds drain.
 
 #include <varattn/detail/sm90/mbarrier.cuh>
 
@@ -15,15 +14,6 @@
 namespace varattn::detail::sm90 {
 
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
-
-//! dst[i] += src[i] for `bytes` / 4 floats; dst and src 16-byte aligned, bytes a multiple of
-//! 16. The writers of src make it visible first (fence_proxy_async, then a barrier).
-__device__ __forceinline__ void bulk_reduce_add(float* dst, const float* src, uint32_t bytes) {
-  asm volatile("cp.reduce.async.bulk.global.shared::cta.bulk_group.add.f32 [%0], [%1], %2;\n"
-               ::"l"(dst),
-               "r"(shared_address(src)), "r"(bytes)
-               : "memory");
-}
 
 //! Adds a box of the tensor `map` describes (sm90/tensor_map.hpp), at coordinates (c0, c1,
 //! c2), from shared memory `src` (laid out as the map's swizzle says; 128-byte aligned, 1024

@@ -5,6 +5,7 @@
 //! cuTensorMapEncodeTiled, found through the runtime's entry-point query (no link to libcuda).
 //! A map is a kernel parameter (__grid_constant__): a CUDA graph captures it by value.
 
+#include <varattn/detail/driver_function.hpp>
 #include <varattn/error.hpp>
 
 #include <cuda.h>
@@ -23,16 +24,7 @@ inline CUtensorMap dq_tensor_map(float* data, int64_t rows, int32_t heads, int32
                                  const cuuint64_t*, const cuuint64_t*, const cuuint32_t*,
                                  const cuuint32_t*, CUtensorMapInterleave, CUtensorMapSwizzle,
                                  CUtensorMapL2promotion, CUtensorMapFloatOOBfill);
-  static const encode_fn encode = [] {
-    void* function = nullptr;
-    cudaDriverEntryPointQueryResult found = cudaDriverEntryPointSymbolNotFound;
-    VARATTN_CUDA_CHECK(cudaGetDriverEntryPointByVersion("cuTensorMapEncodeTiled", &function,
-                                                        12000, cudaEnableDefault, &found));
-    if (function == nullptr || found != cudaDriverEntryPointSuccess) {
-      fail("the CUDA driver does not provide cuTensorMapEncodeTiled");
-    }
-    return reinterpret_cast<encode_fn>(function);
-  }();
+  static const auto encode = driver_function<encode_fn>("cuTensorMapEncodeTiled");
   const cuuint64_t dims[3] = {static_cast<cuuint64_t>(channels), static_cast<cuuint64_t>(heads),
                               static_cast<cuuint64_t>(rows)};
   const cuuint64_t strides[2] = {dims[0] * sizeof(float), dims[0] * dims[1] * sizeof(float)};
