@@ -2,27 +2,29 @@
 #pragma once
 //! \file dkdv_kernel.cuh
 //! dK and dV on Hopper tensor cores (sm_90a wgmma): the sm80 dK/dV kernel's algorithm
-//! (backward/dkdv_kernel.cuh) with a CTA of two warpgroups, 64 keys each (the wgmma's 64 rows
-//! are keys). K and V are loaded once into 128-byte swizzled shared memory; per query step
-//! of 64 queries (every q head of the CTA's share of the group, every step that sees its
-//! keys) warpgroup 0 copies Q, dO, lse and D into the other of two buffers with cp.async
-//! while each warpgroup computes on this step's:
+//! (backward/dkdv_kernel.cuh) with a CTA of two consumer warpgroups, 64 keys each (the wgmma's
+//! 64 rows are keys), and a producer warpgroup. The producer copies K and V once into 128-byte
+//! swizzled shared memory, then per query step of 64 queries (every q head of the CTA's share
+//! of the group, every step that sees its keys) Q, dO, lse and D into a two-buffer ring with
+//! cp.async (mbarriers full/empty), while each consumer computes on its step's:
 //!   S^T = K Q^T, dP^T = V dO^T       wgmma, both operands K-major in shared memory;
 //!   P^T = exp2(S^T scale - lse), dS^T = P^T (dP^T - D) (x softcap's 1 - tanh^2), in registers
 //!                                    (the accumulator is the mma.sync C layout: row = key);
 //!   dV += P^T dO, dK += dS^T Q       wgmma, A = P^T / dS^T packed to 16 bits in registers,
 //!                                    B = dO / Q through the transpose bit;
-//!   dQ += dS K (AtomicDq)            both warpgroups' dS^T to shared memory, one CTA barrier,
+//!   dQ += dS K (AtomicDq)            both warpgroups' dS^T to shared memory (two buffers),
+//!                                    one barrier of the consumers,
 //!                                    then warpgroup c: channels [64 c, + 64) over all 128 keys
 //!                                    (wgmma, both operands MN-major), staged as float32 in
 //!                                    swizzled 64-row x 32-channel boxes; then warpgroup 1's
 //!                                    first thread hands each box to the copy engine, one
 //!                                    tensor reduction (sm90/bulk_reduce.cuh) into the float32
 //!                                    accumulator (a segment's partial last step: atomics).
-//! The softmax's exp2 of P^T runs while dP^T is still in the tensor cores (without softcap).
-//! No producer warp and no mbarrier: one __syncthreads a step; warpgroup 0 issues the loads
-//! and warpgroup 1 the tensor reductions, so that neither waits for the other's (the SASS
-//! waits for both through one scoreboard).
+//! The softmax's exp2 of P^T runs while dP^T is still in the tensor cores (without softcap);
+//! dV's wgmma while dS^T is computed; the dQ stores while dK's wgmma runs. The consumers meet
+//! only at the dS^T barrier (none up to head dim 64), and no consumer issues a cp.async: a
+//! warp that issues tensor reductions must not (its cp.async waits would also wait for the
+//! reductions to land: one scoreboard in the SASS; bench/NOTES.md, seventh session).
 
 #include <varattn/detail/backward/dkdv_kernel.cuh>
 #include <varattn/detail/backward/dq_accumulator.cuh>
@@ -52,7 +54,7 @@ namespace varattn::detail::sm90 {
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
 
 //! The kernel's shared memory: K and V of the CTA's keys, two buffers of (Q, dO), each
-//! warpgroup's dS^T; all on the swizzle's 1024-byte period.
+//! warpgroup's dS^T (kDsBuffers of them), the dQ boxes; all on the swizzle's 1024-byte period.
 template <class T>
 struct backward_smem {
   unsigned char* base;
@@ -64,17 +66,19 @@ struct backward_smem {
   __device__ __forceinline__ unsigned char* d_o(int buf) const {
     return q(buf) + T::query_tile::kBytes;
   }
-  __device__ __forceinline__ unsigned char* ds(int group) const {
-    return q(2) + group * T::kDsBytes;
+  //! Warpgroup `group`'s dS^T in buffer `buf`; a buffer's two blocks follow one another (the
+  //! dQ products read both as one 128-key operand).
+  __device__ __forceinline__ unsigned char* ds(int buf, int group) const {
+    return q(2) + (buf * T::kWarpgroups + group) * T::kDsBytes;
   }
   __device__ __forceinline__ unsigned char* dq_box(int box) const {
-    return ds(T::kWarpgroups) + box * T::kDqBoxBytes;
+    return ds(T::kDsBuffers, 0) + box * T::kDqBoxBytes;
   }
 };
 
-//! Issues the cp.async copies of query step `item` (head-major over the CTA's q heads) into
-//! buffer `buf`: Q and dO (rows past the segment zero), lse and D (zero there: those rows'
-//! Q = dO = 0 make their dV, dK and dQ terms 0, whatever P they get).
+//! The producer's cp.async copies of query step `item` (head-major over the CTA's q heads)
+//! into buffer `buf`: Q and dO (rows past the segment zero), lse and D (zero there: those
+//! rows' Q = dO = 0 make their dV, dK and dQ terms 0, whatever P they get).
 template <class T, class Element>
 __device__ __forceinline__ void load_step(const backward_params<Element>& p, const kv_tile& t,
                                           const backward_smem<T>& sm, float (&rows)[2][2 * 64],
@@ -84,12 +88,12 @@ __device__ __forceinline__ void load_step(const backward_params<Element>& p, con
   const int32_t query0 = (t.step_first + item % steps) * T::kQueries;
   const int32_t valid = min(T::kQueries, t.seg.q_length - query0);
   const int64_t q_row = int64_t{t.seg.q_begin} + query0;
-  const int thread = static_cast<int>(threadIdx.x);
-  T::query_tile::template load_async<T::kLoaderThreads>(sm.q(buf), p.q.at(q_row, head),
-                                                        p.q.token_stride, valid, thread);
-  T::query_tile::template load_async<T::kLoaderThreads>(sm.d_o(buf), p.d_o.at(q_row, head),
-                                                        p.d_o.token_stride, valid, thread);
-  static_assert(2 * T::kQueries <= T::kLoaderThreads, "one lse or D value a thread");
+  const int thread = static_cast<int>(threadIdx.x) - T::kConsumerThreads;
+  T::query_tile::template load_async<T::kProducerThreads>(sm.q(buf), p.q.at(q_row, head),
+                                                          p.q.token_stride, valid, thread);
+  T::query_tile::template load_async<T::kProducerThreads>(sm.d_o(buf), p.d_o.at(q_row, head),
+                                                          p.d_o.token_stride, valid, thread);
+  static_assert(2 * T::kQueries <= T::kProducerThreads, "one lse or D value a thread");
   if (thread < 2 * T::kQueries) {
     const int row = thread % T::kQueries;
     const bool ok = row < valid;
@@ -115,14 +119,15 @@ __device__ __forceinline__ bool group_sees(const kv_tile& t, int32_t query0, int
 //! rows of K do) as one wgmma group; store_dq_chunk takes the result once it is waited for.
 template <class T, class Element>
 __device__ __forceinline__ void issue_dq_chunk(float (&dq)[8][4], const backward_smem<T>& sm,
-                                               int chunk, int key_group0, int key_groups) {
+                                               int ds_buf, int chunk, int key_group0,
+                                               int key_groups) {
   fence();  // the previous step's dq registers were read by the stage's stores
 #pragma unroll
   for (int i = 0; i < 4 * T::kWarpgroups; ++i) {
     if (i >= 4 * key_groups) break;
     const int kk = 4 * key_group0 + i;
     mma_ss_mn<Element>(
-        dq, descriptor_128b_mn(sm.ds(0) + kk * 16 * 128, T::kDsBytes),
+        dq, descriptor_128b_mn(sm.ds(ds_buf, 0) + kk * 16 * 128, T::kDsBytes),
         descriptor_128b_mn(sm.k() + chunk * T::key_tile::kBlockBytes + kk * 16 * 128,
                            T::key_tile::kBlockBytes),
         i > 0);
@@ -190,16 +195,15 @@ __device__ __forceinline__ void reduce_dq(const backward_params<Element>& p,
   bulk_commit();
 }
 
-//! One query step of one warpgroup (`group`: keys [64 group, 64 group + 64) of the CTA).
-//! `prefetch()` (the next step's loads, on the loader) runs once, after S^T and dP^T are
-//! issued: the tensor cores start before the copies.
-template <class T, class Modifier, bool AtomicDq, class Element, class Prefetch>
+//! One query step of one consumer warpgroup (`group`: keys [64 group, 64 group + 64) of the
+//! CTA), on buffer `buf` of the ring.
+template <class T, class Modifier, bool AtomicDq, class Element>
 __device__ __forceinline__ void backward_step(const backward_params<Element>& p,
                                               const kv_tile& t, const backward_smem<T>& sm,
                                               const float (&rows)[2 * 64], int group,
                                               int32_t item, int buf,
                                               float (&dv)[T::kOutTiles][4],
-                                              float (&dk)[T::kOutTiles][4], Prefetch&& prefetch) {
+                                              float (&dk)[T::kOutTiles][4]) {
   constexpr float kLog2e = 1.4426950408889634f;
   constexpr wgmma_shape<Element, T::kQueries> score_shape{};
   constexpr wgmma_shape<Element, T::kOutTiles * 8> out_shape{};
@@ -212,10 +216,8 @@ __device__ __forceinline__ void backward_step(const backward_params<Element>& p,
   // No query of the step sees a key of the warpgroup (causal or window edges, keys past the
   // segment): no dK, dV terms; its dS^T is zero for the CTA's dQ. Neither: the CTA skips.
   const bool active = group_sees<T>(t, query0, group);
-  if (!active) {
-    prefetch();
-    if (!group_sees<T>(t, query0, group ^ 1)) return;
-  }
+  if (!active && !group_sees<T>(t, query0, group ^ 1)) return;
+  const int ds_buf = T::kDsBuffers == 1 ? 0 : buf;
   const unsigned char* sk = sm.k() + group * 64 * 128;  // the group's rows of each block
   const unsigned char* sv = sm.v() + group * 64 * 128;
   const unsigned char* sq = sm.q(buf);
@@ -251,7 +253,6 @@ __device__ __forceinline__ void backward_step(const backward_params<Element>& p,
              descriptor_128b(sdo + (kk / 4) * T::query_tile::kBlockBytes + offset), kk > 0);
     }
     commit();
-    prefetch();
 
     // P^T while dP^T is still in the tensor cores; with softcap both first (its 1 - x^2
     // needs x, which P^T overwrites: (dP^T - D)(1 - x^2) is folded into dp in the same pass).
@@ -324,7 +325,7 @@ __device__ __forceinline__ void backward_step(const backward_params<Element>& p,
       // dS^T [key][query] into the warpgroup's swizzled block, from the A fragments (a bf16
       // pair of adjacent queries a register): a0 (row g, k 2t), a1 (g + 8, 2t), a2 (g, 2t + 8),
       // a3 (g + 8, 2t + 8) of each k16 chunk.
-      unsigned char* s_ds = sm.ds(group);
+      unsigned char* s_ds = sm.ds(ds_buf, group);
       const int key = warp * 16 + lane / 4;
 #pragma unroll
       for (int kc = 0; kc < T::kQueries / 16; ++kc) {
@@ -343,7 +344,8 @@ __device__ __forceinline__ void backward_step(const backward_params<Element>& p,
     const int i = static_cast<int>(threadIdx.x % 128);
 #pragma unroll
     for (int part = 0; part < T::kDsBytes / (128 * 16); ++part) {
-      *reinterpret_cast<uint4*>(sm.ds(group) + part * 128 * 16 + i * 16) = make_uint4(0, 0, 0, 0);
+      *reinterpret_cast<uint4*>(sm.ds(ds_buf, group) + part * 128 * 16 + i * 16) =
+          make_uint4(0, 0, 0, 0);
     }
   }
 
@@ -367,7 +369,7 @@ __device__ __forceinline__ void backward_step(const backward_params<Element>& p,
         if (threadIdx.x % 128 == 0) bulk_wait_read<0>();  // its previous boxes were read
         warpgroup_sync();                                  // its dS^T is in; its boxes free
         float dq[8][4];
-        issue_dq_chunk<T, Element>(dq, sm, 0, group, 1);
+        issue_dq_chunk<T, Element>(dq, sm, ds_buf, 0, group, 1);
         issue_dk();
         wait<1>();  // dV and dQ (dK may still run)
         store_dq_chunk<T>(p, sm, dq, 0, box0, q_row, head, rows);
@@ -376,10 +378,10 @@ __device__ __forceinline__ void backward_step(const backward_params<Element>& p,
       }
     } else {
       if (group == T::kReducer) bulk_wait_read<0>();  // the previous step's boxes were read
-      named_barrier_sync(1, T::kThreads);              // both dS^T blocks are in; boxes free
+      named_barrier_sync(1, T::kConsumerThreads);  // both dS^T blocks are in; boxes free
       static_assert(T::kDqOwnKeys || T::kDqChunks == T::kWarpgroups, "a dQ chunk a warpgroup");
       float dq[8][4];
-      issue_dq_chunk<T, Element>(dq, sm, group, 0, T::kWarpgroups);
+      issue_dq_chunk<T, Element>(dq, sm, ds_buf, group, 0, T::kWarpgroups);
       if (active) {
         issue_dk();
         wait<1>();  // dV and dQ (dK may still run)
@@ -388,10 +390,10 @@ __device__ __forceinline__ void backward_step(const backward_params<Element>& p,
       }
       store_dq_chunk<T>(p, sm, dq, group, 0, q_row, head, rows);
       if (group == T::kReducer) {
-        named_barrier_sync(1 + T::kWarpgroups, T::kThreads);  // every chunk is staged
+        named_barrier_sync(1 + T::kWarpgroups, T::kConsumerThreads);  // every chunk is staged
         if (rows == T::kQueries) reduce_dq<T>(p, sm, 0, q_row, head);
       } else {
-        named_barrier_arrive(1 + T::kWarpgroups, T::kThreads);
+        named_barrier_arrive(1 + T::kWarpgroups, T::kConsumerThreads);
       }
     }
   }
@@ -401,6 +403,45 @@ __device__ __forceinline__ void backward_step(const backward_params<Element>& p,
     fence_registers(dk);
     fence_registers(pa);
     fence_registers(da);
+  }
+}
+
+//! The ring's handshake: full[b] once the producer's copies of a step into buffer b have
+//! landed (its 128 threads arrive), empty[b] once both consumer warpgroups are done with the
+//! step that used it (their 256 threads arrive).
+struct step_barriers {
+  uint64_t full[2];
+  uint64_t empty[2];
+};
+
+//! The producer warpgroup: K and V once with step 0's tiles, then each step's Q, dO, lse and D
+//! into buffer item % 2 once the consumers have released it. A step is signalled as soon as
+//! its copies have landed and been fenced for the async proxy, before the producer waits to
+//! refill the other buffer, so the signal never waits on the consumers.
+template <class T, class Element>
+__device__ __forceinline__ void produce_steps(const backward_params<Element>& p,
+                                              const kv_tile& t, const backward_smem<T>& sm,
+                                              float (&rows)[2][2 * 64], step_barriers& bar,
+                                              int64_t k_row, int32_t items) {
+  if (items == 0) return;  // no step: dK and dV are zeros, K and V unread
+  const int thread = static_cast<int>(threadIdx.x) - T::kConsumerThreads;
+  // Here, not at the kernel's top: computed there, it moved the CTA's first key into a
+  // uniform register for the whole kernel and added ~24 instructions to each step (SASS).
+  const int32_t kv_head = t.kv_head(p.head_splits);
+  T::key_tile::template load_async<T::kProducerThreads>(sm.k(), p.k.at(k_row, kv_head),
+                                                        p.k.token_stride, t.keys, thread);
+  T::key_tile::template load_async<T::kProducerThreads>(sm.v(), p.v.at(k_row, kv_head),
+                                                        p.v.token_stride, t.keys, thread);
+  sm80::cp_async_commit();
+  load_step<T>(p, t, sm, rows, 0, 0);
+  for (int32_t item = 1; item <= items; ++item) {
+    sm80::cp_async_wait<0>();
+    fence_proxy_async();  // this thread's landed copies, for the wgmma
+    mbarrier_arrive(&bar.full[(item - 1) % 2]);
+    if (item == items) break;
+    const int buf = item % 2;
+    if (item >= 2) mbarrier_wait(&bar.empty[buf], ((item - 2) / 2) & 1);
+    load_step<T>(p, t, sm, rows, item, buf);
   }
 }
 
@@ -416,6 +457,7 @@ __global__ void __launch_bounds__(hopper_backward_traits<Element, HeadDim>::kThr
   using T = hopper_backward_traits<Element, HeadDim>;
   // Static shared memory only in the sm_90a body: require_compiled_in() reads its size.
   __shared__ float rows[2][2 * T::kQueries];  // a step's lse, then D, two buffers
+  __shared__ step_barriers bar;
   kv_tile t;
   int k_tile, unit;
   if (!work.initial(t.seg, k_tile, unit)) return;
@@ -432,42 +474,32 @@ __global__ void __launch_bounds__(hopper_backward_traits<Element, HeadDim>::kThr
   t.place(k_tile, T::kKeys, T::kQueries);
 
   const int64_t k_row = int64_t{t.seg.k_begin} + t.key0;
-  // Warpgroup kLoader issues every cp.async, kReducer every tensor reduction: a thread's waits
-  // for either (both DEPBAR on scoreboard SB0 in the SASS) then never wait for the other's.
-  const bool loader = group == T::kLoader;
+  const int32_t items = t.items(p.split_heads);
+  if (threadIdx.x == 0) {
+    for (int i = 0; i < 2; ++i) {
+      mbarrier_init(&bar.full[i], T::kProducerThreads);
+      mbarrier_init(&bar.empty[i], T::kConsumerThreads);
+    }
+  }
+  __syncthreads();  // the last CTA-wide barrier: the roles part here
+
+  if (group == T::kWarpgroups) {
+    set_max_registers<false, T::kProducerRegisters>();
+    produce_steps<T>(p, t, sm, rows, bar, k_row, items);
+    return;
+  }
+  set_max_registers<true, T::kConsumerRegisters>();
   if constexpr (AtomicDq) {
     if (threadIdx.x == T::kReducer * 128) prefetch_tensor_map(&p.dq_map);  // the issuer
   }
-  if (loader) {
-    const int thread = static_cast<int>(threadIdx.x);
-    // Here, not at the kernel's top: computed there, it moved the CTA's first key into a
-    // uniform register for the whole kernel and added ~24 instructions to each step (SASS).
-    const int32_t kv_head = t.kv_head(p.head_splits);
-    T::key_tile::template load_async<T::kLoaderThreads>(sm.k(), p.k.at(k_row, kv_head),
-                                                        p.k.token_stride, t.keys, thread);
-    T::key_tile::template load_async<T::kLoaderThreads>(sm.v(), p.v.at(k_row, kv_head),
-                                                        p.v.token_stride, t.keys, thread);
-    sm80::cp_async_commit();
-  }
-
   float dv[T::kOutTiles][4] = {};
   float dk[T::kOutTiles][4] = {};
-  const int32_t items = t.items(p.split_heads);
-  if (loader && items > 0) load_step<T>(p, t, sm, rows, 0, 0);
   for (int32_t item = 0; item < items; ++item) {
     const int buf = item % 2;
-    if (loader) {
-      sm80::cp_async_wait<0>();
-      fence_proxy_async();  // this thread's landed copies, for the wgmma
-    }
-    __syncthreads();  // the step's tiles are in; every warpgroup is done with the other buffer
-    const auto prefetch = [&] {
-      if (loader && item + 1 < items) load_step<T>(p, t, sm, rows, item + 1, buf ^ 1);
-    };
-    backward_step<T, Modifier, AtomicDq>(p, t, sm, rows[buf], group, item, buf, dv, dk,
-                                         prefetch);
+    mbarrier_wait(&bar.full[buf], (item / 2) & 1);  // the step's tiles (and K, V) are in
+    backward_step<T, Modifier, AtomicDq>(p, t, sm, rows[buf], group, item, buf, dv, dk);
+    mbarrier_arrive(&bar.empty[buf]);  // backward_step's last wait: its reads are done
   }
-  if (loader) sm80::cp_async_wait<0>();  // with no query step, K and V may still be landing
 
   const int32_t warp_key = group * 64 + warp * 16;  // the warp's first key in the tile
   store_dkdv<false, HeadDim>(p, t, dv, k_row + warp_key, t.keys - warp_key, lane);

@@ -19,15 +19,17 @@ struct hopper_backward_traits {
   static constexpr int kWarpgroups = 2;
   static constexpr int kKeys = 64 * kWarpgroups;  //!< keys a CTA (the work list's k tile)
   static constexpr int kQueries = 64;             //!< queries a step (wgmma's N of S^T)
-  static constexpr int kThreads = 128 * kWarpgroups;
-  //! The warpgroup that issues every cp.async (K, V, and each step's Q, dO, lse, D) and the
-  //! one whose first thread issues every tensor reduction of dQ (above head dim 64; up to it
-  //! each warpgroup's first thread issues its own: kDqOwnKeys).
-  static constexpr int kLoader = 0;
+  //! Warpgroups 0 and 1 compute (64 keys each); warpgroup 2 produces: K and V once, then each
+  //! step's Q, dO, lse and D into a two-buffer ring (cp.async, mbarriers), and hands most of
+  //! its registers to the consumers (setmaxnreg, as the forward's: 24 x 128 + 240 x 256).
+  static constexpr int kConsumerThreads = 128 * kWarpgroups;
+  static constexpr int kProducerThreads = 128;
+  static constexpr int kThreads = kConsumerThreads + kProducerThreads;
+  static constexpr int kProducerRegisters = 24;
+  static constexpr int kConsumerRegisters = 240;
+  //! The consumer warpgroup whose first thread issues every tensor reduction of dQ (above head
+  //! dim 64; up to it each warpgroup's first thread issues its own: kDqOwnKeys).
   static constexpr int kReducer = 1;
-  static constexpr int kLoaderThreads = 128;
-  static_assert(kLoader == 0 && kLoaderThreads == 128,
-                "the loader's thread index is threadIdx.x (load_step, the K/V loads)");
   using key_tile = swizzled_tile<kKeys, HeadDim>;      //!< K or V, loaded once
   using query_tile = swizzled_tile<kQueries, HeadDim>;  //!< Q or dO of a step, two buffers
   //! A warpgroup's dS^T of a step, [64 keys][64 queries]: one swizzled 64-column block.
@@ -52,11 +54,15 @@ struct hopper_backward_traits {
   //! 128 keys (both dS^T blocks) and the reducer adds every box.
   static constexpr bool kDqOwnKeys = HeadDim <= 64;
   static constexpr int kDqBoxSets = kDqOwnKeys ? kWarpgroups : 1;
-  //! K, V; two buffers of (Q, dO); dS^T per warpgroup; the dQ boxes; + 1 KB: the dynamic
-  //! base is rounded up to the swizzle's 1024-byte period. (lse and D of a step are static
-  //! shared memory.)
+  //! dS^T buffers: with no CTA-wide barrier at the step's start, a warpgroup may write the next
+  //! step's dS^T while the other's dQ wgmma still reads this step's (not with kDqOwnKeys: each
+  //! reads only its own block, after its own wait).
+  static constexpr int kDsBuffers = kDqOwnKeys ? 1 : 2;
+  //! K, V; two buffers of (Q, dO); dS^T per warpgroup and buffer; the dQ boxes; + 1 KB: the
+  //! dynamic base is rounded up to the swizzle's 1024-byte period. (lse and D of a step and
+  //! the mbarriers are static shared memory.)
   static constexpr int kSmemBytes = 2 * key_tile::kBytes + 4 * query_tile::kBytes +
-                                    kWarpgroups * kDsBytes +
+                                    kDsBuffers * kWarpgroups * kDsBytes +
                                     kDqBoxSets * kDqBoxes * kDqBoxBytes + 1024;
   static_assert(key_tile::kBytes % 1024 == 0 && query_tile::kBytes % 1024 == 0,
                 "every tile starts on the swizzle's period");
