@@ -51,6 +51,25 @@ void check_edges() {
 TEST_CASE("bfloat16 edge-case segment tables") { check_edges<__nv_bfloat16>(); }
 TEST_CASE("half edge-case segment tables") { check_edges<__half>(); }
 
+// Inputs may overlap (only o must not): k and v with head_stride 0, one stored head that
+// every kv head reads (the Hopper kernel's tensor maps then give the head dimension extent 1).
+TEST_CASE("k and v whose heads share their elements (head_stride 0)") {
+  for (const int32_t head_dim : {80, 128}) {
+    for (const bool causal : {false, true}) {
+      CAPTURE(head_dim);
+      CAPTURE(causal);
+      test::problem shared;
+      shared.lengths_q = {300, 17, 1000, 129};
+      shared.heads_q = 4;
+      shared.heads_kv = 2;
+      shared.head_dim = head_dim;
+      shared.shared_kv_head = true;
+      shared.options.causal = causal;
+      test::check<__nv_bfloat16>(shared, {41, 42});
+    }
+  }
+}
+
 TEST_CASE("no segments at all: nothing to launch, nothing written") {
   test::problem none;
   none.lengths_q = {0, 0, 0};

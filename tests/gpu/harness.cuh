@@ -57,6 +57,7 @@ struct problem {
   int32_t head_dim = 64;
   varattn::attention_options options{};  //!< options.kernel automatic: every family (kFamilies)
   bool fused_qkv = false;                //!< q, k, v are slices of one [rows, 3, heads, d] buffer
+  bool shared_kv_head = false;  //!< k and v hold one head that every kv head reads (head_stride 0)
   int32_t sample_every = 1;              //!< reference on every n-th query row (long segments)
   bool with_lse = false;  //!< also request the logsumexp (forward's lse overload), check it
   float q_gain = 1.0f;    //!< q ~ N(0, q_gain^2): large scores (softcap tests)
@@ -307,14 +308,19 @@ std::vector<outcome> run(const problem& pr, uint64_t seed, cudaStream_t stream =
     v = {hqkv.data() + 2 * pr.heads_q * d, rows_q, pr.heads_q, d, token_stride, d};
   } else {
     hq = random_elements<Element>(std::size_t(rows_q * pr.heads_q * d), rng, pr.q_gain);
-    hk = random_elements<Element>(std::size_t(rows_k * pr.heads_kv * d), rng);
-    hv = random_elements<Element>(std::size_t(rows_k * pr.heads_kv * d), rng);
+    const int32_t kv_heads_stored = pr.shared_kv_head ? 1 : pr.heads_kv;
+    hk = random_elements<Element>(std::size_t(rows_k * kv_heads_stored * d), rng);
+    hv = random_elements<Element>(std::size_t(rows_k * kv_heads_stored * d), rng);
     dq = hq;
     dk = hk;
     dv = hv;
     q = view::contiguous(hq.data(), rows_q, pr.heads_q, d);
     k = view::contiguous(hk.data(), rows_k, pr.heads_kv, d);
     v = view::contiguous(hv.data(), rows_k, pr.heads_kv, d);
+    if (pr.shared_kv_head) {
+      k.token_stride = v.token_stride = d;
+      k.head_stride = v.head_stride = 0;
+    }
   }
   const varattn::reference_result ref = varattn::reference_attention_lse<Element>(
       segs_q, segs_k, q, k, v, pr.options, [&](int32_t row) { return row % pr.sample_every == 0; });

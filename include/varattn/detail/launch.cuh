@@ -15,6 +15,7 @@
 
 #include <cuda_runtime_api.h>
 
+#include <tuple>
 #include <type_traits>
 
 namespace varattn::detail {
@@ -28,27 +29,35 @@ void run_program(const plan& p, const forward_params<Element>& params, cudaStrea
   if (!config.same_kernel(Program::kConfig)) fail("the plan's kernel has no instantiation here");
   const auto groups = static_cast<unsigned>(p.shape().heads_q / config.pack);
   Program::require_compiled_in();
+  const auto kernel = Program::kernel;
+  // The kernel's parameters: params, the work source, then the program's own (the Hopper
+  // kernel's tensor maps), made once for all of this run's launches.
+  const auto arguments = Program::arguments(params);
+  const auto launch_one = [&](dim3 grid, const work_source& work) {
+    std::apply(
+        [&](const auto&... more) {
+          launch_kernel(kernel, grid, dim3(Program::kThreads), Program::kSmemBytes, stream,
+                        params, work, more...);
+        },
+        arguments);
+  };
   switch (p.policy()) {
     case launch_policy::per_segment: {
-      const auto kernel = Program::kernel;
       allow_shared_memory(kernel, Program::kSmemBytes);
       for (const segment_launch& s : p.launches()) {
         const dim3 grid(static_cast<unsigned>(s.q_tiles), groups);
-        launch_kernel(kernel, grid, dim3(Program::kThreads), Program::kSmemBytes, stream, params,
-                      work_source::one_segment({s.q_begin, s.q_length, s.k_begin, s.k_length},
-                                               config.pack));
+        launch_one(grid, work_source::one_segment(
+                             {s.q_begin, s.q_length, s.k_begin, s.k_length}, config.pack));
       }
       return;
     }
     case launch_policy::fused: {
-      const auto kernel = Program::kernel;
       allow_shared_memory(kernel, Program::kSmemBytes);
       const device_work work = p.device();
       // The plan checked that this fits gridDim.x.
       const long long ctas = static_cast<long long>(work.capacity) * groups;
       if (ctas == 0) return;
-      launch_kernel(kernel, dim3(static_cast<unsigned>(ctas)), dim3(Program::kThreads),
-                    Program::kSmemBytes, stream, params, work_source::listed(work, config.pack));
+      launch_one(dim3(static_cast<unsigned>(ctas)), work_source::listed(work, config.pack));
       return;
     }
     case launch_policy::automatic:  // resolved by plan::make

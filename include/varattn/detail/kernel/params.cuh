@@ -35,6 +35,9 @@ struct forward_params {
   float exp2_scale;
   int64_t rows_q;  //!< rows of q and o: what a rejected plan fills with NaN
   int32_t head_dim;
+  int32_t heads_q;  //!< heads of q and o (the Hopper kernel's tensor maps)
+  int32_t heads_k;  //!< heads of k and v
+  int64_t rows_k;   //!< rows of k and v
 };
 
 template <class Element>
@@ -64,7 +67,10 @@ forward_params<Element> make_forward_params(const packed_view<const Element>& q,
           softcap > 0.0f ? scale / softcap : 0.0f,
           (softcap > 0.0f ? softcap : scale) * kLog2e,
           o.rows,
-          o.head_dim};
+          o.head_dim,
+          q.heads,
+          k.heads,
+          k.rows};
 }
 
 //! One segment's rows in q (and o) and in k (and v).

@@ -12,6 +12,7 @@
 #include <varattn/detail/sm80/kernel_traits.cuh>
 
 #include <cstdint>
+#include <tuple>
 
 namespace varattn::detail::sm80 {
 
@@ -37,6 +38,8 @@ struct program {
   static constexpr int kSmemBytes = traits::kSmemBytes;
   static constexpr auto kernel = forward_kernel<Element, HeadDim, BlockM, Modifier>;
   static void require_compiled_in() {}  // every build has sm_80 code or PTX for it
+  //! No kernel parameters after the work source.
+  static std::tuple<> arguments(const forward_params<Element>&) { return {}; }
 };
 
 }  // namespace varattn::detail::sm80

@@ -9,17 +9,20 @@
 #include <varattn/detail/sm90/compiled_in.hpp>
 #include <varattn/detail/sm90/forward_tile.cuh>
 #include <varattn/error.hpp>
+#include <varattn/packed_view.hpp>
 
 #include <cuda_runtime_api.h>
 
 #include <cstdint>
+#include <tuple>
 
 namespace varattn::detail::sm90 {
 
 template <class Element, int HeadDim, class Modifier>
 __global__ void __launch_bounds__(hopper_traits<Element, HeadDim>::kThreads, 1)
     forward_kernel(const __grid_constant__ forward_params<Element> params,
-                   const __grid_constant__ work_source work) {
+                   const __grid_constant__ work_source work,
+                   const __grid_constant__ forward_maps maps) {
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
   // Static shared memory only in the sm_90a body: require_compiled_in() reads its size.
   __shared__ pipeline_barriers<hopper_traits<Element, HeadDim>::kStages> barriers;
@@ -30,9 +33,9 @@ __global__ void __launch_bounds__(hopper_traits<Element, HeadDim>::kThreads, 1)
   // The swizzle repeats every 1024 bytes and the descriptors assume tiles on that period.
   const uint32_t base = static_cast<uint32_t>(__cvta_generic_to_shared(smem));
   unsigned char* aligned = reinterpret_cast<unsigned char*>(smem) + ((1024 - base % 1024) % 1024);
-  forward_tile<Element, HeadDim, Modifier>(params, seg, q_tile, head, aligned, barriers);
+  forward_tile<Element, HeadDim, Modifier>(params, maps, seg, q_tile, head, aligned, barriers);
 #else
-  (void)params, (void)work;
+  (void)params, (void)work, (void)maps;
 #endif
 }
 
@@ -44,6 +47,25 @@ struct program {
   static constexpr int kThreads = traits::kThreads;
   static constexpr int kSmemBytes = traits::kSmemBytes;
   static constexpr auto kernel = forward_kernel<Element, HeadDim, Modifier>;
+
+  //! The kernel's parameters after the work source: the tensor maps of q, k and v, encoded
+  //! for this run (host-side, no sync; a CUDA graph keeps them by value).
+  static std::tuple<forward_maps> arguments(const forward_params<Element>& p) {
+    const auto view = [](const Element* data, int64_t rows, int32_t heads, int32_t head_dim,
+                         int64_t token_stride, int64_t head_stride) {
+      return packed_view<const Element>{data, rows, heads, head_dim, token_stride, head_stride};
+    };
+    return {forward_maps{
+        make_segment_map(view(p.q, p.rows_q, p.heads_q, p.head_dim, p.q_token_stride,
+                              p.q_head_stride),
+                         traits::kBlockM, "q"),
+        make_segment_map(view(p.k, p.rows_k, p.heads_k, p.head_dim, p.k_token_stride,
+                              p.k_head_stride),
+                         traits::kBlockN, "k"),
+        make_segment_map(view(p.v, p.rows_k, p.heads_k, p.head_dim, p.v_token_stride,
+                              p.v_head_stride),
+                         traits::kBlockN, "v")}};
+  }
 
   //! Throws unless the binary loaded for the current device holds the sm_90a body
   //! (compiled_in.hpp).

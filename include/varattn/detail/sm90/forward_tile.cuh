@@ -2,10 +2,10 @@
 #pragma once
 //! \file forward_tile.cuh
 //! One CTA computes one (segment, head, 128-row q-tile) work item on Hopper tensor cores
-//! (sm_90a). Warpgroups 0 and 1 consume, 64 query rows each; warpgroup 2 produces, copying
-//! Q once and K, V tiles of 128 keys (64 above head dim 128) into a two-stage ring with cp.async, and hands most of
-//! its registers to the consumers (setmaxnreg: 24 and 240 a thread). The roles
-//! meet only at mbarriers, so each warpgroup runs at its own pace: while one computes its
+//! (sm_90a). Warpgroups 0 and 1 consume, 64 query rows each; warpgroup 2 produces: one of its
+//! threads has the copy engine (TMA) load Q once and K, V tiles of 128 keys (64 above head
+//! dim 128) into a two-stage ring, and the warpgroup hands most of its registers to the
+//! consumers (setmaxnreg: 24 and 240 a thread). The roles meet only at mbarriers, so each warpgroup runs at its own pace: while one computes its
 //! softmax, the other's wgmma keeps the tensor cores busy (no CTA-wide barrier in the loop).
 //!
 //! Per step a consumer warpgroup issues S = Q K^T (wgmma, Q and K from shared memory),
@@ -18,11 +18,11 @@
 #include <varattn/detail/kernel/params.cuh>
 #include <varattn/detail/kernel/score_modifier.cuh>
 #include <varattn/detail/kernel/tile_context.cuh>
-#include <varattn/detail/sm80/cp_async.cuh>
 #include <varattn/detail/sm80/mma.cuh>
 #include <varattn/detail/sm90/mbarrier.cuh>
 #include <varattn/detail/sm90/store_output.cuh>
 #include <varattn/detail/sm90/swizzled_tile.cuh>
+#include <varattn/detail/sm90/tensor_map.hpp>
 #include <varattn/detail/sm90/wgmma.cuh>
 #include <varattn/kernel_config.hpp>
 
@@ -41,8 +41,8 @@ struct hopper_traits {
   static constexpr int kThreads = kConsumerThreads + kProducerThreads;
   static_assert(kThreads == kConfig.threads(), "the plan's configuration is the kernel's");
   //! Registers a thread after the split (the launch gives 168 = 64K / 384): 24 x 128 +
-  //! 240 x 256 <= 64K (ptxas -v: no spills; the producer spilled at 40 until its copy loop
-  //! advanced pointers instead of recomputing them).
+  //! 240 x 256 <= 64K (ptxas -v: no spills). One producer thread issues the copies; its
+  //! warpgroup exists for the registers it gives up.
   static constexpr int kProducerRegisters = 24;
   static constexpr int kConsumerRegisters = 240;
   //! Take turns issuing the products (ping-pong) when both warpgroups run every step.
@@ -56,8 +56,15 @@ struct hopper_traits {
   static constexpr int kKSteps = (HeadDim + 15) / 16;  //!< k16 steps of Q K^T (zero-padded)
 };
 
-//! Full barriers: the producer's 128 threads arrive once their copies have landed. Empty
-//! barriers: all consumer threads arrive once their wgmma has read the stage.
+//! The tensors the producer loads from: Q in boxes of kBlockM rows, K and V of kBlockN
+//! (tensor_map.hpp; made on the host for each run, kernel parameters).
+struct forward_maps {
+  segment_map q, k, v;
+};
+
+//! Full barriers: the producer's thread arrives announcing the tile's bytes, which the copy
+//! engine completes. Empty barriers: all consumer threads arrive once their wgmma has read
+//! the stage.
 template <int Stages>
 struct pipeline_barriers {
   uint64_t q_full;
@@ -69,45 +76,34 @@ struct pipeline_barriers {
 
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
 
-//! The producer warpgroup: Q, then per step K and V of kBlockN keys each into stage
-//! step % kStages once the consumers have released it. A thread signals a tile only after its own
-//! copies have landed and been fenced for the async proxy, so the consumers' wgmma sees them.
-template <class T, class Tile, class Element>
-__device__ __forceinline__ void produce(const forward_params<Element>& p, const Tile& tile,
+//! The producer (one thread): Q, then per step K and V of kBlockN keys each into stage
+//! step % kStages once the consumers have released it, each by the copy engine with its
+//! bytes announced on the tile's full barrier. Rows past the segment arrive as zeros.
+template <class T, class Tile>
+__device__ __forceinline__ void produce(const forward_maps& maps, const Tile& tile,
                                         unsigned char* sq, unsigned char* sk, unsigned char* sv,
                                         pipeline_barriers<T::kStages>& bar) {
   const int kv_steps = tile.blocks.count;
   if (kv_steps == 0) return;
-  const int thread = static_cast<int>(threadIdx.x) - T::kConsumerThreads;
-  const auto landed = [](uint64_t* full) {  // the group before the newest one
-    sm80::cp_async_wait<1>();
-    fence_proxy_async();
-    mbarrier_arrive(full);
-  };
-
-  T::q_tile::template load_async<T::kProducerThreads>(sq, tile.q(p), p.q_token_stride, tile.rows,
-                                                      thread);
-  sm80::cp_async_commit();
+  const int32_t keys = tile.mask.k_length;
+  prefetch_segment_map(maps.q);
+  prefetch_segment_map(maps.k);
+  prefetch_segment_map(maps.v);
+  mbarrier_arrive_expect_tx(&bar.q_full, T::q_tile::kBytes);
+  T::q_tile::load_boxes(maps.q, sq, &bar.q_full, tile.q_row, tile.rows, tile.head);
   for (int step = 0; step < kv_steps; ++step) {
     const int stage = step % T::kStages;
     const uint32_t phase = (step / T::kStages) & 1;
-    const int key0 = tile.key0(step);
+    const int32_t key0 = tile.key0(step);
     if (step >= T::kStages) mbarrier_wait(&bar.k_empty[stage], phase ^ 1);
-    T::kv_tile::template load_async<T::kProducerThreads>(
-        sk + stage * T::kv_tile::kBytes, tile.k(p, key0), p.k_token_stride,
-        tile.mask.k_length - key0, thread);
-    sm80::cp_async_commit();
-    landed(step == 0 ? &bar.q_full : &bar.v_full[(step - 1) % T::kStages]);
+    mbarrier_arrive_expect_tx(&bar.k_full[stage], T::kv_tile::kBytes);
+    T::kv_tile::load_boxes(maps.k, sk + stage * T::kv_tile::kBytes, &bar.k_full[stage],
+                           tile.k_row + key0, keys - key0, tile.kv_head);
     if (step >= T::kStages) mbarrier_wait(&bar.v_empty[stage], phase ^ 1);
-    T::kv_tile::template load_async<T::kProducerThreads>(
-        sv + stage * T::kv_tile::kBytes, tile.v(p, key0), p.v_token_stride,
-        tile.mask.k_length - key0, thread);
-    sm80::cp_async_commit();
-    landed(&bar.k_full[stage]);
+    mbarrier_arrive_expect_tx(&bar.v_full[stage], T::kv_tile::kBytes);
+    T::kv_tile::load_boxes(maps.v, sv + stage * T::kv_tile::kBytes, &bar.v_full[stage],
+                           tile.k_row + key0, keys - key0, tile.kv_head);
   }
-  sm80::cp_async_wait<0>();
-  fence_proxy_async();
-  mbarrier_arrive(&bar.v_full[(kv_steps - 1) % T::kStages]);
 }
 
 //! Issues S = Q K^T for the warpgroup's 64 rows (one commit group).
@@ -266,7 +262,8 @@ __device__ __forceinline__ void consume(const forward_params<Element>& p, const 
 
 template <class Element, int HeadDim, class Modifier>
 __device__ __forceinline__ void forward_tile(
-    const forward_params<Element>& p, const segment_bounds& seg, int q_tile, int head,
+    const forward_params<Element>& p, const forward_maps& maps, const segment_bounds& seg,
+    int q_tile, int head,
     unsigned char* smem, pipeline_barriers<hopper_traits<Element, HeadDim>::kStages>& bar) {
   using T = hopper_traits<Element, HeadDim>;
   unsigned char* sq = smem;
@@ -275,13 +272,14 @@ __device__ __forceinline__ void forward_tile(
   const auto tile = tile_context<Element, T::kBlockM, T::kBlockN>::make(p, seg, q_tile, head);
 
   if (threadIdx.x == 0) {
-    mbarrier_init(&bar.q_full, T::kProducerThreads);
+    mbarrier_init(&bar.q_full, 1);
     for (int i = 0; i < T::kStages; ++i) {
-      mbarrier_init(&bar.k_full[i], T::kProducerThreads);
-      mbarrier_init(&bar.v_full[i], T::kProducerThreads);
+      mbarrier_init(&bar.k_full[i], 1);
+      mbarrier_init(&bar.v_full[i], 1);
       mbarrier_init(&bar.k_empty[i], T::kConsumerThreads);
       mbarrier_init(&bar.v_empty[i], T::kConsumerThreads);
     }
+    mbarrier_init_fence();
   }
   __syncthreads();  // the last CTA-wide barrier: the roles part here
 
@@ -290,7 +288,7 @@ __device__ __forceinline__ void forward_tile(
   const int warp_group = __shfl_sync(0xffffffffu, static_cast<int>(threadIdx.x / 128), 0);
   if (warp_group == T::kConsumerThreads / 128) {
     set_max_registers<false, T::kProducerRegisters>();
-    produce<T>(p, tile, sq, sk, sv, bar);
+    if (threadIdx.x == T::kConsumerThreads) produce<T>(maps, tile, sq, sk, sv, bar);
   } else {
     set_max_registers<true, T::kConsumerRegisters>();
     consume<T, Modifier>(p, tile, warp_group, sq, sk, sv, bar);

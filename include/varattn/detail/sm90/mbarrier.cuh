@@ -22,11 +22,26 @@ __device__ __forceinline__ void mbarrier_init(uint64_t* barrier, uint32_t count)
                : "memory");
 }
 
+//! Makes this thread's mbarrier_init visible to the copy engine's completions (the async
+//! proxy), ahead of the CTA barrier that publishes them to the other threads.
+__device__ __forceinline__ void mbarrier_init_fence() {
+  asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
+}
+
 //! Arrives (release semantics at CTA scope: this thread's earlier writes are visible to
 //! threads that see the phase complete).
 __device__ __forceinline__ void mbarrier_arrive(uint64_t* barrier) {
   asm volatile("{\n.reg .b64 state;\nmbarrier.arrive.shared::cta.b64 state, [%0];\n}\n" ::"r"(
                    shared_address(barrier))
+               : "memory");
+}
+
+//! Arrives after announcing `bytes` that asynchronous copies will complete on the barrier
+//! (tma_load.cuh): the phase completes once every arrival and all those bytes are in.
+__device__ __forceinline__ void mbarrier_arrive_expect_tx(uint64_t* barrier, uint32_t bytes) {
+  asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;\n" ::"r"(
+                   shared_address(barrier)),
+               "r"(bytes)
                : "memory");
 }
 

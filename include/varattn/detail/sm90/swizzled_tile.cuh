@@ -3,12 +3,14 @@
 //! \file swizzled_tile.cuh
 //! Global -> shared copies of a [Rows, HeadDim] tile into the 128-byte swizzled layout that
 //! wgmma reads (wgmma.cuh): ceil(HeadDim / 64) blocks of [Rows][64] (head dims off 64 use the
-//! first columns of the last block, which the products never read past), 16-byte cp.async
-//! copies, consecutive threads along a row (coalesced reads; the swizzle spreads each 8-row
-//! group's writes over all banks). Rows past `valid_rows`, and the columns from HeadDim up to
-//! the next multiple of 16 (the k16 steps of Q K^T read them), are zero-filled.
+//! first columns of the last block, which the products never read past); by the copy engine
+//! (load_boxes: one instruction a block) or with 16-byte cp.async copies, consecutive threads
+//! along a row (coalesced reads; the swizzle spreads each 8-row group's writes over all
+//! banks). Rows past `valid_rows`, and the columns from HeadDim up to the next multiple of 16
+//! (the k16 steps of Q K^T read them), are zero-filled.
 
 #include <varattn/detail/sm80/cp_async.cuh>
+#include <varattn/detail/sm90/tma_load.cuh>
 #include <varattn/detail/sm90/wgmma.cuh>
 
 #include <cstdint>
@@ -63,6 +65,21 @@ struct swizzled_tile {
       }
     }
   }
+
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+  //! The same tile by the copy engine, issued by one thread: one box a 64-column block (the
+  //! map's box holds Rows rows), kBytes completing on `barrier` (zeros included); rows from
+  //! `valid_rows` on and the columns past the tensor's head dim arrive as zeros.
+  __device__ __forceinline__ static void load_boxes(const segment_map& map, unsigned char* smem,
+                                                    uint64_t* barrier, int32_t first_row,
+                                                    int32_t valid_rows, int32_t head) {
+#pragma unroll
+    for (int block = 0; block < kBlocks; ++block) {
+      tma_load_box(map, smem + block * kBlockBytes, barrier, first_row, valid_rows, head,
+                   block * 64);
+    }
+  }
+#endif  // __CUDA_ARCH_FEAT_SM90_ALL
 };
 
 }  // namespace varattn::detail::sm90

@@ -7,40 +7,103 @@
 
 #include <varattn/detail/driver_function.hpp>
 #include <varattn/error.hpp>
+#include <varattn/packed_view.hpp>
 
 #include <cuda.h>
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
 #include <cuda_runtime.h>
 
 #include <cstdint>
+#include <type_traits>
 
 namespace varattn::detail::sm90 {
+
+//! cuTensorMapEncodeTiled with every map's constants (no interleave, L2 promotion of 128
+//! bytes, zeros past the bounds); `what` names the tensor in the error.
+template <int Rank>
+CUtensorMap encode_tensor_map(CUtensorMapDataType type, const void* data,
+                              const cuuint64_t (&dims)[Rank], const cuuint64_t (&strides)[Rank - 1],
+                              const cuuint32_t (&box)[Rank], CUtensorMapSwizzle swizzle,
+                              const char* what) {
+  using encode_fn = CUresult (*)(CUtensorMap*, CUtensorMapDataType, cuuint32_t, void*,
+                                 const cuuint64_t*, const cuuint64_t*, const cuuint32_t*,
+                                 const cuuint32_t*, CUtensorMapInterleave, CUtensorMapSwizzle,
+                                 CUtensorMapL2promotion, CUtensorMapFloatOOBfill);
+  static const auto encode = driver_function<encode_fn>("cuTensorMapEncodeTiled");
+  cuuint32_t element_strides[Rank];
+  for (cuuint32_t& s : element_strides) s = 1;
+  CUtensorMap map{};
+  const CUresult status =
+      encode(&map, type, Rank, const_cast<void*>(data), dims, strides, box, element_strides,
+             CU_TENSOR_MAP_INTERLEAVE_NONE, swizzle, CU_TENSOR_MAP_L2_PROMOTION_L2_128B,
+             CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
+  if (status != CUDA_SUCCESS) {
+    fail("CUDA driver error ", static_cast<int>(status), " in cuTensorMapEncodeTiled (", what,
+         ")");
+  }
+  return map;
+}
 
 //! The float32 dQ accumulator [rows, heads, channels] (backward_layout) seen in boxes of 64
 //! rows x 32 channels of one head (128 bytes a row, the 128-byte swizzle in shared memory):
 //! the Hopper backward adds a full query step's dQ with one tensor reduction a box. Rows and
 //! channels past the array are clipped by the copy engine.
 inline CUtensorMap dq_tensor_map(float* data, int64_t rows, int32_t heads, int32_t channels) {
-  using encode_fn = CUresult (*)(CUtensorMap*, CUtensorMapDataType, cuuint32_t, void*,
-                                 const cuuint64_t*, const cuuint64_t*, const cuuint32_t*,
-                                 const cuuint32_t*, CUtensorMapInterleave, CUtensorMapSwizzle,
-                                 CUtensorMapL2promotion, CUtensorMapFloatOOBfill);
-  static const auto encode = driver_function<encode_fn>("cuTensorMapEncodeTiled");
   const cuuint64_t dims[3] = {static_cast<cuuint64_t>(channels), static_cast<cuuint64_t>(heads),
                               static_cast<cuuint64_t>(rows)};
   const cuuint64_t strides[2] = {dims[0] * sizeof(float), dims[0] * dims[1] * sizeof(float)};
   const cuuint32_t box[3] = {32, 1, 64};
-  const cuuint32_t element_strides[3] = {1, 1, 1};
-  CUtensorMap map{};
-  const CUresult status =
-      encode(&map, CU_TENSOR_MAP_DATA_TYPE_FLOAT32, 3, data, dims, strides, box, element_strides,
-             CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B,
-             CU_TENSOR_MAP_L2_PROMOTION_L2_128B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
-  if (status != CUDA_SUCCESS) {
-    fail("CUDA driver error ", static_cast<int>(status),
-         " in cuTensorMapEncodeTiled (the dQ accumulator: ", rows, " rows x ", heads,
-         " heads x ", channels, " channels of float32)");
-  }
-  return map;
+  return encode_tensor_map(CU_TENSOR_MAP_DATA_TYPE_FLOAT32, data, dims, strides, box,
+                           CU_TENSOR_MAP_SWIZZLE_128B, "the dQ accumulator");
+}
+
+//! A packed [rows, heads, head_dim] tensor of 16-bit elements seen in boxes of `box_rows`
+//! rows x 64 channels of one head (the 128-byte swizzle, swizzled_tile's blocks) whose rows
+//! stop at the end of the box's segment: the copy engine zero-fills a box's rows past the
+//! segment, as it does past a tensor, so a tile never holds a neighbour's tokens (whose
+//! inf or NaN would turn 0 x v into NaN) and a segment's last tile needs no masking copy.
+//!
+//! How one map clips at every segment's end (the layout CUTLASS's varlen examples use for
+//! their stores): a rank-4 map over the same memory, dims {head_dim, rows, heads, rows + 1}
+//! with strides {-, token, head, token} and its base moved back by `rows` tokens. The box of
+//! the `valid` rows from row `first` is at {c, rows - valid, h, first + valid}: its address
+//! is base + first * token + h * head + c, and its row i is in bounds exactly when
+//! rows - valid + i < rows, i.e. i < valid. (sm90/tma_load.cuh issues it.)
+struct segment_map {
+  CUtensorMap map;
+  int32_t rows;       //!< the tensor's rows (coordinates are relative to it)
+  int32_t head_step;  //!< 1, or 0 when every head reads the same elements (head_stride 0)
+};
+
+template <class Element>
+segment_map make_segment_map(const packed_view<const Element>& view, int box_rows,
+                             const char* what) {
+  static_assert(std::is_same_v<Element, __half> || std::is_same_v<Element, __nv_bfloat16>,
+                "16-bit elements");
+  segment_map m{};
+  if (view.rows <= 0 || view.heads <= 0) return m;  // no tile loads from it
+  if (view.rows >= INT32_MAX) fail(what, ".rows = ", view.rows, " does not fit a TMA coordinate");
+  constexpr auto kBytes = static_cast<cuuint64_t>(sizeof(Element));
+  const auto rows = static_cast<cuuint64_t>(view.rows);
+  const bool shared_heads = view.head_stride == 0;  // a zero stride: one head's extent
+  const cuuint64_t dims[4] = {static_cast<cuuint64_t>(view.head_dim), rows,
+                              shared_heads ? 1u : static_cast<cuuint64_t>(view.heads), rows + 1};
+  const cuuint64_t token = static_cast<cuuint64_t>(view.token_stride) * kBytes;
+  const cuuint64_t strides[3] = {token,
+                                 shared_heads ? token : view.head_stride * kBytes, token};
+  const cuuint32_t box[4] = {64, static_cast<cuuint32_t>(box_rows), 1, 1};
+  // The base `rows` tokens before the data: only ever addressed at coordinates that land
+  // back inside it (integer arithmetic: the pointer is never dereferenced out there).
+  const auto base = reinterpret_cast<std::uintptr_t>(view.data) - rows * token;
+  constexpr CUtensorMapDataType kType = std::is_same_v<Element, __half>
+                                            ? CU_TENSOR_MAP_DATA_TYPE_FLOAT16
+                                            : CU_TENSOR_MAP_DATA_TYPE_BFLOAT16;
+  m.map = encode_tensor_map(kType, reinterpret_cast<const void*>(base), dims, strides, box,
+                            CU_TENSOR_MAP_SWIZZLE_128B, what);
+  m.rows = static_cast<int32_t>(view.rows);
+  m.head_step = shared_heads ? 0 : 1;
+  return m;
 }
 
 }  // namespace varattn::detail::sm90

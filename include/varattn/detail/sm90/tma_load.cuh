@@ -1,0 +1,40 @@
+// SPDX-License-Identifier: Apache-2.0
+#pragma once
+//! \file tma_load.cuh
+//! Tile loads by the copy engine (sm_90, cp.async.bulk.tensor): one thread hands over a box of
+//! a segment map (tensor_map.hpp) and the engine writes it, swizzled, into shared memory and
+//! counts its bytes on an mbarrier (mbarrier_arrive_expect_tx). Rows past the box's segment
+//! arrive as zeros.
+
+#include <varattn/detail/sm90/mbarrier.cuh>
+#include <varattn/detail/sm90/tensor_map.hpp>
+
+#include <cstdint>
+
+namespace varattn::detail::sm90 {
+
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+
+//! Copies the box of rows [first, first + box rows) of head `head` and channels
+//! [column, column + 64) into `smem` (1024-byte aligned), rows from `valid` on as zeros;
+//! completes `valid`-independent box bytes on `barrier`. `m` is (inside) a __grid_constant__
+//! kernel parameter. Requires first + valid <= m.rows and valid >= 1.
+__device__ __forceinline__ void tma_load_box(const segment_map& m, void* smem, uint64_t* barrier,
+                                             int32_t first, int32_t valid, int32_t head,
+                                             int32_t column) {
+  asm volatile(
+      "cp.async.bulk.tensor.4d.shared::cluster.global.mbarrier::complete_tx::bytes "
+      "[%0], [%1, {%3, %4, %5, %6}], [%2];\n" ::"r"(shared_address(smem)),
+      "l"(reinterpret_cast<uint64_t>(&m.map)), "r"(shared_address(barrier)), "r"(column),
+      "r"(m.rows - valid), "r"(head * m.head_step), "r"(first + valid)
+      : "memory");
+}
+
+//! Fetches a map into the descriptor cache ahead of its first load.
+__device__ __forceinline__ void prefetch_segment_map(const segment_map& m) {
+  asm volatile("prefetch.tensormap [%0];\n" ::"l"(reinterpret_cast<uint64_t>(&m.map)) : "memory");
+}
+
+#endif  // __CUDA_ARCH_FEAT_SM90_ALL
+
+}  // namespace varattn::detail::sm90
