@@ -84,6 +84,8 @@ struct dkdv_launch {
   int32_t keys;
   int threads;
   int smem_bytes;
+  //! What the kernel adds to the parameters (the Hopper kernel's tensor maps), or null.
+  void (*prepare)(backward_params<Element>&) = nullptr;
 };
 
 //! The Hopper kernel where the plan's forward runs the sm90 family (an sm_90 device) and the
@@ -99,7 +101,8 @@ dkdv_launch<Element> select_dkdv(const plan& p) {
     static_assert(program::kKeys % T::kKvKeys == 0, "k_capacity bounds the Hopper k tiles");
     if (hopper_backward(p)) {
       program::require_compiled_in();
-      return {program::kernel, program::kKeys, program::kThreads, program::kSmemBytes};
+      return {program::kernel, program::kKeys, program::kThreads, program::kSmemBytes,
+              program::prepare};
     }
   }
   if constexpr (AtomicDq && !backward_tiles_for(HeadDim).atomic_dq) {
@@ -112,10 +115,12 @@ dkdv_launch<Element> select_dkdv(const plan& p) {
 }
 
 template <class Element, int HeadDim, class Modifier, bool AtomicDq>
-void run_backward(const plan& p, const backward_params<Element>& params,
+void run_backward(const plan& p, const backward_params<Element>& base_params,
                   const backward_layout& layout, char* workspace, cudaStream_t stream) {
   using T = backward_traits<Element, HeadDim>;
   const dkdv_launch<Element> kv = select_dkdv<Element, HeadDim, Modifier, AtomicDq>(p);
+  backward_params<Element> params = base_params;
+  if (kv.prepare != nullptr) kv.prepare(params);
   const auto dkdv = kv.kernel;
   const auto dq = dq_kernel<Element, HeadDim, Modifier>;  // launched by the deterministic path
   allow_shared_memory(dkdv, kv.smem_bytes);

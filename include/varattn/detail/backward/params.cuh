@@ -7,6 +7,7 @@
 //! used (kernel/params.cuh).
 
 #include <varattn/detail/mask.hpp>
+#include <varattn/detail/sm90/tensor_map.hpp>
 #include <varattn/options.hpp>
 #include <varattn/packed_view.hpp>
 
@@ -62,6 +63,9 @@ struct backward_params {
   float* dkv_partial = nullptr;
   //! The Hopper kernel's atomic path: dq_acc as a TMA tensor map (sm90/tensor_map.hpp).
   CUtensorMap dq_map{};
+  //! The Hopper kernel's tile loads (sm90/tensor_map.hpp): q and d_o in boxes of its query
+  //! step, k and v of its key tile; made by backward_program::prepare, else unset.
+  sm90::segment_map q_map{}, d_o_map{}, k_map{}, v_map{};
 };
 
 template <class Element>

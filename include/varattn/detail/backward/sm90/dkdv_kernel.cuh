@@ -5,8 +5,9 @@
 //! (backward/dkdv_kernel.cuh) with a CTA of two consumer warpgroups, 64 keys each (the wgmma's
 //! 64 rows are keys), and a producer warpgroup. The producer copies K and V once into 128-byte
 //! swizzled shared memory, then per query step of 64 queries (every q head of the CTA's share
-//! of the group, every step that sees its keys) Q, dO, lse and D into a two-buffer ring with
-//! cp.async (mbarriers full/empty), while each consumer computes on its step's:
+//! of the group, every step that sees its keys) Q, dO, lse and D into a two-buffer ring
+//! (mbarriers full/empty; the tiles by the copy engine from one thread, lse and D by cp.async),
+//! while each consumer computes on its step's:
 //!   S^T = K Q^T, dP^T = V dO^T       wgmma, both operands K-major in shared memory;
 //!   P^T = exp2(S^T scale - lse), dS^T = P^T (dP^T - D) (x softcap's 1 - tanh^2), in registers
 //!                                    (the accumulator is the mma.sync C layout: row = key);
@@ -76,23 +77,26 @@ struct backward_smem {
   }
 };
 
-//! The producer's cp.async copies of query step `item` (head-major over the CTA's q heads)
-//! into buffer `buf`: Q and dO (rows past the segment zero), lse and D (zero there: those
-//! rows' Q = dO = 0 make their dV, dK and dQ terms 0, whatever P they get).
+//! The producer's copies of query step `item` (head-major over the CTA's q heads) into
+//! buffer `buf`: Q and dO by the copy engine from the producer's first thread, their bytes
+//! announced on `full` (rows past the segment arrive as zeros); lse and D by cp.async, one
+//! value a thread (zero there: those rows' Q = dO = 0 make their dV, dK and dQ terms 0,
+//! whatever P they get).
 template <class T, class Element>
 __device__ __forceinline__ void load_step(const backward_params<Element>& p, const kv_tile& t,
                                           const backward_smem<T>& sm, float (&rows)[2][2 * 64],
-                                          int32_t item, int buf) {
+                                          uint64_t* full, int32_t item, int buf) {
   const int32_t steps = t.step_end - t.step_first;
   const int32_t head = t.head_of(item);
   const int32_t query0 = (t.step_first + item % steps) * T::kQueries;
   const int32_t valid = min(T::kQueries, t.seg.q_length - query0);
-  const int64_t q_row = int64_t{t.seg.q_begin} + query0;
+  const int32_t q_row = t.seg.q_begin + query0;
   const int thread = static_cast<int>(threadIdx.x) - T::kConsumerThreads;
-  T::query_tile::template load_async<T::kProducerThreads>(sm.q(buf), p.q.at(q_row, head),
-                                                          p.q.token_stride, valid, thread);
-  T::query_tile::template load_async<T::kProducerThreads>(sm.d_o(buf), p.d_o.at(q_row, head),
-                                                          p.d_o.token_stride, valid, thread);
+  if (thread == 0) {
+    mbarrier_expect_tx(full, 2 * T::query_tile::kBytes);
+    T::query_tile::load_boxes(p.q_map, sm.q(buf), full, q_row, valid, head);
+    T::query_tile::load_boxes(p.d_o_map, sm.d_o(buf), full, q_row, valid, head);
+  }
   static_assert(2 * T::kQueries <= T::kProducerThreads, "one lse or D value a thread");
   if (thread < 2 * T::kQueries) {
     const int row = thread % T::kQueries;
@@ -407,8 +411,9 @@ __device__ __forceinline__ void backward_step(const backward_params<Element>& p,
 }
 
 //! The ring's handshake: full[b] once the producer's copies of a step into buffer b have
-//! landed (its 128 threads arrive), empty[b] once both consumer warpgroups are done with the
-//! step that used it (their 256 threads arrive).
+//! landed (its 128 threads arrive once their lse and D copies have, and the copy engine
+//! completes the tiles' announced bytes), empty[b] once both consumer warpgroups are done
+//! with the step that used it (their 256 threads arrive).
 struct step_barriers {
   uint64_t full[2];
   uint64_t empty[2];
@@ -416,32 +421,32 @@ struct step_barriers {
 
 //! The producer warpgroup: K and V once with step 0's tiles, then each step's Q, dO, lse and D
 //! into buffer item % 2 once the consumers have released it. A step is signalled as soon as
-//! its copies have landed and been fenced for the async proxy, before the producer waits to
-//! refill the other buffer, so the signal never waits on the consumers.
+//! its lse and D have landed, before the producer waits to refill the other buffer, so the
+//! signal never waits on the consumers.
 template <class T, class Element>
 __device__ __forceinline__ void produce_steps(const backward_params<Element>& p,
                                               const kv_tile& t, const backward_smem<T>& sm,
                                               float (&rows)[2][2 * 64], step_barriers& bar,
-                                              int64_t k_row, int32_t items) {
+                                              int32_t k_row, int32_t items) {
   if (items == 0) return;  // no step: dK and dV are zeros, K and V unread
-  const int thread = static_cast<int>(threadIdx.x) - T::kConsumerThreads;
-  // Here, not at the kernel's top: computed there, it moved the CTA's first key into a
-  // uniform register for the whole kernel and added ~24 instructions to each step (SASS).
-  const int32_t kv_head = t.kv_head(p.head_splits);
-  T::key_tile::template load_async<T::kProducerThreads>(sm.k(), p.k.at(k_row, kv_head),
-                                                        p.k.token_stride, t.keys, thread);
-  T::key_tile::template load_async<T::kProducerThreads>(sm.v(), p.v.at(k_row, kv_head),
-                                                        p.v.token_stride, t.keys, thread);
-  sm80::cp_async_commit();
-  load_step<T>(p, t, sm, rows, 0, 0);
+  if (threadIdx.x == T::kConsumerThreads) {
+    // Here, not at the kernel's top: computed there, it moved the CTA's first key into a
+    // uniform register for the whole kernel and added ~24 instructions to each step (SASS).
+    const int32_t kv_head = t.kv_head(p.head_splits);
+    prefetch_segment_map(p.q_map);
+    prefetch_segment_map(p.d_o_map);
+    mbarrier_expect_tx(&bar.full[0], 2 * T::key_tile::kBytes);
+    T::key_tile::load_boxes(p.k_map, sm.k(), &bar.full[0], k_row, t.keys, kv_head);
+    T::key_tile::load_boxes(p.v_map, sm.v(), &bar.full[0], k_row, t.keys, kv_head);
+  }
+  load_step<T>(p, t, sm, rows, &bar.full[0], 0, 0);
   for (int32_t item = 1; item <= items; ++item) {
     sm80::cp_async_wait<0>();
-    fence_proxy_async();  // this thread's landed copies, for the wgmma
     mbarrier_arrive(&bar.full[(item - 1) % 2]);
     if (item == items) break;
     const int buf = item % 2;
     if (item >= 2) mbarrier_wait(&bar.empty[buf], ((item - 2) / 2) & 1);
-    load_step<T>(p, t, sm, rows, item, buf);
+    load_step<T>(p, t, sm, rows, &bar.full[buf], item, buf);
   }
 }
 
@@ -480,12 +485,13 @@ __global__ void __launch_bounds__(hopper_backward_traits<Element, HeadDim>::kThr
       mbarrier_init(&bar.full[i], T::kProducerThreads);
       mbarrier_init(&bar.empty[i], T::kConsumerThreads);
     }
+    mbarrier_init_fence();
   }
   __syncthreads();  // the last CTA-wide barrier: the roles part here
 
   if (group == T::kWarpgroups) {
     set_max_registers<false, T::kProducerRegisters>();
-    produce_steps<T>(p, t, sm, rows, bar, k_row, items);
+    produce_steps<T>(p, t, sm, rows, bar, static_cast<int32_t>(k_row), items);
     return;
   }
   set_max_registers<true, T::kConsumerRegisters>();
@@ -521,6 +527,19 @@ struct backward_program {
   static constexpr int kThreads = traits::kThreads;
   static constexpr int kSmemBytes = traits::kSmemBytes;
   static constexpr auto kernel = dkdv_kernel<Element, HeadDim, Modifier, AtomicDq>;
+
+  //! The tensor maps of the kernel's tile loads, encoded for this run (host-side, no sync; a
+  //! CUDA graph keeps them by value).
+  static void prepare(backward_params<Element>& p) {
+    const auto view = [&](const device_rows<const Element>& rows, int64_t count, int32_t heads) {
+      return packed_view<const Element>{rows.data,         count, heads, p.head_dim,
+                                        rows.token_stride, rows.head_stride};
+    };
+    p.q_map = make_segment_map(view(p.q, p.rows_q, p.heads_q), traits::kQueries, "q");
+    p.d_o_map = make_segment_map(view(p.d_o, p.rows_q, p.heads_q), traits::kQueries, "d_o");
+    p.k_map = make_segment_map(view(p.k, p.rows_k, p.heads_kv), traits::kKeys, "k");
+    p.v_map = make_segment_map(view(p.v, p.rows_k, p.heads_kv), traits::kKeys, "v");
+  }
 
   //! Throws unless the binary loaded for the current device holds the sm_90a body
   //! (compiled_in.hpp).
