@@ -37,7 +37,10 @@ b=$root/build/ab
 archs=${VARATTN_CUDA_ARCHS:-90a}
 # VARATTN_CMAKE_ARGS (bench/run_on_gpu.sh's, e.g. "-DVARATTN_HEAD_DIMS=64;128
 # -DVARATTN_BUILD_TESTS=OFF" for a lean A) also configures every variant.
-read -r -a cmake_extra <<<"${VARATTN_CMAKE_ARGS:-}"
+# VARATTN_AB_VARIANT_CMAKE_ARGS configures the variants only (after VARATTN_CMAKE_ARGS): a full
+# A, whose GPU tests run during the variants' builds, beside lean variants, e.g.
+# "-DVARATTN_HEAD_DIMS=64;80;128;256" (varattn_bench's workloads need only those).
+read -r -a cmake_extra <<<"${VARATTN_CMAKE_ARGS:-} ${VARATTN_AB_VARIANT_CMAKE_ARGS:-}"
 stages=",${VARATTN_AB_STAGES:-build,run},"
 mkdir -p "$out"
 if [[ $stages == *,build,* ]]; then
