@@ -11,7 +11,6 @@
 #include <varattn/detail/backward/params.cuh>
 #include <varattn/detail/head_dim_dispatch.hpp>
 #include <varattn/detail/kernel/score_modifier.cuh>
-#include <varattn/detail/sm90/tensor_map.hpp>
 #include <varattn/options.hpp>
 #include <varattn/packed_view.hpp>
 #include <varattn/plan.hpp>
@@ -68,10 +67,6 @@ void backward(const plan& p, packed_view<const Element> q, packed_view<const Ele
   params.split_heads = params.group_size / layout.head_splits;
   if (layout.head_splits > 1) {
     params.dkv_partial = reinterpret_cast<float*>(bytes + layout.dkv_partial);
-  }
-  if (layout.atomic_dq && detail::hopper_backward(p) && p.rows_q() > 0) {
-    params.dq_map = detail::sm90::dq_tensor_map(params.dq_acc, p.rows_q(), p.shape().heads_q,
-                                                p.head_dim());
   }
   detail::dispatch_head_dim(p.head_dim(), [&](auto head_dim) {
     constexpr int kHeadDim = decltype(head_dim)::value;

@@ -61,10 +61,10 @@ struct backward_params {
   int32_t head_splits = 1;
   int32_t split_heads = 1;
   float* dkv_partial = nullptr;
-  //! The Hopper kernel's atomic path: dq_acc as a TMA tensor map (sm90/tensor_map.hpp).
+  //! The Hopper kernel's tensor maps (sm90/tensor_map.hpp), made by backward_program::prepare,
+  //! else unset: its atomic path's dq_acc; its tile loads, q and d_o in boxes of its query
+  //! step, k and v of its key tile.
   CUtensorMap dq_map{};
-  //! The Hopper kernel's tile loads (sm90/tensor_map.hpp): q and d_o in boxes of its query
-  //! step, k and v of its key tile; made by backward_program::prepare, else unset.
   sm90::segment_map q_map{}, d_o_map{}, k_map{}, v_map{};
 };
 

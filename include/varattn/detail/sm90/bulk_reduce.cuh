@@ -8,6 +8,7 @@
 //! red.global a pair, and the warps go on while the adds drain.
 
 #include <varattn/detail/sm90/mbarrier.cuh>
+#include <varattn/detail/sm90/tma_load.cuh>
 
 #include <cstdint>
 
@@ -26,12 +27,6 @@ __device__ __forceinline__ void bulk_reduce_add_box(const void* map, const void*
       "[%1];\n" ::"l"(reinterpret_cast<uint64_t>(map)),
       "r"(shared_address(src)), "r"(c0), "r"(c1), "r"(c2)
       : "memory");
-}
-
-//! Fetches the tensor map at `map` (a __grid_constant__ parameter's address) into the
-//! descriptor cache ahead of its first bulk_reduce_add_box.
-__device__ __forceinline__ void prefetch_tensor_map(const void* map) {
-  asm volatile("prefetch.tensormap [%0];\n" ::"l"(reinterpret_cast<uint64_t>(map)) : "memory");
 }
 
 //! Closes this thread's bulk operations issued since the last commit into one group.

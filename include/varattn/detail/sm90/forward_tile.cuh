@@ -23,6 +23,7 @@
 #include <varattn/detail/sm90/store_output.cuh>
 #include <varattn/detail/sm90/swizzled_tile.cuh>
 #include <varattn/detail/sm90/tensor_map.hpp>
+#include <varattn/detail/sm90/tma_load.cuh>
 #include <varattn/detail/sm90/wgmma.cuh>
 #include <varattn/kernel_config.hpp>
 
@@ -86,9 +87,9 @@ __device__ __forceinline__ void produce(const forward_maps& maps, const Tile& ti
   const int kv_steps = tile.blocks.count;
   if (kv_steps == 0) return;
   const int32_t keys = tile.mask.k_length;
-  prefetch_segment_map(maps.q);
-  prefetch_segment_map(maps.k);
-  prefetch_segment_map(maps.v);
+  prefetch_tensor_map(&maps.q.map);
+  prefetch_tensor_map(&maps.k.map);
+  prefetch_tensor_map(&maps.v.map);
   mbarrier_arrive_expect_tx(&bar.q_full, T::q_tile::kBytes);
   T::q_tile::load_boxes(maps.q, sq, &bar.q_full, tile.q_row, tile.rows, tile.head);
   for (int step = 0; step < kv_steps; ++step) {

@@ -30,9 +30,10 @@ __device__ __forceinline__ void tma_load_box(const segment_map& m, void* smem, u
       : "memory");
 }
 
-//! Fetches a map into the descriptor cache ahead of its first load.
-__device__ __forceinline__ void prefetch_segment_map(const segment_map& m) {
-  asm volatile("prefetch.tensormap [%0];\n" ::"l"(reinterpret_cast<uint64_t>(&m.map)) : "memory");
+//! Fetches the tensor map at `map` (a __grid_constant__ parameter's address: a segment map's
+//! `map`, the backward's dq_map) into the descriptor cache ahead of its first use.
+__device__ __forceinline__ void prefetch_tensor_map(const void* map) {
+  asm volatile("prefetch.tensormap [%0];\n" ::"l"(reinterpret_cast<uint64_t>(map)) : "memory");
 }
 
 #endif  // __CUDA_ARCH_FEAT_SM90_ALL

@@ -42,6 +42,8 @@
 #include <varattn/detail/sm90/compiled_in.hpp>
 #include <varattn/detail/sm90/mbarrier.cuh>
 #include <varattn/detail/sm90/swizzled_tile.cuh>
+#include <varattn/detail/sm90/tensor_map.hpp>
+#include <varattn/detail/sm90/tma_load.cuh>
 #include <varattn/detail/sm90/wgmma.cuh>
 #include <varattn/error.hpp>
 
@@ -229,16 +231,20 @@ __device__ __forceinline__ void backward_step(const backward_params<Element>& p,
 
   uint32_t pa[T::kQueries / 16][4];  // P^T, then dS^T: A fragments of dV, dK
   uint32_t da[T::kQueries / 16][4];
-  // dK += dS^T Q. With AtomicDq after the dQ products: the dQ stores then run while it computes.
-  const auto issue_dk = [&] {
+  // acc += A^T B over the step's queries as one wgmma group: dV (A = P^T, B = dO) and dK
+  // (A = dS^T, B = Q), B through the transpose bit.
+  const auto issue_out = [&](float(&acc)[T::kOutTiles][4], const uint32_t(&a)[T::kQueries / 16][4],
+                             const unsigned char* b) {
     fence();
 #pragma unroll
     for (int kc = 0; kc < T::kQueries / 16; ++kc) {
-      mma_rs(out_shape, dk, da[kc],
-             descriptor_128b_mn(sq + kc * 16 * 128, T::query_tile::kBlockBytes), true);
+      mma_rs(out_shape, acc, a[kc],
+             descriptor_128b_mn(b + kc * 16 * 128, T::query_tile::kBlockBytes), true);
     }
     commit();
   };
+  // dK += dS^T Q. With AtomicDq after the dQ products: the dQ stores then run while it computes.
+  const auto issue_dk = [&] { issue_out(dk, da, sq); };
   if (active) {
     float s[T::kScoreTiles][4];
     float dp[T::kScoreTiles][4];
@@ -302,13 +308,7 @@ __device__ __forceinline__ void backward_step(const backward_params<Element>& p,
     for (int kc = 0; kc < T::kQueries / 16; ++kc) {
       sm80::pack_a_fragment<Element>(pa[kc], s[2 * kc], s[2 * kc + 1]);
     }
-    fence();
-#pragma unroll
-    for (int kc = 0; kc < T::kQueries / 16; ++kc) {
-      mma_rs(out_shape, dv, pa[kc],
-             descriptor_128b_mn(sdo + kc * 16 * 128, T::query_tile::kBlockBytes), true);
-    }
-    commit();
+    issue_out(dv, pa, sdo);
     if constexpr (!Modifier::kSoftcap) {
       wait<1>();  // dP^T (dV may still run)
       fence_registers(dp);
@@ -433,8 +433,8 @@ __device__ __forceinline__ void produce_steps(const backward_params<Element>& p,
     // Here, not at the kernel's top: computed there, it moved the CTA's first key into a
     // uniform register for the whole kernel and added ~24 instructions to each step (SASS).
     const int32_t kv_head = t.kv_head(p.head_splits);
-    prefetch_segment_map(p.q_map);
-    prefetch_segment_map(p.d_o_map);
+    prefetch_tensor_map(&p.q_map.map);
+    prefetch_tensor_map(&p.d_o_map.map);
     mbarrier_expect_tx(&bar.full[0], 2 * T::key_tile::kBytes);
     T::key_tile::load_boxes(p.k_map, sm.k(), &bar.full[0], k_row, t.keys, kv_head);
     T::key_tile::load_boxes(p.v_map, sm.v(), &bar.full[0], k_row, t.keys, kv_head);
@@ -528,9 +528,12 @@ struct backward_program {
   static constexpr int kSmemBytes = traits::kSmemBytes;
   static constexpr auto kernel = dkdv_kernel<Element, HeadDim, Modifier, AtomicDq>;
 
-  //! The tensor maps of the kernel's tile loads, encoded for this run (host-side, no sync; a
-  //! CUDA graph keeps them by value).
+  //! The tensor maps of the kernel's tile loads and (atomic path) of the dQ accumulator,
+  //! encoded for this run (host-side, no sync; a CUDA graph keeps them by value).
   static void prepare(backward_params<Element>& p) {
+    if (AtomicDq && p.rows_q > 0) {
+      p.dq_map = dq_tensor_map(p.dq_acc, p.rows_q, p.heads_q, p.head_dim);
+    }
     const auto view = [&](const device_rows<const Element>& rows, int64_t count, int32_t heads) {
       return packed_view<const Element>{rows.data,         count, heads, p.head_dim,
                                         rows.token_stride, rows.head_stride};
