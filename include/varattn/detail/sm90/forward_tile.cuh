@@ -150,8 +150,9 @@ __device__ __forceinline__ void pack_probabilities(uint32_t (&pa)[ScoreTiles / 2
 
 //! One consumer warpgroup (rows [64 * group, 64 * group + 64) of the tile), software-
 //! pipelined: step j issues S_j = Q K_j^T and then O += P_{j-1} V_{j-1}, and runs the softmax
-//! of S_j while the second product is still on the tensor cores; O is rescaled once that
-//! product has landed. (Against the unpipelined loop, A/B/A/B: long-d128 3.93 vs 4.30 ms.)
+//! of S_j while the second product is still on the tensor cores; step j + 1 waits for that
+//! product at its top and rescales O before issuing the next. (Against the unpipelined loop,
+//! A/B/A/B: long-d128 3.93 vs 4.30 ms.)
 template <class T, class Modifier, class Tile, class Element>
 __device__ __forceinline__ void consume(const forward_params<Element>& p, const Tile& tile,
                                         int group, unsigned char* sq, unsigned char* sk,
@@ -197,6 +198,11 @@ __device__ __forceinline__ void consume(const forward_params<Element>& p, const 
   // The first step is peeled off so that the loop below is straight-line: with `if (step > 0)`
   // around its second product's wait, ptxas could not tell that P V had landed before O was
   // rescaled, and serialized every wgmma (C7514).
+  // The wait for P_{j-1} V_{j-1} sits at the top of step j + 1, after the K spin (a block
+  // boundary): placed after the softmax of S_j, ptxas moved it above that softmax (ncu of
+  // 6e6dbfa: 14.6% of the stall samples there), so the softmax never ran under the product.
+  // O is rescaled before the next P V is issued (it is not in flight then).
+  float alpha[2] = {1.f, 1.f};
   if (group_steps > 0) {
     mbarrier_wait(&bar.q_full, 0);
     mbarrier_wait(&bar.k_full[0], 0);
@@ -206,9 +212,7 @@ __device__ __forceinline__ void consume(const forward_params<Element>& p, const 
     wait<0>();
     fence_registers(s);
     mbarrier_arrive(&bar.k_empty[0]);
-    float alpha[2];
-    probabilities(0, alpha);  // O is still zero: no rescale
-    pack_probabilities<Element>(pa, s);
+    probabilities(0, alpha);  // O is still zero: its rescale is a no-op
   }
   for (int step = 1; step < group_steps; ++step) {
     const int stage = step % T::kStages;
@@ -217,27 +221,33 @@ __device__ __forceinline__ void consume(const forward_params<Element>& p, const 
     const uint32_t previous_phase = ((step - 1) / T::kStages) & 1;
 
     mbarrier_wait(&bar.k_full[stage], phase);
+    wait<0>();  // P_{j-2} V_{j-2} (none at step 1)
+    fence_registers(o);
+    fence_registers(pa);
+    if (step >= 2) mbarrier_arrive(&bar.v_empty[(step - 2) % T::kStages]);
+    pack_probabilities<Element>(pa, s);  // P_{j-1}, before S_j overwrites s
     turn_begin();
     issue_scores<T, Element>(s, q_rows_of_group, sk + stage * T::kv_tile::kBytes);
+    online_softmax::rescale<true>(o, alpha);  // lazy: skipped once no row max moves
     mbarrier_wait(&bar.v_full[previous], previous_phase);
     issue_values<T, Element>(o, pa, sv + previous * T::kv_tile::kBytes);
     turn_end(false);
     wait<1>();  // S_j landed; P_{j-1} V_{j-1} may still run
     fence_registers(s);
     mbarrier_arrive(&bar.k_empty[stage]);
-    float alpha[2];
     probabilities(step, alpha);
-    wait<0>();
-    fence_registers(o);
-    fence_registers(pa);
-    mbarrier_arrive(&bar.v_empty[previous]);
-    online_softmax::rescale<true>(o, alpha);  // lazy: skipped once no row max moves
-    pack_probabilities<Element>(pa, s);
   }
+  // Outside the `if`: inside it, ptxas added a second wait after the last product (C7517).
+  wait<0>();
+  fence_registers(o);
+  fence_registers(pa);
   if (group_steps > 0) {
     const int last = (group_steps - 1) % T::kStages;
+    if (group_steps >= 2) mbarrier_arrive(&bar.v_empty[(group_steps - 2) % T::kStages]);
+    pack_probabilities<Element>(pa, s);
     mbarrier_wait(&bar.v_full[last], ((group_steps - 1) / T::kStages) & 1);
     turn_begin();
+    online_softmax::rescale<true>(o, alpha);
     issue_values<T, Element>(o, pa, sv + last * T::kv_tile::kBytes);
     turn_end(true);
     wait<0>();
