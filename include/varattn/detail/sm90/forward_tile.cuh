@@ -5,8 +5,9 @@
 //! (sm_90a). Warpgroups 0 and 1 consume, 64 query rows each; warpgroup 2 produces: one of its
 //! threads has the copy engine (TMA) load Q once and K, V tiles of 128 keys (64 above head
 //! dim 128) into a two-stage ring, and the warpgroup hands most of its registers to the
-//! consumers (setmaxnreg: 24 and 240 a thread). The roles meet only at mbarriers, so each warpgroup runs at its own pace: while one computes its
-//! softmax, the other's wgmma keeps the tensor cores busy (no CTA-wide barrier in the loop).
+//! consumers (setmaxnreg: 24 and 240 a thread). The roles meet only at mbarriers, so each
+//! warpgroup runs at its own pace: while one computes its softmax, the other's wgmma keeps
+//! the tensor cores busy (no CTA-wide barrier in the loop).
 //!
 //! Per step a consumer warpgroup issues S = Q K^T (wgmma, Q and K from shared memory),
 //! masks, runs the online softmax in registers (the sm80 code: the wgmma accumulator has the
