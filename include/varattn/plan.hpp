@@ -206,6 +206,10 @@ class plan {
             reinterpret_cast<const work_item*>(base + items_offset()),
             c_.capacity};
   }
+  //! fused: the bytes of the device buffer device() points into (0 without one).
+  std::size_t device_bytes() const {
+    return c_.device == nullptr ? 0 : buffer_words() * sizeof(int32_t);
+  }
   //! Where rows_q() / rows_k() come from, for error messages: "cu_seqlens_q[4] = 100".
   const std::string& rows_q_source() const { return c_.rows_q_source; }
   const std::string& rows_k_source() const { return c_.rows_k_source; }

@@ -4,6 +4,7 @@
 //! Host checks of q, k, v, o against a plan, run by forward() before any launch.
 
 #include <varattn/error.hpp>
+#include <varattn/forward_scratch.hpp>
 #include <varattn/options.hpp>
 #include <varattn/packed_view.hpp>
 #include <varattn/plan.hpp>
@@ -98,6 +99,17 @@ void validate_no_overlap(const packed_view<Element>& o, const char* input_name,
        "allowed)");
 }
 
+//! Throws when two byte ranges share a byte: "<a> overlaps <b>: <a> spans bytes [..] and <b>
+//! [..]; <rule>".
+inline void fail_on_overlap(const char* a_name, byte_range a, const char* b_name, byte_range b,
+                            const char* rule) {
+  if (a.empty || b.empty || a.last < b.first || b.last < a.first) return;
+  fail(a_name, " overlaps ", b_name, ": ", a_name, " spans bytes [",
+       reinterpret_cast<const void*>(a.first), ", ", reinterpret_cast<const void*>(a.last), "] and ",
+       b_name, " [", reinterpret_cast<const void*>(b.first), ", ",
+       reinterpret_cast<const void*>(b.last), "]; ", rule);
+}
+
 //! The bytes the logsumexp of `heads` heads of `rows` rows spans: from data to the last row
 //! of the last head (empty when there are no rows). validate_lse checked that it fits.
 inline byte_range range_of(const logsumexp_view& lse, int32_t heads, int64_t rows) {
@@ -136,17 +148,42 @@ void validate_lse(const logsumexp_view& lse, int32_t heads_q, int64_t rows_q,
          " floats from lse.data = ", static_cast<const void*>(lse.data),
          ", past the end of the address space");
   }
-  const auto check = [&](const char* name, byte_range b) {
-    if (b.empty || l.last < b.first || b.last < l.first) return;
-    fail("lse overlaps ", name, ": lse spans bytes [", reinterpret_cast<const void*>(l.first), ", ",
-         reinterpret_cast<const void*>(l.last), "] and ", name, " [",
-         reinterpret_cast<const void*>(b.first), ", ", reinterpret_cast<const void*>(b.last),
-         "]; lse must not share memory with q, k, v or o");
+  const char* rule = "lse must not share memory with q, k, v or o";
+  fail_on_overlap("lse", l, "o", range_of(o), rule);
+  fail_on_overlap("lse", l, "q", range_of(q), rule);
+  fail_on_overlap("lse", l, "k", range_of(k), rule);
+  fail_on_overlap("lse", l, "v", range_of(v), rule);
+}
+
+//! A forward_scratch, when given (data != nullptr): 4-byte aligned (32-bit atomics) and no
+//! byte shared with q, k, v, o, the logsumexp or the plan's device buffer (its counters change
+//! while they are read or written).
+template <class Element>
+void validate_scratch(const forward_scratch& scratch, const plan& p, const logsumexp_view& lse,
+                      const packed_view<const Element>& q, const packed_view<const Element>& k,
+                      const packed_view<const Element>& v, const packed_view<Element>& o) {
+  if (scratch.data == nullptr) return;  // one CTA a tile
+  const auto first = reinterpret_cast<std::uintptr_t>(scratch.data);
+  if (first % alignof(unsigned int) != 0) {
+    fail("scratch.data = ", scratch.data, " is not 4-byte aligned (32-bit counters)");
+  }
+  const byte_range c{first, first + kForwardScratchBytes - 1, false};
+  const char* rule = "the scratch must not share memory with q, k, v, o, lse or the plan";
+  fail_on_overlap("scratch", c, "o", range_of(o), rule);
+  fail_on_overlap("scratch", c, "q", range_of(q), rule);
+  fail_on_overlap("scratch", c, "k", range_of(k), rule);
+  fail_on_overlap("scratch", c, "v", range_of(v), rule);
+  if (lse.data != nullptr) {
+    fail_on_overlap("scratch", c, "lse", range_of(lse, p.shape().heads_q, p.rows_q()), rule);
+  }
+  const auto plan_buffer = [&](const plan& part) {
+    const auto base = reinterpret_cast<std::uintptr_t>(part.device().count);
+    if (base == 0) return;
+    fail_on_overlap("scratch", c, "the plan's device buffer",
+                    byte_range{base, base + part.device_bytes() - 1, false}, rule);
   };
-  check("o", range_of(o));
-  check("q", range_of(q));
-  check("k", range_of(k));
-  check("v", range_of(v));
+  plan_buffer(p);
+  for (const plan& bucket : p.buckets()) plan_buffer(bucket);
 }
 
 }  // namespace detail

@@ -8,6 +8,7 @@
 #include <varattn/backward_workspace.hpp>
 #include <varattn/device_segments.hpp>
 #include <varattn/error.hpp>
+#include <varattn/forward_scratch.hpp>
 #include <varattn/head_dims.hpp>
 #include <varattn/options.hpp>
 #include <varattn/packed_view.hpp>

@@ -51,10 +51,62 @@ void check_edges() {
 TEST_CASE("bfloat16 edge-case segment tables") { check_edges<__nv_bfloat16>(); }
 TEST_CASE("half edge-case segment tables") { check_edges<__half>(); }
 
+// Enough tiles of the Hopper kernel (segments over 64 rows) that the persistent grid (the
+// harness's bucketed and device-built runs, which have a tile counter) runs ~20 tiles a CTA:
+// tiles of different step counts, warpgroups with fewer steps than their tile (causal,
+// windows, short last tiles) and tiles with no step at all (k shorter than q under causal:
+// bottom-right, so the first rows see no key), back to back.
+TEST_CASE("many Hopper tiles a CTA: mixed lengths, causal, windows, keyless tiles") {
+  std::mt19937 rng(77);
+  test::problem many;
+  many.lengths_q.resize(300);
+  many.lengths_k.resize(300);
+  for (std::size_t i = 0; i < many.lengths_q.size(); ++i) {
+    many.lengths_q[i] = 65 + static_cast<int32_t>(rng() % 336);
+    // Mostly as long as q; every fifth shorter (keyless causal rows), every seventh empty.
+    many.lengths_k[i] = i % 7 == 3   ? 0
+                        : i % 5 == 1 ? static_cast<int32_t>(rng() % 64)
+                                     : many.lengths_q[i] + static_cast<int32_t>(rng() % 200);
+  }
+  many.heads_q = 4;
+  many.heads_kv = 2;
+  many.sample_every = 9;  // the double-precision reference on every 9th row
+  many.with_lse = true;
+  for (const int32_t head_dim : {128, 80}) {
+    if (!test::instantiated(head_dim)) continue;
+    for (const int mode : {0, 1, 2}) {  // none, causal, a window of 96 keys to the left
+      CAPTURE(head_dim);
+      CAPTURE(mode);
+      many.head_dim = head_dim;
+      many.options.causal = mode == 1;
+      many.options.window_left = mode == 2 ? 96 : -1;
+      many.options.window_right = mode == 2 ? 0 : -1;
+      test::check<__nv_bfloat16>(many, {51});
+    }
+  }
+}
+
+// Small enough for compute-sanitizer's racecheck, large enough that the persistent grid gives
+// each CTA several tiles: 800 one-step tiles (200 segments of 65-128 rows and keys, 4 heads),
+// so Q, the published tile ids and the K/V stages are reused across tiles.
+TEST_CASE("persistent grid: Q, tile ids and stages reused across one-step tiles") {
+  if (!test::instantiated(128)) return;
+  std::mt19937 rng(78);
+  test::problem reuse;
+  reuse.lengths_q.resize(200);
+  for (int32_t& length : reuse.lengths_q) length = 65 + static_cast<int32_t>(rng() % 64);
+  reuse.heads_q = 4;
+  reuse.heads_kv = 4;
+  reuse.head_dim = 128;
+  reuse.sample_every = 17;
+  test::check<__nv_bfloat16>(reuse, {79});
+}
+
 // Inputs may overlap (only o must not): k and v with head_stride 0, one stored head that
 // every kv head reads (the Hopper kernel's tensor maps then give the head dimension extent 1).
 TEST_CASE("k and v whose heads share their elements (head_stride 0)") {
   for (const int32_t head_dim : {80, 128}) {
+    if (!test::instantiated(head_dim)) continue;
     for (const bool causal : {false, true}) {
       CAPTURE(head_dim);
       CAPTURE(causal);

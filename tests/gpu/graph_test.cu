@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <sstream>
+#include <string>
 #include <type_traits>
 #include <vector>
 
@@ -126,11 +128,16 @@ TEST_CASE("plan building on the device and all layers replay from one graph as o
     thrust::device_vector<int32_t> cu(segs_a.offsets());
     const varattn::device_span<const int32_t> cu_span{thrust::raw_pointer_cast(cu.data()),
                                                       cu.size()};
+    // The captured layers run the persistent grid (a tile counter): the same bits as one CTA
+    // a tile (`expected`), and the counter back at zero after every replay.
+    thrust::device_vector<unsigned> counter(varattn::kForwardScratchBytes / sizeof(unsigned), 0u);
+    const varattn::forward_scratch scratch{thrust::raw_pointer_cast(counter.data())};
     cudaGraph_t graph = nullptr;
     VARATTN_CUDA_CHECK(cudaStreamBeginCapture(s.stream, cudaStreamCaptureModeGlobal));
     varattn::build_on_device(plan, cu_span, cu_span, s.stream);
     for (int l = 0; l < kLayers; ++l) {
-      varattn::forward<element>(plan, at(q[l]), at(k[l]), at(v[l]), at(out[l]), s.stream);
+      varattn::forward<element>(plan, at(q[l]), at(k[l]), at(v[l]), at(out[l]),
+                                varattn::logsumexp_view{}, s.stream, scratch);
     }
     VARATTN_CUDA_CHECK(cudaStreamEndCapture(s.stream, &graph));
     size_t nodes = 0;
@@ -153,6 +160,7 @@ TEST_CASE("plan building on the device and all layers replay from one graph as o
         thrust::copy(out[l].begin(), out[l].end(), replayed.begin());
         CHECK(std::memcmp(replayed.data(), want[l].data(), n * sizeof(element)) == 0);
       }
+      for (const unsigned c : thrust::host_vector<unsigned>(counter)) CHECK(c == 0u);
     }
     VARATTN_CUDA_CHECK(cudaGraphExecDestroy(exec));
     VARATTN_CUDA_CHECK(cudaGraphDestroy(graph));
@@ -238,6 +246,61 @@ TEST_CASE("invalid device offsets turn every output element into NaN and are rep
   CHECK_THROWS_WITH_AS(varattn::build_on_device(plan, {thrust::raw_pointer_cast(two.data()), 2},
                                                 {thrust::raw_pointer_cast(two.data()), 2}, s.stream),
                        "cu_seqlens_q has 2 offsets, the plan expects 4", varattn::error);
+}
+
+// The persistent grid (a tile counter) on rejected offsets: more entries than SMs, so each CTA
+// fills several entries' rows with NaN; no CTA touches the counter, which stays zero. And a
+// scratch inside the plan's own device buffer is rejected on the host.
+TEST_CASE("persistent grid: rejected offsets fill every row with NaN, the counter untouched") {
+  const int32_t segments = 300, rows = 40000, heads = 4, d = 128;
+  test::stream_guard s;
+  if (!test::instantiated(d)) return;
+  // On Hopper the plan takes the sm90 kernel (tall tiles); elsewhere the sm80 kernel, which
+  // ignores the scratch: the NaN fill and the untouched counter hold for both.
+  auto plan = varattn::plan::reserve_on_device(segments, rows, rows, {heads, heads, d});
+  std::mt19937_64 rng(8);
+  const std::size_t n = std::size_t(rows) * heads * d;
+  const thrust::device_vector<__nv_bfloat16> x(test::random_elements<__nv_bfloat16>(n, rng));
+  thrust::device_vector<__nv_bfloat16> o(n);
+  using const_view = varattn::packed_view<const __nv_bfloat16>;
+  const auto xv = const_view::contiguous(thrust::raw_pointer_cast(x.data()), rows, heads, d);
+  const auto ov = varattn::packed_view<__nv_bfloat16>::contiguous(
+      thrust::raw_pointer_cast(o.data()), rows, heads, d);
+  std::vector<int32_t> offsets(segments + 1);
+  for (int32_t i = 0; i <= segments; ++i) offsets[i] = static_cast<int32_t>(int64_t{i} * rows / segments);
+  std::swap(offsets[10], offsets[11]);  // cu_seqlens_q decreases at 11
+  const std::string message = "cu_seqlens_q[11] = " + std::to_string(offsets[11]) +
+                              " < cu_seqlens_q[10] = " + std::to_string(offsets[10]);
+  const thrust::device_vector<int32_t> cu(offsets);
+  thrust::device_vector<unsigned> counter(varattn::kForwardScratchBytes / sizeof(unsigned), 0u);
+  const varattn::forward_scratch scratch{thrust::raw_pointer_cast(counter.data())};
+  varattn::build_on_device(plan, {thrust::raw_pointer_cast(cu.data()), cu.size()},
+                           {thrust::raw_pointer_cast(cu.data()), cu.size()}, s.stream);
+  VARATTN_CUDA_CHECK(cudaMemsetAsync(thrust::raw_pointer_cast(o.data()), 0, n * 2, s.stream));
+  varattn::forward<__nv_bfloat16>(plan, xv, xv, xv, ov, s.stream, scratch);
+  VARATTN_CUDA_CHECK(cudaStreamSynchronize(s.stream));
+  std::vector<__nv_bfloat16> out(n);
+  thrust::copy(o.begin(), o.end(), out.begin());
+  int64_t nan = 0;
+  for (const __nv_bfloat16 h : out) nan += std::isnan(__bfloat162float(h)) ? 1 : 0;
+  CHECK(nan == static_cast<int64_t>(n));
+  for (const unsigned c : thrust::host_vector<unsigned>(counter)) CHECK(c == 0u);
+  CHECK_THROWS_WITH_AS(plan.raise_device_error(),
+                       ("device offsets rejected (every output element of that forward is NaN): " +
+                        message).c_str(),
+                       varattn::error);
+  // A scratch in the plan's own buffer (its item list) is caught before any launch.
+  void* inside = const_cast<varattn::work_item*>(plan.device().items) + 3;
+  const auto base = reinterpret_cast<std::uintptr_t>(plan.device().count);
+  std::ostringstream expected;
+  expected << "scratch overlaps the plan's device buffer: scratch spans bytes [" << inside << ", "
+           << static_cast<void*>(static_cast<char*>(inside) + 7) << "] and the plan's device buffer ["
+           << reinterpret_cast<void*>(base) << ", "
+           << reinterpret_cast<void*>(base + plan.device_bytes() - 1)
+           << "]; the scratch must not share memory with q, k, v, o, lse or the plan";
+  CHECK_THROWS_WITH_AS(
+      varattn::forward<__nv_bfloat16>(plan, xv, xv, xv, ov, s.stream, {inside}),
+      expected.str().c_str(), varattn::error);
 }
 
 // A training step's attention as one graph: the plan built on the device from device

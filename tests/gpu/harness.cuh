@@ -8,6 +8,7 @@
 #include <cuda_fp16.h>
 #include <doctest/doctest.h>
 #include <thrust/device_vector.h>
+#include <thrust/host_vector.h>
 
 #include <algorithm>
 #include <cmath>
@@ -167,6 +168,8 @@ struct outcome {
   double lse_max_error = 0;     //!< max |lse - ref| over the sampled rows that see keys
   int64_t lse_bad = 0;          //!< outside the tolerance, NaN, or (keyless rows) not -inf
   int64_t lse_pad_written = 0;  //!< bytes of the padding between heads and after the last
+  bool scheduled = false;       //!< ran with a forward_scratch (bucketed, device-built plans)
+  int64_t scratch_left = 0;     //!< its counters not back to zero after the forward
 };
 
 constexpr int32_t kGuardRows = 3;
@@ -351,6 +354,11 @@ std::vector<outcome> run(const problem& pr, uint64_t seed, cudaStream_t stream =
   Element* out_ptr = thrust::raw_pointer_cast(dout.data());
   float* lse_ptr = thrust::raw_pointer_cast(dlse.data());
 
+  // The tile counter of the fused Hopper launches' persistent grid: given to the bucketed and
+  // device-built variants (fused and per_segment run without one: one CTA a tile), zeroed once;
+  // every forward must leave it zero.
+  thrust::device_vector<unsigned> scratch(varattn::kForwardScratchBytes / sizeof(unsigned), 0u);
+
   std::vector<outcome> results;
   for (const variant how : kVariants) {
     std::vector<varattn::kernel_config> automatic_kernels;
@@ -372,12 +380,16 @@ std::vector<outcome> run(const problem& pr, uint64_t seed, cudaStream_t stream =
       }
       VARATTN_CUDA_CHECK(cudaMemsetAsync(out_ptr, kPoison, o_elements * sizeof(Element), stream));
       const view o = view::contiguous(out_ptr, rows_q, pr.heads_q, d);
+      const bool scheduled = how == variant::bucketed || how == variant::fused_built_on_device;
+      const varattn::forward_scratch counter{
+          scheduled ? thrust::raw_pointer_cast(scratch.data()) : nullptr};
       if (pr.with_lse) {
         VARATTN_CUDA_CHECK(cudaMemsetAsync(lse_ptr, kPoison, lse_elements * sizeof(float), stream));
         varattn::forward<Element>(plan, dqv, dkv, dvv, o,
-                                  varattn::logsumexp_view{lse_ptr, lse_stride}, stream);
+                                  varattn::logsumexp_view{lse_ptr, lse_stride}, stream, counter);
       } else {
-        varattn::forward<Element>(plan, dqv, dkv, dvv, o, stream);
+        varattn::forward<Element>(plan, dqv, dkv, dvv, o, varattn::logsumexp_view{}, stream,
+                                  counter);
       }
       VARATTN_CUDA_CHECK(cudaStreamSynchronize(stream));
       std::vector<Element> out(o_elements);
@@ -386,6 +398,9 @@ std::vector<outcome> run(const problem& pr, uint64_t seed, cudaStream_t stream =
 
       outcome r = score(out, ref.out);
       r.how = how;
+      r.scheduled = scheduled;
+      const thrust::host_vector<unsigned> counters = scratch;
+      for (const unsigned c : counters) r.scratch_left += c != 0;
       r.family = options.kernel;  // the family asked for (the problem's own, if it names one)
       for (const varattn::kernel_config& kc : kernels) {
         r.kernels += std::string(r.kernels.empty() ? "" : "+") + family_name(kc.family);
@@ -410,10 +425,12 @@ void check_outcome(const problem& pr, const outcome& r) {
   CAPTURE(std::string(variant_name(r.how)));
   CAPTURE(std::string(family_name(r.family)));
   CAPTURE(r.kernels);
+  CAPTURE(r.scheduled);
   CHECK(r.nonfinite == 0);
   CHECK(r.guard_written == 0);
   CHECK(r.keyless_nonzero == 0);
   CHECK(r.rel_error <= tolerance<Element>());
+  CHECK(r.scratch_left == 0);
   if (pr.with_lse) {
     CHECK(r.lse_bad == 0);
     CHECK(r.lse_pad_written == 0);

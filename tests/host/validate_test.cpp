@@ -32,6 +32,12 @@ struct fixture {
   varattn::logsumexp_view lse{lse_storage.data(), 20};
   void check() const { varattn::validate<element>(p, q, k, v, o); }
   void check_lse() const { varattn::validate<element>(p, q, k, v, o, lse); }
+  // A forward_scratch in its own memory (when `scratch` is left as is).
+  alignas(16) std::vector<unsigned> scratch_storage = std::vector<unsigned>(4);
+  varattn::forward_scratch scratch{scratch_storage.data()};
+  void check_scratch() const {
+    varattn::detail::validate_scratch<element>(scratch, p, lse, q, k, v, o);
+  }
 };
 
 std::string pointer_text(const void* p) {
@@ -44,6 +50,15 @@ std::string pointer_text(const void* p) {
 std::string lse_message(const fixture& f) {
   try {
     f.check_lse();
+  } catch (const varattn::error& e) {
+    return e.what();
+  }
+  return "(no error)";
+}
+
+std::string scratch_message(const fixture& f) {
+  try {
+    f.check_scratch();
   } catch (const varattn::error& e) {
     return e.what();
   }
@@ -255,4 +270,42 @@ TEST_CASE("a logsumexp view that shares memory with o, q, k or v is rejected") {
   w.lse.data = reinterpret_cast<float*>(w.o.data);
   w.o.head_stride = 0;
   CHECK(starts_with(lse_message(w), "o.head_stride = 0 < 64: "));
+}
+
+TEST_CASE("a forward scratch that is misaligned or shares memory with a view is rejected") {
+  fixture ok;
+  CHECK(scratch_message(ok) == "(no error)");
+  ok.scratch.data = nullptr;  // none: one CTA a tile, nothing to check
+  CHECK(scratch_message(ok) == "(no error)");
+  fixture f;
+  f.scratch.data = reinterpret_cast<char*>(f.scratch_storage.data()) + 2;
+  CHECK(scratch_message(f) == "scratch.data = " + pointer_text(f.scratch.data) +
+                                  " is not 4-byte aligned (32-bit counters)");
+  const std::string tail = "]; the scratch must not share memory with q, k, v, o, lse or the plan";
+  fixture g;  // on o's last 4 bytes and past them
+  g.scratch.data = g.o.data + 16 * 4 * 64 - 2;
+  CHECK(scratch_message(g) == "scratch overlaps o: scratch spans bytes [" +
+                                  pointer_text(g.scratch.data) + ", " +
+                                  pointer_text(static_cast<char*>(g.scratch.data) + 7) +
+                                  "] and o [" + pointer_text(g.o.data) + ", " +
+                                  pointer_text(reinterpret_cast<char*>(g.o.data + 16 * 4 * 64) - 1) +
+                                  tail);
+  fixture h;  // its last 4 bytes on q's first element
+  h.scratch.data = reinterpret_cast<char*>(h.q.data) - 4;
+  CHECK(starts_with(scratch_message(h), "scratch overlaps q: "));
+  fixture i;
+  i.scratch.data = i.k.data + 64;
+  CHECK(starts_with(scratch_message(i), "scratch overlaps k: "));
+  fixture j;
+  j.scratch.data = j.v.data + 2 * 64;
+  CHECK(starts_with(scratch_message(j), "scratch overlaps v: "));
+  fixture l;  // in the logsumexp's last head
+  l.scratch.data = l.lse.data + 3 * 20 + 8;
+  CHECK(starts_with(scratch_message(l), "scratch overlaps lse: "));
+  fixture m;  // in the logsumexp's padding between heads: the range still overlaps
+  m.scratch.data = m.lse.data + 16;
+  CHECK(starts_with(scratch_message(m), "scratch overlaps lse: "));
+  fixture n;  // just past the logsumexp's last row
+  n.scratch.data = n.lse.data + 3 * 20 + 16;
+  CHECK(scratch_message(n) == "(no error)");
 }

@@ -15,15 +15,18 @@
 
 #include <cuda_runtime_api.h>
 
+#include <algorithm>
 #include <tuple>
 #include <type_traits>
 
 namespace varattn::detail {
 
 //! Launches a kernel (sm80::program, sm90::program) under the plan's policy:
-//! per_segment, one launch a segment; fused, one launch over the work list.
+//! per_segment, one launch a segment; fused, one launch over the work list: one CTA an entry,
+//! or, for a persistent program given a tile counter (`tiles`, forward_scratch), one an SM.
 template <class Program, class Element>
-void run_program(const plan& p, const forward_params<Element>& params, cudaStream_t stream) {
+void run_program(const plan& p, const forward_params<Element>& params, cudaStream_t stream,
+                 unsigned int* tiles) {
   static_assert(sizeof(Element) == 2, "16-bit elements");
   const kernel_config& config = p.kernel();
   if (!config.same_kernel(Program::kConfig)) fail("the plan's kernel has no instantiation here");
@@ -55,9 +58,11 @@ void run_program(const plan& p, const forward_params<Element>& params, cudaStrea
       allow_shared_memory(kernel, Program::kSmemBytes);
       const device_work work = p.device();
       // The plan checked that this fits gridDim.x.
-      const long long ctas = static_cast<long long>(work.capacity) * groups;
+      long long ctas = static_cast<long long>(work.capacity) * groups;
       if (ctas == 0) return;
-      launch_one(dim3(static_cast<unsigned>(ctas)), work_source::listed(work, config.pack));
+      if (!Program::kPersistent) tiles = nullptr;
+      if (tiles != nullptr) ctas = std::min<long long>(ctas, multiprocessors());
+      launch_one(dim3(static_cast<unsigned>(ctas)), work_source::listed(work, config.pack, tiles));
       return;
     }
     case launch_policy::automatic:  // resolved by plan::make
@@ -70,29 +75,34 @@ void run_program(const plan& p, const forward_params<Element>& params, cudaStrea
 //! Runs the kernel the plan selected; a bucketed plan runs its fused buckets one after the
 //! other. Instantiates, per head dim and score modifier, the Hopper kernel and the sm80
 //! kernel's tiles: decode, short and tall (short and tall are one above head dim 128).
+//! `tiles`: the forward_scratch's counter or null; buckets run in stream order, each leaving
+//! it zero for the next.
 template <class Element, int HeadDim>
-void launch(const plan& p, const forward_params<Element>& params, cudaStream_t stream) {
+void launch(const plan& p, const forward_params<Element>& params, cudaStream_t stream,
+            unsigned int* tiles) {
   if (p.policy() == launch_policy::bucketed) {
-    for (const plan& bucket : p.buckets()) launch<Element, HeadDim>(bucket, params, stream);
+    for (const plan& bucket : p.buckets()) launch<Element, HeadDim>(bucket, params, stream, tiles);
     return;
   }
   const auto with_modifier = [&](auto softcap) {
     using modifier = score_modifier<decltype(softcap)::value>;
     const kernel_config& config = p.kernel();
     if (config.family == kernel_family::sm90) {
-      return run_program<sm90::program<Element, HeadDim, modifier>>(p, params, stream);
+      return run_program<sm90::program<Element, HeadDim, modifier>>(p, params, stream, tiles);
     }
     constexpr int kShort = sm80_config(HeadDim, kShortSegment).tile.block_m;
     constexpr int kTall = sm80_config(HeadDim, kShortSegment + 1).tile.block_m;
     if (config.tile.warps == 1) {
       return run_program<sm80::program<Element, HeadDim, kDecodeRows, modifier>>(p, params,
-                                                                                 stream);
+                                                                                 stream, tiles);
     }
     if (config.tile.block_m == kShort) {
-      return run_program<sm80::program<Element, HeadDim, kShort, modifier>>(p, params, stream);
+      return run_program<sm80::program<Element, HeadDim, kShort, modifier>>(p, params, stream,
+                                                                             tiles);
     }
     if constexpr (kTall != kShort) {
-      return run_program<sm80::program<Element, HeadDim, kTall, modifier>>(p, params, stream);
+      return run_program<sm80::program<Element, HeadDim, kTall, modifier>>(p, params, stream,
+                                                                            tiles);
     }
     fail("plan tile height ", config.tile.block_m, " has no kernel for head_dim ", HeadDim);
   };

@@ -32,6 +32,16 @@ void launch_kernel(void (*kernel)(Params...), dim3 grid, dim3 block, std::size_t
   }
 }
 
+//! The current device's SM count (a persistent grid's size): host-side attribute reads, no
+//! stream work, legal under graph capture.
+inline int multiprocessors() {
+  int device = 0;
+  int count = 0;
+  VARATTN_CUDA_CHECK(cudaGetDevice(&device));
+  VARATTN_CUDA_CHECK(cudaDeviceGetAttribute(&count, cudaDevAttrMultiProcessorCount, device));
+  return count;
+}
+
 //! Raises a kernel's dynamic shared-memory limit past the default 48 KB. Through the
 //! driver's cuFuncSetAttribute, because the runtime's cudaFuncSetAttribute resets the
 //! last-error slot when it succeeds (CUDA 13.0, H200, 2026-11-30), which would clear a

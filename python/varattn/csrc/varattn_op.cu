@@ -358,13 +358,13 @@ varattn::packed_view<Element> view_of(const at::Tensor& t, Element* data) {
 template <class Element>
 void run_forward(const varattn::plan& plan, const at::Tensor& q, const at::Tensor& k,
                  const at::Tensor& v, const at::Tensor& o, varattn::logsumexp_view lse,
-                 cudaStream_t stream) {
+                 cudaStream_t stream, varattn::forward_scratch scratch) {
   const auto* qd = reinterpret_cast<const Element*>(q.const_data_ptr());
   const auto* kd = reinterpret_cast<const Element*>(k.const_data_ptr());
   const auto* vd = reinterpret_cast<const Element*>(v.const_data_ptr());
   auto* od = reinterpret_cast<Element*>(o.mutable_data_ptr());
   varattn_torch::forward_element(plan, view_of(q, qd), view_of(k, kd), view_of(v, vd),
-                                 view_of(o, od), lse, stream);
+                                 view_of(o, od), lse, stream, scratch);
 }
 
 // One side of the sliding window as the plan takes it. A bound that reaches past every
@@ -487,11 +487,21 @@ std::tuple<at::Tensor, at::Tensor> varlen_attention(
   at::Tensor lse = at::empty(lse_sizes, q.options().dtype(at::kFloat));
   const varattn::logsumexp_view lse_view{return_lse ? lse.mutable_data_ptr<float>() : nullptr,
                                          q.size(0)};
+  // The Hopper kernel's persistent grid takes its tiles from a counter: zeroed memory of this
+  // call's own from the caching allocator (stream-ordered; a graph replays the zeroing), never
+  // shared with a forward that may overlap this one. The sm80 kernels need none.
+  at::Tensor counter;
   with_device_plan(kOp, c, q, cu_seqlens_q, cu_seqlens_k, [&](const varattn::plan& plan) {
+    varattn::forward_scratch scratch;
+    if (plan.kernel().family == varattn::kernel_family::sm90) {
+      counter = at::zeros({static_cast<int64_t>(varattn::kForwardScratchBytes)},
+                          q.options().dtype(at::kByte));
+      scratch.data = counter.mutable_data_ptr();
+    }
     if (q.scalar_type() == at::kHalf) {
-      run_forward<__half>(plan, q, k, v, o, lse_view, c.stream);
+      run_forward<__half>(plan, q, k, v, o, lse_view, c.stream, scratch);
     } else {
-      run_forward<__nv_bfloat16>(plan, q, k, v, o, lse_view, c.stream);
+      run_forward<__nv_bfloat16>(plan, q, k, v, o, lse_view, c.stream, scratch);
     }
   });
   return {o, lse};

@@ -3,8 +3,8 @@
 //! \file work_source.cuh
 //! Where a CTA finds its (segment, q-tile, head) work item: the scheduler interface. Every
 //! kernel takes it as its second argument, so the launch policies are written once
-//! (launch.cuh). initial() gives a CTA its first item; a persistent source would add next()
-//! for the items after it (here each CTA runs one item).
+//! (launch.cuh). initial() gives a CTA of a one-item grid its item (the sm80 kernel); the
+//! Hopper kernel's CTAs may run several, from sm90/tile_schedule.cuh (with `tiles`).
 
 #include <varattn/detail/kernel/nan_output.cuh>
 #include <varattn/detail/kernel/params.cuh>
@@ -32,12 +32,43 @@ struct work_source {
   device_work work;    //!< fused: the plan's device buffers; per_segment: all null
   segment_bounds seg;  //!< per_segment: the segment of this launch
   int32_t pack;        //!< query heads a CTA covers (kernel_config::pack); `head` counts groups
+  //! fused, Hopper kernel: the tile counter of a persistent grid (forward_scratch: the next
+  //! rank, the CTAs done), null for one CTA a rank.
+  unsigned int* tiles;
 
   static work_source one_segment(const segment_bounds& seg, int32_t pack) {
-    return {device_work{}, seg, pack};
+    return {device_work{}, seg, pack, nullptr};
   }
-  static work_source listed(const device_work& work, int32_t pack) {
-    return {work, segment_bounds{}, pack};
+  static work_source listed(const device_work& work, int32_t pack,
+                            unsigned int* tiles = nullptr) {
+    return {work, segment_bounds{}, pack, tiles};
+  }
+
+  __device__ __forceinline__ bool per_segment() const { return work.items == nullptr; }
+  //! fused: the device rejected the plan's offsets (count 0); the output must become NaN.
+  __device__ __forceinline__ bool rejected() const { return *work.status != 0; }
+  //! fused, rejected: every row of o (and lse) NaN, entry x = item x % capacity of head group
+  //! x / capacity split over the grid's CTAs (the threads that fill: at least head_dim of
+  //! them, threadIdx.x from 0).
+  template <class Element>
+  __device__ __forceinline__ void fill_rejected(const forward_params<Element>& params) const {
+    const int64_t entries = int64_t{work.capacity} * (params.heads_q / pack);
+    for (int64_t x = blockIdx.x; x < entries; x += gridDim.x) {
+      const int group = static_cast<int>(x / work.capacity);
+      for (int h = group * pack; h < (group + 1) * pack; ++h) {
+        fill_nan_rows(params, h, x % work.capacity, work.capacity);
+      }
+    }
+  }
+  //! fused: the bounds and q tile of item `index` (< *work.count).
+  __device__ __forceinline__ void item_bounds(int32_t index, segment_bounds& bounds,
+                                              int& q_tile) const {
+    const work_item item = work.items[index];
+    const int32_t q_begin = work.cu_q[item.segment];
+    const int32_t k_begin = work.cu_k[item.segment];
+    bounds = {q_begin, work.cu_q[item.segment + 1] - q_begin, k_begin,
+              work.cu_k[item.segment + 1] - k_begin};
+    q_tile = item.q_tile;
   }
 
   template <class Element>
@@ -59,12 +90,7 @@ struct work_source {
       }
       return false;
     }
-    const work_item item = work.items[index];
-    const int32_t q_begin = work.cu_q[item.segment];
-    const int32_t k_begin = work.cu_k[item.segment];
-    bounds = {q_begin, work.cu_q[item.segment + 1] - q_begin, k_begin,
-              work.cu_k[item.segment + 1] - k_begin};
-    q_tile = item.q_tile;
+    item_bounds(index, bounds, q_tile);
     return true;
   }
 };

@@ -38,6 +38,7 @@ struct program {
   static constexpr int kSmemBytes = traits::kSmemBytes;
   static constexpr auto kernel = forward_kernel<Element, HeadDim, BlockM, Modifier>;
   static void require_compiled_in() {}  // every build has sm_80 code or PTX for it
+  static constexpr bool kPersistent = false;  //!< one CTA a work item
   //! No kernel parameters after the work source.
   static std::tuple<> arguments(const forward_params<Element>&) { return {}; }
 };

@@ -1,13 +1,15 @@
 // SPDX-License-Identifier: Apache-2.0
 #pragma once
 //! \file forward_kernel.cuh
-//! The Hopper forward kernel (sm_90a wgmma) for tall tiles, and how the host learns whether
-//! the binary loaded for the current device carries it.
+//! The Hopper forward kernel (sm_90a wgmma) for tall tiles, a persistent grid under the fused
+//! policy when the forward has a tile counter (forward_scratch), and how the host learns
+//! whether the binary loaded for the current device carries it.
 
 #include <varattn/detail/kernel/params.cuh>
 #include <varattn/detail/kernel/work_source.cuh>
 #include <varattn/detail/sm90/compiled_in.hpp>
 #include <varattn/detail/sm90/forward_tile.cuh>
+#include <varattn/detail/sm90/tile_schedule.cuh>
 #include <varattn/error.hpp>
 #include <varattn/packed_view.hpp>
 
@@ -26,14 +28,17 @@ __global__ void __launch_bounds__(hopper_traits<Element, HeadDim>::kThreads, 1)
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
   // Static shared memory only in the sm_90a body: require_compiled_in() reads its size.
   __shared__ pipeline_barriers<hopper_traits<Element, HeadDim>::kStages> barriers;
-  segment_bounds seg;
-  int q_tile, head;
-  if (!work.initial(params, seg, q_tile, head)) return;
   extern __shared__ uint4 smem[];
   // The swizzle repeats every 1024 bytes and the descriptors assume tiles on that period.
   const uint32_t base = static_cast<uint32_t>(__cvta_generic_to_shared(smem));
   unsigned char* aligned = reinterpret_cast<unsigned char*>(smem) + ((1024 - base % 1024) % 1024);
-  forward_tile<Element, HeadDim, Modifier>(params, maps, seg, q_tile, head, aligned, barriers);
+  if (!work.per_segment() && work.rejected()) {  // the device rejected the offsets
+    work.fill_rejected(params);
+    return;
+  }
+  __shared__ tile_id published[2];  // the producer's tiles for the consumers (forward_tiles)
+  forward_tiles<Element, HeadDim, Modifier>(params, maps, tile_schedule(work, params.heads_q),
+                                            aligned, barriers, published);
 #else
   (void)params, (void)work, (void)maps;
 #endif
@@ -47,6 +52,8 @@ struct program {
   static constexpr int kThreads = traits::kThreads;
   static constexpr int kSmemBytes = traits::kSmemBytes;
   static constexpr auto kernel = forward_kernel<Element, HeadDim, Modifier>;
+  //! A fused launch with a tile counter: at most one CTA an SM (tile_schedule.cuh).
+  static constexpr bool kPersistent = true;
 
   //! The kernel's parameters after the work source: the tensor maps of q, k and v, encoded
   //! for this run (host-side, no sync; a CUDA graph keeps them by value).

@@ -24,6 +24,7 @@
 #include <varattn/detail/sm90/store_output.cuh>
 #include <varattn/detail/sm90/swizzled_tile.cuh>
 #include <varattn/detail/sm90/tensor_map.hpp>
+#include <varattn/detail/sm90/tile_schedule.cuh>
 #include <varattn/detail/sm90/tma_load.cuh>
 #include <varattn/detail/sm90/wgmma.cuh>
 #include <varattn/kernel_config.hpp>
@@ -66,44 +67,58 @@ struct forward_maps {
 
 //! Full barriers: the producer's thread arrives announcing the tile's bytes, which the copy
 //! engine completes. Empty barriers: all consumer threads arrive once their wgmma has read
-//! the stage.
+//! the stage (q_empty: once a tile's last S = Q K^T has landed). One phase of q_full and
+//! q_empty a tile, one of a stage's barriers every kStages steps of the CTA's tiles.
 template <int Stages>
 struct pipeline_barriers {
   uint64_t q_full;
+  uint64_t q_empty;
   uint64_t k_full[Stages];
   uint64_t v_full[Stages];
   uint64_t k_empty[Stages];
   uint64_t v_empty[Stages];
 };
 
+//! Where a CTA's step g (counted over all its tiles) lives in the K/V ring.
+struct ring_slot {
+  int stage;
+  uint32_t phase;
+};
+template <int Stages>
+__host__ __device__ __forceinline__ ring_slot ring_slot_of(int32_t g) {
+  return {g % Stages, static_cast<uint32_t>(g / Stages) & 1};
+}
+
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
 
-//! The producer (one thread): Q, then per step K and V of kBlockN keys each into stage
-//! step % kStages once the consumers have released it, each by the copy engine with its
-//! bytes announced on the tile's full barrier. Rows past the segment arrive as zeros.
+//! The producer (one thread), for a tile whose first step is the CTA's step `first_step`
+//! (the consumers are done with the last tile's Q): Q, then per step K and V of kBlockN keys
+//! each into their ring stage once the consumers have released it, each by the copy engine
+//! with its bytes announced on the full barrier. Rows past the segment arrive as zeros. A
+//! tile with no step still completes its q_full phase (no copy).
 template <class T, class Tile>
 __device__ __forceinline__ void produce(const forward_maps& maps, const Tile& tile,
                                         unsigned char* sq, unsigned char* sk, unsigned char* sv,
-                                        pipeline_barriers<T::kStages>& bar) {
+                                        pipeline_barriers<T::kStages>& bar, int32_t first_step) {
   const int kv_steps = tile.blocks.count;
-  if (kv_steps == 0) return;
+  if (kv_steps == 0) {
+    mbarrier_arrive(&bar.q_full);
+    return;
+  }
   const int32_t keys = tile.mask.k_length;
-  prefetch_tensor_map(&maps.q.map);
-  prefetch_tensor_map(&maps.k.map);
-  prefetch_tensor_map(&maps.v.map);
   mbarrier_arrive_expect_tx(&bar.q_full, T::q_tile::kBytes);
   T::q_tile::load_boxes(maps.q, sq, &bar.q_full, tile.q_row, tile.rows, tile.head);
   for (int step = 0; step < kv_steps; ++step) {
-    const int stage = step % T::kStages;
-    const uint32_t phase = (step / T::kStages) & 1;
+    const int32_t g = first_step + step;
+    const ring_slot at = ring_slot_of<T::kStages>(g);
     const int32_t key0 = tile.key0(step);
-    if (step >= T::kStages) mbarrier_wait(&bar.k_empty[stage], phase ^ 1);
-    mbarrier_arrive_expect_tx(&bar.k_full[stage], T::kv_tile::kBytes);
-    T::kv_tile::load_boxes(maps.k, sk + stage * T::kv_tile::kBytes, &bar.k_full[stage],
+    if (g >= T::kStages) mbarrier_wait(&bar.k_empty[at.stage], at.phase ^ 1);
+    mbarrier_arrive_expect_tx(&bar.k_full[at.stage], T::kv_tile::kBytes);
+    T::kv_tile::load_boxes(maps.k, sk + at.stage * T::kv_tile::kBytes, &bar.k_full[at.stage],
                            tile.k_row + key0, keys - key0, tile.kv_head);
-    if (step >= T::kStages) mbarrier_wait(&bar.v_empty[stage], phase ^ 1);
-    mbarrier_arrive_expect_tx(&bar.v_full[stage], T::kv_tile::kBytes);
-    T::kv_tile::load_boxes(maps.v, sv + stage * T::kv_tile::kBytes, &bar.v_full[stage],
+    if (g >= T::kStages) mbarrier_wait(&bar.v_empty[at.stage], at.phase ^ 1);
+    mbarrier_arrive_expect_tx(&bar.v_full[at.stage], T::kv_tile::kBytes);
+    T::kv_tile::load_boxes(maps.v, sv + at.stage * T::kv_tile::kBytes, &bar.v_full[at.stage],
                            tile.k_row + key0, keys - key0, tile.kv_head);
   }
 }
@@ -157,7 +172,8 @@ __device__ __forceinline__ void pack_probabilities(uint32_t (&pa)[ScoreTiles / 2
 template <class T, class Modifier, class Tile, class Element>
 __device__ __forceinline__ void consume(const forward_params<Element>& p, const Tile& tile,
                                         int group, unsigned char* sq, unsigned char* sk,
-                                        unsigned char* sv, pipeline_barriers<T::kStages>& bar) {
+                                        unsigned char* sv, pipeline_barriers<T::kStages>& bar,
+                                        int32_t first_step) {
   const int warp = static_cast<int>(threadIdx.x / 32) % 4;
   const int row0 = group * 64;  // the warpgroup's first row in the tile
   const int kv_steps = tile.blocks.count;
@@ -203,68 +219,68 @@ __device__ __forceinline__ void consume(const forward_params<Element>& p, const 
   // boundary): placed after the softmax of S_j, ptxas moved it above that softmax (ncu of
   // 6e6dbfa: 14.6% of the stall samples there), so the softmax never ran under the product.
   // O is rescaled before the next P V is issued (it is not in flight then).
+  const auto slot = [&](int step) { return ring_slot_of<T::kStages>(first_step + step); };
   float alpha[2] = {1.f, 1.f};
   if (group_steps > 0) {
-    mbarrier_wait(&bar.q_full, 0);
-    mbarrier_wait(&bar.k_full[0], 0);
+    const ring_slot at = slot(0);
+    mbarrier_wait(&bar.k_full[at.stage], at.phase);
     turn_begin();
-    issue_scores<T, Element>(s, q_rows_of_group, sk);
+    issue_scores<T, Element>(s, q_rows_of_group, sk + at.stage * T::kv_tile::kBytes);
     turn_end(false);
     wait<0>();
     fence_registers(s);
-    mbarrier_arrive(&bar.k_empty[0]);
+    mbarrier_arrive(&bar.k_empty[at.stage]);
     probabilities(0, alpha);  // O is still zero: its rescale is a no-op
   }
   for (int step = 1; step < group_steps; ++step) {
-    const int stage = step % T::kStages;
-    const uint32_t phase = (step / T::kStages) & 1;
-    const int previous = (step - 1) % T::kStages;
-    const uint32_t previous_phase = ((step - 1) / T::kStages) & 1;
+    const ring_slot at = slot(step);
+    const ring_slot previous = slot(step - 1);
 
-    mbarrier_wait(&bar.k_full[stage], phase);
+    mbarrier_wait(&bar.k_full[at.stage], at.phase);
     wait<0>();  // P_{j-2} V_{j-2} (none at step 1)
     fence_registers(o);
     fence_registers(pa);
-    if (step >= 2) mbarrier_arrive(&bar.v_empty[(step - 2) % T::kStages]);
+    if (step >= 2) mbarrier_arrive(&bar.v_empty[slot(step - 2).stage]);
     pack_probabilities<Element>(pa, s);  // P_{j-1}, before S_j overwrites s
     turn_begin();
-    issue_scores<T, Element>(s, q_rows_of_group, sk + stage * T::kv_tile::kBytes);
+    issue_scores<T, Element>(s, q_rows_of_group, sk + at.stage * T::kv_tile::kBytes);
     online_softmax::rescale<true>(o, alpha);  // lazy: skipped once no row max moves
-    mbarrier_wait(&bar.v_full[previous], previous_phase);
-    issue_values<T, Element>(o, pa, sv + previous * T::kv_tile::kBytes);
+    mbarrier_wait(&bar.v_full[previous.stage], previous.phase);
+    issue_values<T, Element>(o, pa, sv + previous.stage * T::kv_tile::kBytes);
     turn_end(false);
     wait<1>();  // S_j landed; P_{j-1} V_{j-1} may still run
     fence_registers(s);
-    mbarrier_arrive(&bar.k_empty[stage]);
+    mbarrier_arrive(&bar.k_empty[at.stage]);
     probabilities(step, alpha);
   }
   // Outside the `if`: inside it, ptxas added a second wait after the last product (C7517).
   wait<0>();
   fence_registers(o);
   fence_registers(pa);
+  mbarrier_arrive(&bar.q_empty);  // every S of the tile has landed: Q may be refilled
   if (group_steps > 0) {
-    const int last = (group_steps - 1) % T::kStages;
-    if (group_steps >= 2) mbarrier_arrive(&bar.v_empty[(group_steps - 2) % T::kStages]);
+    const ring_slot last = slot(group_steps - 1);
+    if (group_steps >= 2) mbarrier_arrive(&bar.v_empty[slot(group_steps - 2).stage]);
     pack_probabilities<Element>(pa, s);
-    mbarrier_wait(&bar.v_full[last], ((group_steps - 1) / T::kStages) & 1);
+    mbarrier_wait(&bar.v_full[last.stage], last.phase);
     turn_begin();
     online_softmax::rescale<true>(o, alpha);
-    issue_values<T, Element>(o, pa, sv + last * T::kv_tile::kBytes);
+    issue_values<T, Element>(o, pa, sv + last.stage * T::kv_tile::kBytes);
     turn_end(true);
     wait<0>();
     fence_registers(o);
     fence_registers(pa);
-    mbarrier_arrive(&bar.v_empty[last]);
+    mbarrier_arrive(&bar.v_empty[last.stage]);
   }
-  // Steps past this warpgroup's rows: still release the stages the producer refills, in
-  // order (an arrival before the stage is full would count towards its previous use).
-  for (int step = group_steps; step + T::kStages < kv_steps; ++step) {
-    const int stage = step % T::kStages;
-    const uint32_t phase = (step / T::kStages) & 1;
-    mbarrier_wait(&bar.k_full[stage], phase);
-    mbarrier_arrive(&bar.k_empty[stage]);
-    mbarrier_wait(&bar.v_full[stage], phase);
-    mbarrier_arrive(&bar.v_empty[stage]);
+  // Steps past this warpgroup's rows: still release every stage (the producer refills them
+  // for this tile or the CTA's next one), in order (an arrival before the stage is full
+  // would count towards its previous use).
+  for (int step = group_steps; step < kv_steps; ++step) {
+    const ring_slot at = slot(step);
+    mbarrier_wait(&bar.k_full[at.stage], at.phase);
+    mbarrier_arrive(&bar.k_empty[at.stage]);
+    mbarrier_wait(&bar.v_full[at.stage], at.phase);
+    mbarrier_arrive(&bar.v_empty[at.stage]);
   }
 
   const int warp_row0 = row0 + warp * 16;
@@ -272,19 +288,27 @@ __device__ __forceinline__ void consume(const forward_params<Element>& p, const 
   store_output(o, rows, tile.o(p), p.o_token_stride, warp_row0, tile.rows);
 }
 
+//! A CTA's tiles, in the order `schedule` gives them (tile_schedule.cuh). The producer
+//! thread publishes tile n in `published[n % 2]` before completing its q_full phase; every
+//! consumer thread reads it after its q_full wait (the tile number's parity; also a
+//! warpgroup with no step in the tile, lest a skipped phase read as complete) and arrives on
+//! q_empty once the tile's last S has landed, after which the producer reuses Q. The ring's stages and phases count the CTA's steps over all its tiles. So the
+//! producer loads a tile's Q and K/V while the consumers still finish the previous tile (its
+//! last product, the softmax's end, the stores).
 template <class Element, int HeadDim, class Modifier>
-__device__ __forceinline__ void forward_tile(
-    const forward_params<Element>& p, const forward_maps& maps, const segment_bounds& seg,
-    int q_tile, int head,
-    unsigned char* smem, pipeline_barriers<hopper_traits<Element, HeadDim>::kStages>& bar) {
+__device__ __forceinline__ void forward_tiles(
+    const forward_params<Element>& p, const forward_maps& maps, const tile_schedule& schedule,
+    unsigned char* smem, pipeline_barriers<hopper_traits<Element, HeadDim>::kStages>& bar,
+    tile_id (&published)[2]) {
   using T = hopper_traits<Element, HeadDim>;
+  using Tile = tile_context<Element, T::kBlockM, T::kBlockN>;
   unsigned char* sq = smem;
   unsigned char* sk = sq + T::q_tile::kBytes;
   unsigned char* sv = sk + T::kStages * T::kv_tile::kBytes;
-  const auto tile = tile_context<Element, T::kBlockM, T::kBlockN>::make(p, seg, q_tile, head);
 
   if (threadIdx.x == 0) {
     mbarrier_init(&bar.q_full, 1);
+    mbarrier_init(&bar.q_empty, T::kConsumerThreads);
     for (int i = 0; i < T::kStages; ++i) {
       mbarrier_init(&bar.k_full[i], 1);
       mbarrier_init(&bar.v_full[i], 1);
@@ -295,15 +319,56 @@ __device__ __forceinline__ void forward_tile(
   }
   __syncthreads();  // the last CTA-wide barrier: the roles part here
 
+  // (int32 steps: 2^31 steps in one CTA would take the kernel over 40 minutes.)
+  int32_t first_step = 0;
   // Broadcast from lane 0: ptxas then knows the role is warp-uniform. Branching on threadIdx
   // directly, it treated the consumer path as divergent and serialized its wgmma (C7518).
   const int warp_group = __shfl_sync(0xffffffffu, static_cast<int>(threadIdx.x / 128), 0);
   if (warp_group == T::kConsumerThreads / 128) {
     set_max_registers<false, T::kProducerRegisters>();
-    if (threadIdx.x == T::kConsumerThreads) produce<T>(maps, tile, sq, sk, sv, bar);
+    if (threadIdx.x != T::kConsumerThreads) return;
+    prefetch_tensor_map(&maps.q.map);
+    prefetch_tensor_map(&maps.k.map);
+    prefetch_tensor_map(&maps.v.map);
+    // Tile n is published in slot n % 2, written once the consumers have read slot n % 2's
+    // previous tile (n - 2: they read it before their q_empty arrival for n - 2, which the
+    // producer waited for before producing n - 1), and read back here: the id needs no
+    // registers while the producer waits.
+    if (!schedule.first(published[0])) published[0].head = -1;
+    for (int32_t item = 0;; ++item) {
+      if (item > 0) mbarrier_wait(&bar.q_empty, (item - 1) & 1);
+      const tile_id id = published[item & 1];
+      if (id.head < 0) {
+        mbarrier_arrive(&bar.q_full);  // release: the consumers see the end after their wait
+        break;
+      }
+      const Tile tile = Tile::make(p, id.seg, id.q_tile, id.head);
+      produce<T>(maps, tile, sq, sk, sv, bar, first_step);  // arrives on q_full (release)
+      first_step += tile.blocks.count;
+      tile_id& next = published[(item + 1) & 1];
+      if (!schedule.next(next)) next.head = -1;  // under the consumers' last steps of this tile
+    }
+    schedule.finish();
   } else {
     set_max_registers<true, T::kConsumerRegisters>();
-    consume<T, Modifier>(p, tile, warp_group, sq, sk, sv, bar);
+    if (schedule.one_tile()) {
+      // A call site of its own: in the loop below, ptxas serialized every wgmma (C7512) and
+      // spilled.
+      mbarrier_wait(&bar.q_full, 0);
+      const tile_id id = published[0];
+      if (id.head < 0) return;
+      consume<T, Modifier>(p, Tile::make(p, id.seg, id.q_tile, id.head), warp_group, sq, sk, sv,
+                           bar, 0);
+      return;
+    }
+    for (int32_t item = 0;; ++item) {
+      mbarrier_wait(&bar.q_full, item & 1);
+      const tile_id id = published[item & 1];
+      if (id.head < 0) break;
+      const Tile tile = Tile::make(p, id.seg, id.q_tile, id.head);
+      consume<T, Modifier>(p, tile, warp_group, sq, sk, sv, bar, first_step);
+      first_step += tile.blocks.count;
+    }
   }
 }
 
