@@ -11,7 +11,7 @@ namespace varattn {
 struct tile_shape {
   int32_t block_m;  //!< query rows per CTA tile
   int32_t block_n;  //!< keys per main-loop step
-  int32_t warps;    //!< warps per CTA (sm90: two consumer warpgroups and one producer)
+  int32_t warps;    //!< warps per CTA (sm90: two or three consumer warpgroups and one producer)
 
   //! sm80: 16-row mma tiles per warp; each k/v fragment read from shared memory feeds this many.
   constexpr int32_t m_tiles() const { return block_m / (16 * warps); }

@@ -1,13 +1,14 @@
 // SPDX-License-Identifier: Apache-2.0
 #pragma once
 //! \file forward_tile.cuh
-//! One CTA computes one (segment, head, 128-row q-tile) work item on Hopper tensor cores
-//! (sm_90a). Warpgroups 0 and 1 consume, 64 query rows each; warpgroup 2 produces: one of its
-//! threads has the copy engine (TMA) load Q once and K, V tiles of 128 keys (64 above head
-//! dim 128) into a two-stage ring, and the warpgroup hands most of its registers to the
-//! consumers (setmaxnreg: 24 and 240 a thread). The roles meet only at mbarriers, so each
-//! warpgroup runs at its own pace: while one computes its softmax, the other's wgmma keeps
-//! the tensor cores busy (no CTA-wide barrier in the loop).
+//! A CTA computes (segment, head, q-tile) work items on Hopper tensor cores (sm_90a), one at a
+//! time.
+//! Two consumer warpgroups (three at head dim 64) take 64 query rows each; the last warpgroup
+//! produces: one of its threads has the copy engine (TMA) load Q once and K, V tiles of 128
+//! keys (64 above head dim 128) into a two-stage ring, and the warpgroup hands most of its
+//! registers to the consumers (setmaxnreg: 24 and 240, or 160 for three, a thread). The roles
+//! meet only at mbarriers, so each warpgroup runs at its own pace: while one computes its
+//! softmax, another's wgmma keeps the tensor cores busy (no CTA-wide barrier in the loop).
 //!
 //! Per step a consumer warpgroup issues S = Q K^T (wgmma, Q and K from shared memory),
 //! masks, runs the online softmax in registers (the sm80 code: the wgmma accumulator has the
@@ -36,20 +37,29 @@ namespace varattn::detail::sm90 {
 template <class Element, int HeadDim>
 struct hopper_traits {
   static constexpr kernel_config kConfig = sm90_config(HeadDim);
-  static constexpr int kBlockM = kConfig.tile.block_m;  //!< 2 consumer warpgroups x 64 rows
+  static constexpr int kBlockM = kConfig.tile.block_m;  //!< consumer warpgroups x 64 rows
   static constexpr int kBlockN = kConfig.tile.block_n;  //!< keys a step
   static constexpr int kStages = kConfig.stages;        //!< K and V ring depth
-  static constexpr int kConsumerThreads = 256;
+  //! Two consumer warpgroups, three at head dim 64 (kernel_config.hpp).
+  static constexpr int kWarpgroups = kBlockM / 64;
+  static_assert(kWarpgroups == 2 || kWarpgroups == 3, "64 query rows a consumer warpgroup");
+  static constexpr int kConsumerThreads = 128 * kWarpgroups;
   static constexpr int kProducerThreads = 128;
   static constexpr int kThreads = kConsumerThreads + kProducerThreads;
   static_assert(kThreads == kConfig.threads(), "the plan's configuration is the kernel's");
-  //! Registers a thread after the split (the launch gives 168 = 64K / 384): 24 x 128 +
-  //! 240 x 256 <= 64K (ptxas -v: no spills). One producer thread issues the copies; its
-  //! warpgroup exists for the registers it gives up.
+  //! Registers a thread after the split. The launch gives 64K / kThreads (168 for 384
+  //! threads, 128 for 512); the producer's warpgroup keeps 24 and the consumers take the rest:
+  //! 24 x 128 + 240 x 256 and 24 x 128 + 160 x 384 <= 64K (ptxas -v: no spills). One producer
+  //! thread issues the copies; its warpgroup exists for the registers it gives up.
   static constexpr int kProducerRegisters = 24;
-  static constexpr int kConsumerRegisters = 240;
-  //! Take turns issuing the products (ping-pong) when both warpgroups run every step.
-  static constexpr bool kPingPong = true;
+  static constexpr int kConsumerRegisters = kWarpgroups == 2 ? 240 : 160;
+  static_assert(kProducerRegisters * kProducerThreads + kConsumerRegisters * kConsumerThreads <=
+                    65536 / kThreads / 8 * 8 * kThreads,
+                "setmaxnreg can only hand out the registers the launch gave the CTA");
+  //! Two warpgroups take turns issuing the products (ping-pong) when both run every step;
+  //! three interleave on their own (each one's softmax under the other two's products).
+  static constexpr bool kPingPong = kWarpgroups == 2;
+  static_assert(!kPingPong || kWarpgroups == 2, "the turn barriers (consume) are for a pair");
   using q_tile = swizzled_tile<kBlockM, HeadDim>;
   using kv_tile = swizzled_tile<kBlockN, HeadDim>;
   //! + 1 KB: the dynamic base is rounded up to the swizzle's 1024-byte period.
