@@ -21,6 +21,9 @@
 //! family (attention_options::kernel): on Hopper, the A/B of the two kernel families in one
 //! binary; bwd/<workload>/fused_sm90/<dtype> the backward of a plan forced onto the sm90
 //! family (the Hopper dK/dV kernel where `fused` plans short tiles, whose backward is sm80's).
+//! fwd/<workload>/fused_no_counter/<dtype> is the fused plan's forward without the tile counter
+//! (varattn::forward_scratch), so one CTA a tile where `fused` runs the persistent grid: the
+//! two grids' A/B in one binary (the same kernel code).
 //! Each workload's attention options (window, softcap)
 //! go into its plans, and a workload with lse set passes a logsumexp buffer to forward().
 //! BENCHMARKS.md gives the method and the formulas behind every counter.
@@ -63,6 +66,9 @@ struct policy_entry {
   bool forward = true;   //!< registered as fwd/<workload>/<name>/<dtype>
   //! bwd only: backward_options::deterministic (dQ by its own kernel, no atomics).
   bool deterministic = false;
+  //! fwd: forward() gets the tile counter (bench_scratch: fused Hopper launches run the
+  //! persistent grid); false, none (one CTA a tile).
+  bool counter = true;
 };
 
 const policy_entry kPolicies[] = {
@@ -80,6 +86,9 @@ const policy_entry kPolicies[] = {
     // bwd only: the fused plan's backward with the deterministic dQ kernel.
     {varattn::launch_policy::fused, "fused_deterministic", varattn::kernel_family::automatic,
      false, true, false, true},
+    // fwd only: the fused plan without the tile counter (one CTA a tile, not persistent).
+    {varattn::launch_policy::fused, "fused_no_counter", varattn::kernel_family::automatic,
+     false, false, true, false, false},
 };
 
 constexpr int kWarmupRuns = 3;          // forwards (or backwards) per buffer set, before any timing
@@ -315,10 +324,13 @@ inline varattn::forward_scratch bench_scratch() {
 }
 
 //! One forward on buffer set `s`, writing the logsumexp where the set has a view for it
-//! (an empty view, data == nullptr, asks for none).
+//! (an empty view, data == nullptr, asks for none); with the tile counter unless `counter` is
+//! false (policy_entry::counter).
 template <class Element>
-void run_forward(const varattn::plan& p, const buffer_set<Element>& s, cudaStream_t stream) {
-  varattn::forward<Element>(p, s.qv, s.kv, s.vv, s.ov, s.lsev, stream, bench_scratch());
+void run_forward(const varattn::plan& p, const buffer_set<Element>& s, cudaStream_t stream,
+                 bool counter = true) {
+  varattn::forward<Element>(p, s.qv, s.kv, s.vv, s.ov, s.lsev, stream,
+                            counter ? bench_scratch() : varattn::forward_scratch{});
 }
 
 //! One varattn::backward on buffer set `s` (its o and logsumexp from a forward of `p`).
@@ -586,12 +598,15 @@ struct pass_fixture : fixture_base {
 
 template <class Element>
 struct forward_fixture : pass_fixture<Element> {
+  bool counter;
+
   void enqueue(std::size_t set) override {
-    run_forward<Element>(*this->plan, this->sets[set % this->sets.size()], this->stream.s);
+    run_forward<Element>(*this->plan, this->sets[set % this->sets.size()], this->stream.s,
+                         counter);
   }
 
   forward_fixture(const workload& w, const policy_entry& policy, const char* dtype)
-      : pass_fixture<Element>(w, policy) {
+      : pass_fixture<Element>(w, policy), counter(policy.counter) {
     this->sets = make_buffer_sets<Element>(w, this->stream.s, this->set_bytes);
     this->warm_up_and_capture("fwd", w, policy, dtype);
   }
