@@ -105,8 +105,8 @@ inline void fail_on_overlap(const char* a_name, byte_range a, const char* b_name
                             const char* rule) {
   if (a.empty || b.empty || a.last < b.first || b.last < a.first) return;
   fail(a_name, " overlaps ", b_name, ": ", a_name, " spans bytes [",
-       reinterpret_cast<const void*>(a.first), ", ", reinterpret_cast<const void*>(a.last), "] and ",
-       b_name, " [", reinterpret_cast<const void*>(b.first), ", ",
+       reinterpret_cast<const void*>(a.first), ", ", reinterpret_cast<const void*>(a.last),
+       "] and ", b_name, " [", reinterpret_cast<const void*>(b.first), ", ",
        reinterpret_cast<const void*>(b.last), "]; ", rule);
 }
 

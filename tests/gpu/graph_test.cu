@@ -267,7 +267,9 @@ TEST_CASE("persistent grid: rejected offsets fill every row with NaN, the counte
   const auto ov = varattn::packed_view<__nv_bfloat16>::contiguous(
       thrust::raw_pointer_cast(o.data()), rows, heads, d);
   std::vector<int32_t> offsets(segments + 1);
-  for (int32_t i = 0; i <= segments; ++i) offsets[i] = static_cast<int32_t>(int64_t{i} * rows / segments);
+  for (int32_t i = 0; i <= segments; ++i) {
+    offsets[i] = static_cast<int32_t>(int64_t{i} * rows / segments);
+  }
   std::swap(offsets[10], offsets[11]);  // cu_seqlens_q decreases at 11
   const std::string message = "cu_seqlens_q[11] = " + std::to_string(offsets[11]) +
                               " < cu_seqlens_q[10] = " + std::to_string(offsets[10]);
@@ -294,7 +296,8 @@ TEST_CASE("persistent grid: rejected offsets fill every row with NaN, the counte
   const auto base = reinterpret_cast<std::uintptr_t>(plan.device().count);
   std::ostringstream expected;
   expected << "scratch overlaps the plan's device buffer: scratch spans bytes [" << inside << ", "
-           << static_cast<void*>(static_cast<char*>(inside) + 7) << "] and the plan's device buffer ["
+           << static_cast<void*>(static_cast<char*>(inside) + 7)
+           << "] and the plan's device buffer ["
            << reinterpret_cast<void*>(base) << ", "
            << reinterpret_cast<void*>(base + plan.device_bytes() - 1)
            << "]; the scratch must not share memory with q, k, v, o, lse or the plan";

@@ -46,24 +46,18 @@ std::string pointer_text(const void* p) {
   return out.str();
 }
 
-// The message of the varattn::error that f.check_lse() throws ("(no error)" if none).
-std::string lse_message(const fixture& f) {
+// The message of the varattn::error that (f.*check)() throws ("(no error)" if none).
+std::string error_message(const fixture& f, void (fixture::*check)() const) {
   try {
-    f.check_lse();
+    (f.*check)();
   } catch (const varattn::error& e) {
     return e.what();
   }
   return "(no error)";
 }
-
-std::string scratch_message(const fixture& f) {
-  try {
-    f.check_scratch();
-  } catch (const varattn::error& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
+std::string message(const fixture& f) { return error_message(f, &fixture::check); }
+std::string lse_message(const fixture& f) { return error_message(f, &fixture::check_lse); }
+std::string scratch_message(const fixture& f) { return error_message(f, &fixture::check_scratch); }
 
 bool starts_with(const std::string& text, const std::string& prefix) {
   return text.compare(0, prefix.size(), prefix) == 0;
@@ -111,17 +105,6 @@ TEST_CASE("an o that overlaps itself or an input is rejected") {
                        "o.head_stride = 512 < 1024: o's elements overlap (it is written, so "
                        "each element must be distinct)",
                        varattn::error);
-  const auto starts_with = [](const std::string& text, const std::string& prefix) {
-    return text.compare(0, prefix.size(), prefix) == 0;
-  };
-  const auto message = [](const fixture& x) -> std::string {
-    try {
-      x.check();
-    } catch (const varattn::error& e) {
-      return e.what();
-    }
-    return "(no error)";
-  };
   fixture over_k;  // o's first rows over k's memory
   over_k.o.data = over_k.k.data;
   CHECK(starts_with(message(over_k), "o overlaps k: o spans bytes ["));
@@ -284,12 +267,12 @@ TEST_CASE("a forward scratch that is misaligned or shares memory with a view is 
   const std::string tail = "]; the scratch must not share memory with q, k, v, o, lse or the plan";
   fixture g;  // on o's last 4 bytes and past them
   g.scratch.data = g.o.data + 16 * 4 * 64 - 2;
+  const char* o_last = reinterpret_cast<char*>(g.o.data + 16 * 4 * 64) - 1;
   CHECK(scratch_message(g) == "scratch overlaps o: scratch spans bytes [" +
                                   pointer_text(g.scratch.data) + ", " +
                                   pointer_text(static_cast<char*>(g.scratch.data) + 7) +
                                   "] and o [" + pointer_text(g.o.data) + ", " +
-                                  pointer_text(reinterpret_cast<char*>(g.o.data + 16 * 4 * 64) - 1) +
-                                  tail);
+                                  pointer_text(o_last) + tail);
   fixture h;  // its last 4 bytes on q's first element
   h.scratch.data = reinterpret_cast<char*>(h.q.data) - 4;
   CHECK(starts_with(scratch_message(h), "scratch overlaps q: "));

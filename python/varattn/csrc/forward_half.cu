@@ -8,7 +8,8 @@ namespace varattn_torch {
 
 void forward_element(const varattn::plan& plan, const_view<__half> q, const_view<__half> k,
                      const_view<__half> v, varattn::packed_view<__half> o,
-                     varattn::logsumexp_view lse, cudaStream_t stream, varattn::forward_scratch scratch) {
+                     varattn::logsumexp_view lse, cudaStream_t stream,
+                     varattn::forward_scratch scratch) {
   varattn::forward<__half>(plan, q, k, v, o, lse, stream, scratch);
 }
 

@@ -83,11 +83,8 @@ struct work_source {
     head = static_cast<int>(blockIdx.x / work.capacity);
     const int32_t index = static_cast<int32_t>(blockIdx.x % work.capacity);
     if (index >= *work.count) {
-      if (*work.status != 0) {
-        for (int h = head * pack; h < (head + 1) * pack; ++h) {
-          fill_nan_rows(params, h, index, work.capacity);
-        }
-      }
+      // One CTA a rank: fill_rejected's entries of this CTA are its own rank's alone.
+      if (rejected()) fill_rejected(params);
       return false;
     }
     item_bounds(index, bounds, q_tile);

@@ -302,9 +302,10 @@ __device__ __forceinline__ void consume(const forward_params<Element>& p, const 
 //! thread publishes tile n in `published[n % 2]` before completing its q_full phase; every
 //! consumer thread reads it after its q_full wait (the tile number's parity; also a
 //! warpgroup with no step in the tile, lest a skipped phase read as complete) and arrives on
-//! q_empty once the tile's last S has landed, after which the producer reuses Q. The ring's stages and phases count the CTA's steps over all its tiles. So the
-//! producer loads a tile's Q and K/V while the consumers still finish the previous tile (its
-//! last product, the softmax's end, the stores).
+//! q_empty once the tile's last S has landed, after which the producer reuses Q. The ring's
+//! stages and phases count the CTA's steps over all its tiles. So the producer loads a tile's
+//! Q and K/V while the consumers still finish the previous tile (its last product, the
+//! softmax's end, the stores).
 template <class Element, int HeadDim, class Modifier>
 __device__ __forceinline__ void forward_tiles(
     const forward_params<Element>& p, const forward_maps& maps, const tile_schedule& schedule,
