@@ -3,12 +3,16 @@
 """Writes include/varattn/detail/sm90/wgmma_ops.cuh: the m64nNk16 wgmma instructions the
 Hopper kernel issues, one overload per (element type, N), because an inline-asm operand list
 cannot be built by a template. Run from the repository root: python3 tools/gen_wgmma_ops.py
-  mma_ss: N in SS_N (keys a step: S = Q K^T, A and B K-major in shared memory)
+  mma_ss: N in SS_N (keys a step: S = Q K^T, A and B K-major in shared memory; the
+          backward's queries a step: S^T = K Q^T)
+  mma_ss_at: N in SS_AT_N (the backward's queries a step: dQ^T = K^T dS^T, A MN-major through
+          the transpose, B K-major, both in shared memory)
   mma_rs: N in RS_N (head dims: O += P V, A from registers, B MN-major through the transpose)
 """
 import pathlib
 
-SS_N = [64, 128]
+SS_N = [64, 80, 128]
+SS_AT_N = [64, 80]
 RS_N = list(range(32, 257, 8))  # every supported head dim (kernel_config.hpp)
 TYPES = [("__nv_bfloat16", "bf16"), ("__half", "f16")]
 PER_LINE = 8
@@ -30,8 +34,10 @@ def op(kind, element, ptx, n):
     regs = n // 2  # fp32 accumulators a thread: 64 x n over 128 threads
     d_ops = [f'"+f"(d[{i // 4}][{i % 4}])' for i in range(regs)]
     d_list = ", ".join(f"%{i}" for i in range(regs))
-    if kind == "ss":
-        a_decl, a_list, a_ops, tail = "uint64_t a", f"%{regs}", ['"l"(a)'], "p, 1, 1, 0, 0"
+    if kind in ("ss", "ss_at"):
+        transpose_a = 1 if kind == "ss_at" else 0
+        a_decl, a_list, a_ops = "uint64_t a", f"%{regs}", ['"l"(a)']
+        tail = f"p, 1, 1, {transpose_a}, 0"
         b_index = regs + 1
     else:
         a_decl = "const uint32_t (&a)[4]"
@@ -60,9 +66,12 @@ HEADER = """// SPDX-License-Identifier: Apache-2.0
 #pragma once
 //! \\file wgmma_ops.cuh
 //! The warpgroup MMA instructions the Hopper kernel issues, m64nNk16 with fp32 accumulators,
-//! bf16 and f16, as overloads on wgmma_shape<Element, N>: mma_ss for N = {ss} (the keys of a
-//! step), mma_rs for every head dim N = 32, 40, ..., 256.
+//! bf16 and f16, as overloads on wgmma_shape<Element, N>: mma_ss for N = {ss}
+//! (the keys of a forward step, the queries of a backward step), mma_ss_at for N = {ss_at}
+//! (the queries of a backward step), mma_rs for every head dim N = 32, 40, ..., 256.
 //!   mma_ss: A and B K-major from shared memory (S = Q K^T: Q [row][channel], K [key][channel]).
+//!   mma_ss_at: A MN-major (transpose bit set), B K-major, both from shared memory (the
+//!           backward's dQ^T = K^T dS^T: K [key][channel], dS [query][key]).
 //!   mma_rs: A from registers in the mma.sync A layout, B from shared memory MN-major
 //!           (transpose bit set: O += P V with V stored [key][channel]).
 //! d is the warpgroup's accumulator in the mma.sync C layout, one n8 tile per [4]: warp w of
@@ -94,10 +103,14 @@ def main():
     for n in SS_N:
         for element, ptx in TYPES:
             body.append(op("ss", element, ptx, n))
+    for n in SS_AT_N:
+        for element, ptx in TYPES:
+            body.append(op("ss_at", element, ptx, n))
     for n in RS_N:
         for element, ptx in TYPES:
             body.append(op("rs", element, ptx, n))
-    text = HEADER.format(ss=", ".join(map(str, SS_N))) + "\n".join(body) + "\n" + FOOTER
+    header = HEADER.format(ss=", ".join(map(str, SS_N)), ss_at=", ".join(map(str, SS_AT_N)))
+    text = header + "\n".join(body) + "\n" + FOOTER
     out = pathlib.Path(__file__).resolve().parent.parent / "include/varattn/detail/sm90/wgmma_ops.cuh"
     out.write_text(text)
 

@@ -352,6 +352,45 @@ TEST_CASE("backward half: options x head dims x launch policies, q = k and q != 
   check_options<__half>();
 }
 
+TEST_CASE("backward: Hopper query steps of 80 rows (head dim 128): segments around the step") {
+  // At head dim 128 the Hopper dK/dV kernel takes 80 queries a step (sm90/traits.cuh): full
+  // steps go to the dQ accumulator by tensor reductions of 80-row boxes, a segment's partial
+  // last step by atomics. Lengths one under, at and over one, two and three steps, q = k and
+  // q != k, causal and not, GQA 2:1, both element types (the sm80 kernels run it too); then a
+  // window and MQA 8:1 (head splits) over several full steps.
+  if (!test::instantiated(128)) return;
+  uint64_t seed = 14600;
+  for (const bool causal : {false, true}) {
+    CAPTURE(causal);
+    backward_problem pr;
+    pr.lengths_q = {79, 80, 81, 159, 160, 161, 240, 1, 0, 400};
+    pr.heads_q = 4;
+    pr.heads_kv = 2;
+    pr.head_dim = 128;
+    pr.options.causal = causal;
+    CAPTURE(seed);
+    check_backward<__nv_bfloat16>(pr, seed++);
+    pr.lengths_k = {160, 81, 79, 240, 3, 400, 80, 90, 17, 161};
+    CAPTURE(seed);
+    check_backward<__half>(pr, seed++);
+  }
+  backward_problem window;
+  window.lengths_q = {160, 161, 400};
+  window.heads_q = 2;
+  window.heads_kv = 2;
+  window.head_dim = 128;
+  window.options.window_left = 100;
+  window.options.window_right = 0;
+  CAPTURE(seed);
+  check_backward<__nv_bfloat16>(window, seed++);
+  backward_problem mqa = window;
+  mqa.heads_q = 8;
+  mqa.heads_kv = 1;
+  mqa.options = {};
+  CAPTURE(seed);
+  check_backward<__nv_bfloat16>(mqa, seed++);
+}
+
 TEST_CASE("backward: one long causal segment (4,096 rows), d = 64, GQA 2:1") {
   backward_problem pr;
   pr.lengths_q = {4096};

@@ -35,6 +35,10 @@ struct mma_16816<__half> {
     const __half2 h = __floats2half2_rn(lo, hi);
     return *reinterpret_cast<const uint32_t*>(&h);
   }
+  //! Element `i` (0: lo, 1: hi) of a packed pair, back to float.
+  static __device__ __forceinline__ float unpack(uint32_t pair, int i) {
+    return __half2float(__ushort_as_half(static_cast<unsigned short>(pair >> (16 * i))));
+  }
 };
 
 template <>
@@ -50,6 +54,10 @@ struct mma_16816<__nv_bfloat16> {
   static __device__ __forceinline__ uint32_t pack(float lo, float hi) {
     const __nv_bfloat162 h = __floats2bfloat162_rn(lo, hi);
     return *reinterpret_cast<const uint32_t*>(&h);
+  }
+  //! Element `i` (0: lo, 1: hi) of a packed pair, back to float (bf16 is float's top half).
+  static __device__ __forceinline__ float unpack(uint32_t pair, int i) {
+    return __uint_as_float(i == 0 ? pair << 16 : pair & 0xffff0000u);
   }
 };
 

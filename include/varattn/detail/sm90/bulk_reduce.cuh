@@ -4,8 +4,8 @@
 //! Bulk asynchronous reductions from shared to global memory (sm_90, the TMA unit's
 //! cp.reduce.async.bulk.tensor): a thread hands over a box of a tensor (a TMA tensor map) that
 //! the copy engine adds, element by element and atomically, into global memory. The Hopper
-//! backward adds its dQ terms this way: one instruction a 64-row x 32-channel box instead of
-//! red.global a pair, and the warps go on while the adds drain.
+//! backward adds its dQ terms this way: one instruction a box of a query step's rows x 32
+//! channels instead of red.global a pair, and the warps go on while the adds drain.
 
 #include <varattn/detail/sm90/mbarrier.cuh>
 #include <varattn/detail/sm90/tma_load.cuh>

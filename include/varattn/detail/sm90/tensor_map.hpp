@@ -45,15 +45,16 @@ CUtensorMap encode_tensor_map(CUtensorMapDataType type, const void* data,
   return map;
 }
 
-//! The float32 dQ accumulator [rows, heads, channels] (backward_layout) seen in boxes of 64
-//! rows x 32 channels of one head (128 bytes a row, the 128-byte swizzle in shared memory):
-//! the Hopper backward adds a full query step's dQ with one tensor reduction a box. Rows and
-//! channels past the array are clipped by the copy engine.
-inline CUtensorMap dq_tensor_map(float* data, int64_t rows, int32_t heads, int32_t channels) {
+//! The float32 dQ accumulator [rows, heads, channels] (backward_layout) seen in boxes of
+//! `box_rows` rows (a query step) x 32 channels of one head (128 bytes a row, the 128-byte
+//! swizzle in shared memory): the Hopper backward adds a full query step's dQ with one tensor
+//! reduction a box. Rows and channels past the array are clipped by the copy engine.
+inline CUtensorMap dq_tensor_map(float* data, int64_t rows, int32_t heads, int32_t channels,
+                                 int box_rows) {
   const cuuint64_t dims[3] = {static_cast<cuuint64_t>(channels), static_cast<cuuint64_t>(heads),
                               static_cast<cuuint64_t>(rows)};
   const cuuint64_t strides[2] = {dims[0] * sizeof(float), dims[0] * dims[1] * sizeof(float)};
-  const cuuint32_t box[3] = {32, 1, 64};
+  const cuuint32_t box[3] = {32, 1, static_cast<cuuint32_t>(box_rows)};
   return encode_tensor_map(CU_TENSOR_MAP_DATA_TYPE_FLOAT32, data, dims, strides, box,
                            CU_TENSOR_MAP_SWIZZLE_128B, "the dQ accumulator");
 }

@@ -4,8 +4,9 @@
 //! dK and dV on Hopper tensor cores (sm_90a wgmma): the sm80 dK/dV kernel's algorithm
 //! (backward/dkdv_kernel.cuh) with a CTA of two consumer warpgroups, 64 keys each (the wgmma's
 //! 64 rows are keys), and a producer warpgroup. The producer copies K and V once into 128-byte
-//! swizzled shared memory, then per query step of 64 queries (every q head of the CTA's share
-//! of the group, every step that sees its keys) Q, dO, lse and D into a two-buffer ring
+//! swizzled shared memory, then per query step of kQueries queries (64, or 80 at head dim
+//! 128; every q head of the CTA's share of the group, every step that sees its keys) Q, dO,
+//! lse and D into a two-buffer ring
 //! (mbarriers full/empty; the tiles by the copy engine from one thread, lse and D by cp.async),
 //! while each consumer computes on its step's:
 //!   S^T = K Q^T, dP^T = V dO^T       wgmma, both operands K-major in shared memory;
@@ -13,17 +14,20 @@
 //!                                    (the accumulator is the mma.sync C layout: row = key);
 //!   dV += P^T dO, dK += dS^T Q       wgmma, A = P^T / dS^T packed to 16 bits in registers,
 //!                                    B = dO / Q through the transpose bit;
-//!   dQ += dS K (AtomicDq)            both warpgroups' dS^T to shared memory (two buffers),
-//!                                    one barrier of the consumers,
-//!                                    then warpgroup c: channels [64 c, + 64) over all 128 keys
-//!                                    (wgmma, both operands MN-major), staged as float32 in
-//!                                    swizzled 64-row x 32-channel boxes; then warpgroup 1's
-//!                                    first thread hands each box to the copy engine, one
-//!                                    tensor reduction (sm90/bulk_reduce.cuh) into the float32
-//!                                    accumulator (a segment's partial last step: atomics).
+//!   dQ^T += K^T dS^T (AtomicDq)      both warpgroups' dS [query][key] to shared memory
+//!                                    (stmatrix .trans; two buffers), one barrier of the
+//!                                    consumers, then warpgroup c: channels [64 c, + 64) (the
+//!                                    wgmma's 64 rows, so any queries a step) over all 128 keys
+//!                                    (K through the transpose bit, dS K-major), staged as
+//!                                    float32 in swizzled kQueries-row x 32-channel boxes;
+//!                                    then warpgroup 1's first thread hands each box to the
+//!                                    copy engine, one tensor reduction (sm90/bulk_reduce.cuh)
+//!                                    into the float32 accumulator (a segment's partial last
+//!                                    step: atomics).
 //! The softmax's exp2 of P^T runs while dP^T is still in the tensor cores (without softcap);
-//! dV's wgmma while dS^T is computed; the dQ stores while dK's wgmma runs. The consumers meet
-//! only at the dS^T barrier (none up to head dim 64), and no consumer issues a cp.async: a
+//! dV's wgmma while dS^T is computed (at 64 queries: kEarlyDv); the dQ stores while dK's wgmma
+//! runs. The consumers meet
+//! only at the dS barrier (none up to head dim 64), and no consumer issues a cp.async: a
 //! warp that issues tensor reductions must not (its cp.async waits would also wait for the
 //! reductions to land: one scoreboard in the SASS; bench/NOTES.md, seventh session).
 
@@ -32,7 +36,6 @@
 #include <varattn/detail/backward/fragments.cuh>
 #include <varattn/detail/backward/params.cuh>
 #include <varattn/detail/backward/sm90/traits.cuh>
-#include <varattn/detail/backward/sm90/wgmma_mn.cuh>
 #include <varattn/detail/backward/work_list.cuh>
 #include <varattn/detail/kernel/online_softmax.cuh>
 #include <varattn/detail/mask.hpp>
@@ -41,6 +44,7 @@
 #include <varattn/detail/sm90/bulk_reduce.cuh>
 #include <varattn/detail/sm90/compiled_in.hpp>
 #include <varattn/detail/sm90/mbarrier.cuh>
+#include <varattn/detail/sm90/stmatrix.cuh>
 #include <varattn/detail/sm90/swizzled_tile.cuh>
 #include <varattn/detail/sm90/tensor_map.hpp>
 #include <varattn/detail/sm90/tma_load.cuh>
@@ -57,7 +61,7 @@ namespace varattn::detail::sm90 {
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
 
 //! The kernel's shared memory: K and V of the CTA's keys, two buffers of (Q, dO), each
-//! warpgroup's dS^T (kDsBuffers of them), the dQ boxes; all on the swizzle's 1024-byte period.
+//! warpgroup's dS (kDsBuffers of them), the dQ boxes; all on the swizzle's 1024-byte period.
 template <class T>
 struct backward_smem {
   unsigned char* base;
@@ -69,8 +73,8 @@ struct backward_smem {
   __device__ __forceinline__ unsigned char* d_o(int buf) const {
     return q(buf) + T::query_tile::kBytes;
   }
-  //! Warpgroup `group`'s dS^T in buffer `buf`; a buffer's two blocks follow one another (the
-  //! dQ products read both as one 128-key operand).
+  //! Warpgroup `group`'s dS in buffer `buf`: the 64-key blocks of the step's [query][128 keys]
+  //! tile follow one another (the dQ products read both as one 128-key operand).
   __device__ __forceinline__ unsigned char* ds(int buf, int group) const {
     return q(2) + (buf * T::kWarpgroups + group) * T::kDsBytes;
   }
@@ -86,8 +90,9 @@ struct backward_smem {
 //! whatever P they get).
 template <class T, class Element>
 __device__ __forceinline__ void load_step(const backward_params<Element>& p, const kv_tile& t,
-                                          const backward_smem<T>& sm, float (&rows)[2][2 * 64],
-                                          uint64_t* full, int32_t item, int buf) {
+                                          const backward_smem<T>& sm,
+                                          float (&rows)[2][2 * T::kQueries], uint64_t* full,
+                                          int32_t item, int buf) {
   const int32_t steps = t.step_end - t.step_first;
   const int32_t head = t.head_of(item);
   const int32_t query0 = (t.step_first + item % steps) * T::kQueries;
@@ -99,14 +104,13 @@ __device__ __forceinline__ void load_step(const backward_params<Element>& p, con
     T::query_tile::load_boxes(p.q_map, sm.q(buf), full, q_row, valid, head);
     T::query_tile::load_boxes(p.d_o_map, sm.d_o(buf), full, q_row, valid, head);
   }
-  static_assert(2 * T::kQueries <= T::kProducerThreads, "one lse or D value a thread");
-  if (thread < 2 * T::kQueries) {
-    const int row = thread % T::kQueries;
+  // lse then D of each row: one or two values a thread (160 of them at 80 queries a step).
+  for (int i = thread; i < 2 * T::kQueries; i += T::kProducerThreads) {
+    const int row = i % T::kQueries;
     const bool ok = row < valid;
-    const float* src = thread < T::kQueries
-                           ? p.lse + int64_t{head} * p.lse_head_stride + q_row + row
-                           : p.delta + int64_t{head} * p.rows_q + q_row + row;
-    sm80::cp_async_4(&rows[buf][thread], ok ? src : p.delta, ok);
+    const float* src = i < T::kQueries ? p.lse + int64_t{head} * p.lse_head_stride + q_row + row
+                                       : p.delta + int64_t{head} * p.rows_q + q_row + row;
+    sm80::cp_async_4(&rows[buf][i], ok ? src : p.delta, ok);
   }
   sm80::cp_async_commit();
 }
@@ -120,74 +124,83 @@ __device__ __forceinline__ bool group_sees(const kv_tile& t, int32_t query0, int
          t.mask.first_key(query0) < group_key0 + 64;
 }
 
-//! Issues dQ(64 queries x channels [64 chunk, + 64)) = dS K over the keys of warpgroups
-//! [key_group0, + key_groups) (their dS^T blocks follow one another in shared memory, as their
-//! rows of K do) as one wgmma group; store_dq_chunk takes the result once it is waited for.
+//! Issues dQ^T(channels [64 chunk, + 64) x kQueries queries) = K^T dS^T over the keys of
+//! warpgroups [key_group0, + key_groups) (their 64-key blocks of dS follow one another in
+//! shared memory, as their rows of K do) as one wgmma group: A = K [key][channel] through the
+//! transpose bit (one 64-channel block: M), B = dS [query][key] K-major, as Q is for S^T.
+//! store_dq_chunk takes the result once it is waited for.
 template <class T, class Element>
-__device__ __forceinline__ void issue_dq_chunk(float (&dq)[8][4], const backward_smem<T>& sm,
-                                               int ds_buf, int chunk, int key_group0,
-                                               int key_groups) {
+__device__ __forceinline__ void issue_dq_chunk(float (&dq)[T::kQueries / 8][4],
+                                               const backward_smem<T>& sm, int ds_buf, int chunk,
+                                               int key_group0, int key_groups) {
+  constexpr wgmma_shape<Element, T::kQueries> dq_shape{};
   fence();  // the previous step's dq registers were read by the stage's stores
 #pragma unroll
   for (int i = 0; i < 4 * T::kWarpgroups; ++i) {
     if (i >= 4 * key_groups) break;
-    const int kk = 4 * key_group0 + i;
-    mma_ss_mn<Element>(
-        dq, descriptor_128b_mn(sm.ds(ds_buf, 0) + kk * 16 * 128, T::kDsBytes),
-        descriptor_128b_mn(sm.k() + chunk * T::key_tile::kBlockBytes + kk * 16 * 128,
-                           T::key_tile::kBlockBytes),
-        i > 0);
+    const int kk = 4 * key_group0 + i;  // the k16 step over the CTA's 128 keys
+    mma_ss_at(dq_shape, dq,
+              descriptor_128b_mn(sm.k() + chunk * T::key_tile::kBlockBytes + kk * 16 * 128,
+                                 T::key_tile::kBlockBytes),
+              descriptor_128b(sm.ds(ds_buf, kk / 4) + (kk % 4) * 32), i > 0);
   }
   commit();
 }
 
-//! A full step's dQ chunk (`rows` = 64) is staged as float32 in the swizzled boxes for the
-//! tensor reductions (reduce_dq); a segment's last, partial step is added from registers by
-//! vector atomics (its rows past the segment must not be added, and the boxes cannot skip
-//! rows). The caller has waited for issue_dq_chunk's group.
+//! A full step's dQ^T chunk (`rows` = kQueries) is staged as float32 [query][channel] in the
+//! swizzled boxes for the tensor reductions (reduce_dq), transposed on the way (a register's
+//! neighbour is the next query, a row apart there); a segment's last, partial step is added
+//! from registers by atomics (its rows past the segment must not be added, and the boxes
+//! cannot skip rows). The caller has waited for issue_dq_chunk's group.
 template <class T, class Element>
 __device__ __forceinline__ void store_dq_chunk(const backward_params<Element>& p,
-                                               const backward_smem<T>& sm, float (&dq)[8][4],
-                                               int chunk, int box0, int64_t q_row, int32_t head,
+                                               const backward_smem<T>& sm,
+                                               float (&dq)[T::kQueries / 8][4], int chunk,
+                                               int box0, int64_t q_row, int32_t head,
                                                int32_t rows) {
   constexpr int kChannels = T::kOutTiles * 8;  // the head dim
   const int warp = static_cast<int>(threadIdx.x / 32) % 4;
   const int lane = static_cast<int>(threadIdx.x % 32);
   fence_registers(dq);
-  const int row = warp * 16 + lane / 4;  // query in the step (and row + 8)
+  // dq[n][e]: channel 64 chunk + 16 warp + lane / 4 (+ 8 for e >= 2), query 8 n + 2 (lane % 4)
+  // (+ 1 for odd e). A warp's 16 channels lie in one 32-channel box.
+  const int channel = chunk * 64 + warp * 16 + lane / 4;
   if (rows == T::kQueries) {
-    // Channel c of row r: box c / 32, byte (c % 32) * 4 of the row's 128, its 16-byte unit
-    // XOR r % 8 (the 128-byte swizzle); rows r and r + 8 swizzle alike.
+    const int box = chunk * 2 + warp / 2;
+    if (box >= T::kDqBoxes) return;  // channels past the head dim's last box (nothing staged)
+    // Channel c of query r: byte (c % 32) * 4 of the row's 128, its 16-byte unit XOR r % 8
+    // (the 128-byte swizzle). One register of the warp: 8 channels (two units) of 4 queries
+    // two rows apart (four distinct XORs): 32 distinct banks.
+    unsigned char* base = sm.dq_box(box0 + box);
 #pragma unroll
-    for (int n = 0; n < 8; ++n) {
-      const int box = chunk * 2 + n / 4;
-      if (box >= T::kDqBoxes) continue;  // channels past the head dim's last box
-      const int byte = (n % 4) * 32 + (lane % 4) * 8;
-      const int offset = ((byte / 16) ^ (row % 8)) * 16 + byte % 16;
-      unsigned char* base = sm.dq_box(box0 + box) + offset;
-      *reinterpret_cast<float2*>(base + row * 128) = make_float2(dq[n][0], dq[n][1]);
-      *reinterpret_cast<float2*>(base + (row + 8) * 128) = make_float2(dq[n][2], dq[n][3]);
+    for (int n = 0; n < T::kQueries / 8; ++n) {
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        const int query = n * 8 + (lane % 4) * 2 + e % 2;
+        const int byte = ((channel + (e / 2) * 8) % 32) * 4;
+        const int offset = query * 128 + ((byte / 16) ^ (query % 8)) * 16 + byte % 16;
+        *reinterpret_cast<float*>(base + offset) = dq[n][e];
+      }
     }
     fence_proxy_async();  // the stores, for the copy engine
   } else {
 #pragma unroll
-    for (int n = 0; n < 8; ++n) {
-      const int col = chunk * 64 + n * 8 + (lane % 4) * 2;
-      if (col >= kChannels) continue;
+    for (int n = 0; n < T::kQueries / 8; ++n) {
 #pragma unroll
-      for (int half = 0; half < 2; ++half) {
-        const int r = row + half * 8;
-        if (r >= rows) continue;
-        atomic_add_pair(p.dq_acc + ((q_row + r) * p.heads_q + head) * int64_t{kChannels} + col,
-                        dq[n][2 * half], dq[n][2 * half + 1]);
+      for (int e = 0; e < 4; ++e) {
+        const int c = channel + (e / 2) * 8;
+        const int query = n * 8 + (lane % 4) * 2 + e % 2;
+        if (c >= kChannels || query >= rows) continue;
+        atomicAdd(p.dq_acc + ((q_row + query) * p.heads_q + head) * int64_t{kChannels} + c,
+                  dq[n][e]);
       }
     }
   }
 }
 
 //! A warpgroup's first thread hands a full step's boxes (from box0 on) to the copy engine:
-//! one tensor reduction a 64-row x 32-channel box into the float32 accumulator. The boxes are
-//! free again once its previous group was read (bulk_wait_read).
+//! one tensor reduction a kQueries-row x 32-channel box into the float32 accumulator. The
+//! boxes are free again once its previous group was read (bulk_wait_read).
 template <class T, class Element>
 __device__ __forceinline__ void reduce_dq(const backward_params<Element>& p,
                                           const backward_smem<T>& sm, int box0, int64_t q_row,
@@ -206,7 +219,7 @@ __device__ __forceinline__ void reduce_dq(const backward_params<Element>& p,
 template <class T, class Modifier, bool AtomicDq, class Element>
 __device__ __forceinline__ void backward_step(const backward_params<Element>& p,
                                               const kv_tile& t, const backward_smem<T>& sm,
-                                              const float (&rows)[2 * 64], int group,
+                                              const float (&rows)[2 * T::kQueries], int group,
                                               int32_t item, int buf,
                                               float (&dv)[T::kOutTiles][4],
                                               float (&dk)[T::kOutTiles][4]) {
@@ -220,7 +233,7 @@ __device__ __forceinline__ void backward_step(const backward_params<Element>& p,
   const int32_t query0 = (t.step_first + item % steps) * T::kQueries;
   const int32_t group_key0 = t.key0 + group * 64;  // the warpgroup's first key in the segment
   // No query of the step sees a key of the warpgroup (causal or window edges, keys past the
-  // segment): no dK, dV terms; its dS^T is zero for the CTA's dQ. Neither: the CTA skips.
+  // segment): no dK, dV terms; its dS is zero for the CTA's dQ. Neither: the CTA skips.
   const bool active = group_sees<T>(t, query0, group);
   if (!active && !group_sees<T>(t, query0, group ^ 1)) return;
   const int ds_buf = T::kDsBuffers == 1 ? 0 : buf;
@@ -299,18 +312,17 @@ __device__ __forceinline__ void backward_step(const backward_params<Element>& p,
             dp[n][e] = visible ? (dp[n][e] - s_delta[col]) * (1.f - x * x) : 0.f;
           }
         }
+        // P^T packed as soon as a k16 chunk is done (in each branch): without kEarlyDv, dS^T
+        // below takes P from these 16-bit pairs, and the float32 P^T dies here (registers).
+        if (n % 2 == 1) sm80::pack_a_fragment<Element>(pa[n / 2], s[n - 1], s[n]);
       }
     });
-    // dV += P^T dO goes to the tensor cores as soon as P^T is packed: dS^T, its packing and
-    // its shared-memory copy below run while it computes. (The copy precedes dK's wgmma: the
-    // A registers of a wgmma in flight may not even be read, PTX ISA.)
-#pragma unroll
-    for (int kc = 0; kc < T::kQueries / 16; ++kc) {
-      sm80::pack_a_fragment<Element>(pa[kc], s[2 * kc], s[2 * kc + 1]);
-    }
-    issue_out(dv, pa, sdo);
+    // With kEarlyDv, dV += P^T dO goes to the tensor cores as soon as P^T is packed: dS^T,
+    // its packing and its shared-memory copy below run while it computes. (The copy precedes
+    // dK's wgmma: the A registers of a wgmma in flight may not even be read, PTX ISA.)
+    if constexpr (T::kEarlyDv) issue_out(dv, pa, sdo);
     if constexpr (!Modifier::kSoftcap) {
-      wait<1>();  // dP^T (dV may still run)
+      wait<T::kEarlyDv ? 1 : 0>();  // dP^T (with kEarlyDv, dV may still run)
       fence_registers(dp);
     }
 #pragma unroll
@@ -318,33 +330,37 @@ __device__ __forceinline__ void backward_step(const backward_params<Element>& p,
 #pragma unroll
       for (int e = 0; e < 4; ++e) {
         const int col = n * 8 + (lane % 4) * 2 + (e % 2);
-        dp[n][e] = Modifier::kSoftcap ? s[n][e] * dp[n][e] : s[n][e] * (dp[n][e] - s_delta[col]);
+        // P in float32 while dV's wgmma reads pa, else from pa: rounded to 16 bits as dV's
+        // P^T is (dS^T is rounded so for dK and dQ next).
+        const float pv = T::kEarlyDv
+                             ? s[n][e]
+                             : sm80::mma_16816<Element>::unpack(pa[n / 2][(n % 2) * 2 + e / 2], e % 2);
+        dp[n][e] = Modifier::kSoftcap ? pv * dp[n][e] : pv * (dp[n][e] - s_delta[col]);
       }
     }
 #pragma unroll
     for (int kc = 0; kc < T::kQueries / 16; ++kc) {
       sm80::pack_a_fragment<Element>(da[kc], dp[2 * kc], dp[2 * kc + 1]);
     }
+    if constexpr (!T::kEarlyDv) issue_out(dv, pa, sdo);
     if constexpr (AtomicDq) {
-      // dS^T [key][query] into the warpgroup's swizzled block, from the A fragments (a bf16
-      // pair of adjacent queries a register): a0 (row g, k 2t), a1 (g + 8, 2t), a2 (g, 2t + 8),
-      // a3 (g + 8, 2t + 8) of each k16 chunk.
-      unsigned char* s_ds = sm.ds(ds_buf, group);
-      const int key = warp * 16 + lane / 4;
+      // dS [query][key] into the warpgroup's swizzled block, from the A fragments of dS^T
+      // (a pair of adjacent queries a register): a0 (key g, query 2t), a1 (g + 8, 2t), a2 (g,
+      // 2t + 8), a3 (g + 8, 2t + 8) of each k16 chunk, so matrix i of a chunk is keys
+      // 8 (i % 2) + [0, 8) x queries 8 (i / 2) + [0, 8) of the warp's; transposed, its row j is
+      // query 8 (i / 2) + j: lane l addresses row l % 8 of matrix l / 8.
+      const uint32_t s_ds = shared_address(sm.ds(ds_buf, group));
+      const int matrix = lane / 8;
+      const int key = warp * 16 + (matrix % 2) * 8;
 #pragma unroll
       for (int kc = 0; kc < T::kQueries / 16; ++kc) {
-        const int query = kc * 16 + (lane % 4) * 2;
-#pragma unroll
-        for (int i = 0; i < 4; ++i) {
-          const int r = key + (i % 2) * 8;
-          const int c = query + (i / 2) * 8;
-          *reinterpret_cast<uint32_t*>(s_ds + swizzled_offset_128b(r, c)) = da[kc][i];
-        }
+        const int query = kc * 16 + (matrix / 2) * 8 + lane % 8;
+        stmatrix_x4_trans(s_ds + swizzled_offset_128b(query, key), da[kc]);
       }
     }
     if constexpr (!AtomicDq) issue_dk();
   } else if constexpr (AtomicDq && !T::kDqOwnKeys) {
-    // No keys of this warpgroup seen: its dS^T block is zero in the CTA's dQ sum.
+    // No keys of this warpgroup seen: its dS block is zero in the CTA's dQ sum.
     const int i = static_cast<int>(threadIdx.x % 128);
 #pragma unroll
     for (int part = 0; part < T::kDsBytes / (128 * 16); ++part) {
@@ -357,7 +373,7 @@ __device__ __forceinline__ void backward_step(const backward_params<Element>& p,
     const int32_t head = t.head_of(item);
     const int64_t q_row = int64_t{t.seg.q_begin} + query0;
     const int32_t rows = min(T::kQueries, t.seg.q_length - query0);
-    fence_proxy_async();  // the dS^T stores, for the dQ wgmma
+    fence_proxy_async();  // the dS stores, for the dQ wgmma
     if constexpr (T::kDqOwnKeys) {
       // The warpgroup alone (named barrier 4 or 5, its 128 threads; a constant id each, so that
       // ptxas counts 2 barriers, not 16); none if it saw no key.
@@ -371,8 +387,8 @@ __device__ __forceinline__ void backward_step(const backward_params<Element>& p,
       if (active) {
         const int box0 = group * T::kDqBoxes;
         if (threadIdx.x % 128 == 0) bulk_wait_read<0>();  // its previous boxes were read
-        warpgroup_sync();                                  // its dS^T is in; its boxes free
-        float dq[8][4];
+        warpgroup_sync();                                  // its dS is in; its boxes free
+        float dq[T::kQueries / 8][4];
         issue_dq_chunk<T, Element>(dq, sm, ds_buf, 0, group, 1);
         issue_dk();
         wait<1>();  // dV and dQ (dK may still run)
@@ -382,9 +398,9 @@ __device__ __forceinline__ void backward_step(const backward_params<Element>& p,
       }
     } else {
       if (group == T::kReducer) bulk_wait_read<0>();  // the previous step's boxes were read
-      named_barrier_sync(1, T::kConsumerThreads);  // both dS^T blocks are in; boxes free
+      named_barrier_sync(1, T::kConsumerThreads);  // both dS blocks are in; boxes free
       static_assert(T::kDqOwnKeys || T::kDqChunks == T::kWarpgroups, "a dQ chunk a warpgroup");
-      float dq[8][4];
+      float dq[T::kQueries / 8][4];
       issue_dq_chunk<T, Element>(dq, sm, ds_buf, group, 0, T::kWarpgroups);
       if (active) {
         issue_dk();
@@ -426,7 +442,8 @@ struct step_barriers {
 template <class T, class Element>
 __device__ __forceinline__ void produce_steps(const backward_params<Element>& p,
                                               const kv_tile& t, const backward_smem<T>& sm,
-                                              float (&rows)[2][2 * 64], step_barriers& bar,
+                                              float (&rows)[2][2 * T::kQueries],
+                                              step_barriers& bar,
                                               int32_t k_row, int32_t items) {
   if (items == 0) return;  // no step: dK and dV are zeros, K and V unread
   if (threadIdx.x == T::kConsumerThreads) {
@@ -463,6 +480,7 @@ __global__ void __launch_bounds__(hopper_backward_traits<Element, HeadDim>::kThr
   // Static shared memory only in the sm_90a body: require_compiled_in() reads its size.
   __shared__ float rows[2][2 * T::kQueries];  // a step's lse, then D, two buffers
   __shared__ step_barriers bar;
+  static_assert(sizeof(rows) + sizeof(bar) <= T::kStaticSmemBytes, "traits' static budget");
   kv_tile t;
   int k_tile, unit;
   if (!work.initial(t.seg, k_tile, unit)) return;
@@ -532,7 +550,7 @@ struct backward_program {
   //! encoded for this run (host-side, no sync; a CUDA graph keeps them by value).
   static void prepare(backward_params<Element>& p) {
     if (AtomicDq && p.rows_q > 0) {
-      p.dq_map = dq_tensor_map(p.dq_acc, p.rows_q, p.heads_q, p.head_dim);
+      p.dq_map = dq_tensor_map(p.dq_acc, p.rows_q, p.heads_q, p.head_dim, traits::kQueries);
     }
     const auto view = [&](const device_rows<const Element>& rows, int64_t count, int32_t heads) {
       return packed_view<const Element>{rows.data,         count, heads, p.head_dim,

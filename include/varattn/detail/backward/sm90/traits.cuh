@@ -18,7 +18,15 @@ struct hopper_backward_traits {
   //! a query step, so the tiles are read once for 128 keys.
   static constexpr int kWarpgroups = 2;
   static constexpr int kKeys = 64 * kWarpgroups;  //!< keys a CTA (the work list's k tile)
-  static constexpr int kQueries = 64;             //!< queries a step (wgmma's N of S^T)
+  //! Queries a step (wgmma's N of S^T, dP^T and dQ^T; the k of dV and dK): 80 at head dim 128
+  //! (FlashAttention-3's d128 step: the step's fixed costs, its barriers and waits, spread over
+  //! 25% more work; shared memory then just fits), else 64 (at 104-120, 80 spilled 12-48 bytes
+  //! and nothing measured them).
+  static constexpr int kQueries = HeadDim == 128 ? 80 : 64;
+  //! dV's wgmma issued before dS^T is computed (under it), where the registers allow: at 80
+  //! queries P^T's packed A fragments beside S^T and dP^T in float32 spill; there dV follows
+  //! dS^T (FlashAttention-3's order).
+  static constexpr bool kEarlyDv = kQueries == 64;
   //! Warpgroups 0 and 1 compute (64 keys each); warpgroup 2 produces: K and V once, then each
   //! step's Q, dO, lse and D into a two-buffer ring (cp.async, mbarriers), and hands most of
   //! its registers to the consumers (setmaxnreg, as the forward's: 24 x 128 + 240 x 256).
@@ -32,40 +40,46 @@ struct hopper_backward_traits {
   static constexpr int kReducer = 1;
   using key_tile = swizzled_tile<kKeys, HeadDim>;      //!< K or V, loaded once
   using query_tile = swizzled_tile<kQueries, HeadDim>;  //!< Q or dO of a step, two buffers
-  //! A warpgroup's dS^T of a step, [64 keys][64 queries]: one swizzled 64-column block.
-  static constexpr int kDsBytes = 64 * 128;
+  //! A warpgroup's dS of a step, [kQueries queries][64 keys]: one 64-column block of the
+  //! step's [kQueries][128 keys] (K-major: B of dQ^T = K^T dS^T, as Q is of S^T = K Q^T).
+  static constexpr int kDsBytes = kQueries * 128;
   static constexpr int kScoreTiles = kQueries / 8;  //!< n8 tiles of S^T a warpgroup
   static constexpr int kOutTiles = HeadDim / 8;     //!< n8 tiles of dK, dV (wgmma N = HeadDim)
   static constexpr int kKSteps = (HeadDim + 15) / 16;  //!< k16 steps (zero-padded columns)
-  //! 64-channel blocks of dQ += dS K, one a warpgroup (up to head dim 64 the second has
-  //! none), each summed over the CTA's 128 keys before it leaves the SM. The last block of a
+  //! 64-channel blocks of dQ^T += K^T dS^T (M = channels: wgmma's 64 rows, whatever the
+  //! queries a step), one a warpgroup (up to head dim 64 the second has none), each summed
+  //! over the CTA's 128 keys before it leaves the SM. The last block of a
   //! head dim off 64 is computed whole and only its head dim's channels are added.
   static constexpr int kDqChunks = (HeadDim + 63) / 64;
   static_assert(kDqChunks <= kWarpgroups, "a dQ chunk a warpgroup");
   //! A full step's float32 dQ on its way to the tensor reductions (bulk_reduce_add_box):
-  //! boxes of 64 query rows x 32 channels, 128 bytes a row, 128-byte swizzled (the four rows
-  //! a quarter-warp stores land on distinct banks); channels past the head dim are computed
-  //! and staged but clipped by the copy engine.
+  //! boxes of kQueries query rows x 32 channels, 128 bytes a row, 128-byte swizzled (a warp's
+  //! stores of one register, 8 channels of 4 rows, land on distinct banks); channels past the
+  //! head dim are computed and staged but clipped by the copy engine.
   static constexpr int kDqBoxes = (HeadDim + 31) / 32;
-  static constexpr int kDqBoxBytes = 64 * 128;
+  static constexpr int kDqBoxBytes = kQueries * 128;
   //! Up to head dim 64 (one 64-channel chunk) each warpgroup sums dQ over its own 64 keys and
   //! adds it itself (its own boxes, its first thread): both share the dQ products, and no CTA
   //! barrier joins them in the step. Above, warpgroup c sums channels [64 c, + 64) over all
   //! 128 keys (both dS^T blocks) and the reducer adds every box.
   static constexpr bool kDqOwnKeys = HeadDim <= 64;
   static constexpr int kDqBoxSets = kDqOwnKeys ? kWarpgroups : 1;
-  //! dS^T buffers: with no CTA-wide barrier at the step's start, a warpgroup may write the next
-  //! step's dS^T while the other's dQ wgmma still reads this step's (not with kDqOwnKeys: each
+  //! dS buffers: with no CTA-wide barrier at the step's start, a warpgroup may write the next
+  //! step's dS while the other's dQ wgmma still reads this step's (not with kDqOwnKeys: each
   //! reads only its own block, after its own wait).
   static constexpr int kDsBuffers = kDqOwnKeys ? 1 : 2;
-  //! K, V; two buffers of (Q, dO); dS^T per warpgroup and buffer; the dQ boxes; + 1 KB: the
+  //! K, V; two buffers of (Q, dO); dS per warpgroup and buffer; the dQ boxes; + 1 KB: the
   //! dynamic base is rounded up to the swizzle's 1024-byte period. (lse and D of a step and
   //! the mbarriers are static shared memory.)
   static constexpr int kSmemBytes = 2 * key_tile::kBytes + 4 * query_tile::kBytes +
                                     kDsBuffers * kWarpgroups * kDsBytes +
                                     kDqBoxSets * kDqBoxes * kDqBoxBytes + 1024;
-  static_assert(key_tile::kBytes % 1024 == 0 && query_tile::kBytes % 1024 == 0,
+  static_assert(key_tile::kBytes % 1024 == 0 && query_tile::kBytes % 1024 == 0 &&
+                    kDsBytes % 1024 == 0 && kDqBoxBytes % 1024 == 0,
                 "every tile starts on the swizzle's period");
+  //! The static shared memory beside: a step's lse and D, two buffers, and the mbarriers.
+  static constexpr int kStaticSmemBytes = 2 * 2 * kQueries * 4 + 64;
+  static_assert(kSmemBytes + kStaticSmemBytes <= 227 * 1024, "an H100/H200 SM's 227 KB");
 };
 
 }  // namespace varattn::detail::sm90
