@@ -6,9 +6,8 @@
 //! 64 rows are keys), and a producer warpgroup. The producer copies K and V once into 128-byte
 //! swizzled shared memory, then per query step of kQueries queries (64, or 80 at head dim
 //! 128; every q head of the CTA's share of the group, every step that sees its keys) Q, dO,
-//! lse and D into a two-buffer ring
-//! (mbarriers full/empty; the tiles by the copy engine from one thread, lse and D by cp.async),
-//! while each consumer computes on its step's:
+//! lse and D into a two-buffer ring (mbarriers full/empty; the tiles by the copy engine from
+//! one thread, lse and D by cp.async), while each consumer computes on its step's:
 //!   S^T = K Q^T, dP^T = V dO^T       wgmma, both operands K-major in shared memory;
 //!   P^T = exp2(S^T scale - lse), dS^T = P^T (dP^T - D) (x softcap's 1 - tanh^2), in registers
 //!                                    (the accumulator is the mma.sync C layout: row = key);
@@ -26,10 +25,10 @@
 //!                                    step: atomics).
 //! The softmax's exp2 of P^T runs while dP^T is still in the tensor cores (without softcap);
 //! dV's wgmma while dS^T is computed (at 64 queries: kEarlyDv); the dQ stores while dK's wgmma
-//! runs. The consumers meet
-//! only at the dS barrier (none up to head dim 64), and no consumer issues a cp.async: a
-//! warp that issues tensor reductions must not (its cp.async waits would also wait for the
-//! reductions to land: one scoreboard in the SASS; bench/NOTES.md, seventh session).
+//! runs. The consumers meet only at the dS barrier (none up to head dim 64), and no consumer
+//! issues a cp.async: a warp that issues tensor reductions must not (its cp.async waits would
+//! also wait for the reductions to land: one scoreboard in the SASS; bench/NOTES.md, seventh
+//! session).
 
 #include <varattn/detail/backward/dkdv_kernel.cuh>
 #include <varattn/detail/backward/dq_accumulator.cuh>
@@ -332,9 +331,9 @@ __device__ __forceinline__ void backward_step(const backward_params<Element>& p,
         const int col = n * 8 + (lane % 4) * 2 + (e % 2);
         // P in float32 while dV's wgmma reads pa, else from pa: rounded to 16 bits as dV's
         // P^T is (dS^T is rounded so for dK and dQ next).
-        const float pv = T::kEarlyDv
-                             ? s[n][e]
-                             : sm80::mma_16816<Element>::unpack(pa[n / 2][(n % 2) * 2 + e / 2], e % 2);
+        const float pv =
+            T::kEarlyDv ? s[n][e]
+                        : sm80::mma_16816<Element>::unpack(pa[n / 2][(n % 2) * 2 + e / 2], e % 2);
         dp[n][e] = Modifier::kSoftcap ? pv * dp[n][e] : pv * (dp[n][e] - s_delta[col]);
       }
     }
