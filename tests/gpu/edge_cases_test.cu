@@ -131,20 +131,23 @@ TEST_CASE("no segments at all: nothing to launch, nothing written") {
   }
 }
 
-// Head dim 64 on Hopper: 192-row tiles of three consumer warpgroups. Segments on, under and
-// over the tile height and its multiples (a third warpgroup with no rows, one with a few),
-// causal (warpgroups with different step counts) and not.
-TEST_CASE("head dim 64 Hopper tiles of 192 rows: segments around the tile height") {
-  if (!test::instantiated(64)) return;
-  for (const bool causal : {false, true}) {
-    CAPTURE(causal);
-    test::problem p;
-    p.lengths_q = {191, 192, 193, 384, 577, 65, 1, 130};
-    p.heads_q = 4;
-    p.heads_kv = 2;
-    p.head_dim = 64;
-    p.options.causal = causal;
-    test::check<__nv_bfloat16>(p, {81, 82});
-    test::check<__half>(p, {83});
+// Head dims 64 and 72 on Hopper: 192-row tiles of three consumer warpgroups. Segments on,
+// under and over the tile height and its multiples (a third warpgroup with no rows, one with a
+// few), causal (warpgroups with different step counts) and not.
+TEST_CASE("head dims 64 and 72 Hopper tiles of 192 rows: segments around the tile height") {
+  for (const int32_t head_dim : {64, 72}) {
+    if (!test::instantiated(head_dim)) continue;
+    for (const bool causal : {false, true}) {
+      CAPTURE(head_dim);
+      CAPTURE(causal);
+      test::problem p;
+      p.lengths_q = {191, 192, 193, 384, 577, 65, 1, 130};
+      p.heads_q = 4;
+      p.heads_kv = 2;
+      p.head_dim = head_dim;
+      p.options.causal = causal;
+      test::check<__nv_bfloat16>(p, {81, 82});
+      test::check<__half>(p, {83});
+    }
   }
 }
