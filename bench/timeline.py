@@ -1,0 +1,166 @@
+#!/usr/bin/env python3
+"""Where a method's time goes, kernel by kernel, under back-to-back load: the kernels of one
+call as the CUDA profiler (torch.profiler, CUPTI activity records; no replay, no serialisation)
+sees them in a loop of calls, the idle time between them, and the SM clock and power that
+nvidia-smi samples during an event-timed loop of the same calls.
+
+ncu times each kernel alone (replayed, the GPU otherwise idle); a benchmark times the calls back
+to back, where clocks fall under sustained power and launches may leave gaps. This script puts
+both views of one workload side by side, for varattn's op and the peers compare.py runs
+(methods and tensors made by compare.py's own code), so that a gap against a peer can be
+split into kernel time, time between kernels, and clock.
+
+  python3 bench/timeline.py OUTDIR --workloads long-d128-causal,long-d128 \
+      [--methods varattn_op,fa4,cudnn] [--pass fwd,fwdbwd] [--dtype bf16] [--iters 40]
+
+Writes OUTDIR/timeline.json and prints a table a (workload, pass, method).
+"""
+import argparse
+import contextlib
+import importlib.util
+import json
+import pathlib
+import statistics
+import subprocess
+import sys
+import time
+
+HERE = pathlib.Path(__file__).resolve().parent
+
+
+def load_compare():
+    spec = importlib.util.spec_from_file_location("varattn_compare", HERE / "compare.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@contextlib.contextmanager
+def smi_samples(samples, period_ms=20):
+    """nvidia-smi's SM clock (MHz), power (W) and clock-event reasons every period_ms while
+    the body runs; appended to `samples` as (mhz, watts, reasons)."""
+    cmd = ["nvidia-smi", "--query-gpu=clocks.sm,power.draw,clocks_event_reasons.active",
+           "--format=csv,noheader,nounits", f"-lms={period_ms}"]
+    try:
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    except OSError:
+        proc = None
+    time.sleep(0.15)  # its first sample before the load
+    try:
+        yield
+    finally:
+        if proc is not None:
+            proc.terminate()
+            out, _ = proc.communicate(timeout=10)
+            for line in out.splitlines():
+                parts = [x.strip() for x in line.split(",")]
+                try:
+                    samples.append((float(parts[0]), float(parts[1]), parts[2]))
+                except (ValueError, IndexError):
+                    pass
+
+
+def kernel_view(torch, run, nsets, iters):
+    """The CUDA kernels of `iters` calls in a loop under torch.profiler: per kernel name its
+    count a call and mean µs; the calls' span (first kernel's start to last kernel's end,
+    over the loop, a call's share) and the kernels' summed time a call."""
+    from torch.profiler import ProfilerActivity, profile
+    torch.cuda.synchronize()
+    with profile(activities=[ProfilerActivity.CUDA]) as prof:
+        for i in range(iters):
+            run(i % nsets)
+        torch.cuda.synchronize()
+    kernels = [e for e in prof.events() if str(e.device_type).endswith("CUDA")]
+    if not kernels:
+        return None
+    spans = sorted((e.time_range.start, e.time_range.end, e.name) for e in kernels)
+    busy, end = 0.0, None
+    for s, e, _ in spans:  # the union of the kernels' intervals
+        if end is None or s >= end:
+            busy += e - s
+            end = e
+        elif e > end:
+            busy += e - end
+            end = e
+    by_name = {}
+    for s, e, name in spans:
+        by_name.setdefault(name, []).append(e - s)
+    rows = sorted(({"kernel": n[:110], "per_call": len(d) / iters, "mean_us": statistics.mean(d),
+                    "total_us_per_call": sum(d) / iters} for n, d in by_name.items()),
+                  key=lambda r: -r["total_us_per_call"])
+    wall = spans[-1][1] - spans[0][0]
+    return {"span_us_per_call": wall / iters, "busy_us_per_call": busy / iters,
+            "idle_us_per_call": (wall - busy) / iters, "kernels": rows}
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("outdir", type=pathlib.Path)
+    parser.add_argument("--workloads", default="long-d128-causal,long-d128")
+    parser.add_argument("--methods", default="varattn_op,fa4,cudnn")
+    parser.add_argument("--pass", dest="passes", default="fwd,fwdbwd")
+    parser.add_argument("--dtype", choices=("bf16", "fp16"), default="bf16")
+    parser.add_argument("--iters", type=int, default=40)
+    args = parser.parse_args(argv)
+    compare = load_compare()
+    import torch
+    dev = compare.Device(torch, "cuda", args.dtype, quick=True)
+    methods = [m for m in args.methods.split(",") if m]
+    modules = compare.optional_modules(set(compare.METHODS) - set(methods), print)
+    workloads = compare.select_workloads(compare.load_workloads(compare.DEFAULT_WORKLOADS),
+                                         args.workloads)
+    out = {"device": dev.device_name, "dtype": args.dtype, "torch": torch.__version__,
+           "started": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()), "rows": []}
+    for w in workloads:
+        p = compare.Problem(dev, w)
+        nsets = len(p.sets)
+        for kind in [x for x in args.passes.split(",") if x]:
+            for name in methods:
+                if name in modules and modules[name][0] is None:
+                    continue
+                with contextlib.ExitStack() as stack:
+                    if kind == "fwdbwd":
+                        stack.enter_context(p.grad_mode())
+                        stack.enter_context(torch.enable_grad())
+                    else:
+                        stack.enter_context(torch.no_grad())
+                    try:
+                        run = (compare.make_method(p, name, {}, modules)[0] if kind == "fwd"
+                               else compare.make_fwdbwd(p, name, {}, modules))
+                        for i in range(5):
+                            run(i % nsets)
+                    except Exception as e:  # a method without this workload's options
+                        print(f"{w['name']} {kind} {name}: not run ({compare.short_error(e)})")
+                        continue
+                    samples = []
+                    with smi_samples(samples):
+                        ms, _ = dev.time_ms(run, nsets, warmup=3, max_reps=args.iters * 4,
+                                            budget_s=1.5)
+                    view = kernel_view(torch, run, nsets, args.iters)
+                loaded = [s for s in samples if s[1] > 150]  # samples under load
+                row = {"workload": w["name"], "pass": kind, "method": name, "ms": ms,
+                       "sm_mhz": statistics.median([s[0] for s in loaded]) if loaded else None,
+                       "watts": statistics.median([s[1] for s in loaded]) if loaded else None,
+                       "reasons": sorted({s[2] for s in loaded}), "samples": len(loaded),
+                       "profile": view}
+                out["rows"].append(row)
+                print(f"\n{w['name']} {kind} {name}: {ms:.3f} ms event-timed, SM "
+                      f"{row['sm_mhz']} MHz, {row['watts']} W ({len(loaded)} samples, "
+                      f"reasons {row['reasons']})")
+                if view:
+                    print(f"  profiled: span {view['span_us_per_call']:.1f} us a call, kernels "
+                          f"busy {view['busy_us_per_call']:.1f}, idle "
+                          f"{view['idle_us_per_call']:.1f}")
+                    for k in view["kernels"][:8]:
+                        print(f"    {k['total_us_per_call']:9.1f} us  x{k['per_call']:.0f}  "
+                              f"{k['kernel']}")
+        del p
+        torch.cuda.empty_cache()
+    args.outdir.mkdir(parents=True, exist_ok=True)
+    (args.outdir / "timeline.json").write_text(json.dumps(out, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
