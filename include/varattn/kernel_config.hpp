@@ -103,7 +103,7 @@ constexpr kernel_config decode_config(int32_t head_dim, int32_t group_size) {
 //! warpgroups, 160 registers each): a step's products are short there, so two warpgroups'
 //! products could not cover one's softmax (FA3's tile at d64; vl-full-d72 -11%, twelfth
 //! session). Not at 80: O's 40 registers a thread spill there (80 bytes) and vl-full-d80 ran
-//! 7% slower. Two stages of K and V: three at head dim 128 would take 225 of the 227 KB a
+//! 8% slower. Two stages of K and V: three at head dim 128 would take 225 of the 227 KB a
 //! block may have and ran no faster (bench/NOTES.md, step 13; ninth session, step 2).
 constexpr kernel_config sm90_config(int32_t head_dim) {
   if (head_dim == 64 || head_dim == 72) return {kernel_family::sm90, {192, 128, 16}, 2};

@@ -170,6 +170,7 @@ TEST_CASE("decode tiles: device-built plans bounded below the longest segment (s
 }
 
 TEST_CASE("decode tiles: rejected device offsets turn every output and logsumexp element NaN") {
+  if (!test::instantiated(64)) return;
   // The NaN fill of a rejected build covers all pack heads of each CTA's head group.
   test::stream_guard s;
   const int32_t heads_q = 8, heads_kv = 2, d = 64, rows = 100;  // group 4: pack 4

@@ -79,6 +79,7 @@ TEST_CASE("bad device offsets are rejected with the argument and the values") {
 }
 
 TEST_CASE("a forward with a bad view throws before launching and leaves o untouched") {
+  if (!test::instantiated({64, 128})) return;
   using element = __half;
   using view = varattn::packed_view<element>;
   const auto segs = varattn::segments::from_lengths({10, 20});

@@ -8,6 +8,7 @@
 namespace {
 template <class Element>
 void check_edges() {
+  if (!test::instantiated({64, 80, 128})) return;
   for (const bool causal : {false, true}) {
     CAPTURE(causal);
     test::problem empties;
@@ -123,6 +124,7 @@ TEST_CASE("k and v whose heads share their elements (head_stride 0)") {
 }
 
 TEST_CASE("no segments at all: nothing to launch, nothing written") {
+  if (!test::instantiated(64)) return;
   test::problem none;
   none.lengths_q = {0, 0, 0};
   for (const test::outcome& r : test::run<__nv_bfloat16>(none, 1)) {
