@@ -12,6 +12,7 @@ split into kernel time, time between kernels, and clock.
 
   python3 bench/timeline.py OUTDIR --workloads long-d128-causal,long-d128 \
       [--methods varattn_op,fa4,cudnn] [--pass fwd,fwdbwd] [--dtype bf16] [--iters 40]
+      [--spaced-ms 100]
 
 Writes OUTDIR/timeline.json and prints a table a (workload, pass, method).
 """
@@ -63,15 +64,21 @@ def smi_samples(samples, period_ms=20):
                     pass
 
 
-def kernel_view(torch, run, nsets, iters):
+def kernel_view(torch, run, nsets, iters, pause_s=0.0):
     """The CUDA kernels of `iters` calls in a loop under torch.profiler: per kernel name its
     count a call and mean µs; the calls' span (first kernel's start to last kernel's end,
-    over the loop, a call's share) and the kernels' summed time a call."""
+    over the loop, a call's share) and the kernels' summed time a call. With pause_s, the host
+    waits for each call and sleeps that long before the next: kernels of a rested GPU (its
+    clocks up, as ncu's one launch sees them, but without ncu's cache flush); the span and idle
+    figures then measure the pauses."""
     from torch.profiler import ProfilerActivity, profile
     torch.cuda.synchronize()
     with profile(activities=[ProfilerActivity.CUDA]) as prof:
         for i in range(iters):
             run(i % nsets)
+            if pause_s > 0:
+                torch.cuda.synchronize()
+                time.sleep(pause_s)
         torch.cuda.synchronize()
     kernels = [e for e in prof.events() if str(e.device_type).endswith("CUDA")]
     if not kernels:
@@ -105,6 +112,9 @@ def main(argv=None):
     parser.add_argument("--pass", dest="passes", default="fwd,fwdbwd")
     parser.add_argument("--dtype", choices=("bf16", "fp16"), default="bf16")
     parser.add_argument("--iters", type=int, default=40)
+    parser.add_argument("--spaced-ms", type=float, default=0.0,
+                        help="also profile 10 calls, each after a pause of this many ms "
+                             "(kernels of a rested GPU beside the loaded ones)")
     args = parser.parse_args(argv)
     compare = load_compare()
     import torch
@@ -141,12 +151,14 @@ def main(argv=None):
                         ms, _ = dev.time_ms(run, nsets, warmup=3, max_reps=args.iters * 4,
                                             budget_s=1.5)
                     view = kernel_view(torch, run, nsets, args.iters)
+                    spaced = (kernel_view(torch, run, nsets, 10, args.spaced_ms / 1e3)
+                              if args.spaced_ms > 0 else None)
                 loaded = [s for s in samples if s[1] > LOADED_WATTS]
                 row = {"workload": w["name"], "pass": kind, "method": name, "ms": ms,
                        "sm_mhz": statistics.median([s[0] for s in loaded]) if loaded else None,
                        "watts": statistics.median([s[1] for s in loaded]) if loaded else None,
                        "reasons": sorted({s[2] for s in loaded}), "samples": len(loaded),
-                       "profile": view}
+                       "profile": view, "spaced_profile": spaced}
                 out["rows"].append(row)
                 print(f"\n{w['name']} {kind} {name}: {ms:.3f} ms event-timed, SM "
                       f"{row['sm_mhz']} MHz, {row['watts']} W ({len(loaded)} samples, "
@@ -155,9 +167,12 @@ def main(argv=None):
                     print(f"  profiled: span {view['span_us_per_call']:.1f} us a call, kernels "
                           f"busy {view['busy_us_per_call']:.1f}, idle "
                           f"{view['idle_us_per_call']:.1f}")
+                    rested = {k["kernel"]: k["mean_us"] for k in (spaced or {}).get("kernels", [])}
                     for k in view["kernels"][:8]:
+                        alone = (f"  (rested {rested[k['kernel']]:.1f} us a launch)"
+                                 if k["kernel"] in rested else "")
                         print(f"    {k['total_us_per_call']:9.1f} us  x{k['per_call']:.0f}  "
-                              f"{k['kernel']}")
+                              f"{k['kernel']}{alone}")
         del p
         torch.cuda.empty_cache()
     args.outdir.mkdir(parents=True, exist_ok=True)
