@@ -169,7 +169,8 @@ def main(argv=None):
                           f"{view['idle_us_per_call']:.1f}")
                     rested = {k["kernel"]: k["mean_us"] for k in (spaced or {}).get("kernels", [])}
                     for k in view["kernels"][:8]:
-                        alone = (f"  (rested {rested[k['kernel']]:.1f} us a launch)"
+                        alone = (f"  (a launch: {k['mean_us']:.1f} us loaded, "
+                                 f"{rested[k['kernel']]:.1f} rested)"
                                  if k["kernel"] in rested else "")
                         print(f"    {k['total_us_per_call']:9.1f} us  x{k['per_call']:.0f}  "
                               f"{k['kernel']}{alone}")
