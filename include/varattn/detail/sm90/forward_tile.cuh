@@ -139,12 +139,14 @@ __device__ __forceinline__ void issue_scores(float (&s)[T::kScoreTiles][4],
                                              const unsigned char* q_rows,
                                              const unsigned char* k_stage) {
   constexpr wgmma_shape<Element, T::kBlockN> shape{};
+  const uint64_t q_desc = descriptor_128b(q_rows);
+  const uint64_t k_desc = descriptor_128b(k_stage);
   fence();
 #pragma unroll
   for (int kk = 0; kk < T::kKSteps; ++kk) {  // k16 steps over the head dim
     const int offset = (kk % 4) * 32;              // bytes into the 64-column block
-    mma_ss(shape, s, descriptor_128b(q_rows + (kk / 4) * T::q_tile::kBlockBytes + offset),
-           descriptor_128b(k_stage + (kk / 4) * T::kv_tile::kBlockBytes + offset), kk > 0);
+    mma_ss(shape, s, advance(q_desc, (kk / 4) * T::q_tile::kBlockBytes + offset),
+           advance(k_desc, (kk / 4) * T::kv_tile::kBlockBytes + offset), kk > 0);
   }
   commit();
 }
@@ -155,11 +157,11 @@ __device__ __forceinline__ void issue_values(float (&o)[T::kOutTiles][4],
                                              const uint32_t (&pa)[T::kBlockN / 16][4],
                                              const unsigned char* v_stage) {
   constexpr wgmma_shape<Element, T::kOutTiles * 8> shape{};
+  const uint64_t v_desc = descriptor_128b_mn(v_stage, T::kv_tile::kBlockBytes);
   fence();
 #pragma unroll
   for (int kc = 0; kc < T::kBlockN / 16; ++kc) {
-    mma_rs(shape, o, pa[kc], descriptor_128b_mn(v_stage + kc * 16 * 128, T::kv_tile::kBlockBytes),
-           true);
+    mma_rs(shape, o, pa[kc], advance(v_desc, kc * 16 * 128), true);
   }
   commit();
 }

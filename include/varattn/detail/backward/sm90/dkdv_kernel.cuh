@@ -133,15 +133,16 @@ __device__ __forceinline__ void issue_dq_chunk(float (&dq)[T::kQueries / 8][4],
                                                const backward_smem<T>& sm, int ds_buf, int chunk,
                                                int key_group0, int key_groups) {
   constexpr wgmma_shape<Element, T::kQueries> dq_shape{};
+  const uint64_t k_desc =
+      descriptor_128b_mn(sm.k() + chunk * T::key_tile::kBlockBytes, T::key_tile::kBlockBytes);
+  const uint64_t ds_desc = descriptor_128b(sm.ds(ds_buf, 0));  // the groups' blocks follow
   fence();  // the previous step's dq registers were read by the stage's stores
 #pragma unroll
   for (int i = 0; i < 4 * T::kWarpgroups; ++i) {
     if (i >= 4 * key_groups) break;
     const int kk = 4 * key_group0 + i;  // the k16 step over the CTA's 128 keys
-    mma_ss_at(dq_shape, dq,
-              descriptor_128b_mn(sm.k() + chunk * T::key_tile::kBlockBytes + kk * 16 * 128,
-                                 T::key_tile::kBlockBytes),
-              descriptor_128b(sm.ds(ds_buf, kk / 4) + (kk % 4) * 32), i > 0);
+    mma_ss_at(dq_shape, dq, advance(k_desc, kk * 16 * 128),
+              advance(ds_desc, (kk / 4) * T::kDsBytes + (kk % 4) * 32), i > 0);
   }
   commit();
 }
@@ -213,28 +214,53 @@ __device__ __forceinline__ void reduce_dq(const backward_params<Element>& p,
   bulk_commit();
 }
 
+//! Where a consumer warpgroup's query step lies and which of its products run. The consumers
+//! compute it before they wait for the step's tiles, from counters (no item / steps
+//! division): after the wait, this chain of ~80 dependent uniform instructions stood between
+//! the tiles' arrival and the step's first wgmma (SASS and ncu, fourteenth session).
+struct step_place {
+  int32_t query0;  //!< the step's first query in the segment
+  int32_t head;    //!< its q head
+  bool active;     //!< a query of the step sees a key of the warpgroup
+  bool runs;       //!< a query sees a key of either warpgroup (else the CTA skips the step)
+  bool partial;    //!< some query does not see every key of the warpgroup: the mask test
+};
+
+template <class T>
+__device__ __forceinline__ step_place place_step(const kv_tile& t, int32_t step, int32_t head,
+                                                 int group) {
+  static_assert(T::kWarpgroups == 2, "group_sees of both warpgroups");
+  step_place at;
+  at.query0 = step * T::kQueries;
+  at.head = head;
+  at.active = group_sees<T>(t, at.query0, group);
+  at.runs = at.active || group_sees<T>(t, at.query0, group ^ 1);
+  const int32_t group_key0 = t.key0 + group * 64;
+  const segment_mask::key_range unmasked = t.mask.unmasked_keys(at.query0, T::kQueries);
+  at.partial = group_key0 < unmasked.first || group_key0 + 64 > unmasked.end;
+  return at;
+}
+
 //! One query step of one consumer warpgroup (`group`: keys [64 group, 64 group + 64) of the
 //! CTA), on buffer `buf` of the ring.
 template <class T, class Modifier, bool AtomicDq, class Element>
 __device__ __forceinline__ void backward_step(const backward_params<Element>& p,
                                               const kv_tile& t, const backward_smem<T>& sm,
                                               const float (&rows)[2 * T::kQueries], int group,
-                                              int32_t item, int buf,
+                                              const step_place& at, int buf,
                                               float (&dv)[T::kOutTiles][4],
                                               float (&dk)[T::kOutTiles][4]) {
   constexpr float kLog2e = 1.4426950408889634f;
   constexpr wgmma_shape<Element, T::kQueries> score_shape{};
   constexpr wgmma_shape<Element, T::kOutTiles * 8> out_shape{};
-  static_assert(T::kWarpgroups == 2, "group_sees of both warpgroups");
   const int warp = static_cast<int>(threadIdx.x / 32) % 4;
   const int lane = static_cast<int>(threadIdx.x % 32);
-  const int32_t steps = t.step_end - t.step_first;
-  const int32_t query0 = (t.step_first + item % steps) * T::kQueries;
+  const int32_t query0 = at.query0;
   const int32_t group_key0 = t.key0 + group * 64;  // the warpgroup's first key in the segment
   // No query of the step sees a key of the warpgroup (causal or window edges, keys past the
   // segment): no dK, dV terms; its dS is zero for the CTA's dQ. Neither: the CTA skips.
-  const bool active = group_sees<T>(t, query0, group);
-  if (!active && !group_sees<T>(t, query0, group ^ 1)) return;
+  const bool active = at.active;
+  if (!at.runs) return;
   const int ds_buf = T::kDsBuffers == 1 ? 0 : buf;
   const unsigned char* sk = sm.k() + group * 64 * 128;  // the group's rows of each block
   const unsigned char* sv = sm.v() + group * 64 * 128;
@@ -247,11 +273,11 @@ __device__ __forceinline__ void backward_step(const backward_params<Element>& p,
   // (A = dS^T, B = Q), B through the transpose bit.
   const auto issue_out = [&](float(&acc)[T::kOutTiles][4], const uint32_t(&a)[T::kQueries / 16][4],
                              const unsigned char* b) {
+    const uint64_t b_desc = descriptor_128b_mn(b, T::query_tile::kBlockBytes);
     fence();
 #pragma unroll
     for (int kc = 0; kc < T::kQueries / 16; ++kc) {
-      mma_rs(out_shape, acc, a[kc],
-             descriptor_128b_mn(b + kc * 16 * 128, T::query_tile::kBlockBytes), true);
+      mma_rs(out_shape, acc, a[kc], advance(b_desc, kc * 16 * 128), true);
     }
     commit();
   };
@@ -260,19 +286,21 @@ __device__ __forceinline__ void backward_step(const backward_params<Element>& p,
   if (active) {
     float s[T::kScoreTiles][4];
     float dp[T::kScoreTiles][4];
+    const uint64_t k_desc = descriptor_128b(sk), q_desc = descriptor_128b(sq);
+    const uint64_t v_desc = descriptor_128b(sv), do_desc = descriptor_128b(sdo);
     fence();
 #pragma unroll
     for (int kk = 0; kk < T::kKSteps; ++kk) {
       const int offset = (kk % 4) * 32;  // bytes into the 64-column block
-      mma_ss(score_shape, s, descriptor_128b(sk + (kk / 4) * T::key_tile::kBlockBytes + offset),
-             descriptor_128b(sq + (kk / 4) * T::query_tile::kBlockBytes + offset), kk > 0);
+      mma_ss(score_shape, s, advance(k_desc, (kk / 4) * T::key_tile::kBlockBytes + offset),
+             advance(q_desc, (kk / 4) * T::query_tile::kBlockBytes + offset), kk > 0);
     }
     commit();
 #pragma unroll
     for (int kk = 0; kk < T::kKSteps; ++kk) {
       const int offset = (kk % 4) * 32;
-      mma_ss(score_shape, dp, descriptor_128b(sv + (kk / 4) * T::key_tile::kBlockBytes + offset),
-             descriptor_128b(sdo + (kk / 4) * T::query_tile::kBlockBytes + offset), kk > 0);
+      mma_ss(score_shape, dp, advance(v_desc, (kk / 4) * T::key_tile::kBlockBytes + offset),
+             advance(do_desc, (kk / 4) * T::query_tile::kBlockBytes + offset), kk > 0);
     }
     commit();
 
@@ -286,8 +314,7 @@ __device__ __forceinline__ void backward_step(const backward_params<Element>& p,
     }
     fence_registers(s);
     Modifier::apply(s, p.softcap_scale);
-    const segment_mask::key_range unmasked = t.mask.unmasked_keys(query0, T::kQueries);
-    const bool partial = group_key0 < unmasked.first || group_key0 + 64 > unmasked.end;
+    const bool partial = at.partial;
     const int32_t warp_key0 = group_key0 + warp * 16;
     const float* s_lse = rows;
     const float* s_delta = rows + T::kQueries;
@@ -369,7 +396,7 @@ __device__ __forceinline__ void backward_step(const backward_params<Element>& p,
   }
 
   if constexpr (AtomicDq) {
-    const int32_t head = t.head_of(item);
+    const int32_t head = at.head;
     const int64_t q_row = int64_t{t.seg.q_begin} + query0;
     const int32_t rows = min(T::kQueries, t.seg.q_length - query0);
     fence_proxy_async();  // the dS stores, for the dQ wgmma
@@ -517,11 +544,15 @@ __global__ void __launch_bounds__(hopper_backward_traits<Element, HeadDim>::kThr
   }
   float dv[T::kOutTiles][4] = {};
   float dk[T::kOutTiles][4] = {};
+  // Items are head-major (load_step's order): step, then head, as counters.
+  int32_t step = t.step_first, head = t.q_head0;
   for (int32_t item = 0; item < items; ++item) {
     const int buf = item % 2;
+    const step_place at = place_step<T>(t, step, head, group);
     mbarrier_wait(&bar.full[buf], (item / 2) & 1);  // the step's tiles (and K, V) are in
-    backward_step<T, Modifier, AtomicDq>(p, t, sm, rows[buf], group, item, buf, dv, dk);
+    backward_step<T, Modifier, AtomicDq>(p, t, sm, rows[buf], group, at, buf, dv, dk);
     mbarrier_arrive(&bar.empty[buf]);  // backward_step's last wait: its reads are done
+    if (++step == t.step_end) step = t.step_first, ++head;
   }
 
   const int32_t warp_key = group * 64 + warp * 16;  // the warp's first key in the tile
