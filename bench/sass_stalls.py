@@ -1,13 +1,22 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: Apache-2.0
-"""Summarises Nsight Compute's per-instruction warp-stall samples of one kernel: the SASS
-source page as CSV (bench/profile_on_gpu.sh with VARATTN_PROFILE_SOURCE=1 writes it gzipped).
+"""Summarises Nsight Compute's per-instruction warp-stall samples and execution counts of one
+kernel: the SASS source page as CSV (bench/profile_on_gpu.sh with VARATTN_PROFILE_SOURCE=1
+writes it gzipped; `ncu --import R.ncu-rep --page source --csv --print-source sass` makes it
+from any report, a peer's kernel too).
 
     python3 bench/sass_stalls.py long_d128.sass.csv.gz [--top 30] [--listing out.txt]
+    python3 bench/sass_stalls.py ours.sass.csv --versus fa4.sass.csv --per 419840 [--loop N]
 
 Prints the stall reasons over all samples, then the instructions with the most samples and
 their top reasons; --listing writes every instruction with its samples and execution count
 (in address order), to read where a wait sits relative to the code around it.
+--per N divides execution counts by N (e.g. a kernel's CTA-steps: 16 heads x 128 key tiles x
+205 steps = 419,840 for long-d128's backward) and prints instructions by opcode, beside a
+second kernel's with --versus. --loop N lists the code executed exactly N times (a loop body
+run once a warp a step: N = CTA-steps x warps) as segments between wgmma issues, waits and
+barriers, each with its instruction count, samples and reasons: where the tensor pipe's issue
+waits on other work.
 """
 import argparse
 import collections
@@ -16,49 +25,134 @@ import gzip
 import sys
 
 
+class Kernel:
+    """One kernel's SASS rows: address, source, samples, executions, samples per reason."""
+
+    def __init__(self, path):
+        opener = gzip.open if path.endswith(".gz") else open
+        with opener(path, "rt", newline="") as f:
+            rows = list(csv.reader(f))
+        at = next(i for i, r in enumerate(rows) if r and r[0] == "Address")
+        header = rows[at]
+        self.data = [r for r in rows[at + 1:] if len(r) == len(header)]
+        col = {h: i for i, h in enumerate(header)}
+        self.samples_at = col["Warp Stall Sampling (All Samples)"]
+        self.executed_at = col.get("Instructions Executed")
+        self.reasons = [(h[len("stall_"):], i) for i, h in enumerate(header)
+                        if h.startswith("stall_") and "Not Issued" not in h]
+        self.total = sum(self.samples(r) for r in self.data)
+
+    @staticmethod
+    def count(row, index):
+        return int((row[index] or "0").replace(",", "")) if index is not None else 0
+
+    def samples(self, row):
+        return self.count(row, self.samples_at)
+
+    def executed(self, row):
+        return self.count(row, self.executed_at)
+
+    @staticmethod
+    def opcode(row):
+        words = row[1].split()
+        if words and words[0].startswith("@"):
+            words = words[1:]
+        return words[0] if words else "?"
+
+    def top_reasons(self, rows, n=3):
+        by = collections.Counter()
+        for r in rows:
+            for name, i in self.reasons:
+                by[name] += self.count(r, i)
+        return " ".join(f"{name}:{100 * v / max(self.total, 1):.2f}%"
+                        for name, v in by.most_common(n) if v > 0)
+
+    def by_opcode(self):
+        executed, sampled = collections.Counter(), collections.Counter()
+        for r in self.data:
+            op = self.opcode(r).split(".")[0]
+            executed[op] += self.executed(r)
+            sampled[op] += self.samples(r)
+        return executed, sampled
+
+
+def print_opcodes(kernels, names, per):
+    counts = [k.by_opcode() for k in kernels]
+    totals = [sum(e.values()) / per for e, _ in counts]
+    print(f"\ninstructions executed / {per} ({' | '.join(names)}), share of samples:")
+    print(f"  {'all':10s} " + " ".join(f"{t:10.1f}" for t in totals))
+    ops = sorted(set().union(*(e for e, _ in counts)), key=lambda o: -sum(e[o] for e, _ in counts))
+    for op in ops[:40]:
+        cells = " ".join(f"{e[op] / per:10.1f}" for e, _ in counts)
+        shares = " ".join(f"{100 * s[op] / max(k.total, 1):5.1f}%" for k, (_, s) in zip(kernels, counts))
+        print(f"  {op:10s} {cells}   {shares}")
+
+
+def print_loop(kernel, runs):
+    """The rows executed `runs` times, cut at each wgmma, wgmma wait, barrier and mbarrier op."""
+    print(f"\nloop body (rows executed {runs} times): segments between wgmma issues and waits")
+    segment, instructions = [], 0
+
+    def flush():
+        if segment:
+            ops = collections.Counter(kernel.opcode(r).split(".")[0] for r in segment)
+            share = 100 * sum(kernel.samples(r) for r in segment) / max(kernel.total, 1)
+            print(f"  {segment[0][0][-6:]}  {len(segment):4d} instr {share:5.2f}%  "
+                  f"{dict(ops.most_common(5))}  {kernel.top_reasons(segment)}")
+            segment.clear()
+
+    for r in kernel.data:
+        if kernel.executed(r) != runs:
+            continue
+        instructions += 1
+        op = kernel.opcode(r)
+        if op.split(".")[0] in ("HGMMA", "BAR", "SYNCS") or op.startswith("WARPGROUP.DEPBAR"):
+            flush()
+            share = 100 * kernel.samples(r) / max(kernel.total, 1)
+            print(f"  {r[0][-6:]}  {r[1].strip()[:60]:60s} {share:5.2f}%  {kernel.top_reasons([r], 2)}")
+        else:
+            segment.append(r)
+    flush()
+    print(f"  {instructions} instructions a run")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("csv", help="ncu --page source --print-source sass --csv output (.gz or not)")
     ap.add_argument("--top", type=int, default=30, help="instructions to list (default 30)")
     ap.add_argument("--listing", help="write the whole annotated SASS listing here")
+    ap.add_argument("--versus", help="a second kernel's CSV, for --per's opcode table")
+    ap.add_argument("--per", type=float, help="print executions by opcode divided by this")
+    ap.add_argument("--loop", type=int, help="list the rows executed this many times as segments")
     args = ap.parse_args()
-    opener = gzip.open if args.csv.endswith(".gz") else open
-    with opener(args.csv, "rt", newline="") as f:
-        rows = list(csv.reader(f))
-    header_at = next(i for i, r in enumerate(rows) if r and r[0] == "Address")
-    header, data = rows[header_at], [r for r in rows[header_at + 1:] if len(r) == len(rows[header_at])]
-    col = {h: i for i, h in enumerate(header)}
-    samples = col["Warp Stall Sampling (All Samples)"]
-    reasons = [(h[len("stall_"):], i) for i, h in enumerate(header)
-               if h.startswith("stall_") and "Not Issued" not in h]
-
-    def count(row, index):
-        return int(row[index] or 0)
-
-    total = sum(count(r, samples) for r in data)
-    if total == 0:
+    kernel = Kernel(args.csv)
+    if kernel.total == 0:
         print("no samples", file=sys.stderr)
         return 1
-    by_reason = collections.Counter({name: sum(count(r, i) for r in data) for name, i in reasons})
-    print(f"{total} samples")
+    by_reason = collections.Counter({name: sum(kernel.count(r, i) for r in kernel.data)
+                                     for name, i in kernel.reasons})
+    print(f"{kernel.total} samples")
     for reason, n in by_reason.most_common(12):
-        print(f"  {reason:20s} {n:9d} {100 * n / total:5.1f}%")
-
-    def top_reasons(row):
-        pairs = sorted(((count(row, i), name) for name, i in reasons), reverse=True)[:3]
-        return " ".join(f"{name}:{n}" for n, name in pairs if n > 0)
+        print(f"  {reason:20s} {n:9d} {100 * n / kernel.total:5.1f}%")
 
     print(f"\ntop {args.top} instructions (address, samples, share, SASS, reasons):")
-    for r in sorted(data, key=lambda r: -count(r, samples))[: args.top]:
-        n = count(r, samples)
-        print(f"  {r[0][-6:]} {n:8d} {100 * n / total:5.1f}%  {r[1].strip()[:64]:64s} {top_reasons(r)}")
+    for r in sorted(kernel.data, key=lambda r: -kernel.samples(r))[: args.top]:
+        n = kernel.samples(r)
+        print(f"  {r[0][-6:]} {n:8d} {100 * n / kernel.total:5.1f}%  {r[1].strip()[:64]:64s} "
+              f"{kernel.top_reasons([r])}")
+    if args.per:
+        kernels, names = [kernel], [args.csv.split("/")[-1][:24]]
+        if args.versus:
+            kernels.append(Kernel(args.versus))
+            names.append(args.versus.split("/")[-1][:24])
+        print_opcodes(kernels, names, args.per)
+    if args.loop:
+        print_loop(kernel, args.loop)
     if args.listing:
-        executed = col.get("Instructions Executed")
         with open(args.listing, "w") as out:
-            for r in data:
-                runs = count(r, executed) if executed is not None else 0
-                out.write(f"{r[0][-6:]} {count(r, samples):8d} {runs:10d}  {r[1].strip()[:72]:72s} "
-                          f"{top_reasons(r)}\n")
+            for r in kernel.data:
+                out.write(f"{r[0][-6:]} {kernel.samples(r):8d} {kernel.executed(r):10d}  "
+                          f"{r[1].strip()[:72]:72s} {kernel.top_reasons([r])}\n")
     return 0
 
 
