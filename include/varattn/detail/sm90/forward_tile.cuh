@@ -64,6 +64,7 @@ struct hopper_traits {
   using kv_tile = swizzled_tile<kBlockN, HeadDim>;
   //! + 1 KB: the dynamic base is rounded up to the swizzle's 1024-byte period.
   static constexpr int kSmemBytes = q_tile::kBytes + 2 * kStages * kv_tile::kBytes + 1024;
+  static_assert(kSmemBytes <= 227 * 1024, "an H100/H200 SM's 227 KB (and advance's 2^18)");
   static constexpr int kScoreTiles = kBlockN / 8;  //!< n8 tiles of S a warpgroup row block
   static constexpr int kOutTiles = HeadDim / 8;    //!< n8 tiles of O: wgmma's n is HeadDim
   static constexpr int kKSteps = (HeadDim + 15) / 16;  //!< k16 steps of Q K^T (zero-padded)
