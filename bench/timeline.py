@@ -12,9 +12,13 @@ split into kernel time, time between kernels, and clock.
 
   python3 bench/timeline.py OUTDIR --workloads long-d128-causal,long-d128 \
       [--methods varattn_op,fa4,cudnn] [--pass fwd,fwdbwd] [--dtype bf16] [--iters 40]
-      [--spaced-ms 100]
+      [--spaced-ms 100] [--rounds 5]
 
 Writes OUTDIR/timeline.json and prints a table a (workload, pass, method).
+--rounds R (R > 1) then times the methods of each (workload, pass) again in R interleaved
+rounds (the order rotated each round), so that a ratio against a peer is not the card's drift
+between two methods timed a minute apart: prints each method's median, min and max over the
+rounds and each peer's ratio to varattn_op round by round.
 """
 import argparse
 import contextlib
@@ -103,6 +107,38 @@ def kernel_view(torch, run, nsets, iters, pause_s=0.0):
             "idle_us_per_call": (wall - busy) / iters, "kernels": rows}
 
 
+def interleaved_rounds(torch, dev, p, workload, kind, runs, nsets, args):
+    """Each method event-timed once a round, args.rounds rounds, the order rotated a round."""
+    names = list(runs)
+    times = {name: [] for name in names}
+    with contextlib.ExitStack() as stack:
+        if kind == "fwdbwd":
+            stack.enter_context(p.grad_mode())
+            stack.enter_context(torch.enable_grad())
+        else:
+            stack.enter_context(torch.no_grad())
+        for r in range(args.rounds):
+            for name in names[r % len(names):] + names[:r % len(names)]:
+                ms, _ = dev.time_ms(runs[name], nsets, warmup=3, max_reps=args.iters * 4,
+                                    budget_s=1.0)
+                times[name].append(ms)
+    print(f"\n{workload} {kind}: {args.rounds} interleaved rounds, ms (median, min, max)")
+    for name in names:
+        t = times[name]
+        print(f"  {name:12s} {statistics.median(t):8.3f} {min(t):8.3f} {max(t):8.3f}")
+    ratios = {}
+    if "varattn_op" in times:
+        ours = times["varattn_op"]
+        for name in names:
+            if name == "varattn_op":
+                continue
+            ratios[name] = [peer / mine for peer, mine in zip(times[name], ours)]
+            print(f"  {name} / varattn_op by round: "
+                  + " ".join(f"{x:.3f}" for x in ratios[name])
+                  + f"  (median {statistics.median(ratios[name]):.3f})")
+    return {"workload": workload, "pass": kind, "ms": times, "ratio_to_varattn_op": ratios}
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -115,6 +151,8 @@ def main(argv=None):
     parser.add_argument("--spaced-ms", type=float, default=0.0,
                         help="also profile 10 calls, each after a pause of this many ms "
                              "(kernels of a rested GPU beside the loaded ones)")
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="time the methods again in this many interleaved rounds")
     args = parser.parse_args(argv)
     compare = load_compare()
     import torch
@@ -124,11 +162,13 @@ def main(argv=None):
     workloads = compare.select_workloads(compare.load_workloads(compare.DEFAULT_WORKLOADS),
                                          args.workloads)
     out = {"device": dev.device_name, "dtype": args.dtype, "torch": torch.__version__,
-           "started": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()), "rows": []}
+           "started": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()), "rows": [],
+           "rounds": []}
     for w in workloads:
         p = compare.Problem(dev, w)
         nsets = len(p.sets)
         for kind in [x for x in args.passes.split(",") if x]:
+            runs = {}  # the methods that ran, for the interleaved rounds
             for name in methods:
                 if name in modules and modules[name][0] is None:
                     continue
@@ -146,6 +186,7 @@ def main(argv=None):
                     except Exception as e:  # a method without this workload's options
                         print(f"{w['name']} {kind} {name}: not run ({compare.short_error(e)})")
                         continue
+                    runs[name] = run
                     samples = []
                     with smi_samples(samples):
                         ms, _ = dev.time_ms(run, nsets, warmup=3, max_reps=args.iters * 4,
@@ -174,6 +215,9 @@ def main(argv=None):
                                  if k["kernel"] in rested else "")
                         print(f"    {k['total_us_per_call']:9.1f} us  x{k['per_call']:.0f}  "
                               f"{k['kernel']}{alone}")
+            if args.rounds > 1 and len(runs) > 1:
+                out["rounds"].append(interleaved_rounds(torch, dev, p, w["name"], kind, runs,
+                                                        nsets, args))
         del p
         torch.cuda.empty_cache()
     args.outdir.mkdir(parents=True, exist_ok=True)
