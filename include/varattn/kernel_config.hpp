@@ -99,15 +99,17 @@ constexpr kernel_config decode_config(int32_t head_dim, int32_t group_size) {
 
 //! Hopper: 128 query rows (two consumer warpgroups of 64) and a producer warpgroup. 128 keys a
 //! step up to head dim 128; above, 64, so that O (head_dim / 2 fp32 a thread), S and P stay
-//! within the consumers' 240 registers. At head dims 64 and 72, 192 rows (three consumer
-//! warpgroups, 160 registers each): a step's products are short there, so two warpgroups'
-//! products could not cover one's softmax (FA3's tile at d64; vl-full-d72 -11%, twelfth
-//! session). Not at 80: O's 40 registers a thread spill there (80 bytes) and vl-full-d80 ran
-//! 8% slower. Two stages of K and V: three at head dim 128 would take 225 of the 227 KB a
-//! block may have and ran no faster (bench/NOTES.md, step 13; ninth session, step 2).
+//! within the consumers' 240 registers; at 256, 80 (FA3's step there: 0 spill, and Q + two
+//! stages of K and V take 225 of the 227 KB a block may have). At head dims 64 and 72, 192
+//! rows (three consumer warpgroups, 160 registers each): a step's products are short there,
+//! so two warpgroups' products could not cover one's softmax (FA3's tile at d64; vl-full-d72
+//! -11%, twelfth session). Not at 80: O's 40 registers a thread spill there (80 bytes) and
+//! vl-full-d80 ran 8% slower. Two stages of K and V: three at head dim 128 would take 225 of
+//! the 227 KB a block may have and ran no faster (bench/NOTES.md, step 13; ninth session,
+//! step 2).
 constexpr kernel_config sm90_config(int32_t head_dim) {
   if (head_dim == 64 || head_dim == 72) return {kernel_family::sm90, {192, 128, 16}, 2};
-  return {kernel_family::sm90, {128, head_dim <= 128 ? 128 : 64, 12}, 2};
+  return {kernel_family::sm90, {128, head_dim <= 128 ? 128 : head_dim == 256 ? 80 : 64, 12}, 2};
 }
 
 //! Segments of at most this many query rows fill a short (64-row) sm80 tile, which wastes

@@ -194,11 +194,16 @@ void run_backward(const plan& p, const backward_params<Element>& base_params,
   }
 
   // fused and bucketed: one launch each over the lists; CTAs past the counts exit.
-  if (layout.k_capacity > 0) {
-    const auto ctas = static_cast<unsigned>(layout.k_capacity * kv_units);
+  // The k list's bound for this kernel's tile: the workspace's is sized for the sm80 tile (64
+  // keys), and the Hopper kernel's 128-key tiles number at most rows_k / 128 + segments (a
+  // segment's ceil over its keys), so half its CTAs would exit at once.
+  const int64_t k_capacity =
+      std::min<int64_t>(layout.k_capacity, int64_t{p.rows_k()} / kv.keys + p.segment_count());
+  if (k_capacity > 0) {
+    const auto ctas = static_cast<unsigned>(k_capacity * kv_units);
     launch_kernel(dkdv, dim3(ctas), dim3(kv.threads), kv.smem_bytes, stream, params,
                   backward_work::listed(table.cu_q, table.cu_k, k_items, &header->k_count,
-                                        static_cast<int32_t>(layout.k_capacity)));
+                                        static_cast<int32_t>(k_capacity)));
   }
   sum_dkv_partials(params, status, stream);
   if constexpr (AtomicDq) {

@@ -167,7 +167,9 @@ __device__ __forceinline__ void store_dq_chunk(const backward_params<Element>& p
   const int channel = chunk * 64 + warp * 16 + lane / 4;
   if (rows == T::kQueries) {
     const int box = chunk * 2 + warp / 2;
-    if (box >= T::kDqBoxes) return;  // channels past the head dim's last box (nothing staged)
+    // Channels past the head dim's last box (nothing staged); none where the boxes cover
+    // every chunk (head dims that are multiples of 64): no test there.
+    if (T::kDqBoxes < 2 * T::kDqChunks && box >= T::kDqBoxes) return;
     // Channel c of query r: byte (c % 32) * 4 of the row's 128, its 16-byte unit XOR r % 8
     // (the 128-byte swizzle). One register of the warp: 8 channels (two units) of 4 queries
     // two rows apart (four distinct XORs): 32 distinct banks.
@@ -226,13 +228,31 @@ struct step_place {
   bool partial;    //!< some query does not see every key of the warpgroup: the mask test
 };
 
+//! Steps with lo <= q0 <= hi: unmasked_keys(q0, kQueries) holds the warpgroup's 64 keys
+//! (active, runs, no mask test). Once a CTA.
+struct full_queries {
+  int32_t lo, hi;
+};
+template <class T>
+__device__ __forceinline__ full_queries full_steps(const kv_tile& t, int group) {
+  const int64_t key0 = int64_t{t.key0} + group * 64;
+  if (key0 + 64 > t.seg.k_length) return {INT32_MAX, INT32_MIN};
+  return {segment_mask::clamp32(key0 + 63 - t.mask.max_offset),
+          segment_mask::clamp32(key0 - (T::kQueries - 1) - t.mask.min_offset)};
+}
+
 template <class T>
 __device__ __forceinline__ step_place place_step(const kv_tile& t, int32_t step, int32_t head,
-                                                 int group) {
+                                                 int group, full_queries full) {
   static_assert(T::kWarpgroups == 2, "group_sees of both warpgroups");
   step_place at;
   at.query0 = step * T::kQueries;
   at.head = head;
+  if (at.query0 >= full.lo && at.query0 <= full.hi) {  // the common step: two compares
+    at.active = at.runs = true;
+    at.partial = false;
+    return at;
+  }
   at.active = group_sees<T>(t, at.query0, group);
   at.runs = at.active || group_sees<T>(t, at.query0, group ^ 1);
   const int32_t group_key0 = t.key0 + group * 64;
@@ -546,9 +566,10 @@ __global__ void __launch_bounds__(hopper_backward_traits<Element, HeadDim>::kThr
   float dk[T::kOutTiles][4] = {};
   // Items are head-major (load_step's order): step, then head, as counters.
   int32_t step = t.step_first, head = t.q_head0;
+  const full_queries full = full_steps<T>(t, group);
   for (int32_t item = 0; item < items; ++item) {
     const int buf = item % 2;
-    const step_place at = place_step<T>(t, step, head, group);
+    const step_place at = place_step<T>(t, step, head, group, full);
     mbarrier_wait(&bar.full[buf], (item / 2) & 1);  // the step's tiles (and K, V) are in
     backward_step<T, Modifier, AtomicDq>(p, t, sm, rows[buf], group, at, buf, dv, dk);
     mbarrier_arrive(&bar.empty[buf]);  // backward_step's last wait: its reads are done
