@@ -71,11 +71,12 @@ def extensions():
     import _ops  # the same arch and head-dim flags as the JIT build; imports only torch
 
     archs = _ops.arch_list(os.environ.get("VARATTN_CUDA_ARCHS", "80;90a"))
-    nvcc = ["-O3", "-std=c++17", "--threads=2", *_ops.gencode_flags(archs), *_ops.head_dims_flag()]
+    nvcc = ["-O3", "-std=c++17", "--threads=2", *_ops.gencode_flags(archs)]
+    config = _ops.config_include_dir(HERE / "build" / "config")  # VARATTN_HEAD_DIMS, if set
     csrc = PACKAGE / "csrc"
     sources = sorted(str(p.relative_to(HERE)) for p in [*csrc.glob("*.cu"), *csrc.glob("*.cpp")])
     ext = cpp_extension.CUDAExtension(
-        "varattn._C", sources, include_dirs=[str(PACKAGE / "include")],
+        "varattn._C", sources, include_dirs=[*config, str(PACKAGE / "include")],
         extra_compile_args={"cxx": ["-O3", "-std=c++17"], "nvcc": nvcc})
     print(f"varattn: building the op ahead of time for {archs}")
     return [ext], {"build_ext": cpp_extension.BuildExtension.with_options(use_ninja=True)}

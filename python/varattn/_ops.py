@@ -65,27 +65,45 @@ def gencode_flags(archs: list[str]) -> list[str]:
     return flags
 
 
-def head_dims_flag() -> list[str]:
-    dims = os.environ.get("VARATTN_HEAD_DIMS", "").strip()
+def head_dims() -> list[str]:
+    """VARATTN_HEAD_DIMS as a list ("64,128", "64;128" or "64 128"); [] means every head dim."""
+    return [d for d in re.split(r"[;, ]+", os.environ.get("VARATTN_HEAD_DIMS", "").strip()) if d]
+
+
+def config_include_dir(where: pathlib.Path) -> list[str]:
+    """Writes ``where/varattn/config.hpp`` naming the head dims and returns ``[str(where)]``
+    ([] for every head dim). head_dims.hpp reads that header as it reads CMake's; a
+    ``-DVARATTN_HEAD_DIMS=64,128`` flag would not do: nvcc splits -D values at commas, and the
+    escape (``\\,``) would have to survive ninja's shell."""
+    dims = head_dims()
     if not dims:
         return []
-    return ["-DVARATTN_HEAD_DIMS=" + ",".join(d for d in re.split(r"[;, ]+", dims) if d)]
+    header = where / "varattn" / "config.hpp"
+    text = ("// Written by varattn's Python build from VARATTN_HEAD_DIMS.\n#pragma once\n"
+            f"#define VARATTN_HEAD_DIMS {', '.join(dims)}\n")
+    if not header.exists() or header.read_text() != text:
+        header.parent.mkdir(parents=True, exist_ok=True)
+        partial = header.with_suffix(f".{os.getpid()}.tmp")
+        partial.write_text(text)
+        os.replace(partial, header)  # whole, even with two builds at once
+    return [str(where)]
 
 
 def _jit_build(verbose: bool) -> str:
     from torch.utils import cpp_extension
 
     archs = arch_list()
-    dims = head_dims_flag()
     name = "varattn_C_sm" + "_".join(archs)
-    if dims:
-        name += "_d" + dims[0].split("=", 1)[1].replace(",", "_")
-    flags = ["-O3", "-std=c++17", "--threads=4", *gencode_flags(archs), *dims]
+    if head_dims():
+        name += "_d" + "_".join(head_dims())
+    build_dir = pathlib.Path(cpp_extension._get_build_directory(name, verbose))
+    config = config_include_dir(build_dir / "config")
+    flags = ["-O3", "-std=c++17", "--threads=4", *gencode_flags(archs)]
     csrc = _HERE / "csrc"
     return cpp_extension.load(
         name=name,
         sources=[str(p) for p in sorted([*csrc.glob("*.cu"), *csrc.glob("*.cpp")])],
-        extra_include_paths=[str(_include_dir())],
+        extra_include_paths=[*config, str(_include_dir())],
         extra_cflags=["-O3", "-std=c++17"],
         extra_cuda_cflags=flags,
         is_python_module=False,  # the op registers itself with TORCH_LIBRARY; no pybind11
