@@ -20,7 +20,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from helpers import DEV, DTYPES, HEAD_DIMS, cu_tensor, offsets, rel_l2
+from helpers import DEV, DTYPES, HEAD_DIMS, built_head_dim, cu_tensor, offsets, rel_l2
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
 
@@ -117,7 +117,7 @@ def test_gradients_match_segment_loop(va, d, dtype, causal):
 @pytest.mark.parametrize("dtype", list(DTYPES.values()), ids=list(DTYPES))
 @pytest.mark.parametrize("case", ["gqa-causal", "mqa-window", "softcap-causal", "window-right"])
 def test_gradients_options(va, dtype, case):
-    d = 128 if 128 in HEAD_DIMS else HEAD_DIMS[0]
+    d = built_head_dim(128)
     if case == "gqa-causal":  # 8 q heads on 2 kv heads: dk, dv sum over groups of 4
         check_gradients(va, EQUAL, EQUAL, 8, 2, d, dtype, seed=1, causal=True)
     elif case == "mqa-window":
@@ -149,7 +149,7 @@ def deterministic_case_gradients(va, runs, **kwargs):
     varlen_attention."""
     rng = random.Random(9)
     lengths = [rng.randint(0, 300) for _ in range(16)]
-    d = 128 if 128 in HEAD_DIMS else HEAD_DIMS[0]
+    d = built_head_dim(128)
     results = []
     for _ in range(runs):
         gen = torch.Generator(device=DEV).manual_seed(6)
@@ -300,7 +300,7 @@ def test_autograd_capture_with_plan_cache_misses(va):
     and still alive would make the engine wait on the capture from the legacy stream, whatever
     the op. With deterministic=True (carried from the forward's arguments to the backward by
     the autograd kernel, csrc/autograd.cpp) replays give the eager gradients bit for bit."""
-    d = 64 if 64 in HEAD_DIMS else HEAD_DIMS[0]
+    d = built_head_dim(64)
     gen = torch.Generator(device=DEV).manual_seed(11)
     lengths = [70, 0, 1, 129, 33, 64]
     cu = cu_tensor(lengths)

@@ -19,7 +19,8 @@ import torch
 import torch.nn.functional as F
 
 from helpers import (DEV, DTYPES, HEAD_DIMS, TOLERANCE, attention_reference,  # noqa: F401
-                     check_lse, cu_tensor, make_qkv, random_lengths, reference, rel_l2, time_ms)
+                     built_head_dim, check_lse, cu_tensor, make_qkv, random_lengths, reference,
+                     rel_l2, time_ms)
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
 
@@ -67,9 +68,10 @@ def test_separate_q_and_k_tables_and_scale(va, causal):
     lk = [n + rng.randint(0, 90) for n in lq]  # k at least as long: every causal row sees a key
     lk[3] = 0  # no key at all: zeros
     cu_q, cu_k = cu_tensor(lq), cu_tensor(lk)
-    q = torch.randn(sum(lq), 4, 96, device=DEV, dtype=torch.bfloat16, generator=gen)
-    k = torch.randn(sum(lk), 4, 96, device=DEV, dtype=torch.bfloat16, generator=gen)
-    v = torch.randn(sum(lk), 4, 96, device=DEV, dtype=torch.bfloat16, generator=gen)
+    d = built_head_dim(96)
+    q = torch.randn(sum(lq), 4, d, device=DEV, dtype=torch.bfloat16, generator=gen)
+    k = torch.randn(sum(lk), 4, d, device=DEV, dtype=torch.bfloat16, generator=gen)
+    v = torch.randn(sum(lk), 4, d, device=DEV, dtype=torch.bfloat16, generator=gen)
     out = va.varlen_attention(q, k, v, cu_q, cu_k, causal=causal, scale=0.07)
     assert rel_l2(out, reference(q, k, v, cu_q, cu_k, causal, scale=0.07)) <= 1e-2
 
@@ -155,7 +157,7 @@ def test_window_matches_reference(va, window, causal, dtype):
 def test_softcap_matches_reference(va, softcap, causal, window, dtype):
     # Scores of a few units (q scaled up), so that a cap of 2 changes them a lot.
     q, k, v, cu_q, cu_k, max_q = _windowed_problem(7 + int(softcap) + causal + window[0], dtype,
-                                                   80 if 80 in HEAD_DIMS else 64, 6, 6,
+                                                   built_head_dim(80), 6, 6,
                                                    score_gain=4.0)
     out, lse = va.varlen_attention(q, k, v, cu_q, cu_k, causal=causal, max_seqlen_q=max_q,
                                    window_size=window, softcap=softcap, return_lse=True)
