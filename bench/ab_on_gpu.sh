@@ -74,7 +74,10 @@ else
     elif [[ $spec == *.patch || $spec == *.diff ]]; then
       [[ -f $spec ]] || { echo "no patch file $spec"; exit 2; }
       patch_file=$(cd "$(dirname "$spec")" && pwd)/$(basename "$spec")
-      src=$(mktemp -d "${TMPDIR:-/tmp}/varattn_ab_src.XXXXXX") || exit 1
+      # One fixed copy a label: a second build stage on the same machine re-configures the
+      # same source folder (CMake refuses a build folder's source moving to a new one).
+      src=${TMPDIR:-/tmp}/varattn_ab_src_$label
+      rm -rf "$src" && mkdir -p "$src" || exit 1
       tar -C "$root" --exclude=./build --exclude=./.git -cf - . | tar -C "$src" -xf - ||
         { echo "$label: copying the tree to $src failed"; exit 1; }
       (cd "$src" && git apply "$patch_file") >"$out/${label,,}_patch.log" 2>&1 ||
