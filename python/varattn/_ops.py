@@ -96,8 +96,9 @@ def _jit_build(verbose: bool) -> str:
     name = "varattn_C_sm" + "_".join(archs)
     if head_dims():
         name += "_d" + "_".join(head_dims())
-    build_dir = pathlib.Path(cpp_extension._get_build_directory(name, verbose))
-    config = config_include_dir(build_dir / "config")
+    # The generated config.hpp beside torch's extension folders, one folder a name.
+    config = config_include_dir(pathlib.Path(cpp_extension.get_default_build_root()) /
+                                (name + "_config"))
     flags = ["-O3", "-std=c++17", "--threads=4", *gencode_flags(archs)]
     csrc = _HERE / "csrc"
     return cpp_extension.load(
