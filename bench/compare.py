@@ -643,6 +643,19 @@ class Problem:
                 t.requires_grad_(False)
 
     @contextlib.contextmanager
+    def pass_mode(self, kind):
+        """The autograd state a pass's methods are made and run in: "fwdbwd" in grad_mode with
+        grad enabled, "fwd" without grad (bench/timeline.py and bench/run_method.py)."""
+        torch = self.torch
+        with contextlib.ExitStack() as stack:
+            if kind == "fwdbwd":
+                stack.enter_context(self.grad_mode())
+                stack.enter_context(torch.enable_grad())
+            else:
+                stack.enter_context(torch.no_grad())
+            yield self
+
+    @contextlib.contextmanager
     def capture_inputs(self):
         """The input sets a CUDA-graph capture runs on, its warm-up calls included. In
         grad_mode: fresh leaf aliases of every set's q, k, v (t.detach().requires_grad_(True):

@@ -38,16 +38,11 @@ def main(argv=None) -> int:
         print(f"{args.method}: not installed", file=sys.stderr)
         return 1
     problem = compare.Problem(dev, workload)
-    if args.kind == "fwdbwd":
-        with problem.grad_mode(), torch.enable_grad():
-            run = compare.make_fwdbwd(problem, args.method, {}, modules)
-            for i in range(args.calls):
-                run(i % len(problem.sets))
-    else:
-        with torch.no_grad():
-            run = compare.make_method(problem, args.method, {}, modules)[0]
-            for i in range(args.calls):
-                run(i % len(problem.sets))
+    with problem.pass_mode(args.kind):
+        run = (compare.make_method(problem, args.method, {}, modules)[0] if args.kind == "fwd"
+               else compare.make_fwdbwd(problem, args.method, {}, modules))
+        for i in range(args.calls):
+            run(i % len(problem.sets))
     torch.cuda.synchronize()
     print(f"{workload['name']} {args.kind} {args.method}: {args.calls} calls")
     return 0

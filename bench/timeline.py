@@ -107,23 +107,11 @@ def kernel_view(torch, run, nsets, iters, pause_s=0.0):
             "idle_us_per_call": (wall - busy) / iters, "kernels": rows}
 
 
-@contextlib.contextmanager
-def pass_mode(torch, p, kind):
-    """The autograd state a pass runs in: fwdbwd with p's inputs requiring grad, fwd without."""
-    with contextlib.ExitStack() as stack:
-        if kind == "fwdbwd":
-            stack.enter_context(p.grad_mode())
-            stack.enter_context(torch.enable_grad())
-        else:
-            stack.enter_context(torch.no_grad())
-        yield
-
-
 def interleaved_rounds(torch, dev, p, workload, kind, runs, nsets, args):
     """Each method event-timed once a round, args.rounds rounds, the order rotated a round."""
     names = list(runs)
     times = {name: [] for name in names}
-    with pass_mode(torch, p, kind):
+    with p.pass_mode(kind):
         for r in range(args.rounds):
             for name in names[r % len(names):] + names[:r % len(names)]:
                 ms, _ = dev.time_ms(runs[name], nsets, warmup=3, max_reps=args.iters * 4,
@@ -179,7 +167,7 @@ def main(argv=None):
             for name in methods:
                 if name in modules and modules[name][0] is None:
                     continue
-                with pass_mode(torch, p, kind):
+                with p.pass_mode(kind):
                     try:
                         run = (compare.make_method(p, name, {}, modules)[0] if kind == "fwd"
                                else compare.make_fwdbwd(p, name, {}, modules))
