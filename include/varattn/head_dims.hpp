@@ -4,9 +4,10 @@
 //! The head dimensions the kernels are instantiated for.
 //!
 //! The list comes from, first to last: a definition on the command line (a comma-separated
-//! list, e.g. `-DVARATTN_HEAD_DIMS=64,128`, the same for every translation unit; the PyTorch
-//! op's build passes one); varattn/config.hpp, which CMake generates from its
-//! VARATTN_HEAD_DIMS option; otherwise every supported head dim (headers used without CMake).
+//! list, the same for every translation unit: `-DVARATTN_HEAD_DIMS=64,128` to g++ or clang,
+//! `-DVARATTN_HEAD_DIMS=64\,128` to nvcc, which splits -D values at commas);
+//! varattn/config.hpp, which CMake generates from its VARATTN_HEAD_DIMS option and the PyTorch
+//! package's build from its environment variable; otherwise every supported head dim.
 
 #if __has_include(<varattn/config.hpp>)
 #include <varattn/config.hpp>

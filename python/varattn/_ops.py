@@ -93,9 +93,8 @@ def _jit_build(verbose: bool) -> str:
     from torch.utils import cpp_extension
 
     archs = arch_list()
-    name = "varattn_C_sm" + "_".join(archs)
-    if head_dims():
-        name += "_d" + "_".join(head_dims())
+    dims = head_dims()
+    name = "varattn_C_sm" + "_".join(archs) + ("_d" + "_".join(dims) if dims else "")
     # The generated config.hpp beside torch's extension folders, one folder a name.
     config = config_include_dir(pathlib.Path(cpp_extension.get_default_build_root()) /
                                 (name + "_config"))

@@ -50,9 +50,9 @@ __device__ __forceinline__ uint64_t descriptor_128b_mn(const void* smem_block,
 //! The descriptor of the tile `bytes` (a multiple of 16) past the one `desc` describes: only
 //! the start address moves, by an integer add. Shared-memory addresses are below 2^18 (the
 //! kernels' traits assert their 227 KB), so the 14-bit field (address >> 4) never carries into
-//! the leading offset. Building each k-step's
-//! descriptor afresh (conversion, mask, shift, or) cost ~12 uniform instructions a wgmma in
-//! the backward's loop, ahead of each issue; one descriptor an operand, advanced, costs 1-2.
+//! the leading offset. Building each k-step's descriptor afresh (conversion, mask, shift,
+//! or) cost ~12 uniform instructions a wgmma in the backward's loop, ahead of each issue; one
+//! descriptor an operand, advanced, costs 1-2.
 __device__ __forceinline__ uint64_t advance(uint64_t desc, uint32_t bytes) {
   return desc + (bytes >> 4);
 }

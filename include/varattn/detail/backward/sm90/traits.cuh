@@ -79,7 +79,8 @@ struct hopper_backward_traits {
                 "every tile starts on the swizzle's period");
   //! The static shared memory beside: a step's lse and D, two buffers, and the mbarriers.
   static constexpr int kStaticSmemBytes = 2 * 2 * kQueries * 4 + 64;
-  static_assert(kSmemBytes + kStaticSmemBytes <= 227 * 1024, "an H100/H200 SM's 227 KB (and advance's 2^18)");
+  static_assert(kSmemBytes + kStaticSmemBytes <= 227 * 1024,
+                "an H100/H200 SM's 227 KB (and advance's 2^18)");
 };
 
 }  // namespace varattn::detail::sm90
