@@ -12,7 +12,7 @@ cannot be built by a template. Run from the repository root: python3 tools/gen_w
 import pathlib
 
 SS_N = [64, 80, 128]
-SS_AT_N = [64, 80]
+SS_AT_N = [64, 80, 128]
 RS_N = list(range(32, 257, 8))  # every supported head dim (kernel_config.hpp)
 TYPES = [("__nv_bfloat16", "bf16"), ("__half", "f16")]
 PER_LINE = 8

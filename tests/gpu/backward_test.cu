@@ -352,34 +352,37 @@ TEST_CASE("backward half: options x head dims x launch policies, q = k and q != 
   check_options<__half>();
 }
 
-TEST_CASE("backward: Hopper query steps of 80 rows (head dim 128): segments around the step") {
-  // At head dim 128 the Hopper dK/dV kernel takes 80 queries a step (sm90/traits.cuh): full
-  // steps go to the dQ accumulator by tensor reductions of 80-row boxes, a segment's partial
-  // last step by atomics. Lengths one under, at and over one, two and three steps, q = k and
-  // q != k, causal and not, GQA 2:1, both element types (the sm80 kernels run it too); then a
-  // window and MQA 8:1 (head splits) over several full steps.
-  if (!test::instantiated(128)) return;
-  uint64_t seed = 14600;
+namespace {
+
+// The Hopper dK/dV kernel's query steps of `step` rows at `head_dim` (sm90/traits.cuh
+// kQueries): full steps go to the dQ accumulator by tensor reductions of step-row boxes, a
+// segment's partial last step by atomics. Lengths one under, at and over one, two and three
+// steps, q = k and q != k, causal and not, GQA 2:1, both element types (the sm80 kernels run
+// it too); then a window and MQA 8:1 (head splits) over several full steps.
+void check_query_steps(int32_t head_dim, int32_t step, uint64_t seed) {
+  if (!test::instantiated(head_dim)) return;
   for (const bool causal : {false, true}) {
     CAPTURE(causal);
     backward_problem pr;
-    pr.lengths_q = {79, 80, 81, 159, 160, 161, 240, 1, 0, 400};
+    pr.lengths_q = {step - 1, step, step + 1, 2 * step - 1, 2 * step, 2 * step + 1, 3 * step,
+                    1, 0, 5 * step};
     pr.heads_q = 4;
     pr.heads_kv = 2;
-    pr.head_dim = 128;
+    pr.head_dim = head_dim;
     pr.options.causal = causal;
     CAPTURE(seed);
     check_backward<__nv_bfloat16>(pr, seed++);
-    pr.lengths_k = {160, 81, 79, 240, 3, 400, 80, 90, 17, 161};
+    pr.lengths_k = {2 * step, step + 1, step - 1, 3 * step, 3, 5 * step, step, step + 10, 17,
+                    2 * step + 1};
     CAPTURE(seed);
     check_backward<__half>(pr, seed++);
   }
   backward_problem window;
-  window.lengths_q = {160, 161, 400};
+  window.lengths_q = {2 * step, 2 * step + 1, 5 * step};
   window.heads_q = 2;
   window.heads_kv = 2;
-  window.head_dim = 128;
-  window.options.window_left = 100;
+  window.head_dim = head_dim;
+  window.options.window_left = step + step / 4;
   window.options.window_right = 0;
   CAPTURE(seed);
   check_backward<__nv_bfloat16>(window, seed++);
@@ -389,6 +392,16 @@ TEST_CASE("backward: Hopper query steps of 80 rows (head dim 128): segments arou
   mqa.options = {};
   CAPTURE(seed);
   check_backward<__nv_bfloat16>(mqa, seed++);
+}
+
+}  // namespace
+
+TEST_CASE("backward: Hopper query steps of 80 rows (head dim 128): segments around the step") {
+  check_query_steps(128, 80, 14600);
+}
+
+TEST_CASE("backward: Hopper query steps of 128 rows (head dim 64): segments around the step") {
+  check_query_steps(64, 128, 14700);
 }
 
 TEST_CASE("backward: one long causal segment (4,096 rows), d = 64, GQA 2:1") {

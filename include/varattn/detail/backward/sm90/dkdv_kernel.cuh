@@ -4,10 +4,10 @@
 //! dK and dV on Hopper tensor cores (sm_90a wgmma): the sm80 dK/dV kernel's algorithm
 //! (backward/dkdv_kernel.cuh) with a CTA of two consumer warpgroups, 64 keys each (the wgmma's
 //! 64 rows are keys), and a producer warpgroup. The producer copies K and V once into 128-byte
-//! swizzled shared memory, then per query step of kQueries queries (64, or 80 at head dim
-//! 128; every q head of the CTA's share of the group, every step that sees its keys) Q, dO,
-//! lse and D into a two-buffer ring (mbarriers full/empty; the tiles by the copy engine from
-//! one thread, lse and D by cp.async), while each consumer computes on its step's:
+//! swizzled shared memory, then per query step of kQueries queries (80 at head dim 128, 128 at
+//! 64, else 64; every q head of the CTA's share of the group, every step that sees its keys) Q,
+//! dO, lse and D into a two-buffer ring (mbarriers full/empty; the tiles by the copy engine
+//! from one thread, lse and D by cp.async), while each consumer computes on its step's:
 //!   S^T = K Q^T, dP^T = V dO^T       wgmma, both operands K-major in shared memory;
 //!   P^T = exp2(S^T scale - lse), dS^T = P^T (dP^T - D) (x softcap's 1 - tanh^2), in registers
 //!                                    (the accumulator is the mma.sync C layout: row = key);

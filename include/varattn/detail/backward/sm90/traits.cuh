@@ -20,12 +20,14 @@ struct hopper_backward_traits {
   static constexpr int kKeys = 64 * kWarpgroups;  //!< keys a CTA (the work list's k tile)
   //! Queries a step (wgmma's N of S^T, dP^T and dQ^T; the k of dV and dK): 80 at head dim 128
   //! (FlashAttention-3's d128 step: the step's fixed costs, its barriers and waits, spread over
-  //! 25% more work; shared memory then just fits), else 64 (at 104-120, 80 spilled 12-48 bytes
-  //! and nothing measured them).
-  static constexpr int kQueries = HeadDim == 128 ? 80 : 64;
+  //! 25% more work; shared memory then just fits), 128 at head dim 64 (the fixed costs weigh
+  //! twice as much against products half as long: vit-l14-d64 -11%, MQA d64 -5% against 64;
+  //! softcap then spills 48/56 bytes, unmeasured), else 64 (at 104-120, 80 spilled 12-48
+  //! bytes and nothing measured them).
+  static constexpr int kQueries = HeadDim == 128 ? 80 : HeadDim == 64 ? 128 : 64;
   //! dV's wgmma issued before dS^T is computed (under it), where the registers allow: at 80
-  //! queries P^T's packed A fragments beside S^T and dP^T in float32 spill; there dV follows
-  //! dS^T (FlashAttention-3's order).
+  //! and 128 queries P^T's packed A fragments beside S^T and dP^T in float32 spill; there dV
+  //! follows dS^T (FlashAttention-3's order) and dS^T takes P rounded to 16 bits, as dV does.
   static constexpr bool kEarlyDv = kQueries == 64;
   //! Warpgroups 0 and 1 compute (64 keys each); warpgroup 2 produces: K and V once, then each
   //! step's Q, dO, lse and D into a two-buffer ring (cp.async, mbarriers), and hands most of
