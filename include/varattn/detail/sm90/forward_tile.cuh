@@ -123,11 +123,11 @@ __device__ __forceinline__ void produce(const forward_maps& maps, const Tile& ti
     const int32_t g = first_step + step;
     const ring_slot at = ring_slot_of<T::kStages>(g);
     const int32_t key0 = tile.key0(step);
-    if (g >= T::kStages) mbarrier_wait(&bar.k_empty[at.stage], at.phase ^ 1);
+    if (g >= T::kStages) mbarrier_wait_parked(&bar.k_empty[at.stage], at.phase ^ 1);
     mbarrier_arrive_expect_tx(&bar.k_full[at.stage], T::kv_tile::kBytes);
     T::kv_tile::load_boxes(maps.k, sk + at.stage * T::kv_tile::kBytes, &bar.k_full[at.stage],
                            tile.k_row + key0, keys - key0, tile.kv_head);
-    if (g >= T::kStages) mbarrier_wait(&bar.v_empty[at.stage], at.phase ^ 1);
+    if (g >= T::kStages) mbarrier_wait_parked(&bar.v_empty[at.stage], at.phase ^ 1);
     mbarrier_arrive_expect_tx(&bar.v_full[at.stage], T::kv_tile::kBytes);
     T::kv_tile::load_boxes(maps.v, sv + at.stage * T::kv_tile::kBytes, &bar.v_full[at.stage],
                            tile.k_row + key0, keys - key0, tile.kv_head);
@@ -350,7 +350,7 @@ __device__ __forceinline__ void forward_tiles(
     // registers while the producer waits.
     if (!schedule.first(published[0])) published[0].head = -1;
     for (int32_t item = 0;; ++item) {
-      if (item > 0) mbarrier_wait(&bar.q_empty, (item - 1) & 1);
+      if (item > 0) mbarrier_wait_parked(&bar.q_empty, (item - 1) & 1);
       const tile_id id = published[item & 1];
       if (id.head < 0) {
         mbarrier_arrive(&bar.q_full);  // release: the consumers see the end after their wait

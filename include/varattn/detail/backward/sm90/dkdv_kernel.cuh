@@ -508,7 +508,7 @@ __device__ __forceinline__ void produce_steps(const backward_params<Element>& p,
     mbarrier_arrive(&bar.full[(item - 1) % 2]);
     if (item == items) break;
     const int buf = item % 2;
-    if (item >= 2) mbarrier_wait(&bar.empty[buf], ((item - 2) / 2) & 1);
+    if (item >= 2) mbarrier_wait_parked(&bar.empty[buf], ((item - 2) / 2) & 1);
     load_step<T>(p, t, sm, rows, &bar.full[buf], item, buf);
   }
 }
