@@ -67,9 +67,10 @@ __device__ __forceinline__ void mbarrier_wait(uint64_t* barrier, uint32_t parity
 
 //! mbarrier_wait for a thread with nothing else to do meanwhile (a producer waiting for a
 //! free stage): the suspend-time hint lets the hardware park the warp until the phase
-//! completes (or 10 ms pass) instead of re-polling every few cycles. Without it the forward's
-//! producer polled ~200 times a step, 10% of all instructions the kernel issued, each an issue
-//! slot taken from the consumer warps that share its scheduler (ncu, H200, long-d128).
+//! completes (or 10 ms pass) instead of re-polling every few cycles, each poll an issue slot
+//! of the scheduler it shares with consumer warps. In one ncu run of the long-d128 forward
+//! (H200) the plain wait polled ~200 times a wait, 10% of the kernel's instructions; the A/B
+//! gain was small (0 to -0.9%, bench/NOTES.md sixteenth session).
 __device__ __forceinline__ void mbarrier_wait_parked(uint64_t* barrier, uint32_t parity) {
   constexpr uint32_t kSuspendNs = 10000000;
   asm volatile(
