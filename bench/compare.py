@@ -479,9 +479,28 @@ def parse_bench_json(text, source="varattn_bench"):
 # ----------------------------------------------------------------------------------------------
 # Measurement on the device (torch imported only here).
 
+# Seconds of back-to-back calls before a method's timed reps (--settle-s). Without them each
+# method was timed in whatever power state the one before it left: on the H200, under the
+# 700 W cap, a method timed after a lighter one ran at a higher clock for its ten quick reps
+# (sixteenth session: FA4's long-d128 forward 3.068 ms eager, then 3.479 as a graph replay
+# timed right after; in a 4 s loop FA4/ours 0.95 where the table said 0.87). Settled, each
+# method is timed at its own sustained clock. The ceilings (matmul, copy) are not settled.
+SETTLE_S = 0.3
+
+
+def sm_clock_mhz(torch):
+    """The SM clock now (NVML through torch.cuda.clock_rate), or None where unavailable."""
+    try:
+        return int(torch.cuda.clock_rate())
+    except Exception:
+        return None
+
+
 class Device:
-    def __init__(self, torch, name, dtype_name, quick):
+    def __init__(self, torch, name, dtype_name, quick, settle_s=SETTLE_S):
         self.torch = torch
+        self.settle_s = settle_s
+        self.last_sm_mhz = None
         self.name = name
         self.cuda = name == "cuda"
         self.dtype_name = dtype_name
@@ -502,13 +521,15 @@ class Device:
         if self.cuda:
             self.torch.cuda.synchronize()
 
-    def time_ms(self, fn, nsets, warmup=None, max_reps=None, budget_s=None):
-        """Median ms of fn(i): warm-up, then reps each bracketed by its own pair of events,
-        all enqueued before one final sync (so the measurement adds no idle gaps)."""
+    def time_ms(self, fn, nsets, warmup=None, max_reps=None, budget_s=None, settle_s=None):
+        """Median ms of fn(i): warm-up, settle_s seconds of back-to-back calls (SETTLE_S), then
+        reps each bracketed by its own pair of events, all enqueued before one final sync (so
+        the measurement adds no idle gaps). self.last_sm_mhz: the SM clock after the reps."""
         torch = self.torch
         warmup = self.warmup if warmup is None else warmup
         max_reps = self.max_reps if max_reps is None else max_reps
         budget_s = self.budget_s if budget_s is None else budget_s
+        settle_s = self.settle_s if settle_s is None else settle_s
         for i in range(warmup):
             fn(i % nsets)
         self.sync()
@@ -516,6 +537,14 @@ class Device:
         fn(0)
         self.sync()
         estimate = max(time.perf_counter() - t0, 1e-6)
+        if self.cuda and settle_s > 0:
+            chunk = max(1, int(0.02 / estimate))  # ~20 ms enqueued between syncs
+            end, n = time.perf_counter() + settle_s, 0
+            while time.perf_counter() < end:
+                for _ in range(chunk):
+                    fn(n % nsets)
+                    n += 1
+                self.sync()
         reps = int(max(3, min(max_reps, budget_s / estimate)))
         if not self.cuda:
             samples = []
@@ -532,6 +561,7 @@ class Device:
             ends[r].record()
         torch.cuda.synchronize()
         samples = [s.elapsed_time(e) for s, e in zip(starts, ends)]
+        self.last_sm_mhz = sm_clock_mhz(torch)
         return statistics.median(samples), samples
 
     def count_syncs(self, fn):
@@ -558,7 +588,7 @@ def measure_ceilings(dev):
     n = 8192 if dev.cuda else 512
     a = torch.randn(n, n, device=dev.name, dtype=dev.dtype)
     b = torch.randn(n, n, device=dev.name, dtype=dev.dtype)
-    ms, _ = dev.time_ms(lambda i: a @ b, 1, warmup=3, max_reps=20, budget_s=1.0)
+    ms, _ = dev.time_ms(lambda i: a @ b, 1, warmup=3, max_reps=20, budget_s=1.0, settle_s=0)
     out["matmul_n"] = n
     out["matmul_ms"] = ms
     out["matmul_tflops"] = 2.0 * n ** 3 / (ms * 1e-3) / 1e12
@@ -566,7 +596,8 @@ def measure_ceilings(dev):
     elems = (1 << 30) // 2 if dev.cuda else (1 << 24)  # 1 GiB of 16-bit elements
     src = torch.randn(elems, device=dev.name, dtype=dev.dtype)
     dst = torch.empty_like(src)
-    ms, _ = dev.time_ms(lambda i: dst.copy_(src), 1, warmup=3, max_reps=20, budget_s=1.0)
+    ms, _ = dev.time_ms(lambda i: dst.copy_(src), 1, warmup=3, max_reps=20, budget_s=1.0,
+                        settle_s=0)
     out["copy_bytes"] = 2 * src.numel() * src.element_size()
     out["copy_ms"] = ms
     out["copy_gbps"] = out["copy_bytes"] / (ms * 1e-3) / 1e9
@@ -1096,7 +1127,7 @@ def measure_graph(dev, run, nsets, syncs, checked, inputs=None):
     try:
         graphs, outs = capture_graphs(dev, run, nsets, inputs)
         ms, samples = dev.time_ms(lambda i: graphs[i % len(graphs)].replay(), len(graphs))
-        found = {"ms": ms, "reps": len(samples), "ms_min": min(samples)}
+        found = {"ms": ms, "reps": len(samples), "ms_min": min(samples), "sm_mhz": dev.last_sm_mhz}
         graphs[0].replay()  # set 0's inputs, whose rows the reference holds
         torch.cuda.synchronize()
         found.update(checked(outs[0]))
@@ -1398,6 +1429,11 @@ def _capture_graphs(torch, run, nsets):
     return graphs, outs
 
 
+def mhz(entry):
+    """' at N MHz' (the SM clock after a timing), or '' where it was not read."""
+    return f" at {entry['sm_mhz']} MHz" if entry.get("sm_mhz") else ""
+
+
 def time_methods(dev, p, w, skip, modules, log, build, flops_, bytes_, graph, deadline,
                  unsupported=None, backward=False):
     """Times every method of METHODS on problem p, eagerly and (with graph) as CUDA-graph
@@ -1439,7 +1475,7 @@ def time_methods(dev, p, w, skip, modules, log, build, flops_, bytes_, graph, de
             entry.update(checked(out))
             del out
             ms, samples = dev.time_ms(run, len(p.sets))
-            entry.update(ms=ms, reps=len(samples), ms_min=min(samples),
+            entry.update(ms=ms, reps=len(samples), ms_min=min(samples), sm_mhz=dev.last_sm_mhz,
                          tflops=flops_ / (ms * 1e-3) / 1e12,
                          gbps=bytes_ / (ms * 1e-3) / 1e9)
             entry["syncs"] = dev.count_syncs(run)
@@ -1481,11 +1517,12 @@ def time_methods(dev, p, w, skip, modules, log, build, flops_, bytes_, graph, de
         if g is None:
             gtext = ""
         elif "ms" in g:
-            gtext = (f"  graph {g['ms']:.3f} ms rel_err {g.get('rel_err', float('nan')):.2e}"
+            gtext = (f"  graph {g['ms']:.3f} ms{mhz(g)} rel_err "
+                     f"{g.get('rel_err', float('nan')):.2e}"
                      + ("" if g.get("accurate", True) else " HIGH"))
         else:
             gtext = f"  graph: n/a ({g.get('na', '?')})"
-        log(f"  {name:<11} " + (f"{entry['ms']:9.3f} ms  syncs {entry.get('syncs')}  "
+        log(f"  {name:<11} " + (f"{entry['ms']:9.3f} ms{mhz(entry)}  syncs {entry.get('syncs')}  "
                                 f"rel_err {entry.get('rel_err', float('nan')):.2e}{extra}{gtext}"
                                 if "ms" in entry else entry.get("error", entry.get("absent", ""))) +
             f"  ({entry['seconds']} s)")
@@ -2313,6 +2350,10 @@ def main(argv=None):
                              "mem_eff, flex, the SDPA loops; gradients checked against float32 "
                              "autograd; FLOPs = the forward's x 3.5); with --plot-only, the pass "
                              "to draw")
+    parser.add_argument("--settle-s", type=float, default=SETTLE_S,
+                        help="seconds of back-to-back calls before each method's timed reps, "
+                             "eager and graph, so each is timed at its own sustained clock "
+                             f"(default {SETTLE_S}; 0: time straight after the warm-up calls)")
     parser.add_argument("--no-graph", action="store_true",
                         help="time the methods eagerly only (no CUDA-graph capture and replay)")
     parser.add_argument("--deadline-s", type=float, default=0,
@@ -2371,7 +2412,7 @@ def main(argv=None):
         torch.backends.cuda.matmul.allow_tf32 = False
     except Exception:
         pass
-    dev = Device(torch, args.device, args.dtype, args.quick)
+    dev = Device(torch, args.device, args.dtype, args.quick, settle_s=args.settle_s)
     doc = {"device": dev.device_name, "dtype": args.dtype, "torch": torch.__version__,
            "cuda": getattr(torch.version, "cuda", None), "started": time.strftime("%Y-%m-%d %H:%M:%S"),
            "quick": args.quick, "skip": sorted(skip), "graph": not args.no_graph,

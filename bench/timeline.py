@@ -151,7 +151,9 @@ def main(argv=None):
     args = parser.parse_args(argv)
     compare = load_compare()
     import torch
-    dev = compare.Device(torch, "cuda", args.dtype, quick=True)
+    # No settle: its timings (up to 4 x --iters reps) are long enough to be loaded already,
+    # and its figures stay comparable with the fourteenth and fifteenth sessions'.
+    dev = compare.Device(torch, "cuda", args.dtype, quick=True, settle_s=0)
     methods = [m for m in args.methods.split(",") if m]
     modules = compare.optional_modules(set(compare.METHODS) - set(methods), print)
     workloads = compare.select_workloads(compare.load_workloads(compare.DEFAULT_WORKLOADS),
