@@ -23,7 +23,9 @@
 //! family (the Hopper dK/dV kernel where `fused` plans short tiles, whose backward is sm80's).
 //! fwd/<workload>/fused_no_counter/<dtype> is the fused plan's forward without the tile counter
 //! (varattn::forward_scratch), so one CTA a tile where `fused` runs the persistent grid: the
-//! two grids' A/B in one binary (the same kernel code).
+//! two grids' A/B in one binary (the same kernel code). fwd/<workload>/fused_device/<dtype>
+//! is the fused plan built on the device from device offsets, as the PyTorch op builds its
+//! plans: the device's work list (segment order) against `fused`'s host list (longest first).
 //! Each workload's attention options (window, softcap)
 //! go into its plans, and a workload with lse set passes a logsumexp buffer to forward().
 //! BENCHMARKS.md gives the method and the formulas behind every counter.
@@ -69,6 +71,10 @@ struct policy_entry {
   //! fwd: forward() gets the tile counter (bench_scratch: fused Hopper launches run the
   //! persistent grid); false, none (one CTA a tile).
   bool counter = true;
+  //! The fused plan built on the device from device offsets (plan::reserve_on_device, then
+  //! build_on_device once), as the PyTorch op builds its plans: the device's work list (in
+  //! segment order) where `fused` runs the host's (longest first).
+  bool device_built = false;
 };
 
 const policy_entry kPolicies[] = {
@@ -89,6 +95,9 @@ const policy_entry kPolicies[] = {
     // fwd only: the fused plan without the tile counter (one CTA a tile, not persistent).
     {varattn::launch_policy::fused, "fused_no_counter", varattn::kernel_family::automatic,
      false, false, true, false, false},
+    // fwd only: the fused plan built on the device (the op's plans).
+    {varattn::launch_policy::fused, "fused_device", varattn::kernel_family::automatic,
+     false, false, true, false, true, true},
 };
 
 constexpr int kWarmupRuns = 3;          // forwards (or backwards) per buffer set, before any timing
@@ -523,6 +532,8 @@ void set_common_counters(benchmark::State& state, const workload& w, int element
 // ---------------------------------------------------------------------------------------------
 // fwd/ and bwd/: one run (forward or backward) per iteration, on the next buffer set.
 
+std::unique_ptr<device_buffer> upload_offsets(const std::vector<int32_t>& lengths);
+
 //! What fwd/ and bwd/ share: the plan, the buffer sets, and after the warm-up the capture
 //! test and graph_ms of one run per set. The derived fixture makes the sets, then calls
 //! warm_up_and_capture(); enqueue() is its run.
@@ -540,12 +551,28 @@ struct pass_fixture : fixture_base {
   //! One run on buffer set `set` (modulo the set count).
   virtual void enqueue(std::size_t set) = 0;
 
+  std::unique_ptr<device_buffer> cu_q, cu_k;  //!< device_built: the offsets it was built from
+
   pass_fixture(const workload& w, const policy_entry& policy) {
+    const varattn::attention_shape shape{w.heads_q, w.heads_kv, w.head_dim};
+    if (policy.device_built) {
+      cu_q = upload_offsets(w.lengths_q);
+      cu_k = upload_offsets(w.lengths_k);
+      int32_t rows_q = 0, rows_k = 0, max_q = 0;
+      for (int32_t len : w.lengths_q) rows_q += len, max_q = std::max(max_q, len);
+      for (int32_t len : w.lengths_k) rows_k += len;
+      const auto n = w.lengths_q.size();
+      plan = varattn::plan::reserve_on_device(static_cast<int32_t>(n), rows_q, rows_k, shape,
+                                              options_for(w, policy.kernel), max_q);
+      varattn::build_on_device(*plan, {static_cast<const int32_t*>(cu_q->ptr), n + 1},
+                               {static_cast<const int32_t*>(cu_k->ptr), n + 1}, stream.s);
+      plan->check_device_build(stream.s);
+      return;
+    }
     const varattn::segments segs_q = varattn::segments::from_lengths(w.lengths_q, "cu_seqlens_q");
     const varattn::segments segs_k = varattn::segments::from_lengths(w.lengths_k, "cu_seqlens_k");
-    plan.emplace(make_plan(segs_q, segs_k,
-                           varattn::attention_shape{w.heads_q, w.heads_kv, w.head_dim},
-                           options_for(w, policy.kernel), policy.policy, stream.s, 0));
+    plan.emplace(make_plan(segs_q, segs_k, shape, options_for(w, policy.kernel), policy.policy,
+                           stream.s, 0));
   }
 
   void warm_up_and_capture(const char* pass, const workload& w, const policy_entry& policy,
