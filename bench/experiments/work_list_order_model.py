@@ -1,8 +1,11 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: Apache-2.0
-"""A list-scheduling model of the fused backward's dK/dV launch: how far past a balanced end
-the last SM finishes, for the k-tile order of today (segment order, head-major) and of
-`backward_k_list_by_class.patch` (size classes longest first, each class head-major).
+"""A list-scheduling model of the fused launches: how far past a balanced end the last SM
+finishes, for the work-list orders of today and of `work_lists_by_class.patch`.
+Backward (dK/dV): today segment order, head-major; patched, size classes longest first, each
+class head-major. Forward (--forward, the device-built list the PyTorch op runs): today
+segment order; patched, tiles grouped by the class of the keys they visit; both head-major
+(each head runs the list in order), beside the host-built list (longest first).
 
 One CTA an SM (the Hopper dK/dV kernel's shared memory), CTAs started in rank order on the
 first free SM; a CTA costs its query steps (80 rows at d128, 128 at d64, causal/bottom-right
@@ -11,12 +14,13 @@ It ignores L2, masked steps' extra cost and clock: a guide for which rows can mo
 prediction of ms. heads in flight: distinct grid units among each 132 consecutive ranks (an
 L2-sharing proxy: Q and dO are read per unit).
 
-    python3 bench/experiments/backward_k_list_model.py
+    python3 bench/experiments/work_list_order_model.py [--forward]
 """
 import heapq
 import json
 import math
 import pathlib
+import sys
 
 SMS = 132
 WORKLOADS = pathlib.Path(__file__).resolve().parents[1] / "workloads.json"
@@ -44,8 +48,41 @@ def in_flight(ranks):
     return sum(len({u for u, _ in ranks[s:s + SMS]}) for s in windows) / len(windows)
 
 
+def forward(rows):
+    print(f"{'workload':26s} {'device today':>12s} {'by class':>9s} {'host':>7s} {'change':>7s}")
+    for w in rows:
+        if w["group"] == "sweep":
+            continue
+        block_m = 192 if w["head_dim"] <= 72 else 128  # Hopper tiles (kernel_config.hpp)
+        items, segments = [], []
+        for lq, lk in zip(w["lengths"], w.get("lengths_k", w["lengths"])):
+            segments.append([])
+            for t in range(math.ceil(lq / block_m)):
+                last = min(lq, (t + 1) * block_m)
+                keys = min(lk, last + lk - lq) if w["causal"] else lk
+                if "window_left" in w:
+                    keys = min(keys, last - t * block_m + w["window_left"])
+                items.append(math.ceil(keys / 128))
+                segments[-1].append(items[-1])
+        heads = w["heads_q"]
+        # the device's placement: classes largest first; a segment's run of tiles in one
+        # class written largest first (runs of other segments: in between, claiming order)
+        by_class = []
+        for bits in sorted({int(c).bit_length() for c in items}, reverse=True):
+            for seg in segments:
+                by_class += sorted((c for c in seg if int(c).bit_length() == bits), reverse=True)
+        balanced = sum(items) * heads / SMS
+        today = finish([c for _ in range(heads) for c in items], 0.5)
+        patched = finish([c for _ in range(heads) for c in by_class], 0.5)
+        host = finish([c for _ in range(heads) for c in sorted(items, reverse=True)], 0.5)
+        print(f"{w['name']:26s} {today / balanced - 1:+11.1%} {patched / balanced - 1:+8.1%} "
+              f"{host / balanced - 1:+6.1%} {patched / today - 1:+6.1%}")
+
+
 def main():
     rows = json.loads(WORKLOADS.read_text())["workloads"]
+    if "--forward" in sys.argv[1:]:
+        return forward(rows)
     print(f"{'workload':26s} {'today':>14s} {'by class':>14s} {'change':>7s}")
     for w in rows:
         if w["group"] == "sweep":
