@@ -21,8 +21,8 @@ struct hopper_backward_traits {
   //! Queries a step (wgmma's N of S^T, dP^T and dQ^T; the k of dV and dK): 80 at head dim 128
   //! (FlashAttention-3's d128 step: the step's fixed costs, its barriers and waits, spread over
   //! 25% more work; shared memory then just fits), 128 at head dim 64 (the fixed costs weigh
-  //! twice as much against products half as long: vit-l14-d64 -11%, MQA d64 -5% against 64;
-  //! softcap then spills 48/56 bytes, unmeasured), else 64 (at 104-120, 80 spilled 12-48
+  //! twice as much against products half as long: vit-l14-d64 -9.6%, MQA d64 -1.8%, H200
+  //! A/B; softcap then spills 48/56 bytes, unmeasured), else 64 (at 104-120, 80 spilled 12-48
   //! bytes and nothing measured them).
   static constexpr int kQueries = HeadDim == 128 ? 80 : HeadDim == 64 ? 128 : 64;
   //! dV's wgmma issued before dS^T is computed (under it), where the registers allow: at 80
