@@ -302,6 +302,17 @@ varattn::attention_options options_for(const workload& w,
   return o;
 }
 
+//! A plan reserved for a device build of workload w's tables: the host knows the segment
+//! count, the totals and (here) a bound on the lengths, never the offsets.
+varattn::plan reserve_device_plan(const workload& w, const varattn::attention_options& options) {
+  int32_t rows_q = 0, rows_k = 0, max_q = 0;
+  for (int32_t len : w.lengths_q) rows_q += len, max_q = std::max(max_q, len);
+  for (int32_t len : w.lengths_k) rows_k += len;
+  return varattn::plan::reserve_on_device(static_cast<int32_t>(w.lengths_q.size()), rows_q,
+                                          rows_k, {w.heads_q, w.heads_kv, w.head_dim}, options,
+                                          max_q);
+}
+
 // ---------------------------------------------------------------------------------------------
 // Buffers: several sets of q, k, v, o (and the logsumexp where the workload asks for it;
 // for the backward also d_o, d_q, d_k, d_v and always the logsumexp), rotated so that no
@@ -558,12 +569,8 @@ struct pass_fixture : fixture_base {
     if (policy.device_built) {
       cu_q = upload_offsets(w.lengths_q);
       cu_k = upload_offsets(w.lengths_k);
-      int32_t rows_q = 0, rows_k = 0, max_q = 0;
-      for (int32_t len : w.lengths_q) rows_q += len, max_q = std::max(max_q, len);
-      for (int32_t len : w.lengths_k) rows_k += len;
       const auto n = w.lengths_q.size();
-      plan = varattn::plan::reserve_on_device(static_cast<int32_t>(n), rows_q, rows_k, shape,
-                                              options_for(w, policy.kernel), max_q);
+      plan = reserve_device_plan(w, options_for(w, policy.kernel));
       varattn::build_on_device(*plan, {static_cast<const int32_t*>(cu_q->ptr), n + 1},
                                {static_cast<const int32_t*>(cu_k->ptr), n + 1}, stream.s);
       plan->check_device_build(stream.s);
@@ -853,13 +860,7 @@ struct device_plan_graph_fixture : fixture_base {
   explicit device_plan_graph_fixture(const workload& w) {
     cu_q = upload_offsets(w.lengths_q);
     cu_k = upload_offsets(w.lengths_k);
-    int32_t rows_q = 0, rows_k = 0, max_q = 0;
-    for (int32_t len : w.lengths_q) rows_q += len, max_q = std::max(max_q, len);
-    for (int32_t len : w.lengths_k) rows_k += len;
-    // The host knows the segment count, the totals and (here) a bound on the lengths.
-    plan = varattn::plan::reserve_on_device(static_cast<int32_t>(w.lengths_q.size()), rows_q,
-                                            rows_k, {w.heads_q, w.heads_kv, w.head_dim},
-                                            options_for(w), max_q);
+    plan = reserve_device_plan(w, options_for(w));
   }
 
   //! build_on_device, then `layers` (enqueued on `stream`): once eagerly (the warm-up; the
