@@ -358,7 +358,8 @@ namespace {
 // kQueries): full steps go to the dQ accumulator by tensor reductions of step-row boxes, a
 // segment's partial last step by atomics. Lengths one under, at and over one, two and three
 // steps, q = k and q != k, causal and not, GQA 2:1, both element types (the sm80 kernels run
-// it too); then a window and MQA 8:1 (head splits) over several full steps.
+// it too); then a window and MQA 8:1 (head splits) over several full steps; then lengths
+// around half a step (head dim 64's dQ query halves).
 void check_query_steps(int32_t head_dim, int32_t step, uint64_t seed) {
   if (!test::instantiated(head_dim)) return;
   for (const bool causal : {false, true}) {
@@ -392,6 +393,26 @@ void check_query_steps(int32_t head_dim, int32_t step, uint64_t seed) {
   mqa.options = {};
   CAPTURE(seed);
   check_backward<__nv_bfloat16>(mqa, seed++);
+  // Around half a step: at head dim 64 each consumer warpgroup sums dQ for one half of the
+  // step's queries (sm90/traits.cuh kDqQueryHalves), so a partial last step may end in the
+  // first half (the second has no rows), at the halves' edge, or in the second half. Appended
+  // after the cases above, whose seeds it leaves as they were.
+  const int32_t half = step / 2;
+  for (const bool causal : {false, true}) {
+    CAPTURE(causal);
+    backward_problem pr;
+    pr.lengths_q = {half - 1, half, half + 1, step + half - 1, step + half, step + half + 1,
+                    2 * step + half};
+    pr.heads_q = 4;
+    pr.heads_kv = 2;
+    pr.head_dim = head_dim;
+    pr.options.causal = causal;
+    CAPTURE(seed);
+    check_backward<__nv_bfloat16>(pr, seed++);
+    pr.lengths_k = {step + half, half - 1, 2 * step, half, step + 1, half + 1, 3 * step};
+    CAPTURE(seed);
+    check_backward<__half>(pr, seed++);
+  }
 }
 
 }  // namespace

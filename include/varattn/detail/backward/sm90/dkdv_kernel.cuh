@@ -16,16 +16,17 @@
 //!   dQ^T += K^T dS^T (AtomicDq)      both warpgroups' dS [query][key] to shared memory
 //!                                    (stmatrix .trans; two buffers), one barrier of the
 //!                                    consumers, then warpgroup c: channels [64 c, + 64) (the
-//!                                    wgmma's 64 rows, so any queries a step) over all 128 keys
-//!                                    (K through the transpose bit, dS K-major), staged as
-//!                                    float32 in swizzled kQueries-row x 32-channel boxes;
-//!                                    then warpgroup 1's first thread hands each box to the
-//!                                    copy engine, one tensor reduction (sm90/bulk_reduce.cuh)
-//!                                    into the float32 accumulator (a segment's partial last
-//!                                    step: atomics).
+//!                                    wgmma's 64 rows, so any queries a step; at head dim 64,
+//!                                    one chunk: the 64 channels of queries [64 c, + 64)) over
+//!                                    all 128 keys (K through the transpose bit, dS K-major),
+//!                                    staged as float32 in swizzled kQueries-row x 32-channel
+//!                                    boxes; then warpgroup 1's first thread hands each box to
+//!                                    the copy engine, one tensor reduction
+//!                                    (sm90/bulk_reduce.cuh) into the float32 accumulator (a
+//!                                    segment's partial last step: atomics).
 //! The softmax's exp2 of P^T runs while dP^T is still in the tensor cores (without softcap);
 //! dV's wgmma while dS^T is computed (at 64 queries: kEarlyDv); the dQ stores while dK's wgmma
-//! runs. The consumers meet only at the dS barrier (none up to head dim 64), and no consumer
+//! runs. The consumers meet only at the dS barrier (none at head dims 32-56), and no consumer
 //! issues a cp.async: a warp that issues tensor reductions must not (its cp.async waits would
 //! also wait for the reductions to land: one scoreboard in the SASS; bench/NOTES.md, seventh
 //! session).
@@ -123,19 +124,22 @@ __device__ __forceinline__ bool group_sees(const kv_tile& t, int32_t query0, int
          t.mask.first_key(query0) < group_key0 + 64;
 }
 
-//! Issues dQ^T(channels [64 chunk, + 64) x kQueries queries) = K^T dS^T over the keys of
-//! warpgroups [key_group0, + key_groups) (their 64-key blocks of dS follow one another in
-//! shared memory, as their rows of K do) as one wgmma group: A = K [key][channel] through the
-//! transpose bit (one 64-channel block: M), B = dS [query][key] K-major, as Q is for S^T.
-//! store_dq_chunk takes the result once it is waited for.
+//! Issues dQ^T(channels [64 chunk, + 64) x queries [kDqQueries half, + kDqQueries)) = K^T dS^T
+//! over the keys of warpgroups [key_group0, + key_groups) (their 64-key blocks of dS follow
+//! one another in shared memory, as their rows of K do) as one wgmma group: A = K
+//! [key][channel] through the transpose bit (one 64-channel block: M), B = dS [query][key]
+//! K-major, as Q is for S^T (the half's rows of each block: kDqQueries rows, a whole number of
+//! the swizzle's 8-row periods, further). store_dq_chunk takes the result once it is waited
+//! for.
 template <class T, class Element>
-__device__ __forceinline__ void issue_dq_chunk(float (&dq)[T::kQueries / 8][4],
+__device__ __forceinline__ void issue_dq_chunk(float (&dq)[T::kDqQueries / 8][4],
                                                const backward_smem<T>& sm, int ds_buf, int chunk,
-                                               int key_group0, int key_groups) {
-  constexpr wgmma_shape<Element, T::kQueries> dq_shape{};
+                                               int half, int key_group0, int key_groups) {
+  constexpr wgmma_shape<Element, T::kDqQueries> dq_shape{};
   const uint64_t k_desc =
       descriptor_128b_mn(sm.k() + chunk * T::key_tile::kBlockBytes, T::key_tile::kBlockBytes);
-  const uint64_t ds_desc = descriptor_128b(sm.ds(ds_buf, 0));  // the groups' blocks follow
+  // The groups' blocks follow one another; the half's rows start as far into each.
+  const uint64_t ds_desc = descriptor_128b(sm.ds(ds_buf, 0) + half * T::kDqQueries * 128);
   fence();  // the previous step's dq registers were read by the stage's stores
 #pragma unroll
   for (int i = 0; i < 4 * T::kWarpgroups; ++i) {
@@ -147,24 +151,25 @@ __device__ __forceinline__ void issue_dq_chunk(float (&dq)[T::kQueries / 8][4],
   commit();
 }
 
-//! A full step's dQ^T chunk (`rows` = kQueries) is staged as float32 [query][channel] in the
-//! swizzled boxes for the tensor reductions (reduce_dq), transposed on the way (a register's
-//! neighbour is the next query, a row apart there); a segment's last, partial step is added
-//! from registers by atomics (its rows past the segment must not be added, and the boxes
-//! cannot skip rows). The caller has waited for issue_dq_chunk's group.
+//! A full step's dQ^T chunk (`rows` = kQueries; its query half `half`) is staged as float32
+//! [query][channel] in the swizzled boxes for the tensor reductions (reduce_dq), transposed on
+//! the way (a register's neighbour is the next query, a row apart there); a segment's last,
+//! partial step is added from registers by atomics (its rows past the segment must not be
+//! added, and the boxes cannot skip rows). The caller has waited for issue_dq_chunk's group.
 template <class T, class Element>
 __device__ __forceinline__ void store_dq_chunk(const backward_params<Element>& p,
                                                const backward_smem<T>& sm,
-                                               float (&dq)[T::kQueries / 8][4], int chunk,
-                                               int box0, int64_t q_row, int32_t head,
+                                               float (&dq)[T::kDqQueries / 8][4], int chunk,
+                                               int half, int box0, int64_t q_row, int32_t head,
                                                int32_t rows) {
   constexpr int kChannels = T::kOutTiles * 8;  // the head dim
   const int warp = static_cast<int>(threadIdx.x / 32) % 4;
   const int lane = static_cast<int>(threadIdx.x % 32);
   fence_registers(dq);
-  // dq[n][e]: channel 64 chunk + 16 warp + lane / 4 (+ 8 for e >= 2), query 8 n + 2 (lane % 4)
-  // (+ 1 for odd e). A warp's 16 channels lie in one 32-channel box.
+  // dq[n][e]: channel 64 chunk + 16 warp + lane / 4 (+ 8 for e >= 2), query kDqQueries half +
+  // 8 n + 2 (lane % 4) (+ 1 for odd e). A warp's 16 channels lie in one 32-channel box.
   const int channel = chunk * 64 + warp * 16 + lane / 4;
+  const int query0 = half * T::kDqQueries;
   if (rows == T::kQueries) {
     const int box = chunk * 2 + warp / 2;
     // Channels past the head dim's last box (nothing staged); none where the boxes cover
@@ -175,23 +180,25 @@ __device__ __forceinline__ void store_dq_chunk(const backward_params<Element>& p
     // two rows apart (four distinct XORs): 32 distinct banks.
     unsigned char* base = sm.dq_box(box0 + box);
 #pragma unroll
-    for (int n = 0; n < T::kQueries / 8; ++n) {
+    for (int n = 0; n < T::kDqQueries / 8; ++n) {
 #pragma unroll
       for (int e = 0; e < 4; ++e) {
-        const int query = n * 8 + (lane % 4) * 2 + e % 2;
+        const int query = query0 + n * 8 + (lane % 4) * 2 + e % 2;
         const int byte = ((channel + (e / 2) * 8) % 32) * 4;
-        const int offset = query * 128 + ((byte / 16) ^ (query % 8)) * 16 + byte % 16;
+        // query & 7, not % 8: query0 is a multiple of 8, so ptxas sees the same 8 row phases
+        // for every half (with a signed % it kept ~9 per-half remainders live in the loop).
+        const int offset = query * 128 + ((byte / 16) ^ (query & 7)) * 16 + byte % 16;
         *reinterpret_cast<float*>(base + offset) = dq[n][e];
       }
     }
     fence_proxy_async();  // the stores, for the copy engine
   } else {
 #pragma unroll
-    for (int n = 0; n < T::kQueries / 8; ++n) {
+    for (int n = 0; n < T::kDqQueries / 8; ++n) {
 #pragma unroll
       for (int e = 0; e < 4; ++e) {
         const int c = channel + (e / 2) * 8;
-        const int query = n * 8 + (lane % 4) * 2 + e % 2;
+        const int query = query0 + n * 8 + (lane % 4) * 2 + e % 2;
         if (c >= kChannels || query >= rows) continue;
         atomicAdd(p.dq_acc + ((q_row + query) * p.heads_q + head) * int64_t{kChannels} + c,
                   dq[n][e]);
@@ -434,27 +441,32 @@ __device__ __forceinline__ void backward_step(const backward_params<Element>& p,
         const int box0 = group * T::kDqBoxes;
         if (threadIdx.x % 128 == 0) bulk_wait_read<0>();  // its previous boxes were read
         warpgroup_sync();                                  // its dS is in; its boxes free
-        float dq[T::kQueries / 8][4];
-        issue_dq_chunk<T, Element>(dq, sm, ds_buf, 0, group, 1);
+        float dq[T::kDqQueries / 8][4];
+        issue_dq_chunk<T, Element>(dq, sm, ds_buf, 0, 0, group, 1);
         issue_dk();
         wait<1>();  // dV and dQ (dK may still run)
-        store_dq_chunk<T>(p, sm, dq, 0, box0, q_row, head, rows);
+        store_dq_chunk<T>(p, sm, dq, 0, 0, box0, q_row, head, rows);
         warpgroup_sync();                                  // its boxes are staged
         if (rows == T::kQueries) reduce_dq<T>(p, sm, box0, q_row, head);
       }
     } else {
       if (group == T::kReducer) bulk_wait_read<0>();  // the previous step's boxes were read
       named_barrier_sync(1, T::kConsumerThreads);  // both dS blocks are in; boxes free
-      static_assert(T::kDqOwnKeys || T::kDqChunks == T::kWarpgroups, "a dQ chunk a warpgroup");
-      float dq[T::kQueries / 8][4];
-      issue_dq_chunk<T, Element>(dq, sm, ds_buf, group, 0, T::kWarpgroups);
+      // Warpgroup `group`'s part of dQ: a 64-channel chunk of the step's queries, or at head dim
+      // 64 (one chunk) a half of its queries; either way disjoint box bytes, over all keys.
+      constexpr bool kHalves = T::kDqQueryHalves > 1;
+      static_assert(T::kDqChunks * T::kDqQueryHalves == T::kWarpgroups, "a part a warpgroup");
+      const int chunk = kHalves ? 0 : group;
+      const int half = kHalves ? group : 0;
+      float dq[T::kDqQueries / 8][4];
+      issue_dq_chunk<T, Element>(dq, sm, ds_buf, chunk, half, 0, T::kWarpgroups);
       if (active) {
         issue_dk();
         wait<1>();  // dV and dQ (dK may still run)
       } else {
         wait<0>();
       }
-      store_dq_chunk<T>(p, sm, dq, group, 0, q_row, head, rows);
+      store_dq_chunk<T>(p, sm, dq, chunk, half, 0, q_row, head, rows);
       if (group == T::kReducer) {
         named_barrier_sync(1 + T::kWarpgroups, T::kConsumerThreads);  // every chunk is staged
         if (rows == T::kQueries) reduce_dq<T>(p, sm, 0, q_row, head);

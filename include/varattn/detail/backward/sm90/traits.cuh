@@ -37,8 +37,8 @@ struct hopper_backward_traits {
   static constexpr int kThreads = kConsumerThreads + kProducerThreads;
   static constexpr int kProducerRegisters = 24;
   static constexpr int kConsumerRegisters = 240;
-  //! The consumer warpgroup whose first thread issues every tensor reduction of dQ (above head
-  //! dim 64; up to it each warpgroup's first thread issues its own: kDqOwnKeys).
+  //! The consumer warpgroup whose first thread issues every tensor reduction of dQ (except at
+  //! head dims 32-56, where each warpgroup's first thread issues its own: kDqOwnKeys).
   static constexpr int kReducer = 1;
   using key_tile = swizzled_tile<kKeys, HeadDim>;      //!< K or V, loaded once
   using query_tile = swizzled_tile<kQueries, HeadDim>;  //!< Q or dO of a step, two buffers
@@ -49,9 +49,10 @@ struct hopper_backward_traits {
   static constexpr int kOutTiles = HeadDim / 8;     //!< n8 tiles of dK, dV (wgmma N = HeadDim)
   static constexpr int kKSteps = (HeadDim + 15) / 16;  //!< k16 steps (zero-padded columns)
   //! 64-channel blocks of dQ^T += K^T dS^T (M = channels: wgmma's 64 rows, whatever the
-  //! queries a step), one a warpgroup (up to head dim 64 the second has none), each summed
-  //! over the CTA's 128 keys before it leaves the SM. The last block of a
-  //! head dim off 64 is computed whole and only its head dim's channels are added.
+  //! queries a step), one a warpgroup (up to head dim 64 there is one: kDqQueryHalves or
+  //! kDqOwnKeys split the work), each summed over the CTA's 128 keys before it leaves the SM.
+  //! The last block of a head dim off 64 is computed whole and only its head dim's channels
+  //! are added.
   static constexpr int kDqChunks = (HeadDim + 63) / 64;
   static_assert(kDqChunks <= kWarpgroups, "a dQ chunk a warpgroup");
   //! A full step's float32 dQ on its way to the tensor reductions (bulk_reduce_add_box):
@@ -60,12 +61,27 @@ struct hopper_backward_traits {
   //! head dim are computed and staged but clipped by the copy engine.
   static constexpr int kDqBoxes = (HeadDim + 31) / 32;
   static constexpr int kDqBoxBytes = kQueries * 128;
-  //! Up to head dim 64 (one 64-channel chunk) each warpgroup sums dQ over its own 64 keys and
-  //! adds it itself (its own boxes, its first thread): both share the dQ products, and no CTA
-  //! barrier joins them in the step. Above, warpgroup c sums channels [64 c, + 64) over all
-  //! 128 keys (both dS^T blocks) and the reducer adds every box.
-  static constexpr bool kDqOwnKeys = HeadDim <= 64;
+  //! At head dims 32-56 (one 64-channel chunk, 64 queries a step) each warpgroup sums dQ over
+  //! its own 64 keys and adds it itself (its own boxes, its first thread): both share the dQ
+  //! products, and no CTA barrier joins them in the step. Elsewhere every dQ term is summed
+  //! over all 128 keys (both dS^T blocks) and the reducer adds every box: above head dim 64
+  //! warpgroup c takes channels [64 c, + 64) of the step's queries; at head dim 64 (128
+  //! queries) warpgroup h takes the 64 channels of queries [64 h, + 64) (kDqQueryHalves,
+  //! FlashAttention's AtomLayoutMdQ = 2): 32 KB of reductions a step, not own keys' 64 KB
+  //! (H200 A/B, 2026-12-01: MQA d64 backward -8.3%, vit-l14-d64 -2.7%, bench/NOTES.md).
+  static constexpr bool kDqOwnKeys = HeadDim <= 64 && kQueries == 64;
   static constexpr int kDqBoxSets = kDqOwnKeys ? kWarpgroups : 1;
+  //! Query blocks of a step's dQ, one a warpgroup where a single 64-channel chunk is summed
+  //! over all keys (head dim 64), else 1; kDqQueries: a warpgroup's queries of dQ^T (the
+  //! wgmma's N; its block starts kDqQueries rows further in each dS block, 8 KB at 64: on the
+  //! swizzle's period).
+  static constexpr int kDqQueryHalves = !kDqOwnKeys && kDqChunks == 1 ? kWarpgroups : 1;
+  static constexpr int kDqQueries = kQueries / kDqQueryHalves;
+  static_assert(kDqChunks * kDqQueryHalves == (kDqOwnKeys ? 1 : kWarpgroups),
+                "a dQ chunk or query block a warpgroup");
+  static_assert(kDqQueries * kDqQueryHalves == kQueries && kDqQueries % 16 == 0 &&
+                    kDqQueries * 128 % 1024 == 0,
+                "query blocks of whole k16 and swizzle periods");
   //! dS buffers: with no CTA-wide barrier at the step's start, a warpgroup may write the next
   //! step's dS while the other's dQ wgmma still reads this step's (not with kDqOwnKeys: each
   //! reads only its own block, after its own wait).
