@@ -14,8 +14,9 @@
 //!   dV += P^T dO, dK += dS^T Q       wgmma, A = P^T / dS^T packed to 16 bits in registers,
 //!                                    B = dO / Q through the transpose bit;
 //!   dQ^T += K^T dS^T (AtomicDq)      both warpgroups' dS [query][key] to shared memory
-//!                                    (stmatrix .trans; two buffers), one barrier of the
-//!                                    consumers, then warpgroup c: channels [64 c, + 64) (the
+//!                                    (stmatrix .trans; two buffers, one at head dims
+//!                                    32-56), one barrier of the consumers, then
+//!                                    warpgroup c: channels [64 c, + 64) (the
 //!                                    wgmma's 64 rows, so any queries a step; at head dim 64,
 //!                                    one chunk: the 64 channels of queries [64 c, + 64)) over
 //!                                    all 128 keys (K through the transpose bit, dS K-major),
@@ -26,7 +27,8 @@
 //!                                    segment's partial last step: atomics).
 //! The softmax's exp2 of P^T runs while dP^T is still in the tensor cores (without softcap);
 //! dV's wgmma while dS^T is computed (at 64 queries: kEarlyDv); the dQ stores while dK's wgmma
-//! runs. The consumers meet only at the dS barrier (none at head dims 32-56), and no consumer
+//! runs. The consumers meet at the dS barrier, and the reducer waits (the other arrives) at
+//! the staging barrier (at head dims 32-56, own keys and one dS buffer: neither), and no consumer
 //! issues a cp.async: a warp that issues tensor reductions must not (its cp.async waits would
 //! also wait for the reductions to land: one scoreboard in the SASS; bench/NOTES.md, seventh
 //! session).

@@ -22,8 +22,8 @@ struct hopper_backward_traits {
   //! (FlashAttention-3's d128 step: the step's fixed costs, its barriers and waits, spread over
   //! 25% more work; shared memory then just fits), 128 at head dim 64 (the fixed costs weigh
   //! twice as much against products half as long: vit-l14-d64 -9.6%, MQA d64 -1.8%, H200
-  //! A/B; softcap then spills 48/56 bytes, unmeasured), else 64 (at 104-120, 80 spilled 12-48
-  //! bytes and nothing measured them).
+  //! A/B; softcap then spills 36/44 bytes since the dQ query halves, unmeasured), else 64
+  //! (at 104-120, 80 spilled 12-48 bytes and nothing measured them).
   static constexpr int kQueries = HeadDim == 128 ? 80 : HeadDim == 64 ? 128 : 64;
   //! dV's wgmma issued before dS^T is computed (under it), where the registers allow: at 80
   //! and 128 queries P^T's packed A fragments beside S^T and dP^T in float32 spill; there dV
@@ -68,7 +68,8 @@ struct hopper_backward_traits {
   //! warpgroup c takes channels [64 c, + 64) of the step's queries; at head dim 64 (128
   //! queries) warpgroup h takes the 64 channels of queries [64 h, + 64) (kDqQueryHalves,
   //! FlashAttention's AtomLayoutMdQ = 2): 32 KB of reductions a step, not own keys' 64 KB
-  //! (H200 A/B, 2026-12-01: MQA d64 backward -8.3%, vit-l14-d64 -2.7%, bench/NOTES.md).
+  //! (H200 A/B, 2026-12-01, on a tree that also had the unlanded work lists by class: MQA
+  //! d64 backward -8.3%, vit-l14-d64 -2.7%; on their first version -7.4%, -2.3%; NOTES.md).
   static constexpr bool kDqOwnKeys = HeadDim <= 64 && kQueries == 64;
   static constexpr int kDqBoxSets = kDqOwnKeys ? kWarpgroups : 1;
   //! Query blocks of a step's dQ, one a warpgroup where a single 64-channel chunk is summed
