@@ -4,6 +4,7 @@
 //! The device memory backward() works in, owned by the caller: its size for a plan, known on
 //! the host without reading any segment length (device-built plans included), and its layout.
 
+#include <varattn/detail/list_order.hpp>
 #include <varattn/detail/backward/tiles.hpp>
 #include <varattn/error.hpp>
 #include <varattn/options.hpp>
@@ -14,16 +15,23 @@
 
 namespace varattn {
 
-//! The item of a backward work list: a (segment, tile) pair; q tiles for the dQ kernel, k
-//! tiles for the dK/dV kernel.
+//! The item of a backward work list: a tile of a segment, with the segment's row bounds (the
+//! list builder reads cu_seqlens once, so a CTA's one dependent load before its work is the
+//! item's); q tiles for the dQ kernel, k tiles for the dK/dV kernel.
 struct backward_item {
-  int32_t segment;
+  int32_t q_begin;
+  int32_t q_length;
+  int32_t k_begin;
+  int32_t k_length;
   int32_t tile;
 };
 
 namespace detail {
 
 inline constexpr std::size_t kWorkspaceAlignment = 16;
+
+//! The work lists' header (work_list.cuh): four counts, then the k list's size classes.
+inline constexpr std::size_t kBackwardListHeaderBytes = (4 + kSegmentClasses) * sizeof(int32_t);
 
 inline constexpr std::size_t align_up(std::size_t bytes) {
   return (bytes + kWorkspaceAlignment - 1) / kWorkspaceAlignment * kWorkspaceAlignment;
@@ -62,9 +70,11 @@ inline int32_t backward_head_splits(int32_t heads_q, int32_t heads_kv) {
 //!                     then dV), every element written by the dK/dV kernel, summed into d_k
 //!                     and d_v by the last kernel; at most half of float32
 //!                     [rows_k, heads_q, head_dim];
-//!   [lists, bytes):   fused and bucketed plans only: a header of 4 int32 (q item count, k item
-//!                     count, status, unused), then q_capacity q-tile items and k_capacity
-//!                     k-tile items, written on the device from the plan's device cu_seqlens.
+//!   [lists, bytes):   fused and bucketed plans only: a header of 36 int32 (q item count, k
+//!                     item count, status, unused, the k list's items per size class), then
+//!                     q_capacity q-tile items and k_capacity k-tile items (grouped by size
+//!                     class, list_order.hpp), written on the device from the plan's device
+//!                     cu_seqlens.
 //! Capacities: a segment of n rows has ceil(n / tile) <= n / tile + 1 tiles, so rows / tile +
 //! segment_count bounds any table of those totals (device-built plans: their bounds). The
 //! dQ kernel's path lists q tiles (its CTAs), the atomic one none.
@@ -78,7 +88,7 @@ struct backward_layout {
   std::size_t bytes = 0;
   bool atomic_dq = false;  //!< dQ through the accumulator (else the dQ kernel)
   bool has_lists() const { return bytes != lists; }
-  std::size_t q_items() const { return lists + 4 * sizeof(int32_t); }
+  std::size_t q_items() const { return lists + kBackwardListHeaderBytes; }
   std::size_t k_items() const { return q_items() + std::size_t(q_capacity) * sizeof(backward_item); }
 
   static backward_layout of(const plan& p, backward_options options) {
@@ -117,7 +127,7 @@ struct backward_layout {
 //! the Hopper kernel), float32 [rows_q, heads_q, head_dim] for dQ; with 8 or more q heads a kv
 //! head, float32 [rows_k, heads_kv, head_splits, 2, head_dim] for the dK/dV partials
 //! (head_splits = backward_head_splits(heads_q, heads_kv)); for fused and bucketed plans, the
-//! work lists (8 bytes an item: rows_k / kv_keys + segments k-tile items, kv_keys 64, 32
+//! work lists (20 bytes an item: rows_k / kv_keys + segments k-tile items, kv_keys 64, 32
 //! above head dim 128, and rows_q / q_rows + segments q-tile items when the dQ kernel runs).
 //! Needs no device and reads no segment on the host.
 inline std::size_t backward_workspace_bytes(const plan& p, backward_options options = {}) {

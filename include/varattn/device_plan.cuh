@@ -2,17 +2,19 @@
 #pragma once
 //! \file device_plan.cuh
 //! Building a fused plan's work list on the device from device cu_seqlens: one single-CTA
-//! kernel (a CUB block scan over per-segment tile counts), no host wait, so that a whole
-//! forward, plan building included, can be captured in a CUDA graph.
+//! kernel, no host wait, so that a whole forward, plan building included, can be captured in
+//! a CUDA graph. The items are grouped by size class (list_order.hpp), largest first, as the
+//! host sorts its list longest first (work_list.hpp).
 
+#include <varattn/detail/class_sort.cuh>
 #include <varattn/detail/launch_kernel.cuh>
+#include <varattn/detail/list_order.hpp>
 #include <varattn/device_report.hpp>
 #include <varattn/device_segments.hpp>
 #include <varattn/error.hpp>
 #include <varattn/plan.hpp>
 #include <varattn/work_list.hpp>
 
-#include <cub/block/block_scan.cuh>
 #include <cuda_runtime_api.h>
 
 #include <climits>
@@ -35,26 +37,24 @@ __device__ __forceinline__ int32_t offset_error(const int32_t* offsets, int32_t 
 }
 
 // A template only so that the header-only definition may appear in many translation units.
-// Validates and copies the offsets into the plan, then writes the (segment, q-tile) items in
-// segment order. Invalid offsets leave count 0 and a non-zero status (the forward then writes
-// NaN everywhere) and, unless an earlier failure is still untaken, a report naming the first
-// bad entry (lowest index; q before k).
+// Validates and copies the offsets into the plan, then writes the (segment, q-tile) items
+// grouped by the size class of each tile's main-loop steps (tile_steps), largest first, in
+// segment order within a class (class_sort.cuh), a segment's run of tiles in one class
+// largest tile first.
+// Invalid offsets leave count 0 and a non-zero status (the forward then writes NaN
+// everywhere) and, unless an earlier failure is still untaken, a report naming the first bad
+// entry (lowest index; q before k).
 template <int Threads = kBuildThreads>
 __global__ void __launch_bounds__(Threads)
     build_work_list_kernel(const int32_t* __restrict__ cu_q, const int32_t* __restrict__ cu_k,
                            int32_t segment_count, int32_t rows_q, int32_t rows_k,
-                           int32_t block_m, int32_t capacity, int32_t* count, int32_t* status,
-                           int32_t* plan_cu_q, int32_t* plan_cu_k, work_item* items,
-                           device_report* report) {
-  using scan = cub::BlockScan<int32_t, Threads>;
-  __shared__ typename scan::TempStorage scan_storage;
+                           int32_t block_m, int32_t block_n, window w, int32_t capacity,
+                           int32_t* count, int32_t* status, int32_t* plan_cu_q, int32_t* plan_cu_k,
+                           work_item* items, device_report* report) {
   __shared__ int32_t first_bad;  // 2 * index + array of the first invalid entry
-  __shared__ int32_t carry;
+  __shared__ typename class_sort<Threads>::storage sort_storage;
   const int32_t tid = static_cast<int32_t>(threadIdx.x);
-  if (tid == 0) {
-    first_bad = INT32_MAX;
-    carry = 0;
-  }
+  if (tid == 0) first_bad = INT32_MAX;
   __syncthreads();
   for (int32_t i = tid; i <= segment_count; i += Threads) {
     plan_cu_q[i] = cu_q[i];
@@ -86,19 +86,31 @@ __global__ void __launch_bounds__(Threads)
     }
     return;
   }
-  for (int32_t base = 0; base < segment_count; base += Threads) {
-    const int32_t s = base + tid;
-    const int32_t tiles = s < segment_count ? (cu_q[s + 1] - cu_q[s] + block_m - 1) / block_m : 0;
-    int32_t first = 0, total = 0;
-    scan(scan_storage).ExclusiveSum(tiles, first, total);
-    first += carry;
-    for (int32_t t = 0; t < tiles && first + t < capacity; ++t) items[first + t] = {s, t};
-    __syncthreads();  // everyone has read carry, and scan_storage may be reused
-    if (tid == 0) carry += total;
-    __syncthreads();
+  class_sort<Threads> sort(sort_storage, segment_count);
+  for (int32_t s = sort.begin(); s < sort.end(); ++s) {
+    for_each_class_run(cu_q[s + 1] - cu_q[s], cu_k[s + 1] - cu_k[s], block_m, block_n, w,
+                       [&](int32_t, int32_t tiles, int32_t slot) { sort.count(slot, tiles); });
+  }
+  sort.scan();
+  for (int32_t s = sort.begin(); s < sort.end(); ++s) {
+    const int32_t q_length = cu_q[s + 1] - cu_q[s], k_length = cu_k[s + 1] - cu_k[s];
+    for_each_class_run(q_length, k_length, block_m, block_n, w,
+                       [&](int32_t first_tile, int32_t tiles, int32_t slot) {
+                         // The run's largest tile first (a causal run grows along the tiles);
+                         // a one-tile run (every short segment) needs no comparison.
+                         const int32_t last_tile = first_tile + tiles - 1;
+                         const bool rising =
+                             tiles > 1 && tile_keys(q_length, k_length, last_tile, block_m, w) >
+                                              tile_keys(q_length, k_length, first_tile, block_m, w);
+                         const int32_t at = sort.place(slot, tiles);
+                         for (int32_t t = 0; t < tiles && at + t < capacity; ++t) {
+                           items[at + t] = {s, rising ? last_tile - t : first_tile + t};
+                         }
+                       });
   }
   if (tid == 0) {
-    *count = carry < capacity ? carry : capacity;
+    const int32_t total = sort.total();
+    *count = total < capacity ? total : capacity;
     *status = device_report::kNone;
   }
 }
@@ -130,7 +142,7 @@ inline void build_on_device(plan& p, device_span<const int32_t> cu_q,
   auto* base = p.c_.device;
   detail::launch_kernel(detail::build_work_list_kernel<>, dim3(1), dim3(detail::kBuildThreads), 0,
                         stream, cu_q.data, cu_k.data, p.segment_count(), p.rows_q(), p.rows_k(),
-                        p.tile().block_m, w.capacity, base, base + 1,
+                        p.tile().block_m, p.tile().block_n, p.c_.window, w.capacity, base, base + 1,
                         const_cast<int32_t*>(w.cu_q), const_cast<int32_t*>(w.cu_k),
                         const_cast<work_item*>(w.items), p.c_.report);
   p.c_.built = true;

@@ -4,6 +4,8 @@
 //! The tile a CTA computes, and the sm80 kernel's choice of it as one constexpr function of
 //! the head dimension and the longest segment (kernel_config.hpp picks between kernels).
 
+#include <varattn/detail/host_device.hpp>
+
 #include <cstdint>
 
 namespace varattn {
@@ -30,7 +32,7 @@ constexpr tile_shape tile_shape_for(int32_t head_dim, int32_t max_segment_length
 }
 
 //! ceil(a / b) for a >= 0, b > 0; in int64 because a + b - 1 overflows int32 near 2^31.
-constexpr int32_t ceil_div(int32_t a, int32_t b) {
+VARATTN_HOST_DEVICE constexpr int32_t ceil_div(int32_t a, int32_t b) {
   return static_cast<int32_t>((int64_t{a} + b - 1) / b);
 }
 

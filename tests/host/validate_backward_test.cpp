@@ -88,23 +88,24 @@ TEST_CASE("backward: the deterministic workspace holds D and, for fused plans, t
   device_plan_memory memory;
   // 3 segments over 100 q rows and 130 k rows, d = 64: 64-row q tiles and 64-key k tiles, so
   // 100 / 64 + 3 = 4 q items and 130 / 64 + 3 = 5 k items; D takes 100 x 4 floats = 1600
-  // bytes, the header 16, the items 8 each: 1600 + 16 + 32 + 40 = 1688, aligned to 1696.
+  // bytes, the header 144 (4 counts, 32 size classes), the items 20 each: 1600 + 144 + 80 +
+  // 100 = 1924, aligned to 1936.
   const auto p64 = varattn::plan::on_device(memory.workspace(), 3, 100, 130, {4, 2, 64}, sm80);
-  CHECK(varattn::backward_workspace_bytes(p64, det) == 1696);
+  CHECK(varattn::backward_workspace_bytes(p64, det) == 1936);
   const auto l64 = varattn::detail::backward_layout::of(p64, det);
   CHECK(l64.q_capacity == 4);
   CHECK(l64.k_capacity == 5);
   CHECK(l64.dq_acc == 1600);
   CHECK(l64.lists == 1600);
-  CHECK(l64.q_items() == 1616);
-  CHECK(l64.k_items() == 1648);
-  // d = 256: 32-row tiles: 100 / 32 + 3 = 6 and 130 / 32 + 3 = 7 items: 1616 + 48 + 56 = 1720,
-  // aligned to 1728.
+  CHECK(l64.q_items() == 1744);
+  CHECK(l64.k_items() == 1824);
+  // d = 256: 32-row tiles: 100 / 32 + 3 = 6 and 130 / 32 + 3 = 7 items: 1744 + 120 + 140 =
+  // 2004, aligned to 2016.
   const auto p256 = varattn::plan::on_device(memory.workspace(), 3, 100, 130, {4, 2, 256}, sm80);
-  CHECK(varattn::backward_workspace_bytes(p256, det) == 1728);
+  CHECK(varattn::backward_workspace_bytes(p256, det) == 2016);
   // No rows, no segments: nothing at all.
   const auto empty = varattn::plan::on_device(memory.workspace(), 0, 0, 0, {4, 2, 64}, sm80);
-  CHECK(varattn::backward_workspace_bytes(empty, det) == 16);  // the list header alone
+  CHECK(varattn::backward_workspace_bytes(empty, det) == 144);  // the list header alone
   // A moved-from plan is refused by name.
   varattn::plan moved = varattn::plan::on_device(memory.workspace(), 3, 100, 130, {4, 2, 64}, sm80);
   varattn::plan taken = std::move(moved);
@@ -129,13 +130,13 @@ TEST_CASE("backward: 8 or more q heads a kv head split over CTAs, with float32 d
   device_plan_memory memory;
   // 3 segments, 100 q rows, 130 k rows, 16 q heads on 2 kv heads, d = 64, deterministic: D
   // 100 x 16 floats = 6400 bytes, then 2 splits x 130 rows x 2 kv heads x 2 x 64 floats =
-  // 266240 bytes of partials, then the header and 4 q + 5 k items (16 + 72), aligned to 16.
+  // 266240 bytes of partials, then the header and 4 q + 5 k items (144 + 180), aligned to 16.
   const auto p = varattn::plan::on_device(memory.workspace(), 3, 100, 130, {16, 2, 64}, sm80);
   const auto l = varattn::detail::backward_layout::of(p, det);
   CHECK(l.head_splits == 2);
   CHECK(l.dkv_partial == 6400);
   CHECK(l.lists == 6400 + 266240);
-  CHECK(varattn::backward_workspace_bytes(p, det) == 6400 + 266240 + 96);
+  CHECK(varattn::backward_workspace_bytes(p, det) == 6400 + 266240 + 336);
   // The atomic path: the dQ accumulator (100 x 16 x 64 floats) comes first.
   const auto a = varattn::detail::backward_layout::of(p, {});
   CHECK(a.dkv_partial == 6400 + 409600);
@@ -147,16 +148,16 @@ TEST_CASE("backward: the default (atomic dQ) workspace adds the float32 dQ accum
   sm80.kernel = varattn::kernel_family::sm80;
   device_plan_memory memory;
   // As above (3 segments, 100 q rows, 130 k rows, 4 q heads, d = 64): D 1600 bytes, then dQ
-  // 100 x 4 x 64 floats = 102400 bytes, then the header 16 and the 5 k items (no q items):
-  // 1600 + 102400 + 16 + 40 = 104056, aligned to 104064.
+  // 100 x 4 x 64 floats = 102400 bytes, then the header 144 and the 5 k items (no q items):
+  // 1600 + 102400 + 144 + 100 = 104244, aligned to 104256.
   const auto p64 = varattn::plan::on_device(memory.workspace(), 3, 100, 130, {4, 2, 64}, sm80);
-  CHECK(varattn::backward_workspace_bytes(p64) == 104064);
+  CHECK(varattn::backward_workspace_bytes(p64) == 104256);
   const auto l64 = varattn::detail::backward_layout::of(p64, {});
   CHECK(l64.dq_acc == 1600);
   CHECK(l64.lists == 104000);
   CHECK(l64.q_capacity == 0);
   CHECK(l64.k_capacity == 5);
-  CHECK(l64.k_items() == 104016);
+  CHECK(l64.k_items() == 104144);
   // On the sm80 kernels, head dims 72 and 80 run the dQ kernel whatever the options
   // (backward_tiles::atomic_dq; the Hopper kernel sums dQ itself at every head dim):
   // no accumulator, and the q-tile list.

@@ -202,8 +202,8 @@ void run_backward(const plan& p, const backward_params<Element>& base_params,
   if (k_capacity > 0) {
     const auto ctas = static_cast<unsigned>(k_capacity * kv_units);
     launch_kernel(dkdv, dim3(ctas), dim3(kv.threads), kv.smem_bytes, stream, params,
-                  backward_work::listed(table.cu_q, table.cu_k, k_items, &header->k_count,
-                                        static_cast<int32_t>(k_capacity)));
+                  backward_work::listed(k_items, &header->k_count,
+                                        static_cast<int32_t>(k_capacity), header->k_classes));
   }
   sum_dkv_partials(params, status, stream);
   if constexpr (AtomicDq) {
@@ -211,7 +211,7 @@ void run_backward(const plan& p, const backward_params<Element>& base_params,
   } else if (layout.q_capacity > 0) {
     const auto ctas = static_cast<unsigned>(layout.q_capacity * heads_q);
     launch_kernel(dq, dim3(ctas), dim3(T::kQThreads), T::kQSmemBytes, stream, params,
-                  backward_work::listed(table.cu_q, table.cu_k, q_items, &header->q_count,
+                  backward_work::listed(q_items, &header->q_count,
                                         static_cast<int32_t>(layout.q_capacity)));
   }
 }

@@ -1,0 +1,187 @@
+// SPDX-License-Identifier: Apache-2.0
+// Work-list size classes (list_order.hpp): the backward grid's rank -> (unit, list index) map
+// that takes the classes in turn, each unit-major, and the forward's device-built list
+// (device_plan.cuh's order, tests/common/list_order_reference.hpp).
+#include <doctest/doctest.h>
+
+#include "../common/list_order_reference.hpp"
+
+#include <algorithm>
+#include <array>
+#include <cstdint>
+#include <set>
+#include <utility>
+#include <varattn/detail/list_order.hpp>
+#include <varattn/segments.hpp>
+#include <varattn/work_list.hpp>
+#include <vector>
+
+using varattn::detail::kSegmentClasses;
+using varattn::detail::listed_rank;
+using varattn::detail::locate_rank;
+using varattn::detail::size_class_slot;
+
+TEST_CASE("size classes: longer segments in earlier slots, bit length of the query rows") {
+  CHECK(size_class_slot(0) == 31);  // keys without queries: the last slot
+  CHECK(size_class_slot(-5) == 31);
+  CHECK(size_class_slot(1) == 30);
+  CHECK(size_class_slot(2) == 29);
+  CHECK(size_class_slot(3) == 29);
+  CHECK(size_class_slot(4) == 28);
+  CHECK(size_class_slot(1023) == 21);
+  CHECK(size_class_slot(1024) == 20);
+  CHECK(size_class_slot(16384) == 16);
+  CHECK(size_class_slot(INT32_MAX) == 0);
+  for (int32_t n = 1; n < 5000; ++n) CHECK(size_class_slot(n + 1) <= size_class_slot(n));
+}
+
+namespace {
+
+// Every rank below total x units maps to a distinct (unit, index) pair, in slot order and
+// unit-major within a slot; every rank past it maps to nothing.
+void check_map(const std::array<int32_t, kSegmentClasses>& counts, int32_t units) {
+  int32_t total = 0;
+  for (int32_t n : counts) total += n;
+  std::set<std::pair<int32_t, int32_t>> seen;
+  int32_t slot = 0, slot_first = 0;
+  int32_t last_unit = 0, last_index = -1;
+  for (int32_t rank = 0; rank < total * units + 3 * units; ++rank) {
+    const listed_rank at = locate_rank(rank, counts.data(), units);
+    if (rank >= total * units) {
+      CHECK_FALSE(at.found);
+      continue;
+    }
+    REQUIRE(at.found);
+    CHECK(at.unit >= 0);
+    CHECK(at.unit < units);
+    CHECK(at.index >= 0);
+    CHECK(at.index < total);
+    CHECK(seen.insert({at.unit, at.index}).second);
+    // The slot this index is in: indices of a slot follow the earlier slots' in the list.
+    while (at.index >= slot_first + counts[slot]) slot_first += counts[slot++];
+    CHECK(at.index >= slot_first);
+    // Within the rank order: (slot, unit, index) never goes back.
+    if (at.index >= slot_first && last_index >= slot_first) {
+      CHECK((at.unit > last_unit || (at.unit == last_unit && at.index > last_index)));
+    }
+    last_unit = at.unit;
+    last_index = at.index;
+  }
+  CHECK(static_cast<int64_t>(seen.size()) == total * units);
+}
+
+}  // namespace
+
+TEST_CASE("grid ranks take the classes in turn, each unit-major, every item of every unit once") {
+  std::array<int32_t, kSegmentClasses> counts{};
+  SUBCASE("one class") {
+    counts[16] = 128;  // one 16,384-row segment of 128 k tiles
+    check_map(counts, 16);
+    // unit-major as before: rank r is unit r / 128, tile r % 128
+    const listed_rank at = locate_rank(128 * 5 + 7, counts.data(), 16);
+    CHECK(at.found);
+    CHECK(at.unit == 5);
+    CHECK(at.index == 7);
+  }
+  SUBCASE("several classes with empty ones between") {
+    counts[18] = 65;  // prefill-like: a few long segments, many short
+    counts[19] = 47;
+    counts[21] = 30;
+    counts[24] = 11;
+    counts[31] = 3;  // keys without queries
+    check_map(counts, 8);
+    // the first ranks are slot 18 for every unit, then slot 19
+    CHECK(locate_rank(0, counts.data(), 8).index == 0);
+    CHECK(locate_rank(65 * 8 - 1, counts.data(), 8).unit == 7);
+    CHECK(locate_rank(65 * 8 - 1, counts.data(), 8).index == 64);
+    CHECK(locate_rank(65 * 8, counts.data(), 8).unit == 0);
+    CHECK(locate_rank(65 * 8, counts.data(), 8).index == 65);
+  }
+  SUBCASE("one unit, every class used") {
+    for (int32_t slot = 0; slot < kSegmentClasses; ++slot) counts[slot] = 1 + slot % 3;
+    check_map(counts, 1);
+  }
+  SUBCASE("no items: no rank maps") {
+    CHECK_FALSE(locate_rank(0, counts.data(), 4).found);
+  }
+}
+
+
+TEST_CASE("device-built forward list: one causal segment comes out as the host's list") {
+  // One segment: the device's order (test::class_ordered_list, which a GPU test checks the
+  // device's list against) is each class largest first, which is the host's longest-first
+  // order (build_work_list).
+  const std::vector<int32_t> q{16384};
+  const auto items = test::class_ordered_list(q, q, 128, 64, varattn::detail::window{-1, 0});
+  const auto segs = varattn::segments::from_lengths({16384}, "cu_seqlens_q");
+  const std::vector<varattn::work_item> host =
+      varattn::detail::build_work_list(segs, segs, 128, varattn::detail::window{-1, 0});
+  REQUIRE(items.size() == host.size());
+  for (std::size_t i = 0; i < items.size(); ++i) CHECK(items[i].q_tile == host[i].q_tile);
+}
+
+TEST_CASE("device-built forward list: every tile once, size classes of steps largest first") {
+  using varattn::detail::window;
+  const std::vector<int32_t> q{476, 2016, 0, 2843, 1, 8192, 140, 1155, 64, 65};
+  std::vector<int32_t> k_same = q;
+  std::vector<int32_t> k_more = q;
+  for (int32_t& n : k_more) n += 700;  // chunked prefill: a cached prefix before the queries
+  const window masks[] = {window{}, window{-1, 0}, window{1023, 0}, window{255, 255},
+                          window{0, -1}};
+  for (const window w : masks) {
+    for (const auto* k : {&k_same, &k_more}) {
+      for (const int32_t block_m : {64, 128, 192}) {
+        for (const int32_t block_n : {1, 64, 176}) {
+          CAPTURE(w.left);
+          CAPTURE(w.right);
+          CAPTURE(block_m);
+          CAPTURE(block_n);
+          const auto items = test::class_ordered_list(q, *k, block_m, block_n, w);
+          // every (segment, tile) exactly once
+          std::set<std::pair<int32_t, int32_t>> seen;
+          std::size_t expected = 0;
+          for (int32_t len : q) {
+            expected += static_cast<std::size_t>(varattn::ceil_div(len, block_m));
+          }
+          CHECK(items.size() == expected);
+          for (const auto& it : items) {
+            CHECK(it.q_tile >= 0);
+            CHECK(it.q_tile < varattn::ceil_div(q[it.segment], block_m));
+            CHECK(seen.insert({it.segment, it.q_tile}).second);
+          }
+          // classes largest first, and within 2x of the order by steps, longest first, item by
+          // item (block_n 1: steps are keys, the host's order)
+          int32_t last_slot = 0;
+          std::vector<int32_t> costs;
+          for (const auto& it : items) {
+            const int32_t cost = varattn::detail::tile_steps(q[it.segment], (*k)[it.segment],
+                                                             it.q_tile, block_m, block_n, w);
+            const int32_t slot = size_class_slot(cost);
+            CHECK(slot >= last_slot);
+            last_slot = slot;
+            costs.push_back(cost);
+          }
+          std::vector<int32_t> sorted = costs;
+          std::sort(sorted.begin(), sorted.end(), std::greater<>());
+          for (std::size_t i = 0; i < costs.size(); ++i) {
+            CHECK(2 * int64_t{costs[i]} >= sorted[i]);  // same power-of-two band or above
+            CHECK(costs[i] <= 2 * int64_t{sorted[i]});
+          }
+        }
+      }
+    }
+  }
+}
+
+TEST_CASE("device-built forward list: tiles of one step are one class, in segment order") {
+  // Short segments (tiny-d64's 8 to 64 rows) cost one step each whatever their keys: the list
+  // keeps the segment order that streams through memory.
+  std::vector<int32_t> q;
+  for (int32_t i = 0; i < 300; ++i) q.push_back(1 + (i * 37) % 64);
+  const auto items = test::class_ordered_list(q, q, 64, 64, varattn::detail::window{});
+  REQUIRE(items.size() == q.size());
+  for (std::size_t i = 0; i < items.size(); ++i) {
+    CHECK(items[i].segment == static_cast<int32_t>(i));
+    CHECK(items[i].q_tile == 0);
+  }
+}
