@@ -4,9 +4,9 @@
 //! One CTA's stable counting sort of the runs of a work list by size class (list_order.hpp),
 //! for the lists built on the device (device_plan.cuh, backward/work_list.cuh). Stable:
 //! within a class the runs keep segment order, so neighbouring ranks read neighbouring rows
-//! as the segment-ordered list did. (Placing each run with an atomic, in the threads'
-//! claiming order, made tiny-d64's memory-bound rows 2-7% slower on the H200: bench/NOTES.md,
-//! seventeenth section.)
+//! as the segment-ordered list did, and the list is one order that a test can hold to a host
+//! reference. (An atomic a run, in the threads' claiming order, ran no slower on the H200:
+//! bench/NOTES.md, seventeenth section, v2 against v3.)
 //! Each thread owns a contiguous range of segments: count() its runs, scan() (every thread),
 //! then place() the same runs in the same order.
 
