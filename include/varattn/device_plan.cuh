@@ -40,7 +40,7 @@ __device__ __forceinline__ int32_t offset_error(const int32_t* offsets, int32_t 
 // Validates and copies the offsets into the plan, then writes the (segment, q-tile) items
 // grouped by the size class of each tile's main-loop steps (tile_steps), largest first, in
 // segment order within a class (class_sort.cuh), a segment's run of tiles in one class
-// largest tile first.
+// reversed when its last tile sees more keys than its first (a causal run grows).
 // Invalid offsets leave count 0 and a non-zero status (the forward then writes NaN
 // everywhere) and, unless an earlier failure is still untaken, a report naming the first bad
 // entry (lowest index; q before k).
@@ -96,8 +96,8 @@ __global__ void __launch_bounds__(Threads)
     const int32_t q_length = cu_q[s + 1] - cu_q[s], k_length = cu_k[s + 1] - cu_k[s];
     for_each_class_run(q_length, k_length, block_m, block_n, w,
                        [&](int32_t first_tile, int32_t tiles, int32_t slot) {
-                         // The run's largest tile first (a causal run grows along the tiles);
-                         // a one-tile run (every short segment) needs no comparison.
+                         // Reversed when it grows (causal): its larger end first; a one-tile
+                         // run (every short segment) needs no comparison.
                          const int32_t last_tile = first_tile + tiles - 1;
                          const bool rising =
                              tiles > 1 && tile_keys(q_length, k_length, last_tile, block_m, w) >

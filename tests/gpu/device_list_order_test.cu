@@ -94,7 +94,8 @@ TEST_CASE("device-built work lists: the backward's warp-wide rank mapping equals
     const int32_t units = static_cast<int32_t>(rng() % 40) + 1;
     int32_t total = 0;
     for (const int32_t n : counts) total += n;
-    const int32_t ranks = total * units + static_cast<int32_t>(rng() % 300);  // holes past it
+    // holes past it; at least one rank (no class filled: every rank a hole)
+    const int32_t ranks = total * units + 1 + static_cast<int32_t>(rng() % 300);
     thrust::device_vector<int32_t> d_counts(counts);
     thrust::device_vector<int3> d_out(static_cast<std::size_t>(ranks), int3{-1, -1, -1});
     const int32_t warps = (ranks + 31) / 32;

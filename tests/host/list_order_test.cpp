@@ -3,18 +3,18 @@
 // that takes the classes in turn, each unit-major, and the forward's device-built list
 // (device_plan.cuh's order, tests/common/list_order_reference.hpp).
 #include <doctest/doctest.h>
-
-#include "../common/list_order_reference.hpp"
+#include <varattn/detail/list_order.hpp>
+#include <varattn/segments.hpp>
+#include <varattn/work_list.hpp>
 
 #include <algorithm>
 #include <array>
 #include <cstdint>
 #include <set>
 #include <utility>
-#include <varattn/detail/list_order.hpp>
-#include <varattn/segments.hpp>
-#include <varattn/work_list.hpp>
 #include <vector>
+
+#include "../common/list_order_reference.hpp"
 
 using varattn::detail::kSegmentClasses;
 using varattn::detail::listed_rank;
@@ -105,7 +105,6 @@ TEST_CASE("grid ranks take the classes in turn, each unit-major, every item of e
     CHECK_FALSE(locate_rank(0, counts.data(), 4).found);
   }
 }
-
 
 TEST_CASE("device-built forward list: one causal segment comes out as the host's list") {
   // One segment: the device's order (test::class_ordered_list, which a GPU test checks the

@@ -32,11 +32,11 @@ static_assert(sizeof(backward_list_header) == kBackwardListHeaderBytes,
               "backward_layout places the lists after the header");
 
 //! locate_rank (list_order.hpp) by a whole warp: lane i holds slot i's count (one coalesced
-//! load); one filled slot (one segment, or segments of one size: vit, long rows) maps as the
-//! segment-ordered list did, by a division; else the slots' rank spans are a warp scan and
-//! the rank's slot a ballot. Every lane gets the result. (32 counts in one thread's registers
-//! made the Hopper dK/dV kernel spill and the short rows 2-7% slower; the scan on every CTA
-//! of a one-class list cost vit-l14-d64's backward 0.4%: H200, bench/NOTES.md.)
+//! load); one filled slot (one segment, or segments of one size: vit, long rows) maps by one
+//! division (rank / count: unit-major, the holes past count x units); else the slots' rank
+//! spans are a warp scan and the rank's slot a ballot. Every lane gets the result. (Not 32
+//! counts in each thread's registers: that spilled and slowed the shortest CTAs, bench/
+//! NOTES.md eighteenth section.)
 __device__ __forceinline__ listed_rank locate_rank_in_warp(int32_t rank, const int32_t* counts,
                                                            int32_t units) {
   static_assert(kSegmentClasses == 32, "a lane a slot");
@@ -70,11 +70,13 @@ __device__ __forceinline__ listed_rank locate_rank_in_warp(int32_t rank, const i
 
 struct backward_work {
   const backward_item* items;   //!< fused: the list (each item has its bounds); per_segment: null
-  const int32_t* count;         //!< fused: the number of valid items
+  //! fused q-tile list: the number of valid items (the k list's classes sum to its count)
+  const int32_t* count;
   //! fused k-tile list: its items per size class (list_order.hpp), whose ranks the grid takes
-  //! class by class; null (the q-tile list): head-major over the list
+  //! class by class, the ranks past them exiting; null (the q-tile list): head-major over the
+  //! list, each head's CTAs past *count exiting
   const int32_t* classes;
-  int32_t capacity;             //!< fused: grid = capacity x heads; CTAs past *count exit
+  int32_t capacity;             //!< fused: grid = capacity x heads (units for the k list)
   segment_bounds seg;           //!< per_segment: the segment (or key range) of this launch
 
   static backward_work one_segment(const segment_bounds& seg) {
@@ -141,7 +143,7 @@ __global__ void __launch_bounds__(Threads)
   const int32_t tid = static_cast<int32_t>(threadIdx.x);
   const int32_t status = *plan_status;
   if (status != 0) {
-    if (tid == 0) *header = {0, 0, status, 0};
+    if (tid == 0) *header = {0, 0, status, 0};  // and no item in any class
     return;
   }
   if (tid == 0) carry_q = 0;
