@@ -12,6 +12,8 @@
 
 #include <varattn/varattn.hpp>
 
+#include "../../examples/example_common.cuh"  // random bf16 data made on the device
+
 #include <cuda_bf16.h>
 #include <cuda_runtime_api.h>
 
@@ -32,33 +34,7 @@
     }                                                                                   \
   } while (0)
 
-namespace {
-
-using element = __nv_bfloat16;
-
-//! Uniform in [-1, 1) from a hash of the index (examples/example_common.cuh's generator).
-__global__ void fill(element* out, int64_t n, uint32_t seed) {
-  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n;
-       i += int64_t(gridDim.x) * blockDim.x) {
-    uint32_t x = static_cast<uint32_t>(i) * 0x9E3779B9u ^ seed;
-    x ^= x >> 16;
-    x *= 0x7FEB352Du;
-    x ^= x >> 15;
-    x *= 0x846CA68Bu;
-    x ^= x >> 16;
-    out[i] = __float2bfloat16(static_cast<float>(x) * 0x1p-31f - 1.0f);
-  }
-}
-
-element* random_tensor(int64_t n, uint32_t seed) {
-  element* p = nullptr;
-  CHECK(cudaMalloc(&p, n * sizeof(element)));
-  fill<<<1024, 256>>>(p, n, seed);
-  CHECK(cudaGetLastError());
-  return p;
-}
-
-}  // namespace
+using example::element;
 
 int main() try {
   constexpr int32_t kRows = 16384;
@@ -87,9 +63,12 @@ int main() try {
   }
 
   const int64_t elements = int64_t(kRows) * shape.heads_q * shape.head_dim;
-  element* q = random_tensor(elements, 1);
-  element* k = random_tensor(elements, 2);
-  element* v = random_tensor(elements, 3);
+  const auto q_data = example::random_tensor(std::size_t(elements), 1, stream);
+  const auto k_data = example::random_tensor(std::size_t(elements), 2, stream);
+  const auto v_data = example::random_tensor(std::size_t(elements), 3, stream);
+  const element* q = thrust::raw_pointer_cast(q_data.data());
+  const element* k = thrust::raw_pointer_cast(k_data.data());
+  const element* v = thrust::raw_pointer_cast(v_data.data());
   element* o = nullptr;
   CHECK(cudaMalloc(&o, elements * sizeof(element)));
   // The tile counter (varattn::forward_scratch): with it the fused launch is the persistent
@@ -103,7 +82,8 @@ int main() try {
   const auto qv = const_view::contiguous(q, kRows, shape.heads_q, shape.head_dim);
   const auto kv = const_view::contiguous(k, kRows, shape.heads_kv, shape.head_dim);
   const auto vv = const_view::contiguous(v, kRows, shape.heads_kv, shape.head_dim);
-  const auto ov = varattn::packed_view<element>::contiguous(o, kRows, shape.heads_q, shape.head_dim);
+  const auto ov =
+      varattn::packed_view<element>::contiguous(o, kRows, shape.heads_q, shape.head_dim);
   const auto run = [&] { varattn::forward<element>(plan, qv, kv, vv, ov, stream, {scratch}); };
 
   // Warm-up (clocks up, code loaded, L2 and TLB in their steady state), then a timed batch.
@@ -178,9 +158,6 @@ int main() try {
   CHECK(cudaEventDestroy(stop));
   CHECK(cudaFree(scratch));
   CHECK(cudaFree(o));
-  CHECK(cudaFree(v));
-  CHECK(cudaFree(k));
-  CHECK(cudaFree(q));
   CHECK(cudaStreamDestroy(stream));
   return 0;
 } catch (const std::exception& e) {
