@@ -22,7 +22,7 @@ struct hopper_backward_traits {
   //! (FlashAttention-3's d128 step: the step's fixed costs, its barriers and waits, spread over
   //! 25% more work; shared memory then just fits), 128 at head dim 64 (the fixed costs weigh
   //! twice as much against products half as long: vit-l14-d64 -9.6%, MQA d64 -1.8%, H200
-  //! A/B; softcap then spills 52/44 bytes of stores/loads since the work lists' 20-byte items,
+  //! A/B; softcap then spills 52/44 bytes of stores/loads since the work lists by class,
   //! 36/44 before, unmeasured), else 64 (at 104-120, 80 spilled 12-48 bytes and nothing
   //! measured them).
   static constexpr int kQueries = HeadDim == 128 ? 80 : HeadDim == 64 ? 128 : 64;
