@@ -22,21 +22,51 @@ __device__ __forceinline__ float quad_reduce(float x, Op op) {
   return op(x, __shfl_xor_sync(0xffffffffu, x, 2));
 }
 
+//! Folds the first N values of v pairwise into v[0] (compile-time recursion: ptxas keeps a
+//! runtime-bounded fold in local memory).
+template <int N, int Size, class Op>
+__device__ __forceinline__ float fold(float (&v)[Size], Op op) {
+  if constexpr (N == 1) {
+    return v[0];
+  } else {
+#pragma unroll
+    for (int t = 0; t < N / 2; ++t) v[t] = op(v[t], v[t + (N + 1) / 2]);
+    return fold<(N + 1) / 2>(v, op);
+  }
+}
+
+//! The maximum of row r (0 or 1) of a thread's C fragments, s[t][2r] and s[t][2r + 1], as a
+//! balanced tree: depth log2(2 * ScoreTiles) instead of a chain of ScoreTiles dependent maxima
+//! ahead of the first exp2.
+template <int ScoreTiles>
+__device__ __forceinline__ float row_max_of(const float (&s)[ScoreTiles][4], int r) {
+  const auto max = [](float a, float b) { return fmaxf(a, b); };
+  float v[ScoreTiles];
+#pragma unroll
+  for (int t = 0; t < ScoreTiles; ++t) v[t] = max(s[t][2 * r], s[t][2 * r + 1]);
+  return fold<ScoreTiles>(v, max);
+}
+
 struct online_softmax {
   float row_max[2] = {-INFINITY, -INFINITY};  //!< scores before exp2_scale
   float row_sum[2] = {0.f, 0.f};  //!< this thread's partial sums; quad-reduced at the end
 
   //! Turns scores s (raw q.k, masked entries -inf) into unnormalized probabilities in place
   //! and returns in alpha the factor exp2(scale * (old max - new max)) by which each row's
-  //! output accumulator must be rescaled.
-  template <int ScoreTiles>
+  //! output accumulator must be rescaled. TreeMax: each row's max as a tree (row_max_of), not
+  //! a chain; the kernel's traits choose it (ptxas schedules the exp2s differently after it).
+  template <bool TreeMax = false, int ScoreTiles>
   __device__ __forceinline__ void update(float (&s)[ScoreTiles][4], float exp2_scale,
                                          float (&alpha)[2]) {
 #pragma unroll
     for (int r = 0; r < 2; ++r) {
       float m = row_max[r];
+      if constexpr (TreeMax) {
+        m = fmaxf(m, row_max_of(s, r));
+      } else {
 #pragma unroll
-      for (int t = 0; t < ScoreTiles; ++t) m = fmaxf(m, fmaxf(s[t][2 * r], s[t][2 * r + 1]));
+        for (int t = 0; t < ScoreTiles; ++t) m = fmaxf(m, fmaxf(s[t][2 * r], s[t][2 * r + 1]));
+      }
       m = quad_reduce(m, [](float a, float b) { return fmaxf(a, b); });
       // A row that has seen only masked keys keeps max -inf; subtracting 0 keeps exp2 at 0.
       const float shift = m == -INFINITY ? 0.f : m * exp2_scale;

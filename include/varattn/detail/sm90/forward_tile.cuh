@@ -68,6 +68,10 @@ struct hopper_traits {
   static constexpr int kScoreTiles = kBlockN / 8;  //!< n8 tiles of S a warpgroup row block
   static constexpr int kOutTiles = HeadDim / 8;    //!< n8 tiles of O: wgmma's n is HeadDim
   static constexpr int kKSteps = (HeadDim + 15) / 16;  //!< k16 steps of Q K^T (zero-padded)
+  //! The softmax's row max as a tree (online_softmax::update): at head dim 64 it measured
+  //! -1.7% (vit-l14-d64) and -2.8% (llm-d64-mqa-causal) on the H200; at 128 the long rows
+  //! +0.6-0.9%, at 80 within noise; 72, 96 and 256 untimed (bench/NOTES.md, nineteenth session).
+  static constexpr bool kTreeRowMax = HeadDim == 64;
 };
 
 //! The tensors the producer loads from: Q in boxes of kBlockM rows, K and V of kBlockN
@@ -223,7 +227,7 @@ __device__ __forceinline__ void consume(const forward_params<Element>& p, const 
     if (tile.partial(key0)) {
       tile.mask.apply(s, tile.query0 + row0 + warp * 16, key0);
     }
-    softmax.update(s, p.exp2_scale, alpha);
+    softmax.template update<T::kTreeRowMax>(s, p.exp2_scale, alpha);
   };
   // The first step is peeled off so that the loop below is straight-line: with `if (step > 0)`
   // around its second product's wait, ptxas could not tell that P V had landed before O was
