@@ -69,8 +69,9 @@ struct hopper_traits {
   static constexpr int kOutTiles = HeadDim / 8;    //!< n8 tiles of O: wgmma's n is HeadDim
   static constexpr int kKSteps = (HeadDim + 15) / 16;  //!< k16 steps of Q K^T (zero-padded)
   //! The softmax's row max as a tree (online_softmax::update): at head dim 64 it measured
-  //! -1.7% (vit-l14-d64) and -2.8% (llm-d64-mqa-causal) on the H200; at 128 the long rows
-  //! +0.6-0.9%, at 80 within noise; 72, 96 and 256 untimed (bench/NOTES.md, nineteenth session).
+  //! -1.7% (vit-l14-d64) and -2.8% (llm-d64-mqa-causal) on the H200; at 128 mixed (long rows
+  //! +0.6-0.9%, llm-causal -1.5%, prefill -1.1%), at 80 within noise; 72, 96 and 256 untimed
+  //! (bench/NOTES.md, nineteenth session).
   static constexpr bool kTreeRowMax = HeadDim == 64;
 };
 
