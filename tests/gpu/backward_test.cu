@@ -393,24 +393,34 @@ namespace {
 // steps, q = k and q != k, causal and not, GQA 2:1, both element types (the sm80 kernels run
 // it too); then a window and MQA 8:1 (head splits) over several full steps; then lengths
 // around half a step (head dim 64's dQ query halves).
-void check_query_steps(int32_t head_dim, int32_t step, uint64_t seed) {
-  if (!test::instantiated(head_dim)) return;
+//! Non-causal then causal, 4 query heads on 2: bf16 with keys as the queries, then fp16 with
+//! keys of the lengths lengths_k; each case takes the next seed.
+void check_both_masks(int32_t head_dim, const std::vector<int32_t>& lengths_q,
+                      const std::vector<int32_t>& lengths_k, uint64_t& seed) {
   for (const bool causal : {false, true}) {
     CAPTURE(causal);
     backward_problem pr;
-    pr.lengths_q = {step - 1, step, step + 1, 2 * step - 1, 2 * step, 2 * step + 1, 3 * step,
-                    1, 0, 5 * step};
+    pr.lengths_q = lengths_q;
     pr.heads_q = 4;
     pr.heads_kv = 2;
     pr.head_dim = head_dim;
     pr.options.causal = causal;
     CAPTURE(seed);
     check_backward<__nv_bfloat16>(pr, seed++);
-    pr.lengths_k = {2 * step, step + 1, step - 1, 3 * step, 3, 5 * step, step, step + 10, 17,
-                    2 * step + 1};
+    pr.lengths_k = lengths_k;
     CAPTURE(seed);
     check_backward<__half>(pr, seed++);
   }
+}
+
+void check_query_steps(int32_t head_dim, int32_t step, uint64_t seed) {
+  if (!test::instantiated(head_dim)) return;
+  check_both_masks(head_dim,
+                   {step - 1, step, step + 1, 2 * step - 1, 2 * step, 2 * step + 1, 3 * step, 1, 0,
+                    5 * step},
+                   {2 * step, step + 1, step - 1, 3 * step, 3, 5 * step, step, step + 10, 17,
+                    2 * step + 1},
+                   seed);
   backward_problem window;
   window.lengths_q = {2 * step, 2 * step + 1, 5 * step};
   window.heads_q = 2;
@@ -431,21 +441,10 @@ void check_query_steps(int32_t head_dim, int32_t step, uint64_t seed) {
   // first half (the second has no rows), at the halves' edge, or in the second half. Appended
   // after the cases above, whose seeds it leaves as they were.
   const int32_t half = step / 2;
-  for (const bool causal : {false, true}) {
-    CAPTURE(causal);
-    backward_problem pr;
-    pr.lengths_q = {half - 1, half, half + 1, step + half - 1, step + half, step + half + 1,
-                    2 * step + half};
-    pr.heads_q = 4;
-    pr.heads_kv = 2;
-    pr.head_dim = head_dim;
-    pr.options.causal = causal;
-    CAPTURE(seed);
-    check_backward<__nv_bfloat16>(pr, seed++);
-    pr.lengths_k = {step + half, half - 1, 2 * step, half, step + 1, half + 1, 3 * step};
-    CAPTURE(seed);
-    check_backward<__half>(pr, seed++);
-  }
+  check_both_masks(head_dim,
+                   {half - 1, half, half + 1, step + half - 1, step + half, step + half + 1,
+                    2 * step + half},
+                   {step + half, half - 1, 2 * step, half, step + 1, half + 1, 3 * step}, seed);
 }
 
 }  // namespace
@@ -581,41 +580,57 @@ void check_rejected_offsets(int32_t heads_q, int32_t heads_kv) {
   thrust::device_vector<__half> d_q(nq), d_k(nk), d_v(nk);
   const thrust::device_vector<int32_t> cu_q(std::vector<int32_t>{0, 70, 30, 100});  // decreasing
   const thrust::device_vector<int32_t> cu_k(std::vector<int32_t>{0, 30, 70, 100});
-  varattn::build_on_device(plan, {thrust::raw_pointer_cast(cu_q.data()), cu_q.size()},
-                           {thrust::raw_pointer_cast(cu_k.data()), cu_k.size()}, s.stream);
-  // Both dQ paths: the atomic one's conversion must leave the NaN in d_q too.
+  const auto build = [&](const thrust::device_vector<int32_t>& offsets_q) {
+    varattn::build_on_device(plan, {thrust::raw_pointer_cast(offsets_q.data()), offsets_q.size()},
+                             {thrust::raw_pointer_cast(cu_k.data()), cu_k.size()}, s.stream);
+  };
+  const auto nan_count = [&](const thrust::device_vector<__half>& g) {
+    std::vector<__half> host(g.size());
+    thrust::copy(g.begin(), g.end(), host.begin());
+    int64_t nan = 0;
+    for (const __half h : host) nan += std::isnan(__half2float(h)) ? 1 : 0;
+    return nan;
+  };
+  // Both dQ paths: the atomic one's conversion must leave the NaN in d_q too. And a workspace
+  // whose lists a valid call built just before: the rejected call must not run them.
   for (const bool deterministic : {false, true}) {
-    CAPTURE(deterministic);
-    varattn::backward_options options;
-    options.deterministic = deterministic;
-    const std::size_t bytes = varattn::backward_workspace_bytes(plan, options);
-    thrust::device_vector<uint4> workspace((bytes + 15) / 16);
-    for (auto* g : {&d_q, &d_k, &d_v}) {
-      VARATTN_CUDA_CHECK(cudaMemsetAsync(thrust::raw_pointer_cast(g->data()), 0, g->size() * 2,
-                                         s.stream));
-    }
-    using in = varattn::packed_view<const __half>;
-    using out = varattn::packed_view<__half>;
-    const auto view_q = [&](const thrust::device_vector<__half>& x) {
-      return in::contiguous(thrust::raw_pointer_cast(x.data()), rows, heads_q, d);
-    };
-    const auto view_k = [&](const thrust::device_vector<__half>& x) {
-      return in::contiguous(thrust::raw_pointer_cast(x.data()), rows, heads_kv, d);
-    };
-    varattn::backward<__half>(
-        plan, view_q(q), view_k(k), view_k(v), view_q(o), view_q(d_o),
-        varattn::logsumexp_view{const_cast<float*>(thrust::raw_pointer_cast(lse.data())), rows},
-        out::contiguous(thrust::raw_pointer_cast(d_q.data()), rows, heads_q, d),
-        out::contiguous(thrust::raw_pointer_cast(d_k.data()), rows, heads_kv, d),
-        out::contiguous(thrust::raw_pointer_cast(d_v.data()), rows, heads_kv, d),
-        thrust::raw_pointer_cast(workspace.data()), bytes, s.stream, options);
-    VARATTN_CUDA_CHECK(cudaStreamSynchronize(s.stream));
-    for (const auto* g : {&d_q, &d_k, &d_v}) {
-      std::vector<__half> host(g->size());
-      thrust::copy(g->begin(), g->end(), host.begin());
-      int64_t nan = 0;
-      for (const __half h : host) nan += std::isnan(__half2float(h)) ? 1 : 0;
-      CHECK(nan == static_cast<int64_t>(host.size()));
+    for (const bool workspace_used : {false, true}) {
+      CAPTURE(deterministic);
+      CAPTURE(workspace_used);
+      varattn::backward_options options;
+      options.deterministic = deterministic;
+      const std::size_t bytes = varattn::backward_workspace_bytes(plan, options);
+      thrust::device_vector<uint4> workspace((bytes + 15) / 16);
+      using in = varattn::packed_view<const __half>;
+      using out = varattn::packed_view<__half>;
+      const auto view_q = [&](const thrust::device_vector<__half>& x) {
+        return in::contiguous(thrust::raw_pointer_cast(x.data()), rows, heads_q, d);
+      };
+      const auto view_k = [&](const thrust::device_vector<__half>& x) {
+        return in::contiguous(thrust::raw_pointer_cast(x.data()), rows, heads_kv, d);
+      };
+      const auto run = [&] {
+        for (auto* g : {&d_q, &d_k, &d_v}) {
+          VARATTN_CUDA_CHECK(cudaMemsetAsync(thrust::raw_pointer_cast(g->data()), 0,
+                                             g->size() * 2, s.stream));
+        }
+        varattn::backward<__half>(
+            plan, view_q(q), view_k(k), view_k(v), view_q(o), view_q(d_o),
+            varattn::logsumexp_view{const_cast<float*>(thrust::raw_pointer_cast(lse.data())), rows},
+            out::contiguous(thrust::raw_pointer_cast(d_q.data()), rows, heads_q, d),
+            out::contiguous(thrust::raw_pointer_cast(d_k.data()), rows, heads_kv, d),
+            out::contiguous(thrust::raw_pointer_cast(d_v.data()), rows, heads_kv, d),
+            thrust::raw_pointer_cast(workspace.data()), bytes, s.stream, options);
+        VARATTN_CUDA_CHECK(cudaStreamSynchronize(s.stream));
+      };
+      if (workspace_used) {
+        build(cu_k);  // valid: the same offsets as the keys
+        run();
+        for (const auto* g : {&d_q, &d_k, &d_v}) CHECK(nan_count(*g) == 0);
+      }
+      build(cu_q);
+      run();
+      for (const auto* g : {&d_q, &d_k, &d_v}) CHECK(nan_count(*g) == static_cast<int64_t>(g->size()));
     }
   }
   CHECK_THROWS_AS(plan.check_device_build(s.stream), varattn::error);
