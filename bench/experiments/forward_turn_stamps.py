@@ -34,6 +34,20 @@ WHAT = {  # what the cycles from the previous event are spent on
 }
 
 
+# The split order (forward_turn_stamps_split.patch, kSplitSoftmax): P_{j-1} was packed at the
+# end of step j - 1, the turn holds S_j and P_{j-1} V_{j-1} only, and the softmax of S_j waits
+# for P_{j-1} V_{j-1} between its halves. Chosen when the CSV has maxima_done stamps.
+LOOP_SPLIT = ["k_wait", "k_full", "packed", "turn_begun", "scores_issued", "v_full",
+              "turn_ended", "s_landed", "maxima_done", "pv_landed", "softmax_done"]
+WHAT_SPLIT = dict(WHAT, **{
+    "packed": "(none: P_{j-1} packed before)",
+    "v_full": "V_{j-1}-full wait",
+    "maxima_done": "mask, maxima, exponents S_j",
+    "pv_landed": "wait<0>: P_{j-1}V_{j-1}",
+    "softmax_done": "rescale, exp2, sums, pack P_j",
+})
+
+
 def pct(values, q):
     """The q-quantile (nearest rank) of a non-empty list."""
     s = sorted(values)
@@ -73,6 +87,10 @@ def main():
             smid[cta] = row["smid"]
     if not t:
         sys.exit("no stamps in " + args.csv)
+    split = any("maxima_done" in ev for c in t.values() for g in c.values() for ev in g.values())
+    loop, what = (LOOP_SPLIT, WHAT_SPLIT) if split else (LOOP, WHAT)
+    if split:
+        print("split order (maxima_done stamped): the softmax waits for P_{j-1}V_{j-1} inside")
 
     def loop_steps(steps):
         """Steps of the main loop (k_wait stamped), without the last-P V row."""
@@ -95,15 +113,15 @@ def main():
             n = set(loop_steps(steps))
             for s in steady(steps):
                 ev = steps[s]
-                for a, b in zip(LOOP, LOOP[1:]):
+                for a, b in zip(loop, loop[1:]):
                     if a in ev and b in ev:
                         per[b].append(ev[b] - ev[a])
                 if s + 1 in n and "softmax_done" in ev:
                     per["k_wait+1"].append(steps[s + 1]["k_wait"] - ev["softmax_done"])
                 if s + 1 in n:
                     per["period"].append(steps[s + 1]["k_wait"] - ev["k_wait"])
-        for e in LOOP[1:] + ["k_wait+1"]:
-            line(f"-> {e:14} {WHAT[e]}", per[e])
+        for e in loop[1:] + ["k_wait+1"]:
+            line(f"-> {e:14} {what[e]}", per[e])
         line("step period (k_wait to k_wait)", per["period"])
 
     # 2-4. Turns, hand-offs, S latency. Turn order: 0 at step j, 1 at step j, 0 at step j + 1.
