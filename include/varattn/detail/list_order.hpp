@@ -5,7 +5,7 @@
 //! first, so that long items do not trail the launch: the CTAs take ranks in order (the
 //! hardware's order, or the Hopper forward's tile counter), and in segment order a late long
 //! segment's tiles start last (a list-scheduling model, bench/experiments/
-//! backward_k_list_model.py: prefill-d128-gqa-causal's backward +12% over a balanced end,
+//! work_list_order_model.py: prefill-d128-gqa-causal's backward +12% over a balanced end,
 //! 1% longest first). A class is a power-of-two band of an item's size counted in tiles or
 //! steps, not rows (items under one tile cost the same, and short segments keep the segment
 //! order that streams through memory), so the device sorts with a stable counting sort
