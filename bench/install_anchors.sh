@@ -6,14 +6,15 @@
 #
 #   call 1, carry [build/anchors/big], early in its command:
 #       bash bench/install_anchors.sh unpack
-#     starts untarring the .tar.xz (nvidia-cutlass-dsl-libs-cu13's nvidia_cutlass_dsl/ tree)
-#     into /tmp/fa4site in its own process session (setsid), so that it runs on while the call
+#     starts untarring the .tar.xz (the dsl_packages/ part of nvidia-cutlass-dsl-libs-cu13's
+#     nvidia_cutlass_dsl/ tree) into /tmp/fa4site in its own process session (setsid), so that it runs on while the call
 #     builds and tests, and on after the call returns; it writes /tmp/fa4site.done when
 #     finished (/tmp/fa4site.failed and /tmp/fa4site.log if not).
 #   call 2, carry [build/anchors/small], started within the 30 s the machine stays warm:
 #       bash bench/install_anchors.sh install && . /tmp/anchors.env
 #     pip-installs the other wheels into /tmp/site, waits for the unpack, copies
-#     /tmp/fa4site/nvidia_cutlass_dsl/. into /tmp/site/nvidia_cutlass_dsl/, writes
+#     /tmp/fa4site/nvidia_cutlass_dsl/. into /tmp/site/nvidia_cutlass_dsl/, untars small/'s
+#     .tar.xz (the same tree's cu13/ part, which does not fit call 1 beside the rest) there, writes
 #     /tmp/anchors.env (the PYTHONPATH line, also printed) and smoke-imports both anchors.
 #
 # PYTHONPATH, not a .pth: the nvidia_cutlass_dsl_packages.pth that puts dsl_packages on
@@ -49,17 +50,24 @@ tarball() {  # the one .tar.xz in big/, or nothing
   printf '%s' "$found"
 }
 
-# The unpack itself: xz where installed (multithreaded where its blocks allow), else Python's
-# lzma, so that a machine without xz-utils still works. Writes exactly one marker.
+# Untars one .tar.xz into a folder: xz where installed (multithreaded where its blocks allow),
+# else Python's lzma, so that a machine without xz-utils still works.
+untar_xz() {  # tarball folder
+  if command -v xz >/dev/null; then
+    xz -dc -T0 "$1" | tar xf - -C "$2"
+  else
+    "$python" -c 'import sys, tarfile; tarfile.open(sys.argv[1], "r:xz").extractall(sys.argv[2])' "$1" "$2"
+  fi
+}
+
+# The background unpack: untar_xz into a fresh folder; writes exactly one marker.
 # Arguments: tarball, folder, python, done marker, failed marker, pid file.
 # shellcheck disable=SC2016  # expanded by the bash -c that runs it
-unpack_cmd='
+unpack_cmd="$(declare -f untar_xz)"'
   set -o pipefail
   echo $$ >"$6"
-  rm -rf "$2" && mkdir -p "$2" &&
-  if command -v xz >/dev/null; then xz -dc -T0 "$1" | tar xf - -C "$2";
-  else "$3" -c "import sys, tarfile; tarfile.open(sys.argv[1], \"r:xz\").extractall(sys.argv[2])" "$1" "$2";
-  fi && touch "$4" || { touch "$5"; exit 1; }'
+  python=$3
+  rm -rf "$2" && mkdir -p "$2" && untar_xz "$1" "$2" && touch "$4" || { touch "$5"; exit 1; }'
 
 # Started and not finished, and its process alive (or not yet past writing its pid).
 unpack_running() {
@@ -140,6 +148,10 @@ install)
     # libs-core install, so the cu13 libraries are merged in afterwards (they share no files).
     mkdir -p "$site/nvidia_cutlass_dsl"
     cp -a "$fa4site/nvidia_cutlass_dsl/." "$site/nvidia_cutlass_dsl/"
+    for part in "$anchors"/small/*.tar.xz; do
+      echo "== untarring $(basename "$part") into $site"
+      untar_xz "$part" "$site" || { echo "error: untarring $part failed" >&2; status=1; }
+    done
   else
     echo "warning: FA4 will not import (no cu13 CUTLASS DSL libraries); cuDNN's frontend is installed" >&2
     status=1

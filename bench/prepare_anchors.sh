@@ -9,18 +9,19 @@
 #   bash bench/prepare_anchors.sh          # then see bench/install_anchors.sh
 #
 # Why two folders: nvidia-cutlass-dsl-libs-cu13 is a 92 MB wheel (two shared libraries,
-# 193 MB + 44 MB unpacked); only its unzipped tree, compressed with xz -9 (~63.6 MB), fits one
-# call beside the project's files, and nothing else fits with it. So
-#   build/anchors/big/    the xz-compressed nvidia_cutlass_dsl/ tree of that wheel alone
+# 193 MB + 44 MB unpacked); its unzipped tree compressed with xz -9e is ~58.4 MiB, which beside
+# the project's files (~5.6 MiB and growing) no longer fits one call. So the tree travels in
+# two parts, one a call:
+#   build/anchors/big/    dsl_packages/ of that wheel (the 193 MB MLIR library), xz -9e
 #                         (carried by call 1, which unpacks it in the background),
-#   build/anchors/small/  every other wheel (~22 MB; carried by call 2, which installs them
-#                         and merges the unpacked tree in).
+#   build/anchors/small/  every other wheel (~22 MB) and the wheel's cu13/ part (its 44 MB
+#                         runtime library, xz -9e) (carried by call 2, which installs the
+#                         wheels and merges both parts in).
 # build/ is git-ignored, which is what `carry` needs. Downloads are kept in
-# build/anchors/download/ (never carried) and reused; the .tar.xz is rebuilt only when missing
-# or with FORCE=1 (about 5 minutes of xz on 2 cores).
+# build/anchors/download/ (never carried) and reused; the .tar.xz files are rebuilt only when
+# missing or with FORCE=1 (about 4 minutes of xz on 2 cores).
 #
-# Environment: PYTHON (default python3), FORCE=1 (recompress), XZ_THREADS (default 2: more
-# threads cut the time but each adds ~700 MB of memory at -9).
+# Environment: PYTHON (default python3), FORCE=1 (recompress).
 set -eu -o pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -29,7 +30,6 @@ dl=$anchors/download
 big=$anchors/big
 small=$anchors/small
 python=${PYTHON:-python3}
-threads=${XZ_THREADS:-2}
 
 # The versions measured on the H200 (ANCHORS.md). The GPU machine already has what they need
 # beyond these (cuda-bindings, einops, protobuf, typing-extensions, cuDNN), hence --no-deps.
@@ -44,7 +44,8 @@ small_wheel_specs=(
   torch-c-dlpack-ext==0.1.5
   nvidia-cudnn-frontend==1.32.0
 )
-tarball_name=nvidia_cutlass_dsl_libs_cu13-4.8.1.tar.xz
+tarball_name=nvidia_cutlass_dsl_libs_cu13-4.8.1.tar.xz          # big/: dsl_packages/
+runtime_tarball_name=nvidia_cutlass_dsl_libs_cu13-4.8.1.cu13.tar.xz  # small/: cu13/
 
 # The GPU machine runs CPython 3.12 on x86-64 (glibc manylinux); this is the device README's
 # download line. pip matches manylinux_2_N tags exactly, so several are named.
@@ -68,35 +69,48 @@ wheel_of() {  # spec -> path of its wheel in $dl (exactly one, or fail)
   printf '%s\n' "$found"
 }
 
-# --- small: every wheel but libs-cu13, and nothing else (stale versions would make pip fail
-# with two versions of one project) ---------------------------------------------------------
+# --- small: every wheel but libs-cu13 (and no stale versions: pip would fail with two
+# versions of one project); the wheel's cu13/ part is added below ------------------------------
 rm -f "$small"/*.whl
 for spec in "${small_wheel_specs[@]}"; do
   cp "$(wheel_of "$spec")" "$small/"
 done
 
-# --- big: nvidia_cutlass_dsl/ of the libs-cu13 wheel, tar | xz -9. Only that tree: its
-# dist-info is not needed (nothing reads the libs-cu13 distribution's metadata; the .pth that
-# would add dsl_packages to sys.path comes from nvidia-cutlass-dsl and is replaced by
-# PYTHONPATH, since pip --target folders' .pth files are not read). --------------------------
+# --- the libs-cu13 wheel's nvidia_cutlass_dsl/ tree in two tarballs: dsl_packages/ (big/) and
+# cu13/ (small/). Only that tree: its dist-info is not needed (nothing reads the libs-cu13
+# distribution's metadata; the .pth that would add dsl_packages to sys.path comes from
+# nvidia-cutlass-dsl and is replaced by PYTHONPATH, since pip --target folders' .pth files are
+# not read). One xz stream each, -9e single-threaded: threads split the input into blocks and
+# compress worse, and every KiB counts against the limit. ----------------------------------------
 cu13_wheel=$(wheel_of "$big_wheel_spec")
 tarball=$big/$tarball_name
-# Only the tarball: anything else in big/ would travel too and eat into the 64 MiB.
+runtime_tarball=$small/$runtime_tarball_name
+# Only the tarball in big/: anything else there would travel too and eat into the 64 MiB.
 find "$big" -mindepth 1 -maxdepth 1 ! -name "$tarball_name" -exec rm -rf {} +
-if [ -s "$tarball" ] && [ "${FORCE:-0}" != 1 ] && [ "$tarball" -nt "$cu13_wheel" ]; then
-  echo "== $tarball exists (FORCE=1 rebuilds it)"
+find "$small" -mindepth 1 -maxdepth 1 ! -name '*.whl' ! -name "$runtime_tarball_name" -exec rm -rf {} +
+if [ -s "$tarball" ] && [ -s "$runtime_tarball" ] && [ "${FORCE:-0}" != 1 ] &&
+   [ "$tarball" -nt "$cu13_wheel" ] && [ "$runtime_tarball" -nt "$cu13_wheel" ]; then
+  echo "== $tarball and $runtime_tarball exist (FORCE=1 rebuilds them)"
 else
   work=$(mktemp -d "$anchors/unzip.XXXXXX")
   trap 'rm -rf "$work"' EXIT
   echo "== unzipping $(basename "$cu13_wheel")"
   unzip -q "$cu13_wheel" 'nvidia_cutlass_dsl/*' -d "$work"
-  echo "== tar | xz -9 -T$threads (several minutes)"
+  if [ -n "$(find "$work/nvidia_cutlass_dsl" -mindepth 1 -maxdepth 1 ! -name dsl_packages ! -name cu13)" ]; then
+    echo "error: $(basename "$cu13_wheel") has more than dsl_packages/ and cu13/ under nvidia_cutlass_dsl/" >&2
+    exit 1
+  fi
+  echo "== tar | xz -9e, both parts side by side (several minutes)"
   start=$SECONDS
   # --sort/--owner/--group: the same bytes on every run, whoever runs it.
-  (cd "$work" && tar cf - --sort=name --owner=0 --group=0 --numeric-owner nvidia_cutlass_dsl \
-     | xz -9 -T"$threads" >"$big/.partial.tar.xz")
-  xz -t "$big/.partial.tar.xz"
-  mv "$big/.partial.tar.xz" "$tarball"
+  pack() {  # subtree of nvidia_cutlass_dsl/ -> tarball
+    (cd "$work" && tar cf - --sort=name --owner=0 --group=0 --numeric-owner "nvidia_cutlass_dsl/$1" \
+       | xz -9e -T1 >"$2.partial") && xz -t "$2.partial" && mv "$2.partial" "$2"
+  }
+  pack dsl_packages "$tarball" & pid_big=$!
+  pack cu13 "$runtime_tarball" & pid_small=$!
+  wait "$pid_big"
+  wait "$pid_small"
   rm -rf "$work"
   trap - EXIT
   echo "   took $((SECONDS - start)) s"
