@@ -56,7 +56,11 @@ untar_xz() {  # tarball folder
   if command -v xz >/dev/null; then
     xz -dc -T0 "$1" | tar xf - -C "$2"
   else
-    "$python" -c 'import sys, tarfile; tarfile.open(sys.argv[1], "r:xz").extractall(sys.argv[2])' "$1" "$2"
+    # filter="tar" where Python has extraction filters (3.12+: no DeprecationWarning; 3.14
+    # changes the default): members stay as archived, absolute paths refused.
+    "$python" -c 'import sys, tarfile
+extra = {"filter": "tar"} if hasattr(tarfile, "tar_filter") else {}
+tarfile.open(sys.argv[1], "r:xz").extractall(sys.argv[2], **extra)' "$1" "$2"
   fi
 }
 
@@ -152,6 +156,11 @@ install)
       echo "== untarring $(basename "$part") into $site"
       untar_xz "$part" "$site" || { echo "error: untarring $part failed" >&2; status=1; }
     done
+    if [ ! -d "$site/nvidia_cutlass_dsl/cu13" ]; then
+      echo "error: no nvidia_cutlass_dsl/cu13/ in $site (small/ lacks its .tar.xz:" \
+        "bench/prepare_anchors.sh makes it)" >&2
+      status=1
+    fi
   else
     echo "warning: FA4 will not import (no cu13 CUTLASS DSL libraries); cuDNN's frontend is installed" >&2
     status=1

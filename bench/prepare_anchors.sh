@@ -107,12 +107,30 @@ else
     (cd "$work" && tar cf - --sort=name --owner=0 --group=0 --numeric-owner "nvidia_cutlass_dsl/$1" \
        | xz -9e -T1 >"$2.partial") && xz -t "$2.partial" && mv "$2.partial" "$2"
   }
+  # Neither tarball may survive from an earlier run: a half-failed run would otherwise leave
+  # one stale part that the check above then keeps.
+  rm -f "$tarball" "$runtime_tarball"
+  # Job control: each part in its own process group, so that an interrupt or a failing part
+  # stops the tar and xz of both (background jobs of a script ignore Ctrl-C otherwise).
+  set -m
   pack dsl_packages "$tarball" & pid_big=$!
   pack cu13 "$runtime_tarball" & pid_small=$!
-  wait "$pid_big"
-  wait "$pid_small"
+  set +m
+  # shellcheck disable=SC2317  # called from the traps
+  stop_packs() { kill -- -"$pid_big" -"$pid_small" 2>/dev/null || true; }
+  trap 'stop_packs; rm -rf "$work"' EXIT
+  trap 'exit 130' INT
+  trap 'exit 143' TERM
+  status=0
+  for _ in 1 2; do  # whichever part ends first; a failure stops the other (EXIT trap)
+    wait -n || { status=$?; break; }
+  done
+  if [ "$status" != 0 ]; then
+    echo "error: packing the tarballs failed (status $status)" >&2
+    exit "$status"
+  fi
+  trap - EXIT INT TERM
   rm -rf "$work"
-  trap - EXIT
   echo "   took $((SECONDS - start)) s"
 fi
 
