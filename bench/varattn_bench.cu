@@ -42,6 +42,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -1120,6 +1121,14 @@ std::vector<std::string> split(const std::string& s, char sep) {
 }
 
 //! Takes the --varattn_* flags out of argv (Google Benchmark rejects flags it does not know).
+//! The whole of `text` as a number; NaN (which every range check refuses) when it is empty or
+//! has anything after the number.
+double number_or_nan(const std::string& text) {
+  char* end = nullptr;
+  const double x = std::strtod(text.c_str(), &end);
+  return text.empty() || *end != '\0' ? std::nan("") : x;
+}
+
 bool parse_own_flags(int& argc, char** argv, options& opt, std::string& error) {
   if (const char* env = std::getenv("VARATTN_WORKLOADS"); env != nullptr && *env != '\0') {
     std::fprintf(stderr, "varattn_bench: VARATTN_WORKLOADS is ignored: the workloads are compiled "
@@ -1152,16 +1161,14 @@ bool parse_own_flags(int& argc, char** argv, options& opt, std::string& error) {
     } else if (auto v = value_of("--varattn_min_time")) {
       // Set per benchmark through MinTime(): the --benchmark_min_time syntax differs
       // between Google Benchmark 1.7 and 1.8.
-      char* end = nullptr;
-      opt.min_time_s = std::strtod(v->c_str(), &end);
-      if (v->empty() || *end != '\0' || !(opt.min_time_s > 0 && opt.min_time_s <= 3600)) {
+      opt.min_time_s = number_or_nan(*v);
+      if (!(opt.min_time_s > 0 && opt.min_time_s <= 3600)) {
         error = "--varattn_min_time: '" + *v + "' is not a number of seconds above 0, at most 3600";
         return false;
       }
     } else if (auto v = value_of("--varattn_settle")) {
-      char* end = nullptr;
-      opt.settle_s = std::strtod(v->c_str(), &end);
-      if (v->empty() || *end != '\0' || !(opt.settle_s >= 0 && opt.settle_s <= 60)) {
+      opt.settle_s = number_or_nan(*v);
+      if (!(opt.settle_s >= 0 && opt.settle_s <= 60)) {
         error = "--varattn_settle: '" + *v + "' is not a number of seconds from 0 to 60";
         return false;
       }
