@@ -100,7 +100,11 @@ __device__ __forceinline__ void forward_tile(const forward_params<Element>& p,
 
   // Q, the first K and the first V go out together: a one-step tile (short segments) then
   // waits for memory once.
-  load_rows_async<T, T::kBlockM>(sq, tile.q_rows(p), valid_rows);
+  if constexpr (T::kDecode) {
+    load_rows_async<T, T::kBlockM>(sq, tile.q_rows(p), valid_rows);  // rows of several heads
+  } else {
+    load_tile_async<T, T::kBlockM>(sq, tile.q(p), p.q_token_stride, valid_rows);
+  }
   if (kv_steps > 0) {
     const int key0 = tile.key0(0);
     load_tile_async<T, T::kBlockN>(sk, tile.k(p, key0), p.k_token_stride,
@@ -118,6 +122,10 @@ __device__ __forceinline__ void forward_tile(const forward_params<Element>& p,
   online_softmax softmax[T::kMTiles];
   const int warp_row0 = warp * T::kWarpRows;  // the warp's first row in the tile
   const Element* sq_warp = sq + warp_row0 * T::kStride;
+  // A warp whose rows all lie past the segment's end (a 20-row segment leaves two of a short
+  // tile's four warps so) only joins the tile's copies and barriers: its products, softmax and
+  // stores would all be discarded, and the SM's other warps get its issue slots.
+  const bool warp_has_rows = warp_row0 < valid_rows;
 
   for (int step = 0; step < kv_steps; ++step) {
     const int key0 = tile.key0(step);
@@ -134,13 +142,15 @@ __device__ __forceinline__ void forward_tile(const forward_params<Element>& p,
     }
 
     float s[T::kMTiles][T::kScoreTiles][4] = {};
-    score_product<T>(s, sq_warp, sk, lane);
-    const bool masked = tile.partial(key0);
+    if (warp_has_rows) {
+      score_product<T>(s, sq_warp, sk, lane);
+      const bool masked = tile.partial(key0);
 #pragma unroll
-    for (int m = 0; m < T::kMTiles; ++m) {
-      Modifier::apply(s[m], p.softcap_scale);
-      if (masked) tile.apply_mask(s[m], warp_row0 + m * 16, key0);
-      softmax[m].template step<T::kLazyRescale>(s[m], acc[m], p.exp2_scale);
+      for (int m = 0; m < T::kMTiles; ++m) {
+        Modifier::apply(s[m], p.softcap_scale);
+        if (masked) tile.apply_mask(s[m], warp_row0 + m * 16, key0);
+        softmax[m].template step<T::kLazyRescale>(s[m], acc[m], p.exp2_scale);
+      }
     }
 
     // V landed, and every warp is done with K: prefetch the next K under the PV product.
@@ -152,12 +162,13 @@ __device__ __forceinline__ void forward_tile(const forward_params<Element>& p,
                                      tile.mask.k_length - next);
       cp_async_commit();
     }
-    value_product<T>(acc, s, sv, lane);
+    if (warp_has_rows) value_product<T>(acc, s, sv, lane);
   }
 
   // With no key step the Q copies may still be landing in rows the epilogue reuses.
   cp_async_wait<0>();
   __syncthreads();
+  if (!warp_has_rows) return;
   const auto lse_rows = tile.lse_rows(p);
   const auto o_rows = tile.o_rows(p);
 #pragma unroll
