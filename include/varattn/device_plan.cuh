@@ -23,8 +23,6 @@
 namespace varattn {
 namespace detail {
 
-inline constexpr int kBuildThreads = 256;
-
 //! What is wrong with offsets[i] of an array of n + 1 offsets that must run from 0 to `rows`
 //! without decreasing (a device_report code, 0 if nothing); `bound` gets the compared value.
 __device__ __forceinline__ int32_t offset_error(const int32_t* offsets, int32_t i, int32_t n,
@@ -37,10 +35,11 @@ __device__ __forceinline__ int32_t offset_error(const int32_t* offsets, int32_t 
 }
 
 // A template only so that the header-only definition may appear in many translation units.
-// Validates and copies the offsets into the plan, then writes the (segment, q-tile) items
-// grouped by the size class of each tile's main-loop steps (tile_steps), largest first, in
-// segment order within a class (class_sort.cuh), a segment's run of tiles in one class
-// reversed when its last tile sees more keys than its first (a causal run grows).
+// Validates and copies the offsets into the plan, then writes the (segment, q-tile) items,
+// and with `grouping` the groups of short segments (for_each_item_run), by the size class
+// of each tile's main-loop steps (tile_steps), largest first, in segment order within a class
+// (class_sort.cuh), a segment's run of tiles in one class reversed when its last tile sees
+// more keys than its first (a causal run grows).
 // Invalid offsets leave count 0 and a non-zero status (the forward then writes NaN
 // everywhere) and, unless an earlier failure is still untaken, a report naming the first bad
 // entry (lowest index; q before k).
@@ -48,7 +47,8 @@ template <int Threads = kBuildThreads>
 __global__ void __launch_bounds__(Threads)
     build_work_list_kernel(const int32_t* __restrict__ cu_q, const int32_t* __restrict__ cu_k,
                            int32_t segment_count, int32_t rows_q, int32_t rows_k,
-                           int32_t block_m, int32_t block_n, window w, int32_t capacity,
+                           int32_t block_m, int32_t block_n, window w, bool grouping,
+                           int32_t capacity,
                            int32_t* count, int32_t* status, int32_t* plan_cu_q, int32_t* plan_cu_k,
                            work_item* items, device_report* report) {
   __shared__ int32_t first_bad;  // 2 * index + array of the first invalid entry
@@ -87,27 +87,36 @@ __global__ void __launch_bounds__(Threads)
     return;
   }
   class_sort<Threads> sort(sort_storage, segment_count);
-  for (int32_t s = sort.begin(); s < sort.end(); ++s) {
-    for_each_class_run(cu_q[s + 1] - cu_q[s], cu_k[s + 1] - cu_k[s], block_m, block_n, w,
-                       [&](int32_t, int32_t tiles, int32_t slot) { sort.count(slot, tiles); });
-  }
+  struct lengths {
+    int32_t q, k;
+  };
+  const auto length = [&](int32_t s) {
+    return lengths{cu_q[s + 1] - cu_q[s], cu_k[s + 1] - cu_k[s]};
+  };
+  // Groups never cross two threads' ranges: each thread groups its own segments.
+  for_each_item_run(
+      sort.begin(), sort.end(), length, block_m, block_n, w, grouping,
+      [&](int32_t, int32_t, int32_t tiles, int32_t slot) { sort.count(slot, tiles); },
+      [&](int32_t, int32_t, int32_t slot) { sort.count(slot, 1); });
   sort.scan();
-  for (int32_t s = sort.begin(); s < sort.end(); ++s) {
-    const int32_t q_length = cu_q[s + 1] - cu_q[s], k_length = cu_k[s + 1] - cu_k[s];
-    for_each_class_run(q_length, k_length, block_m, block_n, w,
-                       [&](int32_t first_tile, int32_t tiles, int32_t slot) {
-                         // Reversed when it grows (causal): its larger end first; a one-tile
-                         // run (every short segment) needs no comparison.
-                         const int32_t last_tile = first_tile + tiles - 1;
-                         const bool rising =
-                             tiles > 1 && tile_keys(q_length, k_length, last_tile, block_m, w) >
-                                              tile_keys(q_length, k_length, first_tile, block_m, w);
-                         const int32_t at = sort.place(slot, tiles);
-                         for (int32_t t = 0; t < tiles && at + t < capacity; ++t) {
-                           items[at + t] = {s, rising ? last_tile - t : first_tile + t};
-                         }
-                       });
-  }
+  for_each_item_run(
+      sort.begin(), sort.end(), length, block_m, block_n, w, grouping,
+      [&](int32_t s, int32_t first_tile, int32_t tiles, int32_t slot) {
+        // Reversed when it grows (causal): its larger end first; a one-tile run (every short
+        // segment) needs no comparison.
+        const int32_t q_length = cu_q[s + 1] - cu_q[s], k_length = cu_k[s + 1] - cu_k[s];
+        const int32_t last_tile = first_tile + tiles - 1;
+        const bool rising = tiles > 1 && tile_keys(q_length, k_length, last_tile, block_m, w) >
+                                             tile_keys(q_length, k_length, first_tile, block_m, w);
+        const int32_t at = sort.place(slot, tiles);
+        for (int32_t t = 0; t < tiles && at + t < capacity; ++t) {
+          items[at + t] = {s, rising ? last_tile - t : first_tile + t};
+        }
+      },
+      [&](int32_t first, int32_t count, int32_t slot) {
+        const int32_t at = sort.place(slot, 1);
+        if (at < capacity) items[at] = work_item::group(first, count);
+      });
   if (tid == 0) {
     const int32_t total = sort.total();
     *count = total < capacity ? total : capacity;
@@ -142,7 +151,8 @@ inline void build_on_device(plan& p, device_span<const int32_t> cu_q,
   auto* base = p.c_.device;
   detail::launch_kernel(detail::build_work_list_kernel<>, dim3(1), dim3(detail::kBuildThreads), 0,
                         stream, cu_q.data, cu_k.data, p.segment_count(), p.rows_q(), p.rows_k(),
-                        p.tile().block_m, p.tile().block_n, p.c_.window, w.capacity, base, base + 1,
+                        p.tile().block_m, p.tile().block_n, p.c_.window,
+                        p.kernel().groups_segments(), w.capacity, base, base + 1,
                         const_cast<int32_t*>(w.cu_q), const_cast<int32_t*>(w.cu_k),
                         const_cast<work_item*>(w.items), p.c_.report);
   p.c_.built = true;

@@ -47,6 +47,12 @@ struct kernel_config {
   int32_t pack = 1;
 
   constexpr int32_t threads() const { return tile.warps * 32; }
+  //! Whether a tile may hold a group of whole short segments (work_item::group): the sm80
+  //! short tile (several warps of one 16-row m-tile each), whose per-row key ranges
+  //! (detail/kernel/segment_group.cuh) mask each row to its own segment's keys.
+  constexpr bool groups_segments() const {
+    return family == kernel_family::sm80 && tile.warps > 1 && tile.m_tiles() == 1;
+  }
   constexpr int32_t rows() const { return tile.block_m * pack; }
 
   //! The same compiled kernel (the launch's check): pack is a run-time value of that kernel.

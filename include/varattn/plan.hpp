@@ -227,7 +227,16 @@ class plan {
       }
     }
     for (const work_item& item : c_.work) {
-      for (int32_t head = 0; head < c_.shape.heads_q; ++head) f(item.segment, head, item.q_tile);
+      for (int32_t head = 0; head < c_.shape.heads_q; ++head) {
+        if (!item.is_group()) {
+          f(item.segment, head, item.q_tile);
+          continue;
+        }
+        // A group: tile 0 of each of its segments that has rows.
+        for (int32_t s = item.segment; s < item.segment + item.segments(); ++s) {
+          if (c_.q_offsets[s + 1] > c_.q_offsets[s]) f(s, head, 0);
+        }
+      }
     }
     for (const plan& bucket : c_.buckets) bucket.for_each_work_item(f);
   }
@@ -339,7 +348,10 @@ class plan {
       }
       return p;
     }
-    p.c_.work = detail::build_work_list(q, k, p.c_.kernel.tile.block_m, p.c_.window, filter);
+    const tile_shape tile = p.c_.kernel.tile;
+    p.c_.work = detail::build_work_list(q, k, tile.block_m, tile.block_n, p.c_.window,
+                                        p.c_.kernel.groups_segments(), filter);
+    p.c_.q_offsets.assign(q.offsets().begin(), q.offsets().end());
     p.set_capacity(static_cast<int64_t>(p.c_.work.size()));
     // Stage [count, status, cu_q, cu_k, items] in pinned memory the plan keeps alive, so
     // that the copy runs asynchronously and needs no wait.
@@ -515,6 +527,7 @@ class plan {
     std::string rows_k_source;
     std::vector<segment_launch> launches;
     std::vector<work_item> work;
+    std::vector<int32_t> q_offsets;  // fused, built on the host: for_each_work_item's groups
     std::vector<plan> buckets;  // bucketed: fused child plans (std::vector allows incomplete T)
     int32_t capacity = 0;
     int32_t* device = nullptr;          // fused: see the layout above (owned or borrowed)

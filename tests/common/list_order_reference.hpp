@@ -10,59 +10,72 @@
 #include <varattn/detail/list_order.hpp>
 #include <varattn/work_list.hpp>
 
+#include <algorithm>
 #include <array>
 #include <cstdint>
 #include <vector>
 
 namespace test {
 
-// Function objects, not lambdas: for_each_class_run is host and device code, and nvcc warns
-// of a host lambda called from it.
-struct class_counter {
-  int32_t* next;  // items a class
-  VARATTN_HOST_DEVICE void operator()(int32_t, int32_t tiles, int32_t slot) const {
-    next[slot] += tiles;
+//! One class of the list: its items in the order the builder places them.
+using class_lists = std::array<std::vector<varattn::work_item>, varattn::detail::kSegmentClasses>;
+
+struct lengths_at {
+  const std::vector<int32_t>* q;
+  const std::vector<int32_t>* k;
+  struct lengths {
+    int32_t q, k;
+  };
+  lengths operator()(int32_t s) const {
+    return {(*q)[static_cast<std::size_t>(s)], (*k)[static_cast<std::size_t>(s)]};
   }
 };
 
-struct class_placer {
-  int32_t* next;  // each class's next place
-  varattn::work_item* items;
-  int32_t segment, q_length, k_length, block_m;
+struct run_placer {
+  class_lists* lists;
+  const std::vector<int32_t>* q_lengths;
+  const std::vector<int32_t>* k_lengths;
+  int32_t block_m;
   varattn::detail::window w;
-  VARATTN_HOST_DEVICE void operator()(int32_t first_tile, int32_t tiles, int32_t slot) const {
+  void operator()(int32_t segment, int32_t first_tile, int32_t tiles, int32_t slot) const {
     using varattn::detail::tile_keys;
+    const int32_t q_length = (*q_lengths)[static_cast<std::size_t>(segment)];
+    const int32_t k_length = (*k_lengths)[static_cast<std::size_t>(segment)];
     const int32_t last_tile = first_tile + tiles - 1;
     const bool rising = tile_keys(q_length, k_length, last_tile, block_m, w) >
                         tile_keys(q_length, k_length, first_tile, block_m, w);
     for (int32_t t = 0; t < tiles; ++t) {
-      items[next[slot]++] = {segment, rising ? last_tile - t : first_tile + t};
+      (*lists)[static_cast<std::size_t>(slot)].push_back(
+          {segment, rising ? last_tile - t : first_tile + t});
     }
   }
 };
 
-inline std::vector<varattn::work_item> class_ordered_list(const std::vector<int32_t>& q_lengths,
-                                                          const std::vector<int32_t>& k_lengths,
-                                                          int32_t block_m, int32_t block_n,
-                                                          varattn::detail::window w) {
-  std::array<int32_t, varattn::detail::kSegmentClasses> next{};
-  for (std::size_t s = 0; s < q_lengths.size(); ++s) {
-    varattn::detail::for_each_class_run(q_lengths[s], k_lengths[s], block_m, block_n, w,
-                                        class_counter{next.data()});
+struct group_placer {
+  class_lists* lists;
+  void operator()(int32_t first, int32_t count, int32_t slot) const {
+    (*lists)[static_cast<std::size_t>(slot)].push_back(varattn::work_item::group(first, count));
   }
-  int32_t first = 0;
-  for (int32_t& n : next) {
-    const int32_t tiles = n;
-    n = first;
-    first += tiles;
+};
+
+//! `threads`: the builder's (kBuildThreads); each groups only within its own range of
+//! segments (class_sort.cuh's split: ceil(n / threads) a thread).
+inline std::vector<varattn::work_item> class_ordered_list(
+    const std::vector<int32_t>& q_lengths, const std::vector<int32_t>& k_lengths,
+    int32_t block_m, int32_t block_n, varattn::detail::window w, bool grouping = false,
+    int32_t threads = varattn::detail::kBuildThreads) {
+  class_lists lists;
+  const auto n = static_cast<int32_t>(q_lengths.size());
+  const int32_t per = (n + threads - 1) / threads;
+  for (int32_t begin = 0; per > 0 && begin < n; begin += per) {
+    varattn::detail::for_each_item_run(begin, std::min(n, begin + per),
+                                       lengths_at{&q_lengths, &k_lengths}, block_m, block_n, w,
+                                       grouping,
+                                       run_placer{&lists, &q_lengths, &k_lengths, block_m, w},
+                                       group_placer{&lists});
   }
-  std::vector<varattn::work_item> items(static_cast<std::size_t>(first));
-  for (std::size_t s = 0; s < q_lengths.size(); ++s) {
-    varattn::detail::for_each_class_run(
-        q_lengths[s], k_lengths[s], block_m, block_n, w,
-        class_placer{next.data(), items.data(), static_cast<int32_t>(s), q_lengths[s],
-                     k_lengths[s], block_m, w});
-  }
+  std::vector<varattn::work_item> items;
+  for (const auto& list : lists) items.insert(items.end(), list.begin(), list.end());
   return items;
 }
 

@@ -1,12 +1,14 @@
 // SPDX-License-Identifier: Apache-2.0
 // The fused forward's work list built on the device (device_plan.cuh) is exactly the stable
 // size-class order (tests/common/list_order_reference.hpp): classes largest first, segment
-// order within a class, a run's largest tile first. The order only moves time, never results
+// order within a class, a run's largest tile first, short segments grouped within each
+// builder thread's range. The order only moves time, never results
 // (the other GPU tests check those); this pins it, as the benchmarks' figures depend on it.
 // And the backward's grid ranks map onto its k list (locate_rank_in_warp) as the host's
 // reference locate_rank says, holes past the total included.
 #include <varattn/detail/backward/work_list.cuh>
 
+#include <algorithm>
 #include <random>
 #include <vector>
 
@@ -18,8 +20,10 @@ TEST_CASE("device-built work lists: the forward's list is the stable size-class 
   std::mt19937 rng(71);
   std::vector<int32_t> many(3000);  // more segments than the builder's threads, several each
   for (int32_t& n : many) n = static_cast<int32_t>(rng() % 300);
+  std::vector<int32_t> tiny(3000);  // short segments: grouped (sm80 short tiles)
+  for (int32_t& n : tiny) n = static_cast<int32_t>(rng() % 41);
   const std::vector<std::vector<int32_t>> tables = {
-      {476, 2016, 0, 2843, 1, 8192, 140, 1155, 64, 65}, many, {16384}};
+      {476, 2016, 0, 2843, 1, 8192, 140, 1155, 64, 65}, many, {16384}, tiny};
   struct mask {
     bool causal;
     int32_t left, right;
@@ -40,9 +44,11 @@ TEST_CASE("device-built work lists: the forward's list is the stable size-class 
         options.window_left = m.left;
         options.window_right = m.right;
         test::stream_guard s;
+        // The tile from the longest segment (the short tile for `tiny`: groups).
+        const int32_t max_q = *std::max_element(lengths.begin(), lengths.end());
         auto p = varattn::plan::reserve_on_device(static_cast<int32_t>(lengths.size()),
                                                   segs_q.total(), segs_k.total(), {2, 2, 128},
-                                                  options);
+                                                  options, max_q);
         thrust::device_vector<int32_t> cu_q(segs_q.offsets()), cu_k(segs_k.offsets());
         varattn::build_on_device(p, {thrust::raw_pointer_cast(cu_q.data()), cu_q.size()},
                                  {thrust::raw_pointer_cast(cu_k.data()), cu_k.size()}, s.stream);
@@ -53,7 +59,14 @@ TEST_CASE("device-built work lists: the forward's list is the stable size-class 
         VARATTN_CUDA_CHECK(cudaMemcpy(&count, work.count, sizeof count, cudaMemcpyDeviceToHost));
         const auto want = test::class_ordered_list(
             lengths, k_lengths, p.tile().block_m, p.tile().block_n,
-            varattn::detail::window{p.window_left(), p.window_right()});
+            varattn::detail::window{p.window_left(), p.window_right()},
+            p.kernel().groups_segments());
+        if (&lengths == &tables.back() && prefix == 0) {  // short segments, keys as queries
+          CHECK(p.kernel().groups_segments());
+          CHECK(std::count_if(want.begin(), want.end(), [](const varattn::work_item& item) {
+                  return item.is_group();
+                }) > 0);
+        }
         REQUIRE(count == static_cast<int32_t>(want.size()));
         std::vector<varattn::work_item> got(want.size());
         VARATTN_CUDA_CHECK(cudaMemcpy(got.data(), work.items, got.size() * sizeof(got[0]),

@@ -49,6 +49,18 @@ TEST_CASE("every kernel family on a small problem") {
     short_tiles.options.causal = causal;
     short_tiles.with_lse = causal;
     test::check<__half>(short_tiles, {42});
+    // Short segments sharing tiles (work_item::group: 5 + 0 + 17 + 30, then 64 alone, 3 + 3),
+    // q and k of different lengths, a segment with queries and no key: its table in shared
+    // memory and the per-row masks under the sanitizers.
+    test::problem groups;
+    groups.lengths_q = {5, 0, 17, 30, 64, 3, 3};
+    groups.lengths_k = {9, 2, 17, 28, 64, 3, 0};
+    groups.head_dim = 80;
+    groups.options.causal = causal;
+    groups.options.window_left = causal ? 4 : -1;
+    groups.with_lse = true;
+    groups.device_max_q_length = 64;
+    test::check<__nv_bfloat16>(groups, {43});
   }
 }
 

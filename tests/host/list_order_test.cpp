@@ -114,7 +114,7 @@ TEST_CASE("device-built forward list: one causal segment comes out as the host's
   const auto items = test::class_ordered_list(q, q, 128, 64, varattn::detail::window{-1, 0});
   const auto segs = varattn::segments::from_lengths({16384}, "cu_seqlens_q");
   const std::vector<varattn::work_item> host =
-      varattn::detail::build_work_list(segs, segs, 128, varattn::detail::window{-1, 0});
+      varattn::detail::build_work_list(segs, segs, 128, 64, varattn::detail::window{-1, 0}, false);
   REQUIRE(items.size() == host.size());
   for (std::size_t i = 0; i < items.size(); ++i) CHECK(items[i].q_tile == host[i].q_tile);
 }
@@ -183,4 +183,25 @@ TEST_CASE("device-built forward list: tiles of one step are one class, in segmen
     CHECK(items[i].segment == static_cast<int32_t>(i));
     CHECK(items[i].q_tile == 0);
   }
+}
+
+TEST_CASE("device-built forward list: groups stay within each builder thread's segments") {
+  // 600 short segments over 256 threads: 3 a thread, so a group never spans more than 3, and
+  // one starts at every multiple of 3 that has rows.
+  std::vector<int32_t> q;
+  for (int32_t i = 0; i < 600; ++i) q.push_back((i * 7) % 11);  // 0 to 10 rows
+  const auto items = test::class_ordered_list(q, q, 64, 64, varattn::detail::window{}, true);
+  std::vector<int> seen(q.size(), 0);
+  for (const varattn::work_item& it : items) {
+    const int32_t first = it.segment, last = it.segment + it.segments();
+    CHECK(first / 3 == (last - 1) / 3);  // one thread's range
+    for (int32_t s = first; s < last; ++s) ++seen[static_cast<std::size_t>(s)];
+  }
+  for (std::size_t s = 0; s < q.size(); ++s) {
+    CAPTURE(s);
+    // A segment with rows is covered once; an empty one at most once (inside a group).
+    CHECK(seen[s] <= 1);
+    if (q[s] > 0) CHECK(seen[s] == 1);
+  }
+  CHECK(items.size() < q.size() / 2);
 }

@@ -118,7 +118,7 @@ TEST_CASE("the fused work list holds every (segment, q-tile) once, longest first
     const auto k = segments::from_lengths(lk, "cu_seqlens_k");
     const int32_t block_m = 64;
     const varattn::detail::window w = causal ? kCausal : kFull;
-    const auto items = varattn::detail::build_work_list(q, k, block_m, w);
+    const auto items = varattn::detail::build_work_list(q, k, block_m, 64, w, false);
     std::map<std::pair<int32_t, int32_t>, int> seen;
     int32_t previous_cost = INT32_MAX;
     for (const varattn::work_item& item : items) {
@@ -167,11 +167,13 @@ TEST_CASE("bucket filters split the work list into short and long segments") {
   for (const bool causal : {false, true}) {
     using varattn::detail::segment_filter;
     const varattn::detail::window w = causal ? kCausal : kFull;
-    const auto all = varattn::detail::build_work_list(q, q, 128, w);
+    const auto all = varattn::detail::build_work_list(q, q, 128, 64, w, false);
     const auto short_items =
-        varattn::detail::build_work_list(q, q, 64, w, segment_filter::short_only);
+        varattn::detail::build_work_list(q, q, 64, 64, w, false,
+                                           segment_filter::short_only);
     const auto long_items =
-        varattn::detail::build_work_list(q, q, 128, w, segment_filter::long_only);
+        varattn::detail::build_work_list(q, q, 128, 64, w, false,
+                                           segment_filter::long_only);
     std::map<int32_t, int> tiles_short, tiles_long;
     for (const varattn::work_item& w : short_items) ++tiles_short[w.segment];
     for (const varattn::work_item& w : long_items) ++tiles_long[w.segment];

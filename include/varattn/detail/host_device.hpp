@@ -9,3 +9,12 @@
 #else
 #define VARATTN_HOST_DEVICE inline
 #endif
+
+//! Before a host-and-device template that calls the callables it is given (the work-list
+//! walkers, work_list.hpp): the host passes host lambdas, which nvcc's execution-space check
+//! would flag in the template's device instantiation that never runs them.
+#if defined(__CUDACC__)
+#define VARATTN_EXEC_CHECK_DISABLE _Pragma("nv_exec_check_disable")
+#else
+#define VARATTN_EXEC_CHECK_DISABLE
+#endif

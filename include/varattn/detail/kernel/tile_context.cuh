@@ -55,6 +55,14 @@ struct tile_context {
     return t;
   }
 
+  //! A group's tile (segment_group.cuh; `make` saw the group as one segment's tile 0): one
+  //! step over all its keys (at most BlockN, the builder's bound), every score masked per row.
+  __device__ __forceinline__ void hold_group() {
+    mask = {mask.k_length, INT32_MIN, INT32_MAX};
+    blocks = {0, mask.k_length > 0 ? 1 : 0};
+    unmasked_first = unmasked_end = 0;
+  }
+
   __device__ __forceinline__ int32_t shift() const { return Packed ? packed_shift : 0; }
   //! Query rows the tile covers (BlockM unless packed).
   __device__ __forceinline__ int32_t query_rows() const { return BlockM >> shift(); }

@@ -8,6 +8,7 @@
 
 #include <varattn/detail/kernel/nan_output.cuh>
 #include <varattn/detail/kernel/params.cuh>
+#include <varattn/detail/kernel/segment_group.cuh>
 #include <varattn/plan.hpp>
 
 #include <cstdint>
@@ -60,24 +61,36 @@ struct work_source {
       }
     }
   }
-  //! fused: the bounds and q tile of item `index` (< *work.count).
-  __device__ __forceinline__ void item_bounds(int32_t index, segment_bounds& bounds,
-                                              int& q_tile) const {
+  //! fused: the bounds and q tile of item `index` (< *work.count). A group's bounds span its
+  //! segments, as tile 0 of one segment; `group` gets its offsets (count 0 for other items).
+  __device__ __forceinline__ void item_bounds(int32_t index, segment_bounds& bounds, int& q_tile,
+                                              segment_group& group) const {
     const work_item item = work.items[index];
+    const int32_t last = item.segment + item.segments();
     const int32_t q_begin = work.cu_q[item.segment];
     const int32_t k_begin = work.cu_k[item.segment];
-    bounds = {q_begin, work.cu_q[item.segment + 1] - q_begin, k_begin,
-              work.cu_k[item.segment + 1] - k_begin};
-    q_tile = item.q_tile;
+    bounds = {q_begin, work.cu_q[last] - q_begin, k_begin, work.cu_k[last] - k_begin};
+    q_tile = item.is_group() ? 0 : item.q_tile;
+    group = {work.cu_q + item.segment, work.cu_k + item.segment,
+             item.is_group() ? item.segments() : 0};
+  }
+  //! The same for a kernel that never receives groups (plans group only for kernels whose
+  //! kernel_config::groups_segments()).
+  __device__ __forceinline__ void item_bounds(int32_t index, segment_bounds& bounds,
+                                              int& q_tile) const {
+    segment_group unused;
+    item_bounds(index, bounds, q_tile, unused);
   }
 
   template <class Element>
   __device__ __forceinline__ bool initial(const forward_params<Element>& params,
-                                          segment_bounds& bounds, int& q_tile, int& head) const {
+                                          segment_bounds& bounds, int& q_tile, int& head,
+                                          segment_group& group) const {
     if (work.items == nullptr) {
       bounds = seg;
       q_tile = static_cast<int>(blockIdx.x);
       head = static_cast<int>(blockIdx.y);
+      group = {nullptr, nullptr, 0};
       return true;
     }
     head = static_cast<int>(blockIdx.x / work.capacity);
@@ -87,7 +100,7 @@ struct work_source {
       if (rejected()) fill_rejected(params);
       return false;
     }
-    item_bounds(index, bounds, q_tile);
+    item_bounds(index, bounds, q_tile, group);
     return true;
   }
 };

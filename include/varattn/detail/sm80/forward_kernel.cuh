@@ -23,9 +23,10 @@ __global__ void __launch_bounds__(kernel_traits<Element, HeadDim, BlockM>::kThre
                    const __grid_constant__ work_source work) {
   segment_bounds seg;
   int q_tile, head;
-  if (!work.initial(params, seg, q_tile, head)) return;
+  segment_group group;
+  if (!work.initial(params, seg, q_tile, head, group)) return;
   extern __shared__ uint4 smem[];  // uint4: 16-byte aligned for cp.async and ldmatrix
-  forward_tile<Element, HeadDim, BlockM, Modifier>(params, seg, q_tile, head, work.pack,
+  forward_tile<Element, HeadDim, BlockM, Modifier>(params, seg, q_tile, head, work.pack, group,
                                                    reinterpret_cast<Element*>(smem));
 }
 

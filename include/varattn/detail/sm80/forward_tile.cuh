@@ -85,16 +85,21 @@ __device__ __forceinline__ void value_product(
 template <class Element, int HeadDim, int BlockM, class Modifier>
 __device__ __forceinline__ void forward_tile(const forward_params<Element>& p,
                                              const segment_bounds& seg, int q_tile, int head,
-                                             int pack, Element* smem) {
+                                             int pack, const segment_group& group,
+                                             Element* smem) {
   using T = kernel_traits<Element, HeadDim, BlockM>;
   Element* sq = smem;
   Element* sk = sq + T::kBlockM * T::kStride;
   Element* sv = sk + T::kBlockN * T::kStride;
+  auto* table = reinterpret_cast<group_table*>(reinterpret_cast<unsigned char*>(smem) +
+                                               T::kTileBytes);  // kGroups only
   const int warp = static_cast<int>(threadIdx.x / 32);
   const int lane = static_cast<int>(threadIdx.x % 32);
 
-  const auto tile =
+  auto tile =
       tile_context<Element, T::kBlockM, T::kBlockN, T::kDecode>::make(p, seg, q_tile, head, pack);
+  const bool grouped = T::kGroups && group.count > 0;
+  if (grouped) tile.hold_group();
   const int kv_steps = tile.blocks.count;
   const int valid_rows = tile.valid_rows();
 
@@ -117,6 +122,8 @@ __device__ __forceinline__ void forward_tile(const forward_params<Element>& p,
                                    tile.mask.k_length - key0);
   }
   cp_async_commit();
+  // Read after step 0's barrier; the offsets' loads wait under the copies.
+  if (grouped) table->fill(group);
 
   float acc[T::kMTiles][T::kOutTiles][4] = {};
   online_softmax softmax[T::kMTiles];
@@ -148,7 +155,13 @@ __device__ __forceinline__ void forward_tile(const forward_params<Element>& p,
 #pragma unroll
       for (int m = 0; m < T::kMTiles; ++m) {
         Modifier::apply(s[m], p.softcap_scale);
-        if (masked) tile.apply_mask(s[m], warp_row0 + m * 16, key0);
+        if (grouped) {  // one m-tile a warp (kernel_traits): the thread's rows r and r + 8
+          const int r = warp_row0 + lane / 4;
+          mask_to_row_keys(s[m], table->keys_of_row(r, group.count, p.mask),
+                           table->keys_of_row(r + 8, group.count, p.mask), key0);
+        } else if (masked) {
+          tile.apply_mask(s[m], warp_row0 + m * 16, key0);
+        }
         softmax[m].template step<T::kLazyRescale>(s[m], acc[m], p.exp2_scale);
       }
     }

@@ -6,6 +6,7 @@
 //! kDecodeRows for the decode tile (one warp; its rows pack query heads at run time), else
 //! the short or tall tile's query rows.
 
+#include <varattn/detail/kernel/segment_group.cuh>
 #include <varattn/kernel_config.hpp>
 
 #include <cstdint>
@@ -50,8 +51,15 @@ struct kernel_traits {
   static constexpr int kStride = kPaddedDim + 8;
   static constexpr int kChunks = HeadDim / 8;          //!< 16-byte vectors a row in memory
   static constexpr int kPaddedChunks = kPaddedDim / 8;  //!< ... in shared memory
-  static constexpr int kSmemBytes =
+  //! Takes groups of whole short segments (work_item::group): its rows need the group's
+  //! offsets, a table after the K and V tiles.
+  static constexpr bool kGroups = kConfig.groups_segments();
+  static_assert(!kGroups || (kMTiles == 1 && kWarps * 32 > kMaxGroupSegments),
+                "a group's rows are one m-tile a warp; a thread an offset fills its table");
+  static constexpr int kTileBytes =
       (kBlockM + 2 * kBlockN) * kStride * static_cast<int>(sizeof(Element));
+  static constexpr int kSmemBytes =
+      kTileBytes + (kGroups ? static_cast<int>(sizeof(group_table)) : 0);
 
   static constexpr int kKSteps = kPaddedDim / 16;     //!< k-steps of S = Q K^T
   static constexpr int kScoreTiles = kBlockN / 8;     //!< n8 tiles of S per m-tile
