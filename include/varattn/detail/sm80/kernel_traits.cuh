@@ -33,10 +33,10 @@ struct kernel_traits {
   static constexpr int kPaddedDim = (HeadDim + 15) / 16 * 16;
   //! Short tiles are latency-bound (one k/v step): asking for 4 (head dim 64) or 3 (72, 80)
   //! CTAs an SM caps registers at 128 or 168 so that more tiles wait on memory at once
-  //! (tiny-d64: 0.323 -> 0.289 ms with 4, H100). At the cap, ptxas -v (2026-11-30) reports
-  //! for head dim 64 a 12-byte spill on sm_80 and 20 bytes with softcap on sm_90a, none
-  //! elsewhere; head dims 80 at 4, 96 and 128 at 3 spilled more. Tall tiles need their
-  //! registers.
+  //! (tiny-d64: 0.323 -> 0.289 ms with 4, H100). At the cap, ptxas -v (2026-12-01, with the
+  //! segment groups) reports no spill at head dims 64 and 80 on sm_80 and sm_90a (a 12- to
+  //! 20-byte spill at 64 before the copies computed their addresses once); head dims 80 at
+  //! 4, 96 and 128 at 3 spilled. Tall tiles need their registers.
   static constexpr int kMinBlocks =
       kBlockM != 64 ? 1 : kPaddedDim <= 64 ? 4 : kPaddedDim <= 80 ? 3 : 1;
   //! Skip the output rescale on steps where no row max moved; not under a register cap (it
