@@ -49,7 +49,8 @@ struct kernel_config {
   constexpr int32_t threads() const { return tile.warps * 32; }
   //! Whether a tile may hold a group of whole short segments (work_item::group): the sm80
   //! short tile (several warps of one 16-row m-tile each), whose per-row key ranges
-  //! (detail/kernel/segment_group.cuh) mask each row to its own segment's keys.
+  //! (detail/kernel/segment_group.cuh) mask each row to its own segment's keys. Above head
+  //! dim 128 that is the only sm80 tile, long segments' too: its groups fit 32 keys.
   constexpr bool groups_segments() const {
     return family == kernel_family::sm80 && tile.warps > 1 && tile.m_tiles() == 1;
   }

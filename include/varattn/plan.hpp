@@ -214,8 +214,9 @@ class plan {
   const std::string& rows_q_source() const { return c_.rows_q_source; }
   const std::string& rows_k_source() const { return c_.rows_k_source; }
 
-  //! Calls f(segment, head, q_tile) once per (work item, query head): one CTA tile covers one
-  //! head, or `kernel().pack` heads (decode tiles), so f runs pack times per CTA then. Not
+  //! Calls f(segment, head, q_tile) once per (segment tile, query head): one CTA tile covers one
+  //! head, or `kernel().pack` heads (decode tiles), so f runs pack times per CTA then; a group
+  //! item (work_item::group) calls it for tile 0 of each of its segments that has rows. Not
   //! available for plans built on the device (the host never sees their items).
   template <class F>
   void for_each_work_item(F&& f) const {
@@ -351,7 +352,10 @@ class plan {
     const tile_shape tile = p.c_.kernel.tile;
     p.c_.work = detail::build_work_list(q, k, tile.block_m, tile.block_n, p.c_.window,
                                         p.c_.kernel.groups_segments(), filter);
-    p.c_.q_offsets.assign(q.offsets().begin(), q.offsets().end());
+    if (std::any_of(p.c_.work.begin(), p.c_.work.end(),
+                    [](const work_item& item) { return item.is_group(); })) {
+      p.c_.q_offsets.assign(q.offsets().begin(), q.offsets().end());
+    }
     p.set_capacity(static_cast<int64_t>(p.c_.work.size()));
     // Stage [count, status, cu_q, cu_k, items] in pinned memory the plan keeps alive, so
     // that the copy runs asynchronously and needs no wait.
@@ -527,7 +531,7 @@ class plan {
     std::string rows_k_source;
     std::vector<segment_launch> launches;
     std::vector<work_item> work;
-    std::vector<int32_t> q_offsets;  // fused, built on the host: for_each_work_item's groups
+    std::vector<int32_t> q_offsets;  // host-built lists with groups: for_each_work_item's
     std::vector<plan> buckets;  // bucketed: fused child plans (std::vector allows incomplete T)
     int32_t capacity = 0;
     int32_t* device = nullptr;          // fused: see the layout above (owned or borrowed)

@@ -3,8 +3,9 @@
 //! \file work_list.hpp
 //! Work items of the fused launch: one (segment, q-tile) each, or one group of whole short
 //! segments sharing a tile; run for every head. Built on the host in longest-first order so
-//! that the long tiles do not trail at the end of the grid; the device-built plan writes the
-//! same items grouped by size class, largest first (device_plan.cuh, list_order.hpp).
+//! that the long tiles do not trail at the end of the grid; the device-built plan writes its
+//! items grouped by size class, largest first (device_plan.cuh, list_order.hpp), with groups
+//! that stop at each builder thread's range of segments.
 
 #include <varattn/detail/list_order.hpp>
 #include <varattn/detail/mask.hpp>

@@ -4,7 +4,8 @@
 //! The order in which device_plan.cuh's builder writes a fused forward's work list, computed
 //! by one host thread: classes of tile steps largest first (list_order.hpp, work_list.hpp's
 //! tile_steps), segment order within a class (class_sort.cuh is stable), a segment's run of
-//! tiles in one class reversed when its last tile sees more keys than its first. The host
+//! tiles in one class reversed when its last tile sees more keys than its first; with
+//! grouping, the groups of short segments each builder thread forms within its own range. The host
 //! tests check its properties; the GPU tests check the device's list against it.
 
 #include <varattn/detail/list_order.hpp>

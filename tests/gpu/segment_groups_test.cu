@@ -3,7 +3,9 @@
 // its own segment's keys only, under its segment's window, whatever its neighbours in the
 // tile: empty segments inside a group, keys without queries and queries without keys, q and k
 // of different lengths, the logsumexp, softcap, and thousands of tiny segments. Every policy
-// and family runs (the harness): fused and device-built plans group, per_segment does not.
+// and family runs (the harness): host-built fused and bucketed plans group, per_segment does
+// not, and device-built plans group only where a builder thread walks several segments (its
+// ceil(n / 256): here the 3,000-segment case).
 #include <algorithm>
 #include <random>
 
@@ -67,7 +69,7 @@ void check_groups() {
         pr.q_gain = m.softcap > 0 ? 12.0f : 1.0f;
         pr.with_lse = true;
         // Device-built plans pick their tile from this bound (default rows_q, which would
-        // select tall or Hopper tiles): the short tile, so that the device groups too.
+        // select tall or Hopper tiles): the short tile, where the device may group.
         pr.device_max_q_length = *std::max_element(c.lengths_q.begin(), c.lengths_q.end());
         if (c.many) {
           test::check<Element>(pr, {seed}, false);
