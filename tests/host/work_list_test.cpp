@@ -111,8 +111,9 @@ TEST_CASE("groups of short segments: every tile once, within one tile's rows and
           const auto q = varattn::segments::from_lengths(lq, "cu_seqlens_q");
           const auto k = varattn::segments::from_lengths(lk, "cu_seqlens_k");
           for (const varattn::detail::window w : {kFull, kCausal, varattn::detail::window{3, 0}}) {
-            const auto items = varattn::detail::build_work_list(q, k, 64, block_n, w, true, filter);
-            const auto plain = varattn::detail::build_work_list(q, k, 64, block_n, w, false, filter);
+            using varattn::detail::build_work_list;
+            const auto items = build_work_list(q, k, 64, block_n, w, true, filter);
+            const auto plain = build_work_list(q, k, 64, block_n, w, false, filter);
             CHECK(covered(items, lq) == covered(plain, lq));  // the same tiles, each once
             std::size_t groups = 0;
             for (const varattn::work_item& item : items) {

@@ -16,6 +16,26 @@
 
 namespace varattn::detail {
 
+#if defined(__CUDACC__)
+//! Sets to -inf the scores of one warp's 16 x (8 * ScoreTiles) fragment (the mma C layout of
+//! both kernels) that `hidden(half, key)` hides: half 0 is the thread's row lane / 4, half 1
+//! its row lane / 4 + 8; column 0 is key `key0`. Every mask (a segment's window, a group's
+//! per-row key ranges) is this loop with its own test.
+template <int ScoreTiles, class Hidden>
+__device__ __forceinline__ void hide_scores(float (&s)[ScoreTiles][4], int32_t key0,
+                                            const Hidden& hidden) {
+  const int lane = static_cast<int>(threadIdx.x % 32);
+#pragma unroll
+  for (int t = 0; t < ScoreTiles; ++t) {
+#pragma unroll
+    for (int e = 0; e < 4; ++e) {
+      const int32_t key = key0 + t * 8 + (lane % 4) * 2 + (e % 2);
+      if (hidden(e / 2, key)) s[t][e] = -INFINITY;
+    }
+  }
+}
+#endif
+
 //! The plan's window: keys a query sees before (left) and after (right) its diagonal;
 //! -1 = unbounded. Causal is right = 0.
 struct window {
@@ -103,15 +123,8 @@ struct segment_mask {
   template <int ScoreTiles>
   __device__ __forceinline__ void apply_rows(float (&s)[ScoreTiles][4], int32_t low, int32_t high,
                                              int32_t key0) const {
-    const int lane = static_cast<int>(threadIdx.x % 32);
-#pragma unroll
-    for (int t = 0; t < ScoreTiles; ++t) {
-#pragma unroll
-      for (int e = 0; e < 4; ++e) {
-        const int32_t key = key0 + t * 8 + (lane % 4) * 2 + (e % 2);
-        if (!visible(e / 2 == 0 ? low : high, key)) s[t][e] = -INFINITY;
-      }
-    }
+    hide_scores(s, key0,
+                [&](int half, int32_t key) { return !visible(half == 0 ? low : high, key); });
   }
 #endif
 };

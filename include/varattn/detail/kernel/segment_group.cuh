@@ -70,16 +70,10 @@ struct group_table {
 template <int ScoreTiles>
 __device__ __forceinline__ void mask_to_row_keys(float (&s)[ScoreTiles][4], row_keys low,
                                                  row_keys high, int32_t key0) {
-  const int lane = static_cast<int>(threadIdx.x % 32);
-#pragma unroll
-  for (int t = 0; t < ScoreTiles; ++t) {
-#pragma unroll
-    for (int e = 0; e < 4; ++e) {
-      const int32_t key = key0 + t * 8 + (lane % 4) * 2 + (e % 2);
-      const row_keys& keys = e / 2 == 0 ? low : high;
-      if (key < keys.first || key >= keys.end) s[t][e] = -INFINITY;
-    }
-  }
+  hide_scores(s, key0, [&](int half, int32_t key) {
+    const row_keys& keys = half == 0 ? low : high;
+    return key < keys.first || key >= keys.end;
+  });
 }
 
 }  // namespace varattn::detail
