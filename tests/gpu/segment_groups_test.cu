@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <random>
 
+#include "../common/mask_options.hpp"
 #include "harness.cuh"
 
 namespace {
@@ -40,32 +41,24 @@ std::vector<group_case> group_cases() {
 
 template <class Element>
 void check_groups() {
-  struct mask {
-    bool causal;
-    int32_t left, right;
-    float softcap;
-  };
-  const mask masks[] = {{false, -1, -1, 0.0f}, {true, -1, -1, 0.0f}, {false, 3, 0, 0.0f},
-                        {false, 2, 2, 0.0f},   {true, -1, -1, 5.0f}};
+  using test::mask_options;
+  const varattn::attention_options masks[] = {
+      mask_options(false, -1, -1), mask_options(true, -1, -1), mask_options(false, 3, 0),
+      mask_options(false, 2, 2), mask_options(true, -1, -1, 5.0f)};
   uint64_t seed = 4000;
   for (const group_case& c : group_cases()) {
     for (const int32_t d : {64, 80, 256}) {
       if (c.many && d != 64) continue;
       if (!test::instantiated(d)) continue;
-      for (const mask& m : masks) {
-        if (c.many && (m.left >= 0 || m.softcap > 0)) continue;
+      for (const varattn::attention_options& m : masks) {
+        if (c.many && (m.window_left >= 0 || m.softcap > 0)) continue;
         CAPTURE(std::string(c.name));
         CAPTURE(d);
-        test::problem pr;
+        test::problem pr;  // 4 query heads on 2 kv heads (the harness's default)
         pr.lengths_q = c.lengths_q;
         pr.lengths_k = c.lengths_k;
-        pr.heads_q = 4;
-        pr.heads_kv = 2;
         pr.head_dim = d;
-        pr.options.causal = m.causal;
-        pr.options.window_left = m.left;
-        pr.options.window_right = m.right;
-        pr.options.softcap = m.softcap;
+        pr.options = m;
         pr.q_gain = m.softcap > 0 ? 12.0f : 1.0f;
         pr.with_lse = true;
         // Device-built plans pick their tile from this bound (default rows_q, which would
@@ -90,8 +83,8 @@ TEST_CASE("segment groups: the host's fused list groups short segments") {
   varattn::attention_options options;
   options.kernel = varattn::kernel_family::sm80;
   test::stream_guard s;
-  const auto p = varattn::plan::make(segs, segs, {4, 2, 64}, options,
-                                     varattn::launch_policy::fused, s.stream);
+  const auto p =
+      varattn::plan::make(segs, segs, {4, 2, 64}, options, varattn::launch_policy::fused, s.stream);
   REQUIRE(p.kernel().groups_segments());
   int32_t groups = 0;
   for (const varattn::work_item& item : p.work()) groups += item.is_group() ? 1 : 0;

@@ -14,6 +14,8 @@
 #include <varattn/reference_backward.hpp>
 #include <vector>
 
+#include "../common/mask_options.hpp"
+
 namespace {
 
 using view = varattn::packed_view<const double>;
@@ -25,26 +27,19 @@ struct grad_case {
 };
 
 std::vector<grad_case> cases() {
-  const auto with = [](bool causal, int32_t left, int32_t right, float softcap = 0.0f) {
-    varattn::attention_options o;
-    o.causal = causal;
-    o.window_left = left;
-    o.window_right = right;
-    o.softcap = softcap;
-    return o;
-  };
+  using test::mask_options;
   varattn::attention_options scaled;
   scaled.scale = 0.7f;
   return {
-      {"none", with(false, -1, -1)},
-      {"causal", with(true, -1, -1)},
-      {"window (2, 1)", with(false, 2, 1)},
-      {"window (0, 0)", with(false, 0, 0)},
-      {"causal + left 1", with(true, 1, -1)},
-      {"left only (1, -1)", with(false, 1, -1)},
-      {"right only (-1, 0)", with(false, -1, 0)},
-      {"softcap 2", with(false, -1, -1, 2.0f), 3.0},
-      {"softcap 1.5, causal, window (3, 0)", with(true, 3, -1, 1.5f), 3.0},
+      {"none", mask_options(false, -1, -1)},
+      {"causal", mask_options(true, -1, -1)},
+      {"window (2, 1)", mask_options(false, 2, 1)},
+      {"window (0, 0)", mask_options(false, 0, 0)},
+      {"causal + left 1", mask_options(true, 1, -1)},
+      {"left only (1, -1)", mask_options(false, 1, -1)},
+      {"right only (-1, 0)", mask_options(false, -1, 0)},
+      {"softcap 2", mask_options(false, -1, -1, 2.0f), 3.0},
+      {"softcap 1.5, causal, window (3, 0)", mask_options(true, 3, -1, 1.5f), 3.0},
       {"scale 0.7", scaled},
   };
 }
