@@ -87,11 +87,8 @@ __global__ void __launch_bounds__(Threads)
     return;
   }
   class_sort<Threads> sort(sort_storage, segment_count);
-  struct lengths {
-    int32_t q, k;
-  };
   const auto length = [&](int32_t s) {
-    return lengths{cu_q[s + 1] - cu_q[s], cu_k[s + 1] - cu_k[s]};
+    return segment_lengths{cu_q[s + 1] - cu_q[s], cu_k[s + 1] - cu_k[s]};
   };
   // Groups never cross two threads' ranges: each thread groups its own segments.
   for_each_item_run(
@@ -104,10 +101,10 @@ __global__ void __launch_bounds__(Threads)
       [&](int32_t s, int32_t first_tile, int32_t tiles, int32_t slot) {
         // Reversed when it grows (causal): its larger end first; a one-tile run (every short
         // segment) needs no comparison.
-        const int32_t q_length = cu_q[s + 1] - cu_q[s], k_length = cu_k[s + 1] - cu_k[s];
+        const segment_lengths l = length(s);
         const int32_t last_tile = first_tile + tiles - 1;
-        const bool rising = tiles > 1 && tile_keys(q_length, k_length, last_tile, block_m, w) >
-                                             tile_keys(q_length, k_length, first_tile, block_m, w);
+        const bool rising = tiles > 1 && tile_keys(l.q, l.k, last_tile, block_m, w) >
+                                             tile_keys(l.q, l.k, first_tile, block_m, w);
         const int32_t at = sort.place(slot, tiles);
         for (int32_t t = 0; t < tiles && at + t < capacity; ++t) {
           items[at + t] = {s, rising ? last_tile - t : first_tile + t};

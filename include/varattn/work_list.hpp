@@ -88,6 +88,12 @@ inline constexpr int kBuildThreads = 256;
 //! on the empty segments a group may take in between.
 inline constexpr int32_t kMaxGroupSegments = 64;
 
+//! A segment's query and key rows, as for_each_item_run's `length` gives them.
+struct segment_lengths {
+  int32_t q;
+  int32_t k;
+};
+
 //! for_each_class_run's callback for one segment: run(segment, first_tile, tiles, slot).
 template <class Run>
 struct segment_run {
@@ -107,7 +113,7 @@ struct segment_run {
 //! group of them takes one tile's time for several. Greedy, in order: a segment joins the
 //! open group when both sums still fit, else starts the next; a group of one is its
 //! segment's ordinary tile, so lists without grouping are unchanged. `length(s)` gives
-//! segment s's {q, k} lengths. Both builders (host and device) and the tests' reference call
+//! segment s's segment_lengths. Both builders (host and device) and the tests' reference call
 //! this: the device calls it per thread over its own range of segments.
 VARATTN_EXEC_CHECK_DISABLE
 template <class Length, class Run, class Group>
@@ -166,12 +172,9 @@ inline std::vector<work_item> build_work_list(const segments& q, const segments&
                                               int32_t block_m, int32_t block_n, window w,
                                               bool grouping,
                                               segment_filter filter = segment_filter::all) {
-  struct lengths {
-    int32_t q, k;
-  };
   std::vector<work_item> items;
   std::vector<int32_t> cost;
-  const auto length = [&](int32_t s) { return lengths{q[s].length, k[s].length}; };
+  const auto length = [&](int32_t s) { return segment_lengths{q[s].length, k[s].length}; };
   const auto run = [&](int32_t s, int32_t first_tile, int32_t tiles, int32_t) {
     for (int32_t t = first_tile; t < first_tile + tiles; ++t) {
       items.push_back({s, t});

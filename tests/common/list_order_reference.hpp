@@ -24,10 +24,7 @@ using class_lists = std::array<std::vector<varattn::work_item>, varattn::detail:
 struct lengths_at {
   const std::vector<int32_t>* q;
   const std::vector<int32_t>* k;
-  struct lengths {
-    int32_t q, k;
-  };
-  lengths operator()(int32_t s) const {
+  varattn::detail::segment_lengths operator()(int32_t s) const {
     return {(*q)[static_cast<std::size_t>(s)], (*k)[static_cast<std::size_t>(s)]};
   }
 };
@@ -59,15 +56,14 @@ struct group_placer {
   }
 };
 
-//! `threads`: the builder's (kBuildThreads); each groups only within its own range of
-//! segments (class_sort.cuh's split: ceil(n / threads) a thread).
+//! Each builder thread groups only within its own range of segments (class_sort.cuh's split:
+//! ceil(n / kBuildThreads) a thread).
 inline std::vector<varattn::work_item> class_ordered_list(
     const std::vector<int32_t>& q_lengths, const std::vector<int32_t>& k_lengths,
-    int32_t block_m, int32_t block_n, varattn::detail::window w, bool grouping = false,
-    int32_t threads = varattn::detail::kBuildThreads) {
+    int32_t block_m, int32_t block_n, varattn::detail::window w, bool grouping = false) {
   class_lists lists;
   const auto n = static_cast<int32_t>(q_lengths.size());
-  const int32_t per = (n + threads - 1) / threads;
+  const int32_t per = (n + varattn::detail::kBuildThreads - 1) / varattn::detail::kBuildThreads;
   for (int32_t begin = 0; per > 0 && begin < n; begin += per) {
     varattn::detail::for_each_item_run(begin, std::min(n, begin + per),
                                        lengths_at{&q_lengths, &k_lengths}, block_m, block_n, w,
