@@ -109,6 +109,9 @@ for run in "${runs[@]}"; do
   dir=$a
   for v in "${variants[@]}"; do [[ $run == "${v%%|*}"? ]] && dir=${v#*|}; done
   echo "== $run"
-  "$dir/bench/varattn_bench" --benchmark_filter="$filter" --varattn_min_time=0.2 2>/dev/null |
-    awk '/^(fwd|bwd|encoder)/ {sub("/min_time:[0-9.]*/manual_time", "", $1); print $1, $2, $3}'
+  # CSV: the console rounds to three digits (1 us at 0.058 ms); CSV keeps six.
+  "$dir/bench/varattn_bench" --benchmark_filter="$filter" --varattn_min_time=0.2 \
+    --benchmark_format=csv 2>/dev/null |
+    awk -F, '/^"(fwd|bwd|encoder)/ {gsub("\"", "", $1); sub("/min_time:[0-9.]*/manual_time", "", $1);
+      printf "%s %.4f %s\n", $1, $3, $5}'
 done | tee "$out/ab.txt"
