@@ -45,17 +45,16 @@ archs=${VARATTN_CUDA_ARCHS:-90a}
 read -r -a cmake_extra <<<"${VARATTN_CMAKE_ARGS:-} ${VARATTN_AB_VARIANT_CMAKE_ARGS:-}"
 stages=",${VARATTN_AB_STAGES:-build,run},"
 mkdir -p "$out"
+# Every build runs at once: varattn_bench is one translation unit, one single-threaded nvcc
+# (~2 min at three head dims), so the variants built one after another left the cores idle.
+a_build=
 if [[ $stages == *,build,* ]]; then
-  VARATTN_STAGES=configure,build bash "$root/bench/run_on_gpu.sh" "$out/a" >/dev/null 2>&1 ||
-    { echo "A build failed: $out/a/build.log"; exit 1; }
-fi
-during_build=
-if [[ $stages == *,build,* && -n ${VARATTN_AB_DURING_BUILD:-} ]]; then
-  (cd "$root" && bash -c "$VARATTN_AB_DURING_BUILD"; echo "== exit $?") >"$out/during_build.log" 2>&1 &
-  during_build=$!
+  VARATTN_STAGES=configure,build bash "$root/bench/run_on_gpu.sh" "$out/a" >/dev/null 2>&1 &
+  a_build=$!
 fi
 labels=(B C D E)  # up to four variants besides A
 variants=()       # "label|build dir"
+builds=()         # "label|pid" of the builds running in the background
 if [[ $b_spec == - ]]; then
   runs=(A1 A2)
 else
@@ -89,11 +88,24 @@ else
       cmake -S "$src" -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE=Release "-DCMAKE_CUDA_ARCHITECTURES=$archs" \
         "${cmake_extra[@]}" -DVARATTN_BUILD_TESTS=OFF -DVARATTN_BUILD_EXAMPLES=OFF \
         -DVARATTN_BUILD_BENCHMARKS=ON "-DCMAKE_CUDA_FLAGS=$flags" >"$out/${label,,}_configure.log" 2>&1 &&
-        ninja -C "$dir" varattn_bench >"$out/${label,,}_build.log" 2>&1 ||
-        { echo "$label build failed: $out/${label,,}_build.log"; exit 1; }
+        ninja -C "$dir" varattn_bench >"$out/${label,,}_build.log" 2>&1 &
+      builds+=("$label|$!")
     fi
     variants+=("$label|$dir")
   done
+fi
+if [[ -n $a_build ]]; then
+  wait "$a_build" || { echo "A build failed: $out/a/build.log"; exit 1; }
+fi
+during_build=
+if [[ $stages == *,build,* && -n ${VARATTN_AB_DURING_BUILD:-} ]]; then
+  (cd "$root" && bash -c "$VARATTN_AB_DURING_BUILD"; echo "== exit $?") >"$out/during_build.log" 2>&1 &
+  during_build=$!
+fi
+for b_pid in "${builds[@]}"; do
+  wait "${b_pid#*|}" || { echo "${b_pid%%|*} build failed: $out/$(tr B-E b-e <<<"${b_pid%%|*}")_build.log"; exit 1; }
+done
+if [[ $b_spec != - ]]; then
   if [[ $stages != *,run,* ]]; then
     [[ -z $during_build ]] || wait "$during_build"
     exit 0
