@@ -121,9 +121,16 @@ for run in "${runs[@]}"; do
   dir=$a
   for v in "${variants[@]}"; do [[ $run == "${v%%|*}"? ]] && dir=${v#*|}; done
   echo "== $run"
-  # CSV: the console rounds to three digits (1 us at 0.058 ms); CSV keeps six.
+  # JSON: the console rounds to three digits (1 us at 0.058 ms); the CSV report aborts on the
+  # encoder benchmarks' other counters.
   "$dir/bench/varattn_bench" --benchmark_filter="$filter" --varattn_min_time=0.2 \
-    --benchmark_format=csv 2>/dev/null |
-    awk -F, '/^"(fwd|bwd|encoder)/ {gsub("\"", "", $1); sub("/min_time:[0-9.]*/manual_time", "", $1);
-      printf "%s %.4f %s\n", $1, $3, $5}'
+    --benchmark_format=json 2>/dev/null | python3 -c '
+import json, re, sys
+text = sys.stdin.read()
+for b in json.loads(text[text.find("{"):])["benchmarks"]:
+    name = re.sub("/min_time:[0-9.]*/manual_time", "", b["name"])
+    if b.get("error_occurred"):
+        print(name, "error:", b.get("error_message"))
+    else:
+        print(name, "%.4f" % b["real_time"], b["time_unit"])'
 done | tee "$out/ab.txt"
