@@ -31,14 +31,14 @@ struct kernel_traits {
   //! The mma k-step is 16 channels: head dims off it (72, 88...) compute on zero-filled
   //! columns up to the next multiple of 16 (72: 11% more work) and store only HeadDim.
   static constexpr int kPaddedDim = (HeadDim + 15) / 16 * 16;
-  //! Short tiles are latency-bound (one k/v step): asking for 4 (head dim 64) or 3 (72, 80)
-  //! CTAs an SM caps registers at 128 or 168 so that more tiles wait on memory at once
-  //! (tiny-d64: 0.323 -> 0.289 ms with 4, H100). At the cap, ptxas -v (2026-12-01, with the
-  //! segment groups) reports no spill at head dims 64 and 80 on sm_80 and sm_90a (a 12- to
-  //! 20-byte spill at 64 before the copies computed their addresses once); head dims 80 at
-  //! 4, 96 and 128 at 3 spilled. Tall tiles need their registers.
+  //! Short tiles are latency-bound (one k/v step): asking for 5 (head dim 64) or 4 (72, 80)
+  //! CTAs an SM caps registers at 96 or 128 so that more tiles wait on memory at once. One
+  //! CTA more than before took tiny-d64 0.219 -> 0.208 ms and vl-window-d80 0.0587 -> 0.0553
+  //! (H200, 2026-12-02) although ptxas -v reports a 28-byte spill at 64 (none with softcap)
+  //! and 8 to 12 bytes at 80 on sm_90a. 96 and 128 at 3 spilled more. Tall tiles need their
+  //! registers.
   static constexpr int kMinBlocks =
-      kBlockM != 64 ? 1 : kPaddedDim <= 64 ? 4 : kPaddedDim <= 80 ? 3 : 1;
+      kBlockM != 64 ? 1 : kPaddedDim <= 64 ? 5 : kPaddedDim <= 80 ? 4 : 1;
   //! Skip the output rescale on steps where no row max moved; not under a register cap (it
   //! costs registers: head dim 64 short tiles spilled 16 to 32 bytes with it).
   static constexpr bool kLazyRescale = kMinBlocks == 1;
