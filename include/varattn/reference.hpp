@@ -101,6 +101,73 @@ struct reference_result {
   std::vector<double> lse;  //!< [heads_q, rows_q]: lse[h * rows_q + row] (natural log)
 };
 
+namespace detail {
+//! reference_attention_lse's rows [row_begin, row_end) of segment s and query head h, written
+//! into `result` (sized for every row: out zeros, lse -inf). The units of one call write
+//! disjoint elements, so a caller may compute them on several threads (the tests do).
+template <class Element, class RowFilter>
+void reference_rows(const segments& segs_q, const segments& segs_k, packed_view<const Element> q,
+                    packed_view<const Element> k, packed_view<const Element> v,
+                    const attention_options& options, const RowFilter& include_row,
+                    std::size_t s, int32_t h, int32_t row_begin, int32_t row_end,
+                    reference_result& result) {
+  const int32_t d = q.head_dim;
+  const int32_t hk = h / (q.heads / k.heads);
+  const double scale = options.scale ? *options.scale : 1.0 / std::sqrt(double(d));
+  const double cap = options.softcap;
+  constexpr double nan = std::numeric_limits<double>::quiet_NaN();
+  constexpr double inf = std::numeric_limits<double>::infinity();
+  const int64_t rows_q = q.rows;
+  const segment sq = segs_q[s];
+  const segment sk = segs_k[s];
+  std::vector<double> scores(std::size_t(sk.length));
+  for (int32_t i = row_begin; i < row_end; ++i) {
+    const int64_t row = int64_t{sq.begin} + i;
+    double* oi = &result.out[(std::size_t(row) * q.heads + h) * d];
+    double& lse = result.lse[std::size_t(h) * rows_q + row];
+    if (!include_row(sq.begin + i)) {
+      std::fill(oi, oi + d, nan);
+      lse = nan;
+      continue;
+    }
+    const visible_key_range keys = reference_visible_keys(i, sq.length, sk.length, options);
+    if (keys.empty()) continue;  // zeros, -inf
+    const Element* qi = q.at(row, h);
+    double max_score = -inf;
+    for (int64_t j = keys.first; j <= keys.last; ++j) {
+      const Element* kj = k.at(sk.begin + j, hk);
+      double dot = 0;
+      for (int32_t c = 0; c < d; ++c) {
+        dot += detail::to_double(qi[c]) * detail::to_double(kj[c]);
+      }
+      double score = dot * scale;
+      if (cap > 0) score = cap * std::tanh(score / cap);
+      scores[j] = score;
+      max_score = std::max(max_score, score);
+    }
+    double sum = 0;
+    for (int64_t j = keys.first; j <= keys.last; ++j) {
+      sum += (scores[j] = std::exp(scores[j] - max_score));
+    }
+    lse = max_score + std::log(sum);
+    for (int64_t j = keys.first; j <= keys.last; ++j) {
+      const Element* vj = v.at(sk.begin + j, hk);
+      const double p = scores[j] / sum;
+      for (int32_t c = 0; c < d; ++c) oi[c] += p * detail::to_double(vj[c]);
+    }
+  }
+}
+
+//! A result sized for q's rows: out zeros, lse -inf (what a row that sees no key keeps).
+template <class Element>
+reference_result empty_reference(packed_view<const Element> q) {
+  reference_result result;
+  result.out.assign(std::size_t(q.rows) * q.heads * q.head_dim, 0.0);
+  result.lse.assign(std::size_t(q.rows) * q.heads, -std::numeric_limits<double>::infinity());
+  return result;
+}
+}  // namespace detail
+
 //! Returns the output and the logsumexp of every query row for host views q, k, v. Same
 //! semantics as the kernels (options.hpp): bottom-right aligned causal mask and window, the
 //! score s = scale * q.k, softcapped to cap * tanh(s / cap) when options.softcap > 0; rows
@@ -117,58 +184,11 @@ reference_result reference_attention_lse(const segments& segs_q, const segments&
                                          const attention_options& options,
                                          RowFilter include_row) {
   detail::check_reference_problem(segs_q, segs_k, q, k, v, options);
-  const int32_t d = q.head_dim;
-  const int32_t group = q.heads / k.heads;
-  const double scale = options.scale ? *options.scale : 1.0 / std::sqrt(double(d));
-  const double cap = options.softcap;
-  constexpr double nan = std::numeric_limits<double>::quiet_NaN();
-  constexpr double inf = std::numeric_limits<double>::infinity();
-  const int64_t rows_q = q.rows;
-  reference_result result;
-  result.out.assign(std::size_t(rows_q) * q.heads * d, 0.0);
-  result.lse.assign(std::size_t(rows_q) * q.heads, -inf);
-  std::vector<double> scores;
+  reference_result result = detail::empty_reference(q);
   for (std::size_t s = 0; s < segs_q.size(); ++s) {
-    const segment sq = segs_q[s];
-    const segment sk = segs_k[s];
-    scores.resize(std::size_t(sk.length));
     for (int32_t h = 0; h < q.heads; ++h) {
-      const int32_t hk = h / group;
-      for (int32_t i = 0; i < sq.length; ++i) {
-        const int64_t row = int64_t{sq.begin} + i;
-        double* oi = &result.out[(std::size_t(row) * q.heads + h) * d];
-        double& lse = result.lse[std::size_t(h) * rows_q + row];
-        if (!include_row(sq.begin + i)) {
-          std::fill(oi, oi + d, nan);
-          lse = nan;
-          continue;
-        }
-        const visible_key_range keys = reference_visible_keys(i, sq.length, sk.length, options);
-        if (keys.empty()) continue;  // zeros, -inf
-        const Element* qi = q.at(row, h);
-        double max_score = -inf;
-        for (int64_t j = keys.first; j <= keys.last; ++j) {
-          const Element* kj = k.at(sk.begin + j, hk);
-          double dot = 0;
-          for (int32_t c = 0; c < d; ++c) {
-            dot += detail::to_double(qi[c]) * detail::to_double(kj[c]);
-          }
-          double score = dot * scale;
-          if (cap > 0) score = cap * std::tanh(score / cap);
-          scores[j] = score;
-          max_score = std::max(max_score, score);
-        }
-        double sum = 0;
-        for (int64_t j = keys.first; j <= keys.last; ++j) {
-          sum += (scores[j] = std::exp(scores[j] - max_score));
-        }
-        lse = max_score + std::log(sum);
-        for (int64_t j = keys.first; j <= keys.last; ++j) {
-          const Element* vj = v.at(sk.begin + j, hk);
-          const double p = scores[j] / sum;
-          for (int32_t c = 0; c < d; ++c) oi[c] += p * detail::to_double(vj[c]);
-        }
-      }
+      detail::reference_rows(segs_q, segs_k, q, k, v, options, include_row, s, h, 0,
+                             segs_q[s].length, result);
     }
   }
   return result;
