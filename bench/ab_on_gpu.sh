@@ -127,6 +127,8 @@ for run in "${runs[@]}"; do
     --benchmark_format=json 2>/dev/null | python3 -c '
 import json, re, sys
 text = sys.stdin.read()
+if "{" not in text:
+    sys.exit("no JSON report from varattn_bench (its stderr went to /dev/null: run it by hand)")
 for b in json.loads(text[text.find("{"):])["benchmarks"]:
     name = re.sub("/min_time:[0-9.]*/manual_time", "", b["name"])
     if b.get("error_occurred"):
