@@ -104,11 +104,12 @@ struct reference_result {
 namespace detail {
 //! reference_attention_lse's rows [row_begin, row_end) of segment s and query head h, written
 //! into `result` (sized for every row: out zeros, lse -inf). The units of one call write
-//! disjoint elements, so a caller may compute them on several threads (the tests do).
+//! disjoint elements, so a caller may compute them on several threads (the tests do, with a
+//! const `include_row`; reference_attention_lse passes its own copy, which may be stateful).
 template <class Element, class RowFilter>
 void reference_rows(const segments& segs_q, const segments& segs_k, packed_view<const Element> q,
                     packed_view<const Element> k, packed_view<const Element> v,
-                    const attention_options& options, const RowFilter& include_row,
+                    const attention_options& options, RowFilter& include_row,
                     std::size_t s, int32_t h, int32_t row_begin, int32_t row_end,
                     reference_result& result) {
   const int32_t d = q.head_dim;

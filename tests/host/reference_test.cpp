@@ -460,3 +460,20 @@ TEST_CASE("reference rejects invalid windows and softcaps") {
   o.softcap = 0.0f;
   CHECK(run(o).size() == 4);
 }
+
+TEST_CASE("the reference takes a stateful row filter (a mutable lambda), once a row and head") {
+  const auto segs = varattn::segments::from_lengths({2, 0, 3}, "cu_seqlens_q");
+  const int heads = 2, d = 4;
+  std::vector<float> x(std::size_t(segs.total()) * heads * d, 0.25f);
+  using view = varattn::packed_view<const float>;
+  const view xv = view::contiguous(x.data(), segs.total(), heads, d);
+  int calls = 0;
+  const auto ref = varattn::reference_attention_lse<float>(
+      segs, segs, xv, xv, xv, {}, [n = 0, &calls](int32_t row) mutable {
+        calls = ++n;
+        return row != 3;
+      });
+  CHECK(calls == segs.total() * heads);
+  CHECK(std::isnan(ref.out[(3 * heads + 1) * d]));  // row 3 filtered out: NaN
+  CHECK(ref.out[(4 * heads + 1) * d] == doctest::Approx(0.25));
+}
