@@ -45,6 +45,14 @@ archs=${VARATTN_CUDA_ARCHS:-90a}
 read -r -a cmake_extra <<<"${VARATTN_CMAKE_ARGS:-} ${VARATTN_AB_VARIANT_CMAKE_ARGS:-}"
 stages=",${VARATTN_AB_STAGES:-build,run},"
 mkdir -p "$out"
+# The variants are checked before any build starts, and an early exit stops the builds in the
+# background: an orphaned ninja could relink a binary while a later call times it.
+if [[ $b_spec != - && ($b_spec == *.patch* || $b_spec == *.diff*) ]]; then
+  IFS=, read -r -a specs <<<"$b_spec"
+  ((${#specs[@]} <= 4)) || { echo "at most 4 variants"; exit 2; }
+  for spec in "${specs[@]}"; do [[ -f $spec ]] || { echo "no patch file $spec"; exit 2; }; done
+fi
+trap 'kill $(jobs -p) 2>/dev/null; wait' EXIT
 # Every build runs at once: varattn_bench is one translation unit, one single-threaded nvcc
 # (~2 min at three head dims), so the variants built one after another left the cores idle.
 a_build=
@@ -122,17 +130,25 @@ for run in "${runs[@]}"; do
   for v in "${variants[@]}"; do [[ $run == "${v%%|*}"? ]] && dir=${v#*|}; done
   echo "== $run"
   # JSON: the console rounds to three digits (1 us at 0.058 ms); the CSV report aborts on the
-  # encoder benchmarks' other counters.
+  # encoder benchmarks' other counters. A run that dies keeps the rows it finished.
   "$dir/bench/varattn_bench" --benchmark_filter="$filter" --varattn_min_time=0.2 \
-    --benchmark_format=json 2>/dev/null | python3 -c '
+    --benchmark_format=json 2>/dev/null >"$out/run.json"
+  status=$?
+  python3 - "$out/run.json" <<'PY'
 import json, re, sys
-text = sys.stdin.read()
-if "{" not in text:
-    sys.exit("no JSON report from varattn_bench (its stderr went to /dev/null: run it by hand)")
-for b in json.loads(text[text.find("{"):])["benchmarks"]:
+text = open(sys.argv[1]).read()
+rows = []
+if "{" in text:
+    try:
+        rows = json.loads(text[text.find("{"):])["benchmarks"]
+    except json.JSONDecodeError:  # cut short: the rows written before
+        rows = [json.loads(m) for m in re.findall(r'\{\s*"name"[^{}]*\}', text)]
+for b in rows:
     name = re.sub("/min_time:[0-9.]*/manual_time", "", b["name"])
     if b.get("error_occurred"):
         print(name, "error:", b.get("error_message"))
     else:
-        print(name, "%.4f" % b["real_time"], b["time_unit"])'
+        print(name, "%.4f" % b["real_time"], b["time_unit"])
+PY
+  ((status == 0)) || echo "varattn_bench exit $status (its stderr went to /dev/null: run it by hand)"
 done | tee "$out/ab.txt"

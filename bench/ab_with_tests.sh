@@ -35,7 +35,8 @@ tbuild=$root/build/t
 (cmake -S "$root" -B "$tbuild" -G Ninja -DCMAKE_BUILD_TYPE=Release \
    "-DCMAKE_CUDA_ARCHITECTURES=${VARATTN_CUDA_ARCHS:-90a}" "-DVARATTN_HEAD_DIMS=$test_dims" \
    -DVARATTN_BUILD_BENCHMARKS=OFF -DVARATTN_BUILD_EXAMPLES=OFF >"$work/t_configure.log" 2>&1 &&
-  ninja -C "$tbuild" varattn_gpu_tests >"$work/t_build.log" 2>&1
+  timeout $((budget > 120 ? budget - 60 : 60)) ninja -C "$tbuild" varattn_gpu_tests \
+    >"$work/t_build.log" 2>&1
   echo "test build exit $?" >>"$work/t_build.log") &
 test_build=$!
 export VARATTN_CMAKE_ARGS="-DVARATTN_HEAD_DIMS=$ab_dims -DVARATTN_BUILD_TESTS=OFF -DVARATTN_BUILD_EXAMPLES=OFF"
@@ -47,8 +48,10 @@ VARATTN_AB_STAGES=run timeout "$(limit)" bash "$root/bench/ab_on_gpu.sh" "$work/
 note "A/B runs: exit $?"
 cp "$work/ab/ab.txt" "$out/ab.txt" 2>/dev/null
 binary=$tbuild/tests/varattn_gpu_tests
+# Only this call's binary: an interrupted build leaves an older one behind.
+grep -q "^test build exit 0$" "$work/t_build.log" || binary=
 sanitize_s=$([[ -n $sanitize ]] && echo 70 || echo 0)
-if [[ -n $tests && -x $binary ]] && (($(left) - sanitize_s > 10)); then
+if [[ -n $tests && -n $binary ]] && (($(left) - sanitize_s > 10)); then
   # Word-split on purpose (the arguments are doctest options), without globbing.
   set -f
   # shellcheck disable=SC2086
@@ -58,7 +61,7 @@ if [[ -n $tests && -x $binary ]] && (($(left) - sanitize_s > 10)); then
   note "tests: exit $status ($(grep -h 'test cases' "$out/tests.log"))"
 fi
 for tool in racecheck memcheck; do
-  if [[ -z $sanitize || ! -x $binary ]] || (($(left) <= 10)); then break; fi
+  if [[ -z $sanitize || -z $binary ]] || (($(left) <= 10)); then break; fi
   timeout $(($(left) > 40 ? 35 : $(left) - 5)) compute-sanitizer --tool $tool --error-exitcode 9 \
     "$binary" -tc="$sanitize" >"$out/$tool.log" 2>&1
   note "$tool: exit $? ($(tail -1 "$out/$tool.log"))"

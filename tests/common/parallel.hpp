@@ -13,14 +13,16 @@
 #include <cstdint>
 #include <exception>
 #include <thread>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
 namespace test {
 
 //! Runs work(i) for every i in [0, n) on the host's cores, indices handed out one at a time in
-//! increasing order (so that units of unequal size balance); rethrows the first exception
-//! once every thread has stopped.
+//! increasing order (so that units of unequal size balance). After a unit throws, no thread
+//! starts another; once every thread has stopped, one of the exceptions (the lowest thread's)
+//! is rethrown, as is a failure to start a thread.
 template <class Work>
 void parallel_for(int64_t n, const Work& work) {
   const int64_t threads =
@@ -32,17 +34,25 @@ void parallel_for(int64_t n, const Work& work) {
   std::atomic<int64_t> next{0};
   std::vector<std::exception_ptr> errors(static_cast<std::size_t>(threads));
   std::vector<std::thread> pool;
-  for (int64_t t = 0; t < threads; ++t) {
-    pool.emplace_back([&, t] {
-      try {
-        for (int64_t i = next++; i < n; i = next++) work(i);
-      } catch (...) {
-        errors[std::size_t(t)] = std::current_exception();
-        next = n;  // the others stop at their next unit
-      }
-    });
+  pool.reserve(static_cast<std::size_t>(threads));
+  std::exception_ptr start_failure;
+  try {
+    for (int64_t t = 0; t < threads; ++t) {
+      pool.emplace_back([&, t] {
+        try {
+          for (int64_t i = next++; i < n; i = next++) work(i);
+        } catch (...) {
+          errors[std::size_t(t)] = std::current_exception();
+          next = n;  // the others stop at their next unit
+        }
+      });
+    }
+  } catch (...) {  // a thread could not start: stop the others, then report it
+    start_failure = std::current_exception();
+    next = n;
   }
   for (std::thread& thread : pool) thread.join();
+  if (start_failure) std::rethrow_exception(start_failure);
   for (const std::exception_ptr& e : errors) {
     if (e) std::rethrow_exception(e);
   }
@@ -51,6 +61,8 @@ void parallel_for(int64_t n, const Work& work) {
 //! reference_attention_lse on every core, equal to it element for element: units of up to
 //! kReferenceRows rows of one segment and one query head, so that one long segment (a causal
 //! 16k segment is ~1e10 multiply-adds in double a head) spreads over the cores too.
+//! `include_row` is called from several threads in no set order: it must be a pure function
+//! of the row (as the tests' samplers are).
 constexpr int32_t kReferenceRows = 32;
 template <class Element, class RowFilter>
 varattn::reference_result reference_on_every_core(const varattn::segments& segs_q,
@@ -87,6 +99,7 @@ varattn::reference_result reference_on_every_core(const varattn::segments& segs_
 constexpr std::size_t kChunk = std::size_t{1} << 16;
 template <class Result, class Chunk>
 std::vector<Result> chunked(std::size_t n, const Chunk& chunk) {
+  static_assert(!std::is_same_v<Result, bool>, "std::vector<bool> elements share bytes");
   std::vector<Result> results((n + kChunk - 1) / kChunk);
   parallel_for(static_cast<int64_t>(results.size()), [&](int64_t c) {
     const std::size_t first = std::size_t(c) * kChunk;
