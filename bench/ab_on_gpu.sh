@@ -45,12 +45,19 @@ archs=${VARATTN_CUDA_ARCHS:-90a}
 read -r -a cmake_extra <<<"${VARATTN_CMAKE_ARGS:-} ${VARATTN_AB_VARIANT_CMAKE_ARGS:-}"
 stages=",${VARATTN_AB_STAGES:-build,run},"
 mkdir -p "$out"
-# The variants are checked before any build starts, and an early exit stops the builds in the
-# background: an orphaned ninja could relink a binary while a later call times it.
-if [[ $b_spec != - && ($b_spec == *.patch* || $b_spec == *.diff*) ]]; then
+labels=(B C D E)  # up to four variants besides A
+# B may be several patches, comma-separated (B, C, ...: each built into its own folder; runs
+# A1 B1 C1 A2 B2 C2); a compiler flag string is one variant. They are checked before any build
+# starts, and an early exit stops the builds in the background: an orphaned ninja could relink
+# a binary while a later call times it.
+specs=()
+if [[ $b_spec != - ]]; then
   IFS=, read -r -a specs <<<"$b_spec"
-  ((${#specs[@]} <= 4)) || { echo "at most 4 variants"; exit 2; }
-  for spec in "${specs[@]}"; do [[ -f $spec ]] || { echo "no patch file $spec"; exit 2; }; done
+  [[ $b_spec == *.patch* || $b_spec == *.diff* ]] || specs=("$b_spec")
+  ((${#specs[@]} <= ${#labels[@]})) || { echo "at most ${#labels[@]} variants"; exit 2; }
+  for spec in "${specs[@]}"; do
+    [[ ($spec != *.patch && $spec != *.diff) || -f $spec ]] || { echo "no patch file $spec"; exit 2; }
+  done
 fi
 trap 'kill $(jobs -p) 2>/dev/null; wait' EXIT
 # Every build runs at once: varattn_bench is one translation unit, one single-threaded nvcc
@@ -60,17 +67,11 @@ if [[ $stages == *,build,* ]]; then
   VARATTN_STAGES=configure,build bash "$root/bench/run_on_gpu.sh" "$out/a" >/dev/null 2>&1 &
   a_build=$!
 fi
-labels=(B C D E)  # up to four variants besides A
 variants=()       # "label|build dir"
 builds=()         # "label|pid" of the builds running in the background
 if [[ $b_spec == - ]]; then
   runs=(A1 A2)
 else
-  # B may be several patches, comma-separated (B, C, ...: each built into its own folder; runs
-  # A1 B1 C1 A2 B2 C2); a compiler flag string is one variant.
-  IFS=, read -r -a specs <<<"$b_spec"
-  [[ $b_spec == *.patch* || $b_spec == *.diff* ]] || specs=("$b_spec")
-  ((${#specs[@]} <= ${#labels[@]})) || { echo "at most ${#labels[@]} variants"; exit 2; }
   for i in "${!specs[@]}"; do
     spec=${specs[$i]} label=${labels[$i]}
     dir=$b
@@ -79,7 +80,6 @@ else
     if [[ $stages != *,build,* ]]; then
       [[ -x $dir/bench/varattn_bench ]] || { echo "$label: no build in $dir"; exit 1; }
     elif [[ $spec == *.patch || $spec == *.diff ]]; then
-      [[ -f $spec ]] || { echo "no patch file $spec"; exit 2; }
       patch_file=$(cd "$(dirname "$spec")" && pwd)/$(basename "$spec")
       # One fixed copy a label: a second build stage on the same machine re-configures the
       # same source folder (CMake refuses a build folder's source moving to a new one).
