@@ -67,7 +67,8 @@ struct device_work {
   const int32_t* cu_q;    //!< the plan's copy of cu_seqlens_q
   const int32_t* cu_k;    //!< the plan's copy of cu_seqlens_k
   const work_item* items;
-  int32_t capacity;       //!< grid size in work items; CTAs past *count exit
+  int32_t capacity;       //!< item bound: the grid's size in items (CTAs past *count exit),
+                          //!< or less when the sm80 short tile strides (launch.cuh)
 };
 
 //! Caller-owned memory for a plan built on the device (plan::on_device), e.g. from a

@@ -15,9 +15,7 @@
 // (python/tests/test_backward.py).
 #include <algorithm>
 #include <cstring>
-#include <exception>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "harness.cuh"
@@ -149,47 +147,6 @@ struct gradient_buffer {
   }
 };
 
-//! reference_attention_lse of every row, the rows dealt round-robin to the host's cores: a
-//! causal 16k segment is ~1e10 multiply-adds in double a q head (~12 s on one core).
-template <class Element>
-varattn::reference_result forward_on_every_core(const varattn::segments& segs_q,
-                                                const varattn::segments& segs_k,
-                                                varattn::packed_view<const Element> q,
-                                                varattn::packed_view<const Element> k,
-                                                varattn::packed_view<const Element> v,
-                                                const varattn::attention_options& options) {
-  const int64_t n = std::max(1u, std::thread::hardware_concurrency());
-  std::vector<varattn::reference_result> parts(static_cast<std::size_t>(n));
-  std::vector<std::exception_ptr> errors(parts.size());
-  std::vector<std::thread> threads;
-  for (int64_t t = 0; t < n; ++t) {
-    threads.emplace_back([&, t] {
-      try {
-        parts[std::size_t(t)] = varattn::reference_attention_lse(
-            segs_q, segs_k, q, k, v, options, [&](int32_t row) { return row % n == t; });
-      } catch (...) {
-        errors[std::size_t(t)] = std::current_exception();
-      }
-    });
-  }
-  for (std::thread& thread : threads) thread.join();
-  for (const std::exception_ptr& e : errors) {
-    if (e) std::rethrow_exception(e);
-  }
-  varattn::reference_result all = std::move(parts[0]);
-  const std::size_t row_elements = std::size_t(q.heads) * q.head_dim;
-  for (int64_t row = 0; row < q.rows; ++row) {
-    if (row % n == 0) continue;
-    const varattn::reference_result& part = parts[std::size_t(row % n)];
-    std::copy_n(&part.out[std::size_t(row) * row_elements], row_elements,
-                &all.out[std::size_t(row) * row_elements]);
-    for (int32_t h = 0; h < q.heads; ++h) {
-      all.lse[std::size_t(h * q.rows + row)] = part.lse[std::size_t(h * q.rows + row)];
-    }
-  }
-  return all;
-}
-
 //! `count` of `rows` rows: the first two, the middle one, the last two, the others at random.
 std::vector<char> sample_rows(int64_t rows, int32_t count, std::mt19937_64& rng) {
   std::vector<char> chosen(std::size_t(rows), 0);
@@ -221,7 +178,8 @@ varattn::reference_gradients reference_of(
   const std::vector<char> chosen_k = sample_rows(k.rows, pr.sampled_rows, rng);
   return varattn::reference_attention_backward_rows<Element>(
       segs_q, segs_k, q, k, v, d_o, pr.options,
-      forward_on_every_core(segs_q, segs_k, q, k, v, pr.options),
+      test::reference_on_every_core(segs_q, segs_k, q, k, v, pr.options,
+                                    [](int32_t) { return true; }),
       [&](int32_t row) { return chosen_q[std::size_t(row)] != 0; },
       [&](int32_t row) { return chosen_k[std::size_t(row)] != 0; });
 }
@@ -491,7 +449,7 @@ TEST_CASE("backward: one 16,384-row causal segment, d = 64") {
   // The issue's 16k segment, GQA 2:1: every element checked finite (no poison left, guard
   // rows untouched), 64 query rows' dq and 64 key rows' dk, dv (first, last, middle, random)
   // against the double reference. Its forward over every row is the cost: ~25 s on one core,
-  // split over the host's cores (forward_on_every_core).
+  // split over the host's cores (test::reference_on_every_core).
   if (!test::instantiated(64)) return;
   backward_problem pr;
   pr.lengths_q = {16384};

@@ -2,7 +2,8 @@
 #pragma once
 // Shared by the GPU tests: random packed problems, a NaN-poisoned output with guard rows (and
 // a NaN-poisoned logsumexp with padding), one forward per launch policy and kernel family, and
-// the errors against the double-precision reference.
+// the errors against the double-precision reference. The host's share (inputs, reference,
+// scores) runs on every core (../common/parallel.hpp).
 
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
@@ -21,6 +22,8 @@
 #include <varattn/kernel_config.hpp>
 #include <varattn/varattn.hpp>
 #include <vector>
+
+#include "../common/parallel.hpp"
 
 namespace test {
 
@@ -198,11 +201,18 @@ constexpr int64_t kLsePad = 3;
 //! log(1 + e^(s - lse)), typically 1e-2 or more on these problems).
 inline double lse_tolerance(double ref) { return 2e-3 * std::max(1.0, std::fabs(ref)); }
 
+//! n draws of N(0, gain^2) in the element type: one draw of `rng` seeds the chunks (kChunk
+//! elements each, chunk c from its own generator), drawn on every core.
 template <class Element>
 std::vector<Element> random_elements(std::size_t n, std::mt19937_64& rng, float gain = 1.0f) {
-  std::normal_distribution<float> normal(0.f, gain);
+  const uint64_t base = rng();
   std::vector<Element> out(n);
-  for (Element& x : out) x = from_float<Element>(normal(rng));
+  chunked<char>(n, [&](std::size_t first, std::size_t last) {
+    std::mt19937_64 chunk_rng(base + 0x9E3779B97F4A7C15ull * (first / kChunk + 1));
+    std::normal_distribution<float> normal(0.f, gain);
+    for (std::size_t i = first; i < last; ++i) out[i] = from_float<Element>(normal(chunk_rng));
+    return char{};
+  });
   return out;
 }
 
@@ -212,17 +222,29 @@ std::vector<Element> random_elements(std::size_t n, std::mt19937_64& rng, float 
 template <class Element>
 outcome score(const std::vector<Element>& out, const std::vector<double>& ref) {
   outcome result;
-  double err2 = 0, ref2 = 0;
+  struct sums {
+    double err2 = 0, ref2 = 0;
+    int64_t nonfinite = 0;
+  };
   const std::size_t written = ref.size();
-  for (std::size_t i = 0; i < written; ++i) {
-    const double x = varattn::detail::to_double(out[i]);
-    if (!std::isfinite(x)) {
-      ++result.nonfinite;
-      continue;
-    }
-    if (std::isnan(ref[i])) continue;  // row not sampled
-    err2 += (x - ref[i]) * (x - ref[i]);
-    ref2 += ref[i] * ref[i];
+  double err2 = 0, ref2 = 0;
+  for (const sums& c : chunked<sums>(written, [&](std::size_t first, std::size_t last) {
+         sums part;
+         for (std::size_t i = first; i < last; ++i) {
+           const double x = varattn::detail::to_double(out[i]);
+           if (!std::isfinite(x)) {
+             ++part.nonfinite;
+             continue;
+           }
+           if (std::isnan(ref[i])) continue;  // row not sampled
+           part.err2 += (x - ref[i]) * (x - ref[i]);
+           part.ref2 += ref[i] * ref[i];
+         }
+         return part;
+       })) {
+    err2 += c.err2;
+    ref2 += c.ref2;
+    result.nonfinite += c.nonfinite;
   }
   result.rel_error = ref2 > 0 ? std::sqrt(err2 / ref2) : std::sqrt(err2);
   const auto* guard = reinterpret_cast<const unsigned char*>(out.data() + written);
@@ -334,7 +356,7 @@ std::vector<outcome> run(const problem& pr, uint64_t seed, cudaStream_t stream =
       k.head_stride = v.head_stride = 0;
     }
   }
-  const varattn::reference_result ref = varattn::reference_attention_lse<Element>(
+  const varattn::reference_result ref = reference_on_every_core<Element>(
       segs_q, segs_k, q, k, v, pr.options, [&](int32_t row) { return row % pr.sample_every == 0; });
   const std::vector<char> sees = rows_with_keys(segs_q, segs_k, pr.options);
 

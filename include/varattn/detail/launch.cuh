@@ -23,7 +23,8 @@ namespace varattn::detail {
 
 //! Launches a kernel (sm80::program, sm90::program) under the plan's policy:
 //! per_segment, one launch a segment; fused, one launch over the work list: one CTA an entry,
-//! or, for a persistent program given a tile counter (`tiles`, forward_scratch), one an SM.
+//! or, for a persistent program given a tile counter (`tiles`, forward_scratch), one an SM,
+//! or, for a grid-stride program's device-built list, one pass of resident CTAs.
 template <class Program, class Element>
 void run_program(const plan& p, const forward_params<Element>& params, cudaStream_t stream,
                  unsigned int* tiles) {
@@ -62,7 +63,22 @@ void run_program(const plan& p, const forward_params<Element>& params, cudaStrea
       if (ctas == 0) return;
       if (!Program::kPersistent) tiles = nullptr;
       if (tiles != nullptr) ctas = std::min<long long>(ctas, multiprocessors());
-      launch_one(dim3(static_cast<unsigned>(ctas)), work_source::listed(work, config.pack, tiles));
+      // A device-built list launches its capacity, an upper bound (tiny-d64: ~3,190 items a
+      // head against ~1,560): CTAs past the count only read it and exit, ~half of tiny-d64's
+      // 51,000. A grid-stride program runs one pass of resident CTAs instead. Host-built lists
+      // keep one CTA a rank: the block scheduler balances their longest-first order.
+      int32_t strided_groups = 0;
+      const long long sms = multiprocessors();
+      if (Program::kGridStride && p.built_on_device() && ctas > sms) {
+        const long long resident =
+            sms * resident_ctas(kernel, Program::kThreads, Program::kSmemBytes);
+        if (resident < ctas) {
+          ctas = resident;
+          strided_groups = static_cast<int32_t>(groups);
+        }
+      }
+      launch_one(dim3(static_cast<unsigned>(ctas)),
+                 work_source::listed(work, config.pack, tiles, strided_groups));
       return;
     }
     case launch_policy::automatic:  // resolved by plan::make

@@ -42,6 +42,27 @@ inline int multiprocessors() {
   return count;
 }
 
+//! CTAs of `kernel` an SM holds at once with `threads` threads and `smem_bytes` of dynamic
+//! shared memory (at least 1), after allow_shared_memory. Through the driver, as
+//! allow_shared_memory below, so that no runtime call can touch a caller's pending last error;
+//! asked on every call rather than cached, for the reason allow_shared_memory gives (each
+//! translation unit registers its own copy of a header-only kernel).
+template <class... Params>
+int resident_ctas(void (*kernel)(Params...), int threads, int smem_bytes) {
+  using occupancy_fn = CUresult (*)(int*, CUfunction, int, size_t);
+  static const auto occupancy =
+      driver_function<occupancy_fn>("cuOccupancyMaxActiveBlocksPerMultiprocessor");
+  cudaFunction_t function = nullptr;
+  VARATTN_CUDA_CHECK(cudaGetFuncBySymbol(&function, reinterpret_cast<const void*>(kernel)));
+  int blocks = 0;
+  const CUresult status = occupancy(&blocks, function, threads, static_cast<size_t>(smem_bytes));
+  if (status != CUDA_SUCCESS) {
+    fail("CUDA driver error ", static_cast<int>(status),
+         " in cuOccupancyMaxActiveBlocksPerMultiprocessor");
+  }
+  return blocks > 0 ? blocks : 1;
+}
+
 //! Raises a kernel's dynamic shared-memory limit past the default 48 KB. Through the
 //! driver's cuFuncSetAttribute, because the runtime's cudaFuncSetAttribute resets the
 //! last-error slot when it succeeds (CUDA 13.0, H200, 2026-11-30), which would clear a

@@ -3,8 +3,9 @@
 //! \file work_source.cuh
 //! Where a CTA finds its (segment, q-tile, head) work item: the scheduler interface. Every
 //! kernel takes it as its second argument, so the launch policies are written once
-//! (launch.cuh). initial() gives a CTA of a one-item grid its item (the sm80 kernel); the
-//! Hopper kernel's CTAs may run several, from sm90/tile_schedule.cuh (with `tiles`).
+//! (launch.cuh). initial() gives a CTA of a one-item grid its item (the sm80 kernel), at_rank()
+//! each of a striding CTA's items (the sm80 short tile's device-built lists); the Hopper
+//! kernel's CTAs may run several, from sm90/tile_schedule.cuh (with `tiles`).
 
 #include <varattn/detail/kernel/nan_output.cuh>
 #include <varattn/detail/kernel/params.cuh>
@@ -27,22 +28,28 @@ namespace varattn::detail {
 //! heads, whose k and v then stay in L2 (head-minor order streamed every head's k and v at
 //! once: long-d128 ran 13% slower). Each head runs the list longest first, so the grid ends
 //! on short items. CTAs past the item count (device-built plans launch an upper bound) exit;
-//! when the device rejected the plan's offsets (count 0, status set), every CTA first fills
-//! its share of o with NaN, so that the failure cannot pass for a result.
+//! the sm80 kernel's device-built lists launch one pass of resident CTAs instead, striding
+//! over the ranks (at_rank), and the Hopper kernel's persistent grid takes ranks from a
+//! counter. When the device rejected the plan's offsets (count 0, status set), every CTA
+//! first fills its share of o with NaN, so that the failure cannot pass for a result.
 struct work_source {
   device_work work;    //!< fused: the plan's device buffers; per_segment: all null
   segment_bounds seg;  //!< per_segment: the segment of this launch
   int32_t pack;        //!< query heads a CTA covers (kernel_config::pack); `head` counts groups
+  //! fused, sm80 kernel: the head groups (heads_q / pack) when the grid is smaller than the
+  //! ranks and each CTA strides over them (at_rank), 0 for one CTA a rank (initial). Fills
+  //! the padding before `tiles`: the Hopper kernel's parameters keep their offsets.
+  int32_t strided_groups;
   //! fused, Hopper kernel: the tile counter of a persistent grid (forward_scratch: the next
   //! rank, the CTAs done), null for one CTA a rank.
   unsigned int* tiles;
 
   static work_source one_segment(const segment_bounds& seg, int32_t pack) {
-    return {device_work{}, seg, pack, nullptr};
+    return {device_work{}, seg, pack, 0, nullptr};
   }
   static work_source listed(const device_work& work, int32_t pack,
-                            unsigned int* tiles = nullptr) {
-    return {work, segment_bounds{}, pack, tiles};
+                            unsigned int* tiles = nullptr, int32_t strided_groups = 0) {
+    return {work, segment_bounds{}, pack, strided_groups, tiles};
   }
 
   __device__ __forceinline__ bool per_segment() const { return work.items == nullptr; }
@@ -82,6 +89,9 @@ struct work_source {
     item_bounds(index, bounds, q_tile, unused);
   }
 
+  //! One CTA a rank (per_segment, or a fused grid of capacity x head groups): this CTA's
+  //! tile; false past the item count. per_segment: q tile blockIdx.x of head blockIdx.y.
+  //! fused: head group blockIdx.x / capacity, item blockIdx.x % capacity.
   template <class Element>
   __device__ __forceinline__ bool initial(const forward_params<Element>& params,
                                           segment_bounds& bounds, int& q_tile, int& head,
@@ -101,6 +111,26 @@ struct work_source {
       return false;
     }
     item_bounds(index, bounds, q_tile, group);
+    return true;
+  }
+
+  //! fused, strided: the tile of `rank` (a CTA's ranks: blockIdx.x, + gridDim.x, ...), false
+  //! past count x head groups. Rank r: head group r / count, item r % count, so the CTAs in
+  //! flight together still work on one or two heads. A rejected plan (count 0) fills this
+  //! CTA's share of o with NaN (fill_rejected strides over the grid) and returns false.
+  template <class Element>
+  __device__ __forceinline__ bool at_rank(const forward_params<Element>& params, uint32_t rank,
+                                          segment_bounds& bounds, int& q_tile, int& head,
+                                          segment_group& group) const {
+    // No wrap: count <= capacity, and the plan checked capacity x groups fits gridDim.x. Read
+    // each time rather than held across the tile: a register less under the short tile's cap.
+    const auto count = static_cast<uint32_t>(*work.count);
+    if (rank >= count * static_cast<uint32_t>(strided_groups)) {
+      if (count == 0 && rejected()) fill_rejected(params);
+      return false;
+    }
+    head = static_cast<int>(rank / count);
+    item_bounds(static_cast<int32_t>(rank % count), bounds, q_tile, group);
     return true;
   }
 };

@@ -39,6 +39,10 @@ struct kernel_traits {
   //! registers.
   static constexpr int kMinBlocks =
       kBlockM != 64 ? 1 : kPaddedDim <= 64 ? 5 : kPaddedDim <= 80 ? 4 : 1;
+  //! A device-built list's CTAs stride over its ranks (forward_kernel.cuh) only in the short
+  //! tile of head dims up to 128, whose tiles are alike (one k/v step, 64 rows or fewer): a
+  //! static stride over unequal tiles (tall and decode tiles of long keys) ends unevenly.
+  static constexpr bool kGridStride = !kDecode && kBlockM == 64 && kPaddedDim <= 128;
   //! Skip the output rescale on steps where no row max moved; not under a register cap (it
   //! costs registers: head dim 64 short tiles spilled 16 to 32 bytes with it).
   static constexpr bool kLazyRescale = kMinBlocks == 1;

@@ -54,6 +54,7 @@ struct program {
   static constexpr auto kernel = forward_kernel<Element, HeadDim, Modifier>;
   //! A fused launch with a tile counter: at most one CTA an SM (tile_schedule.cuh).
   static constexpr bool kPersistent = true;
+  static constexpr bool kGridStride = false;  //!< its own schedule (tile_schedule.cuh)
 
   //! The kernel's parameters after the work source: the tensor maps of q, k and v, encoded
   //! for this run (host-side, no sync; a CUDA graph keeps them by value).
