@@ -68,10 +68,9 @@ void run_program(const plan& p, const forward_params<Element>& params, cudaStrea
       // 51,000. A grid-stride program runs one pass of resident CTAs instead. Host-built lists
       // keep one CTA a rank: the block scheduler balances their longest-first order.
       int32_t strided_groups = 0;
-      const long long sms = multiprocessors();
-      if (Program::kGridStride && p.built_on_device() && ctas > sms) {
+      if (Program::kGridStride && p.built_on_device()) {
         const long long resident =
-            sms * resident_ctas(kernel, Program::kThreads, Program::kSmemBytes);
+            multiprocessors() * resident_ctas(kernel, Program::kThreads, Program::kSmemBytes);
         if (resident < ctas) {
           ctas = resident;
           strided_groups = static_cast<int32_t>(groups);

@@ -45,8 +45,9 @@ inline int multiprocessors() {
 //! CTAs of `kernel` an SM holds at once with `threads` threads and `smem_bytes` of dynamic
 //! shared memory (at least 1), after allow_shared_memory. Through the driver, as
 //! allow_shared_memory below, so that no runtime call can touch a caller's pending last error;
-//! asked on every call rather than cached, for the reason allow_shared_memory gives (each
-//! translation unit registers its own copy of a header-only kernel).
+//! asked on every call (host-side, no sync, legal under graph capture) rather than cached:
+//! the answer is the current device's, and each translation unit registers its own copy of a
+//! header-only kernel (allow_shared_memory).
 template <class... Params>
 int resident_ctas(void (*kernel)(Params...), int threads, int smem_bytes) {
   using occupancy_fn = CUresult (*)(int*, CUfunction, int, size_t);
