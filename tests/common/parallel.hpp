@@ -7,9 +7,11 @@
 //! result here is the same whatever the number of threads.
 
 #include <varattn/reference.hpp>
+#include <varattn/reference_backward.hpp>
 
 #include <algorithm>
 #include <atomic>
+#include <cmath>
 #include <cstdint>
 #include <exception>
 #include <thread>
@@ -92,6 +94,110 @@ varattn::reference_result reference_on_every_core(const varattn::segments& segs_
                                     u.head, u.row_begin, u.row_end, result);
   });
   return result;
+}
+
+//! reference_attention_backward on every core, equal to it element for element: the forward by
+//! reference_on_every_core, then units of up to kReferenceRows rows of one segment: query rows
+//! of one q head (their dq, each summed over its keys in order) and key rows of one kv head
+//! (their dk and dv, each summed over the group's q heads, then the rows that see it, in order:
+//! the serial reference's order). Throws as the serial reference does.
+template <class Element>
+varattn::reference_gradients backward_reference_on_every_core(
+    const varattn::segments& segs_q, const varattn::segments& segs_k,
+    varattn::packed_view<const Element> q, varattn::packed_view<const Element> k,
+    varattn::packed_view<const Element> v, varattn::packed_view<const Element> d_o,
+    const varattn::attention_options& options) {
+  varattn::reference_result forward = reference_on_every_core(
+      segs_q, segs_k, q, k, v, options, [](int64_t) { return true; });
+  varattn::detail::check_reference_d_o(q, d_o);
+  const int32_t d = q.head_dim;
+  const int32_t group = q.heads / k.heads;
+  const double scale = options.scale ? *options.scale : 1.0 / std::sqrt(double(d));
+  const double cap = options.softcap;
+  const int64_t rows_q = q.rows;
+  varattn::reference_gradients g;
+  g.dq.assign(std::size_t(rows_q) * q.heads * d, 0.0);
+  g.dk.assign(std::size_t(k.rows) * k.heads * d, 0.0);
+  g.dv.assign(g.dk.size(), 0.0);
+  // D = d_o . out of every (query row, q head), once.
+  std::vector<double> big_d(std::size_t(rows_q) * q.heads);
+  parallel_for(rows_q, [&](int64_t row) {
+    for (int32_t h = 0; h < q.heads; ++h) {
+      const double* oi = &forward.out[(std::size_t(row) * q.heads + h) * d];
+      big_d[std::size_t(row) * q.heads + h] =
+          varattn::detail::reference_row_delta(d_o.at(row, h), oi, d);
+    }
+  });
+  // p and ds of (query i of the segment, q head h) with its key j.
+  const auto pair_of = [&](const varattn::segment& sq, const varattn::segment& sk, int32_t h,
+                           int32_t i, int64_t j) {
+    const int64_t row = int64_t{sq.begin} + i;
+    const double lse = forward.lse[std::size_t(h) * rows_q + row];
+    const int64_t key = int64_t{sk.begin} + j;
+    return varattn::detail::reference_pair_of(q.at(row, h), d_o.at(row, h), k.at(key, h / group),
+                                              v.at(key, h / group), d, scale, cap, lse,
+                                              big_d[std::size_t(row) * q.heads + h]);
+  };
+  struct unit {
+    std::size_t segment;
+    int32_t head, row_begin, row_end;
+    bool keys;  //!< rows of k (dk, dv of kv head `head`), else of q (dq of q head `head`)
+  };
+  std::vector<unit> units;
+  for (std::size_t s = 0; s < segs_q.size(); ++s) {
+    for (int32_t h = 0; h < q.heads; ++h) {
+      for (int32_t r = 0; r < segs_q[s].length; r += kReferenceRows) {
+        units.push_back({s, h, r, std::min(segs_q[s].length, r + kReferenceRows), false});
+      }
+    }
+    for (int32_t hk = 0; hk < k.heads; ++hk) {
+      for (int32_t r = 0; r < segs_k[s].length; r += kReferenceRows) {
+        units.push_back({s, hk, r, std::min(segs_k[s].length, r + kReferenceRows), true});
+      }
+    }
+  }
+  parallel_for(static_cast<int64_t>(units.size()), [&](int64_t u_index) {
+    const unit& u = units[std::size_t(u_index)];
+    const varattn::segment sq = segs_q[u.segment];
+    const varattn::segment sk = segs_k[u.segment];
+    if (!u.keys) {
+      for (int32_t i = u.row_begin; i < u.row_end; ++i) {
+        const varattn::visible_key_range keys =
+            varattn::reference_visible_keys(i, sq.length, sk.length, options);
+        if (keys.empty()) continue;  // out 0: no gradient
+        double* dqi = &g.dq[((std::size_t(sq.begin) + i) * q.heads + u.head) * d];
+        for (int64_t j = keys.first; j <= keys.last; ++j) {
+          const double ds = pair_of(sq, sk, u.head, i, j).ds;
+          const Element* kj = k.at(int64_t{sk.begin} + j, u.head / group);
+          for (int32_t c = 0; c < d; ++c) dqi[c] += ds * varattn::detail::to_double(kj[c]);
+        }
+      }
+      return;
+    }
+    for (int32_t j = u.row_begin; j < u.row_end; ++j) {
+      const std::size_t at = ((std::size_t(sk.begin) + j) * k.heads + u.head) * d;
+      double* dkj = &g.dk[at];
+      double* dvj = &g.dv[at];
+      for (int32_t h = u.head * group; h < (u.head + 1) * group; ++h) {
+        for (int32_t i = 0; i < sq.length; ++i) {
+          const varattn::visible_key_range keys =
+              varattn::reference_visible_keys(i, sq.length, sk.length, options);
+          if (keys.empty() || j < keys.first || j > keys.last) continue;
+          const varattn::detail::reference_pair pt = pair_of(sq, sk, h, i, j);
+          const int64_t row = int64_t{sq.begin} + i;
+          const Element* qi = q.at(row, h);
+          const Element* doi = d_o.at(row, h);
+          for (int32_t c = 0; c < d; ++c) {
+            dvj[c] += pt.p * varattn::detail::to_double(doi[c]);
+            dkj[c] += pt.ds * varattn::detail::to_double(qi[c]);
+          }
+        }
+      }
+    }
+  });
+  g.out = std::move(forward.out);
+  g.lse = std::move(forward.lse);
+  return g;
 }
 
 //! Runs chunk(first, last) over [0, n) in chunks of kChunk elements on every core and returns

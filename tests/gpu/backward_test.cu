@@ -163,8 +163,10 @@ std::vector<char> sample_rows(int64_t rows, int32_t count, std::mt19937_64& rng)
   return chosen;
 }
 
-//! The reference gradients of `pr`: of every row, or (pr.sampled_rows) of sampled rows, from
-//! a forward reference of every row (whose out and lse the backward reads).
+//! The reference gradients of `pr`: of every row (reference_attention_backward's, computed on
+//! every core: test::backward_reference_on_every_core, bit for bit the same), or
+//! (pr.sampled_rows) of sampled rows, from a forward reference of every row (whose out and lse
+//! the backward reads).
 template <class Element>
 varattn::reference_gradients reference_of(
     const backward_problem& pr, const varattn::segments& segs_q, const varattn::segments& segs_k,
@@ -172,7 +174,8 @@ varattn::reference_gradients reference_of(
     varattn::packed_view<const Element> v, varattn::packed_view<const Element> d_o,
     std::mt19937_64& rng) {
   if (pr.sampled_rows == 0) {
-    return varattn::reference_attention_backward<Element>(segs_q, segs_k, q, k, v, d_o, pr.options);
+    return test::backward_reference_on_every_core<Element>(segs_q, segs_k, q, k, v, d_o,
+                                                           pr.options);
   }
   const std::vector<char> chosen_q = sample_rows(q.rows, pr.sampled_rows, rng);
   const std::vector<char> chosen_k = sample_rows(k.rows, pr.sampled_rows, rng);

@@ -75,3 +75,56 @@ TEST_CASE("the reference on every core equals reference_attention_lse element fo
   CHECK_THROWS_WITH_AS(test::reference_on_every_core(segs_q, segs_q, qv, kv, vv, {}, sampled),
                        mismatch.c_str(), varattn::error);
 }
+
+TEST_CASE("the backward reference on every core equals reference_attention_backward bit for bit") {
+  // The forward test's segments (units of 32 query and key rows, empty and keyless segments,
+  // q shorter and longer than k), GQA 4:2 and MQA 4:1, every mask the tests sweep, softcap.
+  const std::vector<int32_t> lq = {1, 32, 33, 0, 100, 7, 70};
+  const std::vector<int32_t> lk = {5, 32, 10, 3, 130, 0, 64};
+  const int32_t heads_q = 4, d = 16;
+  const auto segs_q = varattn::segments::from_lengths(lq, "cu_seqlens_q");
+  const auto segs_k = varattn::segments::from_lengths(lk, "cu_seqlens_k");
+  using view = varattn::packed_view<const float>;
+  for (const int32_t heads_kv : {2, 1}) {
+    CAPTURE(heads_kv);
+    std::mt19937 rng(static_cast<unsigned>(20 + heads_kv));
+    std::normal_distribution<float> normal;
+    std::vector<float> q(std::size_t(segs_q.total()) * heads_q * d), d_o(q.size());
+    std::vector<float> k(std::size_t(segs_k.total()) * heads_kv * d), v(k.size());
+    for (auto* x : {&q, &d_o, &k, &v}) {
+      for (float& e : *x) e = normal(rng);
+    }
+    const view qv = view::contiguous(q.data(), segs_q.total(), heads_q, d);
+    const view dov = view::contiguous(d_o.data(), segs_q.total(), heads_q, d);
+    const view kv = view::contiguous(k.data(), segs_k.total(), heads_kv, d);
+    const view vv = view::contiguous(v.data(), segs_k.total(), heads_kv, d);
+    for (const auto& options :
+         {test::mask_options(false, -1, -1), test::mask_options(true, -1, -1),
+          test::mask_options(false, 3, 2), test::mask_options(true, 8, 0, 5.0f)}) {
+      CAPTURE(options.causal);
+      CAPTURE(options.window_left);
+      const auto serial =
+          varattn::reference_attention_backward(segs_q, segs_k, qv, kv, vv, dov, options);
+      const auto parallel =
+          test::backward_reference_on_every_core(segs_q, segs_k, qv, kv, vv, dov, options);
+      const auto same = [](const std::vector<double>& a, const std::vector<double>& b) {
+        return a.size() == b.size() &&
+               std::memcmp(a.data(), b.data(), a.size() * sizeof(double)) == 0;
+      };
+      CHECK(same(parallel.dq, serial.dq));
+      CHECK(same(parallel.dk, serial.dk));
+      CHECK(same(parallel.dv, serial.dv));
+      CHECK(same(parallel.out, serial.out));
+      CHECK(same(parallel.lse, serial.lse));
+    }
+  }
+  // The serial reference's checks, d_o's too.
+  const std::vector<float> q(std::size_t(segs_q.total()) * heads_q * d, 1.0f);
+  const std::vector<float> k(std::size_t(segs_k.total()) * 2 * d, 1.0f);
+  const view qv = view::contiguous(q.data(), segs_q.total(), heads_q, d);
+  const view kv = view::contiguous(k.data(), segs_k.total(), 2, d);
+  const view short_d_o = view::contiguous(q.data(), segs_q.total(), heads_q - 1, d);
+  CHECK_THROWS_WITH_AS(
+      test::backward_reference_on_every_core(segs_q, segs_k, qv, kv, kv, short_d_o, {}),
+      "d_o.heads = 3 != q.heads = 4", varattn::error);
+}
