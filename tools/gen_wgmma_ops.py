@@ -7,12 +7,18 @@ cannot be built by a template. Run from the repository root: python3 tools/gen_w
           backward's queries a step: S^T = K Q^T)
   mma_ss_at: N in SS_AT_N (the backward's queries a step: dQ^T = K^T dS^T, A MN-major through
           the transpose, B K-major, both in shared memory)
+  mma_ss_bt: N in SS_BT_N (a channel half of the head-dim-256 backward: dQ = dS K, A K-major,
+          B MN-major through the transpose, both in shared memory)
+  mma_ss_atbt: N in SS_ATBT_N (the same half: dV += P^T dO and dK += dS^T Q with P and dS
+          stored [query][key], both operands MN-major through the transposes)
   mma_rs: N in RS_N (head dims: O += P V, A from registers, B MN-major through the transpose)
 """
 import pathlib
 
-SS_N = [64, 80, 128]
+SS_N = [32, 64, 80, 128]  # 32: a warpgroup's queries of the head-dim-256 backward's step
 SS_AT_N = [64, 80, 128]
+SS_BT_N = [128]    # backward/sm90/split_traits.cuh: kHalfChannels
+SS_ATBT_N = [128]
 RS_N = list(range(32, 257, 8))  # every supported head dim (kernel_config.hpp)
 TYPES = [("__nv_bfloat16", "bf16"), ("__half", "f16")]
 PER_LINE = 8
@@ -34,10 +40,11 @@ def op(kind, element, ptx, n):
     regs = n // 2  # fp32 accumulators a thread: 64 x n over 128 threads
     d_ops = [f'"+f"(d[{i // 4}][{i % 4}])' for i in range(regs)]
     d_list = ", ".join(f"%{i}" for i in range(regs))
-    if kind in ("ss", "ss_at"):
-        transpose_a = 1 if kind == "ss_at" else 0
+    if kind.startswith("ss"):
+        transpose_a = 1 if kind in ("ss_at", "ss_atbt") else 0
+        transpose_b = 1 if kind in ("ss_bt", "ss_atbt") else 0
         a_decl, a_list, a_ops = "uint64_t a", f"%{regs}", ['"l"(a)']
-        tail = f"p, 1, 1, {transpose_a}, 0"
+        tail = f"p, 1, 1, {transpose_a}, {transpose_b}"
         b_index = regs + 1
     else:
         a_decl = "const uint32_t (&a)[4]"
@@ -68,10 +75,16 @@ HEADER = """// SPDX-License-Identifier: Apache-2.0
 //! The warpgroup MMA instructions the Hopper kernel issues, m64nNk16 with fp32 accumulators,
 //! bf16 and f16, as overloads on wgmma_shape<Element, N>: mma_ss for N = {ss}
 //! (the keys of a forward step, the queries of a backward step), mma_ss_at for N = {ss_at}
-//! (the queries of a backward step), mma_rs for every head dim N = 32, 40, ..., 256.
+//! (the queries of a backward step), mma_ss_bt for N = {ss_bt} and mma_ss_atbt for N = {ss_atbt}
+//! (a channel half of the head-dim-256 backward), mma_rs for every head dim N = 32, 40, ...,
+//! 256.
 //!   mma_ss: A and B K-major from shared memory (S = Q K^T: Q [row][channel], K [key][channel]).
 //!   mma_ss_at: A MN-major (transpose bit set), B K-major, both from shared memory (the
 //!           backward's dQ^T = K^T dS^T: K [key][channel], dS [query][key]).
+//!   mma_ss_bt: A K-major, B MN-major (transpose bit set), both from shared memory (dQ = dS K
+//!           with dS [query][key] and K [key][channel]).
+//!   mma_ss_atbt: A and B MN-major (both transpose bits set), both from shared memory (dV +=
+//!           P^T dO with P [query][key] and dO [query][channel]).
 //!   mma_rs: A from registers in the mma.sync A layout, B from shared memory MN-major
 //!           (transpose bit set: O += P V with V stored [key][channel]).
 //! d is the warpgroup's accumulator in the mma.sync C layout, one n8 tile per [4]: warp w of
@@ -106,10 +119,18 @@ def main():
     for n in SS_AT_N:
         for element, ptx in TYPES:
             body.append(op("ss_at", element, ptx, n))
+    for n in SS_BT_N:
+        for element, ptx in TYPES:
+            body.append(op("ss_bt", element, ptx, n))
+    for n in SS_ATBT_N:
+        for element, ptx in TYPES:
+            body.append(op("ss_atbt", element, ptx, n))
     for n in RS_N:
         for element, ptx in TYPES:
             body.append(op("rs", element, ptx, n))
-    header = HEADER.format(ss=", ".join(map(str, SS_N)), ss_at=", ".join(map(str, SS_AT_N)))
+    header = HEADER.format(ss=", ".join(map(str, SS_N)), ss_at=", ".join(map(str, SS_AT_N)),
+                           ss_bt=", ".join(map(str, SS_BT_N)),
+                           ss_atbt=", ".join(map(str, SS_ATBT_N)))
     text = header + "\n".join(body) + "\n" + FOOTER
     out = pathlib.Path(__file__).resolve().parent.parent / "include/varattn/detail/sm90/wgmma_ops.cuh"
     out.write_text(text)

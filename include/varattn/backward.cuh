@@ -36,9 +36,10 @@ namespace varattn {
 //! `workspace`: device memory of backward_workspace_bytes(p, options) bytes (the atomic path's
 //! accumulator takes 4 rows_q heads_q head_dim of them), 16-byte aligned, not shared with any
 //! view, used until the work enqueued here has run. Runs the sm80 kernels, except dK/dV (and
-//! the dQ terms, added by the copy engine's bulk reductions) at head dims 32-128 of plans whose
-//! forward runs the sm90 family: those take the Hopper wgmma kernel (a binary without sm_90a
-//! code then throws, as the forward).
+//! the dQ terms, added by the copy engine's bulk reductions; at head dim 256 by vector
+//! reductions from registers) at head dims 32-128 and 256 of plans whose forward runs the sm90
+//! family: those take the Hopper wgmma kernels (a binary without sm_90a code then throws, as
+//! the forward).
 //!
 //! Throws varattn::error before any launch if an argument does not fit the plan
 //! (validate_backward), and after a launch that CUDA rejects. A device-built plan whose offsets

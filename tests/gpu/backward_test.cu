@@ -235,9 +235,11 @@ void check_backward(const backward_problem& pr, uint64_t seed) {
       varattn::backward_options options;
       options.deterministic = deterministic;
       const std::size_t workspace_bytes = varattn::backward_workspace_bytes(plan, options);
-      // The Hopper kernel (sm90-family plans, head dims up to 128) sums dQ itself unless asked
-      // to be deterministic, at 72 and 80 too (where the sm80 kernels take the dQ kernel).
-      if (plan.kernel().family == varattn::kernel_family::sm90 && d <= 128) {
+      // The Hopper kernels (sm90-family plans, head dims up to 128 and 256) sum dQ themselves
+      // unless asked to be deterministic, at 72 and 80 too (where the sm80 kernels take the dQ
+      // kernel).
+      if (plan.kernel().family == varattn::kernel_family::sm90 &&
+          varattn::detail::hopper_backward_head_dim(d)) {
         CHECK(varattn::detail::backward_layout::of(plan, options).atomic_dq == !deterministic);
       }
       thrust::device_vector<unsigned char> workspace(std::max<std::size_t>(workspace_bytes, 1));
@@ -416,6 +418,13 @@ TEST_CASE("backward: Hopper query steps of 80 rows (head dim 128): segments arou
 
 TEST_CASE("backward: Hopper query steps of 128 rows (head dim 64): segments around the step") {
   check_query_steps(64, 128, 14700);
+}
+
+TEST_CASE("backward: Hopper query steps of 64 rows (head dim 256): segments around the step") {
+  // The channel-split kernel (sm90/dkdv_split_kernel.cuh): each consumer warpgroup's S^T is
+  // one half of the step's queries, and dQ goes by reductions from registers, a partial last
+  // step's rows past the segment left out.
+  check_query_steps(256, 64, 14900);
 }
 
 TEST_CASE("backward: one long causal segment (4,096 rows), d = 64, GQA 2:1") {

@@ -216,21 +216,25 @@ __device__ __forceinline__ void dkdv_pass(
 
 //! Writes a warp's 16 rows of dK (IsK: times scale) or dV from `row` on (rows from `valid`
 //! on skipped): into d_k / d_v, or with head splits into the CTA's float32 partials
-//! (backward_layout), which dkv_partial_sum_kernel adds up.
+//! (backward_layout), which dkv_partial_sum_kernel adds up. `acc` holds the channels from
+//! `channel0` on (the head-dim-256 Hopper kernel's warpgroups hold a half each).
 template <bool IsK, int HeadDim, class Element, int OutTiles>
 __device__ __forceinline__ void store_dkdv(const backward_params<Element>& p, const kv_tile& t,
                                            const float (&acc)[OutTiles][4], int64_t row,
-                                           int valid, int lane) {
+                                           int valid, int lane, int channel0 = 0) {
   const float factor = IsK ? p.scale : 1.f;
+  // The channels of acc that exist: OutTiles x 8 of them, fewer past the head dim.
+  const int channels = HeadDim - channel0 < OutTiles * 8 ? HeadDim - channel0 : OutTiles * 8;
   if (p.head_splits > 1) {
     const int64_t units = int64_t{p.heads_kv} * p.head_splits;
     const int64_t stride = units * 2 * p.head_dim;  // floats a key row
     float* out = p.dkv_partial + row * stride + int64_t{t.unit} * 2 * p.head_dim +
-                 (IsK ? 0 : p.head_dim);
-    store_fragment(acc, factor, out, stride, valid, HeadDim, lane);
+                 (IsK ? 0 : p.head_dim) + channel0;
+    store_fragment(acc, factor, out, stride, valid, channels, lane);
   } else {  // no splits: the unit is the kv head
     const device_rows<Element>& grad = IsK ? p.d_k : p.d_v;
-    store_fragment(acc, factor, grad.at(row, t.unit), grad.token_stride, valid, HeadDim, lane);
+    store_fragment(acc, factor, grad.at(row, t.unit) + channel0, grad.token_stride, valid,
+                   channels, lane);
   }
 }
 

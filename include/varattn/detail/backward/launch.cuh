@@ -16,6 +16,7 @@
 #include <varattn/detail/backward/dq_kernel.cuh>
 #include <varattn/detail/backward/params.cuh>
 #include <varattn/detail/backward/sm90/dkdv_kernel.cuh>
+#include <varattn/detail/backward/sm90/dkdv_split_kernel.cuh>
 #include <varattn/detail/backward/sm90/traits.cuh>
 #include <varattn/detail/backward/traits.cuh>
 #include <varattn/detail/backward/work_list.cuh>
@@ -28,6 +29,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <type_traits>
 
 namespace varattn::detail {
 
@@ -89,15 +91,19 @@ struct dkdv_launch {
 };
 
 //! The Hopper kernel where the plan's forward runs the sm90 family (an sm_90 device) and the
-//! head dim has one (hopper_backward); else the sm80 kernel. Its k tile (128 keys) is a
-//! multiple of the sm80 one, so the workspace's k_capacity (backward_layout, sized for
-//! kv_keys) bounds its lists. At head dims 72 and 80 the sm80 kernel has no atomic-dQ variant:
-//! the layout takes that path there only for the Hopper kernel.
+//! head dim has one (hopper_backward; at head dim 256 the channel-split kernel); else the
+//! sm80 kernel. Its k tile (128 keys; 64 at head dim 256) is a multiple of the sm80 one, so
+//! the workspace's k_capacity (backward_layout, sized for kv_keys) bounds its lists. At head
+//! dims 72 and 80 the sm80 kernel has no atomic-dQ variant: the layout takes that path there
+//! only for the Hopper kernel.
 template <class Element, int HeadDim, class Modifier, bool AtomicDq>
 dkdv_launch<Element> select_dkdv(const plan& p) {
   using T = backward_traits<Element, HeadDim>;
   if constexpr (hopper_backward_head_dim(HeadDim)) {
-    using program = sm90::backward_program<Element, HeadDim, Modifier, AtomicDq>;
+    using program =
+        std::conditional_t<hopper_split_backward_head_dim(HeadDim),
+                           sm90::split_backward_program<Element, HeadDim, Modifier, AtomicDq>,
+                           sm90::backward_program<Element, HeadDim, Modifier, AtomicDq>>;
     static_assert(program::kKeys % T::kKvKeys == 0, "k_capacity bounds the Hopper k tiles");
     if (hopper_backward(p)) {
       program::require_compiled_in();
@@ -194,9 +200,10 @@ void run_backward(const plan& p, const backward_params<Element>& base_params,
   }
 
   // fused and bucketed: one launch each over the lists; CTAs past the counts exit.
-  // The k list's bound for this kernel's tile: the workspace's is sized for the sm80 tile (64
-  // keys), and the Hopper kernel's 128-key tiles number at most rows_k / 128 + segments (a
-  // segment's ceil over its keys), so half its CTAs would exit at once.
+  // The k list's bound for this kernel's tile: the workspace's is sized for the sm80 tile
+  // (kv_keys), and a Hopper kernel's tiles (kv.keys) number at most rows_k / kv.keys +
+  // segments (a segment's ceil over its keys), where the sm80 bound would leave half or more
+  // of its CTAs to exit at once.
   const int64_t k_capacity =
       std::min<int64_t>(layout.k_capacity, int64_t{p.rows_k()} / kv.keys + p.segment_count());
   if (k_capacity > 0) {

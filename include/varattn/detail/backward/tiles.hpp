@@ -47,9 +47,13 @@ constexpr backward_tiles backward_tiles_for(int32_t head_dim) {
 
 //! Head dims with a Hopper (sm_90a, wgmma) dK/dV kernel (backward/sm90): whole 16-byte
 //! chunks up to 128, where dK and dV of 64 keys (head_dim floats a thread together) fit a
-//! consumer's registers beside the scores. Above, the sm80 kernels run on every device.
+//! consumer's registers beside the scores (dkdv_kernel.cuh), and 256, whose two warpgroups
+//! split the channels instead (hopper_split_backward_head_dim, dkdv_split_kernel.cuh). The
+//! other head dims above 128 run the sm80 kernels on every device.
+constexpr bool hopper_split_backward_head_dim(int32_t head_dim) { return head_dim == 256; }
 constexpr bool hopper_backward_head_dim(int32_t head_dim) {
-  return head_dim % 8 == 0 && head_dim >= 32 && head_dim <= 128;
+  return (head_dim % 8 == 0 && head_dim >= 32 && head_dim <= 128) ||
+         hopper_split_backward_head_dim(head_dim);
 }
 
 }  // namespace varattn::detail

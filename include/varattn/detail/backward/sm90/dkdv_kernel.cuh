@@ -602,6 +602,31 @@ __global__ void __launch_bounds__(hopper_backward_traits<Element, HeadDim>::kThr
 #endif
 }
 
+//! The tensor maps of the kernels' tile loads (Q and dO boxes of `queries` rows, K and V of
+//! `keys`), encoded for this run (host-side, no sync; a CUDA graph keeps them by value).
+template <class Element>
+void prepare_tile_maps(backward_params<Element>& p, int32_t queries, int32_t keys) {
+  const auto view = [&](const device_rows<const Element>& rows, int64_t count, int32_t heads) {
+    return packed_view<const Element>{rows.data,         count, heads, p.head_dim,
+                                      rows.token_stride, rows.head_stride};
+  };
+  p.q_map = make_segment_map(view(p.q, p.rows_q, p.heads_q), queries, "q");
+  p.d_o_map = make_segment_map(view(p.d_o, p.rows_q, p.heads_q), queries, "d_o");
+  p.k_map = make_segment_map(view(p.k, p.rows_k, p.heads_kv), keys, "k");
+  p.v_map = make_segment_map(view(p.v, p.rows_k, p.heads_kv), keys, "v");
+}
+
+//! Throws unless the binary loaded for the current device holds `Kernel`'s sm_90a body
+//! (compiled_in.hpp).
+template <auto Kernel>
+void require_backward_body() {
+  require_sm90_body<Kernel>(
+      "the plan selected the sm90 kernel, but the binary loaded for the current device has no "
+      "sm_90a code for the Hopper backward (compile for sm_90a, e.g. CMAKE_CUDA_ARCHITECTURES "
+      "\"80;90a\", run on the Hopper device the plan was made for, or make the plan with "
+      "attention_options::kernel = kernel_family::sm80)");
+}
+
 //! The launch shape of the Hopper dK/dV kernel, as backward/launch.cuh reads it.
 template <class Element, int HeadDim, class Modifier, bool AtomicDq>
 struct backward_program {
@@ -611,31 +636,15 @@ struct backward_program {
   static constexpr int kSmemBytes = traits::kSmemBytes;
   static constexpr auto kernel = dkdv_kernel<Element, HeadDim, Modifier, AtomicDq>;
 
-  //! The tensor maps of the kernel's tile loads and (atomic path) of the dQ accumulator,
-  //! encoded for this run (host-side, no sync; a CUDA graph keeps them by value).
+  //! The tile loads' tensor maps and (atomic path) the dQ accumulator's.
   static void prepare(backward_params<Element>& p) {
     if (AtomicDq && p.rows_q > 0) {
       p.dq_map = dq_tensor_map(p.dq_acc, p.rows_q, p.heads_q, p.head_dim, traits::kQueries);
     }
-    const auto view = [&](const device_rows<const Element>& rows, int64_t count, int32_t heads) {
-      return packed_view<const Element>{rows.data,         count, heads, p.head_dim,
-                                        rows.token_stride, rows.head_stride};
-    };
-    p.q_map = make_segment_map(view(p.q, p.rows_q, p.heads_q), traits::kQueries, "q");
-    p.d_o_map = make_segment_map(view(p.d_o, p.rows_q, p.heads_q), traits::kQueries, "d_o");
-    p.k_map = make_segment_map(view(p.k, p.rows_k, p.heads_kv), traits::kKeys, "k");
-    p.v_map = make_segment_map(view(p.v, p.rows_k, p.heads_kv), traits::kKeys, "v");
+    prepare_tile_maps(p, traits::kQueries, traits::kKeys);
   }
 
-  //! Throws unless the binary loaded for the current device holds the sm_90a body
-  //! (compiled_in.hpp).
-  static void require_compiled_in() {
-    require_sm90_body<kernel>(
-        "the plan selected the sm90 kernel, but the binary loaded for the current device has no "
-        "sm_90a code for the Hopper backward (compile for sm_90a, e.g. CMAKE_CUDA_ARCHITECTURES "
-        "\"80;90a\", run on the Hopper device the plan was made for, or make the plan with "
-        "attention_options::kernel = kernel_family::sm80)");
-  }
+  static void require_compiled_in() { require_backward_body<kernel>(); }
 };
 
 }  // namespace varattn::detail::sm90

@@ -13,7 +13,8 @@ namespace varattn::detail::sm90 {
 
 template <class Element, int HeadDim>
 struct hopper_backward_traits {
-  static_assert(hopper_backward_head_dim(HeadDim), "the Hopper backward takes head dims 32-128");
+  static_assert(hopper_backward_head_dim(HeadDim) && !hopper_split_backward_head_dim(HeadDim),
+                "the two-warpgroup Hopper backward takes head dims 32-128");
   //! Warpgroups of a CTA, 64 keys each (wgmma's M = keys): they share the Q and dO tiles of
   //! a query step, so the tiles are read once for 128 keys.
   static constexpr int kWarpgroups = 2;

@@ -1,0 +1,324 @@
+// SPDX-License-Identifier: Apache-2.0
+#pragma once
+//! \file dkdv_split_kernel.cuh
+//! dK and dV (and, with AtomicDq, dQ) on Hopper tensor cores at head dim 256, where a
+//! warpgroup cannot hold dK and dV of 64 keys (split_traits.cuh). A CTA owns 64 keys; its
+//! producer warpgroup is dkdv_kernel.cuh's (K and V once, then each step's Q, dO, lse and D
+//! into a two-buffer ring); its two consumer warpgroups split each step of 64 queries:
+//!   S^T = K Q_g^T, dP^T = V dO_g^T     warpgroup g: the step's queries [32 g, + 32) (N = 32),
+//!                                      all 64 keys (M), K-major operands as dkdv_kernel's;
+//!   P^T, dS^T                          in registers as there (mask, softcap, lse, D), then
+//!                                      stored [query][key] (stmatrix .trans) into the step's
+//!                                      P and dS tiles, rows [32 g, + 32);
+//!   -- both warpgroups meet (named barrier 1): the tiles hold all 64 queries --
+//!   dQ_g = dS K_g                      channels [128 g, + 128) of the step's dQ (M = queries,
+//!                                      dS K-major, K through the transpose), added to the
+//!                                      float32 accumulator by vector reductions while
+//!   dV_g += P^T dO_g, dK_g += dS^T Q_g  run on the tensor cores (M = keys: P, dS and dO, Q
+//!                                      through both transposes; channels [128 g, + 128)).
+//! Compared with the two-warpgroup kernel (keys split, P and dS in registers), this one reads
+//! P and dS from shared memory and meets once a step; it is the shape FlashAttention-3 takes
+//! at head dim 256 (64 x 64 tiles, two warpgroups splitting S by columns and dK/dV by
+//! channels). dQ goes by `red.global.add.v2.f32` (no staging boxes: shared memory is spent).
+
+#include <varattn/detail/backward/dq_accumulator.cuh>
+#include <varattn/detail/backward/sm90/dkdv_kernel.cuh>
+#include <varattn/detail/backward/sm90/split_traits.cuh>
+
+#include <cmath>
+#include <cstdint>
+
+namespace varattn::detail::sm90 {
+
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+
+//! Step buffer `buf`'s P and dS tiles, after the producer's K, V and two (Q, dO) buffers.
+template <class T>
+__device__ __forceinline__ unsigned char* split_p(const backward_smem<T>& sm, int buf) {
+  return sm.q(2) + buf * 2 * T::kPdsBytes;
+}
+template <class T>
+__device__ __forceinline__ unsigned char* split_ds(const backward_smem<T>& sm, int buf) {
+  return split_p(sm, buf) + T::kPdsBytes;
+}
+
+//! Where a step lies for the CTA's 64 keys (both warpgroups alike): whether any query sees a
+//! key (else the CTA skips it) and whether some query does not see every key (the mask test).
+template <class T>
+__device__ __forceinline__ step_place place_split_step(const kv_tile& t, int32_t step,
+                                                       int32_t head, full_queries full) {
+  step_place at;
+  at.query0 = step * T::kQueries;
+  at.head = head;
+  if (at.query0 >= full.lo && at.query0 <= full.hi) {
+    at.active = at.runs = true;
+    at.partial = false;
+    return at;
+  }
+  at.active = at.runs = group_sees<T>(t, at.query0, 0);
+  const segment_mask::key_range unmasked = t.mask.unmasked_keys(at.query0, T::kQueries);
+  at.partial = t.key0 < unmasked.first || t.key0 + T::kKeys > unmasked.end;
+  return at;
+}
+
+//! One query step of consumer warpgroup `group` on buffer `buf` of the ring.
+template <class T, class Modifier, bool AtomicDq, class Element>
+__device__ __forceinline__ void split_step(const backward_params<Element>& p, const kv_tile& t,
+                                           const backward_smem<T>& sm,
+                                           const float (&rows)[2 * T::kQueries], int group,
+                                           const step_place& at, int buf,
+                                           float (&dv)[T::kOutTiles][4],
+                                           float (&dk)[T::kOutTiles][4]) {
+  constexpr float kLog2e = 1.4426950408889634f;
+  constexpr wgmma_shape<Element, T::kHalfQueries> score_shape{};
+  constexpr wgmma_shape<Element, T::kHalfChannels> out_shape{};
+  if (!at.runs) return;  // no query of the step sees a key of the CTA (both warpgroups skip)
+  const int warp = static_cast<int>(threadIdx.x / 32) % 4;
+  const int lane = static_cast<int>(threadIdx.x % 32);
+  const int32_t query0 = at.query0;
+  const int half0 = group * T::kHalfQueries;  // the warpgroup's first query in the step
+  const unsigned char* sq = sm.q(buf);
+  const unsigned char* sdo = sm.d_o(buf);
+  unsigned char* sp = split_p(sm, buf);
+  unsigned char* sds = split_ds(sm, buf);
+
+  // S^T and dP^T of the warpgroup's queries: two wgmma groups, K-major operands (Q and dO
+  // from the warpgroup's first row: 32 rows, whole 8-row swizzle periods, further).
+  float s[T::kScoreTiles][4];
+  float dp[T::kScoreTiles][4];
+  {
+    const uint64_t k_desc = descriptor_128b(sm.k()), v_desc = descriptor_128b(sm.v());
+    const uint64_t q_desc = descriptor_128b(sq + half0 * 128);
+    const uint64_t do_desc = descriptor_128b(sdo + half0 * 128);
+    fence();
+#pragma unroll
+    for (int kk = 0; kk < T::kKSteps; ++kk) {
+      const int offset = (kk % 4) * 32;
+      mma_ss(score_shape, s, advance(k_desc, (kk / 4) * T::key_tile::kBlockBytes + offset),
+             advance(q_desc, (kk / 4) * T::query_tile::kBlockBytes + offset), kk > 0);
+    }
+    commit();
+#pragma unroll
+    for (int kk = 0; kk < T::kKSteps; ++kk) {
+      const int offset = (kk % 4) * 32;
+      mma_ss(score_shape, dp, advance(v_desc, (kk / 4) * T::key_tile::kBlockBytes + offset),
+             advance(do_desc, (kk / 4) * T::query_tile::kBlockBytes + offset), kk > 0);
+    }
+    commit();
+  }
+
+  // P^T while dP^T is still in the tensor cores (with softcap both first: its 1 - x^2 needs
+  // x, which P^T overwrites), as the two-warpgroup kernel's backward_step.
+  if constexpr (Modifier::kSoftcap) {
+    wait<0>();
+    fence_registers(dp);
+  } else {
+    wait<1>();
+  }
+  fence_registers(s);
+  Modifier::apply(s, p.softcap_scale);
+  const int32_t warp_key0 = t.key0 + warp * 16;
+  const float* s_lse = rows + half0;
+  const float* s_delta = rows + T::kQueries + half0;
+  uint32_t pa[T::kHalfQueries / 16][4];  // P^T, then dS^T: 16-bit A fragments, for the stores
+  uint32_t da[T::kHalfQueries / 16][4];
+  with_mask_test(at.partial, [&](auto masked) {
+#pragma unroll
+    for (int n = 0; n < T::kScoreTiles; ++n) {
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        const int col = n * 8 + (lane % 4) * 2 + (e % 2);  // query in the warpgroup's half
+        const int32_t key = warp_key0 + lane / 4 + (e / 2) * 8;
+        const bool visible =
+            !decltype(masked)::value || t.mask.visible(query0 + half0 + col, key);
+        const float lse = s_lse[col];
+        const float lse2 = lse == -INFINITY ? INFINITY : lse * kLog2e;
+        const float x = s[n][e];
+        s[n][e] = visible ? fast_exp2(fmaf(x, p.exp2_scale, -lse2)) : 0.f;
+        if constexpr (Modifier::kSoftcap) {
+          dp[n][e] = visible ? (dp[n][e] - s_delta[col]) * (1.f - x * x) : 0.f;
+        }
+      }
+      if (n % 2 == 1) sm80::pack_a_fragment<Element>(pa[n / 2], s[n - 1], s[n]);
+    }
+  });
+  // P and dS [query][key] into the step's tiles, rows [half0, + 32): matrix i of a k16 chunk
+  // is keys 8 (i % 2) + [0, 8) x queries 8 (i / 2) + [0, 8) of the warp's (the A fragment's
+  // register order); transposed, lane l addresses row l % 8 of matrix l / 8.
+  const auto store_tile = [&](unsigned char* tile, const uint32_t(&a)[T::kHalfQueries / 16][4]) {
+    const int matrix = lane / 8;
+    const int key = warp * 16 + (matrix % 2) * 8;
+    const uint32_t address = shared_address(tile);
+#pragma unroll
+    for (int kc = 0; kc < T::kHalfQueries / 16; ++kc) {
+      const int query = half0 + kc * 16 + (matrix / 2) * 8 + lane % 8;
+      stmatrix_x4_trans(address + swizzled_offset_128b(query, key), a[kc]);
+    }
+  };
+  store_tile(sp, pa);  // while dP^T may still be in the tensor cores
+  if constexpr (!Modifier::kSoftcap) {
+    wait<0>();
+    fence_registers(dp);
+  }
+  // dS^T from P rounded to 16 bits, as dV's P is.
+#pragma unroll
+  for (int n = 0; n < T::kScoreTiles; ++n) {
+#pragma unroll
+    for (int e = 0; e < 4; ++e) {
+      const int col = n * 8 + (lane % 4) * 2 + (e % 2);
+      const float pv = sm80::mma_16816<Element>::unpack(pa[n / 2][(n % 2) * 2 + e / 2], e % 2);
+      dp[n][e] = Modifier::kSoftcap ? pv * dp[n][e] : pv * (dp[n][e] - s_delta[col]);
+    }
+  }
+#pragma unroll
+  for (int kc = 0; kc < T::kHalfQueries / 16; ++kc) {
+    sm80::pack_a_fragment<Element>(da[kc], dp[2 * kc], dp[2 * kc + 1]);
+  }
+  store_tile(sds, da);
+  fence_proxy_async();                         // the stores, for the wgmmas below
+  named_barrier_sync(1, T::kConsumerThreads);  // both halves of P and dS are in
+
+  // The warpgroup's channels of K, Q and dO: its two 64-column blocks.
+  const int block0 = group * (T::kHalfChannels / 64);
+  float dq[AtomicDq ? T::kOutTiles : 1][4];
+  if constexpr (AtomicDq) {
+    // dQ = dS K: A = dS [query][key] K-major, B = K [key][channel] through the transpose.
+    const uint64_t ds_desc = descriptor_128b(sds);
+    const uint64_t k_desc = descriptor_128b_mn(sm.k() + block0 * T::key_tile::kBlockBytes,
+                                               T::key_tile::kBlockBytes);
+    fence();
+#pragma unroll
+    for (int kk = 0; kk < T::kKeyKSteps; ++kk) {
+      mma_ss_bt(out_shape, dq, advance(ds_desc, kk * 32), advance(k_desc, kk * 16 * 128),
+                kk > 0);
+    }
+    commit();
+  }
+  // acc += A^T B over the step's 64 queries: A = P or dS [query][key] (M = keys, through the
+  // transpose), B = dO or Q [query][channel] (through the transpose).
+  const auto issue_out = [&](float(&acc)[T::kOutTiles][4], const unsigned char* a,
+                             const unsigned char* b) {
+    const uint64_t a_desc = descriptor_128b_mn(a, T::kPdsBytes);
+    const uint64_t b_desc = descriptor_128b_mn(b + block0 * T::query_tile::kBlockBytes,
+                                               T::query_tile::kBlockBytes);
+    fence();
+#pragma unroll
+    for (int kk = 0; kk < T::kStepKSteps; ++kk) {
+      mma_ss_atbt(out_shape, acc, advance(a_desc, kk * 16 * 128), advance(b_desc, kk * 16 * 128),
+                  true);
+    }
+    commit();
+  };
+  issue_out(dv, sp, sdo);
+  issue_out(dk, sds, sq);
+  if constexpr (AtomicDq) {
+    wait<2>();  // dQ (dV and dK may still run)
+    fence_registers(dq);
+    // dq[n][e]: query warp 16 + lane / 4 (+ 8 for e >= 2), channel 128 group + 8 n + 2 (lane
+    // % 4) (+ 1 for odd e): pairs of adjacent channels, one vector reduction each. Rows past
+    // the segment (a partial last step) are not added.
+    const int32_t rows_left = t.seg.q_length - query0;
+    const int64_t q_row = int64_t{t.seg.q_begin} + query0;
+    constexpr int kChannels = 2 * T::kHalfChannels;
+#pragma unroll
+    for (int half = 0; half < 2; ++half) {
+      const int query = warp * 16 + lane / 4 + half * 8;
+      if (query >= rows_left) continue;
+      float* row = p.dq_acc + ((q_row + query) * p.heads_q + at.head) * int64_t{kChannels} +
+                   group * T::kHalfChannels + (lane % 4) * 2;
+#pragma unroll
+      for (int n = 0; n < T::kOutTiles; ++n) {
+        atomic_add_pair(row + n * 8, dq[n][2 * half], dq[n][2 * half + 1]);
+      }
+    }
+  }
+  wait<0>();  // dV and dK: the step's Q, dO, P and dS are read
+  fence_registers(dv);
+  fence_registers(dk);
+}
+
+#endif  // __CUDA_ARCH_FEAT_SM90_ALL
+
+//! CTA per (k tile of 64 keys, kv head); grid and work as the two-warpgroup kernel's.
+template <class Element, int HeadDim, class Modifier, bool AtomicDq>
+__global__ void __launch_bounds__(hopper_split_backward_traits<Element, HeadDim>::kThreads, 1)
+    dkdv_split_kernel(const __grid_constant__ backward_params<Element> p,
+                      const __grid_constant__ backward_work work) {
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+  using T = hopper_split_backward_traits<Element, HeadDim>;
+  __shared__ float rows[2][2 * T::kQueries];  // a step's lse, then D, two buffers
+  __shared__ step_barriers bar;
+  static_assert(sizeof(rows) + sizeof(bar) <= T::kStaticSmemBytes, "traits' static budget");
+  static_assert(sizeof(bar.full) / sizeof(bar.full[0]) == T::kRing,
+                "a P/dS buffer for each buffer of the ring (split_traits.cuh)");
+  kv_tile t;
+  int k_tile, unit;
+  if (!work.initial(t.seg, k_tile, unit)) return;
+  t.assign_heads(unit, p.split_heads);
+  extern __shared__ uint4 smem[];
+  const uint32_t base = static_cast<uint32_t>(__cvta_generic_to_shared(smem));
+  const backward_smem<T> sm{reinterpret_cast<unsigned char*>(smem) + ((1024 - base % 1024) % 1024)};
+  const int group = __shfl_sync(0xffffffffu, static_cast<int>(threadIdx.x / 128), 0);
+  const int warp = static_cast<int>(threadIdx.x / 32) % 4;
+  const int lane = static_cast<int>(threadIdx.x % 32);
+
+  t.mask = segment_mask::make(p.mask, t.seg.q_length, t.seg.k_length);
+  t.place(k_tile, T::kKeys, T::kQueries);
+
+  const int64_t k_row = int64_t{t.seg.k_begin} + t.key0;
+  const int32_t items = t.items(p.split_heads);
+  if (threadIdx.x == 0) {
+    for (int i = 0; i < 2; ++i) {
+      mbarrier_init(&bar.full[i], T::kProducerThreads);
+      mbarrier_init(&bar.empty[i], T::kConsumerThreads);
+    }
+    mbarrier_init_fence();
+  }
+  __syncthreads();  // the last CTA-wide barrier: the roles part here
+
+  if (group == T::kWarpgroups) {
+    set_max_registers<false, T::kProducerRegisters>();
+    produce_steps<T>(p, t, sm, rows, bar, static_cast<int32_t>(k_row), items);
+    return;
+  }
+  set_max_registers<true, T::kConsumerRegisters>();
+  float dv[T::kOutTiles][4] = {};
+  float dk[T::kOutTiles][4] = {};
+  int32_t step = t.step_first, head = t.q_head0;
+  const full_queries full = full_steps<T>(t, 0);
+  for (int32_t item = 0; item < items; ++item) {
+    const int buf = item % 2;
+    const step_place at = place_split_step<T>(t, step, head, full);
+    mbarrier_wait(&bar.full[buf], (item / 2) & 1);  // the step's tiles (and K, V) are in
+    split_step<T, Modifier, AtomicDq>(p, t, sm, rows[buf], group, at, buf, dv, dk);
+    mbarrier_arrive(&bar.empty[buf]);  // split_step's last wait: its reads are done
+    if (++step == t.step_end) step = t.step_first, ++head;
+  }
+
+  // The warp's 16 keys, the warpgroup's channel half.
+  const int32_t warp_key = warp * 16;
+  const int channel0 = group * T::kHalfChannels;
+  store_dkdv<false, HeadDim>(p, t, dv, k_row + warp_key, t.keys - warp_key, lane, channel0);
+  store_dkdv<true, HeadDim>(p, t, dk, k_row + warp_key, t.keys - warp_key, lane, channel0);
+#else
+  (void)p, (void)work;
+#endif
+}
+
+//! The launch shape of the head-dim-256 kernel, as backward/launch.cuh reads it.
+template <class Element, int HeadDim, class Modifier, bool AtomicDq>
+struct split_backward_program {
+  using traits = hopper_split_backward_traits<Element, HeadDim>;
+  static constexpr int kKeys = traits::kKeys;
+  static constexpr int kThreads = traits::kThreads;
+  static constexpr int kSmemBytes = traits::kSmemBytes;
+  static constexpr auto kernel = dkdv_split_kernel<Element, HeadDim, Modifier, AtomicDq>;
+
+  //! The tile loads' tensor maps (dQ goes by reductions from registers: no map).
+  static void prepare(backward_params<Element>& p) {
+    prepare_tile_maps(p, traits::kQueries, traits::kKeys);
+  }
+  static void require_compiled_in() { require_backward_body<kernel>(); }
+};
+
+}  // namespace varattn::detail::sm90
