@@ -1042,6 +1042,46 @@ void bench_encoder_graph_train(benchmark::State& state, const workload& w, const
 }
 
 // ---------------------------------------------------------------------------------------------
+// build/<workload>/device: build_on_device alone (one single-CTA kernel), eager, as the
+// PyTorch op runs it before every forward: its cost beside the forward's. The plan and the
+// device offsets are made once; every iteration rebuilds the list from them.
+
+struct device_build_fixture : fixture_base {
+  stream_handle stream;
+  std::unique_ptr<device_buffer> cu_q, cu_k;
+  std::optional<varattn::plan> plan;
+  std::size_t offsets = 0;
+
+  explicit device_build_fixture(const workload& w) : offsets(w.lengths_q.size() + 1) {
+    cu_q = upload_offsets(w.lengths_q);
+    cu_k = upload_offsets(w.lengths_k);
+    plan = reserve_device_plan(w, options_for(w));
+    build();
+    plan->check_device_build(stream.s);
+    settle(stream.s, [&](std::size_t) { build(); });
+  }
+
+  void build() {
+    varattn::build_on_device(*plan, {static_cast<const int32_t*>(cu_q->ptr), offsets},
+                             {static_cast<const int32_t*>(cu_k->ptr), offsets}, stream.s);
+  }
+};
+
+void bench_device_build(benchmark::State& state, const workload& w) {
+  const std::string key = "build/" + w.name + "/device";
+  auto* f = acquire_fixture<device_build_fixture>(
+      state, key, [&] { return std::make_unique<device_build_fixture>(w); });
+  if (f == nullptr) return;
+  std::vector<double> samples;
+  const std::string failure = time_iterations(state, f->stream.s, samples, [&] { f->build(); });
+  if (skip_on_failure(state, f->stream.s, failure)) return;
+  state.counters["ms"] = median(samples);
+  state.counters["segments"] = double(w.lengths_q.size());
+  state.counters["items"] = double(f->plan->device().capacity);
+  state.SetLabel("build_on_device alone, eager");
+}
+
+// ---------------------------------------------------------------------------------------------
 // Registration.
 
 std::vector<workload> g_workloads;
@@ -1249,6 +1289,11 @@ int main(int argc, char** argv) {
   for (const std::string& d : g_options.dtypes) {
     if (d == "bf16") register_training<__nv_bfloat16>("bf16");
     if (d == "fp16") register_training<__half>("fp16");
+  }
+  // build/ last: the device's list build alone (no element type).
+  for (const workload& w : g_workloads) {
+    register_timed("build/" + w.name + "/device",
+                   [&w](benchmark::State& s) { bench_device_build(s, w); });
   }
 
   int devices = 0;
