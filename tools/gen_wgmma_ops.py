@@ -113,21 +113,11 @@ FOOTER = """#endif  // __CUDA_ARCH_FEAT_SM90_ALL
 
 def main():
     body = []
-    for n in SS_N:
-        for element, ptx in TYPES:
-            body.append(op("ss", element, ptx, n))
-    for n in SS_AT_N:
-        for element, ptx in TYPES:
-            body.append(op("ss_at", element, ptx, n))
-    for n in SS_BT_N:
-        for element, ptx in TYPES:
-            body.append(op("ss_bt", element, ptx, n))
-    for n in SS_ATBT_N:
-        for element, ptx in TYPES:
-            body.append(op("ss_atbt", element, ptx, n))
-    for n in RS_N:
-        for element, ptx in TYPES:
-            body.append(op("rs", element, ptx, n))
+    for kind, widths in (("ss", SS_N), ("ss_at", SS_AT_N), ("ss_bt", SS_BT_N),
+                         ("ss_atbt", SS_ATBT_N), ("rs", RS_N)):
+        for n in widths:
+            for element, ptx in TYPES:
+                body.append(op(kind, element, ptx, n))
     header = HEADER.format(ss=", ".join(map(str, SS_N)), ss_at=", ".join(map(str, SS_AT_N)),
                            ss_bt=", ".join(map(str, SS_BT_N)),
                            ss_atbt=", ".join(map(str, SS_ATBT_N)))
