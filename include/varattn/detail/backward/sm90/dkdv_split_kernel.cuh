@@ -87,24 +87,23 @@ __device__ __forceinline__ void split_step(const backward_params<Element>& p, co
   float s[T::kScoreTiles][4];
   float dp[T::kScoreTiles][4];
   {
-    const uint64_t k_desc = descriptor_128b(sm.k()), v_desc = descriptor_128b(sm.v());
-    const uint64_t q_desc = descriptor_128b(sq + half0 * 128);
-    const uint64_t do_desc = descriptor_128b(sdo + half0 * 128);
+    // acc = A B^T over the head dim: A = K or V [key][channel], B = the warpgroup's Q or dO
+    // rows; one wgmma group.
+    const auto issue_scores = [&](float(&acc)[T::kScoreTiles][4], const unsigned char* a,
+                                  const unsigned char* b) {
+      const uint64_t a_desc = descriptor_128b(a);
+      const uint64_t b_desc = descriptor_128b(b + half0 * 128);
+#pragma unroll
+      for (int kk = 0; kk < T::kKSteps; ++kk) {
+        const int offset = (kk % 4) * 32;
+        mma_ss(score_shape, acc, advance(a_desc, (kk / 4) * T::key_tile::kBlockBytes + offset),
+               advance(b_desc, (kk / 4) * T::query_tile::kBlockBytes + offset), kk > 0);
+      }
+      commit();
+    };
     fence();
-#pragma unroll
-    for (int kk = 0; kk < T::kKSteps; ++kk) {
-      const int offset = (kk % 4) * 32;
-      mma_ss(score_shape, s, advance(k_desc, (kk / 4) * T::key_tile::kBlockBytes + offset),
-             advance(q_desc, (kk / 4) * T::query_tile::kBlockBytes + offset), kk > 0);
-    }
-    commit();
-#pragma unroll
-    for (int kk = 0; kk < T::kKSteps; ++kk) {
-      const int offset = (kk % 4) * 32;
-      mma_ss(score_shape, dp, advance(v_desc, (kk / 4) * T::key_tile::kBlockBytes + offset),
-             advance(do_desc, (kk / 4) * T::query_tile::kBlockBytes + offset), kk > 0);
-    }
-    commit();
+    issue_scores(s, sm.k(), sq);
+    issue_scores(dp, sm.v(), sdo);
   }
 
   // P^T while dP^T is still in the tensor cores (with softcap both first: its 1 - x^2 needs
