@@ -527,20 +527,17 @@ __device__ __forceinline__ void produce_steps(const backward_params<Element>& p,
   }
 }
 
-#endif  // __CUDA_ARCH_FEAT_SM90_ALL
-
-//! CTA per (k tile of kKeys keys, kv head); grid and work as the sm80 dK/dV kernel's, with
-//! the work list built for kKeys-key tiles.
-template <class Element, int HeadDim, class Modifier, bool AtomicDq>
-__global__ void __launch_bounds__(hopper_backward_traits<Element, HeadDim>::kThreads, 1)
-    dkdv_kernel(const __grid_constant__ backward_params<Element> p,
-                const __grid_constant__ backward_work work) {
-#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
-  using T = hopper_backward_traits<Element, HeadDim>;
-  // Static shared memory only in the sm_90a body: require_compiled_in() reads its size.
-  __shared__ float rows[2][2 * T::kQueries];  // a step's lse, then D, two buffers
-  __shared__ step_barriers bar;
-  static_assert(sizeof(rows) + sizeof(bar) <= T::kStaticSmemBytes, "traits' static budget");
+//! What both Hopper dK/dV kernels (this file's and dkdv_split_kernel.cuh's) do before their
+//! roles part: the CTA's first k tile and heads (none: return), its shared memory on the
+//! swizzle's 1024-byte period, the ring's barriers; then the producer warpgroup runs every
+//! step (produce_steps) and the consumer warpgroups, their registers raised, run
+//! `consume(t, sm, group, warp, lane, k_row, items)`. `rows` and `bar` are the kernel's static
+//! shared memory (its size is what require_compiled_in reads).
+template <class T, class Element, class Consume>
+__device__ __forceinline__ void run_roles(const backward_params<Element>& p,
+                                          const backward_work& work,
+                                          float (&rows)[2][2 * T::kQueries], step_barriers& bar,
+                                          const Consume& consume) {
   kv_tile t;
   int k_tile, unit;
   if (!work.initial(t.seg, k_tile, unit)) return;
@@ -573,30 +570,50 @@ __global__ void __launch_bounds__(hopper_backward_traits<Element, HeadDim>::kThr
     return;
   }
   set_max_registers<true, T::kConsumerRegisters>();
-  if constexpr (AtomicDq) {
-    if (threadIdx.x == T::kReducer * 128) prefetch_tensor_map(&p.dq_map);  // the issuer
-  }
-  float dv[T::kOutTiles][4] = {};
-  float dk[T::kOutTiles][4] = {};
-  // Items are head-major (load_step's order): step, then head, as counters.
-  int32_t step = t.step_first, head = t.q_head0;
-  const full_queries full = full_steps<T>(t, group);
-  for (int32_t item = 0; item < items; ++item) {
-    const int buf = item % 2;
-    const step_place at = place_step<T>(t, step, head, group, full);
-    mbarrier_wait(&bar.full[buf], (item / 2) & 1);  // the step's tiles (and K, V) are in
-    backward_step<T, Modifier, AtomicDq>(p, t, sm, rows[buf], group, at, buf, dv, dk);
-    mbarrier_arrive(&bar.empty[buf]);  // backward_step's last wait: its reads are done
-    if (++step == t.step_end) step = t.step_first, ++head;
-  }
+  consume(t, sm, group, warp, lane, k_row, items);
+}
 
-  const int32_t warp_key = group * 64 + warp * 16;  // the warp's first key in the tile
-  store_dkdv<false, HeadDim>(p, t, dv, k_row + warp_key, t.keys - warp_key, lane);
-  store_dkdv<true, HeadDim>(p, t, dk, k_row + warp_key, t.keys - warp_key, lane);
-  if constexpr (AtomicDq) {
-    // dQ's last reductions done before the CTA exits (after the stores: they drain meanwhile).
-    bulk_wait<0>();  // the threads that issued tensor reductions wait; the others pass
-  }
+#endif  // __CUDA_ARCH_FEAT_SM90_ALL
+
+//! CTA per (k tile of kKeys keys, kv head); grid and work as the sm80 dK/dV kernel's, with
+//! the work list built for kKeys-key tiles.
+template <class Element, int HeadDim, class Modifier, bool AtomicDq>
+__global__ void __launch_bounds__(hopper_backward_traits<Element, HeadDim>::kThreads, 1)
+    dkdv_kernel(const __grid_constant__ backward_params<Element> p,
+                const __grid_constant__ backward_work work) {
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+  using T = hopper_backward_traits<Element, HeadDim>;
+  // Static shared memory only in the sm_90a body: require_compiled_in() reads its size.
+  __shared__ float rows[2][2 * T::kQueries];  // a step's lse, then D, two buffers
+  __shared__ step_barriers bar;
+  static_assert(sizeof(rows) + sizeof(bar) <= T::kStaticSmemBytes, "traits' static budget");
+  run_roles<T>(p, work, rows, bar, [&](const kv_tile& t, const backward_smem<T>& sm, int group,
+                                       int warp, int lane, int64_t k_row, int32_t items) {
+    if constexpr (AtomicDq) {
+      if (threadIdx.x == T::kReducer * 128) prefetch_tensor_map(&p.dq_map);  // the issuer
+    }
+    float dv[T::kOutTiles][4] = {};
+    float dk[T::kOutTiles][4] = {};
+    // Items are head-major (load_step's order): step, then head, as counters.
+    int32_t step = t.step_first, head = t.q_head0;
+    const full_queries full = full_steps<T>(t, group);
+    for (int32_t item = 0; item < items; ++item) {
+      const int buf = item % 2;
+      const step_place at = place_step<T>(t, step, head, group, full);
+      mbarrier_wait(&bar.full[buf], (item / 2) & 1);  // the step's tiles (and K, V) are in
+      backward_step<T, Modifier, AtomicDq>(p, t, sm, rows[buf], group, at, buf, dv, dk);
+      mbarrier_arrive(&bar.empty[buf]);  // backward_step's last wait: its reads are done
+      if (++step == t.step_end) step = t.step_first, ++head;
+    }
+
+    const int32_t warp_key = group * 64 + warp * 16;  // the warp's first key in the tile
+    store_dkdv<false, HeadDim>(p, t, dv, k_row + warp_key, t.keys - warp_key, lane);
+    store_dkdv<true, HeadDim>(p, t, dk, k_row + warp_key, t.keys - warp_key, lane);
+    if constexpr (AtomicDq) {
+      // dQ's last reductions done before the CTA exits (after the stores: they drain meanwhile).
+      bulk_wait<0>();  // the threads that issued tensor reductions wait; the others pass
+    }
+  });
 #else
   (void)p, (void)work;
 #endif

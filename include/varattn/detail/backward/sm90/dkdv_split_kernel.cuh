@@ -250,55 +250,27 @@ __global__ void __launch_bounds__(hopper_split_backward_traits<Element, HeadDim>
   static_assert(sizeof(rows) + sizeof(bar) <= T::kStaticSmemBytes, "traits' static budget");
   static_assert(sizeof(bar.full) / sizeof(bar.full[0]) == T::kRing,
                 "a P/dS buffer for each buffer of the ring (split_traits.cuh)");
-  kv_tile t;
-  int k_tile, unit;
-  if (!work.initial(t.seg, k_tile, unit)) return;
-  t.assign_heads(unit, p.split_heads);
-  extern __shared__ uint4 smem[];
-  const uint32_t base = static_cast<uint32_t>(__cvta_generic_to_shared(smem));
-  const backward_smem<T> sm{reinterpret_cast<unsigned char*>(smem) + ((1024 - base % 1024) % 1024)};
-  const int group = __shfl_sync(0xffffffffu, static_cast<int>(threadIdx.x / 128), 0);
-  const int warp = static_cast<int>(threadIdx.x / 32) % 4;
-  const int lane = static_cast<int>(threadIdx.x % 32);
-
-  t.mask = segment_mask::make(p.mask, t.seg.q_length, t.seg.k_length);
-  t.place(k_tile, T::kKeys, T::kQueries);
-
-  const int64_t k_row = int64_t{t.seg.k_begin} + t.key0;
-  const int32_t items = t.items(p.split_heads);
-  if (threadIdx.x == 0) {
-    for (int i = 0; i < 2; ++i) {
-      mbarrier_init(&bar.full[i], T::kProducerThreads);
-      mbarrier_init(&bar.empty[i], T::kConsumerThreads);
+  run_roles<T>(p, work, rows, bar, [&](const kv_tile& t, const backward_smem<T>& sm, int group,
+                                       int warp, int lane, int64_t k_row, int32_t items) {
+    float dv[T::kOutTiles][4] = {};
+    float dk[T::kOutTiles][4] = {};
+    int32_t step = t.step_first, head = t.q_head0;
+    const full_queries full = full_steps<T>(t, 0);
+    for (int32_t item = 0; item < items; ++item) {
+      const int buf = item % 2;
+      const step_place at = place_split_step<T>(t, step, head, full);
+      mbarrier_wait(&bar.full[buf], (item / 2) & 1);  // the step's tiles (and K, V) are in
+      split_step<T, Modifier, AtomicDq>(p, t, sm, rows[buf], group, at, buf, dv, dk);
+      mbarrier_arrive(&bar.empty[buf]);  // split_step's last wait: its reads are done
+      if (++step == t.step_end) step = t.step_first, ++head;
     }
-    mbarrier_init_fence();
-  }
-  __syncthreads();  // the last CTA-wide barrier: the roles part here
 
-  if (group == T::kWarpgroups) {
-    set_max_registers<false, T::kProducerRegisters>();
-    produce_steps<T>(p, t, sm, rows, bar, static_cast<int32_t>(k_row), items);
-    return;
-  }
-  set_max_registers<true, T::kConsumerRegisters>();
-  float dv[T::kOutTiles][4] = {};
-  float dk[T::kOutTiles][4] = {};
-  int32_t step = t.step_first, head = t.q_head0;
-  const full_queries full = full_steps<T>(t, 0);
-  for (int32_t item = 0; item < items; ++item) {
-    const int buf = item % 2;
-    const step_place at = place_split_step<T>(t, step, head, full);
-    mbarrier_wait(&bar.full[buf], (item / 2) & 1);  // the step's tiles (and K, V) are in
-    split_step<T, Modifier, AtomicDq>(p, t, sm, rows[buf], group, at, buf, dv, dk);
-    mbarrier_arrive(&bar.empty[buf]);  // split_step's last wait: its reads are done
-    if (++step == t.step_end) step = t.step_first, ++head;
-  }
-
-  // The warp's 16 keys, the warpgroup's channel half.
-  const int32_t warp_key = warp * 16;
-  const int channel0 = group * T::kHalfChannels;
-  store_dkdv<false, HeadDim>(p, t, dv, k_row + warp_key, t.keys - warp_key, lane, channel0);
-  store_dkdv<true, HeadDim>(p, t, dk, k_row + warp_key, t.keys - warp_key, lane, channel0);
+    // The warp's 16 keys, the warpgroup's channel half.
+    const int32_t warp_key = warp * 16;
+    const int channel0 = group * T::kHalfChannels;
+    store_dkdv<false, HeadDim>(p, t, dv, k_row + warp_key, t.keys - warp_key, lane, channel0);
+    store_dkdv<true, HeadDim>(p, t, dk, k_row + warp_key, t.keys - warp_key, lane, channel0);
+  });
 #else
   (void)p, (void)work;
 #endif
