@@ -644,24 +644,22 @@ void require_backward_body() {
       "attention_options::kernel = kernel_family::sm80)");
 }
 
-//! What backward/launch.cuh reads of a Hopper dK/dV kernel (this one or the split kernel at
-//! head dim 256): its traits' launch shape, the kernel, the check that its body is compiled in.
-template <class Traits, auto Kernel>
+//! What backward/launch.cuh reads of a Hopper dK/dV kernel's traits (this kernel's or the
+//! split kernel's at head dim 256). The kernel itself is not a parameter: a kernel template's
+//! instance has internal linkage in nvcc's host code, and a base class named by it would
+//! too (g++'s -Wsubobject-linkage).
+template <class Traits>
 struct program_shape {
-  using traits = Traits;
   static constexpr int kKeys = Traits::kKeys;
   static constexpr int kThreads = Traits::kThreads;
   static constexpr int kSmemBytes = Traits::kSmemBytes;
-  static constexpr auto kernel = Kernel;
-  static void require_compiled_in() { require_backward_body<Kernel>(); }
 };
 
 //! The launch shape of the Hopper dK/dV kernel, as backward/launch.cuh reads it.
 template <class Element, int HeadDim, class Modifier, bool AtomicDq>
-struct backward_program
-    : program_shape<hopper_backward_traits<Element, HeadDim>,
-                    dkdv_kernel<Element, HeadDim, Modifier, AtomicDq>> {
+struct backward_program : program_shape<hopper_backward_traits<Element, HeadDim>> {
   using traits = hopper_backward_traits<Element, HeadDim>;
+  static constexpr auto kernel = dkdv_kernel<Element, HeadDim, Modifier, AtomicDq>;
 
   //! The tile loads' tensor maps and (atomic path) the dQ accumulator's.
   static void prepare(backward_params<Element>& p) {
@@ -670,6 +668,7 @@ struct backward_program
     }
     prepare_tile_maps(p, traits::kQueries, traits::kKeys);
   }
+  static void require_compiled_in() { require_backward_body<kernel>(); }
 };
 
 }  // namespace varattn::detail::sm90

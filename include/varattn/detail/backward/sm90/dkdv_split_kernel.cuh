@@ -278,15 +278,15 @@ __global__ void __launch_bounds__(hopper_split_backward_traits<Element, HeadDim>
 
 //! The launch shape of the head-dim-256 kernel, as backward/launch.cuh reads it.
 template <class Element, int HeadDim, class Modifier, bool AtomicDq>
-struct split_backward_program
-    : program_shape<hopper_split_backward_traits<Element, HeadDim>,
-                    dkdv_split_kernel<Element, HeadDim, Modifier, AtomicDq>> {
+struct split_backward_program : program_shape<hopper_split_backward_traits<Element, HeadDim>> {
   using traits = hopper_split_backward_traits<Element, HeadDim>;
+  static constexpr auto kernel = dkdv_split_kernel<Element, HeadDim, Modifier, AtomicDq>;
 
   //! The tile loads' tensor maps (dQ goes by reductions from registers: no map).
   static void prepare(backward_params<Element>& p) {
     prepare_tile_maps(p, traits::kQueries, traits::kKeys);
   }
+  static void require_compiled_in() { require_backward_body<kernel>(); }
 };
 
 }  // namespace varattn::detail::sm90
