@@ -250,10 +250,14 @@ __device__ __forceinline__ full_queries full_steps(const kv_tile& t, int group) 
           segment_mask::clamp32(key0 - (T::kQueries - 1) - t.mask.min_offset)};
 }
 
+//! `group`'s keys: [64 group, + 64) of the CTA where the warpgroups split the keys; where they
+//! share them (the head-dim-256 kernel's 64 keys: group 0), the CTA's.
 template <class T>
 __device__ __forceinline__ step_place place_step(const kv_tile& t, int32_t step, int32_t head,
                                                  int group, full_queries full) {
-  static_assert(T::kWarpgroups == 2, "group_sees of both warpgroups");
+  constexpr bool kKeysSplit = T::kKeys == 64 * T::kWarpgroups;
+  static_assert(T::kWarpgroups == 2 && (kKeysSplit || T::kKeys == 64),
+                "group_sees of both warpgroups, or of the one 64-key block");
   step_place at;
   at.query0 = step * T::kQueries;
   at.head = head;
@@ -263,7 +267,7 @@ __device__ __forceinline__ step_place place_step(const kv_tile& t, int32_t step,
     return at;
   }
   at.active = group_sees<T>(t, at.query0, group);
-  at.runs = at.active || group_sees<T>(t, at.query0, group ^ 1);
+  at.runs = at.active || (kKeysSplit && group_sees<T>(t, at.query0, group ^ 1));
   const int32_t group_key0 = t.key0 + group * 64;
   const segment_mask::key_range unmasked = t.mask.unmasked_keys(at.query0, T::kQueries);
   at.partial = group_key0 < unmasked.first || group_key0 + 64 > unmasked.end;

@@ -42,25 +42,6 @@ __device__ __forceinline__ unsigned char* split_ds(const backward_smem<T>& sm, i
   return split_p(sm, buf) + T::kPdsBytes;
 }
 
-//! Where a step lies for the CTA's 64 keys (both warpgroups alike): whether any query sees a
-//! key (else the CTA skips it) and whether some query does not see every key (the mask test).
-template <class T>
-__device__ __forceinline__ step_place place_split_step(const kv_tile& t, int32_t step,
-                                                       int32_t head, full_queries full) {
-  step_place at;
-  at.query0 = step * T::kQueries;
-  at.head = head;
-  if (at.query0 >= full.lo && at.query0 <= full.hi) {
-    at.active = at.runs = true;
-    at.partial = false;
-    return at;
-  }
-  at.active = at.runs = group_sees<T>(t, at.query0, 0);
-  const segment_mask::key_range unmasked = t.mask.unmasked_keys(at.query0, T::kQueries);
-  at.partial = t.key0 < unmasked.first || t.key0 + T::kKeys > unmasked.end;
-  return at;
-}
-
 //! One query step of consumer warpgroup `group` on buffer `buf` of the ring.
 template <class T, class Modifier, bool AtomicDq, class Element>
 __device__ __forceinline__ void split_step(const backward_params<Element>& p, const kv_tile& t,
@@ -258,7 +239,7 @@ __global__ void __launch_bounds__(hopper_split_backward_traits<Element, HeadDim>
     const full_queries full = full_steps<T>(t, 0);
     for (int32_t item = 0; item < items; ++item) {
       const int buf = item % 2;
-      const step_place at = place_split_step<T>(t, step, head, full);
+      const step_place at = place_step<T>(t, step, head, 0, full);  // both: the CTA's keys
       mbarrier_wait(&bar.full[buf], (item / 2) & 1);  // the step's tiles (and K, V) are in
       split_step<T, Modifier, AtomicDq>(p, t, sm, rows[buf], group, at, buf, dv, dk);
       mbarrier_arrive(&bar.empty[buf]);  // split_step's last wait: its reads are done
