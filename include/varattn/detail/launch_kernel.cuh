@@ -86,4 +86,19 @@ void allow_shared_memory(void (*kernel)(Params...), int bytes) {
   }
 }
 
+//! Zeros `count` floats at `data` on `stream` (a memset node under graph capture). Through
+//! the driver's cuMemsetD32Async, as allow_shared_memory's attribute, so that no runtime call
+//! can touch a caller's pending last error; checked.
+inline void zero_floats_async(float* data, std::size_t count, cudaStream_t stream) {
+  if (count == 0) return;
+  using memset_fn = CUresult (*)(CUdeviceptr, unsigned int, size_t, CUstream);
+  static const auto memset_d32 = driver_function<memset_fn>("cuMemsetD32Async");
+  const CUresult status =
+      memset_d32(reinterpret_cast<CUdeviceptr>(data), 0u, count, static_cast<CUstream>(stream));
+  if (status != CUDA_SUCCESS) {
+    fail("CUDA driver error ", static_cast<int>(status), " in cuMemsetD32Async (", count,
+         " floats)");
+  }
+}
+
 }  // namespace varattn::detail

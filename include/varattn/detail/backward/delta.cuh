@@ -2,7 +2,8 @@
 #pragma once
 //! \file delta.cuh
 //! The backward's preprocessing: D = rowsum(d_o * o) in float32 for every query row of every
-//! q head, into the workspace, and zeros in the row's dQ accumulator (atomic path); and, when
+//! q head, into the workspace (the atomic path's dQ accumulator is zeroed before it by a
+//! memset: launch.cuh); and, when
 //! the device rejected a device-built plan's offsets, NaN in every element of d_q, d_k and d_v
 //! (as the forward fills o), so that invalid device-side input can never pass for gradients.
 
@@ -65,10 +66,6 @@ __global__ void __launch_bounds__(kDeltaThreads)
       sum += __shfl_xor_sync(0xffffffffu, sum, offset);
     }
     if (lane == 0) p.delta[item] = sum;
-    if (p.dq_acc != nullptr) {
-      auto* acc = reinterpret_cast<float4*>(p.dq_acc + (row * p.heads_q + head) * p.head_dim);
-      for (int c = lane; c < p.head_dim / 4; c += 32) acc[c] = make_float4(0.f, 0.f, 0.f, 0.f);
-    }
   }
 }
 

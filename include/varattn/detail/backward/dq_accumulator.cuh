@@ -3,7 +3,7 @@
 //! \file dq_accumulator.cuh
 //! dQ without the deterministic pass (backward_options): the dK/dV kernel, which has dS^T of
 //! its keys and a query step in registers, adds dQ += dS K for those keys into a float32
-//! accumulator in the workspace ([rows_q, heads_q, head_dim], zeroed by the D kernel) with
+//! accumulator in the workspace ([rows_q, heads_q, head_dim], zeroed by a memset) with
 //! atomics; a last kernel writes d_q = scale * accumulator. Five tile products a step in all,
 //! where the deterministic path's separate dQ kernel recomputes S and dP (seven).
 

@@ -152,6 +152,13 @@ void run_backward(const plan& p, const backward_params<Element>& base_params,
     }
   }
 
+  // The atomic path's dQ accumulator from zero: a memset, so that the D kernel only reads
+  // (zeroing it there too held that kernel at ~65% of the copy rate: NOTES thirteenth, 3).
+  if (params.dq_acc != nullptr) {
+    zero_floats_async(params.dq_acc,
+                      static_cast<std::size_t>(params.rows_q) * params.heads_q * params.head_dim,
+                      stream);
+  }
   // D for every (q head, row); a warp each, grid-strided.
   const int64_t warps_needed = std::max(params.rows_q * params.heads_q,
                                         status != nullptr ? params.rows_k * params.heads_kv : 0);

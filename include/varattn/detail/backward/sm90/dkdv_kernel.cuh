@@ -274,6 +274,20 @@ __device__ __forceinline__ step_place place_step(const kv_tile& t, int32_t step,
   return at;
 }
 
+//! One element of P^T (exp2 of the scaled score less its row's log2-sum-exp, 0 where
+//! masked) in place of its score, and with softcap dP^T's factor: (dP - D) (1 - x^2) for the
+//! capped score x, 0 where masked. Both Hopper kernels' steps take it. A row that sees no key
+//! has lse -inf: P = exp2(-inf) = 0 there.
+template <class Modifier>
+__device__ __forceinline__ void probability_term(float& s, float& dp, bool visible, float lse,
+                                                 const float* delta, float exp2_scale) {
+  constexpr float kLog2e = 1.4426950408889634f;
+  const float lse2 = lse == -INFINITY ? INFINITY : lse * kLog2e;
+  const float x = s;
+  s = visible ? fast_exp2(fmaf(x, exp2_scale, -lse2)) : 0.f;
+  if constexpr (Modifier::kSoftcap) dp = visible ? (dp - *delta) * (1.f - x * x) : 0.f;
+}
+
 //! One query step of one consumer warpgroup (`group`: keys [64 group, 64 group + 64) of the
 //! CTA), on buffer `buf` of the ring.
 template <class T, class Modifier, bool AtomicDq, class Element>
@@ -283,7 +297,6 @@ __device__ __forceinline__ void backward_step(const backward_params<Element>& p,
                                               const step_place& at, int buf,
                                               float (&dv)[T::kOutTiles][4],
                                               float (&dk)[T::kOutTiles][4]) {
-  constexpr float kLog2e = 1.4426950408889634f;
   constexpr wgmma_shape<Element, T::kQueries> score_shape{};
   constexpr wgmma_shape<Element, T::kOutTiles * 8> out_shape{};
   const int warp = static_cast<int>(threadIdx.x / 32) % 4;
@@ -362,14 +375,8 @@ __device__ __forceinline__ void backward_step(const backward_params<Element>& p,
           const int col = n * 8 + (lane % 4) * 2 + (e % 2);  // query in the step
           const int32_t key = warp_key0 + lane / 4 + (e / 2) * 8;
           const bool visible = !decltype(masked)::value || t.mask.visible(query0 + col, key);
-          // A row that sees no key has lse -inf: P = exp2(-inf) = 0 there.
-          const float lse = s_lse[col];
-          const float lse2 = lse == -INFINITY ? INFINITY : lse * kLog2e;
-          const float x = s[n][e];
-          s[n][e] = visible ? fast_exp2(fmaf(x, p.exp2_scale, -lse2)) : 0.f;
-          if constexpr (Modifier::kSoftcap) {
-            dp[n][e] = visible ? (dp[n][e] - s_delta[col]) * (1.f - x * x) : 0.f;
-          }
+          probability_term<Modifier>(s[n][e], dp[n][e], visible, s_lse[col], s_delta + col,
+                                     p.exp2_scale);
         }
         // P^T packed as soon as a k16 chunk is done (in each branch): without kEarlyDv, dS^T
         // below takes P from these 16-bit pairs, and the float32 P^T dies here (registers).

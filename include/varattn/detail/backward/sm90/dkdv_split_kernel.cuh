@@ -50,7 +50,6 @@ __device__ __forceinline__ void split_step(const backward_params<Element>& p, co
                                            const step_place& at, int buf,
                                            float (&dv)[T::kOutTiles][4],
                                            float (&dk)[T::kOutTiles][4]) {
-  constexpr float kLog2e = 1.4426950408889634f;
   constexpr wgmma_shape<Element, T::kHalfQueries> score_shape{};
   constexpr wgmma_shape<Element, T::kHalfChannels> out_shape{};
   if (!at.runs) return;  // no query of the step sees a key of the CTA (both warpgroups skip)
@@ -111,13 +110,8 @@ __device__ __forceinline__ void split_step(const backward_params<Element>& p, co
         const int32_t key = warp_key0 + lane / 4 + (e / 2) * 8;
         const bool visible =
             !decltype(masked)::value || t.mask.visible(query0 + half0 + col, key);
-        const float lse = s_lse[col];
-        const float lse2 = lse == -INFINITY ? INFINITY : lse * kLog2e;
-        const float x = s[n][e];
-        s[n][e] = visible ? fast_exp2(fmaf(x, p.exp2_scale, -lse2)) : 0.f;
-        if constexpr (Modifier::kSoftcap) {
-          dp[n][e] = visible ? (dp[n][e] - s_delta[col]) * (1.f - x * x) : 0.f;
-        }
+        probability_term<Modifier>(s[n][e], dp[n][e], visible, s_lse[col], s_delta + col,
+                                   p.exp2_scale);
       }
       if (n % 2 == 1) sm80::pack_a_fragment<Element>(pa[n / 2], s[n - 1], s[n]);
     }
