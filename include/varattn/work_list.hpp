@@ -36,17 +36,21 @@ struct work_item {
 namespace detail {
 
 //! Keys the tile's rows see together (first to last visible key): the main loop's trip
-//! count in keys, hence its cost. At most k_length.
-VARATTN_HOST_DEVICE int32_t tile_keys(int32_t q_length, int32_t k_length, int32_t q_tile,
-                                      int32_t block_m, window w) {
+//! count in keys, hence its cost. At most k_length. `mask` is the segment's
+//! (segment_mask::make), made once for all its tiles.
+VARATTN_HOST_DEVICE int32_t tile_keys(const segment_mask& mask, int32_t q_length, int32_t q_tile,
+                                      int32_t block_m) {
   // int64: the tile's first row reaches 2^31 for segments near 2^31 rows.
   const int64_t first_row = int64_t{q_tile} * block_m;
   const int64_t left = q_length - first_row;
   const int32_t rows = static_cast<int32_t>(left < block_m ? left : block_m);
-  const segment_mask mask = segment_mask::make(w, q_length, k_length);
   const int32_t end = mask.end_key(static_cast<int32_t>(first_row), rows);
   const int32_t begin = mask.first_key(static_cast<int32_t>(first_row));
   return rows <= 0 || end <= begin ? 0 : end - begin;
+}
+VARATTN_HOST_DEVICE int32_t tile_keys(int32_t q_length, int32_t k_length, int32_t q_tile,
+                                      int32_t block_m, window w) {
+  return tile_keys(segment_mask::make(w, q_length, k_length), q_length, q_tile, block_m);
 }
 
 //! The main-loop steps of block_n keys that a tile takes (tile_keys rounded up): its cost.
@@ -54,6 +58,107 @@ VARATTN_HOST_DEVICE int32_t tile_steps(int32_t q_length, int32_t k_length, int32
                                        int32_t block_m, int32_t block_n, window w) {
   return ceil_div(tile_keys(q_length, k_length, q_tile, block_m, w), block_n);
 }
+
+//! The first tile t in [0, tiles] with t block_m >= x: ceil(x / block_m), clamped.
+VARATTN_HOST_DEVICE int32_t first_tile_at(int64_t x, int32_t tiles, int32_t block_m) {
+  if (x <= 0) return 0;
+  if (x > (int64_t{tiles} - 1) * block_m) return tiles;
+  // Below tiles block_m <= q_length + block_m: x + block_m - 1 fits 32 unsigned bits, so one
+  // 32-bit division, not an int64 one (a long call on the GPU).
+  return static_cast<int32_t>((static_cast<uint32_t>(x) + static_cast<uint32_t>(block_m) - 1) /
+                              static_cast<uint32_t>(block_m));
+}
+
+//! Segments of more tiles than this find their class runs by closed form (long_class_runs);
+//! the others, every segment of a batch of short ones, tile by tile.
+inline constexpr int32_t kClassRunsByTile = 4;
+
+//! The class runs of a segment of many tiles, one at a time, without visiting every tile
+//! (one device builder thread takes all of a long segment's, 128 for 16k rows, one after the
+//! other). On full tiles of block_m rows a tile's keys are max(0, E(t) - B(t)), with end
+//! E(t) = clamp((t + 1) block_m + max_offset, 0, k_length) and begin B(t) = max(0, t block_m
+//! + min_offset): between the tiles where a clamp turns (cuts_, exact) and the last tile
+//! (fewer rows), E - B is affine. So two neighbouring tiles give a piece's slope, and the last
+//! tile of a run in that piece is one division away: its steps leave the size class (a power
+//! of two of block_n keys) where the affine keys cross the class's bound. A cursor with its
+//! work out of line on the device: its registers and code stay off the short segments' path,
+//! and no caller's closure has to live in local memory for it.
+class long_class_runs {
+ public:
+  VARATTN_HOST_DEVICE_OUT_OF_LINE long_class_runs(segment_mask mask, int32_t q_length,
+                                                  int32_t tiles, int32_t block_m,
+                                                  int32_t block_n)
+      : mask_(mask), q_length_(q_length), tiles_(tiles), block_m_(block_m), block_n_(block_n) {
+    const int64_t m = block_m, max_offset = mask.max_offset;
+    cuts_[0] = first_tile_at(1 - max_offset - m, tiles, block_m);  // E leaves 0
+    cuts_[1] = first_tile_at(mask.k_length - max_offset - m, tiles, block_m);  // E reaches k
+    cuts_[2] = first_tile_at(-int64_t{mask.min_offset}, tiles, block_m);  // B leaves 0
+    cuts_[3] = tiles - 1;                                                  // fewer rows
+  }
+
+  //! The next run (first tile, tiles, slot), in tile order; false after the last.
+  VARATTN_HOST_DEVICE_OUT_OF_LINE bool next(int32_t& first, int32_t& tiles, int32_t& slot) {
+    while (t_ < tiles_) {
+      const int32_t at = t_, keys = keys_of(at), here = slot_for(keys);
+      t_ = last_in_class(at, piece_end(at), keys, here) + 1;
+      if (here == run_slot_) continue;
+      const bool open = at > run_first_;
+      first = run_first_, tiles = at - run_first_, slot = run_slot_;
+      run_first_ = at;
+      run_slot_ = here;
+      if (open) return true;
+    }
+    if (run_first_ >= tiles_) return false;
+    first = run_first_, tiles = tiles_ - run_first_, slot = run_slot_;
+    run_first_ = tiles_;
+    return true;
+  }
+
+ private:
+  VARATTN_HOST_DEVICE int32_t keys_of(int32_t t) const {
+    return tile_keys(mask_, q_length_, t, block_m_);
+  }
+  VARATTN_HOST_DEVICE int32_t slot_for(int32_t keys) const {
+    return size_class_slot(ceil_div(keys, block_n_));
+  }
+  //! The first cut after tile t, or tiles_: [t, piece_end(t)) lies in one affine piece.
+  VARATTN_HOST_DEVICE int32_t piece_end(int32_t t) const {
+    int32_t end = tiles_;
+    for (const int32_t c : cuts_) end = c > t && c < end ? c : end;
+    return end;
+  }
+  //! The last tile of [t, end) (one piece) in `here`, tile t's class, whose keys are `keys`.
+  VARATTN_HOST_DEVICE int32_t last_in_class(int32_t t, int32_t end, int32_t keys,
+                                            int32_t here) const {
+    if (end - t == 1) return t;
+    const int32_t next = keys_of(t + 1);
+    if (slot_for(next) != here) return t;
+    if (keys == 0) {  // no keys: until max(0, E - B) turns positive (monotone: bisection)
+      int32_t in = t + 1, out = end;
+      while (out - in > 1) {
+        const int32_t mid = in + (out - in) / 2;
+        (keys_of(mid) == 0 ? in : out) = mid;
+      }
+      return in;
+    }
+    const int32_t slope = next - keys;  // both tiles' keys are E - B, unclamped
+    if (slope == 0) return end - 1;
+    // The class holds steps in [2^(bits - 1), 2^bits - 1]: keys in (lower, upper].
+    const int32_t bits = kSegmentClasses - 1 - here;
+    const int64_t upper = ((int64_t{1} << bits) - 1) * block_n_;
+    const int64_t lower = ((int64_t{1} << (bits - 1)) - 1) * block_n_;
+    const int64_t room = slope > 0 ? upper - keys : keys - 1 - lower;  // >= 0
+    const int64_t step = slope > 0 ? slope : -int64_t{slope};
+    if (room >= (end - 1 - int64_t{t}) * step) return end - 1;
+    // room < tiles block_m: 32 bits.
+    return t + static_cast<int32_t>(static_cast<uint32_t>(room) / static_cast<uint32_t>(step));
+  }
+
+  segment_mask mask_;
+  int32_t q_length_, tiles_, block_m_, block_n_;
+  int32_t cuts_[4];
+  int32_t t_ = 0, run_first_ = 0, run_slot_ = -1;  // the next tile; the open run
+};
 
 //! Calls run(first_tile, tiles, slot) for each run of consecutive q tiles of one segment in
 //! the same size class (list_order.hpp) of their steps (tile_steps): the device-built list's
@@ -66,8 +171,16 @@ template <class Run>
 VARATTN_HOST_DEVICE void for_each_class_run(int32_t q_length, int32_t k_length, int32_t block_m,
                                             int32_t block_n, window w, const Run& run) {
   const int32_t tiles = ceil_div(q_length, block_m);
+  const segment_mask mask = segment_mask::make(w, q_length, k_length);
+  if (tiles > kClassRunsByTile) {
+    long_class_runs runs(mask, q_length, tiles, block_m, block_n);
+    for (int32_t first = 0, count = 0, slot = 0; runs.next(first, count, slot);) {
+      run(first, count, slot);
+    }
+    return;
+  }
   const auto slot_of = [&](int32_t t) {
-    return size_class_slot(tile_steps(q_length, k_length, t, block_m, block_n, w));
+    return size_class_slot(ceil_div(tile_keys(mask, q_length, t, block_m), block_n));
   };
   int32_t first = 0;
   int32_t slot = tiles > 0 ? slot_of(0) : 0;

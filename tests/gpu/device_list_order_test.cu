@@ -30,7 +30,8 @@ TEST_CASE("device-built work lists: the forward's list is the stable size-class 
   };
   for (const auto& lengths : tables) {
     for (const int32_t prefix : {0, 700}) {  // keys = queries, or a cached prefix before them
-      for (const mask m : {mask{false, -1, -1}, mask{true, -1, -1}, mask{false, 255, 255}}) {
+      for (const mask m : {mask{false, -1, -1}, mask{true, -1, -1}, mask{false, 255, 255},
+                           mask{true, 1023, -1}}) {
         CAPTURE(lengths.size());
         CAPTURE(prefix);
         CAPTURE(m.causal);

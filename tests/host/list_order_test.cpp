@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <array>
 #include <cstdint>
+#include <random>
 #include <set>
 #include <utility>
 #include <vector>
@@ -204,4 +205,87 @@ TEST_CASE("device-built forward list: groups stay within each builder thread's s
     if (q[s] > 0) CHECK(seen[s] == 1);
   }
   CHECK(items.size() < q.size() / 2);
+}
+
+namespace {
+struct class_run {
+  int32_t first, tiles, slot;
+  bool operator==(const class_run& o) const {
+    return first == o.first && tiles == o.tiles && slot == o.slot;
+  }
+};
+
+// for_each_class_run's runs, found tile by tile: the reference of its closed form.
+std::vector<class_run> runs_tile_by_tile(int32_t q, int32_t k, int32_t block_m, int32_t block_n,
+                                         varattn::detail::window w) {
+  std::vector<class_run> runs;
+  const int32_t tiles = varattn::ceil_div(q, block_m);
+  for (int32_t t = 0; t < tiles; ++t) {
+    const int32_t slot =
+        size_class_slot(varattn::detail::tile_steps(q, k, t, block_m, block_n, w));
+    if (!runs.empty() && runs.back().slot == slot) {
+      ++runs.back().tiles;
+    } else {
+      runs.push_back({t, 1, slot});
+    }
+  }
+  return runs;
+}
+
+std::vector<class_run> class_runs(int32_t q, int32_t k, int32_t block_m, int32_t block_n,
+                                  varattn::detail::window w) {
+  std::vector<class_run> runs;
+  varattn::detail::for_each_class_run(q, k, block_m, block_n, w,
+                                      [&](int32_t first, int32_t tiles, int32_t slot) {
+                                        runs.push_back({first, tiles, slot});
+                                      });
+  return runs;
+}
+}  // namespace
+
+TEST_CASE("class runs found in closed form are the tile-by-tile runs, under every mask") {
+  using varattn::detail::window;
+  std::mt19937 rng(20261202);
+  const auto draw = [&](int32_t lo, int32_t hi) {
+    return std::uniform_int_distribution<int32_t>(lo, hi)(rng);
+  };
+  int64_t checked = 0;
+  for (int i = 0; i < 20000; ++i) {
+    const int32_t block_m = std::array<int32_t, 6>{16, 64, 80, 128, 176, 192}[draw(0, 5)];
+    const int32_t block_n = std::array<int32_t, 6>{1, 32, 64, 80, 128, 176}[draw(0, 5)];
+    // Lengths around tile multiples and off them; keys fewer, equal or more.
+    const int32_t q =
+        std::max(0, draw(0, 3) == 0 ? block_m * draw(0, 70) + draw(-1, 1) : draw(0, 9000));
+    const int32_t k = std::max(0, draw(0, 2) == 0 ? q + draw(-300, 300) : draw(0, 9000));
+    // Windows: none, causal, left, right, both; reaching past either end of the keys.
+    const int32_t left = draw(0, 4) == 0 ? -1 : draw(0, 1) ? draw(0, 300) : draw(0, 12000);
+    const int32_t right = draw(0, 4) == 0 ? -1 : draw(0, 1) ? draw(0, 300) : draw(0, 12000);
+    const window w{left, right};
+    CAPTURE(q);
+    CAPTURE(k);
+    CAPTURE(block_m);
+    CAPTURE(block_n);
+    CAPTURE(left);
+    CAPTURE(right);
+    const auto want = runs_tile_by_tile(q, k, block_m, block_n, w);
+    const auto got = class_runs(q, k, block_m, block_n, w);
+    REQUIRE(got.size() == want.size());
+    for (std::size_t r = 0; r < want.size(); ++r) REQUIRE(got[r] == want[r]);
+    checked += static_cast<int64_t>(want.size());
+  }
+  CHECK(checked > 20000);
+}
+
+TEST_CASE("class runs of segments near 2^31 rows: the tile-by-tile runs") {
+  // 2^31 - 1 rows in tiles of 2^24 rows (128 tiles): no overflow on the way to the cuts.
+  using varattn::detail::window;
+  for (const window w : {window{-1, 0}, window{1 << 26, 0}, window{0, 1 << 27}, window{}}) {
+    for (const int32_t k : {INT32_MAX, 1 << 29, 1}) {
+      CAPTURE(w.left);
+      CAPTURE(w.right);
+      CAPTURE(k);
+      CHECK(class_runs(INT32_MAX, k, 1 << 24, 1 << 20, w) ==
+            runs_tile_by_tile(INT32_MAX, k, 1 << 24, 1 << 20, w));
+    }
+  }
 }

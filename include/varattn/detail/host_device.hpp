@@ -10,6 +10,14 @@
 #define VARATTN_HOST_DEVICE inline
 #endif
 
+//! The same, for a rarely taken path kept out of line on the device (its registers, local
+//! memory and code stay out of the common path it branches from).
+#if defined(__CUDACC__)
+#define VARATTN_HOST_DEVICE_OUT_OF_LINE __host__ __device__ __noinline__
+#else
+#define VARATTN_HOST_DEVICE_OUT_OF_LINE inline
+#endif
+
 //! Before a host-and-device template that calls the callables it is given (the work-list
 //! walkers, work_list.hpp): the host passes host lambdas, which nvcc's execution-space check
 //! would flag in the template's device instantiation that never runs them.

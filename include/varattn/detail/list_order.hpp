@@ -28,9 +28,14 @@ namespace varattn::detail {
 inline constexpr int32_t kSegmentClasses = 32;
 
 VARATTN_HOST_DEVICE int32_t size_class_slot(int32_t size) {
+  const uint32_t v = size > 0 ? static_cast<uint32_t>(size) : 0u;
+#if defined(__CUDA_ARCH__)
+  return kSegmentClasses - 1 - (32 - __clz(static_cast<int>(v)));  // __clz(0) = 32
+#else
   int32_t bits = 0;
-  for (uint32_t v = size > 0 ? static_cast<uint32_t>(size) : 0u; v != 0; v >>= 1) ++bits;
+  for (uint32_t u = v; u != 0; u >>= 1) ++bits;
   return kSegmentClasses - 1 - bits;
+#endif
 }
 
 //! Grid rank -> (unit, list index) over a list grouped into kSegmentClasses slots of
