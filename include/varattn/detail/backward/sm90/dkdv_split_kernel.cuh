@@ -19,7 +19,10 @@
 //! Compared with the two-warpgroup kernel (keys split, P and dS in registers), this one reads
 //! P and dS from shared memory and meets once a step; it is the shape FlashAttention-3 takes
 //! at head dim 256 (64 x 64 tiles, two warpgroups splitting S by columns and dK/dV by
-//! channels). dQ goes by `red.global.add.v2.f32` (no staging boxes: shared memory is spent).
+//! channels). A full step's dQ goes to the accumulator by tensor reductions (as dkdv_kernel's)
+//! from boxes staged in the warpgroup's own blocks of the step's Q and dO tiles, which its dV
+//! and dK products have read by then (no other room: shared memory is spent); a segment's
+//! last, partial step by `red.global.add.v2.f32` from registers.
 
 #include <varattn/detail/backward/dq_accumulator.cuh>
 #include <varattn/detail/backward/sm90/dkdv_kernel.cuh>
@@ -42,6 +45,37 @@ __device__ __forceinline__ unsigned char* split_ds(const backward_smem<T>& sm, i
   return split_p(sm, buf) + T::kPdsBytes;
 }
 
+//! Box `box` (0-3) of a warpgroup's staged dQ (a full step's 64 queries x 32 of its 128
+//! channels, float32, the dQ map's 128-byte swizzle): the warpgroup's two 64-channel blocks
+//! (from block0) of the step's Q tile, then of its dO tile, 8 KB each as a box is.
+template <class T>
+__device__ __forceinline__ unsigned char* split_dq_box(const backward_smem<T>& sm, int buf,
+                                                       int block0, int box) {
+  static_assert(T::query_tile::kBlockBytes == T::kQueries * 32 * 4, "a box a block");
+  return (box < 2 ? sm.q(buf) : sm.d_o(buf)) + (block0 + box % 2) * T::query_tile::kBlockBytes;
+}
+
+//! A warpgroup's dQ (M = queries, N = its channels) into its boxes. dq[n][e]: query warp 16 +
+//! lane / 4 (+ 8 for e >= 2), channel 8 n + 2 (lane % 4) (+ 1 for odd e), box n / 4. Channel
+//! c of query r: byte (c % 32) * 4 of the row's 128, its 16-byte unit XOR r % 8; a float2
+//! store of the warp covers 8 rows x 2 units, each bank twice (two wavefronts, the least).
+template <class T>
+__device__ __forceinline__ void stage_split_dq(const backward_smem<T>& sm, int buf, int block0,
+                                               const float (&dq)[T::kOutTiles][4], int warp,
+                                               int lane) {
+#pragma unroll
+  for (int n = 0; n < T::kOutTiles; ++n) {
+    unsigned char* box = split_dq_box<T>(sm, buf, block0, n / 4);
+    const int byte = ((n % 4) * 8 + (lane % 4) * 2) * 4;
+#pragma unroll
+    for (int half = 0; half < 2; ++half) {
+      const int query = warp * 16 + lane / 4 + half * 8;
+      const int offset = query * 128 + ((byte / 16) ^ (query & 7)) * 16 + byte % 16;
+      *reinterpret_cast<float2*>(box + offset) = make_float2(dq[n][2 * half], dq[n][2 * half + 1]);
+    }
+  }
+}
+
 //! One query step of consumer warpgroup `group` on buffer `buf` of the ring.
 template <class T, class Modifier, bool AtomicDq, class Element>
 __device__ __forceinline__ void split_step(const backward_params<Element>& p, const kv_tile& t,
@@ -49,10 +83,20 @@ __device__ __forceinline__ void split_step(const backward_params<Element>& p, co
                                            const float (&rows)[2 * T::kQueries], int group,
                                            const step_place& at, int buf,
                                            float (&dv)[T::kOutTiles][4],
-                                           float (&dk)[T::kOutTiles][4]) {
+                                           float (&dk)[T::kOutTiles][4], uint64_t* release) {
   constexpr wgmma_shape<Element, T::kHalfQueries> score_shape{};
   constexpr wgmma_shape<Element, T::kHalfChannels> out_shape{};
-  if (!at.runs) return;  // no query of the step sees a key of the CTA (both warpgroups skip)
+  // The issuer's arrival for the previous step: once the copy engine has read its boxes.
+  const auto release_previous = [release] {
+    if (release != nullptr) {
+      bulk_wait_read<0>();
+      mbarrier_arrive(release);
+    }
+  };
+  if (!at.runs) {  // no query of the step sees a key of the CTA (both warpgroups skip)
+    release_previous();
+    return;
+  }
   const int warp = static_cast<int>(threadIdx.x / 32) % 4;
   const int lane = static_cast<int>(threadIdx.x % 32);
   const int32_t query0 = at.query0;
@@ -85,6 +129,7 @@ __device__ __forceinline__ void split_step(const backward_params<Element>& p, co
     issue_scores(s, sm.k(), sq);
     issue_scores(dp, sm.v(), sdo);
   }
+  release_previous();  // while the scores run
 
   // P^T while dP^T is still in the tensor cores (with softcap both first: its 1 - x^2 needs
   // x, which P^T overwrites), as the two-warpgroup kernel's backward_step.
@@ -186,13 +231,37 @@ __device__ __forceinline__ void split_step(const backward_params<Element>& p, co
   issue_out(dv, sp, sdo);
   issue_out(dk, sds, sq);
   if constexpr (AtomicDq) {
+    const int32_t rows_left = t.seg.q_length - query0;
+    const int64_t q_row = int64_t{t.seg.q_begin} + query0;
+    if (rows_left >= T::kQueries) {
+      wait<0>();  // dQ, dV and dK: the warpgroup's blocks of Q and dO are read (the other
+                  // warpgroup reads only its own since barrier 1)
+      fence_registers(dq);
+      stage_split_dq<T>(sm, buf, block0, dq, warp, lane);
+      fence_proxy_async();  // the stores, for the copy engine
+      if (group == 0) {     // a constant id each (ptxas counts barriers by id)
+        named_barrier_sync(2, 128);
+      } else {
+        named_barrier_sync(3, 128);
+      }
+      if (threadIdx.x % 128 == 0) {
+#pragma unroll
+        for (int box = 0; box < 4; ++box) {
+          bulk_reduce_add_box(&p.dq_map, split_dq_box<T>(sm, buf, block0, box),
+                              group * T::kHalfChannels + box * 32, at.head,
+                              static_cast<int32_t>(q_row));
+        }
+        bulk_commit();  // read before this thread's arrival for the step (the next step's)
+      }
+      fence_registers(dv);
+      fence_registers(dk);
+      return;
+    }
     wait<2>();  // dQ (dV and dK may still run)
     fence_registers(dq);
     // dq[n][e]: query warp 16 + lane / 4 (+ 8 for e >= 2), channel 128 group + 8 n + 2 (lane
     // % 4) (+ 1 for odd e): pairs of adjacent channels, one vector reduction each. Rows past
     // the segment (a partial last step) are not added.
-    const int32_t rows_left = t.seg.q_length - query0;
-    const int64_t q_row = int64_t{t.seg.q_begin} + query0;
     constexpr int kChannels = 2 * T::kHalfChannels;
 #pragma unroll
     for (int half = 0; half < 2; ++half) {
@@ -231,13 +300,21 @@ __global__ void __launch_bounds__(hopper_split_backward_traits<Element, HeadDim>
     float dk[T::kOutTiles][4] = {};
     int32_t step = t.step_first, head = t.q_head0;
     const full_queries full = full_steps<T>(t, 0);
+    // A warpgroup's first thread issues its dQ reductions, whose boxes lie in the step's Q and
+    // dO tiles: it arrives for a step during the next, once the copy engine has read them.
+    const bool issuer = AtomicDq && threadIdx.x % 128 == 0;
     for (int32_t item = 0; item < items; ++item) {
       const int buf = item % 2;
       const step_place at = place_step<T>(t, step, head, 0, full);  // both: the CTA's keys
       mbarrier_wait(&bar.full[buf], (item / 2) & 1);  // the step's tiles (and K, V) are in
-      split_step<T, Modifier, AtomicDq>(p, t, sm, rows[buf], group, at, buf, dv, dk);
-      mbarrier_arrive(&bar.empty[buf]);  // split_step's last wait: its reads are done
+      split_step<T, Modifier, AtomicDq>(p, t, sm, rows[buf], group, at, buf, dv, dk,
+                                        issuer && item > 0 ? &bar.empty[buf ^ 1] : nullptr);
+      if (!issuer) mbarrier_arrive(&bar.empty[buf]);  // split_step's last wait: reads done
       if (++step == t.step_end) step = t.step_first, ++head;
+    }
+    if (issuer && items > 0) {
+      bulk_wait_read<0>();
+      mbarrier_arrive(&bar.empty[(items - 1) % 2]);
     }
 
     // The warp's 16 keys, the warpgroup's channel half.
@@ -245,6 +322,7 @@ __global__ void __launch_bounds__(hopper_split_backward_traits<Element, HeadDim>
     const int channel0 = group * T::kHalfChannels;
     store_dkdv<false, HeadDim>(p, t, dv, k_row + warp_key, t.keys - warp_key, lane, channel0);
     store_dkdv<true, HeadDim>(p, t, dk, k_row + warp_key, t.keys - warp_key, lane, channel0);
+    if constexpr (AtomicDq) bulk_wait<0>();  // dQ's reductions done before the CTA exits
   });
 #else
   (void)p, (void)work;
@@ -257,8 +335,11 @@ struct split_backward_program : program_shape<hopper_split_backward_traits<Eleme
   using traits = hopper_split_backward_traits<Element, HeadDim>;
   static constexpr auto kernel = dkdv_split_kernel<Element, HeadDim, Modifier, AtomicDq>;
 
-  //! The tile loads' tensor maps (dQ goes by reductions from registers: no map).
+  //! The tile loads' tensor maps and (atomic path) the dQ accumulator's.
   static void prepare(backward_params<Element>& p) {
+    if (AtomicDq && p.rows_q > 0) {
+      p.dq_map = dq_tensor_map(p.dq_acc, p.rows_q, p.heads_q, p.head_dim, traits::kQueries);
+    }
     prepare_tile_maps(p, traits::kQueries, traits::kKeys);
   }
   static void require_compiled_in() { require_backward_body<kernel>(); }
