@@ -63,9 +63,9 @@ inline int32_t backward_head_splits(int32_t heads_q, int32_t heads_kv) {
 //!   [dq_acc, dkv_partial): atomic_dq only (not deterministic, and the Hopper kernel or
 //!                     backward_tiles::atomic_dq at this head dim): the dQ accumulator, float32
 //!                     [rows_q, heads_q, head_dim] (zeroed by a memset before the D kernel,
-//!                     added to by the dK/dV kernel: red.global on sm80 and on Hopper at head
-//!                     dim 256, bulk reductions on Hopper up to 128; scaled into d_q at the
-//!                     end);
+//!                     added to by the dK/dV kernel: red.global on sm80 (and for a Hopper
+//!                     d256 segment's partial last step), tensor reductions on Hopper; scaled
+//!                     into d_q at the end);
 //!   [dkv_partial, lists): head_splits > 1 only (backward_head_splits): each split's dK and
 //!                     dV, float32 [rows_k, heads_kv, head_splits, 2, head_dim] (dK scaled,
 //!                     then dV), every element written by the dK/dV kernel, summed into d_k

@@ -6,6 +6,7 @@
 
 #include <varattn/error.hpp>
 
+#include <cuda.h>
 #include <cuda_runtime.h>
 
 namespace varattn::detail {
@@ -22,6 +23,14 @@ Function driver_function(const char* symbol) {
     fail("the CUDA driver does not provide ", symbol);
   }
   return reinterpret_cast<Function>(function);
+}
+
+//! Throws unless a driver call succeeded: "CUDA driver error <status> in <call><detail...>".
+template <class... Detail>
+void check_driver(CUresult status, const char* call, const Detail&... detail) {
+  if (status != CUDA_SUCCESS) {
+    fail("CUDA driver error ", static_cast<int>(status), " in ", call, detail...);
+  }
 }
 
 }  // namespace varattn::detail

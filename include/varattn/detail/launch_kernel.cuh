@@ -57,10 +57,7 @@ int resident_ctas(void (*kernel)(Params...), int threads, int smem_bytes) {
   VARATTN_CUDA_CHECK(cudaGetFuncBySymbol(&function, reinterpret_cast<const void*>(kernel)));
   int blocks = 0;
   const CUresult status = occupancy(&blocks, function, threads, static_cast<size_t>(smem_bytes));
-  if (status != CUDA_SUCCESS) {
-    fail("CUDA driver error ", static_cast<int>(status),
-         " in cuOccupancyMaxActiveBlocksPerMultiprocessor");
-  }
+  check_driver(status, "cuOccupancyMaxActiveBlocksPerMultiprocessor");
   return blocks > 0 ? blocks : 1;
 }
 
@@ -78,12 +75,8 @@ void allow_shared_memory(void (*kernel)(Params...), int bytes) {
   static const auto set_attribute = driver_function<set_attribute_fn>("cuFuncSetAttribute");
   cudaFunction_t function = nullptr;
   VARATTN_CUDA_CHECK(cudaGetFuncBySymbol(&function, reinterpret_cast<const void*>(kernel)));
-  const CUresult status =
-      set_attribute(function, CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES, bytes);
-  if (status != CUDA_SUCCESS) {
-    fail("CUDA driver error ", static_cast<int>(status),
-         " in cuFuncSetAttribute (max dynamic shared memory = ", bytes, " bytes)");
-  }
+  check_driver(set_attribute(function, CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES, bytes),
+               "cuFuncSetAttribute", " (max dynamic shared memory = ", bytes, " bytes)");
 }
 
 //! Zeros `count` floats at `data` on `stream` (a memset node under graph capture). Through
@@ -93,12 +86,9 @@ inline void zero_floats_async(float* data, std::size_t count, cudaStream_t strea
   if (count == 0) return;
   using memset_fn = CUresult (*)(CUdeviceptr, unsigned int, size_t, CUstream);
   static const auto memset_d32 = driver_function<memset_fn>("cuMemsetD32Async");
-  const CUresult status =
-      memset_d32(reinterpret_cast<CUdeviceptr>(data), 0u, count, static_cast<CUstream>(stream));
-  if (status != CUDA_SUCCESS) {
-    fail("CUDA driver error ", static_cast<int>(status), " in cuMemsetD32Async (", count,
-         " floats)");
-  }
+  check_driver(
+      memset_d32(reinterpret_cast<CUdeviceptr>(data), 0u, count, static_cast<CUstream>(stream)),
+      "cuMemsetD32Async", " (", count, " floats)");
 }
 
 }  // namespace varattn::detail

@@ -38,10 +38,7 @@ CUtensorMap encode_tensor_map(CUtensorMapDataType type, const void* data,
       encode(&map, type, Rank, const_cast<void*>(data), dims, strides, box, element_strides,
              CU_TENSOR_MAP_INTERLEAVE_NONE, swizzle, CU_TENSOR_MAP_L2_PROMOTION_L2_128B,
              CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
-  if (status != CUDA_SUCCESS) {
-    fail("CUDA driver error ", static_cast<int>(status), " in cuTensorMapEncodeTiled (", what,
-         ")");
-  }
+  check_driver(status, "cuTensorMapEncodeTiled", " (", what, ")");
   return map;
 }
 

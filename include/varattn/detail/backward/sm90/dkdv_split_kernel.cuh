@@ -56,9 +56,10 @@ __device__ __forceinline__ unsigned char* split_dq_box(const backward_smem<T>& s
 }
 
 //! A warpgroup's dQ (M = queries, N = its channels) into its boxes. dq[n][e]: query warp 16 +
-//! lane / 4 (+ 8 for e >= 2), channel 8 n + 2 (lane % 4) (+ 1 for odd e), box n / 4. Channel
-//! c of query r: byte (c % 32) * 4 of the row's 128, its 16-byte unit XOR r % 8; a float2
-//! store of the warp covers 8 rows x 2 units, each bank twice (two wavefronts, the least).
+//! lane / 4 (+ 8 for e >= 2), channel 8 n + 2 (lane % 4) (+ 1 for odd e), box n / 4. A box's
+//! 128-byte rows swizzle as a 16-bit tile's (swizzled_offset_128b, a float two elements); a
+//! float2 store of the warp covers 8 rows x 2 units, each bank twice (two wavefronts, the
+//! least).
 template <class T>
 __device__ __forceinline__ void stage_split_dq(const backward_smem<T>& sm, int buf, int block0,
                                                const float (&dq)[T::kOutTiles][4], int warp,
@@ -66,12 +67,12 @@ __device__ __forceinline__ void stage_split_dq(const backward_smem<T>& sm, int b
 #pragma unroll
   for (int n = 0; n < T::kOutTiles; ++n) {
     unsigned char* box = split_dq_box<T>(sm, buf, block0, n / 4);
-    const int byte = ((n % 4) * 8 + (lane % 4) * 2) * 4;
+    const int col = ((n % 4) * 8 + (lane % 4) * 2) * 2;  // in 16-bit elements
 #pragma unroll
     for (int half = 0; half < 2; ++half) {
       const int query = warp * 16 + lane / 4 + half * 8;
-      const int offset = query * 128 + ((byte / 16) ^ (query & 7)) * 16 + byte % 16;
-      *reinterpret_cast<float2*>(box + offset) = make_float2(dq[n][2 * half], dq[n][2 * half + 1]);
+      *reinterpret_cast<float2*>(box + swizzled_offset_128b(query, col)) =
+          make_float2(dq[n][2 * half], dq[n][2 * half + 1]);
     }
   }
 }
