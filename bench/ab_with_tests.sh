@@ -13,6 +13,7 @@
 #                           (default: -tce='backward*', the forward suite)
 #   VARATTN_SANITIZE_TESTS  test cases for racecheck and memcheck, or "" (default
 #                           'every kernel family*')
+#   VARATTN_SANITIZE_S      seconds each sanitizer may take at most (default 35)
 #   VARATTN_CALL_BUDGET_S   seconds from the start to the last log (default 560)
 # OUTDIR gets ab.txt, tests.log, racecheck.log, memcheck.log and logs.tgz (the builds' logs):
 # five files, within what a device call brings back.
@@ -24,6 +25,7 @@ test_dims=${VARATTN_TEST_HEAD_DIMS:-$ab_dims}
 tests=${VARATTN_TESTS-"-tce=backward*"}
 sanitize=${VARATTN_SANITIZE_TESTS-"every kernel family*"}
 budget=${VARATTN_CALL_BUDGET_S:-560}
+sanitize_each=${VARATTN_SANITIZE_S:-35}
 start=$(date +%s)
 elapsed() { echo $(($(date +%s) - start)); }
 note() { echo "[$(elapsed) s] $*"; }
@@ -50,7 +52,7 @@ cp "$work/ab/ab.txt" "$out/ab.txt" 2>/dev/null
 binary=$tbuild/tests/varattn_gpu_tests
 # Only this call's binary: an interrupted build leaves an older one behind.
 grep -q "^test build exit 0$" "$work/t_build.log" || binary=
-sanitize_s=$([[ -n $sanitize ]] && echo 70 || echo 0)
+sanitize_s=$([[ -n $sanitize ]] && echo $((2 * sanitize_each)) || echo 0)
 if [[ -n $tests && -n $binary ]] && (($(left) - sanitize_s > 10)); then
   # Word-split on purpose (the arguments are doctest options), without globbing.
   set -f
@@ -62,7 +64,7 @@ if [[ -n $tests && -n $binary ]] && (($(left) - sanitize_s > 10)); then
 fi
 for tool in racecheck memcheck; do
   if [[ -z $sanitize || -z $binary ]] || (($(left) <= 10)); then break; fi
-  timeout $(($(left) > 40 ? 35 : $(left) - 5)) compute-sanitizer --tool $tool --error-exitcode 9 \
+  timeout $(($(left) > sanitize_each + 5 ? sanitize_each : $(left) - 5)) compute-sanitizer --tool $tool --error-exitcode 9 \
     "$binary" -tc="$sanitize" >"$out/$tool.log" 2>&1
   note "$tool: exit $? ($(tail -1 "$out/$tool.log"))"
 done
