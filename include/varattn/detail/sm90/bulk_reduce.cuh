@@ -16,16 +16,20 @@ namespace varattn::detail::sm90 {
 
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
 
-//! Adds a box of the tensor `map` describes (sm90/tensor_map.hpp), at coordinates (c0, c1,
-//! c2), from shared memory `src` (laid out as the map's swizzle says; 128-byte aligned, 1024
-//! for the 128-byte swizzle): one instruction for the whole box; what lies past the tensor's
-//! bounds is not added. `map` is the address of a __grid_constant__ kernel parameter.
-__device__ __forceinline__ void bulk_reduce_add_box(const void* map, const void* src, int32_t c0,
-                                                    int32_t c1, int32_t c2) {
+//! Adds a box of the dQ accumulator (dq_tensor_map: rank 4, rows clipped at the segment's
+//! end) from shared memory `src` (the map's 128-byte swizzle, 1024-byte aligned): channels
+//! [channel, + 32) of head `head`, the box's first `valid` rows onto rows [first, + valid) of
+//! the accumulator's `rows`; its rows past `valid` are not added (segment_map's coordinates:
+//! row i is in bounds exactly when rows - valid + i < rows). One instruction for the whole
+//! box, whose elements the copy engine adds atomically. `map` is the address of a
+//! __grid_constant__ kernel parameter.
+__device__ __forceinline__ void bulk_reduce_add_rows(const void* map, const void* src,
+                                                     int32_t channel, int32_t head,
+                                                     int32_t first, int32_t valid, int32_t rows) {
   asm volatile(
-      "cp.reduce.async.bulk.tensor.3d.global.shared::cta.add.tile.bulk_group [%0, {%2, %3, %4}], "
-      "[%1];\n" ::"l"(reinterpret_cast<uint64_t>(map)),
-      "r"(shared_address(src)), "r"(c0), "r"(c1), "r"(c2)
+      "cp.reduce.async.bulk.tensor.4d.global.shared::cta.add.tile.bulk_group "
+      "[%0, {%2, %3, %4, %5}], [%1];\n" ::"l"(reinterpret_cast<uint64_t>(map)),
+      "r"(shared_address(src)), "r"(channel), "r"(rows - valid), "r"(head), "r"(first + valid)
       : "memory");
 }
 

@@ -44,16 +44,23 @@ CUtensorMap encode_tensor_map(CUtensorMapDataType type, const void* data,
 
 //! The float32 dQ accumulator [rows, heads, channels] (backward_layout) seen in boxes of
 //! `box_rows` rows (a query step) x 32 channels of one head (128 bytes a row, the 128-byte
-//! swizzle in shared memory): the Hopper backward adds a full query step's dQ with one tensor
-//! reduction a box. Rows and channels past the array are clipped by the copy engine.
+//! swizzle in shared memory), in segment_map's rank-4 form (below): a box's rows past its
+//! segment's end are clipped, not added, so that a segment's partial last step goes by the
+//! same tensor reductions as a full one (bulk_reduce_add_rows). Channels past the head dim
+//! are clipped as well.
 inline CUtensorMap dq_tensor_map(float* data, int64_t rows, int32_t heads, int32_t channels,
                                  int box_rows) {
-  const cuuint64_t dims[3] = {static_cast<cuuint64_t>(channels), static_cast<cuuint64_t>(heads),
-                              static_cast<cuuint64_t>(rows)};
-  const cuuint64_t strides[2] = {dims[0] * sizeof(float), dims[0] * dims[1] * sizeof(float)};
-  const cuuint32_t box[3] = {32, 1, static_cast<cuuint32_t>(box_rows)};
-  return encode_tensor_map(CU_TENSOR_MAP_DATA_TYPE_FLOAT32, data, dims, strides, box,
-                           CU_TENSOR_MAP_SWIZZLE_128B, "the dQ accumulator");
+  if (rows >= INT32_MAX) fail("the dQ accumulator's ", rows, " rows do not fit a TMA coordinate");
+  const auto token = static_cast<cuuint64_t>(channels) * static_cast<cuuint64_t>(heads) * 4;
+  const cuuint64_t dims[4] = {static_cast<cuuint64_t>(channels), static_cast<cuuint64_t>(rows),
+                              static_cast<cuuint64_t>(heads), static_cast<cuuint64_t>(rows) + 1};
+  const cuuint64_t strides[3] = {token, static_cast<cuuint64_t>(channels) * 4, token};
+  const cuuint32_t box[4] = {32, static_cast<cuuint32_t>(box_rows), 1, 1};
+  // The base `rows` tokens before the data, as segment_map's (never dereferenced out there).
+  const auto base =
+      reinterpret_cast<std::uintptr_t>(data) - static_cast<std::uintptr_t>(rows) * token;
+  return encode_tensor_map(CU_TENSOR_MAP_DATA_TYPE_FLOAT32, reinterpret_cast<const void*>(base),
+                           dims, strides, box, CU_TENSOR_MAP_SWIZZLE_128B, "the dQ accumulator");
 }
 
 //! A packed [rows, heads, head_dim] tensor of 16-bit elements seen in boxes of `box_rows`

@@ -24,7 +24,8 @@
 //!                                    boxes; then warpgroup 1's first thread hands each box to
 //!                                    the copy engine, one tensor reduction
 //!                                    (sm90/bulk_reduce.cuh) into the float32 accumulator (a
-//!                                    segment's partial last step: atomics).
+//!                                    segment's partial last step too: the map clips its
+//!                                    rows past the segment).
 //! The softmax's exp2 of P^T runs while dP^T is still in the tensor cores (without softcap);
 //! dV's wgmma while dS^T is computed (at 64 queries: kEarlyDv); the dQ stores while dK's wgmma
 //! runs. The consumers meet at the dS barrier, and the reducer waits (the other arrives) at
@@ -34,7 +35,6 @@
 //! session).
 
 #include <varattn/detail/backward/dkdv_kernel.cuh>
-#include <varattn/detail/backward/dq_accumulator.cuh>
 #include <varattn/detail/backward/fragments.cuh>
 #include <varattn/detail/backward/params.cuh>
 #include <varattn/detail/backward/sm90/traits.cuh>
@@ -153,18 +153,15 @@ __device__ __forceinline__ void issue_dq_chunk(float (&dq)[T::kDqQueries / 8][4]
   commit();
 }
 
-//! A full step's dQ^T chunk (`rows` = kQueries; its query half `half`) is staged as float32
-//! [query][channel] in the swizzled boxes for the tensor reductions (reduce_dq), transposed on
-//! the way (a register's neighbour is the next query, a row apart there); a segment's last,
-//! partial step is added from registers by atomics (its rows past the segment must not be
-//! added, and the boxes cannot skip rows). The caller has waited for issue_dq_chunk's group.
-template <class T, class Element>
-__device__ __forceinline__ void store_dq_chunk(const backward_params<Element>& p,
-                                               const backward_smem<T>& sm,
+//! A step's dQ^T chunk (its query half `half`) is staged as float32 [query][channel] in the
+//! swizzled boxes for the tensor reductions (reduce_dq), transposed on the way (a register's
+//! neighbour is the next query, a row apart there). A segment's partial last step is staged
+//! whole: its rows past the segment are clipped by the reductions (dq_tensor_map). The
+//! caller has waited for issue_dq_chunk's group.
+template <class T>
+__device__ __forceinline__ void store_dq_chunk(const backward_smem<T>& sm,
                                                float (&dq)[T::kDqQueries / 8][4], int chunk,
-                                               int half, int box0, int64_t q_row, int32_t head,
-                                               int32_t rows) {
-  constexpr int kChannels = T::kOutTiles * 8;  // the head dim
+                                               int half, int box0) {
   const int warp = static_cast<int>(threadIdx.x / 32) % 4;
   const int lane = static_cast<int>(threadIdx.x % 32);
   fence_registers(dq);
@@ -172,55 +169,42 @@ __device__ __forceinline__ void store_dq_chunk(const backward_params<Element>& p
   // 8 n + 2 (lane % 4) (+ 1 for odd e). A warp's 16 channels lie in one 32-channel box.
   const int channel = chunk * 64 + warp * 16 + lane / 4;
   const int query0 = half * T::kDqQueries;
-  if (rows == T::kQueries) {
-    const int box = chunk * 2 + warp / 2;
-    // Channels past the head dim's last box (nothing staged); none where the boxes cover
-    // every chunk (head dims that are multiples of 64): no test there.
-    if (T::kDqBoxes < 2 * T::kDqChunks && box >= T::kDqBoxes) return;
-    // Channel c of query r: byte (c % 32) * 4 of the row's 128, its 16-byte unit XOR r % 8
-    // (the 128-byte swizzle). One register of the warp: 8 channels (two units) of 4 queries
-    // two rows apart (four distinct XORs): 32 distinct banks.
-    unsigned char* base = sm.dq_box(box0 + box);
+  const int box = chunk * 2 + warp / 2;
+  // Channels past the head dim's last box (nothing staged); none where the boxes cover
+  // every chunk (head dims that are multiples of 64): no test there.
+  if (T::kDqBoxes < 2 * T::kDqChunks && box >= T::kDqBoxes) return;
+  // Channel c of query r: byte (c % 32) * 4 of the row's 128, its 16-byte unit XOR r % 8
+  // (the 128-byte swizzle). One register of the warp: 8 channels (two units) of 4 queries
+  // two rows apart (four distinct XORs): 32 distinct banks.
+  unsigned char* base = sm.dq_box(box0 + box);
 #pragma unroll
-    for (int n = 0; n < T::kDqQueries / 8; ++n) {
+  for (int n = 0; n < T::kDqQueries / 8; ++n) {
 #pragma unroll
-      for (int e = 0; e < 4; ++e) {
-        const int query = query0 + n * 8 + (lane % 4) * 2 + e % 2;
-        const int byte = ((channel + (e / 2) * 8) % 32) * 4;
-        // query & 7, not % 8: query0 is a multiple of 8, so ptxas sees the same 8 row phases
-        // for every half (with a signed % it kept ~9 per-half remainders live in the loop).
-        const int offset = query * 128 + ((byte / 16) ^ (query & 7)) * 16 + byte % 16;
-        *reinterpret_cast<float*>(base + offset) = dq[n][e];
-      }
-    }
-    fence_proxy_async();  // the stores, for the copy engine
-  } else {
-#pragma unroll
-    for (int n = 0; n < T::kDqQueries / 8; ++n) {
-#pragma unroll
-      for (int e = 0; e < 4; ++e) {
-        const int c = channel + (e / 2) * 8;
-        const int query = query0 + n * 8 + (lane % 4) * 2 + e % 2;
-        if (c >= kChannels || query >= rows) continue;
-        atomicAdd(p.dq_acc + ((q_row + query) * p.heads_q + head) * int64_t{kChannels} + c,
-                  dq[n][e]);
-      }
+    for (int e = 0; e < 4; ++e) {
+      const int query = query0 + n * 8 + (lane % 4) * 2 + e % 2;
+      const int byte = ((channel + (e / 2) * 8) % 32) * 4;
+      // query & 7, not % 8: query0 is a multiple of 8, so ptxas sees the same 8 row phases
+      // for every half (with a signed % it kept ~9 per-half remainders live in the loop).
+      const int offset = query * 128 + ((byte / 16) ^ (query & 7)) * 16 + byte % 16;
+      *reinterpret_cast<float*>(base + offset) = dq[n][e];
     }
   }
+  fence_proxy_async();  // the stores, for the copy engine
 }
 
-//! A warpgroup's first thread hands a full step's boxes (from box0 on) to the copy engine:
-//! one tensor reduction a kQueries-row x 32-channel box into the float32 accumulator. The
-//! boxes are free again once its previous group was read (bulk_wait_read).
+//! A warpgroup's first thread hands a step's boxes (from box0 on) to the copy engine: one
+//! tensor reduction a kQueries-row x 32-channel box into the float32 accumulator, of its
+//! first `valid` rows (the step's rows in the segment). The boxes are free again once its
+//! previous group was read (bulk_wait_read).
 template <class T, class Element>
 __device__ __forceinline__ void reduce_dq(const backward_params<Element>& p,
-                                          const backward_smem<T>& sm, int box0, int64_t q_row,
-                                          int32_t head) {
+                                          const backward_smem<T>& sm, int box0, int32_t q_row,
+                                          int32_t valid, int32_t head) {
   if (threadIdx.x % 128 != 0) return;
 #pragma unroll
   for (int box = 0; box < T::kDqBoxes; ++box) {
-    bulk_reduce_add_box(&p.dq_map, sm.dq_box(box0 + box), box * 32, head,
-                        static_cast<int32_t>(q_row));
+    bulk_reduce_add_rows(&p.dq_map, sm.dq_box(box0 + box), box * 32, head, q_row, valid,
+                         p.rows_q);
   }
   bulk_commit();
 }
@@ -437,7 +421,7 @@ __device__ __forceinline__ void backward_step(const backward_params<Element>& p,
 
   if constexpr (AtomicDq) {
     const int32_t head = at.head;
-    const int64_t q_row = int64_t{t.seg.q_begin} + query0;
+    const int32_t q_row = t.seg.q_begin + query0;  // rows_q < 2^31 (dq_tensor_map)
     const int32_t rows = min(T::kQueries, t.seg.q_length - query0);
     fence_proxy_async();  // the dS stores, for the dQ wgmma
     if constexpr (T::kDqOwnKeys) {
@@ -458,9 +442,9 @@ __device__ __forceinline__ void backward_step(const backward_params<Element>& p,
         issue_dq_chunk<T, Element>(dq, sm, ds_buf, 0, 0, group, 1);
         issue_dk();
         wait<1>();  // dV and dQ (dK may still run)
-        store_dq_chunk<T>(p, sm, dq, 0, 0, box0, q_row, head, rows);
+        store_dq_chunk<T>(sm, dq, 0, 0, box0);
         warpgroup_sync();                                  // its boxes are staged
-        if (rows == T::kQueries) reduce_dq<T>(p, sm, box0, q_row, head);
+        reduce_dq<T>(p, sm, box0, q_row, rows, head);
       }
     } else {
       if (group == T::kReducer) bulk_wait_read<0>();  // the previous step's boxes were read
@@ -479,10 +463,10 @@ __device__ __forceinline__ void backward_step(const backward_params<Element>& p,
       } else {
         wait<0>();
       }
-      store_dq_chunk<T>(p, sm, dq, chunk, half, 0, q_row, head, rows);
+      store_dq_chunk<T>(sm, dq, chunk, half, 0);
       if (group == T::kReducer) {
         named_barrier_sync(1 + T::kWarpgroups, T::kConsumerThreads);  // every chunk is staged
-        if (rows == T::kQueries) reduce_dq<T>(p, sm, 0, q_row, head);
+        reduce_dq<T>(p, sm, 0, q_row, rows, head);
       } else {
         named_barrier_arrive(1 + T::kWarpgroups, T::kConsumerThreads);
       }

@@ -22,7 +22,9 @@
 //! channels). A full step's dQ goes to the accumulator by tensor reductions (as dkdv_kernel's)
 //! from boxes staged in the warpgroup's own blocks of the step's Q and dO tiles, which its dV
 //! and dK products have read by then (no other room: shared memory is spent); a segment's
-//! last, partial step by `red.global.add.v2.f32` from registers.
+//! last, partial step by `red.global.add.v2.f32` from registers, which need not wait for
+//! those products (staged and clipped as dkdv_kernel's, it was +3.5% on llm-d256-causal:
+//! bench/NOTES.md, twenty-eighth session).
 
 #include <varattn/detail/backward/dq_accumulator.cuh>
 #include <varattn/detail/backward/sm90/dkdv_kernel.cuh>
@@ -248,9 +250,9 @@ __device__ __forceinline__ void split_step(const backward_params<Element>& p, co
       if (threadIdx.x % 128 == 0) {
 #pragma unroll
         for (int box = 0; box < 4; ++box) {
-          bulk_reduce_add_box(&p.dq_map, split_dq_box<T>(sm, buf, block0, box),
-                              group * T::kHalfChannels + box * 32, at.head,
-                              static_cast<int32_t>(q_row));
+          bulk_reduce_add_rows(&p.dq_map, split_dq_box<T>(sm, buf, block0, box),
+                               group * T::kHalfChannels + box * 32, at.head,
+                               static_cast<int32_t>(q_row), T::kQueries, p.rows_q);
         }
         bulk_commit();  // read before this thread's arrival for the step (the next step's)
       }
