@@ -7,6 +7,7 @@
 //! items grouped by size class, largest first (device_plan.cuh, list_order.hpp), with groups
 //! that stop at each builder thread's range of segments.
 
+#include <varattn/detail/host_device.hpp>
 #include <varattn/detail/list_order.hpp>
 #include <varattn/detail/mask.hpp>
 #include <varattn/kernel_config.hpp>
@@ -187,7 +188,7 @@ VARATTN_HOST_DEVICE void for_each_class_run(int32_t q_length, int32_t k_length, 
   // Not unrolled: with tiles <= kClassRunsByTile known here nvcc unrolled it at each call
   // site, and the one-CTA builder grew from 3,696 to 4,768 instructions with 16/52 bytes
   // spilled (sm_90a, ptxas -v).
-#pragma unroll 1
+  VARATTN_DEVICE_NO_UNROLL
   for (int32_t t = 1; t <= tiles; ++t) {
     const int32_t next = t < tiles ? slot_of(t) : -1;
     if (next == slot) continue;

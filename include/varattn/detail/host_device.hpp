@@ -26,3 +26,11 @@
 #else
 #define VARATTN_EXEC_CHECK_DISABLE
 #endif
+
+//! Keeps the loop after it rolled in device code. Host compilers do not know the pragma (g++
+//! warns, and -Werror=unknown-pragmas fails a user's build), so they get nothing.
+#if defined(__CUDA_ARCH__)
+#define VARATTN_DEVICE_NO_UNROLL _Pragma("unroll 1")
+#else
+#define VARATTN_DEVICE_NO_UNROLL
+#endif
