@@ -12,6 +12,7 @@ end) and GPU microseconds (CUDA events around the same N calls), for:
   fwd+bwd        that, then torch.autograd.grad (the autograd engine runs the backward op)
   ops fwd+bwd    torch.ops.varattn.varlen_attention + varlen_attention_backward called
                  directly under no_grad (as compare.py times FA2: no autograd)
+  graph fwd      the fwd call replayed from a CUDA graph (GPU time only)
   graph fwd+bwd  the fwd+bwd call replayed from a CUDA graph (GPU time only)
 When host us > GPU us the eager call is host-bound, and the difference between the rows says
 where the host time goes. --profile adds torch.profiler's table (self CPU time) of fwd+bwd.
@@ -99,17 +100,18 @@ def main():
     for name, fn in (("fwd", fwd), ("fwd+grad", fwd_grad), ("fwd+bwd", fwd_bwd),
                      ("ops fwd+bwd", ops_fwd_bwd)):
         rows[name] = per_call(fn, args.calls)
-    # The graph: captured on the side stream after warm-up there (as compare.py does).
-    side = torch.cuda.Stream()
-    side.wait_stream(torch.cuda.current_stream())
-    with torch.cuda.stream(side):
-        for _ in range(2):
-            fwd_bwd()
-    torch.cuda.current_stream().wait_stream(side)
-    graph = torch.cuda.CUDAGraph()
-    with torch.cuda.graph(graph):
-        fwd_bwd()
-    rows["graph fwd+bwd"] = (float("nan"), per_call(graph.replay, args.calls)[1])
+    # The graphs: each captured on the side stream after warm-up there (as compare.py does).
+    for name, fn in (("graph fwd", fwd), ("graph fwd+bwd", fwd_bwd)):
+        side = torch.cuda.Stream()
+        side.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(side):
+            for _ in range(2):
+                fn()
+        torch.cuda.current_stream().wait_stream(side)
+        graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(graph):
+            fn()
+        rows[name] = (float("nan"), per_call(graph.replay, args.calls)[1])
 
     print(f"{args.workload}: {len(lengths)} segments, {total} tokens, heads {hq}:{hkv}, d{d}, "
           f"{torch.cuda.get_device_name()}, torch {torch.__version__}, varattn "
