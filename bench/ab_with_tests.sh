@@ -26,6 +26,7 @@ tests=${VARATTN_TESTS-"-tce=backward*"}
 sanitize=${VARATTN_SANITIZE_TESTS-"every kernel family*"}
 budget=${VARATTN_CALL_BUDGET_S:-560}
 sanitize_each=${VARATTN_SANITIZE_S:-35}
+[[ $sanitize_each =~ ^[1-9][0-9]*$ ]] || { echo "VARATTN_SANITIZE_S: a positive integer" >&2; exit 1; }
 start=$(date +%s)
 elapsed() { echo $(($(date +%s) - start)); }
 note() { echo "[$(elapsed) s] $*"; }

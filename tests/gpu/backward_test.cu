@@ -422,8 +422,9 @@ TEST_CASE("backward: Hopper query steps of 128 rows (head dim 64): segments arou
 
 TEST_CASE("backward: Hopper query steps of 64 rows (head dim 256): segments around the step") {
   // The channel-split kernel (sm90/dkdv_split_kernel.cuh): each consumer warpgroup's S^T is
-  // one half of the step's queries, and dQ goes by reductions from registers, a partial last
-  // step's rows past the segment left out.
+  // one half of the step's queries; a full step's dQ goes by tensor reductions from boxes
+  // staged in the step's Q and dO tiles, a partial last step's by reductions from registers,
+  // its rows past the segment left out.
   check_query_steps(256, 64, 14900);
 }
 

@@ -422,7 +422,7 @@ __device__ __forceinline__ void backward_step(const backward_params<Element>& p,
   if constexpr (AtomicDq) {
     const int32_t head = at.head;
     const int32_t q_row = t.seg.q_begin + query0;  // rows_q < 2^31 (dq_tensor_map)
-    const int32_t rows = min(T::kQueries, t.seg.q_length - query0);
+    const int32_t valid = min(T::kQueries, t.seg.q_length - query0);  // the step's rows in it
     fence_proxy_async();  // the dS stores, for the dQ wgmma
     if constexpr (T::kDqOwnKeys) {
       // The warpgroup alone (named barrier 4 or 5, its 128 threads; a constant id each, so that
@@ -444,7 +444,7 @@ __device__ __forceinline__ void backward_step(const backward_params<Element>& p,
         wait<1>();  // dV and dQ (dK may still run)
         store_dq_chunk<T>(sm, dq, 0, 0, box0);
         warpgroup_sync();                                  // its boxes are staged
-        reduce_dq<T>(p, sm, box0, q_row, rows, head);
+        reduce_dq<T>(p, sm, box0, q_row, valid, head);
       }
     } else {
       if (group == T::kReducer) bulk_wait_read<0>();  // the previous step's boxes were read
@@ -466,7 +466,7 @@ __device__ __forceinline__ void backward_step(const backward_params<Element>& p,
       store_dq_chunk<T>(sm, dq, chunk, half, 0);
       if (group == T::kReducer) {
         named_barrier_sync(1 + T::kWarpgroups, T::kConsumerThreads);  // every chunk is staged
-        reduce_dq<T>(p, sm, 0, q_row, rows, head);
+        reduce_dq<T>(p, sm, 0, q_row, valid, head);
       } else {
         named_barrier_arrive(1 + T::kWarpgroups, T::kConsumerThreads);
       }

@@ -12,10 +12,10 @@
 //!                                      P and dS tiles, rows [32 g, + 32);
 //!   -- both warpgroups meet (named barrier 1): the tiles hold all 64 queries --
 //!   dQ_g = dS K_g                      channels [128 g, + 128) of the step's dQ (M = queries,
-//!                                      dS K-major, K through the transpose), added to the
-//!                                      float32 accumulator by vector reductions while
-//!   dV_g += P^T dO_g, dK_g += dS^T Q_g  run on the tensor cores (M = keys: P, dS and dO, Q
-//!                                      through both transposes; channels [128 g, + 128)).
+//!                                      dS K-major, K through the transpose), issued with
+//!   dV_g += P^T dO_g, dK_g += dS^T Q_g  on the tensor cores (M = keys: P, dS and dO, Q
+//!                                      through both transposes; channels [128 g, + 128));
+//!                                      dQ then added to the float32 accumulator (below).
 //! Compared with the two-warpgroup kernel (keys split, P and dS in registers), this one reads
 //! P and dS from shared memory and meets once a step; it is the shape FlashAttention-3 takes
 //! at head dim 256 (64 x 64 tiles, two warpgroups splitting S by columns and dK/dV by

@@ -57,7 +57,8 @@ struct hopper_backward_traits {
   //! are added.
   static constexpr int kDqChunks = (HeadDim + 63) / 64;
   static_assert(kDqChunks <= kWarpgroups, "a dQ chunk a warpgroup");
-  //! A full step's float32 dQ on its way to the tensor reductions (bulk_reduce_add_box):
+  //! A step's float32 dQ on its way to the tensor reductions (bulk_reduce_add_rows; a partial
+  //! last step's rows past the segment are clipped by dq_tensor_map):
   //! boxes of kQueries query rows x 32 channels, 128 bytes a row, 128-byte swizzled (a warp's
   //! stores of one register, 8 channels of 4 rows, land on distinct banks); channels past the
   //! head dim are computed and staged but clipped by the copy engine.
