@@ -8,7 +8,7 @@
 #     level eager and graph. bench/op_overhead.py (host us against GPU us a call, eager and
 #     graph) and bench/timeline.py (the kernels' spans and the idle between them, eager).
 #  2. Where the head dim 64 backward's time goes: its op fwd+bwd is 0.85x FA4 on vit-l14-d64
-#     and 0.86x on llm-d64-mqa-causal (s28), the backward alone ~1.23x / ~1.17x FA4's time,
+#     and 0.86x on llm-d64-mqa-causal (s28), the backward alone ~1.23x / ~1.16x FA4's time,
 #     d128's ~1.09x; last profiled in the sixteenth session. The backward rows timed, one
 #     call's launches by ncu duration (memset, delta, dK/dV, dq_convert), then ncu (full set,
 #     SASS stall samples, --clock-control none) of the d64 dK/dV kernel on vit-l14-d64 and
