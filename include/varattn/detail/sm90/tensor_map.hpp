@@ -42,39 +42,51 @@ CUtensorMap encode_tensor_map(CUtensorMapDataType type, const void* data,
   return map;
 }
 
-//! The float32 dQ accumulator [rows, heads, channels] (backward_layout) seen in boxes of
-//! `box_rows` rows (a query step) x 32 channels of one head (128 bytes a row, the 128-byte
-//! swizzle in shared memory), in segment_map's rank-4 form (below): a box's rows past its
-//! segment's end are clipped, not added, so that a segment's partial last step goes by the
-//! same tensor reductions as a full one (bulk_reduce_add_rows). Channels past the head dim
-//! are clipped as well.
+//! A [rows, heads, channels] tensor whose boxes stop at the end of their segment (the layout
+//! CUTLASS's varlen examples use for their stores): a rank-4 map over the same memory, dims
+//! {channels, rows, heads, rows + 1} with byte strides {-, token, head, token} and its base
+//! moved back by `rows` tokens. The box of the `valid` rows from row `first` is at
+//! {c, rows - valid, h, first + valid}: its address is base + first * token + h * head + c,
+//! and its row i is in bounds exactly when rows - valid + i < rows, i.e. i < valid; rows and
+//! channels out of bounds are neither loaded (zero-filled) nor stored or added. Boxes of
+//! `box_channels` x `box_rows`, the 128-byte swizzle in shared memory.
+inline CUtensorMap encode_row_clipped_map(CUtensorMapDataType type, const void* data,
+                                          cuuint64_t rows, cuuint64_t heads, cuuint64_t channels,
+                                          cuuint64_t token, cuuint64_t head,
+                                          cuuint32_t box_channels, int box_rows,
+                                          const char* what) {
+  const cuuint64_t dims[4] = {channels, rows, heads, rows + 1};
+  const cuuint64_t strides[3] = {token, head, token};
+  const cuuint32_t box[4] = {box_channels, static_cast<cuuint32_t>(box_rows), 1, 1};
+  // The base `rows` tokens before the data: only ever addressed at coordinates that land
+  // back inside it (integer arithmetic: the pointer is never dereferenced out there).
+  const auto base = reinterpret_cast<std::uintptr_t>(data) - rows * token;
+  return encode_tensor_map(type, reinterpret_cast<const void*>(base), dims, strides, box,
+                           CU_TENSOR_MAP_SWIZZLE_128B, what);
+}
+
+//! The float32 dQ accumulator [rows, heads, channels] (backward_layout) in boxes of
+//! `box_rows` rows (a query step) x 32 channels of one head (128 bytes a row), clipped at the
+//! segment's end (encode_row_clipped_map): a segment's partial last step goes by the same
+//! tensor reductions as a full one (bulk_reduce_add_rows). Channels past the head dim are
+//! clipped as well.
 inline CUtensorMap dq_tensor_map(float* data, int64_t rows, int32_t heads, int32_t channels,
                                  int box_rows) {
   if (rows >= INT32_MAX) fail("the dQ accumulator's ", rows, " rows do not fit a TMA coordinate");
-  const auto token = static_cast<cuuint64_t>(channels) * static_cast<cuuint64_t>(heads) * 4;
-  const cuuint64_t dims[4] = {static_cast<cuuint64_t>(channels), static_cast<cuuint64_t>(rows),
-                              static_cast<cuuint64_t>(heads), static_cast<cuuint64_t>(rows) + 1};
-  const cuuint64_t strides[3] = {token, static_cast<cuuint64_t>(channels) * 4, token};
-  const cuuint32_t box[4] = {32, static_cast<cuuint32_t>(box_rows), 1, 1};
-  // The base `rows` tokens before the data, as segment_map's (never dereferenced out there).
-  const auto base =
-      reinterpret_cast<std::uintptr_t>(data) - static_cast<std::uintptr_t>(rows) * token;
-  return encode_tensor_map(CU_TENSOR_MAP_DATA_TYPE_FLOAT32, reinterpret_cast<const void*>(base),
-                           dims, strides, box, CU_TENSOR_MAP_SWIZZLE_128B, "the dQ accumulator");
+  constexpr auto kBytes = static_cast<cuuint64_t>(sizeof(float));
+  const auto head = static_cast<cuuint64_t>(channels) * kBytes;
+  return encode_row_clipped_map(CU_TENSOR_MAP_DATA_TYPE_FLOAT32, data,
+                                static_cast<cuuint64_t>(rows), static_cast<cuuint64_t>(heads),
+                                static_cast<cuuint64_t>(channels), head * heads, head, 32,
+                                box_rows, "the dQ accumulator");
 }
 
 //! A packed [rows, heads, head_dim] tensor of 16-bit elements seen in boxes of `box_rows`
 //! rows x 64 channels of one head (the 128-byte swizzle, swizzled_tile's blocks) whose rows
-//! stop at the end of the box's segment: the copy engine zero-fills a box's rows past the
-//! segment, as it does past a tensor, so a tile never holds a neighbour's tokens (whose
-//! inf or NaN would turn 0 x v into NaN) and a segment's last tile needs no masking copy.
-//!
-//! How one map clips at every segment's end (the layout CUTLASS's varlen examples use for
-//! their stores): a rank-4 map over the same memory, dims {head_dim, rows, heads, rows + 1}
-//! with strides {-, token, head, token} and its base moved back by `rows` tokens. The box of
-//! the `valid` rows from row `first` is at {c, rows - valid, h, first + valid}: its address
-//! is base + first * token + h * head + c, and its row i is in bounds exactly when
-//! rows - valid + i < rows, i.e. i < valid. (sm90/tma_load.cuh issues it.)
+//! stop at the end of the box's segment (encode_row_clipped_map): the copy engine zero-fills
+//! a box's rows past the segment, as it does past a tensor, so a tile never holds a
+//! neighbour's tokens (whose inf or NaN would turn 0 x v into NaN) and a segment's last tile
+//! needs no masking copy. (sm90/tma_load.cuh issues it.)
 struct segment_map {
   CUtensorMap map;
   int32_t rows;       //!< the tensor's rows (coordinates are relative to it)
@@ -90,22 +102,16 @@ segment_map make_segment_map(const packed_view<const Element>& view, int box_row
   if (view.rows <= 0 || view.heads <= 0) return m;  // no tile loads from it
   if (view.rows >= INT32_MAX) fail(what, ".rows = ", view.rows, " does not fit a TMA coordinate");
   constexpr auto kBytes = static_cast<cuuint64_t>(sizeof(Element));
-  const auto rows = static_cast<cuuint64_t>(view.rows);
   const bool shared_heads = view.head_stride == 0;  // a zero stride: one head's extent
-  const cuuint64_t dims[4] = {static_cast<cuuint64_t>(view.head_dim), rows,
-                              shared_heads ? 1u : static_cast<cuuint64_t>(view.heads), rows + 1};
   const cuuint64_t token = static_cast<cuuint64_t>(view.token_stride) * kBytes;
-  const cuuint64_t strides[3] = {token,
-                                 shared_heads ? token : view.head_stride * kBytes, token};
-  const cuuint32_t box[4] = {64, static_cast<cuuint32_t>(box_rows), 1, 1};
-  // The base `rows` tokens before the data: only ever addressed at coordinates that land
-  // back inside it (integer arithmetic: the pointer is never dereferenced out there).
-  const auto base = reinterpret_cast<std::uintptr_t>(view.data) - rows * token;
   constexpr CUtensorMapDataType kType = std::is_same_v<Element, __half>
                                             ? CU_TENSOR_MAP_DATA_TYPE_FLOAT16
                                             : CU_TENSOR_MAP_DATA_TYPE_BFLOAT16;
-  m.map = encode_tensor_map(kType, reinterpret_cast<const void*>(base), dims, strides, box,
-                            CU_TENSOR_MAP_SWIZZLE_128B, what);
+  m.map = encode_row_clipped_map(
+      kType, view.data, static_cast<cuuint64_t>(view.rows),
+      shared_heads ? 1u : static_cast<cuuint64_t>(view.heads),
+      static_cast<cuuint64_t>(view.head_dim), token,
+      shared_heads ? token : view.head_stride * kBytes, 64, box_rows, what);
   m.rows = static_cast<int32_t>(view.rows);
   m.head_step = shared_heads ? 0 : 1;
   return m;
