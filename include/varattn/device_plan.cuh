@@ -34,6 +34,56 @@ __device__ __forceinline__ int32_t offset_error(const int32_t* offsets, int32_t 
   return device_report::kNone;
 }
 
+//! The status word while a build runs (any non-zero status: the forward writes NaN).
+inline constexpr int32_t kStatusBuilding = -1;
+
+//! A build key, the `kBuildKeyWords` words the builder keeps beside the list: a marker no
+//! zeroed or never-built buffer holds, then the builder's every scalar argument (the list is a
+//! function of them and of the offsets alone). Made where it is used (from the kernel's
+//! parameters) rather than kept in registers across the build.
+struct build_key_args {
+  int32_t segment_count, rows_q, rows_k, block_m, block_n;
+  window w;
+  bool grouping;
+  int32_t capacity;
+
+  __device__ __forceinline__ int32_t word(int i) const {
+    switch (i) {
+      case 0: return 0x76617231;  // "var1"
+      case 1: return segment_count;
+      case 2: return rows_q;
+      case 3: return rows_k;
+      case 4: return block_m;
+      case 5: return block_n;
+      case 6: return w.left;
+      case 7: return w.right;
+      case 8: return grouping ? 1 : 0;
+      default: return capacity;
+    }
+  }
+};
+static_assert(kBuildKeyWords == 10, "build_key_args::word lists ten words");
+
+//! True when the buffer already holds the list this build would write: the last build into it
+//! succeeded (status 0) for the same key, and its copy of the offsets equals the call's. Every
+//! thread of the block calls it (one block-wide vote, no shared memory).
+__device__ __forceinline__ bool list_unchanged(const int32_t* cu_q, const int32_t* cu_k,
+                                               const build_key_args& key, const int32_t* status,
+                                               const int32_t* stored_key,
+                                               const int32_t* plan_cu_q,
+                                               const int32_t* plan_cu_k) {
+  bool differs = *status != device_report::kNone;
+#pragma unroll
+  for (int i = 0; i < kBuildKeyWords; ++i) differs = differs || stored_key[i] != key.word(i);
+  if (!differs) {
+    for (auto i = static_cast<int32_t>(threadIdx.x); i <= key.segment_count;
+         i += static_cast<int32_t>(blockDim.x)) {
+      differs = differs || plan_cu_q[i] != cu_q[i] || plan_cu_k[i] != cu_k[i];
+    }
+  }
+  return __syncthreads_or(differs ? 1 : 0) == 0;
+}
+
 // A template only so that the header-only definition may appear in many translation units.
 // Validates and copies the offsets into the plan, then writes the (segment, q-tile) items,
 // and with `grouping` the groups of short segments (for_each_item_run), by the size class
@@ -48,13 +98,31 @@ __global__ void __launch_bounds__(Threads)
     build_work_list_kernel(const int32_t* __restrict__ cu_q, const int32_t* __restrict__ cu_k,
                            int32_t segment_count, int32_t rows_q, int32_t rows_k,
                            int32_t block_m, int32_t block_n, window w, bool grouping,
-                           int32_t capacity,
-                           int32_t* count, int32_t* status, int32_t* plan_cu_q, int32_t* plan_cu_k,
+                           int32_t capacity, bool when_changed,
+                           int32_t* count, int32_t* status, int32_t* stored_key,
+                           int32_t* plan_cu_q, int32_t* plan_cu_k,
                            work_item* items, device_report* report) {
   __shared__ int32_t first_bad;  // 2 * index + array of the first invalid entry
   __shared__ typename class_sort<Threads>::storage sort_storage;
   const int32_t tid = static_cast<int32_t>(threadIdx.x);
-  if (tid == 0) first_bad = INT32_MAX;
+  // Made at each use from the parameters: none of it stays live across the build.
+  const auto key = [&] {
+    return build_key_args{segment_count, rows_q, rows_k, block_m, block_n, w, grouping, capacity};
+  };
+  if (when_changed &&
+      list_unchanged(cu_q, cu_k, key(), status, stored_key, plan_cu_q, plan_cu_k)) {
+    return;
+  }
+  // The key now, not at the end (where it cost registers across the build), with a status
+  // that says "being built" until the end writes 0 (or the failure's code): a build that
+  // fails, or a forward or build misused on this buffer from another stream meanwhile, never
+  // takes the half-written list as valid (non-zero status: NaN output, no skip).
+  if (tid == 0) {
+#pragma unroll
+    for (int i = 0; i < kBuildKeyWords; ++i) stored_key[i] = key().word(i);
+    *status = kStatusBuilding;
+    first_bad = INT32_MAX;
+  }
   __syncthreads();
   for (int32_t i = tid; i <= segment_count; i += Threads) {
     plan_cu_q[i] = cu_q[i];
@@ -128,9 +196,13 @@ __global__ void __launch_bounds__(Threads)
 //! no allocation: capturable in a CUDA graph, and re-run whenever the offsets change. The
 //! offsets are validated on the device: invalid ones make every output element of the
 //! forwards that use this build NaN, and are reported by plan::raise_device_error (no wait)
-//! or plan::check_device_build (waits).
+//! or plan::check_device_build (waits); a failed build is never taken as unchanged.
+//! `history`: the workspace's build_history (rebuild), for plans on a caller's workspace
+//! (plan::on_device) built with rebuild::when_changed; a plan's own buffer (reserve_on_device)
+//! keeps its own.
 inline void build_on_device(plan& p, device_span<const int32_t> cu_q,
-                            device_span<const int32_t> cu_k, cudaStream_t stream) {
+                            device_span<const int32_t> cu_k, cudaStream_t stream,
+                            rebuild when = rebuild::always, build_history* history = nullptr) {
   p.require_usable("build_on_device");
   if (!p.built_on_device()) {
     detail::fail("build_on_device: the plan was not made by reserve_on_device or on_device");
@@ -144,13 +216,21 @@ inline void build_on_device(plan& p, device_span<const int32_t> cu_q,
   if (cu_k.size != expected) {
     detail::fail("cu_seqlens_k has ", cu_k.size, " offsets, the plan expects ", expected);
   }
+  // Where the header may be memory no build of this context wrote, the first build is full.
+  if (p.c_.owned_device) history = &p.c_.owned_builds;
+  if (when == rebuild::when_changed && history == nullptr) {
+    detail::fail("build_on_device: rebuild::when_changed on a caller's workspace "
+                 "(plan::on_device) needs that workspace's build_history");
+  }
+  if (history != nullptr) when = history->resolve(stream, when);
   const device_work w = p.device();
-  auto* base = p.c_.device;
+  auto* base = p.c_.device;  // [count, status, build key, ...] (plan.hpp)
   detail::launch_kernel(detail::build_work_list_kernel<>, dim3(1), dim3(detail::kBuildThreads), 0,
                         stream, cu_q.data, cu_k.data, p.segment_count(), p.rows_q(), p.rows_k(),
                         p.tile().block_m, p.tile().block_n, p.c_.window,
-                        p.kernel().groups_segments(), w.capacity, base, base + 1,
-                        const_cast<int32_t*>(w.cu_q), const_cast<int32_t*>(w.cu_k),
+                        p.kernel().groups_segments(), w.capacity, when == rebuild::when_changed,
+                        base, base + 1, base + 2, const_cast<int32_t*>(w.cu_q),
+                        const_cast<int32_t*>(w.cu_k),
                         const_cast<work_item*>(w.items), p.c_.report);
   p.c_.built = true;
 }

@@ -60,6 +60,54 @@ struct segment_launch {
   int32_t q_tiles;  //!< ceil(q_length / block_m)
 };
 
+//! Whether build_on_device writes the list every time, or leaves it when the plan's device
+//! buffer already holds this very list (device_plan.cuh).
+enum class rebuild {
+  always,
+  //! The builder compares the call's offsets and plan with those the buffer's last successful
+  //! build was for (the plan's copy of the offsets and a key of its every parameter, kept in
+  //! the buffer), and returns at once when they are equal: a model's layers that share one
+  //! cu_seqlens pay one list build, at no host wait. The header is trusted only where a full
+  //! build (`always`) has run before in the same stream context: outside capture, or in the
+  //! same graph (a replay runs its captured builds in order). A plan's own buffer
+  //! (reserve_on_device) is guarded by the plan (build_history); on a workspace
+  //! (plan::on_device) the caller keeps one build_history per workspace and passes it
+  //! `when`, and promises that nothing but build_on_device writes the workspace while it is
+  //! in use (a workspace reused for other data needs a new build_history).
+  when_changed,
+};
+
+//! The stream contexts in which one device buffer has had a full list build enqueued: outside
+//! any capture (every later eager build runs after it in stream order), and the latest
+//! capture (by id: each replay runs that graph's builds in capture order). resolve() turns
+//! rebuild::when_changed into rebuild::always for the first build of each context, so that a
+//! skip never trusts a header that no build of that context wrote: memory fresh from an
+//! allocator, an entry first built in a graph not yet replayed (or in a capture that failed),
+//! or another graph's builds. One per buffer, used under the caller's own serialization;
+//! costs one cudaStreamGetCaptureInfo per build (host-side, legal under capture).
+class build_history {
+ public:
+  rebuild resolve(cudaStream_t stream, rebuild when) {
+    cudaStreamCaptureStatus status = cudaStreamCaptureStatusNone;
+    unsigned long long id = 0;
+    VARATTN_CUDA_CHECK(cudaStreamGetCaptureInfo(stream, &status, &id));
+    if (status == cudaStreamCaptureStatusNone) {
+      if (!eager_) when = rebuild::always;
+      eager_ = true;
+      return when;
+    }
+    if (!captured_ || id != capture_) when = rebuild::always;
+    captured_ = true;
+    capture_ = id;
+    return when;
+  }
+
+ private:
+  bool eager_ = false;     // a full build enqueued outside capture
+  bool captured_ = false;  // one in capture `capture_`
+  unsigned long long capture_ = 0;
+};
+
 //! The device side of a fused plan, as the kernels read it.
 struct device_work {
   const int32_t* count;   //!< number of valid work items (written by the builder)
@@ -144,6 +192,13 @@ class plan {
     p.c_.report = workspace.report;
     return p;
   }
+
+  //! Words at the start of a device-built plan's buffer (its workspace) before the offsets:
+  //! the list's count and status and the build key (device_plan.cuh: which plan and offsets
+  //! the list was last built for). Zeroing its kHeaderBytes makes the next build_on_device
+  //! with rebuild::when_changed write the list.
+  static constexpr std::size_t kHeaderWords = 2 + detail::kBuildKeyWords;
+  static constexpr std::size_t kHeaderBytes = kHeaderWords * sizeof(int32_t);
 
   //! Device bytes of the workspace that on_device needs for these bounds.
   //! An upper bound over every kernel the plan may select, so it needs no device.
@@ -290,7 +345,8 @@ class plan {
 
  private:
   friend void build_on_device(plan& p, device_span<const int32_t> cu_q,
-                              device_span<const int32_t> cu_k, cudaStream_t stream);
+                              device_span<const int32_t> cu_k, cudaStream_t stream,
+                              rebuild when, build_history* history);
 
   plan() = default;
 
@@ -358,8 +414,9 @@ class plan {
       p.c_.q_offsets.assign(q.offsets().begin(), q.offsets().end());
     }
     p.set_capacity(static_cast<int64_t>(p.c_.work.size()));
-    // Stage [count, status, cu_q, cu_k, items] in pinned memory the plan keeps alive, so
-    // that the copy runs asynchronously and needs no wait.
+    // Stage [count, status, build key (zeros: never built on the device), cu_q, cu_k, items]
+    // in pinned memory the plan keeps alive, so that the copy runs asynchronously and needs
+    // no wait.
     const std::size_t words = p.buffer_words();
     p.c_.owned_device = detail::make_device_array<int32_t>(words);
     p.c_.device = p.c_.owned_device.get();
@@ -501,14 +558,15 @@ class plan {
     return std::string(name) + "[" + std::to_string(segments) + "] = " + std::to_string(total);
   }
 
-  // Device buffer, in int32 words: [count, status, cu_q[n+1], cu_k[n+1], pad, items].
+  // Device buffer, in int32 words: [count, status, build key, cu_q[n+1], cu_k[n+1], pad,
+  // items] (kHeaderWords: the first three).
   static std::size_t items_offset(int64_t segment_count) {
-    return static_cast<std::size_t>((2 + 2 * (segment_count + 1) + 3) / 4 * 4);
+    return static_cast<std::size_t>((kHeaderWords + 2 * (segment_count + 1) + 3) / 4 * 4);
   }
   static std::size_t buffer_words(int64_t segment_count, int64_t capacity) {
     return items_offset(segment_count) + 2 * static_cast<std::size_t>(capacity);
   }
-  std::size_t cu_q_offset() const { return 2; }
+  std::size_t cu_q_offset() const { return kHeaderWords; }
   std::size_t cu_k_offset() const { return cu_q_offset() + c_.segment_count + 1; }
   std::size_t items_offset() const { return items_offset(c_.segment_count); }
   std::size_t buffer_words() const { return buffer_words(c_.segment_count, c_.capacity); }
@@ -541,6 +599,7 @@ class plan {
     // and cudaFree (which waits for the device) runs before the report a build may write.
     detail::pinned_ptr<device_report> owned_report;
     detail::device_ptr<int32_t> owned_device;
+    build_history owned_builds;  // reserve_on_device: the contexts its buffer was built in
     detail::pinned_upload upload;  // host-built fused: the work list's pinned source, its event
   };
   contents c_;

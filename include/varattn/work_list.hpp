@@ -202,6 +202,10 @@ VARATTN_HOST_DEVICE void for_each_class_run(int32_t q_length, int32_t k_length, 
 //! consecutive segments, and groups only within them.
 inline constexpr int kBuildThreads = 256;
 
+//! Words of the build key the device's list builder keeps beside the list (a marker and its
+//! every scalar argument: device_plan.cuh), in the plan's device buffer (plan.hpp).
+inline constexpr int kBuildKeyWords = 10;
+
 //! Segments a group tile may hold (the sm80 short tile's table of their offsets): a bound
 //! on the empty segments a group may take in between.
 inline constexpr int32_t kMaxGroupSegments = 64;

@@ -103,6 +103,39 @@ def test_new_offsets_same_shape_are_never_stale(va):
     assert va.plan_cache_size() == plans  # one plan, rebuilt on the device each call
 
 
+def test_layers_share_one_list_and_every_change_rebuilds(va):
+    """The op skips its list build when the workspace holds the list of these very offsets and
+    options (a model's layers after the first); the offsets rewritten in place (same tensor,
+    same address) or other options on the same workspace must rebuild it, never serve the
+    old list. Every element checked: finite, and against the float64 reference. The mask
+    alone only reorders a list (a stale one would still give right numbers); the
+    max_seqlen_q hints change the tile (16: decode tiles), hence the items themselves, on the
+    same workspace (asserted), so a build skipped for them would drop or repeat rows."""
+    rng = random.Random(11)
+    gen = torch.Generator(device=DEV).manual_seed(11)
+    first = random_lengths(rng, 12)
+    total = sum(first)
+    second = random_lengths(rng, 12, total=total)
+    d = built_head_dim(128)
+    q, k, v = make_qkv(total, 4, 2, d, torch.bfloat16, False, gen)
+    cu = cu_tensor(first)
+    va.varlen_attention(q, k, v, cu, causal=True)
+    entries = va.plan_cache_size()
+    for step, lengths in enumerate((first, first, second, second, first)):
+        cu.copy_(cu_tensor(lengths))
+        for causal, window, max_q in ((True, (-1, -1), None), (True, (-1, -1), None),
+                                      (True, (-1, -1), 16), (True, (-1, -1), 16),
+                                      (False, (-1, -1), 64), (False, (20, 5), None),
+                                      (True, (-1, -1), None)):
+            out = va.varlen_attention(q, k, v, cu, causal=causal, window_size=window,
+                                      max_seqlen_q=max_q)
+            ref, _ = attention_reference(q, k, v, cu, cu, causal, window_size=window)
+            hint = f"step {step}, causal {causal}, window {window}, max_seqlen_q {max_q}"
+            assert bool(torch.isfinite(out).all()), hint
+            assert rel_l2(out, ref) <= TOLERANCE[torch.bfloat16], hint
+    assert va.plan_cache_size() == entries  # one workspace served every call
+
+
 def test_empty_inputs(va):
     q = torch.randn(0, 4, 64, device=DEV, dtype=torch.float16)
     for lengths in ([], [0], [0, 0, 0]):

@@ -529,6 +529,93 @@ TEST_CASE("backward: every kernel variant, small (for the sanitizers)") {
   }
 }
 
+// A segment's partial last query step spans rows past the segment's end; their dQ must reach no
+// other segment's rows (the Hopper kernels clip them: dq_tensor_map; at head dim 256 they are
+// left out of the register reductions). Those rows load as zeros, so their dQ is exactly 0,
+// and only a key that is not finite makes it visible: 0 * inf is NaN. Segment A (100 rows: a
+// partial last step at 64, 80 and 128 rows a step) gets an infinite key, so A's own gradients
+// are not finite; every gradient of segment B, after it, must equal B's reference alone.
+TEST_CASE("backward: a partial step's rows past its segment reach no other segment, even with "
+          "an infinite key") {
+  using E = __nv_bfloat16;
+  using const_view = varattn::packed_view<const E>;
+  const int32_t a = 100, b = 150, heads = 2;
+  const auto segs = varattn::segments::from_lengths(std::vector<int32_t>{a, b});
+  const auto segs_b = varattn::segments::from_lengths(std::vector<int32_t>{b});
+  const int64_t rows = a + b;
+  for (const int32_t d : {64, 128, 256}) {
+    if (!test::instantiated(d)) continue;
+    CAPTURE(d);
+    const std::size_t row_elements = std::size_t(heads) * d;
+    std::mt19937_64 rng(15100 + d);
+    std::vector<E> hq = test::random_elements<E>(rows * row_elements, rng);
+    std::vector<E> hk = test::random_elements<E>(rows * row_elements, rng);
+    std::vector<E> hv = test::random_elements<E>(rows * row_elements, rng);
+    std::vector<E> hdo = test::random_elements<E>(rows * row_elements, rng);
+    const auto b_part = [&](const std::vector<E>& x) {
+      return const_view::contiguous(x.data() + std::size_t(a) * row_elements, b, heads, d);
+    };
+    const varattn::reference_gradients ref = test::backward_reference_on_every_core<E>(
+        segs_b, segs_b, b_part(hq), b_part(hk), b_part(hv), b_part(hdo), {});
+    hk[std::size_t(a / 2) * row_elements] = test::from_float<E>(INFINITY);  // a key of A, head 0
+    // out and lse: B's from its reference; A's zeros (A is not checked).
+    std::vector<E> ho(rows * row_elements, test::from_float<E>(0.0f));
+    for (std::size_t i = 0; i < ref.out.size(); ++i) {
+      ho[std::size_t(a) * row_elements + i] = test::from_float<E>(float(ref.out[i]));
+    }
+    std::vector<float> hlse(std::size_t(heads) * rows, 0.0f);  // [heads, rows]
+    for (int32_t h = 0; h < heads; ++h) {
+      for (int32_t r = 0; r < b; ++r) {
+        hlse[std::size_t(h) * rows + a + r] = float(ref.lse[std::size_t(h) * b + r]);
+      }
+    }
+    const thrust::device_vector<E> q_in(hq), k_in(hk), v_in(hv), do_in(hdo), o_in(ho);
+    thrust::device_vector<float> lse_in(hlse);
+    const auto view = [&](const thrust::device_vector<E>& x) {
+      return const_view::contiguous(thrust::raw_pointer_cast(x.data()), rows, heads, d);
+    };
+    const varattn::logsumexp_view lse{thrust::raw_pointer_cast(lse_in.data()), rows};
+    gradient_buffer<E> grad_q(rows, heads, d), grad_k(rows, heads, d), grad_v(rows, heads, d);
+    test::stream_guard sg;
+    const varattn::plan plan =
+        test::make_plan(test::variant::fused, segs, segs, {heads, heads, d}, {}, sg.stream);
+    for (const bool deterministic : {false, true}) {
+      CAPTURE(deterministic);
+      varattn::backward_options options;
+      options.deterministic = deterministic;
+      const std::size_t bytes = varattn::backward_workspace_bytes(plan, options);
+      thrust::device_vector<unsigned char> workspace(std::max<std::size_t>(bytes, 1));
+      grad_q.poison(sg.stream);
+      grad_k.poison(sg.stream);
+      grad_v.poison(sg.stream);
+      VARATTN_CUDA_CHECK(cudaMemsetAsync(thrust::raw_pointer_cast(workspace.data()),
+                                         test::kPoison, workspace.size(), sg.stream));
+      varattn::backward<E>(plan, view(q_in), view(k_in), view(v_in), view(o_in), view(do_in),
+                           lse, grad_q.view(), grad_k.view(), grad_v.view(),
+                           thrust::raw_pointer_cast(workspace.data()), bytes, sg.stream, options);
+      VARATTN_CUDA_CHECK(cudaStreamSynchronize(sg.stream));
+      const std::vector<E> got[3] = {grad_q.read(), grad_k.read(), grad_v.read()};
+      const std::vector<double>* want[3] = {&ref.dq, &ref.dk, &ref.dv};
+      const char* names[3] = {"dq", "dk", "dv"};
+      const std::vector<char> no_zero_rows(std::size_t(b), 0);
+      for (int i = 0; i < 3; ++i) {
+        CAPTURE(std::string(names[i]));
+        // B's rows and the guard rows after them.
+        const std::vector<E> b_rows(got[i].begin() + std::ptrdiff_t(a) * std::ptrdiff_t(row_elements),
+                                    got[i].end());
+        const gradient_score score =
+            score_gradient(b_rows, *want[i], no_zero_rows, int64_t(row_elements));
+        CAPTURE(score.rel_error);
+        CAPTURE(score.worst_row);
+        CHECK(score.nonfinite == 0);
+        CHECK(score.guard_written == 0);
+        CHECK(score.rel_error <= backward_tolerance<E>());
+        CHECK(score.worst_row_error <= kWorstRowFactor * backward_tolerance<E>());
+      }
+    }
+  }
+}
+
 namespace {
 
 // A device-built plan whose offsets the device rejected: the backward cannot know the

@@ -130,3 +130,231 @@ TEST_CASE("device-built work lists: the backward's warp-wide rank mapping equals
     CHECK(mismatches == 0);
   }
 }
+
+// build_on_device with rebuild::when_changed (the PyTorch op's builds) returns at once only when
+// the buffer holds the list of these very offsets and plan: a skip is seen by poisoning the
+// items in between (a skipped build leaves the poison, a real one overwrites it), and every
+// change (the offsets rewritten in place, another plan on the same workspace, a failed build,
+// a zeroed header) must rebuild the exact list.
+TEST_CASE("device-built work lists: rebuild::when_changed skips only an unchanged list") {
+  if (!test::instantiated(128)) return;
+  const std::vector<int32_t> first = {476, 2016, 0, 1, 8192, 140, 65};
+  const std::vector<int32_t> second = {2016, 476, 140, 0, 65, 8192, 1};  // same count and total
+  const auto segs_a = varattn::segments::from_lengths(first);
+  const auto segs_b = varattn::segments::from_lengths(second);
+  const int32_t rows = segs_a.total(), segments = static_cast<int32_t>(first.size());
+  const varattn::attention_shape shape{2, 2, 128};
+  test::stream_guard s;
+  // One workspace for every plan below, as the op's plan cache gives one a stream.
+  thrust::device_vector<uint4> workspace(
+      (varattn::plan::workspace_bytes(segments, rows, shape.head_dim, 64) + 15) / 16);
+  auto report = varattn::detail::make_pinned_array<varattn::device_report>(1);
+  std::memset(report.get(), 0, sizeof(varattn::device_report));
+  const varattn::plan_workspace ws{thrust::raw_pointer_cast(workspace.data()),
+                                   workspace.size() * sizeof(uint4), report.get()};
+  thrust::device_vector<int32_t> cu(segs_a.offsets());
+  const varattn::device_span<const int32_t> cu_span{thrust::raw_pointer_cast(cu.data()),
+                                                    cu.size()};
+  varattn::attention_options causal;
+  causal.causal = true;
+  const auto make = [&](const varattn::attention_options& options, int32_t max_q) {
+    return varattn::plan::on_device(ws, segments, rows, rows, shape, options, max_q);
+  };
+  // The list in the buffer, or count -1 when the items still hold the poison.
+  const auto list_of = [&](const varattn::plan& p) {
+    VARATTN_CUDA_CHECK(cudaStreamSynchronize(s.stream));
+    const varattn::device_work work = p.device();
+    int32_t count = -1;
+    VARATTN_CUDA_CHECK(cudaMemcpy(&count, work.count, sizeof count, cudaMemcpyDeviceToHost));
+    std::vector<varattn::work_item> got(static_cast<std::size_t>(std::max(count, 0)));
+    VARATTN_CUDA_CHECK(cudaMemcpy(got.data(), work.items, got.size() * sizeof(got[0]),
+                                  cudaMemcpyDeviceToHost));
+    return got;
+  };
+  const auto want = [&](const varattn::plan& p, const std::vector<int32_t>& lengths) {
+    return test::class_ordered_list(lengths, lengths, p.tile().block_m, p.tile().block_n,
+                                    varattn::detail::window{p.window_left(), p.window_right()},
+                                    p.kernel().groups_segments());
+  };
+  const auto same = [](const std::vector<varattn::work_item>& a,
+                       const std::vector<varattn::work_item>& b) {
+    if (a.size() != b.size()) return false;
+    for (std::size_t i = 0; i < a.size(); ++i) {
+      if (a[i].segment != b[i].segment || a[i].q_tile != b[i].q_tile) return false;
+    }
+    return true;
+  };
+  const auto poison_items = [&](const varattn::plan& p) {
+    const varattn::device_work work = p.device();
+    VARATTN_CUDA_CHECK(cudaMemsetAsync(const_cast<varattn::work_item*>(work.items), 0xff,
+                                       std::size_t(work.capacity) * sizeof(varattn::work_item),
+                                       s.stream));
+  };
+  // The workspace's history of full builds (as the op keeps one a cache entry): without it a
+  // when_changed build on a caller's workspace is refused.
+  varattn::build_history history;
+  const auto build = [&](varattn::plan& p, varattn::rebuild when) {
+    varattn::build_on_device(p, cu_span, cu_span, s.stream, when, &history);
+  };
+  const auto is_poisoned = [&](const varattn::plan& p) {
+    const auto got = list_of(p);
+    return !got.empty() && got[0].segment == -1 && got[0].q_tile == -1;
+  };
+
+  // A zeroed header (as the op leaves a new workspace): built, whatever the bytes after it.
+  VARATTN_CUDA_CHECK(cudaMemsetAsync(thrust::raw_pointer_cast(workspace.data()), 0,
+                                     varattn::plan::kHeaderBytes, s.stream));
+  auto p = make(causal, -1);
+  CHECK_THROWS_WITH_AS(
+      varattn::build_on_device(p, cu_span, cu_span, s.stream, varattn::rebuild::when_changed),
+      "build_on_device: rebuild::when_changed on a caller's workspace (plan::on_device) needs "
+      "that workspace's build_history",
+      varattn::error);
+  build(p, varattn::rebuild::when_changed);
+  CHECK(same(list_of(p), want(p, first)));
+  // The same offsets and plan: skipped (the poison stays), and `always` writes it again.
+  poison_items(p);
+  build(p, varattn::rebuild::when_changed);
+  CHECK(is_poisoned(p));
+  build(p, varattn::rebuild::always);
+  CHECK(same(list_of(p), want(p, first)));
+  // A plan made anew per call (as the op does) with the same parameters: still skipped.
+  auto again = make(causal, -1);
+  poison_items(again);
+  build(again, varattn::rebuild::when_changed);
+  CHECK(is_poisoned(again));
+  build(again, varattn::rebuild::always);
+  // The offsets rewritten in place (same count and total): built. thrust writes `cu` outside
+  // s.stream: the builds enqueued before must have read it first (under a sanitizer the
+  // `always` build above ran after an unsynchronized copy and keyed the new offsets).
+  VARATTN_CUDA_CHECK(cudaStreamSynchronize(s.stream));
+  thrust::copy(segs_b.offsets().begin(), segs_b.offsets().end(), cu.begin());
+  poison_items(again);
+  build(again, varattn::rebuild::when_changed);
+  CHECK(same(list_of(again), want(again, second)));
+  // Another plan on the same workspace and offsets (no mask; the short tile): built.
+  for (const int32_t max_q : {-1, 64}) {
+    CAPTURE(max_q);
+    auto other = make(varattn::attention_options{}, max_q);
+    poison_items(other);
+    build(other, varattn::rebuild::when_changed);
+    CHECK(same(list_of(other), want(other, second)));
+  }
+  // A failed build is never taken as unchanged: invalid offsets, reported; the same invalid
+  // offsets again, reported again; then the valid ones, built.
+  VARATTN_CUDA_CHECK(cudaStreamSynchronize(s.stream));
+  const std::vector<int32_t> saved(cu.begin(), cu.end());
+  cu[2] = cu[1] - 1;  // decreasing
+  for (int round = 0; round < 2; ++round) {
+    CAPTURE(round);
+    build(again, varattn::rebuild::when_changed);
+    CHECK(list_of(again).empty());  // count 0
+    CHECK_THROWS_AS(again.raise_device_error(), varattn::error);
+  }
+  thrust::copy(saved.begin(), saved.end(), cu.begin());
+  poison_items(again);
+  build(again, varattn::rebuild::when_changed);
+  CHECK(same(list_of(again), want(again, second)));
+  CHECK_NOTHROW(again.raise_device_error());
+  // The header zeroed: built.
+  VARATTN_CUDA_CHECK(cudaMemsetAsync(thrust::raw_pointer_cast(workspace.data()), 0,
+                                     varattn::plan::kHeaderBytes, s.stream));
+  poison_items(again);
+  build(again, varattn::rebuild::when_changed);
+  CHECK(same(list_of(again), want(again, second)));
+}
+
+// A buffer whose header claims a successful build of these very offsets and plan while its
+// items hold something else (memory an allocator handed over, a workspace first built only
+// in a graph not replayed yet): the first when_changed build of each context (outside
+// capture; each capture) must write the list all the same. The header is forged by copying
+// a built plan's buffer over another's and poisoning the items.
+TEST_CASE("device-built work lists: rebuild::when_changed never trusts a header its context "
+          "did not build") {
+  if (!test::instantiated(128)) return;
+  const std::vector<int32_t> lengths = {476, 2016, 0, 1, 8192, 140, 65};
+  const auto segs = varattn::segments::from_lengths(lengths);
+  const int32_t rows = segs.total(), segments = static_cast<int32_t>(lengths.size());
+  const varattn::attention_shape shape{2, 2, 128};
+  varattn::attention_options causal;
+  causal.causal = true;
+  test::stream_guard s;
+  const thrust::device_vector<int32_t> cu(segs.offsets());
+  const varattn::device_span<const int32_t> cu_span{thrust::raw_pointer_cast(cu.data()),
+                                                    cu.size()};
+  auto built = varattn::plan::reserve_on_device(segments, rows, rows, shape, causal);
+  varattn::build_on_device(built, cu_span, cu_span, s.stream);
+  built.check_device_build(s.stream);
+  const auto want = test::class_ordered_list(
+      lengths, lengths, built.tile().block_m, built.tile().block_n,
+      varattn::detail::window{built.window_left(), built.window_right()},
+      built.kernel().groups_segments());
+  // `p`'s buffer made to look built (built's bytes) with poisoned items.
+  const auto forge = [&](const varattn::plan& p) {
+    REQUIRE(p.device_bytes() == built.device_bytes());
+    VARATTN_CUDA_CHECK(cudaMemcpyAsync(const_cast<int32_t*>(p.device().count), built.device().count,
+                                       built.device_bytes(), cudaMemcpyDeviceToDevice, s.stream));
+    const std::size_t item_bytes = std::size_t(p.device().capacity) * sizeof(varattn::work_item);
+    VARATTN_CUDA_CHECK(cudaMemsetAsync(const_cast<varattn::work_item*>(p.device().items), 0xff,
+                                       item_bytes, s.stream));
+  };
+  const auto holds_list = [&](const varattn::plan& p) {
+    VARATTN_CUDA_CHECK(cudaStreamSynchronize(s.stream));
+    int32_t count = -1;
+    VARATTN_CUDA_CHECK(cudaMemcpy(&count, p.device().count, sizeof count, cudaMemcpyDeviceToHost));
+    if (count != static_cast<int32_t>(want.size())) return false;
+    std::vector<varattn::work_item> got(want.size());
+    VARATTN_CUDA_CHECK(cudaMemcpy(got.data(), p.device().items, got.size() * sizeof(got[0]),
+                                  cudaMemcpyDeviceToHost));
+    for (std::size_t i = 0; i < got.size(); ++i) {
+      if (got[i].segment != want[i].segment || got[i].q_tile != want[i].q_tile) return false;
+    }
+    return true;
+  };
+  const auto when_changed = varattn::rebuild::when_changed;
+
+  SUBCASE("a reserved plan's first build") {
+    auto p = varattn::plan::reserve_on_device(segments, rows, rows, shape, causal);
+    forge(p);
+    varattn::build_on_device(p, cu_span, cu_span, s.stream, when_changed);
+    CHECK(holds_list(p));
+    forge(p);  // from now on the plan vouches for its buffer: skipped, the poison stays
+    varattn::build_on_device(p, cu_span, cu_span, s.stream, when_changed);
+    CHECK(!holds_list(p));
+  }
+  SUBCASE("the first eager build after a capture that was never replayed") {
+    auto p = varattn::plan::reserve_on_device(segments, rows, rows, shape, causal);
+    forge(p);
+    VARATTN_CUDA_CHECK(cudaStreamSynchronize(s.stream));
+    cudaGraph_t graph = nullptr;
+    VARATTN_CUDA_CHECK(cudaStreamBeginCapture(s.stream, cudaStreamCaptureModeGlobal));
+    varattn::build_on_device(p, cu_span, cu_span, s.stream, when_changed);  // full in the graph
+    varattn::build_on_device(p, cu_span, cu_span, s.stream, when_changed);  // skipped on replay
+    VARATTN_CUDA_CHECK(cudaStreamEndCapture(s.stream, &graph));
+    cudaGraphExec_t exec = nullptr;
+    VARATTN_CUDA_CHECK(cudaGraphInstantiate(&exec, graph, 0));
+    varattn::build_on_device(p, cu_span, cu_span, s.stream, when_changed);  // eager: full
+    CHECK(holds_list(p));
+    forge(p);
+    VARATTN_CUDA_CHECK(cudaGraphLaunch(exec, s.stream));
+    CHECK(holds_list(p));
+    VARATTN_CUDA_CHECK(cudaGraphExecDestroy(exec));
+    VARATTN_CUDA_CHECK(cudaGraphDestroy(graph));
+  }
+  SUBCASE("a caller's workspace with its build_history") {
+    thrust::device_vector<uint4> workspace((built.device_bytes() + 15) / 16);
+    auto report = varattn::detail::make_pinned_array<varattn::device_report>(1);
+    std::memset(report.get(), 0, sizeof(varattn::device_report));
+    const varattn::plan_workspace ws{thrust::raw_pointer_cast(workspace.data()),
+                                     workspace.size() * sizeof(uint4), report.get()};
+    varattn::build_history history;
+    auto p = varattn::plan::on_device(ws, segments, rows, rows, shape, causal);
+    forge(p);
+    varattn::build_on_device(p, cu_span, cu_span, s.stream, when_changed, &history);
+    CHECK(holds_list(p));
+    auto again = varattn::plan::on_device(ws, segments, rows, rows, shape, causal);
+    forge(again);
+    varattn::build_on_device(again, cu_span, cu_span, s.stream, when_changed, &history);
+    CHECK(!holds_list(again));  // the history has a full build: skipped
+  }
+}

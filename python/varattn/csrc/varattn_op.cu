@@ -21,11 +21,13 @@
 //
 // Every call is two launches on the current stream and no host wait: a one-CTA kernel that
 // writes the plan's work list from the cu_seqlens it is given (so new offsets are never served
-// a stale plan), then the fused attention kernel. The plan itself is a host object made per
-// call (plan::on_device: no CUDA call) on a workspace from a bounded cache keyed by (device,
-// stream, size class): workspace sizes are rounded up to powers of two, so a handful of
-// workspaces serve any traffic. Workspaces come from PyTorch's caching allocator, so even a
-// cache miss neither calls cudaMalloc (once the allocator has warmed up) nor waits.
+// a stale plan; it returns at once when the workspace already holds the list for these very
+// offsets and plan, as for a model's layers after the first), then the fused attention
+// kernel. The plan itself is a host object made per call (plan::on_device: no CUDA call) on
+// a workspace from a bounded cache keyed by (device, stream, size class): workspace sizes are
+// rounded up to powers of two, so a handful of workspaces serve any traffic. Workspaces come
+// from PyTorch's caching allocator, so even a cache miss neither calls cudaMalloc (once the
+// allocator has warmed up) nor waits.
 //
 // Invalid offsets (only the device reads them) make every element of that call's output NaN
 // and are recorded in the workspace's pinned device_report; the next call on the same stream
@@ -111,6 +113,10 @@ struct cache_entry {
   // Held from build_on_device to forward, so that two host threads sharing a stream (the
   // default stream, say) cannot enqueue build, build, forward, forward on one workspace.
   std::shared_ptr<std::mutex> in_use;
+  // Where a full list build of this workspace has been enqueued (eagerly; in which capture):
+  // a build may be skipped (rebuild::when_changed) only after one in the same context. Read
+  // and written under *in_use.
+  std::shared_ptr<varattn::build_history> builds;
   bool captured = false;
   uint64_t last_used = 0;
 
@@ -217,8 +223,12 @@ cache_entry cached_workspace(const cache_key& key, bool capturing, const at::Dev
   cache_entry entry;
   entry.workspace = at::empty({int64_t{1} << key.size_class},
                               at::TensorOptions().dtype(at::kByte).device(device));
+  // The allocator may hand over an old workspace's bytes, and a zeroing made under capture
+  // runs only when that graph replays (not before an eager call, nor before another graph
+  // that finds this entry): instead, the first build of each context is full (builds).
   entry.report = new_report(state, key, capturing);
   entry.in_use = std::make_shared<std::mutex>();
+  entry.builds = std::make_shared<varattn::build_history>();
   entry.captured = capturing;
   entry.last_used = ++state.tick;
   const cache_entry result = state.entries.emplace(key, entry).first->second;
@@ -434,8 +444,12 @@ void with_device_plan(const char* op, const call_problem& c, const at::Tensor& q
                                                   c.shape, c.options, c.max_q_length);
     const std::lock_guard<std::mutex> in_use(*entry.in_use);
     const auto count = static_cast<std::size_t>(c.segments) + 1;
+    // The workspace is this entry's alone (the plan cache's), so a build may be skipped when
+    // it holds the list for these very offsets and plan: the layers of a model sharing one
+    // cu_seqlens pay one build (after a full one in this context: entry.builds).
     varattn::build_on_device(plan, {cu_seqlens_q.const_data_ptr<int32_t>(), count},
-                             {cu_seqlens_k.const_data_ptr<int32_t>(), count}, c.stream);
+                             {cu_seqlens_k.const_data_ptr<int32_t>(), count}, c.stream,
+                             varattn::rebuild::when_changed, entry.builds.get());
     run(plan);
     if (!c.capturing && check_offsets_now()) plan.check_device_build(c.stream);
   } catch (const varattn::error& e) {
