@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+# Prepared in the twenty-ninth session (not run): the A/B of backward_delta_rows_per_warp.patch
+# in one device call (~420 s), then the D kernel's own duration by ncu in A and B.
+#   bash bench/experiments/backward_delta_rows_per_warp.sh "$OUT"
+# Run from the repository root of a tree without the patch (the device's copy has no .git:
+# git apply works as patch there).
+set -u
+out=$1
+P=bench/experiments
+git apply $P/backward_delta_rows_per_warp.patch || exit 1
+VARATTN_AB_HEAD_DIMS="64;128;256" VARATTN_TEST_HEAD_DIMS="48;64;80;128;256" \
+  VARATTN_TESTS="-tc=backward*,*graph*" \
+  VARATTN_SANITIZE_TESTS='backward: every kernel variant? small*' VARATTN_SANITIZE_S=45 \
+  VARATTN_CALL_BUDGET_S=${VARATTN_CALL_BUDGET_S:-380} bash bench/ab_with_tests.sh "$out" \
+  $P/backward_delta_rows_per_warp.reverse.patch \
+  '^bwd/(vit-l14-d64|llm-d64-mqa-causal|llm-d128|llm-d128-causal|long-d128|llm-d256-causal)/fused/(bf16|fp16)'
+# The D kernel alone (both builds: A = build/gpu, B = build/ab), three launches a row.
+for build in gpu ab; do
+  for w in vit-l14-d64 llm-d64-mqa-causal llm-d128; do
+    timeout 25 ncu --clock-control none --metrics gpu__time_duration.sum -k regex:delta_kernel \
+      --launch-skip 5 --launch-count 3 build/$build/bench/varattn_bench \
+      --benchmark_filter="^bwd/$w/fused/bf16" --varattn_min_time=0.01 2>&1 |
+      grep -E "delta_kernel|gpu__time_duration" | sed "s|^|$build $w: |"
+  done
+done | tee "$out/delta_durations.txt"
