@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: Apache-2.0
 # Prepared in the twenty-ninth session (not run): the A/B of backward_delta_rows_per_warp.patch
-# in one device call (~420 s), then the D kernel's own duration by ncu in A and B.
+# in one device call (~480 s), then the D kernel's own duration by ncu in A and B, and every
+# launch of one MQA and one llm-d128 backward call in A.
 #   bash bench/experiments/backward_delta_rows_per_warp.sh "$OUT"
 # Run from the repository root of a tree without the patch (the device's copy has no .git:
 # git apply works as patch there).
@@ -24,3 +25,10 @@ for build in gpu ab; do
       grep -E "delta_kernel|gpu__time_duration" | sed "s|^|$build $w: |"
   done
 done | tee "$out/delta_durations.txt"
+# Every launch of a backward call in A (the MQA row's float32 dK/dV partials and their sum
+# kernel have not been timed alone; llm-d128's helpers beside them).
+for w in llm-d64-mqa-causal llm-d128; do
+  timeout 30 ncu --clock-control none --metrics gpu__time_duration.sum --launch-skip 40 \
+    --launch-count 14 build/gpu/bench/varattn_bench --benchmark_filter="^bwd/$w/fused/bf16" \
+    --varattn_min_time=0.01 2>&1 | grep -E "^  [a-z_ ]*void|gpu__time_duration" | sed "s|^|$w: |"
+done | tee "$out/backward_launches.txt"
