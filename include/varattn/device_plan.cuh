@@ -222,7 +222,11 @@ inline void build_on_device(plan& p, device_span<const int32_t> cu_q,
     detail::fail("build_on_device: rebuild::when_changed on a caller's workspace "
                  "(plan::on_device) needs that workspace's build_history");
   }
-  if (history != nullptr) when = history->resolve(stream, when);
+  build_history::context context;
+  if (history != nullptr) {
+    context = build_history::context_of(stream);
+    when = history->resolve(context, when);
+  }
   const device_work w = p.device();
   auto* base = p.c_.device;  // [count, status, build key, ...] (plan.hpp)
   detail::launch_kernel(detail::build_work_list_kernel<>, dim3(1), dim3(detail::kBuildThreads), 0,
@@ -232,6 +236,7 @@ inline void build_on_device(plan& p, device_span<const int32_t> cu_q,
                         base, base + 1, base + 2, const_cast<int32_t*>(w.cu_q),
                         const_cast<int32_t*>(w.cu_k),
                         const_cast<work_item*>(w.items), p.c_.report);
+  if (history != nullptr) history->record(context);  // only once the launch was accepted
   p.c_.built = true;
 }
 

@@ -83,23 +83,36 @@ enum class rebuild {
 //! rebuild::when_changed into rebuild::always for the first build of each context, so that a
 //! skip never trusts a header that no build of that context wrote: memory fresh from an
 //! allocator, an entry first built in a graph not yet replayed (or in a capture that failed),
-//! or another graph's builds. One per buffer, used under the caller's own serialization;
-//! costs one cudaStreamGetCaptureInfo per build (host-side, legal under capture).
+//! or another graph's builds. record() after the build's launch succeeded (a launch that
+//! failed wrote nothing). One per buffer, used under the caller's own serialization; costs
+//! one cudaStreamGetCaptureInfo per build (host-side, legal under capture). A graph that
+//! holds one build (one op call) therefore always builds in full.
 class build_history {
  public:
-  rebuild resolve(cudaStream_t stream, rebuild when) {
+  //! A stream's context: outside capture, or the capture's id.
+  struct context {
+    bool captured = false;
+    unsigned long long id = 0;
+  };
+  static context context_of(cudaStream_t stream) {
     cudaStreamCaptureStatus status = cudaStreamCaptureStatusNone;
     unsigned long long id = 0;
     VARATTN_CUDA_CHECK(cudaStreamGetCaptureInfo(stream, &status, &id));
-    if (status == cudaStreamCaptureStatusNone) {
-      if (!eager_) when = rebuild::always;
+    return status == cudaStreamCaptureStatusNone ? context{} : context{true, id};
+  }
+  //! `when`, or rebuild::always where no build of context `c` has been recorded.
+  rebuild resolve(const context& c, rebuild when) const {
+    const bool built = c.captured ? captured_ && capture_ == c.id : eager_;
+    return built ? when : rebuild::always;
+  }
+  //! A build of context `c` was enqueued (the first one full: resolve).
+  void record(const context& c) {
+    if (!c.captured) {
       eager_ = true;
-      return when;
+      return;
     }
-    if (!captured_ || id != capture_) when = rebuild::always;
     captured_ = true;
-    capture_ = id;
-    return when;
+    capture_ = c.id;
   }
 
  private:

@@ -33,6 +33,7 @@ struct state {
   std::vector<call> calls;
   std::map<call_kind, failure> pending;
   bool capturing = false;
+  unsigned long long capture_id = 0;
   std::map<std::uintptr_t, std::size_t> device;  // live allocations: begin -> bytes
   std::map<std::uintptr_t, std::size_t> pinned;
   std::set<cudaEvent_t> events;
@@ -132,6 +133,7 @@ void reset() {
   s().calls.clear();
   s().pending.clear();
   s().capturing = false;
+  s().capture_id = 0;
   s().has_device = true;
   s().current_device = 0;
   s().major = 8;
@@ -145,7 +147,10 @@ void reset() {
 void fail_next(call_kind kind, cudaError_t status, int skip) {
   s().pending[kind] = {status, skip};
 }
-void set_capturing(bool capturing) { s().capturing = capturing; }
+void set_capturing(bool capturing, unsigned long long capture_id) {
+  s().capturing = capturing;
+  s().capture_id = capturing ? capture_id : 0;
+}
 void set_compute_capability(int major, int minor) {
   s().has_device = true;
   s().major = major;
@@ -304,6 +309,29 @@ cudaError_t CUDARTAPI cudaStreamIsCapturing(cudaStream_t stream,
   }
   *pCaptureStatus =
       stub::s().capturing ? cudaStreamCaptureStatusActive : cudaStreamCaptureStatusNone;
+  return cudaSuccess;
+}
+
+cudaError_t CUDARTAPI cudaStreamGetCaptureInfo(cudaStream_t stream,
+                                               enum cudaStreamCaptureStatus* captureStatus_out,
+                                               unsigned long long* id_out, cudaGraph_t* graph_out,
+                                               const cudaGraphNode_t** dependencies_out,
+                                               const cudaGraphEdgeData** edgeData_out,
+                                               size_t* numDependencies_out) {
+  call c{call_kind::stream_capture_info};
+  c.stream = stream;
+  if (const cudaError_t e = stub::begin(c)) return e;
+  if (captureStatus_out == nullptr) {
+    return stub::misuse("cudaStreamGetCaptureInfo(null)", cudaErrorInvalidValue);
+  }
+  if (graph_out != nullptr || dependencies_out != nullptr || edgeData_out != nullptr ||
+      numDependencies_out != nullptr) {
+    return stub::misuse("cudaStreamGetCaptureInfo: only status and id are modelled",
+                        cudaErrorNotSupported);
+  }
+  *captureStatus_out =
+      stub::s().capturing ? cudaStreamCaptureStatusActive : cudaStreamCaptureStatusNone;
+  if (id_out != nullptr) *id_out = stub::s().capture_id;
   return cudaSuccess;
 }
 

@@ -26,6 +26,7 @@ enum class call_kind {
   event_synchronize,
   stream_wait_event,
   stream_is_capturing,
+  stream_capture_info,
   stream_synchronize,
 };
 
@@ -57,8 +58,9 @@ void reset();
 void fail_next(call_kind kind, cudaError_t status = cudaErrorMemoryAllocation, int skip = 0);
 inline void fail_next_malloc() { fail_next(call_kind::malloc); }
 
-//! What cudaStreamIsCapturing reports for every stream.
-void set_capturing(bool capturing);
+//! What cudaStreamIsCapturing and cudaStreamGetCaptureInfo report for every stream (the
+//! latter with `capture_id` as the capture's id).
+void set_capturing(bool capturing, unsigned long long capture_id = 1);
 
 //! The compute capability cudaDeviceGetAttribute reports for device 0 (reset(): 8.0).
 void set_compute_capability(int major, int minor);

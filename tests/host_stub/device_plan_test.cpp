@@ -205,3 +205,39 @@ TEST_CASE("on_device names the workspace field it rejects") {
                        "segment_count = -1 < 0", varattn::error);
   CHECK(stub::calls().empty());
 }
+
+// rebuild::when_changed may skip only after a build of the same context: outside capture, or
+// the same capture (by id). The first build of each context is full; a context switched away
+// from and back (another capture between) is full again; a build whose launch failed is not
+// recorded (build_on_device records after the launch), so the next one stays full.
+TEST_CASE("build_history: the first build of each stream context is full") {
+  using varattn::build_history;
+  using varattn::rebuild;
+  stub::reset();
+  build_history h;
+  const auto next = [&](rebuild want) {
+    const build_history::context c = build_history::context_of(stream_a);
+    const rebuild got = h.resolve(c, rebuild::when_changed);
+    h.record(c);
+    return got == want;
+  };
+  CHECK(next(rebuild::always));        // eager, first
+  CHECK(next(rebuild::when_changed));  // eager again
+  stub::set_capturing(true, 7);
+  CHECK(next(rebuild::always));        // capture 7, first
+  CHECK(next(rebuild::when_changed));  // capture 7 again
+  stub::set_capturing(true, 8);
+  CHECK(next(rebuild::always));        // another capture
+  stub::set_capturing(true, 7);
+  CHECK(next(rebuild::always));        // capture 7 after 8: its header may be 8's
+  stub::set_capturing(false);
+  CHECK(next(rebuild::when_changed));  // eager: the eager builds ran in stream order
+  // rebuild::always stays always wherever it is asked for.
+  CHECK(h.resolve(build_history::context_of(stream_a), rebuild::always) == rebuild::always);
+  // Nothing recorded (a launch that failed): a fresh history keeps resolving to always.
+  build_history fresh;
+  const build_history::context c = build_history::context_of(stream_a);
+  CHECK(fresh.resolve(c, rebuild::when_changed) == rebuild::always);
+  CHECK(fresh.resolve(c, rebuild::when_changed) == rebuild::always);
+  CHECK(stub::count(call_kind::stream_capture_info) == 9);  // one a context_of
+}
