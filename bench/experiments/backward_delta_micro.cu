@@ -8,6 +8,11 @@
 // bytes D must move, and checks: the new form's D against a double reference on the host
 // (every item), its output poisoned with NaN before the checked run; HEAD's form against the
 // same. `old_delta_kernel` is HEAD's kernel (eefeb18) as it was, kept here only to time it.
+// Both grids as launch.cuh sizes them for a fused plan (a status word; HEAD: a warp a q or k
+// gradient row; the patch: D's own). s29's run (call 8) timed the new kernel on D's grid,
+// which the patch as then written did not launch (a review: with a status word, i.e. every
+// fused plan, it still sized the grid as HEAD's); the launch is fixed since, and these grids
+// are the library's.
 #include <varattn/detail/backward/delta.cuh>
 
 #include <cuda_runtime.h>
@@ -70,25 +75,31 @@ __global__ void fill_random(bf16* x, int64_t n, uint32_t seed) {
   }
 }
 
+// HEAD's grid as a fused plan (status word non-null) runs it: a warp a gradient row of q or k.
 void launch_old(const d::backward_params<bf16>& p, cudaStream_t s) {
-  const int64_t blocks = std::min<int64_t>((p.rows_q * p.heads_q + 7) / 8, int64_t{1} << 20);
+  const int64_t warps = std::max(p.rows_q * p.heads_q, p.rows_k * p.heads_kv);
+  const int64_t blocks = std::min<int64_t>((warps + 7) / 8, int64_t{1} << 20);
   old_delta_kernel<<<static_cast<unsigned>(blocks), d::kDeltaThreads, 0, s>>>(p);
 }
 
+// The patched launch.cuh's grid, as a fused plan runs it: with the plan's status word (zero
+// here), which is what makes the grid cover the NaN fill too.
 template <int Lanes>
-void launch_new_lanes(const d::backward_params<bf16>& p, cudaStream_t s) {
+void launch_new_lanes(const d::backward_params<bf16>& p, const int32_t* status, cudaStream_t s) {
   constexpr int64_t kItemsPerWarp = (32 / Lanes) * d::kDeltaPasses;
-  const int64_t warps = (p.rows_q * p.heads_q + kItemsPerWarp - 1) / kItemsPerWarp;
+  const bool fills_keys = status != nullptr && p.rows_k * p.heads_kv > 0;
+  const int64_t warps = std::max<int64_t>(
+      (p.rows_q * p.heads_q + kItemsPerWarp - 1) / kItemsPerWarp, fills_keys ? 1 : 0);
   const int64_t blocks = std::min<int64_t>((warps + 7) / 8, int64_t{1} << 20);
   d::delta_kernel<bf16, Lanes><<<static_cast<unsigned>(blocks), d::kDeltaThreads, 0, s>>>(
-      p, nullptr);
+      p, status);
 }
 
-void launch_new(const d::backward_params<bf16>& p, cudaStream_t s) {
+void launch_new(const d::backward_params<bf16>& p, const int32_t* status, cudaStream_t s) {
   switch (d::delta_lanes(p.head_dim)) {
-    case 8: launch_new_lanes<8>(p, s); break;
-    case 16: launch_new_lanes<16>(p, s); break;
-    default: launch_new_lanes<32>(p, s); break;
+    case 8: launch_new_lanes<8>(p, status, s); break;
+    case 16: launch_new_lanes<16>(p, status, s); break;
+    default: launch_new_lanes<32>(p, status, s); break;
   }
 }
 
@@ -96,6 +107,7 @@ struct shape {
   const char* name;
   int64_t rows;
   int32_t heads, head_dim;
+  int32_t heads_kv = heads;  // k rows = q rows: sizes HEAD's grid (and the fill's) as a plan does
 };
 
 // Worst relative error of a run's D against the double reference (NaN: an item unwritten).
@@ -126,9 +138,10 @@ double check(const std::vector<bf16>& o, const std::vector<bf16>& d_o, const sha
 
 int main() {
   const shape shapes[] = {
-      {"vit-l14-d64", 65600, 16, 64},      {"llm-d64-mqa-causal", 29603, 32, 64},
+      {"vit-l14-d64", 65600, 16, 64},      {"llm-d64-mqa-causal", 29603, 32, 64, 1},
       {"llm-d128", 29603, 32, 128},        {"llm-d256-causal", 29603, 16, 256},
-      {"vl-window-d80", 16384, 16, 80},    {"3 rows, 8 heads, d64 (wrap)", 3, 8, 64},
+      {"vl-window-d80", 16384, 16, 80},    {"d192 (32 lanes, 24 loading)", 16384, 16, 192},
+      {"3 rows, 8 heads, d64 (wrap)", 3, 8, 64},
       {"3 rows, 8 heads, d128 (wrap)", 3, 8, 128}, {"1 row, 5 heads, d256", 1, 5, 256},
   };
   cudaDeviceProp prop{};
@@ -139,6 +152,9 @@ int main() {
   cudaEvent_t e0, e1;
   CHECK_CUDA(cudaEventCreate(&e0));
   CHECK_CUDA(cudaEventCreate(&e1));
+  int32_t* status = nullptr;  // a fused plan's device status: zero (offsets accepted)
+  CHECK_CUDA(cudaMalloc(&status, sizeof(int32_t)));
+  CHECK_CUDA(cudaMemset(status, 0, sizeof(int32_t)));
   int failures = 0;
   for (const shape& sh : shapes) {
     const int64_t n = sh.rows * sh.heads * sh.head_dim, items = sh.rows * sh.heads;
@@ -155,8 +171,10 @@ int main() {
     p.d_o = {d_o, int64_t{sh.heads} * sh.head_dim, sh.head_dim};
     p.delta = delta;
     p.heads_q = sh.heads;
+    p.heads_kv = sh.heads_kv;
     p.head_dim = sh.head_dim;
     p.rows_q = sh.rows;
+    p.rows_k = sh.rows;
     std::vector<bf16> ho(static_cast<size_t>(n)), hd(static_cast<size_t>(n));
     CHECK_CUDA(cudaMemcpyAsync(ho.data(), o, n * sizeof(bf16), cudaMemcpyDeviceToHost, s));
     CHECK_CUDA(cudaMemcpyAsync(hd.data(), d_o, n * sizeof(bf16), cudaMemcpyDeviceToHost, s));
@@ -164,7 +182,7 @@ int main() {
     double err[2];
     for (int form = 0; form < 2; ++form) {
       CHECK_CUDA(cudaMemsetAsync(delta, 0xff, items * sizeof(float), s));  // NaN
-      form == 0 ? launch_old(p, s) : launch_new(p, s);
+      form == 0 ? launch_old(p, s) : launch_new(p, status, s);
       CHECK_CUDA(cudaGetLastError());
       CHECK_CUDA(cudaStreamSynchronize(s));
       err[form] = check(ho, hd, sh, delta);
@@ -173,7 +191,7 @@ int main() {
     for (int i = 0; i < 40; ++i) {
       for (int form = 0; form < 2; ++form) {
         CHECK_CUDA(cudaEventRecord(e0, s));
-        form == 0 ? launch_old(p, s) : launch_new(p, s);
+        form == 0 ? launch_old(p, s) : launch_new(p, status, s);
         CHECK_CUDA(cudaEventRecord(e1, s));
         CHECK_CUDA(cudaEventSynchronize(e1));
         float t = 0;
@@ -198,6 +216,7 @@ int main() {
     CHECK_CUDA(cudaFree(d_o));
     CHECK_CUDA(cudaFree(delta));
   }
+  CHECK_CUDA(cudaFree(status));
   std::printf("%s\n", failures == 0 ? "all checks passed" : "CHECKS FAILED");
   return failures == 0 ? 0 : 1;
 }

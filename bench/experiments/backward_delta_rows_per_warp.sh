@@ -11,7 +11,7 @@ out=$1
 P=bench/experiments
 git apply $P/backward_delta_rows_per_warp.patch || exit 1
 VARATTN_AB_HEAD_DIMS="64;128;256" VARATTN_TEST_HEAD_DIMS="48;64;80;128;256" \
-  VARATTN_TESTS="-tc=backward*,*graph*" \
+  VARATTN_TESTS="-tc=backward*,*graph*,device-built*" \
   VARATTN_SANITIZE_TESTS='backward: every kernel variant? small*' VARATTN_SANITIZE_S=45 \
   VARATTN_CALL_BUDGET_S=${VARATTN_CALL_BUDGET_S:-380} bash bench/ab_with_tests.sh "$out" \
   $P/backward_delta_rows_per_warp.reverse.patch \
@@ -32,3 +32,7 @@ for w in llm-d64-mqa-causal llm-d128; do
     --launch-count 14 build/gpu/bench/varattn_bench --benchmark_filter="^bwd/$w/fused/bf16" \
     --varattn_min_time=0.01 2>&1 | grep -E "^  [a-z_ ]*void|gpu__time_duration" | sed "s|^|$w: |"
 done | tee "$out/backward_launches.txt"
+# The D kernel alone, both forms on the library's grids (the tree has the patch applied).
+nvcc -std=c++17 -O3 -Iinclude -gencode arch=compute_90a,code=sm_90a \
+  bench/experiments/backward_delta_micro.cu -o /tmp/backward_delta_micro &&
+  timeout 60 /tmp/backward_delta_micro | tee "$out/backward_delta_micro.txt"
