@@ -361,3 +361,98 @@ TEST_CASE("device-built work lists: rebuild::when_changed never trusts a header 
     CHECK(!holds_list(again));  // the history has a full build: skipped
   }
 }
+
+// A graph of two when_changed builds on one plan, replayed with the offsets rewritten in place
+// between replays: the capture's first build is full at every replay (build_history), so it
+// writes the current offsets' list (copied aside within the graph), and the second, after the
+// items are poisoned, skips (it follows the first in the same replay: the key matches). Invalid
+// offsets fail both builds (a failed build is never taken as unchanged) and are reported; the
+// next replay with valid offsets writes their list again.
+TEST_CASE("device-built work lists: one graph's builds follow offsets rewritten between replays") {
+  if (!test::instantiated(128)) return;
+  const std::vector<int32_t> first = {476, 2016, 0, 1, 8192, 140, 65};
+  const std::vector<int32_t> second = {2016, 476, 140, 0, 65, 8192, 1};  // same count and total
+  const auto segs_a = varattn::segments::from_lengths(first);
+  const auto segs_b = varattn::segments::from_lengths(second);
+  const int32_t rows = segs_a.total(), segments = static_cast<int32_t>(first.size());
+  const varattn::attention_shape shape{2, 2, 128};
+  varattn::attention_options causal;
+  causal.causal = true;
+  test::stream_guard s;
+  thrust::device_vector<int32_t> cu(segs_a.offsets());
+  const varattn::device_span<const int32_t> cu_span{thrust::raw_pointer_cast(cu.data()),
+                                                    cu.size()};
+  auto p = varattn::plan::reserve_on_device(segments, rows, rows, shape, causal);
+  const varattn::device_work work = p.device();
+  auto* items = const_cast<varattn::work_item*>(work.items);
+  const std::size_t item_bytes = std::size_t(work.capacity) * sizeof(varattn::work_item);
+  thrust::device_vector<varattn::work_item> aside(static_cast<std::size_t>(work.capacity));
+  const auto want = [&](const std::vector<int32_t>& lengths) {
+    return test::class_ordered_list(lengths, lengths, p.tile().block_m, p.tile().block_n,
+                                    varattn::detail::window{p.window_left(), p.window_right()},
+                                    p.kernel().groups_segments());
+  };
+  const auto when_changed = varattn::rebuild::when_changed;
+
+  cudaGraph_t graph = nullptr;
+  VARATTN_CUDA_CHECK(cudaStreamBeginCapture(s.stream, cudaStreamCaptureModeGlobal));
+  varattn::build_on_device(p, cu_span, cu_span, s.stream, when_changed);  // the capture's first
+  VARATTN_CUDA_CHECK(cudaMemcpyAsync(thrust::raw_pointer_cast(aside.data()), items, item_bytes,
+                                     cudaMemcpyDeviceToDevice, s.stream));
+  VARATTN_CUDA_CHECK(cudaMemsetAsync(items, 0xff, item_bytes, s.stream));
+  varattn::build_on_device(p, cu_span, cu_span, s.stream, when_changed);  // may skip
+  VARATTN_CUDA_CHECK(cudaStreamEndCapture(s.stream, &graph));
+  cudaGraphExec_t exec = nullptr;
+  VARATTN_CUDA_CHECK(cudaGraphInstantiate(&exec, graph, 0));
+
+  const auto replay_with = [&](const std::vector<int32_t>& offsets) {
+    VARATTN_CUDA_CHECK(cudaStreamSynchronize(s.stream));  // thrust writes outside s.stream
+    thrust::copy(offsets.begin(), offsets.end(), cu.begin());
+    VARATTN_CUDA_CHECK(cudaGraphLaunch(exec, s.stream));
+    VARATTN_CUDA_CHECK(cudaStreamSynchronize(s.stream));
+  };
+  const auto count = [&] {
+    int32_t c = -1;
+    VARATTN_CUDA_CHECK(cudaMemcpy(&c, work.count, sizeof c, cudaMemcpyDeviceToHost));
+    return c;
+  };
+  const auto first_build_wrote = [&](const std::vector<varattn::work_item>& expected) {
+    std::vector<varattn::work_item> got(expected.size());
+    VARATTN_CUDA_CHECK(cudaMemcpy(got.data(), thrust::raw_pointer_cast(aside.data()),
+                                  got.size() * sizeof(got[0]), cudaMemcpyDeviceToHost));
+    if (count() != static_cast<int32_t>(expected.size())) return false;
+    for (std::size_t i = 0; i < got.size(); ++i) {
+      if (got[i].segment != expected[i].segment || got[i].q_tile != expected[i].q_tile) {
+        return false;
+      }
+    }
+    return true;
+  };
+  const auto second_skipped = [&] {  // the poison is still there
+    varattn::work_item head{};
+    VARATTN_CUDA_CHECK(cudaMemcpy(&head, items, sizeof head, cudaMemcpyDeviceToHost));
+    return head.segment == -1 && head.q_tile == -1;
+  };
+
+  for (int round = 0; round < 2; ++round) {
+    CAPTURE(round);
+    replay_with(segs_a.offsets());
+    CHECK(first_build_wrote(want(first)));
+    CHECK(second_skipped());
+    CHECK_NOTHROW(p.raise_device_error());
+    replay_with(segs_b.offsets());
+    CHECK(first_build_wrote(want(second)));
+    CHECK(second_skipped());
+  }
+  std::vector<int32_t> invalid = segs_a.offsets();
+  invalid[2] = invalid[1] - 1;  // decreasing
+  replay_with(invalid);
+  CHECK(count() == 0);
+  CHECK_THROWS_AS(p.raise_device_error(), varattn::error);
+  replay_with(segs_a.offsets());
+  CHECK(first_build_wrote(want(first)));
+  CHECK(second_skipped());
+  CHECK_NOTHROW(p.raise_device_error());
+  VARATTN_CUDA_CHECK(cudaGraphExecDestroy(exec));
+  VARATTN_CUDA_CHECK(cudaGraphDestroy(graph));
+}
