@@ -12,6 +12,9 @@
 set -u
 out=$1
 P=bench/experiments
+# The when_changed GPU cases a review asked for (tests only, in every variant: they land if
+# they pass).
+git apply $P/device_list_when_changed_tests.patch || exit 1
 git apply $P/backward_delta_rows_per_warp.patch $P/causal_backward_gap.patch || exit 1
 cat $P/backward_delta_rows_per_warp.reverse.patch $P/causal_backward_gap.reverse.patch \
   >/tmp/both.reverse.patch
