@@ -458,6 +458,24 @@ TEST_CASE("backward: 2,048 tiny segments (0 to 8 queries and keys), none and cau
   check_backward<__half>(pr, 14602);
 }
 
+TEST_CASE("backward: fewer query rows than one warp's items of D (they wrap across heads)") {
+  // The D kernel (delta.cuh) gives a warp 16 / 8 / 4 consecutive (head, row) items at
+  // 8 / 16 / 32 lanes an item; with 3 query rows, one warp's items span several heads.
+  uint64_t seed = 14650;
+  for (const int32_t d : test::head_dims_to_test()) {
+    if (!test::instantiated(d)) continue;
+    CAPTURE(d);
+    backward_problem pr;
+    pr.lengths_q = {1, 0, 2};
+    pr.lengths_k = {3, 2, 1};
+    pr.heads_q = 8;
+    pr.heads_kv = 2;
+    pr.head_dim = d;
+    CAPTURE(seed);
+    check_backward<__nv_bfloat16>(pr, seed++);
+  }
+}
+
 TEST_CASE("backward: one 16,384-row causal segment, d = 64") {
   // The issue's 16k segment, GQA 2:1: every element checked finite (no poison left, guard
   // rows untouched), 64 query rows' dq and 64 key rows' dk, dv (first, last, middle, random)

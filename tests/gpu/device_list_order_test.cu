@@ -131,6 +131,30 @@ TEST_CASE("device-built work lists: the backward's warp-wide rank mapping equals
   }
 }
 
+namespace {
+
+// The when_changed cases' problem: two offset sets of one count and total (so that one plan
+// fits both) rewritten in place in one device array, causal, head dim 128.
+struct rewritable_offsets {
+  const std::vector<int32_t> first = {476, 2016, 0, 1, 8192, 140, 65};
+  const std::vector<int32_t> second = {2016, 476, 140, 0, 65, 8192, 1};
+  const varattn::segments segs_a = varattn::segments::from_lengths(first);
+  const varattn::segments segs_b = varattn::segments::from_lengths(second);
+  const int32_t rows = segs_a.total();
+  const int32_t segments = static_cast<int32_t>(first.size());
+  const varattn::attention_shape shape{2, 2, 128};
+  const varattn::attention_options causal = [] {
+    varattn::attention_options options;
+    options.causal = true;
+    return options;
+  }();
+  thrust::device_vector<int32_t> cu = thrust::device_vector<int32_t>(segs_a.offsets());
+  const varattn::device_span<const int32_t> cu_span{thrust::raw_pointer_cast(cu.data()),
+                                                    cu.size()};
+};
+
+}  // namespace
+
 // build_on_device with rebuild::when_changed (the PyTorch op's builds) returns at once only when
 // the buffer holds the list of these very offsets and plan: a skip is seen by poisoning the
 // items in between (a skipped build leaves the poison, a real one overwrites it), and every
@@ -138,27 +162,17 @@ TEST_CASE("device-built work lists: the backward's warp-wide rank mapping equals
 // a zeroed header) must rebuild the exact list.
 TEST_CASE("device-built work lists: rebuild::when_changed skips only an unchanged list") {
   if (!test::instantiated(128)) return;
-  const std::vector<int32_t> first = {476, 2016, 0, 1, 8192, 140, 65};
-  const std::vector<int32_t> second = {2016, 476, 140, 0, 65, 8192, 1};  // same count and total
-  const auto segs_a = varattn::segments::from_lengths(first);
-  const auto segs_b = varattn::segments::from_lengths(second);
-  const int32_t rows = segs_a.total(), segments = static_cast<int32_t>(first.size());
-  const varattn::attention_shape shape{2, 2, 128};
+  rewritable_offsets o;
   test::stream_guard s;
   // One workspace for every plan below, as the op's plan cache gives one a stream.
   thrust::device_vector<uint4> workspace(
-      (varattn::plan::workspace_bytes(segments, rows, shape.head_dim, 64) + 15) / 16);
+      (varattn::plan::workspace_bytes(o.segments, o.rows, o.shape.head_dim, 64) + 15) / 16);
   auto report = varattn::detail::make_pinned_array<varattn::device_report>(1);
   std::memset(report.get(), 0, sizeof(varattn::device_report));
   const varattn::plan_workspace ws{thrust::raw_pointer_cast(workspace.data()),
                                    workspace.size() * sizeof(uint4), report.get()};
-  thrust::device_vector<int32_t> cu(segs_a.offsets());
-  const varattn::device_span<const int32_t> cu_span{thrust::raw_pointer_cast(cu.data()),
-                                                    cu.size()};
-  varattn::attention_options causal;
-  causal.causal = true;
   const auto make = [&](const varattn::attention_options& options, int32_t max_q) {
-    return varattn::plan::on_device(ws, segments, rows, rows, shape, options, max_q);
+    return varattn::plan::on_device(ws, o.segments, o.rows, o.rows, o.shape, options, max_q);
   };
   // The list in the buffer, or count -1 when the items still hold the poison.
   const auto list_of = [&](const varattn::plan& p) {
@@ -194,32 +208,33 @@ TEST_CASE("device-built work lists: rebuild::when_changed skips only an unchange
   // when_changed build on a caller's workspace is refused.
   varattn::build_history history;
   const auto build = [&](varattn::plan& p, varattn::rebuild when) {
-    varattn::build_on_device(p, cu_span, cu_span, s.stream, when, &history);
+    varattn::build_on_device(p, o.cu_span, o.cu_span, s.stream, when, &history);
   };
   const auto is_poisoned = [&](const varattn::plan& p) {
     const auto got = list_of(p);
     return !got.empty() && got[0].segment == -1 && got[0].q_tile == -1;
   };
 
-  // A zeroed header (as the op leaves a new workspace): built, whatever the bytes after it.
+  // A fresh history (as the op's new cache entry has): the first when_changed build is full,
+  // whatever the header holds (zeroed here; the zeroed-header path itself is checked below).
   VARATTN_CUDA_CHECK(cudaMemsetAsync(thrust::raw_pointer_cast(workspace.data()), 0,
                                      varattn::plan::kHeaderBytes, s.stream));
-  auto p = make(causal, -1);
+  auto p = make(o.causal, -1);
   CHECK_THROWS_WITH_AS(
-      varattn::build_on_device(p, cu_span, cu_span, s.stream, varattn::rebuild::when_changed),
+      varattn::build_on_device(p, o.cu_span, o.cu_span, s.stream, varattn::rebuild::when_changed),
       "build_on_device: rebuild::when_changed on a caller's workspace (plan::on_device) needs "
       "that workspace's build_history",
       varattn::error);
   build(p, varattn::rebuild::when_changed);
-  CHECK(same(list_of(p), want(p, first)));
+  CHECK(same(list_of(p), want(p, o.first)));
   // The same offsets and plan: skipped (the poison stays), and `always` writes it again.
   poison_items(p);
   build(p, varattn::rebuild::when_changed);
   CHECK(is_poisoned(p));
   build(p, varattn::rebuild::always);
-  CHECK(same(list_of(p), want(p, first)));
+  CHECK(same(list_of(p), want(p, o.first)));
   // A plan made anew per call (as the op does) with the same parameters: still skipped.
-  auto again = make(causal, -1);
+  auto again = make(o.causal, -1);
   poison_items(again);
   build(again, varattn::rebuild::when_changed);
   CHECK(is_poisoned(again));
@@ -228,40 +243,42 @@ TEST_CASE("device-built work lists: rebuild::when_changed skips only an unchange
   // s.stream: the builds enqueued before must have read it first (under a sanitizer the
   // `always` build above ran after an unsynchronized copy and keyed the new offsets).
   VARATTN_CUDA_CHECK(cudaStreamSynchronize(s.stream));
-  thrust::copy(segs_b.offsets().begin(), segs_b.offsets().end(), cu.begin());
+  thrust::copy(o.segs_b.offsets().begin(), o.segs_b.offsets().end(), o.cu.begin());
   poison_items(again);
   build(again, varattn::rebuild::when_changed);
-  CHECK(same(list_of(again), want(again, second)));
+  CHECK(same(list_of(again), want(again, o.second)));
   // Another plan on the same workspace and offsets (no mask; the short tile): built.
   for (const int32_t max_q : {-1, 64}) {
     CAPTURE(max_q);
     auto other = make(varattn::attention_options{}, max_q);
+    // Without the hint the tile is the causal plan's: only the window tells the lists apart.
+    if (max_q < 0) CHECK(other.tile().block_m == again.tile().block_m);
     poison_items(other);
     build(other, varattn::rebuild::when_changed);
-    CHECK(same(list_of(other), want(other, second)));
+    CHECK(same(list_of(other), want(other, o.second)));
   }
   // A failed build is never taken as unchanged: invalid offsets, reported; the same invalid
   // offsets again, reported again; then the valid ones, built.
   VARATTN_CUDA_CHECK(cudaStreamSynchronize(s.stream));
-  const std::vector<int32_t> saved(cu.begin(), cu.end());
-  cu[2] = cu[1] - 1;  // decreasing
+  const std::vector<int32_t> saved(o.cu.begin(), o.cu.end());
+  o.cu[2] = o.cu[1] - 1;  // decreasing
   for (int round = 0; round < 2; ++round) {
     CAPTURE(round);
     build(again, varattn::rebuild::when_changed);
     CHECK(list_of(again).empty());  // count 0
     CHECK_THROWS_AS(again.raise_device_error(), varattn::error);
   }
-  thrust::copy(saved.begin(), saved.end(), cu.begin());
+  thrust::copy(saved.begin(), saved.end(), o.cu.begin());
   poison_items(again);
   build(again, varattn::rebuild::when_changed);
-  CHECK(same(list_of(again), want(again, second)));
+  CHECK(same(list_of(again), want(again, o.second)));
   CHECK_NOTHROW(again.raise_device_error());
   // The header zeroed: built.
   VARATTN_CUDA_CHECK(cudaMemsetAsync(thrust::raw_pointer_cast(workspace.data()), 0,
                                      varattn::plan::kHeaderBytes, s.stream));
   poison_items(again);
   build(again, varattn::rebuild::when_changed);
-  CHECK(same(list_of(again), want(again, second)));
+  CHECK(same(list_of(again), want(again, o.second)));
 }
 
 // A buffer whose header claims a successful build of these very offsets and plan while its
@@ -357,4 +374,89 @@ TEST_CASE("device-built work lists: rebuild::when_changed never trusts a header 
     varattn::build_on_device(again, cu_span, cu_span, s.stream, when_changed, &history);
     CHECK(!holds_list(again));  // the history has a full build: skipped
   }
+}
+
+// A graph of two when_changed builds on one plan, replayed with the offsets rewritten in place
+// between replays: the capture's first build is full at every replay (build_history), so it
+// writes the current offsets' list (copied aside within the graph), and the second, after the
+// items are poisoned, skips (it follows the first in the same replay: the key matches). Invalid
+// offsets fail both builds (a failed build is never taken as unchanged) and are reported; the
+// next replay with valid offsets writes their list again.
+TEST_CASE("device-built work lists: one graph's builds follow offsets rewritten between replays") {
+  if (!test::instantiated(128)) return;
+  rewritable_offsets o;
+  test::stream_guard s;
+  auto p = varattn::plan::reserve_on_device(o.segments, o.rows, o.rows, o.shape, o.causal);
+  const varattn::device_work work = p.device();
+  auto* items = const_cast<varattn::work_item*>(work.items);
+  const std::size_t item_bytes = std::size_t(work.capacity) * sizeof(varattn::work_item);
+  thrust::device_vector<varattn::work_item> aside(static_cast<std::size_t>(work.capacity));
+  const auto want = [&](const std::vector<int32_t>& lengths) {
+    return test::class_ordered_list(lengths, lengths, p.tile().block_m, p.tile().block_n,
+                                    varattn::detail::window{p.window_left(), p.window_right()},
+                                    p.kernel().groups_segments());
+  };
+  const auto when_changed = varattn::rebuild::when_changed;
+
+  cudaGraph_t graph = nullptr;
+  VARATTN_CUDA_CHECK(cudaStreamBeginCapture(s.stream, cudaStreamCaptureModeGlobal));
+  varattn::build_on_device(p, o.cu_span, o.cu_span, s.stream, when_changed);  // the capture's first
+  VARATTN_CUDA_CHECK(cudaMemcpyAsync(thrust::raw_pointer_cast(aside.data()), items, item_bytes,
+                                     cudaMemcpyDeviceToDevice, s.stream));
+  VARATTN_CUDA_CHECK(cudaMemsetAsync(items, 0xff, item_bytes, s.stream));
+  varattn::build_on_device(p, o.cu_span, o.cu_span, s.stream, when_changed);  // may skip
+  VARATTN_CUDA_CHECK(cudaStreamEndCapture(s.stream, &graph));
+  cudaGraphExec_t exec = nullptr;
+  VARATTN_CUDA_CHECK(cudaGraphInstantiate(&exec, graph, 0));
+
+  const auto replay_with = [&](const std::vector<int32_t>& offsets) {
+    VARATTN_CUDA_CHECK(cudaStreamSynchronize(s.stream));  // thrust writes outside s.stream
+    thrust::copy(offsets.begin(), offsets.end(), o.cu.begin());
+    VARATTN_CUDA_CHECK(cudaGraphLaunch(exec, s.stream));
+    VARATTN_CUDA_CHECK(cudaStreamSynchronize(s.stream));
+  };
+  const auto count = [&] {
+    int32_t c = -1;
+    VARATTN_CUDA_CHECK(cudaMemcpy(&c, work.count, sizeof c, cudaMemcpyDeviceToHost));
+    return c;
+  };
+  const auto first_build_wrote = [&](const std::vector<varattn::work_item>& expected) {
+    std::vector<varattn::work_item> got(expected.size());
+    VARATTN_CUDA_CHECK(cudaMemcpy(got.data(), thrust::raw_pointer_cast(aside.data()),
+                                  got.size() * sizeof(got[0]), cudaMemcpyDeviceToHost));
+    if (count() != static_cast<int32_t>(expected.size())) return false;
+    for (std::size_t i = 0; i < got.size(); ++i) {
+      if (got[i].segment != expected[i].segment || got[i].q_tile != expected[i].q_tile) {
+        return false;
+      }
+    }
+    return true;
+  };
+  const auto second_skipped = [&] {  // the poison is still there
+    varattn::work_item head{};
+    VARATTN_CUDA_CHECK(cudaMemcpy(&head, items, sizeof head, cudaMemcpyDeviceToHost));
+    return head.segment == -1 && head.q_tile == -1;
+  };
+
+  for (int round = 0; round < 2; ++round) {
+    CAPTURE(round);
+    replay_with(o.segs_a.offsets());
+    CHECK(first_build_wrote(want(o.first)));
+    CHECK(second_skipped());
+    CHECK_NOTHROW(p.raise_device_error());
+    replay_with(o.segs_b.offsets());
+    CHECK(first_build_wrote(want(o.second)));
+    CHECK(second_skipped());
+  }
+  std::vector<int32_t> invalid = o.segs_a.offsets();
+  invalid[2] = invalid[1] - 1;  // decreasing
+  replay_with(invalid);
+  CHECK(count() == 0);
+  CHECK_THROWS_AS(p.raise_device_error(), varattn::error);
+  replay_with(o.segs_a.offsets());
+  CHECK(first_build_wrote(want(o.first)));
+  CHECK(second_skipped());
+  CHECK_NOTHROW(p.raise_device_error());
+  VARATTN_CUDA_CHECK(cudaGraphExecDestroy(exec));
+  VARATTN_CUDA_CHECK(cudaGraphDestroy(graph));
 }

@@ -159,15 +159,28 @@ void run_backward(const plan& p, const backward_params<Element>& base_params,
                       static_cast<std::size_t>(params.rows_q) * params.heads_q * params.head_dim,
                       stream);
   }
-  // D for every (q head, row); a warp each, grid-strided.
-  const int64_t warps_needed = std::max(params.rows_q * params.heads_q,
-                                        status != nullptr ? params.rows_k * params.heads_kv : 0);
-  if (warps_needed > 0) {
+  // D for every (q head, row), kItemsPerWarp rows a warp (grid-strided past 2^20 blocks).
+  // The grid is D's: with a rejected plan the same warps stride over every gradient row
+  // instead (fill_nan), at least one block where only keys have rows (a grid of a warp a
+  // gradient row was 16x D's at vit-l14-d64: review of s29).
+  const auto launch_delta = [&](auto lanes) {
+    constexpr int kLanes = decltype(lanes)::value;
+    constexpr int64_t kItemsPerWarp = (32 / kLanes) * kDeltaPasses;
     constexpr int64_t kWarpsPerBlock = kDeltaThreads / 32;
+    const bool fills_keys = status != nullptr && params.rows_k * params.heads_kv > 0;
+    const int64_t warps_needed =
+        std::max<int64_t>((params.rows_q * params.heads_q + kItemsPerWarp - 1) / kItemsPerWarp,
+                          fills_keys ? 1 : 0);
+    if (warps_needed == 0) return;
     const int64_t blocks = std::min<int64_t>((warps_needed + kWarpsPerBlock - 1) / kWarpsPerBlock,
                                              int64_t{1} << 20);
-    launch_kernel(delta_kernel<Element>, dim3(static_cast<unsigned>(blocks)),
+    launch_kernel(delta_kernel<Element, kLanes>, dim3(static_cast<unsigned>(blocks)),
                   dim3(kDeltaThreads), 0, stream, params, status);
+  };
+  switch (delta_lanes(params.head_dim)) {
+    case 8: launch_delta(std::integral_constant<int, 8>{}); break;
+    case 16: launch_delta(std::integral_constant<int, 16>{}); break;
+    default: launch_delta(std::integral_constant<int, 32>{}); break;
   }
 
   if (!layout.has_lists()) {
