@@ -16,7 +16,7 @@ cannot be built by a template. Run from the repository root: python3 tools/gen_w
 import pathlib
 
 SS_N = [32, 64, 80, 128]  # 32: a warpgroup's queries of the head-dim-256 backward's step
-SS_AT_N = [64, 80, 128]
+SS_AT_N = [16, 64, 80, 128]  # 16: a query half of the d64 tail step (kTailQueries)
 SS_BT_N = [128]    # backward/sm90/split_traits.cuh: kHalfChannels
 SS_ATBT_N = [128]
 RS_N = list(range(32, 257, 8))  # every supported head dim (kernel_config.hpp)

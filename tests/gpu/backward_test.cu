@@ -420,6 +420,31 @@ TEST_CASE("backward: Hopper query steps of 128 rows (head dim 64): segments arou
   check_query_steps(64, 128, 14700);
 }
 
+TEST_CASE("backward: Hopper query steps of 128 rows (head dim 64): tail steps of 32 rows") {
+  // A segment's last step with at most 32 rows in it runs at 32 queries, after the CTA's other
+  // steps (sm90/traits.cuh kTailQueries; its dQ in two halves of 16 rows): 1, 16, 17 and 32
+  // rows past a whole step, and 33 (a full step); a segment of one tail step only (16, 17, 32).
+  if (!test::instantiated(64)) return;
+  uint64_t seed = 15300;
+  check_both_masks(64, {16, 17, 32, 33, 129, 144, 145, 160, 161, 288},
+                   {161, 17, 33, 144, 32, 300, 160, 129, 288, 16}, seed);
+  backward_problem window;
+  window.lengths_q = {145, 160, 289};
+  window.heads_q = 2;
+  window.heads_kv = 2;
+  window.head_dim = 64;
+  window.options.window_left = 160;
+  window.options.window_right = 0;
+  CAPTURE(seed);
+  check_backward<__nv_bfloat16>(window, seed++);
+  backward_problem mqa = window;
+  mqa.heads_q = 8;
+  mqa.heads_kv = 1;
+  mqa.options = {};
+  CAPTURE(seed);
+  check_backward<__half>(mqa, seed++);
+}
+
 TEST_CASE("backward: Hopper query steps of 64 rows (head dim 256): segments around the step") {
   // The channel-split kernel (sm90/dkdv_split_kernel.cuh): each consumer warpgroup's S^T is
   // one half of the step's queries; a full step's dQ goes by tensor reductions from boxes

@@ -4,7 +4,7 @@
 //! \file wgmma_ops.cuh
 //! The warpgroup MMA instructions the Hopper kernel issues, m64nNk16 with fp32 accumulators,
 //! bf16 and f16, as overloads on wgmma_shape<Element, N>: mma_ss for N = 32, 64, 80, 128
-//! (the keys of a forward step, the queries of a backward step), mma_ss_at for N = 64, 80, 128
+//! (the keys of a forward step, the queries of a backward step), mma_ss_at for N = 16, 64, 80, 128
 //! (the queries of a backward step), mma_ss_bt for N = 128 and mma_ss_atbt for N = 128
 //! (a channel half of the head-dim-256 backward), mma_rs for every head dim N = 32, 40, ...,
 //! 256.
@@ -160,6 +160,28 @@ __device__ __forceinline__ void mma_ss(wgmma_shape<__half, 128>, float (&d)[16][
         "+f"(d[10][0]), "+f"(d[10][1]), "+f"(d[10][2]), "+f"(d[10][3]), "+f"(d[11][0]), "+f"(d[11][1]), "+f"(d[11][2]), "+f"(d[11][3]),
         "+f"(d[12][0]), "+f"(d[12][1]), "+f"(d[12][2]), "+f"(d[12][3]), "+f"(d[13][0]), "+f"(d[13][1]), "+f"(d[13][2]), "+f"(d[13][3]),
         "+f"(d[14][0]), "+f"(d[14][1]), "+f"(d[14][2]), "+f"(d[14][3]), "+f"(d[15][0]), "+f"(d[15][1]), "+f"(d[15][2]), "+f"(d[15][3])
+      : "l"(a), "l"(b), "r"(static_cast<int>(accumulate)));
+}
+
+__device__ __forceinline__ void mma_ss_at(wgmma_shape<__nv_bfloat16, 16>, float (&d)[2][4],
+    uint64_t a, uint64_t b, bool accumulate) {
+  asm volatile(
+      "{\n.reg .pred p;\nsetp.ne.b32 p, %10, 0;\n"
+      "wgmma.mma_async.sync.aligned.m64n16k16.f32.bf16.bf16 "
+      "{%0, %1, %2, %3, %4, %5, %6, %7"
+      "}, %8, %9, p, 1, 1, 1, 0;\n}\n"
+      : "+f"(d[0][0]), "+f"(d[0][1]), "+f"(d[0][2]), "+f"(d[0][3]), "+f"(d[1][0]), "+f"(d[1][1]), "+f"(d[1][2]), "+f"(d[1][3])
+      : "l"(a), "l"(b), "r"(static_cast<int>(accumulate)));
+}
+
+__device__ __forceinline__ void mma_ss_at(wgmma_shape<__half, 16>, float (&d)[2][4],
+    uint64_t a, uint64_t b, bool accumulate) {
+  asm volatile(
+      "{\n.reg .pred p;\nsetp.ne.b32 p, %10, 0;\n"
+      "wgmma.mma_async.sync.aligned.m64n16k16.f32.f16.f16 "
+      "{%0, %1, %2, %3, %4, %5, %6, %7"
+      "}, %8, %9, p, 1, 1, 1, 0;\n}\n"
+      : "+f"(d[0][0]), "+f"(d[0][1]), "+f"(d[0][2]), "+f"(d[0][3]), "+f"(d[1][0]), "+f"(d[1][1]), "+f"(d[1][2]), "+f"(d[1][3])
       : "l"(a), "l"(b), "r"(static_cast<int>(accumulate)));
 }
 

@@ -32,7 +32,9 @@
 //! the staging barrier (at head dims 32-56, own keys and one dS buffer: neither), and no consumer
 //! issues a cp.async: a warp that issues tensor reductions must not (its cp.async waits would
 //! also wait for the reductions to land: one scoreboard in the SASS; bench/NOTES.md, seventh
-//! session).
+//! session). At head dim 64 (128 queries a step) a segment's last step with at most 32 rows in
+//! it runs at 32 queries, after the CTA's other steps (kTailQueries, step_order): vit's
+//! 1,025-row segments made one step in nine a full step for one row.
 
 #include <varattn/detail/backward/dkdv_kernel.cuh>
 #include <varattn/detail/backward/fragments.cuh>
@@ -85,7 +87,35 @@ struct backward_smem {
   }
 };
 
-//! The producer's copies of query step `item` (head-major over the CTA's q heads) into
+//! The order of a CTA's items (query step, q head): first its main steps, head-major (step,
+//! then head), then, where the CTA's last step is a tail step (at most TailQueries of its
+//! rows in the segment: hopper_backward_traits::kTailQueries), that step of each head, run at
+//! TailQueries queries. Without a tail step, or where TailQueries == T::kQueries (every kernel
+//! but the head-dim-64 one without softcap), the order is head-major over all steps.
+struct step_order {
+  int32_t main_end;    //!< the main steps are [t.step_first, main_end)
+  int32_t main_items;  //!< heads x main steps; items [main_items, items) are tail steps
+  template <class T, int TailQueries>
+  __device__ __forceinline__ static step_order make(const kv_tile& t, int32_t items) {
+    const bool tail = TailQueries < T::kQueries && t.step_end > t.step_first &&
+                      t.seg.q_length - (t.step_end - 1) * T::kQueries <= TailQueries;
+    if (!tail) return {t.step_end, items};
+    const int32_t steps = t.step_end - t.step_first;
+    return {t.step_end - 1, items - items / steps};  // items / steps: the CTA's q heads
+  }
+  //! Item `item`'s step and q head (the producer's: a division where the consumers count).
+  __device__ __forceinline__ void place(const kv_tile& t, int32_t item, int32_t& step,
+                                        int32_t& head) const {
+    if (item >= main_items) {
+      step = main_end, head = t.q_head0 + (item - main_items);
+      return;
+    }
+    const int32_t main_steps = main_end - t.step_first;  // > 0: main_items > item >= 0
+    step = t.step_first + item % main_steps, head = t.q_head0 + item / main_steps;
+  }
+};
+
+//! The producer's copies of query step `item` (in step_order's order, the consumers') into
 //! buffer `buf`: Q and dO by the copy engine from the producer's first thread, their bytes
 //! announced on `full` (rows past the segment arrive as zeros); lse and D by cp.async, one
 //! value a thread (zero there: those rows' Q = dO = 0 make their dV, dK and dQ terms 0,
@@ -94,10 +124,10 @@ template <class T, class Element>
 __device__ __forceinline__ void load_step(const backward_params<Element>& p, const kv_tile& t,
                                           const backward_smem<T>& sm,
                                           float (&rows)[2][2 * T::kQueries], uint64_t* full,
-                                          int32_t item, int buf) {
-  const int32_t steps = t.step_end - t.step_first;
-  const int32_t head = t.head_of(item);
-  const int32_t query0 = (t.step_first + item % steps) * T::kQueries;
+                                          const step_order& order, int32_t item, int buf) {
+  int32_t step, head;
+  order.place(t, item, step, head);
+  const int32_t query0 = step * T::kQueries;
   const int32_t valid = min(T::kQueries, t.seg.q_length - query0);
   const int32_t q_row = t.seg.q_begin + query0;
   const int thread = static_cast<int>(threadIdx.x) - T::kConsumerThreads;
@@ -132,16 +162,18 @@ __device__ __forceinline__ bool group_sees(const kv_tile& t, int32_t query0, int
 //! [key][channel] through the transpose bit (one 64-channel block: M), B = dS [query][key]
 //! K-major, as Q is for S^T (the half's rows of each block: kDqQueries rows, a whole number of
 //! the swizzle's 8-row periods, further). store_dq_chunk takes the result once it is waited
-//! for.
-template <class T, class Element>
-__device__ __forceinline__ void issue_dq_chunk(float (&dq)[T::kDqQueries / 8][4],
+//! for. `Queries`: the step's (T::kQueries, or T::kTailQueries on a tail step; each half
+//! then takes Queries / kDqQueryHalves of them).
+template <class T, class Element, int Queries>
+__device__ __forceinline__ void issue_dq_chunk(float (&dq)[Queries / T::kDqQueryHalves / 8][4],
                                                const backward_smem<T>& sm, int ds_buf, int chunk,
                                                int half, int key_group0, int key_groups) {
-  constexpr wgmma_shape<Element, T::kDqQueries> dq_shape{};
+  constexpr int kPartQueries = Queries / T::kDqQueryHalves;
+  constexpr wgmma_shape<Element, kPartQueries> dq_shape{};
   const uint64_t k_desc =
       descriptor_128b_mn(sm.k() + chunk * T::key_tile::kBlockBytes, T::key_tile::kBlockBytes);
   // The groups' blocks follow one another; the half's rows start as far into each.
-  const uint64_t ds_desc = descriptor_128b(sm.ds(ds_buf, 0) + half * T::kDqQueries * 128);
+  const uint64_t ds_desc = descriptor_128b(sm.ds(ds_buf, 0) + half * kPartQueries * 128);
   fence();  // the previous step's dq registers were read by the stage's stores
 #pragma unroll
   for (int i = 0; i < 4 * T::kWarpgroups; ++i) {
@@ -158,17 +190,18 @@ __device__ __forceinline__ void issue_dq_chunk(float (&dq)[T::kDqQueries / 8][4]
 //! neighbour is the next query, a row apart there). A segment's partial last step is staged
 //! whole: its rows past the segment are clipped by the reductions (dq_tensor_map). The
 //! caller has waited for issue_dq_chunk's group.
-template <class T>
+template <class T, int Queries>
 __device__ __forceinline__ void store_dq_chunk(const backward_smem<T>& sm,
-                                               float (&dq)[T::kDqQueries / 8][4], int chunk,
-                                               int half, int box0) {
+                                               float (&dq)[Queries / T::kDqQueryHalves / 8][4],
+                                               int chunk, int half, int box0) {
+  constexpr int kPartQueries = Queries / T::kDqQueryHalves;
   const int warp = static_cast<int>(threadIdx.x / 32) % 4;
   const int lane = static_cast<int>(threadIdx.x % 32);
   fence_registers(dq);
   // dq[n][e]: channel 64 chunk + 16 warp + lane / 4 (+ 8 for e >= 2), query kDqQueries half +
   // 8 n + 2 (lane % 4) (+ 1 for odd e). A warp's 16 channels lie in one 32-channel box.
   const int channel = chunk * 64 + warp * 16 + lane / 4;
-  const int query0 = half * T::kDqQueries;
+  const int query0 = half * kPartQueries;
   const int box = chunk * 2 + warp / 2;
   // Channels past the head dim's last box (nothing staged); none where the boxes cover
   // every chunk (head dims that are multiples of 64): no test there.
@@ -178,7 +211,7 @@ __device__ __forceinline__ void store_dq_chunk(const backward_smem<T>& sm,
   // two rows apart (four distinct XORs): 32 distinct banks.
   unsigned char* base = sm.dq_box(box0 + box);
 #pragma unroll
-  for (int n = 0; n < T::kDqQueries / 8; ++n) {
+  for (int n = 0; n < kPartQueries / 8; ++n) {
 #pragma unroll
     for (int e = 0; e < 4; ++e) {
       const int query = query0 + n * 8 + (lane % 4) * 2 + e % 2;
@@ -273,15 +306,19 @@ __device__ __forceinline__ void probability_term(float& s, float& dp, bool visib
 }
 
 //! One query step of one consumer warpgroup (`group`: keys [64 group, 64 group + 64) of the
-//! CTA), on buffer `buf` of the ring.
-template <class T, class Modifier, bool AtomicDq, class Element>
+//! CTA), on buffer `buf` of the ring, at `Queries` queries: T::kQueries, or T::kTailQueries
+//! where the step's rows in the segment are no more (its first rows of the buffers; the
+//! caller decides, the same for both warpgroups).
+template <class T, class Modifier, bool AtomicDq, int Queries, class Element>
 __device__ __forceinline__ void backward_step(const backward_params<Element>& p,
                                               const kv_tile& t, const backward_smem<T>& sm,
                                               const float (&rows)[2 * T::kQueries], int group,
                                               const step_place& at, int buf,
                                               float (&dv)[T::kOutTiles][4],
                                               float (&dk)[T::kOutTiles][4]) {
-  constexpr wgmma_shape<Element, T::kQueries> score_shape{};
+  static_assert(Queries == T::kQueries || Queries == T::kTailQueries, "a step or a tail step");
+  constexpr int kScoreTiles = Queries / 8;  // n8 tiles of S^T a warpgroup
+  constexpr wgmma_shape<Element, Queries> score_shape{};
   constexpr wgmma_shape<Element, T::kOutTiles * 8> out_shape{};
   const int warp = static_cast<int>(threadIdx.x / 32) % 4;
   const int lane = static_cast<int>(threadIdx.x % 32);
@@ -297,25 +334,37 @@ __device__ __forceinline__ void backward_step(const backward_params<Element>& p,
   const unsigned char* sq = sm.q(buf);
   const unsigned char* sdo = sm.d_o(buf);
 
-  uint32_t pa[T::kQueries / 16][4];  // P^T, then dS^T: A fragments of dV, dK
-  uint32_t da[T::kQueries / 16][4];
+  uint32_t pa[Queries / 16][4];  // P^T, then dS^T: A fragments of dV, dK
+  uint32_t da[Queries / 16][4];
+  // A tail step's dV and dK terms go to accumulators of its own, the first k16 product
+  // overwriting (scale-d 0: no zeroing instructions), added to dv and dk after the step's last
+  // wait. With dv and dk themselves the accumulators of wgmmas in both the main steps' loop
+  // and the tail steps', ptxas serialized every wgmma of the kernel (C7515: "non wgmma
+  // instructions defining accumulator registers ... between start and end of the pipeline
+  // stage"; all 32 of the main step's HGMMAs then carried gsb0 and a wait, HEAD 5). A tail
+  // step is one a head in a CTA: its 64 FADDs do not count.
+  constexpr bool kTail = Queries < T::kQueries;
+  float tail_dv[T::kOutTiles][4];
+  float tail_dk[T::kOutTiles][4];
+  float(&acc_dv)[T::kOutTiles][4] = kTail ? tail_dv : dv;
+  float(&acc_dk)[T::kOutTiles][4] = kTail ? tail_dk : dk;
   // acc += A^T B over the step's queries as one wgmma group: dV (A = P^T, B = dO) and dK
-  // (A = dS^T, B = Q), B through the transpose bit.
-  const auto issue_out = [&](float(&acc)[T::kOutTiles][4], const uint32_t(&a)[T::kQueries / 16][4],
+  // (A = dS^T, B = Q), B through the transpose bit (a tail step's: acc = A^T B).
+  const auto issue_out = [&](float(&acc)[T::kOutTiles][4], const uint32_t(&a)[Queries / 16][4],
                              const unsigned char* b) {
     const uint64_t b_desc = descriptor_128b_mn(b, T::query_tile::kBlockBytes);
     fence();
 #pragma unroll
-    for (int kc = 0; kc < T::kQueries / 16; ++kc) {
-      mma_rs(out_shape, acc, a[kc], advance(b_desc, kc * 16 * 128), true);
+    for (int kc = 0; kc < Queries / 16; ++kc) {
+      mma_rs(out_shape, acc, a[kc], advance(b_desc, kc * 16 * 128), !kTail || kc > 0);
     }
     commit();
   };
   // dK += dS^T Q. With AtomicDq after the dQ products: the dQ stores then run while it computes.
-  const auto issue_dk = [&] { issue_out(dk, da, sq); };
+  const auto issue_dk = [&] { issue_out(acc_dk, da, sq); };
   if (active) {
-    float s[T::kScoreTiles][4];
-    float dp[T::kScoreTiles][4];
+    float s[kScoreTiles][4];
+    float dp[kScoreTiles][4];
     const uint64_t k_desc = descriptor_128b(sk), q_desc = descriptor_128b(sq);
     const uint64_t v_desc = descriptor_128b(sv), do_desc = descriptor_128b(sdo);
     fence();
@@ -353,7 +402,7 @@ __device__ __forceinline__ void backward_step(const backward_params<Element>& p,
     // the segment's end).
     with_mask_test(partial, [&](auto masked) {
 #pragma unroll
-      for (int n = 0; n < T::kScoreTiles; ++n) {
+      for (int n = 0; n < kScoreTiles; ++n) {
 #pragma unroll
         for (int e = 0; e < 4; ++e) {
           const int col = n * 8 + (lane % 4) * 2 + (e % 2);  // query in the step
@@ -370,13 +419,13 @@ __device__ __forceinline__ void backward_step(const backward_params<Element>& p,
     // With kEarlyDv, dV += P^T dO goes to the tensor cores as soon as P^T is packed: dS^T,
     // its packing and its shared-memory copy below run while it computes. (The copy precedes
     // dK's wgmma: the A registers of a wgmma in flight may not even be read, PTX ISA.)
-    if constexpr (T::kEarlyDv) issue_out(dv, pa, sdo);
+    if constexpr (T::kEarlyDv) issue_out(acc_dv, pa, sdo);
     if constexpr (!Modifier::kSoftcap) {
       wait<T::kEarlyDv ? 1 : 0>();  // dP^T (with kEarlyDv, dV may still run)
       fence_registers(dp);
     }
 #pragma unroll
-    for (int n = 0; n < T::kScoreTiles; ++n) {
+    for (int n = 0; n < kScoreTiles; ++n) {
 #pragma unroll
       for (int e = 0; e < 4; ++e) {
         const int col = n * 8 + (lane % 4) * 2 + (e % 2);
@@ -389,10 +438,10 @@ __device__ __forceinline__ void backward_step(const backward_params<Element>& p,
       }
     }
 #pragma unroll
-    for (int kc = 0; kc < T::kQueries / 16; ++kc) {
+    for (int kc = 0; kc < Queries / 16; ++kc) {
       sm80::pack_a_fragment<Element>(da[kc], dp[2 * kc], dp[2 * kc + 1]);
     }
-    if constexpr (!T::kEarlyDv) issue_out(dv, pa, sdo);
+    if constexpr (!T::kEarlyDv) issue_out(acc_dv, pa, sdo);
     if constexpr (AtomicDq) {
       // dS [query][key] into the warpgroup's swizzled block, from the A fragments of dS^T
       // (a pair of adjacent queries a register): a0 (key g, query 2t), a1 (g + 8, 2t), a2 (g,
@@ -403,17 +452,18 @@ __device__ __forceinline__ void backward_step(const backward_params<Element>& p,
       const int matrix = lane / 8;
       const int key = warp * 16 + (matrix % 2) * 8;
 #pragma unroll
-      for (int kc = 0; kc < T::kQueries / 16; ++kc) {
+      for (int kc = 0; kc < Queries / 16; ++kc) {
         const int query = kc * 16 + (matrix / 2) * 8 + lane % 8;
         stmatrix_x4_trans(s_ds + swizzled_offset_128b(query, key), da[kc]);
       }
     }
     if constexpr (!AtomicDq) issue_dk();
   } else if constexpr (AtomicDq && !T::kDqOwnKeys) {
-    // No keys of this warpgroup seen: its dS block is zero in the CTA's dQ sum.
+    // No keys of this warpgroup seen: its dS block is zero in the CTA's dQ sum (the step's
+    // first Queries rows: all the dQ products read).
     const int i = static_cast<int>(threadIdx.x % 128);
 #pragma unroll
-    for (int part = 0; part < T::kDsBytes / (128 * 16); ++part) {
+    for (int part = 0; part < Queries * 128 / (128 * 16); ++part) {
       *reinterpret_cast<uint4*>(sm.ds(ds_buf, group) + part * 128 * 16 + i * 16) =
           make_uint4(0, 0, 0, 0);
     }
@@ -422,7 +472,8 @@ __device__ __forceinline__ void backward_step(const backward_params<Element>& p,
   if constexpr (AtomicDq) {
     const int32_t head = at.head;
     const int32_t q_row = t.seg.q_begin + query0;  // rows_q < 2^31 (dq_tensor_map)
-    const int32_t valid = min(T::kQueries, t.seg.q_length - query0);  // the step's rows in it
+    // The step's rows in the segment (at most Queries on a tail step: the caller's test).
+    const int32_t valid = min(Queries, t.seg.q_length - query0);
     fence_proxy_async();  // the dS stores, for the dQ wgmma
     if constexpr (T::kDqOwnKeys) {
       // The warpgroup alone (named barrier 4 or 5, its 128 threads; a constant id each, so that
@@ -438,11 +489,11 @@ __device__ __forceinline__ void backward_step(const backward_params<Element>& p,
         const int box0 = group * T::kDqBoxes;
         if (threadIdx.x % 128 == 0) bulk_wait_read<0>();  // its previous boxes were read
         warpgroup_sync();                                  // its dS is in; its boxes free
-        float dq[T::kDqQueries / 8][4];
-        issue_dq_chunk<T, Element>(dq, sm, ds_buf, 0, 0, group, 1);
+        float dq[Queries / T::kDqQueryHalves / 8][4];
+        issue_dq_chunk<T, Element, Queries>(dq, sm, ds_buf, 0, 0, group, 1);
         issue_dk();
         wait<1>();  // dV and dQ (dK may still run)
-        store_dq_chunk<T>(sm, dq, 0, 0, box0);
+        store_dq_chunk<T, Queries>(sm, dq, 0, 0, box0);
         warpgroup_sync();                                  // its boxes are staged
         reduce_dq<T>(p, sm, box0, q_row, valid, head);
       }
@@ -455,15 +506,15 @@ __device__ __forceinline__ void backward_step(const backward_params<Element>& p,
       static_assert(T::kDqChunks * T::kDqQueryHalves == T::kWarpgroups, "a part a warpgroup");
       const int chunk = kHalves ? 0 : group;
       const int half = kHalves ? group : 0;
-      float dq[T::kDqQueries / 8][4];
-      issue_dq_chunk<T, Element>(dq, sm, ds_buf, chunk, half, 0, T::kWarpgroups);
+      float dq[Queries / T::kDqQueryHalves / 8][4];
+      issue_dq_chunk<T, Element, Queries>(dq, sm, ds_buf, chunk, half, 0, T::kWarpgroups);
       if (active) {
         issue_dk();
         wait<1>();  // dV and dQ (dK may still run)
       } else {
         wait<0>();
       }
-      store_dq_chunk<T>(sm, dq, chunk, half, 0);
+      store_dq_chunk<T, Queries>(sm, dq, chunk, half, 0);
       if (group == T::kReducer) {
         named_barrier_sync(1 + T::kWarpgroups, T::kConsumerThreads);  // every chunk is staged
         reduce_dq<T>(p, sm, 0, q_row, valid, head);
@@ -474,6 +525,15 @@ __device__ __forceinline__ void backward_step(const backward_params<Element>& p,
   }
   wait<0>();  // on every path: ptxas then sees no wgmma in flight at the loop's back edge
   if (active) {
+    if constexpr (kTail) {
+      fence_registers(tail_dv);
+      fence_registers(tail_dk);
+#pragma unroll
+      for (int i = 0; i < T::kOutTiles; ++i) {
+#pragma unroll
+        for (int j = 0; j < 4; ++j) dv[i][j] += tail_dv[i][j], dk[i][j] += tail_dk[i][j];
+      }
+    }
     fence_registers(dv);
     fence_registers(dk);
     fence_registers(pa);
@@ -494,7 +554,7 @@ struct step_barriers {
 //! into buffer item % 2 once the consumers have released it. A step is signalled as soon as
 //! its lse and D have landed, before the producer waits to refill the other buffer, so the
 //! signal never waits on the consumers.
-template <class T, class Element>
+template <class T, int TailQueries, class Element>
 __device__ __forceinline__ void produce_steps(const backward_params<Element>& p,
                                               const kv_tile& t, const backward_smem<T>& sm,
                                               float (&rows)[2][2 * T::kQueries],
@@ -511,14 +571,15 @@ __device__ __forceinline__ void produce_steps(const backward_params<Element>& p,
     T::key_tile::load_boxes(p.k_map, sm.k(), &bar.full[0], k_row, t.keys, kv_head);
     T::key_tile::load_boxes(p.v_map, sm.v(), &bar.full[0], k_row, t.keys, kv_head);
   }
-  load_step<T>(p, t, sm, rows, &bar.full[0], 0, 0);
+  const step_order order = step_order::make<T, TailQueries>(t, items);  // the consumers' order
+  load_step<T>(p, t, sm, rows, &bar.full[0], order, 0, 0);
   for (int32_t item = 1; item <= items; ++item) {
     sm80::cp_async_wait<0>();
     mbarrier_arrive(&bar.full[(item - 1) % 2]);
     if (item == items) break;
     const int buf = item % 2;
     if (item >= 2) mbarrier_wait_parked(&bar.empty[buf], ((item - 2) / 2) & 1);
-    load_step<T>(p, t, sm, rows, &bar.full[buf], item, buf);
+    load_step<T>(p, t, sm, rows, &bar.full[buf], order, item, buf);
   }
 }
 
@@ -528,7 +589,7 @@ __device__ __forceinline__ void produce_steps(const backward_params<Element>& p,
 //! step (produce_steps) and the consumer warpgroups, their registers raised, run
 //! `consume(t, sm, group, warp, lane, k_row, items)`. `rows` and `bar` are the kernel's static
 //! shared memory (its size is what require_compiled_in reads).
-template <class T, class Element, class Consume>
+template <class T, int TailQueries = T::kQueries, class Element, class Consume>
 __device__ __forceinline__ void run_roles(const backward_params<Element>& p,
                                           const backward_work& work,
                                           float (&rows)[2][2 * T::kQueries], step_barriers& bar,
@@ -561,7 +622,7 @@ __device__ __forceinline__ void run_roles(const backward_params<Element>& p,
 
   if (group == T::kWarpgroups) {
     set_max_registers<false, T::kProducerRegisters>();
-    produce_steps<T>(p, t, sm, rows, bar, static_cast<int32_t>(k_row), items);
+    produce_steps<T, TailQueries>(p, t, sm, rows, bar, static_cast<int32_t>(k_row), items);
     return;
   }
   set_max_registers<true, T::kConsumerRegisters>();
@@ -582,23 +643,43 @@ __global__ void __launch_bounds__(hopper_backward_traits<Element, HeadDim>::kThr
   __shared__ float rows[2][2 * T::kQueries];  // a step's lse, then D, two buffers
   __shared__ step_barriers bar;
   static_assert(sizeof(rows) + sizeof(bar) <= T::kStaticSmemBytes, "traits' static budget");
-  run_roles<T>(p, work, rows, bar, [&](const kv_tile& t, const backward_smem<T>& sm, int group,
-                                       int warp, int lane, int64_t k_row, int32_t items) {
+  // Tail steps (traits) but with softcap: there its tail step's code cost the main step
+  // 20 / 44 bytes more of spill stores / loads (ptxas).
+  constexpr int kTail = Modifier::kSoftcap ? T::kQueries : T::kTailQueries;
+  run_roles<T, kTail>(p, work, rows, bar, [&](const kv_tile& t, const backward_smem<T>& sm,
+                                              int group, int warp, int lane, int64_t k_row,
+                                              int32_t items) {
     if constexpr (AtomicDq) {
       if (threadIdx.x == T::kReducer * 128) prefetch_tensor_map(&p.dq_map);  // the issuer
     }
     float dv[T::kOutTiles][4] = {};
     float dk[T::kOutTiles][4] = {};
-    // Items are head-major (load_step's order): step, then head, as counters.
+    // Items in load_step's order (step_order): the main steps head-major, step then head as
+    // counters; then the tail steps, one a head (none unless the CTA's last step is one).
+    const step_order order = step_order::make<T, kTail>(t, items);
     int32_t step = t.step_first, head = t.q_head0;
     const full_queries full = full_steps<T>(t, group);
-    for (int32_t item = 0; item < items; ++item) {
+    int32_t item = 0;
+    for (; item < order.main_items; ++item) {
       const int buf = item % 2;
       const step_place at = place_step<T>(t, step, head, group, full);
       mbarrier_wait(&bar.full[buf], (item / 2) & 1);  // the step's tiles (and K, V) are in
-      backward_step<T, Modifier, AtomicDq>(p, t, sm, rows[buf], group, at, buf, dv, dk);
+      backward_step<T, Modifier, AtomicDq, T::kQueries>(p, t, sm, rows[buf], group, at, buf, dv,
+                                                        dk);
       mbarrier_arrive(&bar.empty[buf]);  // backward_step's last wait: its reads are done
-      if (++step == t.step_end) step = t.step_first, ++head;
+      if (++step == order.main_end) step = t.step_first, ++head;
+    }
+    if constexpr (kTail < T::kQueries) {
+      // A loop of its own: beside the main step in one loop body, the tail step's code cost
+      // the main step 56 bytes of spills (ptxas, head dim 64).
+      for (head = t.q_head0; item < items; ++item, ++head) {
+        const int buf = item % 2;
+        const step_place at = place_step<T>(t, order.main_end, head, group, full);
+        mbarrier_wait(&bar.full[buf], (item / 2) & 1);
+        backward_step<T, Modifier, AtomicDq, kTail>(p, t, sm, rows[buf], group, at, buf, dv,
+                                                    dk);
+        mbarrier_arrive(&bar.empty[buf]);
+      }
     }
 
     const int32_t warp_key = group * 64 + warp * 16;  // the warp's first key in the tile

@@ -74,6 +74,15 @@ struct hopper_backward_traits {
   //! (H200 A/B, 2026-12-01, on a tree that also had the unlanded work lists by class: MQA
   //! d64 backward -8.3%, vit-l14-d64 -2.7%; on their first version -7.4%, -2.3%; NOTES.md).
   static constexpr bool kDqOwnKeys = HeadDim <= 64 && kQueries == 64;
+  //! A tail step: a step whose rows in the segment are at most kTailQueries (a segment's
+  //! last, partial step) runs the same code at kTailQueries queries (wgmma N, the k of dV and
+  //! dK, the exp2 and dS elements: a quarter at head dim 64); its Q, dO, lse and D are the
+  //! first rows of the full step's buffers (rows past the segment are zeros there, as in a
+  //! full partial step) and its dQ rows past the segment are clipped by the reductions as
+  //! before. Only at 128 queries (head dim 64), where a one-row step cost a full step: vit's
+  //! 1,025-row segments give 8 of every 81 CTA-steps one row. Elsewhere kTailQueries ==
+  //! kQueries: no tail code.
+  static constexpr int kTailQueries = kQueries == 128 ? 32 : kQueries;
   static constexpr int kDqBoxSets = kDqOwnKeys ? kWarpgroups : 1;
   //! Query blocks of a step's dQ, one a warpgroup where a single 64-channel chunk is summed
   //! over all keys (head dim 64), else 1; kDqQueries: a warpgroup's queries of dQ^T (the
@@ -86,6 +95,9 @@ struct hopper_backward_traits {
   static_assert(kDqQueries * kDqQueryHalves == kQueries && kDqQueries % 16 == 0 &&
                     kDqQueries * 128 % 1024 == 0,
                 "query blocks of whole k16 and swizzle periods");
+  static_assert(kTailQueries % (16 * kDqQueryHalves) == 0 && kTailQueries <= kQueries &&
+                    kTailQueries / kDqQueryHalves * 128 % 1024 == 0,
+                "a tail step's query blocks of whole k16 and swizzle periods");
   //! dS buffers: with no CTA-wide barrier at the step's start, a warpgroup may write the next
   //! step's dS while the other's dQ wgmma still reads this step's (not with kDqOwnKeys: each
   //! reads only its own block, after its own wait).
