@@ -376,20 +376,17 @@ void check_both_masks(int32_t head_dim, const std::vector<int32_t>& lengths_q,
   }
 }
 
-void check_query_steps(int32_t head_dim, int32_t step, uint64_t seed) {
-  if (!test::instantiated(head_dim)) return;
-  check_both_masks(head_dim,
-                   {step - 1, step, step + 1, 2 * step - 1, 2 * step, 2 * step + 1, 3 * step, 1, 0,
-                    5 * step},
-                   {2 * step, step + 1, step - 1, 3 * step, 3, 5 * step, step, step + 10, 17,
-                    2 * step + 1},
-                   seed);
+//! A left window of `window_left` keys over `lengths` (2 query heads on 2), bf16; then the same
+//! lengths as MQA 8:1 (head splits) without a mask, in MqaElement; each case the next seed.
+template <class MqaElement>
+void check_window_then_mqa(int32_t head_dim, const std::vector<int32_t>& lengths,
+                           int32_t window_left, uint64_t& seed) {
   backward_problem window;
-  window.lengths_q = {2 * step, 2 * step + 1, 5 * step};
+  window.lengths_q = lengths;
   window.heads_q = 2;
   window.heads_kv = 2;
   window.head_dim = head_dim;
-  window.options.window_left = step + step / 4;
+  window.options.window_left = window_left;
   window.options.window_right = 0;
   CAPTURE(seed);
   check_backward<__nv_bfloat16>(window, seed++);
@@ -398,7 +395,19 @@ void check_query_steps(int32_t head_dim, int32_t step, uint64_t seed) {
   mqa.heads_kv = 1;
   mqa.options = {};
   CAPTURE(seed);
-  check_backward<__nv_bfloat16>(mqa, seed++);
+  check_backward<MqaElement>(mqa, seed++);
+}
+
+void check_query_steps(int32_t head_dim, int32_t step, uint64_t seed) {
+  if (!test::instantiated(head_dim)) return;
+  check_both_masks(head_dim,
+                   {step - 1, step, step + 1, 2 * step - 1, 2 * step, 2 * step + 1, 3 * step, 1, 0,
+                    5 * step},
+                   {2 * step, step + 1, step - 1, 3 * step, 3, 5 * step, step, step + 10, 17,
+                    2 * step + 1},
+                   seed);
+  check_window_then_mqa<__nv_bfloat16>(head_dim, {2 * step, 2 * step + 1, 5 * step},
+                                       step + step / 4, seed);
   // Around half a step: at head dim 64 each consumer warpgroup sums dQ for one half of the
   // step's queries (sm90/traits.cuh kDqQueryHalves), so a partial last step may end in the
   // first half (the second has no rows), at the halves' edge, or in the second half. Appended
@@ -428,21 +437,7 @@ TEST_CASE("backward: Hopper query steps of 128 rows (head dim 64): tail steps of
   uint64_t seed = 15300;
   check_both_masks(64, {16, 17, 32, 33, 129, 144, 145, 160, 161, 288},
                    {161, 17, 33, 144, 32, 300, 160, 129, 288, 16}, seed);
-  backward_problem window;
-  window.lengths_q = {145, 160, 289};
-  window.heads_q = 2;
-  window.heads_kv = 2;
-  window.head_dim = 64;
-  window.options.window_left = 160;
-  window.options.window_right = 0;
-  CAPTURE(seed);
-  check_backward<__nv_bfloat16>(window, seed++);
-  backward_problem mqa = window;
-  mqa.heads_q = 8;
-  mqa.heads_kv = 1;
-  mqa.options = {};
-  CAPTURE(seed);
-  check_backward<__half>(mqa, seed++);
+  check_window_then_mqa<__half>(64, {145, 160, 289}, 160, seed);
 }
 
 TEST_CASE("backward: Hopper query steps of 64 rows (head dim 256): segments around the step") {

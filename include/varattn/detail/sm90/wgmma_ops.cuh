@@ -5,7 +5,8 @@
 //! The warpgroup MMA instructions the Hopper kernel issues, m64nNk16 with fp32 accumulators,
 //! bf16 and f16, as overloads on wgmma_shape<Element, N>: mma_ss for N = 32, 64, 80, 128
 //! (the keys of a forward step, the queries of a backward step), mma_ss_at for N = 16, 64, 80, 128
-//! (the queries of a backward step), mma_ss_bt for N = 128 and mma_ss_atbt for N = 128
+//! (the queries of a backward step; 16: a query half of the head-dim-64 tail step), mma_ss_bt
+//! for N = 128 and mma_ss_atbt for N = 128
 //! (a channel half of the head-dim-256 backward), mma_rs for every head dim N = 32, 40, ...,
 //! 256.
 //!   mma_ss: A and B K-major from shared memory (S = Q K^T: Q [row][channel], K [key][channel]).

@@ -33,8 +33,8 @@
 //! issues a cp.async: a warp that issues tensor reductions must not (its cp.async waits would
 //! also wait for the reductions to land: one scoreboard in the SASS; bench/NOTES.md, seventh
 //! session). At head dim 64 (128 queries a step) a segment's last step with at most 32 rows in
-//! it runs at 32 queries, after the CTA's other steps (kTailQueries, step_order): vit's
-//! 1,025-row segments made one step in nine a full step for one row.
+//! it runs at 32 queries, after the CTA's other steps (kTailQueries, step_order): in vit's
+//! 1,025-row segments 8 of a (segment, head)'s 81 CTA-steps were full steps for one row.
 
 #include <varattn/detail/backward/dkdv_kernel.cuh>
 #include <varattn/detail/backward/fragments.cuh>
@@ -104,7 +104,7 @@ struct step_order {
     return {t.step_end - 1, items - items / steps};  // items / steps: the CTA's q heads
   }
   //! Item `item`'s step and q head (the producer's: a division where the consumers count).
-  __device__ __forceinline__ void place(const kv_tile& t, int32_t item, int32_t& step,
+  __device__ __forceinline__ void locate(const kv_tile& t, int32_t item, int32_t& step,
                                         int32_t& head) const {
     if (item >= main_items) {
       step = main_end, head = t.q_head0 + (item - main_items);
@@ -126,7 +126,7 @@ __device__ __forceinline__ void load_step(const backward_params<Element>& p, con
                                           float (&rows)[2][2 * T::kQueries], uint64_t* full,
                                           const step_order& order, int32_t item, int buf) {
   int32_t step, head;
-  order.place(t, item, step, head);
+  order.locate(t, item, step, head);
   const int32_t query0 = step * T::kQueries;
   const int32_t valid = min(T::kQueries, t.seg.q_length - query0);
   const int32_t q_row = t.seg.q_begin + query0;
@@ -156,11 +156,12 @@ __device__ __forceinline__ bool group_sees(const kv_tile& t, int32_t query0, int
          t.mask.first_key(query0) < group_key0 + 64;
 }
 
-//! Issues dQ^T(channels [64 chunk, + 64) x queries [kDqQueries half, + kDqQueries)) = K^T dS^T
+//! Issues dQ^T(channels [64 chunk, + 64) x queries [P half, + P)) = K^T dS^T, P = Queries /
+//! kDqQueryHalves,
 //! over the keys of warpgroups [key_group0, + key_groups) (their 64-key blocks of dS follow
 //! one another in shared memory, as their rows of K do) as one wgmma group: A = K
 //! [key][channel] through the transpose bit (one 64-channel block: M), B = dS [query][key]
-//! K-major, as Q is for S^T (the half's rows of each block: kDqQueries rows, a whole number of
+//! K-major, as Q is for S^T (the half's rows of each block: P rows, a whole number of
 //! the swizzle's 8-row periods, further). store_dq_chunk takes the result once it is waited
 //! for. `Queries`: the step's (T::kQueries, or T::kTailQueries on a tail step; each half
 //! then takes Queries / kDqQueryHalves of them).
@@ -198,7 +199,7 @@ __device__ __forceinline__ void store_dq_chunk(const backward_smem<T>& sm,
   const int warp = static_cast<int>(threadIdx.x / 32) % 4;
   const int lane = static_cast<int>(threadIdx.x % 32);
   fence_registers(dq);
-  // dq[n][e]: channel 64 chunk + 16 warp + lane / 4 (+ 8 for e >= 2), query kDqQueries half +
+  // dq[n][e]: channel 64 chunk + 16 warp + lane / 4 (+ 8 for e >= 2), query kPartQueries half +
   // 8 n + 2 (lane % 4) (+ 1 for odd e). A warp's 16 channels lie in one 32-channel box.
   const int channel = chunk * 64 + warp * 16 + lane / 4;
   const int query0 = half * kPartQueries;
@@ -338,11 +339,10 @@ __device__ __forceinline__ void backward_step(const backward_params<Element>& p,
   uint32_t da[Queries / 16][4];
   // A tail step's dV and dK terms go to accumulators of its own, the first k16 product
   // overwriting (scale-d 0: no zeroing instructions), added to dv and dk after the step's last
-  // wait. With dv and dk themselves the accumulators of wgmmas in both the main steps' loop
-  // and the tail steps', ptxas serialized every wgmma of the kernel (C7515: "non wgmma
-  // instructions defining accumulator registers ... between start and end of the pipeline
-  // stage"; all 32 of the main step's HGMMAs then carried gsb0 and a wait, HEAD 5). A tail
-  // step is one a head in a CTA: its 64 FADDs do not count.
+  // wait: with dv and dk the accumulators of wgmmas in two loops (the main steps' and the tail
+  // steps'), ptxas serialized every wgmma of the kernel (warning C7515; the main step's 32
+  // HGMMAs each waited, against 5 waits without the tail). One tail step a head in a CTA: its
+  // 64 FADDs do not count.
   constexpr bool kTail = Queries < T::kQueries;
   float tail_dv[T::kOutTiles][4];
   float tail_dk[T::kOutTiles][4];
@@ -645,8 +645,8 @@ __global__ void __launch_bounds__(hopper_backward_traits<Element, HeadDim>::kThr
   static_assert(sizeof(rows) + sizeof(bar) <= T::kStaticSmemBytes, "traits' static budget");
   // Tail steps (traits) but with softcap: there its tail step's code cost the main step
   // 20 / 44 bytes more of spill stores / loads (ptxas).
-  constexpr int kTail = Modifier::kSoftcap ? T::kQueries : T::kTailQueries;
-  run_roles<T, kTail>(p, work, rows, bar, [&](const kv_tile& t, const backward_smem<T>& sm,
+  constexpr int kTailQueries = Modifier::kSoftcap ? T::kQueries : T::kTailQueries;
+  run_roles<T, kTailQueries>(p, work, rows, bar, [&](const kv_tile& t, const backward_smem<T>& sm,
                                               int group, int warp, int lane, int64_t k_row,
                                               int32_t items) {
     if constexpr (AtomicDq) {
@@ -656,7 +656,7 @@ __global__ void __launch_bounds__(hopper_backward_traits<Element, HeadDim>::kThr
     float dk[T::kOutTiles][4] = {};
     // Items in load_step's order (step_order): the main steps head-major, step then head as
     // counters; then the tail steps, one a head (none unless the CTA's last step is one).
-    const step_order order = step_order::make<T, kTail>(t, items);
+    const step_order order = step_order::make<T, kTailQueries>(t, items);
     int32_t step = t.step_first, head = t.q_head0;
     const full_queries full = full_steps<T>(t, group);
     int32_t item = 0;
@@ -669,14 +669,14 @@ __global__ void __launch_bounds__(hopper_backward_traits<Element, HeadDim>::kThr
       mbarrier_arrive(&bar.empty[buf]);  // backward_step's last wait: its reads are done
       if (++step == order.main_end) step = t.step_first, ++head;
     }
-    if constexpr (kTail < T::kQueries) {
+    if constexpr (kTailQueries < T::kQueries) {
       // A loop of its own: beside the main step in one loop body, the tail step's code cost
       // the main step 56 bytes of spills (ptxas, head dim 64).
       for (head = t.q_head0; item < items; ++item, ++head) {
         const int buf = item % 2;
         const step_place at = place_step<T>(t, order.main_end, head, group, full);
         mbarrier_wait(&bar.full[buf], (item / 2) & 1);
-        backward_step<T, Modifier, AtomicDq, kTail>(p, t, sm, rows[buf], group, at, buf, dv,
+        backward_step<T, Modifier, AtomicDq, kTailQueries>(p, t, sm, rows[buf], group, at, buf, dv,
                                                     dk);
         mbarrier_arrive(&bar.empty[buf]);
       }

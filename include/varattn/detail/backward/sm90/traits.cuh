@@ -47,7 +47,6 @@ struct hopper_backward_traits {
   //! A warpgroup's dS of a step, [kQueries queries][64 keys]: one 64-column block of the
   //! step's [kQueries][128 keys] (K-major: B of dQ^T = K^T dS^T, as Q is of S^T = K Q^T).
   static constexpr int kDsBytes = kQueries * 128;
-  static constexpr int kScoreTiles = kQueries / 8;  //!< n8 tiles of S^T a warpgroup
   static constexpr int kOutTiles = HeadDim / 8;     //!< n8 tiles of dK, dV (wgmma N = HeadDim)
   static constexpr int kKSteps = (HeadDim + 15) / 16;  //!< k16 steps (zero-padded columns)
   //! 64-channel blocks of dQ^T += K^T dS^T (M = channels: wgmma's 64 rows, whatever the
@@ -81,7 +80,7 @@ struct hopper_backward_traits {
   //! full partial step) and its dQ rows past the segment are clipped by the reductions as
   //! before. Only at 128 queries (head dim 64), where a one-row step cost a full step: vit's
   //! 1,025-row segments give 8 of every 81 CTA-steps one row. Elsewhere kTailQueries ==
-  //! kQueries: no tail code.
+  //! kQueries: no tail code; nor with softcap, where the kernel turns it off (spills).
   static constexpr int kTailQueries = kQueries == 128 ? 32 : kQueries;
   static constexpr int kDqBoxSets = kDqOwnKeys ? kWarpgroups : 1;
   //! Query blocks of a step's dQ, one a warpgroup where a single 64-channel chunk is summed
