@@ -105,7 +105,7 @@ struct step_order {
   }
   //! Item `item`'s step and q head (the producer's: a division where the consumers count).
   __device__ __forceinline__ void locate(const kv_tile& t, int32_t item, int32_t& step,
-                                        int32_t& head) const {
+                                         int32_t& head) const {
     if (item >= main_items) {
       step = main_end, head = t.q_head0 + (item - main_items);
       return;
@@ -157,14 +157,12 @@ __device__ __forceinline__ bool group_sees(const kv_tile& t, int32_t query0, int
 }
 
 //! Issues dQ^T(channels [64 chunk, + 64) x queries [P half, + P)) = K^T dS^T, P = Queries /
-//! kDqQueryHalves,
-//! over the keys of warpgroups [key_group0, + key_groups) (their 64-key blocks of dS follow
-//! one another in shared memory, as their rows of K do) as one wgmma group: A = K
-//! [key][channel] through the transpose bit (one 64-channel block: M), B = dS [query][key]
-//! K-major, as Q is for S^T (the half's rows of each block: P rows, a whole number of
-//! the swizzle's 8-row periods, further). store_dq_chunk takes the result once it is waited
-//! for. `Queries`: the step's (T::kQueries, or T::kTailQueries on a tail step; each half
-//! then takes Queries / kDqQueryHalves of them).
+//! kDqQueryHalves (`Queries`: the step's, T::kQueries or T::kTailQueries on a tail step), over
+//! the keys of warpgroups [key_group0, + key_groups) (their 64-key blocks of dS follow one
+//! another in shared memory, as their rows of K do) as one wgmma group: A = K [key][channel]
+//! through the transpose bit (one 64-channel block: M), B = dS [query][key] K-major, as Q is
+//! for S^T (the half's rows of each block: P rows, a whole number of the swizzle's 8-row
+//! periods, further). store_dq_chunk takes the result once it is waited for.
 template <class T, class Element, int Queries>
 __device__ __forceinline__ void issue_dq_chunk(float (&dq)[Queries / T::kDqQueryHalves / 8][4],
                                                const backward_smem<T>& sm, int ds_buf, int chunk,
@@ -647,8 +645,8 @@ __global__ void __launch_bounds__(hopper_backward_traits<Element, HeadDim>::kThr
   // 20 / 44 bytes more of spill stores / loads (ptxas).
   constexpr int kTailQueries = Modifier::kSoftcap ? T::kQueries : T::kTailQueries;
   run_roles<T, kTailQueries>(p, work, rows, bar, [&](const kv_tile& t, const backward_smem<T>& sm,
-                                              int group, int warp, int lane, int64_t k_row,
-                                              int32_t items) {
+                                                     int group, int warp, int lane, int64_t k_row,
+                                                     int32_t items) {
     if constexpr (AtomicDq) {
       if (threadIdx.x == T::kReducer * 128) prefetch_tensor_map(&p.dq_map);  // the issuer
     }
