@@ -438,6 +438,9 @@ TEST_CASE("backward: Hopper query steps of 128 rows (head dim 64): tail steps of
   check_both_masks(64, {16, 17, 32, 33, 129, 144, 145, 160, 161, 288},
                    {161, 17, 33, 144, 32, 300, 160, 129, 288, 16}, seed);
   check_window_then_mqa<__half>(64, {145, 160, 289}, 160, seed);
+  // A tail step across a left window edge: rows 256-287 of 288 see keys from 96 on, so in the
+  // k tile of keys 0-127 warpgroup 0 (keys 0-63) is inactive and warpgroup 1 masked.
+  check_window_then_mqa<__half>(64, {288, 33}, 160, seed);
 }
 
 TEST_CASE("backward: Hopper query steps of 64 rows (head dim 256): segments around the step") {

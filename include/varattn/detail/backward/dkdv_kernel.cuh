@@ -35,6 +35,10 @@ struct kv_tile {
   int32_t keys;        //!< keys of the tile inside the segment
   int32_t step_first;  //!< query steps [step_first, step_end) of kv_queries rows
   int32_t step_end;
+  //! Step s holds the queries [query_origin + s rows, + rows) (query0()): 0, steps on
+  //! multiples of the step's rows from the segment's query 0; or, placed FromFirstQuery, the
+  //! tile's first query that sees one of its keys, with step_first 0 (place()).
+  int32_t query_origin;
   //! The grid's head index: kv head x backward_head_splits + split (the kv head alone
   //! without splits); the CTA's q heads are [q_head0, q_head0 + split_heads).
   int32_t unit;
@@ -55,11 +59,26 @@ struct kv_tile {
   __device__ __forceinline__ int32_t items(int32_t split_heads) const {
     return split_heads * (step_end - step_first);
   }
+  //! The first query (in the segment) of step `step` of `step_rows` rows.
+  __device__ __forceinline__ int32_t query0(int32_t step, int32_t step_rows) const {
+    return query_origin + step * step_rows;
+  }
 
   //! With seg and mask set: the tile is k tile `k_tile` of `tile_keys` keys, and the query
   //! steps of `step_rows` rows that see its keys. Query i sees key j iff min_offset <= j - i
   //! <= max_offset: the queries [key0 - max_offset, key0 + keys - 1 - min_offset] (int64: the
-  //! offsets may be INT32_MIN / INT32_MAX).
+  //! offsets may be INT32_MIN / INT32_MAX), clipped to the segment. The steps lie on
+  //! multiples of step_rows from the segment's query 0 (query_origin 0: a constant the
+  //! kernels' code folds), or, FromFirstQuery, start at the first of those queries: a causal
+  //! tile whose first key is off the multiples (80-row steps on 128-key tiles) would else
+  //! start with rows that see none of its keys and cross its diagonal in three steps, not two
+  //! (bench/experiments/causal_backward_gap.md). Only where the step does not divide the tile
+  //! (run_roles): elsewhere an equal-length causal tile's steps are the same on both grids,
+  //! and the kernels keep their code (bench/experiments/causal_backward_gap_d256.md). The
+  //! last step's rows past q_last inside the segment see none of the tile's keys (the mask
+  //! test hides them); rows past the segment may run unmasked, in a full step too, as on the
+  //! fixed grid: their Q, dO, lse and D load as zeros and their dQ is clipped.
+  template <bool FromFirstQuery = false>
   __device__ __forceinline__ void place(int k_tile, int32_t tile_keys, int32_t step_rows) {
     key0 = k_tile * tile_keys;
     keys = min(tile_keys, seg.k_length - key0);
@@ -67,8 +86,17 @@ struct kv_tile {
     const int64_t last = int64_t{key0} + keys - 1 - mask.min_offset;
     const int64_t q_first = first < 0 ? 0 : first;
     const int64_t q_last = last < seg.q_length - 1 ? last : seg.q_length - 1;
-    step_first = static_cast<int32_t>(q_first / step_rows);
-    step_end = q_last < q_first ? step_first : static_cast<int32_t>(q_last / step_rows) + 1;
+    if constexpr (FromFirstQuery) {
+      // q_first <= q_last < q_length where there is a step: no int32 overflow below.
+      const bool any = q_last >= q_first;
+      query_origin = any ? static_cast<int32_t>(q_first) : 0;
+      step_first = 0;
+      step_end = any ? static_cast<int32_t>((q_last - q_first) / step_rows) + 1 : 0;
+    } else {
+      query_origin = 0;
+      step_first = static_cast<int32_t>(q_first / step_rows);
+      step_end = q_last < q_first ? step_first : static_cast<int32_t>(q_last / step_rows) + 1;
+    }
   }
 };
 
@@ -108,7 +136,7 @@ __device__ __forceinline__ void load_query_step(const backward_params<Element>& 
   using T = backward_traits<Element, HeadDim>;
   const int32_t steps = t.step_end - t.step_first;
   const int32_t head = t.head_of(item);
-  const int32_t query0 = (t.step_first + item % steps) * T::kKvQueries;
+  const int32_t query0 = t.query0(t.step_first + item % steps, T::kKvQueries);
   const int32_t rows = min(T::kKvQueries, t.seg.q_length - query0);
   const int64_t q_row = int64_t{t.seg.q_begin} + query0;
   load_rows_async<T, T::kKvQueries, T::kKvThreads>(sm.q(buf), p.q.at(q_row, head),
@@ -150,7 +178,7 @@ __device__ __forceinline__ void dkdv_pass(
   if (items > 0) load_query_step<Element, HeadDim>(p, t, sm, 0, 0);
   for (int32_t item = 0; item < items; ++item) {
     const int buf = T::kKvBuffers == 2 ? item % 2 : 0;
-    const int32_t query0 = (t.step_first + item % steps) * T::kKvQueries;
+    const int32_t query0 = t.query0(t.step_first + item % steps, T::kKvQueries);
     sm80::cp_async_wait<0>();
     __syncthreads();  // this step's tiles are in; every warp is done with the other buffer
     if (T::kKvBuffers == 2 && item + 1 < items) {

@@ -98,7 +98,7 @@ struct step_order {
   template <class T, int TailQueries>
   __device__ __forceinline__ static step_order make(const kv_tile& t, int32_t items) {
     const bool tail = TailQueries < T::kQueries && t.step_end > t.step_first &&
-                      t.seg.q_length - (t.step_end - 1) * T::kQueries <= TailQueries;
+                      t.seg.q_length - t.query0(t.step_end - 1, T::kQueries) <= TailQueries;
     if (!tail) return {t.step_end, items};
     const int32_t steps = t.step_end - t.step_first;
     return {t.step_end - 1, items - items / steps};  // items / steps: the CTA's q heads
@@ -127,7 +127,7 @@ __device__ __forceinline__ void load_step(const backward_params<Element>& p, con
                                           const step_order& order, int32_t item, int buf) {
   int32_t step, head;
   order.locate(t, item, step, head);
-  const int32_t query0 = step * T::kQueries;
+  const int32_t query0 = t.query0(step, T::kQueries);
   const int32_t valid = min(T::kQueries, t.seg.q_length - query0);
   const int32_t q_row = t.seg.q_begin + query0;
   const int thread = static_cast<int>(threadIdx.x) - T::kConsumerThreads;
@@ -275,7 +275,7 @@ __device__ __forceinline__ step_place place_step(const kv_tile& t, int32_t step,
   static_assert(T::kWarpgroups == 2 && (kKeysSplit || T::kKeys == 64),
                 "group_sees of both warpgroups, or of the one 64-key block");
   step_place at;
-  at.query0 = step * T::kQueries;
+  at.query0 = t.query0(step, T::kQueries);
   at.head = head;
   if (at.query0 >= full.lo && at.query0 <= full.hi) {  // the common step: two compares
     at.active = at.runs = true;
@@ -605,7 +605,10 @@ __device__ __forceinline__ void run_roles(const backward_params<Element>& p,
   const int lane = static_cast<int>(threadIdx.x % 32);
 
   t.mask = segment_mask::make(p.mask, t.seg.q_length, t.seg.k_length);
-  t.place(k_tile, T::kKeys, T::kQueries);
+  // Steps from the tile's first visible query where the step does not divide the tile (head
+  // dim 128: 80 rows, 128 keys); elsewhere the fixed grid, whose steps are the same for
+  // equal-length causal tiles (kv_tile::place).
+  t.place<T::kKeys % T::kQueries != 0>(k_tile, T::kKeys, T::kQueries);
 
   const int64_t k_row = int64_t{t.seg.k_begin} + t.key0;
   const int32_t items = t.items(p.split_heads);
