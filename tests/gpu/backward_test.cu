@@ -570,6 +570,29 @@ TEST_CASE("backward: every kernel variant, small (for the sanitizers)") {
   }
 }
 
+TEST_CASE("backward: causal tiles over several query steps, small (for the sanitizers)") {
+  // The case above has at most one query step a tile; here a causal key tile runs several,
+  // starting at its first visible query (at head dim 128 off the 80-row step grid), with a
+  // partial last step (250 rows), a d64 tail step (150 = 128 + 22 rows) and q shorter than k
+  // (bottom-right aligned: every key tile up to the 200th key sees row 0). Small enough for
+  // racecheck; the deterministic path is the other cases'.
+  uint64_t seed = 15400;
+  for (const int32_t d : {64, 128, 256}) {
+    if (!test::instantiated(d)) continue;
+    CAPTURE(d);
+    CAPTURE(seed);
+    backward_problem pr;
+    pr.lengths_q = {250, 150, 100};
+    pr.lengths_k = {250, 150, 300};
+    pr.head_dim = d;
+    pr.options.causal = true;
+    pr.variants = {test::variant::fused_built_on_device};
+    pr.repeat = false;
+    pr.deterministic = {false};
+    check_backward<__nv_bfloat16>(pr, seed++);
+  }
+}
+
 // A segment's partial last query step spans rows past the segment's end; their dQ must reach no
 // other segment's rows (the Hopper kernels clip them: dq_tensor_map; at head dim 256 they are
 // left out of the register reductions). Those rows load as zeros, so their dQ is exactly 0,
