@@ -5,6 +5,7 @@
 # bench/run_method.py); then compare.py in fp16 on main, causal and serving (the thirty-first
 # session's call 6 with --dtype fp16 and a shorter deadline).
 #   bash bench/experiments/fp16_table_and_forward_profile_call_b.sh "$OUT"
+# VARATTN_NO_COMPARE=1: the profiles only (after forward_vs_fa4_profile_call1.sh).
 set -u
 out=$1
 start=$(date +%s)
@@ -23,6 +24,11 @@ for w in llm-d128 vl-full-d80; do
   rm -f /tmp/ncu/$n.ncu-rep
   stamp "ncu $w: $(grep -m1 -h 'Duration' /tmp/ncu/$n.txt | tr -s ' ')"
 done
+if [[ ${VARATTN_NO_COMPARE:-0} == 1 ]]; then
+  tar czf "$out/ncu_fa4.tgz" -C /tmp ncu
+  stamp "done (no compare)"
+  exit 0
+fi
 left=$((560 - ($(date +%s) - start)))
 VARATTN_STAGES=compare VARATTN_COMPARE_ARGS="--quick --dtype fp16 --pass fwd,fwdbwd --workloads main,causal,serving --skip flex,loop_bound,loop_split,mem_eff --deadline-s $((left - 50))" \
   VARATTN_BUDGET_S=$((left - 10)) VARATTN_DEADLINE_S=$((left - 5)) bash bench/run_on_gpu.sh "$out"
