@@ -26,3 +26,5 @@ for w in vit-l14-d64 llm-d128; do
   rm -f "$out/$n.ncu-rep"
 done
 stamp done
+# The device tool returns a few files a call: one archive.
+(cd "$out" && tar czf all.tgz --exclude=all.tgz . && find . -type f ! -name all.tgz -delete)

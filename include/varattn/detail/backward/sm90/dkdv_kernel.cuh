@@ -630,6 +630,60 @@ __device__ __forceinline__ void run_roles(const backward_params<Element>& p,
   consume(t, sm, group, warp, lane, k_row, items);
 }
 
+//! The CTA's dK (times scale) and dV without head splits, through shared memory: from the
+//! fragments (a thread's register pairs are two channels of one key, so straight to global
+//! memory they are 4-byte stores a row apart: the store queue held the CTA's end ~1,400 cycles
+//! longer than FA4's at d64, NOTES thirty-second) into a [key][channel] tile of each, then
+//! 16-byte vectors of whole rows to d_k and d_v, rows from t.keys on (past the segment) left
+//! out. The tiles take K's, V's and the Q/dO ring's space, which no product reads once every
+//! consumer has passed the barrier below (the dQ boxes, which tensor reductions may still
+//! read, lie beyond). A row's pitch is an odd number of 16-byte units, so a fragment store's
+//! 8 rows of 4 words fall on 32 banks. Each warp reads back only the 16 rows it wrote.
+template <class T, int HeadDim, class Element>
+__device__ __forceinline__ void store_dkdv_staged(const backward_params<Element>& p,
+                                                  const kv_tile& t, const backward_smem<T>& sm,
+                                                  const float (&dk)[T::kOutTiles][4],
+                                                  const float (&dv)[T::kOutTiles][4],
+                                                  int64_t k_row, int group, int warp, int lane) {
+  using mma = sm80::mma_16816<Element>;
+  constexpr int kUnits = HeadDim / 8;                       // 16-byte units of a row
+  constexpr int kPitch = (kUnits % 2 == 0 ? kUnits + 1 : kUnits) * 16;  // bytes
+  constexpr int kTileBytes = T::kKeys * kPitch;
+  static_assert(2 * kTileBytes <= 2 * T::key_tile::kBytes + 4 * T::query_tile::kBytes,
+                "dK and dV fit K, V and the Q/dO ring");
+  named_barrier_sync(1, T::kConsumerThreads);  // every product (K, V, Q, dO reads) retired
+  const int warp_key = group * 64 + warp * 16;  // the warp's first key in the tile
+  unsigned char* const tiles[2] = {sm.k(), sm.k() + kTileBytes};
+  const float (*const accs[2])[4] = {dk, dv};
+#pragma unroll
+  for (int which = 0; which < 2; ++which) {
+    const float factor = which == 0 ? p.scale : 1.f;
+#pragma unroll
+    for (int n = 0; n < T::kOutTiles; ++n) {
+#pragma unroll
+      for (int half = 0; half < 2; ++half) {
+        const int key = warp_key + lane / 4 + half * 8;
+        *reinterpret_cast<uint32_t*>(tiles[which] + key * kPitch + n * 16 + (lane % 4) * 4) =
+            mma::pack(accs[which][n][2 * half] * factor, accs[which][n][2 * half + 1] * factor);
+      }
+    }
+  }
+  __syncwarp();
+  const int rows = t.keys - warp_key;  // the warp's rows in the segment (may be <= 0)
+#pragma unroll
+  for (int which = 0; which < 2; ++which) {
+    const device_rows<Element>& grad = which == 0 ? p.d_k : p.d_v;
+#pragma unroll
+    for (int i = lane; i < 16 * kUnits; i += 32) {
+      const int row = i / kUnits, unit = i % kUnits;
+      if (row >= rows) continue;
+      const uint4 value =
+          *reinterpret_cast<const uint4*>(tiles[which] + (warp_key + row) * kPitch + unit * 16);
+      *reinterpret_cast<uint4*>(grad.at(k_row + warp_key + row, t.unit) + unit * 8) = value;
+    }
+  }
+}
+
 #endif  // __CUDA_ARCH_FEAT_SM90_ALL
 
 //! CTA per (k tile of kKeys keys, kv head); grid and work as the sm80 dK/dV kernel's, with
@@ -683,9 +737,13 @@ __global__ void __launch_bounds__(hopper_backward_traits<Element, HeadDim>::kThr
       }
     }
 
-    const int32_t warp_key = group * 64 + warp * 16;  // the warp's first key in the tile
-    store_dkdv<false, HeadDim>(p, t, dv, k_row + warp_key, t.keys - warp_key, lane);
-    store_dkdv<true, HeadDim>(p, t, dk, k_row + warp_key, t.keys - warp_key, lane);
+    if (p.head_splits == 1) {
+      store_dkdv_staged<T, HeadDim>(p, t, sm, dk, dv, k_row, group, warp, lane);
+    } else {  // float32 partials (backward_layout), each warp's 16 rows from registers
+      const int32_t warp_key = group * 64 + warp * 16;  // the warp's first key in the tile
+      store_dkdv<false, HeadDim>(p, t, dv, k_row + warp_key, t.keys - warp_key, lane);
+      store_dkdv<true, HeadDim>(p, t, dk, k_row + warp_key, t.keys - warp_key, lane);
+    }
     if constexpr (AtomicDq) {
       // dQ's last reductions done before the CTA exits (after the stores: they drain meanwhile).
       bulk_wait<0>();  // the threads that issued tensor reductions wait; the others pass
