@@ -9,6 +9,7 @@
 set -u
 out=$1
 start=$(date +%s)
+. bench/experiments/ncu_full.sh
 stamp() { echo "[$(($(date +%s) - start)) s] $*"; }
 bash bench/install_anchors.sh unpack
 (VARATTN_STAGES=configure,build VARATTN_CMAKE_ARGS="-DVARATTN_HEAD_DIMS=64;72;80;128;256 -DVARATTN_BUILD_TESTS=OFF -DVARATTN_BUILD_EXAMPLES=OFF" \
@@ -21,13 +22,8 @@ stamp "build: $(tail -1 "$out/b.log")"
 mkdir -p "$out/ncu"
 for w in llm-d128 vl-full-d80; do
   n=ours_fwd_${w//-/_}
-  ncu --clock-control none --set full --kernel-name regex:forward_kernel --launch-skip 3 --launch-count 1 \
-    -f -o "$out/ncu/$n" build/gpu/bench/varattn_bench --benchmark_filter="^fwd/$w/fused/bf16/" \
-    --varattn_min_time=0.01 >"$out/ncu/$n.log" 2>&1
-  ncu --import "$out/ncu/$n.ncu-rep" --page details >"$out/ncu/$n.txt"
-  ncu --import "$out/ncu/$n.ncu-rep" --page raw --csv | gzip >"$out/ncu/$n.raw.csv.gz"
-  ncu --import "$out/ncu/$n.ncu-rep" --page source --print-source sass --csv | gzip >"$out/ncu/$n.sass.csv.gz"
-  rm -f "$out/ncu/$n.ncu-rep"
+  ncu_full "$out/ncu" $n forward_kernel 3 build/gpu/bench/varattn_bench --benchmark_filter="^fwd/$w/fused/bf16/" \
+    --varattn_min_time=0.01
   stamp "ncu $w: $(grep -m1 -h 'Duration' "$out/ncu/$n.txt" | tr -s ' ')"
 done
 tar czf "$out/ncu_ours.tgz" -C "$out" ncu && rm -rf "$out/ncu"

@@ -5,10 +5,11 @@
 # bench/run_method.py); then compare.py in fp16 on main, causal and serving (the thirty-first
 # session's call 6 with --dtype fp16 and a shorter deadline).
 #   bash bench/experiments/fp16_table_and_forward_profile_call_b.sh "$OUT"
-# VARATTN_NO_COMPARE=1: the profiles only (after forward_vs_fa4_profile_call1.sh).
+# VARATTN_NO_COMPARE=1: the profiles only, no table (call A as it is: its builds serve both).
 set -u
 out=$1
 start=$(date +%s)
+. bench/experiments/ncu_full.sh
 stamp() { echo "[$(($(date +%s) - start)) s] $*"; }
 bash bench/install_anchors.sh install >/tmp/install.log 2>&1
 stamp "install exit $?"
@@ -16,12 +17,7 @@ stamp "install exit $?"
 mkdir -p /tmp/ncu
 for w in llm-d128 vl-full-d80; do
   n=fa4_fwd_${w//-/_}
-  ncu --clock-control none --set full --kernel-name regex:FlashAttentionForwardSm90 --launch-skip 2 --launch-count 1 \
-    -f -o /tmp/ncu/$n python3 bench/run_method.py $w fa4 --pass fwd --calls 4 >/tmp/ncu/$n.log 2>&1
-  ncu --import /tmp/ncu/$n.ncu-rep --page details >/tmp/ncu/$n.txt
-  ncu --import /tmp/ncu/$n.ncu-rep --page raw --csv | gzip >/tmp/ncu/$n.raw.csv.gz
-  ncu --import /tmp/ncu/$n.ncu-rep --page source --print-source sass --csv | gzip >/tmp/ncu/$n.sass.csv.gz
-  rm -f /tmp/ncu/$n.ncu-rep
+  ncu_full /tmp/ncu $n FlashAttentionForwardSm90 2 python3 bench/run_method.py $w fa4 --pass fwd --calls 4
   stamp "ncu $w: $(grep -m1 -h 'Duration' /tmp/ncu/$n.txt | tr -s ' ')"
 done
 if [[ ${VARATTN_NO_COMPARE:-0} == 1 ]]; then
