@@ -48,6 +48,9 @@ struct backward_problem {
   //! backward_options::deterministic values to run: the atomic dQ path and the deterministic
   //! one. dk and dv are bit-identical run to run in both; dq in the deterministic one only.
   std::vector<bool> deterministic{false, true};
+  //! Elements after each token row of d_q, d_k and d_v (token_stride = heads x head_dim + this),
+  //! poisoned like the guard rows: no kernel may write them.
+  int32_t grad_pad = 0;
 };
 
 struct gradient_score {
@@ -123,26 +126,43 @@ std::vector<char> unseen_keys(const varattn::segments& segs_q, const varattn::se
   return unseen;
 }
 
-//! A device buffer of `rows + kGuardRows` rows of `row_elements`, NaN-poisoned before each run.
+//! A device buffer of `rows + kGuardRows` token rows of heads x head_dim elements and `pad` more
+//! (the view's token_stride), NaN-poisoned before each run.
 template <class Element>
 struct gradient_buffer {
   thrust::device_vector<Element> data;
-  int64_t rows, heads, head_dim;
-  gradient_buffer(int64_t rows_, int32_t heads_, int32_t d)
-      : data(std::size_t((rows_ + test::kGuardRows) * heads_ * d)), rows(rows_), heads(heads_),
-        head_dim(d) {}
+  int64_t rows, heads, head_dim, pad;
+  int64_t pad_written = 0;  //!< the pads' bytes that are no longer poison, as of read()
+  gradient_buffer(int64_t rows_, int32_t heads_, int32_t d, int32_t pad_ = 0)
+      : data(std::size_t((rows_ + test::kGuardRows) * (heads_ * d + pad_))), rows(rows_),
+        heads(heads_), head_dim(d), pad(pad_) {}
+  int64_t row_stride() const { return heads * head_dim + pad; }
   Element* ptr() { return thrust::raw_pointer_cast(data.data()); }
   varattn::packed_view<Element> view() {
-    return varattn::packed_view<Element>::contiguous(ptr(), rows, static_cast<int32_t>(heads),
-                                                     static_cast<int32_t>(head_dim));
+    return {ptr(), rows, static_cast<int32_t>(heads), static_cast<int32_t>(head_dim), row_stride(),
+            head_dim};
   }
   void poison(cudaStream_t stream) {
     VARATTN_CUDA_CHECK(cudaMemsetAsync(ptr(), test::kPoison, data.size() * sizeof(Element), stream));
   }
+  //! The rows without their pads, then the guard rows as they are (score_gradient's layout).
   std::vector<Element> read() {
-    std::vector<Element> host(data.size());
+    std::vector<Element> raw(data.size());
     VARATTN_CUDA_CHECK(
-        cudaMemcpy(host.data(), ptr(), host.size() * sizeof(Element), cudaMemcpyDeviceToHost));
+        cudaMemcpy(raw.data(), ptr(), raw.size() * sizeof(Element), cudaMemcpyDeviceToHost));
+    const int64_t width = heads * head_dim;
+    std::vector<Element> host;
+    host.reserve(raw.size());
+    pad_written = 0;
+    for (int64_t r = 0; r < rows; ++r) {
+      const Element* row = raw.data() + r * row_stride();
+      host.insert(host.end(), row, row + width);
+      const auto* bytes = reinterpret_cast<const unsigned char*>(row + width);
+      for (std::size_t b = 0; b < std::size_t(pad) * sizeof(Element); ++b) {
+        pad_written += bytes[b] != test::kPoison;
+      }
+    }
+    host.insert(host.end(), raw.begin() + rows * row_stride(), raw.end());
     return host;
   }
 };
@@ -223,8 +243,8 @@ void check_backward(const backward_problem& pr, uint64_t seed) {
   const auto d_o = const_view::contiguous(thrust::raw_pointer_cast(ddo.data()), rows_q, pr.heads_q, d);
   const auto o = const_view::contiguous(thrust::raw_pointer_cast(dout.data()), rows_q, pr.heads_q, d);
   const varattn::logsumexp_view lse{thrust::raw_pointer_cast(dlse.data()), rows_q};
-  gradient_buffer<Element> grad_q(rows_q, pr.heads_q, d), grad_k(rows_k, pr.heads_kv, d),
-      grad_v(rows_k, pr.heads_kv, d);
+  gradient_buffer<Element> grad_q(rows_q, pr.heads_q, d, pr.grad_pad),
+      grad_k(rows_k, pr.heads_kv, d, pr.grad_pad), grad_v(rows_k, pr.heads_kv, d, pr.grad_pad);
 
   for (const test::variant how : pr.variants) {
     CAPTURE(std::string(test::variant_name(how)));
@@ -256,6 +276,8 @@ void check_backward(const backward_problem& pr, uint64_t seed) {
                                    workspace_bytes, stream, options);
         VARATTN_CUDA_CHECK(cudaStreamSynchronize(stream));
         std::vector<Element> got[3] = {grad_q.read(), grad_k.read(), grad_v.read()};
+        const int64_t pad_written[3] = {grad_q.pad_written, grad_k.pad_written,
+                                        grad_v.pad_written};
         // Every run against the reference (the atomic path's dq may differ in its last bits
         // run to run); the second run's bits equal the first's where the sum order is fixed.
         const gradient_score scores[3] = {
@@ -270,6 +292,7 @@ void check_backward(const backward_problem& pr, uint64_t seed) {
           CAPTURE(scores[i].worst_row);
           CHECK(scores[i].nonfinite == 0);
           CHECK(scores[i].guard_written == 0);
+          CHECK(pad_written[i] == 0);
           CHECK(scores[i].zero_expected_nonzero == 0);
           CHECK(scores[i].rel_error <= backward_tolerance<Element>());
           CHECK(scores[i].worst_row_error <= kWorstRowFactor * backward_tolerance<Element>());
@@ -590,6 +613,31 @@ TEST_CASE("backward: causal tiles over several query steps, small (for the sanit
     pr.repeat = false;
     pr.deterministic = {false};
     check_backward<__nv_bfloat16>(pr, seed++);
+  }
+}
+
+TEST_CASE("backward: gradients with padded token rows") {
+  // d_q, d_k and d_v with token_stride = heads x head_dim + 8 (16 bytes more, as validation
+  // allows): the kernels' row addressing (the Hopper epilogue's 16-byte row units, head splits'
+  // partials summed into the strided rows, the dQ conversion) against every pad left poisoned.
+  uint64_t seed = 15600;
+  for (const int32_t d : {64, 128}) {
+    if (!test::instantiated(d)) continue;
+    for (const int32_t heads_q : {2, 16}) {  // 16:2: head splits
+      CAPTURE(d);
+      CAPTURE(heads_q);
+      CAPTURE(seed);
+      backward_problem pr;
+      pr.lengths_q = {200, 75};
+      pr.lengths_k = {200, 130};
+      pr.heads_q = heads_q;
+      pr.heads_kv = 2;
+      pr.head_dim = d;
+      pr.options.causal = true;
+      pr.grad_pad = 8;
+      pr.variants = {test::variant::per_segment, test::variant::fused_built_on_device};
+      check_backward<__nv_bfloat16>(pr, seed++);
+    }
   }
 }
 

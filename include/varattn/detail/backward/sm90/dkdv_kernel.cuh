@@ -26,9 +26,10 @@
 //!                                    (sm90/bulk_reduce.cuh) into the float32 accumulator (a
 //!                                    segment's partial last step too: the map clips its
 //!                                    rows past the segment).
-//! The softmax's exp2 of P^T runs while dP^T is still in the tensor cores (without softcap);
-//! dV's wgmma while dS^T is computed (at 64 queries: kEarlyDv); the dQ stores while dK's wgmma
-//! runs. The consumers meet at the dS barrier, and the reducer waits (the other arrives) at
+//! The softmax's exp2 of P^T runs while dP^T is still in the tensor cores (without softcap; at
+//! 128 queries its second half beside dS^T: kDsInMaskPaths); dV's wgmma while dS^T is
+//! computed (at 64 queries: kEarlyDv); the dQ stores while dK's wgmma runs. The consumers
+//! meet at the dS barrier, and the reducer waits (the other arrives) at
 //! the staging barrier (at head dims 32-56, own keys and one dS buffer: neither), and no consumer
 //! issues a cp.async: a warp that issues tensor reductions must not (its cp.async waits would
 //! also wait for the reductions to land: one scoreboard in the SASS; bench/NOTES.md, seventh
@@ -59,6 +60,7 @@
 
 #include <cmath>
 #include <cstdint>
+#include <type_traits>
 
 namespace varattn::detail::sm90 {
 
@@ -395,12 +397,42 @@ __device__ __forceinline__ void backward_step(const backward_params<Element>& p,
     const int32_t warp_key0 = group_key0 + warp * 16;
     const float* s_lse = rows;
     const float* s_delta = rows + T::kQueries;
-    // P^T (and softcap's dp factor) over the step's tile; the mask test only where the
+    // dS^T of n8 tile n, in place of dP^T.
+    const auto ds_tile = [&](int n) {
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        const int col = n * 8 + (lane % 4) * 2 + (e % 2);
+        // P in float32 while dV's wgmma reads pa, else from pa: rounded to 16 bits as dV's
+        // P^T is (dS^T is rounded so for dK and dQ next).
+        const float pv =
+            T::kEarlyDv ? s[n][e]
+                        : sm80::mma_16816<Element>::unpack(pa[n / 2][(n % 2) * 2 + e / 2], e % 2);
+        dp[n][e] = Modifier::kSoftcap ? pv * dp[n][e] : pv * (dp[n][e] - s_delta[col]);
+      }
+    };
+    const auto pack_ds = [&](int kc) {
+      sm80::pack_a_fragment<Element>(da[kc], dp[2 * kc], dp[2 * kc + 1]);
+    };
+    // dS [query][key] into the warpgroup's swizzled block, from the A fragments of dS^T
+    // (a pair of adjacent queries a register): a0 (key g, query 2t), a1 (g + 8, 2t), a2 (g,
+    // 2t + 8), a3 (g + 8, 2t + 8) of each k16 chunk, so matrix i of a chunk is keys
+    // 8 (i % 2) + [0, 8) x queries 8 (i / 2) + [0, 8) of the warp's; transposed, its row j is
+    // query 8 (i / 2) + j: lane l addresses row l % 8 of matrix l / 8. (AtomicDq: dQ's B.)
+    const auto store_ds = [&](int kc) {
+      if constexpr (AtomicDq) {
+        const uint32_t s_ds = shared_address(sm.ds(ds_buf, group));
+        const int matrix = lane / 8;
+        const int key = warp * 16 + (matrix % 2) * 8;
+        const int query = kc * 16 + (matrix / 2) * 8 + lane % 8;
+        stmatrix_x4_trans(s_ds + swizzled_offset_128b(query, key), da[kc]);
+      }
+    };
+    // P^T of n8 tiles [first, end) (and softcap's dp factor); the mask test only where the
     // warpgroup's keys are not all seen by every query of the step (causal and window edges,
     // the segment's end).
-    with_mask_test(partial, [&](auto masked) {
+    const auto probabilities = [&](auto masked, auto first, auto end) {
 #pragma unroll
-      for (int n = 0; n < kScoreTiles; ++n) {
+      for (int n = decltype(first)::value; n < decltype(end)::value; ++n) {
 #pragma unroll
         for (int e = 0; e < 4; ++e) {
           const int col = n * 8 + (lane % 4) * 2 + (e % 2);  // query in the step
@@ -413,47 +445,49 @@ __device__ __forceinline__ void backward_step(const backward_params<Element>& p,
         // below takes P from these 16-bit pairs, and the float32 P^T dies here (registers).
         if (n % 2 == 1) sm80::pack_a_fragment<Element>(pa[n / 2], s[n - 1], s[n]);
       }
-    });
-    // With kEarlyDv, dV += P^T dO goes to the tensor cores as soon as P^T is packed: dS^T,
-    // its packing and its shared-memory copy below run while it computes. (The copy precedes
-    // dK's wgmma: the A registers of a wgmma in flight may not even be read, PTX ISA.)
-    if constexpr (T::kEarlyDv) issue_out(acc_dv, pa, sdo);
-    if constexpr (!Modifier::kSoftcap) {
-      wait<T::kEarlyDv ? 1 : 0>();  // dP^T (with kEarlyDv, dV may still run)
+    };
+    using tile0 = std::integral_constant<int, 0>;
+    using tile_half = std::integral_constant<int, kScoreTiles / 2>;
+    using tile_end = std::integral_constant<int, kScoreTiles>;
+    if constexpr (T::kDsInMaskPaths && !Modifier::kSoftcap) {
+      // The exp2's first half alone (dP^T's time), the dP^T wait, then its second half in one
+      // basic block with dS^T, its packing and stmatrix, which ptxas interleaves: the exp2 is
+      // XU-bound, dS^T issue-bound (FA4's shape, fa4_d64_backward_sass_s32.md 3.1). With the
+      // wait in that block too, ptxas hoisted it above the unmasked path's exp2 (after 1 of 64
+      // MUFU): the warps then idled through dP^T.
+      static_assert(kScoreTiles % 4 == 0, "halves of whole k16 chunks");
+      with_mask_test(partial, [&](auto masked) { probabilities(masked, tile0{}, tile_half{}); });
+      wait<0>();  // dP^T
       fence_registers(dp);
-    }
+      with_mask_test(partial, [&](auto masked) {
+        probabilities(masked, tile_half{}, tile_end{});
 #pragma unroll
-    for (int n = 0; n < kScoreTiles; ++n) {
-#pragma unroll
-      for (int e = 0; e < 4; ++e) {
-        const int col = n * 8 + (lane % 4) * 2 + (e % 2);
-        // P in float32 while dV's wgmma reads pa, else from pa: rounded to 16 bits as dV's
-        // P^T is (dS^T is rounded so for dK and dQ next).
-        const float pv =
-            T::kEarlyDv ? s[n][e]
-                        : sm80::mma_16816<Element>::unpack(pa[n / 2][(n % 2) * 2 + e / 2], e % 2);
-        dp[n][e] = Modifier::kSoftcap ? pv * dp[n][e] : pv * (dp[n][e] - s_delta[col]);
+        for (int kc = 0; kc < Queries / 16; ++kc) {
+          ds_tile(2 * kc);
+          ds_tile(2 * kc + 1);
+          pack_ds(kc);
+          store_ds(kc);
+        }
+      });
+      issue_out(acc_dv, pa, sdo);  // after the join: dS^T reads pa (FA4's place too)
+    } else {
+      with_mask_test(partial, [&](auto masked) { probabilities(masked, tile0{}, tile_end{}); });
+      // With kEarlyDv, dV += P^T dO goes to the tensor cores as soon as P^T is packed: dS^T,
+      // its packing and its shared-memory copy below run while it computes. (The copy
+      // precedes dK's wgmma: the A registers of a wgmma in flight may not even be read, PTX
+      // ISA.)
+      if constexpr (T::kEarlyDv) issue_out(acc_dv, pa, sdo);
+      if constexpr (!Modifier::kSoftcap) {
+        wait<T::kEarlyDv ? 1 : 0>();  // dP^T (with kEarlyDv, dV may still run)
+        fence_registers(dp);
       }
-    }
 #pragma unroll
-    for (int kc = 0; kc < Queries / 16; ++kc) {
-      sm80::pack_a_fragment<Element>(da[kc], dp[2 * kc], dp[2 * kc + 1]);
-    }
-    if constexpr (!T::kEarlyDv) issue_out(acc_dv, pa, sdo);
-    if constexpr (AtomicDq) {
-      // dS [query][key] into the warpgroup's swizzled block, from the A fragments of dS^T
-      // (a pair of adjacent queries a register): a0 (key g, query 2t), a1 (g + 8, 2t), a2 (g,
-      // 2t + 8), a3 (g + 8, 2t + 8) of each k16 chunk, so matrix i of a chunk is keys
-      // 8 (i % 2) + [0, 8) x queries 8 (i / 2) + [0, 8) of the warp's; transposed, its row j is
-      // query 8 (i / 2) + j: lane l addresses row l % 8 of matrix l / 8.
-      const uint32_t s_ds = shared_address(sm.ds(ds_buf, group));
-      const int matrix = lane / 8;
-      const int key = warp * 16 + (matrix % 2) * 8;
+      for (int n = 0; n < kScoreTiles; ++n) ds_tile(n);
 #pragma unroll
-      for (int kc = 0; kc < Queries / 16; ++kc) {
-        const int query = kc * 16 + (matrix / 2) * 8 + lane % 8;
-        stmatrix_x4_trans(s_ds + swizzled_offset_128b(query, key), da[kc]);
-      }
+      for (int kc = 0; kc < Queries / 16; ++kc) pack_ds(kc);
+      if constexpr (!T::kEarlyDv) issue_out(acc_dv, pa, sdo);
+#pragma unroll
+      for (int kc = 0; kc < Queries / 16; ++kc) store_ds(kc);
     }
     if constexpr (!AtomicDq) issue_dk();
   } else if constexpr (AtomicDq && !T::kDqOwnKeys) {

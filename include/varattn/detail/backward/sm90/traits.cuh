@@ -31,6 +31,12 @@ struct hopper_backward_traits {
   //! and 128 queries P^T's packed A fragments beside S^T and dP^T in float32 spill; there dV
   //! follows dS^T (FlashAttention-3's order) and dS^T takes P rounded to 16 bits, as dV does.
   static constexpr bool kEarlyDv = kQueries == 64;
+  //! dS^T, its packing and its stmatrix computed inside the mask test's paths, in one basic
+  //! block with the second half of P^T's exp2, and dV issued after them: at 128 queries (64
+  //! exp2 a thread) the exp2 is XU-bound and dS^T issue-bound, and ptxas interleaves them only
+  //! within a block (fa4_d64_backward_sass_s32.md, 3.1). Not with softcap (the kernel's test:
+  //! there dP^T is waited before P^T).
+  static constexpr bool kDsInMaskPaths = kQueries == 128;
   //! Warpgroups 0 and 1 compute (64 keys each); warpgroup 2 produces: K and V once, then each
   //! step's Q, dO, lse and D into a two-buffer ring (cp.async, mbarriers), and hands most of
   //! its registers to the consumers (setmaxnreg, as the forward's: 24 x 128 + 240 x 256).
