@@ -12,7 +12,7 @@ P=bench/experiments
 git diff --quiet -- include || { echo "the tree must hold HEAD's include/ (the script applies A)" >&2; exit 1; }
 git apply $P/backward_lse_log2_in_producer.patch || exit 1
 VARATTN_AB_HEAD_DIMS="64;128" VARATTN_TEST_HEAD_DIMS="64;128" VARATTN_TESTS="-tc=backward*" \
-  VARATTN_SANITIZE_TESTS='backward: causal tiles over several query steps*,backward: every kernel variant*' \
+  VARATTN_SANITIZE_TESTS="${VARATTN_SANITIZE_TESTS-backward: causal tiles over several query steps*,backward: every kernel variant*}" \
   VARATTN_SANITIZE_S=40 VARATTN_CALL_BUDGET_S=${VARATTN_CALL_BUDGET_S:-260} \
   bash bench/ab_with_tests.sh "$out" $P/backward_lse_log2_in_producer.reverse.patch \
   '^bwd/(vit-l14-d64|llm-d64-mqa-causal|sweep-d64-s1024|llm-d128|llm-d128-causal|prefill-d128-gqa-causal|llm-d128-softcap50)/fused/bf16'
