@@ -71,21 +71,47 @@ namespace varattn::detail::sm90 {
 template <class T>
 struct backward_smem {
   unsigned char* base;
-  __device__ __forceinline__ unsigned char* k() const { return base; }
-  __device__ __forceinline__ unsigned char* v() const { return base + T::key_tile::kBytes; }
-  __device__ __forceinline__ unsigned char* q(int buf) const {
-    return base + 2 * T::key_tile::kBytes + buf * 2 * T::query_tile::kBytes;
+  //! Each tile's offset from `base` in 16-byte units (a descriptor's start-address unit): the
+  //! pointers below and the descriptors (descriptor()) take them.
+  static constexpr int kKeyUnits = T::key_tile::kBytes / 16;
+  static constexpr int kQueryUnits = T::query_tile::kBytes / 16;
+  __device__ __forceinline__ static int k16() { return 0; }
+  __device__ __forceinline__ static int v16() { return kKeyUnits; }
+  __device__ __forceinline__ static int q16(int buf) {
+    return 2 * kKeyUnits + buf * 2 * kQueryUnits;
   }
+  __device__ __forceinline__ static int d_o16(int buf) { return q16(buf) + kQueryUnits; }
+  __device__ __forceinline__ static int ds16(int buf, int group) {
+    return q16(2) + (buf * T::kWarpgroups + group) * (T::kDsBytes / 16);
+  }
+  __device__ __forceinline__ static int dq_box16(int box) {
+    return ds16(T::kDsBuffers, 0) + box * (T::kDqBoxBytes / 16);
+  }
+  __device__ __forceinline__ unsigned char* k() const { return base; }
+  __device__ __forceinline__ unsigned char* v() const { return base + 16 * v16(); }
+  __device__ __forceinline__ unsigned char* q(int buf) const { return base + 16 * q16(buf); }
   __device__ __forceinline__ unsigned char* d_o(int buf) const {
-    return q(buf) + T::query_tile::kBytes;
+    return base + 16 * d_o16(buf);
   }
   //! Warpgroup `group`'s dS in buffer `buf`: the 64-key blocks of the step's [query][128 keys]
   //! tile follow one another (the dQ products read both as one 128-key operand).
   __device__ __forceinline__ unsigned char* ds(int buf, int group) const {
-    return q(2) + (buf * T::kWarpgroups + group) * T::kDsBytes;
+    return base + 16 * ds16(buf, group);
   }
   __device__ __forceinline__ unsigned char* dq_box(int box) const {
-    return ds(T::kDsBuffers, 0) + box * T::kDqBoxBytes;
+    return base + 16 * dq_box16(box);
+  }
+  //! The shared address of `base` (1024-byte aligned) >> 4, descriptor()'s `base4`.
+  __device__ __forceinline__ uint32_t address4() const { return shared_address(base) >> 4; }
+  //! descriptor_128b (a leading offset of 16 bytes) or descriptor_128b_mn (`leading_bytes`)
+  //! of the tile `units` 16-byte units past `base`, from base4 by adds of constants: the same
+  //! 64 bits (shared addresses are below 2^18, so the start field never carries into the
+  //! leading offset), without wgmma.cuh's conversion, mask, shift and or, which ptxas redid
+  //! for each product of each step (~8 uniform instructions a descriptor, SASS).
+  __device__ __forceinline__ static uint64_t descriptor(uint32_t base4, int units,
+                                                        uint32_t leading_bytes = 16) {
+    const uint32_t lo = base4 + static_cast<uint32_t>(units) + (leading_bytes >> 4 << 16);
+    return uint64_t{(1024u >> 4) | (1u << 30)} << 32 | lo;
   }
 };
 
@@ -149,6 +175,15 @@ __device__ __forceinline__ void load_step(const backward_params<Element>& p, con
   sm80::cp_async_commit();
 }
 
+//! A row's lse in the exp2's base, as each step's P^T takes it: lse log2(e), and +inf for a row
+//! that sees no key (lse -inf), so that its P = exp2(x - inf) = 0. The producer converts its
+//! own copies once they land, off the consumers' path (else 3 instructions a column a step:
+//! 60 a warp at head dim 128, FA4 keeps this in its preprocess).
+__device__ __forceinline__ float log2_lse(float lse) {
+  constexpr float kLog2e = 1.4426950408889634f;
+  return lse == -INFINITY ? INFINITY : lse * kLog2e;
+}
+
 //! Whether a query of the step (rows [query0, query0 + kQueries)) sees a key of warpgroup
 //! `group` (keys [key0 + 64 group, + 64) of the segment): the same on every thread of the CTA.
 template <class T>
@@ -167,14 +202,17 @@ __device__ __forceinline__ bool group_sees(const kv_tile& t, int32_t query0, int
 //! periods, further). store_dq_chunk takes the result once it is waited for.
 template <class T, class Element, int Queries>
 __device__ __forceinline__ void issue_dq_chunk(float (&dq)[Queries / T::kDqQueryHalves / 8][4],
-                                               const backward_smem<T>& sm, int ds_buf, int chunk,
+                                               uint32_t base4, int ds_buf, int chunk,
                                                int half, int key_group0, int key_groups) {
   constexpr int kPartQueries = Queries / T::kDqQueryHalves;
   constexpr wgmma_shape<Element, kPartQueries> dq_shape{};
+  using smem = backward_smem<T>;
   const uint64_t k_desc =
-      descriptor_128b_mn(sm.k() + chunk * T::key_tile::kBlockBytes, T::key_tile::kBlockBytes);
+      smem::descriptor(base4, smem::k16() + chunk * (T::key_tile::kBlockBytes / 16),
+                       T::key_tile::kBlockBytes);
   // The groups' blocks follow one another; the half's rows start as far into each.
-  const uint64_t ds_desc = descriptor_128b(sm.ds(ds_buf, 0) + half * kPartQueries * 128);
+  const uint64_t ds_desc =
+      smem::descriptor(base4, smem::ds16(ds_buf, 0) + half * kPartQueries * (128 / 16));
   fence();  // the previous step's dq registers were read by the stage's stores
 #pragma unroll
   for (int i = 0; i < 4 * T::kWarpgroups; ++i) {
@@ -292,15 +330,13 @@ __device__ __forceinline__ step_place place_step(const kv_tile& t, int32_t step,
   return at;
 }
 
-//! One element of P^T (exp2 of the scaled score less its row's log2-sum-exp, 0 where
-//! masked) in place of its score, and with softcap dP^T's factor: (dP - D) (1 - x^2) for the
-//! capped score x, 0 where masked. Both Hopper kernels' steps take it. A row that sees no key
-//! has lse -inf: P = exp2(-inf) = 0 there.
+//! One element of P^T (exp2 of the scaled score less its row's log2-sum-exp `lse2`, which the
+//! producer wrote: log2_lse; 0 where masked) in place of its score, and with softcap dP^T's
+//! factor: (dP - D) (1 - x^2) for the capped score x, 0 where masked. Both Hopper kernels'
+//! steps take it.
 template <class Modifier>
-__device__ __forceinline__ void probability_term(float& s, float& dp, bool visible, float lse,
+__device__ __forceinline__ void probability_term(float& s, float& dp, bool visible, float lse2,
                                                  const float* delta, float exp2_scale) {
-  constexpr float kLog2e = 1.4426950408889634f;
-  const float lse2 = lse == -INFINITY ? INFINITY : lse * kLog2e;
   const float x = s;
   s = visible ? fast_exp2(fmaf(x, exp2_scale, -lse2)) : 0.f;
   if constexpr (Modifier::kSoftcap) dp = visible ? (dp - *delta) * (1.f - x * x) : 0.f;
@@ -330,10 +366,13 @@ __device__ __forceinline__ void backward_step(const backward_params<Element>& p,
   const bool active = at.active;
   if (!at.runs) return;
   const int ds_buf = T::kDsBuffers == 1 ? 0 : buf;
-  const unsigned char* sk = sm.k() + group * 64 * 128;  // the group's rows of each block
-  const unsigned char* sv = sm.v() + group * 64 * 128;
-  const unsigned char* sq = sm.q(buf);
-  const unsigned char* sdo = sm.d_o(buf);
+  // The tiles in 16-byte units from sm.base (backward_smem::descriptor).
+  using smem = backward_smem<T>;
+  const uint32_t base4 = sm.address4();
+  const int sk = smem::k16() + group * 64 * (128 / 16);  // the group's rows of each block
+  const int sv = smem::v16() + group * 64 * (128 / 16);
+  const int sq = smem::q16(buf);
+  const int sdo = smem::d_o16(buf);
 
   uint32_t pa[Queries / 16][4];  // P^T, then dS^T: A fragments of dV, dK
   uint32_t da[Queries / 16][4];
@@ -351,8 +390,8 @@ __device__ __forceinline__ void backward_step(const backward_params<Element>& p,
   // acc += A^T B over the step's queries as one wgmma group: dV (A = P^T, B = dO) and dK
   // (A = dS^T, B = Q), B through the transpose bit (a tail step's: acc = A^T B).
   const auto issue_out = [&](float(&acc)[T::kOutTiles][4], const uint32_t(&a)[Queries / 16][4],
-                             const unsigned char* b) {
-    const uint64_t b_desc = descriptor_128b_mn(b, T::query_tile::kBlockBytes);
+                             int b) {
+    const uint64_t b_desc = smem::descriptor(base4, b, T::query_tile::kBlockBytes);
     fence();
 #pragma unroll
     for (int kc = 0; kc < Queries / 16; ++kc) {
@@ -365,8 +404,8 @@ __device__ __forceinline__ void backward_step(const backward_params<Element>& p,
   if (active) {
     float s[kScoreTiles][4];
     float dp[kScoreTiles][4];
-    const uint64_t k_desc = descriptor_128b(sk), q_desc = descriptor_128b(sq);
-    const uint64_t v_desc = descriptor_128b(sv), do_desc = descriptor_128b(sdo);
+    const uint64_t k_desc = smem::descriptor(base4, sk), q_desc = smem::descriptor(base4, sq);
+    const uint64_t v_desc = smem::descriptor(base4, sv), do_desc = smem::descriptor(base4, sdo);
     fence();
 #pragma unroll
     for (int kk = 0; kk < T::kKSteps; ++kk) {
@@ -522,7 +561,7 @@ __device__ __forceinline__ void backward_step(const backward_params<Element>& p,
         if (threadIdx.x % 128 == 0) bulk_wait_read<0>();  // its previous boxes were read
         warpgroup_sync();                                  // its dS is in; its boxes free
         float dq[Queries / T::kDqQueryHalves / 8][4];
-        issue_dq_chunk<T, Element, Queries>(dq, sm, ds_buf, 0, 0, group, 1);
+        issue_dq_chunk<T, Element, Queries>(dq, base4, ds_buf, 0, 0, group, 1);
         issue_dk();
         wait<1>();  // dV and dQ (dK may still run)
         store_dq_chunk<T, Queries>(sm, dq, 0, 0, box0);
@@ -539,7 +578,7 @@ __device__ __forceinline__ void backward_step(const backward_params<Element>& p,
       const int chunk = kHalves ? 0 : group;
       const int half = kHalves ? group : 0;
       float dq[Queries / T::kDqQueryHalves / 8][4];
-      issue_dq_chunk<T, Element, Queries>(dq, sm, ds_buf, chunk, half, 0, T::kWarpgroups);
+      issue_dq_chunk<T, Element, Queries>(dq, base4, ds_buf, chunk, half, 0, T::kWarpgroups);
       if (active) {
         issue_dk();
         wait<1>();  // dV and dQ (dK may still run)
@@ -607,6 +646,11 @@ __device__ __forceinline__ void produce_steps(const backward_params<Element>& p,
   load_step<T>(p, t, sm, rows, &bar.full[0], order, 0, 0);
   for (int32_t item = 1; item <= items; ++item) {
     sm80::cp_async_wait<0>();
+    // This thread's lse copy of the step (load_step's row i < kQueries) into the exp2's base;
+    // the arrive releases it to the consumers with the copies.
+    static_assert(T::kQueries <= T::kProducerThreads, "one lse a producer thread");
+    const unsigned i = threadIdx.x - T::kConsumerThreads;
+    if (i < T::kQueries) rows[(item - 1) % 2][i] = log2_lse(rows[(item - 1) % 2][i]);
     mbarrier_arrive(&bar.full[(item - 1) % 2]);
     if (item == items) break;
     const int buf = item % 2;
