@@ -104,6 +104,13 @@ template <int Stages>
 __host__ __device__ __forceinline__ ring_slot ring_slot_of(int32_t g) {
   return {g % Stages, static_cast<uint32_t>(g / Stages) & 1};
 }
+//! The slot of the step after `at`'s. The consumers carry their slots from step to step: from
+//! the step count (ring_slot_of, a signed divide and remainder) each step's three slots cost
+//! ~20 uniform instructions (SASS of 131db2f).
+template <int Stages>
+__host__ __device__ __forceinline__ ring_slot next_slot(ring_slot at) {
+  return at.stage + 1 == Stages ? ring_slot{0, at.phase ^ 1} : ring_slot{at.stage + 1, at.phase};
+}
 
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
 
@@ -139,14 +146,22 @@ __device__ __forceinline__ void produce(const forward_maps& maps, const Tile& ti
   }
 }
 
-//! Issues S = Q K^T for the warpgroup's 64 rows (one commit group).
+//! A descriptor computed once (a tile's operand at stage 0), then only advanced. The empty asm
+//! hides its origin from the front end (NVVM), which otherwise sank the computation into the
+//! loop: every step rebuilt its descriptors from the shared window's base (S2UR SR_CgaCtaId,
+//! the 1024-byte alignment, mask, shift, or: ~25 uniform instructions a step, SASS of
+//! 131db2f).
+__device__ __forceinline__ uint64_t pinned(uint64_t desc) {
+  asm volatile("" : "+l"(desc));
+  return desc;
+}
+
+//! Issues S = Q K^T for the warpgroup's 64 rows (one commit group), from the descriptors of
+//! its Q rows and of the K stage.
 template <class T, class Element>
-__device__ __forceinline__ void issue_scores(float (&s)[T::kScoreTiles][4],
-                                             const unsigned char* q_rows,
-                                             const unsigned char* k_stage) {
+__device__ __forceinline__ void issue_scores(float (&s)[T::kScoreTiles][4], uint64_t q_desc,
+                                             uint64_t k_desc) {
   constexpr wgmma_shape<Element, T::kBlockN> shape{};
-  const uint64_t q_desc = descriptor_128b(q_rows);
-  const uint64_t k_desc = descriptor_128b(k_stage);
   fence();
 #pragma unroll
   for (int kk = 0; kk < T::kKSteps; ++kk) {  // k16 steps over the head dim
@@ -157,13 +172,13 @@ __device__ __forceinline__ void issue_scores(float (&s)[T::kScoreTiles][4],
   commit();
 }
 
-//! Issues O += P V (one commit group); P in registers, V [key][channel] through the transpose.
+//! Issues O += P V (one commit group); P in registers, V [key][channel] through the transpose
+//! (the V stage's descriptor).
 template <class T, class Element>
 __device__ __forceinline__ void issue_values(float (&o)[T::kOutTiles][4],
                                              const uint32_t (&pa)[T::kBlockN / 16][4],
-                                             const unsigned char* v_stage) {
+                                             uint64_t v_desc) {
   constexpr wgmma_shape<Element, T::kOutTiles * 8> shape{};
-  const uint64_t v_desc = descriptor_128b_mn(v_stage, T::kv_tile::kBlockBytes);
   fence();
 #pragma unroll
   for (int kc = 0; kc < T::kBlockN / 16; ++kc) {
@@ -219,7 +234,15 @@ __device__ __forceinline__ void consume(const forward_params<Element>& p, const 
   float s[T::kScoreTiles][4] = {};
   uint32_t pa[T::kBlockN / 16][4];
   online_softmax softmax;
-  const unsigned char* q_rows_of_group = sq + row0 * 128;
+  // The operands' descriptors, once a tile: a stage's is one add. The rows' Q descriptor is
+  // advanced from the tile's: built from the rows' address, its high word was a constant to
+  // ptxas, which then added each k-step's offset with a carry into a re-moved constant
+  // (3 uniform instructions a k-step, 2 this way).
+  const uint64_t q_desc = pinned(advance(descriptor_128b(sq), row0 * 128));
+  const uint64_t k_desc = pinned(descriptor_128b(sk));
+  const uint64_t v_desc = pinned(descriptor_128b_mn(sv, T::kv_tile::kBlockBytes));
+  const auto k_stage = [&](ring_slot at) { return advance(k_desc, at.stage * T::kv_tile::kBytes); };
+  const auto v_stage = [&](ring_slot at) { return advance(v_desc, at.stage * T::kv_tile::kBytes); };
 
   // S_j masked and turned into probabilities; alpha rescales O for the new row maxima.
   const auto probabilities = [&](int step, float(&alpha)[2]) {
@@ -238,12 +261,13 @@ __device__ __forceinline__ void consume(const forward_params<Element>& p, const 
   // 6e6dbfa: 14.6% of the stall samples there), so the softmax never ran under the product.
   // O is rescaled before the next P V is issued (it is not in flight then).
   const auto slot = [&](int step) { return ring_slot_of<T::kStages>(first_step + step); };
+  // The slots of the steps j, j - 1 and j - 2 (next_slot): step 0's here, carried below.
+  ring_slot at = slot(0), previous = at, before = at;
   float alpha[2] = {1.f, 1.f};
   if (group_steps > 0) {
-    const ring_slot at = slot(0);
     mbarrier_wait(&bar.k_full[at.stage], at.phase);
     turn_begin();
-    issue_scores<T, Element>(s, q_rows_of_group, sk + at.stage * T::kv_tile::kBytes);
+    issue_scores<T, Element>(s, q_desc, k_stage(at));
     turn_end(false);
     wait<0>();
     fence_registers(s);
@@ -251,20 +275,21 @@ __device__ __forceinline__ void consume(const forward_params<Element>& p, const 
     probabilities(0, alpha);  // O is still zero: its rescale is a no-op
   }
   for (int step = 1; step < group_steps; ++step) {
-    const ring_slot at = slot(step);
-    const ring_slot previous = slot(step - 1);
+    before = previous;
+    previous = at;
+    at = next_slot<T::kStages>(at);
 
     mbarrier_wait(&bar.k_full[at.stage], at.phase);
     wait<0>();  // P_{j-2} V_{j-2} (none at step 1)
     fence_registers(o);
     fence_registers(pa);
-    if (step >= 2) mbarrier_arrive(&bar.v_empty[slot(step - 2).stage]);
+    if (step >= 2) mbarrier_arrive(&bar.v_empty[before.stage]);
     pack_probabilities<Element>(pa, s);  // P_{j-1}, before S_j overwrites s
     turn_begin();
-    issue_scores<T, Element>(s, q_rows_of_group, sk + at.stage * T::kv_tile::kBytes);
+    issue_scores<T, Element>(s, q_desc, k_stage(at));
     online_softmax::rescale<true>(o, alpha);  // lazy: skipped once no row max moves
     mbarrier_wait(&bar.v_full[previous.stage], previous.phase);
-    issue_values<T, Element>(o, pa, sv + previous.stage * T::kv_tile::kBytes);
+    issue_values<T, Element>(o, pa, v_stage(previous));
     turn_end(false);
     wait<1>();  // S_j landed; P_{j-1} V_{j-1} may still run
     fence_registers(s);
@@ -276,29 +301,28 @@ __device__ __forceinline__ void consume(const forward_params<Element>& p, const 
   fence_registers(o);
   fence_registers(pa);
   mbarrier_arrive(&bar.q_empty);  // every S of the tile has landed: Q may be refilled
-  if (group_steps > 0) {
-    const ring_slot last = slot(group_steps - 1);
-    if (group_steps >= 2) mbarrier_arrive(&bar.v_empty[slot(group_steps - 2).stage]);
+  if (group_steps > 0) {  // `at` is the last step's slot, `previous` the one before
+    if (group_steps >= 2) mbarrier_arrive(&bar.v_empty[previous.stage]);
     pack_probabilities<Element>(pa, s);
-    mbarrier_wait(&bar.v_full[last.stage], last.phase);
+    mbarrier_wait(&bar.v_full[at.stage], at.phase);
     turn_begin();
     online_softmax::rescale<true>(o, alpha);
-    issue_values<T, Element>(o, pa, sv + last.stage * T::kv_tile::kBytes);
+    issue_values<T, Element>(o, pa, v_stage(at));
     turn_end(true);
     wait<0>();
     fence_registers(o);
     fence_registers(pa);
-    mbarrier_arrive(&bar.v_empty[last.stage]);
+    mbarrier_arrive(&bar.v_empty[at.stage]);
   }
   // Steps past this warpgroup's rows: still release every stage (the producer refills them
   // for this tile or the CTA's next one), in order (an arrival before the stage is full
   // would count towards its previous use).
   for (int step = group_steps; step < kv_steps; ++step) {
-    const ring_slot at = slot(step);
-    mbarrier_wait(&bar.k_full[at.stage], at.phase);
-    mbarrier_arrive(&bar.k_empty[at.stage]);
-    mbarrier_wait(&bar.v_full[at.stage], at.phase);
-    mbarrier_arrive(&bar.v_empty[at.stage]);
+    const ring_slot skipped = slot(step);
+    mbarrier_wait(&bar.k_full[skipped.stage], skipped.phase);
+    mbarrier_arrive(&bar.k_empty[skipped.stage]);
+    mbarrier_wait(&bar.v_full[skipped.stage], skipped.phase);
+    mbarrier_arrive(&bar.v_empty[skipped.stage]);
   }
 
   const int warp_row0 = row0 + warp * 16;
