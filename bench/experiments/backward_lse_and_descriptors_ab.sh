@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: Apache-2.0
+# Ran in the thirty-fourth session and landed as bf0d32c; its patches were removed then: run it
+# from a checkout of ace60e3 (bench/results/ab_backward_lse_descriptors_s34.txt holds its output).
 # Prepared in the thirty-third session for the next (one call, ~260 s): the two prepared
 # Hopper dK/dV instruction cuts as one A/B with an ablation.
 #   A = backward_lse_log2_in_producer + hopper_backward_step_integer_overhead (descriptors from

@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: Apache-2.0
+# Ran in the thirty-fourth session and landed as 4a02c00; its patch was removed then: run it
+# from a checkout of ace60e3 (bench/results/ab_forward_uniform_ops_s34.txt holds its output).
 # One call (~300-500 s): the Hopper forward's main loop with fewer uniform instructions (A = the
 # working tree with hopper_forward_loop_uniform_ops.patch applied: descriptors once a tile,
 # ring slots carried from step to step) against HEAD's (B). Static only so far
