@@ -7,17 +7,21 @@ cannot be built by a template. Run from the repository root: python3 tools/gen_w
           backward's queries a step: S^T = K Q^T)
   mma_ss_at: N in SS_AT_N (the backward's queries a step: dQ^T = K^T dS^T, A MN-major through
           the transpose, B K-major, both in shared memory)
-  mma_ss_bt: N in SS_BT_N (a channel half of the head-dim-256 backward: dQ = dS K, A K-major,
-          B MN-major through the transpose, both in shared memory)
+  mma_ss_bt: N in SS_BT_N (a channel half of the head-dim-256 backward: dQ = dS K, and the
+          d80 forward's O += P V; A K-major, B MN-major through the transpose, both in shared
+          memory)
   mma_ss_atbt: N in SS_ATBT_N (the same half: dV += P^T dO and dK += dS^T Q with P and dS
           stored [query][key], both operands MN-major through the transposes)
   mma_rs: N in RS_N (head dims: O += P V, A from registers, B MN-major through the transpose)
 """
 import pathlib
 
-SS_N = [32, 64, 80, 128]  # 32: a warpgroup's queries of the head-dim-256 backward's step
+# 32: a warpgroup's queries of the head-dim-256 backward's step; 144: keys a d80 forward step
+SS_N = [32, 64, 80, 128, 144]
 SS_AT_N = [16, 64, 80, 128]  # 16: a query half of the d64 tail step (kTailQueries)
-SS_BT_N = [128]    # backward/sm90/split_traits.cuh: kHalfChannels
+# 80: the d80 forward's O += P V, P from shared memory (sm90/forward_tile.cuh: kPInSmem);
+# 128: backward/sm90/split_traits.cuh: kHalfChannels
+SS_BT_N = [80, 128]
 SS_ATBT_N = [128]
 RS_N = list(range(32, 257, 8))  # every supported head dim (kernel_config.hpp)
 TYPES = [("__nv_bfloat16", "bf16"), ("__half", "f16")]
@@ -77,13 +81,13 @@ HEADER = """// SPDX-License-Identifier: Apache-2.0
 //! (the keys of a forward step, the queries of a backward step), mma_ss_at for N = {ss_at}
 //! (the queries of a backward step; 16: a query half of the head-dim-64 tail step), mma_ss_bt
 //! for N = {ss_bt} and mma_ss_atbt for N = {ss_atbt}
-//! (a channel half of the head-dim-256 backward), mma_rs for every head dim N = 32, 40, ...,
-//! 256.
+//! (a channel half of the head-dim-256 backward; mma_ss_bt at 80: the head-dim-80 forward's
+//! O += P V), mma_rs for every head dim N = 32, 40, ..., 256.
 //!   mma_ss: A and B K-major from shared memory (S = Q K^T: Q [row][channel], K [key][channel]).
 //!   mma_ss_at: A MN-major (transpose bit set), B K-major, both from shared memory (the
 //!           backward's dQ^T = K^T dS^T: K [key][channel], dS [query][key]).
 //!   mma_ss_bt: A K-major, B MN-major (transpose bit set), both from shared memory (dQ = dS K
-//!           with dS [query][key] and K [key][channel]).
+//!           with dS [query][key] and K [key][channel]; O += P V with P [row][key]).
 //!   mma_ss_atbt: A and B MN-major (both transpose bits set), both from shared memory (dV +=
 //!           P^T dO with P [query][key] and dO [query][channel]).
 //!   mma_rs: A from registers in the mma.sync A layout, B from shared memory MN-major

@@ -104,24 +104,46 @@ constexpr kernel_config decode_config(int32_t head_dim, int32_t group_size) {
   return {kernel_family::sm80, {kDecodeRows / pack, head_dim > 128 ? 32 : 64, 1}, 1, pack};
 }
 
+//! Segments of at least this many query rows take a head dim's long-segment Hopper tile
+//! where it has one (sm90_config). Between the sweep's 1024 (the tall d80 tile +4%) and 4096
+//! (-3%); 2048 itself is untimed.
+inline constexpr int32_t kLongSegment = 2048;
+
 //! Hopper: 128 query rows (two consumer warpgroups of 64) and a producer warpgroup. 128 keys a
 //! step up to head dim 128; above, 64, so that O (head_dim / 2 fp32 a thread), S and P stay
 //! within the consumers' 240 registers; at 256, 80 (FA3's step there: 0 spill, and Q + two
 //! stages of K and V take 225 of the 227 KB a block may have). At head dims 64 and 72, 192
 //! rows (three consumer warpgroups, 160 registers each): a step's products are short there,
 //! so two warpgroups' products could not cover one's softmax (FA3's tile at d64; vl-full-d72
-//! -11%, twelfth session). Not at 80: O's 40 registers a thread spill there (80 bytes) and
-//! vl-full-d80 ran 8% slower. Two stages of K and V: three at head dim 128 would take 225 of
-//! the 227 KB a block may have and ran no faster (bench/NOTES.md, step 13; ninth session,
-//! step 2).
-constexpr kernel_config sm90_config(int32_t head_dim) {
+//! -11%, twelfth session). At 80, for long segments (kLongSegment), FA4's shape: 192 rows x
+//! 144 keys a step with P through shared memory (hopper_traits::kPInSmem; with P in registers
+//! O's 40 registers a thread spilled at 192 rows and vl-full-d80 ran 8% slower); 144 keys
+//! spread a step's fixed costs (turn, barriers, waits, O's rescale) over 12.5% more keys.
+//! Shorter segments keep 128 x 128 there: a 192-row tile's unused rows cost more than it saves
+//! (H200, sweep-d80: s256 +14%, s1024 +4%, s4096 -3%, s16384 -5%; bench/NOTES.md, thirty-
+//! fourth session). Two stages of K and V: three at head dim 128 would take 225 of the 227 KB
+//! a block may have and ran no faster (bench/NOTES.md, step 13; ninth session, step 2).
+//! `max_q_length`: the longest query segment the plan covers.
+constexpr kernel_config sm90_config(int32_t head_dim, int32_t max_q_length) {
   if (head_dim == 64 || head_dim == 72) return {kernel_family::sm90, {192, 128, 16}, 2};
+  if (head_dim == 80 && max_q_length >= kLongSegment) {
+    return {kernel_family::sm90, {192, 144, 16}, 2};
+  }
   return {kernel_family::sm90, {128, head_dim <= 128 ? 128 : head_dim == 256 ? 80 : 64, 12}, 2};
 }
 
 //! Segments of at most this many query rows fill a short (64-row) sm80 tile, which wastes
 //! no rows on them: they stay on the sm80 kernel even on Hopper (tiny-d64, vl-window).
 inline constexpr int32_t kShortSegment = 64;
+
+//! A head dim's Hopper tile for plans whose longest segment is long (kLongSegment rows or more)
+//! or not: the kernel's template choice (sm90::hopper_traits), one kernel where both agree.
+constexpr kernel_config sm90_tile(int32_t head_dim, bool long_segments) {
+  return sm90_config(head_dim, long_segments ? kLongSegment : kShortSegment + 1);
+}
+constexpr bool has_long_segment_tile(int32_t head_dim) {
+  return !(sm90_tile(head_dim, true) == sm90_tile(head_dim, false));
+}
 
 }  // namespace detail
 
@@ -142,12 +164,14 @@ inline kernel_config select_kernel(device_arch arch, int32_t head_dim, int32_t m
         detail::fail("kernel_family::sm90 needs an sm_90 device; the current one is sm_",
                      arch.major, arch.minor, arch.major == 0 ? " (none readable)" : "");
       }
-      return detail::sm90_config(head_dim);
+      return detail::sm90_config(head_dim, max_q_length);
     case kernel_family::automatic:
       break;
   }
   if (decode) return detail::decode_config(head_dim, group_size);
-  if (hopper && max_q_length > detail::kShortSegment) return detail::sm90_config(head_dim);
+  if (hopper && max_q_length > detail::kShortSegment) {
+    return detail::sm90_config(head_dim, max_q_length);
+  }
   return detail::sm80_config(head_dim, max_q_length);
 }
 

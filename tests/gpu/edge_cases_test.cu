@@ -133,17 +133,21 @@ TEST_CASE("no segments at all: nothing to launch, nothing written") {
   }
 }
 
-// Head dims 64 and 72 on Hopper: 192-row tiles of three consumer warpgroups. Segments on,
-// under and over the tile height and its multiples (a third warpgroup with no rows, one with a
-// few), causal (warpgroups with different step counts) and not.
-TEST_CASE("head dims 64 and 72 Hopper tiles of 192 rows: segments around the tile height") {
-  for (const int32_t head_dim : {64, 72}) {
+// Head dims 64 to 80 on Hopper: 192-row tiles of three consumer warpgroups (at 80 with P
+// through shared memory and 144 keys a step, the tile of plans whose longest segment has
+// kLongSegment rows or more: 2053 is one, 10 tiles and 133 rows, 14 steps and 37 keys).
+// Segments on, under and over the tile height and its multiples (a third warpgroup with no
+// rows, one with a few), on and around a multiple of 144 keys (288, 145; 577 ends one key
+// into a step), causal (warpgroups with different step counts) and not.
+TEST_CASE("head dims 64 to 80 Hopper tiles of 192 rows: segments around the tile height") {
+  for (const int32_t head_dim : {64, 72, 80}) {
     if (!test::instantiated(head_dim)) continue;
     for (const bool causal : {false, true}) {
       CAPTURE(head_dim);
       CAPTURE(causal);
       test::problem p;
-      p.lengths_q = {191, 192, 193, 384, 577, 65, 1, 130};
+      p.lengths_q = {191, 192, 193, 384, 577, 65, 1, 130, 288, 145};
+      if (head_dim == 80) p.lengths_q.push_back(2053);
       p.heads_q = 4;
       p.heads_kv = 2;
       p.head_dim = head_dim;

@@ -115,6 +115,48 @@ TEST_CASE("automatic on sm_90 takes the Hopper kernel for long segments, sm80 fo
   }
 }
 
+TEST_CASE("head dim 80 on sm_90: the longest segment picks 128 x 128 or the 192 x 144 tile") {
+  const varattn::device_arch hopper{9, 0};
+  const int32_t long_rows = varattn::detail::kLongSegment;
+  for (const kernel_family request : {kernel_family::automatic, kernel_family::sm90}) {
+    const varattn::kernel_config shorter =
+        varattn::select_kernel(hopper, 80, long_rows - 1, request);
+    const varattn::kernel_config longer = varattn::select_kernel(hopper, 80, long_rows, request);
+    CHECK(shorter.family == kernel_family::sm90);
+    CHECK(shorter.tile.block_m == 128);
+    CHECK(shorter.tile.block_n == 128);
+    CHECK(longer.family == kernel_family::sm90);
+    CHECK(longer.tile.block_m == 192);
+    CHECK(longer.tile.block_n == 144);
+    CHECK(longer.threads() == 512);
+    CHECK(varattn::select_kernel(hopper, 80, 100000, request) == longer);
+  }
+  // Plans: the host-built ones from their longest segment, device-built ones from the bound
+  // they are given; without one (-1: rows_q) never the long-segment tile, since the segments
+  // may all be short (a 192-row tile on 256-row segments ran 14% slower).
+  const stub::clean_scope scope;
+  stub::set_compute_capability(9, 0);
+  constexpr varattn::attention_shape d80{4, 2, 80};
+  const segments long_one = segments::from_lengths({long_rows, 300});
+  const segments short_ones = segments::from_lengths(std::vector<int32_t>(16, long_rows / 8));
+  for (const launch_policy policy : {launch_policy::per_segment, launch_policy::fused}) {
+    CHECK(plan::make(long_one, long_one, d80, {}, policy, stream_a).kernel().tile.block_m == 192);
+    CHECK(plan::make(short_ones, short_ones, d80, {}, policy, stream_a).kernel().tile.block_m ==
+          128);
+  }
+  const int32_t rows = 2 * long_rows;
+  CHECK(plan::reserve_on_device(2, rows, rows, d80, {}, long_rows).kernel().tile.block_m == 192);
+  CHECK(plan::reserve_on_device(2, rows, rows, d80, {}, long_rows - 1).kernel().tile.block_m ==
+        128);
+  CHECK(plan::reserve_on_device(2, rows, rows, d80).kernel().tile.block_m == 128);
+  // Other head dims keep one Hopper tile whatever the length.
+  for (const int32_t head_dim : {64, 72, 96, 128, 256}) {
+    CAPTURE(head_dim);
+    CHECK(varattn::select_kernel(hopper, head_dim, 100, kernel_family::automatic) ==
+          varattn::select_kernel(hopper, head_dim, 100000, kernel_family::automatic));
+  }
+}
+
 TEST_CASE("automatic on other architectures plans the sm80 kernel") {
   const stub::clean_scope scope;
   for (const auto& [major, minor] :

@@ -88,8 +88,9 @@ void run_program(const plan& p, const forward_params<Element>& params, cudaStrea
 }
 
 //! Runs the kernel the plan selected; a bucketed plan runs its fused buckets one after the
-//! other. Instantiates, per head dim and score modifier, the Hopper kernel and the sm80
-//! kernel's tiles: decode, short and tall (short and tall are one above head dim 128).
+//! other. Instantiates, per head dim and score modifier, the Hopper kernel (and its long-
+//! segment tile where the head dim has one: 80) and the sm80 kernel's tiles: decode, short and
+//! tall (short and tall are one above head dim 128).
 //! `tiles`: the forward_scratch's counter or null; buckets run in stream order, each leaving
 //! it zero for the next.
 template <class Element, int HeadDim>
@@ -103,7 +104,14 @@ void launch(const plan& p, const forward_params<Element>& params, cudaStream_t s
     using modifier = score_modifier<decltype(softcap)::value>;
     const kernel_config& config = p.kernel();
     if (config.family == kernel_family::sm90) {
-      return run_program<sm90::program<Element, HeadDim, modifier>>(p, params, stream, tiles);
+      if constexpr (has_long_segment_tile(HeadDim)) {
+        if (config.same_kernel(sm90_tile(HeadDim, true))) {
+          return run_program<sm90::program<Element, HeadDim, true, modifier>>(p, params, stream,
+                                                                              tiles);
+        }
+      }
+      return run_program<sm90::program<Element, HeadDim, false, modifier>>(p, params, stream,
+                                                                           tiles);
     }
     constexpr int kShort = sm80_config(HeadDim, kShortSegment).tile.block_m;
     constexpr int kTall = sm80_config(HeadDim, kShortSegment + 1).tile.block_m;

@@ -419,8 +419,9 @@ call_problem problem_of(const at::Tensor& q, const at::Tensor& k, const at::Tens
   c.options.window_right = window_side(window_right, c.rows_q);
   c.options.softcap = static_cast<float>(softcap);  // the plan rejects < 0, NaN and inf
   // max_seqlen_q only picks the tile (decode tiles when every segment has <= 16 / pack
-  // queries, short ones when <= 64); default rows_q, the safe upper bound.
-  c.max_q_length = max_seqlen_q ? static_cast<int32_t>(*max_seqlen_q) : c.rows_q;
+  // queries, short ones when <= 64, the long-segment tile from 2048); without it -1: the
+  // plan bounds by rows_q and takes no long-segment tile (plan::reserve_on_device).
+  c.max_q_length = max_seqlen_q ? static_cast<int32_t>(*max_seqlen_q) : -1;
   return c;
 }
 

@@ -20,14 +20,15 @@
 
 namespace varattn::detail::sm90 {
 
-template <class Element, int HeadDim, class Modifier>
-__global__ void __launch_bounds__(hopper_traits<Element, HeadDim>::kThreads, 1)
+template <class Element, int HeadDim, bool LongSegments, class Modifier>
+__global__ void __launch_bounds__(hopper_traits<Element, HeadDim, LongSegments>::kThreads, 1)
     forward_kernel(const __grid_constant__ forward_params<Element> params,
                    const __grid_constant__ work_source work,
                    const __grid_constant__ forward_maps maps) {
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
   // Static shared memory only in the sm_90a body: require_compiled_in() reads its size.
-  __shared__ pipeline_barriers<hopper_traits<Element, HeadDim>::kStages> barriers;
+  using traits = hopper_traits<Element, HeadDim, LongSegments>;
+  __shared__ pipeline_barriers<traits::kStages> barriers;
   extern __shared__ uint4 smem[];
   // The swizzle repeats every 1024 bytes and the descriptors assume tiles on that period.
   const uint32_t base = static_cast<uint32_t>(__cvta_generic_to_shared(smem));
@@ -37,21 +38,21 @@ __global__ void __launch_bounds__(hopper_traits<Element, HeadDim>::kThreads, 1)
     return;
   }
   __shared__ tile_id published[2];  // the producer's tiles for the consumers (forward_tiles)
-  forward_tiles<Element, HeadDim, Modifier>(params, maps, tile_schedule(work, params.heads_q),
-                                            aligned, barriers, published);
+  forward_tiles<traits, Modifier>(params, maps, tile_schedule(work, params.heads_q), aligned,
+                                  barriers, published);
 #else
   (void)params, (void)work, (void)maps;
 #endif
 }
 
 //! The launch shape of the Hopper kernel, as launch.cuh's run_program reads it.
-template <class Element, int HeadDim, class Modifier>
+template <class Element, int HeadDim, bool LongSegments, class Modifier>
 struct program {
-  using traits = hopper_traits<Element, HeadDim>;
+  using traits = hopper_traits<Element, HeadDim, LongSegments>;
   static constexpr kernel_config kConfig = traits::kConfig;
   static constexpr int kThreads = traits::kThreads;
   static constexpr int kSmemBytes = traits::kSmemBytes;
-  static constexpr auto kernel = forward_kernel<Element, HeadDim, Modifier>;
+  static constexpr auto kernel = forward_kernel<Element, HeadDim, LongSegments, Modifier>;
   //! A fused launch with a tile counter: at most one CTA an SM (tile_schedule.cuh).
   static constexpr bool kPersistent = true;
   static constexpr bool kGridStride = false;  //!< its own schedule (tile_schedule.cuh)
@@ -70,9 +71,9 @@ struct program {
         make_segment_map(view(p.k, p.rows_k, p.heads_k, p.head_dim, p.k_token_stride,
                               p.k_head_stride),
                          traits::kBlockN, "k"),
-        make_segment_map(view(p.v, p.rows_k, p.heads_k, p.head_dim, p.v_token_stride,
-                              p.v_head_stride),
-                         traits::kBlockN, "v")}};
+        make_segment_map<traits::v_tile::kRowBytes>(
+            view(p.v, p.rows_k, p.heads_k, p.head_dim, p.v_token_stride, p.v_head_stride),
+            traits::kBlockN, "v")}};
   }
 
   //! Throws unless the binary loaded for the current device holds the sm_90a body

@@ -3,17 +3,20 @@
 //! \file forward_tile.cuh
 //! A CTA computes (segment, head, q-tile) work items on Hopper tensor cores (sm_90a), one at a
 //! time.
-//! Two consumer warpgroups (three at head dim 64) take 64 query rows each; the last warpgroup
-//! produces: one of its threads has the copy engine (TMA) load Q once and K, V tiles of 128
-//! keys (64 above head dim 128) into a two-stage ring, and the warpgroup hands most of its
-//! registers to the consumers (setmaxnreg: 24 and 240, or 160 for three, a thread). The roles
-//! meet only at mbarriers, so each warpgroup runs at its own pace: while one computes its
-//! softmax, another's wgmma keeps the tensor cores busy (no CTA-wide barrier in the loop).
+//! Two consumer warpgroups (three at head dims 64 and 72, and in head dim 80's long-segment
+//! tile) take 64 query rows each; the last warpgroup produces: one of its threads has the copy
+//! engine (TMA) load Q once and K, V tiles of 128 keys (144 in that d80 tile, 64 above 128)
+//! into a two-stage ring, and the warpgroup
+//! hands most of its registers to the consumers (setmaxnreg: 24 and 240, or 160 for three, a
+//! thread). The roles meet only at mbarriers, so each warpgroup runs at its own pace: while
+//! one computes its softmax, another's wgmma keeps the tensor cores busy (no CTA-wide barrier
+//! in the loop).
 //!
 //! Per step a consumer warpgroup issues S = Q K^T (wgmma, Q and K from shared memory),
 //! masks, runs the online softmax in registers (the sm80 code: the wgmma accumulator has the
 //! mma.sync C layout), packs P to 16 bits in registers and issues O += P V (wgmma, P from
-//! registers, V from shared memory through the transpose bit).
+//! registers, or in head dim 80's long-segment tile from shared memory, V from shared memory
+//! through the transpose bit).
 
 #include <varattn/detail/kernel/epilogue.cuh>
 #include <varattn/detail/kernel/online_softmax.cuh>
@@ -22,6 +25,7 @@
 #include <varattn/detail/kernel/tile_context.cuh>
 #include <varattn/detail/sm80/mma.cuh>
 #include <varattn/detail/sm90/mbarrier.cuh>
+#include <varattn/detail/sm90/stmatrix.cuh>
 #include <varattn/detail/sm90/store_output.cuh>
 #include <varattn/detail/sm90/swizzled_tile.cuh>
 #include <varattn/detail/sm90/tensor_map.hpp>
@@ -34,13 +38,16 @@
 
 namespace varattn::detail::sm90 {
 
-template <class Element, int HeadDim>
+//! The Hopper kernel's tile for head dim `HeadDim` and plans whose longest segment has fewer
+//! than kLongSegment query rows (LongSegments false) or more (true; the same tile but at 80).
+template <class Element, int HeadDim, bool LongSegments>
 struct hopper_traits {
-  static constexpr kernel_config kConfig = sm90_config(HeadDim);
+  static constexpr kernel_config kConfig = sm90_tile(HeadDim, LongSegments);
   static constexpr int kBlockM = kConfig.tile.block_m;  //!< consumer warpgroups x 64 rows
   static constexpr int kBlockN = kConfig.tile.block_n;  //!< keys a step
   static constexpr int kStages = kConfig.stages;        //!< K and V ring depth
-  //! Two consumer warpgroups, three at head dim 64 (kernel_config.hpp).
+  //! Two consumer warpgroups, three at head dims 64 and 72 and in d80's long-segment tile
+  //! (kernel_config.hpp).
   static constexpr int kWarpgroups = kBlockM / 64;
   static_assert(kWarpgroups == 2 || kWarpgroups == 3, "64 query rows a consumer warpgroup");
   static constexpr int kConsumerThreads = 128 * kWarpgroups;
@@ -49,7 +56,8 @@ struct hopper_traits {
   static_assert(kThreads == kConfig.threads(), "the plan's configuration is the kernel's");
   //! Registers a thread after the split. The launch gives 64K / kThreads (168 for 384
   //! threads, 128 for 512); the producer's warpgroup keeps 24 and the consumers take the rest:
-  //! 24 x 128 + 240 x 256 and 24 x 128 + 160 x 384 <= 64K (ptxas -v: no spills). One producer
+  //! 24 x 128 + 240 x 256 and 24 x 128 + 160 x 384 <= 64K (ptxas -v: no spills, but d80's
+  //! long-segment tile: ~16-32 bytes, outside the step loop). One producer
   //! thread issues the copies; its warpgroup exists for the registers it gives up.
   static constexpr int kProducerRegisters = 24;
   static constexpr int kConsumerRegisters = kWarpgroups == 2 ? 240 : 160;
@@ -60,10 +68,23 @@ struct hopper_traits {
   //! three interleave on their own (each one's softmax under the other two's products).
   static constexpr bool kPingPong = kWarpgroups == 2;
   static_assert(!kPingPong || kWarpgroups == 2, "the turn barriers (consume) are for a pair");
+  //! P through shared memory (A of O += P V from a [64][kBlockN] tile a warpgroup, mma_ss_bt)
+  //! rather than registers: at head dim 80 three warpgroups' O (40 registers a thread), P (36)
+  //! and S (72) do not fit 160 registers; with P in registers the 192-row tile spilled and ran
+  //! 8% slower than two warpgroups (bench/NOTES.md, twelfth session, 5). FA4's d80 shape.
+  static constexpr bool kPInSmem = HeadDim == 80 && kWarpgroups == 3;
+  //! V and P in blocks of 16 columns (the 32-byte swizzle) when P is in shared memory: in 64-
+  //! column blocks V's 80 channels take 256 bytes a row and P's 144 keys 384, and Q, the ring
+  //! and P would need 265 KB; so 220.
+  static constexpr int kNarrowRowBytes = kPInSmem ? 32 : 128;
   using q_tile = swizzled_tile<kBlockM, HeadDim>;
-  using kv_tile = swizzled_tile<kBlockN, HeadDim>;
+  using k_tile = swizzled_tile<kBlockN, HeadDim>;
+  using v_tile = swizzled_tile<kBlockN, HeadDim, kNarrowRowBytes>;
+  using p_tile = swizzled_tile<64, kBlockN, 32>;  //!< [row][key], K-major (kPInSmem)
+  static constexpr int kPBytes = kPInSmem ? kWarpgroups * p_tile::kBytes : 0;
   //! + 1 KB: the dynamic base is rounded up to the swizzle's 1024-byte period.
-  static constexpr int kSmemBytes = q_tile::kBytes + 2 * kStages * kv_tile::kBytes + 1024;
+  static constexpr int kSmemBytes =
+      q_tile::kBytes + kStages * (k_tile::kBytes + v_tile::kBytes) + kPBytes + 1024;
   static_assert(kSmemBytes <= 227 * 1024, "an H100/H200 SM's 227 KB (and advance's 2^18)");
   static constexpr int kScoreTiles = kBlockN / 8;  //!< n8 tiles of S a warpgroup row block
   static constexpr int kOutTiles = HeadDim / 8;    //!< n8 tiles of O: wgmma's n is HeadDim
@@ -136,13 +157,13 @@ __device__ __forceinline__ void produce(const forward_maps& maps, const Tile& ti
     const ring_slot at = ring_slot_of<T::kStages>(g);
     const int32_t key0 = tile.key0(step);
     if (g >= T::kStages) mbarrier_wait_parked(&bar.k_empty[at.stage], at.phase ^ 1);
-    mbarrier_arrive_expect_tx(&bar.k_full[at.stage], T::kv_tile::kBytes);
-    T::kv_tile::load_boxes(maps.k, sk + at.stage * T::kv_tile::kBytes, &bar.k_full[at.stage],
-                           tile.k_row + key0, keys - key0, tile.kv_head);
+    mbarrier_arrive_expect_tx(&bar.k_full[at.stage], T::k_tile::kBytes);
+    T::k_tile::load_boxes(maps.k, sk + at.stage * T::k_tile::kBytes, &bar.k_full[at.stage],
+                          tile.k_row + key0, keys - key0, tile.kv_head);
     if (g >= T::kStages) mbarrier_wait_parked(&bar.v_empty[at.stage], at.phase ^ 1);
-    mbarrier_arrive_expect_tx(&bar.v_full[at.stage], T::kv_tile::kBytes);
-    T::kv_tile::load_boxes(maps.v, sv + at.stage * T::kv_tile::kBytes, &bar.v_full[at.stage],
-                           tile.k_row + key0, keys - key0, tile.kv_head);
+    mbarrier_arrive_expect_tx(&bar.v_full[at.stage], T::v_tile::kBytes);
+    T::v_tile::load_boxes(maps.v, sv + at.stage * T::v_tile::kBytes, &bar.v_full[at.stage],
+                          tile.k_row + key0, keys - key0, tile.kv_head);
   }
 }
 
@@ -167,13 +188,19 @@ __device__ __forceinline__ void issue_scores(float (&s)[T::kScoreTiles][4], uint
   for (int kk = 0; kk < T::kKSteps; ++kk) {  // k16 steps over the head dim
     const int offset = (kk % 4) * 32;              // bytes into the 64-column block
     mma_ss(shape, s, advance(q_desc, (kk / 4) * T::q_tile::kBlockBytes + offset),
-           advance(k_desc, (kk / 4) * T::kv_tile::kBlockBytes + offset), kk > 0);
+           advance(k_desc, (kk / 4) * T::k_tile::kBlockBytes + offset), kk > 0);
   }
   commit();
 }
 
-//! Issues O += P V (one commit group); P in registers, V [key][channel] through the transpose
-//! (the V stage's descriptor).
+//! V [key][channel] as B of O += P V: MN-major, through the transpose (stage 0's; a stage's
+//! is one add).
+template <class T>
+__device__ __forceinline__ uint64_t values_descriptor(const unsigned char* sv) {
+  return descriptor_mn_major<T::v_tile::kRowBytes>(sv, T::v_tile::kBlockBytes);
+}
+
+//! Issues O += P V (one commit group); P in registers, V through the V stage's descriptor.
 template <class T, class Element>
 __device__ __forceinline__ void issue_values(float (&o)[T::kOutTiles][4],
                                              const uint32_t (&pa)[T::kBlockN / 16][4],
@@ -182,7 +209,23 @@ __device__ __forceinline__ void issue_values(float (&o)[T::kOutTiles][4],
   fence();
 #pragma unroll
   for (int kc = 0; kc < T::kBlockN / 16; ++kc) {
-    mma_rs(shape, o, pa[kc], advance(v_desc, kc * 16 * 128), true);
+    mma_rs(shape, o, pa[kc], advance(v_desc, kc * 16 * T::v_tile::kRowBytes), true);
+  }
+  commit();
+}
+
+//! Issues O += P V (one commit group) with P from the warpgroup's tile in shared memory
+//! (kPInSmem; store_probabilities wrote it): a k16 step of P is one 16-key block.
+template <class T, class Element>
+__device__ __forceinline__ void issue_values(float (&o)[T::kOutTiles][4], uint64_t p_desc,
+                                             uint64_t v_desc) {
+  static_assert(T::p_tile::kBlockColumns == 16, "one block a k16 step");
+  constexpr wgmma_shape<Element, T::kOutTiles * 8> shape{};
+  fence();
+#pragma unroll
+  for (int kc = 0; kc < T::kBlockN / 16; ++kc) {
+    mma_ss_bt(shape, o, advance(p_desc, kc * T::p_tile::kBlockBytes),
+              advance(v_desc, kc * 16 * T::v_tile::kRowBytes), true);
   }
   commit();
 }
@@ -197,6 +240,27 @@ __device__ __forceinline__ void pack_probabilities(uint32_t (&pa)[ScoreTiles / 2
   }
 }
 
+//! P packed as above and stored to the warpgroup's [64][kBlockN] tile (kPInSmem): a k16 step's
+//! A fragment of the warp's 16 rows is the four 8 x 8 matrices of one stmatrix (rows 0-7 and
+//! 8-15 of keys 0-7, then of keys 8-15), one 16-key block, each 8-lane row group's addresses on
+//! distinct banks (the 32-byte swizzle). Then the stores are made visible to wgmma; the
+//! warpgroup meets before its O += P V, which reads all four warps' rows.
+template <class T, class Element>
+__device__ __forceinline__ void store_probabilities(unsigned char* p_rows,
+                                                    const float (&s)[T::kScoreTiles][4]) {
+  const int lane = static_cast<int>(threadIdx.x % 32);
+  const int matrix = lane / 8;
+  const auto row = static_cast<uint32_t>(threadIdx.x / 32 % 4 * 16 + (matrix & 1) * 8 + lane % 8);
+  const uint32_t base = shared_address(p_rows) + T::p_tile::offset(row, (matrix >> 1) * 8);
+#pragma unroll
+  for (int kc = 0; kc < T::kScoreTiles / 2; ++kc) {
+    uint32_t a[4];
+    sm80::pack_a_fragment<Element>(a, s[2 * kc], s[2 * kc + 1]);
+    stmatrix_x4(base + kc * T::p_tile::kBlockBytes, a);
+  }
+  fence_proxy_async();
+}
+
 //! One consumer warpgroup (rows [64 * group, 64 * group + 64) of the tile), software-
 //! pipelined: step j issues S_j = Q K_j^T and then O += P_{j-1} V_{j-1}, and runs the softmax
 //! of S_j while the second product is still on the tensor cores; step j + 1 waits for that
@@ -205,8 +269,8 @@ __device__ __forceinline__ void pack_probabilities(uint32_t (&pa)[ScoreTiles / 2
 template <class T, class Modifier, class Tile, class Element>
 __device__ __forceinline__ void consume(const forward_params<Element>& p, const Tile& tile,
                                         int group, unsigned char* sq, unsigned char* sk,
-                                        unsigned char* sv, pipeline_barriers<T::kStages>& bar,
-                                        int32_t first_step) {
+                                        unsigned char* sv, unsigned char* sp,
+                                        pipeline_barriers<T::kStages>& bar, int32_t first_step) {
   const int warp = static_cast<int>(threadIdx.x / 32) % 4;
   const int row0 = group * 64;  // the warpgroup's first row in the tile
   const int kv_steps = tile.blocks.count;
@@ -232,7 +296,7 @@ __device__ __forceinline__ void consume(const forward_params<Element>& p, const 
 
   float o[T::kOutTiles][4] = {};
   float s[T::kScoreTiles][4] = {};
-  uint32_t pa[T::kBlockN / 16][4];
+  uint32_t pa[T::kPInSmem ? 1 : T::kBlockN / 16][4];  // P's A fragments (in registers)
   online_softmax softmax;
   // The operands' descriptors, once a tile: a stage's is one add. The rows' Q descriptor is
   // advanced from the tile's: built from the rows' address, its high word was a constant to
@@ -240,9 +304,31 @@ __device__ __forceinline__ void consume(const forward_params<Element>& p, const 
   // (3 uniform instructions a k-step, 2 this way).
   const uint64_t q_desc = pinned(advance(descriptor_128b(sq), row0 * 128));
   const uint64_t k_desc = pinned(descriptor_128b(sk));
-  const uint64_t v_desc = pinned(descriptor_128b_mn(sv, T::kv_tile::kBlockBytes));
-  const auto k_stage = [&](ring_slot at) { return advance(k_desc, at.stage * T::kv_tile::kBytes); };
-  const auto v_stage = [&](ring_slot at) { return advance(v_desc, at.stage * T::kv_tile::kBytes); };
+  const uint64_t v_desc = pinned(values_descriptor<T>(sv));
+  const auto k_stage = [&](ring_slot at) { return advance(k_desc, at.stage * T::k_tile::kBytes); };
+  const auto v_stage = [&](ring_slot at) { return advance(v_desc, at.stage * T::v_tile::kBytes); };
+  unsigned char* p_rows = sp + group * T::p_tile::kBytes;  // kPInSmem: this warpgroup's P
+  const uint64_t p_desc =
+      T::kPInSmem ? pinned(descriptor_k_major<T::p_tile::kRowBytes>(p_rows)) : 0;
+  // P_{j-1} out of S's registers before S_j overwrites them, and O += P_{j-1} V_{j-1}.
+  const auto keep_probabilities = [&] {
+    if constexpr (T::kPInSmem) {
+      store_probabilities<T, Element>(p_rows, s);
+    } else {
+      pack_probabilities<Element>(pa, s);
+    }
+  };
+  const auto issue_probabilities_values = [&](ring_slot at) {
+    if constexpr (T::kPInSmem) {
+      named_barrier_sync(3 + group, 128);  // every warp's P rows are stored and fenced
+      issue_values<T, Element>(o, p_desc, v_stage(at));
+    } else {
+      issue_values<T, Element>(o, pa, v_stage(at));
+    }
+  };
+  const auto fence_probabilities = [&] {
+    if constexpr (!T::kPInSmem) fence_registers(pa);
+  };
 
   // S_j masked and turned into probabilities; alpha rescales O for the new row maxima.
   const auto probabilities = [&](int step, float(&alpha)[2]) {
@@ -280,16 +366,16 @@ __device__ __forceinline__ void consume(const forward_params<Element>& p, const 
     at = next_slot<T::kStages>(at);
 
     mbarrier_wait(&bar.k_full[at.stage], at.phase);
-    wait<0>();  // P_{j-2} V_{j-2} (none at step 1)
+    wait<0>();  // P_{j-2} V_{j-2} (none at step 1): its P tile is free
     fence_registers(o);
-    fence_registers(pa);
+    fence_probabilities();
     if (step >= 2) mbarrier_arrive(&bar.v_empty[before.stage]);
-    pack_probabilities<Element>(pa, s);  // P_{j-1}, before S_j overwrites s
+    keep_probabilities();  // P_{j-1}, before S_j overwrites s
     turn_begin();
     issue_scores<T, Element>(s, q_desc, k_stage(at));
     online_softmax::rescale<true>(o, alpha);  // lazy: skipped once no row max moves
     mbarrier_wait(&bar.v_full[previous.stage], previous.phase);
-    issue_values<T, Element>(o, pa, v_stage(previous));
+    issue_probabilities_values(previous);
     turn_end(false);
     wait<1>();  // S_j landed; P_{j-1} V_{j-1} may still run
     fence_registers(s);
@@ -299,19 +385,19 @@ __device__ __forceinline__ void consume(const forward_params<Element>& p, const 
   // Outside the `if`: inside it, ptxas added a second wait after the last product (C7517).
   wait<0>();
   fence_registers(o);
-  fence_registers(pa);
+  fence_probabilities();
   mbarrier_arrive(&bar.q_empty);  // every S of the tile has landed: Q may be refilled
   if (group_steps > 0) {  // `at` is the last step's slot, `previous` the one before
     if (group_steps >= 2) mbarrier_arrive(&bar.v_empty[previous.stage]);
-    pack_probabilities<Element>(pa, s);
+    keep_probabilities();
     mbarrier_wait(&bar.v_full[at.stage], at.phase);
     turn_begin();
     online_softmax::rescale<true>(o, alpha);
-    issue_values<T, Element>(o, pa, v_stage(at));
+    issue_probabilities_values(at);
     turn_end(true);
     wait<0>();
     fence_registers(o);
-    fence_registers(pa);
+    fence_probabilities();
     mbarrier_arrive(&bar.v_empty[at.stage]);
   }
   // Steps past this warpgroup's rows: still release every stage (the producer refills them
@@ -338,16 +424,17 @@ __device__ __forceinline__ void consume(const forward_params<Element>& p, const 
 //! stages and phases count the CTA's steps over all its tiles. So the producer loads a tile's
 //! Q and K/V while the consumers still finish the previous tile (its last product, the
 //! softmax's end, the stores).
-template <class Element, int HeadDim, class Modifier>
-__device__ __forceinline__ void forward_tiles(
-    const forward_params<Element>& p, const forward_maps& maps, const tile_schedule& schedule,
-    unsigned char* smem, pipeline_barriers<hopper_traits<Element, HeadDim>::kStages>& bar,
-    tile_id (&published)[2]) {
-  using T = hopper_traits<Element, HeadDim>;
+template <class T, class Modifier, class Element>
+__device__ __forceinline__ void forward_tiles(const forward_params<Element>& p,
+                                              const forward_maps& maps,
+                                              const tile_schedule& schedule, unsigned char* smem,
+                                              pipeline_barriers<T::kStages>& bar,
+                                              tile_id (&published)[2]) {
   using Tile = tile_context<Element, T::kBlockM, T::kBlockN>;
   unsigned char* sq = smem;
   unsigned char* sk = sq + T::q_tile::kBytes;
-  unsigned char* sv = sk + T::kStages * T::kv_tile::kBytes;
+  unsigned char* sv = sk + T::kStages * T::k_tile::kBytes;
+  unsigned char* sp = sv + T::kStages * T::v_tile::kBytes;  // kPInSmem: P, a tile a warpgroup
 
   if (threadIdx.x == 0) {
     mbarrier_init(&bar.q_full, 1);
@@ -401,7 +488,7 @@ __device__ __forceinline__ void forward_tiles(
       const tile_id id = published[0];
       if (id.head < 0) return;
       consume<T, Modifier>(p, Tile::make(p, id.seg, id.q_tile, id.head), warp_group, sq, sk, sv,
-                           bar, 0);
+                           sp, bar, 0);
       return;
     }
     for (int32_t item = 0;; ++item) {
@@ -409,7 +496,7 @@ __device__ __forceinline__ void forward_tiles(
       const tile_id id = published[item & 1];
       if (id.head < 0) break;
       const Tile tile = Tile::make(p, id.seg, id.q_tile, id.head);
-      consume<T, Modifier>(p, tile, warp_group, sq, sk, sv, bar, first_step);
+      consume<T, Modifier>(p, tile, warp_group, sq, sk, sv, sp, bar, first_step);
       first_step += tile.blocks.count;
     }
   }

@@ -8,6 +8,8 @@
 //! along a row (coalesced reads; the swizzle spreads each 8-row group's writes over all
 //! banks). Rows past `valid_rows`, and the columns from HeadDim up to the next multiple of 16
 //! (the k16 steps of Q K^T read them), are zero-filled.
+//! RowBytes = 32: blocks of [Rows][16] with the 32-byte swizzle (the copy engine only), which
+//! waste no columns at head dim 80 (the forward's V, and its P tile of 144 keys).
 
 #include <varattn/detail/sm80/cp_async.cuh>
 #include <varattn/detail/sm90/tma_load.cuh>
@@ -17,12 +19,21 @@
 
 namespace varattn::detail::sm90 {
 
-template <int Rows, int HeadDim>
+template <int Rows, int HeadDim, int RowBytes = 128>
 struct swizzled_tile {
-  static_assert(HeadDim % 8 == 0 && HeadDim <= 256, "whole 16-byte chunks, at most 4 blocks");
-  static constexpr int kBlocks = (HeadDim + 63) / 64;
-  static constexpr int kBlockBytes = Rows * 128;  //!< one [Rows][64] block
+  static_assert(HeadDim % 8 == 0 && HeadDim <= 256, "whole 16-byte chunks, at most 256 columns");
+  static_assert(RowBytes == 128 || (RowBytes == 32 && HeadDim % 16 == 0), "whole blocks");
+  static constexpr int kRowBytes = RowBytes;                      //!< a block's row
+  static constexpr int kBlockColumns = RowBytes / 2;              //!< 64 or 16
+  static constexpr int kBlocks = (HeadDim + kBlockColumns - 1) / kBlockColumns;
+  static constexpr int kBlockBytes = Rows * RowBytes;  //!< one [Rows][kBlockColumns] block
   static constexpr int kBytes = kBlocks * kBlockBytes;
+
+  //! Byte offset of element (row, column) from the tile's start.
+  __host__ __device__ static constexpr uint32_t offset(uint32_t row, uint32_t column) {
+    return column / kBlockColumns * kBlockBytes +
+           swizzled_offset<RowBytes>(row, column % kBlockColumns);
+  }
   static constexpr int kChunks = HeadDim / 8;                     //!< 16-byte chunks a row
   static constexpr int kPaddedChunks = (HeadDim + 15) / 16 * 2;  //!< ... written, with zeros
   static constexpr int kSlots = kBlocks * 8;  //!< chunk columns of the layout, >= kPaddedChunks
@@ -35,6 +46,7 @@ struct swizzled_tile {
   __device__ __forceinline__ static void load_async(unsigned char* smem, const Element* gmem,
                                                     int64_t token_stride, int valid_rows,
                                                     int thread) {
+    static_assert(RowBytes == 128, "the cp.async copy writes 128-byte blocks");
     // Columns a pass: all of them when they fit, else a divisor of kSlots that leaves at
     // least 8 rows a step (head dims 136-192 have 24 columns: three passes of 8).
     constexpr int kSlotsAPass = kSlots <= Threads / 8                ? kSlots
@@ -67,16 +79,17 @@ struct swizzled_tile {
   }
 
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
-  //! The same tile by the copy engine, issued by one thread: one box a 64-column block (the
-  //! map's box holds Rows rows), kBytes completing on `barrier` (zeros included); rows from
-  //! `valid_rows` on and the columns past the tensor's head dim arrive as zeros.
+  //! The same tile by the copy engine, issued by one thread: one box a block (the map's box
+  //! holds Rows rows of kBlockColumns with this swizzle: make_segment_map's RowBytes), kBytes
+  //! completing on `barrier` (zeros included); rows from `valid_rows` on and the columns past
+  //! the tensor's head dim arrive as zeros.
   __device__ __forceinline__ static void load_boxes(const segment_map& map, unsigned char* smem,
                                                     uint64_t* barrier, int32_t first_row,
                                                     int32_t valid_rows, int32_t head) {
 #pragma unroll
     for (int block = 0; block < kBlocks; ++block) {
       tma_load_box(map, smem + block * kBlockBytes, barrier, first_row, valid_rows, head,
-                   block * 64);
+                   block * kBlockColumns);
     }
   }
 #endif  // __CUDA_ARCH_FEAT_SM90_ALL

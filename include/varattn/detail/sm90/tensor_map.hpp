@@ -49,12 +49,13 @@ CUtensorMap encode_tensor_map(CUtensorMapDataType type, const void* data,
 //! {c, rows - valid, h, first + valid}: its address is base + first * token + h * head + c,
 //! and its row i is in bounds exactly when rows - valid + i < rows, i.e. i < valid; rows and
 //! channels out of bounds are neither loaded (zero-filled) nor stored or added. Boxes of
-//! `box_channels` x `box_rows`, the 128-byte swizzle in shared memory.
+//! `box_channels` x `box_rows`, the 128-byte swizzle in shared memory (or `swizzle`).
 inline CUtensorMap encode_row_clipped_map(CUtensorMapDataType type, const void* data,
                                           cuuint64_t rows, cuuint64_t heads, cuuint64_t channels,
                                           cuuint64_t token, cuuint64_t head,
                                           cuuint32_t box_channels, int box_rows,
-                                          const char* what) {
+                                          const char* what,
+                                          CUtensorMapSwizzle swizzle = CU_TENSOR_MAP_SWIZZLE_128B) {
   const cuuint64_t dims[4] = {channels, rows, heads, rows + 1};
   const cuuint64_t strides[3] = {token, head, token};
   const cuuint32_t box[4] = {box_channels, static_cast<cuuint32_t>(box_rows), 1, 1};
@@ -62,7 +63,7 @@ inline CUtensorMap encode_row_clipped_map(CUtensorMapDataType type, const void* 
   // back inside it (integer arithmetic: the pointer is never dereferenced out there).
   const auto base = reinterpret_cast<std::uintptr_t>(data) - rows * token;
   return encode_tensor_map(type, reinterpret_cast<const void*>(base), dims, strides, box,
-                           CU_TENSOR_MAP_SWIZZLE_128B, what);
+                           swizzle, what);
 }
 
 //! The float32 dQ accumulator [rows, heads, channels] (backward_layout) in boxes of
@@ -82,7 +83,8 @@ inline CUtensorMap dq_tensor_map(float* data, int64_t rows, int32_t heads, int32
 }
 
 //! A packed [rows, heads, head_dim] tensor of 16-bit elements seen in boxes of `box_rows`
-//! rows x 64 channels of one head (the 128-byte swizzle, swizzled_tile's blocks) whose rows
+//! rows x 64 channels of one head (the 128-byte swizzle, swizzled_tile's blocks; `RowBytes`
+//! 32: 16 channels, the 32-byte swizzle, swizzled_tile<..., 32>'s blocks) whose rows
 //! stop at the end of the box's segment (encode_row_clipped_map): the copy engine zero-fills
 //! a box's rows past the segment, as it does past a tensor, so a tile never holds a
 //! neighbour's tokens (whose inf or NaN would turn 0 x v into NaN) and a segment's last tile
@@ -93,11 +95,12 @@ struct segment_map {
   int32_t head_step;  //!< 1, or 0 when every head reads the same elements (head_stride 0)
 };
 
-template <class Element>
+template <int RowBytes = 128, class Element>
 segment_map make_segment_map(const packed_view<const Element>& view, int box_rows,
                              const char* what) {
   static_assert(std::is_same_v<Element, __half> || std::is_same_v<Element, __nv_bfloat16>,
                 "16-bit elements");
+  static_assert(RowBytes == 128 || RowBytes == 32, "the 128- or 32-byte swizzle's blocks");
   segment_map m{};
   if (view.rows <= 0 || view.heads <= 0) return m;  // no tile loads from it
   if (view.rows >= INT32_MAX) fail(what, ".rows = ", view.rows, " does not fit a TMA coordinate");
@@ -111,7 +114,9 @@ segment_map make_segment_map(const packed_view<const Element>& view, int box_row
       kType, view.data, static_cast<cuuint64_t>(view.rows),
       shared_heads ? 1u : static_cast<cuuint64_t>(view.heads),
       static_cast<cuuint64_t>(view.head_dim), token,
-      shared_heads ? token : view.head_stride * kBytes, 64, box_rows, what);
+      shared_heads ? token : view.head_stride * kBytes,
+      static_cast<cuuint32_t>(RowBytes / sizeof(Element)), box_rows, what,
+      RowBytes == 32 ? CU_TENSOR_MAP_SWIZZLE_32B : CU_TENSOR_MAP_SWIZZLE_128B);
   m.rows = static_cast<int32_t>(view.rows);
   m.head_step = shared_heads ? 0 : 1;
   return m;

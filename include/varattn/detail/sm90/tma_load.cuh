@@ -16,7 +16,8 @@ namespace varattn::detail::sm90 {
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
 
 //! Copies the box of rows [first, first + box rows) of head `head` and channels
-//! [column, column + 64) into `smem` (1024-byte aligned), rows from `valid` on as zeros;
+//! [column, column + box channels) into `smem` (1024-byte aligned; 256 for the 32-byte
+//! swizzle's boxes), rows from `valid` on as zeros;
 //! completes `valid`-independent box bytes on `barrier`. `m` is (inside) a __grid_constant__
 //! kernel parameter. Requires first + valid <= m.rows and valid >= 1.
 __device__ __forceinline__ void tma_load_box(const segment_map& m, void* smem, uint64_t* barrier,

@@ -7,7 +7,9 @@
 //!
 //! Layout (swizzled_tile.cuh writes it): a [rows][64] block of two-byte elements, 128 bytes a
 //! row, 16-byte chunk c of row r stored at chunk c ^ (r % 8), starting on a 1024-byte
-//! boundary; a head dim of 128 is two such blocks one after the other.
+//! boundary; a head dim of 128 is two such blocks one after the other. The 32-byte swizzle
+//! (head dim 80's forward: V and P) is the same on [rows][16] blocks of 32-byte rows, chunk
+//! c of row r at c ^ (r / 4 % 2).
 
 #include <varattn/detail/sm90/wgmma_ops.cuh>
 
@@ -16,35 +18,54 @@
 
 namespace varattn::detail::sm90 {
 
+//! Byte offset of element (row, col < RowBytes / 2) in a block of RowBytes-long rows (128 or
+//! 32) swizzled over its whole row: the chunk bits are XORed with address bits 7 and up.
+template <uint32_t RowBytes>
+__host__ __device__ constexpr uint32_t swizzled_offset(uint32_t row, uint32_t col) {
+  static_assert(RowBytes == 128 || RowBytes == 32, "the swizzles the tiles use");
+  const uint32_t chunk = (col / 8) ^ (row * RowBytes / 128 % (RowBytes / 16));
+  return row * RowBytes + chunk * 16 + (col % 8) * 2;
+}
 //! Byte offset of element (row, col < 64) in a 128-byte-swizzled block of 64-element rows.
 __host__ __device__ constexpr uint32_t swizzled_offset_128b(uint32_t row, uint32_t col) {
-  const uint32_t chunk = (col / 8) ^ (row % 8);
-  return row * 128 + chunk * 16 + (col % 8) * 2;
+  return swizzled_offset<128>(row, col);
 }
 
 //! Descriptor fields (PTX ISA, "matrix descriptor"): start address >> 4 in bits 0-13,
 //! leading byte offset >> 4 in 16-29, stride byte offset >> 4 in 32-45, swizzle mode in
-//! 62-63 (1 = 128-byte).
+//! 62-63 (1 = 128-byte, 3 = 32-byte).
 __device__ __forceinline__ uint64_t descriptor(const void* smem, uint32_t leading_bytes,
-                                               uint32_t stride_bytes) {
+                                               uint32_t stride_bytes, uint64_t mode = 1) {
   const auto address = static_cast<uint64_t>(__cvta_generic_to_shared(smem));
   return ((address & 0x3FFFF) >> 4) | (uint64_t{leading_bytes >> 4} << 16) |
-         (uint64_t{stride_bytes >> 4} << 32) | (uint64_t{1} << 62);
+         (uint64_t{stride_bytes >> 4} << 32) | (mode << 62);
 }
 
-//! K-major operand (the reduction dim is the contiguous one): 8-row groups 1024 bytes apart;
-//! the leading offset is unused by swizzled K-major layouts. A k16 step at column k0 < 64
-//! starts k0 * 2 bytes further.
+//! K-major operand (the reduction dim is the contiguous one) in blocks of RowBytes-long rows:
+//! 8-row groups 8 x RowBytes apart; the leading offset is unused by swizzled K-major layouts. A k16
+//! step at column k0 < 64 of a 128-byte block starts k0 * 2 bytes further; of 32-byte rows it
+//! is a whole block.
+template <uint32_t RowBytes>
+__device__ __forceinline__ uint64_t descriptor_k_major(const void* smem_block) {
+  static_assert(RowBytes == 128 || RowBytes == 32, "the swizzles the tiles use");
+  return descriptor(smem_block, 16, 8 * RowBytes, RowBytes == 128 ? 1 : 3);
+}
 __device__ __forceinline__ uint64_t descriptor_128b(const void* smem_block) {
-  return descriptor(smem_block, 16, 1024);
+  return descriptor_k_major<128>(smem_block);
 }
 
 //! MN-major operand (the output dim N is the contiguous one, e.g. V stored [key][channel] as
-//! B of P V): `block_bytes` apart are the 64-column blocks along N, 1024 bytes apart the
-//! 8-row groups along the reduction dim. A k16 step at row k0 starts k0 * 128 bytes further.
+//! B of P V): `block_bytes` apart are the blocks along N (64 or 16 columns), 8 x RowBytes
+//! apart the 8-row groups along the reduction dim. A k16 step at row k0 starts k0 rows further.
+template <uint32_t RowBytes>
+__device__ __forceinline__ uint64_t descriptor_mn_major(const void* smem_block,
+                                                        uint32_t block_bytes) {
+  static_assert(RowBytes == 128 || RowBytes == 32, "the swizzles the tiles use");
+  return descriptor(smem_block, block_bytes, 8 * RowBytes, RowBytes == 128 ? 1 : 3);
+}
 __device__ __forceinline__ uint64_t descriptor_128b_mn(const void* smem_block,
                                                        uint32_t block_bytes) {
-  return descriptor(smem_block, block_bytes, 1024);
+  return descriptor_mn_major<128>(smem_block, block_bytes);
 }
 
 //! The descriptor of the tile `bytes` (a multiple of 16) past the one `desc` describes: only
