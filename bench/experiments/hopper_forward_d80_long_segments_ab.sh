@@ -1,5 +1,8 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: Apache-2.0
+# Ran in the thirty-fourth session (call 4) and landed as 18fb287 with the review's host-side fixes;
+# its patch files were removed then (`git show 18fb287`): to rerun, check out faf1dff and apply
+# that commit's diff first.
 # Thirty-fourth session: the d80 192 x 144 tile (hopper_forward_d80_rows192_keys144) rebased on
 # the forward loop's uniform-work cut (4a02c00) and taken only by plans whose longest segment
 # has kLongSegment (2048) rows or more. Run on a tree with the change applied (A); B =
