@@ -17,8 +17,10 @@ cmake -S . -B $b -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_ARCHITECTURES=
   -DVARATTN_HEAD_DIMS=80 -DVARATTN_BUILD_BENCHMARKS=OFF -DVARATTN_BUILD_EXAMPLES=OFF \
   >"$out/build.log" 2>&1 && timeout "$(left)" ninja -C $b varattn_gpu_tests >>"$out/build.log" 2>&1
 stamp "build exit $?"
-timeout 60 $b/tests/varattn_gpu_tests -tce='backward*' --duration=true >"$out/tests.log" 2>&1
-stamp "tests exit $? ($(grep -h 'test cases' "$out/tests.log"))"
+if [[ ${VARATTN_CHECK_TESTS:-1} == 1 ]]; then  # 0: racecheck alone (call 4 ran the tests)
+  timeout 60 $b/tests/varattn_gpu_tests -tce='backward*' --duration=true >"$out/tests.log" 2>&1
+  stamp "tests exit $? ($(grep -h 'test cases' "$out/tests.log"))"
+fi
 timeout "$(left)" compute-sanitizer --tool racecheck --error-exitcode 9 $b/tests/varattn_gpu_tests \
   -tc='head dims 64 to 80 Hopper tiles*' --duration=true >"$out/racecheck.log" 2>&1
 stamp "racecheck exit $? ($(grep -h 'RACECHECK SUMMARY\|test cases' "$out/racecheck.log" | tr '\n' ' '))"
