@@ -5,13 +5,16 @@
 # which was timed): the test binary at head dim 80 only, the forward suite, then racecheck of
 # the 192-row case (its 2053-row segment takes the tall tile; the timed call's racecheck ran
 # out of its 60 s before the causal half) with the time left.
-#   VARATTN_CALL_BUDGET_S=220 bash bench/experiments/hopper_forward_d80_long_segments_checks.sh "$OUT"
+#   VARATTN_CALL_BUDGET_S=260 bash bench/experiments/hopper_forward_d80_long_segments_checks.sh "$OUT"
 set -u
 out=$1
-budget=${VARATTN_CALL_BUDGET_S:-220}
+budget=${VARATTN_CALL_BUDGET_S:-260}
 start=$(date +%s)
 stamp() { echo "[$(($(date +%s) - start)) s] $*"; }
 left() { echo $((budget - ($(date +%s) - start) - 5)); }
+# The 192-row case's device-built plans with a bound, so that they too take the tall tile
+# (without one they run the 128 tile since 18fb287's review fix); prepared s34, not yet run.
+git apply bench/experiments/edge_case_d80_device_bound_test.patch || exit 1
 b=build/t80
 cmake -S . -B $b -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_ARCHITECTURES=90a \
   -DVARATTN_HEAD_DIMS=80 -DVARATTN_BUILD_BENCHMARKS=OFF -DVARATTN_BUILD_EXAMPLES=OFF \
