@@ -6,11 +6,10 @@
 //! Two consumer warpgroups (three at head dims 64 and 72, and in head dim 80's long-segment
 //! tile) take 64 query rows each; the last warpgroup produces: one of its threads has the copy
 //! engine (TMA) load Q once and K, V tiles of 128 keys (144 in that d80 tile, 64 above 128)
-//! into a two-stage ring, and the warpgroup
-//! hands most of its registers to the consumers (setmaxnreg: 24 and 240, or 160 for three, a
-//! thread). The roles meet only at mbarriers, so each warpgroup runs at its own pace: while
-//! one computes its softmax, another's wgmma keeps the tensor cores busy (no CTA-wide barrier
-//! in the loop).
+//! into a two-stage ring, and the warpgroup hands most of its registers to the consumers
+//! (setmaxnreg: 24 and 240, or 160 for three, a thread). The roles meet only at mbarriers, so
+//! each warpgroup runs at its own pace: while one computes its softmax, another's wgmma keeps
+//! the tensor cores busy (no CTA-wide barrier in the loop).
 //!
 //! Per step a consumer warpgroup issues S = Q K^T (wgmma, Q and K from shared memory),
 //! masks, runs the online softmax in registers (the sm80 code: the wgmma accumulator has the
@@ -56,9 +55,10 @@ struct hopper_traits {
   static_assert(kThreads == kConfig.threads(), "the plan's configuration is the kernel's");
   //! Registers a thread after the split. The launch gives 64K / kThreads (168 for 384
   //! threads, 128 for 512); the producer's warpgroup keeps 24 and the consumers take the rest:
-  //! 24 x 128 + 240 x 256 and 24 x 128 + 160 x 384 <= 64K (ptxas -v: no spills, but d80's
-  //! long-segment tile: ~16-32 bytes, outside the step loop). One producer
-  //! thread issues the copies; its warpgroup exists for the registers it gives up.
+  //! 24 x 128 + 240 x 256 and 24 x 128 + 160 x 384 <= 64K (ptxas -v: no spills, but in d80's
+  //! long-segment tile 32 bytes, two of them descriptor words loaded each step: see
+  //! bench/experiments/hopper_forward_d80_p_syncwarp.md). One producer thread issues the
+  //! copies; its warpgroup exists for the registers it gives up.
   static constexpr int kProducerRegisters = 24;
   static constexpr int kConsumerRegisters = kWarpgroups == 2 ? 240 : 160;
   static_assert(kProducerRegisters * kProducerThreads + kConsumerRegisters * kConsumerThreads <=
