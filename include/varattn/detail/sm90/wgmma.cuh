@@ -33,7 +33,16 @@ __host__ __device__ constexpr uint32_t swizzled_offset_128b(uint32_t row, uint32
 
 //! Descriptor fields (PTX ISA, "matrix descriptor"): start address >> 4 in bits 0-13,
 //! leading byte offset >> 4 in 16-29, stride byte offset >> 4 in 32-45, swizzle mode in
-//! 62-63 (1 = 128-byte, 3 = 32-byte).
+//! 62-63 (1 = 128-byte, 3 = 32-byte). `address4`: the shared address >> 4, below 2^14 (the
+//! kernels' 227 KB), so the fields do not overlap and an add places it as an or would: a
+//! caller holding a base's address4 reaches a tile with one add of a constant.
+__device__ __forceinline__ uint64_t descriptor_at(uint32_t address4, uint32_t leading_bytes,
+                                                  uint32_t stride_bytes, uint32_t mode = 1) {
+  return uint64_t{(stride_bytes >> 4) | (mode << 30)} << 32 |
+         (address4 + (leading_bytes >> 4 << 16));
+}
+//! The same from a pointer. (Built through descriptor_at, every sm90 forward kernel's SASS
+//! changed, e.g. 8 of forward_bf16_test.o's 31 functions: kept as timed.)
 __device__ __forceinline__ uint64_t descriptor(const void* smem, uint32_t leading_bytes,
                                                uint32_t stride_bytes, uint64_t mode = 1) {
   const auto address = static_cast<uint64_t>(__cvta_generic_to_shared(smem));

@@ -104,14 +104,12 @@ struct backward_smem {
   //! The shared address of `base` (1024-byte aligned) >> 4, descriptor()'s `base4`.
   __device__ __forceinline__ uint32_t address4() const { return shared_address(base) >> 4; }
   //! descriptor_128b (a leading offset of 16 bytes) or descriptor_128b_mn (`leading_bytes`)
-  //! of the tile `units` 16-byte units past `base`, from base4 by adds of constants: the same
-  //! 64 bits (shared addresses are below 2^18, so the start field never carries into the
-  //! leading offset), without wgmma.cuh's conversion, mask, shift and or, which ptxas redid
+  //! of the tile `units` 16-byte units past `base`, from base4 by adds of constants
+  //! (descriptor_at), without descriptor()'s conversion, mask, shift and or, which ptxas redid
   //! for each product of each step (~8 uniform instructions a descriptor, SASS).
   __device__ __forceinline__ static uint64_t descriptor(uint32_t base4, int units,
                                                         uint32_t leading_bytes = 16) {
-    const uint32_t lo = base4 + static_cast<uint32_t>(units) + (leading_bytes >> 4 << 16);
-    return uint64_t{(1024u >> 4) | (1u << 30)} << 32 | lo;
+    return descriptor_at(base4 + static_cast<uint32_t>(units), leading_bytes, 1024);
   }
 };
 
