@@ -331,13 +331,14 @@ __device__ __forceinline__ step_place place_step(const kv_tile& t, int32_t step,
 //! One element of P^T (exp2 of the scaled score less its row's log2-sum-exp `lse2`, which the
 //! producer wrote: log2_lse; 0 where masked) in place of its score, and with softcap dP^T's
 //! factor: (dP - D) (1 - x^2) for the capped score x, 0 where masked. Both Hopper kernels'
-//! steps take it.
+//! steps take it. The factor first: with the exp2 first (bf0d32c), ptxas spilled in the
+//! softcap kernels' unmasked step (backward_step's probabilities has the rest).
 template <class Modifier>
 __device__ __forceinline__ void probability_term(float& s, float& dp, bool visible, float lse2,
                                                  const float* delta, float exp2_scale) {
   const float x = s;
-  s = visible ? fast_exp2(fmaf(x, exp2_scale, -lse2)) : 0.f;
   if constexpr (Modifier::kSoftcap) dp = visible ? (dp - *delta) * (1.f - x * x) : 0.f;
+  s = visible ? fast_exp2(fmaf(x, exp2_scale, -lse2)) : 0.f;
 }
 
 //! One query step of one consumer warpgroup (`group`: keys [64 group, 64 group + 64) of the
@@ -466,10 +467,17 @@ __device__ __forceinline__ void backward_step(const backward_params<Element>& p,
     };
     // P^T of n8 tiles [first, end) (and softcap's dp factor); the mask test only where the
     // warpgroup's keys are not all seen by every query of the step (causal and window edges,
-    // the segment's end).
+    // the segment's end). With softcap from the last tile down: from the first, with the
+    // lse the producer converts (log2_lse), ptxas spilled loop values around the unmasked
+    // step's exp2 (d128 atomic kernel 72/76 bytes of spill stores/loads, d64 60/64; down,
+    // with probability_term's factor first, 28/32 at both: the prologue's 4 bytes alone).
     const auto probabilities = [&](auto masked, auto first, auto end) {
+      constexpr int kFirst = decltype(first)::value, kEnd = decltype(end)::value;
+      constexpr bool kDown = Modifier::kSoftcap;
+      static_assert(kFirst % 2 == 0 && kEnd % 2 == 0, "whole k16 chunks (the packing)");
 #pragma unroll
-      for (int n = decltype(first)::value; n < decltype(end)::value; ++n) {
+      for (int i = kFirst; i < kEnd; ++i) {
+        const int n = kDown ? kFirst + kEnd - 1 - i : i;
 #pragma unroll
         for (int e = 0; e < 4; ++e) {
           const int col = n * 8 + (lane % 4) * 2 + (e % 2);  // query in the step
@@ -480,7 +488,9 @@ __device__ __forceinline__ void backward_step(const backward_params<Element>& p,
         }
         // P^T packed as soon as a k16 chunk is done (in each branch): without kEarlyDv, dS^T
         // below takes P from these 16-bit pairs, and the float32 P^T dies here (registers).
-        if (n % 2 == 1) sm80::pack_a_fragment<Element>(pa[n / 2], s[n - 1], s[n]);
+        if (n % 2 == (kDown ? 0 : 1)) {
+          sm80::pack_a_fragment<Element>(pa[n / 2], s[n & ~1], s[n | 1]);
+        }
       }
     };
     using tile0 = std::integral_constant<int, 0>;
