@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: Apache-2.0
+# Ran s35 and landed (7f5d126): to run it again, check out 7f5d126^ (the patch is `git show 7f5d126`).
 # Prepared (compiled, not run; one call, ~200-280 s): the softcap dK/dV kernels without the
 # spills bf0d32c's producer-converted lse brought (hopper_backward_softcap_spills.md).
 #   A = hopper_backward_softcap_spills.patch (probability_term's softcap factor before its exp2,

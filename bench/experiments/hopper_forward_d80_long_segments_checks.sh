@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: Apache-2.0
+# Ran s35 and its test patch landed (506c124): to run it again, check out 506c124^.
 # Thirty-fourth session: the checks the d80 long-segment tile still lacked, on the tree to land
 # (its kernels' SASS is byte-identical to the A of hopper_forward_d80_long_segments_ab.sh,
 # which was timed): the test binary at head dim 80 only, the forward suite, then racecheck of
