@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
 // Attention options against the reference: sliding windows (diagonal only, one key either
 // side, Mistral's (w - 1, 0), windows wider than the segments, one-sided), causal windows with
-// q longer and shorter than k, softcap 50 and 5 on large scores, each with and without the
-// logsumexp; both element types, every default head dim, every launch policy (the harness's
-// variants) and both kernel families (the harness's families), fresh inputs per seed.
+// q longer and shorter than k, softcap 50 and 5 on large scores, large scores without softcap,
+// each with and without the logsumexp; both element types, every default head dim, every
+// launch policy (the harness's variants) and both kernel families (the harness's families),
+// fresh inputs per seed.
 #include <string>
 #include <vector>
 
@@ -52,6 +53,10 @@ std::vector<option_case> cases() {
       {"softcap 5, large scores, window (20, 0)", kMixed, {}, false, 20, 0, 5.0f, 24.0f},
       {"softcap 5, large scores, causal, q longer than k", longer_q, shorter_k, true, -1, -1, 5.0f,
        24.0f},
+      // No softcap, q gain 64: rows' maxima rise by more than 2^8 (exp2's units) mid-row, so a
+      // forward that keeps a row's max until then also takes one with a finite old max.
+      {"large scores, no softcap, q shorter than k", shorter_q, longer_k, false, -1, -1, 0.0f,
+       64.0f},
   };
 }
 

@@ -5,6 +5,7 @@
 //! (rows g and g + 8 of its warp's 16), the rescaling of the output accumulator, and each
 //! row's normalizer and logsumexp at the end. Both kernels' scores have this layout.
 
+#include <cfloat>
 #include <cmath>
 
 namespace varattn::detail {
@@ -48,6 +49,13 @@ __device__ __forceinline__ float row_max_of(const float (&s)[ScoreTiles][4], int
 }
 
 struct online_softmax {
+  //! update<.., StaleMax = true>: how far (log2 units) a row's max may rise before it is taken
+  //! (FlashAttention-4's Blackwell forward rescales on this condition, with 8).
+  static constexpr float kStaleMaxLog2 = 8.f;
+  //! The bound of update's StaleMax in the scores' units (exp2_scale > 0; finite).
+  __device__ __forceinline__ static float stale_bound_for(float exp2_scale) {
+    return fminf(kStaleMaxLog2 / exp2_scale, FLT_MAX);  // 8 / tiny = inf
+  }
   float row_max[2] = {-INFINITY, -INFINITY};  //!< scores before exp2_scale
   float row_sum[2] = {0.f, 0.f};  //!< this thread's partial sums; quad-reduced at the end
 
@@ -55,9 +63,14 @@ struct online_softmax {
   //! and returns in alpha the factor exp2(scale * (old max - new max)) by which each row's
   //! output accumulator must be rescaled. TreeMax: each row's max as a tree (row_max_of), not
   //! a chain; the kernel's traits choose it (ptxas schedules the exp2s differently after it).
-  template <bool TreeMax = false, int ScoreTiles>
+  //! StaleMax: a row keeps its running max unless the new one exceeds it by more than
+  //! `stale_bound` (stale_bound_for: kStaleMaxLog2 in exp2's units); alpha is then exactly 1,
+  //! so a lazy rescale skips. A row's first keys always move it (the old max is -inf). The
+  //! probabilities are then at most 2^kStaleMaxLog2 (finite in both 16-bit types, at the same
+  //! relative precision); O, the row sum and the logsumexp all refer to the kept max.
+  template <bool TreeMax = false, bool StaleMax = false, int ScoreTiles>
   __device__ __forceinline__ void update(float (&s)[ScoreTiles][4], float exp2_scale,
-                                         float (&alpha)[2]) {
+                                         float (&alpha)[2], float stale_bound = 0.f) {
 #pragma unroll
     for (int r = 0; r < 2; ++r) {
       float m = row_max[r];
@@ -68,10 +81,22 @@ struct online_softmax {
         for (int t = 0; t < ScoreTiles; ++t) m = fmaxf(m, fmaxf(s[t][2 * r], s[t][2 * r + 1]));
       }
       m = quad_reduce(m, [](float a, float b) { return fmaxf(a, b); });
-      // A row that has seen only masked keys keeps max -inf; subtracting 0 keeps exp2 at 0.
-      const float shift = m == -INFINITY ? 0.f : m * exp2_scale;
-      alpha[r] = fast_exp2(row_max[r] * exp2_scale - shift);
-      row_max[r] = m;
+      float shift;
+      if constexpr (StaleMax) {
+        // Taken: m is finite. Kept (also when both are -inf): the old shift, alpha exactly 1.
+        const bool take = m > row_max[r] + stale_bound;
+        const float kept_shift = row_max[r] == -INFINITY ? 0.f : row_max[r] * exp2_scale;
+        shift = take ? m * exp2_scale : kept_shift;
+        // A row's first keys (old max -inf): O and its sum are still zero, so no rescale.
+        const bool rescale = take && row_max[r] != -INFINITY;
+        alpha[r] = rescale ? fast_exp2(row_max[r] * exp2_scale - shift) : 1.f;
+        row_max[r] = take ? m : row_max[r];
+      } else {
+        // A row that has seen only masked keys keeps max -inf; subtracting 0 keeps exp2 at 0.
+        shift = m == -INFINITY ? 0.f : m * exp2_scale;
+        alpha[r] = fast_exp2(row_max[r] * exp2_scale - shift);
+        row_max[r] = m;
+      }
       float sum = 0.f;
 #pragma unroll
       for (int t = 0; t < ScoreTiles; ++t) {

@@ -94,6 +94,13 @@ struct hopper_traits {
   //! +0.6-0.9%, llm-causal -1.5%, prefill -1.1%), at 80 within noise; 72, 96 and 256 untimed
   //! (bench/NOTES.md, nineteenth session).
   static constexpr bool kTreeRowMax = HeadDim == 64;
+  //! A row's running max kept until the new one exceeds it by more than 2^8 in exp2's units
+  //! (online_softmax::update's StaleMax): alpha is then exactly 1 on almost every step, and the
+  //! lazy rescale's kOutTiles x 4 FMULs (64 at head dim 128) leave the turn between S_j and
+  //! P_{j-1} V_{j-1} (bench/experiments/d128_forward_vs_fa4_sass_s35.md). Every head dim and
+  //! both tiles of 80 (the 192-row one stores P, at most 2^8, in shared memory as 16 bits).
+  //! H200 s36, fused bf16: d128 -1.5 to -4.1%, d64 -1.6 to -3.9%, d80 -0.6 to -1.7% (NOTES).
+  static constexpr bool kStaleMax = true;
 };
 
 //! The tensors the producer loads from: Q in boxes of kBlockM rows, K and V of kBlockN
@@ -331,13 +338,14 @@ __device__ __forceinline__ void consume(const forward_params<Element>& p, const 
   };
 
   // S_j masked and turned into probabilities; alpha rescales O for the new row maxima.
+  const float stale_bound = T::kStaleMax ? online_softmax::stale_bound_for(p.exp2_scale) : 0.f;
   const auto probabilities = [&](int step, float(&alpha)[2]) {
     const int key0 = tile.key0(step);
     Modifier::apply(s, p.softcap_scale);
     if (tile.partial(key0)) {
       tile.mask.apply(s, tile.query0 + row0 + warp * 16, key0);
     }
-    softmax.template update<T::kTreeRowMax>(s, p.exp2_scale, alpha);
+    softmax.template update<T::kTreeRowMax, T::kStaleMax>(s, p.exp2_scale, alpha, stale_bound);
   };
   // The first step is peeled off so that the loop below is straight-line: with `if (step > 0)`
   // around its second product's wait, ptxas could not tell that P V had landed before O was
@@ -373,7 +381,7 @@ __device__ __forceinline__ void consume(const forward_params<Element>& p, const 
     keep_probabilities();  // P_{j-1}, before S_j overwrites s
     turn_begin();
     issue_scores<T, Element>(s, q_desc, k_stage(at));
-    online_softmax::rescale<true>(o, alpha);  // lazy: skipped once no row max moves
+    online_softmax::rescale<true>(o, alpha);  // lazy: skipped once no row max moves (is taken)
     mbarrier_wait(&bar.v_full[previous.stage], previous.phase);
     issue_probabilities_values(previous);
     turn_end(false);
