@@ -38,8 +38,9 @@ __global__ void __launch_bounds__(hopper_traits<Element, HeadDim, LongSegments>:
     return;
   }
   __shared__ tile_id published[2];  // the producer's tiles for the consumers (forward_tiles)
-  forward_tiles<traits, Modifier>(params, maps, tile_schedule(work, params.heads_q), aligned,
-                                  barriers, published);
+  forward_tiles<traits, Modifier>(params, maps,
+                                  tile_schedule(work, params.heads_q, params.group_size),
+                                  aligned, barriers, published);
 #else
   (void)params, (void)work, (void)maps;
 #endif

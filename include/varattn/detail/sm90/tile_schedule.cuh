@@ -8,16 +8,19 @@
 //!
 //! - per_segment launch: the CTA's one tile (blockIdx.x, blockIdx.y of the segment).
 //! - fused, no counter: one CTA a rank, rank = blockIdx.x over capacity x head groups (the
-//!   grid of the sm80 kernel, work_source::initial): the hardware hands each next CTA to the
-//!   first free SM.
+//!   grid of the sm80 kernel, work_source::initial, whose ranks this kernel decodes in the
+//!   order below): the hardware hands each next CTA to the first free SM.
 //! - fused with a counter (forward_scratch): at most one CTA an SM; the producer takes the
 //!   next rank from the counter (atomicAdd) while its consumers finish the current tile, so
-//!   the next tile's Q and K/V load under that tile's end. Ranks are head group major over the
-//!   item count, each head's items longest first (the host-built list's order): the tiles in
-//!   flight share one or two heads' k and v (L2), and greedy takes go longest first, as the
-//!   hardware's order did. (A static stride over the same ranks gave the CTAs unequal loads:
-//!   long-d128-causal +31%, bench/NOTES.md, ninth session.) The last CTA to finish zeroes the
-//!   counter, so the next launch in stream order finds it as the first did.
+//!   the next tile's Q and K/V load under that tile's end. Ranks are kv head major over the
+//!   item count, each kv head's items longest first (the host-built list's order) and, within
+//!   an item, the head groups that share that kv head: the tiles in flight share one kv
+//!   head's k and v (L2), greedy takes go longest first, as the hardware's order did, and the
+//!   last kv head's longest tiles no longer start after every other head's whole list (with
+//!   GQA, q head major left a tail: bench/experiments/gqa_forward_vs_fa4_study_s35.md). (A
+//!   static stride over the same ranks gave the CTAs unequal loads: long-d128-causal +31%,
+//!   bench/NOTES.md, ninth session.) The last CTA to finish zeroes the counter, so the next
+//!   launch in stream order finds it as the first did.
 
 #include <varattn/detail/kernel/params.cuh>
 #include <varattn/detail/kernel/work_source.cuh>
@@ -39,8 +42,13 @@ struct tile_id {
 //! finish() once (it returns the counter to zero when its CTA is the last).
 class tile_schedule {
  public:
-  __device__ __forceinline__ tile_schedule(const work_source& work, int32_t heads_q)
-      : work_(work), groups_(static_cast<uint32_t>(heads_q / work.pack)) {}
+  //! group_size: q heads a kv head (params); the head groups of one kv head are a band.
+  __device__ __forceinline__ tile_schedule(const work_source& work, int32_t heads_q,
+                                           int32_t group_size)
+      : work_(work),
+        groups_(static_cast<uint32_t>(heads_q / work.pack)),
+        band_(static_cast<uint32_t>(
+            group_size % work.pack == 0 && group_size >= work.pack ? group_size / work.pack : 1)) {}
 
   //! At most one tile: a per-segment launch, or a fused one without a counter.
   __device__ __forceinline__ bool one_tile() const {
@@ -78,17 +86,21 @@ class tile_schedule {
     if (rank >= count * groups_) return false;
     return decode(rank, count, id);
   }
-  //! Rank r: head group r / stride, item r % stride (false past the item count).
+  //! Rank r: band r / (stride x band), then item, then the head group in the band (false past
+  //! the item count). One to one over [0, stride x groups): groups is heads_kv x band.
   __device__ __forceinline__ bool decode(uint32_t rank, uint32_t stride, tile_id& id) const {
-    const uint32_t index = rank % stride;
+    const uint32_t span = stride * band_;
+    const uint32_t in_band = rank % span;
+    const uint32_t index = in_band / band_;
     if (index >= static_cast<uint32_t>(*work_.work.count)) return false;
     work_.item_bounds(static_cast<int32_t>(index), id.seg, id.q_tile);
-    id.head = static_cast<int32_t>(rank / stride);
+    id.head = static_cast<int32_t>(rank / span * band_ + in_band % band_);
     return true;
   }
 
   const work_source& work_;
   uint32_t groups_;
+  uint32_t band_;  //!< head groups a kv head (1 without GQA: q head major, as before)
 };
 
 #endif  // __CUDA_ARCH_FEAT_SM90_ALL
