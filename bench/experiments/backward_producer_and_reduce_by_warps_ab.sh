@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: Apache-2.0
+# Ran s36: A, C and D slower than B at d128 (+0.8 to +3.2%; NOTES thirty-sixth 2); nothing landed.
 # Prepared in the thirty-fifth session (compiled, not run; one call, ~250-380 s): the two
 # dK/dV patches of that session as one A/B with both ablations.
 #   A = hopper_backward_d128_reduce_by_warps (dQ's tensor reductions, box w from warp w's first

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: Apache-2.0
+# Ran s36 and landed (ba678aa, with the all-dims patch): to run it again, check out ba678aa^ and restore the patches from it.
 # Prepared in the thirty-fifth session by a helper (compiled, not run; one call, ~360 s): the
 # Hopper d128 forward keeps a row's running max until the new one exceeds it by more than 2^8
 # in exp2's units, so alpha is exactly 1 and the lazy rescale's 64 FMULs leave the turn on

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: Apache-2.0
+# Ran s36 and landed (165daa4): to run it again, check out 165daa4^ and restore the patches from it.
 # Prepared in the thirty-fifth session (compiled, not run; one call, ~250-360 s): lead 1 of
 # gqa_forward_vs_fa4_study_s35.md. The fused Hopper forward's ranks go kv head major: the head
 # groups that share a kv head take each item together, longest first, so the last kv head's

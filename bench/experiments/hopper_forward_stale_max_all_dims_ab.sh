@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: Apache-2.0
+# Ran s36 and landed (ba678aa): to run it again, check out ba678aa^ and restore the patches from it.
 # Prepared in the thirty-fifth session by a helper (compiled, not run): the Hopper forward keeps
 # a row's running max (StaleMax, 2^8 in exp2's units) at every head dim, not only at 128
 # (hopper_forward_stale_max_all_dims.patch, stacked on hopper_forward_d128_stale_max.patch;
