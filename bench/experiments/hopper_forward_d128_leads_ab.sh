@@ -9,6 +9,9 @@
 #       stage, the empty barriers count 8 / 12; the same change as
 #       hopper_forward_elected_release.patch, stacked on the steady loop: they touch the same
 #       lines);
+#   + hopper_forward_steady_loop_q_pin_guard (the review's fix, review_s36_d128_forward_leads.md:
+#       Q's k-step descriptors pinned only where they stay uniform, kKSteps <= 8 and P not in
+#       shared memory; d64 and d128 unchanged by it, d256 and the d80 tall tile spill less);
 #   B = HEAD; C = A less row_max_pairs; D = A less the elected release.
 # Rows: the d128 rows (predicted: A 0 to -1.5%, the steady loop most, row_max_pairs 0 to +1%,
 # i.e. C may beat A) and the d64 rows (all three change the d64 kernel too). Tests of A at
@@ -21,8 +24,9 @@ out=$1
 P=bench/experiments
 git diff --quiet -- include || { echo "the tree must hold HEAD's include/ (the script applies A)" >&2; exit 1; }
 git apply $P/hopper_forward_row_max_pairs.patch $P/hopper_forward_steady_loop_uniform.patch \
-  $P/hopper_forward_elected_release_on_steady_loop.patch || exit 1
-cat $P/hopper_forward_elected_release_on_steady_loop.reverse.patch \
+  $P/hopper_forward_elected_release_on_steady_loop.patch $P/hopper_forward_steady_loop_q_pin_guard.patch || exit 1
+cat $P/hopper_forward_steady_loop_q_pin_guard.reverse.patch \
+  $P/hopper_forward_elected_release_on_steady_loop.reverse.patch \
   $P/hopper_forward_steady_loop_uniform.reverse.patch $P/hopper_forward_row_max_pairs.reverse.patch \
   >/tmp/b_head.patch
 VARATTN_AB_HEAD_DIMS="64;128" VARATTN_TEST_HEAD_DIMS="64;128" VARATTN_TESTS="-tce=backward*" \
