@@ -17,8 +17,8 @@
 set -u
 out=$1
 P=bench/experiments
-git diff --quiet -- include tests python ||
-  { echo "the tree must hold HEAD's include/, tests/ and python/ (the script applies A)" >&2; exit 1; }
+git diff --quiet -- include tests python README.md CHANGELOG.md ||
+  { echo "the tree must hold HEAD's include/, tests/, python/, README.md and CHANGELOG.md (the script applies A)" >&2; exit 1; }
 git apply $P/hopper_forward_pack_gqa.patch || exit 1
 VARATTN_AB_HEAD_DIMS="64;128" VARATTN_TEST_HEAD_DIMS="64;128" VARATTN_TESTS="-tce=backward*" \
   VARATTN_SANITIZE_TESTS="${VARATTN_SANITIZE_TESTS-every kernel family*,Hopper GQA packing of short segments*}" \
