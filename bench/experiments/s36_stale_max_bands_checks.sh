@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: Apache-2.0
+# Ran s36 on the tree of ba678aa + 165daa4 (a record of that call); for new checks use forward_checks_at_dims.sh, its general form.
 # Thirty-sixth session: the checks on the tree to land (stale max at every Hopper head dim +
 # kv-head bands, both timed alone by their A/B scripts, whose 60 s racechecks ran out in
 # edge_cases_test.cu before reaching the kernel-family case). Test binary at 64;80;128: every
