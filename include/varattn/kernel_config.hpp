@@ -42,8 +42,8 @@ struct kernel_config {
   kernel_family family = kernel_family::sm80;  //!< never automatic
   tile_shape tile{};   //!< tile.block_m: query rows a tile covers (the plan's unit of work)
   int32_t stages = 1;  //!< K and V buffers in flight (sm80: one of each, refilled in turn)
-  //! Query heads of one kv head a tile covers (decode tiles, GQA packing): the kernel's tile
-  //! has rows() = block_m x pack rows, and the grid runs heads_q / pack head groups.
+  //! Query heads of one kv head a tile covers (decode tiles, Hopper GQA packing): the kernel's
+  //! tile has rows() = block_m x pack rows, and the grid runs heads_q / pack head groups.
   int32_t pack = 1;
 
   constexpr int32_t threads() const { return tile.warps * 32; }
@@ -132,6 +132,21 @@ constexpr kernel_config sm90_config(int32_t head_dim, int32_t max_q_length) {
   return {kernel_family::sm90, {128, head_dim <= 128 ? 128 : head_dim == 256 ? 80 : 64, 12}, 2};
 }
 
+//! Hopper GQA packing: query heads of one kv head a Hopper tile packs into its rows, row =
+//! query x pack + head (head fastest), so that the tile's block_m x pack rows span block_m =
+//! rows / pack queries and every head of the group shares one pass over the kv head's keys.
+//! Under a causal or sliding window a tile's keys follow its queries: a tile of 128 / pack
+//! queries takes fewer steps, fewer of them masked, than one of 128 (q < k: the diagonal
+//! crosses a second key block less often). Without a window every row sees every key and
+//! packing would change only the padding of segments' last tiles: not measured, so those
+//! plans stay unpacked. The whole group when it is a power of two (the kernel splits a row
+//! with a shift) above 1 dividing the rows; else 1. (bench/experiments/
+//! gqa_forward_vs_fa4_study_s35.md, lead 2; FA4's pack_gqa.)
+constexpr int32_t hopper_pack(int32_t rows, int32_t group_size, bool windowed) {
+  const bool power_of_two = group_size > 1 && (group_size & (group_size - 1)) == 0;
+  return windowed && power_of_two && rows % group_size == 0 ? group_size : 1;
+}
+
 //! Segments of at most this many query rows fill a short (64-row) sm80 tile, which wastes
 //! no rows on them: they stay on the sm80 kernel even on Hopper (tiny-d64, vl-window).
 inline constexpr int32_t kShortSegment = 64;
@@ -145,14 +160,48 @@ constexpr bool has_long_segment_tile(int32_t head_dim) {
   return !(sm90_tile(head_dim, true) == sm90_tile(head_dim, false));
 }
 
+//! Whether Hopper tile `c` (an sm90_config) packs GQA heads at all: every tile but the long-
+//! segment ones (has_long_segment_tile: d80's 192 x 144, P through shared memory, three
+//! consumer warpgroups of 160 registers). Packed, that tile spilled more (ptxas, bf16: 56 / 52
+//! / 120 bytes of stack / spill stores / spill loads against the unpacked 32 / 28 / 48, and 5
+//! more local loads and 2 more stores in every step of one loop copy), and no timed row has
+//! long d80 GQA under a window (bench/experiments/review_s36_pack_gqa.md, F3). So its plans
+//! keep 192 queries a tile, in both builders' lists, and launch.cuh has no packed long-segment
+//! kernel.
+constexpr bool sm90_tile_packs(int32_t head_dim, const kernel_config& c) {
+  return !(has_long_segment_tile(head_dim) && c.same_kernel(sm90_tile(head_dim, true)));
+}
+
+//! sm90_config with the heads of a group packed (hopper_pack, where sm90_tile_packs): the same
+//! kernel (rows() and the launch shape), block_m / pack queries a tile.
+constexpr kernel_config sm90_packed_config(int32_t head_dim, int32_t max_q_length,
+                                           int32_t group_size, bool windowed) {
+  kernel_config c = sm90_config(head_dim, max_q_length);
+  if (!sm90_tile_packs(head_dim, c)) return c;
+  c.pack = hopper_pack(c.tile.block_m, group_size, windowed);
+  c.tile.block_m /= c.pack;
+  return c;
+}
+
+//! The fewest queries a Hopper tile for this head dim and length covers, whatever the group:
+//! its rows over the largest group that packs them (the largest power of two dividing them:
+//! 128 at 128 rows, 1 query a tile; 64 at 192, 3).
+constexpr int32_t sm90_fewest_queries(int32_t head_dim, int32_t max_q_length) {
+  const int32_t rows = sm90_config(head_dim, max_q_length).rows();
+  return sm90_packed_config(head_dim, max_q_length, rows & -rows, true).tile.block_m;
+}
+
 }  // namespace detail
 
 //! The one selection: the kernel family and tile for a device, a head dim, the longest
 //! query segment the plan covers and the query heads a kv head has, honouring `request`.
 //! Segments that fit a decode tile take it (an sm80-family kernel, on every architecture).
+//! `windowed`: the plan is causal or has a sliding window (a row's keys depend on the row):
+//! the Hopper tile then packs a GQA group's heads (detail::hopper_pack).
 //! Throws for an sm90 request that the device cannot run.
 inline kernel_config select_kernel(device_arch arch, int32_t head_dim, int32_t max_q_length,
-                                   kernel_family request, int32_t group_size = 1) {
+                                   kernel_family request, int32_t group_size = 1,
+                                   bool windowed = false) {
   const bool hopper = arch.major == 9;
   const bool decode = detail::decode_fits(max_q_length, group_size);
   switch (request) {
@@ -164,13 +213,13 @@ inline kernel_config select_kernel(device_arch arch, int32_t head_dim, int32_t m
         detail::fail("kernel_family::sm90 needs an sm_90 device; the current one is sm_",
                      arch.major, arch.minor, arch.major == 0 ? " (none readable)" : "");
       }
-      return detail::sm90_config(head_dim, max_q_length);
+      return detail::sm90_packed_config(head_dim, max_q_length, group_size, windowed);
     case kernel_family::automatic:
       break;
   }
   if (decode) return detail::decode_config(head_dim, group_size);
   if (hopper && max_q_length > detail::kShortSegment) {
-    return detail::sm90_config(head_dim, max_q_length);
+    return detail::sm90_packed_config(head_dim, max_q_length, group_size, windowed);
   }
   return detail::sm80_config(head_dim, max_q_length);
 }

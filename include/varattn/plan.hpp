@@ -213,14 +213,42 @@ class plan {
   static constexpr std::size_t kHeaderWords = 2 + detail::kBuildKeyWords;
   static constexpr std::size_t kHeaderBytes = kHeaderWords * sizeof(int32_t);
 
-  //! Device bytes of the workspace that on_device needs for these bounds.
-  //! An upper bound over every kernel the plan may select, so it needs no device.
+  //! Device bytes of the workspace that on_device needs for these bounds: on_device's own
+  //! arguments (the group and the window of `shape` and `options` decide whether a Hopper tile
+  //! packs a GQA group's heads, kernel_config::pack, and so its queries a tile). The larger of
+  //! the two architectures' lists (Hopper's and the others'), so it needs no device: exact on
+  //! the one whose tile covers fewer queries. Throws for heads that on_device would refuse.
+  static std::size_t workspace_bytes(int32_t segment_count, int32_t rows_q,
+                                     attention_shape shape, attention_options options = {},
+                                     int32_t max_q_length = -1) {
+    check_non_negative(segment_count, rows_q, 0);
+    check_heads(shape);
+    const int32_t length = tile_length(rows_q, max_q_length);
+    const int32_t group = shape.heads_q / shape.heads_kv;
+    const bool windowed = detail::window::of(options).bounded();
+    const auto block_m = [&](device_arch arch) {
+      return select_kernel(arch, shape.head_dim, length, options.kernel, group, windowed)
+          .tile.block_m;
+    };
+    const device_arch hopper{9, 0}, other{8, 0};
+    const int32_t m = options.kernel == kernel_family::sm90
+                          ? block_m(hopper)
+                          : std::min(block_m(hopper), block_m(other));
+    return buffer_words(segment_count, item_bound(segment_count, rows_q, m)) * sizeof(int32_t);
+  }
+
+  //! The same without the heads and options: a bound for every plan of this head dim, any
+  //! GQA group and window. It cannot know the group, and a packed Hopper tile covers rows / g
+  //! queries (down to 1 at g = 128), so it counts the fewest queries a tile (rows over the
+  //! largest power of two dividing them: 1 or 3, about 8 bytes a query row) rather than under-
+  //! size a packed plan's list, which on_device would refuse. Kept so that callers from before
+  //! the packing still work; the overload above is exact.
   static std::size_t workspace_bytes(int32_t segment_count, int32_t rows_q, int32_t head_dim,
                                      int32_t max_q_length = -1) {
     check_non_negative(segment_count, rows_q, 0);
     const int32_t length = tile_length(rows_q, max_q_length);
     int32_t block_m = std::min(tile_shape_for(head_dim, length).block_m,
-                               detail::sm90_config(head_dim, length).tile.block_m);
+                               detail::sm90_fewest_queries(head_dim, length));
     // A decode tile (decode_fits) covers 16 / pack >= length query rows, whatever the group.
     if (length <= detail::kDecodeRows) block_m = std::min(block_m, std::max<int32_t>(1, length));
     return buffer_words(segment_count, item_bound(segment_count, rows_q, block_m)) *
@@ -284,9 +312,9 @@ class plan {
   const std::string& rows_k_source() const { return c_.rows_k_source; }
 
   //! Calls f(segment, head, q_tile) once per (segment tile, query head): one CTA tile covers one
-  //! head, or `kernel().pack` heads (decode tiles), so f runs pack times per CTA then; a group
-  //! item (work_item::group) calls it for tile 0 of each of its segments that has rows. Not
-  //! available for plans built on the device (the host never sees their items).
+  //! head, or `kernel().pack` heads (decode and Hopper GQA tiles), so f runs pack times per CTA
+  //! then; a group item (work_item::group) calls it for tile 0 of each of its segments that has
+  //! rows. Not available for plans built on the device (the host never sees their items).
   template <class F>
   void for_each_work_item(F&& f) const {
     require_usable("for_each_work_item");
@@ -375,12 +403,13 @@ class plan {
       longest = std::max(longest, s.length);
     }
     const int32_t group = shape.heads_q / shape.heads_kv;
+    const bool windowed = detail::window::of(options).bounded();
     // An empty bucket never splits: its length 0 would select a decode tile (decode_fits), and
     // an empty child plan costs an allocation, an upload and a stream wait a forward.
     const bool split =
         max_short > 0 && max_long > 0 &&
-        !(select_kernel(arch, shape.head_dim, max_short, options.kernel, group) ==
-          select_kernel(arch, shape.head_dim, max_long, options.kernel, group));
+        !(select_kernel(arch, shape.head_dim, max_short, options.kernel, group, windowed) ==
+          select_kernel(arch, shape.head_dim, max_long, options.kernel, group, windowed));
     if (!split) {
       p.c_.buckets.push_back(make_one(q, k, shape, options, arch, launch_policy::fused,
                                       q.max_length(), detail::segment_filter::all, stream));
@@ -464,9 +493,13 @@ class plan {
     }
   }
 
-  //! The query length that picks a device-built plan's tile: the caller's bound, or rows_q.
+  //! The query length that picks a device-built plan's tile (make_device_shape and the bound
+  //! of workspace_bytes alike): the caller's bound, or rows_q below kLongSegment. Without a
+  //! bound the segments may all be short: a long-segment tile would waste most of its rows on
+  //! them (d80: +14% at 256 rows, more below), so it needs a bound. (With rows_q there, the
+  //! bound took d80's 192-row tile, 192 / g queries a packed tile, against the plan's 128 / g.)
   static int32_t tile_length(int32_t rows_q, int32_t max_q_length) {
-    return max_q_length < 0 ? rows_q : max_q_length;
+    return max_q_length < 0 ? std::min(rows_q, detail::kLongSegment - 1) : max_q_length;
   }
 
   //! sum ceil(len / m) <= sum (len / m + 1) over the segments.
@@ -478,11 +511,8 @@ class plan {
                                 attention_shape shape, attention_options options,
                                 int32_t max_q_length) {
     check_counts(segment_count, rows_q, rows_k);
-    // Without a bound the segments may all be short: a long-segment tile (kLongSegment) would
-    // waste most of its rows on them (d80: +14% at 256 rows, more below), so it needs a bound.
-    const int32_t selected =
-        max_q_length < 0 ? std::min(rows_q, detail::kLongSegment - 1) : max_q_length;
-    plan p = make_shape(shape, options, read_arch(options), launch_policy::fused, selected);
+    plan p = make_shape(shape, options, read_arch(options), launch_policy::fused,
+                        tile_length(rows_q, max_q_length));
     p.c_.built_on_device = true;
     p.c_.segment_count = segment_count;
     p.c_.rows_q = rows_q;
@@ -499,14 +529,18 @@ class plan {
     return options.kernel == kernel_family::sm80 ? device_arch{} : device_arch::current();
   }
 
-  static plan make_shape(attention_shape shape, attention_options options, device_arch arch,
-                         launch_policy policy, int32_t max_q_length) {
+  static void check_heads(const attention_shape& shape) {
     if (shape.heads_q <= 0) detail::fail("heads_q = ", shape.heads_q, " must be positive");
     if (shape.heads_kv <= 0) detail::fail("heads_kv = ", shape.heads_kv, " must be positive");
     if (shape.heads_q % shape.heads_kv != 0) {
       detail::fail("heads_q = ", shape.heads_q, " is not a multiple of heads_kv = ",
                    shape.heads_kv);
     }
+  }
+
+  static plan make_shape(attention_shape shape, attention_options options, device_arch arch,
+                         launch_policy policy, int32_t max_q_length) {
+    check_heads(shape);
     if (!detail::supported_head_dim(shape.head_dim)) {
       detail::fail("head_dim = ", shape.head_dim,
                    " is not supported (a multiple of 8 from 32 to 256)");
@@ -537,7 +571,7 @@ class plan {
     p.c_.scale = options.scale ? *options.scale : 1.0f / std::sqrt(float(shape.head_dim));
     p.c_.policy = policy;
     p.c_.kernel = select_kernel(arch, shape.head_dim, max_q_length, options.kernel,
-                                shape.heads_q / shape.heads_kv);
+                                shape.heads_q / shape.heads_kv, p.c_.window.bounded());
     return p;
   }
 

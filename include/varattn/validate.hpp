@@ -155,6 +155,27 @@ void validate_lse(const logsumexp_view& lse, int32_t heads_q, int64_t rows_q,
   fail_on_overlap("lse", l, "v", range_of(v), rule);
 }
 
+//! A GQA-packed Hopper tile (kernel_config::pack > 1) loads `pack` query heads in one box
+//! (sm90/tensor_map.hpp): q's heads must be distinct (head_stride > 0). Checked with the views,
+//! before any launch: in the launch a bucketed plan's earlier buckets would have run already.
+template <class Element>
+void validate_packed_q(const plan& p, const packed_view<const Element>& q) {
+  const auto check = [&](const plan& part) {
+    const kernel_config& kernel = part.kernel();
+    if (kernel.family == kernel_family::sm90 && kernel.pack > 1 && q.head_stride == 0 &&
+        q.rows > 0) {
+      fail("q.head_stride = 0: a GQA-packed Hopper tile loads ", kernel.pack,
+           " distinct heads a box (make the plan with attention_options::kernel = "
+           "kernel_family::sm80, or pass distinct heads)");
+    }
+  };
+  if (p.policy() == launch_policy::bucketed) {
+    for (const plan& bucket : p.buckets()) check(bucket);
+  } else {
+    check(p);
+  }
+}
+
 //! A forward_scratch, when given (data != nullptr): 4-byte aligned (32-bit atomics) and no
 //! byte shared with q, k, v, o, the logsumexp or the plan's device buffer (its counters change
 //! while they are read or written).
@@ -191,14 +212,16 @@ void validate_scratch(const forward_scratch& scratch, const plan& p, const logsu
 //! Throws varattn::error naming the first argument that does not fit the plan, or an o
 //! whose elements overlap each other or an input's memory (o == q exactly is allowed: in
 //! place), or a requested logsumexp (lse.data != nullptr) that is misaligned, has a
-//! head_stride below rows_q or shares memory with q, k, v or o. Ranges are compared, so o
-//! or lse interleaved between another view's elements is rejected too.
+//! head_stride below rows_q or shares memory with q, k, v or o, or a q whose heads share
+//! memory (head_stride 0) for a GQA-packed Hopper plan. Ranges are compared, so o or lse
+//! interleaved between another view's elements is rejected too.
 template <class Element>
 void validate(const plan& p, const packed_view<const Element>& q,
               const packed_view<const Element>& k, const packed_view<const Element>& v,
               const packed_view<Element>& o, const logsumexp_view& lse) {
   const attention_shape& s = p.shape();
   detail::validate_view("q", q, p.rows_q(), p.rows_q_source(), s.heads_q, s.head_dim);
+  detail::validate_packed_q(p, q);
   detail::validate_view("k", k, p.rows_k(), p.rows_k_source(), s.heads_kv, s.head_dim);
   detail::validate_view("v", v, p.rows_k(), p.rows_k_source(), s.heads_kv, s.head_dim);
   detail::validate_view("o", o, p.rows_q(), p.rows_q_source(), s.heads_q, s.head_dim);

@@ -164,9 +164,10 @@ TEST_CASE("device-built work lists: rebuild::when_changed skips only an unchange
   if (!test::instantiated(128)) return;
   rewritable_offsets o;
   test::stream_guard s;
-  // One workspace for every plan below, as the op's plan cache gives one a stream.
+  // One workspace for every plan below, as the op's plan cache gives one a stream (MHA: the
+  // options change no tile, so {} bounds the causal plans too; 64: the shortest max_q below).
   thrust::device_vector<uint4> workspace(
-      (varattn::plan::workspace_bytes(o.segments, o.rows, o.shape.head_dim, 64) + 15) / 16);
+      (varattn::plan::workspace_bytes(o.segments, o.rows, o.shape, {}, 64) + 15) / 16);
   auto report = varattn::detail::make_pinned_array<varattn::device_report>(1);
   std::memset(report.get(), 0, sizeof(varattn::device_report));
   const varattn::plan_workspace ws{thrust::raw_pointer_cast(workspace.data()),

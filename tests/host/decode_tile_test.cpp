@@ -95,13 +95,20 @@ TEST_CASE("workspace_bytes covers device-built decode plans of every group size"
         CAPTURE(group);
         CAPTURE(rows_q);
         const int32_t segment_count = 50;
+        const attention_shape shape{32, 32 / group, 64};
+        // The bound from on_device's arguments, and the one from the head dim alone (any group).
+        const std::size_t exact = plan::workspace_bytes(segment_count, rows_q, shape, sm80, max_q);
         const std::size_t bytes = plan::workspace_bytes(segment_count, rows_q, 64, max_q);
+        CHECK(exact <= bytes);
         REQUIRE(bytes <= sizeof(memory));
-        const plan p = plan::on_device({memory, bytes, &report}, segment_count, rows_q, rows_q,
-                                       attention_shape{32, 32 / group, 64}, sm80, max_q);
-        // on_device checked bytes against the plan's buffers (it throws when short).
-        CHECK(p.kernel().pack ==
-              (detail::decode_fits(max_q, group) ? detail::decode_pack(group) : 1));
+        for (const std::size_t given : {exact, bytes}) {
+          const plan p =
+              plan::on_device({memory, given, &report}, segment_count, rows_q, rows_q, shape,
+                              sm80, max_q);
+          // on_device checked the bytes against the plan's buffers (it throws when short).
+          CHECK(p.kernel().pack ==
+                (detail::decode_fits(max_q, group) ? detail::decode_pack(group) : 1));
+        }
       }
     }
   }

@@ -106,7 +106,7 @@ TEST_CASE("reserve_on_device allocates workspace_bytes and one zeroed pinned rep
     const auto pinned = stub::calls_of(call_kind::malloc_host);
     REQUIRE(mallocs.size() == 1);
     REQUIRE(pinned.size() == 1);
-    CHECK(mallocs[0].bytes == plan::workspace_bytes(3, 350, shape.head_dim, max_q_length));
+    CHECK(mallocs[0].bytes == plan::workspace_bytes(3, 350, shape, {}, max_q_length));
     CHECK(pinned[0].bytes == sizeof(device_report));
     CHECK(p.device().count == mallocs[0].ptr);
     // The stub fills new memory with 0xA5: zeros here were written by the plan.
@@ -127,7 +127,7 @@ TEST_CASE("reserve_on_device allocates workspace_bytes and one zeroed pinned rep
     CHECK(p.work().empty());
   }
   // A short max_q_length picks short tiles, so more items and more bytes than the default.
-  CHECK(plan::workspace_bytes(3, 350, 64, 50) > plan::workspace_bytes(3, 350, 64));
+  CHECK(plan::workspace_bytes(3, 350, shape, {}, 50) > plan::workspace_bytes(3, 350, shape));
 }
 
 TEST_CASE("a reserved plan refuses to run or be checked before build_on_device") {
@@ -156,7 +156,7 @@ TEST_CASE("a reserved plan raises the report the device wrote into its pinned me
 
 TEST_CASE("on_device makes no CUDA call and reports through the caller's report") {
   const stub::clean_scope scope;
-  const std::size_t bytes = plan::workspace_bytes(3, 350, shape.head_dim);
+  const std::size_t bytes = plan::workspace_bytes(3, 350, shape);
   workspace_memory memory(bytes);
   const varattn::plan_workspace ws{memory.data(), bytes, &memory.report};
   const plan p = plan::on_device(ws, 3, 350, 327, shape);
@@ -174,7 +174,7 @@ TEST_CASE("on_device makes no CUDA call and reports through the caller's report"
 
 TEST_CASE("on_device names the workspace field it rejects") {
   const stub::clean_scope scope;
-  const std::size_t bytes = plan::workspace_bytes(3, 350, shape.head_dim);
+  const std::size_t bytes = plan::workspace_bytes(3, 350, shape);
   workspace_memory memory(bytes);
   device_report* report = &memory.report;
 

@@ -36,7 +36,7 @@ void run_program(const plan& p, const forward_params<Element>& params, cudaStrea
   const auto kernel = Program::kernel;
   // The kernel's parameters: params, the work source, then the program's own (the Hopper
   // kernel's tensor maps), made once for all of this run's launches.
-  const auto arguments = Program::arguments(params);
+  const auto arguments = Program::arguments(params, config.pack);
   const auto launch_one = [&](dim3 grid, const work_source& work) {
     std::apply(
         [&](const auto&... more) {
@@ -88,9 +88,9 @@ void run_program(const plan& p, const forward_params<Element>& params, cudaStrea
 }
 
 //! Runs the kernel the plan selected; a bucketed plan runs its fused buckets one after the
-//! other. Instantiates, per head dim and score modifier, the Hopper kernel (and its long-
-//! segment tile where the head dim has one: 80) and the sm80 kernel's tiles: decode, short and
-//! tall (short and tall are one above head dim 128).
+//! other. Instantiates, per head dim and score modifier, the Hopper kernel, packed (GQA) and
+//! not (and, unpacked only, its long-segment tile where the head dim has one: 80) and the sm80
+//! kernel's tiles: decode, short and tall (short and tall are one above head dim 128).
 //! `tiles`: the forward_scratch's counter or null; buckets run in stream order, each leaving
 //! it zero for the next.
 template <class Element, int HeadDim>
@@ -104,6 +104,13 @@ void launch(const plan& p, const forward_params<Element>& params, cudaStream_t s
     using modifier = score_modifier<decltype(softcap)::value>;
     const kernel_config& config = p.kernel();
     if (config.family == kernel_family::sm90) {
+      // A tile packing a GQA group's heads (kernel_config::pack) is a kernel of its own, with
+      // one tile: the long-segment tile never packs (sm90_tile_packs), so it has no packed
+      // instance (a packed plan of its shape would fail run_program's check).
+      if (config.pack > 1) {
+        return run_program<sm90::program<Element, HeadDim, false, modifier, true>>(p, params,
+                                                                                   stream, tiles);
+      }
       if constexpr (has_long_segment_tile(HeadDim)) {
         if (config.same_kernel(sm90_tile(HeadDim, true))) {
           return run_program<sm90::program<Element, HeadDim, true, modifier>>(p, params, stream,

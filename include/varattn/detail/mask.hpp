@@ -45,6 +45,8 @@ struct window {
   static constexpr window of(const attention_options& options) {
     return {options.window_left, options.causal ? 0 : options.window_right};
   }
+  //! Causal or sliding: which keys a query sees depends on the query.
+  constexpr bool bounded() const { return left >= 0 || right >= 0; }
 };
 
 //! The window in one segment, as offsets key - query: query i sees key j iff

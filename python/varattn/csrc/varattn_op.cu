@@ -433,8 +433,10 @@ template <class Run>
 void with_device_plan(const char* op, const call_problem& c, const at::Tensor& q,
                       const at::Tensor& cu_seqlens_q, const at::Tensor& cu_seqlens_k, Run&& run) {
   try {
-    const std::size_t bytes =
-        varattn::plan::workspace_bytes(c.segments, c.rows_q, c.shape.head_dim, c.max_q_length);
+    // Sized from on_device's own arguments: a causal or windowed GQA plan on Hopper packs the
+    // group's heads into a tile (more items), which the bound then counts.
+    const std::size_t bytes = varattn::plan::workspace_bytes(c.segments, c.rows_q, c.shape,
+                                                             c.options, c.max_q_length);
     const cache_key key{q.device().index(), reinterpret_cast<std::uintptr_t>(c.stream),
                         size_class_of(bytes)};
     const cache_entry entry = cached_workspace(key, c.capturing, q.device());

@@ -5,8 +5,9 @@
 //! of the tile by both kernels: its rows, its heads, its mask, the key blocks it visits and
 //! the pointers its loads and stores start from.
 //!
-//! A packed tile (decode tiles, kernel_config::pack) holds `pack` query heads of one kv head:
-//! its row r is query query0 + (r >> shift) of head head + (r & (pack - 1)), pack = 1 << shift.
+//! A packed tile (decode and Hopper GQA tiles, kernel_config::pack) holds `pack` query heads of
+//! one kv head: its row r is query query0 + (r >> shift) of head head + (r & (pack - 1)), pack =
+//! 1 << shift.
 //! Unpacked tiles are the case shift = 0, known at compile time.
 
 #include <varattn/detail/kernel/params.cuh>
@@ -18,6 +19,7 @@ namespace varattn::detail {
 
 template <class Element, int BlockM, int BlockN, bool Packed = false>
 struct tile_context {
+  static constexpr bool kPacked = Packed;
   int32_t query0;  //!< the tile's first query row in its segment
   int32_t rows;    //!< query rows of the tile inside the segment (<= BlockM >> shift)
   segment_mask mask;
@@ -136,7 +138,13 @@ struct tile_context {
   //! Steps that rows [first, first + count) of the tile need: the tile's blocks up to the
   //! last one these rows see (the first rows of a causal tile may stop early). The leading
   //! blocks are the tile's: with a left window, the later rows mask the ones they do not see.
+  //! Packed: tile rows, whose queries are rows >> shift.
   __device__ __forceinline__ int steps_for_rows(int first, int count) const {
+    if constexpr (Packed) {  // the queries of rows [first, first + count)
+      const int32_t last = row_query(first + count - 1);
+      first = row_query(first);
+      count = last + 1 - first;
+    }
     count = min(count, rows - first);
     if (count <= 0) return 0;
     const int32_t end = mask.end_key(query0 + first, count);

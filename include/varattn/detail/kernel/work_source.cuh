@@ -23,7 +23,7 @@ namespace varattn::detail {
 //! segment's bounds are an argument.
 //!
 //! fused: one launch for every work item of every segment, grid capacity x head groups (heads,
-//! unless a decode tile packs `pack` of them). CTA x runs group x / capacity on item
+//! unless a decode or Hopper GQA tile packs `pack` of them). CTA x runs group x / capacity on item
 //! x % capacity (the Hopper kernel decodes the same ranks kv head major instead:
 //! sm90/tile_schedule.cuh): the CTAs in flight together work on one or two
 //! heads, whose k and v then stay in L2 (head-minor order streamed every head's k and v at

@@ -60,7 +60,7 @@ struct program {
   //! (work_source::at_rank), rather than its capacity (kernel_traits: the short tile only).
   static constexpr bool kGridStride = traits::kGridStride;
   //! No kernel parameters after the work source.
-  static std::tuple<> arguments(const forward_params<Element>&) { return {}; }
+  static std::tuple<> arguments(const forward_params<Element>&, int32_t /*pack*/) { return {}; }
 };
 
 }  // namespace varattn::detail::sm80

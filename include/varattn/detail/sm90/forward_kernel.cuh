@@ -20,7 +20,9 @@
 
 namespace varattn::detail::sm90 {
 
-template <class Element, int HeadDim, bool LongSegments, class Modifier>
+//! Packed: a tile holds kernel_config::pack query heads of one kv head (GQA), a kernel of its
+//! own so that the unpacked one keeps its code.
+template <class Element, int HeadDim, bool LongSegments, class Modifier, bool Packed>
 __global__ void __launch_bounds__(hopper_traits<Element, HeadDim, LongSegments>::kThreads, 1)
     forward_kernel(const __grid_constant__ forward_params<Element> params,
                    const __grid_constant__ work_source work,
@@ -38,40 +40,43 @@ __global__ void __launch_bounds__(hopper_traits<Element, HeadDim, LongSegments>:
     return;
   }
   __shared__ tile_id published[2];  // the producer's tiles for the consumers (forward_tiles)
-  forward_tiles<traits, Modifier>(params, maps,
-                                  tile_schedule(work, params.heads_q, params.group_size),
-                                  aligned, barriers, published);
+  forward_tiles<traits, Modifier, Packed>(params, maps,
+                                          tile_schedule(work, params.heads_q, params.group_size),
+                                          aligned, barriers, published);
 #else
   (void)params, (void)work, (void)maps;
 #endif
 }
 
 //! The launch shape of the Hopper kernel, as launch.cuh's run_program reads it.
-template <class Element, int HeadDim, bool LongSegments, class Modifier>
+template <class Element, int HeadDim, bool LongSegments, class Modifier, bool Packed = false>
 struct program {
   using traits = hopper_traits<Element, HeadDim, LongSegments>;
+  static_assert(!Packed || sm90_tile_packs(HeadDim, traits::kConfig),
+                "the long-segment tile never packs (kernel_config.hpp, sm90_tile_packs)");
   static constexpr kernel_config kConfig = traits::kConfig;
   static constexpr int kThreads = traits::kThreads;
   static constexpr int kSmemBytes = traits::kSmemBytes;
-  static constexpr auto kernel = forward_kernel<Element, HeadDim, LongSegments, Modifier>;
+  static constexpr auto kernel = forward_kernel<Element, HeadDim, LongSegments, Modifier, Packed>;
   //! A fused launch with a tile counter: at most one CTA an SM (tile_schedule.cuh).
   static constexpr bool kPersistent = true;
   static constexpr bool kGridStride = false;  //!< its own schedule (tile_schedule.cuh)
 
   //! The kernel's parameters after the work source: the tensor maps of q, k and v, encoded
-  //! for this run (host-side, no sync; a CUDA graph keeps them by value).
-  static std::tuple<forward_maps> arguments(const forward_params<Element>& p) {
+  //! for this run (host-side, no sync; a CUDA graph keeps them by value). q's boxes hold
+  //! `pack` heads (the plan's kernel_config::pack).
+  static std::tuple<forward_maps> arguments(const forward_params<Element>& p, int32_t pack) {
     const auto view = [](const Element* data, int64_t rows, int32_t heads, int32_t head_dim,
                          int64_t token_stride, int64_t head_stride) {
       return packed_view<const Element>{data, rows, heads, head_dim, token_stride, head_stride};
     };
     return {forward_maps{
-        make_segment_map(view(p.q, p.rows_q, p.heads_q, p.head_dim, p.q_token_stride,
-                              p.q_head_stride),
-                         traits::kBlockM, "q"),
-        make_segment_map(view(p.k, p.rows_k, p.heads_k, p.head_dim, p.k_token_stride,
-                              p.k_head_stride),
-                         traits::kBlockN, "k"),
+        make_segment_map(
+            view(p.q, p.rows_q, p.heads_q, p.head_dim, p.q_token_stride, p.q_head_stride),
+            traits::kBlockM, "q", pack),
+        make_segment_map(
+            view(p.k, p.rows_k, p.heads_k, p.head_dim, p.k_token_stride, p.k_head_stride),
+            traits::kBlockN, "k"),
         make_segment_map<traits::v_tile::kRowBytes>(
             view(p.v, p.rows_k, p.heads_k, p.head_dim, p.v_token_stride, p.v_head_stride),
             traits::kBlockN, "v")}};

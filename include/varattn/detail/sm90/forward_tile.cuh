@@ -158,7 +158,9 @@ __device__ __forceinline__ void produce(const forward_maps& maps, const Tile& ti
   }
   const int32_t keys = tile.mask.k_length;
   mbarrier_arrive_expect_tx(&bar.q_full, T::q_tile::kBytes);
-  T::q_tile::load_boxes(maps.q, sq, &bar.q_full, tile.q_row, tile.rows, tile.head);
+  // Packed: boxes of kBlockM >> shift queries x the group's heads (rows query x pack + head).
+  T::q_tile::template load_boxes<Tile::kPacked>(maps.q, sq, &bar.q_full, tile.q_row, tile.rows,
+                                                tile.head);
   for (int step = 0; step < kv_steps; ++step) {
     const int32_t g = first_step + step;
     const ring_slot at = ring_slot_of<T::kStages>(g);
@@ -343,7 +345,11 @@ __device__ __forceinline__ void consume(const forward_params<Element>& p, const 
     const int key0 = tile.key0(step);
     Modifier::apply(s, p.softcap_scale);
     if (tile.partial(key0)) {
-      tile.mask.apply(s, tile.query0 + row0 + warp * 16, key0);
+      if constexpr (Tile::kPacked) {  // a thread's two rows: queries row >> shift
+        tile.apply_mask(s, row0 + warp * 16, key0);
+      } else {
+        tile.mask.apply(s, tile.query0 + row0 + warp * 16, key0);
+      }
     }
     softmax.template update<T::kTreeRowMax, T::kStaleMax>(s, p.exp2_scale, alpha, stale_bound);
   };
@@ -420,25 +426,40 @@ __device__ __forceinline__ void consume(const forward_params<Element>& p, const 
   }
 
   const int warp_row0 = row0 + warp * 16;
-  const row_results rows = finish_rows(softmax, p.exp2_scale, tile.lse(p), warp_row0, tile.rows);
-  store_output(o, rows, tile.o(p), p.o_token_stride, warp_row0, tile.rows);
+  if constexpr (Tile::kPacked) {  // row r: query r >> shift of head head + r % pack
+    const auto lse_rows = tile.lse_rows(p);
+    const row_results rows = finish_rows(softmax, p.exp2_scale, lse_rows.first != nullptr, lse_rows,
+                                         warp_row0, tile.valid_rows());
+    const auto o_rows = tile.o_rows(p);
+    store_output(
+        o, rows, o_rows.first, [&](int r) { return o_rows(r) - o_rows.first; }, warp_row0,
+        tile.valid_rows());
+  } else {
+    const row_results rows = finish_rows(softmax, p.exp2_scale, tile.lse(p), warp_row0, tile.rows);
+    store_output(o, rows, tile.o(p), p.o_token_stride, warp_row0, tile.rows);
+  }
 }
 
 //! A CTA's tiles, in the order `schedule` gives them (tile_schedule.cuh). The producer
 //! thread publishes tile n in `published[n % 2]` before completing its q_full phase; every
 //! consumer thread reads it after its q_full wait (the tile number's parity; also a
 //! warpgroup with no step in the tile, lest a skipped phase read as complete) and arrives on
-//! q_empty once the tile's last S has landed, after which the producer reuses Q. The ring's
+//! q_empty once the tile's last S has landed, after which the producer reuses Q. Packed (GQA,
+//! kernel_config::pack heads a tile): tile rows are query x pack + head (tile_context). The ring's
 //! stages and phases count the CTA's steps over all its tiles. So the producer loads a tile's
 //! Q and K/V while the consumers still finish the previous tile (its last product, the
 //! softmax's end, the stores).
-template <class T, class Modifier, class Element>
+template <class T, class Modifier, bool Packed, class Element>
 __device__ __forceinline__ void forward_tiles(const forward_params<Element>& p,
                                               const forward_maps& maps,
                                               const tile_schedule& schedule, unsigned char* smem,
                                               pipeline_barriers<T::kStages>& bar,
                                               tile_id (&published)[2]) {
-  using Tile = tile_context<Element, T::kBlockM, T::kBlockN>;
+  using Tile = tile_context<Element, T::kBlockM, T::kBlockN, Packed>;
+  // A tile's context; id.head is a head group of schedule.pack() heads when Packed.
+  const auto tile_of = [&](const tile_id& id) {
+    return Tile::make(p, id.seg, id.q_tile, id.head, schedule.pack());
+  };
   unsigned char* sq = smem;
   unsigned char* sk = sq + T::q_tile::kBytes;
   unsigned char* sv = sk + T::kStages * T::k_tile::kBytes;
@@ -480,7 +501,7 @@ __device__ __forceinline__ void forward_tiles(const forward_params<Element>& p,
         mbarrier_arrive(&bar.q_full);  // release: the consumers see the end after their wait
         break;
       }
-      const Tile tile = Tile::make(p, id.seg, id.q_tile, id.head);
+      const Tile tile = tile_of(id);
       produce<T>(maps, tile, sq, sk, sv, bar, first_step);  // arrives on q_full (release)
       first_step += tile.blocks.count;
       tile_id& next = published[(item + 1) & 1];
@@ -495,15 +516,14 @@ __device__ __forceinline__ void forward_tiles(const forward_params<Element>& p,
       mbarrier_wait(&bar.q_full, 0);
       const tile_id id = published[0];
       if (id.head < 0) return;
-      consume<T, Modifier>(p, Tile::make(p, id.seg, id.q_tile, id.head), warp_group, sq, sk, sv,
-                           sp, bar, 0);
+      consume<T, Modifier>(p, tile_of(id), warp_group, sq, sk, sv, sp, bar, 0);
       return;
     }
     for (int32_t item = 0;; ++item) {
       mbarrier_wait(&bar.q_full, item & 1);
       const tile_id id = published[item & 1];
       if (id.head < 0) break;
-      const Tile tile = Tile::make(p, id.seg, id.q_tile, id.head);
+      const Tile tile = tile_of(id);
       consume<T, Modifier>(p, tile, warp_group, sq, sk, sv, sp, bar, first_step);
       first_step += tile.blocks.count;
     }

@@ -83,13 +83,21 @@ struct swizzled_tile {
   //! holds Rows rows of kBlockColumns with this swizzle: make_segment_map's RowBytes), kBytes
   //! completing on `barrier` (zeros included); rows from `valid_rows` on and the columns past
   //! the tensor's head dim arrive as zeros.
+  //! HeadsInBox (a packed tile's Q, the map's boxes hold `pack` heads): rows are tokens x
+  //! heads, first_row and valid_rows count tokens and `head` is the box's first.
+  template <bool HeadsInBox = false>
   __device__ __forceinline__ static void load_boxes(const segment_map& map, unsigned char* smem,
                                                     uint64_t* barrier, int32_t first_row,
                                                     int32_t valid_rows, int32_t head) {
 #pragma unroll
     for (int block = 0; block < kBlocks; ++block) {
-      tma_load_box(map, smem + block * kBlockBytes, barrier, first_row, valid_rows, head,
-                   block * kBlockColumns);
+      if constexpr (HeadsInBox) {
+        tma_load_packed_box(map, smem + block * kBlockBytes, barrier, first_row, valid_rows, head,
+                            block * kBlockColumns);
+      } else {
+        tma_load_box(map, smem + block * kBlockBytes, barrier, first_row, valid_rows, head,
+                     block * kBlockColumns);
+      }
     }
   }
 #endif  // __CUDA_ARCH_FEAT_SM90_ALL

@@ -50,6 +50,12 @@ CUtensorMap encode_tensor_map(CUtensorMapDataType type, const void* data,
 //! and its row i is in bounds exactly when rows - valid + i < rows, i.e. i < valid; rows and
 //! channels out of bounds are neither loaded (zero-filled) nor stored or added. Boxes of
 //! `box_channels` x `box_rows`, the 128-byte swizzle in shared memory (or `swizzle`).
+//! The base `rows` tokens before the data: only ever addressed at coordinates that land back
+//! inside it (integer arithmetic: the pointer is never dereferenced out there).
+inline const void* row_clipped_base(const void* data, cuuint64_t rows, cuuint64_t token) {
+  return reinterpret_cast<const void*>(reinterpret_cast<std::uintptr_t>(data) - rows * token);
+}
+
 inline CUtensorMap encode_row_clipped_map(CUtensorMapDataType type, const void* data,
                                           cuuint64_t rows, cuuint64_t heads, cuuint64_t channels,
                                           cuuint64_t token, cuuint64_t head,
@@ -59,11 +65,26 @@ inline CUtensorMap encode_row_clipped_map(CUtensorMapDataType type, const void* 
   const cuuint64_t dims[4] = {channels, rows, heads, rows + 1};
   const cuuint64_t strides[3] = {token, head, token};
   const cuuint32_t box[4] = {box_channels, static_cast<cuuint32_t>(box_rows), 1, 1};
-  // The base `rows` tokens before the data: only ever addressed at coordinates that land
-  // back inside it (integer arithmetic: the pointer is never dereferenced out there).
-  const auto base = reinterpret_cast<std::uintptr_t>(data) - rows * token;
-  return encode_tensor_map(type, reinterpret_cast<const void*>(base), dims, strides, box,
-                           swizzle, what);
+  return encode_tensor_map(type, row_clipped_base(data, rows, token), dims, strides, box, swizzle,
+                           what);
+}
+
+//! The same tensor with `box_heads` consecutive heads inside a box, head fastest: dims
+//! {channels, heads, rows, rows + 1}, strides {-, head, token, token}, boxes of box_channels x
+//! box_heads x box_rows tokens, so that shared-memory row token x box_heads + head (a packed
+//! tile's rows, kernel_config::pack). The box of the `valid` tokens from `first`, heads from
+//! h, is at {c, h, rows - valid, first + valid}; tokens past `valid` arrive as zeros.
+inline CUtensorMap encode_head_packed_map(CUtensorMapDataType type, const void* data,
+                                          cuuint64_t rows, cuuint64_t heads, cuuint64_t channels,
+                                          cuuint64_t token, cuuint64_t head,
+                                          cuuint32_t box_channels, int box_heads, int box_rows,
+                                          const char* what) {
+  const cuuint64_t dims[4] = {channels, heads, rows, rows + 1};
+  const cuuint64_t strides[3] = {head, token, token};
+  const cuuint32_t box[4] = {box_channels, static_cast<cuuint32_t>(box_heads),
+                             static_cast<cuuint32_t>(box_rows), 1};
+  return encode_tensor_map(type, row_clipped_base(data, rows, token), dims, strides, box,
+                           CU_TENSOR_MAP_SWIZZLE_128B, what);
 }
 
 //! The float32 dQ accumulator [rows, heads, channels] (backward_layout) in boxes of
@@ -95,9 +116,11 @@ struct segment_map {
   int32_t head_step;  //!< 1, or 0 when every head reads the same elements (head_stride 0)
 };
 
+//! `pack` > 1 (RowBytes 128): boxes of box_rows / pack tokens x `pack` heads
+//! (encode_head_packed_map), a packed tile's Q; it needs distinct heads (head_stride > 0).
 template <int RowBytes = 128, class Element>
-segment_map make_segment_map(const packed_view<const Element>& view, int box_rows,
-                             const char* what) {
+segment_map make_segment_map(const packed_view<const Element>& view, int box_rows, const char* what,
+                             int pack = 1) {
   static_assert(std::is_same_v<Element, __half> || std::is_same_v<Element, __nv_bfloat16>,
                 "16-bit elements");
   static_assert(RowBytes == 128 || RowBytes == 32, "the 128- or 32-byte swizzle's blocks");
@@ -110,13 +133,25 @@ segment_map make_segment_map(const packed_view<const Element>& view, int box_row
   constexpr CUtensorMapDataType kType = std::is_same_v<Element, __half>
                                             ? CU_TENSOR_MAP_DATA_TYPE_FLOAT16
                                             : CU_TENSOR_MAP_DATA_TYPE_BFLOAT16;
-  m.map = encode_row_clipped_map(
-      kType, view.data, static_cast<cuuint64_t>(view.rows),
-      shared_heads ? 1u : static_cast<cuuint64_t>(view.heads),
-      static_cast<cuuint64_t>(view.head_dim), token,
-      shared_heads ? token : view.head_stride * kBytes,
-      static_cast<cuuint32_t>(RowBytes / sizeof(Element)), box_rows, what,
-      RowBytes == 32 ? CU_TENSOR_MAP_SWIZZLE_32B : CU_TENSOR_MAP_SWIZZLE_128B);
+  if (pack > 1) {
+    if (shared_heads) {
+      fail(what, ".head_stride = 0: a GQA-packed Hopper tile loads ", pack,
+           " distinct heads a box (make the plan with attention_options::kernel = "
+           "kernel_family::sm80, or pass distinct heads)");
+    }
+    m.map = encode_head_packed_map(
+        kType, view.data, static_cast<cuuint64_t>(view.rows), static_cast<cuuint64_t>(view.heads),
+        static_cast<cuuint64_t>(view.head_dim), token, view.head_stride * kBytes,
+        RowBytes / sizeof(Element), pack, box_rows / pack, what);
+  } else {
+    m.map = encode_row_clipped_map(
+        kType, view.data, static_cast<cuuint64_t>(view.rows),
+        shared_heads ? 1u : static_cast<cuuint64_t>(view.heads),
+        static_cast<cuuint64_t>(view.head_dim), token,
+        shared_heads ? token : view.head_stride * kBytes,
+        static_cast<cuuint32_t>(RowBytes / sizeof(Element)), box_rows, what,
+        RowBytes == 32 ? CU_TENSOR_MAP_SWIZZLE_32B : CU_TENSOR_MAP_SWIZZLE_128B);
+  }
   m.rows = static_cast<int32_t>(view.rows);
   m.head_step = shared_heads ? 0 : 1;
   return m;

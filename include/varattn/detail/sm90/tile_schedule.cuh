@@ -50,6 +50,8 @@ class tile_schedule {
         band_(static_cast<uint32_t>(
             group_size % work.pack == 0 && group_size >= work.pack ? group_size / work.pack : 1)) {}
 
+  //! Query heads a tile (work_source::pack): tile_id::head counts groups of them.
+  __device__ __forceinline__ int32_t pack() const { return work_.pack; }
   //! At most one tile: a per-segment launch, or a fused one without a counter.
   __device__ __forceinline__ bool one_tile() const {
     return work_.per_segment() || work_.tiles == nullptr;

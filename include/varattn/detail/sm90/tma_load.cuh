@@ -31,6 +31,20 @@ __device__ __forceinline__ void tma_load_box(const segment_map& m, void* smem, u
       : "memory");
 }
 
+//! The same for a map with the heads in its box (make_segment_map with pack > 1): tokens
+//! [first, first + valid) of heads [head, head + pack) into shared-memory rows token x pack +
+//! head, the box's tokens from `valid` on as zeros.
+__device__ __forceinline__ void tma_load_packed_box(const segment_map& m, void* smem,
+                                                    uint64_t* barrier, int32_t first, int32_t valid,
+                                                    int32_t head, int32_t column) {
+  asm volatile(
+      "cp.async.bulk.tensor.4d.shared::cluster.global.mbarrier::complete_tx::bytes "
+      "[%0], [%1, {%3, %4, %5, %6}], [%2];\n" ::"r"(shared_address(smem)),
+      "l"(reinterpret_cast<uint64_t>(&m.map)), "r"(shared_address(barrier)), "r"(column), "r"(head),
+      "r"(m.rows - valid), "r"(first + valid)
+      : "memory");
+}
+
 //! Fetches the tensor map at `map` (a __grid_constant__ parameter's address: a segment map's
 //! `map`, the backward's dq_map) into the descriptor cache ahead of its first use.
 __device__ __forceinline__ void prefetch_tensor_map(const void* map) {
