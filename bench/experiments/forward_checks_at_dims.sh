@@ -16,8 +16,11 @@ start=$(date +%s)
 stamp() { echo "[$(($(date +%s) - start)) s] $*"; }
 left() { local l=$((budget - ($(date +%s) - start) - 5)); echo $((l > 1 ? l : 1)); }
 mkdir -p "$out"
-git diff --quiet -- include tests || { echo "the tree must hold HEAD's include/ and tests/" >&2; exit 1; }
-(($# == 0)) || git apply "$@" || exit 1
+# With patches, they go onto HEAD's include/ and tests/; without, the tree is checked as it is.
+if (($# > 0)); then
+  git diff --quiet -- include tests || { echo "the tree must hold HEAD's include/ and tests/" >&2; exit 1; }
+  git apply "$@" || exit 1
+fi
 b=build/t_checks
 cmake -S . -B $b -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_ARCHITECTURES=90a \
   "-DVARATTN_HEAD_DIMS=$dims" -DVARATTN_BUILD_BENCHMARKS=OFF -DVARATTN_BUILD_EXAMPLES=OFF \

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: Apache-2.0
+# Ran s37 and landed (bf5fdb5): run from bf5fdb5^ (the patch is `git show bf5fdb5^:bench/experiments/hopper_forward_pack_gqa.patch`).
 # Prepared in the thirty-sixth session (compiled, not run; one call, ~300-420 s): lead 2 of
 # gqa_forward_vs_fa4_study_s35.md. Under a causal or sliding window, the Hopper forward's tile
 # packs the g query heads of one kv head into its rows (row = query x g + head, g a power of two
