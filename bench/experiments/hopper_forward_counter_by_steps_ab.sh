@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: Apache-2.0
 # Prepared after the thirty-seventh session's item 4 by a helper (compiled, not run; one call,
-# ~300 s): host-built fused Hopper plans whose tiles average kLongTileSteps (48) key steps or
+# ~360 s): host-built fused Hopper plans whose tiles average kLongTileSteps (48) key steps or
 # more drop the tile counter, so a forward given a forward_scratch runs them one CTA a tile
 # (plan::tile_counter, plan::mean_tile_steps); every other plan, device-built ones included, as
 # before (hopper_forward_counter_by_steps.patch, hopper_forward_counter_by_steps.md, on a9c5eda).
@@ -15,7 +15,7 @@
 #   runs one CTA a tile and must leave the counter zero; device-built plans keep the persistent
 #   grid). No sanitizer by default (the kernels are HEAD's; only the host's choice of grid
 #   changes): VARATTN_SANITIZE_TESTS='every kernel family*' adds them.
-#   VARATTN_CALL_BUDGET_S=300 bash bench/experiments/hopper_forward_counter_by_steps_ab.sh "$OUT"
+#   VARATTN_CALL_BUDGET_S=360 bash bench/experiments/hopper_forward_counter_by_steps_ab.sh "$OUT"
 set -u
 out=$1
 P=bench/experiments
@@ -24,6 +24,6 @@ git diff --quiet -- include tests bench/varattn_bench.cu ||
 git apply $P/hopper_forward_counter_by_steps.patch || exit 1
 VARATTN_AB_HEAD_DIMS="128" VARATTN_TEST_HEAD_DIMS="128" VARATTN_TESTS="-tce=backward*" \
   VARATTN_SANITIZE_TESTS="${VARATTN_SANITIZE_TESTS-}" \
-  VARATTN_CALL_BUDGET_S=${VARATTN_CALL_BUDGET_S:-300} \
+  VARATTN_CALL_BUDGET_S=${VARATTN_CALL_BUDGET_S:-360} \
   bash bench/ab_with_tests.sh "$out" $P/hopper_forward_counter_by_steps.reverse.patch \
   '^fwd/(long-d128|long-d128-causal|llm-d128|llm-d128-causal|sweep-d128-s(1024|4096|16384))/(fused|fused_counter|fused_no_counter)/bf16'
