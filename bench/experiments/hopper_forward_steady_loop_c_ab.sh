@@ -14,8 +14,9 @@
 # is a packed tile, which now takes the steady loop too) and two d80 rows, both on the 192 x 144
 # tile (vl-full-d80's longest segment is 6400), i.e. controls (predicted 0: same kernel). Tests
 # of A at 80;128 (the forward suite: causal, windows, many tiles a CTA, pack_gqa at 128, the
-# d80 tall tile); racecheck and memcheck of every kernel family (VARATTN_SANITIZE_TESTS='every
-# kernel family*,many Hopper tiles a CTA*' adds the multi-tile ring case; each sanitizer gets at
+# d80 tall tile); racecheck and memcheck of every kernel family (by default only that case;
+# VARATTN_SANITIZE_TESTS='every kernel family*,many Hopper tiles a CTA*' would add the multi-tile
+# ring case, which has never finished under racecheck in 64 s; each sanitizer gets at
 # most VARATTN_SANITIZE_S seconds, 30 here: they took ~10 s together at 64;128).
 # The patches are read from bench/experiments/ (or VARATTN_PATCH_DIR): copy them there first.
 #   VARATTN_CALL_BUDGET_S=300 bash bench/experiments/hopper_forward_steady_loop_c_ab.sh "$OUT"
