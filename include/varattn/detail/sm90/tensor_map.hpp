@@ -42,6 +42,12 @@ CUtensorMap encode_tensor_map(CUtensorMapDataType type, const void* data,
   return map;
 }
 
+//! The base `rows` tokens before the data: only ever addressed at coordinates that land back
+//! inside it (integer arithmetic: the pointer is never dereferenced out there).
+inline const void* row_clipped_base(const void* data, cuuint64_t rows, cuuint64_t token) {
+  return reinterpret_cast<const void*>(reinterpret_cast<std::uintptr_t>(data) - rows * token);
+}
+
 //! A [rows, heads, channels] tensor whose boxes stop at the end of their segment (the layout
 //! CUTLASS's varlen examples use for their stores): a rank-4 map over the same memory, dims
 //! {channels, rows, heads, rows + 1} with byte strides {-, token, head, token} and its base
@@ -50,12 +56,6 @@ CUtensorMap encode_tensor_map(CUtensorMapDataType type, const void* data,
 //! and its row i is in bounds exactly when rows - valid + i < rows, i.e. i < valid; rows and
 //! channels out of bounds are neither loaded (zero-filled) nor stored or added. Boxes of
 //! `box_channels` x `box_rows`, the 128-byte swizzle in shared memory (or `swizzle`).
-//! The base `rows` tokens before the data: only ever addressed at coordinates that land back
-//! inside it (integer arithmetic: the pointer is never dereferenced out there).
-inline const void* row_clipped_base(const void* data, cuuint64_t rows, cuuint64_t token) {
-  return reinterpret_cast<const void*>(reinterpret_cast<std::uintptr_t>(data) - rows * token);
-}
-
 inline CUtensorMap encode_row_clipped_map(CUtensorMapDataType type, const void* data,
                                           cuuint64_t rows, cuuint64_t heads, cuuint64_t channels,
                                           cuuint64_t token, cuuint64_t head,
@@ -134,11 +134,9 @@ segment_map make_segment_map(const packed_view<const Element>& view, int box_row
                                             ? CU_TENSOR_MAP_DATA_TYPE_FLOAT16
                                             : CU_TENSOR_MAP_DATA_TYPE_BFLOAT16;
   if (pack > 1) {
-    if (shared_heads) {
-      fail(what, ".head_stride = 0: a GQA-packed Hopper tile loads ", pack,
-           " distinct heads a box (make the plan with attention_options::kernel = "
-           "kernel_family::sm80, or pass distinct heads)");
-    }
+    // validate() refuses such a q before any launch (validate_packed_q, the user's message);
+    // a box of `pack` heads cannot read one head's memory `pack` times.
+    if (shared_heads) fail(what, ".head_stride = 0 reached a GQA-packed map past validate()");
     m.map = encode_head_packed_map(
         kType, view.data, static_cast<cuuint64_t>(view.rows), static_cast<cuuint64_t>(view.heads),
         static_cast<cuuint64_t>(view.head_dim), token, view.head_stride * kBytes,
