@@ -21,7 +21,9 @@
 #                kernel: A's binary runs twice (A1, A2) with a filter that names both, e.g.
 #                bash bench/ab_on_gpu.sh "$OUT" - '^fwd/(long-d128|llm-d128)/(fused|fused_sm80)/bf16'
 #                (likewise fwd/<workload>/fused_no_counter/<dtype>: the fused plan without
-#                the tile counter, one CTA a tile against `fused`'s persistent grid).
+#                the tile counter, one CTA a tile, and fwd/<workload>/fused_counter/<dtype>:
+#                the persistent grid forced, against `fused`, which runs the persistent grid
+#                where plan::tile_counter() says so).
 # e.g. bash bench/ab_on_gpu.sh "$OUT" /tmp/stages3.patch '^fwd/long-d128/fused/bf16'
 # VARATTN_AB_STAGES=build or =run splits the call in two (default both): build every variant
 # and stop, or run the builds already there; other GPU work (the tests) can then run while the

@@ -348,9 +348,10 @@ BENCH_NAME = re.compile(r"^(fwd|encoder)/([^/]+)/([^/]+)/([^/]+)")
 # Launch policies varattn_bench registers (kPolicies in varattn_bench.cu); each gets a row in
 # every workload table, "not measured" when the bench gave no result for it.
 POLICIES = ("per_segment", "fused", "bucketed")
-# Benchmarks with a kernel family forced (kPolicies' "<policy>_sm80") or without the tile
-# counter ("fused_no_counter": not what the op runs): listed, never "best".
-FORCED_KERNEL = re.compile(r"(_sm[0-9]+|_no_counter)$")
+# Benchmarks with a kernel family forced (kPolicies' "<policy>_sm80") or the tile counter's
+# grid forced either way ("fused_no_counter": one CTA a tile; "fused_counter": the persistent
+# grid also where plan::tile_counter() says no; neither is what fused runs): listed, never "best".
+FORCED_KERNEL = re.compile(r"(_sm[0-9]+|_counter)$")
 SUMMARY_VARIANTS = ("fused_sm80",)  # a summary column each, after POLICIES
 # Workload names that may go into --benchmark_filter verbatim. Google Benchmark compiles the
 # filter with std::regex(..., std::regex_constants::extended) (POSIX ERE): there '\-' is an

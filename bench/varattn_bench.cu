@@ -23,8 +23,10 @@
 //! binary; bwd/<workload>/fused_sm90/<dtype> the backward of a plan forced onto the sm90
 //! family (the Hopper dK/dV kernel where `fused` plans short tiles, whose backward is sm80's).
 //! fwd/<workload>/fused_no_counter/<dtype> is the fused plan's forward without the tile counter
-//! (varattn::forward_scratch), so one CTA a tile where `fused` runs the persistent grid: the
-//! two grids' A/B in one binary (the same kernel code). fwd/<workload>/fused_device/<dtype>
+//! (varattn::forward_scratch), so one CTA a tile; fwd/<workload>/fused_counter/<dtype> with
+//! it forced (forward_scratch::force_persistent), so the persistent grid even where `fused`,
+//! given the counter, runs one CTA a tile (plan::tile_counter: long tiles): the two grids'
+//! A/B in one binary (the same kernel code). fwd/<workload>/fused_device/<dtype>
 //! is the fused plan built on the device from device offsets, as the PyTorch op builds its
 //! plans: the device's work list (segment order) against `fused`'s host list (longest first).
 //! Each workload's attention options (window, softcap)
@@ -71,12 +73,15 @@ struct policy_entry {
   //! bwd only: backward_options::deterministic (dQ by its own kernel, no atomics).
   bool deterministic = false;
   //! fwd: forward() gets the tile counter (bench_scratch: fused Hopper launches run the
-  //! persistent grid); false, none (one CTA a tile).
+  //! persistent grid where plan::tile_counter()); false, none (one CTA a tile).
   bool counter = true;
   //! The fused plan built on the device from device offsets (plan::reserve_on_device, then
   //! build_on_device once), as the PyTorch op builds its plans: the device's work list (in
   //! segment order) where `fused` runs the host's (longest first).
   bool device_built = false;
+  //! fwd, with `counter`: the persistent grid whatever plan::tile_counter() says
+  //! (forward_scratch::force_persistent).
+  bool force_persistent = false;
 };
 
 const policy_entry kPolicies[] = {
@@ -97,6 +102,10 @@ const policy_entry kPolicies[] = {
     // fwd only: the fused plan without the tile counter (one CTA a tile, not persistent).
     {varattn::launch_policy::fused, "fused_no_counter", varattn::kernel_family::automatic,
      false, false, true, false, false},
+    // fwd only: the fused plan with the tile counter forced (the persistent grid also where
+    // `fused` runs one CTA a tile: long tiles, plan::tile_counter).
+    {varattn::launch_policy::fused, "fused_counter", varattn::kernel_family::automatic,
+     false, false, true, false, true, false, true},
     // fwd only: the fused plan built on the device (the op's plans).
     {varattn::launch_policy::fused, "fused_device", varattn::kernel_family::automatic,
      false, false, true, false, true, true},
@@ -369,12 +378,13 @@ inline varattn::forward_scratch bench_scratch() {
 
 //! One forward on buffer set `s`, writing the logsumexp where the set has a view for it
 //! (an empty view, data == nullptr, asks for none); with the tile counter unless `counter` is
-//! false (policy_entry::counter).
+//! false (policy_entry::counter), forced onto every fused Hopper plan with `force_persistent`.
 template <class Element>
 void run_forward(const varattn::plan& p, const buffer_set<Element>& s, cudaStream_t stream,
-                 bool counter = true) {
-  varattn::forward<Element>(p, s.qv, s.kv, s.vv, s.ov, s.lsev, stream,
-                            counter ? bench_scratch() : varattn::forward_scratch{});
+                 bool counter = true, bool force_persistent = false) {
+  varattn::forward_scratch scratch;
+  if (counter) scratch = {bench_scratch().data, force_persistent};
+  varattn::forward<Element>(p, s.qv, s.kv, s.vv, s.ov, s.lsev, stream, scratch);
 }
 
 //! One varattn::backward on buffer set `s` (its o and logsumexp from a forward of `p`).
@@ -659,17 +669,45 @@ struct pass_fixture : fixture_base {
   }
 };
 
+//! How forward() runs `p` given the tile counter (`counter`, forced with `force_persistent`)
+//! or none: "persistent" or "one CTA a tile" a launch (a bucketed plan's buckets, "+"
+//! between), each fused plan built on the host with its mean key steps a tile.
+inline std::string grids_of(const varattn::plan& p, bool counter, bool force_persistent) {
+  if (p.policy() == varattn::launch_policy::bucketed) {
+    std::string out;
+    for (const varattn::plan& b : p.buckets()) {
+      out += (out.empty() ? "" : " + ") + grids_of(b, counter, force_persistent);
+    }
+    return out;
+  }
+  const bool persistent = counter && p.policy() == varattn::launch_policy::fused &&
+                          p.kernel().family == varattn::kernel_family::sm90 &&
+                          (force_persistent || p.tile_counter());
+  std::string out = persistent ? "persistent" : "one CTA a tile";
+  if (p.policy() == varattn::launch_policy::fused && !p.built_on_device()) {
+    char steps[48];
+    std::snprintf(steps, sizeof(steps), " (%.1f key steps a tile)", p.mean_tile_steps());
+    out += steps;
+  }
+  return out;
+}
+
 template <class Element>
 struct forward_fixture : pass_fixture<Element> {
   bool counter;
+  bool force_persistent;
 
   void enqueue(std::size_t set) override {
     run_forward<Element>(*this->plan, this->sets[set % this->sets.size()], this->stream.s,
-                         counter);
+                         counter, force_persistent);
   }
 
   forward_fixture(const workload& w, const policy_entry& policy, const char* dtype)
-      : pass_fixture<Element>(w, policy), counter(policy.counter) {
+      : pass_fixture<Element>(w, policy),
+        counter(policy.counter),
+        force_persistent(policy.force_persistent) {
+    std::fprintf(stderr, "[varattn_bench] fwd %s %s %s: %s\n", w.name.c_str(), policy.name, dtype,
+                 grids_of(*this->plan, counter, force_persistent).c_str());
     this->sets = make_buffer_sets<Element>(w, this->stream.s, this->set_bytes);
     this->warm_up_and_capture("fwd", w, policy, dtype);
   }

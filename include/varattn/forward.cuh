@@ -3,7 +3,8 @@
 //! \file forward.cuh
 //! The dispatcher: runs a plan on q, k, v into o on one stream. Validates on the host,
 //! then launches; never allocates, never synchronizes, safe inside CUDA graph capture. With a
-//! forward_scratch, fused Hopper launches run a persistent grid (forward_scratch.hpp).
+//! forward_scratch, fused Hopper launches run a persistent grid where the plan's tile_counter()
+//! says so (forward_scratch.hpp).
 
 #include <varattn/detail/arch_guard.cuh>
 #include <varattn/detail/head_dim_dispatch.hpp>
@@ -40,8 +41,7 @@ void forward(const plan& p, packed_view<const Element> q, packed_view<const Elem
   const auto params = detail::make_forward_params(
       q, k, v, o, lse, detail::window{p.window_left(), p.window_right()}, p.scale(), p.softcap());
   detail::dispatch_head_dim(p.head_dim(), [&](auto head_dim) {
-    detail::launch<Element, decltype(head_dim)::value>(
-        p, params, stream, static_cast<unsigned int*>(scratch.data));
+    detail::launch<Element, decltype(head_dim)::value>(p, params, stream, scratch);
   });
 }
 

@@ -33,6 +33,10 @@ namespace varattn {
 //! then stays within int32 in the kernels' tile arithmetic (detail/mask.hpp).
 inline constexpr int32_t kMaxRows = INT32_MAX - 256;
 
+//! Mean key steps a tile from which a host-built list runs one CTA a tile (plan::tile_counter):
+//! H200 d128 counter vs none, 32 steps -1.5%, 64.5 +2%, 128 +1..+6% (bench/NOTES.md s37 3-4).
+inline constexpr int32_t kLongTileSteps = 48;
+
 //! How the dispatcher turns a plan into kernel launches.
 enum class launch_policy {
   automatic,    //!< fused for two or more segments, else per_segment (the default)
@@ -290,6 +294,21 @@ class plan {
   const std::vector<segment_launch>& launches() const { return c_.launches; }
   //! fused, built on the host: the work items in launch order (longest first).
   const std::vector<work_item>& work() const { return c_.work; }
+  //! fused, built on the host: the key steps (of tile().block_n keys: tile_steps) its work
+  //! items take, on average (a group of short segments, one step at most); 0 without items.
+  double mean_tile_steps() const {
+    return c_.work.empty() ? 0.0 : double(c_.list_steps) / double(c_.work.size());
+  }
+  //! Whether a forward given a forward_scratch runs this plan on the persistent grid (one CTA
+  //! an SM taking tiles from the counter) rather than one CTA a tile: fused plans of the Hopper
+  //! kernel, but for host-built lists whose tiles are long (mean_tile_steps() at least
+  //! kLongTileSteps). Device-built plans keep it (the host never sees their lengths).
+  //! per_segment and sm80 plans: false; a bucketed plan: false here, each bucket decides.
+  bool tile_counter() const {
+    if (c_.policy != launch_policy::fused || c_.kernel.family != kernel_family::sm90) return false;
+    return c_.built_on_device || c_.work.empty() ||
+           c_.list_steps < int64_t{kLongTileSteps} * static_cast<int64_t>(c_.work.size());
+  }
   //! bucketed: the fused plans launched one after the other.
   const std::vector<plan>& buckets() const { return c_.buckets; }
   //! fused: the device buffers the kernels read.
@@ -454,6 +473,14 @@ class plan {
     if (std::any_of(p.c_.work.begin(), p.c_.work.end(),
                     [](const work_item& item) { return item.is_group(); })) {
       p.c_.q_offsets.assign(q.offsets().begin(), q.offsets().end());
+    }
+    for (const work_item& item : p.c_.work) {
+      p.c_.list_steps +=
+          item.is_group()
+              ? ceil_div(k[item.segment + item.segments() - 1].end() - k[item.segment].begin,
+                         tile.block_n)
+              : detail::tile_steps(q[item.segment].length, k[item.segment].length, item.q_tile,
+                                   tile.block_m, tile.block_n, p.c_.window);
     }
     p.set_capacity(static_cast<int64_t>(p.c_.work.size()));
     // Stage [count, status, build key (zeros: never built on the device), cu_q, cu_k, items]
@@ -641,6 +668,7 @@ class plan {
     std::vector<segment_launch> launches;
     std::vector<work_item> work;
     std::vector<int32_t> q_offsets;  // host-built lists with groups: for_each_work_item's
+    int64_t list_steps = 0;          // host-built lists: their items' key steps, summed
     std::vector<plan> buckets;  // bucketed: fused child plans (std::vector allows incomplete T)
     int32_t capacity = 0;
     int32_t* device = nullptr;          // fused: see the layout above (owned or borrowed)

@@ -11,6 +11,7 @@
 #include <varattn/detail/sm80/forward_kernel.cuh>
 #include <varattn/detail/sm90/forward_kernel.cuh>
 #include <varattn/error.hpp>
+#include <varattn/forward_scratch.hpp>
 #include <varattn/plan.hpp>
 
 #include <cuda_runtime_api.h>
@@ -23,11 +24,12 @@ namespace varattn::detail {
 
 //! Launches a kernel (sm80::program, sm90::program) under the plan's policy:
 //! per_segment, one launch a segment; fused, one launch over the work list: one CTA an entry,
-//! or, for a persistent program given a tile counter (`tiles`, forward_scratch), one an SM,
-//! or, for a grid-stride program's device-built list, one pass of resident CTAs.
+//! or, for a persistent program given a tile counter (forward_scratch) where the plan's
+//! tile_counter() (or the scratch's force_persistent) asks for it, one an SM, or, for a
+//! grid-stride program's device-built list, one pass of resident CTAs.
 template <class Program, class Element>
 void run_program(const plan& p, const forward_params<Element>& params, cudaStream_t stream,
-                 unsigned int* tiles) {
+                 forward_scratch scratch) {
   static_assert(sizeof(Element) == 2, "16-bit elements");
   const kernel_config& config = p.kernel();
   if (!config.same_kernel(Program::kConfig)) fail("the plan's kernel has no instantiation here");
@@ -61,7 +63,11 @@ void run_program(const plan& p, const forward_params<Element>& params, cudaStrea
       // The plan checked that this fits gridDim.x.
       long long ctas = static_cast<long long>(work.capacity) * groups;
       if (ctas == 0) return;
-      if (!Program::kPersistent) tiles = nullptr;
+      // Long tiles run one CTA a tile (kLongTileSteps): the counter stays untouched, at zero.
+      auto* tiles = static_cast<unsigned int*>(scratch.data);
+      if (!Program::kPersistent || !(p.tile_counter() || scratch.force_persistent)) {
+        tiles = nullptr;
+      }
       if (tiles != nullptr) ctas = std::min<long long>(ctas, multiprocessors());
       // A device-built list launches its capacity, an upper bound (tiny-d64: ~3,190 items a
       // head against ~1,560): CTAs past the count only read it and exit, ~half of tiny-d64's
@@ -91,13 +97,15 @@ void run_program(const plan& p, const forward_params<Element>& params, cudaStrea
 //! other. Instantiates, per head dim and score modifier, the Hopper kernel, packed (GQA) and
 //! not (and, unpacked only, its long-segment tile where the head dim has one: 80) and the sm80
 //! kernel's tiles: decode, short and tall (short and tall are one above head dim 128).
-//! `tiles`: the forward_scratch's counter or null; buckets run in stream order, each leaving
-//! it zero for the next.
+//! `scratch`: the forward's (data null: none); buckets run in stream order, each deciding
+//! whether to use it (plan::tile_counter) and leaving it zero for the next.
 template <class Element, int HeadDim>
 void launch(const plan& p, const forward_params<Element>& params, cudaStream_t stream,
-            unsigned int* tiles) {
+            forward_scratch scratch) {
   if (p.policy() == launch_policy::bucketed) {
-    for (const plan& bucket : p.buckets()) launch<Element, HeadDim>(bucket, params, stream, tiles);
+    for (const plan& bucket : p.buckets()) {
+      launch<Element, HeadDim>(bucket, params, stream, scratch);
+    }
     return;
   }
   const auto with_modifier = [&](auto softcap) {
@@ -109,30 +117,30 @@ void launch(const plan& p, const forward_params<Element>& params, cudaStream_t s
       // instance (a packed plan of its shape would fail run_program's check).
       if (config.pack > 1) {
         return run_program<sm90::program<Element, HeadDim, false, modifier, true>>(p, params,
-                                                                                   stream, tiles);
+                                                                                   stream, scratch);
       }
       if constexpr (has_long_segment_tile(HeadDim)) {
         if (config.same_kernel(sm90_tile(HeadDim, true))) {
           return run_program<sm90::program<Element, HeadDim, true, modifier>>(p, params, stream,
-                                                                              tiles);
+                                                                              scratch);
         }
       }
       return run_program<sm90::program<Element, HeadDim, false, modifier>>(p, params, stream,
-                                                                           tiles);
+                                                                           scratch);
     }
     constexpr int kShort = sm80_config(HeadDim, kShortSegment).tile.block_m;
     constexpr int kTall = sm80_config(HeadDim, kShortSegment + 1).tile.block_m;
     if (config.tile.warps == 1) {
       return run_program<sm80::program<Element, HeadDim, kDecodeRows, modifier>>(p, params,
-                                                                                 stream, tiles);
+                                                                                 stream, scratch);
     }
     if (config.tile.block_m == kShort) {
       return run_program<sm80::program<Element, HeadDim, kShort, modifier>>(p, params, stream,
-                                                                             tiles);
+                                                                             scratch);
     }
     if constexpr (kTall != kShort) {
       return run_program<sm80::program<Element, HeadDim, kTall, modifier>>(p, params, stream,
-                                                                            tiles);
+                                                                            scratch);
     }
     fail("plan tile height ", config.tile.block_m, " has no kernel for head_dim ", HeadDim);
   };
