@@ -135,6 +135,21 @@ struct tile_context {
     return key0 < unmasked_first || key0 + BlockN > unmasked_end;
   }
 
+  //! The main-loop steps whose blocks are not partial(): [first, end), empty when end <= first
+  //! (the keys every row sees are one range, so these steps are one run).
+  struct step_range {
+    int first;
+    int end;
+  };
+  __device__ __forceinline__ step_range unmasked_steps() const {
+    // The first block at or after unmasked_first, the last ending at or before unmasked_end
+    // (both keys >= 0: unsigned divisions, exact for any BlockN; once a tile).
+    const auto n = static_cast<uint32_t>(BlockN);
+    const auto first = static_cast<int>((static_cast<uint32_t>(unmasked_first) + n - 1) / n);
+    const auto end = static_cast<int>(static_cast<uint32_t>(unmasked_end) / n);
+    return {first - blocks.first, end - blocks.first};
+  }
+
   //! Steps that rows [first, first + count) of the tile need: the tile's blocks up to the
   //! last one these rows see (the first rows of a causal tile may stop early). The leading
   //! blocks are the tile's: with a left window, the later rows mask the ones they do not see.

@@ -34,6 +34,7 @@
 #include <varattn/kernel_config.hpp>
 
 #include <cstdint>
+#include <type_traits>
 
 namespace varattn::detail::sm90 {
 
@@ -109,10 +110,28 @@ struct forward_maps {
   segment_map q, k, v;
 };
 
+//! Whether consume runs the steady loop: the unmasked steps in a loop of their own, Q's k-step
+//! descriptors pinned, V's stage by advance_low, one lane a warp releasing a K or V stage.
+//! Off where it spilled (ptxas -v, spill stores/loads in bytes, bf16, without -> with it; s37):
+//! d80's 192 x 144 tile, P in shared memory (28/48 -> 72/140, Q's k-steps not pinned), and
+//! packed softcap tiles of three warpgroups (d72 8/8 -> 352/416, 15 STL + 17 LDL a step in the
+//! unmasked loop; d64 0/0 -> 8/32).
+template <class T, class Modifier, bool Packed>
+inline constexpr bool kSteadyLoop =
+    !T::kPInSmem && !(Packed && Modifier::kSoftcap && T::kWarpgroups == 3);
+
+//! Arrivals that complete a K or V stage's empty barrier a step: one a consumer warp where
+//! kSteadyLoop (consume's elected release), else every consumer thread.
+template <class T, class Modifier, bool Packed>
+inline constexpr int kStageReleaseArrivals =
+    kSteadyLoop<T, Modifier, Packed> ? T::kConsumerThreads / 32 : T::kConsumerThreads;
+
 //! Full barriers: the producer's thread arrives announcing the tile's bytes, which the copy
-//! engine completes. Empty barriers: all consumer threads arrive once their wgmma has read
-//! the stage (q_empty: once a tile's last S = Q K^T has landed). One phase of q_full and
-//! q_empty a tile, one of a stage's barriers every kStages steps of the CTA's tiles.
+//! engine completes. Empty barriers: one lane of each consumer warp arrives on a K or V
+//! stage's once the warp's wait for the wgmma that read it has returned (consume's `release`;
+//! every consumer thread where kSteadyLoop is off); all consumer threads arrive on q_empty once
+//! a tile's last S = Q K^T has landed. One phase of q_full and q_empty a tile, one of a stage's
+//! barriers every kStages steps of the CTA's tiles.
 template <int Stages>
 struct pipeline_barriers {
   uint64_t q_full;
@@ -187,17 +206,19 @@ __device__ __forceinline__ uint64_t pinned(uint64_t desc) {
 }
 
 //! Issues S = Q K^T for the warpgroup's 64 rows (one commit group), from the descriptors of
-//! its Q rows and of the K stage.
-template <class T, class Element>
-__device__ __forceinline__ void issue_scores(float (&s)[T::kScoreTiles][4], uint64_t q_desc,
-                                             uint64_t k_desc) {
+//! its Q rows (each k-step's, or the rows' one: QDescs 1) and of the K stage.
+template <class T, class Element, int QDescs>
+__device__ __forceinline__ void issue_scores(float (&s)[T::kScoreTiles][4],
+                                             const uint64_t (&q_desc)[QDescs], uint64_t k_desc) {
+  static_assert(QDescs == 1 || QDescs == T::kKSteps, "a Q descriptor a k-step, or the rows'");
   constexpr wgmma_shape<Element, T::kBlockN> shape{};
   fence();
 #pragma unroll
   for (int kk = 0; kk < T::kKSteps; ++kk) {  // k16 steps over the head dim
     const int offset = (kk % 4) * 32;              // bytes into the 64-column block
-    mma_ss(shape, s, advance(q_desc, (kk / 4) * T::q_tile::kBlockBytes + offset),
-           advance(k_desc, (kk / 4) * T::k_tile::kBlockBytes + offset), kk > 0);
+    const uint64_t q = QDescs == 1 ? advance(q_desc[0], (kk / 4) * T::q_tile::kBlockBytes + offset)
+                                   : q_desc[kk % QDescs];
+    mma_ss(shape, s, q, advance(k_desc, (kk / 4) * T::k_tile::kBlockBytes + offset), kk > 0);
   }
   commit();
 }
@@ -302,6 +323,23 @@ __device__ __forceinline__ void consume(const forward_params<Element>& p, const 
     if (pingpong && !(last && group == 1)) named_barrier_arrive(2 - group, T::kConsumerThreads);
   };
   if (pingpong && group == 1 && kv_steps > 0) named_barrier_arrive(1, T::kConsumerThreads);
+  // A K or V stage is released by one lane a warp (the empty barriers count warps): the wgmma
+  // wait before it is the whole warp's, so one arrival says as much as 32, and the stage's
+  // barrier takes 8 arrivals a step, not 256 (12, not 384, with three warpgroups; FA4's sm90
+  // forward: an elected lane). `when`: a step's condition in the same predicate (as a branch
+  // around it, ptxas added one). (kSteadyLoop only; without it every consumer thread arrives:
+  // kStageReleaseArrivals, which forward_tiles gives the barriers, says which.)
+  constexpr bool kSteady = kSteadyLoop<T, Modifier, Tile::kPacked>;
+  static_assert(kStageReleaseArrivals<T, Modifier, Tile::kPacked> ==
+                (kSteady ? T::kConsumerThreads / 32 : T::kConsumerThreads));
+  const bool elected = threadIdx.x % 32 == 0;
+  const auto release = [&](uint64_t* empty, bool when = true) {
+    if constexpr (kSteady) {
+      mbarrier_arrive_if(empty, elected && when);
+    } else if (when) {
+      mbarrier_arrive(empty);
+    }
+  };
 
   float o[T::kOutTiles][4] = {};
   float s[T::kScoreTiles][4] = {};
@@ -310,12 +348,32 @@ __device__ __forceinline__ void consume(const forward_params<Element>& p, const 
   // The operands' descriptors, once a tile: a stage's is one add. The rows' Q descriptor is
   // advanced from the tile's: built from the rows' address, its high word was a constant to
   // ptxas, which then added each k-step's offset with a carry into a re-moved constant
-  // (3 uniform instructions a k-step, 2 this way).
-  const uint64_t q_desc = pinned(advance(descriptor_128b(sq), row0 * 128));
+  // (3 uniform instructions a k-step, 2 this way). Each k-step's Q descriptor is pinned: from
+  // one, the persistent loop re-added the offsets every step (UIADD3 + UIADD3.X a k-step, the
+  // pair being odd); so they stay in uniform registers (d128 SASS, s36).
+  const uint64_t q_base = advance(descriptor_128b(sq), row0 * 128);
+  // Pinned one by one only where they fit the uniform registers beside the rest: at 256 (16
+  // k-steps) the multi-tile loop then built its descriptors in vector registers (41 R2UR a
+  // step with the elected release), and d80's 192 x 144 tile (P in shared memory) spilled
+  // more (ptxas -v 28/48 -> 100/176 bytes; it has no steady loop now); there the tile's one
+  // pinned descriptor, as before (review_s36_d128_forward_leads.md).
+  constexpr bool kPinEachQ = T::kKSteps <= 8 && kSteady;
+  constexpr int kQDescs = kPinEachQ ? T::kKSteps : 1;  // issue_scores advances a lone one
+  uint64_t q_desc[kQDescs];
+#pragma unroll
+  for (int kk = 0; kk < kQDescs; ++kk) {
+    q_desc[kk] = pinned(advance(q_base, (kk / 4) * T::q_tile::kBlockBytes + (kk % 4) * 32));
+  }
   const uint64_t k_desc = pinned(descriptor_128b(sk));
   const uint64_t v_desc = pinned(values_descriptor<T>(sv));
   const auto k_stage = [&](ring_slot at) { return advance(k_desc, at.stage * T::k_tile::kBytes); };
-  const auto v_stage = [&](ring_slot at) { return advance(v_desc, at.stage * T::v_tile::kBytes); };
+  const auto v_stage = [&](ring_slot at) {
+    if constexpr (kSteady) {
+      return advance_low(v_desc, at.stage * (T::v_tile::kBytes / 16));
+    } else {
+      return advance(v_desc, at.stage * T::v_tile::kBytes);
+    }
+  };
   unsigned char* p_rows = sp + group * T::p_tile::kBytes;  // kPInSmem: this warpgroup's P
   const uint64_t p_desc =
       T::kPInSmem ? pinned(descriptor_k_major<T::p_tile::kRowBytes>(p_rows)) : 0;
@@ -341,10 +399,19 @@ __device__ __forceinline__ void consume(const forward_params<Element>& p, const 
 
   // S_j masked and turned into probabilities; alpha rescales O for the new row maxima.
   const float stale_bound = T::kStaleMax ? online_softmax::stale_bound_for(p.exp2_scale) : 0.f;
-  const auto probabilities = [&](int step, float(&alpha)[2]) {
+  // `masked`: std::true_type or std::false_type (a run of the steady loop), or test_partial:
+  // the block's partial() at run time (step 0, and every step without kSteadyLoop).
+  struct test_partial {};
+  const auto probabilities = [&](int step, float(&alpha)[2], auto masked) {
     const int key0 = tile.key0(step);
     Modifier::apply(s, p.softcap_scale);
-    if (tile.partial(key0)) {
+    bool mask_block;
+    if constexpr (std::is_same_v<decltype(masked), test_partial>) {
+      mask_block = tile.partial(key0);
+    } else {
+      mask_block = decltype(masked)::value;
+    }
+    if (mask_block) {
       if constexpr (Tile::kPacked) {  // a thread's two rows: queries row >> shift
         tile.apply_mask(s, row0 + warp * 16, key0);
       } else {
@@ -371,10 +438,10 @@ __device__ __forceinline__ void consume(const forward_params<Element>& p, const 
     turn_end(false);
     wait<0>();
     fence_registers(s);
-    mbarrier_arrive(&bar.k_empty[at.stage]);
-    probabilities(0, alpha);  // O is still zero: its rescale is a no-op
+    release(&bar.k_empty[at.stage]);
+    probabilities(0, alpha, test_partial{});  // O is still zero: its rescale is a no-op
   }
-  for (int step = 1; step < group_steps; ++step) {
+  const auto main_step = [&](int step, auto masked) {
     before = previous;
     previous = at;
     at = next_slot<T::kStages>(at);
@@ -383,7 +450,7 @@ __device__ __forceinline__ void consume(const forward_params<Element>& p, const 
     wait<0>();  // P_{j-2} V_{j-2} (none at step 1): its P tile is free
     fence_registers(o);
     fence_probabilities();
-    if (step >= 2) mbarrier_arrive(&bar.v_empty[before.stage]);
+    release(&bar.v_empty[before.stage], step >= 2);
     keep_probabilities();  // P_{j-1}, before S_j overwrites s
     turn_begin();
     issue_scores<T, Element>(s, q_desc, k_stage(at));
@@ -393,8 +460,49 @@ __device__ __forceinline__ void consume(const forward_params<Element>& p, const 
     turn_end(false);
     wait<1>();  // S_j landed; P_{j-1} V_{j-1} may still run
     fence_registers(s);
-    mbarrier_arrive(&bar.k_empty[at.stage]);
-    probabilities(step, alpha);
+    release(&bar.k_empty[at.stage]);
+    probabilities(step, alpha, masked);
+  };
+  // The steps that need no mask (all but a causal tile's diagonal and a segment's last) run in
+  // a loop of their own, without the per-step test (FA4's steady loop has none): a run of
+  // masked steps (a left window's), the unmasked run, the masked rest. Packed tiles too:
+  // unmasked_steps() and partial() read the same key range, over the tile's queries.
+  if constexpr (kSteady) {
+    const auto unmasked = tile.unmasked_steps();
+    for (int step = 1; step < group_steps;) {
+      const bool masked = step < unmasked.first || step >= unmasked.end;
+      const int end = min(group_steps, step < unmasked.first ? unmasked.first
+                                       : masked              ? group_steps
+                                                             : unmasked.end);
+      with_mask_test(masked, [&](auto mask) {
+        for (; step < end; ++step) main_step(step, mask);
+      });
+    }
+  } else {
+    // main_step's body written out: through the lambda, the multi-tile copy of d80's 192 x 144
+    // tile took 6 more uniform instructions a step; so the SASS is as before the steady loop.
+    for (int step = 1; step < group_steps; ++step) {
+      before = previous;
+      previous = at;
+      at = next_slot<T::kStages>(at);
+
+      mbarrier_wait(&bar.k_full[at.stage], at.phase);
+      wait<0>();
+      fence_registers(o);
+      fence_probabilities();
+      release(&bar.v_empty[before.stage], step >= 2);
+      keep_probabilities();
+      turn_begin();
+      issue_scores<T, Element>(s, q_desc, k_stage(at));
+      online_softmax::rescale<true>(o, alpha);
+      mbarrier_wait(&bar.v_full[previous.stage], previous.phase);
+      issue_probabilities_values(previous);
+      turn_end(false);
+      wait<1>();
+      fence_registers(s);
+      release(&bar.k_empty[at.stage]);
+      probabilities(step, alpha, test_partial{});
+    }
   }
   // Outside the `if`: inside it, ptxas added a second wait after the last product (C7517).
   wait<0>();
@@ -402,7 +510,7 @@ __device__ __forceinline__ void consume(const forward_params<Element>& p, const 
   fence_probabilities();
   mbarrier_arrive(&bar.q_empty);  // every S of the tile has landed: Q may be refilled
   if (group_steps > 0) {  // `at` is the last step's slot, `previous` the one before
-    if (group_steps >= 2) mbarrier_arrive(&bar.v_empty[previous.stage]);
+    if (group_steps >= 2) release(&bar.v_empty[previous.stage]);
     keep_probabilities();
     mbarrier_wait(&bar.v_full[at.stage], at.phase);
     turn_begin();
@@ -412,7 +520,7 @@ __device__ __forceinline__ void consume(const forward_params<Element>& p, const 
     wait<0>();
     fence_registers(o);
     fence_probabilities();
-    mbarrier_arrive(&bar.v_empty[at.stage]);
+    release(&bar.v_empty[at.stage]);
   }
   // Steps past this warpgroup's rows: still release every stage (the producer refills them
   // for this tile or the CTA's next one), in order (an arrival before the stage is full
@@ -420,9 +528,9 @@ __device__ __forceinline__ void consume(const forward_params<Element>& p, const 
   for (int step = group_steps; step < kv_steps; ++step) {
     const ring_slot skipped = slot(step);
     mbarrier_wait(&bar.k_full[skipped.stage], skipped.phase);
-    mbarrier_arrive(&bar.k_empty[skipped.stage]);
+    release(&bar.k_empty[skipped.stage]);
     mbarrier_wait(&bar.v_full[skipped.stage], skipped.phase);
-    mbarrier_arrive(&bar.v_empty[skipped.stage]);
+    release(&bar.v_empty[skipped.stage]);
   }
 
   const int warp_row0 = row0 + warp * 16;
@@ -456,6 +564,7 @@ __device__ __forceinline__ void forward_tiles(const forward_params<Element>& p,
                                               pipeline_barriers<T::kStages>& bar,
                                               tile_id (&published)[2]) {
   using Tile = tile_context<Element, T::kBlockM, T::kBlockN, Packed>;
+  constexpr int kStageReleases = kStageReleaseArrivals<T, Modifier, Packed>;
   // A tile's context; id.head is a head group of schedule.pack() heads when Packed.
   const auto tile_of = [&](const tile_id& id) {
     return Tile::make(p, id.seg, id.q_tile, id.head, schedule.pack());
@@ -471,8 +580,8 @@ __device__ __forceinline__ void forward_tiles(const forward_params<Element>& p,
     for (int i = 0; i < T::kStages; ++i) {
       mbarrier_init(&bar.k_full[i], 1);
       mbarrier_init(&bar.v_full[i], 1);
-      mbarrier_init(&bar.k_empty[i], T::kConsumerThreads);
-      mbarrier_init(&bar.v_empty[i], T::kConsumerThreads);
+      mbarrier_init(&bar.k_empty[i], kStageReleases);  // consume's `release`
+      mbarrier_init(&bar.v_empty[i], kStageReleases);
     }
     mbarrier_init_fence();
   }

@@ -36,6 +36,17 @@ __device__ __forceinline__ void mbarrier_arrive(uint64_t* barrier) {
                : "memory");
 }
 
+//! mbarrier_arrive by the threads where `arrive` holds, the address computed by all: under an
+//! `if (arrive)` ptxas computed a uniform address per thread, in vector registers (the
+//! forward's stage releases, s36 SASS).
+__device__ __forceinline__ void mbarrier_arrive_if(uint64_t* barrier, bool arrive) {
+  asm volatile(
+      "{\n.reg .pred p;\n.reg .b64 state;\nsetp.ne.b32 p, %1, 0;\n"
+      "@p mbarrier.arrive.shared::cta.b64 state, [%0];\n}\n" ::"r"(shared_address(barrier)),
+      "r"(static_cast<uint32_t>(arrive))
+      : "memory");
+}
+
 //! Arrives after announcing `bytes` that asynchronous copies will complete on the barrier
 //! (tma_load.cuh): the phase completes once every arrival and all those bytes are in.
 __device__ __forceinline__ void mbarrier_arrive_expect_tx(uint64_t* barrier, uint32_t bytes) {

@@ -86,6 +86,14 @@ __device__ __forceinline__ uint64_t descriptor_128b_mn(const void* smem_block,
 __device__ __forceinline__ uint64_t advance(uint64_t desc, uint32_t bytes) {
   return desc + (bytes >> 4);
 }
+//! advance() by `units` of 16 bytes, as a 32-bit add on the low word (which holds the whole
+//! start address): the forward's V stage descriptor is then one ULEA (stage x units + low
+//! word) and a constant high word, where advance(desc, stage x 32 KB) took a shift, a mask
+//! (the bytes' >> 4 cannot fold into the multiply) and a 64-bit add (d128 SASS, s36). Not for
+//! K's stage: ptxas then re-moved the high word's constant before every k-step's add.
+__device__ __forceinline__ uint64_t advance_low(uint64_t desc, uint32_t units) {
+  return desc >> 32 << 32 | static_cast<uint32_t>(static_cast<uint32_t>(desc) + units);
+}
 
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
 
