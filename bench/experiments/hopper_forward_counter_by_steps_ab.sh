@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: Apache-2.0
+# Ran s38 and landed (1ad1e6d): to run it again, check out 1ad1e6d^ and restore the patches from it
+# (`git show 1ad1e6d -- include tests bench` is A).
 # Prepared after the thirty-seventh session's item 4 by a helper (compiled, not run; one call,
 # ~360 s): host-built fused Hopper plans whose tiles average kLongTileSteps (48) key steps or
 # more drop the tile counter, so a forward given a forward_scratch runs them one CTA a tile

@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: Apache-2.0
+# Ran s38 and landed (1ca647e, with kStageReleaseArrivals and comments that leave the SASS as
+# the patch's): to run it again, check out 1ca647e^ and restore the patches from it.
 # Prepared s37, compiled, not run (one call, ~220-300 s): variant C of the d128 leads' A/B
 # (hopper_forward_d128_leads_ab.sh; H200 s37: C = A less row_max_pairs was the best, long-d128
 # -3.0/-2.3%, llm-d128 -1.8/-0.5% against d29891f, the rest noise), ported onto pack_gqa
