@@ -16,6 +16,9 @@ end) and GPU microseconds (CUDA events around the same N calls), for:
   graph fwd+bwd  the fwd+bwd call replayed from a CUDA graph (GPU time only)
 When host us > GPU us the eager call is host-bound, and the difference between the rows says
 where the host time goes. --profile adds torch.profiler's table (self CPU time) of fwd+bwd.
+Every row runs the workload's options as compare.py does: causal, the sliding window
+(window_left, window_right) and softcap (before, the window and softcap were dropped, so a
+windowed workload such as long-d128-window1024 timed the plain causal problem).
 """
 
 from __future__ import annotations
@@ -67,6 +70,10 @@ def main():
     total = sum(lengths)
     hq, hkv, d = w["heads_q"], w["heads_kv"], w["head_dim"]
     causal = bool(w.get("causal", False))
+    window = (int(w.get("window_left", -1)), int(w.get("window_right", -1)))
+    softcap = float(w.get("softcap", 0.0))
+    options = {"causal": causal, "max_seqlen_q": max(lengths), "window_size": window,
+               "softcap": softcap}
     torch.manual_seed(0)
     dev, dt = "cuda", torch.bfloat16
     q = torch.randn(total, hq, d, device=dev, dtype=dt)
@@ -79,22 +86,23 @@ def main():
     qg, kg, vg = (t.clone().requires_grad_(True) for t in (q, k, v))
 
     def fwd():
-        varattn.varlen_attention(q, k, v, cu, causal=causal, max_seqlen_q=max_q)
+        varattn.varlen_attention(q, k, v, cu, **options)
 
     def fwd_grad():
-        varattn.varlen_attention(qg, kg, vg, cu, causal=causal, max_seqlen_q=max_q)
+        varattn.varlen_attention(qg, kg, vg, cu, **options)
 
     def fwd_bwd():
-        out = varattn.varlen_attention(qg, kg, vg, cu, causal=causal, max_seqlen_q=max_q)
+        out = varattn.varlen_attention(qg, kg, vg, cu, **options)
         return torch.autograd.grad(out, (qg, kg, vg), d_out)
 
     def ops_fwd_bwd():
         with torch.no_grad():
             out, lse = torch.ops.varattn.varlen_attention(q, k, v, cu, cu, causal, None, max_q,
-                                                          max_q, -1, -1, 0.0, True, False)
+                                                          max_q, window[0], window[1], softcap,
+                                                          True, False)
             return torch.ops.varattn.varlen_attention_backward(d_out, q, k, v, out, lse, cu, cu,
-                                                               causal, None, max_q, -1, -1, 0.0,
-                                                               False)
+                                                               causal, None, max_q, window[0],
+                                                               window[1], softcap, False)
 
     rows = {}
     for name, fn in (("fwd", fwd), ("fwd+grad", fwd_grad), ("fwd+bwd", fwd_bwd),
@@ -114,6 +122,7 @@ def main():
         rows[name] = (float("nan"), per_call(graph.replay, args.calls)[1])
 
     print(f"{args.workload}: {len(lengths)} segments, {total} tokens, heads {hq}:{hkv}, d{d}, "
+          f"causal {causal}, window {window}, softcap {softcap}, "
           f"{torch.cuda.get_device_name()}, torch {torch.__version__}, varattn "
           f"{varattn.__version__}; {args.calls} calls a row")
     print(f"{'':16s} {'host us':>9s} {'GPU us':>9s}")
