@@ -616,6 +616,43 @@ TEST_CASE("backward: causal tiles over several query steps, small (for the sanit
   }
 }
 
+TEST_CASE("backward: windows wider than a key tile, over several query steps") {
+  // A left window of several steps (301 keys a query, causal; 238 around a diagonal that it
+  // passes by 37): a key tile's steps run unmasked between its diagonal's masked steps and the
+  // window's lower edge's, where its first 64 keys' warpgroup goes inactive while the other's
+  // step is masked (at head dim 128, 80-row steps from the tile's first visible query:
+  // long-d128-window1024's step pattern, smaller). q shorter and longer than k (bottom-right
+  // aligned) and partial last steps. Every Hopper tile shape, both element types.
+  struct window_case {
+    int32_t left, right;
+    bool causal;
+    bool half;
+  };
+  const window_case cases[] = {{300, 0, true, false}, {200, 37, false, true}};
+  uint64_t seed = 15700;
+  for (const int32_t d : {64, 128, 256}) {
+    if (!test::instantiated(d)) continue;
+    for (const window_case& c : cases) {
+      CAPTURE(d);
+      CAPTURE(c.left);
+      CAPTURE(c.right);
+      CAPTURE(seed);
+      backward_problem pr;
+      pr.lengths_q = {700, 333, 90};
+      pr.lengths_k = {700, 420, 61};
+      pr.head_dim = d;
+      pr.options.causal = c.causal;
+      pr.options.window_left = c.left;
+      pr.options.window_right = c.right;
+      if (c.half) {
+        check_backward<__half>(pr, seed++);
+      } else {
+        check_backward<__nv_bfloat16>(pr, seed++);
+      }
+    }
+  }
+}
+
 TEST_CASE("backward: gradients with padded token rows") {
   // d_q, d_k and d_v with token_stride = heads x head_dim + 8 (16 bytes more, as validation
   // allows): the kernels' row addressing (the Hopper epilogue's 16-byte row units, head splits'

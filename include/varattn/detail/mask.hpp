@@ -111,6 +111,55 @@ struct segment_mask {
     return key < k_length && offset >= min_offset && offset <= max_offset;
   }
 
+  //! Which elements of a transposed score tile (a key a row: the backward's S^T) are visible,
+  //! as bits. A thread of the mma C layout holds, in the row of key key0 + g (g in [0, 64)),
+  //! the columns 8 n + p (n < tiles <= 16, p < 2) from its first, query query0 + 2 t (t =
+  //! lane % 4). column_bits(column_base_of(key0, query0, tiles, keys), g, t) has bit 2 n + p
+  //! set iff visible(query0 + 2 t + 8 n + p, key0 + g) (bits 2 tiles and up: any), so that an
+  //! element's test is an AND with an immediate. column_base_of is the same for the 64 rows
+  //! (uniform registers in the kernels); `keys`: rows g < keys are keys of the segment, i.e.
+  //! k_length - key0, or any value of at least 64 where that is. No int32 wraps for key0 in
+  //! [0, kMaxRows) and query0 in [0, kMaxRows + 128] (a step past a plan's rows):
+  //! bench/experiments/hopper_backward_mask_bits_check.cpp tests it against visible().
+  struct column_base {
+    int32_t first;  //!< key0's first seen column + 7, clamped (column_bits)
+    int32_t end;    //!< its last seen column + 8, clamped
+    int32_t keys;   //!< rows g < keys are keys of the segment
+  };
+  VARATTN_HOST_DEVICE column_base column_base_of(int32_t key0, int32_t query0, int32_t tiles,
+                                                 int32_t keys) const {
+    // Key key0 + g sees the thread's column 8 n + p iff min_offset <= d + s - (8 n + p) <=
+    // max_offset, s = g - 2 t in [-6, 63]: 8 n + p in [d - max_offset, d - min_offset] + s.
+    // column_bits counts the thread's columns below the first and below one past the last
+    // from x = that column + 7: 0 for every x <= 7, all 2 tiles for every x >= 8 tiles + 1.
+    // So x's uniform part is clamped to [-62, 8 tiles + 7], through the offsets (they may be
+    // INT32_MIN or INT32_MAX: nothing wraps), which changes no count for any s.
+    const int32_t d = key0 - query0;  // exact: both in [0, 2^31)
+    const int32_t low = -62, high = 8 * tiles + 7;
+    const auto clamp = [](int32_t x, int32_t lo, int32_t hi) {
+      return x < lo ? lo : (x > hi ? hi : x);
+    };
+    return {d + 7 - clamp(max_offset, d + 7 - high, d + 7 - low),
+            d + 8 - clamp(min_offset, d + 8 - high, d + 8 - low), keys};
+  }
+  VARATTN_HOST_DEVICE static uint32_t column_bits(const column_base& b, int32_t g, int32_t t) {
+    const int32_t s = g - 2 * t;
+    // The thread's columns below column x - 7: ceil((x - 7) / 8) of the 8 n and
+    // ceil((x - 8) / 8) of the 8 n + 1, for x >= 1 (below that none, as at 1).
+    const auto below = [](int32_t x) {
+      x = x > 1 ? x : 1;
+      return (x >> 3) + ((x - 1) >> 3);
+    };
+#if defined(__CUDA_ARCH__)
+    // The low c bits, c >= 0 (c >= 32: all; the funnel shift clamps its count to 32).
+    const auto ones = [](int32_t c) { return __funnelshift_lc(~0u, 0u, c); };
+#else
+    const auto ones = [](int32_t c) { return c >= 32 ? ~0u : (1u << c) - 1u; };
+#endif
+    const uint32_t bits = ones(below(b.end + s)) & ~ones(below(b.first + s));
+    return g < b.keys ? bits : 0u;  // a select, not a branch: the same work on every row
+  }
+
 #if defined(__CUDACC__)
   //! s is one warp's 16 x (8 * ScoreTiles) fragment in the mma C layout (both kernels' score
   //! layout) whose row 0 is query `query0` and column 0 is key `key0`.

@@ -333,12 +333,61 @@ __device__ __forceinline__ step_place place_step(const kv_tile& t, int32_t step,
 //! factor: (dP - D) (1 - x^2) for the capped score x, 0 where masked. Both Hopper kernels'
 //! steps take it. The factor first: with the exp2 first (bf0d32c), ptxas spilled in the
 //! softcap kernels' unmasked step (backward_step's probabilities has the rest).
+//! Without softcap the exp2 runs on every element and a select drops the hidden ones (their
+//! inf or NaN too): under the test, ptxas predicated each element's lse load, exp2_scale
+//! reload and exp2 apart (a masked step's P^T at head dim 128: 303 instructions a warp with
+//! element_mask's bits, 239 this way). With softcap the exp2 stays under the test: the select
+//! spilled there (head dim 128, atomic dQ: 44/40 bytes of spill stores/loads, against 28/32).
 template <class Modifier>
 __device__ __forceinline__ void probability_term(float& s, float& dp, bool visible, float lse2,
                                                  const float* delta, float exp2_scale) {
   const float x = s;
-  if constexpr (Modifier::kSoftcap) dp = visible ? (dp - *delta) * (1.f - x * x) : 0.f;
-  s = visible ? fast_exp2(fmaf(x, exp2_scale, -lse2)) : 0.f;
+  if constexpr (Modifier::kSoftcap) {
+    dp = visible ? (dp - *delta) * (1.f - x * x) : 0.f;
+    s = visible ? fast_exp2(fmaf(x, exp2_scale, -lse2)) : 0.f;
+  } else {
+    const float pv = fast_exp2(fmaf(x, exp2_scale, -lse2));
+    s = visible ? pv : 0.f;
+  }
+}
+
+//! Whether a consumer thread's element [n][e] of S^T is visible, as `visible(n, e)`: the mma C
+//! layout's key key0 + 16 warp + lane / 4 (+ 8 for e >= 2) and query query0 + 8 n + 2 (lane %
+//! 4) + e % 2, where key0 and query0 are the warpgroup's first and its keys from `keys` on lie
+//! past the segment. Without Masked (a full step) always. With Bits, from the columns of the
+//! thread's Tiles n8 tiles that each of its two keys sees, as bits found once (segment_mask::
+//! column_bits: ~50 instructions, 19 of them column_base_of's, uniform), so that an element
+//! is an AND with an immediate; else visible() on each element (a subtract and three
+//! compares: a masked step's P^T at head dim 128 was 357 instructions a warp, 239 with the
+//! bits, against 110 for a full one).
+//! `keys`: the CTA's count less the warpgroup's first key in the tile, not k_length - key0
+//! (the same for the test): with that one, ptxas parked the CTA's first key in local memory
+//! across the step loop of the head-dim-128 kernel (4/8 bytes of spill stores/loads).
+//! `bits`: with Find, where the bits are written; without, the bits an earlier call found for
+//! the same step (the head-dim-64 step's second masked path).
+template <bool Bits, bool Masked, int Tiles, bool Find = true>
+__device__ __forceinline__ auto element_mask(const segment_mask& mask, int32_t key0,
+                                             int32_t query0, int32_t keys, int warp, int lane,
+                                             uint32_t (&bits)[2]) {
+  if constexpr (!Masked) {
+    return [](int, int) { return true; };
+  } else if constexpr (Bits) {
+    if constexpr (Find) {
+      const segment_mask::column_base seen = mask.column_base_of(key0, query0, Tiles, keys);
+      const int g = warp * 16 + lane / 4;
+      bits[0] = segment_mask::column_bits(seen, g, lane % 4);
+      bits[1] = segment_mask::column_bits(seen, g + 8, lane % 4);
+    }
+    return [b0 = bits[0], b1 = bits[1]](int n, int e) {
+      return ((e / 2 ? b1 : b0) & (1u << (2 * n + e % 2))) != 0;
+    };
+  } else {
+    const int32_t key = key0 + warp * 16 + lane / 4;
+    const int32_t query = query0 + (lane % 4) * 2;
+    return [mask, key, query](int n, int e) {
+      return mask.visible(query + n * 8 + e % 2, key + (e / 2) * 8);
+    };
+  }
 }
 
 //! One query step of one consumer warpgroup (`group`: keys [64 group, 64 group + 64) of the
@@ -432,7 +481,6 @@ __device__ __forceinline__ void backward_step(const backward_params<Element>& p,
     fence_registers(s);
     Modifier::apply(s, p.softcap_scale);
     const bool partial = at.partial;
-    const int32_t warp_key0 = group_key0 + warp * 16;
     const float* s_lse = rows;
     const float* s_delta = rows + T::kQueries;
     // dS^T of n8 tile n, in place of dP^T.
@@ -471,19 +519,26 @@ __device__ __forceinline__ void backward_step(const backward_params<Element>& p,
     // lse the producer converts (log2_lse), ptxas spilled loop values around the unmasked
     // step's exp2 (d128 atomic kernel 72/76 bytes of spill stores/loads, d64 60/64; down,
     // with probability_term's factor first, 28/32 at both: the prologue's 4 bytes alone).
-    const auto probabilities = [&](auto masked, auto first, auto end) {
+    // The mask test by bits (element_mask), found in the masked path (in place_step, before
+    // the wait, ptxas spilled at head dim 128: 4/12 bytes); at 128 queries (kDsInMaskPaths)
+    // in the first of its two masked paths, kept for the second. Not on a tail step: there
+    // the bits cost more than the 16 elements' tests they replace (SASS, head dim 64).
+    constexpr bool kMaskBits = !kTail;
+    uint32_t mask_bits[2];  // found by probabilities' first masked call (`find`)
+    const auto probabilities = [&](auto masked, auto first, auto end, auto find) {
       constexpr int kFirst = decltype(first)::value, kEnd = decltype(end)::value;
       constexpr bool kDown = Modifier::kSoftcap;
       static_assert(kFirst % 2 == 0 && kEnd % 2 == 0, "whole k16 chunks (the packing)");
+      const auto visible =
+          element_mask<kMaskBits, decltype(masked)::value, T::kQueries / 8, decltype(find)::value>(
+              t.mask, group_key0, query0, t.keys - group * 64, warp, lane, mask_bits);
 #pragma unroll
       for (int i = kFirst; i < kEnd; ++i) {
         const int n = kDown ? kFirst + kEnd - 1 - i : i;
 #pragma unroll
         for (int e = 0; e < 4; ++e) {
           const int col = n * 8 + (lane % 4) * 2 + (e % 2);  // query in the step
-          const int32_t key = warp_key0 + lane / 4 + (e / 2) * 8;
-          const bool visible = !decltype(masked)::value || t.mask.visible(query0 + col, key);
-          probability_term<Modifier>(s[n][e], dp[n][e], visible, s_lse[col], s_delta + col,
+          probability_term<Modifier>(s[n][e], dp[n][e], visible(n, e), s_lse[col], s_delta + col,
                                      p.exp2_scale);
         }
         // P^T packed as soon as a k16 chunk is done (in each branch): without kEarlyDv, dS^T
@@ -503,11 +558,13 @@ __device__ __forceinline__ void backward_step(const backward_params<Element>& p,
       // wait in that block too, ptxas hoisted it above the unmasked path's exp2 (after 1 of 64
       // MUFU): the warps then idled through dP^T.
       static_assert(kScoreTiles % 4 == 0, "halves of whole k16 chunks");
-      with_mask_test(partial, [&](auto masked) { probabilities(masked, tile0{}, tile_half{}); });
+      with_mask_test(partial, [&](auto masked) {
+        probabilities(masked, tile0{}, tile_half{}, std::true_type{});
+      });
       wait<0>();  // dP^T
       fence_registers(dp);
       with_mask_test(partial, [&](auto masked) {
-        probabilities(masked, tile_half{}, tile_end{});
+        probabilities(masked, tile_half{}, tile_end{}, std::false_type{});
 #pragma unroll
         for (int kc = 0; kc < Queries / 16; ++kc) {
           ds_tile(2 * kc);
@@ -518,7 +575,9 @@ __device__ __forceinline__ void backward_step(const backward_params<Element>& p,
       });
       issue_out(acc_dv, pa, sdo);  // after the join: dS^T reads pa (FA4's place too)
     } else {
-      with_mask_test(partial, [&](auto masked) { probabilities(masked, tile0{}, tile_end{}); });
+      with_mask_test(partial, [&](auto masked) {
+        probabilities(masked, tile0{}, tile_end{}, std::true_type{});
+      });
       // With kEarlyDv, dV += P^T dO goes to the tensor cores as soon as P^T is packed: dS^T,
       // its packing and its shared-memory copy below run while it computes. (The copy
       // precedes dK's wgmma: the A registers of a wgmma in flight may not even be read, PTX

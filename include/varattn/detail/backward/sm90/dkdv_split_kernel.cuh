@@ -144,21 +144,23 @@ __device__ __forceinline__ void split_step(const backward_params<Element>& p, co
   }
   fence_registers(s);
   Modifier::apply(s, p.softcap_scale);
-  const int32_t warp_key0 = t.key0 + warp * 16;
   const float* s_lse = rows + half0;
   const float* s_delta = rows + T::kQueries + half0;
   uint32_t pa[T::kHalfQueries / 16][4];  // P^T, then dS^T: 16-bit A fragments, for the stores
   uint32_t da[T::kHalfQueries / 16][4];
   with_mask_test(at.partial, [&](auto masked) {
+    // The mask test by bits (element_mask), but with softcap: there its exp2 stays under the
+    // test, and the bits cost more than the 32 elements' tests they replace (SASS).
+    uint32_t mask_bits[2];
+    const auto visible =
+        element_mask<!Modifier::kSoftcap, decltype(masked)::value, T::kScoreTiles>(
+            t.mask, t.key0, query0 + half0, t.keys, warp, lane, mask_bits);
 #pragma unroll
     for (int n = 0; n < T::kScoreTiles; ++n) {
 #pragma unroll
       for (int e = 0; e < 4; ++e) {
         const int col = n * 8 + (lane % 4) * 2 + (e % 2);  // query in the warpgroup's half
-        const int32_t key = warp_key0 + lane / 4 + (e / 2) * 8;
-        const bool visible =
-            !decltype(masked)::value || t.mask.visible(query0 + half0 + col, key);
-        probability_term<Modifier>(s[n][e], dp[n][e], visible, s_lse[col], s_delta + col,
+        probability_term<Modifier>(s[n][e], dp[n][e], visible(n, e), s_lse[col], s_delta + col,
                                    p.exp2_scale);
       }
       if (n % 2 == 1) sm80::pack_a_fragment<Element>(pa[n / 2], s[n - 1], s[n]);
