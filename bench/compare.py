@@ -82,10 +82,12 @@
    fwd, varattn_bench is not run and the chart is the fwd+bwd one (each method over the op);
    exits 3 if the op gave no fwd+bwd time at all (unless skipped).
 
---workloads takes names and the groups main, causal, options, serving, sweep, all (default:
-main,causal). The group options holds issue 12's rows (windows, softcap, logsumexp, head
-dims 72 and 256), serving issue 13's (GQA prefill, chunked prefill and few queries against
-long keys with len_q != len_k, ViT-L/14, MQA). varattn_bench's fwd/<workload>/fused_sm80 (the sm80 kernel family forced)
+--workloads takes names and the groups main, causal, options, serving, sweep, probe, all
+(default: main,causal). The group options holds issue 12's rows (windows, softcap, logsumexp,
+head dims 72 and 256), serving issue 13's (GQA prefill, chunked prefill and few queries against
+long keys with len_q != len_k, ViT-L/14, MQA), probe rows kept for one measurement of the
+backward (long-d128-window1024 at other windows; varattn_bench registers only their bwd/, so
+here they take --pass fwdbwd). varattn_bench's fwd/<workload>/fused_sm80 (the sm80 kernel family forced)
 is listed beside the launch policies but never taken as varattn's best.
 BENCHMARKS.md describes the method and the formulas.
 """

@@ -29,6 +29,7 @@
 //! A/B in one binary (the same kernel code). fwd/<workload>/fused_device/<dtype>
 //! is the fused plan built on the device from device offsets, as the PyTorch op builds its
 //! plans: the device's work list (segment order) against `fused`'s host list (longest first).
+//! The workloads of the group probe are registered as bwd/ only.
 //! Each workload's attention options (window, softcap)
 //! go into its plans, and a workload with lse set passes a logsumexp buffer to forward().
 //! BENCHMARKS.md gives the method and the formulas behind every counter.
@@ -1140,9 +1141,15 @@ void register_timed(const std::string& name, Run&& run) {
   if (g_options.min_time_s > 0) b->MinTime(g_options.min_time_s);
 }
 
+//! The group "probe" (gen_workloads.py): workloads kept for one measurement of the backward,
+//! registered as bwd/ alone, so that no default run (run_on_gpu.sh's fwd/ and build/ rows)
+//! times them; a --benchmark_filter naming them picks them.
+bool backward_only(const workload& w) { return w.group == "probe"; }
+
 template <class Element>
 void register_dtype(const char* dtype) {
   for (const workload& w : g_workloads) {
+    if (backward_only(w)) continue;
     for (const policy_entry& policy : kPolicies) {
       if (!policy.forward) continue;
       const std::string fwd = std::string("fwd/") + w.name + "/" + policy.name + "/" + dtype;
@@ -1338,6 +1345,7 @@ int main(int argc, char** argv) {
   }
   // build/ last: the device's list build alone (no element type).
   for (const workload& w : g_workloads) {
+    if (backward_only(w)) continue;
     register_timed("build/" + w.name + "/device", [&w](benchmark::State& s) {
       bench_device_build(s, w, varattn::rebuild::always);
     });

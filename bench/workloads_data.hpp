@@ -33,7 +33,7 @@ struct workload_spec {
 
 //! sha256 of the text of bench/workloads.json written with this file.
 inline constexpr char kWorkloadsJsonSha256[] =
-    "deed63682fd39ff654b43a302b2daa43ad8bb3f492a987184677137a0ac28926";
+    "b693af7e4a19d6008e568200bebce7b620b49a74a8adaafa6485fa65fc124f30";
 
 namespace workloads_data {
 inline constexpr int32_t kLengths256x64[256] = {
@@ -399,6 +399,12 @@ inline constexpr workload_spec kWorkloadSpecs[] = {
      0, 16, workloads_data::kLengths16x4096, workloads_data::kLengths16x4096},
     {"sweep-d128-s16384", "sweep", 16, 16, 128, false, -1, -1, 0.0f, false,
      0, 4, workloads_data::kLengths4x16384, workloads_data::kLengths4x16384},
+    {"long-d128-window512", "probe", 16, 16, 128, true, 511, 0, 0.0f, false,
+     0, 1, workloads_data::kLengths1x16384, workloads_data::kLengths1x16384},
+    {"long-d128-window2048", "probe", 16, 16, 128, true, 2047, 0, 0.0f, false,
+     0, 1, workloads_data::kLengths1x16384, workloads_data::kLengths1x16384},
+    {"long-d128-window4096", "probe", 16, 16, 128, true, 4095, 0, 0.0f, false,
+     0, 1, workloads_data::kLengths1x16384, workloads_data::kLengths1x16384},
 };
 
 }  // namespace varattn_bench
