@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: Apache-2.0
+# Ran s39 and landed (9846c7c); its patches are in git history (9846c7c^).
 # Prepared s39 (a helper; compiled and host-checked, not run; one call, ~300 s): proposal 3 of
 # backward_window_analysis_s38.md, hopper_backward_mask_bits.patch (s29's per-key column bits
 # rebased on 0614cdc: a masked step's mask test from two bit masks a thread, the exp2 then a

@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: Apache-2.0
+# Ran s39 (ungated, then gated by hand: hopper_forward_class_ranks.md) and landed; the patch is
+# in git history (git show <landing commit>^:bench/experiments/hopper_forward_class_ranks.patch).
 # Prepared s38 by a helper (compiled, not run; one call, ~330-360 s): the Hopper forward's tile
 # ranks class-major (hopper_forward_class_ranks.patch, .md; on 1ca647e's code): the plan's
 # buffer holds the list's 32 step-class ends (host: list_class_ends in plan::make_one; device:

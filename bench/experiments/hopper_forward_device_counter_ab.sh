@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: Apache-2.0
+# Ran s39: rejected (hopper_forward_device_counter.md).
 # Prepared by a helper on 1ca647e (compiled on a CPU machine, never run on a GPU; one call,
 # ~300 s): device-built fused Hopper plans whose q and k offsets come from one array (the
 # PyTorch op's self-attention) and whose counts prove the tiles long (rows / (segments x

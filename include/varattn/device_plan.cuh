@@ -89,18 +89,21 @@ __device__ __forceinline__ bool list_unchanged(const int32_t* cu_q, const int32_
 // and with `grouping` the groups of short segments (for_each_item_run), by the size class
 // of each tile's main-loop steps (tile_steps), largest first, in segment order within a class
 // (class_sort.cuh), a segment's run of tiles in one class reversed when its last tile sees
-// more keys than its first (a causal run grows).
+// more keys than its first (a causal run grows), and each class's end in the list
+// (class_ends: locate_class_rank, the Hopper forward's ranks).
 // Invalid offsets leave count 0 and a non-zero status (the forward then writes NaN
 // everywhere) and, unless an earlier failure is still untaken, a report naming the first bad
 // entry (lowest index; q before k).
+// One CTA (a minimum of 1 block an SM): ptxas otherwise held the kernel to 64 registers, and
+// with the class ends' stores the placement loops spilled (16 / 52 bytes; 78 registers here).
 template <int Threads = kBuildThreads>
-__global__ void __launch_bounds__(Threads)
+__global__ void __launch_bounds__(Threads, 1)
     build_work_list_kernel(const int32_t* __restrict__ cu_q, const int32_t* __restrict__ cu_k,
                            int32_t segment_count, int32_t rows_q, int32_t rows_k,
                            int32_t block_m, int32_t block_n, window w, bool grouping,
                            int32_t capacity, bool when_changed,
                            int32_t* count, int32_t* status, int32_t* stored_key,
-                           int32_t* plan_cu_q, int32_t* plan_cu_k,
+                           int32_t* plan_cu_q, int32_t* plan_cu_k, int32_t* class_ends,
                            work_item* items, device_report* report) {
   __shared__ int32_t first_bad;  // 2 * index + array of the first invalid entry
   __shared__ typename class_sort<Threads>::storage sort_storage;
@@ -136,6 +139,7 @@ __global__ void __launch_bounds__(Threads)
   }
   __syncthreads();
   if (first_bad != INT32_MAX) {
+    if (tid < kSegmentClasses) class_ends[tid] = 0;  // no stale classes beside count 0
     const int32_t index = first_bad / 2, array = first_bad % 2;
     if (tid == 0) {
       int32_t bound = 0;
@@ -182,6 +186,12 @@ __global__ void __launch_bounds__(Threads)
         const int32_t at = sort.place(slot, 1);
         if (at < capacity) items[at] = work_item::group(first, count);
       });
+  // The class ends (locate_class_rank), clamped as the count is: items past the capacity are
+  // not written, so no class reaches past it, and ends[31] equals *count.
+  if (tid < kSegmentClasses) {
+    const int32_t end = sort.first(tid + 1);
+    class_ends[tid] = end < capacity ? end : capacity;
+  }
   if (tid == 0) {
     const int32_t total = sort.total();
     *count = total < capacity ? total : capacity;
@@ -234,7 +244,7 @@ inline void build_on_device(plan& p, device_span<const int32_t> cu_q,
                         p.tile().block_m, p.tile().block_n, p.c_.window,
                         p.kernel().groups_segments(), w.capacity, when == rebuild::when_changed,
                         base, base + 1, base + 2, const_cast<int32_t*>(w.cu_q),
-                        const_cast<int32_t*>(w.cu_k),
+                        const_cast<int32_t*>(w.cu_k), const_cast<int32_t*>(w.class_ends),
                         const_cast<work_item*>(w.items), p.c_.report);
   if (history != nullptr) history->record(context);  // only once the launch was accepted
   p.c_.built = true;

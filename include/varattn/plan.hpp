@@ -132,6 +132,9 @@ struct device_work {
   const int32_t* cu_q;    //!< the plan's copy of cu_seqlens_q
   const int32_t* cu_k;    //!< the plan's copy of cu_seqlens_k
   const work_item* items;
+  //! The list's class ends (list_order.hpp, locate_class_rank): kSegmentClasses words, the
+  //! list index past each size class; the Hopper forward's ranks take the classes in turn.
+  const int32_t* class_ends;
   int32_t capacity;       //!< item bound: the grid's size in items (CTAs past *count exit),
                           //!< or less when the sm80 short tile strides (launch.cuh)
 };
@@ -320,6 +323,7 @@ class plan {
             base + cu_q_offset(),
             base + cu_k_offset(),
             reinterpret_cast<const work_item*>(base + items_offset()),
+            base + class_ends_offset(),
             c_.capacity};
   }
   //! fused: the bytes of the device buffer device() points into (0 without one).
@@ -483,9 +487,9 @@ class plan {
                                    tile.block_m, tile.block_n, p.c_.window);
     }
     p.set_capacity(static_cast<int64_t>(p.c_.work.size()));
-    // Stage [count, status, build key (zeros: never built on the device), cu_q, cu_k, items]
-    // in pinned memory the plan keeps alive, so that the copy runs asynchronously and needs
-    // no wait.
+    // Stage [count, status, build key (zeros: never built on the device), cu_q, cu_k, class
+    // ends, items] in pinned memory the plan keeps alive, so that the copy runs asynchronously
+    // and needs no wait.
     const std::size_t words = p.buffer_words();
     p.c_.owned_device = detail::make_device_array<int32_t>(words);
     p.c_.device = p.c_.owned_device.get();
@@ -495,6 +499,9 @@ class plan {
     h[0] = static_cast<int32_t>(p.c_.work.size());
     std::copy(q.offsets().begin(), q.offsets().end(), h + p.cu_q_offset());
     std::copy(k.offsets().begin(), k.offsets().end(), h + p.cu_k_offset());
+    const auto ends = detail::list_class_ends(p.c_.work, q, k, tile.block_m, tile.block_n,
+                                              p.c_.window);
+    std::copy(ends.begin(), ends.end(), h + p.class_ends_offset());
     if (!p.c_.work.empty()) {
       std::memcpy(h + p.items_offset(), p.c_.work.data(), p.c_.work.size() * sizeof(work_item));
     }
@@ -635,16 +642,20 @@ class plan {
     return std::string(name) + "[" + std::to_string(segments) + "] = " + std::to_string(total);
   }
 
-  // Device buffer, in int32 words: [count, status, build key, cu_q[n+1], cu_k[n+1], pad,
-  // items] (kHeaderWords: the first three).
+  // Device buffer, in int32 words: [count, status, build key, cu_q[n+1], cu_k[n+1],
+  // class ends[kSegmentClasses], pad, items] (kHeaderWords: the first three).
+  static std::size_t class_ends_offset(int64_t segment_count) {
+    return static_cast<std::size_t>(kHeaderWords + 2 * (segment_count + 1));
+  }
   static std::size_t items_offset(int64_t segment_count) {
-    return static_cast<std::size_t>((kHeaderWords + 2 * (segment_count + 1) + 3) / 4 * 4);
+    return (class_ends_offset(segment_count) + detail::kSegmentClasses + 3) / 4 * 4;
   }
   static std::size_t buffer_words(int64_t segment_count, int64_t capacity) {
     return items_offset(segment_count) + 2 * static_cast<std::size_t>(capacity);
   }
   std::size_t cu_q_offset() const { return kHeaderWords; }
   std::size_t cu_k_offset() const { return cu_q_offset() + c_.segment_count + 1; }
+  std::size_t class_ends_offset() const { return class_ends_offset(c_.segment_count); }
   std::size_t items_offset() const { return items_offset(c_.segment_count); }
   std::size_t buffer_words() const { return buffer_words(c_.segment_count, c_.capacity); }
 

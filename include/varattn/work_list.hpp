@@ -15,6 +15,7 @@
 #include <varattn/tile_shape.hpp>
 
 #include <algorithm>
+#include <array>
 #include <cstdint>
 #include <vector>
 
@@ -327,6 +328,34 @@ inline std::vector<work_item> build_work_list(const segments& q, const segments&
   sorted.reserve(items.size());
   for (std::size_t i : order) sorted.push_back(items[i]);
   return sorted;
+}
+
+//! The class ends of a host-built list (locate_class_rank, list_order.hpp): ends[slot] is the
+//! list index past the items of slots <= slot, each item in the class of its steps as the
+//! device's builder places it (a tile: tile_steps; a group: one step, none without keys).
+//! build_work_list's order (keys descending) keeps each class's items together, largest
+//! class first, so the ends partition the list.
+inline std::array<int32_t, kSegmentClasses> list_class_ends(const std::vector<work_item>& items,
+                                                            const segments& q,
+                                                            const segments& k, int32_t block_m,
+                                                            int32_t block_n, window w) {
+  std::array<int32_t, kSegmentClasses> ends{};
+  int32_t last = 0;  // the previous item's slot (non-decreasing along the list)
+  for (const work_item& item : items) {
+    int32_t slot;
+    if (item.is_group()) {
+      const int32_t keys = k[item.segment + item.segments() - 1].end() - k[item.segment].begin;
+      slot = size_class_slot(keys > 0 ? 1 : 0);
+    } else {
+      slot = size_class_slot(tile_steps(q[item.segment].length, k[item.segment].length,
+                                        item.q_tile, block_m, block_n, w));
+    }
+    if (slot < last) fail("list_class_ends: the list is not in class order");
+    last = slot;
+    ++ends[static_cast<std::size_t>(slot)];
+  }
+  for (std::size_t slot = 1; slot < ends.size(); ++slot) ends[slot] += ends[slot - 1];
+  return ends;
 }
 
 }  // namespace detail

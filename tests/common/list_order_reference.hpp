@@ -6,13 +6,14 @@
 //! tile_steps), segment order within a class (class_sort.cuh is stable), a segment's run of
 //! tiles in one class reversed when its last tile sees more keys than its first; with
 //! grouping, the groups of short segments each builder thread forms within its own range. The host
-//! tests check its properties; the GPU tests check the device's list against it.
+//! tests check its properties; the GPU tests check the device's list and class ends against it.
 
 #include <varattn/detail/list_order.hpp>
 #include <varattn/work_list.hpp>
 
 #include <algorithm>
 #include <array>
+#include <climits>
 #include <cstdint>
 #include <vector>
 
@@ -58,9 +59,10 @@ struct group_placer {
 
 //! Each builder thread groups only within its own range of segments (class_sort.cuh's split:
 //! ceil(n / kBuildThreads) a thread).
-inline std::vector<varattn::work_item> class_ordered_list(
-    const std::vector<int32_t>& q_lengths, const std::vector<int32_t>& k_lengths,
-    int32_t block_m, int32_t block_n, varattn::detail::window w, bool grouping = false) {
+inline class_lists class_ordered_lists(const std::vector<int32_t>& q_lengths,
+                                       const std::vector<int32_t>& k_lengths, int32_t block_m,
+                                       int32_t block_n, varattn::detail::window w,
+                                       bool grouping = false) {
   class_lists lists;
   const auto n = static_cast<int32_t>(q_lengths.size());
   const int32_t per = (n + varattn::detail::kBuildThreads - 1) / varattn::detail::kBuildThreads;
@@ -71,9 +73,37 @@ inline std::vector<varattn::work_item> class_ordered_list(
                                        run_placer{&lists, &q_lengths, &k_lengths, block_m, w},
                                        group_placer{&lists});
   }
+  return lists;
+}
+
+//! The builder's list: the classes' items one class after the other.
+inline std::vector<varattn::work_item> class_ordered_list(
+    const std::vector<int32_t>& q_lengths, const std::vector<int32_t>& k_lengths,
+    int32_t block_m, int32_t block_n, varattn::detail::window w, bool grouping = false) {
   std::vector<varattn::work_item> items;
+  const class_lists lists =
+      class_ordered_lists(q_lengths, k_lengths, block_m, block_n, w, grouping);
   for (const auto& list : lists) items.insert(items.end(), list.begin(), list.end());
   return items;
+}
+
+//! The class ends the builder writes beside that list (locate_class_rank): ends[slot] is the
+//! list index past slot's items, the classes' sizes summed (no slot rule of the library's
+//! own: the classes are where the builder's runs placed the items), each end capped at
+//! `capacity` as the builder caps its count.
+inline std::array<int32_t, varattn::detail::kSegmentClasses> class_ordered_ends(
+    const std::vector<int32_t>& q_lengths, const std::vector<int32_t>& k_lengths,
+    int32_t block_m, int32_t block_n, varattn::detail::window w, bool grouping = false,
+    int32_t capacity = INT32_MAX) {
+  std::array<int32_t, varattn::detail::kSegmentClasses> ends{};
+  int64_t end = 0;
+  const class_lists lists =
+      class_ordered_lists(q_lengths, k_lengths, block_m, block_n, w, grouping);
+  for (std::size_t slot = 0; slot < lists.size(); ++slot) {
+    end += static_cast<int64_t>(lists[slot].size());
+    ends[slot] = static_cast<int32_t>(std::min<int64_t>(end, capacity));
+  }
+  return ends;
 }
 
 }  // namespace test

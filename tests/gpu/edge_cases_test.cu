@@ -1,6 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 // Segment tables at the edges: empty segments, length 1, lengths off the tile size, one
-// 16k segment, thousands of tiny ones.
+// 16k segment, thousands of tiny ones. And fused plans whose tiles fall in several step
+// classes over several heads, so that the Hopper forward's ranks are class-major
+// (list_order.hpp, locate_class_rank), in every grid.
+#include <array>
 #include <random>
 
 #include "harness.cuh"
@@ -157,6 +160,193 @@ TEST_CASE("head dims 64 to 80 Hopper tiles of 192 rows: segments around the tile
       p.options.causal = causal;
       test::check<__nv_bfloat16>(p, {81, 82});
       test::check<__half>(p, {83});
+    }
+  }
+}
+
+namespace {
+
+using class_ends = std::array<int32_t, varattn::detail::kSegmentClasses>;
+
+// The class ends in a fused plan's device buffer (uploaded by a host-built plan, written by
+// build_on_device), read back.
+class_ends class_ends_of(const varattn::plan& p, cudaStream_t stream) {
+  class_ends ends{};
+  p.order_after_upload(stream);
+  VARATTN_CUDA_CHECK(cudaMemcpyAsync(ends.data(), p.device().class_ends, sizeof ends,
+                                     cudaMemcpyDeviceToHost, stream));
+  VARATTN_CUDA_CHECK(cudaStreamSynchronize(stream));
+  return ends;
+}
+
+int32_t filled_classes(const class_ends& ends) {
+  int32_t filled = 0;
+  for (std::size_t slot = 0; slot < ends.size(); ++slot) {
+    filled += ends[slot] > (slot > 0 ? ends[slot - 1] : 0);
+  }
+  return filled;
+}
+
+// Problem pr's fused Hopper plans, host- and device-built, list tiles of two step classes or
+// more over two head groups or more: their ranks are class-major, not one head's list after
+// another's (on other devices the sm80 kernel runs them head-major: nothing to require).
+void require_class_major(const test::problem& pr) {
+  const auto segs_q = varattn::segments::from_lengths(pr.lengths_q);
+  const auto segs_k =
+      varattn::segments::from_lengths(pr.lengths_k.empty() ? pr.lengths_q : pr.lengths_k);
+  test::stream_guard s;
+  for (const test::variant how : {test::variant::fused, test::variant::fused_built_on_device}) {
+    CAPTURE(std::string(test::variant_name(how)));
+    const varattn::plan p = test::make_plan(how, segs_q, segs_k,
+                                            {pr.heads_q, pr.heads_kv, pr.head_dim}, pr.options,
+                                            s.stream, pr.device_max_q_length);
+    if (p.kernel().family != varattn::kernel_family::sm90) continue;
+    CHECK(filled_classes(class_ends_of(p, s.stream)) >= 2);
+    CHECK(pr.heads_q / p.kernel().pack >= 2);
+  }
+}
+
+// Every grid of pr's fused plans gives the same o and logsumexp, bit for bit: host-built,
+// one CTA a tile (the baseline) and the persistent grid (forced where tile_counter() would
+// not take it); device-built (a capacity above the count: the ranks past it are the grid's
+// last) one CTA a tile and persistent. Each output poisoned first and every element compared,
+// none left non-finite but the keyless rows' lse (-inf); the counter back to zero each time.
+// Only the order of the tiles differs, and each tile writes its own rows.
+template <class Element>
+void check_grids_agree(const test::problem& pr, uint64_t seed) {
+  using view = varattn::packed_view<Element>;
+  using input = varattn::packed_view<const Element>;
+  const auto segs_q = varattn::segments::from_lengths(pr.lengths_q);
+  const auto segs_k =
+      varattn::segments::from_lengths(pr.lengths_k.empty() ? pr.lengths_q : pr.lengths_k);
+  const int32_t d = pr.head_dim;
+  const int64_t rows_q = segs_q.total(), rows_k = segs_k.total();
+  std::mt19937_64 rng(seed);
+  const thrust::device_vector<Element> q =
+      test::random_elements<Element>(std::size_t(rows_q * pr.heads_q * d), rng);
+  const thrust::device_vector<Element> k =
+      test::random_elements<Element>(std::size_t(rows_k * pr.heads_kv * d), rng);
+  const thrust::device_vector<Element> v =
+      test::random_elements<Element>(std::size_t(rows_k * pr.heads_kv * d), rng);
+  const std::size_t o_elements = std::size_t(rows_q * pr.heads_q * d);
+  const std::size_t lse_elements = std::size_t(rows_q * pr.heads_q);
+  thrust::device_vector<Element> o(o_elements);
+  thrust::device_vector<float> lse(lse_elements);
+  thrust::device_vector<unsigned> scratch(varattn::kForwardScratchBytes / sizeof(unsigned), 0u);
+  test::stream_guard s;
+  const varattn::attention_shape shape{pr.heads_q, pr.heads_kv, d};
+  const varattn::plan host =
+      test::make_plan(test::variant::fused, segs_q, segs_k, shape, pr.options, s.stream);
+  const varattn::plan device =
+      test::make_plan(test::variant::fused_built_on_device, segs_q, segs_k, shape, pr.options,
+                      s.stream, pr.device_max_q_length);
+  if (!(host.kernel() == device.kernel())) {
+    MESSAGE("the host- and device-built plans run different kernels: not compared");
+    return;
+  }
+  struct run {
+    std::vector<Element> o;
+    std::vector<float> lse;
+  };
+  const auto forward = [&](const varattn::plan& p, bool counter, bool force) {
+    VARATTN_CUDA_CHECK(cudaMemsetAsync(thrust::raw_pointer_cast(o.data()), test::kPoison,
+                                       o_elements * sizeof(Element), s.stream));
+    VARATTN_CUDA_CHECK(cudaMemsetAsync(thrust::raw_pointer_cast(lse.data()), test::kPoison,
+                                       lse_elements * sizeof(float), s.stream));
+    varattn::forward_scratch grid;
+    if (counter) grid.data = thrust::raw_pointer_cast(scratch.data());
+    grid.force_persistent = force;
+    varattn::forward<Element>(
+        p, input::contiguous(thrust::raw_pointer_cast(q.data()), rows_q, pr.heads_q, d),
+        input::contiguous(thrust::raw_pointer_cast(k.data()), rows_k, pr.heads_kv, d),
+        input::contiguous(thrust::raw_pointer_cast(v.data()), rows_k, pr.heads_kv, d),
+        view::contiguous(thrust::raw_pointer_cast(o.data()), rows_q, pr.heads_q, d),
+        varattn::logsumexp_view{thrust::raw_pointer_cast(lse.data()), rows_q}, s.stream, grid);
+    VARATTN_CUDA_CHECK(cudaStreamSynchronize(s.stream));
+    const thrust::host_vector<unsigned> counters = scratch;
+    for (const unsigned c : counters) CHECK(c == 0u);
+    run r{std::vector<Element>(o_elements), std::vector<float>(lse_elements)};
+    thrust::copy(o.begin(), o.end(), r.o.begin());
+    thrust::copy(lse.begin(), lse.end(), r.lse.begin());
+    return r;
+  };
+  const run base = forward(host, false, false);
+  int64_t nonfinite = 0;
+  for (const Element x : base.o) nonfinite += !std::isfinite(varattn::detail::to_double(x));
+  for (const float x : base.lse) nonfinite += std::isnan(x) || x == INFINITY;
+  CHECK(nonfinite == 0);
+  struct grid {
+    const char* name;
+    const varattn::plan* p;
+    bool counter, force;
+  };
+  for (const grid g : {grid{"host-built, persistent", &host, true, true},
+                       grid{"device-built, one CTA a tile", &device, false, false},
+                       grid{"device-built, persistent", &device, true, false}}) {
+    CAPTURE(std::string(g.name));
+    const run r = forward(*g.p, g.counter, g.force);
+    CHECK(std::memcmp(r.o.data(), base.o.data(), o_elements * sizeof(Element)) == 0);
+    CHECK(std::memcmp(r.lse.data(), base.lse.data(), lse_elements * sizeof(float)) == 0);
+  }
+}
+
+}  // namespace
+
+// Small enough for the sanitizers: segments of 1 to 5 steps of 128 keys (three classes:
+// 520; 300, 130; 65, 1; an empty one), 4 query heads over 2 kv heads: kv-head bands of 2 head
+// groups without a mask, packed pairs under causal (2 groups, one a kv head).
+TEST_CASE("class-major ranks: fused plans over several step classes and heads, small (for the "
+          "sanitizers)") {
+  if (!test::instantiated(128)) return;
+  for (const bool causal : {false, true}) {
+    CAPTURE(causal);
+    test::problem pr;
+    pr.lengths_q = {300, 130, 0, 65, 1, 520};
+    pr.heads_q = 4;
+    pr.heads_kv = 2;
+    pr.head_dim = 128;
+    pr.options.causal = causal;
+    pr.with_lse = true;
+    require_class_major(pr);
+    test::check<__nv_bfloat16>(pr, {91});
+    check_grids_agree<__nv_bfloat16>(pr, 92);
+  }
+}
+
+// vl-full-d80's lengths over 4 (1,600 rows to 144: four classes at 128 x 128) and, at d80, the
+// 192 x 144 tile of its long segments (a 2,100-row segment, device-built plans bounded by it);
+// MHA, GQA 8:2 without a mask (kv-head bands of 4) and causal (packed 4 on Hopper: 2 groups);
+// every element against the reference in every variant, and every grid bit for bit.
+TEST_CASE("forward over several step classes: class-major ranks in every grid, MHA, GQA bands, "
+          "packed GQA") {
+  struct layout {
+    int32_t heads_q, heads_kv;
+    bool causal;
+  };
+  for (const int32_t d : {128, 80}) {
+    if (!test::instantiated(d)) continue;
+    for (const bool tall : {false, true}) {
+      if (tall && d != 80) continue;
+      for (const layout l : {layout{4, 4, false}, layout{8, 2, false}, layout{8, 2, true}}) {
+        CAPTURE(d);
+        CAPTURE(tall);
+        CAPTURE(l.heads_q);
+        CAPTURE(l.causal);
+        test::problem pr;
+        pr.lengths_q = {1024, 576, 256, 144, 1600, 400, 0, 1};
+        if (tall) {
+          pr.lengths_q.push_back(2100);
+          pr.device_max_q_length = 2100;
+        }
+        pr.heads_q = l.heads_q;
+        pr.heads_kv = l.heads_kv;
+        pr.head_dim = d;
+        pr.options.causal = l.causal;
+        pr.with_lse = true;
+        require_class_major(pr);
+        test::check<__nv_bfloat16>(pr, {93});
+        check_grids_agree<__nv_bfloat16>(pr, 94);
+      }
     }
   }
 }

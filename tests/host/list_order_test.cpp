@@ -289,3 +289,177 @@ TEST_CASE("class runs of segments near 2^31 rows: the tile-by-tile runs") {
     }
   }
 }
+
+namespace {
+
+using varattn::detail::class_rank;
+using varattn::detail::locate_class_rank;
+
+// The Hopper forward's class-major ranks (locate_class_rank): every rank below count x groups
+// maps to a distinct (item, head group), the classes in list order, within a class the bands
+// (kv heads) in order, within a band the class's items in order, an item's band of head groups
+// on consecutive ranks; every rank past it maps to nothing.
+void check_class_map(const std::array<int32_t, kSegmentClasses>& counts, uint32_t units,
+                     uint32_t band) {
+  std::array<int32_t, kSegmentClasses> ends{};
+  int32_t total = 0;
+  for (int32_t slot = 0; slot < kSegmentClasses; ++slot) ends[slot] = total += counts[slot];
+  const uint32_t groups = units * band;
+  std::set<std::pair<int32_t, int32_t>> seen;
+  const auto slot_of = [&](int32_t index) {
+    int32_t slot = 0;
+    while (ends[slot] <= index) ++slot;
+    return slot;
+  };
+  class_rank last{false, 0, 0};
+  const auto ranks = static_cast<uint32_t>(total) * groups;
+  for (uint32_t rank = 0; rank < ranks + 2 * groups + 1; ++rank) {
+    const class_rank at = locate_class_rank(rank, ends.data(), groups, band);
+    if (rank >= ranks) {
+      CHECK_FALSE(at.found);
+      continue;
+    }
+    REQUIRE(at.found);
+    REQUIRE(at.index >= 0);
+    REQUIRE(at.index < total);
+    REQUIRE(at.group >= 0);
+    REQUIRE(at.group < static_cast<int32_t>(groups));
+    CHECK(seen.insert({at.index, at.group}).second);
+    if (rank > 0) {
+      const int32_t s0 = slot_of(last.index), s1 = slot_of(at.index);
+      const int32_t b0 = last.group / static_cast<int32_t>(band);
+      const int32_t b1 = at.group / static_cast<int32_t>(band);
+      // (slot, band, index, group in band) strictly increases along the ranks.
+      const bool ahead =
+          s1 > s0 ||
+          (s1 == s0 && (b1 > b0 || (b1 == b0 && (at.index > last.index ||
+                                                 (at.index == last.index &&
+                                                  at.group > last.group)))));
+      CHECK(ahead);
+      // An item's band is taken on consecutive ranks.
+      if (rank % band != 0) {
+        CHECK(at.index == last.index);
+        CHECK(b1 == b0);
+      }
+    }
+    last = at;
+  }
+  CHECK(seen.size() == static_cast<std::size_t>(ranks));
+}
+
+}  // namespace
+
+TEST_CASE("forward class-major ranks: one to one, classes in turn, kv head bands inside") {
+  std::array<int32_t, kSegmentClasses> counts{};
+  SUBCASE("one class, MHA: head-major as before") {
+    counts[25] = 86;
+    check_class_map(counts, 16, 1);
+    std::array<int32_t, kSegmentClasses> ends{};
+    for (int32_t slot = 25; slot < kSegmentClasses; ++slot) ends[slot] = 86;
+    const class_rank at = locate_class_rank(86 * 5 + 7, ends.data(), 16, 1);
+    CHECK(at.found);
+    CHECK(at.group == 5);
+    CHECK(at.index == 7);
+  }
+  SUBCASE("vl-full-d80: 6400 | 4096, 2304 | 1600, 1024 | 576 on 192 x 144") {
+    counts[25] = 34;
+    counts[26] = 22 + 12;
+    counts[27] = 9 + 6;
+    counts[28] = 3;
+    check_class_map(counts, 16, 1);
+    std::array<int32_t, kSegmentClasses> ends{};
+    for (int32_t slot = 0, sum = 0; slot < kSegmentClasses; ++slot) {
+      ends[slot] = sum += counts[slot];
+    }
+    // head 15's longest tiles come before any head's 4096 tiles
+    const class_rank at = locate_class_rank(34 * 16 - 1, ends.data(), 16, 1);
+    CHECK(at.group == 15);
+    CHECK(at.index == 33);
+    CHECK(locate_class_rank(34 * 16, ends.data(), 16, 1).group == 0);
+    CHECK(locate_class_rank(34 * 16, ends.data(), 16, 1).index == 34);
+  }
+  SUBCASE("GQA bands and every class used") {
+    for (int32_t slot = 0; slot < kSegmentClasses; ++slot) counts[slot] = 1 + slot % 3;
+    check_class_map(counts, 2, 4);
+    check_class_map(counts, 3, 1);
+    check_class_map(counts, 1, 8);
+  }
+  SUBCASE("no items: no rank maps") {
+    const std::array<int32_t, kSegmentClasses> ends{};
+    CHECK_FALSE(locate_class_rank(0, ends.data(), 4, 2).found);
+  }
+  SUBCASE("random class counts, units and bands") {
+    std::mt19937 rng(37);
+    for (int trial = 0; trial < 200; ++trial) {
+      CAPTURE(trial);
+      for (int32_t& n : counts) n = rng() % 4 == 0 ? static_cast<int32_t>(rng() % 40) : 0;
+      const uint32_t units = 1 + rng() % 6, band = 1u << (rng() % 4);
+      CAPTURE(units);
+      CAPTURE(band);
+      check_class_map(counts, units, band);
+    }
+  }
+}
+
+TEST_CASE("forward ranks as one class (causal and windowed masks): band major over the list") {
+  // by_class = false: rank r is band r / (count x band), then item, then the band's group,
+  // whatever the class ends between (the order of the kernel before class ranks).
+  std::mt19937 rng(39);
+  for (int trial = 0; trial < 100; ++trial) {
+    CAPTURE(trial);
+    std::array<int32_t, kSegmentClasses> ends{};
+    for (int32_t slot = 0, sum = 0; slot < kSegmentClasses; ++slot) {
+      ends[slot] = sum += rng() % 3 == 0 ? static_cast<int32_t>(rng() % 30) : 0;
+    }
+    const uint32_t band = 1u << (rng() % 4), groups = band * (1 + rng() % 5);
+    const auto count = static_cast<uint32_t>(ends[kSegmentClasses - 1]);
+    CAPTURE(count);
+    CAPTURE(groups);
+    CAPTURE(band);
+    for (uint32_t rank = 0; rank < count * groups + groups + 1; ++rank) {
+      const class_rank at = locate_class_rank(rank, ends.data(), groups, band, false);
+      if (rank >= count * groups) {
+        CHECK_FALSE(at.found);
+        continue;
+      }
+      const uint32_t span = count * band, in_band = rank % span;
+      REQUIRE(at.found);
+      CHECK(at.index == static_cast<int32_t>(in_band / band));
+      CHECK(at.group == static_cast<int32_t>(rank / span * band + in_band % band));
+    }
+  }
+}
+
+TEST_CASE("host-built lists: class ends partition the longest-first list by step classes") {
+  using varattn::detail::window;
+  const std::vector<int32_t> lengths{4096, 2304, 1024, 576, 6400, 1600, 0, 1, 63, 64, 65};
+  const auto segs = varattn::segments::from_lengths(lengths, "cu_seqlens_q");
+  for (const window w : {window{}, window{-1, 0}, window{255, 255}}) {
+    for (const bool grouping : {false, true}) {
+      for (const int32_t block_m : {64, 128, 192}) {
+        for (const int32_t block_n : {64, 144}) {
+          CAPTURE(w.left);
+          CAPTURE(grouping);
+          CAPTURE(block_m);
+          CAPTURE(block_n);
+          const auto items =
+              varattn::detail::build_work_list(segs, segs, block_m, block_n, w, grouping);
+          const auto ends =
+              varattn::detail::list_class_ends(items, segs, segs, block_m, block_n, w);
+          CHECK(ends[kSegmentClasses - 1] == static_cast<int32_t>(items.size()));
+          for (int32_t slot = 1; slot < kSegmentClasses; ++slot) {
+            CHECK(ends[slot] >= ends[slot - 1]);
+          }
+          for (std::size_t i = 0; i < items.size(); ++i) {
+            if (items[i].is_group()) continue;
+            const varattn::work_item item = items[i];
+            const int32_t slot = size_class_slot(varattn::detail::tile_steps(
+                lengths[item.segment], lengths[item.segment], item.q_tile, block_m, block_n, w));
+            CHECK(static_cast<int32_t>(i) < ends[slot]);
+            CHECK(static_cast<int32_t>(i) >= (slot > 0 ? ends[slot - 1] : 0));
+          }
+        }
+      }
+    }
+  }
+}

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
-// The fused plan's upload: one asynchronous copy of [count, status, cu_q, cu_k, items] from
-// pinned memory, an event recorded after it on the same stream, and forwards ordered after
-// that event; a per_segment plan makes no CUDA call at all.
+// The fused plan's upload: one asynchronous copy of [count, status, cu_q, cu_k, class ends,
+// items] from pinned memory, an event recorded after it on the same stream, and forwards
+// ordered after that event; a per_segment plan makes no CUDA call at all.
 #include <doctest/doctest.h>
 
 #include "stub_checks.hpp"
@@ -64,6 +64,26 @@ TEST_CASE("a fused plan uploads once on its stream, then records its event there
     CHECK(w.items[i].segment == p.work()[i].segment);
     CHECK(w.items[i].q_tile == p.work()[i].q_tile);
   }
+  // The class ends (locate_class_rank: the Hopper forward's class-major ranks), between cu_k
+  // and the items: each item's step class counted along the list, as the device's builder
+  // places it (tile_steps), largest class first, ending at the count.
+  const varattn::tile_shape tile = p.tile();
+  const varattn::detail::window window{p.window_left(), p.window_right()};
+  std::vector<int32_t> ends(varattn::detail::kSegmentClasses, 0);
+  for (const varattn::work_item& item : p.work()) {
+    REQUIRE(!item.is_group());  // the sm90 / sm80 tall tiles here do not group
+    const int32_t steps =
+        varattn::detail::tile_steps(q[item.segment].length, k[item.segment].length, item.q_tile,
+                                    tile.block_m, tile.block_n, window);
+    ++ends[static_cast<std::size_t>(varattn::detail::size_class_slot(steps))];
+  }
+  for (std::size_t slot = 1; slot < ends.size(); ++slot) ends[slot] += ends[slot - 1];
+  CHECK(std::vector<int32_t>(w.class_ends, w.class_ends + ends.size()) == ends);
+  CHECK(ends.back() == static_cast<int32_t>(p.work().size()));
+  const auto host_ends = varattn::detail::list_class_ends(p.work(), q, k, tile.block_m,
+                                                          tile.block_n, window);
+  CHECK(std::vector<int32_t>(host_ends.begin(), host_ends.end()) == ends);
+  CHECK(w.class_ends == w.cu_k + k.offsets().size());
   // The copy covers the whole buffer, items included.
   const auto* end = reinterpret_cast<const char*>(w.items + p.work().size());
   CHECK(copies[0].bytes == static_cast<std::size_t>(end - reinterpret_cast<const char*>(w.count)));
@@ -148,6 +168,9 @@ TEST_CASE("a fused plan with no work item uploads its header and no items") {
     CHECK(*w.count == 0);
     CHECK(*w.status == 0);
     CHECK(std::vector<int32_t>(w.cu_q, w.cu_q + q.offsets().size()) == q.offsets());
+    // No items: every class ends at 0 (no rank decodes).
+    CHECK(std::vector<int32_t>(w.class_ends, w.class_ends + varattn::detail::kSegmentClasses) ==
+          std::vector<int32_t>(varattn::detail::kSegmentClasses, 0));
     CHECK(stub::count(call_kind::memcpy_async) == 1);
     p.order_after_upload(stream_b);
     CHECK(stub::count(call_kind::stream_wait_event) == 1);

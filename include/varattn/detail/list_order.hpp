@@ -14,8 +14,10 @@
 //!   its q tiles, and the grid takes the classes in turn, each unit-major
 //!   (locate_rank): the tiles in flight share few heads' Q and dO in L2 as before.
 //! - The forward's device-built list (device_plan.cuh): each q tile in the class of its
-//!   main-loop steps (tile_steps), each head running the list in that order (as it runs the
-//!   host's list, sorted longest first, work_list.hpp).
+//!   main-loop steps (tile_steps); the host's list, sorted longest first (work_list.hpp), is
+//!   grouped the same way (list_class_ends). The Hopper forward takes the classes in turn
+//!   across all heads (locate_class_rank over the plan's class ends), so that the last
+//!   head's longest tiles do not start after every other head's whole list.
 
 #include <varattn/detail/host_device.hpp>
 
@@ -64,6 +66,52 @@ VARATTN_HOST_DEVICE listed_rank locate_rank(int32_t rank, const int32_t* counts,
     first += n;
   }
   return {false, 0, 0};
+}
+
+//! The Hopper forward's tile ranks over a list grouped into kSegmentClasses slots, given as
+//! `ends[slot]`: the list index past the slot's items (cumulative, non-decreasing; ends[31] is
+//! the item count, empty slots repeat the previous end). Class-major: slot 0's items for every
+//! head group, then slot 1's, ...; within a slot kv head (band) major, then the slot's items,
+//! then the band's `band` head groups of one item together (a kv head's q heads take an item
+//! at once: sm90/tile_schedule.cuh). `groups` head groups in all, a multiple of `band`. Slot
+//! s's ranks are [first x groups, end x groups), so rank r is in the slot that holds list
+//! index r / groups (a binary search over the 32 ends; empty slots are never found). One to
+//! one from [0, ends[31] x groups) onto (item, head group); found = false past it. 32-bit
+//! arithmetic: the plan checked that ends[31] x groups fits (the grid's bound).
+//! by_class = false reads the list as one class (kv head band major over every item, the
+//! order before class ranks): the Hopper forward's choice under a causal or windowed mask,
+//! whose segments spread their tiles over many classes, so class-major ranks would part a
+//! segment's tiles, which share its k and v in L2 (llm-d128-causal ran 1.8-4.3% slower,
+//! bench/experiments/hopper_forward_class_ranks.md).
+struct class_rank {
+  bool found;
+  int32_t index;  //!< list index
+  int32_t group;  //!< head group
+};
+
+VARATTN_HOST_DEVICE class_rank locate_class_rank(uint32_t rank, const int32_t* ends,
+                                                 uint32_t groups, uint32_t band,
+                                                 bool by_class = true) {
+  const auto count = static_cast<uint32_t>(ends[kSegmentClasses - 1]);
+  if (rank >= count * groups) return {false, 0, 0};
+  uint32_t first = 0, end = count;  // the rank's class: list indices [first, end)
+  if (by_class) {
+    const uint32_t at = rank / groups;  // a list index of the rank's slot
+    int32_t slot = 0;                   // the first slot whose end is past `at`
+#if defined(__CUDA_ARCH__)
+#pragma unroll
+#endif
+    for (int32_t half = kSegmentClasses / 2; half > 0; half /= 2) {
+      if (static_cast<uint32_t>(ends[slot + half - 1]) <= at) slot += half;
+    }
+    first = static_cast<uint32_t>(slot > 0 ? ends[slot - 1] : 0);
+    end = static_cast<uint32_t>(ends[slot]);
+  }
+  const uint32_t span = (end - first) * band;  // a band's ranks in the class
+  const uint32_t within = rank - first * groups;
+  const uint32_t in_band = within % span;
+  return {true, static_cast<int32_t>(first + in_band / band),
+          static_cast<int32_t>(within / span * band + in_band % band)};
 }
 
 }  // namespace varattn::detail

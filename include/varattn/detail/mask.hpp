@@ -46,7 +46,7 @@ struct window {
     return {options.window_left, options.causal ? 0 : options.window_right};
   }
   //! Causal or sliding: which keys a query sees depends on the query.
-  constexpr bool bounded() const { return left >= 0 || right >= 0; }
+  VARATTN_HOST_DEVICE constexpr bool bounded() const { return left >= 0 || right >= 0; }
 };
 
 //! The window in one segment, as offsets key - query: query i sees key j iff

@@ -24,8 +24,8 @@ namespace varattn::detail {
 //!
 //! fused: one launch for every work item of every segment, grid capacity x head groups (heads,
 //! unless a decode or Hopper GQA tile packs `pack` of them). CTA x runs group x / capacity on item
-//! x % capacity (the Hopper kernel decodes the same ranks kv head major instead:
-//! sm90/tile_schedule.cuh): the CTAs in flight together work on one or two
+//! x % capacity (the Hopper kernel decodes its ranks class-major, then kv head major,
+//! instead: sm90/tile_schedule.cuh): the CTAs in flight together work on one or two
 //! heads, whose k and v then stay in L2 (head-minor order streamed every head's k and v at
 //! once: long-d128 ran 13% slower). Each head runs the list longest first, so the grid ends
 //! on short items. CTAs past the item count (device-built plans launch an upper bound) exit;

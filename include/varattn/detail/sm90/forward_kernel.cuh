@@ -41,7 +41,8 @@ __global__ void __launch_bounds__(hopper_traits<Element, HeadDim, LongSegments>:
   }
   __shared__ tile_id published[2];  // the producer's tiles for the consumers (forward_tiles)
   forward_tiles<traits, Modifier, Packed>(params, maps,
-                                          tile_schedule(work, params.heads_q, params.group_size),
+                                          tile_schedule(work, params.heads_q, params.group_size,
+                                                        !params.mask.bounded()),
                                           aligned, barriers, published);
 #else
   (void)params, (void)work, (void)maps;

@@ -7,23 +7,30 @@
 //! decides it at run time.
 //!
 //! - per_segment launch: the CTA's one tile (blockIdx.x, blockIdx.y of the segment).
-//! - fused, no counter: one CTA a rank, rank = blockIdx.x over capacity x head groups (the
-//!   grid of the sm80 kernel, work_source::initial, whose ranks this kernel decodes in the
-//!   order below): the hardware hands each next CTA to the first free SM.
+//! - fused, no counter (no forward_scratch, or a host-built list of long tiles:
+//!   plan::tile_counter): one CTA a rank, rank = blockIdx.x over capacity x head groups (the
+//!   grid of the sm80 kernel, work_source::initial), decoded kv head major over the list as
+//!   one class (below; no search of the class ends before the first load): the hardware hands
+//!   each next CTA to the first free SM.
 //! - fused with a counter (forward_scratch): at most one CTA an SM; the producer takes the
 //!   next rank from the counter (atomicAdd) while its consumers finish the current tile, so
-//!   the next tile's Q and K/V load under that tile's end. Ranks are kv head major over the
-//!   item count, each kv head's items longest first (the host-built list's order) and, within
-//!   an item, the head groups that share that kv head: the tiles in flight share one kv
-//!   head's k and v (L2), greedy takes go longest first, as the hardware's order did, and the
-//!   last kv head's longest tiles no longer start after every other head's whole list (with
-//!   GQA, q head major left a tail: bench/experiments/gqa_forward_vs_fa4_study_s35.md). (A
-//!   static stride over the same ranks gave the CTAs unequal loads: long-d128-causal +31%,
+//!   the next tile's Q and K/V load under that tile's end. Ranks are class-major (the list's
+//!   size classes, list_order.hpp: the plan's class ends), within a class kv head major over
+//!   the class's items and, within an item, the head groups that share that kv head: every
+//!   head's longest tiles go before any head's shorter class, so the last head's longest
+//!   tiles no longer start after every other head's whole list (vl-full-d80: a ~5.6% tail,
+//!   bench/experiments/vl_full_d80_schedule_s37.md; -2.4 to -3.8% measured), and the tiles
+//!   in flight still share few kv heads' k and v (L2) within a class (with GQA, q head major
+//!   left a tail: bench/experiments/gqa_forward_vs_fa4_study_s35.md). Under a causal or
+//!   windowed mask the list is one class (locate_class_rank's by_class): a segment's tiles
+//!   span many classes there, and class-major ranks parted them (llm-d128-causal +2 to +4%).
+//!   (A static stride over the same ranks gave the CTAs unequal loads: long-d128-causal +31%,
 //!   bench/NOTES.md, ninth session.) The last CTA to finish zeroes the counter, so the next
 //!   launch in stream order finds it as the first did.
 
 #include <varattn/detail/kernel/params.cuh>
 #include <varattn/detail/kernel/work_source.cuh>
+#include <varattn/detail/list_order.hpp>
 
 #include <cstdint>
 
@@ -43,12 +50,14 @@ struct tile_id {
 class tile_schedule {
  public:
   //! group_size: q heads a kv head (params); the head groups of one kv head are a band.
+  //! by_class: the counter's ranks class-major (unbounded masks only: locate_class_rank).
   __device__ __forceinline__ tile_schedule(const work_source& work, int32_t heads_q,
-                                           int32_t group_size)
+                                           int32_t group_size, bool by_class)
       : work_(work),
         groups_(static_cast<uint32_t>(heads_q / work.pack)),
         band_(static_cast<uint32_t>(
-            group_size % work.pack == 0 && group_size >= work.pack ? group_size / work.pack : 1)) {}
+            group_size % work.pack == 0 && group_size >= work.pack ? group_size / work.pack : 1)),
+        by_class_(by_class) {}
 
   //! Query heads a tile (work_source::pack): tile_id::head counts groups of them.
   __device__ __forceinline__ int32_t pack() const { return work_.pack; }
@@ -61,9 +70,10 @@ class tile_schedule {
       id = {work_.seg, static_cast<int32_t>(blockIdx.x), static_cast<int32_t>(blockIdx.y)};
       return true;
     }
-    if (work_.tiles == nullptr) {  // one CTA a rank, over the capacity (an upper bound)
-      return decode(blockIdx.x, static_cast<uint32_t>(work_.work.capacity), id);
-    }
+    // One CTA a rank, over the capacity (an upper bound): one class, so that no search of the
+    // class ends stands before the tile's first load (long tiles, where the order of a tail
+    // matters least: long-d128 ran +0.6 to +1.5% with the search).
+    if (work_.tiles == nullptr) return decode(blockIdx.x, id, false);
     return take(id);
   }
   __device__ __forceinline__ bool next(tile_id& id) const { return !one_tile() && take(id); }
@@ -83,26 +93,28 @@ class tile_schedule {
   //! until the last CTA resets it: grid size more than the ranks, far below 2^32).
   __device__ __forceinline__ bool take(tile_id& id) const {
     const uint32_t rank = atomicAdd(&work_.tiles[0], 1u);
-    const auto count = static_cast<uint32_t>(*work_.work.count);
-    // No wrap: count <= capacity, and the plan checked capacity x groups fits gridDim.x.
-    if (rank >= count * groups_) return false;
-    return decode(rank, count, id);
+    // decode checks the rank against the class ends' last, the count. No wrap: count <=
+    // capacity, and the plan checked capacity x groups fits gridDim.x.
+    return decode(rank, id, by_class_);
   }
-  //! Rank r: band r / (stride x band), then item, then the head group in the band (false past
-  //! the item count). One to one over [0, stride x groups): groups is heads_kv x band.
-  __device__ __forceinline__ bool decode(uint32_t rank, uint32_t stride, tile_id& id) const {
-    const uint32_t span = stride * band_;
-    const uint32_t in_band = rank % span;
-    const uint32_t index = in_band / band_;
-    if (index >= static_cast<uint32_t>(*work_.work.count)) return false;
-    work_.item_bounds(static_cast<int32_t>(index), id.seg, id.q_tile);
-    id.head = static_cast<int32_t>(rank / span * band_ + in_band % band_);
+  //! Rank r, class-major (locate_class_rank over the plan's class ends): the list's size
+  //! classes in turn, each for every band (kv head) in order, then the class's items, then
+  //! the band's head groups of one item. False past count x groups (the one-CTA-a-rank grid
+  //! launches capacity x groups: its ranks past the count are the last ones). One to one over
+  //! [0, count x groups): groups is heads_kv x band.
+  __device__ __forceinline__ bool decode(uint32_t rank, tile_id& id, bool by_class) const {
+    const class_rank at =
+        locate_class_rank(rank, work_.work.class_ends, groups_, band_, by_class);
+    if (!at.found) return false;
+    work_.item_bounds(at.index, id.seg, id.q_tile);
+    id.head = at.group;
     return true;
   }
 
   const work_source& work_;
   uint32_t groups_;
   uint32_t band_;  //!< head groups a kv head (1 without GQA: q head major, as before)
+  bool by_class_;
 };
 
 #endif  // __CUDA_ARCH_FEAT_SM90_ALL
