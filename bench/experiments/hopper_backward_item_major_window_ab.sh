@@ -14,7 +14,7 @@ git apply --check $P/hopper_backward_item_major_window.patch ||
   { echo "the patch does not apply to this tree" >&2; exit 1; }
 git apply $P/hopper_backward_item_major_window.patch || exit 1
 VARATTN_AB_HEAD_DIMS="128" VARATTN_TEST_HEAD_DIMS="128" \
-  VARATTN_TESTS="-tc=device-built work lists*,backward*" \
+  VARATTN_TESTS="-tc=device-built?work?lists*,grid?ranks*,backward*" \
   VARATTN_SANITIZE_TESTS="${VARATTN_SANITIZE_TESTS-backward: windows wider than a key tile*}" \
   VARATTN_SANITIZE_S=30 VARATTN_CALL_BUDGET_S=${VARATTN_CALL_BUDGET_S:-220} \
   bash bench/ab_with_tests.sh "$out" $P/hopper_backward_item_major_window.reverse.patch \
