@@ -4,10 +4,11 @@
 // order within a class, a run's largest tile first, short segments grouped within each
 // builder thread's range. The order only moves time, never results
 // (the other GPU tests check those); this pins it, as the benchmarks' figures depend on it.
-// And the backward's grid ranks map onto its k list (locate_rank_in_warp) as the host's
-// reference locate_rank says, holes past the total included. And the class ends the builder
-// writes beside the forward's list (the Hopper forward's class-major ranks, locate_class_rank)
-// are the reference's, element by element, capped with the count, zeroed by a failed build.
+// And the backward's grid ranks map onto its k list (locate_rank_in_warp), unit- and
+// item-major, as the host's reference locate_rank says, holes past the total included. And
+// the class ends the builder writes beside the forward's list (the Hopper forward's
+// class-major ranks, locate_class_rank) are the reference's, element by element, capped with
+// the count, zeroed by a failed build.
 #include <varattn/detail/backward/work_list.cuh>
 
 #include <thrust/copy.h>
@@ -334,15 +335,15 @@ TEST_CASE("class-major ranks: a capped build's class ends stop at its capacity, 
 }
 
 namespace {
-__global__ void locate_every_rank(const int32_t* counts, int32_t units, int32_t ranks,
-                                  int3* out) {
+__global__ void locate_every_rank(const int32_t* counts, int32_t units, bool item_major,
+                                  int32_t ranks, int3* out) {
   // Whole warps over every rank: a warp's lanes ask for 32 different ranks, one at a time.
   const int32_t lane = static_cast<int32_t>(threadIdx.x % 32);
   const int32_t warp = static_cast<int32_t>((blockIdx.x * blockDim.x + threadIdx.x) / 32);
   for (int32_t i = 0; i < 32; ++i) {
     const int32_t rank = warp * 32 + i;
     const varattn::detail::listed_rank at =
-        varattn::detail::locate_rank_in_warp(rank, counts, units);
+        varattn::detail::locate_rank_in_warp(rank, counts, units, item_major);
     if (lane == i && rank < ranks) out[rank] = {at.found ? 1 : 0, at.unit, at.index};
   }
 }
@@ -362,23 +363,28 @@ TEST_CASE("device-built work lists: the backward's warp-wide rank mapping equals
     // holes past it; at least one rank (no class filled: every rank a hole)
     const int32_t ranks = total * units + 1 + static_cast<int32_t>(rng() % 300);
     thrust::device_vector<int32_t> d_counts(counts);
-    thrust::device_vector<int3> d_out(static_cast<std::size_t>(ranks), int3{-1, -1, -1});
-    const int32_t warps = (ranks + 31) / 32;
-    locate_every_rank<<<(warps + 3) / 4, 128>>>(thrust::raw_pointer_cast(d_counts.data()), units,
-                                                ranks, thrust::raw_pointer_cast(d_out.data()));
-    VARATTN_CUDA_CHECK(cudaGetLastError());
-    VARATTN_CUDA_CHECK(cudaDeviceSynchronize());
-    const std::vector<int3> got(d_out.begin(), d_out.end());
-    int32_t mismatches = 0;
-    for (int32_t r = 0; r < ranks; ++r) {
-      const varattn::detail::listed_rank want =
-          varattn::detail::locate_rank(r, counts.data(), units);
-      const int3 g = got[static_cast<std::size_t>(r)];
-      if (g.x != (want.found ? 1 : 0) || (want.found && (g.y != want.unit || g.z != want.index))) {
-        ++mismatches;
+    for (const bool item_major : {false, true}) {
+      CAPTURE(item_major);
+      thrust::device_vector<int3> d_out(static_cast<std::size_t>(ranks), int3{-1, -1, -1});
+      const int32_t warps = (ranks + 31) / 32;
+      locate_every_rank<<<(warps + 3) / 4, 128>>>(thrust::raw_pointer_cast(d_counts.data()), units,
+                                                  item_major, ranks,
+                                                  thrust::raw_pointer_cast(d_out.data()));
+      VARATTN_CUDA_CHECK(cudaGetLastError());
+      VARATTN_CUDA_CHECK(cudaDeviceSynchronize());
+      const std::vector<int3> got(d_out.begin(), d_out.end());
+      int32_t mismatches = 0;
+      for (int32_t r = 0; r < ranks; ++r) {
+        const varattn::detail::listed_rank want =
+            varattn::detail::locate_rank(r, counts.data(), units, item_major);
+        const int3 g = got[static_cast<std::size_t>(r)];
+        if (g.x != (want.found ? 1 : 0) ||
+            (want.found && (g.y != want.unit || g.z != want.index))) {
+          ++mismatches;
+        }
       }
+      CHECK(mismatches == 0);
     }
-    CHECK(mismatches == 0);
   }
 }
 

@@ -1,21 +1,22 @@
 // SPDX-License-Identifier: Apache-2.0
 // Work-list size classes (list_order.hpp): the backward grid's rank -> (unit, list index) map
-// that takes the classes in turn, each unit-major, and the forward's device-built list
-// (device_plan.cuh's order, tests/common/list_order_reference.hpp).
-#include <doctest/doctest.h>
+// that takes the classes in turn, each unit-major (item-major under a banded mask), and the
+// forward's device-built list (device_plan.cuh's order, tests/common/list_order_reference.hpp).
+#include "../common/list_order_reference.hpp"
+
 #include <varattn/detail/list_order.hpp>
+#include <varattn/detail/mask.hpp>
 #include <varattn/segments.hpp>
 #include <varattn/work_list.hpp>
 
 #include <algorithm>
 #include <array>
 #include <cstdint>
+#include <doctest/doctest.h>
 #include <random>
 #include <set>
 #include <utility>
 #include <vector>
-
-#include "../common/list_order_reference.hpp"
 
 using varattn::detail::kSegmentClasses;
 using varattn::detail::listed_rank;
@@ -39,15 +40,16 @@ TEST_CASE("size classes: longer segments in earlier slots, bit length of the que
 namespace {
 
 // Every rank below total x units maps to a distinct (unit, index) pair, in slot order and
-// unit-major within a slot; every rank past it maps to nothing.
-void check_map(const std::array<int32_t, kSegmentClasses>& counts, int32_t units) {
+// unit-major (item_major: item-major) within a slot; every rank past it maps to nothing.
+void check_map(const std::array<int32_t, kSegmentClasses>& counts, int32_t units,
+               bool item_major = false) {
   int32_t total = 0;
   for (int32_t n : counts) total += n;
   std::set<std::pair<int32_t, int32_t>> seen;
   int32_t slot = 0, slot_first = 0;
   int32_t last_unit = 0, last_index = -1;
   for (int32_t rank = 0; rank < total * units + 3 * units; ++rank) {
-    const listed_rank at = locate_rank(rank, counts.data(), units);
+    const listed_rank at = locate_rank(rank, counts.data(), units, item_major);
     if (rank >= total * units) {
       CHECK_FALSE(at.found);
       continue;
@@ -61,9 +63,13 @@ void check_map(const std::array<int32_t, kSegmentClasses>& counts, int32_t units
     // The slot this index is in: indices of a slot follow the earlier slots' in the list.
     while (at.index >= slot_first + counts[slot]) slot_first += counts[slot++];
     CHECK(at.index >= slot_first);
-    // Within the rank order: (slot, unit, index) never goes back.
+    // Within the rank order: (slot, unit, index) never goes back ((slot, index, unit)).
     if (at.index >= slot_first && last_index >= slot_first) {
-      CHECK((at.unit > last_unit || (at.unit == last_unit && at.index > last_index)));
+      if (item_major) {
+        CHECK((at.index > last_index || (at.index == last_index && at.unit > last_unit)));
+      } else {
+        CHECK((at.unit > last_unit || (at.unit == last_unit && at.index > last_index)));
+      }
     }
     last_unit = at.unit;
     last_index = at.index;
@@ -104,6 +110,86 @@ TEST_CASE("grid ranks take the classes in turn, each unit-major, every item of e
   }
   SUBCASE("no items: no rank maps") {
     CHECK_FALSE(locate_rank(0, counts.data(), 4).found);
+  }
+}
+
+TEST_CASE("grid ranks under a banded mask: item-major within each class, every item once") {
+  using varattn::detail::window;
+  // The launch's gate (backward/launch.cuh): item-major only where both window sides are
+  // finite; causal alone (a k tile's queries run to the segment's end) and none stay
+  // unit-major.
+  CHECK(window{1023, 0}.banded());
+  CHECK(window{255, 255}.banded());
+  CHECK(window{0, 0}.banded());
+  CHECK_FALSE(window{-1, 0}.banded());
+  CHECK_FALSE(window{1023, -1}.banded());
+  CHECK_FALSE(window{-1, 255}.banded());
+  CHECK_FALSE(window{}.banded());
+  varattn::attention_options options;
+  options.causal = true;
+  CHECK_FALSE(window::of(options).banded());
+  options.window_left = 1023;  // long-d128-window1024
+  CHECK(window::of(options).banded());
+
+  // And only while every unit's rows in flight fit 3/4 of the L2: the bench's windows at d128
+  // bf16 (16 units, 132 CTAs in flight, 128-key tiles, Q + dO + the fp32 dQ accumulator + lse
+  // and D: 1,032 B a row), against an H200's L2 (60 MB) and an H100's (50 MB).
+  using varattn::detail::item_major_in_l2;
+  for (const int64_t l2 : {int64_t{60} << 20, int64_t{50} << 20}) {
+    CAPTURE(l2);
+    CHECK(item_major_in_l2(512, 128, 16, 132, 1032, l2));    // 16 x 1,664 rows: 27.5 MB
+    CHECK(item_major_in_l2(1024, 128, 16, 132, 1032, l2));   // 16 x 2,176 rows: 35.9 MB
+    CHECK_FALSE(item_major_in_l2(2048, 128, 16, 132, 1032, l2));  // 52.8 MB
+    CHECK_FALSE(item_major_in_l2(4096, 128, 16, 132, 1032, l2));  // 86.6 MB (measured +3%)
+  }
+  // the limit itself, and no units at all
+  CHECK(item_major_in_l2(100, 100, 1, 1, 1 << 10, 400 << 10));         // 200 KB of 300
+  CHECK(item_major_in_l2(200, 100, 1, 1, 1 << 10, 400 << 10));         // 300 KB of 300
+  CHECK_FALSE(item_major_in_l2(201, 100, 1, 1, 1 << 10, 400 << 10));   // 301 KB
+  CHECK_FALSE(item_major_in_l2(100, 100, 0, 1, 1 << 10, 400 << 10));
+
+  std::array<int32_t, kSegmentClasses> counts{};
+  SUBCASE("one class: long-d128-window1024, and GQA's fewer units") {
+    counts[16] = 128;  // one 16,384-row segment of 128 k tiles, 16 kv heads
+    for (const int32_t units : {16, 4, 1}) check_map(counts, units, window::of(options).banded());
+    // rank r is unit r % 16, tile r / 16: the 8 short tiles (120-127) of every head are the
+    // last 128 ranks
+    const listed_rank at = locate_rank(16 * 7 + 5, counts.data(), 16, true);
+    CHECK(at.found);
+    CHECK(at.unit == 5);
+    CHECK(at.index == 7);
+    CHECK(locate_rank(16 * 120, counts.data(), 16, true).index == 120);
+    CHECK(locate_rank(16 * 128 - 1, counts.data(), 16, true).unit == 15);
+    CHECK(locate_rank(16 * 128 - 1, counts.data(), 16, true).index == 127);
+    CHECK_FALSE(locate_rank(16 * 128, counts.data(), 16, true).found);
+    // causal: the same ranks as before
+    options.window_left = -1;
+    const listed_rank causal =
+        locate_rank(128 * 5 + 7, counts.data(), 16, window::of(options).banded());
+    CHECK(causal.unit == 5);
+    CHECK(causal.index == 7);
+  }
+  SUBCASE("several classes: each item-major, the classes in turn") {
+    counts[18] = 65;
+    counts[19] = 47;
+    counts[21] = 30;
+    counts[31] = 3;
+    check_map(counts, 8, true);
+    CHECK(locate_rank(65 * 8 - 1, counts.data(), 8, true).unit == 7);
+    CHECK(locate_rank(65 * 8 - 1, counts.data(), 8, true).index == 64);
+    CHECK(locate_rank(65 * 8, counts.data(), 8, true).unit == 0);
+    CHECK(locate_rank(65 * 8, counts.data(), 8, true).index == 65);
+  }
+  SUBCASE("random counts and units (head splits x kv heads)") {
+    std::mt19937 rng(38);
+    for (int trial = 0; trial < 200; ++trial) {
+      CAPTURE(trial);
+      for (int32_t& n : counts) n = rng() % 4 == 0 ? static_cast<int32_t>(rng() % 40) : 0;
+      const auto units = static_cast<int32_t>(1 + rng() % 12);
+      CAPTURE(units);
+      check_map(counts, units, true);
+      check_map(counts, units, false);
+    }
   }
 }
 

@@ -13,6 +13,7 @@
 #include <cuda_runtime.h>
 
 #include <cstddef>
+#include <cstdint>
 #include <utility>
 
 namespace varattn::detail {
@@ -40,6 +41,15 @@ inline int multiprocessors() {
   VARATTN_CUDA_CHECK(cudaGetDevice(&device));
   VARATTN_CUDA_CHECK(cudaDeviceGetAttribute(&count, cudaDevAttrMultiProcessorCount, device));
   return count;
+}
+
+//! The current device's L2 size in bytes (a work order's working-set rule), as multiprocessors.
+inline int64_t l2_bytes() {
+  int device = 0;
+  int bytes = 0;
+  VARATTN_CUDA_CHECK(cudaGetDevice(&device));
+  VARATTN_CUDA_CHECK(cudaDeviceGetAttribute(&bytes, cudaDevAttrL2CacheSize, device));
+  return bytes;
 }
 
 //! CTAs of `kernel` an SM holds at once with `threads` threads and `smem_bytes` of dynamic

@@ -12,7 +12,10 @@
 //! (class_sort.cuh) and items of one segment stay together.
 //! - The backward's k-tile list (backward/work_list.cuh): a segment's tiles in the class of
 //!   its q tiles, and the grid takes the classes in turn, each unit-major
-//!   (locate_rank): the tiles in flight share few heads' Q and dO in L2 as before.
+//!   (locate_rank): the tiles in flight share few heads' Q and dO in L2 as before. Under a
+//!   banded mask (window::banded) each class is item-major instead: a window's short tiles
+//!   at a segment's end start last rather than mid-launch, and the tiles in flight see only a
+//!   window's rows of each head.
 //! - The forward's device-built list (device_plan.cuh): each q tile in the class of its
 //!   main-loop steps (tile_steps); the host's list, sorted longest first (work_list.hpp), is
 //!   grouped the same way (list_class_ends). The Hopper forward takes the classes in turn
@@ -42,18 +45,30 @@ VARATTN_HOST_DEVICE int32_t size_class_slot(int32_t size) {
 
 //! Grid rank -> (unit, list index) over a list grouped into kSegmentClasses slots of
 //! `counts[slot]` items each (slot 0 first in the list): the ranks take slot 0 for every unit
-//! (unit-major: unit u's items of the slot, then unit u + 1's), then slot 1, ... found =
-//! false past counts' total x units (the grid is sized for a bound, not the count).
+//! (unit-major: unit u's items of the slot, then unit u + 1's; item_major: every unit's item
+//! i of the slot, then item i + 1's), then slot 1, ... found = false past counts' total x
+//! units (the grid is sized for a bound, not the count).
 struct listed_rank {
   bool found;
   int32_t unit;
   int32_t index;
 };
 
+//! Rank `within` of a slot of n items from list index `first`, over `units` units: one
+//! division either way.
+VARATTN_HOST_DEVICE listed_rank rank_in_slot(int32_t within, int32_t first, int32_t n,
+                                             int32_t units, bool item_major) {
+  const int32_t minor = item_major ? units : n;  // what consecutive ranks step through
+  const int32_t major = within / minor, rest = within - major * minor;
+  return item_major ? listed_rank{true, rest, first + major}
+                    : listed_rank{true, major, first + rest};
+}
+
 //! 32-bit arithmetic: the grid (ranks past the total included) fits 2^31 - 1, checked before
 //! any launch. The reference of the kernels' warp-wide version (work_list.cuh,
 //! locate_rank_in_warp), which the host tests and a GPU test hold to it.
-VARATTN_HOST_DEVICE listed_rank locate_rank(int32_t rank, const int32_t* counts, int32_t units) {
+VARATTN_HOST_DEVICE listed_rank locate_rank(int32_t rank, const int32_t* counts, int32_t units,
+                                            bool item_major = false) {
   int32_t first = 0;  // the slot's first list index
 #if defined(__CUDA_ARCH__)
 #pragma unroll
@@ -61,11 +76,25 @@ VARATTN_HOST_DEVICE listed_rank locate_rank(int32_t rank, const int32_t* counts,
   for (int32_t slot = 0; slot < kSegmentClasses; ++slot) {
     const int32_t n = counts[slot];
     const int32_t span = n * units;
-    if (rank < span) return {true, rank / n, first + rank % n};
+    if (rank < span) return rank_in_slot(rank, first, n, units, item_major);
     rank -= span;
     first += n;
   }
   return {false, 0, 0};
+}
+
+//! Whether item-major ranks keep the backward's working set in L2 (backward/launch.cuh).
+//! With `ctas` CTAs in flight over `units` units, each unit's query rows in use span the band
+//! (`band_rows` = left + right + 1 of a banded mask) plus one k tile's `tile_keys` for each of
+//! its tiles in flight; a row costs `row_bytes` a unit (its q heads' Q, dO, dQ accumulator, lse
+//! and D). Unit-major ranks keep about one unit's rows live, item-major every unit's: at
+//! long-d128-window4096 that is ~87 MB and measured +3% (window1024 ~36 MB: the dK/dV kernel
+//! -0.7%; bench/NOTES.md fortieth section). Item-major only within 3/4 of the L2.
+inline bool item_major_in_l2(int64_t band_rows, int64_t tile_keys, int64_t units, int64_t ctas,
+                             int64_t row_bytes, int64_t l2_bytes) {
+  if (units <= 0) return false;
+  const int64_t rows = band_rows + (ctas + units - 1) / units * tile_keys;
+  return units * rows * row_bytes <= l2_bytes / 4 * 3;
 }
 
 //! The Hopper forward's tile ranks over a list grouped into kSegmentClasses slots, given as

@@ -47,6 +47,9 @@ struct window {
   }
   //! Causal or sliding: which keys a query sees depends on the query.
   VARATTN_HOST_DEVICE constexpr bool bounded() const { return left >= 0 || right >= 0; }
+  //! Both sides finite: a key is seen by at most left + right + 1 queries (causal alone is
+  //! not: a key's queries run to the segment's end).
+  VARATTN_HOST_DEVICE constexpr bool banded() const { return left >= 0 && right >= 0; }
 };
 
 //! The window in one segment, as offsets key - query: query i sees key j iff

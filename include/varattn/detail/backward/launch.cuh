@@ -227,10 +227,25 @@ void run_backward(const plan& p, const backward_params<Element>& base_params,
   const int64_t k_capacity =
       std::min<int64_t>(layout.k_capacity, int64_t{p.rows_k()} / kv.keys + p.segment_count());
   if (k_capacity > 0) {
+    // Item-major ranks under a banded mask whose rows in flight fit the L2 (list_order.hpp):
+    // a window's short end tiles start last (the dK/dV kernel at window512 -1.4%, window1024
+    // -0.7%: bench/NOTES.md fortieth section). Not otherwise: a causal k tile's queries run to
+    // the segment's end, and every head's rows of a wide window overflow the L2 (window4096 +3%).
+    bool item_major = false;
+    if (params.mask.banded()) {
+      const int64_t q_heads = std::max<int64_t>(1, p.shape().heads_q / int64_t{kv_units});
+      const int64_t row_bytes =
+          q_heads * (2 * int64_t{params.head_dim} * int64_t{sizeof(Element)} +
+                     (AtomicDq ? 4 * int64_t{params.head_dim} : 0) + 8);
+      const int64_t in_flight =
+          int64_t{multiprocessors()} * resident_ctas(dkdv, kv.threads, kv.smem_bytes);
+      item_major = item_major_in_l2(int64_t{params.mask.left} + params.mask.right + 1, kv.keys,
+                                    kv_units, in_flight, row_bytes, l2_bytes());
+    }
     const auto ctas = static_cast<unsigned>(k_capacity * kv_units);
     launch_kernel(dkdv, dim3(ctas), dim3(kv.threads), kv.smem_bytes, stream, params,
-                  backward_work::listed(k_items, &header->k_count,
-                                        static_cast<int32_t>(k_capacity), header->k_classes));
+                  backward_work::listed(k_items, &header->k_count, static_cast<int32_t>(k_capacity),
+                                        header->k_classes, item_major));
   }
   sum_dkv_partials(params, status, stream);
   if constexpr (AtomicDq) {

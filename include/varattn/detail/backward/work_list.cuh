@@ -33,12 +33,12 @@ static_assert(sizeof(backward_list_header) == kBackwardListHeaderBytes,
 
 //! locate_rank (list_order.hpp) by a whole warp: lane i holds slot i's count (one coalesced
 //! load); one filled slot (one segment, or segments of one size: vit, long rows) maps by one
-//! division (rank / count: unit-major, the holes past count x units); else the slots' rank
-//! spans are a warp scan and the rank's slot a ballot. Every lane gets the result. (Not 32
-//! counts in each thread's registers: that spilled and slowed the shortest CTAs, bench/
-//! NOTES.md eighteenth section.)
+//! division (rank_in_slot, the holes past count x units); else the slots' rank spans are a
+//! warp scan and the rank's slot a ballot. Every lane gets the result. (Not 32 counts in each
+//! thread's registers: that spilled and slowed the shortest CTAs, bench/NOTES.md eighteenth
+//! section.)
 __device__ __forceinline__ listed_rank locate_rank_in_warp(int32_t rank, const int32_t* counts,
-                                                           int32_t units) {
+                                                           int32_t units, bool item_major) {
   static_assert(kSegmentClasses == 32, "a lane a slot");
   const int32_t lane = static_cast<int32_t>(threadIdx.x % 32);
   const int32_t n = __ldg(counts + lane);
@@ -47,7 +47,7 @@ __device__ __forceinline__ listed_rank locate_rank_in_warp(int32_t rank, const i
     const int32_t slot = filled != 0 ? __ffs(static_cast<int>(filled)) - 1 : 0;
     const int32_t count = __shfl_sync(0xffffffffu, n, slot);
     if (rank >= count * units) return {false, 0, 0};
-    return {true, rank / count, rank % count};
+    return rank_in_slot(rank, 0, count, units, item_major);
   }
   int32_t end = n, span_end = n * units;  // inclusive: list index and rank past the slot
 #pragma unroll
@@ -65,7 +65,7 @@ __device__ __forceinline__ listed_rank locate_rank_in_warp(int32_t rank, const i
   const int32_t slot_n = __shfl_sync(0xffffffffu, n, slot);
   const int32_t first = __shfl_sync(0xffffffffu, end - n, slot);
   const int32_t within = rank - __shfl_sync(0xffffffffu, span_end - n * units, slot);
-  return {true, within / slot_n, first + within % slot_n};
+  return rank_in_slot(within, first, slot_n, units, item_major);
 }
 
 struct backward_work {
@@ -78,13 +78,14 @@ struct backward_work {
   const int32_t* classes;
   int32_t capacity;             //!< fused: grid = capacity x heads (units for the k list)
   segment_bounds seg;           //!< per_segment: the segment (or key range) of this launch
+  bool item_major;              //!< k list: item-major ranks in each class (locate_rank)
 
   static backward_work one_segment(const segment_bounds& seg) {
-    return {nullptr, nullptr, nullptr, 0, seg};
+    return {nullptr, nullptr, nullptr, 0, seg, false};
   }
-  static backward_work listed(const backward_item* items, const int32_t* count,
-                              int32_t capacity, const int32_t* classes = nullptr) {
-    return {items, count, classes, capacity, segment_bounds{}};
+  static backward_work listed(const backward_item* items, const int32_t* count, int32_t capacity,
+                              const int32_t* classes = nullptr, bool item_major = false) {
+    return {items, count, classes, capacity, segment_bounds{}, item_major};
   }
 
   //! This CTA's segment, tile and head (q head for dQ, kv head for dK/dV); false: no work.
@@ -99,7 +100,8 @@ struct backward_work {
     int32_t index;
     if (classes != nullptr) {
       const auto units = static_cast<int32_t>(gridDim.x / static_cast<unsigned>(capacity));
-      const listed_rank at = locate_rank_in_warp(static_cast<int32_t>(blockIdx.x), classes, units);
+      const listed_rank at =
+          locate_rank_in_warp(static_cast<int32_t>(blockIdx.x), classes, units, item_major);
       if (!at.found) return false;
       head = at.unit;
       index = at.index;
