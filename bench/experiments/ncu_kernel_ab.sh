@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+# One device call: a patch's effect on one kernel's own duration (ncu --clock-control none,
+# gpu__time_duration.sum), where timed A/B pairs spread more than the effect (bench/NOTES.md
+# fortieth section, 2). A = the tree + PATCH, B = the tree; both varattn_bench builds at
+# VARATTN_AB_HEAD_DIMS (default 128) with their timed rows, then ncu over 5 launches a row,
+# A B x3. Guarded by `git apply --check` (a warm device's git metadata is the cold start's).
+#   VARATTN_CALL_BUDGET_S=200 bash bench/experiments/ncu_kernel_ab.sh "$OUT" PATCH KERNEL_REGEX 'bwd/llm-d128/fused/bf16' ...
+set -u
+out=$1 patch=$2 kernel=$3
+shift 3
+mkdir -p "$out"
+start=$(date +%s)
+left() { echo $((${VARATTN_CALL_BUDGET_S:-200} - $(date +%s) + start)); }
+stamp() { echo "[$(($(date +%s) - start)) s] $*"; }
+git apply --check "$patch" || { echo "$patch does not apply to this tree" >&2; exit 1; }
+git apply "$patch" || exit 1
+git diff -R -- include tests >/tmp/ncu_kernel_ab_b.patch
+filter=$(IFS='|'; echo "^($*)")
+VARATTN_CMAKE_ARGS="-DVARATTN_HEAD_DIMS=${VARATTN_AB_HEAD_DIMS:-128} -DVARATTN_BUILD_TESTS=OFF -DVARATTN_BUILD_EXAMPLES=OFF" \
+  timeout $(($(left) - 40)) bash bench/ab_on_gpu.sh "$out" /tmp/ncu_kernel_ab_b.patch "$filter"
+stamp "timed rows: exit $?"
+for round in 1 2 3; do
+  for v in A:build/gpu B:build/ab; do
+    label=${v%%:*} bench=${v#*:}/bench/varattn_bench
+    [[ -x $bench ]] || { stamp "no $bench"; continue; }
+    for row in "$@"; do
+      (($(left) > 10)) || { stamp "out of time before $label$round $row"; break 3; }
+      echo "$label$round $row $(timeout 25 ncu --clock-control none --metrics gpu__time_duration.sum \
+        -k "regex:$kernel" --launch-skip 4 --launch-count 5 "$bench" --benchmark_filter="^$row" \
+        --varattn_min_time=0.01 --varattn_settle=0 2>&1 |
+        grep -E '^\s+gpu__time_duration.sum' | awk '{printf "%s%s ", $3, $2}')"
+    done
+  done
+done
+git apply -R "$patch"
+stamp done
