@@ -33,24 +33,21 @@ void launch_kernel(void (*kernel)(Params...), dim3 grid, dim3 block, std::size_t
   }
 }
 
-//! The current device's SM count (a persistent grid's size): host-side attribute reads, no
-//! stream work, legal under graph capture.
-inline int multiprocessors() {
+//! An attribute of the current device: a host-side read, no stream work, legal under graph
+//! capture.
+inline int current_device_attribute(cudaDeviceAttr attribute) {
   int device = 0;
-  int count = 0;
+  int value = 0;
   VARATTN_CUDA_CHECK(cudaGetDevice(&device));
-  VARATTN_CUDA_CHECK(cudaDeviceGetAttribute(&count, cudaDevAttrMultiProcessorCount, device));
-  return count;
+  VARATTN_CUDA_CHECK(cudaDeviceGetAttribute(&value, attribute, device));
+  return value;
 }
 
-//! The current device's L2 size in bytes (a work order's working-set rule), as multiprocessors.
-inline int64_t l2_bytes() {
-  int device = 0;
-  int bytes = 0;
-  VARATTN_CUDA_CHECK(cudaGetDevice(&device));
-  VARATTN_CUDA_CHECK(cudaDeviceGetAttribute(&bytes, cudaDevAttrL2CacheSize, device));
-  return bytes;
-}
+//! The current device's SM count (a persistent grid's size).
+inline int multiprocessors() { return current_device_attribute(cudaDevAttrMultiProcessorCount); }
+
+//! The current device's L2 size in bytes (the backward's item-major rule, list_order.hpp).
+inline int64_t l2_bytes() { return current_device_attribute(cudaDevAttrL2CacheSize); }
 
 //! CTAs of `kernel` an SM holds at once with `threads` threads and `smem_bytes` of dynamic
 //! shared memory (at least 1), after allow_shared_memory. Through the driver, as
