@@ -591,9 +591,14 @@ __device__ __forceinline__ void backward_step(const backward_params<Element>& p,
       for (int n = 0; n < kScoreTiles; ++n) ds_tile(n);
 #pragma unroll
       for (int kc = 0; kc < Queries / 16; ++kc) pack_ds(kc);
-      if constexpr (!T::kEarlyDv) issue_out(acc_dv, pa, sdo);
+      // dS's stmatrix before dV's wgmma (FA4's order): issued after dV's HGMMAs, the stores
+      // were still in flight at the fence before the dS barrier (~130 cycles a step of
+      // long-scoreboard samples there, on the late warpgroup's path to the barrier), and dV's
+      // tensor work ran ~1,200 cycles before dQ's with the pipe idle between
+      // (dkdv_schedule_vs_fa4_s35.md); now it runs up to the barrier.
 #pragma unroll
       for (int kc = 0; kc < Queries / 16; ++kc) store_ds(kc);
+      if constexpr (!T::kEarlyDv) issue_out(acc_dv, pa, sdo);
     }
     if constexpr (!AtomicDq) issue_dk();
   } else if constexpr (AtomicDq && !T::kDqOwnKeys) {
