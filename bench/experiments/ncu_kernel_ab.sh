@@ -4,7 +4,7 @@
 # gpu__time_duration.sum), where timed A/B pairs spread more than the effect (bench/NOTES.md
 # fortieth section, 2). A = the tree + PATCH, B = the tree; both varattn_bench builds at
 # VARATTN_AB_HEAD_DIMS (default 128) with their timed rows, then ncu over 5 launches a row,
-# A B x3. Guarded by `git apply --check` (a warm device's git metadata is the cold start's).
+# A B x3. Guarded by `git apply --check`; PATCH needs its .reverse.patch beside it.
 #   VARATTN_CALL_BUDGET_S=200 bash bench/experiments/ncu_kernel_ab.sh "$OUT" PATCH KERNEL_REGEX 'bwd/llm-d128/fused/bf16' ...
 set -u
 out=$1 patch=$2 kernel=$3
@@ -13,9 +13,13 @@ mkdir -p "$out"
 start=$(date +%s)
 left() { echo $((${VARATTN_CALL_BUDGET_S:-200} - $(date +%s) + start)); }
 stamp() { echo "[$(($(date +%s) - start)) s] $*"; }
+# B is PATCH's .reverse.patch, not `git diff -R`: the device's git metadata is the session's
+# first checkout, so after a commit here `git diff` also reverts that commit (s41, call 4).
+reverse=${patch%.patch}.reverse.patch
+[[ -f $reverse ]] || { echo "no $reverse (B = the tree: A's reverse)" >&2; exit 1; }
 git apply --check "$patch" || { echo "$patch does not apply to this tree" >&2; exit 1; }
 git apply "$patch" || exit 1
-git diff -R -- include tests >/tmp/ncu_kernel_ab_b.patch
+cp "$reverse" /tmp/ncu_kernel_ab_b.patch
 filter=$(IFS='|'; echo "^($*)")
 VARATTN_CMAKE_ARGS="-DVARATTN_HEAD_DIMS=${VARATTN_AB_HEAD_DIMS:-128} -DVARATTN_BUILD_TESTS=OFF -DVARATTN_BUILD_EXAMPLES=OFF" \
   timeout $(($(left) - 40)) bash bench/ab_on_gpu.sh "$out" /tmp/ncu_kernel_ab_b.patch "$filter"

@@ -449,6 +449,15 @@ __device__ __forceinline__ void backward_step(const backward_params<Element>& p,
   };
   // dK += dS^T Q. With AtomicDq after the dQ products: the dQ stores then run while it computes.
   const auto issue_dk = [&] { issue_out(acc_dk, da, sq); };
+  // The order by role where dV follows dS^T and the reducer adds dQ (80 queries: head dim
+  // 128): the reducer runs behind (its reductions after the staging barrier), so its dS^T is
+  // the last before the dS barrier, and a dV issued there ran ahead of both warpgroups' dQ
+  // in the tensor pipe (320 cycles on the path to the staging and the reductions). It issues
+  // dV with dK after its dQ; the other warpgroup, which waits at the dS barrier, issues dV and
+  // dK before it (neither reads the other's dS), so after the barrier only dQ precedes the
+  // reducer's dV and dK, which run under the staging and the reductions.
+  constexpr bool kByRole = AtomicDq && !T::kDqOwnKeys && !T::kEarlyDv && !T::kDsInMaskPaths;
+  const bool behind = kByRole && group == T::kReducer;
   if (active) {
     float s[kScoreTiles][4];
     float dp[kScoreTiles][4];
@@ -598,7 +607,10 @@ __device__ __forceinline__ void backward_step(const backward_params<Element>& p,
       // (dkdv_schedule_vs_fa4_s35.md); now it runs up to the barrier.
 #pragma unroll
       for (int kc = 0; kc < Queries / 16; ++kc) store_ds(kc);
-      if constexpr (!T::kEarlyDv) issue_out(acc_dv, pa, sdo);
+      if constexpr (!T::kEarlyDv) {
+        if (!behind) issue_out(acc_dv, pa, sdo);
+        if (kByRole && !behind) issue_dk();
+      }
     }
     if constexpr (!AtomicDq) issue_dk();
   } else if constexpr (AtomicDq && !T::kDqOwnKeys) {
@@ -651,11 +663,15 @@ __device__ __forceinline__ void backward_step(const backward_params<Element>& p,
       const int half = kHalves ? group : 0;
       float dq[Queries / T::kDqQueryHalves / 8][4];
       issue_dq_chunk<T, Element, Queries>(dq, base4, ds_buf, chunk, half, 0, T::kWarpgroups);
-      if (active) {
+      if (behind && active) {
+        issue_out(acc_dv, pa, sdo);
+        issue_dk();
+        wait<2>();  // dQ (dV and dK may still run)
+      } else if (!kByRole && active) {
         issue_dk();
         wait<1>();  // dV and dQ (dK may still run)
       } else {
-        wait<0>();
+        wait<0>();  // by role: dV and dK, issued before the barrier, and dQ
       }
       store_dq_chunk<T, Queries>(sm, dq, chunk, half, 0);
       if (group == T::kReducer) {
