@@ -6,7 +6,9 @@
 # left, each stopped by `timeout` before the budget ends so that the logs come back.
 #   bash bench/ab_with_tests.sh OUTDIR VARIANTS FILTER
 # VARIANTS and FILTER as bench/ab_on_gpu.sh's B and filter (A = this tree, e.g. with the change
-# applied; a variant `git diff -R` of it is the base). Environment:
+# applied; a variant is the change's reverse patch, written here: on the device `git diff` is
+# taken against the session's first checkout, not this tree's HEAD, bench/NOTES.md forty-first
+# 4). Environment:
 #   VARATTN_AB_HEAD_DIMS    head dims of A's and the variants' varattn_bench (default 64;72;80)
 #   VARATTN_TEST_HEAD_DIMS  head dims of the test binary (default: the same)
 #   VARATTN_TESTS           doctest arguments of the test run, or "" for none
