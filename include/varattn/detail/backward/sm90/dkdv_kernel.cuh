@@ -671,7 +671,7 @@ __device__ __forceinline__ void backward_step(const backward_params<Element>& p,
         issue_dk();
         wait<1>();  // dV and dQ (dK may still run)
       } else {
-        wait<0>();  // by role: dV and dK, issued before the barrier, and dQ
+        wait<0>();  // dQ; by role also the leading warpgroup's dV and dK (before the barrier)
       }
       store_dq_chunk<T, Queries>(sm, dq, chunk, half, 0);
       if (group == T::kReducer) {
