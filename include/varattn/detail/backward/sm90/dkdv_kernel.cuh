@@ -450,13 +450,14 @@ __device__ __forceinline__ void backward_step(const backward_params<Element>& p,
   // dK += dS^T Q. With AtomicDq after the dQ products: the dQ stores then run while it computes.
   const auto issue_dk = [&] { issue_out(acc_dk, da, sq); };
   // The order by role where dV follows dS^T and the reducer adds dQ (80 queries: head dim
-  // 128): the reducer runs behind (its reductions after the staging barrier), so its dS^T is
-  // the last before the dS barrier, and a dV issued there ran ahead of both warpgroups' dQ
-  // in the tensor pipe (320 cycles on the path to the staging and the reductions). It issues
-  // dV with dK after its dQ; the other warpgroup, which waits at the dS barrier, issues dV and
-  // dK before it (neither reads the other's dS), so after the barrier only dQ precedes the
-  // reducer's dV and dK, which run under the staging and the reductions.
-  constexpr bool kByRole = AtomicDq && !T::kDqOwnKeys && !T::kEarlyDv && !T::kDsInMaskPaths;
+  // 128; 128 queries: head dim 64, dV after the mask paths' join): the reducer runs behind
+  // (its reductions after the staging barrier), so its dS^T is the last before the dS
+  // barrier, and a dV issued there ran ahead of both warpgroups' dQ in the tensor pipe (320
+  // cycles at head dim 128, 256 at 64, on the path to the staging and the reductions). It
+  // issues dV with dK after its dQ; the other warpgroup, which waits at the dS barrier,
+  // issues dV and dK before it (neither reads the other's dS), so after the barrier only dQ
+  // precedes the reducer's dV and dK, which run under the staging and the reductions.
+  constexpr bool kByRole = AtomicDq && !T::kDqOwnKeys && !T::kEarlyDv;
   const bool behind = kByRole && group == T::kReducer;
   if (active) {
     float s[kScoreTiles][4];
@@ -582,7 +583,9 @@ __device__ __forceinline__ void backward_step(const backward_params<Element>& p,
           store_ds(kc);
         }
       });
-      issue_out(acc_dv, pa, sdo);  // after the join: dS^T reads pa (FA4's place too)
+      // After the join: dS^T reads pa (FA4's place too). By role, as below.
+      if (!behind) issue_out(acc_dv, pa, sdo);
+      if (kByRole && !behind) issue_dk();
     } else {
       with_mask_test(partial, [&](auto masked) {
         probabilities(masked, tile0{}, tile_end{}, std::true_type{});
