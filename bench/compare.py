@@ -102,6 +102,7 @@ import re
 import statistics
 import subprocess
 import sys
+import threading
 import time
 import traceback
 import warnings
@@ -499,11 +500,60 @@ def sm_clock_mhz(torch):
         return None
 
 
+class GpuSampler:
+    """NVML's SM clock (MHz), board power (W, in NVML's own averaging) and clock-event reasons
+    every period_s, read by one thread for the whole run; a timing takes the samples inside its
+    own window (the settle and the reps). One read after the reps, as before, gave 1,770 and
+    1,875 MHz for the same kernels (s42): under the 700 W cap the clock moves within a loop, so
+    a method's clock and power are medians over its load. 50 ms: ~15 samples a quick timing,
+    and the thread takes the GIL from a host-bound loop rarely. No samples without pynvml."""
+
+    def __init__(self, torch, period_s=0.05):
+        self.samples = []  # (perf_counter, mhz, watts, reasons mask)
+        self.stop = threading.Event()
+        try:
+            import pynvml
+            pynvml.nvmlInit()
+            try:
+                index = torch.cuda._get_nvml_device_index(torch.cuda.current_device())
+            except Exception:
+                index = 0
+            handle = pynvml.nvmlDeviceGetHandleByIndex(index)
+            reasons = getattr(pynvml, "nvmlDeviceGetCurrentClocksEventReasons", None) or \
+                pynvml.nvmlDeviceGetCurrentClocksThrottleReasons
+            self.read = lambda: (pynvml.nvmlDeviceGetClockInfo(handle, pynvml.NVML_CLOCK_SM),
+                                 pynvml.nvmlDeviceGetPowerUsage(handle) / 1000.0,
+                                 int(reasons(handle)))
+            self.read()
+        except Exception:
+            return
+        threading.Thread(target=self._run, args=(period_s,), daemon=True).start()
+
+    def _run(self, period_s):
+        while not self.stop.wait(period_s):
+            try:
+                self.samples.append((time.perf_counter(),) + self.read())
+            except Exception:
+                return
+
+    def window(self, t0, t1):
+        """{sm_mhz, watts, power_capped (share of samples), samples} over [t0, t1], or {}."""
+        inside = [s for s in list(self.samples) if t0 <= s[0] <= t1]
+        if not inside:
+            return {}
+        return {"sm_mhz": int(statistics.median(s[1] for s in inside)),
+                "watts": round(statistics.median(s[2] for s in inside)),
+                # NVML's clocks-event bit 0x4: the software power cap holds the clock down
+                "power_capped": round(sum(1 for s in inside if s[3] & 0x4) / len(inside), 2),
+                "samples": len(inside)}
+
+
 class Device:
     def __init__(self, torch, name, dtype_name, quick, settle_s=SETTLE_S):
         self.torch = torch
         self.settle_s = settle_s
         self.last_sm_mhz = None
+        self.last_load = {}  # GpuSampler.window of the last timing
         self.name = name
         self.cuda = name == "cuda"
         self.dtype_name = dtype_name
@@ -516,6 +566,7 @@ class Device:
             props = torch.cuda.get_device_properties(0)
             self.device_name = props.name
             self.l2_bytes = int(getattr(props, "L2_cache_size", 50 << 20) or (50 << 20))
+            self.sampler = GpuSampler(torch)
         else:
             self.device_name = "cpu"
             self.l2_bytes = 32 << 20
@@ -527,7 +578,9 @@ class Device:
     def time_ms(self, fn, nsets, warmup=None, max_reps=None, budget_s=None, settle_s=None):
         """Median ms of fn(i): warm-up, settle_s seconds of back-to-back calls (SETTLE_S), then
         reps each bracketed by its own pair of events, all enqueued before one final sync (so
-        the measurement adds no idle gaps). self.last_sm_mhz: the SM clock after the reps."""
+        the measurement adds no idle gaps). self.last_load: the clock, power and power-cap
+        share NVML sampled over the settle and the reps (GpuSampler); self.last_sm_mhz: their
+        median clock, or one read after the reps where there were no samples."""
         torch = self.torch
         warmup = self.warmup if warmup is None else warmup
         max_reps = self.max_reps if max_reps is None else max_reps
@@ -540,6 +593,7 @@ class Device:
         fn(0)
         self.sync()
         estimate = max(time.perf_counter() - t0, 1e-6)
+        t_load = time.perf_counter()
         if self.cuda and settle_s > 0:
             chunk = max(1, int(0.02 / estimate))  # ~20 ms enqueued between syncs
             end, n = time.perf_counter() + settle_s, 0
@@ -564,7 +618,8 @@ class Device:
             ends[r].record()
         torch.cuda.synchronize()
         samples = [s.elapsed_time(e) for s, e in zip(starts, ends)]
-        self.last_sm_mhz = sm_clock_mhz(torch)
+        self.last_load = self.sampler.window(t_load, time.perf_counter())
+        self.last_sm_mhz = self.last_load.get("sm_mhz") or sm_clock_mhz(torch)
         return statistics.median(samples), samples
 
     def count_syncs(self, fn):
@@ -1130,7 +1185,8 @@ def measure_graph(dev, run, nsets, syncs, checked, inputs=None):
     try:
         graphs, outs = capture_graphs(dev, run, nsets, inputs)
         ms, samples = dev.time_ms(lambda i: graphs[i % len(graphs)].replay(), len(graphs))
-        found = {"ms": ms, "reps": len(samples), "ms_min": min(samples), "sm_mhz": dev.last_sm_mhz}
+        found = {"ms": ms, "reps": len(samples), "ms_min": min(samples), "sm_mhz": dev.last_sm_mhz,
+                 "load": dev.last_load}
         graphs[0].replay()  # set 0's inputs, whose rows the reference holds
         torch.cuda.synchronize()
         found.update(checked(outs[0]))
@@ -1433,8 +1489,11 @@ def _capture_graphs(torch, run, nsets):
 
 
 def mhz(entry):
-    """' at N MHz' (the SM clock after a timing), or '' where it was not read."""
-    return f" at {entry['sm_mhz']} MHz" if entry.get("sm_mhz") else ""
+    """' at N MHz, P W' (median clock and power over a timing's load), ' at N MHz' (one read
+    after it), or '' where neither was read."""
+    watts = (entry.get("load") or {}).get("watts")
+    power = f", {watts} W" if watts else ""
+    return f" at {entry['sm_mhz']} MHz{power}" if entry.get("sm_mhz") else ""
 
 
 def time_methods(dev, p, w, skip, modules, log, build, flops_, bytes_, graph, deadline,
@@ -1479,6 +1538,7 @@ def time_methods(dev, p, w, skip, modules, log, build, flops_, bytes_, graph, de
             del out
             ms, samples = dev.time_ms(run, len(p.sets))
             entry.update(ms=ms, reps=len(samples), ms_min=min(samples), sm_mhz=dev.last_sm_mhz,
+                         load=dev.last_load,
                          tflops=flops_ / (ms * 1e-3) / 1e12,
                          gbps=bytes_ / (ms * 1e-3) / 1e9)
             entry["syncs"] = dev.count_syncs(run)
