@@ -447,7 +447,9 @@ __device__ __forceinline__ void backward_step(const backward_params<Element>& p,
     }
     commit();
   };
-  // dK += dS^T Q. With AtomicDq after the dQ products: the dQ stores then run while it computes.
+  // dV += P^T dO; dK += dS^T Q. With AtomicDq after the dQ products: the dQ stores then run
+  // while dK computes.
+  const auto issue_dv = [&] { issue_out(acc_dv, pa, sdo); };
   const auto issue_dk = [&] { issue_out(acc_dk, da, sq); };
   // The order by role where dV follows dS^T and the reducer adds dQ (80 queries: head dim
   // 128; 128 queries: head dim 64, dV after the mask paths' join): the reducer runs behind
@@ -459,6 +461,12 @@ __device__ __forceinline__ void backward_step(const backward_params<Element>& p,
   // precedes the reducer's dV and dK, which run under the staging and the reductions.
   constexpr bool kByRole = AtomicDq && !T::kDqOwnKeys && !T::kEarlyDv;
   const bool behind = kByRole && group == T::kReducer;
+  // Before the dS barrier: dV, and by role dK too, of every warpgroup but the one behind.
+  const auto issue_leading = [&] {
+    if (behind) return;
+    issue_dv();
+    if (kByRole) issue_dk();
+  };
   if (active) {
     float s[kScoreTiles][4];
     float dp[kScoreTiles][4];
@@ -583,9 +591,7 @@ __device__ __forceinline__ void backward_step(const backward_params<Element>& p,
           store_ds(kc);
         }
       });
-      // After the join: dS^T reads pa (FA4's place too). By role, as below.
-      if (!behind) issue_out(acc_dv, pa, sdo);
-      if (kByRole && !behind) issue_dk();
+      issue_leading();  // after the join: dS^T reads pa (FA4's place too)
     } else {
       with_mask_test(partial, [&](auto masked) {
         probabilities(masked, tile0{}, tile_end{}, std::true_type{});
@@ -594,7 +600,7 @@ __device__ __forceinline__ void backward_step(const backward_params<Element>& p,
       // its packing and its shared-memory copy below run while it computes. (The copy
       // precedes dK's wgmma: the A registers of a wgmma in flight may not even be read, PTX
       // ISA.)
-      if constexpr (T::kEarlyDv) issue_out(acc_dv, pa, sdo);
+      if constexpr (T::kEarlyDv) issue_dv();
       if constexpr (!Modifier::kSoftcap) {
         wait<T::kEarlyDv ? 1 : 0>();  // dP^T (with kEarlyDv, dV may still run)
         fence_registers(dp);
@@ -610,10 +616,7 @@ __device__ __forceinline__ void backward_step(const backward_params<Element>& p,
       // (dkdv_schedule_vs_fa4_s35.md); now it runs up to the barrier.
 #pragma unroll
       for (int kc = 0; kc < Queries / 16; ++kc) store_ds(kc);
-      if constexpr (!T::kEarlyDv) {
-        if (!behind) issue_out(acc_dv, pa, sdo);
-        if (kByRole && !behind) issue_dk();
-      }
+      if constexpr (!T::kEarlyDv) issue_leading();
     }
     if constexpr (!AtomicDq) issue_dk();
   } else if constexpr (AtomicDq && !T::kDqOwnKeys) {
@@ -667,7 +670,7 @@ __device__ __forceinline__ void backward_step(const backward_params<Element>& p,
       float dq[Queries / T::kDqQueryHalves / 8][4];
       issue_dq_chunk<T, Element, Queries>(dq, base4, ds_buf, chunk, half, 0, T::kWarpgroups);
       if (behind && active) {
-        issue_out(acc_dv, pa, sdo);
+        issue_dv();
         issue_dk();
         wait<2>();  // dQ (dV and dK may still run)
       } else if (!kByRole && active) {
