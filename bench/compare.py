@@ -510,7 +510,6 @@ class GpuSampler:
 
     def __init__(self, torch, period_s=0.05):
         self.samples = []  # (perf_counter, mhz, watts, reasons mask)
-        self.stop = threading.Event()
         try:
             import pynvml
             pynvml.nvmlInit()
@@ -529,8 +528,9 @@ class GpuSampler:
             return
         threading.Thread(target=self._run, args=(period_s,), daemon=True).start()
 
-    def _run(self, period_s):
-        while not self.stop.wait(period_s):
+    def _run(self, period_s):  # a daemon thread: it ends with the process
+        while True:
+            time.sleep(period_s)
             try:
                 self.samples.append((time.perf_counter(),) + self.read())
             except Exception:
