@@ -16,6 +16,8 @@
 #   VARATTN_SANITIZE_TESTS  test cases for racecheck and memcheck, or "" (default
 #                           'every kernel family*')
 #   VARATTN_SANITIZE_S      seconds each sanitizer may take at most (default 35)
+#   VARATTN_SANITIZE_TOOLS  compute-sanitizer tools, in order (default "racecheck memcheck";
+#                           add synccheck where a change moves barriers)
 #   VARATTN_CALL_BUDGET_S   seconds from the start to the last log (default 560)
 # OUTDIR gets ab.txt, tests.log, racecheck.log, memcheck.log and logs.tgz (the builds' logs):
 # five files, within what a device call brings back.
@@ -55,7 +57,8 @@ cp "$work/ab/ab.txt" "$out/ab.txt" 2>/dev/null
 binary=$tbuild/tests/varattn_gpu_tests
 # Only this call's binary: an interrupted build leaves an older one behind.
 grep -q "^test build exit 0$" "$work/t_build.log" || binary=
-sanitize_s=$([[ -n $sanitize ]] && echo $((2 * sanitize_each)) || echo 0)
+tools=(${VARATTN_SANITIZE_TOOLS:-racecheck memcheck})
+sanitize_s=$([[ -n $sanitize ]] && echo $((${#tools[@]} * sanitize_each)) || echo 0)
 if [[ -n $tests && -n $binary ]] && (($(left) - sanitize_s > 10)); then
   # Word-split on purpose (the arguments are doctest options), without globbing.
   set -f
@@ -65,7 +68,7 @@ if [[ -n $tests && -n $binary ]] && (($(left) - sanitize_s > 10)); then
   set +f
   note "tests: exit $status ($(grep -h 'test cases' "$out/tests.log"))"
 fi
-for tool in racecheck memcheck; do
+for tool in "${tools[@]}"; do
   if [[ -z $sanitize || -z $binary ]] || (($(left) <= 10)); then break; fi
   timeout $(($(left) > sanitize_each + 5 ? sanitize_each : $(left) - 5)) compute-sanitizer --tool $tool --error-exitcode 9 \
     "$binary" -tc="$sanitize" >"$out/$tool.log" 2>&1

@@ -143,9 +143,9 @@ struct step_order {
 
 //! The producer's copies of query step `item` (in step_order's order, the consumers') into
 //! buffer `buf`: Q and dO by the copy engine from the producer's first thread, their bytes
-//! announced on `full` (rows past the segment arrive as zeros); lse and D by cp.async, one
-//! value a thread (zero there: those rows' Q = dO = 0 make their dV, dK and dQ terms 0,
-//! whatever P they get).
+//! announced on `full` (rows past the segment arrive as zeros); lse and D by cp.async from
+//! the T::kProducerCopyThreads copy threads (zero there: those rows' Q = dO = 0 make their dV,
+//! dK and dQ terms 0, whatever P they get).
 template <class T, class Element>
 __device__ __forceinline__ void load_step(const backward_params<Element>& p, const kv_tile& t,
                                           const backward_smem<T>& sm,
@@ -162,13 +162,31 @@ __device__ __forceinline__ void load_step(const backward_params<Element>& p, con
     T::query_tile::load_boxes(p.q_map, sm.q(buf), full, q_row, valid, head);
     T::query_tile::load_boxes(p.d_o_map, sm.d_o(buf), full, q_row, valid, head);
   }
-  // lse then D of each row: one or two values a thread (160 of them at 80 queries a step).
-  for (int i = thread; i < 2 * T::kQueries; i += T::kProducerThreads) {
-    const int row = i % T::kQueries;
-    const bool ok = row < valid;
-    const float* src = i < T::kQueries ? p.lse + int64_t{head} * p.lse_head_stride + q_row + row
-                                       : p.delta + int64_t{head} * p.rows_q + q_row + row;
-    sm80::cp_async_4(&rows[buf][i], ok ? src : p.delta, ok);
+  if constexpr (T::kProducerCopyThreads < T::kProducerThreads) {
+    // One warp: rows lane + 32 j of both arrays, from their bases at the step's first row
+    // (one 64-bit product each a step). A row past the segment reads nothing (zero-filled)
+    // and takes row 0's address, which lies in it, not p.delta's (a 64-bit select a copy).
+    static_assert(T::kQueries % T::kProducerCopyThreads == 0, "whole rows a lane");
+    const float* const lse = p.lse + int64_t{head} * p.lse_head_stride + q_row;
+    const float* const delta = p.delta + int64_t{head} * p.rows_q + q_row;
+#pragma unroll
+    for (int j = 0; j < T::kQueries / T::kProducerCopyThreads; ++j) {
+      const int row = thread + j * T::kProducerCopyThreads;
+      const bool ok = row < valid;
+      const int at = ok ? row : 0;
+      sm80::cp_async_4(&rows[buf][row], lse + at, ok);
+      sm80::cp_async_4(&rows[buf][T::kQueries + row], delta + at, ok);
+    }
+  } else {
+    // lse then D of each row: one or two values a thread (160 of them at 80 queries a step).
+    for (int i = thread; i < 2 * T::kQueries; i += T::kProducerThreads) {
+      const int row = i % T::kQueries;
+      const bool ok = row < valid;
+      const float* src = i < T::kQueries
+                             ? p.lse + int64_t{head} * p.lse_head_stride + q_row + row
+                             : p.delta + int64_t{head} * p.rows_q + q_row + row;
+      sm80::cp_async_4(&rows[buf][i], ok ? src : p.delta, ok);
+    }
   }
   sm80::cp_async_commit();
 }
@@ -707,7 +725,7 @@ __device__ __forceinline__ void backward_step(const backward_params<Element>& p,
 }
 
 //! The ring's handshake: full[b] once the producer's copies of a step into buffer b have
-//! landed (its 128 threads arrive once their lse and D copies have, and the copy engine
+//! landed (its copy threads arrive once their lse and D copies have, and the copy engine
 //! completes the tiles' announced bytes), empty[b] once both consumer warpgroups are done
 //! with the step that used it (their 256 threads arrive).
 struct step_barriers {
@@ -715,10 +733,10 @@ struct step_barriers {
   uint64_t empty[2];
 };
 
-//! The producer warpgroup: K and V once with step 0's tiles, then each step's Q, dO, lse and D
-//! into buffer item % 2 once the consumers have released it. A step is signalled as soon as
-//! its lse and D have landed, before the producer waits to refill the other buffer, so the
-//! signal never waits on the consumers.
+//! The producer's copy threads: K and V once with step 0's tiles, then each step's Q, dO, lse
+//! and D into buffer item % 2 once the consumers have released it. A step is signalled as
+//! soon as its lse and D have landed, before the producer waits to refill the other buffer, so
+//! the signal never waits on the consumers.
 template <class T, int TailQueries, class Element>
 __device__ __forceinline__ void produce_steps(const backward_params<Element>& p,
                                               const kv_tile& t, const backward_smem<T>& sm,
@@ -740,11 +758,19 @@ __device__ __forceinline__ void produce_steps(const backward_params<Element>& p,
   load_step<T>(p, t, sm, rows, &bar.full[0], order, 0, 0);
   for (int32_t item = 1; item <= items; ++item) {
     sm80::cp_async_wait<0>();
-    // This thread's lse copy of the step (load_step's row i < kQueries) into the exp2's base;
-    // the arrive releases it to the consumers with the copies.
-    static_assert(T::kQueries <= T::kProducerThreads, "one lse a producer thread");
+    // This thread's lse copies of the step (load_step's rows) into the exp2's base; the arrive
+    // releases them to the consumers with the copies.
     const unsigned i = threadIdx.x - T::kConsumerThreads;
-    if (i < T::kQueries) rows[(item - 1) % 2][i] = log2_lse(rows[(item - 1) % 2][i]);
+    if constexpr (T::kProducerCopyThreads < T::kProducerThreads) {
+#pragma unroll
+      for (int j = 0; j < T::kQueries / T::kProducerCopyThreads; ++j) {
+        float& lse = rows[(item - 1) % 2][i + j * T::kProducerCopyThreads];
+        lse = log2_lse(lse);
+      }
+    } else {
+      static_assert(T::kQueries <= T::kProducerThreads, "one lse a producer thread");
+      if (i < T::kQueries) rows[(item - 1) % 2][i] = log2_lse(rows[(item - 1) % 2][i]);
+    }
     mbarrier_arrive(&bar.full[(item - 1) % 2]);
     if (item == items) break;
     const int buf = item % 2;
@@ -786,7 +812,7 @@ __device__ __forceinline__ void run_roles(const backward_params<Element>& p,
   const int32_t items = t.items(p.split_heads);
   if (threadIdx.x == 0) {
     for (int i = 0; i < 2; ++i) {
-      mbarrier_init(&bar.full[i], T::kProducerThreads);
+      mbarrier_init(&bar.full[i], T::kProducerCopyThreads);
       mbarrier_init(&bar.empty[i], T::kConsumerThreads);
     }
     mbarrier_init_fence();
@@ -794,7 +820,9 @@ __device__ __forceinline__ void run_roles(const backward_params<Element>& p,
   __syncthreads();  // the last CTA-wide barrier: the roles part here
 
   if (group == T::kWarpgroups) {
-    set_max_registers<false, T::kProducerRegisters>();
+    set_max_registers<false, T::kProducerRegisters>();  // all four warps (.aligned)
+    // Warps past the copy threads have no work: they leave (no CTA barrier follows).
+    if (warp * 32 >= T::kProducerCopyThreads) return;
     produce_steps<T, TailQueries>(p, t, sm, rows, bar, static_cast<int32_t>(k_row), items);
     return;
   }

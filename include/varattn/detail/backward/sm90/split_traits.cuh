@@ -34,6 +34,7 @@ struct hopper_split_backward_traits {
   static constexpr int kThreads = kConsumerThreads + kProducerThreads;
   static constexpr int kProducerRegisters = 24;
   static constexpr int kConsumerRegisters = 240;
+  static constexpr int kProducerCopyThreads = kProducerThreads;  //!< traits.cuh's
   using key_tile = swizzled_tile<kKeys, HeadDim>;      //!< K or V, loaded once
   using query_tile = swizzled_tile<kQueries, HeadDim>;  //!< Q or dO of a step, two buffers
   //! P or dS of a step, [kQueries queries][64 keys] (one 64-column block, 128-byte swizzled),

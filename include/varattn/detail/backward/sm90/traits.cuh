@@ -45,6 +45,14 @@ struct hopper_backward_traits {
   static constexpr int kThreads = kConsumerThreads + kProducerThreads;
   static constexpr int kProducerRegisters = 24;
   static constexpr int kConsumerRegisters = 240;
+  //! The producer threads that copy a step's lse and D and arrive on its `full` barrier (the
+  //! rest of the producer warpgroup leaves after the register hand-over). One warp at 128
+  //! queries (head dim 64): four warps each woke ~24 times a wait on `empty` (5 instructions a
+  //! wake) and split the 256 copies with 64-bit addresses a copy, ~1,060 producer
+  //! instructions a CTA-step against ~5,500 of the consumers' (ncu, vit-l14-d64, s42); one
+  //! warp takes both arrays' bases once a step. Elsewhere all four (s36: fewer producer
+  //! instructions at head dim 128, 10 a step, cost 1-3%).
+  static constexpr int kProducerCopyThreads = kQueries == 128 ? 32 : kProducerThreads;
   //! The consumer warpgroup whose first thread issues every tensor reduction of dQ (except at
   //! head dims 32-56, where each warpgroup's first thread issues its own: kDqOwnKeys).
   static constexpr int kReducer = 1;
