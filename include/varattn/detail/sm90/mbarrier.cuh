@@ -36,6 +36,15 @@ __device__ __forceinline__ void mbarrier_arrive(uint64_t* barrier) {
                : "memory");
 }
 
+//! mbarrier_arrive on a barrier's shared address (shared_address()), for a loop that keeps
+//! it in a register: from the pointer, ptxas re-derived a static barrier's address (S2UR of
+//! the CTA id, ULEA) at every use.
+__device__ __forceinline__ void mbarrier_arrive(uint32_t barrier) {
+  asm volatile("{\n.reg .b64 state;\nmbarrier.arrive.shared::cta.b64 state, [%0];\n}\n" ::"r"(
+                   barrier)
+               : "memory");
+}
+
 //! mbarrier_arrive by the threads where `arrive` holds, the address computed by all: under an
 //! `if (arrive)` ptxas computed a uniform address per thread, in vector registers (the
 //! forward's stage releases, s36 SASS).
@@ -72,6 +81,17 @@ __device__ __forceinline__ void mbarrier_wait(uint64_t* barrier, uint32_t parity
       "wait_%=:\n"
       "mbarrier.try_wait.parity.shared::cta.b64 done, [%0], %1;\n"
       "@!done bra wait_%=;\n}\n" ::"r"(shared_address(barrier)),
+      "r"(parity)
+      : "memory");
+}
+
+//! mbarrier_wait on a barrier's shared address (as mbarrier_arrive(uint32_t)).
+__device__ __forceinline__ void mbarrier_wait(uint32_t barrier, uint32_t parity) {
+  asm volatile(
+      "{\n.reg .pred done;\n"
+      "wait_%=:\n"
+      "mbarrier.try_wait.parity.shared::cta.b64 done, [%0], %1;\n"
+      "@!done bra wait_%=;\n}\n" ::"r"(barrier),
       "r"(parity)
       : "memory");
 }

@@ -141,6 +141,20 @@ struct step_order {
   }
 };
 
+//! At 128 queries a step (head dim 64) the consumers' steps take what is the same in every
+//! step from step_consts, found once a CTA: NVVM left that address math in the step loop
+//! and ptxas re-derived it there every step (~30 instructions a warp-step, SASS). Other head
+//! dims: as before (their SASS unchanged).
+template <class T>
+constexpr bool kHoistedStep = T::kQueries == 128;
+
+//! A consumer thread's per-step constants (kHoistedStep): the ring barriers' shared address
+//! and the byte offsets of its dQ staging stores from the first box (store_dq_chunk).
+struct step_consts {
+  uint32_t bar;           //!< shared_address of step_barriers (full[0]; empty[0] 16 bytes on)
+  uint32_t dq_offset[4];  //!< element e of n8 tile 0 at query block 0 (dq_offsets)
+};
+
 //! The producer's copies of query step `item` (in step_order's order, the consumers') into
 //! buffer `buf`: Q and dO by the copy engine from the producer's first thread, their bytes
 //! announced on `full` (rows past the segment arrive as zeros); lse and D by cp.async from
@@ -248,8 +262,26 @@ __device__ __forceinline__ void issue_dq_chunk(float (&dq)[Queries / T::kDqQuery
 template <class T, int Queries>
 __device__ __forceinline__ void store_dq_chunk(const backward_smem<T>& sm,
                                                float (&dq)[Queries / T::kDqQueryHalves / 8][4],
-                                               int chunk, int half, int box0) {
+                                               int chunk, int half, int box0,
+                                               const step_consts& k) {
   constexpr int kPartQueries = Queries / T::kDqQueryHalves;
+  if constexpr (kHoistedStep<T>) {
+    // The bytes below, the thread's part from k.dq_offset (dq_offsets): the query block's
+    // rows a uniform add, tile n's an immediate.
+    static_assert(T::kDqChunks == 1, "chunk 0, both boxes");
+    (void)chunk;
+    fence_registers(dq);
+    unsigned char* base = sm.dq_box(box0) + half * kPartQueries * 128;
+#pragma unroll
+    for (int n = 0; n < kPartQueries / 8; ++n) {
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        *reinterpret_cast<float*>(base + k.dq_offset[e] + n * 8 * 128) = dq[n][e];
+      }
+    }
+    fence_proxy_async();  // the stores, for the copy engine
+    return;
+  }
   const int warp = static_cast<int>(threadIdx.x / 32) % 4;
   const int lane = static_cast<int>(threadIdx.x % 32);
   fence_registers(dq);
@@ -278,6 +310,22 @@ __device__ __forceinline__ void store_dq_chunk(const backward_smem<T>& sm,
     }
   }
   fence_proxy_async();  // the stores, for the copy engine
+}
+
+//! store_dq_chunk's offset of element e of a thread's tile 0 (kHoistedStep: chunk 0) from
+//! box 0 at query block 0: its box warp / 2 and the swizzled byte of its channel and query
+//! (query & 7 as there: query blocks and tiles start on multiples of 8).
+template <class T>
+__device__ __forceinline__ void dq_offsets(uint32_t (&offset)[4], int warp, int lane) {
+  const int channel = warp * 16 + lane / 4;
+  const int box = warp / 2;
+#pragma unroll
+  for (int e = 0; e < 4; ++e) {
+    const int query = (lane % 4) * 2 + e % 2;
+    const int byte = ((channel + (e / 2) * 8) % 32) * 4;
+    offset[e] = static_cast<uint32_t>(box * T::kDqBoxBytes + query * 128 +
+                                      ((byte / 16) ^ (query & 7)) * 16 + byte % 16);
+  }
 }
 
 //! A warpgroup's first thread hands a step's boxes (from box0 on) to the copy engine: one
@@ -418,13 +466,15 @@ __device__ __forceinline__ void backward_step(const backward_params<Element>& p,
                                               const float (&rows)[2 * T::kQueries], int group,
                                               const step_place& at, int buf,
                                               float (&dv)[T::kOutTiles][4],
-                                              float (&dk)[T::kOutTiles][4]) {
+                                              float (&dk)[T::kOutTiles][4],
+                                              const step_consts& k, int warp_of, int lane_of) {
   static_assert(Queries == T::kQueries || Queries == T::kTailQueries, "a step or a tail step");
   constexpr int kScoreTiles = Queries / 8;  // n8 tiles of S^T a warpgroup
   constexpr wgmma_shape<Element, Queries> score_shape{};
   constexpr wgmma_shape<Element, T::kOutTiles * 8> out_shape{};
-  const int warp = static_cast<int>(threadIdx.x / 32) % 4;
-  const int lane = static_cast<int>(threadIdx.x % 32);
+  // kHoistedStep: the consumer's (run_roles'), not re-derived from threadIdx every step.
+  const int warp = kHoistedStep<T> ? warp_of : static_cast<int>(threadIdx.x / 32) % 4;
+  const int lane = kHoistedStep<T> ? lane_of : static_cast<int>(threadIdx.x % 32);
   const int32_t query0 = at.query0;
   const int32_t group_key0 = t.key0 + group * 64;  // the warpgroup's first key in the segment
   // No query of the step sees a key of the warpgroup (causal or window edges, keys past the
@@ -672,7 +722,7 @@ __device__ __forceinline__ void backward_step(const backward_params<Element>& p,
         issue_dq_chunk<T, Element, Queries>(dq, base4, ds_buf, 0, 0, group, 1);
         issue_dk();
         wait<1>();  // dV and dQ (dK may still run)
-        store_dq_chunk<T, Queries>(sm, dq, 0, 0, box0);
+        store_dq_chunk<T, Queries>(sm, dq, 0, 0, box0, k);
         warpgroup_sync();                                  // its boxes are staged
         reduce_dq<T>(p, sm, box0, q_row, valid, head);
       }
@@ -697,7 +747,7 @@ __device__ __forceinline__ void backward_step(const backward_params<Element>& p,
       } else {
         wait<0>();  // dQ; by role also the leading warpgroup's dV and dK (before the barrier)
       }
-      store_dq_chunk<T, Queries>(sm, dq, chunk, half, 0);
+      store_dq_chunk<T, Queries>(sm, dq, chunk, half, 0, k);
       if (group == T::kReducer) {
         named_barrier_sync(1 + T::kWarpgroups, T::kConsumerThreads);  // every chunk is staged
         reduce_dq<T>(p, sm, 0, q_row, valid, head);
@@ -914,14 +964,36 @@ __global__ void __launch_bounds__(hopper_backward_traits<Element, HeadDim>::kThr
     const step_order order = step_order::make<T, kTailQueries>(t, items);
     int32_t step = t.step_first, head = t.q_head0;
     const full_queries full = full_steps<T>(t, group);
+    step_consts k{};
+    if constexpr (kHoistedStep<T>) {
+      // Through a shuffle: a static barrier's address ptxas re-derived (S2UR of the CTA id,
+      // ULEA) at every step's top; a shuffle's result it keeps.
+      k.bar = __shfl_sync(0xffffffffu, shared_address(&bar), 0);
+      dq_offsets<T>(k.dq_offset, warp, lane);
+    }
+    // The ring's barriers of buffer `buf` (kHoistedStep: from k.bar).
+    const auto wait_full = [&](int buf, uint32_t parity) {
+      if constexpr (kHoistedStep<T>) {
+        mbarrier_wait(k.bar + 8 * buf, parity);
+      } else {
+        mbarrier_wait(&bar.full[buf], parity);
+      }
+    };
+    const auto arrive_empty = [&](int buf) {
+      if constexpr (kHoistedStep<T>) {
+        mbarrier_arrive(k.bar + 16 + 8 * buf);
+      } else {
+        mbarrier_arrive(&bar.empty[buf]);
+      }
+    };
     int32_t item = 0;
     for (; item < order.main_items; ++item) {
       const int buf = item % 2;
       const step_place at = place_step<T>(t, step, head, group, full);
-      mbarrier_wait(&bar.full[buf], (item / 2) & 1);  // the step's tiles (and K, V) are in
+      wait_full(buf, (item / 2) & 1);  // the step's tiles (and K, V) are in
       backward_step<T, Modifier, AtomicDq, T::kQueries>(p, t, sm, rows[buf], group, at, buf, dv,
-                                                        dk);
-      mbarrier_arrive(&bar.empty[buf]);  // backward_step's last wait: its reads are done
+                                                        dk, k, warp, lane);
+      arrive_empty(buf);  // backward_step's last wait: its reads are done
       if (++step == order.main_end) step = t.step_first, ++head;
     }
     if constexpr (kTailQueries < T::kQueries) {
@@ -930,10 +1002,10 @@ __global__ void __launch_bounds__(hopper_backward_traits<Element, HeadDim>::kThr
       for (head = t.q_head0; item < items; ++item, ++head) {
         const int buf = item % 2;
         const step_place at = place_step<T>(t, order.main_end, head, group, full);
-        mbarrier_wait(&bar.full[buf], (item / 2) & 1);
+        wait_full(buf, (item / 2) & 1);
         backward_step<T, Modifier, AtomicDq, kTailQueries>(p, t, sm, rows[buf], group, at, buf, dv,
-                                                    dk);
-        mbarrier_arrive(&bar.empty[buf]);
+                                                    dk, k, warp, lane);
+        arrive_empty(buf);
       }
     }
 
