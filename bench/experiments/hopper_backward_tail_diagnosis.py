@@ -52,8 +52,25 @@ TAIL_TAIL_U = {"H": 12, "S": 12, "Pr": 12, "Pg": 0}
 # whatever the keys; a 1-row tail step 8 (rows past the segment clipped).
 RED_MAIN, RED_TAIL = 1024, 8
 STALL = re.compile(r"^smsp__average_warps_issue_stalled_(\w+)_per_issue_active\.ratio$")
-SCALE = {"nsecond": 1e-3, "usecond": 1.0, "msecond": 1e3, "second": 1e6,  # to us
-         "byte": 1.0, "Kbyte": 1e3, "Mbyte": 1e6, "Gbyte": 1e9}
+# Units to scale: time to us, prefixed counts and bytes to plain ones. ncu 2025 writes short
+# units ("ns", "us", "ms", "B", "KB"; s43's pages: "ms", "%", "inst"), older ones long
+# ("nsecond", "Kbyte"); --print-units base should leave no prefix, but both spellings are here.
+TIME = {"ns": 1e-3, "nsecond": 1e-3, "us": 1.0, "usecond": 1.0, "ms": 1e3, "msecond": 1e3,
+        "s": 1e6, "second": 1e6}
+PREFIX = {"K": 1e3, "M": 1e6, "G": 1e9, "T": 1e12}
+COUNTS = ("B", "byte", "sector", "inst", "cycle", "warp", "request", "wavefront", "thread")
+
+
+def unit_scale(unit):
+    u = unit.strip()
+    if u in TIME:
+        return TIME[u]
+    if len(u) > 1 and u[0] in PREFIX and u[1:] in COUNTS:
+        return PREFIX[u[0]]
+    return 1.0
+# Raw-page columns left out of table (1): device attributes and the like, hundreds of rows.
+NOISE = ("device__", "derived__", "c2clink__", "nvlrx__", "nvltx__", "nvlink__", "numa__",
+         "pmsampling", "profiler__", "smsp__pcsamp_", "dmma", "launch__func", "launch__uses")
 WAITS = ("BAR.SYNC", "BAR.ARV", "WARPGROUP.DEPBAR", "SYNCS.PHASECHK", "DEPBAR", "MEMBAR")
 
 
@@ -70,7 +87,7 @@ def raw(path):
     out = {}
     for h, v, u in zip(header, data[0], units):
         x = number(v)
-        out[h] = x * SCALE.get(u.strip(), 1.0) if not math.isnan(x) else v
+        out[h] = x * unit_scale(u) if not math.isnan(x) else v
     return out
 
 
@@ -113,6 +130,28 @@ def stall_sums(m):
             if STALL.match(k) and isinstance(v, float)}
 
 
+def sass_base(kernel):
+    """The kernel's first address on its SASS page (0 if the column holds no hex)."""
+    try:
+        return min(int(r[0], 16) for r in kernel.data)
+    except ValueError:
+        return 0
+
+
+def sass_offset(row, base):
+    try:
+        return int(row[0], 16) - base
+    except ValueError:
+        return row[0]
+
+
+def sass_text(row, base):
+    """The instruction with absolute branch targets made kernel offsets (as in --page source)."""
+    return re.sub(r"0x[0-9a-f]{9,}",
+                  lambda m: f"+{int(m.group(0), 16) - base:#x}" if int(m.group(0), 16) >= base
+                  else m.group(0), row[1].strip())
+
+
 def main() -> int:
     pages = pathlib.Path(sys.argv[1] if len(sys.argv) > 1 else ".")
     runs = {}
@@ -131,7 +170,7 @@ def main() -> int:
     metrics = []
     for m in runs.values():
         for k in m:
-            if "__" in k and not STALL.match(k) and k not in metrics:
+            if "__" in k and not STALL.match(k) and not k.startswith(NOISE) and k not in metrics:
                 metrics.append(k)
     print("## (1) one dK/dV launch each (ncu --clock-control none; time in us, bytes in bytes)\n")
     print("| metric | " + " | ".join(order) + " |")
@@ -213,7 +252,7 @@ def main() -> int:
                 print(f"\n{v}: 1-key CTA = {c2 - 2 * s:.2f} us fixed + {s:.3f} us a main step "
                       f"(from s257 {c2:.2f}, vit {c8:.2f}); full CTA = {f2 - 2 * sf:.2f} + "
                       f"{sf:.3f} a step (k256 {f2:.2f}, k1024 {f8:.2f}); 1-key / full step "
-                      f"{s / sf:.2f}")
+                      f"{s / sf if sf else math.nan:.2f}")
 
     # (4) the split patch and the probes against H, row by row
     print("\n## (4) variants against H (same row)\n")
@@ -246,15 +285,20 @@ def main() -> int:
         if not (a.exists() and b.exists()):
             continue
         ka, kb = sass_stalls.Kernel(str(a)), sass_stalls.Kernel(str(b))
-        rows_b = {r[0]: r for r in kb.data}
+        # The page's addresses are where the module was loaded in that process (s42's two runs
+        # of one binary: 0x7f8f3b7bc900 and 0x7f88777bd900): rows match by offset in the kernel.
+        base_a, base_b = sass_base(ka), sass_base(kb)
+        rows_b = {sass_offset(r, base_b): r for r in kb.data}
         same = len(ka.data) == len(kb.data) and all(
-            r[0] in rows_b and rows_b[r[0]][1] == r[1] for r in ka.data)
-        print(f"\n## (5) {v} ({VARIANTS[v]}): tail-d64-s257 less -k256, address by address "
-              f"({'same SASS' if same else 'SASS DIFFERS: rows matched by address only'}); "
+            sass_offset(r, base_a) in rows_b
+            and sass_text(rows_b[sass_offset(r, base_a)], base_b) == sass_text(r, base_a)
+            for r in ka.data)
+        print(f"\n## (5) {v} ({VARIANTS[v]}): tail-d64-s257 less -k256, offset by offset "
+              f"({'same SASS' if same else 'SASS DIFFERS: rows matched by offset only'}); "
               f"samples {ka.total:,} - {kb.total:,} = {ka.total - kb.total:+,}")
         delta = []
         for r in ka.data:
-            rb = rows_b.get(r[0])
+            rb = rows_b.get(sass_offset(r, base_a))
             ds = ka.samples(r) - (kb.samples(rb) if rb else 0)
             de = ka.executed(r) - (kb.executed(rb) if rb else 0)
             reasons_d = collections.Counter()
@@ -280,7 +324,8 @@ def main() -> int:
               "top delta reasons):")
         for r, ds, de, rd, _ in sorted(delta, key=lambda x: -x[1])[:22]:
             top = " ".join(f"{k}:{x:+}" for k, x in rd.most_common(2) if x)
-            print(f"    {r[0][-6:]} {r[1].strip()[:58]:58s} {ds:+7,} {de:+11,}  {top}")
+            print(f"    {sass_offset(r, base_a):#07x} {sass_text(r, base_a)[:58]:58s} {ds:+7,} "
+                  f"{de:+11,}  {top}")
         only = [(r, ds, de) for r, ds, de, _, eb in delta if eb == 0 and ka.executed(r) > 0]
         hg = sum(ka.executed(r) for r, _, _ in only if ka.opcode(r).startswith("HGMMA"))
         print(f"  code the control never runs: {len(only)} SASS rows, "

@@ -20,7 +20,8 @@
 # the metrics below; H on vit-l14-d64 and -k1024, S on vit-l14-d64; the probes on
 # tail-d64-s257 (durations and a few counters); S on -k1024 last.
 # Files under OUTDIR: summary.txt (the log, the HGMMA count of each build's kernel, and the
-# tables of hopper_backward_tail_diagnosis.py: the reply's output tail is their end) and
+# tables of hopper_backward_tail_diagnosis.py: the reply's output tail is sections 2-5 of them,
+# (5) without its address lists) and
 # pages.tgz (each run's raw and SASS pages as .csv.gz, the build and ncu logs; the tables
 # again here: tar xzf pages.tgz && python3 bench/experiments/hopper_backward_tail_diagnosis.py pages).
 # Environment: VARATTN_CALL_BUDGET_S (330), TAIL_DIAG_PROBES=0 (no probe builds or runs).
@@ -42,13 +43,19 @@ rows_patch=$E/backward_tail_tile_rows.patch
 
 applied=0
 cleanup() {
-  local pids
+  local pids pid
   pids=$(jobs -p)
-  [[ -n $pids ]] && kill $pids 2>/dev/null
+  # A build still running: its subshell's children too (timeout passes the TERM on to ninja,
+  # which ends its nvcc), not only the subshell, which would leave them running.
+  for pid in $pids; do
+    pkill -TERM -P "$pid" 2>/dev/null
+    kill "$pid" 2>/dev/null
+  done
   wait 2>/dev/null
   if ((applied)); then git apply -R "$rows_patch" && applied=0; fi
 }
 trap cleanup EXIT
+trap 'exit 143' TERM INT HUP  # so that the EXIT trap runs (the rows reversed) when killed
 if git apply --check "$rows_patch" 2>/dev/null; then
   git apply "$rows_patch" && applied=1
 elif ! grep -q tail-d64-s257-k256 bench/workloads_data.hpp; then
@@ -56,14 +63,7 @@ elif ! grep -q tail-d64-s257-k256 bench/workloads_data.hpp; then
   exit 1
 fi
 
-{
-  nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.max.sm,temperature.gpu,power.draw \
-    --format=csv,noheader 2>&1 | sed 's/^/  gpu: /'
-  echo "  ncu: $(ncu --version 2>&1 | tail -1)   nvcc: $(nvcc --version 2>&1 | tail -1)"
-  # The device's git metadata is the session's first checkout: name the kernels' tree by content.
-  echo "  include/ tree: $(find include -type f | LC_ALL=C sort | xargs cat | sha1sum | cut -c1-12)" \
-    "(here: find include -type f | LC_ALL=C sort | xargs cat | sha1sum)"
-} | tee -a "$summary"
+bash bench/machine_facts.sh | tee -a "$summary"
 
 # --- the variants, built at once --------------------------------------------------------------
 split_patch=
@@ -153,7 +153,8 @@ profile() {
       >"$work/logs/$name.log" 2>&1
     rc=$?
     [[ -f $rep.ncu-rep ]] && break
-    if ((attempt == 1 && rc != 124 && rc != 137)) && grep -q '==ERROR==' "$work/logs/$name.log"; then
+    if ((attempt == 1 && rc != 124 && rc != 137)) && grep -q '==ERROR==' "$work/logs/$name.log" &&
+      (($(left) > limit + 15)); then
       say "$name: no report (exit $rc: $(grep -h -m1 '==ERROR==' "$work/logs/$name.log" | cut -c1-140)); once more, light"
       mv "$work/logs/$name.log" "$work/logs/$name.first.log"
       what=(--metrics "$light_list")
@@ -195,7 +196,7 @@ built() {
     if [[ -x ${bench_of[$label]} ]] && command -v cuobjdump >/dev/null; then
       # The bf16, plain (no softcap), atomic-dQ kernel at head dim 64: the one these rows run.
       local fn=_ZN7varattn6detail4sm9011dkdv_kernelI13__nv_bfloat16Li64ENS0_14score_modifierILb0EEELb1EEEvNS0_15backward_paramsIT_EENS0_13backward_workE
-      say "  $label kernel SASS: $(timeout 60 cuobjdump -sass "${bench_of[$label]}" 2>/dev/null |
+      say "  $label kernel SASS: $(timeout 60 cuobjdump -sass -fun "$fn" "${bench_of[$label]}" 2>/dev/null |
         awk -v f="$fn" '/Function :/{on = ($3 == f)} on && /^ +\/\*[0-9a-f]+\*\/ /{n++}
           on && /HGMMA/{h++} on && /UTMAREDG/{r++}
           END{printf "%d instructions, %d HGMMA, %d UTMAREDG", n, h, r}')" \
@@ -231,5 +232,11 @@ cp "$work"/logs/*.log "$work/logs/"*.txt "$work/pages/" 2>/dev/null
 tar czf "$out/pages.tgz" -C "$work" pages
 say "done: summary.txt pages.tgz ($(du -sh "$out/pages.tgz" | cut -f1)); the tables follow"
 { echo; cat "$work/tables.txt"; } >>"$summary"
-# The reply's output tail: the tables' end (sections 3-5 matter most).
-tail -c 11000 "$work/tables.txt"
+# The reply's output tail (12,000 characters): section (5) without its address lists, then
+# sections (2)-(4) whole (section (5)'s lists alone are ~10,000 characters; all of it is in
+# summary.txt).
+{
+  awk '/^## \(5\)/ {on = 1} on' "$work/tables.txt" | grep -v '^    '
+  echo
+  awk '/^## \(2\)/ {on = 1} /^## \(5\)/ {on = 0} on' "$work/tables.txt"
+} | tail -c 11000

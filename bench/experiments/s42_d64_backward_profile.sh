@@ -125,15 +125,7 @@ durations() {
 
 # --- the machine and the tree -------------------------------------------------------------------
 say "s42 d64 backward profile: parts ${parts:1:${#parts}-2}, budget ${budget} s"
-{
-  nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.max.sm,temperature.gpu,power.draw \
-    --format=csv,noheader 2>&1 | sed 's/^/  gpu: /'
-  echo "  ncu: $(ncu --version 2>&1 | tail -1)   nvcc: $(nvcc --version 2>&1 | tail -1)"
-  # The device's git metadata is the session's first checkout (NOTES s41): name the kernels'
-  # tree by content; the same command here says which tree ran.
-  echo "  include/ tree: $(find include -type f | LC_ALL=C sort | xargs cat | sha1sum | cut -c1-12)" \
-    "(here: find include -type f | LC_ALL=C sort | xargs cat | sha1sum)"
-} | tee -a "$summary"
+bash bench/machine_facts.sh | tee -a "$summary"
 
 # --- (1) our build, in the background ------------------------------------------------------------
 build_pid=
