@@ -501,7 +501,8 @@ def sm_clock_mhz(torch):
 
 
 class GpuSampler:
-    """NVML's SM clock (MHz), board power (W, in NVML's own averaging) and clock-event reasons
+    """NVML's SM clock (MHz), board power (W: instantaneous where NVML has the field, else its
+    ~1 s average) and clock-event reasons
     every period_s, read by one thread for the whole run; a timing takes the samples inside its
     own window (the settle and the reps). One read after the reps, as before, gave 1,770 and
     1,875 MHz for the same kernels (s42): under the 700 W cap the clock moves within a loop, so
@@ -520,13 +521,38 @@ class GpuSampler:
             handle = pynvml.nvmlDeviceGetHandleByIndex(index)
             reasons = getattr(pynvml, "nvmlDeviceGetCurrentClocksEventReasons", None) or \
                 pynvml.nvmlDeviceGetCurrentClocksThrottleReasons
+            watts = self._instant_watts(pynvml, handle) or \
+                (lambda: pynvml.nvmlDeviceGetPowerUsage(handle) / 1000.0)
             self.read = lambda: (pynvml.nvmlDeviceGetClockInfo(handle, pynvml.NVML_CLOCK_SM),
-                                 pynvml.nvmlDeviceGetPowerUsage(handle) / 1000.0,
-                                 int(reasons(handle)))
+                                 watts(), int(reasons(handle)))
             self.read()
         except Exception:
             return
         threading.Thread(target=self._run, args=(period_s,), daemon=True).start()
+
+    @staticmethod
+    def _instant_watts(pynvml, handle):
+        """A reader of NVML's instantaneous board power (field NVML_FI_DEV_POWER_INSTANT, mW),
+        or None where the driver or pynvml lacks it. nvmlDeviceGetPowerUsage is a ~1 s trailing
+        average on Hopper: s43's first run read 186-225 W for FA4 timings that ran straight
+        after an idle warm-up (its JIT) and 600-690 W for the same kernels later."""
+        field = getattr(pynvml, "NVML_FI_DEV_POWER_INSTANT", None)
+        if field is None:
+            return None
+        by_type = {0: "dVal", 1: "uiVal", 2: "ulVal", 3: "ullVal", 4: "sllVal", 5: "siVal",
+                   6: "usVal"}
+
+        def read():
+            value = pynvml.nvmlDeviceGetFieldValues(handle, [field])[0]
+            if value.nvmlReturn != 0:
+                raise RuntimeError(f"NVML_FI_DEV_POWER_INSTANT: nvmlReturn {value.nvmlReturn}")
+            return getattr(value.value, by_type[value.valueType]) / 1000.0
+
+        try:
+            read()
+        except Exception:
+            return None
+        return read
 
     def _run(self, period_s):  # a daemon thread: it ends with the process
         while True:
