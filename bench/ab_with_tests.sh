@@ -13,14 +13,14 @@
 #   VARATTN_TEST_HEAD_DIMS  head dims of the test binary (default: the same)
 #   VARATTN_TESTS           doctest arguments of the test run, or "" for none
 #                           (default: -tce='backward*', the forward suite)
-#   VARATTN_SANITIZE_TESTS  test cases for racecheck and memcheck, or "" (default
+#   VARATTN_SANITIZE_TESTS  test cases for the sanitizers, or "" (default
 #                           'every kernel family*')
 #   VARATTN_SANITIZE_S      seconds each sanitizer may take at most (default 35)
 #   VARATTN_SANITIZE_TOOLS  compute-sanitizer tools, in order (default "racecheck memcheck";
 #                           add synccheck where a change moves barriers)
 #   VARATTN_CALL_BUDGET_S   seconds from the start to the last log (default 560)
-# OUTDIR gets ab.txt, tests.log, racecheck.log, memcheck.log and logs.tgz (the builds' logs):
-# five files, within what a device call brings back.
+# OUTDIR gets ab.txt, tests.log, a <tool>.log each sanitizer and logs.tgz (the builds' logs):
+# within what a device call brings back.
 set -u -o pipefail
 out=$1 variants=$2 filter=$3
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)

@@ -29,20 +29,17 @@ __device__ __forceinline__ void mbarrier_init_fence() {
 }
 
 //! Arrives (release semantics at CTA scope: this thread's earlier writes are visible to
-//! threads that see the phase complete).
-__device__ __forceinline__ void mbarrier_arrive(uint64_t* barrier) {
-  asm volatile("{\n.reg .b64 state;\nmbarrier.arrive.shared::cta.b64 state, [%0];\n}\n" ::"r"(
-                   shared_address(barrier))
-               : "memory");
-}
-
-//! mbarrier_arrive on a barrier's shared address (shared_address()), for a loop that keeps
-//! it in a register: from the pointer, ptxas re-derived a static barrier's address (S2UR of
-//! the CTA id, ULEA) at every use.
+//! threads that see the phase complete), on a barrier's shared address (shared_address()).
+//! A loop may keep that address in a register: from the pointer, ptxas re-derived a static
+//! barrier's address (S2UR of the CTA id, ULEA) at every use.
 __device__ __forceinline__ void mbarrier_arrive(uint32_t barrier) {
   asm volatile("{\n.reg .b64 state;\nmbarrier.arrive.shared::cta.b64 state, [%0];\n}\n" ::"r"(
                    barrier)
                : "memory");
+}
+
+__device__ __forceinline__ void mbarrier_arrive(uint64_t* barrier) {
+  mbarrier_arrive(shared_address(barrier));
 }
 
 //! mbarrier_arrive by the threads where `arrive` holds, the address computed by all: under an
@@ -74,18 +71,8 @@ __device__ __forceinline__ void mbarrier_expect_tx(uint64_t* barrier, uint32_t b
                : "memory");
 }
 
-//! Blocks until the phase with parity `parity` has completed (acquire semantics).
-__device__ __forceinline__ void mbarrier_wait(uint64_t* barrier, uint32_t parity) {
-  asm volatile(
-      "{\n.reg .pred done;\n"
-      "wait_%=:\n"
-      "mbarrier.try_wait.parity.shared::cta.b64 done, [%0], %1;\n"
-      "@!done bra wait_%=;\n}\n" ::"r"(shared_address(barrier)),
-      "r"(parity)
-      : "memory");
-}
-
-//! mbarrier_wait on a barrier's shared address (as mbarrier_arrive(uint32_t)).
+//! Blocks until the phase with parity `parity` has completed (acquire semantics); the
+//! barrier by its shared address as mbarrier_arrive's.
 __device__ __forceinline__ void mbarrier_wait(uint32_t barrier, uint32_t parity) {
   asm volatile(
       "{\n.reg .pred done;\n"
@@ -94,6 +81,10 @@ __device__ __forceinline__ void mbarrier_wait(uint32_t barrier, uint32_t parity)
       "@!done bra wait_%=;\n}\n" ::"r"(barrier),
       "r"(parity)
       : "memory");
+}
+
+__device__ __forceinline__ void mbarrier_wait(uint64_t* barrier, uint32_t parity) {
+  mbarrier_wait(shared_address(barrier), parity);
 }
 
 //! mbarrier_wait for a thread with nothing else to do meanwhile (a producer waiting for a
