@@ -6,6 +6,9 @@
 # VARATTN_AB_HEAD_DIMS (default 128) with their timed rows, then ncu over 5 launches a row,
 # A B x3. Guarded by `git apply --check`; PATCH needs its .reverse.patch beside it.
 #   VARATTN_CALL_BUDGET_S=200 bash bench/experiments/ncu_kernel_ab.sh "$OUT" PATCH KERNEL_REGEX 'bwd/llm-d128/fused/bf16' ...
+# VARATTN_PREBUILT="LABEL_A LABEL_B": A's and B's varattn_bench built on the machine without a
+# GPU beforehand (bench/prebuilt.sh build; carry build/pre), used where they match the tree with
+# PATCH (A) and without it (B): the call then builds nothing.
 set -u
 out=$1 patch=$2 kernel=$3
 shift 3
@@ -21,11 +24,24 @@ git apply --check "$patch" || { echo "$patch does not apply to this tree" >&2; e
 git apply "$patch" || exit 1
 cp "$reverse" /tmp/ncu_kernel_ab_b.patch
 filter=$(IFS='|'; echo "^($*)")
-VARATTN_CMAKE_ARGS="-DVARATTN_HEAD_DIMS=${VARATTN_AB_HEAD_DIMS:-128} -DVARATTN_BUILD_TESTS=OFF -DVARATTN_BUILD_EXAMPLES=OFF" \
-  timeout $(($(left) - 40)) bash bench/ab_on_gpu.sh "$out" /tmp/ncu_kernel_ab_b.patch "$filter"
+a_dir=build/gpu
+read -r pre_a pre_b <<<"${VARATTN_PREBUILT:-}"
+if [[ -n ${pre_b:-} ]] &&
+  bash bench/prebuilt.sh use "$pre_a" "" build/prebuilt_a >/dev/null &&
+  bash bench/prebuilt.sh use "$pre_b" /tmp/ncu_kernel_ab_b.patch build/ab >/dev/null; then
+  a_dir=build/prebuilt_a
+  export LD_LIBRARY_PATH=$(pwd)/build/pre/$pre_a/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+  stamp "prebuilt A ($pre_a) and B ($pre_b): no build"
+  VARATTN_AB_STAGES=run VARATTN_BUILD_DIR=$(pwd)/$a_dir \
+    timeout $(($(left) - 40)) bash bench/ab_on_gpu.sh "$out" /tmp/ncu_kernel_ab_b.patch "$filter"
+else
+  [[ -z ${pre_b:-} ]] || stamp "prebuilt binaries unusable: building"
+  VARATTN_CMAKE_ARGS="-DVARATTN_HEAD_DIMS=${VARATTN_AB_HEAD_DIMS:-128} -DVARATTN_BUILD_TESTS=OFF -DVARATTN_BUILD_EXAMPLES=OFF" \
+    timeout $(($(left) - 40)) bash bench/ab_on_gpu.sh "$out" /tmp/ncu_kernel_ab_b.patch "$filter"
+fi
 stamp "timed rows: exit $?"
 for round in 1 2 3; do
-  for v in A:build/gpu B:build/ab; do
+  for v in A:$a_dir B:build/ab; do
     label=${v%%:*} bench=${v#*:}/bench/varattn_bench
     [[ -x $bench ]] || { stamp "no $bench"; continue; }
     for row in "$@"; do
