@@ -10,6 +10,7 @@
 # GPU beforehand (bench/prebuilt.sh build; carry build/pre), used where they match the tree with
 # PATCH (A) and without it (B): the call then builds nothing.
 set -u
+. "$(dirname "${BASH_SOURCE[0]}")/ncu_durations.sh"
 out=$1 patch=$2 kernel=$3
 shift 3
 mkdir -p "$out"
@@ -46,10 +47,7 @@ for round in 1 2 3; do
     [[ -x $bench ]] || { stamp "no $bench"; continue; }
     for row in "$@"; do
       (($(left) > 10)) || { stamp "out of time before $label$round $row"; break 3; }
-      echo "$label$round $row $(timeout 25 ncu --clock-control none --metrics gpu__time_duration.sum \
-        -k "regex:$kernel" --launch-skip 4 --launch-count 5 "$bench" --benchmark_filter="^$row" \
-        --varattn_min_time=0.01 --varattn_settle=0 2>&1 |
-        grep -E '^\s+gpu__time_duration.sum' | awk '{printf "%s%s ", $3, $2}')"
+      echo "$label$round $row $(ncu_durations "$bench" "$kernel" "$row")"
     done
   done
 done

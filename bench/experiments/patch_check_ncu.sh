@@ -22,6 +22,7 @@
 # OUTDIR: summary.txt (the log; ncu lines "A1 ROW 1.62ms 1.63ms ..."), tests_new.log,
 # tests.log, <tool>.log, logs.tgz (build logs).
 set -u -o pipefail
+. "$(dirname "${BASH_SOURCE[0]}")/ncu_durations.sh"
 out=${1:?usage: patch_check_ncu.sh OUTDIR PATCH NEW_CASES KERNEL_REGEX ROW...}
 patch=${2:?PATCH} new_cases=${3:?NEW_CASES} kernel=${4:?KERNEL_REGEX}
 shift 4
@@ -108,10 +109,7 @@ for round in $(seq 1 "${VARATTN_NCU_ROUNDS:-2}"); do
     [[ -x $bench ]] || { say "no $bench"; continue; }
     for row in "${rows[@]}"; do
       (($(left) > 150)) || { say "out of time before $label$round $row"; break 3; }
-      echo "$label$round $row $(timeout 30 ncu --clock-control none --metrics gpu__time_duration.sum \
-        -k "regex:$kernel" --launch-skip 4 --launch-count 5 "$bench" --benchmark_filter="^$row" \
-        --varattn_min_time=0.01 --varattn_settle=0 2>&1 |
-        grep -E '^\s+gpu__time_duration.sum' | awk '{printf "%s%s ", $3, $2}')" | tee -a "$summary"
+      echo "$label$round $row $(ncu_durations "$bench" "$kernel" "$row")" | tee -a "$summary"
     done
   done
 done
