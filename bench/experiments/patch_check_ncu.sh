@@ -97,7 +97,7 @@ rc=$?
 say "new cases ($new_cases): exit $rc: $(grep -E '^\[doctest\] (test cases|assertions)' "$out/tests_new.log" | tr '\n' ' ')"
 if ((rc != 0)); then
   grep -B2 -A12 -E 'ERROR|FAILED|timed out' "$out/tests_new.log" | head -60
-  say "stopped: the new cases did not pass (exit 124: the timeout)"
+  say "stopped: the new cases did not pass (exit $rc; 124 is the timeout)"
   exit 1
 fi
 
