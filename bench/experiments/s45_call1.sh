@@ -2,8 +2,8 @@
 # SPDX-License-Identifier: Apache-2.0
 # The forty-fifth session's first device call (bench/NOTES.md, "Where to start", forty-fourth
 # item): the s44 d64 dK/dV patches from binaries built beforehand, no build in the call.
-#   run(command="VARATTN_CALL_BUDGET_S=560 bash bench/experiments/s45_call1.sh $OUT",
-#       carry=["build/pre"], timeout_s=590)
+#   run(command="VARATTN_CALL_BUDGET_S=585 bash bench/experiments/s45_call1.sh $OUT",
+#       carry=["build/pre"], timeout_s=600)
 # Applies backward_tail_tile_rows.patch (the prebuilt binaries have it; reversed at the end),
 # then, each while the budget lasts:
 #   1. the fused thin tail (patch_check_ncu.sh: its new cases under `timeout 120` first, ncu A/B
@@ -17,7 +17,7 @@ out=${1:?usage: bash bench/experiments/s45_call1.sh OUTDIR}
 mkdir -p "$out" && out=$(cd "$out" && pwd) || exit 2
 cd "$(dirname "${BASH_SOURCE[0]}")/../.." || exit 2
 start=$(date +%s)
-budget=${VARATTN_CALL_BUDGET_S:-560}
+budget=${VARATTN_CALL_BUDGET_S:-585}
 left() { echo $((budget - ($(date +%s) - start))); }
 say() { echo "[$(($(date +%s) - start)) s] $*" | tee -a "$out/summary.txt"; }
 E=bench/experiments
@@ -28,8 +28,9 @@ trap 'exit 143' TERM INT HUP
 git apply --check "$rows_patch" 2>/dev/null && git apply "$rows_patch" && applied=1 ||
   { say "$rows_patch does not apply"; exit 1; }
 
-# 1. The fused thin tail: ~250-400 s with its suite and sanitizers, capped to leave 2.
-t=$(($(left) - 200))
+# 1. The fused thin tail: ~250-350 s with its suite and sanitizers, capped to leave ~90 s a
+# variant of part 2 (ncu ~4 s a run: 18 runs, and the timed rows).
+t=$(($(left) - 240))
 VARATTN_PREBUILT='fusedA head64_rows' VARATTN_CALL_BUDGET_S=$t \
   VARATTN_SANITIZE_TESTS='backward:?Hopper?fused?thin?k?tiles*small*,backward:?every?kernel?variant*' \
   bash $E/patch_check_ncu.sh "$out/fused" $E/hopper_backward_fused_thin.patch \
