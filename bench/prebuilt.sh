@@ -7,8 +7,8 @@
 #
 #   here:   bash bench/prebuilt.sh build LABEL HEAD_DIMS "PATCHES" TARGET...
 #     Copies the tree as a device call sends it (no build/, no .git), applies PATCHES (paths
-#     from the repository root or absolute, space-separated, in order), configures a Release build for
-#     sm_90a at HEAD_DIMS (tests on only when a TARGET is a test binary) and builds TARGETs
+#     from the repository root or absolute, space-separated, in order), configures a Release
+#     build for sm_90a at HEAD_DIMS (tests on only when a TARGET is a test binary), builds TARGETs
 #     (varattn_bench, varattn_gpu_tests) with every core here; then build/pre/LABEL holds each
 #     TARGET xz-compressed, lib/ (libcudart, libbenchmark: what the binaries link) and
 #     `manifest`: the sources' fingerprint, the dims, the patches. A test binary at one head
@@ -49,7 +49,8 @@ unxz_to() {  # SRC.xz DEST
   if command -v xz >/dev/null; then
     xz -dc "$1" >"$2"
   else
-    python3 -c 'import lzma, shutil, sys; shutil.copyfileobj(lzma.open(sys.argv[1]), open(sys.argv[2], "wb"))' "$1" "$2"
+    python3 -c 'import lzma, shutil, sys
+shutil.copyfileobj(lzma.open(sys.argv[1]), open(sys.argv[2], "wb"))' "$1" "$2"
   fi
 }
 
@@ -57,7 +58,8 @@ mode=${1:-}
 case $mode in
   build)
     label=${2:?LABEL} dims=${3:?HEAD_DIMS} patches=${4-}
-    shift 4 || { echo "usage: bash bench/prebuilt.sh build LABEL HEAD_DIMS \"PATCHES\" TARGET..." >&2; exit 2; }
+    shift 4 ||
+      { echo "usage: prebuilt.sh build LABEL HEAD_DIMS \"PATCHES\" TARGET..." >&2; exit 2; }
     (($# > 0)) || { echo "prebuilt: no TARGET" >&2; exit 2; }
     src=/tmp/varattn_prebuilt_src_$label
     dir=/tmp/varattn_prebuilt_build_$label
@@ -86,7 +88,9 @@ case $mode in
       echo "dims $dims"
       echo "patches $patches"
       echo "targets $*"
-      echo "built $(date -u +%Y-%m-%dT%H:%MZ) $(git -C "$root" rev-parse --short HEAD) nvcc $(nvcc --version | sed -n 's/.*release \([0-9.]*\).*/\1/p') $(g++ -dumpfullversion 2>/dev/null)"
+      nvcc_release=$(nvcc --version | sed -n 's/.*release \([0-9.]*\).*/\1/p')
+      echo "built $(date -u +%Y-%m-%dT%H:%MZ) $(git -C "$root" rev-parse --short HEAD)" \
+        "nvcc $nvcc_release g++ $(g++ -dumpfullversion)"
     } >"$pre/manifest"
     du -sh "$pre" | sed "s|$root/||"
     cat "$pre/manifest"
@@ -101,7 +105,8 @@ case $mode in
     want=$(awk '$1 == "fingerprint" {print $2}' "$pre/manifest")
     have=$(fingerprint "$src")
     rm -rf "$src"
-    [[ $want == "$have" ]] || { echo "prebuilt: $label was built from other sources ($want, this tree $have)" >&2; exit 1; }
+    [[ $want == "$have" ]] ||
+      { echo "prebuilt: $label was built from other sources ($want; this tree $have)" >&2; exit 1; }
     while IFS= read -r -d '' xzfile; do
       rel=${xzfile#"$pre"/}
       out=$dest/${rel%.xz}
@@ -113,8 +118,8 @@ case $mode in
         varattn_gpu_tests) args=(-ltc) ;;
         *) args=(--help) ;;
       esac
-      LD_LIBRARY_PATH=$pre/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH} "$out" "${args[@]}" >/dev/null 2>&1 ||
-        { echo "prebuilt: $out does not start here" >&2; exit 1; }
+      LD_LIBRARY_PATH=$pre/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH} "$out" "${args[@]}" \
+        >/dev/null 2>&1 || { echo "prebuilt: $out does not start here" >&2; exit 1; }
     done < <(find "$pre" -path "$pre/bin" -prune -o -name '*.xz' -print0)
     echo "$dest"
     ;;
