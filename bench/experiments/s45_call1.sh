@@ -3,7 +3,10 @@
 # The forty-fifth session's first device call (bench/NOTES.md, "Where to start", forty-fourth
 # item): the s44 d64 dK/dV patches from binaries built beforehand, no build in the call.
 #   run(command="VARATTN_CALL_BUDGET_S=585 bash bench/experiments/s45_call1.sh $OUT",
-#       carry=["build/pre"], timeout_s=600)
+#       carry=["build/pre/fusedA", "build/pre/head64_rows", "build/pre/floatpA",
+#              "build/pre/quadsA", "build/pre/floatquadsA"], timeout_s=600)
+# (Name the labels: build/pre also holds the d256 labels of s46_d256_call.sh, and all of it
+# with the tree passes a call's 64 MiB.)
 # Applies backward_tail_tile_rows.patch (the prebuilt binaries have it; reversed at the end),
 # then, each while the budget lasts:
 #   1. the fused thin tail (patch_check_ncu.sh: its new cases under `timeout 120` first, ncu A/B
@@ -52,24 +55,5 @@ for v in float_p:floatpA row_quads:quadsA float_p_quads:floatquadsA; do
 done
 
 # The ncu means, a row and variant (ms), from every part's "A1 row 1.62ms ..." lines.
-python3 - "$out" <<'PY' | tee -a "$out/summary.txt"
-import re, sys, pathlib, statistics
-for log in sorted(pathlib.Path(sys.argv[1]).glob("*.log")):
-    runs = {}
-    for line in log.read_text().splitlines():
-        m = re.match(r"(?:\[\d+ s\] )?([AB])\d (\S+) (.*)", line)
-        if not m:
-            continue
-        scale = {"n": 1e-6, "u": 1e-3, "m": 1.0, "s": 1e3}  # ncu's unit, to ms
-        values = [float(v) * scale[u[0]] for v, u in
-                  (re.fullmatch(r"([0-9.]+)([a-z]+)", x).groups() for x in m.group(3).split()
-                   if re.fullmatch(r"[0-9.]+[nums][a-z]*", x))]
-        runs.setdefault((m.group(2), m.group(1)), []).extend(values)
-    for (row, variant) in sorted(runs):
-        if variant != "A" or (row, "B") not in runs or not runs[(row, "A")] or not runs[(row, "B")]:
-            continue
-        a, b = statistics.mean(runs[(row, "A")]), statistics.mean(runs[(row, "B")])
-        print(f"{log.stem:14s} {row:40s} A {a:.4f} B {b:.4f} ms  A/B-1 {100 * (a / b - 1):+.2f}%"
-              f"  (n {len(runs[(row, 'A')])}/{len(runs[(row, 'B')])})")
-PY
+python3 $E/ncu_means.py "$out" | tee -a "$out/summary.txt"
 say done

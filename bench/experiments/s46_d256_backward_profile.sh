@@ -1,0 +1,461 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+# Prepared s46 (not run yet): one device call that profiles the Hopper head-dim-256 backward
+# (dkdv_split_kernel) beside FlashAttention-4's on the same tensors (bwd/llm-d256-causal), with
+# our d128 dK/dV kernel on bwd/llm-d128-causal (the same FLOPs) as the control: the first d256
+# profile since s27 (hopper_backward_d256_profile_s27.md), the first of FA4's d256 backward.
+# What to read in its output, the s27 figures to hold it against and the hypotheses it
+# separates: bench/experiments/s46_d256_backward_profile.md.
+#
+#   run(command="bash bench/experiments/s46_d256_backward_profile.sh $OUT",
+#       carry=["build/anchors/small"], timeout_s=420)
+#
+# Expected ~230-270 s when FA4 is already installed on a warm machine or installable (the
+# anchors' unpack ran on this machine); ~170 s (ours only: build ~100 s, 3 ncu runs ~60 s) when
+# FA4 cannot be had, and then FA4 is skipped with a line saying why. It keeps itself under
+# S46_PROFILE_BUDGET_S (290 s).
+# FA4 from a cold machine takes two calls (the carry limit: ../shared/ANCHORS.md):
+#   1. carry ["build/anchors/big"]:  bash bench/experiments/s46_d256_backward_profile.sh $OUT
+#      (ours, and the anchors' unpack started in the background);
+#   2. within 30 s, carry ["build/anchors/small"]:
+#      S46_PROFILE_PARTS=fa4 bash bench/experiments/s46_d256_backward_profile.sh $OUT
+#      (FA4's part; its tables take ours' pages from call 1, left in /tmp/s46_d256 on this machine).
+#
+# Steps: (1) varattn_bench at head dims 128;256, -lineinfo, into build/s46_d256 (in the
+# background, while FA4's part uses the GPU); the metric names ncu lists on this device (the
+# candidates it lacks are dropped and logged) and one check of the sections and metrics on a
+# torch kernel, so that a name ncu rejects costs ~10 s, not FA4's ~40 s run; (2) FA4's backward
+# (bench/run_method.py): gpu__time_duration of every kernel of three fwd+bwd calls, then one
+# FlashAttentionBackwardSm90 launch under the sections below; (3) ours: one dkdv_split_kernel
+# launch on bwd/llm-d256-causal/fused/bf16, the durations of four whole backward calls (lists,
+# D, dK/dV, dq_convert; the dQ accumulator's memset is no kernel to ncu and is timed apart), one
+# dkdv_kernel launch on bwd/llm-d128-causal/fused/bf16; (4) both rows timed once, the memset,
+# then the tables (s42_d64_backward_tables.py, s46_d256_backward_tables.py, bench/sass_stalls.py).
+# ncu: --clock-control none; sections SpeedOfLight, ComputeWorkloadAnalysis,
+# MemoryWorkloadAnalysis, MemoryWorkloadAnalysis_Tables, WarpStateStats, SchedulerStats,
+# InstructionStats, LaunchStats, Occupancy, SourceCounters; metrics: s32's list plus the L2
+# sectors by operation (red, atom, read, write), TMA bytes, shared-memory bank reads/writes.
+#
+# Files under OUTDIR (4): summary.txt (the log, then the tables; the reply's output tail is its
+# end), ncu_details.txt (each profiled launch's details page, section bodies included where ncu
+# takes --print-details all), durations.txt (every profiled kernel in launch order, then per
+# call), pages.tgz (each profile's raw page and SASS source page as .csv.gz, the build, install
+# and ncu logs, and ncu's metric names on the device that mention TMA, reductions or atomics).
+#
+# Environment: S46_PROFILE_PARTS (ours,fa4), S46_PROFILE_BUDGET_S (290),
+# S46_PROFILE_BUILD_DIR (build/s46_d256),
+# S46_PROFILE_SOURCE=0 (no SourceCounters: faster, no SASS pages, most tables empty).
+set -u -o pipefail
+out=${1:?usage: bash bench/experiments/s46_d256_backward_profile.sh OUTDIR}
+mkdir -p "$out" && out=$(cd "$out" && pwd) || exit 2
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+cd "$root" || exit 2
+start=$(date +%s)
+budget=${S46_PROFILE_BUDGET_S:-290}
+parts=",${S46_PROFILE_PARTS:-ours,fa4},"
+build=${S46_PROFILE_BUILD_DIR:-build/s46_d256}
+source_counters=${S46_PROFILE_SOURCE:-1}
+work=/tmp/s46_d256
+mkdir -p "$work/pages" "$work/logs" || exit 2
+# Only the parts run now start afresh: a second call (S46_PROFILE_PARTS=fa4) keeps ours' pages.
+[[ $parts == *,ours,* ]] && rm -f "$work"/pages/ours_* "$work"/logs/ours_* "$work"/logs/build.log
+[[ $parts == *,fa4,* ]] && rm -f "$work"/pages/fa4_* "$work"/logs/fa4_* "$work"/logs/install.log
+rm -f "$work"/*.ncu-rep "$work"/logs/validate*.log "$work"/logs/dropped_metrics.txt
+summary=$out/summary.txt
+: >"$summary"
+: >"$out/ncu_details.txt"
+tables42=bench/experiments/s42_d64_backward_tables.py
+tables46=bench/experiments/s46_d256_backward_tables.py
+export PYTHONUNBUFFERED=1
+
+left() { echo $((budget - ($(date +%s) - start))); }
+say() { echo "[$(($(date +%s) - start)) s] $*" | tee -a "$summary"; }
+cap() { local a=$1 b=$2; echo $((a < b ? a : b)); }
+
+# --- the machine and the tree -------------------------------------------------------------------
+say "s46 d256 backward profile: parts ${parts:1:${#parts}-2}, budget ${budget} s"
+bash bench/machine_facts.sh | tee -a "$summary"
+
+# --- (1) our build, in the background ------------------------------------------------------------
+build_pid=
+if [[ $parts == *,ours,* ]]; then
+  build_limit=$(($(left) - 60))  # the build's deadline: a minute left for one ncu run
+  ((build_limit >= 60)) || build_limit=60
+  (cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_ARCHITECTURES=90a \
+    "-DVARATTN_HEAD_DIMS=128;256" -DVARATTN_BUILD_TESTS=OFF -DVARATTN_BUILD_EXAMPLES=OFF \
+    -DVARATTN_BUILD_BENCHMARKS=ON -DCMAKE_CUDA_FLAGS=-lineinfo &&
+    timeout -k 5 "$build_limit" ninja -C "$build" varattn_bench) >"$work/logs/build.log" 2>&1 &
+  build_pid=$!
+  say "build started ($build, head dims 128;256, -lineinfo)"
+fi
+
+# --- the metric names this device's ncu lists, and the sections and metrics checked once ---------
+timeout 60 ncu --query-metrics >"$work/logs/query_metrics.txt" 2>&1
+grep -iE 'tma|gmma|_red|atom|bulk|dshared|dsmem' "$work/logs/query_metrics.txt" \
+  >"$work/pages/metric_names_tma_red_atom.txt" 2>/dev/null
+# known: the names on stdin that the listing has (all of them when the listing failed).
+known() {
+  local m base listed=1
+  grep -qE '(^|[[:space:]])sm__cycles_active([[:space:]]|$)' "$work/logs/query_metrics.txt" || listed=0
+  while read -r m; do
+    [[ -n $m ]] || continue
+    base=${m%%.*}
+    if ((listed == 0)) || [[ $m == launch__* || $m == gpu__time_duration* || $m == device__* ]] ||
+      grep -qE "(^|[[:space:]])${base}([[:space:]]|$)" "$work/logs/query_metrics.txt"; then
+      echo "$m"
+    else
+      echo "$m" >>"$work/logs/dropped_metrics.txt"
+    fi
+  done
+}
+metric_list=$(python3 "$tables46" metric-names | known | paste -sd, -)
+[[ -f $work/logs/dropped_metrics.txt ]] &&
+  say "metrics ncu does not list here (dropped): $(paste -sd' ' "$work/logs/dropped_metrics.txt")"
+sections=(--section SpeedOfLight --section ComputeWorkloadAnalysis --section MemoryWorkloadAnalysis
+  --section MemoryWorkloadAnalysis_Tables --section WarpStateStats --section SchedulerStats
+  --section InstructionStats --section LaunchStats --section Occupancy)
+[[ $source_counters == 1 ]] && sections+=(--section SourceCounters --import-source yes)
+what=("${sections[@]}")
+[[ -n $metric_list ]] && what+=(--metrics "$metric_list")
+fallback=(--set full --import-source yes)
+[[ -n $metric_list ]] && fallback+=(--metrics "$metric_list")
+# One launch of a torch kernel under exactly these options. A metric ncu rejects by name is
+# dropped (up to three); anything else rejected: s32's proven --set full
+# (bench/experiments/ncu_full.sh), with the metrics if it takes them.
+validate() {  # LOG OPTIONS...: 0 = accepted, 1 = rejected, 2 = could not tell (no torch, timeout)
+  local log=$1 rc
+  shift
+  rm -f "$work/validate.ncu-rep"
+  timeout -k 5 60 ncu --clock-control none "$@" --launch-count 1 -f -o "$work/validate" \
+    python3 -c 'import torch; x = torch.ones(1 << 20, device="cuda"); print(float((2 * x).sum()))' \
+    >"$log" 2>&1
+  rc=$?
+  [[ -f $work/validate.ncu-rep ]] && { rm -f "$work/validate.ncu-rep"; return 0; }
+  grep -q 'Traceback\|No module named' "$log" && return 2  # torch's side, not ncu's options
+  grep -q '==ERROR==' "$log" && ((rc != 124 && rc != 137)) && return 1
+  return 2
+}
+rejected() {  # LOG: the first metric of metric_list the log's errors name (full name, then base)
+  local m base errors
+  errors=$(grep -h '==ERROR==' "$1")
+  for m in ${metric_list//,/ }; do
+    grep -qF -- "$m" <<<"$errors" && { echo "$m"; return; }
+  done
+  for m in ${metric_list//,/ }; do
+    base=${m%%.*}
+    grep -qE "(^|[^a-z0-9_])${base}([^a-z0-9_]|$)" <<<"$errors" && { echo "$m"; return; }
+  done
+}
+checked=1
+for try in 1 2 3 4; do
+  validate "$work/logs/validate$try.log" "${what[@]}"
+  checked=$?
+  ((checked == 1)) || break
+  say "ncu rejects the options: $(grep -h -m1 '==ERROR==' "$work/logs/validate$try.log" | cut -c1-160)"
+  bad=$(rejected "$work/logs/validate$try.log")
+  [[ -n $bad && $try -lt 4 ]] || break
+  metric_list=$(tr ',' '\n' <<<"$metric_list" | grep -vxF -- "$bad" | paste -sd, -)
+  say "  ... dropping $bad"
+  what=("${sections[@]}")
+  [[ -n $metric_list ]] && what+=(--metrics "$metric_list")
+  fallback=(--set full --import-source yes)
+  [[ -n $metric_list ]] && fallback+=(--metrics "$metric_list")
+done
+case $checked in
+  0) say "ncu accepts the sections and $(tr ',' '\n' <<<"$metric_list" | grep -c .) metrics (checked on a torch kernel)" ;;
+  1)
+    what=("${fallback[@]}")
+    if validate "$work/logs/validate_full.log" "${what[@]}"; then
+      say "  ... profiling with --set full and the metrics"
+    else
+      what=(--set full --import-source yes)
+      say "  ... profiling with --set full alone (its L2 and memory tables still come)"
+    fi
+    fallback=(--set full --import-source yes) ;;
+  *) say "ncu options not checked (no torch kernel profiled: $(tail -1 "$work/logs/validate1.log" | cut -c1-120))" ;;
+esac
+
+# profile NAME KERNEL_REGEX LAUNCH_SKIP LIMIT_S COMMAND...: one launch under "what"; its details
+# page goes into ncu_details.txt, its raw and SASS pages into $work/pages. If ncu rejects
+# something (no report, no timeout, an ==ERROR==), once more with the fallback.
+profile() {
+  local name=$1 kernel=$2 skip=$3 limit=$4 rc=0 rep=$work/$1
+  shift 4
+  local opts=("${what[@]}")
+  for attempt in 1 2; do
+    rm -f "$rep.ncu-rep"
+    timeout -k 5 "$limit" ncu --clock-control none "${opts[@]}" \
+      --kernel-name "regex:$kernel" --launch-skip "$skip" --launch-count 1 -f -o "$rep" "$@" \
+      >"$work/logs/$name.log" 2>&1
+    rc=$?
+    [[ -f $rep.ncu-rep ]] && break
+    if ((attempt == 1 && rc != 124 && rc != 137)) && grep -q '==ERROR==' "$work/logs/$name.log" &&
+      (($(left) > limit + 30)); then
+      say "$name: no report (exit $rc: $(grep -h -m1 '==ERROR==' "$work/logs/$name.log" | cut -c1-120)); once more with ${fallback[*]:0:3}"
+      mv "$work/logs/$name.log" "$work/logs/$name.first.log"
+      opts=("${fallback[@]}")
+    else
+      break
+    fi
+  done
+  if [[ ! -f $rep.ncu-rep ]]; then
+    say "$name: FAILED (exit $rc): $(grep -h -m3 'ERROR\|WARNING\|rror' "$work/logs/$name.log" | tr '\n' ' ' | cut -c1-240)"
+    return 1
+  fi
+  {
+    echo "################ $name: $*"
+    ncu --import "$rep.ncu-rep" --page details --print-details all 2>/dev/null ||
+      ncu --import "$rep.ncu-rep" --page details
+    echo
+  } >>"$out/ncu_details.txt"
+  ncu --import "$rep.ncu-rep" --page raw --csv | gzip >"$work/pages/$name.raw.csv.gz"
+  if [[ $source_counters == 1 ]]; then
+    ncu --import "$rep.ncu-rep" --page source --print-source sass --csv | gzip >"$work/pages/$name.sass.csv.gz"
+  fi
+  rm -f "$rep.ncu-rep"
+  say "$name: $(zcat "$work/pages/$name.raw.csv.gz" | python3 -c '
+import csv, sys
+rows = [r for r in csv.reader(sys.stdin) if r]
+at = next((i for i, r in enumerate(rows) if r[0] == "ID"), None)
+if at is None or len(rows) < at + 3:
+    print("no launch row"); sys.exit()
+h, u, d = rows[at], rows[at + 1], rows[at + 2]
+for k in ("gpu__time_duration.sum", "lts__throughput.avg.pct_of_peak_sustained_elapsed",
+          "sm__pipe_tensor_op_hmma_cycles_active.avg.pct_of_peak_sustained_active",
+          "lts__t_sectors_op_red.sum"):
+    if k in h:
+        print(k.split("__")[1].split(".")[0], d[h.index(k)], u[h.index(k)], end="; ")
+print()' 2>&1) (exit $rc)"
+}
+
+# durations NAME KERNEL_REGEX|"" SKIP COUNT LIMIT_S COMMAND...: gpu__time_duration of the kernels
+# matched (every kernel when the regex is empty), into $work/pages/NAME.raw.csv.gz.
+durations() {
+  local name=$1 kernel=$2 skip=$3 count=$4 limit=$5 rc=0 rep=$work/$1
+  shift 5
+  local filter=()
+  [[ -n $kernel ]] && filter=(--kernel-name "regex:$kernel")
+  rm -f "$rep.ncu-rep"
+  timeout -k 5 "$limit" ncu --clock-control none --metrics gpu__time_duration.sum "${filter[@]}" \
+    --launch-skip "$skip" --launch-count "$count" -f -o "$rep" "$@" >"$work/logs/$name.log" 2>&1
+  rc=$?
+  if [[ ! -f $rep.ncu-rep ]]; then
+    say "$name: FAILED (exit $rc): $(grep -h -m3 'ERROR\|WARNING\|rror' "$work/logs/$name.log" | tr '\n' ' ' | cut -c1-240)"
+    return 1
+  fi
+  ncu --import "$rep.ncu-rep" --page raw --csv | gzip >"$work/pages/$name.raw.csv.gz"
+  rm -f "$rep.ncu-rep"
+  say "$name: $(($(zcat "$work/pages/$name.raw.csv.gz" | grep -c '^"[0-9]'))) kernels (exit $rc)"
+}
+
+# --- the anchors ----------------------------------------------------------------------------------
+# big/ carried (the two-call route's first call): start its unpack for the next call.
+if compgen -G "build/anchors/big/*.tar.xz" >/dev/null && [[ ! -e /tmp/fa4site.done ]]; then
+  bash bench/install_anchors.sh unpack >>"$work/logs/anchors.log" 2>&1
+  say "anchors: unpack of build/anchors/big started in the background (for a call with small/ within 30 s)"
+fi
+fa4_ok() {
+  # shellcheck disable=SC1091
+  [[ -f /tmp/anchors.env ]] &&
+    (. /tmp/anchors.env && timeout 120 python3 -c 'from flash_attn.cute import flash_attn_varlen_func') \
+      >>"$work/logs/anchors.log" 2>&1
+}
+fa4=skip why=
+if [[ $parts != *,fa4,* ]]; then
+  why="S46_PROFILE_PARTS leaves it out"
+elif fa4_ok; then
+  fa4=ready
+elif compgen -G "build/anchors/small/*.whl" >/dev/null && [[ -e /tmp/fa4site.done || -e /tmp/fa4site.started ]]; then
+  fa4=install
+elif compgen -G "build/anchors/small/*.whl" >/dev/null; then
+  why="no CUTLASS DSL tree unpacked on this machine (/tmp/fa4site: a cold machine). FA4 needs a call with carry [build/anchors/big] first (this script starts the unpack then), and this one within 30 s with carry [build/anchors/small] and S46_PROFILE_PARTS=fa4"
+else
+  why="no /tmp/anchors.env with a working flash_attn.cute, and build/anchors/small not carried"
+fi
+if [[ $fa4 == install ]]; then
+  ANCHORS_WAIT_S=150 timeout -k 5 200 bash bench/install_anchors.sh install >"$work/logs/install.log" 2>&1
+  rc=$?
+  if fa4_ok; then
+    fa4=ready
+    say "anchors installed (exit $rc)"
+  else
+    fa4=skip why="install_anchors.sh install exit $rc: $(grep -h -m2 'error' "$work/logs/install.log" | tr '\n' ' ' | cut -c1-200)"
+  fi
+fi
+
+# --- (2) FA4's backward, while ours builds ---------------------------------------------------------
+if [[ $fa4 == ready ]]; then
+  # shellcheck disable=SC1091
+  . /tmp/anchors.env
+  say "FA4: $(python3 -c 'import importlib.metadata as m; print("flash-attn-4", m.version("flash-attn-4"))' 2>&1 | tail -1)"
+  reserve=0
+  [[ $parts == *,ours,* ]] && reserve=100  # ours' three ncu runs, the timings and the tables
+  limit=$(($(left) - reserve))
+  if ((limit > 40)); then
+    # Every kernel of three fwd+bwd calls (and the set-up's before the first forward).
+    durations fa4_d256_durations "" 0 400 "$(cap "$limit" 100)" \
+      python3 bench/run_method.py llm-d256-causal fa4 --calls 3
+  else
+    say "FA4 durations: skipped (time: ${limit} s before ours' reserve)"
+  fi
+  limit=$(($(left) - reserve))
+  if ((limit > 40)); then
+    profile fa4_d256 FlashAttentionBackwardSm90 2 "$(cap "$limit" 150)" \
+      python3 bench/run_method.py llm-d256-causal fa4 --calls 4
+  else
+    say "FA4 profile: skipped (time: ${limit} s before ours' reserve)"
+  fi
+else
+  say "FA4: SKIPPED: $why"
+fi
+
+# --- (3) ours --------------------------------------------------------------------------------------
+bench=$build/bench/varattn_bench
+bench_args=(--varattn_min_time=0.01 --varattn_settle=0)
+if [[ -n $build_pid ]]; then
+  wait "$build_pid"
+  rc=$?
+  say "build exit $rc: $(tail -1 "$work/logs/build.log" | cut -c1-120)"
+  if [[ -x $bench ]] && ((rc == 0)); then
+    limit=$(($(left) - 60))
+    if ((limit > 25)); then
+      profile ours_d256 dkdv_split_kernel 3 "$(cap "$limit" 150)" \
+        "$bench" --benchmark_filter='^bwd/llm-d256-causal/fused/bf16' "${bench_args[@]}"
+    else
+      say "ours d256 profile: skipped (time)"
+    fi
+    limit=$(($(left) - 45))
+    if ((limit > 15)); then
+      # 16 launches after the first 10: four whole calls of lists, D, dK/dV and dq_convert.
+      durations ours_d256_durations 'build_backward_lists|delta_kernel|dkdv|dkv_partial_sum|dq_convert' \
+        10 16 "$(cap "$limit" 60)" \
+        "$bench" --benchmark_filter='^bwd/llm-d256-causal/fused/bf16' "${bench_args[@]}"
+    else
+      say "ours d256 durations: skipped (time)"
+    fi
+    limit=$(($(left) - 25))
+    if ((limit > 25)); then
+      profile ours_d128 dkdv_kernel 3 "$(cap "$limit" 120)" \
+        "$bench" --benchmark_filter='^bwd/llm-d128-causal/fused/bf16' "${bench_args[@]}"
+    else
+      say "ours d128 control: skipped (time)"
+    fi
+  else
+    say "ours: no $bench; build log tail:"
+    tail -15 "$work/logs/build.log" | tee -a "$summary"
+  fi
+fi
+
+# --- (4) the rows timed once, and the dQ accumulator's memset (the GPU idle otherwise) -------------
+if [[ $parts == *,ours,* && -x $bench ]] && (($(left) > 25)); then
+  timeout -k 5 20 "$bench" --benchmark_filter='^bwd/(llm-d256-causal|llm-d128-causal)/fused/bf16' \
+    --varattn_min_time=0.2 2>/dev/null | awk '/^bwd\// {printf "  timed once: %s %s %s\n", $1, $2, $3}' |
+    tee -a "$summary" "$work/pages/ours_timed.txt"
+fi
+if [[ $parts == *,ours,* ]] && (($(left) > 15)); then
+  # ncu sees no memset; FA4's preprocess zeroes its dQ accumulator inside a kernel it times.
+  timeout -k 5 30 python3 - <<'EOF' 2>&1 | tee -a "$summary"
+import json
+try:
+    import cupy as cp
+except Exception as e:  # noqa: BLE001
+    print(f"  memset: cupy unavailable ({type(e).__name__}); not timed")
+    raise SystemExit(0)
+spec = json.load(open("bench/workloads.json"))
+spec = spec if isinstance(spec, list) else spec.get("workloads", [])
+for w in spec:
+    if w["name"] not in ("llm-d256-causal", "llm-d128-causal"):
+        continue
+    n = sum(w.get("lengths_q", w["lengths"])) * w["heads_q"] * w["head_dim"] * 4
+    buf = cp.empty(n, dtype=cp.uint8)
+    stream = cp.cuda.Stream(non_blocking=True)
+    a, b, ms = cp.cuda.Event(), cp.cuda.Event(), []
+    for i in range(25):
+        a.record(stream)
+        cp.cuda.runtime.memsetAsync(buf.data.ptr, 0, n, stream.ptr)
+        b.record(stream)
+        b.synchronize()
+        if i >= 5:
+            ms.append(cp.cuda.get_elapsed_time(a, b))
+    ms.sort()
+    print(f"  memset of the dQ accumulator, {w['name']}: {n / 1e6:.1f} MB in {1e3 * ms[len(ms) // 2]:.1f} us "
+          f"(median of 20; {n / ms[len(ms) // 2] / 1e9:.2f} TB/s)")
+    del buf
+EOF
+  grep -h 'memset of the dQ' "$summary" >>"$work/pages/ours_timed.txt"
+fi
+
+# --- tables ----------------------------------------------------------------------------------------
+P=$work/pages
+have() { [[ -f $P/$1 ]]; }
+for name in ours_d256 fa4_d256; do
+  # Pages from an earlier call on this machine (the two-call route) are named with their age.
+  if have "$name.raw.csv.gz" && [[ $parts != *,${name%%_*},* ]]; then
+    say "tables: $name's pages from an earlier call on this machine ($(($(date +%s) - $(stat -c %Y "$P/$name.raw.csv.gz"))) s old)"
+    [[ $name == ours_d256 ]] && have ours_timed.txt && sed 's/^/  (earlier call) /' "$P/ours_timed.txt" | tee -a "$summary"
+  fi
+done
+{
+  echo "# every profiled kernel's gpu__time_duration (ncu --clock-control none, caches flushed"
+  echo "# before each: ncu's default), in launch order, then one call's kernels (median over calls)"
+  have ours_d256_durations.raw.csv.gz &&
+    python3 "$tables42" durations "ours_d256=$P/ours_d256_durations.raw.csv.gz"
+  have fa4_d256_durations.raw.csv.gz && python3 "$tables42" durations --start FlashAttentionForward \
+    --not-backward FlashAttentionForward "fa4_d256=$P/fa4_d256_durations.raw.csv.gz"
+} >"$out/durations.txt" 2>&1
+specs=() reps=() waits=()
+for name in ours_d256 fa4_d256 ours_d128; do
+  have "$name.raw.csv.gz" || continue
+  reps+=("$name=$P/$name.raw.csv.gz")
+  if have "$name.sass.csv.gz"; then
+    specs+=("$name=$P/$name.sass.csv.gz,$P/$name.raw.csv.gz")
+    waits+=("$name=$P/$name.sass.csv.gz,$P/$name.raw.csv.gz")
+  else
+    specs+=("$name=$P/$name.raw.csv.gz")
+  fi
+done
+{
+  echo
+  echo "## one call's kernels (us; all of them in durations.txt; the memset line is above)"
+  awk '/^### /{print; p=0; next} /^  one call \(/{p=1} /^$/{p=0} p' "$out/durations.txt"
+  echo
+  echo "## CTA-steps (ours: the dS barrier's executions / 8; FA4: HGMMA tensor cycles / a 64 x 48 step's 1,920)"
+  ((${#waits[@]})) && python3 "$tables46" steps "${waits[@]}"
+  echo
+  echo "## the dK/dV kernels, one launch each (s32's metric list; s27's d256 figures: hopper_backward_d256_profile_s27.md)"
+  ((${#reps[@]})) && python3 "$tables42" metrics "${reps[@]}"
+  echo
+  echo "## (a) L2: sub-unit throughputs, sectors by operation (TB/s, KB a CTA-step), reductions the SASS issues"
+  ((${#specs[@]})) && python3 "$tables46" l2 "${specs[@]}"
+  echo
+  echo "## (b) shared memory: wavefronts by instruction class, HGMMA operands a tensor cycle"
+  ((${#waits[@]})) && python3 "$tables46" smem "${waits[@]}"
+  echo
+  echo "## wait sites (named barriers, wgmma waits, mbarrier waits): cycles a warp-execution"
+  ((${#waits[@]})) && python3 "$tables42" waits "${waits[@]}"
+  echo
+  echo "## (c)-(e) the code in segments: cycles a step, per-CTA code"
+  ((${#waits[@]})) && python3 "$tables46" segments "${waits[@]}"
+  if have ours_d256.sass.csv.gz; then
+    steps=$(python3 "$tables46" steps --number "ours_d256=$P/ours_d256.sass.csv.gz,$P/ours_d256.raw.csv.gz" 2>/dev/null)
+    [[ $steps =~ ^[0-9]+$ ]] || steps=142528
+    echo
+    echo "## ours d256: stall reasons, top instructions, opcodes per ours' CTA-step ($steps), ours | FA4"
+    echo "## (FA4 runs ~192,480 steps of 64 x 48: its column is per the same work, not per its own step)"
+    versus=()
+    have fa4_d256.sass.csv.gz && versus=(--versus "$P/fa4_d256.sass.csv.gz")
+    python3 bench/sass_stalls.py "$P/ours_d256.sass.csv.gz" --top 20 --per "$steps" "${versus[@]}"
+  fi
+  for name in fa4_d256 ours_d128; do
+    have "$name.sass.csv.gz" || continue
+    echo
+    echo "## $name: stall reasons, top instructions"
+    python3 bench/sass_stalls.py "$P/$name.sass.csv.gz" --top 15
+  done
+} >>"$summary" 2>&1
+cp "$work"/logs/*.log "$work"/logs/*.txt "$P/" 2>/dev/null
+gzip -f "$P/query_metrics.txt" 2>/dev/null
+tar czf "$out/pages.tgz" -C "$work" pages
+say "done: $(find "$out" -maxdepth 1 -type f -printf '%f ')($(du -sh "$out/pages.tgz" | cut -f1) pages.tgz)"
+# The reply's output tail: the start of the tables (all of them are in summary.txt).
+awk '/^## one call/ {on = 1} on && n++ < 90' "$summary"  # (no head: no SIGPIPE under pipefail)
