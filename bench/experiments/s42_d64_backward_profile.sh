@@ -310,4 +310,4 @@ cp "$work"/logs/*.log "$P/" 2>/dev/null
 tar czf "$out/pages.tgz" -C "$work" pages
 say "done: $(find "$out" -maxdepth 1 -type f -printf '%f ')($(du -sh "$out/pages.tgz" | cut -f1) pages.tgz)"
 # The reply's output tail: the summary's tables.
-sed -n '/^## one call/,$p' "$summary" | head -150
+awk '/^## one call/ {f = 1} f && n++ < 150' "$summary"  # (not sed | head: head's early exit would fail the pipe under pipefail)
