@@ -4,16 +4,20 @@
 # (dkdv_split_kernel) beside FlashAttention-4's on the same tensors (bwd/llm-d256-causal), with
 # our d128 dK/dV kernel on bwd/llm-d128-causal (the same FLOPs) as the control: the first d256
 # profile since s27 (hopper_backward_d256_profile_s27.md), the first of FA4's d256 backward.
-# What to read in its output, the s27 figures to hold it against and the hypotheses it
+# Since s46 (a second helper) the same call also takes the d128 pairs, ours and FA4's backward
+# on bwd/llm-d128-causal and bwd/llm-d128 (S46_PROFILE_D128): the first d128 ours-vs-FA4 ncu
+# pages since s32 (backward_vs_fa4_profile_s32.txt, dkdv_schedule_vs_fa4_s35.md).
+# What to read in its output, the s27 and s32 figures to hold it against and the hypotheses it
 # separates: bench/experiments/s46_d256_backward_profile.md.
 #
 #   run(command="bash bench/experiments/s46_d256_backward_profile.sh $OUT",
-#       carry=["build/anchors/small"], timeout_s=420)
+#       carry=["build/anchors/small"], timeout_s=480)
 #
-# Expected ~230-270 s when FA4 is already installed on a warm machine or installable (the
-# anchors' unpack ran on this machine); ~170 s (ours only: build ~100 s, 3 ncu runs ~60 s) when
-# FA4 cannot be had, and then FA4 is skipped with a line saying why. It keeps itself under
-# S46_PROFILE_BUDGET_S (290 s).
+# Expected ~320-360 s when FA4 is installable (the anchors' unpack ran on this machine), ~280-320
+# s when it is already installed on a warm machine; ~185 s (ours only: build ~100 s, 4 ncu runs
+# ~75 s) when FA4 cannot be had, and then FA4 is skipped with a line saying why. It starts no
+# new work after S46_PROFILE_BUDGET_S (380 s with both d128 workloads; 335 with one; 290, the
+# d256 call as first prepared, with S46_PROFILE_D128=none).
 # FA4 from a cold machine takes two calls (the carry limit: ../shared/ANCHORS.md):
 #   1. carry ["build/anchors/big"]:  bash bench/experiments/s46_d256_backward_profile.sh $OUT
 #      (ours, and the anchors' unpack started in the background);
@@ -26,11 +30,15 @@
 # candidates it lacks are dropped and logged) and one check of the sections and metrics on a
 # torch kernel, so that a name ncu rejects costs ~10 s, not FA4's ~40 s run; (2) FA4's backward
 # (bench/run_method.py): gpu__time_duration of every kernel of three fwd+bwd calls, then one
-# FlashAttentionBackwardSm90 launch under the sections below; (3) ours: one dkdv_split_kernel
-# launch on bwd/llm-d256-causal/fused/bf16, the durations of four whole backward calls (lists,
-# D, dK/dV, dq_convert; the dQ accumulator's memset is no kernel to ncu and is timed apart), one
-# dkdv_kernel launch on bwd/llm-d128-causal/fused/bf16; (4) both rows timed once, the memset,
-# then the tables (s42_d64_backward_tables.py, s46_d256_backward_tables.py, bench/sass_stalls.py).
+# FlashAttentionBackwardSm90 launch under the sections below; then the same launch on
+# llm-d128-causal (FA4's 64 x 128 causal tile) and llm-d128 (80 x 128, s32's pair), and with
+# S46_PROFILE_D128 holding "durations" their calls' kernel durations; (3) ours: one
+# dkdv_split_kernel launch on bwd/llm-d256-causal/fused/bf16, the durations of four whole
+# backward calls (lists, D, dK/dV, dq_convert; the dQ accumulator's memset is no kernel to ncu
+# and is timed apart), one dkdv_kernel launch on bwd/llm-d128-causal/fused/bf16, one on
+# bwd/llm-d128/fused/bf16 ("noncausal"), and with "durations" their calls' kernel durations;
+# (4) the rows timed once, the memset, then the tables (s42_d64_backward_tables.py,
+# s46_d256_backward_tables.py, bench/sass_stalls.py): the d256 sections, then the d128 ones.
 # ncu: --clock-control none; sections SpeedOfLight, ComputeWorkloadAnalysis,
 # MemoryWorkloadAnalysis, MemoryWorkloadAnalysis_Tables, WarpStateStats, SchedulerStats,
 # InstructionStats, LaunchStats, Occupancy, SourceCounters; metrics: s32's list plus the L2
@@ -41,9 +49,13 @@
 # takes --print-details all), durations.txt (every profiled kernel in launch order, then per
 # call), pages.tgz (each profile's raw page and SASS source page as .csv.gz, the build, install
 # and ncu logs, and ncu's metric names on the device that mention TMA, reductions or atomics).
+# Page names: ours_d256, fa4_d256 (llm-d256-causal), ours_d128, fa4_d128 (llm-d128-causal),
+# ours_d128nc, fa4_d128nc (llm-d128).
 #
-# Environment: S46_PROFILE_PARTS (ours,fa4), S46_PROFILE_BUDGET_S (290),
-# S46_PROFILE_BUILD_DIR (build/s46_d256),
+# Environment: S46_PROFILE_PARTS (ours,fa4), S46_PROFILE_D128 (causal,noncausal: the d128
+# workloads profiled beside the d256 call, comma-separated; add "durations" for each one's
+# per-call kernel durations, ~40 s more a workload for FA4; "none" for the d256 call alone),
+# S46_PROFILE_BUDGET_S (from S46_PROFILE_D128, above), S46_PROFILE_BUILD_DIR (build/s46_d256),
 # S46_PROFILE_SOURCE=0 (no SourceCounters: faster, no SASS pages, most tables empty).
 set -u -o pipefail
 out=${1:?usage: bash bench/experiments/s46_d256_backward_profile.sh OUTDIR}
@@ -51,8 +63,22 @@ mkdir -p "$out" && out=$(cd "$out" && pwd) || exit 2
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 cd "$root" || exit 2
 start=$(date +%s)
-budget=${S46_PROFILE_BUDGET_S:-290}
 parts=",${S46_PROFILE_PARTS:-ours,fa4},"
+d128=",${S46_PROFILE_D128-causal,noncausal},"
+d128=${d128// /}
+# The d128 workloads (page tag:workload) and what they add to the budget: FA4's profile ~40 s
+# (its JIT of the d128 kernels in a fresh process), ours ~15 s; with "durations", FA4 ~40 s and
+# ours ~5 s more a workload.
+d128_rows=() d128_extra=0 ours_d128_reserve=0
+[[ $d128 == *,causal,* ]] && d128_rows+=("d128:llm-d128-causal") && d128_extra=$((d128_extra + 45))
+[[ $d128 == *,noncausal,* ]] && d128_rows+=("d128nc:llm-d128") && d128_extra=$((d128_extra + 45)) &&
+  ours_d128_reserve=20
+d128_durations=0
+if [[ $d128 == *,durations,* ]] && ((${#d128_rows[@]})); then
+  d128_durations=1 d128_extra=$((d128_extra + 45 * ${#d128_rows[@]}))
+  ours_d128_reserve=$((ours_d128_reserve + 10))
+fi
+budget=${S46_PROFILE_BUDGET_S:-$((290 + d128_extra))}
 build=${S46_PROFILE_BUILD_DIR:-build/s46_d256}
 source_counters=${S46_PROFILE_SOURCE:-1}
 work=/tmp/s46_d256
@@ -73,7 +99,13 @@ say() { echo "[$(($(date +%s) - start)) s] $*" | tee -a "$summary"; }
 cap() { local a=$1 b=$2; echo $((a < b ? a : b)); }
 
 # --- the machine and the tree -------------------------------------------------------------------
-say "s46 d256 backward profile: parts ${parts:1:${#parts}-2}, budget ${budget} s"
+say "s46 d256 backward profile: parts ${parts:1:${#parts}-2}, d128 ${d128:1:${#d128}-2}, budget ${budget} s"
+for token in ${d128//,/ }; do
+  case $token in
+    causal | noncausal | durations | none) ;;
+    *) say "S46_PROFILE_D128: '$token' is none of causal, noncausal, durations, none: ignored" ;;
+  esac
+done
 bash bench/machine_facts.sh | tee -a "$summary"
 
 # --- (1) our build, in the background ------------------------------------------------------------
@@ -289,7 +321,8 @@ if [[ $fa4 == ready ]]; then
   . /tmp/anchors.env
   say "FA4: $(python3 -c 'import importlib.metadata as m; print("flash-attn-4", m.version("flash-attn-4"))' 2>&1 | tail -1)"
   reserve=0
-  [[ $parts == *,ours,* ]] && reserve=100  # ours' three ncu runs, the timings and the tables
+  # ours' three ncu runs, the timings and the tables; and ours' d128 extras (S46_PROFILE_D128)
+  [[ $parts == *,ours,* ]] && reserve=$((100 + ours_d128_reserve))
   limit=$(($(left) - reserve))
   if ((limit > 40)); then
     # Every kernel of three fwd+bwd calls (and the set-up's before the first forward).
@@ -305,6 +338,27 @@ if [[ $fa4 == ready ]]; then
   else
     say "FA4 profile: skipped (time: ${limit} s before ours' reserve)"
   fi
+  # The d128 pairs (S46_PROFILE_D128): the same launch, each workload its own process (FA4's JIT
+  # of its d128 kernels is most of the ~40 s); their durations after both profiles.
+  for row in "${d128_rows[@]}"; do
+    limit=$(($(left) - reserve))
+    if ((limit > 40)); then
+      profile "fa4_${row%%:*}" FlashAttentionBackwardSm90 2 "$(cap "$limit" 120)" \
+        python3 bench/run_method.py "${row#*:}" fa4 --calls 4
+    else
+      say "FA4 ${row#*:} profile: skipped (time: ${limit} s before ours' reserve)"
+    fi
+  done
+  for row in "${d128_rows[@]}"; do
+    ((d128_durations)) || break
+    limit=$(($(left) - reserve))
+    if ((limit > 40)); then
+      durations "fa4_${row%%:*}_durations" "" 0 400 "$(cap "$limit" 90)" \
+        python3 bench/run_method.py "${row#*:}" fa4 --calls 3
+    else
+      say "FA4 ${row#*:} durations: skipped (time: ${limit} s before ours' reserve)"
+    fi
+  done
 else
   say "FA4: SKIPPED: $why"
 fi
@@ -333,13 +387,33 @@ if [[ -n $build_pid ]]; then
     else
       say "ours d256 durations: skipped (time)"
     fi
-    limit=$(($(left) - 25))
+    limit=$(($(left) - 25 - ours_d128_reserve))
     if ((limit > 25)); then
       profile ours_d128 dkdv_kernel 3 "$(cap "$limit" 120)" \
         "$bench" --benchmark_filter='^bwd/llm-d128-causal/fused/bf16' "${bench_args[@]}"
     else
       say "ours d128 control: skipped (time)"
     fi
+    if [[ $d128 == *,noncausal,* ]]; then
+      limit=$(($(left) - 25 - 10 * d128_durations))
+      if ((limit > 25)); then
+        profile ours_d128nc dkdv_kernel 3 "$(cap "$limit" 120)" \
+          "$bench" --benchmark_filter='^bwd/llm-d128/fused/bf16' "${bench_args[@]}"
+      else
+        say "ours llm-d128 profile: skipped (time)"
+      fi
+    fi
+    for row in "${d128_rows[@]}"; do
+      ((d128_durations)) || break
+      limit=$(($(left) - 30))
+      if ((limit > 15)); then
+        durations "ours_${row%%:*}_durations" 'build_backward_lists|delta_kernel|dkdv|dkv_partial_sum|dq_convert' \
+          10 16 "$(cap "$limit" 60)" \
+          "$bench" --benchmark_filter="^bwd/${row#*:}/fused/bf16" "${bench_args[@]}"
+      else
+        say "ours ${row#*:} durations: skipped (time)"
+      fi
+    done
   else
     say "ours: no $bench; build log tail:"
     tail -15 "$work/logs/build.log" | tee -a "$summary"
@@ -347,8 +421,10 @@ if [[ -n $build_pid ]]; then
 fi
 
 # --- (4) the rows timed once, and the dQ accumulator's memset (the GPU idle otherwise) -------------
-if [[ $parts == *,ours,* && -x $bench ]] && (($(left) > 25)); then
-  timeout -k 5 20 "$bench" --benchmark_filter='^bwd/(llm-d256-causal|llm-d128-causal)/fused/bf16' \
+timed_rows='llm-d256-causal|llm-d128-causal' timed_limit=20
+[[ $d128 == *,noncausal,* ]] && timed_rows+='|llm-d128' timed_limit=28
+if [[ $parts == *,ours,* && -x $bench ]] && (($(left) > timed_limit + 5)); then
+  timeout -k 5 "$timed_limit" "$bench" --benchmark_filter="^bwd/($timed_rows)/fused/bf16" \
     --varattn_min_time=0.2 2>/dev/null | awk '/^bwd\// {printf "  timed once: %s %s %s\n", $1, $2, $3}' |
     tee -a "$summary" "$work/pages/ours_timed.txt"
 fi
@@ -388,7 +464,7 @@ fi
 # --- tables ----------------------------------------------------------------------------------------
 P=$work/pages
 have() { [[ -f $P/$1 ]]; }
-for name in ours_d256 fa4_d256; do
+for name in ours_d256 fa4_d256 ours_d128 ours_d128nc fa4_d128 fa4_d128nc; do
   # Pages from an earlier call on this machine (the two-call route) are named with their age.
   if have "$name.raw.csv.gz" && [[ $parts != *,${name%%_*},* ]]; then
     say "tables: $name's pages from an earlier call on this machine ($(($(date +%s) - $(stat -c %Y "$P/$name.raw.csv.gz"))) s old)"
@@ -402,6 +478,12 @@ done
     python3 "$tables42" durations "ours_d256=$P/ours_d256_durations.raw.csv.gz"
   have fa4_d256_durations.raw.csv.gz && python3 "$tables42" durations --start FlashAttentionForward \
     --not-backward FlashAttentionForward "fa4_d256=$P/fa4_d256_durations.raw.csv.gz"
+  for tag in d128 d128nc; do  # S46_PROFILE_D128 with "durations"
+    have "ours_${tag}_durations.raw.csv.gz" &&
+      python3 "$tables42" durations "ours_$tag=$P/ours_${tag}_durations.raw.csv.gz"
+    have "fa4_${tag}_durations.raw.csv.gz" && python3 "$tables42" durations --start FlashAttentionForward \
+      --not-backward FlashAttentionForward "fa4_$tag=$P/fa4_${tag}_durations.raw.csv.gz"
+  done
 } >"$out/durations.txt" 2>&1
 specs=() reps=() waits=()
 for name in ours_d256 fa4_d256 ours_d128; do
@@ -453,9 +535,74 @@ done
     python3 bench/sass_stalls.py "$P/$name.sass.csv.gz" --top 15
   done
 } >>"$summary" 2>&1
+
+# --- the d128 tables (S46_PROFILE_D128): ours | FA4 on llm-d128 (s32's pair) and llm-d128-causal --
+# ours_d128 (the d256 call's control) is the causal pair's ours: its long per-kernel blocks are in
+# the d256 sections above, its columns in the side-by-side tables below.
+s32_text=bench/results/backward_vs_fa4_profile_s32.txt
+s32_fa4=bench/results/ncu_s32_bwd_llm_d128_fa4.sass.csv.gz
+d128_specs=() d128_reps=() d128_new=()
+for name in ours_d128nc fa4_d128nc ours_d128 fa4_d128; do
+  have "$name.raw.csv.gz" || continue
+  d128_reps+=("$name=$P/$name.raw.csv.gz")
+  if have "$name.sass.csv.gz"; then
+    d128_specs+=("$name=$P/$name.sass.csv.gz,$P/$name.raw.csv.gz")
+    [[ $name == ours_d128 ]] || d128_new+=("$name=$P/$name.sass.csv.gz,$P/$name.raw.csv.gz")
+  else
+    d128_specs+=("$name=$P/$name.raw.csv.gz")
+  fi
+done
+if have ours_d128nc.raw.csv.gz || have fa4_d128nc.raw.csv.gz || have fa4_d128.raw.csv.gz; then
+  s32_opt=()
+  [[ -f $s32_text ]] && s32_opt=(--s32 "$s32_text")
+  {
+    echo
+    echo "## d128: per CTA-step and per 80 x 128 block of work, ours | FA4 (s32's pair: $s32_text; s35's step: dkdv_schedule_vs_fa4_s35.md)"
+    python3 "$tables46" d128 "${d128_specs[@]}" "${s32_opt[@]}" --opcodes 40
+    echo
+    echo "## d128: the dK/dV kernels, one launch each (s32's metric list in s32's order: $s32_text)"
+    python3 "$tables42" metrics "${d128_reps[@]}"
+    echo
+    echo "## d128: (a) L2: sub-unit throughputs, sectors by operation, reductions the SASS issues"
+    python3 "$tables46" l2 "${d128_specs[@]}"
+    if ((${#d128_new[@]})); then
+      echo
+      echo "## d128: (b) shared memory (ours_d128: in the d256 sections above)"
+      python3 "$tables46" smem "${d128_new[@]}"
+      echo
+      echo "## d128: wait sites, cycles a warp-execution (ours_d128: above)"
+      python3 "$tables42" waits "${d128_new[@]}"
+      echo
+      echo "## d128: the code in segments, cycles a step (ours_d128: above)"
+      python3 "$tables46" segments "${d128_new[@]}"
+    fi
+    if have ours_d128nc.sass.csv.gz; then
+      steps=$(python3 "$tables46" steps --number "ours_d128nc=$P/ours_d128nc.sass.csv.gz,$P/ours_d128nc.raw.csv.gz" 2>/dev/null)
+      [[ $steps =~ ^[0-9]+$ ]] || steps=228096
+      versus=() against="no FA4 page"
+      if have fa4_d128nc.sass.csv.gz; then
+        versus=(--versus "$P/fa4_d128nc.sass.csv.gz") against="FA4 of this run"
+      elif [[ -f $s32_fa4 ]]; then
+        versus=(--versus "$s32_fa4") against="FA4 of s32 (the same wheel)"
+      fi
+      echo
+      echo "## ours_d128nc: stall reasons, top instructions, opcodes a CTA-step ($steps), ours | $against"
+      echo "## (s32's table, 228,096 CTA-steps: ours 6,178.5 | FA4 4,012.4 a step; $s32_text)"
+      python3 bench/sass_stalls.py "$P/ours_d128nc.sass.csv.gz" --top 20 --per "$steps" "${versus[@]}"
+    fi
+    for name in fa4_d128nc fa4_d128; do
+      have "$name.sass.csv.gz" || continue
+      echo
+      echo "## $name: stall reasons, top instructions"
+      python3 bench/sass_stalls.py "$P/$name.sass.csv.gz" --top 15
+    done
+  } >>"$summary" 2>&1
+fi
 cp "$work"/logs/*.log "$work"/logs/*.txt "$P/" 2>/dev/null
 gzip -f "$P/query_metrics.txt" 2>/dev/null
 tar czf "$out/pages.tgz" -C "$work" pages
 say "done: $(find "$out" -maxdepth 1 -type f -printf '%f ')($(du -sh "$out/pages.tgz" | cut -f1) pages.tgz)"
-# The reply's output tail: the start of the tables (all of them are in summary.txt).
+# The reply's output tail: the start of the tables, then the d128 table without its opcodes (all
+# of them are in summary.txt).
 awk '/^## one call/ {on = 1} on && n++ < 90' "$summary"  # (no head: no SIGPIPE under pipefail)
+awk '/^## d128: per CTA-step/ {on = 1} /^instructions executed an 80 x 128/ {on = 0} on' "$summary"

@@ -7,7 +7,7 @@ reads CSVs only, no ncu and no GPU, so it also runs here on what came back):
                                        line (the script drops those ncu does not list)
     steps NAME=SASS[,RAW] ...          each kernel's CTA-steps: from the dS barrier's executions
                                        (ours), from the HGMMA tensor cycles over a step's, and
-                                       from the tile model of bench/workloads.json (llm-d256-causal)
+                                       from the tile model of bench/workloads.json (KERNELS)
     l2 NAME=RAW[,SASS] ...             hypothesis (a): the L2's sub-unit throughputs, sectors by
                                        operation (red, atom, read, write, TMA) side by side, in
                                        bytes a CTA-step and TB/s, and the reductions' sectors
@@ -20,9 +20,17 @@ reads CSVs only, no ncu and no GPU, so it also runs here on what came back):
                                        wgmma group, wait, barrier and reduction, with cycles a
                                        warp-execution and a CTA-step; per-CTA code (prologue,
                                        epilogue) apart from the steps
+    d128 NAME=SASS,RAW ... [--s32 F] [--opcodes N]
+                                       the d128 kernels per CTA-step and per 80 x 128 block of
+                                       work side by side (ours | FA4, causal and not), with s32's
+                                       llm-d128 pair from F (backward_vs_fa4_profile_s32.txt and
+                                       the ncu_s32_bwd_llm_d128_*.sass.csv.gz beside it), each
+                                       ours / FA4 ratio, then instructions by opcode a block
     --selftest                         the commands on made-up pages
 
-NAME is a label (ours_d256, fa4_d256, ours_d128 get their step model by name); RAW is `ncu
+NAME is a label: ours_d256, fa4_d256 (llm-d256-causal), ours_d128, fa4_d128 (llm-d128-causal),
+ours_d128nc, fa4_d128nc (llm-d128) get their tile, step model and bulk bytes by name (KERNELS;
+a label that starts with one of them, e.g. ours_d128nc_s32, gets the longest's). RAW is `ncu
 --import R --page raw --csv` and SASS `--page source --print-source sass --csv` (gzipped or not).
 """
 import argparse
@@ -81,14 +89,31 @@ EXTRA_METRICS = [
     "smsp__issue_active.sum",
     "sm__ctas_launched.sum",
 ]
-# A step's tile (queries, keys, head dim) by label prefix: tensor cycles a step = 5 products of
-# 2 q k d FLOP at 4,096 dense bf16 FLOP a cycle an SM.
-TILES = {"ours_d256": (64, 64, 256), "fa4_d256": (64, 48, 256), "ours_d128": (64, 128, 128)}
-# The d256 workload's step model (queries of a causal segment from a k tile's first key on).
-MODEL_TILES = {"ours_d256": (64, 64), "fa4_d256": (64, 48)}
-# Bytes a bulk reduction adds (ours: an 8 KB box, 64 queries x 32 channels; FA4: a warpgroup's
-# 32 KB, 64 queries x 128 channels, fa3_fa4_sm90_backward_d256_reading.md section 2).
+# Each profiled kernel by label (the longest key the label equals or starts with, so
+# ours_d128nc_s32 is ours_d128nc's): its workload, a CTA-step's tile (queries, keys, head dim),
+# whether its causal steps start at a k tile's first visible query (ours at d128: 80-row steps on
+# 128-key tiles, kv_tile::place<true>) rather than on multiples of the step from query 0, and the
+# bytes one bulk reduction adds, by opcode. Tensor cycles a step = 5 products of 2 q k d FLOP at
+# 4,096 dense bf16 FLOP a cycle an SM. Bulk bytes: ours an 8 KB box at d256 (64 queries x 32
+# channels x 4 bytes) and 10 KB at d128 (80 x 32 x 4: traits kDqBoxBytes = kQueries x 128); FA4
+# a warpgroup's tile_m x head dim x 4 / 2 (flash_bwd_sm90.py tma_copy_bytes["dQ"]): 32 KB at
+# d256, 16 KB at d128 causal (tile_m 64), 20 KB at d128 non-causal (tile_m 80). FA4's sm90
+# tiles: interface.py _tile_size_bwd_sm90 of flash-attn-4 4.0.0b36 (d256 64 x 48; d128 n 128,
+# m 64 causal or local, else 80).
+KERNELS = {
+    "ours_d256": {"workload": "llm-d256-causal", "tile": (64, 64, 256), "bulk": {"UTMAREDG": 8192}},
+    "fa4_d256": {"workload": "llm-d256-causal", "tile": (64, 48, 256), "bulk": {"UBLKRED": 32768}},
+    "ours_d128": {"workload": "llm-d128-causal", "tile": (80, 128, 128), "from_first": True,
+                  "bulk": {"UTMAREDG": 10240}},
+    "fa4_d128": {"workload": "llm-d128-causal", "tile": (64, 128, 128), "bulk": {"UBLKRED": 16384}},
+    "ours_d128nc": {"workload": "llm-d128", "tile": (80, 128, 128), "bulk": {"UTMAREDG": 10240}},
+    "fa4_d128nc": {"workload": "llm-d128", "tile": (80, 128, 128), "bulk": {"UBLKRED": 20480}},
+}
+# A label without a config (an ad-hoc name): the d256 kernels' bytes.
 BULK_BYTES = {"UTMAREDG": 8192, "UBLKRED": 32768}
+# The d128 comparison's unit of work: one 80-query x 128-key block (ours' and FA4's non-causal
+# step; FA4's causal step is 0.8 of it).
+WORK_BLOCK = (80, 128)
 PREFIX = {"K": 1e3, "M": 1e6, "G": 1e9, "T": 1e12}
 TIME_US = {"nsecond": 1e-3, "ns": 1e-3, "usecond": 1.0, "us": 1.0, "msecond": 1e3, "ms": 1e3,
            "second": 1e6, "s": 1e6}
@@ -113,24 +138,41 @@ def fmt(v, digits=1):
     return f"{v:,.{digits}f}"
 
 
-def model_steps(label, workload="llm-d256-causal"):
-    """CTA-steps of a causal q = k segment list for the label's (queries, keys) tile, or None."""
-    tile = next((t for p, t in MODEL_TILES.items() if label.startswith(p)), None)
-    if tile is None:
-        return None
+def kernel_config(label):
+    """The KERNELS entry of the longest key the label equals or starts with, or {}."""
+    keys = [k for k in KERNELS if label == k or label.startswith(k)]
+    return KERNELS[max(keys, key=len)] if keys else {}
+
+
+def workload_spec(name):
     try:
         spec = json.loads((HERE.parent / "workloads.json").read_text())
     except OSError:
         return None
     spec = spec if isinstance(spec, list) else spec.get("workloads", [])
-    w = next((x for x in spec if x["name"] == workload), None)
+    return next((x for x in spec if x["name"] == name), None)
+
+
+def model_steps(label):
+    """CTA-steps of the label's workload (q = k segments) for its (queries, keys) tile, or None:
+    non-causal every (k tile, q step); causal the q steps from the one holding the k tile's first
+    key (FA4's m_block_min, ours on multiples of the step), or, from_first, steps from the k
+    tile's first key itself (ours at d128)."""
+    cfg = kernel_config(label)
+    w = workload_spec(cfg["workload"]) if cfg else None
     if w is None:
         return None
-    q_tile, k_tile = tile
+    q_tile, k_tile, _ = cfg["tile"]
+    causal = w.get("causal", False)
     steps = 0
     for length in w.get("lengths_q", w["lengths"]):
         for j in range(math.ceil(length / k_tile)):
-            steps += max(0, math.ceil(length / q_tile) - (j * k_tile) // q_tile)
+            if not causal:
+                steps += math.ceil(length / q_tile)
+            elif cfg.get("from_first"):
+                steps += math.ceil((length - j * k_tile) / q_tile)
+            else:
+                steps += max(0, math.ceil(length / q_tile) - (j * k_tile) // q_tile)
     return steps * w["heads_q"]
 
 
@@ -171,7 +213,7 @@ def steps_of(label, kernel, overrides):
         bar = [kernel.executed(r) for r in kernel.data if DS_BARRIER.match(r[1].strip())]
         if bar:
             return max(bar) / CONSUMER_WARPS, "dS barrier executions / 8"
-    tile = next((t for p, t in TILES.items() if label.startswith(p)), None)
+    tile = kernel_config(label).get("tile")
     if kernel is not None and tile:
         q, k, d = tile
         cycles = sum(tensor_cycles(kernel).values())
@@ -268,11 +310,12 @@ def cmd_l2(args):
         col = kernel.col
         sectors_at = col.get("L2 Theoretical Sectors Global")
         bulk, regs, ops = 0.0, 0.0, collections.Counter()
+        box = kernel_config(label).get("bulk", BULK_BYTES)
         for r in kernel.data:
             op = kernel.opcode(r)
-            family = next((f for f in BULK_BYTES if op.startswith(f)), None)
+            family = next((f for f in box if op.startswith(f)), None)
             if family:
-                bulk += kernel.executed(r) * BULK_BYTES[family] / 32
+                bulk += kernel.executed(r) * box[family] / 32
                 ops[op] += kernel.executed(r)
             elif op.startswith(("REDG", "RED.", "ATOMG")) and sectors_at is not None:
                 regs += kernel.count(r, sectors_at)
@@ -471,6 +514,245 @@ def cmd_segments(args):
               f"against a CTA life of {fmt(cycles * sms / grid)}")
 
 
+# s32's llm-d128 pair (bench/results/backward_vs_fa4_profile_s32.txt, `## metrics`: ncu --set
+# full, one launch each, H200, FA4 4.0.0b36 = this wheel) as columns of the d128 table: the
+# file's column and the SASS page beside it in bench/results.
+S32_COLUMNS = {"ours_d128nc_s32": ("llm_d128_head", "ncu_s32_bwd_llm_d128_ours.sass.csv.gz"),
+               "fa4_d128nc_s32": ("fa4_llm_d128", "ncu_s32_bwd_llm_d128_fa4.sass.csv.gz")}
+
+
+def s32_runs(path):
+    """[(label, Sass or None, launch)] of s32's llm-d128 pair: the launch from the text table
+    (value and unit split at the first space), sm__warps_active.sum from its warps-active
+    percentage (x 64 warps x sm__cycles_active.avg x SMs: exact on s42's pages)."""
+    lines = pathlib.Path(path).read_text().splitlines()
+    at = next((i for i, line in enumerate(lines) if line.strip() == "## metrics"), None)
+    if at is None or at + 1 >= len(lines) or not lines[at + 1].startswith("metric |"):
+        return []
+    names = [c.strip() for c in lines[at + 1].split("|")]
+    table = collections.defaultdict(dict)
+    for line in lines[at + 2:]:
+        if not line.strip() or line.startswith("#"):
+            break
+        cells = line.split("|")
+        for name, cell in zip(names[1:], cells[1:]):
+            text, _, unit = cell.strip().partition(" ")
+            table[name][cells[0].strip()] = (text, unit.strip())
+    out = []
+    for label, (column, sass_name) in S32_COLUMNS.items():
+        launch = dict(table.get(column, {}))
+        if not launch:
+            continue
+        launch.setdefault("device__attribute_multiprocessor_count", (str(SMS_DEFAULT), ""))
+        if "sm__warps_active.sum" not in launch:
+            warps = (value(launch, "sm__warps_active.avg.pct_of_peak_sustained_active") / 100 * 64
+                     * value(launch, "sm__cycles_active.avg")
+                     * value(launch, "device__attribute_multiprocessor_count"))
+            launch["sm__warps_active.sum"] = (f"{warps:.0f}", "warp")
+        sass = pathlib.Path(path).resolve().parent / sass_name
+        out.append((label, Sass(str(sass)) if sass.exists() else None, launch))
+    return out
+
+
+CONSUMER_BARRIER = re.compile(r"^(@!?U?P\w+\s+)?BAR\.SYNC(\.DEFER_BLOCKING)?\s+\S+\s*,\s*0x100\s*$")
+
+
+def consumer_barrier(kernel, steps, cps):
+    """(cycles a step, SASS) of the CTA-wide consumer barrier (256 threads) run by every consumer
+    warp every step (ours' dS barrier 1, FA4's PdS barrier) with the most 'barrier' samples on it
+    and the next 8 rows up to the next wait (s42's waits look 3 rows on; s27's d128 page has
+    bar 1's stall 4 rows on, on a UMOV), as samples x warp-cycles a sample / (steps x 8)."""
+    if kernel is None or math.isnan(steps) or not steps:
+        return math.nan, "-"
+    column = dict(kernel.reasons).get("barrier")
+    if column is None:
+        return math.nan, "-"
+    best = (math.nan, "-")
+    for i, r in enumerate(kernel.data):
+        if not CONSUMER_BARRIER.match(r[1].strip()) or kernel.executed(r) < 0.8 * CONSUMER_WARPS * steps:
+            continue
+        window = [r] + kernel.data[i + 1:i + 9]
+        cut = next((j for j, x in enumerate(window[1:], 1) if kernel.opcode(x).startswith(
+            ("BAR.", "WARPGROUP.DEPBAR", "SYNCS.PHASECHK", "DEPBAR"))), len(window))
+        samples = sum(kernel.count(x, column) for x in window[:cut])
+        cycles = samples * cps / (steps * CONSUMER_WARPS)
+        if math.isnan(best[0]) or cycles > best[0]:
+            best = (cycles, r[1].strip()[:40])
+    return best
+
+
+def facts(label, kernel, launch, overrides):
+    """The per-CTA-step figures of one kernel (nan where a metric is missing)."""
+    cfg = kernel_config(label)
+    q, k, d = cfg.get("tile", (math.nan, math.nan, math.nan))
+    steps, how = steps_of(label, kernel, overrides)
+    sms = value(launch, "device__attribute_multiprocessor_count")
+    sms = SMS_DEFAULT if math.isnan(sms) else sms
+    cycles = value(launch, "sm__cycles_active.avg")
+    grid = value(launch, "launch__grid_size")
+    us = value(launch, "gpu__time_duration.sum")
+    tensor = value(launch, "sm__pipe_tensor_op_hmma_cycles_active.avg.pct_of_peak_sustained_active")
+    step_cycles = cycles * sms / steps
+    blocks = q * k / (WORK_BLOCK[0] * WORK_BLOCK[1])
+    total = kernel.total if kernel is not None else 0
+    cps = value(launch, "sm__warps_active.sum") / total if total else math.nan
+    bulk = math.nan
+    if kernel is not None:
+        box = cfg.get("bulk", BULK_BYTES)
+        bulk = sum(kernel.executed(r) * box[f] for r in kernel.data
+                   for f in box if kernel.opcode(r).startswith(f)) / steps / 1024
+
+    def kb(metric):  # sectors -> KB a step
+        return value(launch, metric) * 32 / 1024 / steps
+
+    def stall(reason):
+        return value(launch, f"smsp__average_warps_issue_stalled_{reason}_per_issue_active.ratio")
+    barrier, barrier_sass = consumer_barrier(kernel, steps, cps)
+    f = {
+        "workload": cfg.get("workload", "-"),
+        "tile": f"{q} x {k}" if cfg else "-",
+        "us": us,
+        "ghz": value(launch, "gpc__cycles_elapsed.max") / us / 1e3,
+        "grid": grid,
+        "steps": steps, "how": how,
+        "model": model_steps(label) or math.nan,
+        "steps_cta": steps / grid,
+        "blocks": blocks,
+        "step_cycles": step_cycles,
+        "block_cycles": step_cycles / blocks,
+        "tensor_model": 10 * q * k * d / 4096,
+        "tensor_sass": sum(tensor_cycles(kernel).values()) / steps if kernel is not None else math.nan,
+        "tensor_pct": tensor,
+        "tensor_busy": step_cycles * tensor / 100,
+        "tensor_idle": step_cycles * (1 - tensor / 100),
+        "inst": value(launch, "smsp__inst_executed.sum") / steps,
+        "inst_block": value(launch, "smsp__inst_executed.sum") / steps / blocks,
+        "sass_inst": (sum(kernel.executed(r) for r in kernel.data) / steps
+                      if kernel is not None else math.nan),
+        "issue": value(launch, "smsp__issue_active.avg.pct_of_peak_sustained_active"),
+        "wf": value(launch, "l1tex__data_pipe_lsu_wavefronts_mem_shared.sum") / steps,
+        "wf_ld": value(launch, "l1tex__data_pipe_lsu_wavefronts_mem_shared_op_ld.sum") / steps,
+        "wf_st": value(launch, "l1tex__data_pipe_lsu_wavefronts_mem_shared_op_st.sum") / steps,
+        "wf_pct": value(launch,
+                        "l1tex__data_pipe_lsu_wavefronts_mem_shared.sum.pct_of_peak_sustained_elapsed"),
+        "conflicts": value(launch, "l1tex__data_bank_conflicts_pipe_lsu_mem_shared_op_st.sum") / steps,
+        "lts": value(launch, "lts__throughput.avg.pct_of_peak_sustained_elapsed"),
+        "l2_read": kb("lts__t_sectors_op_read.sum"),
+        "l2_red": kb("lts__t_sectors_op_red.sum"),
+        "l2_write": kb("lts__t_sectors_op_write.sum"),
+        "bulk": bulk,
+        "dram": value(launch, "dram__bytes_read.sum") / 1e6,
+        "warps": value(launch, "sm__warps_active.avg.pct_of_peak_sustained_active"),
+        "xu": value(launch, "sm__inst_executed_pipe_xu.avg.pct_of_peak_sustained_active"),
+        "barrier": barrier, "barrier_sass": barrier_sass,
+        "cta_life": cycles * sms / grid,
+    }
+    for r in ("barrier", "long_scoreboard", "short_scoreboard", "mio_throttle", "wait", "gmma",
+              "math_pipe_throttle"):
+        f["stall_" + r] = stall(r)
+    return f
+
+
+D128_ROWS = [  # (key, row name, digits); text rows have digits None
+    ("workload", "workload", None),
+    ("tile", "a CTA-step: queries x keys", None),
+    ("us", "gpu__time_duration (us)", 1),
+    ("ghz", "SM clock, GHz (gpc__cycles_elapsed.max / duration)", 3),
+    ("grid", "grid (CTAs, one an SM)", 0),
+    ("steps", "CTA-steps (how: below)", 0),
+    ("model", "CTA-steps, tile model", 0),
+    ("steps_cta", "CTA-steps a CTA", 2),
+    ("step_cycles", "SM cycles a CTA-step (sm__cycles_active.avg x SMs / steps)", 0),
+    ("block_cycles", "SM cycles an 80 x 128 block of work (a step / (q k / 80 x 128))", 0),
+    ("tensor_model", "tensor cycles a step: 5 products at 4,096 FLOP a cycle", 0),
+    ("tensor_sass", "tensor cycles a step: the SASS's HGMMAs", 0),
+    ("tensor_pct", "tensor pipe active, % of active cycles", 2),
+    ("tensor_busy", "tensor-busy cycles a step (a step x active)", 0),
+    ("tensor_idle", "tensor-idle cycles a step (a step x (1 - active))", 0),
+    ("inst", "instructions a CTA-step (smsp__inst_executed.sum / steps)", 0),
+    ("inst_block", "instructions an 80 x 128 block", 0),
+    ("sass_inst", "SASS 'Instructions Executed' a CTA-step (s32's opcode table's 'all')", 0),
+    ("issue", "issue slots busy, % of active", 2),
+    ("wf", "shared wavefronts a step", 0),
+    ("wf_ld", "  of them loads (op_ld)", 0),
+    ("wf_st", "  of them stores (op_st)", 0),
+    ("wf_pct", "shared pipe, % of peak elapsed", 2),
+    ("conflicts", "shared-store bank conflicts a step", 1),
+    ("lts", "L2 throughput, % of peak elapsed", 2),
+    ("l2_read", "L2 read sectors a step, KB", 1),
+    ("l2_red", "L2 reduction sectors a step, KB", 1),
+    ("l2_write", "L2 write sectors a step, KB", 1),
+    ("bulk", "dQ bulk reductions a step, KB (SASS executions x bytes a bulk op)", 1),
+    ("dram", "DRAM read, MB", 1),
+    ("warps", "warps active, % of peak", 2),
+    ("xu", "xu pipe, % of active", 2),
+    ("stall_barrier", "stall barrier (warps a issue)", 3),
+    ("stall_long_scoreboard", "stall long_scoreboard", 3),
+    ("stall_short_scoreboard", "stall short_scoreboard", 3),
+    ("stall_mio_throttle", "stall mio_throttle", 3),
+    ("stall_wait", "stall wait", 3),
+    ("stall_gmma", "stall gmma", 3),
+    ("stall_math_pipe_throttle", "stall math_pipe_throttle", 3),
+    ("barrier", "the consumers' CTA barrier (dS / PdS): cycles a step, 8-warp view", 0),
+    ("cta_life", "CTA life, cycles (sm__cycles_active.avg x SMs / grid)", 0),
+]
+
+
+def cmd_d128(args):
+    """The d128 kernels side by side per CTA-step and per 80 x 128 block of work, with s32's
+    llm-d128 pair (--s32), the ours / FA4 ratio of each pair present, then instructions by
+    opcode an 80 x 128 block (--opcodes)."""
+    overrides = parse_overrides(args.steps)
+    runs = load(args.reports, need_raw=True)
+    if args.s32:
+        if pathlib.Path(args.s32).exists():
+            runs += s32_runs(args.s32)
+        else:
+            print(f"(no {args.s32}: no s32 columns)")
+    if not runs:
+        return
+    names = [r[0] for r in runs]
+    table = {label: facts(label, kernel, launch, overrides) for label, kernel, launch in runs}
+    pairs = [(a, "fa4" + a[4:]) for a in names if a.startswith("ours") and "fa4" + a[4:] in table]
+    heads = names + [f"{a} / {b}" for a, b in pairs]
+    print("\n| per CTA-step | " + " | ".join(heads) + " |")
+    print("|---|" + "---:|" * len(heads))
+    for key, name, digits in D128_ROWS:
+        vals = [table[n][key] for n in names]
+        if digits is not None and all(math.isnan(v) for v in vals):
+            continue
+        cells = [v if digits is None else fmt(v, digits) for v in vals]
+        for a, b in pairs:
+            x, y = table[a][key], table[b][key]
+            ok = digits is not None and not (math.isnan(x) or math.isnan(y)) and y != 0
+            cells.append(f"{x / y:.3f}" if ok else "")
+        print(f"| {name} | " + " | ".join(cells) + " |")
+    for n in names:
+        f = table[n]
+        print(f"  {n}: CTA-steps by {f['how']}; consumer barrier {f['barrier_sass']}")
+    if any(n.endswith("_s32") for n in names):
+        print("  (s32 columns: s32's --set full pages and text table, s32's code: ours before s33-s45's "
+              "d128 changes, FA4 the same wheel (4.0.0b36); across runs compare cycles, not us: the "
+              "clock row)")
+    if args.opcodes:
+        sass = [(n, k, table[n]) for n, k, _ in runs if k is not None]
+        if not sass:
+            return
+        per = [f["steps"] * f["blocks"] for _, _, f in sass]
+        counts = [k.by_opcode() for _, k, _ in sass]
+        print(f"\ninstructions executed an 80 x 128 block of work (CTA-steps x q k / (80 x 128)), "
+              f"then share of samples ({' | '.join(n for n, _, _ in sass)}):")
+        totals = [sum(e.values()) / p for (e, _), p in zip(counts, per)]
+        print(f"  {'all':10s} " + " ".join(f"{t:10.1f}" for t in totals))
+        ops = sorted(set().union(*(e for e, _ in counts)),
+                     key=lambda o: -max(e[o] / p for (e, _), p in zip(counts, per)))
+        for op in ops[:args.opcodes]:
+            cells = " ".join(f"{e[op] / p:10.1f}" for (e, _), p in zip(counts, per))
+            shares = " ".join(f"{100 * s[op] / max(k.total, 1):5.1f}%"
+                              for (_, k, _), (_, s) in zip(sass, counts))
+            print(f"  {op:10s} {cells}   {shares}")
+
+
 def selftest():
     """Made-up pages: a loop of 10 steps x 8 warps on 2 CTAs, an HGMMA group, the dS barrier,
     a bulk reduction and an epilogue STG."""
@@ -515,6 +797,38 @@ def selftest():
                      ("code", "0x60"), ("op", "0x80")], kinds
     for argv in (["steps", spec], ["l2", spec], ["smem", spec], ["segments", spec]):
         main(argv)
+    # d128: the labels' configs and step models, s32's text table, the d128 command.
+    assert kernel_config("ours_d128nc_s32") is KERNELS["ours_d128nc"]
+    assert kernel_config("fa4_d128") is KERNELS["fa4_d128"] and kernel_config("ad-hoc") == {}
+    assert kernel_config("fa4_d256")["tile"] == (64, 48, 256)
+    assert model_steps("ours_d128nc") == model_steps("fa4_d128nc") == 228096  # s32's count
+    assert model_steps("ours_d128") == 118432, model_steps("ours_d128")  # from the first query
+    assert model_steps("fa4_d128") == 146400, model_steps("fa4_d128")  # 64 x 128, m_block_min
+    with gzip.open(tmp / "ncu_s32_bwd_llm_d128_ours.sass.csv.gz", "wt") as f:
+        f.write(sass_path.read_text())
+    s32 = tmp / "s32.txt"
+    s32.write_text("# s32\n\n## metrics\nmetric | vit_head | llm_d128_head | fa4_llm_d128\n"
+                   "gpu__time_duration.sum | 1 ms | 10.0 us | 9.0 us\n"
+                   "sm__cycles_active.avg | 1 cycle | 1000.000000 cycle | 900 cycle\n"
+                   "launch__grid_size | 1 | 2  | 2 \n"
+                   "sm__warps_active.avg.pct_of_peak_sustained_active | 1 % | 9.090909 % | 10 %\n"
+                   "\n## next\n")
+    runs = dict((label, (k, lc)) for label, k, lc in s32_runs(str(s32)))
+    assert set(runs) == {"ours_d128nc_s32", "fa4_d128nc_s32"}, set(runs)
+    assert runs["fa4_d128nc_s32"][0] is None and runs["ours_d128nc_s32"][0] is not None
+    k32, l32 = runs["ours_d128nc_s32"]
+    assert value(l32, "gpu__time_duration.sum") == 10.0 and l32["launch__grid_size"] == ("2", "")
+    assert abs(value(l32, "sm__warps_active.sum") - 0.0909090 * 64 * 1000 * 132) < 1
+    f = facts("ours_d128nc", kernel, launch, {})
+    assert f["steps"] == 20 and abs(f["bulk"] - 40 * 10240 / 20 / 1024) < 1e-9, f
+    assert abs(f["barrier"] - 20 * (24000 / kernel.total) / (20 * 8)) < 1e-9, f["barrier"]
+    assert f["tensor_model"] == 3200 and f["blocks"] == 1.0
+    assert facts("fa4_d128", None, launch, {})["blocks"] == 0.8
+    main(["d128", f"ours_d128nc={sass_path},{raw}", "--s32", str(s32), "--opcodes", "5"])
+    real = HERE.parent / "results" / "backward_vs_fa4_profile_s32.txt"
+    if real.exists():  # s32's pair: its text table and SASS pages as committed
+        got = {label: steps_of(label, k, {})[0] for label, k, _ in s32_runs(str(real)) if k}
+        assert all(v == 228096 for v in got.values()), got
     for f in tmp.iterdir():
         f.unlink()
     tmp.rmdir()
@@ -537,11 +851,18 @@ def main(argv=None):
         if name == "segments":
             p.add_argument("--min-share", type=float, default=0.003,
                            help="list a plain segment with at least this share of the samples")
+    p = sub.add_parser("d128")
+    p.add_argument("reports", nargs="*", help="NAME=SASS.csv[.gz],RAW.csv[.gz] (RAW needed)")
+    p.add_argument("--steps", action="append", help="NAME=N: that kernel's CTA-steps")
+    p.add_argument("--s32", help="bench/results/backward_vs_fa4_profile_s32.txt: s32's llm-d128 "
+                   "pair as two more columns (their SASS pages from the same folder)")
+    p.add_argument("--opcodes", type=int, default=0, help="list this many opcodes an 80 x 128 block")
     args = ap.parse_args(argv)
     if args.command == "metric-names":
         print("\n".join(dict.fromkeys(S32_METRICS + EXTRA_METRICS)))
         return 0
-    {"steps": cmd_steps, "l2": cmd_l2, "smem": cmd_smem, "segments": cmd_segments}[args.command](args)
+    {"steps": cmd_steps, "l2": cmd_l2, "smem": cmd_smem, "segments": cmd_segments,
+     "d128": cmd_d128}[args.command](args)
     return 0
 
 
