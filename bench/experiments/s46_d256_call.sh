@@ -28,15 +28,20 @@ row=bwd/llm-d256-causal/fused/bf16
 parts=" ${S46_PARTS:-epilogue late} "
 cases='backward:?Hopper?query?steps?of?64?rows*,backward:?every?kernel?variant*'
 
-# ~250-300 s: the cases (~40 s), ncu (~60 s), the suite at 256 (~60-90 s), sanitizers.
-[[ $parts == *" epilogue "* ]] && {
-VARATTN_AB_HEAD_DIMS=256 VARATTN_PREBUILT='epi256A head256' VARATTN_NCU_ROUNDS=3 \
-  VARATTN_TESTS='-tc=backward*' VARATTN_CALL_BUDGET_S=$(($(left) - 90)) \
-  bash $E/patch_check_ncu.sh "$out/epilogue" $E/hopper_backward_d256_staged_epilogue.patch \
-  "$cases" dkdv_split_kernel "$row" >"$out/epilogue.log" 2>&1
-say "epilogue: exit $?"
-cat "$out/epilogue/summary.txt" >>"$out/summary.txt" 2>/dev/null
+# check NAME "LABEL_A LABEL_B" PATCH CASES BUDGET: patch_check_ncu.sh at 256 (its cases under
+# `timeout 120` first, ncu A/B x 3 of the split kernel on the row, every backward case,
+# three sanitizers; ~250-300 s) into OUTDIR/NAME.
+check() {
+  VARATTN_AB_HEAD_DIMS=256 VARATTN_PREBUILT=$2 VARATTN_NCU_ROUNDS=3 VARATTN_TESTS='-tc=backward*' \
+    VARATTN_CALL_BUDGET_S=$5 bash $E/patch_check_ncu.sh "$out/$1" "$3" "$4" dkdv_split_kernel \
+    "$row" >"$out/$1.log" 2>&1
+  say "$1: exit $?"
+  cat "$out/$1/summary.txt" >>"$out/summary.txt" 2>/dev/null
 }
+
+[[ $parts == *" epilogue "* ]] &&
+  check epilogue 'epi256A head256' $E/hopper_backward_d256_staged_epilogue.patch "$cases" \
+    $(($(left) - 90))
 
 # ~60-80 s.
 if [[ $parts != *" late "* ]]; then
@@ -52,20 +57,16 @@ else
   say "no time for the late release"
 fi
 
-# ~250-300 s, on the tree with the epilogue.
-[[ $parts == *" writer "* ]] && {
-if git apply $E/hopper_backward_d256_staged_epilogue.patch; then
-  VARATTN_AB_HEAD_DIMS=256 VARATTN_PREBUILT='wr256A epi256A' VARATTN_NCU_ROUNDS=3 \
-    VARATTN_TESTS='-tc=backward*' VARATTN_CALL_BUDGET_S=$(($(left) - 10)) \
-    bash $E/patch_check_ncu.sh "$out/writer" $E/hopper_backward_d256_dq_writer.patch \
-    "$cases,backward:?causal?tiles?over?several*" dkdv_split_kernel "$row" >"$out/writer.log" 2>&1
-  say "writer: exit $?"
-  cat "$out/writer/summary.txt" >>"$out/summary.txt" 2>/dev/null
-  git apply -R $E/hopper_backward_d256_staged_epilogue.patch
-else
-  say "the epilogue patch does not apply: no writer part"
+# On the tree with the epilogue (B = epi256A).
+if [[ $parts == *" writer "* ]]; then
+  if git apply $E/hopper_backward_d256_staged_epilogue.patch; then
+    check writer 'wr256A epi256A' $E/hopper_backward_d256_dq_writer.patch \
+      "$cases,backward:?causal?tiles?over?several*" $(($(left) - 10))
+    git apply -R $E/hopper_backward_d256_staged_epilogue.patch
+  else
+    say "the epilogue patch does not apply: no writer part"
+  fi
 fi
-}
 
 python3 $E/ncu_means.py "$out" | tee -a "$out/summary.txt"
-say done
+say "done"
