@@ -28,20 +28,22 @@ row=bwd/llm-d256-causal/fused/bf16
 parts=" ${S46_PARTS:-epilogue late} "
 cases='backward:?Hopper?query?steps?of?64?rows*,backward:?every?kernel?variant*'
 
-# check NAME "LABEL_A LABEL_B" PATCH CASES BUDGET: patch_check_ncu.sh at 256 (its cases under
-# `timeout 120` first, ncu A/B x 3 of the split kernel on the row, every backward case,
+# check NAME "LABEL_A LABEL_B" PATCH CASES BUDGET ROW...: patch_check_ncu.sh at 256 (its cases
+# under `timeout 120` first, ncu A/B x 3 of the split kernel on the rows, every backward case,
 # three sanitizers; ~250-300 s) into OUTDIR/NAME.
 check() {
-  VARATTN_AB_HEAD_DIMS=256 VARATTN_PREBUILT=$2 VARATTN_NCU_ROUNDS=3 VARATTN_TESTS='-tc=backward*' \
-    VARATTN_CALL_BUDGET_S=$5 bash $E/patch_check_ncu.sh "$out/$1" "$3" "$4" dkdv_split_kernel \
-    "$row" >"$out/$1.log" 2>&1
-  say "$1: exit $?"
-  cat "$out/$1/summary.txt" >>"$out/summary.txt" 2>/dev/null
+  local name=$1 pre=$2 patch=$3 new_cases=$4 budget=$5
+  shift 5
+  VARATTN_AB_HEAD_DIMS=256 VARATTN_PREBUILT=$pre VARATTN_NCU_ROUNDS=3 VARATTN_TESTS='-tc=backward*' \
+    VARATTN_CALL_BUDGET_S=$budget bash $E/patch_check_ncu.sh "$out/$name" "$patch" "$new_cases" \
+    dkdv_split_kernel "$@" >"$out/$name.log" 2>&1
+  say "$name: exit $?"
+  cat "$out/$name/summary.txt" >>"$out/summary.txt" 2>/dev/null
 }
 
 [[ $parts == *" epilogue "* ]] &&
   check epilogue 'epi256A head256' $E/hopper_backward_d256_staged_epilogue.patch "$cases" \
-    $(($(left) - 90))
+    $(($(left) - 90)) "$row"
 
 # ~60-80 s.
 if [[ $parts != *" late "* ]]; then
@@ -60,8 +62,10 @@ fi
 # On the tree with the epilogue (B = epi256A).
 if [[ $parts == *" writer "* ]]; then
   if git apply $E/hopper_backward_d256_staged_epilogue.patch; then
+    # The deterministic row too: its producer also changes (one copy warp; the review's L3).
     check writer 'wr256A epi256A' $E/hopper_backward_d256_dq_writer.patch \
-      "$cases,backward:?causal?tiles?over?several*" $(($(left) - 10))
+      "$cases,backward:?causal?tiles?over?several*" $(($(left) - 10)) "$row" \
+      bwd/llm-d256-causal/fused_deterministic/bf16
     git apply -R $E/hopper_backward_d256_staged_epilogue.patch
   else
     say "the epilogue patch does not apply: no writer part"
