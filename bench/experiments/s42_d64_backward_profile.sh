@@ -39,10 +39,9 @@
 # S42_SOURCE=0 (no SourceCounters: faster, no SASS pages).
 set -u -o pipefail
 out=${1:?usage: bash bench/experiments/s42_d64_backward_profile.sh OUTDIR}
-mkdir -p "$out" && out=$(cd "$out" && pwd) || exit 2
-root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
-cd "$root" || exit 2
-start=$(date +%s)
+# shellcheck source=bench/experiments/backward_profile_lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/backward_profile_lib.sh"  # left, say, profile, durations, fa4_route, ...
+profile_begin || exit 2  # OUTDIR made and absolute, the repository root the working directory, start
 budget=${S42_BUDGET_S:-320}
 parts=",${S42_PARTS:-ours,fa4},"
 build=${S42_BUILD_DIR:-build/s42_d64}
@@ -55,73 +54,20 @@ workloads=(vit-l14-d64 llm-d64-mqa-causal)
 tables=bench/experiments/s42_d64_backward_tables.py
 export PYTHONUNBUFFERED=1
 
-left() { echo $((budget - ($(date +%s) - start))); }
-say() { echo "[$(($(date +%s) - start)) s] $*" | tee -a "$summary"; }
 short() { case $1 in vit-l14-d64) echo vit ;; llm-d64-mqa-causal) echo mqa ;; *) echo "${1//-/_}" ;; esac; }
 
+source_counters=${S42_SOURCE:-1}
 sections=(--section SpeedOfLight --section ComputeWorkloadAnalysis --section WarpStateStats
   --section SchedulerStats --section InstructionStats --section LaunchStats --section Occupancy)
-[[ ${S42_SOURCE:-1} == 1 ]] && sections+=(--section SourceCounters --import-source yes)
+[[ $source_counters == 1 ]] && sections+=(--section SourceCounters --import-source yes)
 metric_list=$(python3 "$tables" metric-list) || metric_list=
-
-# profile NAME KERNEL_REGEX LAUNCH_SKIP LIMIT_S COMMAND...: one launch under the sections above
-# and s32's metrics; its details page goes into ncu_details.txt, its raw and SASS pages into
-# $work/pages. If ncu rejects a section or metric name (no report, no timeout), once more with
-# s32's proven form instead (--set full --import-source yes, bench/experiments/ncu_full.sh).
-profile() {
-  local name=$1 kernel=$2 skip=$3 limit=$4 rc=0 rep=$work/$1
-  shift 4
-  local what=("${sections[@]}")
-  [[ -n $metric_list ]] && what+=(--metrics "$metric_list")
-  for attempt in 1 2; do
-    rm -f "$rep.ncu-rep"
-    timeout -k 5 "$limit" ncu --clock-control none "${what[@]}" \
-      --kernel-name "regex:$kernel" --launch-skip "$skip" --launch-count 1 -f -o "$rep" "$@" \
-      >"$work/logs/$name.log" 2>&1
-    rc=$?
-    [[ -f $rep.ncu-rep ]] && break
-    if ((attempt == 1 && rc != 124 && rc != 137)) && grep -q '==ERROR==' "$work/logs/$name.log" &&
-      (($(left) > limit + 30)); then
-      say "$name: no report (exit $rc: $(grep -h -m1 '==ERROR==' "$work/logs/$name.log" | cut -c1-120)); once more with --set full"
-      mv "$work/logs/$name.log" "$work/logs/$name.first.log"
-      what=(--set full --import-source yes)
-    else
-      break
-    fi
-  done
-  if [[ ! -f $rep.ncu-rep ]]; then
-    say "$name: FAILED (exit $rc): $(grep -h -m3 'ERROR\|WARNING\|rror' "$work/logs/$name.log" | tr '\n' ' ' | cut -c1-240)"
-    return 1
-  fi
-  { echo "################ $name: $*"; ncu --import "$rep.ncu-rep" --page details; echo; } >>"$out/ncu_details.txt"
-  ncu --import "$rep.ncu-rep" --page raw --csv | gzip >"$work/pages/$name.raw.csv.gz"
-  if [[ ${S42_SOURCE:-1} == 1 ]]; then
-    ncu --import "$rep.ncu-rep" --page source --print-source sass --csv | gzip >"$work/pages/$name.sass.csv.gz"
-  fi
-  rm -f "$rep.ncu-rep"
-  # The details page just appended is the file's last: its Duration line is this launch's.
-  say "$name: $(grep -E '^\s+Duration' "$out/ncu_details.txt" | tail -1 | tr -s ' ') (exit $rc)"
-}
-
-# durations NAME KERNEL_REGEX|"" SKIP COUNT LIMIT_S COMMAND...: gpu__time_duration of the kernels
-# matched (every kernel when the regex is empty), into $work/pages/NAME.raw.csv.gz.
-durations() {
-  local name=$1 kernel=$2 skip=$3 count=$4 limit=$5 rc=0 rep=$work/$1
-  shift 5
-  local filter=()
-  [[ -n $kernel ]] && filter=(--kernel-name "regex:$kernel")
-  rm -f "$rep.ncu-rep"
-  timeout -k 5 "$limit" ncu --clock-control none --metrics gpu__time_duration.sum "${filter[@]}" \
-    --launch-skip "$skip" --launch-count "$count" -f -o "$rep" "$@" >"$work/logs/$name.log" 2>&1
-  rc=$?
-  if [[ ! -f $rep.ncu-rep ]]; then
-    say "$name: FAILED (exit $rc): $(grep -h -m3 'ERROR\|WARNING\|rror' "$work/logs/$name.log" | tr '\n' ' ' | cut -c1-240)"
-    return 1
-  fi
-  ncu --import "$rep.ncu-rep" --page raw --csv | gzip >"$work/pages/$name.raw.csv.gz"
-  rm -f "$rep.ncu-rep"
-  say "$name: $(($(zcat "$work/pages/$name.raw.csv.gz" | grep -c '^"[0-9]'))) kernels (exit $rc)"
-}
+# profile (backward_profile_lib.sh): one launch under the sections above and s32's metrics; if ncu
+# rejects a section or metric name (no report, no timeout), once more with s32's proven form
+# instead (--set full --import-source yes, bench/experiments/ncu_full.sh).
+ncu_options fallback-alone
+fallback_words=2 details_all=0
+# The details page just appended is the file's last: its Duration line is this launch's.
+profile_note() { grep -E '^\s+Duration' "$out/ncu_details.txt" | tail -1 | tr -s ' '; }
 
 # --- the machine and the tree -------------------------------------------------------------------
 say "s42 d64 backward profile: parts ${parts:1:${#parts}-2}, budget ${budget} s"
@@ -139,45 +85,10 @@ if [[ $parts == *,ours,* ]]; then
 fi
 
 # --- the anchors ----------------------------------------------------------------------------------
-# big/ carried (the two-call route's first call): start its unpack for the next call.
-if compgen -G "build/anchors/big/*.tar.xz" >/dev/null && [[ ! -e /tmp/fa4site.done ]]; then
-  bash bench/install_anchors.sh unpack >>"$work/logs/anchors.log" 2>&1
-  say "anchors: unpack of build/anchors/big started in the background (for a call with small/ within 30 s)"
-fi
-fa4_ok() {
-  # shellcheck disable=SC1091
-  [[ -f /tmp/anchors.env ]] &&
-    (. /tmp/anchors.env && timeout 120 python3 -c 'from flash_attn.cute import flash_attn_varlen_func') \
-      >>"$work/logs/anchors.log" 2>&1
-}
-fa4=skip why=
-if [[ $parts != *,fa4,* ]]; then
-  why="S42_PARTS leaves it out"
-elif fa4_ok; then
-  fa4=ready
-elif compgen -G "build/anchors/small/*.whl" >/dev/null && [[ -e /tmp/fa4site.done || -e /tmp/fa4site.started ]]; then
-  fa4=install
-elif compgen -G "build/anchors/small/*.whl" >/dev/null; then
-  why="no CUTLASS DSL tree unpacked on this machine (/tmp/fa4site: a cold machine). FA4 needs a call with carry [build/anchors/big] first (this script starts the unpack then), and this one within 30 s with carry [build/anchors/small] and S42_PARTS=fa4"
-else
-  why="no /tmp/anchors.env with a working flash_attn.cute, and build/anchors/small not carried"
-fi
-if [[ $fa4 == install ]]; then
-  ANCHORS_WAIT_S=150 timeout -k 5 200 bash bench/install_anchors.sh install >"$work/logs/install.log" 2>&1
-  rc=$?
-  if fa4_ok; then
-    fa4=ready
-    say "anchors installed (exit $rc)"
-  else
-    fa4=skip why="install_anchors.sh install exit $rc: $(grep -h -m2 'error' "$work/logs/install.log" | tr '\n' ' ' | cut -c1-200)"
-  fi
-fi
+fa4_route S42_PARTS
 
 # --- (3) FA4's backward, while ours builds ---------------------------------------------------------
 if [[ $fa4 == ready ]]; then
-  # shellcheck disable=SC1091
-  . /tmp/anchors.env
-  say "FA4: $(python3 -c 'import importlib.metadata as m; print("flash-attn-4", m.version("flash-attn-4"))' 2>&1 | tail -1)"
   reserve=0
   [[ $parts == *,ours,* ]] && reserve=110  # ours' four ncu runs and the tables after the build
   for w in "${workloads[@]}"; do
@@ -225,44 +136,14 @@ fi
 
 # --- (4) the rows timed once, and the dQ accumulator's memset (the GPU idle otherwise) -------------
 if [[ $parts == *,ours,* && -x $bench ]] && (($(left) > 30)); then
-  timeout -k 5 25 "$bench" --benchmark_filter='^bwd/(vit-l14-d64|llm-d64-mqa-causal)/fused/bf16' \
-    --varattn_min_time=0.2 2>/dev/null | awk '/^bwd\// {printf "  timed once: %s %s %s\n", $1, $2, $3}' |
-    tee -a "$summary"
+  timed_once 25 'vit-l14-d64|llm-d64-mqa-causal'
 fi
 if [[ $parts == *,ours,* ]] && (($(left) > 20)); then
-  # ncu sees no memset; FA4's preprocess zeroes its dQ accumulator inside a kernel it times.
-  timeout -k 5 30 python3 - <<'EOF' 2>&1 | tee -a "$summary"
-import json
-try:
-    import cupy as cp
-except Exception as e:  # noqa: BLE001
-    print(f"  memset: cupy unavailable ({type(e).__name__}); not timed")
-    raise SystemExit(0)
-spec = json.load(open("bench/workloads.json"))
-spec = spec if isinstance(spec, list) else spec.get("workloads", [])
-for w in spec:
-    if w["name"] not in ("vit-l14-d64", "llm-d64-mqa-causal"):
-        continue
-    n = sum(w.get("lengths_q", w["lengths"])) * w["heads_q"] * w["head_dim"] * 4
-    buf = cp.empty(n, dtype=cp.uint8)
-    stream = cp.cuda.Stream(non_blocking=True)
-    a, b, ms = cp.cuda.Event(), cp.cuda.Event(), []
-    for i in range(25):
-        a.record(stream)
-        cp.cuda.runtime.memsetAsync(buf.data.ptr, 0, n, stream.ptr)
-        b.record(stream)
-        b.synchronize()
-        if i >= 5:
-            ms.append(cp.cuda.get_elapsed_time(a, b))
-    ms.sort()
-    print(f"  memset of the dQ accumulator, {w['name']}: {n / 1e6:.1f} MB in {1e3 * ms[len(ms) // 2]:.1f} us "
-          f"(median of 20; {n / ms[len(ms) // 2] / 1e9:.2f} TB/s)")
-EOF
+  memset_times vit-l14-d64 llm-d64-mqa-causal
 fi
 
 # --- tables ----------------------------------------------------------------------------------------
 P=$work/pages
-have() { [[ -f $P/$1 ]]; }
 {
   echo "# every profiled kernel's gpu__time_duration (ncu --clock-control none, caches flushed"
   echo "# before each: ncu's default), in launch order, then one call's kernels (median over calls)"
@@ -285,12 +166,9 @@ have() { [[ -f $P/$1 ]]; }
     have "$name.raw.csv.gz" && reps+=("$name=$P/$name.raw.csv.gz")
     have "$name.sass.csv.gz" && waits+=("$name=$P/$name.sass.csv.gz,$P/$name.raw.csv.gz")
   done
-  echo
-  echo "## the dK/dV kernels, one launch each (s32's metrics; s32's figures: bench/results/backward_vs_fa4_profile_s32.txt)"
-  ((${#reps[@]})) && python3 "$tables" metrics "${reps[@]}"
-  echo
-  echo "## wait sites (named barriers, wgmma waits, mbarrier waits): cycles a warp-execution"
-  ((${#waits[@]})) && python3 "$tables" waits "${waits[@]}"
+  table "the dK/dV kernels, one launch each (s32's metrics; s32's figures: bench/results/backward_vs_fa4_profile_s32.txt)" \
+    "$tables" metrics "${reps[@]}"
+  table "wait sites (named barriers, wgmma waits, mbarrier waits): cycles a warp-execution" "$tables" waits "${waits[@]}"
   # s32's opcode table a CTA-step: vit runs 9,216 CTAs x 9 steps = 82,944 CTA-steps in both.
   if have ours_vit.sass.csv.gz; then
     echo
@@ -299,15 +177,9 @@ have() { [[ -f $P/$1 ]]; }
     have fa4_vit.sass.csv.gz && versus=(--versus "$P/fa4_vit.sass.csv.gz")
     python3 bench/sass_stalls.py "$P/ours_vit.sass.csv.gz" --top 15 --per 82944 "${versus[@]}"
   fi
-  for name in fa4_vit ours_mqa fa4_mqa; do
-    have "$name.sass.csv.gz" || continue
-    echo
-    echo "## $name: stall reasons, top instructions"
-    python3 bench/sass_stalls.py "$P/$name.sass.csv.gz" --top 12
-  done
+  stalls 12 fa4_vit ours_mqa fa4_mqa
 } >>"$summary" 2>&1
 cp "$work"/logs/*.log "$P/" 2>/dev/null
-tar czf "$out/pages.tgz" -C "$work" pages
-say "done: $(find "$out" -maxdepth 1 -type f -printf '%f ')($(du -sh "$out/pages.tgz" | cut -f1) pages.tgz)"
+pack
 # The reply's output tail: the summary's tables.
 awk '/^## one call/ {f = 1} f && n++ < 150' "$summary"  # (not sed | head: head's early exit would fail the pipe under pipefail)

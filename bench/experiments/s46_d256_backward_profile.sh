@@ -59,10 +59,9 @@
 # S46_PROFILE_SOURCE=0 (no SourceCounters: faster, no SASS pages, most tables empty).
 set -u -o pipefail
 out=${1:?usage: bash bench/experiments/s46_d256_backward_profile.sh OUTDIR}
-mkdir -p "$out" && out=$(cd "$out" && pwd) || exit 2
-root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
-cd "$root" || exit 2
-start=$(date +%s)
+# shellcheck source=bench/experiments/backward_profile_lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/backward_profile_lib.sh"  # left, say, profile, durations, fa4_route, ...
+profile_begin || exit 2  # OUTDIR made and absolute, the repository root the working directory, start
 parts=",${S46_PROFILE_PARTS:-ours,fa4},"
 d128=",${S46_PROFILE_D128-causal,noncausal},"
 d128=${d128// /}
@@ -94,8 +93,6 @@ tables42=bench/experiments/s42_d64_backward_tables.py
 tables46=bench/experiments/s46_d256_backward_tables.py
 export PYTHONUNBUFFERED=1
 
-left() { echo $((budget - ($(date +%s) - start))); }
-say() { echo "[$(($(date +%s) - start)) s] $*" | tee -a "$summary"; }
 cap() { local a=$1 b=$2; echo $((a < b ? a : b)); }
 
 # --- the machine and the tree -------------------------------------------------------------------
@@ -147,10 +144,7 @@ sections=(--section SpeedOfLight --section ComputeWorkloadAnalysis --section Mem
   --section MemoryWorkloadAnalysis_Tables --section WarpStateStats --section SchedulerStats
   --section InstructionStats --section LaunchStats --section Occupancy)
 [[ $source_counters == 1 ]] && sections+=(--section SourceCounters --import-source yes)
-what=("${sections[@]}")
-[[ -n $metric_list ]] && what+=(--metrics "$metric_list")
-fallback=(--set full --import-source yes)
-[[ -n $metric_list ]] && fallback+=(--metrics "$metric_list")
+ncu_options fallback-with-metrics
 # One launch of a torch kernel under exactly these options. A metric ncu rejects by name is
 # dropped (up to three); anything else rejected: s32's proven --set full
 # (bench/experiments/ncu_full.sh), with the metrics if it takes them.
@@ -188,10 +182,7 @@ for try in 1 2 3 4; do
   [[ -n $bad && $try -lt 4 ]] || break
   metric_list=$(tr ',' '\n' <<<"$metric_list" | grep -vxF -- "$bad" | paste -sd, -)
   say "  ... dropping $bad"
-  what=("${sections[@]}")
-  [[ -n $metric_list ]] && what+=(--metrics "$metric_list")
-  fallback=(--set full --import-source yes)
-  [[ -n $metric_list ]] && fallback+=(--metrics "$metric_list")
+  ncu_options fallback-with-metrics
 done
 case $checked in
   0) say "ncu accepts the sections and $(tr ',' '\n' <<<"$metric_list" | grep -c .) metrics (checked on a torch kernel)" ;;
@@ -207,45 +198,12 @@ case $checked in
   *) say "ncu options not checked (no torch kernel profiled: $(tail -1 "$work/logs/validate1.log" | cut -c1-120))" ;;
 esac
 
-# profile NAME KERNEL_REGEX LAUNCH_SKIP LIMIT_S COMMAND...: one launch under "what"; its details
-# page goes into ncu_details.txt, its raw and SASS pages into $work/pages. If ncu rejects
-# something (no report, no timeout, an ==ERROR==), once more with the fallback.
-profile() {
-  local name=$1 kernel=$2 skip=$3 limit=$4 rc=0 rep=$work/$1
-  shift 4
-  local opts=("${what[@]}")
-  for attempt in 1 2; do
-    rm -f "$rep.ncu-rep"
-    timeout -k 5 "$limit" ncu --clock-control none "${opts[@]}" \
-      --kernel-name "regex:$kernel" --launch-skip "$skip" --launch-count 1 -f -o "$rep" "$@" \
-      >"$work/logs/$name.log" 2>&1
-    rc=$?
-    [[ -f $rep.ncu-rep ]] && break
-    if ((attempt == 1 && rc != 124 && rc != 137)) && grep -q '==ERROR==' "$work/logs/$name.log" &&
-      (($(left) > limit + 30)); then
-      say "$name: no report (exit $rc: $(grep -h -m1 '==ERROR==' "$work/logs/$name.log" | cut -c1-120)); once more with ${fallback[*]:0:3}"
-      mv "$work/logs/$name.log" "$work/logs/$name.first.log"
-      opts=("${fallback[@]}")
-    else
-      break
-    fi
-  done
-  if [[ ! -f $rep.ncu-rep ]]; then
-    say "$name: FAILED (exit $rc): $(grep -h -m3 'ERROR\|WARNING\|rror' "$work/logs/$name.log" | tr '\n' ' ' | cut -c1-240)"
-    return 1
-  fi
-  {
-    echo "################ $name: $*"
-    ncu --import "$rep.ncu-rep" --page details --print-details all 2>/dev/null ||
-      ncu --import "$rep.ncu-rep" --page details
-    echo
-  } >>"$out/ncu_details.txt"
-  ncu --import "$rep.ncu-rep" --page raw --csv | gzip >"$work/pages/$name.raw.csv.gz"
-  if [[ $source_counters == 1 ]]; then
-    ncu --import "$rep.ncu-rep" --page source --print-source sass --csv | gzip >"$work/pages/$name.sass.csv.gz"
-  fi
-  rm -f "$rep.ncu-rep"
-  say "$name: $(zcat "$work/pages/$name.raw.csv.gz" | python3 -c '
+# profile (backward_profile_lib.sh): one launch under "what"; if ncu rejects something (no report,
+# no timeout, an ==ERROR==), once more with the fallback; details pages with --print-details all.
+# Its line for a launch: the duration, L2 throughput, tensor-pipe activity, L2 reduction sectors.
+fallback_words=3 details_all=1
+profile_note() {
+  zcat "$work/pages/$1.raw.csv.gz" | python3 -c '
 import csv, sys
 rows = [r for r in csv.reader(sys.stdin) if r]
 at = next((i for i, r in enumerate(rows) if r[0] == "ID"), None)
@@ -257,69 +215,14 @@ for k in ("gpu__time_duration.sum", "lts__throughput.avg.pct_of_peak_sustained_e
           "lts__t_sectors_op_red.sum"):
     if k in h:
         print(k.split("__")[1].split(".")[0], d[h.index(k)], u[h.index(k)], end="; ")
-print()' 2>&1) (exit $rc)"
-}
-
-# durations NAME KERNEL_REGEX|"" SKIP COUNT LIMIT_S COMMAND...: gpu__time_duration of the kernels
-# matched (every kernel when the regex is empty), into $work/pages/NAME.raw.csv.gz.
-durations() {
-  local name=$1 kernel=$2 skip=$3 count=$4 limit=$5 rc=0 rep=$work/$1
-  shift 5
-  local filter=()
-  [[ -n $kernel ]] && filter=(--kernel-name "regex:$kernel")
-  rm -f "$rep.ncu-rep"
-  timeout -k 5 "$limit" ncu --clock-control none --metrics gpu__time_duration.sum "${filter[@]}" \
-    --launch-skip "$skip" --launch-count "$count" -f -o "$rep" "$@" >"$work/logs/$name.log" 2>&1
-  rc=$?
-  if [[ ! -f $rep.ncu-rep ]]; then
-    say "$name: FAILED (exit $rc): $(grep -h -m3 'ERROR\|WARNING\|rror' "$work/logs/$name.log" | tr '\n' ' ' | cut -c1-240)"
-    return 1
-  fi
-  ncu --import "$rep.ncu-rep" --page raw --csv | gzip >"$work/pages/$name.raw.csv.gz"
-  rm -f "$rep.ncu-rep"
-  say "$name: $(($(zcat "$work/pages/$name.raw.csv.gz" | grep -c '^"[0-9]'))) kernels (exit $rc)"
+print()' 2>&1
 }
 
 # --- the anchors ----------------------------------------------------------------------------------
-# big/ carried (the two-call route's first call): start its unpack for the next call.
-if compgen -G "build/anchors/big/*.tar.xz" >/dev/null && [[ ! -e /tmp/fa4site.done ]]; then
-  bash bench/install_anchors.sh unpack >>"$work/logs/anchors.log" 2>&1
-  say "anchors: unpack of build/anchors/big started in the background (for a call with small/ within 30 s)"
-fi
-fa4_ok() {
-  # shellcheck disable=SC1091
-  [[ -f /tmp/anchors.env ]] &&
-    (. /tmp/anchors.env && timeout 120 python3 -c 'from flash_attn.cute import flash_attn_varlen_func') \
-      >>"$work/logs/anchors.log" 2>&1
-}
-fa4=skip why=
-if [[ $parts != *,fa4,* ]]; then
-  why="S46_PROFILE_PARTS leaves it out"
-elif fa4_ok; then
-  fa4=ready
-elif compgen -G "build/anchors/small/*.whl" >/dev/null && [[ -e /tmp/fa4site.done || -e /tmp/fa4site.started ]]; then
-  fa4=install
-elif compgen -G "build/anchors/small/*.whl" >/dev/null; then
-  why="no CUTLASS DSL tree unpacked on this machine (/tmp/fa4site: a cold machine). FA4 needs a call with carry [build/anchors/big] first (this script starts the unpack then), and this one within 30 s with carry [build/anchors/small] and S46_PROFILE_PARTS=fa4"
-else
-  why="no /tmp/anchors.env with a working flash_attn.cute, and build/anchors/small not carried"
-fi
-if [[ $fa4 == install ]]; then
-  ANCHORS_WAIT_S=150 timeout -k 5 200 bash bench/install_anchors.sh install >"$work/logs/install.log" 2>&1
-  rc=$?
-  if fa4_ok; then
-    fa4=ready
-    say "anchors installed (exit $rc)"
-  else
-    fa4=skip why="install_anchors.sh install exit $rc: $(grep -h -m2 'error' "$work/logs/install.log" | tr '\n' ' ' | cut -c1-200)"
-  fi
-fi
+fa4_route S46_PROFILE_PARTS
 
 # --- (2) FA4's backward, while ours builds ---------------------------------------------------------
 if [[ $fa4 == ready ]]; then
-  # shellcheck disable=SC1091
-  . /tmp/anchors.env
-  say "FA4: $(python3 -c 'import importlib.metadata as m; print("flash-attn-4", m.version("flash-attn-4"))' 2>&1 | tail -1)"
   reserve=0
   # ours' three ncu runs, the timings and the tables; and ours' d128 extras (S46_PROFILE_D128)
   [[ $parts == *,ours,* ]] && reserve=$((100 + ours_d128_reserve))
@@ -424,46 +327,15 @@ fi
 timed_rows='llm-d256-causal|llm-d128-causal' timed_limit=20
 [[ $d128 == *,noncausal,* ]] && timed_rows+='|llm-d128' timed_limit=28
 if [[ $parts == *,ours,* && -x $bench ]] && (($(left) > timed_limit + 5)); then
-  timeout -k 5 "$timed_limit" "$bench" --benchmark_filter="^bwd/($timed_rows)/fused/bf16" \
-    --varattn_min_time=0.2 2>/dev/null | awk '/^bwd\// {printf "  timed once: %s %s %s\n", $1, $2, $3}' |
-    tee -a "$summary" "$work/pages/ours_timed.txt"
+  timed_once "$timed_limit" "$timed_rows" "$work/pages/ours_timed.txt"
 fi
 if [[ $parts == *,ours,* ]] && (($(left) > 15)); then
-  # ncu sees no memset; FA4's preprocess zeroes its dQ accumulator inside a kernel it times.
-  timeout -k 5 30 python3 - <<'EOF' 2>&1 | tee -a "$summary"
-import json
-try:
-    import cupy as cp
-except Exception as e:  # noqa: BLE001
-    print(f"  memset: cupy unavailable ({type(e).__name__}); not timed")
-    raise SystemExit(0)
-spec = json.load(open("bench/workloads.json"))
-spec = spec if isinstance(spec, list) else spec.get("workloads", [])
-for w in spec:
-    if w["name"] not in ("llm-d256-causal", "llm-d128-causal"):
-        continue
-    n = sum(w.get("lengths_q", w["lengths"])) * w["heads_q"] * w["head_dim"] * 4
-    buf = cp.empty(n, dtype=cp.uint8)
-    stream = cp.cuda.Stream(non_blocking=True)
-    a, b, ms = cp.cuda.Event(), cp.cuda.Event(), []
-    for i in range(25):
-        a.record(stream)
-        cp.cuda.runtime.memsetAsync(buf.data.ptr, 0, n, stream.ptr)
-        b.record(stream)
-        b.synchronize()
-        if i >= 5:
-            ms.append(cp.cuda.get_elapsed_time(a, b))
-    ms.sort()
-    print(f"  memset of the dQ accumulator, {w['name']}: {n / 1e6:.1f} MB in {1e3 * ms[len(ms) // 2]:.1f} us "
-          f"(median of 20; {n / ms[len(ms) // 2] / 1e9:.2f} TB/s)")
-    del buf
-EOF
+  memset_times llm-d256-causal llm-d128-causal
   grep -h 'memset of the dQ' "$summary" >>"$work/pages/ours_timed.txt"
 fi
 
 # --- tables ----------------------------------------------------------------------------------------
 P=$work/pages
-have() { [[ -f $P/$1 ]]; }
 for name in ours_d256 fa4_d256 ours_d128 ours_d128nc fa4_d128 fa4_d128nc; do
   # Pages from an earlier call on this machine (the two-call route) are named with their age.
   if have "$name.raw.csv.gz" && [[ $parts != *,${name%%_*},* ]]; then
@@ -474,53 +346,52 @@ done
 {
   echo "# every profiled kernel's gpu__time_duration (ncu --clock-control none, caches flushed"
   echo "# before each: ncu's default), in launch order, then one call's kernels (median over calls)"
-  have ours_d256_durations.raw.csv.gz &&
-    python3 "$tables42" durations "ours_d256=$P/ours_d256_durations.raw.csv.gz"
-  have fa4_d256_durations.raw.csv.gz && python3 "$tables42" durations --start FlashAttentionForward \
-    --not-backward FlashAttentionForward "fa4_d256=$P/fa4_d256_durations.raw.csv.gz"
-  for tag in d128 d128nc; do  # S46_PROFILE_D128 with "durations"
+  for tag in d256 d128 d128nc; do  # d128, d128nc: S46_PROFILE_D128 with "durations"
     have "ours_${tag}_durations.raw.csv.gz" &&
       python3 "$tables42" durations "ours_$tag=$P/ours_${tag}_durations.raw.csv.gz"
     have "fa4_${tag}_durations.raw.csv.gz" && python3 "$tables42" durations --start FlashAttentionForward \
       --not-backward FlashAttentionForward "fa4_$tag=$P/fa4_${tag}_durations.raw.csv.gz"
   done
 } >"$out/durations.txt" 2>&1
-specs=() reps=() waits=()
-for name in ours_d256 fa4_d256 ours_d128; do
-  have "$name.raw.csv.gz" || continue
-  reps+=("$name=$P/$name.raw.csv.gz")
-  if have "$name.sass.csv.gz"; then
-    specs+=("$name=$P/$name.sass.csv.gz,$P/$name.raw.csv.gz")
-    waits+=("$name=$P/$name.sass.csv.gz,$P/$name.raw.csv.gz")
-  else
-    specs+=("$name=$P/$name.raw.csv.gz")
-  fi
-done
+# page_specs NAME...: the tables' arguments for the NAMEs with a raw page: reps (NAME=raw), specs
+# (NAME=sass,raw, or NAME=raw without a SASS page) and waits (those with a SASS page).
+page_specs() {
+  local name
+  reps=() specs=() waits=()
+  for name in "$@"; do
+    have "$name.raw.csv.gz" || continue
+    reps+=("$name=$P/$name.raw.csv.gz")
+    if have "$name.sass.csv.gz"; then
+      specs+=("$name=$P/$name.sass.csv.gz,$P/$name.raw.csv.gz")
+      waits+=("$name=$P/$name.sass.csv.gz,$P/$name.raw.csv.gz")
+    else
+      specs+=("$name=$P/$name.raw.csv.gz")
+    fi
+  done
+}
+# cta_steps NAME DEFAULT: ours' CTA-steps on NAME's pages (the tables' steps --number), else DEFAULT.
+cta_steps() {
+  local steps
+  steps=$(python3 "$tables46" steps --number "$1=$P/$1.sass.csv.gz,$P/$1.raw.csv.gz" 2>/dev/null)
+  [[ $steps =~ ^[0-9]+$ ]] || steps=$2
+  echo "$steps"
+}
+page_specs ours_d256 fa4_d256 ours_d128
 {
   echo
   echo "## one call's kernels (us; all of them in durations.txt; the memset line is above)"
   awk '/^### /{print; p=0; next} /^  one call \(/{p=1} /^$/{p=0} p' "$out/durations.txt"
-  echo
-  echo "## CTA-steps (ours: the dS barrier's executions / 8; FA4: HGMMA tensor cycles / a 64 x 48 step's 1,920)"
-  ((${#waits[@]})) && python3 "$tables46" steps "${waits[@]}"
-  echo
-  echo "## the dK/dV kernels, one launch each (s32's metric list; s27's d256 figures: hopper_backward_d256_profile_s27.md)"
-  ((${#reps[@]})) && python3 "$tables42" metrics "${reps[@]}"
-  echo
-  echo "## (a) L2: sub-unit throughputs, sectors by operation (TB/s, KB a CTA-step), reductions the SASS issues"
-  ((${#specs[@]})) && python3 "$tables46" l2 "${specs[@]}"
-  echo
-  echo "## (b) shared memory: wavefronts by instruction class, HGMMA operands a tensor cycle"
-  ((${#waits[@]})) && python3 "$tables46" smem "${waits[@]}"
-  echo
-  echo "## wait sites (named barriers, wgmma waits, mbarrier waits): cycles a warp-execution"
-  ((${#waits[@]})) && python3 "$tables42" waits "${waits[@]}"
-  echo
-  echo "## (c)-(e) the code in segments: cycles a step, per-CTA code"
-  ((${#waits[@]})) && python3 "$tables46" segments "${waits[@]}"
+  table "CTA-steps (ours: the dS barrier's executions / 8; FA4: HGMMA tensor cycles / a 64 x 48 step's 1,920)" \
+    "$tables46" steps "${waits[@]}"
+  table "the dK/dV kernels, one launch each (s32's metric list; s27's d256 figures: hopper_backward_d256_profile_s27.md)" \
+    "$tables42" metrics "${reps[@]}"
+  table "(a) L2: sub-unit throughputs, sectors by operation (TB/s, KB a CTA-step), reductions the SASS issues" \
+    "$tables46" l2 "${specs[@]}"
+  table "(b) shared memory: wavefronts by instruction class, HGMMA operands a tensor cycle" "$tables46" smem "${waits[@]}"
+  table "wait sites (named barriers, wgmma waits, mbarrier waits): cycles a warp-execution" "$tables42" waits "${waits[@]}"
+  table "(c)-(e) the code in segments: cycles a step, per-CTA code" "$tables46" segments "${waits[@]}"
   if have ours_d256.sass.csv.gz; then
-    steps=$(python3 "$tables46" steps --number "ours_d256=$P/ours_d256.sass.csv.gz,$P/ours_d256.raw.csv.gz" 2>/dev/null)
-    [[ $steps =~ ^[0-9]+$ ]] || steps=142528
+    steps=$(cta_steps ours_d256 142528)
     echo
     echo "## ours d256: stall reasons, top instructions, opcodes per ours' CTA-step ($steps), ours | FA4"
     echo "## (FA4 runs ~192,480 steps of 64 x 48: its column is per the same work, not per its own step)"
@@ -528,12 +399,7 @@ done
     have fa4_d256.sass.csv.gz && versus=(--versus "$P/fa4_d256.sass.csv.gz")
     python3 bench/sass_stalls.py "$P/ours_d256.sass.csv.gz" --top 20 --per "$steps" "${versus[@]}"
   fi
-  for name in fa4_d256 ours_d128; do
-    have "$name.sass.csv.gz" || continue
-    echo
-    echo "## $name: stall reasons, top instructions"
-    python3 bench/sass_stalls.py "$P/$name.sass.csv.gz" --top 15
-  done
+  stalls 15 fa4_d256 ours_d128
 } >>"$summary" 2>&1
 
 # --- the d128 tables (S46_PROFILE_D128): ours | FA4 on llm-d128 (s32's pair) and llm-d128-causal --
@@ -541,44 +407,28 @@ done
 # the d256 sections above, its columns in the side-by-side tables below.
 s32_text=bench/results/backward_vs_fa4_profile_s32.txt
 s32_fa4=bench/results/ncu_s32_bwd_llm_d128_fa4.sass.csv.gz
-d128_specs=() d128_reps=() d128_new=()
-for name in ours_d128nc fa4_d128nc ours_d128 fa4_d128; do
-  have "$name.raw.csv.gz" || continue
-  d128_reps+=("$name=$P/$name.raw.csv.gz")
-  if have "$name.sass.csv.gz"; then
-    d128_specs+=("$name=$P/$name.sass.csv.gz,$P/$name.raw.csv.gz")
-    [[ $name == ours_d128 ]] || d128_new+=("$name=$P/$name.sass.csv.gz,$P/$name.raw.csv.gz")
-  else
-    d128_specs+=("$name=$P/$name.raw.csv.gz")
-  fi
+page_specs ours_d128nc fa4_d128nc ours_d128 fa4_d128
+d128_new=()  # the SASS pages but ours_d128's
+for spec in "${waits[@]}"; do
+  [[ $spec == ours_d128=* ]] || d128_new+=("$spec")
 done
 if have ours_d128nc.raw.csv.gz || have fa4_d128nc.raw.csv.gz || have fa4_d128.raw.csv.gz; then
   s32_opt=()
   [[ -f $s32_text ]] && s32_opt=(--s32 "$s32_text")
   {
-    echo
-    echo "## d128: per CTA-step and per 80 x 128 block of work, ours | FA4 (s32's pair: $s32_text; s35's step: dkdv_schedule_vs_fa4_s35.md)"
-    python3 "$tables46" d128 "${d128_specs[@]}" "${s32_opt[@]}" --opcodes 40
-    echo
-    echo "## d128: the dK/dV kernels, one launch each (s32's metric list in s32's order: $s32_text)"
-    python3 "$tables42" metrics "${d128_reps[@]}"
-    echo
-    echo "## d128: (a) L2: sub-unit throughputs, sectors by operation, reductions the SASS issues"
-    python3 "$tables46" l2 "${d128_specs[@]}"
+    table "d128: per CTA-step and per 80 x 128 block of work, ours | FA4 (s32's pair: $s32_text; s35's step: dkdv_schedule_vs_fa4_s35.md)" \
+      "$tables46" d128 "${specs[@]}" "${s32_opt[@]}" --opcodes 40
+    table "d128: the dK/dV kernels, one launch each (s32's metric list in s32's order: $s32_text)" \
+      "$tables42" metrics "${reps[@]}"
+    table "d128: (a) L2: sub-unit throughputs, sectors by operation, reductions the SASS issues" \
+      "$tables46" l2 "${specs[@]}"
     if ((${#d128_new[@]})); then
-      echo
-      echo "## d128: (b) shared memory (ours_d128: in the d256 sections above)"
-      python3 "$tables46" smem "${d128_new[@]}"
-      echo
-      echo "## d128: wait sites, cycles a warp-execution (ours_d128: above)"
-      python3 "$tables42" waits "${d128_new[@]}"
-      echo
-      echo "## d128: the code in segments, cycles a step (ours_d128: above)"
-      python3 "$tables46" segments "${d128_new[@]}"
+      table "d128: (b) shared memory (ours_d128: in the d256 sections above)" "$tables46" smem "${d128_new[@]}"
+      table "d128: wait sites, cycles a warp-execution (ours_d128: above)" "$tables42" waits "${d128_new[@]}"
+      table "d128: the code in segments, cycles a step (ours_d128: above)" "$tables46" segments "${d128_new[@]}"
     fi
     if have ours_d128nc.sass.csv.gz; then
-      steps=$(python3 "$tables46" steps --number "ours_d128nc=$P/ours_d128nc.sass.csv.gz,$P/ours_d128nc.raw.csv.gz" 2>/dev/null)
-      [[ $steps =~ ^[0-9]+$ ]] || steps=228096
+      steps=$(cta_steps ours_d128nc 228096)
       versus=() against="no FA4 page"
       if have fa4_d128nc.sass.csv.gz; then
         versus=(--versus "$P/fa4_d128nc.sass.csv.gz") against="FA4 of this run"
@@ -590,18 +440,12 @@ if have ours_d128nc.raw.csv.gz || have fa4_d128nc.raw.csv.gz || have fa4_d128.ra
       echo "## (s32's table, 228,096 CTA-steps: ours 6,178.5 | FA4 4,012.4 a step; $s32_text)"
       python3 bench/sass_stalls.py "$P/ours_d128nc.sass.csv.gz" --top 20 --per "$steps" "${versus[@]}"
     fi
-    for name in fa4_d128nc fa4_d128; do
-      have "$name.sass.csv.gz" || continue
-      echo
-      echo "## $name: stall reasons, top instructions"
-      python3 bench/sass_stalls.py "$P/$name.sass.csv.gz" --top 15
-    done
+    stalls 15 fa4_d128nc fa4_d128
   } >>"$summary" 2>&1
 fi
 cp "$work"/logs/*.log "$work"/logs/*.txt "$P/" 2>/dev/null
 gzip -f "$P/query_metrics.txt" 2>/dev/null
-tar czf "$out/pages.tgz" -C "$work" pages
-say "done: $(find "$out" -maxdepth 1 -type f -printf '%f ')($(du -sh "$out/pages.tgz" | cut -f1) pages.tgz)"
+pack
 # The reply's output tail: the start of the tables, then the d128 table without its opcodes (all
 # of them are in summary.txt).
 awk '/^## one call/ {on = 1} on && n++ < 90' "$summary"  # (no head: no SIGPIPE under pipefail)
