@@ -657,8 +657,9 @@ TEST_CASE("backward: gradients with padded token rows") {
   // d_q, d_k and d_v with token_stride = heads x head_dim + 8 (16 bytes more, as validation
   // allows): the kernels' row addressing (the Hopper epilogue's 16-byte row units, head splits'
   // partials summed into the strided rows, the dQ conversion) against every pad left poisoned.
+  // Head dim 256: the split kernel's epilogue, a warpgroup's half rows in 16-byte units.
   uint64_t seed = 15600;
-  for (const int32_t d : {64, 128}) {
+  for (const int32_t d : {64, 128, 256}) {
     if (!test::instantiated(d)) continue;
     for (const int32_t heads_q : {2, 16}) {  // 16:2: head splits
       CAPTURE(d);

@@ -42,6 +42,15 @@ __device__ __forceinline__ void mbarrier_arrive(uint64_t* barrier) {
   mbarrier_arrive(shared_address(barrier));
 }
 
+//! mbarrier_arrive as `count` arrivals at once (a thread that arrives for others, after
+//! waiting for what they would have waited for).
+__device__ __forceinline__ void mbarrier_arrive(uint64_t* barrier, uint32_t count) {
+  asm volatile("{\n.reg .b64 state;\nmbarrier.arrive.shared::cta.b64 state, [%0], %1;\n}\n" ::"r"(
+                   shared_address(barrier)),
+               "r"(count)
+               : "memory");
+}
+
 //! mbarrier_arrive by the threads where `arrive` holds, the address computed by all: under an
 //! `if (arrive)` ptxas computed a uniform address per thread, in vector registers (the
 //! forward's stage releases, s36 SASS).

@@ -569,16 +569,18 @@ __device__ __forceinline__ void backward_step(const backward_params<Element>& p,
     const bool partial = at.partial;
     const float* s_lse = rows;
     const float* s_delta = rows + T::kQueries;
-    // dS^T of n8 tile n, in place of dP^T.
+    // dS^T of n8 tile n, in place of dP^T. P in float32 from s while dV's wgmma reads pa
+    // (kEarlyDv), and in the 128-query step without softcap, where s keeps it until dS^T (no
+    // unpacking from pa: 64 instructions a thread-step; ptxas: no spill, top register R235);
+    // else from pa, rounded to 16 bits as dV's P^T is (dS^T is rounded so for dK and dQ next).
+    constexpr bool kFloatP = T::kEarlyDv || (T::kDsInMaskPaths && !Modifier::kSoftcap);
     const auto ds_tile = [&](int n) {
 #pragma unroll
       for (int e = 0; e < 4; ++e) {
         const int col = n * 8 + (lane % 4) * 2 + (e % 2);
-        // P in float32 while dV's wgmma reads pa, else from pa: rounded to 16 bits as dV's
-        // P^T is (dS^T is rounded so for dK and dQ next).
         const float pv =
-            T::kEarlyDv ? s[n][e]
-                        : sm80::mma_16816<Element>::unpack(pa[n / 2][(n % 2) * 2 + e / 2], e % 2);
+            kFloatP ? s[n][e]
+                    : sm80::mma_16816<Element>::unpack(pa[n / 2][(n % 2) * 2 + e / 2], e % 2);
         dp[n][e] = Modifier::kSoftcap ? pv * dp[n][e] : pv * (dp[n][e] - s_delta[col]);
       }
     };
@@ -627,7 +629,7 @@ __device__ __forceinline__ void backward_step(const backward_params<Element>& p,
           probability_term<Modifier>(s[n][e], dp[n][e], visible(n, e), s_lse[col], s_delta + col,
                                      p.exp2_scale);
         }
-        // P^T packed as soon as a k16 chunk is done (in each branch): without kEarlyDv, dS^T
+        // P^T packed as soon as a k16 chunk is done (in each branch): without kFloatP, dS^T
         // below takes P from these 16-bit pairs, and the float32 P^T dies here (registers).
         if (n % 2 == (kDown ? 0 : 1)) {
           sm80::pack_a_fragment<Element>(pa[n / 2], s[n & ~1], s[n | 1]);
@@ -777,7 +779,9 @@ __device__ __forceinline__ void backward_step(const backward_params<Element>& p,
 //! The ring's handshake: full[b] once the producer's copies of a step into buffer b have
 //! landed (its copy threads arrive once their lse and D copies have, and the copy engine
 //! completes the tiles' announced bytes), empty[b] once both consumer warpgroups are done
-//! with the step that used it (their 256 threads arrive).
+//! with the step that used it: their 256 threads arrive, or (dkdv_split_kernel.cuh, atomic
+//! dQ) the dQ writer arrives for all 256 once they have handed it the step (dq_handoff) and
+//! the copy engine has read the step's dQ boxes.
 struct step_barriers {
   uint64_t full[2];
   uint64_t empty[2];
@@ -833,13 +837,18 @@ __device__ __forceinline__ void produce_steps(const backward_params<Element>& p,
 //! roles part: the CTA's first k tile and heads (none: return), its shared memory on the
 //! swizzle's 1024-byte period, the ring's barriers; then the producer warpgroup runs every
 //! step (produce_steps) and the consumer warpgroups, their registers raised, run
-//! `consume(t, sm, group, warp, lane, k_row, items)`. `rows` and `bar` are the kernel's static
-//! shared memory (its size is what require_compiled_in reads).
-template <class T, int TailQueries = T::kQueries, class Element, class Consume>
+//! `consume(t, sm, group, warp, lane, k_row, items)`; the producer's warps past its copy
+//! threads run `spare(sm, warp, lane, items)` (the split kernel's dQ writer) or leave. `rows`
+//! and `bar` are the kernel's static shared memory (its size is what require_compiled_in reads).
+struct no_spare_role {
+  __device__ void operator()(...) const {}
+};
+template <class T, int TailQueries = T::kQueries, class Element, class Consume,
+          class Spare = no_spare_role>
 __device__ __forceinline__ void run_roles(const backward_params<Element>& p,
                                           const backward_work& work,
                                           float (&rows)[2][2 * T::kQueries], step_barriers& bar,
-                                          const Consume& consume) {
+                                          const Consume& consume, const Spare& spare = {}) {
   kv_tile t;
   int k_tile, unit;
   if (!work.initial(t.seg, k_tile, unit)) return;
@@ -871,8 +880,12 @@ __device__ __forceinline__ void run_roles(const backward_params<Element>& p,
 
   if (group == T::kWarpgroups) {
     set_max_registers<false, T::kProducerRegisters>();  // all four warps (.aligned)
-    // Warps past the copy threads have no work: they leave (no CTA barrier follows).
-    if (warp * 32 >= T::kProducerCopyThreads) return;
+    // Warps past the copy threads: the spare role, if any, else they leave (no CTA barrier
+    // follows).
+    if (warp * 32 >= T::kProducerCopyThreads) {
+      spare(sm, warp, lane, items);
+      return;
+    }
     produce_steps<T, TailQueries>(p, t, sm, rows, bar, static_cast<int32_t>(k_row), items);
     return;
   }
@@ -885,25 +898,35 @@ __device__ __forceinline__ void run_roles(const backward_params<Element>& p,
 //! memory they are 4-byte stores a row apart: the store queue held the CTA's end ~1,400 cycles
 //! longer than FA4's at d64, NOTES thirty-second) into a [key][channel] tile of each, then
 //! 16-byte vectors of whole rows to d_k and d_v, rows from t.keys on (past the segment) left
-//! out. The tiles take K's, V's and the Q/dO ring's space, which no product reads once every
-//! consumer has passed the barrier below (the dQ boxes, which tensor reductions may still
-//! read, lie beyond). A row's pitch is an odd number of 16-byte units, so a fragment store's
-//! 8 rows of 4 words fall on 32 banks. Each warp reads back only the 16 rows it wrote.
-template <class T, int HeadDim, class Element>
+//! out. A warp holds `Channels` channels of 16 keys: all HeadDim of its warpgroup's 64 keys,
+//! or (head dim 256, dkdv_split_kernel.cuh, where the warpgroups split channels, not keys) its
+//! warpgroup's channels of all 64 keys, whose two tiles are then the warpgroup's own. The tiles
+//! take K's, V's and the Q/dO ring's space, which no product reads once every consumer has
+//! passed the barrier below; tensor reductions still reading dQ boxes there (the split
+//! kernel's) must be waited for before it. A row's pitch is an odd number of 16-byte units, so
+//! a fragment store's 8 rows of 4 words fall on 32 banks. Each warp reads back only the 16
+//! rows it wrote.
+template <class T, int HeadDim, int Channels = HeadDim, class Element>
 __device__ __forceinline__ void store_dkdv_staged(const backward_params<Element>& p,
                                                   const kv_tile& t, const backward_smem<T>& sm,
                                                   const float (&dk)[T::kOutTiles][4],
                                                   const float (&dv)[T::kOutTiles][4],
                                                   int64_t k_row, int group, int warp, int lane) {
   using mma = sm80::mma_16816<Element>;
-  constexpr int kUnits = HeadDim / 8;                       // 16-byte units of a row
+  static_assert(T::kOutTiles * 8 == Channels && HeadDim % Channels == 0,
+                "a warp's fragments are its channels");
+  constexpr int kUnits = Channels / 8;                      // 16-byte units of a row
   constexpr int kPitch = (kUnits % 2 == 0 ? kUnits + 1 : kUnits) * 16;  // bytes
   constexpr int kTileBytes = T::kKeys * kPitch;
-  static_assert(2 * kTileBytes <= 2 * T::key_tile::kBytes + 4 * T::query_tile::kBytes,
+  static_assert(2 * (HeadDim / Channels) * kTileBytes <=
+                    2 * T::key_tile::kBytes + 4 * T::query_tile::kBytes,
                 "dK and dV fit K, V and the Q/dO ring");
+  constexpr bool kSplitKeys = Channels == HeadDim;  // else the warpgroups split channels
   named_barrier_sync(1, T::kConsumerThreads);  // every product (K, V, Q, dO reads) retired
-  const int warp_key = group * 64 + warp * 16;  // the warp's first key in the tile
-  unsigned char* const tiles[2] = {sm.k(), sm.k() + kTileBytes};
+  const int warp_key = (kSplitKeys ? group * 64 : 0) + warp * 16;  // in the tile
+  const int channel0 = kSplitKeys ? 0 : group * Channels;
+  unsigned char* const tile0 = sm.k() + (kSplitKeys ? 0 : group * 2 * kTileBytes);
+  unsigned char* const tiles[2] = {tile0, tile0 + kTileBytes};
   const float (*const accs[2])[4] = {dk, dv};
 #pragma unroll
   for (int which = 0; which < 2; ++which) {
@@ -929,7 +952,8 @@ __device__ __forceinline__ void store_dkdv_staged(const backward_params<Element>
       if (row >= rows) continue;
       const uint4 value =
           *reinterpret_cast<const uint4*>(tiles[which] + (warp_key + row) * kPitch + unit * 16);
-      *reinterpret_cast<uint4*>(grad.at(k_row + warp_key + row, t.unit) + unit * 8) = value;
+      *reinterpret_cast<uint4*>(grad.at(k_row + warp_key + row, t.unit) + channel0 + unit * 8) =
+          value;
     }
   }
 }

@@ -21,7 +21,8 @@
 //! at head dim 256 (64 x 64 tiles, two warpgroups splitting S by columns and dK/dV by
 //! channels). A full step's dQ goes to the accumulator by tensor reductions (as dkdv_kernel's)
 //! from boxes staged in the warpgroup's own blocks of the step's Q and dO tiles, which its dV
-//! and dK products have read by then (no other room: shared memory is spent); a segment's
+//! and dK products have read by then (no other room: shared memory is spent), and which the
+//! producer's warp 1 (the dQ writer, dq_handoff) hands to the copy engine; a segment's
 //! last, partial step by `red.global.add.v2.f32` from registers, which need not wait for
 //! those products (staged and clipped as dkdv_kernel's, it was +3.5% on llm-d256-causal:
 //! bench/NOTES.md, twenty-eighth session).
@@ -79,27 +80,18 @@ __device__ __forceinline__ void stage_split_dq(const backward_smem<T>& sm, int b
   }
 }
 
-//! One query step of consumer warpgroup `group` on buffer `buf` of the ring.
+//! One query step of consumer warpgroup `group` on buffer `buf` of the ring. True when it
+//! staged a full step's dQ in its boxes (AtomicDq), for the writer warp to add.
 template <class T, class Modifier, bool AtomicDq, class Element>
-__device__ __forceinline__ void split_step(const backward_params<Element>& p, const kv_tile& t,
+__device__ __forceinline__ bool split_step(const backward_params<Element>& p, const kv_tile& t,
                                            const backward_smem<T>& sm,
                                            const float (&rows)[2 * T::kQueries], int group,
                                            const step_place& at, int buf,
                                            float (&dv)[T::kOutTiles][4],
-                                           float (&dk)[T::kOutTiles][4], uint64_t* release) {
+                                           float (&dk)[T::kOutTiles][4]) {
   constexpr wgmma_shape<Element, T::kHalfQueries> score_shape{};
   constexpr wgmma_shape<Element, T::kHalfChannels> out_shape{};
-  // The issuer's arrival for the previous step: once the copy engine has read its boxes.
-  const auto release_previous = [release] {
-    if (release != nullptr) {
-      bulk_wait_read<0>();
-      mbarrier_arrive(release);
-    }
-  };
-  if (!at.runs) {  // no query of the step sees a key of the CTA (both warpgroups skip)
-    release_previous();
-    return;
-  }
+  if (!at.runs) return false;  // no query of the step sees a key of the CTA (both skip)
   const int warp = static_cast<int>(threadIdx.x / 32) % 4;
   const int lane = static_cast<int>(threadIdx.x % 32);
   const int32_t query0 = at.query0;
@@ -132,7 +124,6 @@ __device__ __forceinline__ void split_step(const backward_params<Element>& p, co
     issue_scores(s, sm.k(), sq);
     issue_scores(dp, sm.v(), sdo);
   }
-  release_previous();  // while the scores run
 
   // P^T while dP^T is still in the tensor cores (with softcap both first: its 1 - x^2 needs
   // x, which P^T overwrites), as the two-warpgroup kernel's backward_step.
@@ -243,24 +234,10 @@ __device__ __forceinline__ void split_step(const backward_params<Element>& p, co
                   // warpgroup reads only its own since barrier 1)
       fence_registers(dq);
       stage_split_dq<T>(sm, buf, block0, dq, warp, lane);
-      fence_proxy_async();  // the stores, for the copy engine
-      if (group == 0) {     // a constant id each (ptxas counts barriers by id)
-        named_barrier_sync(2, 128);
-      } else {
-        named_barrier_sync(3, 128);
-      }
-      if (threadIdx.x % 128 == 0) {
-#pragma unroll
-        for (int box = 0; box < 4; ++box) {
-          bulk_reduce_add_rows(&p.dq_map, split_dq_box<T>(sm, buf, block0, box),
-                               group * T::kHalfChannels + box * 32, at.head,
-                               static_cast<int32_t>(q_row), T::kQueries, p.rows_q);
-        }
-        bulk_commit();  // read before this thread's arrival for the step (the next step's)
-      }
+      fence_proxy_async();  // the stores, for the copy engine (the writer's reductions)
       fence_registers(dv);
       fence_registers(dk);
-      return;
+      return true;
     }
     wait<2>();  // dQ (dV and dK may still run)
     fence_registers(dq);
@@ -283,7 +260,21 @@ __device__ __forceinline__ void split_step(const backward_params<Element>& p, co
   wait<0>();  // dV and dK: the step's Q, dO, P and dS are read
   fence_registers(dv);
   fence_registers(dk);
+  return false;
 }
+
+//! The atomic path's hand-off of a step's staged dQ from the consumers to the writer warp
+//! (the producer's warp 1: FlashAttention-4's dQ writer). Both consumer warpgroups arrive on
+//! staged[b] once done with ring buffer b's item (its last wait; a full step's boxes staged and
+//! fenced), thread 0 first writing slot[b]: the step's first q row, or -1 when nothing was
+//! staged (a partial step's dQ went from registers), and its q head. The writer adds both
+//! warpgroups' boxes, waits until the copy engine has read them and arrives on the ring's
+//! empty[b] for all 256 consumer threads: no consumer waits for a read, and the buffer goes
+//! back to the producer as soon as it is read.
+struct dq_handoff {
+  uint64_t staged[2];
+  int2 slot[2];
+};
 
 #endif  // __CUDA_ARCH_FEAT_SM90_ALL
 
@@ -296,39 +287,87 @@ __global__ void __launch_bounds__(hopper_split_backward_traits<Element, HeadDim>
   using T = hopper_split_backward_traits<Element, HeadDim>;
   __shared__ float rows[2][2 * T::kQueries];  // a step's lse, then D, two buffers
   __shared__ step_barriers bar;
-  static_assert(sizeof(rows) + sizeof(bar) <= T::kStaticSmemBytes, "traits' static budget");
+  __shared__ dq_handoff hand;
+  static_assert(sizeof(rows) + sizeof(bar) + sizeof(hand) <= T::kStaticSmemBytes,
+                "traits' static budget");
   static_assert(sizeof(bar.full) / sizeof(bar.full[0]) == T::kRing,
                 "a P/dS buffer for each buffer of the ring (split_traits.cuh)");
-  run_roles<T>(p, work, rows, bar, [&](const kv_tile& t, const backward_smem<T>& sm, int group,
-                                       int warp, int lane, int64_t k_row, int32_t items) {
-    float dv[T::kOutTiles][4] = {};
-    float dk[T::kOutTiles][4] = {};
-    int32_t step = t.step_first, head = t.q_head0;
-    const full_queries full = full_steps<T>(t, 0);
-    // A warpgroup's first thread issues its dQ reductions, whose boxes lie in the step's Q and
-    // dO tiles: it arrives for a step during the next, once the copy engine has read them.
-    const bool issuer = AtomicDq && threadIdx.x % 128 == 0;
-    for (int32_t item = 0; item < items; ++item) {
-      const int buf = item % 2;
-      const step_place at = place_step<T>(t, step, head, 0, full);  // both: the CTA's keys
-      mbarrier_wait(&bar.full[buf], (item / 2) & 1);  // the step's tiles (and K, V) are in
-      split_step<T, Modifier, AtomicDq>(p, t, sm, rows[buf], group, at, buf, dv, dk,
-                                        issuer && item > 0 ? &bar.empty[buf ^ 1] : nullptr);
-      if (!issuer) mbarrier_arrive(&bar.empty[buf]);  // split_step's last wait: reads done
-      if (++step == t.step_end) step = t.step_first, ++head;
+  static_assert(!AtomicDq || (T::kProducerCopyThreads % 32 == 0 &&
+                              T::kProducerCopyThreads < T::kProducerThreads),
+                "the dQ writer is the producer's first warp past its copy threads: without it "
+                "no thread arrives on empty (a hang)");
+  if (AtomicDq && threadIdx.x == 0) {  // fenced with the ring's barriers (run_roles)
+    mbarrier_init(&hand.staged[0], T::kConsumerThreads);
+    mbarrier_init(&hand.staged[1], T::kConsumerThreads);
+  }
+  // The writer: one thread of the producer's first spare warp.
+  const auto write_dq = [&](const backward_smem<T>& sm, int warp, int lane, int32_t items) {
+    if constexpr (AtomicDq) {
+      if (warp != T::kProducerCopyThreads / 32 || lane != 0) return;
+      if (items > 0) prefetch_tensor_map(&p.dq_map);
+      for (int32_t item = 0; item < items; ++item) {
+        const int buf = item % 2;
+        mbarrier_wait(&hand.staged[buf], (item / 2) & 1);
+        const int2 slot = hand.slot[buf];
+        if (slot.x >= 0) {
+#pragma unroll
+          for (int box = 0; box < 8; ++box) {  // 4 a warpgroup, its channel half
+            bulk_reduce_add_rows(&p.dq_map, split_dq_box<T>(sm, buf, 2 * (box / 4), box % 4),
+                                 box * 32, slot.y, slot.x, T::kQueries, p.rows_q);
+          }
+          bulk_commit();
+          bulk_wait_read<0>();
+        }
+        mbarrier_arrive(&bar.empty[buf], T::kConsumerThreads);
+      }
+      bulk_wait<0>();  // dQ's reductions done before the CTA exits
     }
-    if (issuer && items > 0) {
-      bulk_wait_read<0>();
-      mbarrier_arrive(&bar.empty[(items - 1) % 2]);
-    }
+  };
+  run_roles<T>(
+      p, work, rows, bar,
+      [&](const kv_tile& t, const backward_smem<T>& sm, int group, int warp, int lane,
+          int64_t k_row, int32_t items) {
+        float dv[T::kOutTiles][4] = {};
+        float dk[T::kOutTiles][4] = {};
+        int32_t step = t.step_first, head = t.q_head0;
+        const full_queries full = full_steps<T>(t, 0);
+        for (int32_t item = 0; item < items; ++item) {
+          const int buf = item % 2;
+          const step_place at = place_step<T>(t, step, head, 0, full);  // both: the CTA's keys
+          mbarrier_wait(&bar.full[buf], (item / 2) & 1);  // the step's tiles (and K, V) are in
+          const bool staged =
+              split_step<T, Modifier, AtomicDq>(p, t, sm, rows[buf], group, at, buf, dv, dk);
+          if constexpr (AtomicDq) {  // to the writer, which releases the buffer
+            if (threadIdx.x == 0) {
+              hand.slot[buf] = make_int2(staged ? t.seg.q_begin + at.query0 : -1, at.head);
+            }
+            mbarrier_arrive(&hand.staged[buf]);
+          } else {
+            mbarrier_arrive(&bar.empty[buf]);  // split_step's last wait: reads done
+          }
+          if (++step == t.step_end) step = t.step_first, ++head;
+        }
 
-    // The warp's 16 keys, the warpgroup's channel half.
-    const int32_t warp_key = warp * 16;
-    const int channel0 = group * T::kHalfChannels;
-    store_dkdv<false, HeadDim>(p, t, dv, k_row + warp_key, t.keys - warp_key, lane, channel0);
-    store_dkdv<true, HeadDim>(p, t, dk, k_row + warp_key, t.keys - warp_key, lane, channel0);
-    if constexpr (AtomicDq) bulk_wait<0>();  // dQ's reductions done before the CTA exits
-  });
+        // The warpgroup's channel half of the CTA's keys: through its own tiles in shared
+        // memory, once the writer has released the last buffer (the tiles cover the ring's
+        // dQ boxes), or with head splits the float32 partials from registers, the warp's 16
+        // keys.
+        if (p.head_splits == 1) {
+          if (AtomicDq && items > 0) {
+            mbarrier_wait(&bar.empty[(items - 1) % 2], ((items - 1) / 2) & 1);
+          }
+          store_dkdv_staged<T, HeadDim, T::kHalfChannels>(p, t, sm, dk, dv, k_row, group, warp,
+                                                          lane);
+        } else {
+          const int32_t warp_key = warp * 16;
+          const int channel0 = group * T::kHalfChannels;
+          store_dkdv<false, HeadDim>(p, t, dv, k_row + warp_key, t.keys - warp_key, lane,
+                                     channel0);
+          store_dkdv<true, HeadDim>(p, t, dk, k_row + warp_key, t.keys - warp_key, lane,
+                                    channel0);
+        }
+      },
+      write_dq);
 #else
   (void)p, (void)work;
 #endif

@@ -34,15 +34,18 @@ struct hopper_split_backward_traits {
   static constexpr int kThreads = kConsumerThreads + kProducerThreads;
   static constexpr int kProducerRegisters = 24;
   static constexpr int kConsumerRegisters = 240;
-  static constexpr int kProducerCopyThreads = kProducerThreads;  //!< traits.cuh's
+  //! traits.cuh's: one warp copies a step's lse and D (two rows a lane); warp 1 is the dQ
+  //! writer (dkdv_split_kernel.cuh, dq_handoff).
+  static constexpr int kProducerCopyThreads = 32;
   using key_tile = swizzled_tile<kKeys, HeadDim>;      //!< K or V, loaded once
   using query_tile = swizzled_tile<kQueries, HeadDim>;  //!< Q or dO of a step, two buffers
   //! P or dS of a step, [kQueries queries][64 keys] (one 64-column block, 128-byte swizzled),
   //! one of each a buffer of the (Q, dO) ring, indexed as it: a warpgroup writes buffer b for
   //! item j + kRing only after the ring's full[b] of that item, which the producer signals only
-  //! after all consumer threads released item j (each after its last wait: every read of
-  //! buffer b's P and dS done). (A step's barrier does not give this: skipped steps have
-  //! none.) So the P/dS buffers must be as many as the ring's.
+  //! after empty[b] of item j: every consumer thread done with it (each after its last wait:
+  //! every read of buffer b's P and dS done), directly or, atomic dQ, through the dQ writer's
+  //! arrival once all of them arrived on staged[b]. (A step's barrier does not give this:
+  //! skipped steps have none.) So the P/dS buffers must be as many as the ring's.
   static constexpr int kRing = 2;  //!< dkdv_kernel.cuh's step_barriers and produce_steps
   static constexpr int kPdsBytes = kQueries * 128;
   static constexpr int kScoreTiles = kHalfQueries / 8;  //!< n8 tiles of S^T a warpgroup
