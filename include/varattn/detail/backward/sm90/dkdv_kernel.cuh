@@ -833,6 +833,13 @@ __device__ __forceinline__ void produce_steps(const backward_params<Element>& p,
   }
 }
 
+//! A role or hook that does nothing: run_roles' default spare role, store_dkdv_cta's default
+//! hook.
+struct no_op {
+  template <class... Args>
+  __device__ void operator()(const Args&...) const {}
+};
+
 //! What both Hopper dK/dV kernels (this file's and dkdv_split_kernel.cuh's) do before their
 //! roles part: the CTA's first k tile and heads (none: return), its shared memory on the
 //! swizzle's 1024-byte period, the ring's barriers; then the producer warpgroup runs every
@@ -840,11 +847,8 @@ __device__ __forceinline__ void produce_steps(const backward_params<Element>& p,
 //! `consume(t, sm, group, warp, lane, k_row, items)`; the producer's warps past its copy
 //! threads run `spare(sm, warp, lane, items)` (the split kernel's dQ writer) or leave. `rows`
 //! and `bar` are the kernel's static shared memory (its size is what require_compiled_in reads).
-struct no_spare_role {
-  __device__ void operator()(...) const {}
-};
 template <class T, int TailQueries = T::kQueries, class Element, class Consume,
-          class Spare = no_spare_role>
+          class Spare = no_op>
 __device__ __forceinline__ void run_roles(const backward_params<Element>& p,
                                           const backward_work& work,
                                           float (&rows)[2][2 * T::kQueries], step_barriers& bar,
@@ -893,6 +897,18 @@ __device__ __forceinline__ void run_roles(const backward_params<Element>& p,
   consume(t, sm, group, warp, lane, k_row, items);
 }
 
+//! The keys and channels of dK and dV a consumer warp holds: 16 keys from `key` (in the CTA's
+//! tile) and `Channels` channels from `channel0`. The two-warpgroup kernels split keys (a
+//! warpgroup's 64 keys, all HeadDim channels); the head-dim-256 kernel splits channels.
+template <int HeadDim, int Channels>
+struct warp_slice {
+  static constexpr bool kSplitKeys = Channels == HeadDim;
+  int key, channel0;
+  __device__ __forceinline__ warp_slice(int group, int warp)
+      : key((kSplitKeys ? group * 64 : 0) + warp * 16),
+        channel0(kSplitKeys ? 0 : group * Channels) {}
+};
+
 //! The CTA's dK (times scale) and dV without head splits, through shared memory: from the
 //! fragments (a thread's register pairs are two channels of one key, so straight to global
 //! memory they are 4-byte stores a row apart: the store queue held the CTA's end ~1,400 cycles
@@ -921,11 +937,10 @@ __device__ __forceinline__ void store_dkdv_staged(const backward_params<Element>
   static_assert(2 * (HeadDim / Channels) * kTileBytes <=
                     2 * T::key_tile::kBytes + 4 * T::query_tile::kBytes,
                 "dK and dV fit K, V and the Q/dO ring");
-  constexpr bool kSplitKeys = Channels == HeadDim;  // else the warpgroups split channels
   named_barrier_sync(1, T::kConsumerThreads);  // every product (K, V, Q, dO reads) retired
-  const int warp_key = (kSplitKeys ? group * 64 : 0) + warp * 16;  // in the tile
-  const int channel0 = kSplitKeys ? 0 : group * Channels;
-  unsigned char* const tile0 = sm.k() + (kSplitKeys ? 0 : group * 2 * kTileBytes);
+  const warp_slice<HeadDim, Channels> at(group, warp);
+  const int warp_key = at.key, channel0 = at.channel0;
+  unsigned char* const tile0 = sm.k() + (at.kSplitKeys ? 0 : group * 2 * kTileBytes);
   unsigned char* const tiles[2] = {tile0, tile0 + kTileBytes};
   const float (*const accs[2])[4] = {dk, dv};
 #pragma unroll
@@ -956,6 +971,27 @@ __device__ __forceinline__ void store_dkdv_staged(const backward_params<Element>
           value;
     }
   }
+}
+
+//! The CTA's dK and dV: without head splits through shared memory (store_dkdv_staged, after
+//! `before_staging()`: what must be done before its tiles overwrite the ring), else the
+//! float32 partials (backward_layout), each warp's 16 keys from registers.
+template <class T, int HeadDim, int Channels = HeadDim, class Element,
+          class BeforeStaging = no_op>
+__device__ __forceinline__ void store_dkdv_cta(const backward_params<Element>& p,
+                                               const kv_tile& t, const backward_smem<T>& sm,
+                                               const float (&dk)[T::kOutTiles][4],
+                                               const float (&dv)[T::kOutTiles][4],
+                                               int64_t k_row, int group, int warp, int lane,
+                                               const BeforeStaging& before_staging = {}) {
+  if (p.head_splits == 1) {
+    before_staging();
+    store_dkdv_staged<T, HeadDim, Channels>(p, t, sm, dk, dv, k_row, group, warp, lane);
+    return;
+  }
+  const warp_slice<HeadDim, Channels> at(group, warp);
+  store_dkdv<false, HeadDim>(p, t, dv, k_row + at.key, t.keys - at.key, lane, at.channel0);
+  store_dkdv<true, HeadDim>(p, t, dk, k_row + at.key, t.keys - at.key, lane, at.channel0);
 }
 
 #endif  // __CUDA_ARCH_FEAT_SM90_ALL
@@ -1033,13 +1069,7 @@ __global__ void __launch_bounds__(hopper_backward_traits<Element, HeadDim>::kThr
       }
     }
 
-    if (p.head_splits == 1) {
-      store_dkdv_staged<T, HeadDim>(p, t, sm, dk, dv, k_row, group, warp, lane);
-    } else {  // float32 partials (backward_layout), each warp's 16 rows from registers
-      const int32_t warp_key = group * 64 + warp * 16;  // the warp's first key in the tile
-      store_dkdv<false, HeadDim>(p, t, dv, k_row + warp_key, t.keys - warp_key, lane);
-      store_dkdv<true, HeadDim>(p, t, dk, k_row + warp_key, t.keys - warp_key, lane);
-    }
+    store_dkdv_cta<T, HeadDim>(p, t, sm, dk, dv, k_row, group, warp, lane);
     if constexpr (AtomicDq) {
       // dQ's last reductions done before the CTA exits (after the stores: they drain meanwhile).
       bulk_wait<0>();  // the threads that issued tensor reductions wait; the others pass

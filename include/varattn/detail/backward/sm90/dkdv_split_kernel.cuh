@@ -348,24 +348,15 @@ __global__ void __launch_bounds__(hopper_split_backward_traits<Element, HeadDim>
           if (++step == t.step_end) step = t.step_first, ++head;
         }
 
-        // The warpgroup's channel half of the CTA's keys: through its own tiles in shared
-        // memory, once the writer has released the last buffer (the tiles cover the ring's
-        // dQ boxes), or with head splits the float32 partials from registers, the warp's 16
-        // keys.
-        if (p.head_splits == 1) {
+        // The warpgroup's channel half of the CTA's keys. Staged (no head splits), its tiles
+        // cover the ring's dQ boxes: first the writer's release of the last buffer.
+        const auto last_buffer_released = [&] {
           if (AtomicDq && items > 0) {
             mbarrier_wait(&bar.empty[(items - 1) % 2], ((items - 1) / 2) & 1);
           }
-          store_dkdv_staged<T, HeadDim, T::kHalfChannels>(p, t, sm, dk, dv, k_row, group, warp,
-                                                          lane);
-        } else {
-          const int32_t warp_key = warp * 16;
-          const int channel0 = group * T::kHalfChannels;
-          store_dkdv<false, HeadDim>(p, t, dv, k_row + warp_key, t.keys - warp_key, lane,
-                                     channel0);
-          store_dkdv<true, HeadDim>(p, t, dk, k_row + warp_key, t.keys - warp_key, lane,
-                                    channel0);
-        }
+        };
+        store_dkdv_cta<T, HeadDim, T::kHalfChannels>(p, t, sm, dk, dv, k_row, group, warp, lane,
+                                                     last_buffer_released);
       },
       write_dq);
 #else
