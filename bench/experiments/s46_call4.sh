@@ -19,10 +19,12 @@ say() { echo "[$(($(date +%s) - start)) s] $*" | tee -a "$out/summary.txt"; }
 E=bench/experiments
 say "s46 call 4: $(nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.max.sm,temperature.gpu,power.draw --format=csv,noheader)"
 
-(VARATTN_HEAD_DIMS=128 VARATTN_CUDA_ARCHS=90a \
-   python3 -m pip install --no-build-isolation --no-deps ./python >"$out/pip.log" 2>&1
- echo "pip exit $?" >>"$out/pip.log")
-say "$(tail -1 "$out/pip.log")"
+if [[ -z ${S46_SKIP_PIP:-} ]]; then  # S46_SKIP_PIP=1: installed already (s46_call5.sh)
+  (VARATTN_HEAD_DIMS=128 VARATTN_CUDA_ARCHS=90a \
+     python3 -m pip install --no-build-isolation --no-deps ./python >"$out/pip.log" 2>&1
+   echo "pip exit $?" >>"$out/pip.log")
+  say "$(tail -1 "$out/pip.log")"
+fi
 # 1. The op's host time against its GPU time, then the kernels under back-to-back load.
 for w in long-d128-window1024 llm-d128-causal; do
   (($(left) > 60)) || { say "no time for op_overhead $w"; break; }
