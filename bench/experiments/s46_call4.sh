@@ -26,7 +26,7 @@ if [[ -z ${S46_SKIP_PIP:-} ]]; then  # S46_SKIP_PIP=1: installed already (s46_ca
   say "$(tail -1 "$out/pip.log")"
 fi
 # 1. The op's host time against its GPU time, then the kernels under back-to-back load.
-for w in long-d128-window1024 llm-d128-causal; do
+for w in ${S46_OVERHEAD_ROWS:-long-d128-window1024 llm-d128-causal}; do
   (($(left) > 60)) || { say "no time for op_overhead $w"; break; }
   extra=; [[ $w == long-d128-window1024 ]] && extra=--profile
   timeout 90 python3 bench/op_overhead.py $w --calls 200 $extra >"$out/overhead_$w.txt" 2>&1
