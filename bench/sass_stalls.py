@@ -16,7 +16,10 @@ their top reasons; --listing writes every instruction with its samples and execu
 second kernel's with --versus. --loop N lists the code executed exactly N times (a loop body
 run once a warp a step: N = CTA-steps x warps) as segments between wgmma issues, waits and
 barriers, each with its instruction count, samples and reasons: where the tensor pipe's issue
-waits on other work.
+waits on other work. --memory prints, by opcode, the shared-memory wavefronts and the L2
+sectors of global accesses against ncu's ideal for them, and the instructions with the most
+excess: bank conflicts and split accesses by instruction (s47: the d256 dQ staging's STS.64 at
+3.88 wavefronts against an ideal 1.94).
 """
 import argparse
 import collections
@@ -36,6 +39,7 @@ class Kernel:
         header = rows[at]
         self.data = [r for r in rows[at + 1:] if len(r) == len(header)]
         col = {h: i for i, h in enumerate(header)}
+        self.col = col
         self.samples_at = col["Warp Stall Sampling (All Samples)"]
         self.executed_at = col.get("Instructions Executed")
         self.reasons = [(h[len("stall_"):], i) for i, h in enumerate(header)
@@ -88,6 +92,34 @@ def print_opcodes(kernels, names, per):
         print(f"  {op:10s} {cells}   {shares}")
 
 
+def print_memory(kernel, top=8):
+    """Shared wavefronts and global L2 sectors against ncu's ideal, by opcode and by instruction."""
+    pairs = (("L1 Wavefronts Shared", "L1 Wavefronts Shared Ideal", "shared wavefronts"),
+             ("L2 Theoretical Sectors Global", "L2 Theoretical Sectors Global Ideal",
+              "global L2 sectors"))
+    for have, ideal, title in pairs:
+        if have not in kernel.col or ideal not in kernel.col:
+            continue
+        h, i = kernel.col[have], kernel.col[ideal]
+        by = collections.defaultdict(lambda: [0, 0, 0])
+        excess = []
+        for r in kernel.data:
+            w, wi = kernel.count(r, h), kernel.count(r, i)
+            if w == 0 or kernel.opcode(r).startswith("HGMMA"):  # wgmma operand reads: not ours
+                continue
+            cell = by[kernel.opcode(r)]
+            cell[0] += kernel.executed(r)
+            cell[1] += w
+            cell[2] += wi
+            if w > wi:
+                excess.append((w - wi, r))
+        print(f"\n{title} by opcode (executed, actual, ideal, actual / executed, ideal / executed):")
+        for op, (ex, w, wi) in sorted(by.items(), key=lambda kv: -kv[1][1])[:12]:
+            print(f"  {op:24s} {ex:13,d} {w:14,d} {wi:14,d}  {w / max(ex, 1):6.2f} {wi / max(ex, 1):6.2f}")
+        for extra, r in sorted(excess, key=lambda e: -e[0])[:top]:
+            print(f"  excess {extra:13,d}  {r[0][-6:]}  {r[1].strip()[:70]}")
+
+
 def print_loop(kernel, runs):
     """The rows executed `runs` times, cut at each wgmma, wgmma wait, barrier and mbarrier op."""
     print(f"\nloop body (rows executed {runs} times): segments between wgmma issues and waits")
@@ -124,6 +156,8 @@ def main() -> int:
     ap.add_argument("--versus", help="a second kernel's CSV, for --per's opcode table")
     ap.add_argument("--per", type=float, help="print executions by opcode divided by this")
     ap.add_argument("--loop", type=int, help="list the rows executed this many times as segments")
+    ap.add_argument("--memory", action="store_true",
+                    help="shared wavefronts and global L2 sectors against their ideal")
     args = ap.parse_args()
     kernel = Kernel(args.csv)
     if kernel.total == 0:
@@ -148,6 +182,8 @@ def main() -> int:
         print_opcodes(kernels, names, args.per)
     if args.loop:
         print_loop(kernel, args.loop)
+    if args.memory:
+        print_memory(kernel)
     if args.listing:
         with open(args.listing, "w") as out:
             for r in kernel.data:
