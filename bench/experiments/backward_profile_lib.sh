@@ -23,6 +23,17 @@ left() { echo $((budget - ($(date +%s) - start))); }
 say() { echo "[$(($(date +%s) - start)) s] $*" | tee -a "$summary"; }
 have() { [[ -f $work/pages/$1 ]]; }
 
+# memory_sections: sections = s46's set (speed of light, compute and memory workload with its
+# tables, warp state, scheduler, instructions, launch, occupancy), with the SASS source page
+# where source_counters is 1.
+memory_sections() {
+  sections=(--section SpeedOfLight --section ComputeWorkloadAnalysis --section MemoryWorkloadAnalysis
+    --section MemoryWorkloadAnalysis_Tables --section WarpStateStats --section SchedulerStats
+    --section InstructionStats --section LaunchStats --section Occupancy)
+  [[ $source_counters == 1 ]] && sections+=(--section SourceCounters --import-source yes)
+  return 0
+}
+
 # ncu_options fallback-alone|fallback-with-metrics: what = the sections (array sections) and the
 # metrics (metric_list, comma-separated; none when empty); fallback = s32's proven form (--set full
 # --import-source yes, bench/experiments/ncu_full.sh), alone or with the metrics.
@@ -77,6 +88,24 @@ profile() {
   fi
   rm -f "$rep.ncu-rep"
   say "$name: $(profile_note "$name") (exit $rc)"
+}
+
+# launch_note NAME METRIC...: one line of the METRICs' values (and units) of the launch in
+# NAME's raw page, for a caller's profile_note.
+launch_note() {
+  local name=$1
+  shift
+  zcat "$work/pages/$name.raw.csv.gz" | python3 -c '
+import csv, sys
+rows = [r for r in csv.reader(sys.stdin) if r]
+at = next((i for i, r in enumerate(rows) if r[0] == "ID"), None)
+if at is None or len(rows) < at + 3:
+    print("no launch row"); sys.exit()
+h, u, d = rows[at], rows[at + 1], rows[at + 2]
+for k in sys.argv[1:]:
+    if k in h:
+        print(k.split("__")[1].split(".")[0], d[h.index(k)], u[h.index(k)], end="; ")
+print()' "$@" 2>&1
 }
 
 # durations NAME KERNEL_REGEX|"" SKIP COUNT LIMIT_S COMMAND...: gpu__time_duration of the kernels

@@ -140,10 +140,7 @@ known() {
 metric_list=$(python3 "$tables46" metric-names | known | paste -sd, -)
 [[ -f $work/logs/dropped_metrics.txt ]] &&
   say "metrics ncu does not list here (dropped): $(paste -sd' ' "$work/logs/dropped_metrics.txt")"
-sections=(--section SpeedOfLight --section ComputeWorkloadAnalysis --section MemoryWorkloadAnalysis
-  --section MemoryWorkloadAnalysis_Tables --section WarpStateStats --section SchedulerStats
-  --section InstructionStats --section LaunchStats --section Occupancy)
-[[ $source_counters == 1 ]] && sections+=(--section SourceCounters --import-source yes)
+memory_sections
 ncu_options fallback-with-metrics
 # One launch of a torch kernel under exactly these options. A metric ncu rejects by name is
 # dropped (up to three); anything else rejected: s32's proven --set full
@@ -203,19 +200,8 @@ esac
 # Its line for a launch: the duration, L2 throughput, tensor-pipe activity, L2 reduction sectors.
 fallback_words=3 details_all=1
 profile_note() {
-  zcat "$work/pages/$1.raw.csv.gz" | python3 -c '
-import csv, sys
-rows = [r for r in csv.reader(sys.stdin) if r]
-at = next((i for i, r in enumerate(rows) if r[0] == "ID"), None)
-if at is None or len(rows) < at + 3:
-    print("no launch row"); sys.exit()
-h, u, d = rows[at], rows[at + 1], rows[at + 2]
-for k in ("gpu__time_duration.sum", "lts__throughput.avg.pct_of_peak_sustained_elapsed",
-          "sm__pipe_tensor_op_hmma_cycles_active.avg.pct_of_peak_sustained_active",
-          "lts__t_sectors_op_red.sum"):
-    if k in h:
-        print(k.split("__")[1].split(".")[0], d[h.index(k)], u[h.index(k)], end="; ")
-print()' 2>&1
+  launch_note "$1" gpu__time_duration.sum lts__throughput.avg.pct_of_peak_sustained_elapsed \
+    sm__pipe_tensor_op_hmma_cycles_active.avg.pct_of_peak_sustained_active lts__t_sectors_op_red.sum
 }
 
 # --- the anchors ----------------------------------------------------------------------------------

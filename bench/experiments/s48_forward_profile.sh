@@ -59,25 +59,12 @@ fi
 
 # --- ncu's sections and metrics: s46's set (its checks there passed: 55 metrics) --------------------
 metric_list=$(python3 bench/experiments/s46_d256_backward_tables.py metric-names | paste -sd, -)
-sections=(--section SpeedOfLight --section ComputeWorkloadAnalysis --section MemoryWorkloadAnalysis
-  --section MemoryWorkloadAnalysis_Tables --section WarpStateStats --section SchedulerStats
-  --section InstructionStats --section LaunchStats --section Occupancy
-  --section SourceCounters --import-source yes)
 source_counters=1 details_all=1 fallback_words=3
+memory_sections
 ncu_options fallback-with-metrics
 profile_note() {
-  zcat "$work/pages/$1.raw.csv.gz" | python3 -c '
-import csv, sys
-rows = [r for r in csv.reader(sys.stdin) if r]
-at = next((i for i, r in enumerate(rows) if r[0] == "ID"), None)
-if at is None or len(rows) < at + 3:
-    print("no launch row"); sys.exit()
-h, u, d = rows[at], rows[at + 1], rows[at + 2]
-for k in ("gpu__time_duration.sum", "lts__throughput.avg.pct_of_peak_sustained_elapsed",
-          "sm__pipe_tensor_op_hmma_cycles_active.avg.pct_of_peak_sustained_active"):
-    if k in h:
-        print(k.split("__")[1].split(".")[0], d[h.index(k)], u[h.index(k)], end="; ")
-print()' 2>&1
+  launch_note "$1" gpu__time_duration.sum lts__throughput.avg.pct_of_peak_sustained_elapsed \
+    sm__pipe_tensor_op_hmma_cycles_active.avg.pct_of_peak_sustained_active
 }
 
 # --- FA4 (while ours builds, if it does) --------------------------------------------------------------
