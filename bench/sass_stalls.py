@@ -19,7 +19,9 @@ barriers, each with its instruction count, samples and reasons: where the tensor
 waits on other work. --memory prints, by opcode, the shared-memory wavefronts and the L2
 sectors of global accesses against ncu's ideal for them, and the instructions with the most
 excess: bank conflicts and split accesses by instruction (s47: the d256 dQ staging's STS.64 at
-3.88 wavefronts against an ideal 1.94).
+3.88 wavefronts against an ideal 1.94). bench/experiments/s46_d256_backward_tables.py smem
+has the same columns by class (STS, LDS, HGMMA shapes) with per-CTA-step figures for the
+backward's pages.
 """
 import argparse
 import collections

@@ -35,7 +35,6 @@ a label that starts with one of them, e.g. ours_d128nc_s32, gets the longest's).
 """
 import argparse
 import collections
-import csv
 import gzip
 import json
 import math
@@ -223,22 +222,11 @@ def steps_of(label, kernel, overrides):
     return (model, "tile model") if model else (math.nan, "unknown")
 
 
-class Sass(sass_stalls.Kernel):
-    """sass_stalls.Kernel with the page's column names (col) kept."""
-
-    def __init__(self, path):
-        super().__init__(path)
-        opener = gzip.open if path.endswith(".gz") else open
-        with opener(path, "rt", newline="") as f:
-            header = next((r for r in csv.reader(f) if r and r[0] == "Address"), [])
-        self.col = {h: i for i, h in enumerate(header)}
-
-
 def load(specs, need_raw=True):
     out = []
     for spec in specs:
         label, sass, raw = spec_parts(spec)
-        kernel = Sass(sass) if sass else None
+        kernel = sass_stalls.Kernel(sass) if sass else None
         page = raw_page(raw) if raw else []
         if need_raw and not page:
             print(f"{label}: no launch in {raw}")
@@ -522,7 +510,7 @@ S32_COLUMNS = {"ours_d128nc_s32": ("llm_d128_head", "ncu_s32_bwd_llm_d128_ours.s
 
 
 def s32_runs(path):
-    """[(label, Sass or None, launch)] of s32's llm-d128 pair: the launch from the text table
+    """[(label, sass_stalls.Kernel or None, launch)] of s32's llm-d128 pair: the launch from the text table
     (value and unit split at the first space), sm__warps_active.sum from its warps-active
     percentage (x 64 warps x sm__cycles_active.avg x SMs: exact on s42's pages)."""
     lines = pathlib.Path(path).read_text().splitlines()
@@ -550,7 +538,7 @@ def s32_runs(path):
                      * value(launch, "device__attribute_multiprocessor_count"))
             launch["sm__warps_active.sum"] = (f"{warps:.0f}", "warp")
         sass = pathlib.Path(path).resolve().parent / sass_name
-        out.append((label, Sass(str(sass)) if sass.exists() else None, launch))
+        out.append((label, sass_stalls.Kernel(str(sass)) if sass.exists() else None, launch))
     return out
 
 
@@ -783,7 +771,7 @@ def selftest():
     sass_path = tmp / "ours_d256.sass.csv"
     sass_path.write_text("\n".join(lines) + "\n")
     spec = f"ours_d256={sass_path},{raw}"
-    kernel = Sass(str(sass_path))
+    kernel = sass_stalls.Kernel(str(sass_path))
     n, how = steps_of("ours_d256", kernel, {})
     assert (n, how) == (20, "dS barrier executions / 8"), (n, how)
     assert abs(sum(tensor_cycles(kernel).values()) - 2 * 40 * 16) < 1e-9
