@@ -59,7 +59,7 @@ void backward(const plan& p, packed_view<const Element> q, packed_view<const Ele
   const detail::backward_layout layout = detail::backward_layout::of(p, options);
   detail::check_backward_grid(p, layout);
   p.order_after_upload(stream);
-  auto* bytes = static_cast<char*>(workspace);
+  char* bytes = detail::workspace_origin(workspace);  // the layout's line-aligned regions
   auto params = detail::make_backward_params(
       q, k, v, o, d_o, lse, d_q, d_k, d_v, reinterpret_cast<float*>(bytes),
       layout.atomic_dq ? reinterpret_cast<float*>(bytes + layout.dq_acc) : nullptr,

@@ -28,13 +28,30 @@ struct backward_item {
 
 namespace detail {
 
+//! What backward() asks of the caller's workspace pointer (the kernels' 16-byte vectors).
 inline constexpr std::size_t kWorkspaceAlignment = 16;
+
+//! Where each region of the workspace starts: an L2 line (128 bytes) from a line-aligned
+//! origin. The copy engine adds a dQ box row of 32 floats (128 bytes) as one 4-sector L2
+//! request only when the row is one line; a row across two lines takes two 2-sector requests
+//! (twice the xbar-to-L2 traffic the Hopper dK/dV kernel is bound by: bench/NOTES.md,
+//! forty-seventh session). D's size, rows_q x heads_q floats, would otherwise decide it.
+inline constexpr std::size_t kRegionAlignment = 128;
 
 //! The work lists' header (work_list.cuh): four counts, then the k list's size classes.
 inline constexpr std::size_t kBackwardListHeaderBytes = (4 + kSegmentClasses) * sizeof(int32_t);
 
-inline constexpr std::size_t align_up(std::size_t bytes) {
-  return (bytes + kWorkspaceAlignment - 1) / kWorkspaceAlignment * kWorkspaceAlignment;
+inline constexpr std::size_t align_up(std::size_t bytes,
+                                      std::size_t alignment = kWorkspaceAlignment) {
+  return (bytes + alignment - 1) / alignment * alignment;
+}
+
+//! The workspace's origin: the caller's pointer rounded up to a line. backward_layout's
+//! offsets count from it, and its bytes include the rounding's room
+//! (kRegionAlignment - kWorkspaceAlignment), so any 16-byte aligned workspace serves.
+inline char* workspace_origin(void* workspace) {
+  const auto address = reinterpret_cast<std::uintptr_t>(workspace);
+  return static_cast<char*>(workspace) + (align_up(address, kRegionAlignment) - address);
 }
 
 //! Whether the backward of `p` runs the Hopper dK/dV kernel: the plan's forward runs the sm90
@@ -58,7 +75,8 @@ inline int32_t backward_head_splits(int32_t heads_q, int32_t heads_kv) {
   return group / heads;
 }
 
-//! Where backward() keeps what it computes before the gradients:
+//! Where backward() keeps what it computes before the gradients, from workspace_origin, each
+//! region at a multiple of kRegionAlignment:
 //!   [0, dq_acc):      D = rowsum(d_o * o), float32, row r of q head h at h * rows_q + r;
 //!   [dq_acc, dkv_partial): atomic_dq only (not deterministic, and the Hopper kernel or
 //!                     backward_tiles::atomic_dq at this head dim): the dQ accumulator, float32
@@ -86,9 +104,10 @@ struct backward_layout {
   int32_t head_splits = 1;
   int64_t q_capacity = 0;
   int64_t k_capacity = 0;
-  std::size_t bytes = 0;
+  std::size_t bytes = 0;  //!< the caller's: the regions' end and room to round the origin up
   bool atomic_dq = false;  //!< dQ through the accumulator (else the dQ kernel)
-  bool has_lists() const { return bytes != lists; }
+  bool listed = false;     //!< fused and bucketed plans: the work lists at `lists`
+  bool has_lists() const { return listed; }
   std::size_t q_items() const { return lists + kBackwardListHeaderBytes; }
   std::size_t k_items() const { return q_items() + std::size_t(q_capacity) * sizeof(backward_item); }
 
@@ -98,24 +117,27 @@ struct backward_layout {
     const std::size_t rows_heads = std::size_t(p.rows_q()) * std::size_t(p.shape().heads_q);
     backward_layout l;
     l.atomic_dq = !options.deterministic && (tiles.atomic_dq || hopper_backward(p));
-    l.dq_acc = align_up(rows_heads * sizeof(float));
-    l.lists = l.dq_acc;
+    const auto region = [](std::size_t end) { return align_up(end, kRegionAlignment); };
+    l.dq_acc = region(rows_heads * sizeof(float));
     l.dkv_partial = l.dq_acc;
     if (l.atomic_dq) {
-      l.dkv_partial = align_up(l.dq_acc + rows_heads * std::size_t(p.head_dim()) * sizeof(float));
+      l.dkv_partial = region(l.dq_acc + rows_heads * std::size_t(p.head_dim()) * sizeof(float));
     }
     l.lists = l.dkv_partial;
     l.head_splits = backward_head_splits(p.shape().heads_q, p.shape().heads_kv);
     if (l.head_splits > 1) {
-      l.lists = align_up(l.dkv_partial + std::size_t(l.head_splits) * std::size_t(p.rows_k()) *
-                                             std::size_t(p.shape().heads_kv) * 2 *
-                                             std::size_t(p.head_dim()) * sizeof(float));
+      l.lists = region(l.dkv_partial + std::size_t(l.head_splits) * std::size_t(p.rows_k()) *
+                                           std::size_t(p.shape().heads_kv) * 2 *
+                                           std::size_t(p.head_dim()) * sizeof(float));
     }
-    l.bytes = l.lists;
-    if (p.policy() == launch_policy::per_segment) return l;
-    l.q_capacity = l.atomic_dq ? 0 : int64_t{p.rows_q()} / tiles.q_rows + p.segment_count();
-    l.k_capacity = int64_t{p.rows_k()} / tiles.kv_keys + p.segment_count();
-    l.bytes = align_up(l.k_items() + std::size_t(l.k_capacity) * sizeof(backward_item));
+    std::size_t end = l.lists;
+    l.listed = p.policy() != launch_policy::per_segment;
+    if (l.listed) {
+      l.q_capacity = l.atomic_dq ? 0 : int64_t{p.rows_q()} / tiles.q_rows + p.segment_count();
+      l.k_capacity = int64_t{p.rows_k()} / tiles.kv_keys + p.segment_count();
+      end = align_up(l.k_items() + std::size_t(l.k_capacity) * sizeof(backward_item));
+    }
+    l.bytes = end == 0 ? 0 : end + (kRegionAlignment - kWorkspaceAlignment);
     return l;
   }
 };
@@ -130,7 +152,8 @@ struct backward_layout {
 //! (head_splits = backward_head_splits(heads_q, heads_kv)); for fused and bucketed plans, the
 //! work lists (20 bytes an item: rows_k / kv_keys + segments k-tile items, kv_keys 64, 32
 //! above head dim 128, and rows_q / q_rows + segments q-tile items when the dQ kernel runs).
-//! Needs no device and reads no segment on the host.
+//! Each region starts on a 128-byte L2 line whatever the pointer's alignment (112 bytes of the
+//! total are room to round it up). Needs no device and reads no segment on the host.
 inline std::size_t backward_workspace_bytes(const plan& p, backward_options options = {}) {
   return detail::backward_layout::of(p, options).bytes;
 }

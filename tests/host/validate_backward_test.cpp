@@ -38,7 +38,7 @@ struct fixture {
   varattn::logsumexp_view lse{lse_storage.data(), 16};
   alignas(16) std::vector<unsigned char> workspace_storage = std::vector<unsigned char>(1024);
   void* workspace = workspace_storage.data();
-  std::size_t workspace_bytes = 256;
+  std::size_t workspace_bytes = 368;
   varattn::backward_options options{true};  // deterministic: D alone for per_segment plans
 
   void check() const {
@@ -70,7 +70,8 @@ struct device_plan_memory {
 
 TEST_CASE("backward: arguments that fit the plan pass") {
   fixture f;
-  CHECK(varattn::backward_workspace_bytes(f.p, f.options) == 256);  // D: 16 rows x 4 heads x float
+  // D: 16 rows x 4 heads x float, and 112 bytes of room to round the pointer up to a line.
+  CHECK(varattn::backward_workspace_bytes(f.p, f.options) == 256 + 112);
   CHECK_NOTHROW(f.check());
   fixture big;  // more workspace than needed is fine
   big.workspace_bytes = 1024;
@@ -88,24 +89,25 @@ TEST_CASE("backward: the deterministic workspace holds D and, for fused plans, t
   device_plan_memory memory;
   // 3 segments over 100 q rows and 130 k rows, d = 64: 64-row q tiles and 64-key k tiles, so
   // 100 / 64 + 3 = 4 q items and 130 / 64 + 3 = 5 k items; D takes 100 x 4 floats = 1600
-  // bytes, the header 144 (4 counts, 32 size classes), the items 20 each: 1600 + 144 + 80 +
-  // 100 = 1924, aligned to 1936.
+  // bytes, the lists start at the next line, 1664: the header 144 (4 counts, 32 size classes),
+  // the items 20 each: 1664 + 144 + 80 + 100 = 1988, aligned to 2000; and 112 bytes of room to
+  // round the pointer up to a line.
   const auto p64 = varattn::plan::on_device(memory.workspace(), 3, 100, 130, {4, 2, 64}, sm80);
-  CHECK(varattn::backward_workspace_bytes(p64, det) == 1936);
+  CHECK(varattn::backward_workspace_bytes(p64, det) == 2000 + 112);
   const auto l64 = varattn::detail::backward_layout::of(p64, det);
   CHECK(l64.q_capacity == 4);
   CHECK(l64.k_capacity == 5);
-  CHECK(l64.dq_acc == 1600);
-  CHECK(l64.lists == 1600);
-  CHECK(l64.q_items() == 1744);
-  CHECK(l64.k_items() == 1824);
-  // d = 256: 32-row tiles: 100 / 32 + 3 = 6 and 130 / 32 + 3 = 7 items: 1744 + 120 + 140 =
-  // 2004, aligned to 2016.
+  CHECK(l64.dq_acc == 1664);
+  CHECK(l64.lists == 1664);
+  CHECK(l64.q_items() == 1808);
+  CHECK(l64.k_items() == 1888);
+  // d = 256: 32-row tiles: 100 / 32 + 3 = 6 and 130 / 32 + 3 = 7 items: 1808 + 120 + 140 =
+  // 2068, aligned to 2080.
   const auto p256 = varattn::plan::on_device(memory.workspace(), 3, 100, 130, {4, 2, 256}, sm80);
-  CHECK(varattn::backward_workspace_bytes(p256, det) == 2016);
-  // No rows, no segments: nothing at all.
+  CHECK(varattn::backward_workspace_bytes(p256, det) == 2080 + 112);
+  // No rows, no segments: the list header alone (and the room).
   const auto empty = varattn::plan::on_device(memory.workspace(), 0, 0, 0, {4, 2, 64}, sm80);
-  CHECK(varattn::backward_workspace_bytes(empty, det) == 144);  // the list header alone
+  CHECK(varattn::backward_workspace_bytes(empty, det) == 144 + 112);
   // A moved-from plan is refused by name.
   varattn::plan moved = varattn::plan::on_device(memory.workspace(), 3, 100, 130, {4, 2, 64}, sm80);
   varattn::plan taken = std::move(moved);
@@ -130,13 +132,14 @@ TEST_CASE("backward: 8 or more q heads a kv head split over CTAs, with float32 d
   device_plan_memory memory;
   // 3 segments, 100 q rows, 130 k rows, 16 q heads on 2 kv heads, d = 64, deterministic: D
   // 100 x 16 floats = 6400 bytes, then 2 splits x 130 rows x 2 kv heads x 2 x 64 floats =
-  // 266240 bytes of partials, then the header and 4 q + 5 k items (144 + 180), aligned to 16.
+  // 266240 bytes of partials, then the header and 4 q + 5 k items (144 + 180), aligned to 16,
+  // and the room to round the pointer up (112); every region ends on a line here.
   const auto p = varattn::plan::on_device(memory.workspace(), 3, 100, 130, {16, 2, 64}, sm80);
   const auto l = varattn::detail::backward_layout::of(p, det);
   CHECK(l.head_splits == 2);
   CHECK(l.dkv_partial == 6400);
   CHECK(l.lists == 6400 + 266240);
-  CHECK(varattn::backward_workspace_bytes(p, det) == 6400 + 266240 + 336);
+  CHECK(varattn::backward_workspace_bytes(p, det) == 6400 + 266240 + 336 + 112);
   // The atomic path: the dQ accumulator (100 x 16 x 64 floats) comes first.
   const auto a = varattn::detail::backward_layout::of(p, {});
   CHECK(a.dkv_partial == 6400 + 409600);
@@ -148,16 +151,16 @@ TEST_CASE("backward: the default (atomic dQ) workspace adds the float32 dQ accum
   sm80.kernel = varattn::kernel_family::sm80;
   device_plan_memory memory;
   // As above (3 segments, 100 q rows, 130 k rows, 4 q heads, d = 64): D 1600 bytes, then dQ
-  // 100 x 4 x 64 floats = 102400 bytes, then the header 144 and the 5 k items (no q items):
-  // 1600 + 102400 + 144 + 100 = 104244, aligned to 104256.
+  // from the next line (1664) 100 x 4 x 64 floats = 102400 bytes, then the header 144 and the
+  // 5 k items (no q items): 1664 + 102400 + 144 + 100 = 104308, aligned to 104320, + 112.
   const auto p64 = varattn::plan::on_device(memory.workspace(), 3, 100, 130, {4, 2, 64}, sm80);
-  CHECK(varattn::backward_workspace_bytes(p64) == 104256);
+  CHECK(varattn::backward_workspace_bytes(p64) == 104320 + 112);
   const auto l64 = varattn::detail::backward_layout::of(p64, {});
-  CHECK(l64.dq_acc == 1600);
-  CHECK(l64.lists == 104000);
+  CHECK(l64.dq_acc == 1664);
+  CHECK(l64.lists == 104064);
   CHECK(l64.q_capacity == 0);
   CHECK(l64.k_capacity == 5);
-  CHECK(l64.k_items() == 104144);
+  CHECK(l64.k_items() == 104208);
   // On the sm80 kernels, head dims 72 and 80 run the dQ kernel whatever the options
   // (backward_tiles::atomic_dq; the Hopper kernel sums dQ itself at every head dim):
   // no accumulator, and the q-tile list.
@@ -166,17 +169,17 @@ TEST_CASE("backward: the default (atomic dQ) workspace adds the float32 dQ accum
   CHECK(varattn::backward_workspace_bytes(p80) ==
         varattn::backward_workspace_bytes(p80, varattn::backward_options{true}));
   CHECK(l64.atomic_dq);
-  // per_segment: D and dQ, no lists: 16 rows x 4 heads x (1 + 64) floats = 256 + 16384.
+  // per_segment: D and dQ, no lists: 16 rows x 4 heads x (1 + 64) floats = 256 + 16384, + 112.
   fixture f;
-  CHECK(varattn::backward_workspace_bytes(f.p) == 16640);
+  CHECK(varattn::backward_workspace_bytes(f.p) == 16752);
   fixture small;
   small.options = {};
-  small.workspace_bytes = 16639;
-  CHECK(small.message() == "workspace_bytes = 16639 < 16640 (backward_workspace_bytes for this plan)");
+  small.workspace_bytes = 16751;
+  CHECK(small.message() == "workspace_bytes = 16751 < 16752 (backward_workspace_bytes for this plan)");
   fixture det;
-  det.workspace_bytes = 255;
+  det.workspace_bytes = 367;
   CHECK(det.message() ==
-        "workspace_bytes = 255 < 256 (backward_workspace_bytes for this plan, deterministic)");
+        "workspace_bytes = 367 < 368 (backward_workspace_bytes for this plan, deterministic)");
 }
 
 TEST_CASE("backward: views that do not fit the plan are rejected by name") {
@@ -253,9 +256,9 @@ TEST_CASE("backward: the forward's logsumexp is required and checked") {
 
 TEST_CASE("backward: the workspace must be large enough, present and aligned") {
   fixture a;
-  a.workspace_bytes = 255;
+  a.workspace_bytes = 367;
   CHECK(a.message() ==
-        "workspace_bytes = 255 < 256 (backward_workspace_bytes for this plan, deterministic)");
+        "workspace_bytes = 367 < 368 (backward_workspace_bytes for this plan, deterministic)");
   fixture b;
   b.workspace = nullptr;
   CHECK(b.message() == "workspace is a null pointer");
@@ -263,4 +266,36 @@ TEST_CASE("backward: the workspace must be large enough, present and aligned") {
   c.workspace = c.workspace_storage.data() + 8;
   CHECK(starts_with(c.message(), "workspace = "));
   CHECK(c.message().find(" is not 16-byte aligned") != std::string::npos);
+}
+
+TEST_CASE("backward: every workspace region starts on a 128-byte line, whatever the pointer") {
+  // 101 q rows x 16 q heads: D is 6464 bytes, half a line past a line. Packed after it, the
+  // dQ accumulator's rows of 32 floats would each cross two L2 lines (two requests each for
+  // the copy engine's reductions).
+  varattn::attention_options sm80;
+  sm80.kernel = varattn::kernel_family::sm80;
+  device_plan_memory memory;
+  const auto p = varattn::plan::on_device(memory.workspace(), 3, 101, 130, {16, 1, 64}, sm80);
+  const auto l = varattn::detail::backward_layout::of(p, {});
+  REQUIRE(l.atomic_dq);
+  REQUIRE(l.head_splits == 4);
+  CHECK(l.dq_acc == 6528);  // 6464 rounded up to a line
+  CHECK(l.dq_acc % varattn::detail::kRegionAlignment == 0);
+  CHECK(l.dkv_partial % varattn::detail::kRegionAlignment == 0);
+  CHECK(l.lists % varattn::detail::kRegionAlignment == 0);
+  CHECK(l.dkv_partial >= l.dq_acc + 101 * 16 * 64 * sizeof(float));
+  CHECK(l.lists >= l.dkv_partial + 4 * 130 * 1 * 2 * 64 * sizeof(float));
+  const std::size_t used = l.k_items() + std::size_t(l.k_capacity) * sizeof(varattn::backward_item);
+  // Any 16-byte aligned pointer: the origin is the next line, and the regions end inside the
+  // caller's bytes (compared as addresses: the workspace is not host memory).
+  alignas(128) static unsigned char block[128 * 2];
+  for (std::size_t offset = 0; offset < 128; offset += 16) {
+    CAPTURE(offset);
+    void* workspace = block + offset;
+    const auto start = reinterpret_cast<std::uintptr_t>(workspace);
+    const auto origin = reinterpret_cast<std::uintptr_t>(varattn::detail::workspace_origin(workspace));
+    CHECK(origin % 128 == 0);
+    CHECK(origin >= start);
+    CHECK(origin + used <= start + l.bytes);
+  }
 }
