@@ -33,7 +33,7 @@ struct workload_spec {
 
 //! sha256 of the text of bench/workloads.json written with this file.
 inline constexpr char kWorkloadsJsonSha256[] =
-    "b693af7e4a19d6008e568200bebce7b620b49a74a8adaafa6485fa65fc124f30";
+    "df3c67b84b243a510d3b9fbdc8c5caa6e922b138ae8127c7388ef170ca13336f";
 
 namespace workloads_data {
 inline constexpr int32_t kLengths256x64[256] = {
@@ -405,6 +405,8 @@ inline constexpr workload_spec kWorkloadSpecs[] = {
      0, 1, workloads_data::kLengths1x16384, workloads_data::kLengths1x16384},
     {"long-d128-window4096", "probe", 16, 16, 128, true, 4095, 0, 0.0f, false,
      0, 1, workloads_data::kLengths1x16384, workloads_data::kLengths1x16384},
+    {"llm-d128-gqa28-causal", "probe", 28, 4, 128, true, -1, -1, 0.0f, false,
+     0, 16, workloads_data::kLengthsLlmD128, workloads_data::kLengthsLlmD128},
 };
 
 }  // namespace varattn_bench
