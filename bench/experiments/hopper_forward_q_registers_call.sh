@@ -4,15 +4,16 @@
 # beside it): its cases first, ncu of the forward kernel A/B x 2 on five rows, every test
 # but the backward's at 80 and 128, then the sanitizers on the cases whose code moved.
 #   run(command="VARATTN_CALL_BUDGET_S=560 bash bench/experiments/hopper_forward_q_registers_call.sh $OUT",
-#       carry=["build/pre/qrA", "build/pre/s46B"], timeout_s=580)
-# A = qrA (the tree + the patch: varattn_bench and varattn_gpu_tests at 80;128), B = s46B (the
-# tree: varattn_bench at 64;80;128); both built here by bench/prebuilt.sh. Where a label no
+#       carry=["build/pre/qrA", "build/pre/qrB"], timeout_s=580)
+# A = qrA (the tree + the patch: varattn_bench and varattn_gpu_tests at 80;128, 38 MiB), B = qrB
+# (the tree: varattn_bench at 80;128, ~5 MiB; s46B, 7.6 MiB, would take the carry with the
+# tree's ~18 MiB to the 64 MiB limit); both built here by bench/prebuilt.sh. Where a label no
 # longer matches the tree, patch_check_ncu.sh builds both on the device instead (~250 s).
 set -u
 out=${1:?usage: hopper_forward_q_registers_call.sh OUTDIR}
 cd "$(dirname "${BASH_SOURCE[0]}")/../.." || exit 2
 E=bench/experiments
-VARATTN_PREBUILT=${VARATTN_PREBUILT:-'qrA s46B'} VARATTN_AB_HEAD_DIMS='80;128' \
+VARATTN_PREBUILT=${VARATTN_PREBUILT:-'qrA qrB'} VARATTN_AB_HEAD_DIMS='80;128' \
   VARATTN_NCU_ROUNDS=2 VARATTN_TESTS='-tce=backward*' \
   VARATTN_SANITIZE_TESTS='persistent?grid:?Q*,every?kernel?family*,Hopper?GQA?packing?under*' \
   VARATTN_CALL_BUDGET_S=${VARATTN_CALL_BUDGET_S:-560} \
