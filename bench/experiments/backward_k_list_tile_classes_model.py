@@ -14,18 +14,13 @@ import heapq
 import json
 import math
 import pathlib
+import sys
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+from work_list_order_model import head_splits  # noqa: E402 (backward_head_splits)
 
 SMS = 132  # H100 SXM and H200
 K_TILE, Q_STEP = 128, 80  # d128 (Hopper dK/dV: 128 keys, 80-row steps at llm-d128)
-
-
-def splits(group):  # backward_head_splits
-    if group < 8:
-        return 1
-    heads = 4
-    while group % heads:
-        heads += 1
-    return group // heads
 
 
 def slot(v):
@@ -62,8 +57,9 @@ def run(row):
     q = row["lengths"]
     k = row.get("lengths_k") or q
     group = row["heads_q"] // row["heads_kv"]
-    units = row["heads_kv"] * splits(group)
-    per_cta_heads = group // splits(group)
+    splits = head_splits(row["heads_q"], row["heads_kv"])
+    units = row["heads_kv"] * splits
+    per_cta_heads = group // splits
     res = {}
     for per_tile in (False, True):
         its = items(q, k, row["causal"], row.get("window_left"), per_tile)
