@@ -19,3 +19,13 @@ VARATTN_PREBUILT=${VARATTN_PREBUILT:-'klA klB'} VARATTN_AB_HEAD_DIMS=128 VARATTN
   'device-built?work?lists:?the?backward*' dkdv_ \
   bwd/llm-d128-gqa28-causal/fused/bf16 bwd/llm-d128-causal/fused/bf16 \
   bwd/prefill-d128-gqa-causal/fused/bf16 bwd/long-d128-causal/fused/bf16
+# The list builder itself (40 -> 63 registers, 72 bytes of stack with the patch; 6-24 us a
+# backward before): the same ncu on it, A then B, where the binaries are left.
+. $E/ncu_durations.sh
+for v in A B; do
+  for row in bwd/llm-d128-gqa28-causal/fused/bf16 bwd/fewq-d128-gqa-causal/fused/bf16; do
+    [[ -x build/check_$v/bench/varattn_bench ]] || continue
+    echo "builder $v $row $(LD_LIBRARY_PATH=$(pwd)/build/pre/klA/lib ncu_durations \
+      build/check_$v/bench/varattn_bench build_backward_lists "$row")" | tee -a "$out/summary.txt"
+  done
+done

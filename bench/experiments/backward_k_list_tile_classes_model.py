@@ -21,6 +21,7 @@ from work_list_order_model import head_splits  # noqa: E402 (backward_head_split
 
 SMS = 132  # H100 SXM and H200
 K_TILE, Q_STEP = 128, 80  # d128 (Hopper dK/dV: 128 keys, 80-row steps at llm-d128)
+CLASS_ROWS = 64  # the builder's q_tile (backward_traits<.., 128>::kQRows): the classes' steps
 
 
 def slot(v):
@@ -40,7 +41,7 @@ def items(lengths, lengths_k, causal, window_left, per_tile):
                 hi = min(hi, key1 - diag + window_left)
             seen = max(0, hi - lo + 1)
             steps = math.ceil(seen / Q_STEP)
-            c = slot(steps) if per_tile else slot(math.ceil(q / Q_STEP))
+            c = slot(math.ceil(seen / CLASS_ROWS)) if per_tile else slot(math.ceil(q / CLASS_ROWS))
             out.append((c, s, t, steps))
     out.sort(key=lambda x: x[0])  # stable: segment and tile order within a class
     return out
