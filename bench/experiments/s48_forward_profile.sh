@@ -9,12 +9,14 @@
 # conflicts a wavefront), then sass_stalls.py --memory (shared and L2 against ncu's ideal by
 # instruction): the two readings that found s47's backward leads in s46's pages.
 #
-#   run(command="bash bench/experiments/s48_forward_profile.sh $OUT", timeout_s=420)
-#       on a warm machine where FA4 is installed (after a table call: /tmp/anchors.env), or
+#   run(command="bash bench/experiments/s48_forward_profile.sh $OUT", carry=["build/pre/fwdB"],
+#       timeout_s=420) on a warm machine where FA4 is installed (after a table call:
+#       /tmp/anchors.env), or
 #   run(command="bash bench/experiments/s48_forward_profile.sh $OUT",
-#       carry=["build/anchors/small"], timeout_s=420) after a call that carried build/anchors/big
-#       (../shared/ANCHORS.md's two-call route).
-# Ours: varattn_bench at 64;80;128 from build/pre/$S48_PREBUILT (default s46B; carry it) when it
+#       carry=["build/anchors/small", "build/pre/fwdB"], timeout_s=420) after a call that
+#       carried build/anchors/big (../shared/ANCHORS.md's two-call route).
+# Ours: varattn_bench at 64;80;128 from build/pre/$S48_PREBUILT (default fwdB, built s48 on
+# fdfdfb3's tree after the line regions landed; s46B is stale; carry it) when it
 # matches the tree, else built here (-lineinfo, ~100 s, in the background while FA4 runs).
 # ~40 s a FA4 launch (its JIT), ~15 s one of ours; S48_ROWS (default the four below).
 # Files under OUTDIR: summary.txt (log, then the tables), ncu_details.txt, pages.tgz.
@@ -37,7 +39,7 @@ say "s48 forward profile: rows ${rows[*]}, parts ${parts:1:${#parts}-2}, budget 
 bash bench/machine_facts.sh | tee -a "$summary"
 
 # --- ours: prebuilt, else a build in the background -------------------------------------------------
-pre=${S48_PREBUILT:-s46B}
+pre=${S48_PREBUILT:-fwdB}
 bench=
 build_pid=
 if [[ $parts == *,ours,* ]]; then
