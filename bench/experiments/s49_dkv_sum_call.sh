@@ -15,6 +15,8 @@ exp=$(bash bench/prebuilt.sh use accb $E/s49_dkv_accumulate.patch build/accb) ||
 cand=$(bash bench/prebuilt.sh use sum $E/s49_dkv_sum.patch build/sum) || exit 2
 export LD_LIBRARY_PATH=$(pwd)/build/pre/sum/lib
 start=$(date +%s)
+budget=${VARATTN_CALL_BUDGET_S:-420}
+left() { echo $((budget - ($(date +%s) - start))); }
 say() { echo "[$(($(date +%s) - start)) s] $*" | tee -a "$out/summary.txt"; }
 with() {  # CONFIG COMMAND...: tree / partN / accN on accb's switches; sum: no switch
   local c=$1; shift
@@ -42,21 +44,24 @@ declare -A cfg=(
 rows=(bwd/llm-d128-gqa28-causal/fused/bf16 bwd/prefill-d128-gqa-causal/fused/bf16
       bwd/chunked-d128-gqa-causal/fused/bf16 bwd/fewq-d128-gqa-causal/fused/bf16
       bwd/llm-d64-mqa-causal/fused/bf16 bwd/llm-d128-causal/fused/bf16)
-say "whole backward, ms (bench bwd rows, min_time 0.2)"
-for round in 1 2; do
+round_of() {  # N
   for row in "${rows[@]}"; do
     for c in ${cfg[$row]}; do
-      echo "R$round $row $c $(time_row "$c" "$row") ms" | tee -a "$out/summary.txt"
+      echo "R$1 $row $c $(time_row "$c" "$row") ms" | tee -a "$out/summary.txt"
     done
   done
-done
+}
+say "whole backward, ms (bench bwd rows, min_time 0.2), round 1"
+round_of 1
 tests=$cand/tests/varattn_gpu_tests
 say "candidate's GPU tests: backward*, graph training step"
 timeout 200 "$tests" -tc='backward*,graph:?a?training?step*' >"$out/tests.log" 2>&1
 say "exit $?: $(grep -E 'test cases:|assertions:' "$out/tests.log" | tr -s ' ' | tr '\n' ' ')"
 grep -E 'ERROR|FAILED|CHECK\(' "$out/tests.log" | head -20 | tee -a "$out/summary.txt"
+(($(left) > 90)) && { say "round 2"; round_of 2; }
 say "ncu (--clock-control none), gqa28: dK/dV and sum kernels"
 for c in tree part1 acc1; do
+  (($(left) > 40)) || break
   with "$c" timeout 60 ncu --clock-control none -k 'regex:dkdv_|dkv_partial_sum' --launch-skip 8 \
     --launch-count 4 --metrics gpu__time_duration.sum,lts__t_sector_hit_rate.pct,dram__bytes_read.sum,dram__bytes_write.sum,launch__grid_size \
     "$exp/bench/varattn_bench" --benchmark_filter='^bwd/llm-d128-gqa28-causal/fused/bf16$' \
@@ -67,6 +72,7 @@ for c in tree part1 acc1; do
 done
 say "sanitizers on backward: every kernel variant (candidate)"
 for tool in memcheck racecheck; do
+  (($(left) > 30)) || break
   timeout 60 compute-sanitizer --tool $tool "$tests" -tc='backward:?every?kernel?variant*' >"$out/$tool.log" 2>&1
   say "$tool exit $?: $(grep -E 'test cases:|ERROR SUMMARY|RACECHECK SUMMARY' "$out/$tool.log" | tr -s ' ' | tr '\n' ' ')"
 done
