@@ -15,7 +15,7 @@ exp=$(bash bench/prebuilt.sh use accb $E/s49_dkv_accumulate.patch build/accb) ||
 cand=$(bash bench/prebuilt.sh use sum $E/s49_dkv_sum.patch build/sum) || exit 2
 export LD_LIBRARY_PATH=$(pwd)/build/pre/sum/lib
 start=$(date +%s)
-budget=${VARATTN_CALL_BUDGET_S:-420}
+budget=${VARATTN_CALL_BUDGET_S:-330}
 left() { echo $((budget - ($(date +%s) - start))); }
 say() { echo "[$(($(date +%s) - start)) s] $*" | tee -a "$out/summary.txt"; }
 with() {  # CONFIG COMMAND...: tree / partN / accN on accb's switches; sum: no switch
@@ -29,16 +29,16 @@ with() {  # CONFIG COMMAND...: tree / partN / accN on accb's switches; sum: no s
 time_row() {  # CONFIG ROW: ms a backward
   local bench=$exp/bench/varattn_bench
   [[ $1 == sum ]] && bench=$cand/bench/varattn_bench
-  with "$1" "$bench" --benchmark_filter="^$2\$" --varattn_min_time=0.2 --benchmark_format=json 2>/dev/null |
+  with "$1" "$bench" --benchmark_filter="^$2\$" --varattn_min_time=0.1 --benchmark_format=json 2>/dev/null |
     python3 -c 'import json,sys; t=sys.stdin.read(); b=json.loads(t[t.find("{"):])["benchmarks"] if "{" in t else []
 print(" ".join("%.4f" % x["real_time"] for x in b if not x.get("error_occurred")) or "error")'
 }
 declare -A cfg=(
-  [bwd/llm-d128-gqa28-causal/fused/bf16]="tree part1 acc1 sum"
-  [bwd/prefill-d128-gqa-causal/fused/bf16]="tree acc1 acc2 sum"
-  [bwd/chunked-d128-gqa-causal/fused/bf16]="tree acc1 acc2 sum"
-  [bwd/fewq-d128-gqa-causal/fused/bf16]="tree acc1 acc2 sum"
-  [bwd/llm-d64-mqa-causal/fused/bf16]="tree acc1 acc2 acc4 sum"
+  [bwd/llm-d128-gqa28-causal/fused/bf16]="tree part1 sum"
+  [bwd/prefill-d128-gqa-causal/fused/bf16]="tree acc2 sum"
+  [bwd/chunked-d128-gqa-causal/fused/bf16]="tree acc2 sum"
+  [bwd/fewq-d128-gqa-causal/fused/bf16]="tree acc2 sum"
+  [bwd/llm-d64-mqa-causal/fused/bf16]="tree acc2 sum"
   [bwd/llm-d128-causal/fused/bf16]="tree sum"
 )
 rows=(bwd/llm-d128-gqa28-causal/fused/bf16 bwd/prefill-d128-gqa-causal/fused/bf16
