@@ -51,14 +51,24 @@ round_of() {  # N
     done
   done
 }
-say "whole backward, ms (bench bwd rows, min_time 0.2), round 1"
-round_of 1
+essential() {  # N: the tree and the candidate on the rows that decide
+  for row in bwd/llm-d128-gqa28-causal/fused/bf16 bwd/prefill-d128-gqa-causal/fused/bf16 \
+             bwd/llm-d64-mqa-causal/fused/bf16 bwd/llm-d128-causal/fused/bf16; do
+    for c in tree sum; do
+      echo "R$1 $row $c $(time_row "$c" "$row") ms" | tee -a "$out/summary.txt"
+    done
+  done
+}
+say "whole backward, ms (bench bwd rows, min_time 0.1), round 1 (tree, candidate)"
+essential 1
 tests=$cand/tests/varattn_gpu_tests
-say "candidate's GPU tests: backward*, graph training step"
-timeout 200 "$tests" -tc='backward*,graph:?a?training?step*' >"$out/tests.log" 2>&1
+limit=$(($(left) - 15)); ((limit > 150)) && limit=150; ((limit < 30)) && limit=30
+say "candidate's GPU tests: backward*, graph training step (limit $limit s)"
+timeout $limit "$tests" -tc='backward*,graph:?a?training?step*' >"$out/tests.log" 2>&1
 say "exit $?: $(grep -E 'test cases:|assertions:' "$out/tests.log" | tr -s ' ' | tr '\n' ' ')"
 grep -E 'ERROR|FAILED|CHECK\(' "$out/tests.log" | head -20 | tee -a "$out/summary.txt"
-(($(left) > 90)) && { say "round 2"; round_of 2; }
+(($(left) > 40)) && { say "round 2 (tree, candidate)"; essential 2; }
+(($(left) > 90)) && { say "round 3: every configuration"; round_of 3; }
 say "ncu (--clock-control none), gqa28: dK/dV and sum kernels"
 for c in tree part1 acc1; do
   (($(left) > 40)) || break
