@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: Apache-2.0
 # s49, one call: (1) the head-split experiment's configurations (accb: the tree +
-# s49_dkv_accumulate.patch, bench at 64;128; environment switches as s49_dkv_accumulate_call.sh)
+# s49_dkv_accumulate.patch, bench at 64;128; environment switches in `with` below)
 # on the GQA/MQA backward rows, 2 rounds; ncu of its dK/dV and sum kernels on gqa28; (2) the
 # landing candidate (sum: the tree + s49_dkv_sum.patch, bench and GPU tests at 64;128): its
 # backward suite and training step, sanitizers, and its bench rows beside (1).
