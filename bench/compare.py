@@ -81,6 +81,14 @@
    (eager, graph) and x FA2 (varattn_bench has no backward: the op is varattn here). Without
    fwd, varattn_bench is not run and the chart is the fwd+bwd one (each method over the op);
    exits 3 if the op gave no fwd+bwd time at all (unless skipped).
+7. --rounds R (R > 1): after each pass's timings of a workload, the varattn op and every
+   accurate peer are timed again eagerly in R interleaved rounds, the order rotated by one a
+   round (interleaved_rounds), so that each ratio pairs timings seconds apart: one pass times
+   each method once, a minute from the others, and the card's clock drift between them moved
+   the same code's x best by up to 0.05 on an H100 (bench/NOTES.md, fiftieth session). The
+   workload tables add the rounds' times and the best peer / op ratio's median and range, the
+   summaries a column "x best (rounds)" ("1.03 (0.91-1.16)"). Costs about R x the methods x
+   --quick's 0.5 s budget per pass and workload.
 
 --workloads takes names and the groups main, causal, options, serving, sweep, probe, all
 (default: main,causal). The group options holds issue 12's rows (windows, softcap, logsumexp,
@@ -575,9 +583,10 @@ class GpuSampler:
 
 
 class Device:
-    def __init__(self, torch, name, dtype_name, quick, settle_s=SETTLE_S):
+    def __init__(self, torch, name, dtype_name, quick, settle_s=SETTLE_S, rounds=1):
         self.torch = torch
         self.settle_s = settle_s
+        self.rounds = rounds  # interleaved rounds after a pass's timings (interleaved_rounds)
         self.last_sm_mhz = None
         self.last_load = {}  # GpuSampler.window of the last timing
         self.name = name
@@ -1522,6 +1531,42 @@ def mhz(entry):
     return f" at {entry['sm_mhz']} MHz{power}" if entry.get("sm_mhz") else ""
 
 
+def interleaved_rounds(dev, runs, nsets, rounds, warmup=3, max_reps=None, budget_s=None):
+    """{name: [ms a round]}: each of runs {name: run} event-timed once a round (dev.time_ms, no
+    settle), `rounds` rounds, the order rotated by one a round, so that every method is timed
+    beside every other within seconds and a ratio between two of them is the methods', not the
+    card's drift between timings a minute apart (clock and power move by several percent)."""
+    names = list(runs)
+    times = {name: [] for name in names}
+    for r in range(rounds):
+        k = r % len(names)
+        for name in names[k:] + names[:k]:
+            ms, _ = dev.time_ms(runs[name], nsets, warmup=warmup, max_reps=max_reps,
+                                budget_s=budget_s, settle_s=0)
+            times[name].append(ms)
+    return times
+
+
+def rounds_ratio(anchors):
+    """The varattn op against the best peer in the interleaved rounds (entries' "rounds_ms"):
+    per round, the fastest peer's ms over the op's; {"median", "min", "max", "rounds", "peers"}
+    or None where the op or every peer has no rounds."""
+    op = anchors.get("varattn_op", {}).get("rounds_ms")
+    peers = {n: a["rounds_ms"] for n, a in anchors.items() if n in ANCHORS and a.get("rounds_ms")}
+    if not op or not peers:
+        return None
+    ratios = [min(t[r] for t in peers.values()) / op[r] for r in range(len(op))]
+    return {"median": statistics.median(ratios), "min": min(ratios), "max": max(ratios),
+            "rounds": len(ratios), "peers": sorted(peers)}
+
+
+def rounds_text(x):
+    """'1.03 (0.91-1.16)' of rounds_ratio's result, '-' without one."""
+    if not x:
+        return "-"
+    return f"{x['median']:.2f} ({x['min']:.2f}-{x['max']:.2f})"
+
+
 def time_methods(dev, p, w, skip, modules, log, build, flops_, bytes_, graph, deadline,
                  unsupported=None, backward=False):
     """Times every method of METHODS on problem p, eagerly and (with graph) as CUDA-graph
@@ -1531,8 +1576,11 @@ def time_methods(dev, p, w, skip, modules, log, build, flops_, bytes_, graph, de
     backward: the forward + backward pass, where a NotImplementedError or an output without a
     gradient makes the method absent rather than an error. Returns {method: entry}. deadline
     (a time.time(), or None): a method is not started with less than METHOD_MIN_S left before
-    it (skipped, note 'deadline'), nor its graph timing with less than GRAPH_MIN_S."""
+    it (skipped, note 'deadline'), nor its graph timing with less than GRAPH_MIN_S.
+    With dev.rounds > 1, the op and the accurate peers are then timed again eagerly in that
+    many interleaved rounds (interleaved_rounds): each entry's "rounds_ms"."""
     entries = {}
+    contenders = {}  # name -> run: the accurate eager timings the rounds take again
     unsupported = unsupported or {}
     for name in METHODS:
         if name in skip:
@@ -1569,12 +1617,15 @@ def time_methods(dev, p, w, skip, modules, log, build, flops_, bytes_, graph, de
                          gbps=bytes_ / (ms * 1e-3) / 1e9)
             entry["syncs"] = dev.count_syncs(run)
             entry["syncs_expected"] = expected_syncs(name, w)
+            if entry.get("accurate", True) and (name in ANCHORS or name == "varattn_op"):
+                contenders[name] = run
             if graph and deadline is not None and deadline - time.time() < GRAPH_MIN_S:
                 entry["graph"] = {"na": "deadline"}
             elif graph:
                 entry["graph"] = measure_graph(dev, run, len(p.sets), entry["syncs"], checked,
                                                inputs=p.capture_inputs)
         except Exception as e:  # a method that fails is a table entry, not a crash
+            contenders.pop(name, None)  # its graph may have failed after the eager timing
             text = f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"[:300]
             if isinstance(e, TypeError) and "keyword" in str(e) and name == "varattn_op":
                 # an installed op from before the options: absent, not wrong
@@ -1615,6 +1666,16 @@ def time_methods(dev, p, w, skip, modules, log, build, flops_, bytes_, graph, de
                                 f"rel_err {entry.get('rel_err', float('nan')):.2e}{extra}{gtext}"
                                 if "ms" in entry else entry.get("error", entry.get("absent", ""))) +
             f"  ({entry['seconds']} s)")
+    if dev.rounds > 1 and "varattn_op" in contenders and len(contenders) > 1:
+        if deadline is not None and deadline - time.time() < METHOD_MIN_S:
+            log(f"  rounds skipped ({deadline - time.time():.0f} s left before the deadline)")
+        else:
+            times = interleaved_rounds(dev, contenders, len(p.sets), dev.rounds)
+            for name, t in times.items():
+                entries[name]["rounds_ms"] = t
+                log(f"  {name:<11} rounds: " + " ".join(f"{x:.3f}" for x in t) + " ms")
+            log(f"  best peer / op by round, median (min-max): {rounds_text(rounds_ratio(entries))}")
+    contenders.clear()
     return entries
 
 
@@ -1792,6 +1853,7 @@ def analyse(record, ceilings, varattn_entries, dtype, device_name):
     # varattn's best launch policy (eager ms) is the one the summary's speedups are about
     # (the forced-kernel variants, fused_sm80, are shown but never taken).
     record["varattn_best"] = min(fwd, key=lambda v: v["ms"])["policy"] if fwd else None
+    record["rounds_vs_best"] = rounds_ratio(record["anchors"])
     return record
 
 
@@ -1823,6 +1885,7 @@ def analyse_fwdbwd(record, ceilings):
     if best and g.get("ms", 0) > 0 and g.get("accurate", op.get("accurate", True)):
         ours["graph_speedup_vs_best"] = best["ms"] / g["ms"]
     sub["varattn"] = ours
+    sub["rounds_vs_best"] = rounds_ratio(sub["anchors"])
     return record
 
 
@@ -1953,6 +2016,7 @@ def workload_markdown(r, dtype):
         best = {"method": r["best_anchor"], "mode": "eager", "ms": a["ms"]}
     if best:
         lines.append(f"- best peer (fastest accurate of eager and graph): {peer_text(best)}")
+    lines += rounds_lines(r)
     for policy in varattn_policies(r):
         v = varattn_entry(r, policy)
         if v is None or "ms" not in v or "error" in v:
@@ -1972,6 +2036,23 @@ def workload_markdown(r, dtype):
             lines.append(f"- encoder scenario ({policy}): error: {v.get('error', 'no result')}")
     lines.append("")
     return "\n".join(lines)
+
+
+ROUNDS_NOTE = (" x best (rounds): the varattn op and the accurate peers timed again eagerly in "
+               "interleaved rounds (the order rotated a round), the fastest peer's ms over the "
+               "op's in each round: median (min-max). It is the figure the card's drift between "
+               "one method's timing and the next does not move.")
+
+
+def rounds_lines(r):
+    """The workload table's bullet of the interleaved rounds (record or fwdbwd sub-record)."""
+    x = r.get("rounds_vs_best")
+    if not x:
+        return []
+    each = "; ".join(f"{n} " + " ".join(f"{t:.3f}" for t in r["anchors"][n]["rounds_ms"])
+                     for n in ["varattn_op"] + x["peers"])
+    return [f"- interleaved rounds ({x['rounds']}, eager, order rotated a round; ms: {each}): "
+            f"best peer / varattn op {rounds_text(x)} (median, min-max)"]
 
 
 def ms_cells(a):
@@ -2006,11 +2087,14 @@ def summary_markdown(records, dtype):
     heads = (f"| workload | best peer | mode | peer ms | {peer_heads} | {pol_heads} | varattn op ms "
              "| varattn op graph ms | best policy | graph ms | x best | x best (graph) | x FA2 "
              "| floor ms | % floor | syncs | encoder ms/layer |")
+    rounds = any(r.get("rounds_vs_best") for r in records)
+    if rounds:
+        heads += " x best (rounds, op) |"
     ncols = heads.count("|") - 1
     lines = [f"## Summary ({dtype})", "",
              "best peer: the fastest accurate method other than varattn, eager or CUDA-graph "
              "replay (mode); x best and x best (graph): best peer ms over varattn's best policy's "
-             "eager and graph ms.", "", heads,
+             "eager and graph ms." + (ROUNDS_NOTE if rounds else ""), "", heads,
              "|---|---|---|" + "---:|" * (ncols - 3)]
     empty = " |" * (ncols - 2)
     for r in records:
@@ -2045,6 +2129,8 @@ def summary_markdown(records, dtype):
                   fmt(v.get("floor_fraction"), ".1%"),
                   "-" if syncs is None else ("FAIL" if syncs < 0 else str(int(syncs))),
                   fmt(enc_ms, ".3f")]
+        if rounds:
+            cells.append(rounds_text(r.get("rounds_vs_best")))
         lines.append(f"| {r['name']} | " + " | ".join(cells) + " |")
     lines.append("")
     return "\n".join(lines)
@@ -2102,6 +2188,7 @@ def fwdbwd_markdown(r, dtype):
     best = sub.get("best_peer")
     if best:
         lines.append(f"- best peer (fastest accurate of eager and graph): {peer_text(best)}")
+    lines += rounds_lines(sub)
     op = sub["anchors"].get("varattn_op", {})
     v = sub.get("varattn", {})
     if "ms" in op:
@@ -2122,6 +2209,9 @@ def fwdbwd_summary_markdown(records, dtype):
     peer_heads = " | ".join(f"{SHORT_TITLES[n]} ms | {SHORT_TITLES[n]} graph ms" for n in SUMMARY_PEERS)
     heads = (f"| workload | best peer | mode | peer ms | {peer_heads} | varattn op ms "
              "| varattn op graph ms | x best | x best (graph) | x FA2 | floor ms | % floor |")
+    rounds = any((r.get("fwdbwd") or {}).get("rounds_vs_best") for r in records)
+    if rounds:
+        heads += " x best (rounds) |"
     ncols = heads.count("|") - 1
     lines = [f"## Summary, forward + backward ({dtype})", "",
              "ms of one forward and the backward of sum(out * d_out) (a fixed random d_out; dq, "
@@ -2129,7 +2219,7 @@ def fwdbwd_summary_markdown(records, dtype):
              "4 · Σ visible pairs · d · heads_q x 3.5 (backward = 2.5x forward). best peer: the "
              "fastest accurate method other than varattn, eager or CUDA-graph replay (mode); "
              "x best and x best (graph): best peer ms over the varattn op's eager and graph ms; "
-             "x FA2: FA2's eager ms over the op's.", "", heads,
+             "x FA2: FA2's eager ms over the op's." + (ROUNDS_NOTE if rounds else ""), "", heads,
              "|---|---|---|" + "---:|" * (ncols - 3)]
     empty = " |" * (ncols - 2)
     for r in records:
@@ -2147,6 +2237,8 @@ def fwdbwd_summary_markdown(records, dtype):
         cells += [fmt(v.get("speedup_vs_best"), ".2f"), fmt(v.get("graph_speedup_vs_best"), ".2f"),
                   fmt(v.get("speedup_vs_fa2"), ".2f"), f"{sub['floor_ms']:.4f}",
                   fmt(v.get("floor_fraction"), ".1%")]
+        if rounds:
+            cells.append(rounds_text(sub.get("rounds_vs_best")))
         lines.append(f"| {r['name']} | " + " | ".join(cells) + " |")
     lines.append("")
     return "\n".join(lines)
@@ -2445,6 +2537,10 @@ def main(argv=None):
                              f"(default {SETTLE_S}; 0: time straight after the warm-up calls)")
     parser.add_argument("--no-graph", action="store_true",
                         help="time the methods eagerly only (no CUDA-graph capture and replay)")
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="after each pass's timings, time the varattn op and the accurate "
+                             "peers again eagerly in this many interleaved rounds (order rotated "
+                             "a round) and report the best peer / op ratio's median and range")
     parser.add_argument("--deadline-s", type=float, default=0,
                         help="stop starting workloads (30 s before), methods (20 s) and CUDA-graph "
                              "timings (10 s) this many seconds after the start (0: no limit)")
@@ -2501,7 +2597,8 @@ def main(argv=None):
         torch.backends.cuda.matmul.allow_tf32 = False
     except Exception:
         pass
-    dev = Device(torch, args.device, args.dtype, args.quick, settle_s=args.settle_s)
+    dev = Device(torch, args.device, args.dtype, args.quick, settle_s=args.settle_s,
+                 rounds=args.rounds)
     doc = {"device": dev.device_name, "dtype": args.dtype, "torch": torch.__version__,
            "cuda": getattr(torch.version, "cuda", None), "started": time.strftime("%Y-%m-%d %H:%M:%S"),
            "quick": args.quick, "skip": sorted(skip), "graph": not args.no_graph,

@@ -107,16 +107,12 @@ def kernel_view(torch, run, nsets, iters, pause_s=0.0):
             "idle_us_per_call": (wall - busy) / iters, "kernels": rows}
 
 
-def interleaved_rounds(torch, dev, p, workload, kind, runs, nsets, args):
-    """Each method event-timed once a round, args.rounds rounds, the order rotated a round."""
+def interleaved_rounds(compare, dev, p, workload, kind, runs, nsets, args):
+    """compare.interleaved_rounds of the methods that ran, printed with each peer's ratio."""
     names = list(runs)
-    times = {name: [] for name in names}
     with p.pass_mode(kind):
-        for r in range(args.rounds):
-            for name in names[r % len(names):] + names[:r % len(names)]:
-                ms, _ = dev.time_ms(runs[name], nsets, warmup=3, max_reps=args.iters * 4,
-                                    budget_s=1.0)
-                times[name].append(ms)
+        times = compare.interleaved_rounds(dev, runs, nsets, args.rounds, warmup=3,
+                                           max_reps=args.iters * 4, budget_s=1.0)
     print(f"\n{workload} {kind}: {args.rounds} interleaved rounds, ms (median, min, max)")
     for name in names:
         t = times[name]
@@ -208,7 +204,7 @@ def main(argv=None):
                         print(f"    {k['total_us_per_call']:9.1f} us  x{k['per_call']:.0f}  "
                               f"{k['kernel']}{alone}")
             if args.rounds > 1 and len(runs) > 1:
-                out["rounds"].append(interleaved_rounds(torch, dev, p, w["name"], kind, runs,
+                out["rounds"].append(interleaved_rounds(compare, dev, p, w["name"], kind, runs,
                                                         nsets, args))
         del p
         torch.cuda.empty_cache()

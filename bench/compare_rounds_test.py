@@ -1,0 +1,145 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
+"""Host check of compare.py's interleaved rounds (no torch, no GPU): the order each round
+times the methods in, which methods the rounds take (the op and accurate peers, never an
+inaccurate or a skipped one), the ratio each round gives, and the summary column. A fake
+Device returns scripted times, so every figure below is known in advance and a wrong order,
+a wrong pairing of rounds or a min taken over the wrong methods changes it.
+
+  python3 bench/compare_rounds_test.py     (ctest: bench_compare_rounds)
+"""
+import pathlib
+import sys
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+import compare  # noqa: E402
+
+
+class FakeDevice:
+    """time_ms(fn, ...) -> the next scripted ms of fn's method; records the call order."""
+
+    def __init__(self, rounds, script):
+        self.rounds = rounds
+        self.script = {name: list(ms) for name, ms in script.items()}
+        self.order = []
+        self.last_sm_mhz = None
+        self.last_load = {}
+        self.settles = []
+
+    def sync(self):
+        pass
+
+    def time_ms(self, fn, nsets, warmup=None, max_reps=None, budget_s=None, settle_s=None):
+        name = fn.method
+        self.order.append(name)
+        self.settles.append(settle_s)
+        ms = self.script[name].pop(0)
+        return ms, [ms]
+
+    def count_syncs(self, fn):
+        return 0
+
+
+class FakeProblem:
+    sets = [0, 1]
+    needs = set()
+
+
+def make_run(name):
+    def run(i):
+        return name
+    run.method = name
+    return run
+
+
+def check(cond, what):
+    if not cond:
+        raise AssertionError(what)
+
+
+def test_order_rotates():
+    dev = FakeDevice(3, {"a": [1, 1, 1], "b": [2, 2, 2], "c": [3, 3, 3]})
+    runs = {n: make_run(n) for n in "abc"}
+    times = compare.interleaved_rounds(dev, runs, 2, 3)
+    check(dev.order == list("abcbcacab"), f"round order {dev.order}")
+    check(all(s == 0 for s in dev.settles), f"rounds must not settle: {dev.settles}")
+    check(times == {"a": [1, 1, 1], "b": [2, 2, 2], "c": [3, 3, 3]}, f"times {times}")
+
+
+def test_time_methods_rounds():
+    # First pass (one timing each), then 3 rounds. cudnn's output is inaccurate: it takes no
+    # part in the rounds; fa2 is skipped. Rounds: op 2.0, 1.0, 4.0; fa4 2.2, 1.2, 3.0;
+    # flex 2.1, 1.5, 5.0 -> best peer / op = 2.1/2.0, 1.2/1.0, 3.0/4.0 = 1.05, 1.2, 0.75.
+    script = {"varattn_op": [9.0, 2.0, 1.0, 4.0], "fa4": [9.0, 2.2, 1.2, 3.0],
+              "flex": [9.0, 2.1, 1.5, 5.0], "cudnn": [1.0], "loop_bound": [9.0],
+              "loop_split": [9.0], "mem_eff": [9.0]}
+    dev = FakeDevice(3, script)
+
+    def build(name):
+        return make_run(name), lambda out: {"rel_err": 1.0 if name == "cudnn" else 1e-3,
+                                            "accurate": name != "cudnn"}
+    skip = {"fa2", "loop_bound", "loop_split", "mem_eff"}
+    w = {"lengths_q": [4], "lengths_k": [4]}
+    logged = []
+    entries = compare.time_methods(dev, FakeProblem(), w, skip, {}, logged.append, build,
+                                   1e9, 1e6, graph=False, deadline=None)
+    rounds_part = dev.order[4:]  # flex, fa4, cudnn, varattn_op timed once first (METHODS order)
+    check(dev.order[:4] == ["flex", "fa4", "cudnn", "varattn_op"], f"first pass {dev.order}")
+    check(sorted(rounds_part) == sorted(["flex", "fa4", "varattn_op"] * 3),
+          f"rounds timed {rounds_part}")
+    check(rounds_part[:3] == ["flex", "fa4", "varattn_op"]
+          and rounds_part[3:6] == ["fa4", "varattn_op", "flex"], f"rotation {rounds_part}")
+    check("rounds_ms" not in entries["cudnn"], "an inaccurate peer must not enter the rounds")
+    check(entries["varattn_op"]["rounds_ms"] == [2.0, 1.0, 4.0], str(entries["varattn_op"]))
+    x = compare.rounds_ratio(entries)
+    check(x["rounds"] == 3 and x["peers"] == ["fa4", "flex"], str(x))
+    check(abs(x["median"] - 1.05) < 1e-12 and abs(x["min"] - 0.75) < 1e-12
+          and abs(x["max"] - 1.2) < 1e-12, str(x))
+    check(compare.rounds_text(x) == "1.05 (0.75-1.20)", compare.rounds_text(x))
+    check(any("best peer / op by round, median (min-max): 1.05 (0.75-1.20)" in line
+              for line in logged), "\n".join(logged))
+    return entries
+
+
+def test_no_rounds():
+    dev = FakeDevice(1, {"varattn_op": [1.0], "fa4": [1.0]})
+
+    def build(name):
+        return make_run(name), lambda out: {"accurate": True}
+    skip = set(compare.METHODS) - {"fa4", "varattn_op"}
+    entries = compare.time_methods(dev, FakeProblem(), {"lengths_q": [1], "lengths_k": [1]}, skip,
+                                   {}, lambda s: None, build, 1e9, 1e6, graph=False, deadline=None)
+    check(dev.order == ["fa4", "varattn_op"], f"rounds=1 must time once: {dev.order}")
+    check(compare.rounds_ratio(entries) is None, "no rounds, no ratio")
+    check(compare.rounds_text(None) == "-", "rounds_text(None)")
+
+
+def test_summary_column(entries):
+    sub = {"anchors": entries, "flops": 1e9, "bytes": 1e6}
+    record = {"name": "w", "fwdbwd": sub}
+    compare.analyse_fwdbwd(record, {"matmul_tflops": 1.0, "copy_gbps": 1.0})
+    table = compare.fwdbwd_summary_markdown([record], "bf16")
+    head = [line for line in table.splitlines() if line.startswith("| workload")][0]
+    row = [line for line in table.splitlines() if line.startswith("| w |")][0]
+    check(head.endswith("| x best (rounds) |"), head)
+    check(row.endswith("| 1.05 (0.75-1.20) |"), row)
+    check(head.count("|") == row.count("|"), "header and row differ in columns")
+    lines = compare.rounds_lines(sub)
+    check(len(lines) == 1 and "varattn_op 2.000 1.000 4.000; fa4 2.200 1.200 3.000" in lines[0]
+          and lines[0].endswith("1.05 (0.75-1.20) (median, min-max)"), str(lines))
+    plain = compare.fwdbwd_summary_markdown([{"name": "w", "fwdbwd": {
+        **sub, "rounds_vs_best": None}}], "bf16")
+    check("rounds" not in plain, "no rounds column without rounds")
+
+
+def main():
+    test_order_rotates()
+    entries = test_time_methods_rounds()
+    test_no_rounds()
+    test_summary_column(entries)
+    print("compare_rounds_test: 4 checks passed")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
