@@ -20,6 +20,14 @@
 # matches the tree, else built here (-lineinfo, ~100 s, in the background while FA4 runs).
 # ~40 s a FA4 launch (its JIT), ~15 s one of ours; S48_ROWS (default the four below).
 # Files under OUTDIR: summary.txt (log, then the tables), ncu_details.txt, pages.tgz.
+# S48_PASS=bwd (s50): the backward instead, FA4's FlashAttentionBackwardSm90 (run_method.py
+# --pass fwdbwd) beside our dkdv_kernel (bench bwd/ rows); S48_PREBUILT_PATCHES: the patches
+# the prebuilt label was built with (e.g. accb: bench/experiments/s49_dkv_accumulate.patch,
+# whose VARATTN_EXP_* switches the bench inherits from this script's environment). E.g. the
+# GQA backward, FA4's and ours with one q head a CTA and the float32 sum (s50, start (b)):
+#   S48_PASS=bwd S48_ROWS=llm-d128-gqa28-causal S48_PREBUILT=accb
+#   S48_PREBUILT_PATCHES=bench/experiments/s49_dkv_accumulate.patch VARATTN_EXP_SPLIT_HEADS=1
+#   bash bench/experiments/s48_forward_profile.sh $OUT
 set -u -o pipefail
 out=${1:?usage: bash bench/experiments/s48_forward_profile.sh OUTDIR}
 # shellcheck source=bench/experiments/backward_profile_lib.sh
@@ -28,6 +36,12 @@ profile_begin || exit 2
 parts=",${S48_PROFILE_PARTS:-ours,fa4},"
 budget=${S48_PROFILE_BUDGET_S:-390}
 rows=(${S48_ROWS:-llm-d128 llm-d128-causal long-d128 vl-full-d80})
+pass=${S48_PASS:-fwd}
+case $pass in
+  fwd) fa4_kernel=FlashAttentionForwardSm90 fa4_pass=fwd ours_kernel=forward_kernel ;;
+  bwd) fa4_kernel=FlashAttentionBackwardSm90 fa4_pass=fwdbwd ours_kernel=dkdv_kernel ;;
+  *) echo "S48_PASS=$pass: fwd or bwd" >&2; exit 2 ;;
+esac
 work=/tmp/s48_forward
 rm -rf "$work" && mkdir -p "$work/pages" "$work/logs" || exit 2
 summary=$out/summary.txt
@@ -35,7 +49,7 @@ summary=$out/summary.txt
 : >"$out/ncu_details.txt"
 export PYTHONUNBUFFERED=1
 cap() { local a=$1 b=$2; echo $((a < b ? a : b)); }
-say "s48 forward profile: rows ${rows[*]}, parts ${parts:1:${#parts}-2}, budget ${budget} s"
+say "s48 $pass profile: rows ${rows[*]}, parts ${parts:1:${#parts}-2}, budget ${budget} s"
 bash bench/machine_facts.sh | tee -a "$summary"
 
 # --- ours: prebuilt, else a build in the background -------------------------------------------------
@@ -43,7 +57,8 @@ pre=${S48_PREBUILT:-fwdB}
 bench=
 build_pid=
 if [[ $parts == *,ours,* ]]; then
-  if dir=$(bash bench/prebuilt.sh use "$pre" "" build/s48_pre 2>"$work/logs/prebuilt.log"); then
+  if dir=$(bash bench/prebuilt.sh use "$pre" "${S48_PREBUILT_PATCHES:-}" build/s48_pre \
+    2>"$work/logs/prebuilt.log"); then
     bench=$dir/bench/varattn_bench
     export LD_LIBRARY_PATH=$(pwd)/build/pre/$pre/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
     say "ours: prebuilt $pre (no build)"
@@ -75,8 +90,8 @@ if [[ $fa4 == ready ]]; then
   for row in "${rows[@]}"; do
     limit=$(($(left) - 20 * ${#rows[@]} - 40))
     ((limit > 40)) || { say "FA4 $row: skipped (time)"; continue; }
-    profile "fa4_${row}" FlashAttentionForwardSm90 2 "$(cap "$limit" 90)" \
-      python3 bench/run_method.py "$row" fa4 --pass fwd --calls 4
+    profile "fa4_${row}" "$fa4_kernel" 2 "$(cap "$limit" 90)" \
+      python3 bench/run_method.py "$row" fa4 --pass "$fa4_pass" --calls 4
   done
 else
   say "FA4: SKIPPED: $why"
@@ -91,8 +106,8 @@ if [[ -n $bench && -x $bench ]]; then
   for row in "${rows[@]}"; do
     limit=$(($(left) - 30))
     ((limit > 20)) || { say "ours $row: skipped (time)"; continue; }
-    profile "ours_${row}" forward_kernel 4 "$(cap "$limit" 60)" \
-      "$bench" --benchmark_filter="^fwd/${row}/fused/bf16" --varattn_min_time=0.01 --varattn_settle=0
+    profile "ours_${row}" "$ours_kernel" 4 "$(cap "$limit" 60)" \
+      "$bench" --benchmark_filter="^${pass}/${row}/fused/bf16" --varattn_min_time=0.01 --varattn_settle=0
   done
 else
   say "ours: no bench binary"
