@@ -88,7 +88,8 @@
    the same code's x best by up to 0.05 on an H100 (bench/NOTES.md, fiftieth session). The
    workload tables add the rounds' times and the best peer / op ratio's median and range, the
    summaries a column "x best (rounds)" ("1.03 (0.91-1.16)"). Costs about R x the methods x
-   --quick's 0.5 s budget per pass and workload.
+   --quick's 0.5 s budget per pass and workload; only the peers within 1.25x of the fastest
+   peer's eager time (ROUNDS_PEER_SPAN) take part.
 
 --workloads takes names and the groups main, causal, options, serving, sweep, probe, all
 (default: main,causal). The group options holds issue 12's rows (windows, softcap, logsumexp,
@@ -176,6 +177,9 @@ LSE_ERR_LIMIT = 1e-2
 # may compile: flex, FA4, cuDNN) and to start its CUDA-graph capture and replays.
 METHOD_MIN_S = 20
 GRAPH_MIN_S = 10
+# --rounds times again only the peers within this factor of the fastest peer's eager time (the
+# contenders for best peer; a peer 1.25x behind does not become the best by the card's drift).
+ROUNDS_PEER_SPAN = 1.25
 # --pass: the forward ("fwd") and forward + backward ("fwdbwd": the gradients of
 # sum(out * d_out) for a fixed random d_out, measure_fwdbwd).
 PASSES = ("fwd", "fwdbwd")
@@ -1577,8 +1581,9 @@ def time_methods(dev, p, w, skip, modules, log, build, flops_, bytes_, graph, de
     gradient makes the method absent rather than an error. Returns {method: entry}. deadline
     (a time.time(), or None): a method is not started with less than METHOD_MIN_S left before
     it (skipped, note 'deadline'), nor its graph timing with less than GRAPH_MIN_S.
-    With dev.rounds > 1, the op and the accurate peers are then timed again eagerly in that
-    many interleaved rounds (interleaved_rounds): each entry's "rounds_ms"."""
+    With dev.rounds > 1, the op and the accurate peers within ROUNDS_PEER_SPAN of the fastest
+    peer's eager time are then timed again eagerly in that many interleaved rounds
+    (interleaved_rounds): each entry's "rounds_ms"."""
     entries = {}
     contenders = {}  # name -> run: the accurate eager timings the rounds take again
     unsupported = unsupported or {}
@@ -1666,6 +1671,10 @@ def time_methods(dev, p, w, skip, modules, log, build, flops_, bytes_, graph, de
                                 f"rel_err {entry.get('rel_err', float('nan')):.2e}{extra}{gtext}"
                                 if "ms" in entry else entry.get("error", entry.get("absent", ""))) +
             f"  ({entry['seconds']} s)")
+    peers_ms = [entries[n]["ms"] for n in contenders if n != "varattn_op"]
+    for n in [n for n in contenders if n != "varattn_op"]:
+        if entries[n]["ms"] > ROUNDS_PEER_SPAN * min(peers_ms):
+            del contenders[n]
     if dev.rounds > 1 and "varattn_op" in contenders and len(contenders) > 1:
         if deadline is not None and deadline - time.time() < METHOD_MIN_S:
             log(f"  rounds skipped ({deadline - time.time():.0f} s left before the deadline)")

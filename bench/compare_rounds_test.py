@@ -68,28 +68,31 @@ def test_order_rotates():
 
 def test_time_methods_rounds():
     # First pass (one timing each), then 3 rounds. cudnn's output is inaccurate: it takes no
-    # part in the rounds; fa2 is skipped. Rounds: op 2.0, 1.0, 4.0; fa4 2.2, 1.2, 3.0;
+    # part in the rounds, nor does mem_eff (30 ms: beyond ROUNDS_PEER_SPAN of the fastest peer,
+    # 9 ms); fa2 is skipped. Rounds: op 2.0, 1.0, 4.0; fa4 2.2, 1.2, 3.0;
     # flex 2.1, 1.5, 5.0 -> best peer / op = 2.1/2.0, 1.2/1.0, 3.0/4.0 = 1.05, 1.2, 0.75.
     script = {"varattn_op": [9.0, 2.0, 1.0, 4.0], "fa4": [9.0, 2.2, 1.2, 3.0],
               "flex": [9.0, 2.1, 1.5, 5.0], "cudnn": [1.0], "loop_bound": [9.0],
-              "loop_split": [9.0], "mem_eff": [9.0]}
+              "loop_split": [9.0], "mem_eff": [30.0]}
     dev = FakeDevice(3, script)
 
     def build(name):
         return make_run(name), lambda out: {"rel_err": 1.0 if name == "cudnn" else 1e-3,
                                             "accurate": name != "cudnn"}
-    skip = {"fa2", "loop_bound", "loop_split", "mem_eff"}
+    skip = {"fa2", "loop_bound", "loop_split"}
     w = {"lengths_q": [4], "lengths_k": [4]}
     logged = []
     entries = compare.time_methods(dev, FakeProblem(), w, skip, {}, logged.append, build,
                                    1e9, 1e6, graph=False, deadline=None)
-    rounds_part = dev.order[4:]  # flex, fa4, cudnn, varattn_op timed once first (METHODS order)
-    check(dev.order[:4] == ["flex", "fa4", "cudnn", "varattn_op"], f"first pass {dev.order}")
+    rounds_part = dev.order[5:]  # timed once first, in METHODS order
+    check(dev.order[:5] == ["mem_eff", "flex", "fa4", "cudnn", "varattn_op"],
+          f"first pass {dev.order}")
     check(sorted(rounds_part) == sorted(["flex", "fa4", "varattn_op"] * 3),
           f"rounds timed {rounds_part}")
     check(rounds_part[:3] == ["flex", "fa4", "varattn_op"]
           and rounds_part[3:6] == ["fa4", "varattn_op", "flex"], f"rotation {rounds_part}")
     check("rounds_ms" not in entries["cudnn"], "an inaccurate peer must not enter the rounds")
+    check("rounds_ms" not in entries["mem_eff"], "a peer 3.3x behind must not enter the rounds")
     check(entries["varattn_op"]["rounds_ms"] == [2.0, 1.0, 4.0], str(entries["varattn_op"]))
     x = compare.rounds_ratio(entries)
     check(x["rounds"] == 3 and x["peers"] == ["fa4", "flex"], str(x))
