@@ -87,9 +87,11 @@
    each method once, a minute from the others, and the card's clock drift between them moved
    the same code's x best by up to 0.05 on an H100 (bench/NOTES.md, fiftieth session). The
    workload tables add the rounds' times and the best peer / op ratio's median and range, the
-   summaries a column "x best (rounds)" ("1.03 (0.91-1.16)"). Costs about R x the methods x
-   --quick's 0.5 s budget per pass and workload; only the peers within 1.25x of the fastest
-   peer's eager time (ROUNDS_PEER_SPAN) take part.
+   summaries a column "x best (rounds)" ("1.03 (0.91-1.16)"; the forward's, "x best (rounds,
+   op)", is the op's where its "x best" is the best policy's). Only the peers within 1.25x of
+   the fastest peer's eager time (ROUNDS_PEER_SPAN; eager, though the best peer may be a
+   replay) take part. Costs about R x those methods x (1 s + the timing budget: 0.5 s with
+   --quick, 2 s without) per pass and workload; skipped where the deadline leaves less.
 
 --workloads takes names and the groups main, causal, options, serving, sweep, probe, all
 (default: main,causal). The group options holds issue 12's rows (windows, softcap, logsumexp,
@@ -1629,8 +1631,10 @@ def time_methods(dev, p, w, skip, modules, log, build, flops_, bytes_, graph, de
             elif graph:
                 entry["graph"] = measure_graph(dev, run, len(p.sets), entry["syncs"], checked,
                                                inputs=p.capture_inputs)
+                if str(entry["graph"].get("na", "")).startswith("graph failed"):
+                    contenders.pop(name, None)  # a failed capture may leave its state behind
         except Exception as e:  # a method that fails is a table entry, not a crash
-            contenders.pop(name, None)  # its graph may have failed after the eager timing
+            contenders.pop(name, None)  # an error after its eager timing: no rounds
             text = f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"[:300]
             if isinstance(e, TypeError) and "keyword" in str(e) and name == "varattn_op":
                 # an installed op from before the options: absent, not wrong
@@ -1671,21 +1675,42 @@ def time_methods(dev, p, w, skip, modules, log, build, flops_, bytes_, graph, de
                                 f"rel_err {entry.get('rel_err', float('nan')):.2e}{extra}{gtext}"
                                 if "ms" in entry else entry.get("error", entry.get("absent", ""))) +
             f"  ({entry['seconds']} s)")
-    peers_ms = [entries[n]["ms"] for n in contenders if n != "varattn_op"]
-    for n in [n for n in contenders if n != "varattn_op"]:
-        if entries[n]["ms"] > ROUNDS_PEER_SPAN * min(peers_ms):
-            del contenders[n]
-    if dev.rounds > 1 and "varattn_op" in contenders and len(contenders) > 1:
-        if deadline is not None and deadline - time.time() < METHOD_MIN_S:
-            log(f"  rounds skipped ({deadline - time.time():.0f} s left before the deadline)")
-        else:
-            times = interleaved_rounds(dev, contenders, len(p.sets), dev.rounds)
-            for name, t in times.items():
-                entries[name]["rounds_ms"] = t
-                log(f"  {name:<11} rounds: " + " ".join(f"{x:.3f}" for x in t) + " ms")
-            log(f"  best peer / op by round, median (min-max): {rounds_text(rounds_ratio(entries))}")
+    if dev.rounds > 1:
+        rounds_of(dev, p, entries, contenders, deadline, log)
     contenders.clear()
     return entries
+
+
+def rounds_of(dev, p, entries, contenders, deadline, log):
+    """time_methods' interleaved rounds: the op and the peers within ROUNDS_PEER_SPAN of the
+    fastest peer's eager ms (contenders: name -> run), each entry's "rounds_ms"; none with
+    fewer than two of them, with less time before the deadline than the rounds' estimate
+    (rounds x methods x (the timing budget + 1 s of warm-up)) plus GRAPH_MIN_S, or where a
+    round fails (logged; the pass's other figures stand)."""
+    peers = [n for n in contenders if n != "varattn_op"]
+    if "varattn_op" not in contenders or not peers:
+        return
+    fastest = min(entries[n]["ms"] for n in peers)
+    runs = {n: r for n, r in contenders.items()
+            if n == "varattn_op" or entries[n]["ms"] <= ROUNDS_PEER_SPAN * fastest}
+    need = dev.rounds * len(runs) * (dev.budget_s + 1.0)
+    if deadline is not None and deadline - time.time() < need + GRAPH_MIN_S:
+        log(f"  rounds skipped ({deadline - time.time():.0f} s left before the deadline, "
+            f"~{need:.0f} s needed)")
+        return
+    try:
+        times = interleaved_rounds(dev, runs, len(p.sets), dev.rounds)
+    except Exception as e:  # the first pass's figures stand without rounds
+        log(f"  rounds failed: {short_error(e)}")
+        try:
+            dev.sync()
+        except Exception:
+            pass
+        return
+    for name, t in times.items():
+        entries[name]["rounds_ms"] = t
+        log(f"  {name:<11} rounds: " + " ".join(f"{x:.3f}" for x in t) + " ms")
+    log(f"  best peer / op by round, median (min-max): {rounds_text(rounds_ratio(entries))}")
 
 
 def measure_workload(dev, w, skip, compiled_flex_holder, log, modules=None, graph=True,
@@ -2047,7 +2072,8 @@ def workload_markdown(r, dtype):
     return "\n".join(lines)
 
 
-ROUNDS_NOTE = (" x best (rounds): the varattn op and the accurate peers timed again eagerly in "
+ROUNDS_NOTE = (" x best (rounds) (forward: x best (rounds, op)): the varattn op and the accurate "
+               "peers within 1.25x of the fastest peer's eager time timed again eagerly in "
                "interleaved rounds (the order rotated a round), the fastest peer's ms over the "
                "op's in each round: median (min-max). It is the figure the card's drift between "
                "one method's timing and the next does not move.")
@@ -2523,6 +2549,14 @@ def write_outputs(outdir, doc, chart=False, log=print):
 
 # ----------------------------------------------------------------------------------------------
 
+def positive_int(text):
+    """argparse's type for --rounds: an int of at least 1."""
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text} is not a positive integer")
+    return value
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("bench", nargs="?", help="path of varattn_bench, or '-' to skip it")
@@ -2546,7 +2580,7 @@ def main(argv=None):
                              f"(default {SETTLE_S}; 0: time straight after the warm-up calls)")
     parser.add_argument("--no-graph", action="store_true",
                         help="time the methods eagerly only (no CUDA-graph capture and replay)")
-    parser.add_argument("--rounds", type=int, default=1,
+    parser.add_argument("--rounds", type=positive_int, default=1,
                         help="after each pass's timings, time the varattn op and the accurate "
                              "peers again eagerly in this many interleaved rounds (order rotated "
                              "a round) and report the best peer / op ratio's median and range")

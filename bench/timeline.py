@@ -107,7 +107,7 @@ def kernel_view(torch, run, nsets, iters, pause_s=0.0):
             "idle_us_per_call": (wall - busy) / iters, "kernels": rows}
 
 
-def interleaved_rounds(compare, dev, p, workload, kind, runs, nsets, args):
+def print_rounds(compare, dev, p, workload, kind, runs, nsets, args):
     """compare.interleaved_rounds of the methods that ran, printed with each peer's ratio."""
     names = list(runs)
     with p.pass_mode(kind):
@@ -204,7 +204,7 @@ def main(argv=None):
                         print(f"    {k['total_us_per_call']:9.1f} us  x{k['per_call']:.0f}  "
                               f"{k['kernel']}{alone}")
             if args.rounds > 1 and len(runs) > 1:
-                out["rounds"].append(interleaved_rounds(compare, dev, p, w["name"], kind, runs,
+                out["rounds"].append(print_rounds(compare, dev, p, w["name"], kind, runs,
                                                         nsets, args))
         del p
         torch.cuda.empty_cache()
