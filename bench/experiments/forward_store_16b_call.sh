@@ -6,7 +6,7 @@
 # packing (its row-offset store); (2) ncu of the forward kernel, A = patch (prebuilt st),
 # B = tree (prebuilt stB), 3 rounds of 5 launches on rows at d64, d80 (the 4-byte tail tiles)
 # and d128. Labels (built here; forward_store_16b.md): st and stB, varattn_bench at 64;80;128
-# (~7 MB each), stT, the GPU tests at 80;128 with the patch (~34 MB): with the tree (~18 MB)
+# (~7 MB each), stT, the GPU tests at 72;128 with the patch (~34 MB): with the tree (~18 MB)
 # that passes the 64 MiB carry only with bench/results moved out of the tree for the call.
 #   run(command="VARATTN_CALL_BUDGET_S=300 bash bench/experiments/forward_store_16b_call.sh $OUT",
 #       carry=["build/pre/st", "build/pre/stB", "build/pre/stT"], timeout_s=360)
