@@ -1677,7 +1677,6 @@ def time_methods(dev, p, w, skip, modules, log, build, flops_, bytes_, graph, de
             f"  ({entry['seconds']} s)")
     if dev.rounds > 1:
         rounds_of(dev, p, entries, contenders, deadline, log)
-    contenders.clear()
     return entries
 
 
@@ -2073,8 +2072,8 @@ def workload_markdown(r, dtype):
 
 
 ROUNDS_NOTE = (" x best (rounds) (forward: x best (rounds, op)): the varattn op and the accurate "
-               "peers within 1.25x of the fastest peer's eager time timed again eagerly in "
-               "interleaved rounds (the order rotated a round), the fastest peer's ms over the "
+               f"peers within {ROUNDS_PEER_SPAN}x of the fastest peer's eager time timed again "
+               "eagerly in interleaved rounds (the order rotated a round), the fastest peer's ms over the "
                "op's in each round: median (min-max). It is the figure the card's drift between "
                "one method's timing and the next does not move.")
 

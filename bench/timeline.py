@@ -205,7 +205,7 @@ def main(argv=None):
                               f"{k['kernel']}{alone}")
             if args.rounds > 1 and len(runs) > 1:
                 out["rounds"].append(print_rounds(compare, dev, p, w["name"], kind, runs,
-                                                        nsets, args))
+                                                  nsets, args))
         del p
         torch.cuda.empty_cache()
     args.outdir.mkdir(parents=True, exist_ok=True)

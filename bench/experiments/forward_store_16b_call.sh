@@ -6,7 +6,7 @@
 # 72;128), memcheck and racecheck of the small every-family case and GQA packing (its
 # row-offset store); then ncu of the forward kernel, A = patch (st), B = tree (stB), bench at
 # 64;80;128: rows at d64, d80 (the 4-byte tail tiles) and d128. st and stB ~7 MB each, stT
-# ~34 MB: with the tree (~18 MB) the carry fits only with bench/results moved out.
+# ~34 MB (estimated): with the tree (~18 MB) the carry fits only with bench/results moved out.
 #   run(command="VARATTN_CALL_BUDGET_S=300 bash bench/experiments/forward_store_16b_call.sh $OUT",
 #       carry=["build/pre/st", "build/pre/stB", "build/pre/stT"], timeout_s=360)
 E=$(dirname "${BASH_SOURCE[0]}")

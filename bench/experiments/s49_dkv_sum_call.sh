@@ -6,6 +6,7 @@
 # landing candidate (sum: the tree + s49_dkv_sum.patch, bench and GPU tests at 64;128): its
 # backward suite and training step, sanitizers, and its bench rows beside (1).
 #   run(command="bash bench/experiments/s49_dkv_sum_call.sh $OUT", carry=["build/pre/accb","build/pre/sum"], timeout_s=560)
+# SKIP_CHECKS=1: the bench rows and ncu only (no tests, no sanitizers: s50 call 3, after calls 1-2).
 set -u
 out=${1:?OUTDIR}
 cd "$(dirname "${BASH_SOURCE[0]}")/../.." || exit 2
