@@ -1,0 +1,106 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+# One call (prepared s51, not run): the Hopper dK/dV kernels' item order (gqa_step_order.md),
+# every order in one prebuilt binary (label ord: bench and GPU tests at 64;128 with
+# gqa_step_order.patch), chosen per process by VARATTN_EXP_ORDER (0 = the tree's order).
+# (1) the backward suite and the training step under orders 4 and 1 (the new code paths),
+# memcheck and racecheck of every backward kernel variant under order 4 (SKIP_CHECKS=1: none);
+# (2) the whole-backward bench rows, ORDER_MODES (default 0 2 4 1) interleaved in 3 rounds;
+# (3) ncu of the 28:4 row's dK/dV kernel under orders 0, 2 and 4: time, L2 hit rate, DRAM
+# bytes (gqa_step_order_model.py's prediction). Log and tables in OUTDIR/summary.txt.
+#   run(command="VARATTN_CALL_BUDGET_S=420 bash bench/experiments/gqa_step_order_call.sh $OUT",
+#       carry=["build/pre/ord"], timeout_s=480)
+set -u
+out=${1:?OUTDIR}
+cd "$(dirname "${BASH_SOURCE[0]}")/../.." || exit 2
+patch=bench/experiments/gqa_step_order.patch
+bash bench/machine_facts.sh | tee "$out/summary.txt"
+start=$(date +%s)
+budget=${VARATTN_CALL_BUDGET_S:-420}
+left() { echo $((budget - ($(date +%s) - start))); }
+say() { echo "[$(($(date +%s) - start)) s] $*" | tee -a "$out/summary.txt"; }
+dir=$(bash bench/prebuilt.sh use ord "$patch" build/ord) || exit 2
+export LD_LIBRARY_PATH=$(pwd)/build/pre/ord/lib
+tests=$dir/tests/varattn_gpu_tests
+bench=$dir/bench/varattn_bench
+
+if [[ -z ${SKIP_CHECKS:-} ]]; then
+  for mode in 4 1; do
+    say "GPU tests under order $mode (limit 120 s)"
+    VARATTN_EXP_ORDER=$mode timeout 120 "$tests" '-tc=backward*,graph:?a?training?step*' \
+      >"$out/tests_order$mode.log" 2>&1
+    say "exit $?: $(grep -E 'test cases:|assertions:' "$out/tests_order$mode.log" | tr -s ' ' | tr '\n' ' ')"
+    grep -E 'ERROR|FAILED' "$out/tests_order$mode.log" | head -20 | tee -a "$out/summary.txt"
+  done
+  for tool in memcheck racecheck; do
+    VARATTN_EXP_ORDER=4 timeout 90 compute-sanitizer --tool $tool "$tests" \
+      -tc='backward:?every?kernel?variant*' >"$out/$tool.log" 2>&1
+    say "$tool (order 4) exit $?: $(grep -E 'test cases:|ERROR SUMMARY|RACECHECK SUMMARY' "$out/$tool.log" | tr -s ' ' | tr '\n' ' ')"
+  done
+fi
+
+rows=(bwd/llm-d128-gqa28-causal/fused/bf16 bwd/prefill-d128-gqa-causal/fused/bf16
+  bwd/chunked-d128-gqa-causal/fused/bf16 bwd/llm-d64-mqa-causal/fused/bf16
+  bwd/llm-d128-causal/fused/bf16 bwd/long-d128-window1024/fused/bf16
+  bwd/fewq-d128-gqa-causal/fused/bf16)
+filter=$(IFS='|'; echo "^(${rows[*]})/")
+say "rows, orders ${ORDER_MODES:-0 2 4 1}, 3 rounds ($(left) s left)"
+for round in 1 2 3; do
+  for mode in ${ORDER_MODES:-0 2 4 1}; do
+    (($(left) > 60)) || { echo "out of time before order $mode round $round"; break 2; }
+    echo "== order $mode round $round"
+    VARATTN_EXP_ORDER=$mode "$bench" --benchmark_filter="$filter" --varattn_min_time=0.1 \
+      --benchmark_format=json 2>/dev/null >"$out/run.json"
+    python3 - "$out/run.json" <<'PY'
+import json, re, sys
+text = open(sys.argv[1]).read()
+try:
+    rows = json.loads(text[text.find("{"):])["benchmarks"] if "{" in text else []
+except json.JSONDecodeError:  # cut short: the rows written before
+    rows = [json.loads(m) for m in re.findall(r'\{\s*"name"[^{}]*\}', text)]
+for b in rows:
+    name = re.sub("/min_time:[0-9.]*/manual_time", "", b["name"])
+    print(name, "error" if b.get("error_occurred") else "%.4f" % b["real_time"])
+PY
+  done
+done >"$out/rows.txt" 2>&1
+python3 - "$out/rows.txt" <<'PY' | tee -a "$out/summary.txt"
+import collections, re, sys
+times = collections.defaultdict(list)
+mode = None
+for line in open(sys.argv[1]):
+    m = re.match(r"== order (\d+)", line)
+    if m:
+        mode = int(m.group(1))
+        continue
+    parts = line.split()
+    if mode is not None and len(parts) == 2 and parts[1] != "error":
+        times[(parts[0], mode)].append(float(parts[1]))
+modes = sorted({m for _, m in times})
+print("| row (whole backward, bench ms, mean of rounds) | " + " | ".join(f"order {m}" for m in modes) + " |")
+print("|---|" + "---:|" * len(modes))
+for row in sorted({r for r, _ in times}):
+    base = times.get((row, 0))
+    cells = []
+    for m in modes:
+        t = times.get((row, m))
+        if not t:
+            cells.append("-")
+            continue
+        mean = sum(t) / len(t)
+        change = f" ({100 * (mean / (sum(base) / len(base)) - 1):+.1f}%)" if base and m else ""
+        cells.append(f"{mean:.3f}{change}")
+    print(f"| {row} | " + " | ".join(cells) + " |")
+PY
+
+say "ncu: the 28:4 row's dK/dV kernel by order ($(left) s left)"
+for mode in 0 2 4; do
+  (($(left) > 25)) || { say "out of time before ncu order $mode"; break; }
+  VARATTN_EXP_ORDER=$mode timeout 40 ncu --clock-control none -k regex:dkdv_kernel \
+    --metrics gpu__time_duration.sum,lts__t_sector_hit_rate.pct,dram__bytes_read.sum,dram__bytes_write.sum \
+    --launch-skip 4 --launch-count 1 "$bench" \
+    --benchmark_filter='^bwd/llm-d128-gqa28-causal/fused/bf16/' --varattn_min_time=0.01 \
+    --varattn_settle=0 >"$out/ncu_order$mode.log" 2>&1
+  say "order $mode: $(grep -E '^\s+(gpu__time|lts__t_sector_hit|dram__bytes)' "$out/ncu_order$mode.log" | awk '{printf "%s %s %s; ", $1, $3, $2}')"
+done
+say done
