@@ -25,19 +25,11 @@ import collections
 import heapq
 import json
 import pathlib
+import sys
 
 HERE = pathlib.Path(__file__).resolve().parent
-
-
-def head_splits(heads_q, heads_kv):
-    """backward_head_splits (include/varattn/backward_workspace.hpp)."""
-    group = heads_q // heads_kv
-    if group < 8:
-        return 1
-    heads = 4
-    while group % heads:
-        heads += 1
-    return group // heads
+sys.path.insert(0, str(HERE))
+from work_list_order_model import head_splits  # noqa: E402  (backward_head_splits)
 
 
 def ctas(lengths, heads_q, heads_kv, order, keys, rows):
