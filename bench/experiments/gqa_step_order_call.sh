@@ -5,11 +5,14 @@
 # gqa_step_order.patch), chosen per process by VARATTN_EXP_ORDER (0 = the tree's order).
 # (1) the backward suite and the training step under orders 4 and 1 (the new code paths),
 # memcheck and racecheck of every backward kernel variant under order 4 (SKIP_CHECKS=1: none);
-# (2) the whole-backward bench rows, ORDER_MODES (default 0 2 4 1) interleaved in 3 rounds;
-# (3) ncu of the 28:4 row's dK/dV kernel under orders 0, 2 and 4: time, L2 hit rate, DRAM
-# bytes (gqa_step_order_model.py's prediction). Log and tables in OUTDIR/summary.txt.
+# (2) the whole-backward bench rows, ORDER_MODES (default tree 0 2 4 1) interleaved in 3
+# rounds, where `tree` is the tree's own binary (prebuilt base, 64;80;128: order 0 inside ord
+# is the tree's order but not its code: step_order's mode is a run-time branch there);
+# (3) ncu of the 28:4 row's dK/dV kernel under the tree and orders 0, 2 and 4: time, L2 hit
+# rate, DRAM bytes (gqa_step_order_model.py's prediction). Log and tables in
+# OUTDIR/summary.txt. ord ~33 MB, base ~8 MB: move bench/results out for the call.
 #   run(command="VARATTN_CALL_BUDGET_S=420 bash bench/experiments/gqa_step_order_call.sh $OUT",
-#       carry=["build/pre/ord"], timeout_s=480)
+#       carry=["build/pre/ord", "build/pre/base"], timeout_s=480)
 set -u
 out=${1:?OUTDIR}
 cd "$(dirname "${BASH_SOURCE[0]}")/../.." || exit 2
@@ -23,6 +26,20 @@ dir=$(bash bench/prebuilt.sh use ord "$patch" build/ord) || exit 2
 export LD_LIBRARY_PATH=$(pwd)/build/pre/ord/lib
 tests=$dir/tests/varattn_gpu_tests
 bench=$dir/bench/varattn_bench
+tree_bench=
+if tree_dir=$(bash bench/prebuilt.sh use base "" build/base 2>>"$out/summary.txt"); then
+  tree_bench=$tree_dir/bench/varattn_bench  # links build/pre/base/lib's copies: the same files
+fi
+# A variant's bench command: `tree` (base's binary) or an order of ord's.
+run_variant() {  # VARIANT ARGS...
+  local v=$1
+  shift
+  if [[ $v == tree ]]; then
+    [[ -n $tree_bench ]] && LD_LIBRARY_PATH=$(pwd)/build/pre/base/lib "$tree_bench" "$@"
+  else
+    VARATTN_EXP_ORDER=$v "$bench" "$@"
+  fi
+}
 
 if [[ -z ${SKIP_CHECKS:-} ]]; then
   for mode in 4 1; do
@@ -44,12 +61,13 @@ rows=(bwd/llm-d128-gqa28-causal/fused/bf16 bwd/prefill-d128-gqa-causal/fused/bf1
   bwd/llm-d128-causal/fused/bf16 bwd/long-d128-window1024/fused/bf16
   bwd/fewq-d128-gqa-causal/fused/bf16)
 filter=$(IFS='|'; echo "^(${rows[*]})/")
-say "rows, orders ${ORDER_MODES:-0 2 4 1}, 3 rounds ($(left) s left)"
+variants=${ORDER_MODES:-tree 0 2 4 1}
+say "rows, variants $variants, 3 rounds ($(left) s left)"
 for round in 1 2 3; do
-  for mode in ${ORDER_MODES:-0 2 4 1}; do
+  for mode in $variants; do
     (($(left) > 60)) || { echo "out of time before order $mode round $round"; break 2; }
     echo "== order $mode round $round"
-    VARATTN_EXP_ORDER=$mode "$bench" --benchmark_filter="$filter" --varattn_min_time=0.1 \
+    run_variant "$mode" --benchmark_filter="$filter" --varattn_min_time=0.1 \
       --benchmark_format=json 2>/dev/null >"$out/run.json"
     python3 - "$out/run.json" <<'PY'
 import json, re, sys
@@ -69,18 +87,20 @@ import collections, re, sys
 times = collections.defaultdict(list)
 mode = None
 for line in open(sys.argv[1]):
-    m = re.match(r"== order (\d+)", line)
+    m = re.match(r"== order (\S+)", line)
     if m:
-        mode = int(m.group(1))
+        mode = m.group(1)
         continue
     parts = line.split()
     if mode is not None and len(parts) == 2 and parts[1] != "error":
         times[(parts[0], mode)].append(float(parts[1]))
-modes = sorted({m for _, m in times})
-print("| row (whole backward, bench ms, mean of rounds) | " + " | ".join(f"order {m}" for m in modes) + " |")
+modes = sorted({m for _, m in times}, key=lambda m: (m != "tree", m))
+base_mode = "tree" if "tree" in modes else "0"
+print(f"| row (whole backward, bench ms, mean of rounds; change against {base_mode}) | "
+      + " | ".join(m if m == "tree" else f"order {m}" for m in modes) + " |")
 print("|---|" + "---:|" * len(modes))
 for row in sorted({r for r, _ in times}):
-    base = times.get((row, 0))
+    base = times.get((row, base_mode))
     cells = []
     for m in modes:
         t = times.get((row, m))
@@ -88,17 +108,24 @@ for row in sorted({r for r, _ in times}):
             cells.append("-")
             continue
         mean = sum(t) / len(t)
-        change = f" ({100 * (mean / (sum(base) / len(base)) - 1):+.1f}%)" if base and m else ""
+        change = (f" ({100 * (mean / (sum(base) / len(base)) - 1):+.1f}%)"
+                  if base and m != base_mode else "")
         cells.append(f"{mean:.3f}{change}")
     print(f"| {row} | " + " | ".join(cells) + " |")
 PY
 
 say "ncu: the 28:4 row's dK/dV kernel by order ($(left) s left)"
-for mode in 0 2 4; do
+for mode in tree 0 2 4; do
   (($(left) > 25)) || { say "out of time before ncu order $mode"; break; }
-  VARATTN_EXP_ORDER=$mode timeout 40 ncu --clock-control none -k regex:dkdv_kernel \
+  if [[ $mode == tree ]]; then
+    [[ -n $tree_bench ]] || continue
+    target=(env LD_LIBRARY_PATH="$(pwd)/build/pre/base/lib" "$tree_bench")
+  else
+    target=(env VARATTN_EXP_ORDER=$mode "$bench")
+  fi
+  timeout 40 ncu --clock-control none -k regex:dkdv_kernel \
     --metrics gpu__time_duration.sum,lts__t_sector_hit_rate.pct,dram__bytes_read.sum,dram__bytes_write.sum \
-    --launch-skip 4 --launch-count 1 "$bench" \
+    --launch-skip 4 --launch-count 1 "${target[@]}" \
     --benchmark_filter='^bwd/llm-d128-gqa28-causal/fused/bf16/' --varattn_min_time=0.01 \
     --varattn_settle=0 >"$out/ncu_order$mode.log" 2>&1
   say "order $mode: $(grep -E '^\s+(gpu__time|lts__t_sector_hit|dram__bytes)' "$out/ncu_order$mode.log" | awk '{printf "%s %s %s; ", $1, $3, $2}')"
