@@ -69,50 +69,10 @@ for round in 1 2 3; do
     echo "== order $mode round $round"
     run_variant "$mode" --benchmark_filter="$filter" --varattn_min_time=0.1 \
       --benchmark_format=json 2>/dev/null >"$out/run.json"
-    python3 - "$out/run.json" <<'PY'
-import json, re, sys
-text = open(sys.argv[1]).read()
-try:
-    rows = json.loads(text[text.find("{"):])["benchmarks"] if "{" in text else []
-except json.JSONDecodeError:  # cut short: the rows written before
-    rows = [json.loads(m) for m in re.findall(r'\{\s*"name"[^{}]*\}', text)]
-for b in rows:
-    name = re.sub("/min_time:[0-9.]*/manual_time", "", b["name"])
-    print(name, "error" if b.get("error_occurred") else "%.4f" % b["real_time"])
-PY
+    python3 bench/experiments/variant_rows.py parse "$out/run.json"
   done
 done >"$out/rows.txt" 2>&1
-python3 - "$out/rows.txt" <<'PY' | tee -a "$out/summary.txt"
-import collections, re, sys
-times = collections.defaultdict(list)
-mode = None
-for line in open(sys.argv[1]):
-    m = re.match(r"== order (\S+)", line)
-    if m:
-        mode = m.group(1)
-        continue
-    parts = line.split()
-    if mode is not None and len(parts) == 2 and parts[1] != "error":
-        times[(parts[0], mode)].append(float(parts[1]))
-modes = sorted({m for _, m in times}, key=lambda m: (m != "tree", m))
-base_mode = "tree" if "tree" in modes else "0"
-print(f"| row (whole backward, bench ms, mean of rounds; change against {base_mode}) | "
-      + " | ".join(m if m == "tree" else f"order {m}" for m in modes) + " |")
-print("|---|" + "---:|" * len(modes))
-for row in sorted({r for r, _ in times}):
-    base = times.get((row, base_mode))
-    cells = []
-    for m in modes:
-        t = times.get((row, m))
-        if not t:
-            cells.append("-")
-            continue
-        mean = sum(t) / len(t)
-        change = (f" ({100 * (mean / (sum(base) / len(base)) - 1):+.1f}%)"
-                  if base and m != base_mode else "")
-        cells.append(f"{mean:.3f}{change}")
-    print(f"| {row} | " + " | ".join(cells) + " |")
-PY
+python3 bench/experiments/variant_rows.py table "$out/rows.txt" tree | tee -a "$out/summary.txt"
 
 say "ncu: the 28:4 row's dK/dV kernel by order ($(left) s left)"
 for mode in tree 0 2 4; do

@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+# One call (prepared s51, not run): vl-full-d80's two forward leads beside the tree, from
+# prebuilt labels: kv = forward_k_before_v.patch (the producer issues K_{s+1} before V_s; every
+# Hopper forward tile), qk32 = forward_d80_qk_32b.patch (Q and K of the 192 x 144 d80 tile in
+# 32-byte blocks, FA4's layout), base = the tree (bench at 64;80;128 each). (1) Each patch's GPU
+# tests but the backward's (kvT at 80;128, qk32T at 80), memcheck and racecheck of the 192-row
+# tiles under qk32 (SKIP_CHECKS=1: none); (2) the forward rows, base / kv / qk32 interleaved in
+# 3 rounds (bench, whole forward); (3) ncu of the forward kernel on vl-full-d80 and llm-d128 for
+# each: time, elapsed cycles (the clocks differ between runs: compare cycles), the copy
+# engine's bytes into the SMs, L2 read sectors. Log and tables in OUTDIR/summary.txt.
+#   run(command="VARATTN_CALL_BUDGET_S=420 bash bench/experiments/forward_d80_leads_call.sh $OUT",
+#       carry=["build/pre/base", "build/pre/kv", "build/pre/qk32", "build/pre/kvT",
+#              "build/pre/qk32T"], timeout_s=480), bench/results moved out of the tree
+set -u
+out=${1:?OUTDIR}
+cd "$(dirname "${BASH_SOURCE[0]}")/../.." || exit 2
+E=bench/experiments
+bash bench/machine_facts.sh | tee "$out/summary.txt"
+start=$(date +%s)
+budget=${VARATTN_CALL_BUDGET_S:-420}
+left() { echo $((budget - ($(date +%s) - start))); }
+say() { echo "[$(($(date +%s) - start)) s] $*" | tee -a "$out/summary.txt"; }
+declare -A patch=([base]="" [kv]=$E/forward_k_before_v.patch [qk32]=$E/forward_d80_qk_32b.patch
+  [kvT]=$E/forward_k_before_v.patch [qk32T]=$E/forward_d80_qk_32b.patch)
+declare -A dir
+for label in base kv qk32 kvT qk32T; do
+  dir[$label]=$(bash bench/prebuilt.sh use "$label" "${patch[$label]}" "build/$label" \
+    2>>"$out/summary.txt") || say "label $label unusable (above)"
+done
+with_lib() {  # LABEL CMD...: run with the label's libraries
+  local label=$1
+  shift
+  LD_LIBRARY_PATH=$(pwd)/build/pre/$label/lib "$@"
+}
+
+if [[ -z ${SKIP_CHECKS:-} ]]; then
+  for label in kvT qk32T; do
+    [[ -n ${dir[$label]:-} ]] || continue
+    say "GPU tests of $label but the backward's (limit 100 s)"
+    with_lib "$label" timeout 100 "${dir[$label]}/tests/varattn_gpu_tests" '-tce=backward*' \
+      >"$out/tests_$label.log" 2>&1
+    say "exit $?: $(grep -E 'test cases:|assertions:' "$out/tests_$label.log" | tr -s ' ' | tr '\n' ' ')"
+    grep -E 'ERROR|FAILED' "$out/tests_$label.log" | head -20 | tee -a "$out/summary.txt"
+  done
+  if [[ -n ${dir[qk32T]:-} ]]; then
+    for tool in memcheck racecheck; do
+      with_lib qk32T timeout 90 compute-sanitizer --tool $tool \
+        "${dir[qk32T]}/tests/varattn_gpu_tests" -tc='head?dims?64?to?80*' >"$out/$tool.log" 2>&1
+      say "$tool (qk32) exit $?: $(grep -E 'test cases:|ERROR SUMMARY|RACECHECK SUMMARY' "$out/$tool.log" | tr -s ' ' | tr '\n' ' ')"
+    done
+  fi
+fi
+
+rows=(fwd/vl-full-d80/fused/bf16 fwd/vl-window-d80/fused/bf16 fwd/llm-d128/fused/bf16
+  fwd/long-d128/fused/bf16 fwd/llm-d128-causal/fused/bf16)
+filter=$(IFS='|'; echo "^(${rows[*]})/")
+say "rows: base kv qk32, 3 rounds ($(left) s left)"
+for round in 1 2 3; do
+  for label in base kv qk32; do
+    [[ -n ${dir[$label]:-} ]] || continue
+    (($(left) > 90)) || { echo "out of time before $label round $round"; break 2; }
+    echo "== order $label round $round"
+    with_lib "$label" "${dir[$label]}/bench/varattn_bench" --benchmark_filter="$filter" \
+      --varattn_min_time=0.1 --benchmark_format=json 2>/dev/null >"$out/run.json"
+    python3 bench/experiments/variant_rows.py parse "$out/run.json"
+  done
+done >"$out/rows.txt" 2>&1
+python3 bench/experiments/variant_rows.py table "$out/rows.txt" base | tee -a "$out/summary.txt"
+
+say "ncu: the forward kernel ($(left) s left)"
+for row in vl-full-d80 llm-d128; do
+  for label in base kv qk32; do
+    [[ -n ${dir[$label]:-} ]] || continue
+    (($(left) > 20)) || { say "out of time before ncu $label $row"; break 2; }
+    with_lib "$label" timeout 40 ncu --clock-control none -k regex:forward_kernel \
+      --metrics gpu__time_duration.sum,sm__cycles_elapsed.max,l1tex__m_xbar2l1tex_read_bytes_mem_global_op_tma_ld.sum,lts__t_sectors_srcunit_tex_op_read.sum \
+      --launch-skip 4 --launch-count 1 "${dir[$label]}/bench/varattn_bench" \
+      --benchmark_filter="^fwd/$row/fused/bf16/" --varattn_min_time=0.01 --varattn_settle=0 \
+      >"$out/ncu_${label}_$row.log" 2>&1
+    say "$label $row: $(grep -E '^\s+(gpu__time|sm__cycles|l1tex__m|lts__t)' "$out/ncu_${label}_$row.log" | awk '{printf "%s %s %s; ", $1, $3, $2}')"
+  done
+done
+say done
