@@ -3,15 +3,16 @@
 # One call (prepared s51, not run): vl-full-d80's two forward leads beside the tree, from
 # prebuilt labels: kv = forward_k_before_v.patch (the producer issues K_{s+1} before V_s; every
 # Hopper forward tile), qk32 = forward_d80_qk_32b.patch (Q and K of the 192 x 144 d80 tile in
-# 32-byte blocks, FA4's layout), base = the tree (bench at 64;80;128 each). (1) Each patch's GPU
-# tests but the backward's (kvT at 80;128, qk32T at 80), memcheck and racecheck of the 192-row
-# tiles under qk32 (SKIP_CHECKS=1: none); (2) the forward rows, base / kv / qk32 interleaved in
+# 32-byte blocks, FA4's layout), base = the tree (bench at 64;80;128; qk32 at 80). (1) The GPU
+# tests but the backward's with both patches (d80T at 80;128: one test label, the carry's
+# limit), memcheck and racecheck of the 192-row tiles there (SKIP_CHECKS=1: none); (2) the
+# forward rows, base / kv / qk32 interleaved in
 # 3 rounds (bench, whole forward); (3) ncu of the forward kernel on vl-full-d80 and llm-d128 for
 # each: time, elapsed cycles (the clocks differ between runs: compare cycles), the copy
 # engine's bytes into the SMs, L2 read sectors. Log and tables in OUTDIR/summary.txt.
 #   run(command="VARATTN_CALL_BUDGET_S=420 bash bench/experiments/forward_d80_leads_call.sh $OUT",
-#       carry=["build/pre/base", "build/pre/kv", "build/pre/qk32", "build/pre/kvT",
-#              "build/pre/qk32T"], timeout_s=480), bench/results moved out of the tree
+#       carry=["build/pre/base", "build/pre/kv", "build/pre/qk32", "build/pre/d80T"],
+#       timeout_s=480), bench/results moved out of the tree (~57 MB in all)
 set -u
 out=${1:?OUTDIR}
 cd "$(dirname "${BASH_SOURCE[0]}")/../.." || exit 2
@@ -22,9 +23,9 @@ budget=${VARATTN_CALL_BUDGET_S:-420}
 left() { echo $((budget - ($(date +%s) - start))); }
 say() { echo "[$(($(date +%s) - start)) s] $*" | tee -a "$out/summary.txt"; }
 declare -A patch=([base]="" [kv]=$E/forward_k_before_v.patch [qk32]=$E/forward_d80_qk_32b.patch
-  [kvT]=$E/forward_k_before_v.patch [qk32T]=$E/forward_d80_qk_32b.patch)
+  [d80T]="$E/forward_k_before_v.patch $E/forward_d80_qk_32b.patch")
 declare -A dir
-for label in base kv qk32 kvT qk32T; do
+for label in base kv qk32 d80T; do
   dir[$label]=$(bash bench/prebuilt.sh use "$label" "${patch[$label]}" "build/$label" \
     2>>"$out/summary.txt") || say "label $label unusable (above)"
 done
@@ -35,7 +36,7 @@ with_lib() {  # LABEL CMD...: run with the label's libraries
 }
 
 if [[ -z ${SKIP_CHECKS:-} ]]; then
-  for label in kvT qk32T; do
+  for label in d80T; do
     [[ -n ${dir[$label]:-} ]] || continue
     say "GPU tests of $label but the backward's (limit 100 s)"
     with_lib "$label" timeout 100 "${dir[$label]}/tests/varattn_gpu_tests" '-tce=backward*' \
@@ -43,11 +44,11 @@ if [[ -z ${SKIP_CHECKS:-} ]]; then
     say "exit $?: $(grep -E 'test cases:|assertions:' "$out/tests_$label.log" | tr -s ' ' | tr '\n' ' ')"
     grep -E 'ERROR|FAILED' "$out/tests_$label.log" | head -20 | tee -a "$out/summary.txt"
   done
-  if [[ -n ${dir[qk32T]:-} ]]; then
+  if [[ -n ${dir[d80T]:-} ]]; then
     for tool in memcheck racecheck; do
-      with_lib qk32T timeout 90 compute-sanitizer --tool $tool \
-        "${dir[qk32T]}/tests/varattn_gpu_tests" -tc='head?dims?64?to?80*' >"$out/$tool.log" 2>&1
-      say "$tool (qk32) exit $?: $(grep -E 'test cases:|ERROR SUMMARY|RACECHECK SUMMARY' "$out/$tool.log" | tr -s ' ' | tr '\n' ' ')"
+      with_lib d80T timeout 90 compute-sanitizer --tool $tool \
+        "${dir[d80T]}/tests/varattn_gpu_tests" -tc='head?dims?64?to?80*' >"$out/$tool.log" 2>&1
+      say "$tool (both patches) exit $?: $(grep -E 'test cases:|ERROR SUMMARY|RACECHECK SUMMARY' "$out/$tool.log" | tr -s ' ' | tr '\n' ' ')"
     done
   fi
 fi
