@@ -5,14 +5,16 @@
 # gqa_step_order.patch), chosen per process by VARATTN_EXP_ORDER (0 = the tree's order).
 # (1) the backward suite and the training step under orders 4 and 1 (the new code paths),
 # memcheck and racecheck of every backward kernel variant under order 4 (SKIP_CHECKS=1: none);
-# (2) the whole-backward bench rows, ORDER_MODES (default tree 0 2 4 1) interleaved in 3
+# (2) the whole-backward bench rows, ORDER_MODES (default tree 0 2 4 1 land) interleaved in 3
 # rounds, where `tree` is the tree's own binary (prebuilt base, 64;80;128: order 0 inside ord
-# is the tree's order but not its code: step_order's mode is a run-time branch there);
+# is the tree's order but not its code: step_order's mode is a run-time branch there) and
+# `land` the landing form (gqa_step_order_land.patch, order 4 fixed; prebuilt landB, bench at
+# 64;128);
 # (3) ncu of the 28:4 row's dK/dV kernel under the tree and orders 0, 2 and 4: time, L2 hit
 # rate, DRAM bytes (gqa_step_order_model.py's prediction). Log and tables in
-# OUTDIR/summary.txt. ord ~33 MB, base ~8 MB: move bench/results out for the call.
+# OUTDIR/summary.txt. ord ~33 MB, base and landB ~8 MB: move bench/results out for the call.
 #   run(command="VARATTN_CALL_BUDGET_S=420 bash bench/experiments/gqa_step_order_call.sh $OUT",
-#       carry=["build/pre/ord", "build/pre/base"], timeout_s=480)
+#       carry=["build/pre/ord", "build/pre/base", "build/pre/landB"], timeout_s=480)
 set -u
 out=${1:?OUTDIR}
 cd "$(dirname "${BASH_SOURCE[0]}")/../.." || exit 2
@@ -26,19 +28,23 @@ dir=$(bash bench/prebuilt.sh use ord "$patch" build/ord) || exit 2
 export LD_LIBRARY_PATH=$(pwd)/build/pre/ord/lib
 tests=$dir/tests/varattn_gpu_tests
 bench=$dir/bench/varattn_bench
-tree_bench=
+tree_bench= land_bench=
 if tree_dir=$(bash bench/prebuilt.sh use base "" build/base 2>>"$out/summary.txt"); then
   tree_bench=$tree_dir/bench/varattn_bench  # links build/pre/base/lib's copies: the same files
 fi
-# A variant's bench command: `tree` (base's binary) or an order of ord's.
+if land_dir=$(bash bench/prebuilt.sh use landB bench/experiments/gqa_step_order_land.patch \
+  build/landB 2>>"$out/summary.txt"); then
+  land_bench=$land_dir/bench/varattn_bench
+fi
+# A variant's bench command: `tree` (base's binary), `land` (landB's) or an order of ord's.
 run_variant() {  # VARIANT ARGS...
   local v=$1
   shift
-  if [[ $v == tree ]]; then
-    [[ -n $tree_bench ]] && LD_LIBRARY_PATH=$(pwd)/build/pre/base/lib "$tree_bench" "$@"
-  else
-    VARATTN_EXP_ORDER=$v "$bench" "$@"
-  fi
+  case $v in
+    tree) [[ -n $tree_bench ]] && LD_LIBRARY_PATH=$(pwd)/build/pre/base/lib "$tree_bench" "$@" ;;
+    land) [[ -n $land_bench ]] && LD_LIBRARY_PATH=$(pwd)/build/pre/landB/lib "$land_bench" "$@" ;;
+    *) VARATTN_EXP_ORDER=$v "$bench" "$@" ;;
+  esac
 }
 
 if [[ -z ${SKIP_CHECKS:-} ]]; then
@@ -61,7 +67,7 @@ rows=(bwd/llm-d128-gqa28-causal/fused/bf16 bwd/prefill-d128-gqa-causal/fused/bf1
   bwd/llm-d128-causal/fused/bf16 bwd/long-d128-window1024/fused/bf16
   bwd/fewq-d128-gqa-causal/fused/bf16)
 filter=$(IFS='|'; echo "^(${rows[*]})/")
-variants=${ORDER_MODES:-tree 0 2 4 1}
+variants=${ORDER_MODES:-tree 0 2 4 1 land}
 say "rows, variants $variants, 3 rounds ($(left) s left)"
 for round in 1 2 3; do
   for mode in $variants; do
@@ -75,14 +81,15 @@ done >"$out/rows.txt" 2>&1
 python3 bench/experiments/variant_rows.py table "$out/rows.txt" tree | tee -a "$out/summary.txt"
 
 say "ncu: the 28:4 row's dK/dV kernel by order ($(left) s left)"
-for mode in tree 0 2 4; do
+for mode in tree 0 2 4 land; do
   (($(left) > 25)) || { say "out of time before ncu order $mode"; break; }
-  if [[ $mode == tree ]]; then
-    [[ -n $tree_bench ]] || continue
-    target=(env LD_LIBRARY_PATH="$(pwd)/build/pre/base/lib" "$tree_bench")
-  else
-    target=(env VARATTN_EXP_ORDER=$mode "$bench")
-  fi
+  case $mode in
+    tree) [[ -n $tree_bench ]] || continue
+      target=(env LD_LIBRARY_PATH="$(pwd)/build/pre/base/lib" "$tree_bench") ;;
+    land) [[ -n $land_bench ]] || continue
+      target=(env LD_LIBRARY_PATH="$(pwd)/build/pre/landB/lib" "$land_bench") ;;
+    *) target=(env VARATTN_EXP_ORDER=$mode "$bench") ;;
+  esac
   timeout 40 ncu --clock-control none -k regex:dkdv_kernel \
     --metrics gpu__time_duration.sum,lts__t_sector_hit_rate.pct,dram__bytes_read.sum,dram__bytes_write.sum \
     --launch-skip 4 --launch-count 1 "${target[@]}" \
