@@ -14,7 +14,9 @@ split into kernel time, time between kernels, and clock.
       [--methods varattn_op,fa4,cudnn] [--pass fwd,fwdbwd] [--dtype bf16] [--iters 40]
       [--spaced-ms 100] [--rounds 5]
 
-Writes OUTDIR/timeline.json and prints a table a (workload, pass, method).
+Writes OUTDIR/timeline.json and prints a table a (workload, pass, method), with the three
+largest gaps between kernels (span_summary: the kernel that ended the busy interval, the next
+one, µs a call), so that idle time is located before it is guessed at.
 --rounds R (R > 1) then times the methods of each (workload, pass) again in R interleaved
 rounds (the order rotated each round), so that a ratio against a peer is not the card's drift
 between two methods timed a minute apart: prints each method's median, min and max over the
@@ -87,24 +89,40 @@ def kernel_view(torch, run, nsets, iters, pause_s=0.0):
     kernels = [e for e in prof.events() if str(e.device_type).endswith("CUDA")]
     if not kernels:
         return None
-    spans = sorted((e.time_range.start, e.time_range.end, e.name) for e in kernels)
-    busy, end = 0.0, None
-    for s, e, _ in spans:  # the union of the kernels' intervals
+    return span_summary([(e.time_range.start, e.time_range.end, e.name) for e in kernels], iters)
+
+
+def span_summary(spans, iters, top_gaps=6):
+    """Of the kernels' (start µs, end µs, name) over `iters` calls: the calls' span, the union
+    of the kernels' intervals (busy) and the rest (idle), a call's share each; per kernel name
+    its count a call and mean µs; and where the idle lies: the gaps between the end of the
+    busy interval and the next kernel's start, by (the kernel that ended it, the next one),
+    the `top_gaps` largest pairs by µs a call (timeline_test.py)."""
+    spans = sorted(spans)
+    busy, end, last = 0.0, None, None
+    gaps = {}
+    for s, e, name in spans:  # the union of the kernels' intervals
         if end is None or s >= end:
+            if end is not None and s > end:
+                gaps.setdefault((last, name), []).append(s - end)
             busy += e - s
-            end = e
+            end, last = e, name
         elif e > end:
             busy += e - end
-            end = e
+            end, last = e, name
     by_name = {}
     for s, e, name in spans:
         by_name.setdefault(name, []).append(e - s)
     rows = sorted(({"kernel": n[:110], "per_call": len(d) / iters, "mean_us": statistics.mean(d),
                     "total_us_per_call": sum(d) / iters} for n, d in by_name.items()),
                   key=lambda r: -r["total_us_per_call"])
+    gap_rows = sorted(({"after": a[:80], "before": b[:80], "per_call": len(d) / iters,
+                        "mean_us": statistics.mean(d), "total_us_per_call": sum(d) / iters}
+                       for (a, b), d in gaps.items()),
+                      key=lambda r: -r["total_us_per_call"])[:top_gaps]
     wall = spans[-1][1] - spans[0][0]
     return {"span_us_per_call": wall / iters, "busy_us_per_call": busy / iters,
-            "idle_us_per_call": (wall - busy) / iters, "kernels": rows}
+            "idle_us_per_call": (wall - busy) / iters, "kernels": rows, "gaps": gap_rows}
 
 
 def print_rounds(compare, dev, p, workload, kind, runs, nsets, args):
@@ -203,6 +221,10 @@ def main(argv=None):
                                  if k["kernel"] in rested else "")
                         print(f"    {k['total_us_per_call']:9.1f} us  x{k['per_call']:.0f}  "
                               f"{k['kernel']}{alone}")
+                    for g in view["gaps"][:3]:  # where the idle lies
+                        print(f"    idle {g['total_us_per_call']:6.1f} us a call "
+                              f"(x{g['per_call']:.2f}, {g['mean_us']:.1f} us each) after "
+                              f"{g['after'][:50]} before {g['before'][:50]}")
             if args.rounds > 1 and len(runs) > 1:
                 out["rounds"].append(print_rounds(compare, dev, p, w["name"], kind, runs,
                                                   nsets, args))
