@@ -16,23 +16,13 @@ set -u
 out=${1:?OUTDIR} patch=${2:?PATCH} test_label=${3:?TEST_LABEL} tests_filter=${4:?TESTS}
 sanitize_filter=${5:?SANITIZE} label_a=${6:?LABEL_A} label_b=${7:?LABEL_B} kernel=${8:?KERNEL}
 shift 8
-cd "$(dirname "${BASH_SOURCE[0]}")/../.." || exit 2
-bash bench/machine_facts.sh | tee "$out/summary.txt"
-start=$(date +%s)
-budget=${VARATTN_CALL_BUDGET_S:-420}
-left() { echo $((budget - ($(date +%s) - start))); }
-say() { echo "[$(($(date +%s) - start)) s] $*" | tee -a "$out/summary.txt"; }
+. "$(dirname "${BASH_SOURCE[0]}")/call_lib.sh"
+call_begin "$out"
 cand=$(bash bench/prebuilt.sh use "$test_label" "$patch" "build/$test_label") || exit 2
 tests=$cand/tests/varattn_gpu_tests
 export LD_LIBRARY_PATH=$(pwd)/build/pre/$test_label/lib
-say "candidate's GPU tests: $tests_filter (limit 150 s)"
-timeout 150 "$tests" "$tests_filter" >"$out/tests.log" 2>&1
-say "exit $?: $(grep -E 'test cases:|assertions:' "$out/tests.log" | tr -s ' ' | tr '\n' ' ')"
-grep -E 'ERROR|FAILED' "$out/tests.log" | head -20 | tee -a "$out/summary.txt"
-for tool in memcheck racecheck; do
-  timeout 90 compute-sanitizer --tool $tool "$tests" -tc="$sanitize_filter" >"$out/$tool.log" 2>&1
-  say "$tool exit $?: $(grep -E 'test cases:|ERROR SUMMARY|RACECHECK SUMMARY' "$out/$tool.log" | tr -s ' ' | tr '\n' ' ')"
-done
+gpu_tests candidate 150 "$tests" "$tests_filter"
+sanitizers "" "$sanitize_filter" "$tests"
 unset LD_LIBRARY_PATH
 say "A/B: the rows, then ncu of $kernel ($(left) s left)"
 VARATTN_PREBUILT="$label_a $label_b" VARATTN_CALL_BUDGET_S=$(($(left) - 5)) \

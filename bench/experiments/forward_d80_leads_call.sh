@@ -14,14 +14,9 @@
 #       carry=["build/pre/base", "build/pre/kv", "build/pre/qk32", "build/pre/d80T"],
 #       timeout_s=480), bench/results moved out of the tree (~57 MB in all)
 set -u
-out=${1:?OUTDIR}
-cd "$(dirname "${BASH_SOURCE[0]}")/../.." || exit 2
+. "$(dirname "${BASH_SOURCE[0]}")/call_lib.sh"
+call_begin "${1:?OUTDIR}"
 E=bench/experiments
-bash bench/machine_facts.sh | tee "$out/summary.txt"
-start=$(date +%s)
-budget=${VARATTN_CALL_BUDGET_S:-420}
-left() { echo $((budget - ($(date +%s) - start))); }
-say() { echo "[$(($(date +%s) - start)) s] $*" | tee -a "$out/summary.txt"; }
 declare -A patch=([base]="" [kv]=$E/forward_k_before_v.patch [qk32]=$E/forward_d80_qk_32b.patch
   [d80T]="$E/forward_k_before_v.patch $E/forward_d80_qk_32b.patch")
 declare -A dir
@@ -35,39 +30,22 @@ with_lib() {  # LABEL CMD...: run with the label's libraries
   LD_LIBRARY_PATH=$(pwd)/build/pre/$label/lib "$@"
 }
 
-if [[ -z ${SKIP_CHECKS:-} ]]; then
-  for label in d80T; do
-    [[ -n ${dir[$label]:-} ]] || continue
-    say "GPU tests of $label but the backward's (limit 100 s)"
-    with_lib "$label" timeout 100 "${dir[$label]}/tests/varattn_gpu_tests" '-tce=backward*' \
-      >"$out/tests_$label.log" 2>&1
-    say "exit $?: $(grep -E 'test cases:|assertions:' "$out/tests_$label.log" | tr -s ' ' | tr '\n' ' ')"
-    grep -E 'ERROR|FAILED' "$out/tests_$label.log" | head -20 | tee -a "$out/summary.txt"
-  done
-  if [[ -n ${dir[d80T]:-} ]]; then
-    for tool in memcheck racecheck; do
-      with_lib d80T timeout 90 compute-sanitizer --tool $tool \
-        "${dir[d80T]}/tests/varattn_gpu_tests" -tc='head?dims?64?to?80*' >"$out/$tool.log" 2>&1
-      say "$tool (both patches) exit $?: $(grep -E 'test cases:|ERROR SUMMARY|RACECHECK SUMMARY' "$out/$tool.log" | tr -s ' ' | tr '\n' ' ')"
-    done
-  fi
+if [[ -z ${SKIP_CHECKS:-} && -n ${dir[d80T]:-} ]]; then
+  export LD_LIBRARY_PATH=$(pwd)/build/pre/d80T/lib
+  gpu_tests d80T 100 "${dir[d80T]}/tests/varattn_gpu_tests" '-tce=backward*'
+  sanitizers "(both patches)" 'head?dims?64?to?80*' "${dir[d80T]}/tests/varattn_gpu_tests"
+  unset LD_LIBRARY_PATH
 fi
 
 rows=(fwd/vl-full-d80/fused/bf16 fwd/vl-window-d80/fused/bf16 fwd/llm-d128/fused/bf16
   fwd/long-d128/fused/bf16 fwd/llm-d128-causal/fused/bf16)
 filter=$(IFS='|'; echo "^(${rows[*]})/")
-say "rows: base kv qk32, 3 rounds ($(left) s left)"
-for round in 1 2 3; do
-  for label in base kv qk32; do
-    [[ -n ${dir[$label]:-} ]] || continue
-    (($(left) > 90)) || { echo "out of time before $label round $round"; break 2; }
-    echo "== order $label round $round"
-    with_lib "$label" "${dir[$label]}/bench/varattn_bench" --benchmark_filter="$filter" \
-      --varattn_min_time=0.1 --benchmark_format=json 2>/dev/null >"$out/run.json"
-    python3 bench/experiments/variant_rows.py parse "$out/run.json"
-  done
-done >"$out/rows.txt" 2>&1
-python3 bench/experiments/variant_rows.py table "$out/rows.txt" base | tee -a "$out/summary.txt"
+run_variant() {  # LABEL ARGS...: that label's bench, if it unpacked
+  local label=$1
+  shift
+  [[ -n ${dir[$label]:-} ]] && with_lib "$label" "${dir[$label]}/bench/varattn_bench" "$@"
+}
+ROUNDS_RESERVE_S=90 variant_rounds base "$filter" base kv qk32
 
 say "ncu: the forward kernel ($(left) s left)"
 for row in vl-full-d80 llm-d128; do

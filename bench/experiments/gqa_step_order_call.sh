@@ -16,14 +16,9 @@
 #   run(command="VARATTN_CALL_BUDGET_S=420 bash bench/experiments/gqa_step_order_call.sh $OUT",
 #       carry=["build/pre/ord", "build/pre/base", "build/pre/landB"], timeout_s=480)
 set -u
-out=${1:?OUTDIR}
-cd "$(dirname "${BASH_SOURCE[0]}")/../.." || exit 2
+. "$(dirname "${BASH_SOURCE[0]}")/call_lib.sh"
+call_begin "${1:?OUTDIR}"
 patch=bench/experiments/gqa_step_order.patch
-bash bench/machine_facts.sh | tee "$out/summary.txt"
-start=$(date +%s)
-budget=${VARATTN_CALL_BUDGET_S:-420}
-left() { echo $((budget - ($(date +%s) - start))); }
-say() { echo "[$(($(date +%s) - start)) s] $*" | tee -a "$out/summary.txt"; }
 dir=$(bash bench/prebuilt.sh use ord "$patch" build/ord) || exit 2
 export LD_LIBRARY_PATH=$(pwd)/build/pre/ord/lib
 tests=$dir/tests/varattn_gpu_tests
@@ -49,17 +44,10 @@ run_variant() {  # VARIANT ARGS...
 
 if [[ -z ${SKIP_CHECKS:-} ]]; then
   for mode in 4 1; do
-    say "GPU tests under order $mode (limit 120 s)"
-    VARATTN_EXP_ORDER=$mode timeout 120 "$tests" '-tc=backward*,graph:?a?training?step*' \
-      >"$out/tests_order$mode.log" 2>&1
-    say "exit $?: $(grep -E 'test cases:|assertions:' "$out/tests_order$mode.log" | tr -s ' ' | tr '\n' ' ')"
-    grep -E 'ERROR|FAILED' "$out/tests_order$mode.log" | head -20 | tee -a "$out/summary.txt"
+    gpu_tests "order$mode" 120 env VARATTN_EXP_ORDER=$mode "$tests" \
+      '-tc=backward*,graph:?a?training?step*'
   done
-  for tool in memcheck racecheck; do
-    VARATTN_EXP_ORDER=4 timeout 90 compute-sanitizer --tool $tool "$tests" \
-      -tc='backward:?every?kernel?variant*' >"$out/$tool.log" 2>&1
-    say "$tool (order 4) exit $?: $(grep -E 'test cases:|ERROR SUMMARY|RACECHECK SUMMARY' "$out/$tool.log" | tr -s ' ' | tr '\n' ' ')"
-  done
+  (export VARATTN_EXP_ORDER=4; sanitizers "(order 4)" 'backward:?every?kernel?variant*' "$tests")
 fi
 
 rows=(bwd/llm-d128-gqa28-causal/fused/bf16 bwd/prefill-d128-gqa-causal/fused/bf16
@@ -67,18 +55,8 @@ rows=(bwd/llm-d128-gqa28-causal/fused/bf16 bwd/prefill-d128-gqa-causal/fused/bf1
   bwd/llm-d128-causal/fused/bf16 bwd/long-d128-window1024/fused/bf16
   bwd/fewq-d128-gqa-causal/fused/bf16)
 filter=$(IFS='|'; echo "^(${rows[*]})/")
-variants=${ORDER_MODES:-tree 0 2 4 1 land}
-say "rows, variants $variants, 3 rounds ($(left) s left)"
-for round in 1 2 3; do
-  for mode in $variants; do
-    (($(left) > 60)) || { echo "out of time before order $mode round $round"; break 2; }
-    echo "== order $mode round $round"
-    run_variant "$mode" --benchmark_filter="$filter" --varattn_min_time=0.1 \
-      --benchmark_format=json 2>/dev/null >"$out/run.json"
-    python3 bench/experiments/variant_rows.py parse "$out/run.json"
-  done
-done >"$out/rows.txt" 2>&1
-python3 bench/experiments/variant_rows.py table "$out/rows.txt" tree | tee -a "$out/summary.txt"
+# shellcheck disable=SC2086  # the variants, one word each
+variant_rounds tree "$filter" ${ORDER_MODES:-tree 0 2 4 1 land}
 
 say "ncu: the 28:4 row's dK/dV kernel by order ($(left) s left)"
 for mode in tree 0 2 4 land; do

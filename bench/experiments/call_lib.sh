@@ -1,0 +1,58 @@
+# SPDX-License-Identifier: Apache-2.0
+# shellcheck shell=bash disable=SC2154  # the caller's globals (below)
+# What the prepared candidates' device calls do alike, written once: sourced by
+# candidate_call.sh, gqa_step_order_call.sh and forward_d80_leads_call.sh, which call
+# call_begin OUTDIR first. Globals: out (OUTDIR), start, budget (VARATTN_CALL_BUDGET_S, 420).
+
+# call_begin OUTDIR: the repository root the working directory, the machine's facts at the top
+# of OUTDIR/summary.txt, the clock started.
+call_begin() {
+  out=$1
+  cd "$(dirname "${BASH_SOURCE[0]}")/../.." || exit 2
+  bash bench/machine_facts.sh | tee "$out/summary.txt"
+  start=$(date +%s)
+  budget=${VARATTN_CALL_BUDGET_S:-420}
+}
+left() { echo $((budget - ($(date +%s) - start))); }
+say() { echo "[$(($(date +%s) - start)) s] $*" | tee -a "$out/summary.txt"; }
+
+# gpu_tests NAME LIMIT_S COMMAND...: the tests COMMAND runs (env assignments first, if any),
+# logged to OUTDIR/tests_NAME.log; the summary gets the exit, the counts and the failures.
+gpu_tests() {
+  local name=$1 log=$out/tests_$1.log limit=$2
+  shift 2
+  say "GPU tests $name (limit $limit s)"
+  timeout "$limit" "$@" >"$log" 2>&1
+  say "exit $?: $(grep -E 'test cases:|assertions:' "$log" | tr -s ' ' | tr '\n' ' ')"
+  grep -E 'ERROR|FAILED' "$log" | head -20 | tee -a "$out/summary.txt"
+}
+
+# sanitizers NOTE FILTER TESTS: memcheck and racecheck of the test cases FILTER (-tc) of the
+# binary TESTS (the caller exports what it needs), logged to OUTDIR/{memcheck,racecheck}.log.
+sanitizers() {
+  local note=$1 filter=$2 tests=$3 tool
+  for tool in memcheck racecheck; do
+    timeout 90 compute-sanitizer --tool $tool "$tests" -tc="$filter" >"$out/$tool.log" 2>&1
+    say "$tool $note exit $?: $(grep -E 'test cases:|ERROR SUMMARY|RACECHECK SUMMARY' "$out/$tool.log" | tr -s ' ' | tr '\n' ' ')"
+  done
+}
+
+# variant_rounds BASE FILTER VARIANT...: 3 interleaved rounds of the bench rows FILTER, each
+# variant run by the caller's run_variant VARIANT ARGS..., into OUTDIR/rows.txt, while more
+# than ROUNDS_RESERVE_S (60) of the budget is left; then variant_rows.py's table against BASE
+# into the summary.
+variant_rounds() {
+  local base=$1 filter=$2 round v
+  shift 2
+  say "rows, variants $*, 3 rounds ($(left) s left)"
+  for round in 1 2 3; do
+    for v in "$@"; do
+      (($(left) > ${ROUNDS_RESERVE_S:-60})) || { echo "out of time before $v round $round"; break 2; }
+      echo "== order $v round $round"
+      run_variant "$v" --benchmark_filter="$filter" --varattn_min_time=0.1 \
+        --benchmark_format=json 2>/dev/null >"$out/run.json"
+      python3 bench/experiments/variant_rows.py parse "$out/run.json"
+    done
+  done >"$out/rows.txt" 2>&1
+  python3 bench/experiments/variant_rows.py table "$out/rows.txt" "$base" | tee -a "$out/summary.txt"
+}
