@@ -8,7 +8,7 @@
 # (2) the whole-backward bench rows, ORDER_MODES (default tree 0 2 4 1 land) interleaved in 3
 # rounds, where `tree` is the tree's own binary (prebuilt base, 64;80;128: order 0 inside ord
 # is the tree's order but not its code: step_order's mode is a run-time branch there) and
-# `land` the landing form (gqa_step_order_land.patch, order 4 fixed; prebuilt landB, bench at
+# `land` the landing form (gqa_step_order_landed.patch, order 4 fixed; prebuilt landB, bench at
 # 64;128);
 # (3) ncu of the 28:4 row's dK/dV kernel under the tree and orders 0, 2 and 4: time, L2 hit
 # rate, DRAM bytes (gqa_step_order_model.py's prediction). Log and tables in
@@ -27,7 +27,7 @@ tree_bench= land_bench=
 if tree_dir=$(bash bench/prebuilt.sh use base "" build/base 2>>"$out/summary.txt"); then
   tree_bench=$tree_dir/bench/varattn_bench  # links build/pre/base/lib's copies: the same files
 fi
-if land_dir=$(bash bench/prebuilt.sh use landB bench/experiments/gqa_step_order_land.patch \
+if land_dir=$(bash bench/prebuilt.sh use landB bench/experiments/gqa_step_order_landed.patch \
   build/landB 2>>"$out/summary.txt"); then
   land_bench=$land_dir/bench/varattn_bench
 fi

@@ -41,6 +41,7 @@
 #include <varattn/detail/backward/fragments.cuh>
 #include <varattn/detail/backward/params.cuh>
 #include <varattn/detail/backward/sm90/traits.cuh>
+#include <varattn/detail/backward/step_order.hpp>
 #include <varattn/detail/backward/work_list.cuh>
 #include <varattn/detail/kernel/online_softmax.cuh>
 #include <varattn/detail/mask.hpp>
@@ -113,33 +114,16 @@ struct backward_smem {
   }
 };
 
-//! The order of a CTA's items (query step, q head): first its main steps, head-major (step,
-//! then head), then, where the CTA's last step is a tail step (at most TailQueries of its
-//! rows in the segment: hopper_backward_traits::kTailQueries), that step of each head, run at
-//! TailQueries queries. Without a tail step, or where TailQueries == T::kQueries (every kernel
-//! but the head-dim-64 one without softcap), the order is head-major over all steps.
-struct step_order {
-  int32_t main_end;    //!< the main steps are [t.step_first, main_end)
-  int32_t main_items;  //!< heads x main steps; items [main_items, items) are tail steps
-  template <class T, int TailQueries>
-  __device__ __forceinline__ static step_order make(const kv_tile& t, int32_t items) {
-    const bool tail = TailQueries < T::kQueries && t.step_end > t.step_first &&
-                      t.seg.q_length - t.query0(t.step_end - 1, T::kQueries) <= TailQueries;
-    if (!tail) return {t.step_end, items};
-    const int32_t steps = t.step_end - t.step_first;
-    return {t.step_end - 1, items - items / steps};  // items / steps: the CTA's q heads
-  }
-  //! Item `item`'s step and q head (the producer's: a division where the consumers count).
-  __device__ __forceinline__ void locate(const kv_tile& t, int32_t item, int32_t& step,
-                                         int32_t& head) const {
-    if (item >= main_items) {
-      step = main_end, head = t.q_head0 + (item - main_items);
-      return;
-    }
-    const int32_t main_steps = main_end - t.step_first;  // > 0: main_items > item >= 0
-    step = t.step_first + item % main_steps, head = t.q_head0 + item / main_steps;
-  }
-};
+//! The order of CTA `t`'s items (step_order.hpp): its main steps step-major, then, where its
+//! last step is a tail step (at most TailQueries of its rows in the segment:
+//! hopper_backward_traits::kTailQueries; only where TailQueries < T::kQueries, the
+//! head-dim-64 kernel without softcap), that step of each head, run at TailQueries queries.
+template <class T, int TailQueries>
+__device__ __forceinline__ step_order order_of(const kv_tile& t, int32_t heads) {
+  const bool tail = TailQueries < T::kQueries && t.step_end > t.step_first &&
+                    t.seg.q_length - t.query0(t.step_end - 1, T::kQueries) <= TailQueries;
+  return step_order::make(t.step_first, t.step_end, t.q_head0, heads, t.key0 / T::kKeys, tail);
+}
 
 //! At 128 queries a step (head dim 64) the consumers' steps take what is the same in every
 //! step from step_consts, found once a CTA: NVVM left that address math in the step loop
@@ -166,7 +150,7 @@ __device__ __forceinline__ void load_step(const backward_params<Element>& p, con
                                           float (&rows)[2][2 * T::kQueries], uint64_t* full,
                                           const step_order& order, int32_t item, int buf) {
   int32_t step, head;
-  order.locate(t, item, step, head);
+  order.locate(item, step, head);
   const int32_t query0 = t.query0(step, T::kQueries);
   const int32_t valid = min(T::kQueries, t.seg.q_length - query0);
   const int32_t q_row = t.seg.q_begin + query0;
@@ -808,7 +792,7 @@ __device__ __forceinline__ void produce_steps(const backward_params<Element>& p,
     T::key_tile::load_boxes(p.k_map, sm.k(), &bar.full[0], k_row, t.keys, kv_head);
     T::key_tile::load_boxes(p.v_map, sm.v(), &bar.full[0], k_row, t.keys, kv_head);
   }
-  const step_order order = step_order::make<T, TailQueries>(t, items);  // the consumers' order
+  const step_order order = order_of<T, TailQueries>(t, p.split_heads);  // the consumers' order
   load_step<T>(p, t, sm, rows, &bar.full[0], order, 0, 0);
   for (int32_t item = 1; item <= items; ++item) {
     sm80::cp_async_wait<0>();
@@ -1019,10 +1003,11 @@ __global__ void __launch_bounds__(hopper_backward_traits<Element, HeadDim>::kThr
     }
     float dv[T::kOutTiles][4] = {};
     float dk[T::kOutTiles][4] = {};
-    // Items in load_step's order (step_order): the main steps head-major, step then head as
-    // counters; then the tail steps, one a head (none unless the CTA's last step is one).
-    const step_order order = step_order::make<T, kTailQueries>(t, items);
-    int32_t step = t.step_first, head = t.q_head0;
+    // Items in load_step's order (step_order.hpp): the main steps step-major, counted; then
+    // the tail steps, one a head (none unless the CTA's last step is one).
+    const step_order order = order_of<T, kTailQueries>(t, p.split_heads);
+    int32_t step, head;
+    order.first(step, head);
     const full_queries full = full_steps<T>(t, group);
     step_consts k{};
     if constexpr (kHoistedStep<T>) {
@@ -1054,7 +1039,7 @@ __global__ void __launch_bounds__(hopper_backward_traits<Element, HeadDim>::kThr
       backward_step<T, Modifier, AtomicDq, T::kQueries>(p, t, sm, rows[buf], group, at, buf, dv,
                                                         dk, k, warp, lane);
       arrive_empty(buf);  // backward_step's last wait: its reads are done
-      if (++step == order.main_end) step = t.step_first, ++head;
+      order.next(step, head);
     }
     if constexpr (kTailQueries < T::kQueries) {
       // A loop of its own: beside the main step in one loop body, the tail step's code cost

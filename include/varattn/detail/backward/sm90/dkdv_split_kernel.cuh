@@ -329,7 +329,9 @@ __global__ void __launch_bounds__(hopper_split_backward_traits<Element, HeadDim>
           int64_t k_row, int32_t items) {
         float dv[T::kOutTiles][4] = {};
         float dk[T::kOutTiles][4] = {};
-        int32_t step = t.step_first, head = t.q_head0;
+        const step_order order = order_of<T, T::kQueries>(t, p.split_heads);  // produce_steps'
+        int32_t step, head;
+        order.first(step, head);
         const full_queries full = full_steps<T>(t, 0);
         for (int32_t item = 0; item < items; ++item) {
           const int buf = item % 2;
@@ -345,7 +347,7 @@ __global__ void __launch_bounds__(hopper_split_backward_traits<Element, HeadDim>
           } else {
             mbarrier_arrive(&bar.empty[buf]);  // split_step's last wait: reads done
           }
-          if (++step == t.step_end) step = t.step_first, ++head;
+          order.next(step, head);
         }
 
         // The warpgroup's channel half of the CTA's keys. Staged (no head splits), its tiles
