@@ -30,6 +30,7 @@ import pathlib
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 
 HERE = pathlib.Path(__file__).resolve().parent
@@ -70,56 +71,98 @@ def smi_samples(samples, period_ms=20):
                     pass
 
 
-def kernel_view(torch, run, nsets, iters, pause_s=0.0):
+def kernel_view(torch, run, nsets, iters, pause_s=0.0, launches=False):
     """The CUDA kernels of `iters` calls in a loop under torch.profiler: per kernel name its
     count a call and mean µs; the calls' span (first kernel's start to last kernel's end,
     over the loop, a call's share) and the kernels' summed time a call. With pause_s, the host
     waits for each call and sleeps that long before the next: kernels of a rested GPU (its
     clocks up, as ncu's one launch sees them, but without ncu's cache flush); the span and idle
-    figures then measure the pauses."""
+    figures then measure the pauses. With `launches`, the host's side is profiled too (its
+    runtime calls: a few µs of host time an op more) and each gap says how much of it passed
+    before the host asked for the next kernel (launch_spans)."""
     from torch.profiler import ProfilerActivity, profile
+    activities = [ProfilerActivity.CUDA] + ([ProfilerActivity.CPU] if launches else [])
     torch.cuda.synchronize()
-    with profile(activities=[ProfilerActivity.CUDA]) as prof:
+    with profile(activities=activities) as prof:
         for i in range(iters):
             run(i % nsets)
             if pause_s > 0:
                 torch.cuda.synchronize()
                 time.sleep(pause_s)
         torch.cuda.synchronize()
-    kernels = [e for e in prof.events() if str(e.device_type).endswith("CUDA")]
-    if not kernels:
-        return None
-    return span_summary([(e.time_range.start, e.time_range.end, e.name) for e in kernels], iters)
+    if launches:
+        with tempfile.TemporaryDirectory() as tmp:
+            path = pathlib.Path(tmp) / "trace.json"
+            prof.export_chrome_trace(str(path))
+            spans = launch_spans(json.loads(path.read_text()).get("traceEvents", []))
+        if not spans:
+            print("  (no device events in the trace's categories: gaps without launch times)")
+    if not launches or not spans:
+        spans = [(e.time_range.start, e.time_range.end, e.name) for e in prof.events()
+                 if str(e.device_type).endswith("CUDA")]
+    return span_summary(spans, iters) if spans else None
+
+
+# Device work in a Kineto trace, and the host calls that enqueue it (runtime or driver API).
+DEVICE_CATS = {"kernel", "gpu_memset", "gpu_memcpy"}
+HOST_CATS = {"cuda_runtime", "cuda_driver"}
+
+
+def launch_spans(events):
+    """(start µs, end µs, name, launch µs) of each device event of a chrome trace (torch.profiler
+    with CPU and CUDA activities), launch being the start of the host call with its
+    correlation id (None where the trace has none). One clock for both sides."""
+    launch = {}
+    for e in events:
+        if e.get("cat") in HOST_CATS and "correlation" in e.get("args", {}):
+            launch[e["args"]["correlation"]] = float(e["ts"])
+    spans = []
+    for e in events:
+        if e.get("cat") in DEVICE_CATS and e.get("ph") == "X":
+            start = float(e["ts"])
+            name = "Memset (Device)" if e["cat"] == "gpu_memset" else e.get("name", "?")
+            spans.append((start, start + float(e.get("dur", 0)), name,
+                          launch.get(e.get("args", {}).get("correlation"))))
+    return spans
 
 
 def span_summary(spans, iters, top_gaps=6):
-    """Of the kernels' (start µs, end µs, name) over `iters` calls: the calls' span, the union
-    of the kernels' intervals (busy) and the rest (idle), a call's share each; per kernel name
-    its count a call and mean µs; and where the idle lies: the gaps between the end of the
-    busy interval and the next kernel's start, by (the kernel that ended it, the next one),
-    the `top_gaps` largest pairs by µs a call (timeline_test.py)."""
-    spans = sorted(spans)
+    """Of the kernels' (start µs, end µs, name[, launch µs]) over `iters` calls: the calls'
+    span, the union of the kernels' intervals (busy) and the rest (idle), a call's share each;
+    per kernel name its count a call and mean µs; and where the idle lies: the gaps between the
+    end of the busy interval and the next kernel's start, by (the kernel that ended it, the
+    next one), the `top_gaps` largest pairs by µs a call (timeline_test.py). Where spans carry
+    the host's launch time, each gap pair also gets `host_late_us`: the mean part of its gaps
+    that passed before the next kernel was even launched (the host behind the GPU; the rest is
+    the launch's own latency or a wait on the device)."""
+    spans = sorted(tuple(s) + (None,) * (4 - len(s)) for s in spans)
     busy, end, last = 0.0, None, None
     gaps = {}
-    for s, e, name in spans:  # the union of the kernels' intervals
+    for s, e, name, launch in spans:  # the union of the kernels' intervals
         if end is None or s >= end:
             if end is not None and s > end:
-                gaps.setdefault((last, name), []).append(s - end)
+                late = None if launch is None else min(s - end, max(0.0, launch - end))
+                gaps.setdefault((last, name), []).append((s - end, late))
             busy += e - s
             end, last = e, name
         elif e > end:
             busy += e - end
             end, last = e, name
     by_name = {}
-    for s, e, name in spans:
+    for s, e, name, _ in spans:
         by_name.setdefault(name, []).append(e - s)
     rows = sorted(({"kernel": n[:110], "per_call": len(d) / iters, "mean_us": statistics.mean(d),
                     "total_us_per_call": sum(d) / iters} for n, d in by_name.items()),
                   key=lambda r: -r["total_us_per_call"])
-    gap_rows = sorted(({"after": a[:80], "before": b[:80], "per_call": len(d) / iters,
-                        "mean_us": statistics.mean(d), "total_us_per_call": sum(d) / iters}
-                       for (a, b), d in gaps.items()),
-                      key=lambda r: -r["total_us_per_call"])[:top_gaps]
+    gap_rows = []
+    for (a, b), d in gaps.items():
+        lengths = [g for g, _ in d]
+        late = [x for _, x in d if x is not None]
+        gap_rows.append({"after": a[:80], "before": b[:80], "per_call": len(d) / iters,
+                         "mean_us": statistics.mean(lengths),
+                         "total_us_per_call": sum(lengths) / iters,
+                         "host_late_us": statistics.mean(late) if late else None})
+    gap_rows = sorted(gap_rows, key=lambda r: -r["total_us_per_call"])[:top_gaps]
     wall = spans[-1][1] - spans[0][0]
     return {"span_us_per_call": wall / iters, "busy_us_per_call": busy / iters,
             "idle_us_per_call": (wall - busy) / iters, "kernels": rows, "gaps": gap_rows}
@@ -160,6 +203,9 @@ def main(argv=None):
     parser.add_argument("--spaced-ms", type=float, default=0.0,
                         help="also profile 10 calls, each after a pause of this many ms "
                              "(kernels of a rested GPU beside the loaded ones)")
+    parser.add_argument("--launches", action="store_true",
+                        help="profile the host's runtime calls too: how much of each gap "
+                             "passed before the host launched the next kernel")
     parser.add_argument("--rounds", type=int, default=1,
                         help="time the methods again in this many interleaved rounds")
     args = parser.parse_args(argv)
@@ -197,7 +243,8 @@ def main(argv=None):
                     with smi_samples(samples):
                         ms, _ = dev.time_ms(run, nsets, warmup=3, max_reps=args.iters * 4,
                                             budget_s=1.5)
-                    view = kernel_view(torch, run, nsets, args.iters)
+                    view = kernel_view(torch, run, nsets, args.iters,
+                                       launches=args.launches)
                     spaced = (kernel_view(torch, run, nsets, 10, args.spaced_ms / 1e3)
                               if args.spaced_ms > 0 else None)
                 loaded = [s for s in samples if s[1] > LOADED_WATTS]
@@ -224,7 +271,9 @@ def main(argv=None):
                     for g in view["gaps"][:3]:  # where the idle lies
                         print(f"    idle {g['total_us_per_call']:6.1f} us a call "
                               f"(x{g['per_call']:.2f}, {g['mean_us']:.1f} us each) after "
-                              f"{g['after'][:50]} before {g['before'][:50]}")
+                              f"{g['after'][:50]} before {g['before'][:50]}"
+                              + (f"; the host {g['host_late_us']:.1f} us late"
+                                 if g.get("host_late_us") is not None else ""))
             if args.rounds > 1 and len(runs) > 1:
                 out["rounds"].append(print_rounds(compare, dev, p, w["name"], kind, runs,
                                                   nsets, args))

@@ -39,6 +39,44 @@ def main():
     check(timeline.span_summary(spans, iters=2, top_gaps=1)["gaps"][0]["after"] == "e", "top")
     kernels = {k["kernel"]: k for k in v["kernels"]}
     check(kernels["c"]["mean_us"] == 10 and kernels["c"]["per_call"] == 1, "per kernel")
+    check(all(g["host_late_us"] is None for g in v["gaps"]), "no launch times: no host_late")
+
+    # launch_spans: kernels and a memset matched to their host calls by correlation id; a
+    # device event without one keeps None; host events of other kinds ignored.
+    trace = [
+        {"ph": "X", "cat": "cuda_runtime", "name": "cudaLaunchKernel", "ts": 1.0, "dur": 3,
+         "args": {"correlation": 7}},
+        {"ph": "X", "cat": "cuda_driver", "name": "cuLaunchKernelEx", "ts": 40.0, "dur": 2,
+         "args": {"correlation": 8}},
+        {"ph": "X", "cat": "cuda_runtime", "name": "cudaMemsetAsync", "ts": 2.0, "dur": 1,
+         "args": {"correlation": 9}},
+        {"ph": "X", "cat": "cpu_op", "name": "aten::empty", "ts": 0.5, "dur": 1,
+         "args": {"correlation": 8}},
+        {"ph": "X", "cat": "kernel", "name": "k1", "ts": 5.0, "dur": 10.0,
+         "args": {"correlation": 7}},
+        {"ph": "X", "cat": "gpu_memset", "name": "Memset", "ts": 15.0, "dur": 1.0,
+         "args": {"correlation": 9}},
+        {"ph": "X", "cat": "kernel", "name": "k2", "ts": 45.0, "dur": 5.0,
+         "args": {"correlation": 8}},
+        {"ph": "X", "cat": "kernel", "name": "k3", "ts": 52.0, "dur": 1.0, "args": {}},
+        {"ph": "f", "cat": "ac2g", "ts": 45.0, "args": {"correlation": 8}},
+    ]
+    got = sorted(timeline.launch_spans(trace))
+    want = [(5.0, 15.0, "k1", 1.0), (15.0, 16.0, "Memset (Device)", 2.0),
+            (45.0, 50.0, "k2", 40.0), (52.0, 53.0, "k3", None)]
+    check(got == want, f"launch_spans {got}")
+    # Gaps: Memset -> k2 is 29 us, of which the host launched k2 24 us late (40 - 16); k2 ->
+    # k3 is 2 us, launch unknown; a launch before the busy end is 0 late, one after the next
+    # kernel's start is capped at the gap.
+    v = timeline.span_summary(got, iters=1)
+    gaps = {(g["after"], g["before"]): g for g in v["gaps"]}
+    check(gaps[("Memset (Device)", "k2")]["mean_us"] == 29, "memset -> k2 gap")
+    check(gaps[("Memset (Device)", "k2")]["host_late_us"] == 24, "host 24 us late")
+    check(gaps[("k2", "k3")]["host_late_us"] is None, "unknown launch")
+    early = timeline.span_summary([(0, 10, "a", 0), (12, 13, "b", 5)], iters=1)["gaps"][0]
+    check(early["host_late_us"] == 0, "launched before the busy end: not late")
+    capped = timeline.span_summary([(0, 10, "a", 0), (12, 13, "b", 30)], iters=1)["gaps"][0]
+    check(capped["host_late_us"] == 2, "late at most the gap")
     print("bench_timeline_gaps: OK")
 
 
