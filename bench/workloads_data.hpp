@@ -33,7 +33,7 @@ struct workload_spec {
 
 //! sha256 of the text of bench/workloads.json written with this file.
 inline constexpr char kWorkloadsJsonSha256[] =
-    "df3c67b84b243a510d3b9fbdc8c5caa6e922b138ae8127c7388ef170ca13336f";
+    "2a9d711ed1472b0d606bdaf12122d6cd309ffaa9b592382075366ea47ba32113";
 
 namespace workloads_data {
 inline constexpr int32_t kLengths256x64[256] = {
@@ -407,6 +407,8 @@ inline constexpr workload_spec kWorkloadSpecs[] = {
      0, 1, workloads_data::kLengths1x16384, workloads_data::kLengths1x16384},
     {"llm-d128-gqa28-causal", "probe", 28, 4, 128, true, -1, -1, 0.0f, false,
      0, 16, workloads_data::kLengthsLlmD128, workloads_data::kLengthsLlmD128},
+    {"long-d128-gqa-window1024", "probe", 32, 8, 128, true, 1023, 0, 0.0f, false,
+     0, 1, workloads_data::kLengths1x16384, workloads_data::kLengths1x16384},
 };
 
 }  // namespace varattn_bench
