@@ -83,6 +83,7 @@ def kernel_view(torch, run, nsets, iters, pause_s=0.0, launches=False):
     from torch.profiler import ProfilerActivity, profile
     activities = [ProfilerActivity.CUDA] + ([ProfilerActivity.CPU] if launches else [])
     torch.cuda.synchronize()
+    before = torch.cuda.memory_stats()
     with profile(activities=activities) as prof:
         for i in range(iters):
             run(i % nsets)
@@ -90,6 +91,7 @@ def kernel_view(torch, run, nsets, iters, pause_s=0.0, launches=False):
                 torch.cuda.synchronize()
                 time.sleep(pause_s)
         torch.cuda.synchronize()
+    churn = allocator_churn(before, torch.cuda.memory_stats(), iters)
     if launches:
         with tempfile.TemporaryDirectory() as tmp:
             path = pathlib.Path(tmp) / "trace.json"
@@ -100,7 +102,24 @@ def kernel_view(torch, run, nsets, iters, pause_s=0.0, launches=False):
     if not launches or not spans:
         spans = [(e.time_range.start, e.time_range.end, e.name) for e in prof.events()
                  if str(e.device_type).endswith("CUDA")]
-    return span_summary(spans, iters) if spans else None
+    view = span_summary(spans, iters) if spans else None
+    if view is not None:
+        view["allocator"] = churn
+    return view
+
+
+# The caching allocator's counters whose growth inside a loop of calls means it went to the
+# driver: cudaMalloc / cudaFree (a cudaFree waits for the whole device) or a retry after
+# freeing its cached blocks. None of them should move once a loop is warm.
+CHURN_STATS = ("num_device_alloc", "num_device_free", "num_alloc_retries", "num_sync_all_streams")
+
+
+def allocator_churn(before, after, iters):
+    """Of torch.cuda.memory_stats() before and after `iters` calls: each CHURN_STATS counter's
+    growth a call (absent counters: 0), and the peak reserved bytes after."""
+    out = {k: (after.get(k, 0) - before.get(k, 0)) / iters for k in CHURN_STATS}
+    out["reserved_peak_bytes"] = after.get("reserved_bytes.all.peak", 0)
+    return out
 
 
 # Device work in a Kineto trace, and the host calls that enqueue it (runtime or driver API).
@@ -268,6 +287,10 @@ def main(argv=None):
                                  if k["kernel"] in rested else "")
                         print(f"    {k['total_us_per_call']:9.1f} us  x{k['per_call']:.0f}  "
                               f"{k['kernel']}{alone}")
+                    churn = view.get("allocator") or {}
+                    if any(churn.get(k) for k in CHURN_STATS):
+                        print("    allocator a call: " + ", ".join(
+                            f"{k} {churn[k]:.2f}" for k in CHURN_STATS if churn.get(k)))
                     for g in view["gaps"][:3]:  # where the idle lies
                         print(f"    idle {g['total_us_per_call']:6.1f} us a call "
                               f"(x{g['per_call']:.2f}, {g['mean_us']:.1f} us each) after "

@@ -77,6 +77,13 @@ def main():
     check(early["host_late_us"] == 0, "launched before the busy end: not late")
     capped = timeline.span_summary([(0, 10, "a", 0), (12, 13, "b", 30)], iters=1)["gaps"][0]
     check(capped["host_late_us"] == 2, "late at most the gap")
+    # allocator_churn: growth a call of the driver-facing counters, missing ones as 0.
+    churn = timeline.allocator_churn(
+        {"num_device_alloc": 10, "num_device_free": 4, "reserved_bytes.all.peak": 5},
+        {"num_device_alloc": 30, "num_device_free": 24, "num_alloc_retries": 2,
+         "reserved_bytes.all.peak": 7}, iters=10)
+    check(churn == {"num_device_alloc": 2.0, "num_device_free": 2.0, "num_alloc_retries": 0.2,
+                    "num_sync_all_streams": 0.0, "reserved_peak_bytes": 7}, f"churn {churn}")
     print("bench_timeline_gaps: OK")
 
 
