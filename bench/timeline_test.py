@@ -43,23 +43,19 @@ def main():
 
     # launch_spans: kernels and a memset matched to their host calls by correlation id; a
     # device event without one keeps None; host events of other kinds ignored.
+    def event(cat, name, ts, dur, correlation=None, ph="X"):
+        args = {} if correlation is None else {"correlation": correlation}
+        return {"ph": ph, "cat": cat, "name": name, "ts": ts, "dur": dur, "args": args}
     trace = [
-        {"ph": "X", "cat": "cuda_runtime", "name": "cudaLaunchKernel", "ts": 1.0, "dur": 3,
-         "args": {"correlation": 7}},
-        {"ph": "X", "cat": "cuda_driver", "name": "cuLaunchKernelEx", "ts": 40.0, "dur": 2,
-         "args": {"correlation": 8}},
-        {"ph": "X", "cat": "cuda_runtime", "name": "cudaMemsetAsync", "ts": 2.0, "dur": 1,
-         "args": {"correlation": 9}},
-        {"ph": "X", "cat": "cpu_op", "name": "aten::empty", "ts": 0.5, "dur": 1,
-         "args": {"correlation": 8}},
-        {"ph": "X", "cat": "kernel", "name": "k1", "ts": 5.0, "dur": 10.0,
-         "args": {"correlation": 7}},
-        {"ph": "X", "cat": "gpu_memset", "name": "Memset", "ts": 15.0, "dur": 1.0,
-         "args": {"correlation": 9}},
-        {"ph": "X", "cat": "kernel", "name": "k2", "ts": 45.0, "dur": 5.0,
-         "args": {"correlation": 8}},
-        {"ph": "X", "cat": "kernel", "name": "k3", "ts": 52.0, "dur": 1.0, "args": {}},
-        {"ph": "f", "cat": "ac2g", "ts": 45.0, "args": {"correlation": 8}},
+        event("cuda_runtime", "cudaLaunchKernel", 1.0, 3, 7),
+        event("cuda_driver", "cuLaunchKernelEx", 40.0, 2, 8),
+        event("cuda_runtime", "cudaMemsetAsync", 2.0, 1, 9),
+        event("cpu_op", "aten::empty", 0.5, 1, 8),
+        event("kernel", "k1", 5.0, 10.0, 7),
+        event("gpu_memset", "Memset", 15.0, 1.0, 9),
+        event("kernel", "k2", 45.0, 5.0, 8),
+        event("kernel", "k3", 52.0, 1.0),
+        event("ac2g", "flow", 45.0, 0, 8, ph="f"),
     ]
     got = sorted(timeline.launch_spans(trace))
     want = [(5.0, 15.0, "k1", 1.0), (15.0, 16.0, "Memset (Device)", 2.0),
