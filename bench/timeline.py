@@ -132,14 +132,16 @@ def launch_spans(events):
     with CPU and CUDA activities), launch being the start of the host call with its
     correlation id (None where the trace has none). One clock for both sides."""
     launch = {}
+    def cat(e):  # Kineto writes them lower-case; older traces differ in case
+        return str(e.get("cat", "")).lower()
     for e in events:
-        if e.get("cat") in HOST_CATS and "correlation" in e.get("args", {}):
+        if cat(e) in HOST_CATS and "correlation" in e.get("args", {}):
             launch[e["args"]["correlation"]] = float(e["ts"])
     spans = []
     for e in events:
-        if e.get("cat") in DEVICE_CATS and e.get("ph") == "X":
+        if cat(e) in DEVICE_CATS and e.get("ph") == "X":
             start = float(e["ts"])
-            name = "Memset (Device)" if e["cat"] == "gpu_memset" else e.get("name", "?")
+            name = "Memset (Device)" if cat(e) == "gpu_memset" else e.get("name", "?")
             spans.append((start, start + float(e.get("dur", 0)), name,
                           launch.get(e.get("args", {}).get("correlation"))))
     return spans

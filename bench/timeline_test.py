@@ -54,7 +54,7 @@ def main():
         event("kernel", "k1", 5.0, 10.0, 7),
         event("gpu_memset", "Memset", 15.0, 1.0, 9),
         event("kernel", "k2", 45.0, 5.0, 8),
-        event("kernel", "k3", 52.0, 1.0),
+        event("Kernel", "k3", 52.0, 1.0),
         event("ac2g", "flow", 45.0, 0, 8, ph="f"),
     ]
     got = sorted(timeline.launch_spans(trace))
