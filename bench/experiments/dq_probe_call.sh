@@ -4,7 +4,7 @@
 # with two copy threads' warps instead of four (pcopy: dq_probe_copy64.patch) and, on top,
 # the two freed warps converting the CTA's even share of the accumulator's 64-row blocks into
 # d_q through the L2 (pconv: dq_probe_convert.patch; dq_convert still runs after it, so d_q
-# stays right). (1) the backward's GPU tests at 128 with the probe (pconvT) and memcheck of
+# stays right). (1) the backward's GPU tests at 128 with the probe (pconvT), memcheck and racecheck of
 # every backward kernel variant; (2) whole-backward rows, tree (base) / pcopy / pconv, 3
 # interleaved rounds; (3) ncu of the dK/dV kernel under each: time, DRAM bytes, L2 hits.
 # Carry ~40 MB with the tree: move bench/results out for the call.
