@@ -56,3 +56,25 @@ variant_rounds() {
   done >"$out/rows.txt" 2>&1
   python3 bench/experiments/variant_rows.py table "$out/rows.txt" "$base" | tee -a "$out/summary.txt"
 }
+
+# ncu_rows KERNEL "ROWS" VARIANT...: for each row, each variant: ncu (--clock-control none, the
+# fifth launch) of the kernels matching KERNEL in bench row bwd/ROW/fused/bf16, run by the
+# command the caller's `variant_argv VARIANT` puts in the array `argv`: time, L2 hit rate and
+# reduction sectors, DRAM bytes, into OUTDIR/ncu_VARIANT_ROW.log and the summary.
+ncu_rows() {
+  local kernel=$1 rows=$2 row v
+  shift 2
+  say "ncu: $kernel ($(left) s left)"
+  for row in $rows; do
+    for v in "$@"; do
+      (($(left) > 20)) || { say "out of time before ncu $v $row"; return; }
+      variant_argv "$v"
+      timeout 40 ncu --clock-control none -k "regex:$kernel" \
+        --metrics gpu__time_duration.sum,lts__t_sector_hit_rate.pct,dram__bytes_read.sum,dram__bytes_write.sum,lts__t_sectors_srcunit_tex_op_red.sum,lts__t_sectors_srcunit_tex_op_red_lookup_miss.sum \
+        --launch-skip 4 --launch-count 1 "${argv[@]}" \
+        --benchmark_filter="^bwd/$row/fused/bf16/" --varattn_min_time=0.01 \
+        --varattn_settle=0 >"$out/ncu_${v}_$row.log" 2>&1
+      say "$v $row: $(grep -E '^\s+(gpu__time|lts__t_sector|dram__bytes)' "$out/ncu_${v}_$row.log" | awk '{printf "%s %s %s; ", $1, $3, $2}')"
+    done
+  done
+}

@@ -23,10 +23,11 @@ for v in tree pcopy pconv; do
   bench[$v]=$dir/bench/varattn_bench
   lib[$v]=$(pwd)/build/pre/${label[$v]}/lib
 done
+variant_argv() { argv=(env "LD_LIBRARY_PATH=${lib[$1]}" "${bench[$1]}"); }  # VARIANT
 run_variant() {  # VARIANT ARGS...
-  local v=$1
+  variant_argv "$1"
   shift
-  LD_LIBRARY_PATH=${lib[$v]} "${bench[$v]}" "$@"
+  "${argv[@]}" "$@"
 }
 
 if [[ -z ${SKIP_CHECKS:-} ]] &&
@@ -41,16 +42,5 @@ rows=(llm-d128-causal llm-d128-gqa28-causal llm-d128 long-d128 long-d128-window1
 filter=$(IFS='|'; echo "^bwd/(${rows[*]})/fused/bf16/")
 variant_rounds tree "$filter" tree pcopy pconv
 
-say "ncu: the dK/dV kernel ($(left) s left)"
-for row in llm-d128-causal llm-d128-gqa28-causal vit-l14-d64; do
-  for v in tree pcopy pconv; do
-    (($(left) > 20)) || { say "out of time before ncu $v $row"; break 2; }
-    LD_LIBRARY_PATH=${lib[$v]} timeout 40 ncu --clock-control none -k regex:dkdv_kernel \
-      --metrics gpu__time_duration.sum,lts__t_sector_hit_rate.pct,dram__bytes_read.sum,dram__bytes_write.sum \
-      --launch-skip 4 --launch-count 1 "${bench[$v]}" \
-      --benchmark_filter="^bwd/$row/fused/bf16/" --varattn_min_time=0.01 \
-      --varattn_settle=0 >"$out/ncu_${v}_$row.log" 2>&1
-    say "$v $row: $(grep -E '^\s+(gpu__time|lts__t_sector|dram__bytes)' "$out/ncu_${v}_$row.log" | awk '{printf "%s %s %s; ", $1, $3, $2}')"
-  done
-done
+ncu_rows dkdv_kernel "llm-d128-causal llm-d128-gqa28-causal vit-l14-d64" tree pcopy pconv
 say done

@@ -14,30 +14,20 @@ set -u
 call_begin "${1:?OUTDIR}"
 label=${2:?LABEL} patch=${3:?PATCH}
 read -r -a rows <<<"${ROWS:-llm-d128-causal long-d128-causal long-d128-window1024 vit-l14-d64 long-d128 llm-d128-gqa28-causal}"
-read -r -a ncu_rows <<<"${NCU_ROWS:-llm-d128-causal long-d128-causal}"
+read -r -a ncu_list <<<"${NCU_ROWS:-llm-d128-causal long-d128-causal}"
 declare -A bench
 bench[tree]=$(bash bench/prebuilt.sh use base "" build/base)/bench/varattn_bench || exit 2
 bench[$label]=$(bash bench/prebuilt.sh use "$label" "$patch" "build/$label")/bench/varattn_bench ||
   exit 2
 declare -A lib=([tree]=$(pwd)/build/pre/base/lib [$label]=$(pwd)/build/pre/$label/lib)
+variant_argv() { argv=(env "LD_LIBRARY_PATH=${lib[$1]}" "${bench[$1]}"); }  # VARIANT
 run_variant() {  # VARIANT ARGS...
-  local v=$1
+  variant_argv "$1"
   shift
-  LD_LIBRARY_PATH=${lib[$v]} "${bench[$v]}" "$@"
+  "${argv[@]}" "$@"
 }
 filter=$(IFS='|'; echo "^bwd/(${rows[*]})/fused/bf16/")
 variant_rounds tree "$filter" tree "$label"
 
-say "ncu: the dK/dV kernel ($(left) s left)"
-for row in "${ncu_rows[@]}"; do
-  for v in tree "$label"; do
-    (($(left) > 20)) || { say "out of time before ncu $v $row"; break 2; }
-    LD_LIBRARY_PATH=${lib[$v]} timeout 40 ncu --clock-control none -k regex:dkdv_kernel \
-      --metrics gpu__time_duration.sum,lts__t_sector_hit_rate.pct,dram__bytes_read.sum,dram__bytes_write.sum,lts__t_sectors_srcunit_tex_op_red.sum,lts__t_sectors_srcunit_tex_op_red_lookup_miss.sum \
-      --launch-skip 4 --launch-count 1 "${bench[$v]}" \
-      --benchmark_filter="^bwd/$row/fused/bf16/" --varattn_min_time=0.01 \
-      --varattn_settle=0 >"$out/ncu_${v}_$row.log" 2>&1
-    say "$v $row: $(grep -E '^\s+(gpu__time|lts__t_sector|dram__bytes)' "$out/ncu_${v}_$row.log" | awk '{printf "%s %s %s; ", $1, $3, $2}')"
-  done
-done
+ncu_rows dkdv_kernel "${ncu_list[*]}" tree "$label"
 say done
