@@ -15,6 +15,7 @@
 #include <varattn/detail/backward/dq_accumulator.cuh>
 #include <varattn/detail/backward/fragments.cuh>
 #include <varattn/detail/backward/params.cuh>
+#include <varattn/detail/backward/query_steps.hpp>
 #include <varattn/detail/backward/traits.cuh>
 #include <varattn/detail/backward/work_list.cuh>
 #include <varattn/detail/kernel/online_softmax.cuh>
@@ -65,14 +66,9 @@ struct kv_tile {
   }
 
   //! With seg and mask set: the tile is k tile `k_tile` of `tile_keys` keys, and the query
-  //! steps of `step_rows` rows that see its keys. Query i sees key j iff min_offset <= j - i
-  //! <= max_offset: the queries [key0 - max_offset, key0 + keys - 1 - min_offset] (int64: the
-  //! offsets may be INT32_MIN / INT32_MAX), clipped to the segment. The steps lie on
-  //! multiples of step_rows from the segment's query 0 (query_origin 0: a constant the
-  //! kernels' code folds), or, FromFirstQuery, start at the first of those queries: a causal
-  //! tile whose first key is off the multiples (80-row steps on 128-key tiles) would else
-  //! start with rows that see none of its keys and cross its diagonal in three steps, not two
-  //! (bench/experiments/causal_backward_gap.md). Only where the step does not divide the tile
+  //! steps of `step_rows` rows that see its keys (steps_of_tile, query_steps.hpp: on the
+  //! segment's multiples of step_rows, or FromFirstQuery from the first query that sees one
+  //! of its keys, with step_first 0). Only where the step does not divide the tile
   //! (run_roles): elsewhere an equal-length causal tile's steps are the same on both grids,
   //! and the kernels keep their code (bench/experiments/causal_backward_gap_d256.md). The
   //! last step's rows past q_last inside the segment see none of the tile's keys (the mask
@@ -82,21 +78,11 @@ struct kv_tile {
   __device__ __forceinline__ void place(int k_tile, int32_t tile_keys, int32_t step_rows) {
     key0 = k_tile * tile_keys;
     keys = min(tile_keys, seg.k_length - key0);
-    const int64_t first = int64_t{key0} - mask.max_offset;
-    const int64_t last = int64_t{key0} + keys - 1 - mask.min_offset;
-    const int64_t q_first = first < 0 ? 0 : first;
-    const int64_t q_last = last < seg.q_length - 1 ? last : seg.q_length - 1;
-    if constexpr (FromFirstQuery) {
-      // q_first <= q_last < q_length where there is a step: no int32 overflow below.
-      const bool any = q_last >= q_first;
-      query_origin = any ? static_cast<int32_t>(q_first) : 0;
-      step_first = 0;
-      step_end = any ? static_cast<int32_t>((q_last - q_first) / step_rows) + 1 : 0;
-    } else {
-      query_origin = 0;
-      step_first = static_cast<int32_t>(q_first / step_rows);
-      step_end = q_last < q_first ? step_first : static_cast<int32_t>(q_last / step_rows) + 1;
-    }
+    const query_steps s =
+        steps_of_tile<FromFirstQuery>(mask, seg.q_length, key0, keys, step_rows);
+    query_origin = s.origin;
+    step_first = s.first;
+    step_end = s.end;
   }
 };
 
