@@ -79,30 +79,25 @@ VARATTN_HOST_DEVICE int32_t tiles_covering(const segment_mask& mask, int32_t q_l
     begin = s.begin_row(rows);
     end = s.end_row(rows, q_length);
   };
+  // The first tile for which past(begin, end) holds (false up to some tile, true from it on).
+  const auto first_past = [&](auto past) {
+    int32_t first = 0;
+    for (int32_t n = tiles; n > 0;) {
+      const int32_t half = n / 2;
+      int32_t begin, end;
+      covered(first + half, begin, end);
+      if (past(begin, end)) {
+        n = half;
+      } else {
+        first += half + 1;
+        n -= half + 1;
+      }
+    }
+    return first;
+  };
   // lo: the first tile whose rows end past `row`; hi: the first whose rows begin past it.
-  int32_t lo = 0, hi = 0;
-  for (int32_t n = tiles; n > 0;) {
-    const int32_t half = n / 2;
-    int32_t begin, end;
-    covered(lo + half, begin, end);
-    if (end <= row) {
-      lo += half + 1;
-      n -= half + 1;
-    } else {
-      n = half;
-    }
-  }
-  for (int32_t n = tiles; n > 0;) {
-    const int32_t half = n / 2;
-    int32_t begin, end;
-    covered(hi + half, begin, end);
-    if (begin <= row) {
-      hi += half + 1;
-      n -= half + 1;
-    } else {
-      n = half;
-    }
-  }
+  const int32_t lo = first_past([row](int32_t, int32_t end) { return end > row; });
+  const int32_t hi = first_past([row](int32_t begin, int32_t) { return begin > row; });
   return hi > lo ? hi - lo : 0;
 }
 
