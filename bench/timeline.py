@@ -92,6 +92,7 @@ def kernel_view(torch, run, nsets, iters, pause_s=0.0, launches=False):
                 time.sleep(pause_s)
         torch.cuda.synchronize()
     churn = allocator_churn(before, torch.cuda.memory_stats(), iters)
+    spans = []
     if launches:
         with tempfile.TemporaryDirectory() as tmp:
             path = pathlib.Path(tmp) / "trace.json"
@@ -99,7 +100,7 @@ def kernel_view(torch, run, nsets, iters, pause_s=0.0, launches=False):
             spans = launch_spans(json.loads(path.read_text()).get("traceEvents", []))
         if not spans:
             print("  (no device events in the trace's categories: gaps without launch times)")
-    if not launches or not spans:
+    if not spans:
         spans = [(e.time_range.start, e.time_range.end, e.name) for e in prof.events()
                  if str(e.device_type).endswith("CUDA")]
     view = span_summary(spans, iters) if spans else None
@@ -131,9 +132,9 @@ def launch_spans(events):
     """(start µs, end µs, name, launch µs) of each device event of a chrome trace (torch.profiler
     with CPU and CUDA activities), launch being the start of the host call with its
     correlation id (None where the trace has none). One clock for both sides."""
-    launch = {}
     def cat(e):  # Kineto writes them lower-case; older traces differ in case
         return str(e.get("cat", "")).lower()
+    launch = {}
     for e in events:
         if cat(e) in HOST_CATS and "correlation" in e.get("args", {}):
             launch[e["args"]["correlation"]] = float(e["ts"])

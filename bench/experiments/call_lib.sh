@@ -38,7 +38,7 @@ sanitizers() {
 }
 
 # variant_rounds BASE FILTER VARIANT...: 3 interleaved rounds of the bench rows FILTER, each
-# variant run by the caller's run_variant VARIANT ARGS..., into OUTDIR/rows.txt, while more
+# variant run by run_variant VARIANT ARGS..., into OUTDIR/rows.txt, while more
 # than ROUNDS_RESERVE_S (60) of the budget is left; then variant_rows.py's table against BASE
 # into the summary.
 variant_rounds() {
@@ -55,6 +55,14 @@ variant_rounds() {
     done
   done >"$out/rows.txt" 2>&1
   python3 bench/experiments/variant_rows.py table "$out/rows.txt" "$base" | tee -a "$out/summary.txt"
+}
+
+# run_variant VARIANT ARGS...: the command the caller's `variant_argv VARIANT` puts in the
+# array `argv`, with ARGS (callers without variant_argv define run_variant themselves).
+run_variant() {
+  variant_argv "$1"
+  shift
+  "${argv[@]}" "$@"
 }
 
 # ncu_rows KERNEL "ROWS" VARIANT...: for each row, each variant: ncu (--clock-control none, the

@@ -24,11 +24,6 @@ for v in tree pcopy pconv; do
   lib[$v]=$(pwd)/build/pre/${label[$v]}/lib
 done
 variant_argv() { argv=(env "LD_LIBRARY_PATH=${lib[$1]}" "${bench[$1]}"); }  # VARIANT
-run_variant() {  # VARIANT ARGS...
-  variant_argv "$1"
-  shift
-  "${argv[@]}" "$@"
-}
 
 if [[ -z ${SKIP_CHECKS:-} ]] &&
   tdir=$(bash bench/prebuilt.sh use pconvT "${patch[pconv]}" build/pconvT); then

@@ -31,14 +31,13 @@ if land_dir=$(bash bench/prebuilt.sh use landB bench/experiments/gqa_step_order_
   build/landB 2>>"$out/summary.txt"); then
   land_bench=$land_dir/bench/varattn_bench
 fi
-# A variant's bench command: `tree` (base's binary), `land` (landB's) or an order of ord's.
-run_variant() {  # VARIANT ARGS...
-  local v=$1
-  shift
-  case $v in
-    tree) [[ -n $tree_bench ]] && LD_LIBRARY_PATH=$(pwd)/build/pre/base/lib "$tree_bench" "$@" ;;
-    land) [[ -n $land_bench ]] && LD_LIBRARY_PATH=$(pwd)/build/pre/landB/lib "$land_bench" "$@" ;;
-    *) VARATTN_EXP_ORDER=$v "$bench" "$@" ;;
+# A variant's bench command (call_lib.sh's variant_argv): `tree` (base's binary), `land`
+# (landB's) or an order of ord's; a label that did not unpack runs `false`.
+variant_argv() {  # VARIANT
+  case $1 in
+    tree) argv=(env "LD_LIBRARY_PATH=$(pwd)/build/pre/base/lib" "${tree_bench:-false}") ;;
+    land) argv=(env "LD_LIBRARY_PATH=$(pwd)/build/pre/landB/lib" "${land_bench:-false}") ;;
+    *) argv=(env "VARATTN_EXP_ORDER=$1" "$bench") ;;
   esac
 }
 
@@ -58,21 +57,5 @@ filter=$(IFS='|'; echo "^(${rows[*]})/")
 # shellcheck disable=SC2086  # the variants, one word each
 variant_rounds tree "$filter" ${ORDER_MODES:-tree 0 2 4 1 land}
 
-say "ncu: the 28:4 row's dK/dV kernel by order ($(left) s left)"
-for mode in tree 0 2 4 land; do
-  (($(left) > 25)) || { say "out of time before ncu order $mode"; break; }
-  case $mode in
-    tree) [[ -n $tree_bench ]] || continue
-      target=(env LD_LIBRARY_PATH="$(pwd)/build/pre/base/lib" "$tree_bench") ;;
-    land) [[ -n $land_bench ]] || continue
-      target=(env LD_LIBRARY_PATH="$(pwd)/build/pre/landB/lib" "$land_bench") ;;
-    *) target=(env VARATTN_EXP_ORDER=$mode "$bench") ;;
-  esac
-  timeout 40 ncu --clock-control none -k regex:dkdv_kernel \
-    --metrics gpu__time_duration.sum,lts__t_sector_hit_rate.pct,dram__bytes_read.sum,dram__bytes_write.sum \
-    --launch-skip 4 --launch-count 1 "${target[@]}" \
-    --benchmark_filter='^bwd/llm-d128-gqa28-causal/fused/bf16/' --varattn_min_time=0.01 \
-    --varattn_settle=0 >"$out/ncu_order$mode.log" 2>&1
-  say "order $mode: $(grep -E '^\s+(gpu__time|lts__t_sector_hit|dram__bytes)' "$out/ncu_order$mode.log" | awk '{printf "%s %s %s; ", $1, $3, $2}')"
-done
+ncu_rows dkdv_kernel llm-d128-gqa28-causal tree 0 2 4 land
 say done

@@ -21,11 +21,6 @@ bench[$label]=$(bash bench/prebuilt.sh use "$label" "$patch" "build/$label")/ben
   exit 2
 declare -A lib=([tree]=$(pwd)/build/pre/base/lib [$label]=$(pwd)/build/pre/$label/lib)
 variant_argv() { argv=(env "LD_LIBRARY_PATH=${lib[$1]}" "${bench[$1]}"); }  # VARIANT
-run_variant() {  # VARIANT ARGS...
-  variant_argv "$1"
-  shift
-  "${argv[@]}" "$@"
-}
 filter=$(IFS='|'; echo "^bwd/(${rows[*]})/fused/bf16/")
 variant_rounds tree "$filter" tree "$label"
 
