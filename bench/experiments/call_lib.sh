@@ -8,6 +8,7 @@
 # of OUTDIR/summary.txt, the clock started.
 call_begin() {
   out=$1
+  mkdir -p "$out"
   cd "$(dirname "${BASH_SOURCE[0]}")/../.." || exit 2
   bash bench/machine_facts.sh | tee "$out/summary.txt"
   start=$(date +%s)

@@ -55,7 +55,15 @@ def ctas(lengths, heads_q, heads_kv, order, keys, rows):
 def simulate(lengths, heads_q, heads_kv, head_dim, order, l2_mb, sms=132):
     keys = 128
     rows = 80 if head_dim == 128 else 128
-    work = ctas(lengths, heads_q, heads_kv, order, keys, rows)
+    work = [(seg, kv, key0, [(h, key0 + s * rows) for h, s in items])
+            for seg, kv, key0, items in ctas(lengths, heads_q, heads_kv, order, keys, rows)]
+    return lru_traffic(work, lengths, head_dim, keys, rows, l2_mb, sms)
+
+
+def lru_traffic(work, lengths, head_dim, keys, rows, l2_mb, sms=132):
+    """L2 hit rate and miss GiB of `work` (CTAs in launch order: (segment, kv head, key0,
+    items), an item (q head, its step's first query in the segment)), one CTA an SM, each
+    item one time unit."""
     cap = l2_mb * 2**20
     lru = collections.OrderedDict()
     used = hit = miss = 0
@@ -81,8 +89,7 @@ def simulate(lengths, heads_q, heads_kv, head_dim, order, l2_mb, sms=132):
         if i == 0:
             touch(("kv", seg, kv, key0), keys * head_dim * 2 * 2)
         if i < len(items):
-            h, s = items[i]
-            r0 = key0 + s * rows
+            h, r0 = items[i]
             r1 = min(r0 + rows, lengths[seg])
             for g in range(r0 // 16, (r1 + 15) // 16):
                 touch(("q", seg, h, g), 16 * head_dim * 2)
