@@ -102,16 +102,21 @@ def lru_traffic(work, lengths, head_dim, keys, rows, l2_mb, sms=132):
     return hit / (hit + miss), miss / 2**30
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def workloads_cli(doc, default_workloads):
+    """The models' command line (--l2-mb, --workloads) and bench/workloads.json by name."""
+    ap = argparse.ArgumentParser(description=doc.split("\n\n")[0])
     ap.add_argument("--l2-mb", type=float, nargs="+", default=[50, 60])
-    ap.add_argument("--workloads", nargs="+", default=[
-        "llm-d128-causal", "llm-d128-gqa28-causal", "prefill-d128-gqa-causal",
-        "llm-d64-mqa-causal"])
+    ap.add_argument("--workloads", nargs="+", default=default_workloads)
     args = ap.parse_args()
     table = json.loads((HERE.parent / "workloads.json").read_text())
     table = table["workloads"] if isinstance(table, dict) else table
-    by_name = {w["name"]: w for w in table}
+    return args, {w["name"]: w for w in table}
+
+
+def main():
+    args, by_name = workloads_cli(__doc__, [
+        "llm-d128-causal", "llm-d128-gqa28-causal", "prefill-d128-gqa-causal",
+        "llm-d64-mqa-causal"])
     print("| workload | heads | L2 MB | head (tree): hits, miss GiB | step | stepdesc |")
     print("|---|---|---:|---|---|---|")
     for name in args.workloads:

@@ -14,14 +14,12 @@ CTAs that share a row are on it together.
 
   python3 bench/experiments/window_phase_model.py [--l2-mb 50 60]
 """
-import argparse
-import json
 import pathlib
 import sys
 
 HERE = pathlib.Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from gqa_step_order_model import lru_traffic  # noqa: E402
+from gqa_step_order_model import lru_traffic, workloads_cli  # noqa: E402
 from work_list_order_model import head_splits  # noqa: E402
 
 
@@ -68,15 +66,9 @@ def ctas(w, order, item_major, keys, rows):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--l2-mb", type=float, nargs="+", default=[50, 60])
-    ap.add_argument("--workloads", nargs="+", default=[
+    args, by_name = workloads_cli(__doc__, [
         "long-d128-window1024", "long-d128-gqa-window1024", "long-d128-window2048",
         "long-d128-window4096"])
-    args = ap.parse_args()
-    table = json.loads((HERE.parent / "workloads.json").read_text())
-    table = table["workloads"] if isinstance(table, dict) else table
-    by_name = {w["name"]: w for w in table}
     keys, rows = 128, 80  # head dim 128
     orders = ("asc", "desc", "phase", "phasedesc")
     print("| workload | heads | L2 MB | ranks | " + " | ".join(orders) + " |")
