@@ -38,6 +38,22 @@ sanitizers() {
   done
 }
 
+# landing_tests NOTE LABEL LABEL256 "PATCHES": a change's GPU tests before it lands, from
+# prebuilt labels of the tree with PATCHES: every GPU test at 64;128 (LABEL), memcheck and
+# racecheck of every backward kernel variant, then the backward's tests at 256 (LABEL256,
+# skipped if absent: the split kernel's consumers).
+landing_tests() {
+  local note=$1 label=$2 label256=$3 patches=$4 dir dir256
+  dir=$(bash bench/prebuilt.sh use "$label" "$patches" "build/$label") || exit 2
+  LD_LIBRARY_PATH=$(pwd)/build/pre/$label/lib gpu_tests "$label" 200 "$dir/tests/varattn_gpu_tests"
+  (export LD_LIBRARY_PATH=$(pwd)/build/pre/$label/lib
+   sanitizers "($note)" 'backward:?every?kernel?variant*' "$dir/tests/varattn_gpu_tests")
+  if dir256=$(bash bench/prebuilt.sh use "$label256" "$patches" "build/$label256"); then
+    LD_LIBRARY_PATH=$(pwd)/build/pre/$label256/lib gpu_tests "$label256" $(($(left) - 10)) \
+      "$dir256/tests/varattn_gpu_tests" '-tc=backward*,graph:?a?training?step*'
+  fi
+}
+
 # variant_rounds BASE FILTER VARIANT...: 3 interleaved rounds of the bench rows FILTER, each
 # variant run by run_variant VARIANT ARGS..., into OUTDIR/rows.txt, while more
 # than ROUNDS_RESERVE_S (60) of the budget is left; then variant_rows.py's table against BASE

@@ -10,12 +10,5 @@
 set -u
 . "$(dirname "${BASH_SOURCE[0]}")/call_lib.sh"
 call_begin "${1:?OUTDIR}"
-dir=$(bash bench/prebuilt.sh use land "" build/land) || exit 2
-LD_LIBRARY_PATH=$(pwd)/build/pre/land/lib gpu_tests land 200 "$dir/tests/varattn_gpu_tests"
-(export LD_LIBRARY_PATH=$(pwd)/build/pre/land/lib
- sanitizers "(landing form)" 'backward:?every?kernel?variant*' "$dir/tests/varattn_gpu_tests")
-if dir256=$(bash bench/prebuilt.sh use land256 "" build/land256); then
-  LD_LIBRARY_PATH=$(pwd)/build/pre/land256/lib gpu_tests land256 $(($(left) - 10)) \
-    "$dir256/tests/varattn_gpu_tests" '-tc=backward*,graph:?a?training?step*'
-fi
+landing_tests "landing form" land land256 ""
 say done

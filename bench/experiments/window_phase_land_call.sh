@@ -12,14 +12,5 @@ set -u
 . "$(dirname "${BASH_SOURCE[0]}")/call_lib.sh"
 call_begin "${1:?OUTDIR}"
 E=bench/experiments
-patches="$E/window_phase.patch $E/window_phase_tests.patch"
-dir=$(bash bench/prebuilt.sh use wphT "$patches" build/wphT) || exit 2
-LD_LIBRARY_PATH=$(pwd)/build/pre/wphT/lib gpu_tests wphT 200 "$dir/tests/varattn_gpu_tests"
-(export LD_LIBRARY_PATH=$(pwd)/build/pre/wphT/lib
- sanitizers "(window phase)" \
-   'backward:?every?kernel?variant*' "$dir/tests/varattn_gpu_tests")
-if dir256=$(bash bench/prebuilt.sh use wphT256 "$patches" build/wphT256); then
-  LD_LIBRARY_PATH=$(pwd)/build/pre/wphT256/lib gpu_tests wphT256 $(($(left) - 10)) \
-    "$dir256/tests/varattn_gpu_tests" '-tc=backward*,graph:?a?training?step*'
-fi
+landing_tests "window phase" wphT wphT256 "$E/window_phase.patch $E/window_phase_tests.patch"
 say done

@@ -12,7 +12,8 @@ s53). Phase: each CTA starts at the step whose first row is first modulo the per
 80 rows and wraps round, so at time t every CTA is on rows t x 80 (+ < 80) modulo P: the
 CTAs that share a row are on it together.
 
-  python3 bench/experiments/window_phase_model.py [--l2-mb 50 60]
+  python3 bench/experiments/window_phase_model.py [--l2-mb 50 60] [--workloads NAME...]
+  (NAME: bench/workloads.json's, or AD_HOC's below)
 """
 import pathlib
 import sys
@@ -65,10 +66,20 @@ def ctas(w, order, item_major, keys, rows):
     return out
 
 
+# Shapes no bench workload has (window_phase.md's "beyond the probe row"), by name.
+AD_HOC = {
+    "adhoc-32x8-window4096-16k": dict(heads_q=32, heads_kv=8, head_dim=128, window_left=4095,
+                                      window_right=0, lengths=[16384]),
+    "adhoc-32x8-window1024-4x4k": dict(heads_q=32, heads_kv=8, head_dim=128, window_left=1023,
+                                       window_right=0, lengths=[4096] * 4),
+}
+
+
 def main():
     args, by_name = workloads_cli(__doc__, [
         "long-d128-window1024", "long-d128-gqa-window1024", "long-d128-window2048",
         "long-d128-window4096"])
+    by_name.update(AD_HOC)
     keys, rows = 128, 80  # head dim 128
     orders = ("asc", "desc", "phase", "phasedesc")
     print("| workload | heads | L2 MB | ranks | " + " | ".join(orders) + " |")
