@@ -33,7 +33,7 @@ struct workload_spec {
 
 //! sha256 of the text of bench/workloads.json written with this file.
 inline constexpr char kWorkloadsJsonSha256[] =
-    "2a9d711ed1472b0d606bdaf12122d6cd309ffaa9b592382075366ea47ba32113";
+    "ff4d34324c26bb1b6f15df0bd4855d94c5658372c24383c80fe8200443b34e37";
 
 namespace workloads_data {
 inline constexpr int32_t kLengths256x64[256] = {
@@ -353,6 +353,10 @@ inline constexpr workload_spec kWorkloadSpecs[] = {
      32, 6, workloads_data::kLengthsVlFullD80, workloads_data::kLengthsVlFullD80},
     {"long-d128-window1024", "options", 16, 16, 128, true, 1023, 0, 0.0f, false,
      0, 1, workloads_data::kLengths1x16384, workloads_data::kLengths1x16384},
+    {"long-d128-gqa-window1024", "options", 32, 8, 128, true, 1023, 0, 0.0f, false,
+     0, 1, workloads_data::kLengths1x16384, workloads_data::kLengths1x16384},
+    {"long-d128-gqa-window4096", "options", 32, 8, 128, true, 4095, 0, 0.0f, false,
+     0, 1, workloads_data::kLengths1x16384, workloads_data::kLengths1x16384},
     {"llm-d128-softcap50", "options", 32, 32, 128, false, -1, -1, 50.0f, false,
      0, 16, workloads_data::kLengthsLlmD128, workloads_data::kLengthsLlmD128},
     {"llm-d256-causal", "options", 16, 16, 256, true, -1, -1, 0.0f, false,
@@ -407,8 +411,6 @@ inline constexpr workload_spec kWorkloadSpecs[] = {
      0, 1, workloads_data::kLengths1x16384, workloads_data::kLengths1x16384},
     {"llm-d128-gqa28-causal", "probe", 28, 4, 128, true, -1, -1, 0.0f, false,
      0, 16, workloads_data::kLengthsLlmD128, workloads_data::kLengthsLlmD128},
-    {"long-d128-gqa-window1024", "probe", 32, 8, 128, true, 1023, 0, 0.0f, false,
-     0, 1, workloads_data::kLengths1x16384, workloads_data::kLengths1x16384},
 };
 
 }  // namespace varattn_bench

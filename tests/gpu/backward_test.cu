@@ -628,32 +628,47 @@ TEST_CASE("backward: windows wider than a key tile, over several query steps") {
   // window's lower edge's, where its first 64 keys' warpgroup goes inactive while the other's
   // step is masked (at head dim 128, 80-row steps from the tile's first visible query:
   // long-d128-window1024's step pattern, smaller). q shorter and longer than k (bottom-right
-  // aligned) and partial last steps. Every Hopper tile shape, both element types.
+  // aligned) and partial last steps. Every Hopper tile shape, both element types. Then GQA
+  // 4:1: a CTA's several q heads walk its steps from the one last modulo the band's period
+  // and wrap round (step_order.hpp; every kernel has CTAs that wrap here).
   struct window_case {
     int32_t left, right;
     bool causal;
     bool half;
+    int32_t heads_q, heads_kv;
   };
-  const window_case cases[] = {{300, 0, true, false}, {200, 37, false, true}};
-  uint64_t seed = 15700;
+  const window_case cases[] = {{300, 0, true, false, 2, 2},
+                               {200, 37, false, true, 2, 2},
+                               {300, 0, true, false, 8, 2},
+                               {200, 37, false, true, 8, 2}};
+  uint64_t seed = 15700, gqa_seed = 15800;  // the MHA cases keep their seeds
   for (const int32_t d : {64, 128, 256}) {
     if (!test::instantiated(d)) continue;
     for (const window_case& c : cases) {
+      const bool gqa = c.heads_q != c.heads_kv;
       CAPTURE(d);
       CAPTURE(c.left);
       CAPTURE(c.right);
-      CAPTURE(seed);
+      CAPTURE(c.heads_q);
       backward_problem pr;
       pr.lengths_q = {700, 333, 90};
       pr.lengths_k = {700, 420, 61};
+      if (gqa) {  // full tiles that wrap; 641: at head dim 64 a 1-row tail step after a wrap
+        pr.lengths_q.insert(pr.lengths_q.end(), {2000, 641});
+        pr.lengths_k.insert(pr.lengths_k.end(), {2000, 641});
+      }
+      pr.heads_q = c.heads_q;
+      pr.heads_kv = c.heads_kv;
       pr.head_dim = d;
       pr.options.causal = c.causal;
       pr.options.window_left = c.left;
       pr.options.window_right = c.right;
+      const uint64_t case_seed = gqa ? gqa_seed++ : seed++;
+      CAPTURE(case_seed);
       if (c.half) {
-        check_backward<__half>(pr, seed++);
+        check_backward<__half>(pr, case_seed);
       } else {
-        check_backward<__nv_bfloat16>(pr, seed++);
+        check_backward<__nv_bfloat16>(pr, case_seed);
       }
     }
   }

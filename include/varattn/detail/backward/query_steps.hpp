@@ -60,6 +60,29 @@ VARATTN_HOST_DEVICE query_steps steps_of_tile(const segment_mask& mask, int32_t 
   return s;
 }
 
+//! The rows an unclipped k tile of `keys` keys runs under a banded `mask`, in whole steps of
+//! `rows`, placed as steps_of_tile places them: the period of the CTAs' walk under a window
+//! (step_order.hpp), so that every unclipped tile of the segment walks the same residues.
+//! FromFirstQuery, the keys + max_offset - min_offset queries that see one of its keys
+//! rounded up to steps; on the grid (keys a multiple of rows: every tile's steps have the
+//! same phase), the steps from tile 0's first such query to its last, which may be one more.
+//! 0 where the mask is not banded (an offset at its int32 end) or the span reaches 2^30.
+template <bool FromFirstQuery>
+VARATTN_HOST_DEVICE int32_t band_period(const segment_mask& mask, int32_t keys, int32_t rows) {
+  if (mask.min_offset == INT32_MIN || mask.max_offset == INT32_MAX) return 0;
+  const int64_t span = int64_t{mask.max_offset} - mask.min_offset + keys;
+  if (span >= (int64_t{1} << 30)) return 0;
+  if constexpr (FromFirstQuery) {
+    return static_cast<int32_t>((span + rows - 1) / rows * rows);
+  } else {
+    const auto floor_steps = [rows](int64_t query) {  // the step holding `query`, rounded down
+      return query >= 0 ? query / rows : -((-query + rows - 1) / rows);
+    };
+    const int64_t first = -int64_t{mask.max_offset};
+    return static_cast<int32_t>((floor_steps(first + span - 1) - floor_steps(first) + 1) * rows);
+  }
+}
+
 //! How many k tiles (of tile_keys keys; the segment's mask.k_length keys) add into query row
 //! `row` of a segment of q_length queries, steps of `rows` queries: the adds dQ row `row`
 //! of each q head receives. A tile's covered rows [begin_row, end_row) move forward with the

@@ -122,7 +122,9 @@ template <class T, int TailQueries>
 __device__ __forceinline__ step_order order_of(const kv_tile& t, int32_t heads) {
   const bool tail = TailQueries < T::kQueries && t.step_end > t.step_first &&
                     t.seg.q_length - t.query0(t.step_end - 1, T::kQueries) <= TailQueries;
-  return step_order::make(t.step_first, t.step_end, t.q_head0, heads, t.key0 / T::kKeys, tail);
+  return step_order::make(t.step_first, t.step_end, t.q_head0, heads, t.key0 / T::kKeys, tail,
+                          t.query0(t.step_first, T::kQueries), T::kQueries,
+                          band_period<T::kKeys % T::kQueries != 0>(t.mask, T::kKeys, T::kQueries));
 }
 
 //! At 128 queries a step (head dim 64) the consumers' steps take what is the same in every
