@@ -12,11 +12,15 @@ split into kernel time, time between kernels, and clock.
 
   python3 bench/timeline.py OUTDIR --workloads long-d128-causal,long-d128 \
       [--methods varattn_op,fa4,cudnn] [--pass fwd,fwdbwd] [--dtype bf16] [--iters 40]
-      [--spaced-ms 100] [--rounds 5]
+      [--spaced-ms 100] [--rounds 5] [--launches] [--gc-off]
 
 Writes OUTDIR/timeline.json and prints a table a (workload, pass, method), with the three
 largest gaps between kernels (span_summary: the kernel that ended the busy interval, the next
-one, µs a call), so that idle time is located before it is guessed at.
+one, µs a call), so that idle time is located before it is guessed at. --launches adds the
+host's side: how much of each gap passed before the host launched the next kernel, and what
+the host ran meanwhile (the host ops overlapping those late windows, and any CUDA runtime
+call that was waiting on the GPU when it went idle). --gc-off runs with Python's cyclic GC
+frozen and off.
 --rounds R (R > 1) then times the methods of each (workload, pass) again in R interleaved
 rounds (the order rotated each round), so that a ratio against a peer is not the card's drift
 between two methods timed a minute apart: prints each method's median, min and max over the
@@ -24,6 +28,7 @@ rounds and each peer's ratio to varattn_op round by round.
 """
 import argparse
 import contextlib
+import gc
 import importlib.util
 import json
 import pathlib
@@ -92,18 +97,19 @@ def kernel_view(torch, run, nsets, iters, pause_s=0.0, launches=False):
                 time.sleep(pause_s)
         torch.cuda.synchronize()
     churn = allocator_churn(before, torch.cuda.memory_stats(), iters)
-    spans = []
+    spans, host = [], None
     if launches:
         with tempfile.TemporaryDirectory() as tmp:
             path = pathlib.Path(tmp) / "trace.json"
             prof.export_chrome_trace(str(path))
-            spans = launch_spans(json.loads(path.read_text()).get("traceEvents", []))
+            events = json.loads(path.read_text()).get("traceEvents", [])
+            spans, host = launch_spans(events), host_events(events)
         if not spans:
             print("  (no device events in the trace's categories: gaps without launch times)")
     if not spans:
         spans = [(e.time_range.start, e.time_range.end, e.name) for e in prof.events()
                  if str(e.device_type).endswith("CUDA")]
-    view = span_summary(spans, iters) if spans else None
+    view = span_summary(spans, iters, host=host) if spans else None
     if view is not None:
         view["allocator"] = churn
     return view
@@ -148,7 +154,43 @@ def launch_spans(events):
     return spans
 
 
-def span_summary(spans, iters, top_gaps=6):
+# What the host runs: ATen ops, Python functions and annotations, CUDA runtime/driver calls.
+HOST_WORK_CATS = HOST_CATS | {"cpu_op", "python_function", "user_annotation"}
+
+
+def host_events(events):
+    """(start µs, end µs, name, is_runtime) of each complete host event of a chrome trace, for
+    span_summary's account of what the host did while it was late; is_runtime marks CUDA
+    runtime/driver calls (a synchronize or a blocking copy among them is a wait on the GPU)."""
+    out = []
+    for e in events:
+        c = str(e.get("cat", "")).lower()
+        if c in HOST_WORK_CATS and e.get("ph") == "X":
+            start = float(e["ts"])
+            out.append((start, start + float(e.get("dur", 0)), e.get("name", "?"), c in HOST_CATS))
+    return out
+
+
+def host_account(host, windows, iters, top=5):
+    """Of host events (host_events) and the late windows of one gap pair ((GPU idle from,
+    next launch) µs each): `busy`, per host event name the µs a call it overlapped the windows,
+    the `top` largest (the enclosing ones, e.g. the autograd node the host was in, come first:
+    they overlap whole windows); `waits`, per runtime call in progress when the GPU went idle
+    and still running at least 5 µs later (a host wait on the GPU that the idle ended), its µs
+    a call past the idle start."""
+    busy, waits = {}, {}
+    for s, e, name, runtime in host:
+        for a, b in windows:
+            if s < b and e > a:
+                busy[name] = busy.get(name, 0.0) + min(e, b) - max(s, a)
+            if runtime and s < a and e >= a + 5:
+                waits[name] = waits.get(name, 0.0) + min(e, b) - a
+    def ranked(d):
+        return [(n[:80], us / iters) for n, us in sorted(d.items(), key=lambda kv: -kv[1])[:top]]
+    return {"busy": ranked(busy), "waits": ranked(waits)}
+
+
+def span_summary(spans, iters, top_gaps=6, host=None):
     """Of the kernels' (start µs, end µs, name[, launch µs]) over `iters` calls: the calls'
     span, the union of the kernels' intervals (busy) and the rest (idle), a call's share each;
     per kernel name its count a call and mean µs; and where the idle lies: the gaps between the
@@ -156,7 +198,8 @@ def span_summary(spans, iters, top_gaps=6):
     next one), the `top_gaps` largest pairs by µs a call (timeline_test.py). Where spans carry
     the host's launch time, each gap pair also gets `host_late_us`: the mean part of its gaps
     that passed before the next kernel was even launched (the host behind the GPU; the rest is
-    the launch's own latency or a wait on the device)."""
+    the launch's own latency or a wait on the device); with `host` (host_events), each such pair
+    also gets `host`: host_account of its late windows, what the host was doing meanwhile."""
     spans = sorted(tuple(s) + (None,) * (4 - len(s)) for s in spans)
     busy, end, last = 0.0, None, None
     gaps = {}
@@ -164,7 +207,7 @@ def span_summary(spans, iters, top_gaps=6):
         if end is None or s >= end:
             if end is not None and s > end:
                 late = None if launch is None else min(s - end, max(0.0, launch - end))
-                gaps.setdefault((last, name), []).append((s - end, late))
+                gaps.setdefault((last, name), []).append((s - end, late, end))
             busy += e - s
             end, last = e, name
         elif e > end:
@@ -178,13 +221,18 @@ def span_summary(spans, iters, top_gaps=6):
                   key=lambda r: -r["total_us_per_call"])
     gap_rows = []
     for (a, b), d in gaps.items():
-        lengths = [g for g, _ in d]
-        late = [x for _, x in d if x is not None]
+        lengths = [g for g, _, _ in d]
+        late = [x for _, x, _ in d if x is not None]
         gap_rows.append({"after": a[:80], "before": b[:80], "per_call": len(d) / iters,
                          "mean_us": statistics.mean(lengths),
                          "total_us_per_call": sum(lengths) / iters,
-                         "host_late_us": statistics.mean(late) if late else None})
+                         "host_late_us": statistics.mean(late) if late else None,
+                         "windows": [(t, t + x) for _, x, t in d if x]})
     gap_rows = sorted(gap_rows, key=lambda r: -r["total_us_per_call"])[:top_gaps]
+    for g in gap_rows:
+        windows = g.pop("windows")
+        if host is not None and windows:
+            g["host"] = host_account(host, windows, iters)
     wall = spans[-1][1] - spans[0][0]
     return {"span_us_per_call": wall / iters, "busy_us_per_call": busy / iters,
             "idle_us_per_call": (wall - busy) / iters, "kernels": rows, "gaps": gap_rows}
@@ -228,9 +276,17 @@ def main(argv=None):
     parser.add_argument("--launches", action="store_true",
                         help="profile the host's runtime calls too: how much of each gap "
                              "passed before the host launched the next kernel")
+    parser.add_argument("--gc-off", action="store_true",
+                        help="collect, freeze and disable Python's cyclic garbage collector "
+                             "first: whether a gap is a GC pass landing at a fixed point of "
+                             "the loop (NOTES fifty-fourth, item 4)")
     parser.add_argument("--rounds", type=int, default=1,
                         help="time the methods again in this many interleaved rounds")
     args = parser.parse_args(argv)
+    if args.gc_off:
+        gc.collect()
+        gc.freeze()
+        gc.disable()
     compare = load_compare()
     import torch
     # No settle: its timings (up to 4 x --iters reps) are long enough to be loaded already,
@@ -241,6 +297,7 @@ def main(argv=None):
     workloads = compare.select_workloads(compare.load_workloads(compare.DEFAULT_WORKLOADS),
                                          args.workloads)
     out = {"device": dev.device_name, "dtype": args.dtype, "torch": torch.__version__,
+           "gc_off": args.gc_off,
            "started": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()), "rows": [],
            "rounds": []}
     for w in workloads:
@@ -300,6 +357,10 @@ def main(argv=None):
                               f"{g['after'][:50]} before {g['before'][:50]}"
                               + (f"; the host {g['host_late_us']:.1f} us late"
                                  if g.get("host_late_us") is not None else ""))
+                        for what, label in (("waits", "waiting in"), ("busy", "meanwhile in")):
+                            if (g.get("host") or {}).get(what):
+                                print(f"      host {label}: " + "; ".join(
+                                    f"{n} {us:.1f} us" for n, us in g["host"][what]))
             if args.rounds > 1 and len(runs) > 1:
                 out["rounds"].append(print_rounds(compare, dev, p, w["name"], kind, runs,
                                                   nsets, args))

@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: Apache-2.0
 """Host check of timeline.py's span_summary (no torch, no GPU): busy as the union of
 overlapping kernels, idle as the rest, and the gaps charged to the right (ended by, next)
-pair, a call's share each. Scripted spans, so every figure is known in advance.
+pair, a call's share each; the host's launch times and what it ran while late (host_events,
+host_account). Scripted spans, so every figure is known in advance.
 
   python3 bench/timeline_test.py     (ctest: bench_timeline_gaps)
 """
@@ -73,6 +74,40 @@ def main():
     check(early["host_late_us"] == 0, "launched before the busy end: not late")
     capped = timeline.span_summary([(0, 10, "a", 0), (12, 13, "b", 30)], iters=1)["gaps"][0]
     check(capped["host_late_us"] == 2, "late at most the gap")
+    # host_events and the host's account of a late window: k2 launched 30 us after k1 ended
+    # (window [10, 40)); the host was in an autograd node throughout (30 us), in a synchronize
+    # that began before k1's end and returned 8 us into the window (a wait), in aten::empty
+    # 5 us and a short runtime call 2 us (not a wait: it returned under 5 us past the idle
+    # start); the launch at 40 and the event at 100 lie outside; device and instant events
+    # are not host work.
+    trace = [
+        event("cuda_runtime", "cudaLaunchKernel", 0.0, 1, 1),
+        event("kernel", "k1", 0.0, 10.0, 1),
+        event("cpu_op", "autograd::engine::evaluate_function: XBackward", 5.0, 40),
+        event("cuda_runtime", "cudaStreamSynchronize", 8.0, 10),
+        event("cuda_runtime", "cudaGetDevice", 9.0, 3),
+        event("cpu_op", "aten::empty", 20.0, 5),
+        event("cuda_runtime", "cudaLaunchKernel", 40.0, 2, 2),
+        event("kernel", "k2", 50.0, 10.0, 2),
+        event("python_function", "later", 100.0, 10),
+        event("cpu_op", "instant", 20.0, 0, ph="i"),
+    ]
+    host = timeline.host_events(trace)
+    check(len(host) == 7 and all(n not in ("k1", "k2", "instant") for _, _, n, _ in host),
+          f"host_events {host}")
+    check([r for _, _, n, r in host if n == "cudaStreamSynchronize"] == [True] and
+          [r for _, _, n, r in host if n == "aten::empty"] == [False], "runtime flags")
+    g = timeline.span_summary(timeline.launch_spans(trace), iters=1, host=host)["gaps"][0]
+    check(g["host_late_us"] == 30, f"late {g['host_late_us']}")
+    check(g["host"]["busy"] == [("autograd::engine::evaluate_function: XBackward", 30.0),
+                                ("cudaStreamSynchronize", 8.0), ("aten::empty", 5.0),
+                                ("cudaGetDevice", 2.0)], f"busy {g['host']['busy']}")
+    check(g["host"]["waits"] == [("cudaStreamSynchronize", 8.0)], f"waits {g['host']['waits']}")
+    check("host" not in timeline.span_summary(timeline.launch_spans(trace), iters=1)["gaps"][0],
+          "no host events: no account")
+    two = timeline.host_account(host, [(10, 40), (10, 40)], iters=2)
+    check(two["busy"][0][1] == 30.0 and two["waits"] == [("cudaStreamSynchronize", 8.0)],
+          "a call's share over two windows")
     # allocator_churn: growth a call of the driver-facing counters, missing ones as 0.
     churn = timeline.allocator_churn(
         {"num_device_alloc": 10, "num_device_free": 4, "reserved_bytes.all.peak": 5},
