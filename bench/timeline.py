@@ -19,8 +19,8 @@ largest gaps between kernels (span_summary: the kernel that ended the busy inter
 one, µs a call), so that idle time is located before it is guessed at. --launches adds the
 host's side: how much of each gap passed before the host launched the next kernel, and what
 the host ran meanwhile (the host ops overlapping those late windows, and any CUDA runtime
-call that was waiting on the GPU when it went idle). --gc-off runs with Python's cyclic GC
-frozen and off.
+call in progress when the GPU went idle), µs a gap as the lateness is. --gc-off times and
+profiles each method with Python's cyclic GC collected first and off.
 --rounds R (R > 1) then times the methods of each (workload, pass) again in R interleaved
 rounds (the order rotated each round), so that a ratio against a peer is not the card's drift
 between two methods timed a minute apart: prints each method's median, min and max over the
@@ -159,34 +159,39 @@ HOST_WORK_CATS = HOST_CATS | {"cpu_op", "python_function", "user_annotation"}
 
 
 def host_events(events):
-    """(start µs, end µs, name, is_runtime) of each complete host event of a chrome trace, for
-    span_summary's account of what the host did while it was late; is_runtime marks CUDA
-    runtime/driver calls (a synchronize or a blocking copy among them is a wait on the GPU)."""
+    """(start µs, end µs, name, is_runtime, thread) of each complete host event of a chrome
+    trace, for span_summary's account of what the host did while it was late; is_runtime marks
+    CUDA runtime/driver calls (a synchronize or a blocking copy among them is a wait on the
+    GPU); thread is the trace's tid (the Python thread and the autograd engine's differ)."""
     out = []
     for e in events:
         c = str(e.get("cat", "")).lower()
         if c in HOST_WORK_CATS and e.get("ph") == "X":
             start = float(e["ts"])
-            out.append((start, start + float(e.get("dur", 0)), e.get("name", "?"), c in HOST_CATS))
+            out.append((start, start + float(e.get("dur", 0)), e.get("name", "?"),
+                        c in HOST_CATS, e.get("tid")))
     return out
 
 
-def host_account(host, windows, iters, top=5):
-    """Of host events (host_events) and the late windows of one gap pair ((GPU idle from,
-    next launch) µs each): `busy`, per host event name the µs a call it overlapped the windows,
-    the `top` largest (the enclosing ones, e.g. the autograd node the host was in, come first:
-    they overlap whole windows); `waits`, per runtime call in progress when the GPU went idle
-    and still running at least 5 µs later (a host wait on the GPU that the idle ended), its µs
-    a call past the idle start."""
+def host_account(host, windows, gaps, top=5):
+    """Of host events (host_events) and the late windows ((GPU idle from, next launch) µs) of
+    one gap pair's `gaps` occurrences with a known launch (late ones and not): `busy`, per
+    (host event name, thread) the µs a gap it overlapped the windows, the `top` largest (the
+    enclosing ones, e.g. the autograd node the host was in, come first: they overlap whole
+    windows); `waits`, per runtime call in progress when the GPU went idle (a synchronize or a
+    blocking copy that the idle released shows here, however soon it returned), its µs a gap
+    past the idle start. A gap, as host_late_us is: the figures sit side by side."""
     busy, waits = {}, {}
-    for s, e, name, runtime in host:
+    for s, e, name, runtime, thread in host:
         for a, b in windows:
             if s < b and e > a:
-                busy[name] = busy.get(name, 0.0) + min(e, b) - max(s, a)
-            if runtime and s < a and e >= a + 5:
-                waits[name] = waits.get(name, 0.0) + min(e, b) - a
+                busy[name, thread] = busy.get((name, thread), 0.0) + min(e, b) - max(s, a)
+            if runtime and s < a < e:
+                waits[name, thread] = waits.get((name, thread), 0.0) + min(e, b) - a
+
     def ranked(d):
-        return [(n[:80], us / iters) for n, us in sorted(d.items(), key=lambda kv: -kv[1])[:top]]
+        return [(n[:80], t, us / gaps)
+                for (n, t), us in sorted(d.items(), key=lambda kv: -kv[1])[:top]]
     return {"busy": ranked(busy), "waits": ranked(waits)}
 
 
@@ -227,12 +232,12 @@ def span_summary(spans, iters, top_gaps=6, host=None):
                          "mean_us": statistics.mean(lengths),
                          "total_us_per_call": sum(lengths) / iters,
                          "host_late_us": statistics.mean(late) if late else None,
-                         "windows": [(t, t + x) for _, x, t in d if x]})
+                         "windows": [(t, t + x) for _, x, t in d if x], "known": len(late)})
     gap_rows = sorted(gap_rows, key=lambda r: -r["total_us_per_call"])[:top_gaps]
     for g in gap_rows:
-        windows = g.pop("windows")
+        windows, known = g.pop("windows"), g.pop("known")
         if host is not None and windows:
-            g["host"] = host_account(host, windows, iters)
+            g["host"] = host_account(host, windows, known)
     wall = spans[-1][1] - spans[0][0]
     return {"span_us_per_call": wall / iters, "busy_us_per_call": busy / iters,
             "idle_us_per_call": (wall - busy) / iters, "kernels": rows, "gaps": gap_rows}
@@ -261,6 +266,20 @@ def print_rounds(compare, dev, p, workload, kind, runs, nsets, args):
     return {"workload": workload, "pass": kind, "ms": times, "ratio_to_varattn_op": ratios}
 
 
+@contextlib.contextmanager
+def gc_paused(paused):
+    """With `paused`, Python's cyclic GC collected, then off inside (on again after)."""
+    if not paused:
+        yield
+        return
+    gc.collect()
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -277,16 +296,12 @@ def main(argv=None):
                         help="profile the host's runtime calls too: how much of each gap "
                              "passed before the host launched the next kernel")
     parser.add_argument("--gc-off", action="store_true",
-                        help="collect, freeze and disable Python's cyclic garbage collector "
-                             "first: whether a gap is a GC pass landing at a fixed point of "
-                             "the loop (NOTES fifty-fourth, item 4)")
+                        help="time and profile each method with Python's cyclic GC collected "
+                             "first and off: whether a gap is a GC pass landing at a fixed "
+                             "point of the loop (NOTES fifty-fourth, item 4)")
     parser.add_argument("--rounds", type=int, default=1,
                         help="time the methods again in this many interleaved rounds")
     args = parser.parse_args(argv)
-    if args.gc_off:
-        gc.collect()
-        gc.freeze()
-        gc.disable()
     compare = load_compare()
     import torch
     # No settle: its timings (up to 4 x --iters reps) are long enough to be loaded already,
@@ -319,13 +334,14 @@ def main(argv=None):
                         continue
                     runs[name] = run
                     samples = []
-                    with smi_samples(samples):
-                        ms, _ = dev.time_ms(run, nsets, warmup=3, max_reps=args.iters * 4,
-                                            budget_s=1.5)
-                    view = kernel_view(torch, run, nsets, args.iters,
-                                       launches=args.launches)
-                    spaced = (kernel_view(torch, run, nsets, 10, args.spaced_ms / 1e3)
-                              if args.spaced_ms > 0 else None)
+                    with gc_paused(args.gc_off):
+                        with smi_samples(samples):
+                            ms, _ = dev.time_ms(run, nsets, warmup=3, max_reps=args.iters * 4,
+                                                budget_s=1.5)
+                        view = kernel_view(torch, run, nsets, args.iters,
+                                           launches=args.launches)
+                        spaced = (kernel_view(torch, run, nsets, 10, args.spaced_ms / 1e3)
+                                  if args.spaced_ms > 0 else None)
                 loaded = [s for s in samples if s[1] > LOADED_WATTS]
                 row = {"workload": w["name"], "pass": kind, "method": name, "ms": ms,
                        "sm_mhz": statistics.median([s[0] for s in loaded]) if loaded else None,
@@ -360,7 +376,7 @@ def main(argv=None):
                         for what, label in (("waits", "waiting in"), ("busy", "meanwhile in")):
                             if (g.get("host") or {}).get(what):
                                 print(f"      host {label}: " + "; ".join(
-                                    f"{n} {us:.1f} us" for n, us in g["host"][what]))
+                                    f"{n} (tid {t}) {us:.1f} us" for n, t, us in g["host"][what]))
             if args.rounds > 1 and len(runs) > 1:
                 out["rounds"].append(print_rounds(compare, dev, p, w["name"], kind, runs,
                                                   nsets, args))

@@ -7,6 +7,7 @@ host_account). Scripted spans, so every figure is known in advance.
 
   python3 bench/timeline_test.py     (ctest: bench_timeline_gaps)
 """
+import json
 import pathlib
 import sys
 
@@ -75,39 +76,63 @@ def main():
     capped = timeline.span_summary([(0, 10, "a", 0), (12, 13, "b", 30)], iters=1)["gaps"][0]
     check(capped["host_late_us"] == 2, "late at most the gap")
     # host_events and the host's account of a late window: k2 launched 30 us after k1 ended
-    # (window [10, 40)); the host was in an autograd node throughout (30 us), in a synchronize
-    # that began before k1's end and returned 8 us into the window (a wait), in aten::empty
-    # 5 us and a short runtime call 2 us (not a wait: it returned under 5 us past the idle
-    # start); the launch at 40 and the event at 100 lie outside; device and instant events
-    # are not host work.
+    # (window [10, 40)); the host's Python thread (tid 1) was in an autograd node throughout
+    # (30 us), in a synchronize that began before k1's end and returned 8 us into the window
+    # (a wait) and in aten::empty 5 us; the autograd thread (tid 2) in a runtime call that
+    # straddled the idle start by 2 us (a wait too, however short); the launch at 40 and the
+    # event at 100 lie outside; device and instant events are not host work.
+    def host_event(cat, name, ts, dur, tid, ph="X"):
+        return dict(event(cat, name, ts, dur, ph=ph), tid=tid)
     trace = [
-        event("cuda_runtime", "cudaLaunchKernel", 0.0, 1, 1),
+        host_event("cuda_runtime", "cudaLaunchKernel", 0.0, 1, 1),
         event("kernel", "k1", 0.0, 10.0, 1),
-        event("cpu_op", "autograd::engine::evaluate_function: XBackward", 5.0, 40),
-        event("cuda_runtime", "cudaStreamSynchronize", 8.0, 10),
-        event("cuda_runtime", "cudaGetDevice", 9.0, 3),
-        event("cpu_op", "aten::empty", 20.0, 5),
-        event("cuda_runtime", "cudaLaunchKernel", 40.0, 2, 2),
+        host_event("cpu_op", "autograd::engine::evaluate_function: XBackward", 5.0, 40, 1),
+        host_event("cuda_runtime", "cudaStreamSynchronize", 8.0, 10, 1),
+        host_event("cuda_runtime", "cudaGetDevice", 9.0, 3, 2),
+        host_event("cpu_op", "aten::empty", 20.0, 5, 1),
+        host_event("python_function", "later", 100.0, 10, 1),
+        host_event("cpu_op", "instant", 20.0, 0, 1, ph="i"),
         event("kernel", "k2", 50.0, 10.0, 2),
-        event("python_function", "later", 100.0, 10),
-        event("cpu_op", "instant", 20.0, 0, ph="i"),
     ]
+    trace[0]["args"] = {"correlation": 1}
+    trace.append(dict(host_event("cuda_runtime", "cudaLaunchKernel", 40.0, 2, 1),
+                      args={"correlation": 2}))
     host = timeline.host_events(trace)
-    check(len(host) == 7 and all(n not in ("k1", "k2", "instant") for _, _, n, _ in host),
+    check(len(host) == 7 and all(n not in ("k1", "k2", "instant") for _, _, n, _, _ in host),
           f"host_events {host}")
-    check([r for _, _, n, r in host if n == "cudaStreamSynchronize"] == [True] and
-          [r for _, _, n, r in host if n == "aten::empty"] == [False], "runtime flags")
-    g = timeline.span_summary(timeline.launch_spans(trace), iters=1, host=host)["gaps"][0]
+    check([(r, t) for _, _, n, r, t in host if n == "cudaGetDevice"] == [(True, 2)] and
+          [r for _, _, n, r, _ in host if n == "aten::empty"] == [False], "runtime flags, tids")
+    v = timeline.span_summary(timeline.launch_spans(trace), iters=1, host=host)
+    g = v["gaps"][0]
     check(g["host_late_us"] == 30, f"late {g['host_late_us']}")
-    check(g["host"]["busy"] == [("autograd::engine::evaluate_function: XBackward", 30.0),
-                                ("cudaStreamSynchronize", 8.0), ("aten::empty", 5.0),
-                                ("cudaGetDevice", 2.0)], f"busy {g['host']['busy']}")
-    check(g["host"]["waits"] == [("cudaStreamSynchronize", 8.0)], f"waits {g['host']['waits']}")
+    check(g["host"]["busy"] == [("autograd::engine::evaluate_function: XBackward", 1, 30.0),
+                                ("cudaStreamSynchronize", 1, 8.0), ("aten::empty", 1, 5.0),
+                                ("cudaGetDevice", 2, 2.0)], f"busy {g['host']['busy']}")
+    check(g["host"]["waits"] == [("cudaStreamSynchronize", 1, 8.0), ("cudaGetDevice", 2, 2.0)],
+          f"waits {g['host']['waits']}")
+    check(set(g) == {"after", "before", "per_call", "mean_us", "total_us_per_call",
+                     "host_late_us", "host"}, f"gap row keys {sorted(g)}")
+    json.dumps(v)  # timeline.json takes it as it is
     check("host" not in timeline.span_summary(timeline.launch_spans(trace), iters=1)["gaps"][0],
           "no host events: no account")
-    two = timeline.host_account(host, [(10, 40), (10, 40)], iters=2)
-    check(two["busy"][0][1] == 30.0 and two["waits"] == [("cudaStreamSynchronize", 8.0)],
-          "a call's share over two windows")
+    # The same call twice a call-loop iteration (iters=1, the pair twice): the account is a
+    # gap's, as host_late_us is, not the sum of both; one gap launched early (0 late) counts
+    # as a gap with nothing in it; pairs past top_gaps get no account and leak nothing.
+    twice = timeline.launch_spans(trace) + [(s + 100, e + 100, n, x + 100)
+                                            for s, e, n, x in timeline.launch_spans(trace)]
+    host2 = host + [(s + 100, e + 100, n, r, t) for s, e, n, r, t in host]
+    g2 = timeline.span_summary(twice, iters=1, host=host2)["gaps"]
+    pair = [x for x in g2 if (x["after"], x["before"]) == ("k1", "k2")][0]
+    check(pair["per_call"] == 2 and pair["host_late_us"] == 30 and
+          pair["host"]["busy"][0][2] == 30.0, f"two gaps a call {pair}")
+    early = timeline.span_summary(
+        [(0, 10, "k1", 0), (50, 60, "k2", 40), (100, 110, "k1", 90), (150, 160, "k2", 105)],
+        iters=1, host=[(20, 30, "x", False, 1)])["gaps"]
+    e2 = [x for x in early if x["after"] == "k1"][0]
+    check(e2["host_late_us"] == 15 and e2["host"]["busy"] == [("x", 1, 5.0)],
+          f"a late and an early gap: 10 us of x over two gaps {e2}")
+    top1 = timeline.span_summary(twice, iters=1, top_gaps=1, host=host2)["gaps"]
+    check(len(top1) == 1 and "windows" not in top1[0] and "known" not in top1[0], "top_gaps")
     # allocator_churn: growth a call of the driver-facing counters, missing ones as 0.
     churn = timeline.allocator_churn(
         {"num_device_alloc": 10, "num_device_free": 4, "reserved_bytes.all.peak": 5},

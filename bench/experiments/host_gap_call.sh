@@ -3,9 +3,9 @@
 # One warm call after a table's call A (the op installed, the anchors unpacked): the fwd+bwd
 # host gap (host_gap.md) on llm-d128-causal (ours) and llm-d128-gqa28-causal (FA4's), the host's
 # side profiled (timeline.py --launches: what the host ran while late, any runtime call waiting
-# on the GPU), once with Python's GC as usual and once frozen and off. ~80 s.
+# on the GPU), once with Python's GC as usual and once collected and off. ~80-300 s.
 #   run(command="bash bench/install_anchors.sh install >/dev/null 2>&1; bash bench/experiments/host_gap_call.sh $OUT/gap",
-#       carry=["build/anchors/small"], timeout_s=200)
+#       carry=["build/anchors/small"], timeout_s=340)
 set -u
 . "$(dirname "${BASH_SOURCE[0]}")/call_lib.sh"
 call_begin "${1:?OUTDIR}"
