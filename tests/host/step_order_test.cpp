@@ -51,7 +51,7 @@ TEST_CASE("step_order: the producer and the consumers walk the same items, each 
         for (int32_t steps = 0; steps <= 6; ++steps) {
           for (int32_t k_tile = 0; k_tile <= heads + 1; ++k_tile) {
             for (bool tail : {false, true}) {
-              for (const auto [rows, period] :
+              for (const auto& [rows, period] :
                    {std::pair{80, 0}, std::pair{80, 240}, std::pair{80, 1200}, std::pair{64, 64},
                     std::pair{64, 320}, std::pair{128, 384}, std::pair{128, 1000}}) {
                 if (tail && steps == 0) continue;
@@ -120,11 +120,11 @@ TEST_CASE("step_order: under a window, every unclipped CTA is on the same rows m
   // steps of 64-key tiles (the head-dim-256 split kernel) and 128-row steps of 128-key tiles
   // (head dim 64) on the segment's grid. Windows whose span is 0, 1 and rows - 1 past a
   // multiple of the step; q = k and bottom-right aligned q != k.
-  for (const auto [keys, rows, from_first] :
+  for (const auto& [keys, rows, from_first] :
        {std::tuple{128, 80, true}, std::tuple{64, 64, false}, std::tuple{128, 128, false}}) {
     for (int32_t left : {0, 511, 512, 513, 1023, 4095}) {
       for (int32_t right : {0, 37, 200}) {
-        for (const auto [q_length, k_length] :
+        for (const auto& [q_length, k_length] :
              {std::pair{16384, 16384}, std::pair{16000, 16384}, std::pair{16384, 16000}}) {
           const auto mask = segment_mask::make({left, right}, q_length, k_length);
           const int32_t period = from_first ? band_period<true>(mask, keys, rows)
@@ -180,7 +180,7 @@ TEST_CASE("band_period: 0 without a band") {
   const std::tuple<int32_t, int32_t, int32_t, int32_t> cases[] = {
       {-1, -1, 4096, 4096},     {-1, 0, 4096, 4096},      {100, -1, 4096, 4096},
       {1 << 30, 0, 4096, 4096}, {-1, 0, 1200000000, 128}, {100, -1, 128, 1200000000}};
-  for (const auto [left, right, q_length, k_length] : cases) {
+  for (const auto& [left, right, q_length, k_length] : cases) {
     CAPTURE(left);
     CAPTURE(right);
     CAPTURE(q_length);
