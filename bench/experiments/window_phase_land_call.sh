@@ -6,6 +6,8 @@
 # host test), then the backward's
 # tests at 256 (prebuilt wphT256: the split kernel's walk). Carry both labels; bench/results
 # moved out.
+# Ran s54 (window_phase.md "Result"); the patches landed and left this folder: to run it again,
+# restore them from 538f63a (git show 538f63a:bench/experiments/window_phase.patch).
 #   run(command="VARATTN_CALL_BUDGET_S=400 bash bench/experiments/window_phase_land_call.sh $OUT",
 #       carry=["build/pre/wphT", "build/pre/wphT256"], timeout_s=460)
 set -u

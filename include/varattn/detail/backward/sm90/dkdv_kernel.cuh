@@ -114,6 +114,13 @@ struct backward_smem {
   }
 };
 
+//! Whether kernel T places a tile's steps from its first visible query (kv_tile::place): where
+//! the step does not divide the tile (head dim 128: 80 rows, 128 keys); elsewhere the fixed
+//! grid, whose steps are the same for equal-length causal tiles. order_of's band period
+//! follows the same placement.
+template <class T>
+constexpr bool kStepsFromFirstQuery = T::kKeys % T::kQueries != 0;
+
 //! The order of CTA `t`'s items (step_order.hpp): its main steps step-major, then, where its
 //! last step is a tail step (at most TailQueries of its rows in the segment:
 //! hopper_backward_traits::kTailQueries; only where TailQueries < T::kQueries, the
@@ -124,7 +131,7 @@ __device__ __forceinline__ step_order order_of(const kv_tile& t, int32_t heads) 
                     t.seg.q_length - t.query0(t.step_end - 1, T::kQueries) <= TailQueries;
   return step_order::make(t.step_first, t.step_end, t.q_head0, heads, t.key0 / T::kKeys, tail,
                           t.query0(t.step_first, T::kQueries), T::kQueries,
-                          band_period<T::kKeys % T::kQueries != 0>(t.mask, T::kKeys, T::kQueries));
+                          band_period<kStepsFromFirstQuery<T>>(t.mask, T::kKeys, T::kQueries));
 }
 
 //! At 128 queries a step (head dim 64) the consumers' steps take what is the same in every
@@ -852,10 +859,7 @@ __device__ __forceinline__ void run_roles(const backward_params<Element>& p,
   const int lane = static_cast<int>(threadIdx.x % 32);
 
   t.mask = segment_mask::make(p.mask, t.seg.q_length, t.seg.k_length);
-  // Steps from the tile's first visible query where the step does not divide the tile (head
-  // dim 128: 80 rows, 128 keys); elsewhere the fixed grid, whose steps are the same for
-  // equal-length causal tiles (kv_tile::place).
-  t.place<T::kKeys % T::kQueries != 0>(k_tile, T::kKeys, T::kQueries);
+  t.place<kStepsFromFirstQuery<T>>(k_tile, T::kKeys, T::kQueries);
 
   const int64_t k_row = int64_t{t.seg.k_begin} + t.key0;
   const int32_t items = t.items(p.split_heads);
