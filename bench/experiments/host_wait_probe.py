@@ -1,0 +1,104 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
+"""Does one fwd+bwd call of the varattn op wait on the GPU, and where? (fifty-fifth session;
+host_gap.md). s55's timeline put llm-d128-causal's 46 us gap inside
+varattn::varlen_attention_backward's host code before its first launch, with no runtime call
+in flight: either the host is slower than the GPU there, or something waits.
+
+1. A sleep kernel of ~SLEEP_MS queued first, then one call's host side timed by stage: a stage
+   that lasts about as long as the sleep's remainder waits on the GPU; one of a few ms does not.
+2. The host's own rate: ITERS calls enqueued behind a long sleep (so that nothing the GPU does
+   can hold the host), host us a call, forward and backward apart.
+3. Step 1 under torch.profiler (CPU and CUDA): the host events longer than 5 ms, i.e. the op
+   or runtime call that holds a wait.
+
+  python3 bench/experiments/host_wait_probe.py [workloads]
+"""
+import pathlib
+import sys
+import time
+
+HERE = pathlib.Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+import timeline  # noqa: E402  (bench/timeline.py: load_compare)
+
+SLEEP_MS = 200
+ITERS = 20
+
+
+def sleep_gpu(torch, ms):
+    """Queue a kernel that spins ~ms (torch.cuda._sleep counts cycles at the current clock)."""
+    torch.cuda._sleep(int(ms * 1e3 * 1980))  # cycles at the H100's and H200's top clock
+
+
+def main():
+    compare = timeline.load_compare()
+    import torch
+    from torch.profiler import ProfilerActivity, profile
+    names = sys.argv[1] if len(sys.argv) > 1 else \
+        "llm-d128-causal,llm-d128-gqa28-causal,long-d128"
+    dev = compare.Device(torch, "cuda", "bf16", quick=True, settle_s=0)
+    modules = compare.optional_modules(set(compare.METHODS) - {"varattn_op"}, print)
+    workloads = compare.select_workloads(compare.load_workloads(compare.DEFAULT_WORKLOADS), names)
+    for w in workloads:
+        p = compare.Problem(dev, w)
+        with p.pass_mode("fwdbwd"):
+            forward, to_packed, _ = compare.make_method(p, "varattn_op", {}, modules)
+
+            def fwd(i):
+                return to_packed(forward(i))
+
+            def bwd(out, i):
+                return torch.autograd.grad(out, p.sets[i], p.d_outs[i])
+            for i in range(5):
+                bwd(fwd(i % len(p.sets)), i % len(p.sets))
+            torch.cuda.synchronize()
+            # 1. one call behind a sleep, by stage
+            for trial in range(3):
+                sleep_gpu(torch, SLEEP_MS)
+                t0 = time.perf_counter()
+                out = fwd(0)
+                t1 = time.perf_counter()
+                bwd(out, 0)
+                t2 = time.perf_counter()
+                torch.cuda.synchronize()
+                t3 = time.perf_counter()
+                print(f"{w['name']} behind a {SLEEP_MS} ms sleep: forward host "
+                      f"{(t1 - t0) * 1e3:.3f} ms, backward host {(t2 - t1) * 1e3:.3f} ms, "
+                      f"then the GPU {(t3 - t2) * 1e3:.1f} ms", flush=True)
+            # 2. the host's rate behind a long sleep
+            sleep_gpu(torch, 2000)
+            fsum = bsum = 0.0
+            for i in range(ITERS):
+                t0 = time.perf_counter()
+                out = fwd(i % len(p.sets))
+                t1 = time.perf_counter()
+                bwd(out, i % len(p.sets))
+                t2 = time.perf_counter()
+                fsum += t1 - t0
+                bsum += t2 - t1
+            t_end = time.perf_counter()
+            torch.cuda.synchronize()
+            print(f"{w['name']} host rate over {ITERS} calls behind a sleep: forward "
+                  f"{fsum / ITERS * 1e6:.1f} us, backward {bsum / ITERS * 1e6:.1f} us a call; "
+                  f"GPU still busy {(time.perf_counter() - t_end) * 1e3:.0f} ms after", flush=True)
+            # 3. who holds a wait
+            with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
+                sleep_gpu(torch, SLEEP_MS)
+                bwd(fwd(0), 0)
+                torch.cuda.synchronize()
+            long = sorted((e for e in prof.events()
+                           if e.device_type == torch.autograd.DeviceType.CPU
+                           and e.time_range.elapsed_us() > 5000),
+                          key=lambda e: -e.time_range.elapsed_us())
+            for e in long[:12]:
+                print(f"  {w['name']} host event {e.name[:90]} (tid {e.thread}): "
+                      f"{e.time_range.elapsed_us() / 1e3:.1f} ms", flush=True)
+            if not long:
+                print(f"  {w['name']}: no host event over 5 ms", flush=True)
+        del p
+        torch.cuda.empty_cache()
+
+
+if __name__ == "__main__":
+    main()
