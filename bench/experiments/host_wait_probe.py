@@ -11,8 +11,11 @@ in flight: either the host is slower than the GPU there, or something waits.
    can hold the host), host us a call, forward and backward apart.
 3. Step 1 under torch.profiler (CPU and CUDA): the host events longer than 5 ms, i.e. the op
    or runtime call that holds a wait.
+With --queued, only: 30 calls timed by one pair of events, live (the host enqueues as the GPU
+runs, as compare.py's loop) and queued (all enqueued behind a sleep, the first event after
+it: the GPU's own time a call). live - queued = what the host's pace costs a call unprofiled.
 
-  python3 bench/experiments/host_wait_probe.py [workloads]
+  python3 bench/experiments/host_wait_probe.py [--queued] [workloads]
 """
 import pathlib
 import sys
@@ -31,12 +34,36 @@ def sleep_gpu(torch, ms):
     torch.cuda._sleep(int(ms * 1e3 * 1980))  # cycles at the H100's and H200's top clock
 
 
+def queued(torch, name, fwd, bwd, nsets, calls=30, rounds=3):
+    """Per call ms of `calls` fwd+bwd calls under one pair of events, live and queued."""
+    for r in range(rounds):
+        figures = {}
+        for mode in ("live", "queued"):
+            start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+            torch.cuda.synchronize()
+            if mode == "queued":
+                sleep_gpu(torch, 300)
+            start.record()
+            t0 = time.perf_counter()
+            for i in range(calls):
+                bwd(fwd(i % nsets), i % nsets)
+            host_s = time.perf_counter() - t0
+            end.record()
+            torch.cuda.synchronize()
+            figures[mode] = (start.elapsed_time(end) / calls, host_s * 1e3 / calls)
+        live, q = figures["live"], figures["queued"]
+        print(f"{name} round {r}: live {live[0]:.4f} ms a call (host {live[1]:.3f}), queued "
+              f"{q[0]:.4f} ms (host {q[1]:.3f}); live - queued {(live[0] - q[0]) * 1e3:.1f} us",
+              flush=True)
+
+
 def main():
     compare = timeline.load_compare()
     import torch
     from torch.profiler import ProfilerActivity, profile
-    names = sys.argv[1] if len(sys.argv) > 1 else \
-        "llm-d128-causal,llm-d128-gqa28-causal,long-d128"
+    args = [a for a in sys.argv[1:] if a != "--queued"]
+    queued_only = "--queued" in sys.argv[1:]
+    names = args[0] if args else "llm-d128-causal,llm-d128-gqa28-causal,long-d128"
     dev = compare.Device(torch, "cuda", "bf16", quick=True, settle_s=0)
     modules = compare.optional_modules(set(compare.METHODS) - {"varattn_op"}, print)
     workloads = compare.select_workloads(compare.load_workloads(compare.DEFAULT_WORKLOADS), names)
@@ -53,6 +80,10 @@ def main():
             for i in range(5):
                 bwd(fwd(i % len(p.sets)), i % len(p.sets))
             torch.cuda.synchronize()
+            if queued_only:
+                queued(torch, w["name"], fwd, bwd, len(p.sets))
+                del p
+                continue
             # 1. one call behind a sleep, by stage
             for trial in range(3):
                 sleep_gpu(torch, SLEEP_MS)
