@@ -11,13 +11,15 @@ in flight: either the host is slower than the GPU there, or something waits.
    can hold the host), host us a call, forward and backward apart.
 3. Step 1 under torch.profiler (CPU and CUDA): the host events longer than 5 ms, i.e. the op
    or runtime call that holds a wait.
-With --queued, only: 30 calls timed by one pair of events, live (the host enqueues as the GPU
-runs, as compare.py's loop) and queued (all enqueued behind a sleep, the first event after
-it: the GPU's own time a call). live - queued = what the host's pace costs a call unprofiled.
+With --queued, only: 30 calls timed live by one pair of events, live with a pair a call
+(compare.py's time_ms, the median), and queued (all enqueued behind a sleep, the first event
+after it: the GPU's own time a call), for each of --methods= (default varattn_op; fa4 needs
+the anchors installed). live - queued = what the host's pace costs a call unprofiled.
 
-  python3 bench/experiments/host_wait_probe.py [--queued] [workloads]
+  python3 bench/experiments/host_wait_probe.py [--queued] [--methods=varattn_op,fa4] [workloads]
 """
 import pathlib
+import statistics
 import sys
 import time
 
@@ -35,42 +37,59 @@ def sleep_gpu(torch, ms):
 
 
 def queued(torch, name, fwd, bwd, nsets, calls=30, rounds=3):
-    """Per call ms of `calls` fwd+bwd calls under one pair of events, live and queued."""
+    """Per call ms of `calls` fwd+bwd calls: live under one pair of events, live with each
+    call under its own pair (compare.py's time_ms: the median), and queued behind a sleep."""
     for r in range(rounds):
         figures = {}
-        for mode in ("live", "queued"):
+        for mode in ("live", "per_call", "queued"):
             start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+            marks = [(torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True))
+                     for _ in range(calls)] if mode == "per_call" else []
             torch.cuda.synchronize()
             if mode == "queued":
                 sleep_gpu(torch, 300)
             start.record()
             t0 = time.perf_counter()
             for i in range(calls):
+                if marks:
+                    marks[i][0].record()
                 bwd(fwd(i % nsets), i % nsets)
+                if marks:
+                    marks[i][1].record()
             host_s = time.perf_counter() - t0
             end.record()
             torch.cuda.synchronize()
-            figures[mode] = (start.elapsed_time(end) / calls, host_s * 1e3 / calls)
-        live, q = figures["live"], figures["queued"]
-        print(f"{name} round {r}: live {live[0]:.4f} ms a call (host {live[1]:.3f}), queued "
-              f"{q[0]:.4f} ms (host {q[1]:.3f}); live - queued {(live[0] - q[0]) * 1e3:.1f} us",
-              flush=True)
+            ms = (statistics.median(a.elapsed_time(b) for a, b in marks) if marks
+                  else start.elapsed_time(end) / calls)
+            figures[mode] = (ms, host_s * 1e3 / calls)
+        live, per_call, q = figures["live"], figures["per_call"], figures["queued"]
+        print(f"{name} round {r}: live {live[0]:.4f} ms a call (host {live[1]:.3f}), per-call "
+              f"events median {per_call[0]:.4f}, queued {q[0]:.4f} (host {q[1]:.3f}); live - "
+              f"queued {(live[0] - q[0]) * 1e3:.1f} us, per-call - queued "
+              f"{(per_call[0] - q[0]) * 1e3:.1f} us", flush=True)
 
 
 def main():
     compare = timeline.load_compare()
     import torch
     from torch.profiler import ProfilerActivity, profile
-    args = [a for a in sys.argv[1:] if a != "--queued"]
-    queued_only = "--queued" in sys.argv[1:]
+    flags = [a for a in sys.argv[1:] if a.startswith("--")]
+    args = [a for a in sys.argv[1:] if not a.startswith("--")]
+    queued_only = "--queued" in flags
+    methods = ["varattn_op"]
+    for f in flags:
+        if f.startswith("--methods="):
+            methods = [m for m in f.split("=", 1)[1].split(",") if m]
     names = args[0] if args else "llm-d128-causal,llm-d128-gqa28-causal,long-d128"
     dev = compare.Device(torch, "cuda", "bf16", quick=True, settle_s=0)
-    modules = compare.optional_modules(set(compare.METHODS) - {"varattn_op"}, print)
+    modules = compare.optional_modules(set(compare.METHODS) - set(methods), print)
     workloads = compare.select_workloads(compare.load_workloads(compare.DEFAULT_WORKLOADS), names)
-    for w in workloads:
+    for w, method in [(w, m) for w in workloads for m in (methods if queued_only else methods[:1])]:
+        if method in modules and modules[method][0] is None:
+            continue
         p = compare.Problem(dev, w)
         with p.pass_mode("fwdbwd"):
-            forward, to_packed, _ = compare.make_method(p, "varattn_op", {}, modules)
+            forward, to_packed, _ = compare.make_method(p, method, {}, modules)
 
             def fwd(i):
                 return to_packed(forward(i))
@@ -81,7 +100,7 @@ def main():
                 bwd(fwd(i % len(p.sets)), i % len(p.sets))
             torch.cuda.synchronize()
             if queued_only:
-                queued(torch, w["name"], fwd, bwd, len(p.sets))
+                queued(torch, f"{w['name']} {method}", fwd, bwd, len(p.sets))
                 del p
                 continue
             # 1. one call behind a sleep, by stage
