@@ -11,10 +11,11 @@ in flight: either the host is slower than the GPU there, or something waits.
    can hold the host), host us a call, forward and backward apart.
 3. Step 1 under torch.profiler (CPU and CUDA): the host events longer than 5 ms, i.e. the op
    or runtime call that holds a wait.
-With --queued, only: 30 calls timed live by one pair of events, live with a pair a call
-(compare.py's time_ms, the median), and queued (all enqueued behind a sleep, the first event
-after it: the GPU's own time a call), for each of --methods= (default varattn_op; fa4 needs
-the anchors installed). live - queued = what the host's pace costs a call unprofiled.
+With --queued, only (queued()): 60 fwd+bwd calls (compare.make_fwdbwd's) timed live by one
+pair of events, live with a pair a call (compare.py's time_ms, the median), and queued (all
+enqueued behind a sleep: the GPU's own time a call), each from a rested GPU, 5 rounds, for
+each of --methods= (default varattn_op; fa4 needs the anchors installed; a method that does not
+import stops the run). live - queued = what the host's pace costs a call unprofiled.
 
   python3 bench/experiments/host_wait_probe.py [--queued] [--methods=varattn_op,fa4] [workloads]
 """
@@ -36,36 +37,48 @@ def sleep_gpu(torch, ms):
     torch.cuda._sleep(int(ms * 1e3 * 1980))  # cycles at the H100's and H200's top clock
 
 
-def queued(torch, name, fwd, bwd, nsets, calls=30, rounds=3):
-    """Per call ms of `calls` fwd+bwd calls: live under one pair of events, live with each
-    call under its own pair (compare.py's time_ms: the median), and queued behind a sleep."""
+def queued(torch, compare, name, run, nsets, calls=60, rounds=5):
+    """Per call ms of fwd+bwd calls (run(i): one call), three ways, each from the same rested
+    GPU (a 300 ms sleep first), the order rotated a round: live (the host enqueues as the GPU
+    runs; one pair of events over calls 1.., call 0 enqueued first so that the host's lead
+    before it counts in no call), per_call (a pair a call, the median: compare.py's time_ms)
+    and queued (every call enqueued behind the sleep: the GPU's own time a call). 60 calls of
+    ~10 launches stay under a stream's ~1,024 pending launches."""
+    modes = ["live", "per_call", "queued"]
     for r in range(rounds):
         figures = {}
-        for mode in ("live", "per_call", "queued"):
+        for mode in modes[r % 3:] + modes[:r % 3]:
             start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
             marks = [(torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True))
                      for _ in range(calls)] if mode == "per_call" else []
-            torch.cuda.synchronize()
-            if mode == "queued":
-                sleep_gpu(torch, 300)
-            start.record()
+            sleep_gpu(torch, 300)
+            if mode != "queued":
+                torch.cuda.synchronize()  # rested as the queued mode, then live
             t0 = time.perf_counter()
             for i in range(calls):
                 if marks:
                     marks[i][0].record()
-                bwd(fwd(i % nsets), i % nsets)
+                run(i % nsets)
                 if marks:
                     marks[i][1].record()
+                if i == 0:
+                    start.record()
             host_s = time.perf_counter() - t0
             end.record()
+            still_sleeping = mode == "queued" and not start.query()
+            clock = compare.sm_clock_mhz(torch)
             torch.cuda.synchronize()
             ms = (statistics.median(a.elapsed_time(b) for a, b in marks) if marks
-                  else start.elapsed_time(end) / calls)
-            figures[mode] = (ms, host_s * 1e3 / calls)
+                  else start.elapsed_time(end) / (calls - 1))
+            figures[mode] = (ms, host_s * 1e3 / calls, clock)
+            if mode == "queued" and not still_sleeping:
+                print(f"{name} round {r}: the sleep ended before the calls were enqueued; "
+                      f"queued is not the GPU's own time this round", flush=True)
         live, per_call, q = figures["live"], figures["per_call"], figures["queued"]
-        print(f"{name} round {r}: live {live[0]:.4f} ms a call (host {live[1]:.3f}), per-call "
-              f"events median {per_call[0]:.4f}, queued {q[0]:.4f} (host {q[1]:.3f}); live - "
-              f"queued {(live[0] - q[0]) * 1e3:.1f} us, per-call - queued "
+        print(f"{name} round {r}: live {live[0]:.4f} ms a call (host {live[1]:.3f}, SM "
+              f"{live[2]} MHz), per-call events median {per_call[0]:.4f} ({per_call[2]} MHz), "
+              f"queued {q[0]:.4f} (host {q[1]:.3f}, {q[2]} MHz); live - queued "
+              f"{(live[0] - q[0]) * 1e3:.1f} us, per-call - queued "
               f"{(per_call[0] - q[0]) * 1e3:.1f} us", flush=True)
 
 
@@ -84,11 +97,28 @@ def main():
     dev = compare.Device(torch, "cuda", "bf16", quick=True, settle_s=0)
     modules = compare.optional_modules(set(compare.METHODS) - set(methods), print)
     workloads = compare.select_workloads(compare.load_workloads(compare.DEFAULT_WORKLOADS), names)
+    missing = [m for m in methods if m in modules and modules[m][0] is None]
+    if queued_only and missing:
+        raise SystemExit(f"not importable: {missing} ({[modules[m][1] for m in missing]}); "
+                         "the comparison needs every method (. /tmp/anchors.env for fa4)")
     for w, method in [(w, m) for w in workloads for m in (methods if queued_only else methods[:1])]:
-        if method in modules and modules[method][0] is None:
+        if method in missing:
             continue
         p = compare.Problem(dev, w)
         with p.pass_mode("fwdbwd"):
+            if queued_only:
+                try:  # the very call the table times (compare.make_fwdbwd), warmed up
+                    run = compare.make_fwdbwd(p, method, {}, modules)
+                    for i in range(5):
+                        run(i % len(p.sets))
+                    torch.cuda.synchronize()
+                except Exception as e:  # a method without this workload's options
+                    print(f"{w['name']} {method}: not run ({compare.short_error(e)})", flush=True)
+                    del p
+                    continue
+                queued(torch, compare, f"{w['name']} {method}", run, len(p.sets))
+                del run, p
+                continue
             forward, to_packed, _ = compare.make_method(p, method, {}, modules)
 
             def fwd(i):
@@ -99,10 +129,6 @@ def main():
             for i in range(5):
                 bwd(fwd(i % len(p.sets)), i % len(p.sets))
             torch.cuda.synchronize()
-            if queued_only:
-                queued(torch, f"{w['name']} {method}", fwd, bwd, len(p.sets))
-                del p
-                continue
             # 1. one call behind a sleep, by stage
             for trial in range(3):
                 sleep_gpu(torch, SLEEP_MS)
@@ -146,7 +172,7 @@ def main():
                       f"{e.time_range.elapsed_us() / 1e3:.1f} ms", flush=True)
             if not long:
                 print(f"  {w['name']}: no host event over 5 ms", flush=True)
-        del p
+        del forward, to_packed, fwd, bwd, p
         torch.cuda.empty_cache()
 
 
