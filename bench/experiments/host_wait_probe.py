@@ -17,7 +17,11 @@ enqueued behind a sleep: the GPU's own time a call), each from a rested GPU, 5 r
 each of --methods= (default varattn_op; fa4 needs the anchors installed; a method that does not
 import stops the run). live - queued = what the host's pace costs a call unprofiled.
 
-  python3 bench/experiments/host_wait_probe.py [--queued] [--methods=varattn_op,fa4] [workloads]
+With --spin=S, only: the table's fwd+bwd call back to back for S seconds a method and row, for
+py-spy outside (`py-spy record --native --threads --idle --format raw -o F -- python3 ...`;
+bench/experiments/spy_top.py F: where each host thread sits).
+
+  python3 bench/experiments/host_wait_probe.py [--queued | --spin=S] [--methods=varattn_op,fa4] [workloads]
 """
 import pathlib
 import statistics
@@ -82,6 +86,23 @@ def queued(torch, compare, name, run, nsets, calls=60, rounds=5):
               f"{(per_call[0] - q[0]) * 1e3:.1f} us", flush=True)
 
 
+def spin(torch, name, run, nsets, seconds):
+    """Calls back to back for `seconds` (as compare.py's timing loop, without events), for a
+    sampling profiler outside (py-spy record --native: where the host threads sit while the
+    GPU runs; spy_top.py reads its raw output, the stacks under this function)."""
+    torch.cuda.synchronize()
+    end, calls = time.perf_counter() + seconds, 0
+    t0 = time.perf_counter()
+    while time.perf_counter() < end:
+        run(calls % nsets)
+        calls += 1
+    host_s = time.perf_counter() - t0
+    torch.cuda.synchronize()
+    total_s = time.perf_counter() - t0
+    print(f"{name} spin: {calls} calls, host {host_s * 1e3 / calls:.3f} ms a call enqueued, "
+          f"{total_s * 1e3 / calls:.3f} ms a call in all", flush=True)
+
+
 def main():
     compare = timeline.load_compare()
     import torch
@@ -89,6 +110,11 @@ def main():
     flags = [a for a in sys.argv[1:] if a.startswith("--")]
     args = [a for a in sys.argv[1:] if not a.startswith("--")]
     queued_only = "--queued" in flags
+    spin_s = 0.0
+    for f in flags:
+        if f.startswith("--spin="):
+            spin_s = float(f.split("=", 1)[1])
+    queued_only = queued_only or spin_s > 0  # the same per-method loop, the table's call
     methods = ["varattn_op"]
     for f in flags:
         if f.startswith("--methods="):
@@ -116,7 +142,10 @@ def main():
                     print(f"{w['name']} {method}: not run ({compare.short_error(e)})", flush=True)
                     del p
                     continue
-                queued(torch, compare, f"{w['name']} {method}", run, len(p.sets))
+                if spin_s > 0:
+                    spin(torch, f"{w['name']} {method}", run, len(p.sets), spin_s)
+                else:
+                    queued(torch, compare, f"{w['name']} {method}", run, len(p.sets))
                 del run, p
                 continue
             forward, to_packed, _ = compare.make_method(p, method, {}, modules)
