@@ -86,21 +86,18 @@ def queued(torch, compare, name, run, nsets, calls=60, rounds=5):
               f"{(per_call[0] - q[0]) * 1e3:.1f} us", flush=True)
 
 
-def spin(torch, name, run, nsets, seconds):
+def spin(torch, run, nsets, seconds):
     """Calls back to back for `seconds` (as compare.py's timing loop, without events), for a
     sampling profiler outside (py-spy record --native: where the host threads sit while the
-    GPU runs; spy_top.py reads its raw output, the stacks under this function)."""
-    torch.cuda.synchronize()
+    GPU runs; spy_top.py --under spin reads its raw output, the stacks under this function:
+    the final synchronize is the caller's, so a host far ahead does not count its wait here).
+    Returns (calls, host seconds)."""
     end, calls = time.perf_counter() + seconds, 0
     t0 = time.perf_counter()
     while time.perf_counter() < end:
         run(calls % nsets)
         calls += 1
-    host_s = time.perf_counter() - t0
-    torch.cuda.synchronize()
-    total_s = time.perf_counter() - t0
-    print(f"{name} spin: {calls} calls, host {host_s * 1e3 / calls:.3f} ms a call enqueued, "
-          f"{total_s * 1e3 / calls:.3f} ms a call in all", flush=True)
+    return calls, time.perf_counter() - t0
 
 
 def main():
@@ -143,7 +140,14 @@ def main():
                     del p
                     continue
                 if spin_s > 0:
-                    spin(torch, f"{w['name']} {method}", run, len(p.sets), spin_s)
+                    torch.cuda.synchronize()
+                    t0 = time.perf_counter()
+                    calls, host_s = spin(torch, run, len(p.sets), spin_s)
+                    torch.cuda.synchronize()
+                    total_s = time.perf_counter() - t0
+                    print(f"{w['name']} {method} spin: {calls} calls, host "
+                          f"{host_s * 1e3 / calls:.3f} ms a call enqueued, "
+                          f"{total_s * 1e3 / calls:.3f} ms a call in all", flush=True)
                 else:
                     queued(torch, compare, f"{w['name']} {method}", run, len(p.sets))
                 del run, p
