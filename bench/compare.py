@@ -91,7 +91,12 @@
    op)", is the op's where its "x best" is the best policy's). Only the peers within 1.25x of
    the fastest peer's eager time (ROUNDS_PEER_SPAN; eager, though the best peer may be a
    replay) take part. Costs about R x those methods x (1 s + the timing budget: 0.5 s with
-   --quick, 2 s without) per pass and workload; skipped where the deadline leaves less.
+   --quick, 2 s without) per pass and workload; skipped where the deadline leaves less. With
+   --graph-rounds (and graph timings on), the same rounds then time those methods' CUDA-graph
+   replays (each method's graphs captured again, held through its rounds only:
+   graph_rounds_of), for the summaries' "x best (graph rounds)": the issue's graph figure,
+   whose one-shot form moved by up to 0.08 with the clock (fifty-fifth session: the op's eager
+   and graph timings of one row at 1,620 and 1,522 MHz). About doubles the rounds' time.
 
 --workloads takes names and the groups main, causal, options, serving, sweep, probe, all
 (default: main,causal). The group options holds issue 12's rows (windows, softcap, logsumexp,
@@ -179,6 +184,8 @@ LSE_ERR_LIMIT = 1e-2
 # may compile: flex, FA4, cuDNN) and to start its CUDA-graph capture and replays.
 METHOD_MIN_S = 20
 GRAPH_MIN_S = 10
+# graph_rounds_of's estimate of one method's capture (two warm-up calls and a graph a set).
+GRAPH_CAPTURE_S = 3
 # --rounds times again only the peers within this factor of the fastest peer's eager time (the
 # contenders for best peer; a peer 1.25x behind does not become the best by the card's drift).
 ROUNDS_PEER_SPAN = 1.25
@@ -589,10 +596,12 @@ class GpuSampler:
 
 
 class Device:
-    def __init__(self, torch, name, dtype_name, quick, settle_s=SETTLE_S, rounds=1):
+    def __init__(self, torch, name, dtype_name, quick, settle_s=SETTLE_S, rounds=1,
+                 graph_rounds=False):
         self.torch = torch
         self.settle_s = settle_s
         self.rounds = rounds  # interleaved rounds after a pass's timings (interleaved_rounds)
+        self.graph_rounds = graph_rounds  # the rounds over CUDA-graph replays too (graph_rounds_of)
         self.last_sm_mhz = None
         self.last_load = {}  # GpuSampler.window of the last timing
         self.name = name
@@ -1553,12 +1562,15 @@ def interleaved_rounds(dev, runs, nsets, rounds, warmup=3, max_reps=None, budget
     return times
 
 
-def rounds_ratio(anchors):
-    """The varattn op against the best peer in the interleaved rounds (entries' "rounds_ms"):
-    per round, the fastest peer's ms over the op's; {"median", "min", "max", "rounds", "peers"}
-    or None where the op or every peer has no rounds."""
-    op = anchors.get("varattn_op", {}).get("rounds_ms")
-    peers = {n: a["rounds_ms"] for n, a in anchors.items() if n in ANCHORS and a.get("rounds_ms")}
+def rounds_ratio(anchors, graph=False):
+    """The varattn op against the best peer in the interleaved rounds (entries' "rounds_ms";
+    with graph, their graph entries' ones: graph_rounds_of): per round, the fastest peer's ms
+    over the op's; {"median", "min", "max", "rounds", "peers"} or None where the op or every
+    peer has no rounds."""
+    def times(a):
+        return ((a.get("graph") or {}) if graph else a).get("rounds_ms")
+    op = times(anchors.get("varattn_op", {}))
+    peers = {n: times(a) for n, a in anchors.items() if n in ANCHORS and times(a)}
     if not op or not peers:
         return None
     ratios = [min(t[r] for t in peers.values()) / op[r] for r in range(len(op))]
@@ -1710,6 +1722,50 @@ def rounds_of(dev, p, entries, contenders, deadline, log):
         entries[name]["rounds_ms"] = t
         log(f"  {name:<11} rounds: " + " ".join(f"{x:.3f}" for x in t) + " ms")
     log(f"  best peer / op by round, median (min-max): {rounds_text(rounds_ratio(entries))}")
+    replayed = {n: r for n, r in runs.items() if (entries[n].get("graph") or {}).get("ms")
+                and entries[n]["graph"].get("accurate", True)}
+    if getattr(dev, "graph_rounds", False) and "varattn_op" in replayed and len(replayed) > 1:
+        graph_rounds_of(dev, p, entries, replayed, deadline, log)
+
+
+def graph_rounds_of(dev, p, entries, runs, deadline, log):
+    """rounds_of's rounds over CUDA-graph replays: the methods in runs (the eager rounds' ones
+    that have an accurate graph timing) captured again (capture_graphs, as measure_graph's,
+    whose graphs are gone by now), held only through these rounds, then released; each
+    entry's graph "rounds_ms". Left out (logged) where the deadline leaves less than the
+    rounds' estimate (as rounds_of's, plus GRAPH_CAPTURE_S a method) or where a capture or a
+    round fails (the pass's other figures stand)."""
+    need = dev.rounds * len(runs) * (dev.budget_s + 1.0) + GRAPH_CAPTURE_S * len(runs)
+    if deadline is not None and deadline - time.time() < need + GRAPH_MIN_S:
+        log(f"  graph rounds skipped ({deadline - time.time():.0f} s left before the deadline, "
+            f"~{need:.0f} s needed)")
+        return
+    held = {}
+    try:
+        for name, run in runs.items():
+            held[name] = capture_graphs(dev, run, len(p.sets), p.capture_inputs)
+
+        def replay_of(graphs):
+            def replay(i):
+                return graphs[i % len(graphs)].replay()
+            return replay
+        times = interleaved_rounds(dev, {n: replay_of(g) for n, (g, _) in held.items()},
+                                   len(p.sets), dev.rounds)
+    except Exception as e:  # the eager rounds and the one-shot graph figures stand
+        log(f"  graph rounds failed: {short_error(e)}")
+        try:
+            dev.sync()
+        except Exception:
+            pass
+        return
+    finally:
+        held.clear()
+        empty_cache(dev.torch)
+    for name, t in times.items():
+        entries[name]["graph"]["rounds_ms"] = t
+        log(f"  {name:<11} graph rounds: " + " ".join(f"{x:.3f}" for x in t) + " ms")
+    log(f"  best peer / op by graph round, median (min-max): "
+        f"{rounds_text(rounds_ratio(entries, graph=True))}")
 
 
 def measure_workload(dev, w, skip, compiled_flex_holder, log, modules=None, graph=True,
@@ -1887,6 +1943,7 @@ def analyse(record, ceilings, varattn_entries, dtype, device_name):
     # (the forced-kernel variants, fused_sm80, are shown but never taken).
     record["varattn_best"] = min(fwd, key=lambda v: v["ms"])["policy"] if fwd else None
     record["rounds_vs_best"] = rounds_ratio(record["anchors"])
+    record["graph_rounds_vs_best"] = rounds_ratio(record["anchors"], graph=True)
     return record
 
 
@@ -1919,6 +1976,7 @@ def analyse_fwdbwd(record, ceilings):
         ours["graph_speedup_vs_best"] = best["ms"] / g["ms"]
     sub["varattn"] = ours
     sub["rounds_vs_best"] = rounds_ratio(sub["anchors"])
+    sub["graph_rounds_vs_best"] = rounds_ratio(sub["anchors"], graph=True)
     return record
 
 
@@ -2076,6 +2134,8 @@ ROUNDS_NOTE = (" x best (rounds) (forward: x best (rounds, op)): the varattn op 
                "eagerly in interleaved rounds (the order rotated a round), the fastest peer's ms over the "
                "op's in each round: median (min-max). It is the figure the card's drift between "
                "one method's timing and the next does not move.")
+GRAPH_ROUNDS_NOTE = (" x best (graph rounds): the same rounds over CUDA-graph replays (the methods "
+                     "with an accurate graph timing, captured again).")
 
 
 def rounds_lines(r):
@@ -2085,8 +2145,16 @@ def rounds_lines(r):
         return []
     each = "; ".join(f"{n} " + " ".join(f"{t:.3f}" for t in r["anchors"][n]["rounds_ms"])
                      for n in ["varattn_op"] + x["peers"])
-    return [f"- interleaved rounds ({x['rounds']}, eager, order rotated a round; ms: {each}): "
-            f"best peer / varattn op {rounds_text(x)} (median, min-max)"]
+    lines = [f"- interleaved rounds ({x['rounds']}, eager, order rotated a round; ms: {each}): "
+             f"best peer / varattn op {rounds_text(x)} (median, min-max)"]
+    g = r.get("graph_rounds_vs_best")
+    if g:
+        each = "; ".join(
+            f"{n} " + " ".join(f"{t:.3f}" for t in r["anchors"][n]["graph"]["rounds_ms"])
+            for n in ["varattn_op"] + g["peers"])
+        lines.append(f"- interleaved graph rounds ({g['rounds']}, CUDA-graph replays; ms: {each}): "
+                     f"best peer / varattn op {rounds_text(g)} (median, min-max)")
+    return lines
 
 
 def ms_cells(a):
@@ -2122,13 +2190,17 @@ def summary_markdown(records, dtype):
              "| varattn op graph ms | best policy | graph ms | x best | x best (graph) | x FA2 "
              "| floor ms | % floor | syncs | encoder ms/layer |")
     rounds = any(r.get("rounds_vs_best") for r in records)
+    graph_rounds = any(r.get("graph_rounds_vs_best") for r in records)
     if rounds:
         heads += " x best (rounds, op) |"
+    if graph_rounds:
+        heads += " x best (graph rounds) |"
     ncols = heads.count("|") - 1
     lines = [f"## Summary ({dtype})", "",
              "best peer: the fastest accurate method other than varattn, eager or CUDA-graph "
              "replay (mode); x best and x best (graph): best peer ms over varattn's best policy's "
-             "eager and graph ms." + (ROUNDS_NOTE if rounds else ""), "", heads,
+             "eager and graph ms." + (ROUNDS_NOTE if rounds else "")
+             + (GRAPH_ROUNDS_NOTE if graph_rounds else ""), "", heads,
              "|---|---|---|" + "---:|" * (ncols - 3)]
     empty = " |" * (ncols - 2)
     for r in records:
@@ -2165,6 +2237,8 @@ def summary_markdown(records, dtype):
                   fmt(enc_ms, ".3f")]
         if rounds:
             cells.append(rounds_text(r.get("rounds_vs_best")))
+        if graph_rounds:
+            cells.append(rounds_text(r.get("graph_rounds_vs_best")))
         lines.append(f"| {r['name']} | " + " | ".join(cells) + " |")
     lines.append("")
     return "\n".join(lines)
@@ -2244,8 +2318,11 @@ def fwdbwd_summary_markdown(records, dtype):
     heads = (f"| workload | best peer | mode | peer ms | {peer_heads} | varattn op ms "
              "| varattn op graph ms | x best | x best (graph) | x FA2 | floor ms | % floor |")
     rounds = any((r.get("fwdbwd") or {}).get("rounds_vs_best") for r in records)
+    graph_rounds = any((r.get("fwdbwd") or {}).get("graph_rounds_vs_best") for r in records)
     if rounds:
         heads += " x best (rounds) |"
+    if graph_rounds:
+        heads += " x best (graph rounds) |"
     ncols = heads.count("|") - 1
     lines = [f"## Summary, forward + backward ({dtype})", "",
              "ms of one forward and the backward of sum(out * d_out) (a fixed random d_out; dq, "
@@ -2253,7 +2330,8 @@ def fwdbwd_summary_markdown(records, dtype):
              "4 · Σ visible pairs · d · heads_q x 3.5 (backward = 2.5x forward). best peer: the "
              "fastest accurate method other than varattn, eager or CUDA-graph replay (mode); "
              "x best and x best (graph): best peer ms over the varattn op's eager and graph ms; "
-             "x FA2: FA2's eager ms over the op's." + (ROUNDS_NOTE if rounds else ""), "", heads,
+             "x FA2: FA2's eager ms over the op's." + (ROUNDS_NOTE if rounds else "")
+             + (GRAPH_ROUNDS_NOTE if graph_rounds else ""), "", heads,
              "|---|---|---|" + "---:|" * (ncols - 3)]
     empty = " |" * (ncols - 2)
     for r in records:
@@ -2273,6 +2351,8 @@ def fwdbwd_summary_markdown(records, dtype):
                   fmt(v.get("floor_fraction"), ".1%")]
         if rounds:
             cells.append(rounds_text(sub.get("rounds_vs_best")))
+        if graph_rounds:
+            cells.append(rounds_text(sub.get("graph_rounds_vs_best")))
         lines.append(f"| {r['name']} | " + " | ".join(cells) + " |")
     lines.append("")
     return "\n".join(lines)
@@ -2583,6 +2663,9 @@ def main(argv=None):
                         help="after each pass's timings, time the varattn op and the accurate "
                              "peers again eagerly in this many interleaved rounds (order rotated "
                              "a round) and report the best peer / op ratio's median and range")
+    parser.add_argument("--graph-rounds", action="store_true",
+                        help="with --rounds, the same rounds over CUDA-graph replays too (each "
+                             "method captured again; about doubles the rounds' time)")
     parser.add_argument("--deadline-s", type=float, default=0,
                         help="stop starting workloads (30 s before), methods (20 s) and CUDA-graph "
                              "timings (10 s) this many seconds after the start (0: no limit)")
@@ -2640,7 +2723,7 @@ def main(argv=None):
     except Exception:
         pass
     dev = Device(torch, args.device, args.dtype, args.quick, settle_s=args.settle_s,
-                 rounds=args.rounds)
+                 rounds=args.rounds, graph_rounds=args.graph_rounds and not args.no_graph)
     doc = {"device": dev.device_name, "dtype": args.dtype, "torch": torch.__version__,
            "cuda": getattr(torch.version, "cuda", None), "started": time.strftime("%Y-%m-%d %H:%M:%S"),
            "quick": args.quick, "skip": sorted(skip), "graph": not args.no_graph,

@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: Apache-2.0
 """Host check of compare.py's interleaved rounds (no torch, no GPU): the order each round
 times the methods in, which methods the rounds take (the op and accurate peers, never an
-inaccurate or a skipped one), the ratio each round gives, and the summary column. A fake
+inaccurate or a skipped one), the ratio each round gives, and the summary column; the same
+for the graph rounds (graph_rounds_of, captures faked). A fake
 Device returns scripted times, so every figure below is known in advance and a wrong order,
 a wrong pairing of rounds or a min taken over the wrong methods changes it.
 
@@ -18,8 +19,11 @@ import compare  # noqa: E402
 class FakeDevice:
     """time_ms(fn, ...) -> the next scripted ms of fn's method; records the call order."""
 
-    def __init__(self, rounds, script, fail_after=None):
+    torch = None  # empty_cache(None) is a no-op (it never raises)
+
+    def __init__(self, rounds, script, fail_after=None, graph_rounds=False):
         self.rounds = rounds
+        self.graph_rounds = graph_rounds
         self.budget_s = 0.5
         self.fail_after = fail_after  # raise on this many-th timing (a round that fails)
         self.script = {name: list(ms) for name, ms in script.items()}
@@ -32,7 +36,9 @@ class FakeDevice:
         pass
 
     def time_ms(self, fn, nsets, warmup=None, max_reps=None, budget_s=None, settle_s=None):
-        name = fn.method
+        # an eager run carries its method; a graph replay (graph_rounds_of) returns what its
+        # FakeGraph's replay() returns: "graph:<method>"
+        name = getattr(fn, "method", None) or fn(0)
         if self.fail_after is not None and len(self.order) >= self.fail_after:
             raise RuntimeError("CUDA error: an illegal memory access was encountered")
         self.order.append(name)
@@ -159,6 +165,85 @@ def test_rounds_left_out():
     check(any("rounds failed: RuntimeError" in line for line in logged), "\n".join(logged))
 
 
+class FakeGraph:
+    def __init__(self, name):
+        self.name = name
+
+    def replay(self):
+        return "graph:" + self.name
+
+
+def test_graph_rounds():
+    """With graph timings, the eager rounds' methods that have an accurate graph time are
+    captured again and timed in graph rounds (rotated as the eager ones); a method without a
+    graph time (flex's capture failed) or with an inaccurate replay (fa4 here) stays out; a
+    capture that fails in the graph rounds leaves the eager rounds standing."""
+    captured = []
+
+    def fake_capture(dev_, run, nsets, inputs=None):
+        captured.append(run.method)
+        if run.method == "boom":
+            raise RuntimeError("capture failed")
+        return [FakeGraph(run.method)] * nsets, [None] * nsets
+    measure_graph, capture_graphs = compare.measure_graph, compare.capture_graphs
+    compare.measure_graph = lambda dev_, run, *a, **k: (
+        {"na": "graph failed: RuntimeError"} if run.method == "flex"
+        else {"ms": 1.0, "accurate": run.method != "fa4"})
+    compare.capture_graphs = fake_capture
+    try:
+        # mem_eff within the span here (8.5 <= 1.25 x 8.0): op, fa4, mem_eff in the eager rounds
+        # (flex's failed capture takes it out, as before); the graph rounds: op and mem_eff
+        # (fa4's replay is inaccurate).
+        script = {**SCRIPT, "mem_eff": [8.5, 2.5, 0.9, 4.4], "graph:varattn_op": [1.0, 2.0, 3.0],
+                  "graph:mem_eff": [1.1, 1.8, 3.3]}
+        dev = FakeDevice(3, script)  # without --graph-rounds: no graph rounds
+        entries = compare.time_methods(dev, FakeProblem(), W, SKIP, {}, lambda s: None,
+                                       build_fake, 1e9, 1e6, graph=True, deadline=None)
+        check(not captured and compare.rounds_ratio(entries, graph=True) is None,
+              f"graph rounds without the flag: {captured}")
+        dev = FakeDevice(3, script, graph_rounds=True)
+        logged = []
+        entries = compare.time_methods(dev, FakeProblem(), W, SKIP, {}, logged.append,
+                                       build_fake, 1e9, 1e6, graph=True, deadline=None)
+        check(captured == ["mem_eff", "varattn_op"], f"captured {captured}")
+        graph_part = [n for n in dev.order if n.startswith("graph:")]
+        check(graph_part == ["graph:mem_eff", "graph:varattn_op", "graph:varattn_op",
+                             "graph:mem_eff", "graph:mem_eff", "graph:varattn_op"],
+              f"graph rounds order {graph_part}")
+        check(entries["varattn_op"]["graph"]["rounds_ms"] == [1.0, 2.0, 3.0], str(entries))
+        check("rounds_ms" not in entries["fa4"]["graph"], "an inaccurate replay must stay out")
+        g = compare.rounds_ratio(entries, graph=True)
+        # 1.1/1.0, 1.8/2.0, 3.3/3.0 = 1.1, 0.9, 1.1
+        check(g["peers"] == ["mem_eff"] and abs(g["median"] - 1.1) < 1e-12
+              and abs(g["min"] - 0.9) < 1e-12, str(g))
+        check(compare.rounds_ratio(entries)["peers"] == ["fa4", "mem_eff"],
+              "the eager rounds keep their peers (flex's failed capture took it out of both)")
+        check(any("best peer / op by graph round, median (min-max): 1.10 (0.90-1.10)" in line
+                  for line in logged), "\n".join(logged))
+        record = {"name": "w", "fwdbwd": {"anchors": entries, "flops": 1e9, "bytes": 1e6}}
+        compare.analyse_fwdbwd(record, {"matmul_tflops": 1.0, "copy_gbps": 1.0})
+        table = compare.fwdbwd_summary_markdown([record], "bf16")
+        head = [line for line in table.splitlines() if line.startswith("| workload")][0]
+        row = [line for line in table.splitlines() if line.startswith("| w |")][0]
+        check(head.endswith("| x best (rounds) | x best (graph rounds) |"), head)
+        check(row.endswith("| 1.10 (0.90-1.10) |") and head.count("|") == row.count("|"), row)
+        lines = compare.rounds_lines(record["fwdbwd"])
+        check(len(lines) == 2 and "varattn_op 1.000 2.000 3.000; mem_eff 1.100 1.800 3.300"
+              in lines[1], str(lines))
+        # a capture that fails: logged, no graph rounds, the eager rounds stand
+        captured.clear()
+        dev = FakeDevice(3, script, graph_rounds=True)
+        logged = []
+        runs = {n: make_run(n) for n in ("varattn_op", "boom")}
+        entries = {n: {"ms": 1.0, "graph": {"ms": 1.0}} for n in runs}
+        compare.graph_rounds_of(dev, FakeProblem(), entries, runs, None, logged.append)
+        check(all("rounds_ms" not in e["graph"] for e in entries.values())
+              and any("graph rounds failed: RuntimeError" in line for line in logged),
+              "\n".join(logged))
+    finally:
+        compare.measure_graph, compare.capture_graphs = measure_graph, capture_graphs
+
+
 def test_forward_summary(entries):
     record = {"name": "w", "flops": 1e9, "bytes": 1e6, "anchors": entries}
     compare.analyse(record, {"matmul_tflops": 1.0, "copy_gbps": 1.0}, [], "bf16", "cpu")
@@ -193,9 +278,10 @@ def main():
     entries = test_time_methods_rounds()
     test_no_rounds()
     test_rounds_left_out()
+    test_graph_rounds()
     test_forward_summary(entries)
     test_summary_column(entries)
-    print("compare_rounds_test: 6 checks passed")
+    print("compare_rounds_test: 7 checks passed")
     return 0
 
 
