@@ -114,6 +114,60 @@ def test_cuda_graph_replay_with_invalid_offsets_writes_nan_and_reports(va):
     assert rel_l2(out, reference(q, k, v, cu, cu, False)) <= TOLERANCE[torch.bfloat16]
 
 
+def test_eager_calls_share_a_tile_counter_that_every_call_leaves_zero(va):
+    """Eager calls on one stream share their workspace's tile counter (the Hopper kernel's
+    persistent grid): each call must leave it zero, or the next would skip tiles and return
+    stale rows. Calls of other lengths on the same workspace, a call with rejected offsets, a
+    graph captured on the stream and replayed between eager calls: fresh inputs each call (so
+    that a skipped tile cannot hold a right answer from before), every output checked."""
+    gen = torch.Generator(device=DEV).manual_seed(11)
+    rng = random.Random(11)
+    total = 3000
+
+    def fresh():
+        return make_qkv(total, 8, 8, 128, torch.bfloat16, False, gen)
+
+    def check(cu, out, q, k, v, what):
+        assert rel_l2(out, reference(q, k, v, cu, cu, False)) <= TOLERANCE[torch.bfloat16], what
+
+    def lengths():
+        cuts = sorted(rng.sample(range(1, total), rng.randint(0, 12)))
+        return [b - a for a, b in zip([0] + cuts, cuts + [total])]
+
+    for i in range(8):  # other lengths, one workspace
+        q, k, v = fresh()
+        cu = cu_tensor(lengths())
+        check(cu, va.varlen_attention(q, k, v, cu), q, k, v, f"eager call {i}")
+    q, k, v = fresh()  # rejected offsets: NaN, raised by the next call, then right again
+    bad = torch.tensor([0, 2000, 1000, total], dtype=torch.int32, device=DEV)
+    assert bool(torch.isnan(va.varlen_attention(q, k, v, bad)).all())
+    torch.cuda.current_stream().synchronize()
+    with pytest.raises(RuntimeError,
+                       match=r"cu_seqlens_q\[2\] = 1000 < cu_seqlens_q\[1\] = 2000"):
+        va.varlen_attention(q, k, v, cu_tensor([total]))
+    cu = cu_tensor(lengths())
+    check(cu, va.varlen_attention(q, k, v, cu), q, k, v, "after the rejected call")
+    gq, gk, gv = fresh()  # a graph (captured on a side stream) replayed between eager calls
+    gcu = cu_tensor(lengths())
+    side = torch.cuda.Stream()
+    side.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(side):
+        va.varlen_attention(gq, gk, gv, gcu)
+    torch.cuda.current_stream().wait_stream(side)
+    g = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(g, stream=side):
+        gout = va.varlen_attention(gq, gk, gv, gcu)
+    for i in range(4):
+        for t, src in zip((gq, gk, gv), fresh()):
+            t.copy_(src)
+        g.replay()
+        q, k, v = fresh()
+        cu = cu_tensor(lengths())
+        out = va.varlen_attention(q, k, v, cu)
+        check(gcu, gout, gq, gk, gv, f"replay {i}")
+        check(cu, out, q, k, v, f"eager call {i} after a replay")
+
+
 # ---------------------------------------------------------------------------------------------
 # The plan cache under serving traffic
 
