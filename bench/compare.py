@@ -94,7 +94,7 @@
    --quick, 2 s without) per pass and workload; skipped where the deadline leaves less. With
    --graph-rounds (and graph timings on), the same rounds then time those methods' CUDA-graph
    replays (each method's graphs captured again, held through its rounds only:
-   graph_rounds_of), for the summaries' "x best (graph rounds)": the issue's graph figure,
+   timed_rounds), for the summaries' "x best (graph rounds)": the issue's graph figure,
    whose one-shot form moved by up to 0.08 with the clock (fifty-fifth session: the op's eager
    and graph timings of one row at 1,620 and 1,522 MHz). About doubles the rounds' time.
 
@@ -184,7 +184,7 @@ LSE_ERR_LIMIT = 1e-2
 # may compile: flex, FA4, cuDNN) and to start its CUDA-graph capture and replays.
 METHOD_MIN_S = 20
 GRAPH_MIN_S = 10
-# graph_rounds_of's estimate of one method's capture (two warm-up calls and a graph a set).
+# timed_rounds' estimate of one method's capture (two warm-up calls and a graph a set).
 GRAPH_CAPTURE_S = 3
 # --rounds times again only the peers within this factor of the fastest peer's eager time (the
 # contenders for best peer; a peer 1.25x behind does not become the best by the card's drift).
@@ -601,7 +601,7 @@ class Device:
         self.torch = torch
         self.settle_s = settle_s
         self.rounds = rounds  # interleaved rounds after a pass's timings (interleaved_rounds)
-        self.graph_rounds = graph_rounds  # the rounds over CUDA-graph replays too (graph_rounds_of)
+        self.graph_rounds = graph_rounds  # the rounds over CUDA-graph replays too (timed_rounds)
         self.last_sm_mhz = None
         self.last_load = {}  # GpuSampler.window of the last timing
         self.name = name
@@ -1218,6 +1218,13 @@ def expected_syncs(anchor, w):
     return 0
 
 
+def graph_replay(graphs):
+    """run(i) of captured graphs (capture_graphs): graph i modulo their number, replayed."""
+    def replay(i):
+        return graphs[i % len(graphs)].replay()
+    return replay
+
+
 def measure_graph(dev, run, nsets, syncs, checked, inputs=None):
     """The method replayed from CUDA graphs (capture_graphs): {"ms", "reps", "ms_min", and
     checked(output of set 0's graph): "rel_err", "accurate", ...}, or {"na": why} where it
@@ -1234,7 +1241,7 @@ def measure_graph(dev, run, nsets, syncs, checked, inputs=None):
     graphs = outs = None
     try:
         graphs, outs = capture_graphs(dev, run, nsets, inputs)
-        ms, samples = dev.time_ms(lambda i: graphs[i % len(graphs)].replay(), len(graphs))
+        ms, samples = dev.time_ms(graph_replay(graphs), len(graphs))
         found = {"ms": ms, "reps": len(samples), "ms_min": min(samples), "sm_mhz": dev.last_sm_mhz,
                  "load": dev.last_load}
         graphs[0].replay()  # set 0's inputs, whose rows the reference holds
@@ -1564,7 +1571,7 @@ def interleaved_rounds(dev, runs, nsets, rounds, warmup=3, max_reps=None, budget
 
 def rounds_ratio(anchors, graph=False):
     """The varattn op against the best peer in the interleaved rounds (entries' "rounds_ms";
-    with graph, their graph entries' ones: graph_rounds_of): per round, the fastest peer's ms
+    with graph, their graph entries' ones: timed_rounds): per round, the fastest peer's ms
     over the op's; {"median", "min", "max", "rounds", "peers"} or None where the op or every
     peer has no rounds."""
     def times(a):
@@ -1693,79 +1700,61 @@ def time_methods(dev, p, w, skip, modules, log, build, flops_, bytes_, graph, de
 
 
 def rounds_of(dev, p, entries, contenders, deadline, log):
-    """time_methods' interleaved rounds: the op and the peers within ROUNDS_PEER_SPAN of the
-    fastest peer's eager ms (contenders: name -> run), each entry's "rounds_ms"; none with
-    fewer than two of them, with less time before the deadline than the rounds' estimate
-    (rounds x methods x (the timing budget + 1 s of warm-up)) plus GRAPH_MIN_S, or where a
-    round fails (logged; the pass's other figures stand)."""
+    """time_methods' interleaved rounds (timed_rounds): the op and the peers within
+    ROUNDS_PEER_SPAN of the fastest peer's eager ms (contenders: name -> run), none with fewer
+    than two of them; then, with dev.graph_rounds, the same rounds over CUDA-graph replays of
+    those of them with an accurate graph timing."""
     peers = [n for n in contenders if n != "varattn_op"]
     if "varattn_op" not in contenders or not peers:
         return
     fastest = min(entries[n]["ms"] for n in peers)
     runs = {n: r for n, r in contenders.items()
             if n == "varattn_op" or entries[n]["ms"] <= ROUNDS_PEER_SPAN * fastest}
-    need = dev.rounds * len(runs) * (dev.budget_s + 1.0)
-    if deadline is not None and deadline - time.time() < need + GRAPH_MIN_S:
-        log(f"  rounds skipped ({deadline - time.time():.0f} s left before the deadline, "
-            f"~{need:.0f} s needed)")
+    if not timed_rounds(dev, p, entries, runs, deadline, log, graph=False):
         return
-    try:
-        times = interleaved_rounds(dev, runs, len(p.sets), dev.rounds)
-    except Exception as e:  # the first pass's figures stand without rounds
-        log(f"  rounds failed: {short_error(e)}")
-        try:
-            dev.sync()
-        except Exception:
-            pass
-        return
-    for name, t in times.items():
-        entries[name]["rounds_ms"] = t
-        log(f"  {name:<11} rounds: " + " ".join(f"{x:.3f}" for x in t) + " ms")
-    log(f"  best peer / op by round, median (min-max): {rounds_text(rounds_ratio(entries))}")
     replayed = {n: r for n, r in runs.items() if (entries[n].get("graph") or {}).get("ms")
                 and entries[n]["graph"].get("accurate", True)}
-    if getattr(dev, "graph_rounds", False) and "varattn_op" in replayed and len(replayed) > 1:
-        graph_rounds_of(dev, p, entries, replayed, deadline, log)
+    if dev.graph_rounds and "varattn_op" in replayed and len(replayed) > 1:
+        timed_rounds(dev, p, entries, replayed, deadline, log, graph=True)
 
 
-def graph_rounds_of(dev, p, entries, runs, deadline, log):
-    """rounds_of's rounds over CUDA-graph replays: the methods in runs (the eager rounds' ones
-    that have an accurate graph timing) captured again (capture_graphs, as measure_graph's,
-    whose graphs are gone by now), held only through these rounds, then released; each
-    entry's graph "rounds_ms". Left out (logged) where the deadline leaves less than the
-    rounds' estimate (as rounds_of's, plus GRAPH_CAPTURE_S a method) or where a capture or a
-    round fails (the pass's other figures stand)."""
-    need = dev.rounds * len(runs) * (dev.budget_s + 1.0) + GRAPH_CAPTURE_S * len(runs)
+def timed_rounds(dev, p, entries, runs, deadline, log, graph):
+    """The interleaved rounds of runs (name -> eager run): each entry's "rounds_ms", or with
+    graph its graph entry's, over replays of runs captured again (capture_graphs, as
+    measure_graph's, whose graphs are gone by now) and held only through these rounds. Left
+    out (logged; the pass's other figures stand) where the deadline leaves less than the
+    estimate (rounds x methods x (the timing budget + 1 s of warm-up), plus GRAPH_CAPTURE_S a
+    captured method) plus GRAPH_MIN_S, or where a capture or a round fails. True if timed."""
+    kind = "graph rounds" if graph else "rounds"
+    need = len(runs) * (dev.rounds * (dev.budget_s + 1.0) + (GRAPH_CAPTURE_S if graph else 0))
     if deadline is not None and deadline - time.time() < need + GRAPH_MIN_S:
-        log(f"  graph rounds skipped ({deadline - time.time():.0f} s left before the deadline, "
+        log(f"  {kind} skipped ({deadline - time.time():.0f} s left before the deadline, "
             f"~{need:.0f} s needed)")
-        return
+        return False
     held = {}
     try:
-        for name, run in runs.items():
-            held[name] = capture_graphs(dev, run, len(p.sets), p.capture_inputs)
-
-        def replay_of(graphs):
-            def replay(i):
-                return graphs[i % len(graphs)].replay()
-            return replay
-        times = interleaved_rounds(dev, {n: replay_of(g) for n, (g, _) in held.items()},
-                                   len(p.sets), dev.rounds)
-    except Exception as e:  # the eager rounds and the one-shot graph figures stand
-        log(f"  graph rounds failed: {short_error(e)}")
+        if graph:
+            for name, run in runs.items():
+                held[name] = capture_graphs(dev, run, len(p.sets), p.capture_inputs)
+            runs = {n: graph_replay(graphs) for n, (graphs, _) in held.items()}
+        times = interleaved_rounds(dev, runs, len(p.sets), dev.rounds)
+    except Exception as e:  # the first pass's figures stand without these rounds
+        log(f"  {kind} failed: {short_error(e)}")
         try:
             dev.sync()
         except Exception:
             pass
-        return
+        return False
     finally:
-        held.clear()
-        empty_cache(dev.torch)
+        if graph:
+            held.clear()
+            empty_cache(dev.torch)
     for name, t in times.items():
-        entries[name]["graph"]["rounds_ms"] = t
-        log(f"  {name:<11} graph rounds: " + " ".join(f"{x:.3f}" for x in t) + " ms")
-    log(f"  best peer / op by graph round, median (min-max): "
-        f"{rounds_text(rounds_ratio(entries, graph=True))}")
+        (entries[name]["graph"] if graph else entries[name])["rounds_ms"] = t
+        log(f"  {name:<11} {kind}: " + " ".join(f"{x:.3f}" for x in t) + " ms")
+    log(f"  best peer / op by {'graph round' if graph else 'round'}, median (min-max): "
+        f"{rounds_text(rounds_ratio(entries, graph=graph))}")
+    return True
 
 
 def measure_workload(dev, w, skip, compiled_flex_holder, log, modules=None, graph=True,
@@ -2139,22 +2128,32 @@ GRAPH_ROUNDS_NOTE = (" x best (graph rounds): the same rounds over CUDA-graph re
 
 
 def rounds_lines(r):
-    """The workload table's bullet of the interleaved rounds (record or fwdbwd sub-record)."""
-    x = r.get("rounds_vs_best")
-    if not x:
-        return []
-    each = "; ".join(f"{n} " + " ".join(f"{t:.3f}" for t in r["anchors"][n]["rounds_ms"])
-                     for n in ["varattn_op"] + x["peers"])
-    lines = [f"- interleaved rounds ({x['rounds']}, eager, order rotated a round; ms: {each}): "
-             f"best peer / varattn op {rounds_text(x)} (median, min-max)"]
-    g = r.get("graph_rounds_vs_best")
-    if g:
-        each = "; ".join(
-            f"{n} " + " ".join(f"{t:.3f}" for t in r["anchors"][n]["graph"]["rounds_ms"])
-            for n in ["varattn_op"] + g["peers"])
-        lines.append(f"- interleaved graph rounds ({g['rounds']}, CUDA-graph replays; ms: {each}): "
-                     f"best peer / varattn op {rounds_text(g)} (median, min-max)")
+    """The workload table's bullets of the interleaved rounds, eager and graph (record or
+    fwdbwd sub-record)."""
+    lines = []
+    for key, title, graph in (("rounds_vs_best", "rounds ({}, eager, order rotated a round", False),
+                              ("graph_rounds_vs_best", "graph rounds ({}, CUDA-graph replays",
+                               True)):
+        x = r.get(key)
+        if not x:
+            continue
+        entries = {n: r["anchors"][n]["graph"] if graph else r["anchors"][n]
+                   for n in ["varattn_op"] + x["peers"]}
+        each = "; ".join(f"{n} " + " ".join(f"{t:.3f}" for t in e["rounds_ms"])
+                         for n, e in entries.items())
+        lines.append(f"- interleaved {title.format(x['rounds'])}; ms: {each}): best peer / "
+                     f"varattn op {rounds_text(x)} (median, min-max)")
     return lines
+
+
+def rounds_columns(subs, eager_head):
+    """The summaries' rounds columns that subs (records or fwdbwd sub-records) have: [(head,
+    key)], eager first (its head eager_head), and the note that explains them."""
+    columns = [(head, key) for head, key in ((eager_head, "rounds_vs_best"),
+                                             ("x best (graph rounds)", "graph_rounds_vs_best"))
+               if any(s.get(key) for s in subs)]
+    notes = {"rounds_vs_best": ROUNDS_NOTE, "graph_rounds_vs_best": GRAPH_ROUNDS_NOTE}
+    return columns, "".join(notes[key] for _, key in columns)
 
 
 def ms_cells(a):
@@ -2189,18 +2188,13 @@ def summary_markdown(records, dtype):
     heads = (f"| workload | best peer | mode | peer ms | {peer_heads} | {pol_heads} | varattn op ms "
              "| varattn op graph ms | best policy | graph ms | x best | x best (graph) | x FA2 "
              "| floor ms | % floor | syncs | encoder ms/layer |")
-    rounds = any(r.get("rounds_vs_best") for r in records)
-    graph_rounds = any(r.get("graph_rounds_vs_best") for r in records)
-    if rounds:
-        heads += " x best (rounds, op) |"
-    if graph_rounds:
-        heads += " x best (graph rounds) |"
+    rounds, rounds_note = rounds_columns(records, "x best (rounds, op)")
+    heads += "".join(f" {head} |" for head, _ in rounds)
     ncols = heads.count("|") - 1
     lines = [f"## Summary ({dtype})", "",
              "best peer: the fastest accurate method other than varattn, eager or CUDA-graph "
              "replay (mode); x best and x best (graph): best peer ms over varattn's best policy's "
-             "eager and graph ms." + (ROUNDS_NOTE if rounds else "")
-             + (GRAPH_ROUNDS_NOTE if graph_rounds else ""), "", heads,
+             "eager and graph ms." + rounds_note, "", heads,
              "|---|---|---|" + "---:|" * (ncols - 3)]
     empty = " |" * (ncols - 2)
     for r in records:
@@ -2235,10 +2229,7 @@ def summary_markdown(records, dtype):
                   fmt(v.get("floor_fraction"), ".1%"),
                   "-" if syncs is None else ("FAIL" if syncs < 0 else str(int(syncs))),
                   fmt(enc_ms, ".3f")]
-        if rounds:
-            cells.append(rounds_text(r.get("rounds_vs_best")))
-        if graph_rounds:
-            cells.append(rounds_text(r.get("graph_rounds_vs_best")))
+        cells += [rounds_text(r.get(key)) for _, key in rounds]
         lines.append(f"| {r['name']} | " + " | ".join(cells) + " |")
     lines.append("")
     return "\n".join(lines)
@@ -2317,12 +2308,9 @@ def fwdbwd_summary_markdown(records, dtype):
     peer_heads = " | ".join(f"{SHORT_TITLES[n]} ms | {SHORT_TITLES[n]} graph ms" for n in SUMMARY_PEERS)
     heads = (f"| workload | best peer | mode | peer ms | {peer_heads} | varattn op ms "
              "| varattn op graph ms | x best | x best (graph) | x FA2 | floor ms | % floor |")
-    rounds = any((r.get("fwdbwd") or {}).get("rounds_vs_best") for r in records)
-    graph_rounds = any((r.get("fwdbwd") or {}).get("graph_rounds_vs_best") for r in records)
-    if rounds:
-        heads += " x best (rounds) |"
-    if graph_rounds:
-        heads += " x best (graph rounds) |"
+    rounds, rounds_note = rounds_columns([r.get("fwdbwd") or {} for r in records],
+                                         "x best (rounds)")
+    heads += "".join(f" {head} |" for head, _ in rounds)
     ncols = heads.count("|") - 1
     lines = [f"## Summary, forward + backward ({dtype})", "",
              "ms of one forward and the backward of sum(out * d_out) (a fixed random d_out; dq, "
@@ -2330,8 +2318,7 @@ def fwdbwd_summary_markdown(records, dtype):
              "4 · Σ visible pairs · d · heads_q x 3.5 (backward = 2.5x forward). best peer: the "
              "fastest accurate method other than varattn, eager or CUDA-graph replay (mode); "
              "x best and x best (graph): best peer ms over the varattn op's eager and graph ms; "
-             "x FA2: FA2's eager ms over the op's." + (ROUNDS_NOTE if rounds else "")
-             + (GRAPH_ROUNDS_NOTE if graph_rounds else ""), "", heads,
+             "x FA2: FA2's eager ms over the op's." + rounds_note, "", heads,
              "|---|---|---|" + "---:|" * (ncols - 3)]
     empty = " |" * (ncols - 2)
     for r in records:
@@ -2349,10 +2336,7 @@ def fwdbwd_summary_markdown(records, dtype):
         cells += [fmt(v.get("speedup_vs_best"), ".2f"), fmt(v.get("graph_speedup_vs_best"), ".2f"),
                   fmt(v.get("speedup_vs_fa2"), ".2f"), f"{sub['floor_ms']:.4f}",
                   fmt(v.get("floor_fraction"), ".1%")]
-        if rounds:
-            cells.append(rounds_text(sub.get("rounds_vs_best")))
-        if graph_rounds:
-            cells.append(rounds_text(sub.get("graph_rounds_vs_best")))
+        cells += [rounds_text(sub.get(key)) for _, key in rounds]
         lines.append(f"| {r['name']} | " + " | ".join(cells) + " |")
     lines.append("")
     return "\n".join(lines)

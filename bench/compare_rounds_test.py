@@ -3,7 +3,7 @@
 """Host check of compare.py's interleaved rounds (no torch, no GPU): the order each round
 times the methods in, which methods the rounds take (the op and accurate peers, never an
 inaccurate or a skipped one), the ratio each round gives, and the summary column; the same
-for the graph rounds (graph_rounds_of, captures faked). A fake
+for the graph rounds (timed_rounds with graph, captures faked). A fake
 Device returns scripted times, so every figure below is known in advance and a wrong order,
 a wrong pairing of rounds or a min taken over the wrong methods changes it.
 
@@ -36,7 +36,7 @@ class FakeDevice:
         pass
 
     def time_ms(self, fn, nsets, warmup=None, max_reps=None, budget_s=None, settle_s=None):
-        # an eager run carries its method; a graph replay (graph_rounds_of) returns what its
+        # an eager run carries its method; a graph replay (timed_rounds with graph) returns what its
         # FakeGraph's replay() returns: "graph:<method>"
         name = getattr(fn, "method", None) or fn(0)
         if self.fail_after is not None and len(self.order) >= self.fail_after:
@@ -236,7 +236,7 @@ def test_graph_rounds():
         logged = []
         runs = {n: make_run(n) for n in ("varattn_op", "boom")}
         entries = {n: {"ms": 1.0, "graph": {"ms": 1.0}} for n in runs}
-        compare.graph_rounds_of(dev, FakeProblem(), entries, runs, None, logged.append)
+        compare.timed_rounds(dev, FakeProblem(), entries, runs, None, logged.append, graph=True)
         check(all("rounds_ms" not in e["graph"] for e in entries.values())
               and any("graph rounds failed: RuntimeError" in line for line in logged),
               "\n".join(logged))
