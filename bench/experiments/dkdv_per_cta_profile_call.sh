@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+# Fifty-sixth session (NOTES s56 item 3): where the Hopper d128 dK/dV kernel's per-CTA cost
+# sits. s56's cycle fit: ~4,100 cycles a CTA-step and ~8,400-12,500 a CTA, 12-17% of
+# long-d128-window1024's kernel, masking <= 4%. Here ncu --set full (source pages, warp-stall
+# samples) of one launch on three unmasked sweep rows (13, 52, 205 steps a k tile) and two
+# checks (window1024, causal); per_cta_stalls.py fits every SASS instruction's samples as
+# alpha x CTA-steps + beta x CTAs and names where the beta part lands (the K/V wait, the first
+# Q/dO wait, the epilogue's stores, the last dQ reductions...). Warm after the table's call A
+# (its bench build in build/gpu). ~150-200 s.
+#   run(command="bash bench/experiments/dkdv_per_cta_profile_call.sh $OUT/pcta", timeout_s=300)
+set -u
+. "$(dirname "${BASH_SOURCE[0]}")/call_lib.sh"
+. "$(dirname "${BASH_SOURCE[0]}")/ncu_full.sh"
+call_begin "${1:?OUTDIR}"
+budget=${VARATTN_CALL_BUDGET_S:-280}
+binary=${VARATTN_BENCH_BIN:-build/gpu/bench/varattn_bench}
+[[ -x $binary ]] || { say "no $binary: run the table's call A first"; exit 2; }
+# ROW:CTA_STEPS:CTAS. Sweep rows: 65,536 tokens in segments of s, 16 heads, 128-key tiles,
+# 80-query steps: 8,192 CTAs (the grid's one spare CTA a segment and head exits at once), steps
+# = 8,192 x ceil(s / 80). Checks: s52/s53's exact counts (NOTES s55 item 6), 2,048 k tiles.
+fits=(sweep-d128-s1024:106496:8192 sweep-d128-s4096:425984:8192 sweep-d128-s16384:1679360:8192)
+checks=(long-d128-window1024:29776:2048 long-d128-causal:212176:2048)
+mkdir -p "$out/pages"
+for spec in "${fits[@]}" "${checks[@]}"; do
+  row=${spec%%:*}
+  (($(left) > 40)) || { say "out of time before $row"; break; }
+  timeout 90 bash -c "$(declare -f ncu_full); ncu_full '$out/pages' '$row' dkdv_kernel 4 \
+    '$binary' --benchmark_filter='^bwd/$row/fused/bf16/' --varattn_min_time=0.01 --varattn_settle=0"
+  say "$row: exit $?, $(grep -E '^\s+Duration' "$out/pages/$row.txt" | head -1 | tr -s ' ')"
+done
+args=()
+for spec in "${fits[@]}"; do args+=("$out/pages/${spec%%:*}.sass.csv.gz:${spec#*:}"); done
+for spec in "${checks[@]}"; do args+=(--check "$out/pages/${spec%%:*}.sass.csv.gz:${spec#*:}"); done
+python3 bench/experiments/per_cta_stalls.py "${args[@]}" --top 30 2>&1 | tee "$out/per_cta.txt"
+tar czf "$out/pages.tgz" -C "$out" pages && rm -rf "$out/pages"
+say done
