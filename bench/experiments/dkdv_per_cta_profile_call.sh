@@ -7,7 +7,8 @@
 # checks (window1024, causal); per_cta_stalls.py fits every SASS instruction's samples as
 # alpha x CTA-steps + beta x CTAs and names where the beta part lands (the K/V wait, the first
 # Q/dO wait, the epilogue's stores, the last dQ reductions...). Warm after the table's call A
-# (its bench build in build/gpu). ~150-200 s.
+# (its bench build in build/gpu): ~150-200 s; cold, it builds the bench at head dim 128 first
+# (~2 min more; give VARATTN_CALL_BUDGET_S=420 and timeout_s=480).
 #   run(command="bash bench/experiments/dkdv_per_cta_profile_call.sh $OUT/pcta", timeout_s=300)
 set -u
 . "$(dirname "${BASH_SOURCE[0]}")/call_lib.sh"
@@ -15,7 +16,13 @@ set -u
 call_begin "${1:?OUTDIR}"
 budget=${VARATTN_CALL_BUDGET_S:-280}
 binary=${VARATTN_BENCH_BIN:-build/gpu/bench/varattn_bench}
-[[ -x $binary ]] || { say "no $binary: run the table's call A first"; exit 2; }
+if [[ ! -x $binary ]]; then  # cold: the bench alone at head dim 128 (~2 min)
+  say "no $binary: building the bench at head dim 128"
+  VARATTN_STAGES=configure,build VARATTN_CMAKE_ARGS="-DVARATTN_HEAD_DIMS=128 -DVARATTN_BUILD_TESTS=OFF -DVARATTN_BUILD_EXAMPLES=OFF" \
+    bash bench/run_on_gpu.sh "$out/b" >"$out/b.log" 2>&1
+  [[ -x $binary ]] || { say "build failed: $(tail -3 "$out/b.log" | tr '\n' ' ')"; exit 2; }
+  say "built"
+fi
 # ROW:CTA_STEPS:CTAS. Sweep rows: 65,536 tokens in segments of s, 16 heads, 128-key tiles,
 # 80-query steps: 8,192 CTAs (the grid's one spare CTA a segment and head exits at once), steps
 # = 8,192 x ceil(s / 80). Checks: s52/s53's exact counts (NOTES s55 item 6), 2,048 k tiles.
