@@ -8,13 +8,16 @@
 # alpha x CTA-steps + beta x CTAs and names where the beta part lands (the K/V wait, the first
 # Q/dO wait, the epilogue's stores, the last dQ reductions...). Warm after the table's call A
 # (its bench build in build/gpu): ~150-200 s; cold, it builds the bench at head dim 128 first
-# (~2 min more; give VARATTN_CALL_BUDGET_S=420 and timeout_s=480).
-#   run(command="bash bench/experiments/dkdv_per_cta_profile_call.sh $OUT/pcta", timeout_s=300)
+# (~2 min more; give VARATTN_CALL_BUDGET_S=520 and timeout_s=560).
+# Then FA4's backward on the same rows (fa4_short_tile.sh; FA4=0 skips it): the same fit for
+# the peer, if the anchors are there (carry build/anchors/small after a call A).
+#   run(command="bash bench/experiments/dkdv_per_cta_profile_call.sh $OUT/pcta",
+#       carry=["build/anchors/small"], timeout_s=420)  # budget 400 s by default
 set -u
 . "$(dirname "${BASH_SOURCE[0]}")/call_lib.sh"
 . "$(dirname "${BASH_SOURCE[0]}")/ncu_full.sh"
 call_begin "${1:?OUTDIR}"
-budget=${VARATTN_CALL_BUDGET_S:-280}
+budget=${VARATTN_CALL_BUDGET_S:-400}
 binary=${VARATTN_BENCH_BIN:-build/gpu/bench/varattn_bench}
 if [[ ! -x $binary ]]; then  # cold: the bench alone at head dim 128 (~2 min)
   say "no $binary: building the bench at head dim 128"
@@ -41,4 +44,14 @@ for spec in "${fits[@]}"; do args+=("$out/pages/${spec%%:*}.sass.csv.gz:${spec#*
 for spec in "${checks[@]}"; do args+=(--check "$out/pages/${spec%%:*}.sass.csv.gz:${spec#*:}"); done
 python3 bench/experiments/per_cta_stalls.py "${args[@]}" --top 30 2>&1 | tee "$out/per_cta.txt"
 tar czf "$out/pages.tgz" -C "$out" pages && rm -rf "$out/pages"
+# FA4's backward on the same rows, the cheap metrics (fa4_short_tile.sh): needs the anchors
+# (carry build/anchors/small, after a call A that carried build/anchors/big); skipped if not.
+if [[ ${FA4:-1} == 1 ]] && (($(left) > 120)); then
+  bash bench/install_anchors.sh install >"$out/anchors.log" 2>&1
+  if . /tmp/anchors.env 2>/dev/null; then
+    timeout $(($(left) - 10)) bash bench/experiments/fa4_short_tile.sh "$out/fa4" 2>&1 | tee -a "$out/summary.txt"
+  else
+    say "fa4: no anchors on this machine ($(tail -1 "$out/anchors.log"))"
+  fi
+fi
 say done
