@@ -34,24 +34,36 @@ checks=(long-d128-window1024:29776:2048 long-d128-causal:212176:2048)
 mkdir -p "$out/pages"
 for spec in "${fits[@]}" "${checks[@]}"; do
   row=${spec%%:*}
-  (($(left) > 40)) || { say "out of time before $row"; break; }
-  timeout 90 bash -c "$(declare -f ncu_full); ncu_full '$out/pages' '$row' dkdv_kernel 4 \
+  limit=$(($(left) - 10))
+  ((limit > 30)) || { say "out of time before $row"; break; }
+  ((limit > 90)) && limit=90
+  timeout $limit bash -c "$(declare -f ncu_full); ncu_full '$out/pages' '$row' dkdv_kernel 4 \
     '$binary' --benchmark_filter='^bwd/$row/fused/bf16/' --varattn_min_time=0.01 --varattn_settle=0"
-  say "$row: exit $?, $(grep -E '^\s+Duration' "$out/pages/$row.txt" | head -1 | tr -s ' ')"
+  rc=$?  # ncu_full ends with rm: a page with rows says whether ncu profiled the launch
+  rows_in=$( (zcat "$out/pages/$row.sass.csv.gz" 2>/dev/null || true) | wc -l)
+  say "$row: exit $rc, $rows_in page lines, $(grep -E '^\s+Duration' "$out/pages/$row.txt" 2>/dev/null | head -1 | tr -s ' ')$(grep -h -m1 '==ERROR==' "$out/pages/$row.log" 2>/dev/null)"
 done
+page() { local f=$out/pages/${1%%:*}.sass.csv.gz; ( (zcat "$f" 2>/dev/null || true) | grep -q '^"\?Address"\?,') && echo "$f:${1#*:}"; }
 args=()
-for spec in "${fits[@]}"; do args+=("$out/pages/${spec%%:*}.sass.csv.gz:${spec#*:}"); done
-for spec in "${checks[@]}"; do args+=(--check "$out/pages/${spec%%:*}.sass.csv.gz:${spec#*:}"); done
-python3 bench/experiments/per_cta_stalls.py "${args[@]}" --top 30 2>&1 | tee "$out/per_cta.txt"
+for spec in "${fits[@]}"; do p=$(page "$spec") && args+=("$p"); done
+fitted=${#args[@]}
+for spec in "${checks[@]}"; do p=$(page "$spec") && args+=(--check "$p"); done
+if ((fitted >= 2)); then
+  python3 bench/experiments/per_cta_stalls.py "${args[@]}" --top 30 2>&1 | tee "$out/per_cta.txt"
+else
+  say "only $fitted sweep pages: no fit (the pages come back in pages.tgz)"
+fi
 tar czf "$out/pages.tgz" -C "$out" pages && rm -rf "$out/pages"
 # FA4's backward on the same rows, the cheap metrics (fa4_short_tile.sh): needs the anchors
 # (carry build/anchors/small, after a call A that carried build/anchors/big); skipped if not.
 if [[ ${FA4:-1} == 1 ]] && (($(left) > 120)); then
-  bash bench/install_anchors.sh install >"$out/anchors.log" 2>&1
-  if . /tmp/anchors.env 2>/dev/null; then
-    timeout $(($(left) - 10)) bash bench/experiments/fa4_short_tile.sh "$out/fa4" 2>&1 | tee -a "$out/summary.txt"
+  ANCHORS_WAIT_S=$(($(left) - 110)) timeout $(($(left) - 100)) bash bench/install_anchors.sh install \
+    >"$out/anchors.log" 2>&1
+  if . /tmp/anchors.env 2>/dev/null && (($(left) > 60)); then
+    DEADLINE=$(($(date +%s) + $(left) - 10)) bash bench/experiments/fa4_short_tile.sh "$out/fa4" 2>&1 |
+      tee -a "$out/summary.txt"
   else
-    say "fa4: no anchors on this machine ($(tail -1 "$out/anchors.log"))"
+    say "fa4: no anchors on this machine or no time ($(tail -1 "$out/anchors.log"))"
   fi
 fi
 say done
