@@ -7,8 +7,9 @@
 # checks (window1024, causal); per_cta_stalls.py fits every SASS instruction's samples as
 # alpha x CTA-steps + beta x CTAs and names where the beta part lands (the K/V wait, the first
 # Q/dO wait, the epilogue's stores, the last dQ reductions...). Warm after the table's call A
-# (its bench build in build/gpu): ~150-200 s; cold, it builds the bench at head dim 128 first
-# (~2 min more; give VARATTN_CALL_BUDGET_S=520 and timeout_s=560).
+# (its bench build in build/gpu): ~150-200 s; cold, it takes build/pre/b128 if carried and
+# fresh (bench/prebuilt.sh), else builds the bench at head dim 128 first (~2 min more; give
+# VARATTN_CALL_BUDGET_S=520 and timeout_s=560).
 # Then FA4's backward on the same rows (fa4_short_tile.sh; FA4=0 skips it): the same fit for
 # the peer, if the anchors are there (carry build/anchors/small after a call A).
 #   run(command="bash bench/experiments/dkdv_per_cta_profile_call.sh $OUT/pcta",
@@ -19,8 +20,14 @@ set -u
 call_begin "${1:?OUTDIR}"
 budget=${VARATTN_CALL_BUDGET_S:-400}
 binary=${VARATTN_BENCH_BIN:-build/gpu/bench/varattn_bench}
+if [[ ! -x $binary ]] && dir=$(bash bench/prebuilt.sh use b128 "" 2>"$out/prebuilt.log"); then
+  # cold, with build/pre/b128 carried (bench/prebuilt.sh build b128 128 "" varattn_bench here)
+  binary=$dir/bench/varattn_bench
+  export LD_LIBRARY_PATH=$PWD/build/pre/b128/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+  say "prebuilt b128: $binary"
+fi
 if [[ ! -x $binary ]]; then  # cold: the bench alone at head dim 128 (~2 min)
-  say "no $binary: building the bench at head dim 128"
+  say "no $binary ($(tail -1 "$out/prebuilt.log" 2>/dev/null)): building the bench at head dim 128"
   VARATTN_STAGES=configure,build VARATTN_CMAKE_ARGS="-DVARATTN_HEAD_DIMS=128 -DVARATTN_BUILD_TESTS=OFF -DVARATTN_BUILD_EXAMPLES=OFF" \
     bash bench/run_on_gpu.sh "$out/b" >"$out/b.log" 2>&1
   [[ -x $binary ]] || { say "build failed: $(tail -3 "$out/b.log" | tr '\n' ' ')"; exit 2; }
