@@ -17,8 +17,8 @@
 set -u
 . "$(dirname "${BASH_SOURCE[0]}")/call_lib.sh"
 . "$(dirname "${BASH_SOURCE[0]}")/ncu_full.sh"
+: "${VARATTN_CALL_BUDGET_S:=400}"  # call_begin's budget (its own default is 420)
 call_begin "${1:?OUTDIR}"
-budget=${VARATTN_CALL_BUDGET_S:-400}
 binary=${VARATTN_BENCH_BIN:-build/gpu/bench/varattn_bench}
 if [[ ! -x $binary ]] && dir=$(bash bench/prebuilt.sh use b128 "" 2>"$out/prebuilt.log"); then
   # cold, with build/pre/b128 carried (bench/prebuilt.sh build b128 128 "" varattn_bench here)
