@@ -3,17 +3,41 @@
 
 from __future__ import annotations
 
-import os
 import statistics
 
+import pytest
 import torch
 import torch.nn.functional as F
 
 DEV = "cuda"
-# The head dims the op is built for (VARATTN_HEAD_DIMS, as the package build reads it; the
-# default is the C++ default, include/varattn/head_dims.hpp).
-HEAD_DIMS = [int(x) for x in os.environ.get("VARATTN_HEAD_DIMS", "64,72,80,96,128,256")
-             .replace(";", ",").split(",") if x.strip()]
+# Every head dim the op supports (include/varattn/head_dims.hpp's default list).
+SUPPORTED_HEAD_DIMS = [64, 72, 80, 96, 128, 256]
+
+
+def _compiled_head_dims() -> list[int]:
+    """The head dims the installed op was compiled for, as it reports them (a build with
+    VARATTN_HEAD_DIMS has fewer); without a CUDA device, where every test skips, the
+    supported list (the op is not loaded)."""
+    if not torch.cuda.is_available():
+        return list(SUPPORTED_HEAD_DIMS)
+    import varattn
+    return varattn.head_dims()
+
+
+HEAD_DIMS = _compiled_head_dims()
+
+
+def needs_head_dim(d: int):
+    """The mark of a test (or a parameter) at head dim d: skipped where this build lacks it,
+    with the reason shown (-rs), so that a partial build's run says what it left out."""
+    return pytest.mark.skipif(
+        d not in HEAD_DIMS, reason=f"head dim {d} not compiled in (varattn.head_dims() = "
+                                   f"{HEAD_DIMS})")
+
+
+def head_dim_params() -> list:
+    """pytest parameters for a test over head dims: every supported one (needs_head_dim)."""
+    return [pytest.param(d, marks=needs_head_dim(d)) for d in SUPPORTED_HEAD_DIMS]
 
 
 def built_head_dim(preferred: int) -> int:

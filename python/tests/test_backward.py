@@ -20,7 +20,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from helpers import DEV, DTYPES, HEAD_DIMS, built_head_dim, cu_tensor, offsets, rel_l2
+from helpers import (DEV, DTYPES, built_head_dim, cu_tensor, head_dim_params, offsets,
+                     rel_l2)
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
 
@@ -106,7 +107,7 @@ UNEQUAL_K = [80, 64, 9, 20, 100]  # k >= q: every causal row sees a key
 
 
 @pytest.mark.parametrize("dtype", list(DTYPES.values()), ids=list(DTYPES))
-@pytest.mark.parametrize("d", HEAD_DIMS)
+@pytest.mark.parametrize("d", head_dim_params())
 @pytest.mark.parametrize("causal", [False, True], ids=["full", "causal"])
 def test_gradients_match_segment_loop(va, d, dtype, causal):
     check_gradients(va, EQUAL, EQUAL, 4, 4, d, dtype, seed=100 * d + causal, causal=causal)
@@ -167,7 +168,7 @@ def test_backward_is_deterministic(va):
 
 
 @pytest.mark.parametrize("dtype", list(DTYPES.values()), ids=list(DTYPES))
-@pytest.mark.parametrize("d", HEAD_DIMS)
+@pytest.mark.parametrize("d", head_dim_params())
 @pytest.mark.parametrize("case", ["gqa-causal", "mqa-window", "softcap-causal"])
 def test_atomic_and_deterministic_backward_agree(va, d, dtype, case):
     """The default backward (dq summed over key tiles with float32 atomics) and the

@@ -19,8 +19,8 @@ import torch
 import torch.nn.functional as F
 
 from helpers import (DEV, DTYPES, HEAD_DIMS, TOLERANCE, attention_reference,  # noqa: F401
-                     built_head_dim, check_lse, cu_tensor, make_qkv, random_lengths, reference,
-                     rel_l2, time_ms)
+                     built_head_dim, check_lse, cu_tensor, head_dim_params, make_qkv,
+                     needs_head_dim, random_lengths, reference, rel_l2, time_ms)
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
 
@@ -31,7 +31,7 @@ pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA d
 @pytest.mark.parametrize("layout", ["contiguous", "fused_qkv"])
 @pytest.mark.parametrize("causal", [False, True], ids=["full", "causal"])
 @pytest.mark.parametrize("dtype", list(DTYPES.values()), ids=list(DTYPES))
-@pytest.mark.parametrize("d", HEAD_DIMS)
+@pytest.mark.parametrize("d", head_dim_params())
 def test_matches_segment_loop(va, d, dtype, causal, layout):
     rng = random.Random(1000 * d + 10 * causal + (layout == "fused_qkv"))
     gen = torch.Generator(device=DEV).manual_seed(rng.randrange(1 << 30))
@@ -93,7 +93,7 @@ def test_new_offsets_same_shape_are_never_stale(va):
     gen = torch.Generator(device=DEV).manual_seed(9)
     first = random_lengths(rng, 16)
     total = sum(first)
-    q, k, v = make_qkv(total, 4, 4, 80, torch.bfloat16, True, gen)
+    q, k, v = make_qkv(total, 4, 4, built_head_dim(80), torch.bfloat16, True, gen)
     va.varlen_attention(q, k, v, cu_tensor(first), causal=True)
     plans = va.plan_cache_size()
     for _ in range(3):
@@ -202,7 +202,7 @@ def test_softcap_matches_reference(va, softcap, causal, window, dtype):
     assert rel_l2(out, uncapped) > 2 * rel_l2(out, ref)  # nearer the capped result
 
 
-@pytest.mark.parametrize("d", HEAD_DIMS)
+@pytest.mark.parametrize("d", head_dim_params())
 def test_lse_every_head_dim_and_scale(va, d):
     q, k, v, cu_q, cu_k, max_q = _windowed_problem(d, torch.bfloat16, d, 4, 4)
     out, lse = va.varlen_attention(q, k, v, cu_q, cu_k, causal=True, scale=0.3 / d ** 0.5,
@@ -268,10 +268,12 @@ def test_bad_input_raises_with_a_message(va):
         op(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2), cu)
 
     # varattn's own messages (varattn::error, rethrown as RuntimeError)
+    # (the list it names is the one varattn.head_dims() reports)
     missing = next(d for d in range(32, 257, 8) if d not in HEAD_DIMS)
     q_missing = torch.randn(sum(lengths), 4, missing, device=DEV, dtype=torch.bfloat16)
-    with pytest.raises(RuntimeError,
-                       match=rf"head_dim = {missing} is not instantiated \(available: [0-9, ]+\)"):
+    available = ", ".join(str(d) for d in va.head_dims())
+    expected = rf"head_dim = {missing} is not instantiated \(available: {available}\)"
+    with pytest.raises(RuntimeError, match=expected):
         op(q_missing, q_missing, q_missing, cu)
     base = torch.randn(sum(lengths), 4, 72, device=DEV, dtype=torch.bfloat16)
     with pytest.raises(RuntimeError, match="is not 16-byte aligned"):
@@ -441,7 +443,8 @@ WORKLOADS = {
 }
 
 
-@pytest.mark.parametrize("name", list(WORKLOADS))
+@pytest.mark.parametrize("name", [pytest.param(name, marks=needs_head_dim(w[2]))
+                                  for name, w in WORKLOADS.items()])
 def test_speed(va, name, capsys):
     lengths, heads, d, causal = WORKLOADS[name]
     dtype = torch.bfloat16

@@ -26,8 +26,8 @@ _ops.load()
 from .flash_attn import flash_attn_varlen_func  # noqa: E402 (needs the op loaded)
 
 __all__ = ["__version__", "varlen_attention", "flash_attn_varlen_func", "check_errors",
-           "plan_cache_size", "plan_cache_stats", "set_plan_cache_limit", "clear_plan_cache",
-           "library_path"]
+           "head_dims", "plan_cache_size", "plan_cache_stats", "set_plan_cache_limit",
+           "clear_plan_cache", "library_path"]
 
 
 @torch.library.register_fake("varattn::varlen_attention")
@@ -130,6 +130,13 @@ def check_errors(synchronize: bool = True) -> None:
     the streams the op ran on, so every call made so far is checked; without, it reports what
     the device has written by now and never waits."""
     torch.ops.varattn.check_errors(synchronize)
+
+
+def head_dims() -> list[int]:
+    """The head dims this build of the op was compiled for: VARATTN_HEAD_DIMS when the package
+    was built (e.g. ``VARATTN_HEAD_DIMS=64,128 pip install ./python``), else every supported
+    one. A call with any other head dim raises "head_dim = N is not instantiated"."""
+    return list(torch.ops.varattn.head_dims())
 
 
 def plan_cache_size() -> int:

@@ -58,6 +58,7 @@
 #include <varattn/backward_workspace.hpp>
 #include <varattn/device_plan.cuh>
 #include <varattn/device_report.hpp>
+#include <varattn/head_dims.hpp>
 #include <varattn/plan.hpp>
 
 #include <ATen/core/Tensor.h>
@@ -279,6 +280,14 @@ int64_t clear_plan_cache() {
   }
   return dropped;
 }
+
+// The head dims this library was compiled for (varattn::head_dims: VARATTN_HEAD_DIMS when the
+// package was built, else every supported one); any other raises "is not instantiated".
+template <int32_t... HeadDims>
+std::vector<int64_t> values_of(varattn::head_dim_list<HeadDims...>) {
+  return {HeadDims...};
+}
+std::vector<int64_t> compiled_head_dims() { return values_of(varattn::head_dims{}); }
 
 // Raises the first invalid-offsets report of any workspace; with `synchronize`, waits for
 // the current stream of every device that has one first, so that every call made so far is
@@ -628,6 +637,7 @@ TORCH_LIBRARY(varattn, m) {
   m.def("set_plan_cache_limit(int limit) -> int", &set_plan_cache_limit);
   m.def("clear_plan_cache() -> int", &clear_plan_cache);
   m.def("check_errors(bool synchronize=True) -> ()", &check_errors);
+  m.def("head_dims() -> int[]", &compiled_head_dims);
 }
 
 TORCH_LIBRARY_IMPL(varattn, CUDA, m) {
