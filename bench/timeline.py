@@ -12,7 +12,7 @@ split into kernel time, time between kernels, and clock.
 
   python3 bench/timeline.py OUTDIR --workloads long-d128-causal,long-d128 \
       [--methods varattn_op,fa4,cudnn] [--pass fwd,fwdbwd] [--dtype bf16] [--iters 40]
-      [--spaced-ms 100] [--rounds 5] [--launches] [--gc-off]
+      [--spaced-ms 100] [--rounds 5] [--launches] [--gc-off] [--graph]
 
 Writes OUTDIR/timeline.json and prints a table a (workload, pass, method), with the three
 largest gaps between kernels (span_summary: the kernel that ended the busy interval, the next
@@ -20,7 +20,9 @@ one, µs a call), so that idle time is located before it is guessed at. --launch
 host's side: how much of each gap passed before the host launched the next kernel, and what
 the host ran meanwhile (the host ops overlapping those late windows, and any CUDA runtime
 call in progress when the GPU went idle), µs a gap as the lateness is. --gc-off times and
-profiles each method with Python's cyclic GC collected first and off.
+profiles each method with Python's cyclic GC collected first and off. --graph then captures
+each method's call into CUDA graphs as compare.py does (graph_view) and profiles the replays:
+the graph figure's kernels and gaps.
 --rounds R (R > 1) then times the methods of each (workload, pass) again in R interleaved
 rounds (the order rotated each round), so that a ratio against a peer is not the card's drift
 between two methods timed a minute apart: prints each method's median, min and max over the
@@ -243,6 +245,52 @@ def span_summary(spans, iters, top_gaps=6, host=None):
             "idle_us_per_call": (wall - busy) / iters, "kernels": rows, "gaps": gap_rows}
 
 
+def graph_view(compare, dev, torch, p, run, nsets, iters):
+    """The method's call captured into CUDA graphs as compare.py captures it (one a set, the
+    fwd+bwd pass on fresh leaves: Problem.capture_inputs), then replayed: (event-timed ms,
+    kernel_view of `iters` replays) or (None, {"na": why}) where it cannot be captured. What
+    the graph figure of compare.py's table is made of, kernel by kernel and gap by gap."""
+    graphs = outs = None
+    try:
+        graphs, outs = compare.capture_graphs(dev, run, nsets, p.capture_inputs)
+        replay = compare.graph_replay(graphs)
+        ms, _ = dev.time_ms(replay, len(graphs), warmup=3, max_reps=iters * 4, budget_s=1.5)
+        return ms, kernel_view(torch, replay, len(graphs), iters)
+    except compare.GraphUnavailable as e:
+        return None, {"na": str(e)}
+    finally:
+        del graphs, outs
+        torch.cuda.synchronize()
+
+
+def print_view(view, spaced=None):
+    """A kernel_view's lines: span, busy and idle a call, the kernels, the three largest gaps."""
+    print(f"  profiled: span {view['span_us_per_call']:.1f} us a call, kernels "
+          f"busy {view['busy_us_per_call']:.1f}, idle "
+          f"{view['idle_us_per_call']:.1f}")
+    rested = {k["kernel"]: k["mean_us"] for k in (spaced or {}).get("kernels", [])}
+    for k in view["kernels"][:8]:
+        alone = (f"  (a launch: {k['mean_us']:.1f} us loaded, "
+                 f"{rested[k['kernel']]:.1f} rested)"
+                 if k["kernel"] in rested else "")
+        print(f"    {k['total_us_per_call']:9.1f} us  x{k['per_call']:.0f}  "
+              f"{k['kernel']}{alone}")
+    churn = view.get("allocator") or {}
+    if any(churn.get(k) for k in CHURN_STATS):
+        print("    allocator a call: " + ", ".join(
+            f"{k} {churn[k]:.2f}" for k in CHURN_STATS if churn.get(k)))
+    for g in view["gaps"][:3]:  # where the idle lies
+        print(f"    idle {g['total_us_per_call']:6.1f} us a call "
+              f"(x{g['per_call']:.2f}, {g['mean_us']:.1f} us each) after "
+              f"{g['after'][:50]} before {g['before'][:50]}"
+              + (f"; the host {g['host_late_us']:.1f} us late"
+                 if g.get("host_late_us") is not None else ""))
+        for what, label in (("waits", "waiting in"), ("busy", "meanwhile in")):
+            if (g.get("host") or {}).get(what):
+                print(f"      host {label}: " + "; ".join(
+                    f"{n} (tid {t}) {us:.1f} us" for n, t, us in g["host"][what]))
+
+
 def print_rounds(compare, dev, p, workload, kind, runs, nsets, args):
     """compare.interleaved_rounds of the methods that ran, printed with each peer's ratio."""
     names = list(runs)
@@ -299,6 +347,9 @@ def main(argv=None):
                         help="time and profile each method with Python's cyclic GC collected "
                              "first and off: whether a gap is a GC pass landing at a fixed "
                              "point of the loop (NOTES fifty-fourth, item 4)")
+    parser.add_argument("--graph", action="store_true",
+                        help="also capture each method's call into CUDA graphs (as compare.py "
+                             "does for its graph figures) and profile the replays")
     parser.add_argument("--rounds", type=int, default=1,
                         help="time the methods again in this many interleaved rounds")
     args = parser.parse_args(argv)
@@ -353,30 +404,17 @@ def main(argv=None):
                       f"{row['sm_mhz']} MHz, {row['watts']} W ({len(loaded)} samples, "
                       f"reasons {row['reasons']})")
                 if view:
-                    print(f"  profiled: span {view['span_us_per_call']:.1f} us a call, kernels "
-                          f"busy {view['busy_us_per_call']:.1f}, idle "
-                          f"{view['idle_us_per_call']:.1f}")
-                    rested = {k["kernel"]: k["mean_us"] for k in (spaced or {}).get("kernels", [])}
-                    for k in view["kernels"][:8]:
-                        alone = (f"  (a launch: {k['mean_us']:.1f} us loaded, "
-                                 f"{rested[k['kernel']]:.1f} rested)"
-                                 if k["kernel"] in rested else "")
-                        print(f"    {k['total_us_per_call']:9.1f} us  x{k['per_call']:.0f}  "
-                              f"{k['kernel']}{alone}")
-                    churn = view.get("allocator") or {}
-                    if any(churn.get(k) for k in CHURN_STATS):
-                        print("    allocator a call: " + ", ".join(
-                            f"{k} {churn[k]:.2f}" for k in CHURN_STATS if churn.get(k)))
-                    for g in view["gaps"][:3]:  # where the idle lies
-                        print(f"    idle {g['total_us_per_call']:6.1f} us a call "
-                              f"(x{g['per_call']:.2f}, {g['mean_us']:.1f} us each) after "
-                              f"{g['after'][:50]} before {g['before'][:50]}"
-                              + (f"; the host {g['host_late_us']:.1f} us late"
-                                 if g.get("host_late_us") is not None else ""))
-                        for what, label in (("waits", "waiting in"), ("busy", "meanwhile in")):
-                            if (g.get("host") or {}).get(what):
-                                print(f"      host {label}: " + "; ".join(
-                                    f"{n} (tid {t}) {us:.1f} us" for n, t, us in g["host"][what]))
+                    print_view(view, spaced)
+                if args.graph:
+                    with p.pass_mode(kind), gc_paused(args.gc_off):
+                        gms, gview = graph_view(compare, dev, torch, p, run, nsets, args.iters)
+                    row["graph_ms"], row["graph_profile"] = gms, gview
+                    if gms is None:
+                        print(f"  graph: n/a ({gview['na']})")
+                    else:
+                        print(f"  graph replays: {gms:.3f} ms event-timed")
+                        if gview:
+                            print_view(gview)
             if args.rounds > 1 and len(runs) > 1:
                 out["rounds"].append(print_rounds(compare, dev, p, w["name"], kind, runs,
                                                   nsets, args))
