@@ -245,16 +245,18 @@ def span_summary(spans, iters, top_gaps=6, host=None):
             "idle_us_per_call": (wall - busy) / iters, "kernels": rows, "gaps": gap_rows}
 
 
-def graph_view(compare, dev, torch, p, run, nsets, iters):
+def graph_view(compare, dev, torch, p, run, nsets, iters, samples):
     """The method's call captured into CUDA graphs as compare.py captures it (one a set, the
     fwd+bwd pass on fresh leaves: Problem.capture_inputs), then replayed: (event-timed ms,
     kernel_view of `iters` replays) or (None, {"na": why}) where it cannot be captured. What
-    the graph figure of compare.py's table is made of, kernel by kernel and gap by gap."""
+    the graph figure of compare.py's table is made of, kernel by kernel and gap by gap; the
+    timed replays' nvidia-smi samples (smi_samples) are appended to `samples`."""
     graphs = outs = None
     try:
         graphs, outs = compare.capture_graphs(dev, run, nsets, p.capture_inputs)
         replay = compare.graph_replay(graphs)
-        ms, _ = dev.time_ms(replay, len(graphs), warmup=3, max_reps=iters * 4, budget_s=1.5)
+        with smi_samples(samples):
+            ms, _ = dev.time_ms(replay, len(graphs), warmup=3, max_reps=iters * 4, budget_s=1.5)
         return ms, kernel_view(torch, replay, len(graphs), iters)
     except compare.GraphUnavailable as e:
         return None, {"na": str(e)}
@@ -406,13 +408,23 @@ def main(argv=None):
                 if view:
                     print_view(view, spaced)
                 if args.graph:
+                    gsamples = []
                     with p.pass_mode(kind), gc_paused(args.gc_off):
-                        gms, gview = graph_view(compare, dev, torch, p, run, nsets, args.iters)
+                        gms, gview = graph_view(compare, dev, torch, p, run, nsets, args.iters,
+                                                gsamples)
+                    gloaded = [x for x in gsamples if x[1] > LOADED_WATTS]
                     row["graph_ms"], row["graph_profile"] = gms, gview
+                    row["graph_sm_mhz"] = (statistics.median([x[0] for x in gloaded])
+                                           if gloaded else None)
+                    row["graph_watts"] = (statistics.median([x[1] for x in gloaded])
+                                          if gloaded else None)
+                    row["graph_reasons"] = sorted({x[2] for x in gloaded})
                     if gms is None:
                         print(f"  graph: n/a ({gview['na']})")
                     else:
-                        print(f"  graph replays: {gms:.3f} ms event-timed")
+                        print(f"  graph replays: {gms:.3f} ms event-timed, SM "
+                              f"{row['graph_sm_mhz']} MHz, {row['graph_watts']} W ({len(gloaded)} "
+                              f"samples, reasons {row['graph_reasons']})")
                         if gview:
                             print_view(gview)
             if args.rounds > 1 and len(runs) > 1:
