@@ -251,6 +251,8 @@ def graph_view(compare, dev, torch, p, run, nsets, iters, samples):
     kernel_view of `iters` replays) or (None, {"na": why}) where it cannot be captured. What
     the graph figure of compare.py's table is made of, kernel by kernel and gap by gap; the
     timed replays' nvidia-smi samples (smi_samples) are appended to `samples`."""
+    if compare.GRAPHS_OFF:  # an earlier capture left the allocator unusable for more
+        return None, {"na": compare.GRAPHS_OFF["why"]}
     graphs = outs = None
     try:
         graphs, outs = compare.capture_graphs(dev, run, nsets, p.capture_inputs)
@@ -260,9 +262,15 @@ def graph_view(compare, dev, torch, p, run, nsets, iters, samples):
         return ms, kernel_view(torch, replay, len(graphs), iters)
     except compare.GraphUnavailable as e:
         return None, {"na": str(e)}
+    except Exception as e:  # a replay that fails: this method has no graph view (as compare.py)
+        return None, {"na": f"graph failed: {compare.short_error(e)}"}
     finally:
         del graphs, outs
-        torch.cuda.synchronize()
+        try:
+            torch.cuda.synchronize()
+        except Exception:
+            pass
+        compare.empty_cache(torch)
 
 
 def print_view(view, spaced=None):
@@ -419,6 +427,7 @@ def main(argv=None):
                     row["graph_watts"] = (statistics.median([x[1] for x in gloaded])
                                           if gloaded else None)
                     row["graph_reasons"] = sorted({x[2] for x in gloaded})
+                    row["graph_samples"] = len(gloaded)
                     if gms is None:
                         print(f"  graph: n/a ({gview['na']})")
                     else:
@@ -431,7 +440,7 @@ def main(argv=None):
                 out["rounds"].append(print_rounds(compare, dev, p, w["name"], kind, runs,
                                                   nsets, args))
         del p
-        torch.cuda.empty_cache()
+        compare.empty_cache(torch)  # never raises (a capture left underway)
     args.outdir.mkdir(parents=True, exist_ok=True)
     (args.outdir / "timeline.json").write_text(json.dumps(out, indent=1))
     return 0

@@ -50,7 +50,7 @@ for round in $(seq 1 "$rounds"); do
         >"$out/$tag.smi.csv" 2>/dev/null &
       smi=$!
       "$bench" --benchmark_filter="^$row(/|\$)" --varattn_min_time="$min_time" \
-        --benchmark_format=json >"$out/$tag.json" 2>/dev/null
+        --benchmark_format=json >"$out/$tag.json" 2>"$out/$tag.err"
       kill "$smi" 2>/dev/null
       wait "$smi" 2>/dev/null
       echo "$label $round $row $(summary "$out/$tag.json" "$out/$tag.smi.csv")"

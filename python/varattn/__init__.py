@@ -134,8 +134,9 @@ def check_errors(synchronize: bool = True) -> None:
 
 def head_dims() -> list[int]:
     """The head dims this build of the op was compiled for: VARATTN_HEAD_DIMS when the package
-    was built (e.g. ``VARATTN_HEAD_DIMS=64,128 pip install ./python``), else every supported
-    one. A call with any other head dim raises "head_dim = N is not instantiated"."""
+    was built (e.g. ``VARATTN_HEAD_DIMS=64,128 pip install ./python``), else the default list
+    64, 72, 80, 96, 128, 256. A call with any other head dim raises "head_dim = N is not
+    instantiated"."""
     return list(torch.ops.varattn.head_dims())
 
 

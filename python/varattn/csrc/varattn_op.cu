@@ -282,7 +282,7 @@ int64_t clear_plan_cache() {
 }
 
 // The head dims this library was compiled for (varattn::head_dims: VARATTN_HEAD_DIMS when the
-// package was built, else every supported one); any other raises "is not instantiated".
+// package was built, else the default list); any other raises "is not instantiated".
 template <int32_t... HeadDims>
 std::vector<int64_t> values_of(varattn::head_dim_list<HeadDims...>) {
   return {HeadDims...};
