@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 
 DEV = "cuda"
-# Every head dim the op supports (include/varattn/head_dims.hpp's default list).
+# The head dims of a default build (include/varattn/head_dims.hpp's list; a build may name others).
 SUPPORTED_HEAD_DIMS = [64, 72, 80, 96, 128, 256]
 
 
