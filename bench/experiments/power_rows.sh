@@ -17,6 +17,11 @@ shift 3
 (($# > 0)) || { echo "power_rows.sh: no LABEL=BINARY" >&2; exit 2; }
 mkdir -p "$out" || exit 2
 min_time=${VARATTN_POWER_MIN_TIME:-2}
+# power.draw is an average over about a second on recent drivers (it lags a row's start);
+# power.draw.instant, where the driver has it (R530+), is the sample itself.
+field=power.draw.instant
+timeout 10 nvidia-smi --query-gpu=$field --format=csv,noheader >/dev/null 2>&1 || field=power.draw
+echo "power field: $field" >"$out/power_field.txt"
 summary() {  # JSON SMI_CSV: ms, W, MHz, samples
   python3 - "$1" "$2" <<'PY'
 import json, statistics, sys
@@ -46,7 +51,7 @@ for round in $(seq 1 "$rounds"); do
     [[ -x $bench ]] || { echo "$label: no binary $bench"; continue; }
     for row in $rows; do
       tag=$label$round.$(tr '/' '_' <<<"$row")
-      nvidia-smi --query-gpu=clocks.sm,power.draw --format=csv,noheader,nounits -lms 50 \
+      nvidia-smi --query-gpu=clocks.sm,$field --format=csv,noheader,nounits -lms 50 \
         >"$out/$tag.smi.csv" 2>/dev/null &
       smi=$!
       "$bench" --benchmark_filter="^$row(/|\$)" --varattn_min_time="$min_time" \
