@@ -53,11 +53,28 @@ def load_compare():
     return module
 
 
+_POWER_FIELD = []  # power_field()'s answer, once
+
+
+def power_field():
+    """nvidia-smi's power.draw.instant where the driver has it (R530+), else power.draw, which
+    recent drivers average over about a second (a loop shorter than that reads low)."""
+    if not _POWER_FIELD:
+        try:
+            ok = subprocess.run(["nvidia-smi", "--query-gpu=power.draw.instant",
+                                 "--format=csv,noheader"], capture_output=True,
+                                timeout=10).returncode == 0
+        except (OSError, subprocess.TimeoutExpired):
+            ok = False
+        _POWER_FIELD.append("power.draw.instant" if ok else "power.draw")
+    return _POWER_FIELD[0]
+
+
 @contextlib.contextmanager
 def smi_samples(samples, period_ms=20):
-    """nvidia-smi's SM clock (MHz), power (W) and clock-event reasons every period_ms while
-    the body runs; appended to `samples` as (mhz, watts, reasons)."""
-    cmd = ["nvidia-smi", "--query-gpu=clocks.sm,power.draw,clocks_event_reasons.active",
+    """nvidia-smi's SM clock (MHz), power (W, power_field()) and clock-event reasons every
+    period_ms while the body runs; appended to `samples` as (mhz, watts, reasons)."""
+    cmd = ["nvidia-smi", f"--query-gpu=clocks.sm,{power_field()},clocks_event_reasons.active",
            "--format=csv,noheader,nounits", f"-lms={period_ms}"]
     try:
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
@@ -373,6 +390,7 @@ def main(argv=None):
     workloads = compare.select_workloads(compare.load_workloads(compare.DEFAULT_WORKLOADS),
                                          args.workloads)
     out = {"device": dev.device_name, "dtype": args.dtype, "torch": torch.__version__,
+           "power_field": power_field(),
            "gc_off": args.gc_off,
            "started": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()), "rows": [],
            "rounds": []}
