@@ -6,7 +6,8 @@
 # that saves energy may show only in a sustained loop. Each (round, variant, row) runs the row
 # alone for VARATTN_POWER_MIN_TIME seconds (default 2) with nvidia-smi sampling the SM clock
 # and power every 50 ms; prints "LABEL ROUND ROW ms W MHz samples" (medians of the samples
-# above 150 W: the loop, not the gaps between processes), variants interleaved A1 B1 C1 A2 ...
+# above timeline.py's LOADED_WATTS: the loop, not the gaps between processes), variants
+# interleaved A1 B1 C1 A2 ...
 #   bash bench/experiments/power_rows.sh OUTDIR ROUNDS "ROW ..." LABEL=BENCH_BINARY ...
 # e.g., after unpacking prebuilt labels (bench/prebuilt.sh use):
 #   bash bench/experiments/power_rows.sh $OUT 3 "bwd/long-d128/fused/bf16 bwd/llm-d128-causal/fused/bf16" \
@@ -17,14 +18,16 @@ shift 3
 (($# > 0)) || { echo "power_rows.sh: no LABEL=BINARY" >&2; exit 2; }
 mkdir -p "$out" || exit 2
 min_time=${VARATTN_POWER_MIN_TIME:-2}
-# power.draw is an average over about a second on recent drivers (it lags a row's start);
-# power.draw.instant, where the driver has it (R530+), is the sample itself.
-field=power.draw.instant
-timeout 10 nvidia-smi --query-gpu=$field --format=csv,noheader >/dev/null 2>&1 || field=power.draw
+bench_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# timeline.py's choices: the power field (power.draw.instant where the driver has it) and the
+# loaded-sample threshold.
+field=$(python3 -c "import sys; sys.path.insert(0, '$bench_dir'); import timeline; print(timeline.power_field())")
 echo "power field: $field" >"$out/power_field.txt"
 summary() {  # JSON SMI_CSV: ms, W, MHz, samples
-  python3 - "$1" "$2" <<'PY'
+  python3 - "$1" "$2" "$bench_dir" <<'PY'
 import json, statistics, sys
+sys.path.insert(0, sys.argv[3])
+from timeline import LOADED_WATTS
 text = open(sys.argv[1]).read()
 try:
     rows = json.loads(text[text.find("{"):])["benchmarks"] if "{" in text else []
@@ -38,7 +41,7 @@ for line in open(sys.argv[2]):
         mhz, watts = float(parts[0]), float(parts[1])
     except (ValueError, IndexError):
         continue
-    if watts > 150:
+    if watts > LOADED_WATTS:
         samples.append((mhz, watts))
 w = statistics.median(s[1] for s in samples) if samples else float("nan")
 mhz = statistics.median(s[0] for s in samples) if samples else float("nan")
