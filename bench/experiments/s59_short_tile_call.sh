@@ -8,8 +8,10 @@
 #     tile then ran at every head dim up to 128, in 64-row boxes; carry build/pre/stA,
 #     build/pre/base6480)
 #   call 5: bash bench/experiments/s59_short_tile_call.sh $OUT fin base64128  (at 64;128: the
-#     landing form, head dims 64 and 128, Q and K in 16-row boxes; carry build/pre/fin,
+#     tile at head dims 64 and 128, Q and K in 16-row boxes; carry build/pre/fin,
 #     build/pre/base64128)
+#   call 6: bash bench/experiments/s59_short_tile_call.sh $OUT fin128 b128  (at 128: the landing
+#     form, head dim 128 only; carry build/pre/fin128, build/pre/b128)
 # Steps, each while the budget lasts (VARATTN_CALL_BUDGET_S, default 560):
 #   1. the short-segment cases under `timeout 150` (every kernel family's small problem, the
 #      segment groups, the edge cases, the strided grid); on a failure nothing is timed;
@@ -58,22 +60,7 @@ rows='^(fwd/(tiny-d64|vl-window-d80|sweep-d64-s64|sweep-d80-s64|sweep-d128-s64)/
 run_bench() {  # LABEL BINARY
   "$2" --benchmark_filter="$rows" --varattn_min_time=0.2 --benchmark_format=json 2>/dev/null \
     >"$out/run.json"
-  python3 - "$out/run.json" "$1" <<'PY'
-import json, re, sys
-text = open(sys.argv[1]).read()
-rows = []
-if "{" in text:
-    try:
-        rows = json.loads(text[text.find("{"):])["benchmarks"]
-    except json.JSONDecodeError:
-        rows = [json.loads(m) for m in re.findall(r'\{\s*"name"[^{}]*\}', text)]
-for b in rows:
-    name = re.sub("/min_time:[0-9.]*/manual_time", "", b["name"])
-    if b.get("error_occurred"):
-        print(sys.argv[2], name, "error:", b.get("error_message"))
-    else:
-        print(sys.argv[2], name, "%.4f" % b["real_time"], b["time_unit"])
-PY
+  python3 bench/experiments/bench_json_rows.py "$out/run.json" "$1"
 }
 for round in 1 2 3; do
   (($(left) > 300)) || { say "out of time before bench round $round"; break; }

@@ -38,22 +38,7 @@ rows='^(fwd/(tiny-d64|vl-window-d80|sweep-d64-s64|sweep-d80-s64)/(fused|fused_sm
 run_bench() {  # LABEL BINARY
   "$2" --benchmark_filter="$rows" --varattn_min_time=0.2 --benchmark_format=json 2>/dev/null \
     >"$out/run.json"
-  python3 - "$out/run.json" "$1" <<'PY'
-import json, re, sys
-text = open(sys.argv[1]).read()
-rows = []
-if "{" in text:
-    try:
-        rows = json.loads(text[text.find("{"):])["benchmarks"]
-    except json.JSONDecodeError:
-        rows = [json.loads(m) for m in re.findall(r'\{\s*"name"[^{}]*\}', text)]
-for b in rows:
-    name = re.sub("/min_time:[0-9.]*/manual_time", "", b["name"])
-    if b.get("error_occurred"):
-        print(sys.argv[2], name, "error:", b.get("error_message"))
-    else:
-        print(sys.argv[2], name, "%.4f" % b["real_time"], b["time_unit"])
-PY
+  python3 bench/experiments/bench_json_rows.py "$out/run.json" "$1"
 }
 for round in 1 2 3; do
   (($(left) > 150)) || { say "out of time before bench round $round"; break; }

@@ -55,10 +55,12 @@ inline char* workspace_origin(void* workspace) {
 }
 
 //! Whether the backward of `p` runs the Hopper dK/dV kernel: the plan's forward runs the sm90
-//! family (an sm_90 device and segments longer than 64; a bucketed plan, its longest
-//! segment's) and the head dim has one.
+//! family's tall tile (an sm_90 device and segments longer than 64; a bucketed plan, its
+//! longest segment's) and the head dim has one. Plans of the Hopper short tile keep the sm80
+//! backward they had before that tile (its dK/dV on short rows is unmeasured there).
 inline bool hopper_backward(const plan& p) {
-  return p.kernel().family == kernel_family::sm90 && hopper_backward_head_dim(p.head_dim());
+  return p.kernel().family == kernel_family::sm90 && !p.kernel().hopper_short() &&
+         hopper_backward_head_dim(p.head_dim());
 }
 
 //! How many CTAs share one kv head's q heads in the dK/dV kernels: with 8 or more q heads a kv

@@ -51,8 +51,14 @@ struct kernel_config {
   //! short tile (several warps of one 16-row m-tile each), whose per-row key ranges
   //! (detail/kernel/segment_group.cuh) mask each row to its own segment's keys. Above head
   //! dim 128 that is the only sm80 tile, long segments' too: its groups fit 32 keys.
+  //! The Hopper short tile (hopper_short_config) is that tile on wgmma: it groups too.
   constexpr bool groups_segments() const {
-    return family == kernel_family::sm80 && tile.warps > 1 && tile.m_tiles() == 1;
+    return (family == kernel_family::sm80 && tile.warps > 1 && tile.m_tiles() == 1) ||
+           hopper_short();
+  }
+  //! The Hopper short tile: one warpgroup, 64 rows (detail/sm90/short_tile.cuh).
+  constexpr bool hopper_short() const {
+    return family == kernel_family::sm90 && tile.block_m == 64 && tile.warps == 4;
   }
   constexpr int32_t rows() const { return tile.block_m * pack; }
 
@@ -147,9 +153,23 @@ constexpr int32_t hopper_pack(int32_t rows, int32_t group_size, bool windowed) {
   return windowed && power_of_two && rows % group_size == 0 ? group_size : 1;
 }
 
-//! Segments of at most this many query rows fill a short (64-row) sm80 tile, which wastes
-//! no rows on them: they stay on the sm80 kernel even on Hopper (tiny-d64, vl-window).
+//! Segments of at most this many query rows fill a short (64-row) tile, which wastes no rows
+//! on them (tiny-d64, vl-window): the sm80 short tile, or on Hopper its wgmma form below.
 inline constexpr int32_t kShortSegment = 64;
+
+//! Head dims with a Hopper short tile: 128 (sweep-d128-s64 -6.8% against the sm80 tile, H100).
+//! Not 64: 0.98x on 64-row segments but tiny-d64's kernel 1.02x, reading 1.09x the bytes (not
+//! yet explained); not 80: boxes of 128 and 32 bytes read 1.48x the bytes, 16-column ones ran
+//! 0.99-1.18x the time (bench/NOTES.md, fifty-ninth session).
+constexpr bool has_hopper_short(int32_t head_dim) { return head_dim == 128; }
+
+//! The Hopper short tile: the sm80 short tile's 64 rows x 64 keys, its work lists and groups,
+//! computed by one warpgroup with the copy engine and wgmma (detail/sm90/short_tile.cuh): the
+//! sm80 tile is issue-bound there, and its copies and mma.sync products are a quarter of
+//! its instructions (bench/experiments/short_tile_floor_s44.md).
+constexpr kernel_config hopper_short_config() {
+  return {kernel_family::sm90, {64, 64, 4}, 1};
+}
 
 //! A head dim's Hopper tile for plans whose longest segment is long (kLongSegment rows or more)
 //! or not: the kernel's template choice (sm90::hopper_traits), one kernel where both agree.
@@ -196,6 +216,9 @@ constexpr int32_t sm90_fewest_queries(int32_t head_dim, int32_t max_q_length) {
 //! The one selection: the kernel family and tile for a device, a head dim, the longest
 //! query segment the plan covers and the query heads a kv head has, honouring `request`.
 //! Segments that fit a decode tile take it (an sm80-family kernel, on every architecture).
+//! automatic on Hopper: longer segments the Hopper tile, short ones (kShortSegment) the Hopper
+//! short tile where the head dim has one (128); kernel_family::sm90 keeps the Hopper tile
+//! for both.
 //! `windowed`: the plan is causal or has a sliding window (a row's keys depend on the row):
 //! the Hopper tile then packs a GQA group's heads (detail::hopper_pack).
 //! Throws for an sm90 request that the device cannot run.
@@ -221,6 +244,7 @@ inline kernel_config select_kernel(device_arch arch, int32_t head_dim, int32_t m
   if (hopper && max_q_length > detail::kShortSegment) {
     return detail::sm90_packed_config(head_dim, max_q_length, group_size, windowed);
   }
+  if (hopper && detail::has_hopper_short(head_dim)) return detail::hopper_short_config();
   return detail::sm80_config(head_dim, max_q_length);
 }
 

@@ -136,7 +136,7 @@ struct device_work {
   //! list index past each size class; the Hopper forward's ranks take the classes in turn.
   const int32_t* class_ends;
   int32_t capacity;       //!< item bound: the grid's size in items (CTAs past *count exit),
-                          //!< or less when the sm80 short tile strides (launch.cuh)
+                          //!< or less when a short tile strides (launch.cuh)
 };
 
 //! Caller-owned memory for a plan built on the device (plan::on_device), e.g. from a
@@ -306,9 +306,13 @@ class plan {
   //! an SM taking tiles from the counter) rather than one CTA a tile: fused plans of the Hopper
   //! kernel, but for host-built lists whose tiles are long (mean_tile_steps() at least
   //! kLongTileSteps). Device-built plans keep it (the host never sees their lengths).
-  //! per_segment and sm80 plans: false; a bucketed plan: false here, each bucket decides.
+  //! per_segment, sm80 and Hopper short-tile plans: false; a bucketed plan: false here, each
+  //! bucket decides.
   bool tile_counter() const {
-    if (c_.policy != launch_policy::fused || c_.kernel.family != kernel_family::sm90) return false;
+    if (c_.policy != launch_policy::fused || c_.kernel.family != kernel_family::sm90 ||
+        c_.kernel.hopper_short()) {
+      return false;
+    }
     return c_.built_on_device || c_.work.empty() ||
            c_.list_steps < int64_t{kLongTileSteps} * static_cast<int64_t>(c_.work.size());
   }

@@ -207,7 +207,7 @@ inline constexpr int kBuildThreads = 256;
 //! every scalar argument: device_plan.cuh), in the plan's device buffer (plan.hpp).
 inline constexpr int kBuildKeyWords = 10;
 
-//! Segments a group tile may hold (the sm80 short tile's table of their offsets): a bound
+//! Segments a group tile may hold (the short tiles' table of their offsets): a bound
 //! on the empty segments a group may take in between.
 inline constexpr int32_t kMaxGroupSegments = 64;
 

@@ -255,11 +255,10 @@ void check_backward(const backward_problem& pr, uint64_t seed) {
       varattn::backward_options options;
       options.deterministic = deterministic;
       const std::size_t workspace_bytes = varattn::backward_workspace_bytes(plan, options);
-      // The Hopper kernels (sm90-family plans, head dims up to 128 and 256) sum dQ themselves
-      // unless asked to be deterministic, at 72 and 80 too (where the sm80 kernels take the dQ
-      // kernel).
-      if (plan.kernel().family == varattn::kernel_family::sm90 &&
-          varattn::detail::hopper_backward_head_dim(d)) {
+      // The Hopper kernels (plans whose forward runs the Hopper tall tile, head dims up to 128
+      // and 256) sum dQ themselves unless asked to be deterministic, at 72 and 80 too (where
+      // the sm80 kernels take the dQ kernel; Hopper short-tile plans keep those).
+      if (varattn::detail::hopper_backward(plan)) {
         CHECK(varattn::detail::backward_layout::of(plan, options).atomic_dq == !deterministic);
       }
       // The second run hands backward a workspace 48 bytes into the allocation (16-byte

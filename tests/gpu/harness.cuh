@@ -116,7 +116,7 @@ constexpr variant kVariants[] = {variant::per_segment, variant::fused, variant::
                                  variant::fused_built_on_device};
 
 //! The kernel families every check runs (when the problem leaves options.kernel automatic):
-//! automatic (the Hopper kernel on sm_90 for segments longer than a short tile) and the
+//! automatic (on sm_90 the Hopper kernel, or for short segments the Hopper short tile) and the
 //! portable sm80 kernel, so that one Hopper machine tests both. A family whose plan runs the
 //! same kernels as automatic's (every non-Hopper GPU) is skipped.
 constexpr varattn::kernel_family kFamilies[] = {varattn::kernel_family::automatic,

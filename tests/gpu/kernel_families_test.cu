@@ -42,25 +42,29 @@ TEST_CASE("every kernel family on a small problem") {
       }
       test::check<__nv_bfloat16>(tall, {41});
     }
-    if (!test::instantiated(80)) continue;
-    test::problem short_tiles;  // every segment <= 64 rows: short tiles
-    short_tiles.lengths_q = {50, 64, 3};
-    short_tiles.head_dim = 80;
-    short_tiles.options.causal = causal;
-    short_tiles.with_lse = causal;
-    test::check<__half>(short_tiles, {42});
-    // Short segments sharing tiles (work_item::group: 5 + 0 + 17 + 30, then 64 alone, 3 + 3),
-    // q and k of different lengths, a segment with queries and no key: its table in shared
-    // memory and the per-row masks under the sanitizers.
-    test::problem groups;
-    groups.lengths_q = {5, 0, 17, 30, 64, 3, 3};
-    groups.lengths_k = {9, 2, 17, 28, 64, 3, 0};
-    groups.head_dim = 80;
-    groups.options.causal = causal;
-    groups.options.window_left = causal ? 4 : -1;
-    groups.with_lse = true;
-    groups.device_max_q_length = 64;
-    test::check<__nv_bfloat16>(groups, {43});
+    // Short tiles: the sm80 tile at 80, on sm_90 the Hopper short tile at 128.
+    for (const int32_t d : {80, 128}) {
+      if (!test::instantiated(d)) continue;
+      CAPTURE(d);
+      test::problem short_tiles;  // every segment <= 64 rows: short tiles
+      short_tiles.lengths_q = {50, 64, 3};
+      short_tiles.head_dim = d;
+      short_tiles.options.causal = causal;
+      short_tiles.with_lse = causal;
+      test::check<__half>(short_tiles, {42});
+      // Short segments sharing tiles (work_item::group: 5 + 0 + 17 + 30, then 64 alone, 3 +
+      // 3), q and k of different lengths, a segment with queries and no key: its table in
+      // shared memory and the per-row masks under the sanitizers.
+      test::problem groups;
+      groups.lengths_q = {5, 0, 17, 30, 64, 3, 3};
+      groups.lengths_k = {9, 2, 17, 28, 64, 3, 0};
+      groups.head_dim = d;
+      groups.options.causal = causal;
+      groups.options.window_left = causal ? 4 : -1;
+      groups.with_lse = true;
+      groups.device_max_q_length = 64;
+      test::check<__nv_bfloat16>(groups, {43});
+    }
   }
 }
 
@@ -75,12 +79,13 @@ TEST_CASE("the harness runs the Hopper kernel and the sm80 kernel on sm_90, sm80
     return std::string();
   };
   const auto automatic = varattn::kernel_family::automatic, sm80 = varattn::kernel_family::sm80;
-  // The bucketed plan puts the 40-query segment in a short tile (sm80) and the 300 in a tall one.
+  // The bucketed plan puts the 40-query segment in a short tile (on sm_90 the Hopper short
+  // tile) and the 300 in a tall one.
   for (const test::variant how : test::kVariants) {
     CAPTURE(std::string(test::variant_name(how)));
     const bool bucketed = how == test::variant::bucketed;
     if (on_hopper()) {
-      CHECK(kernels(how, automatic) == (bucketed ? "sm80+sm90" : "sm90"));
+      CHECK(kernels(how, automatic) == (bucketed ? "sm90+sm90" : "sm90"));
       CHECK(kernels(how, sm80) == (bucketed ? "sm80+sm80" : "sm80"));
     } else {
       CHECK(kernels(how, automatic) == (bucketed ? "sm80+sm80" : "sm80"));
@@ -88,6 +93,17 @@ TEST_CASE("the harness runs the Hopper kernel and the sm80 kernel on sm_90, sm80
     }
   }
   for (const test::outcome& r : results) test::check_outcome<__nv_bfloat16>({}, r);
+  // Every segment short: automatic on sm_90 runs the Hopper short tile (an sm90 kernel) under
+  // every policy, the sm80 family its mma.sync tile.
+  test::problem short_tiles = tall_problem(128, true);
+  short_tiles.lengths_q = {50, 64, 3};
+  short_tiles.lengths_k = {50, 64, 3};
+  for (const test::outcome& r : test::run<__nv_bfloat16>(short_tiles, 45)) {
+    CAPTURE(std::string(test::variant_name(r.how)));
+    if (r.family == automatic) CHECK(r.kernels == (on_hopper() ? "sm90" : "sm80"));
+    if (r.family == sm80) CHECK(r.kernels == (on_hopper() ? "sm80" : ""));
+    test::check_outcome<__nv_bfloat16>(short_tiles, r);
+  }
 }
 
 TEST_CASE("kernel_family::sm90 runs short segments on Hopper and is refused elsewhere") {

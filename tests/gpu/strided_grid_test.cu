@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
-// The sm80 short tile's strided grid: a device-built list whose capacity x head groups is more
+// The short tiles' strided grid (the sm80 short tile, and on sm_90 the Hopper short tile that
+// automatic plans there): a device-built list whose capacity x head groups is more
 // than one pass of resident CTAs launches that pass, and each CTA runs several tiles
 // (launch.cuh, work_source::at_rank). Every case here makes the grid smaller than its ranks
 // for certain: 600 or more short segments (tiny-d64's sizes) over 4 query heads against ~660
@@ -61,27 +62,41 @@ forward_node forward_node_of(cudaGraph_t graph) {
   return found;
 }
 
+//! The short tiles that stride: sm80's at head dim 64, and automatic's at 128 (on sm_90 the
+//! Hopper short tile; elsewhere the sm80 tile again).
+struct short_case {
+  varattn::kernel_family family;
+  int32_t head_dim;
+};
+constexpr short_case kShortCases[] = {{varattn::kernel_family::sm80, 64},
+                                      {varattn::kernel_family::automatic, 128}};
+
 }  // namespace
 
-TEST_CASE("sm80 strided grid: a capped device-built list matches the host-built list and "
-          "replays from a graph as offsets change") {
+TEST_CASE("short-tile strided grid: a capped device-built list matches the host-built list "
+          "and replays from a graph as offsets change") {
   using element = __nv_bfloat16;
   using view = varattn::packed_view<element>;
   using const_view = varattn::packed_view<const element>;
-  const int32_t heads_q = 4, heads_kv = 2, d = 64, segments = 600, max_q = 40;
-  if (!test::instantiated(d)) return;
+  const int32_t heads_q = 4, heads_kv = 2, segments = 600, max_q = 40;
   const short_table a = short_segments(segments, 5);
   // The same lengths reversed: the same count and totals, so one capture serves both.
   const short_table b{{a.q.rbegin(), a.q.rend()}, {a.k.rbegin(), a.k.rend()}};
   const auto a_q = varattn::segments::from_lengths(a.q), a_k = varattn::segments::from_lengths(a.k);
   const auto b_q = varattn::segments::from_lengths(b.q), b_k = varattn::segments::from_lengths(b.k);
   const int32_t rows_q = a_q.total(), rows_k = a_k.total();
-  const std::size_t nq = std::size_t(rows_q) * heads_q * d;
-  const std::size_t nk = std::size_t(rows_k) * heads_kv * d;
-  for (const bool causal : {false, true}) {
+  for (int run = 0; run < 4; ++run) {
+    const varattn::kernel_family family = kShortCases[run / 2].family;
+    const int32_t d = kShortCases[run / 2].head_dim;
+    const bool causal = run % 2 == 1;
+    if (!test::instantiated(d)) continue;
+    CAPTURE(test::family_name(family));
+    CAPTURE(d);
     CAPTURE(causal);
+    const std::size_t nq = std::size_t(rows_q) * heads_q * d;
+    const std::size_t nk = std::size_t(rows_k) * heads_kv * d;
     varattn::attention_options options;
-    options.kernel = varattn::kernel_family::sm80;
+    options.kernel = family;
     options.causal = causal;
     std::mt19937_64 rng(causal ? 61 : 62);
     const thrust::device_vector<element> q(test::random_elements<element>(nq, rng));
@@ -179,65 +194,76 @@ TEST_CASE("sm80 strided grid: a capped device-built list matches the host-built 
 
 // Against the double-precision reference, every launch policy (the device-built one strides):
 // groups of short segments, segments without keys, causal, the logsumexp. Small enough for
-// racecheck (`-tc='sm80 strided*'`).
-TEST_CASE("sm80 strided grid: short tiles with groups, keyless tiles and the logsumexp") {
-  if (!test::instantiated(64)) return;
+// racecheck (`-tc='short-tile strided*'`).
+TEST_CASE("short-tile strided grid: groups, keyless tiles and the logsumexp") {
   const short_table t = short_segments(600, 93);
-  test::problem pr;  // 4 query heads on 2 kv heads, head dim 64
-  pr.lengths_q = t.q;
-  pr.lengths_k = t.k;
-  pr.options.kernel = varattn::kernel_family::sm80;
-  pr.options.causal = true;
-  pr.with_lse = true;
-  pr.device_max_q_length = 40;
-  test::check<__nv_bfloat16>(pr, {94}, false);
+  for (const short_case c : kShortCases) {
+    if (!test::instantiated(c.head_dim)) continue;
+    CAPTURE(test::family_name(c.family));
+    CAPTURE(c.head_dim);
+    test::problem pr;  // 4 query heads on 2 kv heads
+    pr.lengths_q = t.q;
+    pr.lengths_k = t.k;
+    pr.head_dim = c.head_dim;
+    pr.options.kernel = c.family;
+    pr.options.causal = true;
+    pr.with_lse = true;
+    pr.device_max_q_length = 40;
+    test::check<__nv_bfloat16>(pr, {94}, false);
+  }
 }
 
 // A rejected table through the capped grid: each CTA fills its stride of the list's entries,
 // so every row of o and of the logsumexp must be NaN, and the report names the entry.
-TEST_CASE("sm80 strided grid: rejected offsets fill every o and logsumexp element with NaN") {
-  const int32_t segments = 3000, rows = 60000, heads = 4, d = 64;
-  if (!test::instantiated(d)) return;
-  test::stream_guard s;
-  varattn::attention_options options;
-  options.kernel = varattn::kernel_family::sm80;
-  auto plan = varattn::plan::reserve_on_device(segments, rows, rows, {heads, heads, d}, options,
-                                               /*max_q_length=*/64);
-  REQUIRE(plan.kernel().tile.block_m == 64);
-  std::mt19937_64 rng(9);
-  const std::size_t n = std::size_t(rows) * heads * d;
-  const thrust::device_vector<__nv_bfloat16> x(test::random_elements<__nv_bfloat16>(n, rng));
-  thrust::device_vector<__nv_bfloat16> o(n);
-  thrust::device_vector<float> lse(std::size_t(rows) * heads);
-  using const_view = varattn::packed_view<const __nv_bfloat16>;
-  const auto xv = const_view::contiguous(thrust::raw_pointer_cast(x.data()), rows, heads, d);
-  const auto ov = varattn::packed_view<__nv_bfloat16>::contiguous(
-      thrust::raw_pointer_cast(o.data()), rows, heads, d);
-  std::vector<int32_t> offsets(segments + 1);
-  for (int32_t i = 0; i <= segments; ++i) offsets[i] = i * (rows / segments);
-  std::swap(offsets[10], offsets[11]);  // cu_seqlens_q decreases at 11
-  const std::string message = "cu_seqlens_q[11] = " + std::to_string(offsets[11]) +
-                              " < cu_seqlens_q[10] = " + std::to_string(offsets[10]);
-  const thrust::device_vector<int32_t> cu(offsets);
-  varattn::build_on_device(plan, {thrust::raw_pointer_cast(cu.data()), cu.size()},
-                           {thrust::raw_pointer_cast(cu.data()), cu.size()}, s.stream);
-  VARATTN_CUDA_CHECK(cudaMemsetAsync(thrust::raw_pointer_cast(o.data()), 0, n * 2, s.stream));
-  VARATTN_CUDA_CHECK(
-      cudaMemsetAsync(thrust::raw_pointer_cast(lse.data()), 0, lse.size() * 4, s.stream));
-  varattn::forward<__nv_bfloat16>(plan, xv, xv, xv, ov,
-                                  varattn::logsumexp_view{thrust::raw_pointer_cast(lse.data()), rows},
-                                  s.stream);
-  VARATTN_CUDA_CHECK(cudaStreamSynchronize(s.stream));
-  const thrust::host_vector<__nv_bfloat16> out(o);
-  int64_t nan = 0;
-  for (const __nv_bfloat16 h : out) nan += std::isnan(__bfloat162float(h)) ? 1 : 0;
-  CHECK(nan == static_cast<int64_t>(n));
-  const thrust::host_vector<float> lse_out(lse);
-  int64_t lse_nan = 0;
-  for (const float f : lse_out) lse_nan += std::isnan(f) ? 1 : 0;
-  CHECK(lse_nan == static_cast<int64_t>(lse_out.size()));
-  CHECK_THROWS_WITH_AS(plan.raise_device_error(),
-                       ("device offsets rejected (every output element of that forward is NaN): " +
-                        message).c_str(),
-                       varattn::error);
+TEST_CASE("short-tile strided grid: rejected offsets fill every o and logsumexp element with "
+          "NaN") {
+  const int32_t segments = 3000, rows = 60000, heads = 4;
+  for (const short_case c : kShortCases) {
+    const int32_t d = c.head_dim;
+    if (!test::instantiated(d)) continue;
+    CAPTURE(test::family_name(c.family));
+    CAPTURE(d);
+    test::stream_guard s;
+    varattn::attention_options options;
+    options.kernel = c.family;
+    auto plan = varattn::plan::reserve_on_device(segments, rows, rows, {heads, heads, d}, options,
+                                                 /*max_q_length=*/64);
+    REQUIRE(plan.kernel().tile.block_m == 64);
+    std::mt19937_64 rng(9);
+    const std::size_t n = std::size_t(rows) * heads * d;
+    const thrust::device_vector<__nv_bfloat16> x(test::random_elements<__nv_bfloat16>(n, rng));
+    thrust::device_vector<__nv_bfloat16> o(n);
+    thrust::device_vector<float> lse(std::size_t(rows) * heads);
+    using const_view = varattn::packed_view<const __nv_bfloat16>;
+    const auto xv = const_view::contiguous(thrust::raw_pointer_cast(x.data()), rows, heads, d);
+    const auto ov = varattn::packed_view<__nv_bfloat16>::contiguous(
+        thrust::raw_pointer_cast(o.data()), rows, heads, d);
+    std::vector<int32_t> offsets(segments + 1);
+    for (int32_t i = 0; i <= segments; ++i) offsets[i] = i * (rows / segments);
+    std::swap(offsets[10], offsets[11]);  // cu_seqlens_q decreases at 11
+    const std::string message = "cu_seqlens_q[11] = " + std::to_string(offsets[11]) +
+                                " < cu_seqlens_q[10] = " + std::to_string(offsets[10]);
+    const thrust::device_vector<int32_t> cu(offsets);
+    varattn::build_on_device(plan, {thrust::raw_pointer_cast(cu.data()), cu.size()},
+                             {thrust::raw_pointer_cast(cu.data()), cu.size()}, s.stream);
+    VARATTN_CUDA_CHECK(cudaMemsetAsync(thrust::raw_pointer_cast(o.data()), 0, n * 2, s.stream));
+    VARATTN_CUDA_CHECK(
+        cudaMemsetAsync(thrust::raw_pointer_cast(lse.data()), 0, lse.size() * 4, s.stream));
+    varattn::forward<__nv_bfloat16>(plan, xv, xv, xv, ov,
+                                    varattn::logsumexp_view{thrust::raw_pointer_cast(lse.data()), rows},
+                                    s.stream);
+    VARATTN_CUDA_CHECK(cudaStreamSynchronize(s.stream));
+    const thrust::host_vector<__nv_bfloat16> out(o);
+    int64_t nan = 0;
+    for (const __nv_bfloat16 h : out) nan += std::isnan(__bfloat162float(h)) ? 1 : 0;
+    CHECK(nan == static_cast<int64_t>(n));
+    const thrust::host_vector<float> lse_out(lse);
+    int64_t lse_nan = 0;
+    for (const float f : lse_out) lse_nan += std::isnan(f) ? 1 : 0;
+    CHECK(lse_nan == static_cast<int64_t>(lse_out.size()));
+    CHECK_THROWS_WITH_AS(plan.raise_device_error(),
+                         ("device offsets rejected (every output element of that forward is NaN): " +
+                          message).c_str(),
+                         varattn::error);
+  }
 }

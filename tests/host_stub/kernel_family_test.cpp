@@ -93,25 +93,46 @@ TEST_CASE("automatic reads the compute capability once per plan, whatever the po
   CHECK(stub::device_reads() == 0);
 }
 
-TEST_CASE("automatic on sm_90 takes the Hopper kernel for long segments, sm80 for short ones") {
+TEST_CASE("automatic on sm_90 takes the Hopper kernel for long segments, its short tile for short ones") {
   const stub::clean_scope scope;
   stub::set_compute_capability(9, 0);
   const varattn::device_arch hopper{9, 0};
-  // Long segments: sm90 everywhere (the bucketed plan: sm80 for its short segment's bucket).
+  // Long segments: sm90 everywhere (the bucketed plan: the Hopper short tile for its short
+  // segment's bucket, the Hopper tile for the long one).
   const auto plans = plans_of({300, 20, 700}, {});
   CHECK(plans[0].kernel() == varattn::select_kernel(hopper, 128, 700, kernel_family::automatic));
   CHECK(plans[0].kernel().family == kernel_family::sm90);
+  CHECK(!plans[0].kernel().hopper_short());
   CHECK(plans[1].kernel().family == kernel_family::sm90);
   CHECK(families_of(plans[2]) ==
-        std::vector<kernel_family>{kernel_family::sm80, kernel_family::sm90});
+        std::vector<kernel_family>{kernel_family::sm90, kernel_family::sm90});
+  CHECK(plans[2].buckets()[0].kernel().hopper_short());
+  CHECK(!plans[2].buckets()[1].kernel().hopper_short());
   CHECK(plans[3].kernel().family == kernel_family::sm90);
-  // Every segment within a short tile: sm80 even on Hopper.
+  // Every segment within a short tile: the Hopper short tile (64 x 64, one warpgroup), which
+  // groups segments as the sm80 short tile does.
   for (const plan& p : plans_of({64, 3, 50}, {})) {
-    for (const kernel_family f : families_of(p)) CHECK(f == kernel_family::sm80);
+    if (p.policy() != launch_policy::bucketed) {
+      CHECK(p.kernel().hopper_short());
+      continue;
+    }
+    for (const plan& b : p.buckets()) CHECK(b.kernel().hopper_short());
   }
-  // kernel_family::sm90 on sm_90: the Hopper kernel even for short segments.
+  const varattn::kernel_config short_tile =
+      varattn::select_kernel(hopper, 128, 64, kernel_family::automatic);
+  CHECK(short_tile == varattn::kernel_config{kernel_family::sm90, {64, 64, 4}, 1});
+  CHECK(short_tile.groups_segments());
+  CHECK(short_tile.threads() == 128);
+  // Other head dims keep the sm80 short tile (kernel_config.hpp: has_hopper_short).
+  for (const int32_t d : {64, 80, 72, 96, 256}) {
+    CAPTURE(d);
+    CHECK(varattn::select_kernel(hopper, d, 64, kernel_family::automatic).family ==
+          kernel_family::sm80);
+  }
+  // kernel_family::sm90 on sm_90: the Hopper tile even for short segments.
   for (const plan& p : plans_of({64, 3, 50}, family(kernel_family::sm90))) {
     for (const kernel_family f : families_of(p)) CHECK(f == kernel_family::sm90);
+    CHECK(!p.kernel().hopper_short());
   }
 }
 

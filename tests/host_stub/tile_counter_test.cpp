@@ -86,10 +86,10 @@ TEST_CASE("the tile counter: short and mid-length tiles keep it") {
   const plan llm_causal = fused(kLlm, true);
   CHECK(llm_causal.mean_tile_steps() == doctest::Approx(2396.0 / 242));  // 9.9
   CHECK(llm_causal.tile_counter());
-  // 1024 segments of 64: the sm80 short tile on Hopper (no persistent grid, no counter); the
-  // Hopper kernel forced onto them, one step a tile: kept.
+  // 1024 segments of 64: the Hopper short tile (no persistent grid, no counter); the Hopper
+  // kernel forced onto them, one step a tile: kept.
   const plan s64 = fused(std::vector<int32_t>(1024, 64));
-  CHECK(s64.kernel().family == kernel_family::sm80);
+  CHECK(s64.kernel().hopper_short());
   CHECK(!s64.tile_counter());
   const plan s64_sm90 = fused(std::vector<int32_t>(1024, 64), false, kernel_family::sm90);
   CHECK(s64_sm90.kernel().family == kernel_family::sm90);
@@ -207,11 +207,11 @@ TEST_CASE("the tile counter: each bucket decides on its own") {
     const segments segs = segments::from_lengths(lengths);
     return plan::make(segs, segs, shape, {}, launch_policy::bucketed, stream_a);
   };
-  // Short segments in the sm80 short tile (no counter), the 16k one alone: dropped.
+  // Short segments in the Hopper short tile (no counter), the 16k one alone: dropped.
   const plan a = bucketed({32, 32, 16384});
   REQUIRE(a.buckets().size() == 2);
   CHECK(!a.tile_counter());
-  CHECK(a.buckets()[0].kernel().family == kernel_family::sm80);
+  CHECK(a.buckets()[0].kernel().hopper_short());
   CHECK(!a.buckets()[0].tile_counter());
   CHECK(a.buckets()[1].kernel().family == kernel_family::sm90);
   CHECK(a.buckets()[1].mean_tile_steps() == 128.0);

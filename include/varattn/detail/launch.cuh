@@ -10,6 +10,7 @@
 #include <varattn/detail/launch_kernel.cuh>
 #include <varattn/detail/sm80/forward_kernel.cuh>
 #include <varattn/detail/sm90/forward_kernel.cuh>
+#include <varattn/detail/sm90/short_tile.cuh>
 #include <varattn/error.hpp>
 #include <varattn/forward_scratch.hpp>
 #include <varattn/plan.hpp>
@@ -95,8 +96,9 @@ void run_program(const plan& p, const forward_params<Element>& params, cudaStrea
 
 //! Runs the kernel the plan selected; a bucketed plan runs its fused buckets one after the
 //! other. Instantiates, per head dim and score modifier, the Hopper kernel, packed (GQA) and
-//! not (and, unpacked only, its long-segment tile where the head dim has one: 80) and the sm80
-//! kernel's tiles: decode, short and tall (short and tall are one above head dim 128).
+//! not (and, unpacked only, its long-segment tile where the head dim has one: 80), the Hopper
+//! short tile (head dim 128) and the sm80 kernel's tiles: decode, short and tall (short
+//! and tall are one above head dim 128).
 //! `scratch`: the forward's (data null: none); buckets run in stream order, each deciding
 //! whether to use it (plan::tile_counter) and leaving it zero for the next.
 template <class Element, int HeadDim>
@@ -112,6 +114,12 @@ void launch(const plan& p, const forward_params<Element>& params, cudaStream_t s
     using modifier = score_modifier<decltype(softcap)::value>;
     const kernel_config& config = p.kernel();
     if (config.family == kernel_family::sm90) {
+      if constexpr (has_hopper_short(HeadDim)) {
+        if (config.hopper_short()) {
+          return run_program<sm90::short_program<Element, HeadDim, modifier>>(p, params, stream,
+                                                                               scratch);
+        }
+      }
       // A tile packing a GQA group's heads (kernel_config::pack) is a kernel of its own, with
       // one tile: the long-segment tile never packs (sm90_tile_packs), so it has no packed
       // instance (a packed plan of its shape would fail run_program's check).

@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 #pragma once
 //! \file segment_group.cuh
-//! A tile that holds a group of whole short segments (work_item::group, the sm80 short
-//! tile): their query rows and their keys lie back to back in q, k and v, so the tile loads
+//! A tile that holds a group of whole short segments (work_item::group, the sm80 short tile
+//! and the Hopper one): their query rows and their keys lie back to back in q, k and v, so the tile loads
 //! them as one segment's, and each row sees only its own segment's keys, under its segment's
 //! window: one key range a row, in the tile's keys.
 

@@ -3,9 +3,9 @@
 //! \file work_source.cuh
 //! Where a CTA finds its (segment, q-tile, head) work item: the scheduler interface. Every
 //! kernel takes it as its second argument, so the launch policies are written once
-//! (launch.cuh). initial() gives a CTA of a one-item grid its item (the sm80 kernel), at_rank()
-//! each of a striding CTA's items (the sm80 short tile's device-built lists); the Hopper
-//! kernel's CTAs may run several, from sm90/tile_schedule.cuh (with `tiles`).
+//! (launch.cuh). initial() gives a CTA of a one-item grid its item (the sm80 kernel, the Hopper
+//! short tile), at_rank() each of a striding CTA's items (the short tiles' device-built lists);
+//! the Hopper tall tile's CTAs may run several, from sm90/tile_schedule.cuh (with `tiles`).
 
 #include <varattn/detail/kernel/nan_output.cuh>
 #include <varattn/detail/kernel/params.cuh>

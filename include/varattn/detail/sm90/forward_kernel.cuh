@@ -11,7 +11,6 @@
 #include <varattn/detail/sm90/forward_tile.cuh>
 #include <varattn/detail/sm90/tile_schedule.cuh>
 #include <varattn/error.hpp>
-#include <varattn/packed_view.hpp>
 
 #include <cuda_runtime_api.h>
 
@@ -67,20 +66,8 @@ struct program {
   //! for this run (host-side, no sync; a CUDA graph keeps them by value). q's boxes hold
   //! `pack` heads (the plan's kernel_config::pack).
   static std::tuple<forward_maps> arguments(const forward_params<Element>& p, int32_t pack) {
-    const auto view = [](const Element* data, int64_t rows, int32_t heads, int32_t head_dim,
-                         int64_t token_stride, int64_t head_stride) {
-      return packed_view<const Element>{data, rows, heads, head_dim, token_stride, head_stride};
-    };
-    return {forward_maps{
-        make_segment_map(
-            view(p.q, p.rows_q, p.heads_q, p.head_dim, p.q_token_stride, p.q_head_stride),
-            traits::kBlockM, "q", pack),
-        make_segment_map(
-            view(p.k, p.rows_k, p.heads_k, p.head_dim, p.k_token_stride, p.k_head_stride),
-            traits::kBlockN, "k"),
-        make_segment_map<traits::v_tile::kRowBytes>(
-            view(p.v, p.rows_k, p.heads_k, p.head_dim, p.v_token_stride, p.v_head_stride),
-            traits::kBlockN, "v")}};
+    return {make_forward_maps<traits::v_tile::kRowBytes>(p, traits::kBlockM, traits::kBlockN,
+                                                          traits::kBlockN, pack)};
   }
 
   //! Throws unless the binary loaded for the current device holds the sm_90a body

@@ -32,6 +32,7 @@
 #include <varattn/detail/sm90/tma_load.cuh>
 #include <varattn/detail/sm90/wgmma.cuh>
 #include <varattn/kernel_config.hpp>
+#include <varattn/packed_view.hpp>
 
 #include <cstdint>
 #include <type_traits>
@@ -109,6 +110,27 @@ struct hopper_traits {
 struct forward_maps {
   segment_map q, k, v;
 };
+
+//! A run's forward_maps: q in boxes of `q_rows` rows (of `pack` heads), k of `k_rows`, v of
+//! `v_rows` in blocks of VRowBytes (swizzled_tile's). Host-side, no sync; a CUDA graph keeps
+//! them by value.
+template <int VRowBytes = 128, class Element>
+forward_maps make_forward_maps(const forward_params<Element>& p, int q_rows, int k_rows,
+                               int v_rows, int pack = 1) {
+  const auto view = [](const Element* data, int64_t rows, int32_t heads, int32_t head_dim,
+                       int64_t token_stride, int64_t head_stride) {
+    return packed_view<const Element>{data, rows, heads, head_dim, token_stride, head_stride};
+  };
+  return {make_segment_map(
+              view(p.q, p.rows_q, p.heads_q, p.head_dim, p.q_token_stride, p.q_head_stride),
+              q_rows, "q", pack),
+          make_segment_map(
+              view(p.k, p.rows_k, p.heads_k, p.head_dim, p.k_token_stride, p.k_head_stride),
+              k_rows, "k"),
+          make_segment_map<VRowBytes>(
+              view(p.v, p.rows_k, p.heads_k, p.head_dim, p.v_token_stride, p.v_head_stride),
+              v_rows, "v")};
+}
 
 //! Whether consume runs the steady loop: the unmasked steps in a loop of their own, Q's k-step
 //! descriptors pinned, V's stage by advance_low, one lane a warp releasing a K or V stage.
