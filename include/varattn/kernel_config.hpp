@@ -157,7 +157,7 @@ constexpr int32_t hopper_pack(int32_t rows, int32_t group_size, bool windowed) {
 //! on them (tiny-d64, vl-window): the sm80 short tile, or on Hopper its wgmma form below.
 inline constexpr int32_t kShortSegment = 64;
 
-//! Head dims with a Hopper short tile: 128 (sweep-d128-s64 -6.8% against the sm80 tile, H100).
+//! Head dims with a Hopper short tile: 128 (sweep-d128-s64 -6.7% against the sm80 tile, H100).
 //! Not 64: 0.98x on 64-row segments but tiny-d64's kernel 1.02x, reading 1.09x the bytes (not
 //! yet explained); not 80: boxes of 128 and 32 bytes read 1.48x the bytes, 16-column ones ran
 //! 0.99-1.18x the time (bench/NOTES.md, fifty-ninth session).
@@ -165,8 +165,8 @@ constexpr bool has_hopper_short(int32_t head_dim) { return head_dim == 128; }
 
 //! The Hopper short tile: the sm80 short tile's 64 rows x 64 keys, its work lists and groups,
 //! computed by one warpgroup with the copy engine and wgmma (detail/sm90/short_tile.cuh): the
-//! sm80 tile is issue-bound there, and its copies and mma.sync products are a quarter of
-//! its instructions (bench/experiments/short_tile_floor_s44.md).
+//! sm80 tile's copies and mma.sync products are a quarter of its instructions
+//! (bench/experiments/short_tile_floor_s44.md); this one issues 17-24% fewer.
 constexpr kernel_config hopper_short_config() {
   return {kernel_family::sm90, {64, 64, 4}, 1};
 }
