@@ -12,6 +12,11 @@
 #     build/pre/base64128)
 #   call 6: bash bench/experiments/s59_short_tile_call.sh $OUT fin128 b128  (at 128: the landing
 #     form, head dim 128 only; carry build/pre/fin128, build/pre/b128)
+#   next (s59 lead (a), labels built here at 64): VARATTN_PATCH_A=bench/experiments/
+#     short_tile_v_row_boxes_probe.patch VARATTN_PATCH_B= bash bench/experiments/
+#     s59_short_tile_call.sh $OUT stV64 t64   (A = the tree + the patch, B = the tree)
+# VARATTN_PATCH_A / VARATTN_PATCH_B: the patches A's and B's labels were built with (default
+# none and hopper_short_tile.reverse.patch).
 # Steps, each while the budget lasts (VARATTN_CALL_BUDGET_S, default 560):
 #   1. the short-segment cases under `timeout 150` (every kernel family's small problem, the
 #      segment groups, the edge cases, the strided grid); on a failure nothing is timed;
@@ -34,10 +39,10 @@ summary=$out/summary.txt
 : >"$summary"
 say() { echo "[$(($(date +%s) - start)) s] $*" | tee -a "$summary"; }
 bash bench/machine_facts.sh | tee -a "$summary"
-bash bench/prebuilt.sh use "$label_a" "" build/check_A >/dev/null 2>"$out/prebuilt.log" ||
+bash bench/prebuilt.sh use "$label_a" "${VARATTN_PATCH_A-}" build/check_A >/dev/null 2>"$out/prebuilt.log" ||
   { say "$label_a unusable: $(cat "$out/prebuilt.log")"; exit 1; }
 have_b=1
-bash bench/prebuilt.sh use "$label_b" bench/experiments/hopper_short_tile.reverse.patch \
+bash bench/prebuilt.sh use "$label_b" "${VARATTN_PATCH_B-bench/experiments/hopper_short_tile.reverse.patch}" \
   build/check_B >/dev/null 2>>"$out/prebuilt.log" || { have_b=0; say "$label_b unusable"; }
 export LD_LIBRARY_PATH=$root/build/pre/$label_a/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
 tests=$root/build/check_A/tests/varattn_gpu_tests

@@ -12,7 +12,12 @@
 #   without promotion / with 128-byte promotion; call 3b the same again, asked on kind nvidia-h200,
 #   which kept the H100 held);
 # call 4: st32 stR bench/experiments/short_tile_row_boxes_probe.patch (Q and K in 16-row boxes,
-#   only those that hold rows: the tiny-d64 tile read 1.10x the sm80 tile's DRAM bytes).
+#   only those that hold rows: the tiny-d64 tile read 1.10x the sm80 tile's DRAM bytes; no
+#   machine started; that form was landed instead).
+# next (s59 lead (a)): VARATTN_PATCH_N=bench/experiments/short_tile_d64_probe.patch bash
+#   bench/experiments/s59_short_tile_l2_call.sh $OUT stD64 stV64
+#   bench/experiments/short_tile_v_row_boxes_probe.patch (labels at 64 built here).
+# VARATTN_PATCH_N: the patch LABEL_N was built with (default none).
 #   run(command="bash bench/experiments/s59_short_tile_l2_call.sh $OUT st32 st32p
 #       bench/experiments/short_tile_l2_128b.patch", carry=["build/pre/st32", "build/pre/st32p"],
 #       timeout_s=400)
@@ -29,7 +34,7 @@ summary=$out/summary.txt
 : >"$summary"
 say() { echo "[$(($(date +%s) - start)) s] $*" | tee -a "$summary"; }
 bash bench/machine_facts.sh | tee -a "$summary"
-bash bench/prebuilt.sh use "$label_n" "" build/check_N >/dev/null 2>"$out/prebuilt.log" ||
+bash bench/prebuilt.sh use "$label_n" "${VARATTN_PATCH_N-}" build/check_N >/dev/null 2>"$out/prebuilt.log" ||
   { say "$label_n unusable: $(cat "$out/prebuilt.log")"; exit 1; }
 bash bench/prebuilt.sh use "$label_s" "$patch_s" build/check_S \
   >/dev/null 2>>"$out/prebuilt.log" || { say "$label_s unusable: $(cat "$out/prebuilt.log")"; exit 1; }
