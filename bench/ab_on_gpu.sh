@@ -131,26 +131,10 @@ for run in "${runs[@]}"; do
   dir=$a
   for v in "${variants[@]}"; do [[ $run == "${v%%|*}"? ]] && dir=${v#*|}; done
   echo "== $run"
-  # JSON: the console rounds to three digits (1 us at 0.058 ms); the CSV report aborts on the
-  # encoder benchmarks' other counters. A run that dies keeps the rows it finished.
+  # JSON (bench_json_rows.py: three-digit console rounding, a run that dies keeps its rows).
   "$dir/bench/varattn_bench" --benchmark_filter="$filter" --varattn_min_time=0.2 \
     --benchmark_format=json 2>/dev/null >"$out/run.json"
   status=$?
-  python3 - "$out/run.json" <<'PY'
-import json, re, sys
-text = open(sys.argv[1]).read()
-rows = []
-if "{" in text:
-    try:
-        rows = json.loads(text[text.find("{"):])["benchmarks"]
-    except json.JSONDecodeError:  # cut short: the rows written before
-        rows = [json.loads(m) for m in re.findall(r'\{\s*"name"[^{}]*\}', text)]
-for b in rows:
-    name = re.sub("/min_time:[0-9.]*/manual_time", "", b["name"])
-    if b.get("error_occurred"):
-        print(name, "error:", b.get("error_message"))
-    else:
-        print(name, "%.4f" % b["real_time"], b["time_unit"])
-PY
+  python3 "$root/bench/bench_json_rows.py" "$out/run.json"
   ((status == 0)) || echo "varattn_bench exit $status (its stderr went to /dev/null: run it by hand)"
 done | tee "$out/ab.txt"

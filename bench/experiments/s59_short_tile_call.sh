@@ -65,7 +65,7 @@ rows='^(fwd/(tiny-d64|vl-window-d80|sweep-d64-s64|sweep-d80-s64|sweep-d128-s64)/
 run_bench() {  # LABEL BINARY
   "$2" --benchmark_filter="$rows" --varattn_min_time=0.2 --benchmark_format=json 2>/dev/null \
     >"$out/run.json"
-  python3 bench/experiments/bench_json_rows.py "$out/run.json" "$1"
+  python3 bench/bench_json_rows.py "$out/run.json" "$1"
 }
 for round in 1 2 3; do
   (($(left) > 300)) || { say "out of time before bench round $round"; break; }
