@@ -8,14 +8,14 @@
 #   interleaved rounds, 3. ncu (DRAM bytes, time), 4. A's whole suite, 5. compute-sanitizer
 #   memcheck, racecheck and synccheck of every kernel family.
 #   run(command="bash bench/experiments/s60_short_tile_landing_call.sh $OUT",
-#       carry=["build/pre/landX", "build/pre/baseB"], timeout_s=520)
+#       carry=["build/pre/landX", "build/pre/baseB"], timeout_s=470)
 set -u -o pipefail
 out=${1:?usage: s60_short_tile_landing_call.sh OUTDIR}
 mkdir -p "$out" && out=$(cd "$out" && pwd) || exit 2
 cd "$(dirname "${BASH_SOURCE[0]}")/../.." || exit 2
 root=$(pwd)
 start=$(date +%s)
-budget=${VARATTN_CALL_BUDGET_S:-500}
+budget=${VARATTN_CALL_BUDGET_S:-450}
 left() { echo $((budget - ($(date +%s) - start))); }
 summary=$out/summary.txt
 : >"$summary"
@@ -40,7 +40,7 @@ fi
 
 rows='^(fwd/(tiny-d64|sweep-d64-s64|sweep-d128-s64|probe-d64-s(24|32|40|48))/(fused|fused_sm80|fused_device)/bf16|fwd/(tiny-d64|vl-window-d80)/fused/fp16|fwd/vl-window-d80/fused/bf16|encoder_graph/tiny-d64/device_plan/bf16)'
 for round in 1 2 3; do
-  (($(left) > 270)) || { say "out of time before bench round $round"; break; }
+  (($(left) > 300)) || { say "out of time before bench round $round"; break; }
   for v in A B; do
     build/check_$v/bench/varattn_bench --benchmark_filter="$rows" --varattn_min_time=0.2 \
       --benchmark_format=json 2>/dev/null >"$out/run.json"
@@ -52,7 +52,7 @@ metrics=gpu__time_duration.sum,dram__bytes_read.sum,dram__bytes_write.sum,smsp__
 for row in tiny-d64 probe-d64-s40 sweep-d128-s64; do
   for v in "A:fused:short_kernel" "B:fused:(short|forward)_kernel" "A:fused_sm80:forward_kernel"; do
     IFS=: read -r label policy kernel <<<"$v"
-    (($(left) > 240)) || { say "out of time before ncu $label $row"; break 2; }
+    (($(left) > 260)) || { say "out of time before ncu $label $row"; break 2; }
     r=$(timeout 40 ncu --clock-control none --metrics "$metrics" -k "regex:$kernel" --launch-skip 4 \
       --launch-count 1 "build/check_$label/bench/varattn_bench" \
       --benchmark_filter="^fwd/$row/$policy/bf16" --varattn_min_time=0.01 --varattn_settle=0 2>&1 |
@@ -61,7 +61,7 @@ for row in tiny-d64 probe-d64-s40 sweep-d128-s64; do
   done
 done
 
-t=$(($(left) - 125))
+t=$(($(left) - 100))
 if ((t >= 40)); then
   timeout "$t" "$tests" >"$out/tests.log" 2>&1
   say "suite: exit $? (limit $t s): $(grep -E '^\[doctest\] (test cases|assertions)' "$out/tests.log" | tr '\n' ' ')"

@@ -157,11 +157,11 @@ constexpr int32_t hopper_pack(int32_t rows, int32_t group_size, bool windowed) {
 //! on them (tiny-d64, vl-window): the sm80 short tile, or on Hopper its wgmma form below.
 inline constexpr int32_t kShortSegment = 64;
 
-//! Head dims with a Hopper short tile: 128 (sweep-d128-s64 -6.7% against the sm80 tile, H100).
-//! Not 64: 0.98x on 64-row segments but tiny-d64's kernel 1.02x, reading 1.09x the bytes (not
-//! yet explained); not 80: boxes of 128 and 32 bytes read 1.48x the bytes, 16-column ones ran
-//! 0.99-1.18x the time (bench/NOTES.md, fifty-ninth session).
-constexpr bool has_hopper_short(int32_t head_dim) { return head_dim == 128; }
+//! Head dims with a Hopper short tile: 128 (sweep-d128-s64 -6.7% against the sm80 tile, H100)
+//! and 64 (tiny-d64 -3.9%, sweep-d64-s64 -2.2%, once no copy-engine box reads past its rows;
+//! bench/NOTES.md, fifty-ninth and sixtieth sessions). Not 80: boxes of 128 and 32 bytes read
+//! 1.48x the bytes, 16-column ones ran 0.99-1.18x the time (fifty-ninth).
+constexpr bool has_hopper_short(int32_t head_dim) { return head_dim == 64 || head_dim == 128; }
 
 //! The Hopper short tile: the sm80 short tile's 64 rows x 64 keys, its work lists and groups,
 //! computed by one warpgroup with the copy engine and wgmma (detail/sm90/short_tile.cuh): the
@@ -217,7 +217,7 @@ constexpr int32_t sm90_fewest_queries(int32_t head_dim, int32_t max_q_length) {
 //! query segment the plan covers and the query heads a kv head has, honouring `request`.
 //! Segments that fit a decode tile take it (an sm80-family kernel, on every architecture).
 //! automatic on Hopper: longer segments the Hopper tile, short ones (kShortSegment) the Hopper
-//! short tile where the head dim has one (128); kernel_family::sm90 keeps the Hopper tile
+//! short tile where the head dim has one (64, 128); kernel_family::sm90 keeps the Hopper tile
 //! for both.
 //! `windowed`: the plan is causal or has a sliding window (a row's keys depend on the row):
 //! the Hopper tile then packs a GQA group's heads (detail::hopper_pack).

@@ -10,8 +10,8 @@ namespace varattn {
 
 //! The kernel family a plan runs. `automatic` takes the fastest one the device has (the
 //! plan reads the device once, when it is made: on sm_90 the wgmma kernels, the tall tile for
-//! tables with segments over 64 queries and the short tile for the others at head dim 128,
-//! whose code needs an sm_90a build, else forward throws);
+//! tables with segments over 64 queries and the short tile for the others at head dims 64
+//! and 128, whose code needs an sm_90a build, else forward throws);
 //! `sm80` forces the portable mma.sync kernel (every GPU from sm_80 on: builds without
 //! sm_90a code, tests and comparisons on Hopper); `sm90` the wgmma kernel (sm_90 only).
 enum class kernel_family { automatic, sm80, sm90 };

@@ -42,8 +42,8 @@ TEST_CASE("every kernel family on a small problem") {
       }
       test::check<__nv_bfloat16>(tall, {41});
     }
-    // Short tiles: the sm80 tile at 80, on sm_90 the Hopper short tile at 128.
-    for (const int32_t d : {80, 128}) {
+    // Short tiles: the sm80 tile at 80, on sm_90 the Hopper short tile at 64 and 128.
+    for (const int32_t d : {64, 80, 128}) {
       if (!test::instantiated(d)) continue;
       CAPTURE(d);
       test::problem short_tiles;  // every segment <= 64 rows: short tiles

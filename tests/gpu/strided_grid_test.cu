@@ -62,14 +62,16 @@ forward_node forward_node_of(cudaGraph_t graph) {
   return found;
 }
 
-//! The short tiles that stride: sm80's at head dim 64, and automatic's at 128 (on sm_90 the
-//! Hopper short tile; elsewhere the sm80 tile again).
+//! The short tiles that stride: sm80's at head dim 64, and automatic's at 64 and 128 (on
+//! sm_90 the Hopper short tile; elsewhere the sm80 tile again).
 struct short_case {
   varattn::kernel_family family;
   int32_t head_dim;
 };
 constexpr short_case kShortCases[] = {{varattn::kernel_family::sm80, 64},
+                                      {varattn::kernel_family::automatic, 64},
                                       {varattn::kernel_family::automatic, 128}};
+constexpr int kShortCaseCount = static_cast<int>(sizeof(kShortCases) / sizeof(kShortCases[0]));
 
 }  // namespace
 
@@ -85,7 +87,7 @@ TEST_CASE("short-tile strided grid: a capped device-built list matches the host-
   const auto a_q = varattn::segments::from_lengths(a.q), a_k = varattn::segments::from_lengths(a.k);
   const auto b_q = varattn::segments::from_lengths(b.q), b_k = varattn::segments::from_lengths(b.k);
   const int32_t rows_q = a_q.total(), rows_k = a_k.total();
-  for (int run = 0; run < 4; ++run) {
+  for (int run = 0; run < 2 * kShortCaseCount; ++run) {
     const varattn::kernel_family family = kShortCases[run / 2].family;
     const int32_t d = kShortCases[run / 2].head_dim;
     const bool causal = run % 2 == 1;

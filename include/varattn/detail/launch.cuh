@@ -97,7 +97,7 @@ void run_program(const plan& p, const forward_params<Element>& params, cudaStrea
 //! Runs the kernel the plan selected; a bucketed plan runs its fused buckets one after the
 //! other. Instantiates, per head dim and score modifier, the Hopper kernel, packed (GQA) and
 //! not (and, unpacked only, its long-segment tile where the head dim has one: 80), the Hopper
-//! short tile (head dim 128) and the sm80 kernel's tiles: decode, short and tall (short
+//! short tile (head dims 64 and 128) and the sm80 kernel's tiles: decode, short and tall (short
 //! and tall are one above head dim 128).
 //! `scratch`: the forward's (data null: none); buckets run in stream order, each deciding
 //! whether to use it (plan::tile_counter) and leaving it zero for the next.

@@ -5,16 +5,21 @@
 //! rows of one segment, or of a group of whole short segments, against 64 keys a step; the
 //! same work lists, mask, softmax and epilogue, one warp a 16-row m-tile) with the copy engine
 //! and wgmma in place of 128 threads' cp.async copies and mma.sync + ldmatrix products. Thread
-//! 0 loads Q and K in row-clipped boxes of 16 rows, those that hold rows, and V in one of 64
-//! (tensor_map.hpp: rows past the segment or group arrive as zeros) into the 128-byte
-//! swizzled layout; the warpgroup issues S = Q K^T (m64n64, both from shared memory) and O +=
-//! P V (m64nD, P from registers, V through the transpose bit). Of a warp's ~1,240
-//! instructions a tile, the sm80 tile's copies took 148 / 266 and its products 104 / 129 at
-//! head dims 64 / 80 (bench/experiments/short_tile_floor_s44.md); here neither runs on the
-//! warps (17-24% fewer warp-instructions). Plans take it at head dim 128 only, where the sm80
-//! tile runs without a register cap and keeps fewer CTAs in flight (kernel_config.hpp:
-//! has_hopper_short; bench/NOTES.md, fifty-ninth session). The next step's K loads once every
-//! warp's S has read K, V's once every O += P V has read V.
+//! 0 loads Q, K and V in row-clipped boxes of 16 rows (tensor_map.hpp), those that hold rows,
+//! into the 128-byte swizzled layout; the warpgroup issues S = Q K^T (m64n64, both from shared
+//! memory) and O += P V (m64nD, P from registers, V through the transpose bit). Of a warp's
+//! ~1,240 instructions a tile, the sm80 tile's copies took 148 / 266 and its products 104 / 129
+//! at head dims 64 / 80 (bench/experiments/short_tile_floor_s44.md); here neither runs on the
+//! warps (17-24% fewer warp-instructions). Plans take it at head dims 64 and 128
+//! (kernel_config.hpp: has_hopper_short). The next step's K loads once every warp's S has read
+//! K, V's once every O += P V has read V.
+//!
+//! No box reaches past its rows once they are 16 or more: the last box ends at the last row,
+//! overlapping the one before it. A box that crosses the segment's end reads ~768 bytes more
+//! from DRAM than its rows, whatever it zero-fills (ncu, H100: tiny-d64 1.09x the sm80 tile's
+//! bytes, one such box a tensor a tile; bench/NOTES.md, sixtieth session). So V's rows past the
+//! step's keys hold older data (P's zeros there would multiply a neighbour's inf or NaN) and
+//! the warpgroup zeroes them before O += P V.
 
 #include <varattn/detail/kernel/epilogue.cuh>
 #include <varattn/detail/kernel/online_softmax.cuh>
@@ -41,7 +46,7 @@ namespace varattn::detail::sm90 {
 
 template <class Element, int HeadDim>
 struct short_traits {
-  static_assert(has_hopper_short(HeadDim), "head dim 128 (kernel_config.hpp)");
+  static_assert(has_hopper_short(HeadDim), "head dims 64 and 128 (kernel_config.hpp)");
   static constexpr kernel_config kConfig = hopper_short_config();
   //! The sm80 short tile this one replaces: its register cap (CTAs an SM), grid stride and
   //! lazy rescale, chosen and measured for the same tiles.
@@ -57,10 +62,8 @@ struct short_traits {
   static constexpr bool kGridStride = sm80_short::kGridStride;
   static constexpr bool kLazyRescale = sm80_short::kLazyRescale;
   using tile = swizzled_tile<64, HeadDim>;  //!< Q, K and V alike
-  //! Q and K arrive in boxes of this many rows, only those that hold rows of the segment (or
-  //! group): with one 64-row box each, the copy engine read rows past the segment's end too
-  //! (tiny-d64: 1.10x the sm80 tile's DRAM bytes, ncu, H100). V keeps its 64-row box, whose
-  //! zero rows matter: P's zeros there multiply them.
+  //! Q, K and V arrive in boxes of this many rows, only those that hold rows of the segment
+  //! (or group).
   static constexpr int kBoxRows = 16;
   static constexpr int kKSteps = (HeadDim + 15) / 16;  //!< k16 steps of Q K^T (zero-padded)
   static constexpr int kScoreTiles = kBlockN / 8;
@@ -106,10 +109,11 @@ __device__ __forceinline__ void short_tile(const forward_params<Element>& p,
   if (grouped) tile.hold_group();
   const int kv_steps = tile.blocks.count;
   const int valid_rows = tile.valid_rows();
-  // Q's or K's `valid` rows from row `first` (head `at_head`) in boxes of kBoxRows rows, only
-  // those that hold rows (the rest of the tile keeps older rows: Q's are never stored, K's
-  // keys are masked), completing on `barrier`; rows_bytes is what they deliver. The caller
-  // announces the bytes: thread 0's arrival is the phase's one.
+  // The `valid` rows from row `first` (head `at_head`) in boxes of kBoxRows rows, only those
+  // that hold rows, the last ending at row valid - 1 when valid >= kBoxRows (below, one box
+  // zero-fills the rest); completing on `barrier`; rows_bytes is what they deliver. The rest
+  // of the tile keeps older rows: Q's are never stored, K's keys are masked, V's are zeroed
+  // (zero_rows_past). The caller announces the bytes: thread 0's arrival is the phase's one.
   const auto rows_bytes = [](int32_t valid) {
     return static_cast<uint32_t>((valid + T::kBoxRows - 1) / T::kBoxRows * T::kBoxRows *
                                  tile_t::kRowBytes * tile_t::kBlocks);
@@ -117,12 +121,30 @@ __device__ __forceinline__ void short_tile(const forward_params<Element>& p,
   const auto load_rows = [&](const segment_map& map, unsigned char* to, uint64_t* barrier,
                              int32_t first, int32_t valid, int32_t at_head) {
     for (int32_t r0 = 0; r0 < valid; r0 += T::kBoxRows) {
+      const int32_t at = valid >= T::kBoxRows ? min(r0, valid - T::kBoxRows) : r0;
 #pragma unroll
       for (int block = 0; block < tile_t::kBlocks; ++block) {
-        tma_load_box(map, to + block * tile_t::kBlockBytes + r0 * tile_t::kRowBytes, barrier,
-                     first + r0, valid - r0, at_head, block * tile_t::kBlockColumns);
+        tma_load_box(map, to + block * tile_t::kBlockBytes + at * tile_t::kRowBytes, barrier,
+                     first + at, valid - at, at_head, block * tile_t::kBlockColumns);
       }
     }
+  };
+  // V's rows from `keys` (< kBlockN: the last step's) on, those no box of the step zero-fills,
+  // to zeros by the warpgroup (whole 128-byte rows: the swizzle permutes chunks within a row),
+  // for the async proxy; the caller's CTA barrier then makes them the wgmma's. The rows' last
+  // reader was the previous step's (or tile's) O += P V, behind a CTA barrier; the step's boxes
+  // write rows below `keys` only.
+  const auto zero_rows_past = [&](int32_t keys) {
+    const int32_t from = max(keys, T::kBoxRows);
+    constexpr int kChunksARow = tile_t::kRowBytes / 16;
+    const int chunks = (T::kBlockN - from) * kChunksARow;
+    for (int i = static_cast<int>(threadIdx.x); i < chunks * tile_t::kBlocks; i += T::kThreads) {
+      const int block = i / chunks;
+      const int chunk = i % chunks;
+      reinterpret_cast<uint4*>(sv + block * tile_t::kBlockBytes + from * tile_t::kRowBytes)[chunk] =
+          make_uint4(0, 0, 0, 0);
+    }
+    fence_proxy_async();
   };
   const auto keys_of = [&](int step) {
     return min(T::kBlockN, tile.mask.k_length - tile.key0(step));
@@ -131,27 +153,28 @@ __device__ __forceinline__ void short_tile(const forward_params<Element>& p,
     load_rows(maps.k, sk, &bar.qk, tile.k_row + tile.key0(step), keys_of(step), tile.kv_head);
   };
   const auto load_v = [&](int step) {
-    tile_t::load_boxes(maps.v, sv, &bar.v, tile.k_row + tile.key0(step), keys_of(step),
-                       tile.kv_head);
+    load_rows(maps.v, sv, &bar.v, tile.k_row + tile.key0(step), keys_of(step), tile.kv_head);
   };
   // Q with the first K and V (a tile without keys loads nothing: its rows are zeros).
   if (threadIdx.x == 0 && kv_steps > 0) {
     mbarrier_arrive_expect_tx(&bar.qk, rows_bytes(valid_rows) + rows_bytes(keys_of(0)));
     load_rows(maps.q, sq, &bar.qk, tile.q_row, valid_rows, tile.head);
     load_k(0);
-    mbarrier_arrive_expect_tx(&bar.v, tile_t::kBytes);
+    mbarrier_arrive_expect_tx(&bar.v, rows_bytes(keys_of(0)));
     load_v(0);
   }
-  if (grouped) {
-    table->fill(group);
-    __syncthreads();  // the table, before any row reads it
-  }
+  // A one-step tile (the usual short one) zeroes V's rows here, behind the group table's
+  // barrier; a longer one before its last step's O += P V.
+  const bool zero_now = kv_steps == 1 && keys_of(0) < T::kBlockN;
+  if (zero_now) zero_rows_past(keys_of(0));
+  if (grouped) table->fill(group);
+  if (grouped || zero_now) __syncthreads();  // the table before any row reads it, V's zeros
 
   float acc[T::kOutTiles][4] = {};
   online_softmax softmax;
   const int warp_row0 = warp * 16;  // the warp's first row in the tile
   // A warp whose rows all lie past the segment's end joins the wgmmas (warpgroup-wide) but
-  // skips the mask and softmax: its rows are never stored (their Q rows are zeros).
+  // skips the mask and softmax: its rows are never stored (their Q rows hold older data).
   const bool warp_has_rows = warp_row0 < valid_rows;
   const uint64_t q_desc = descriptor_128b(sq);
   const uint64_t k_desc = descriptor_128b(sk);
@@ -195,6 +218,10 @@ __device__ __forceinline__ void short_tile(const forward_params<Element>& p,
     for (int kc = 0; kc < T::kBlockN / 16; ++kc) {
       sm80::pack_a_fragment<Element>(a[kc], s[2 * kc], s[2 * kc + 1]);
     }
+    if (const int32_t keys = keys_of(step); keys < T::kBlockN && !zero_now) {
+      zero_rows_past(keys);
+      __syncthreads();
+    }
     mbarrier_wait(&bar.v, phase);
     fence();
 #pragma unroll
@@ -208,7 +235,7 @@ __device__ __forceinline__ void short_tile(const forward_params<Element>& p,
     if (step + 1 < kv_steps) {
       __syncthreads();  // every warp's O += P V has read V
       if (threadIdx.x == 0) {
-        mbarrier_arrive_expect_tx(&bar.v, tile_t::kBytes);
+        mbarrier_arrive_expect_tx(&bar.v, rows_bytes(keys_of(step + 1)));
         load_v(step + 1);
       }
     }
@@ -225,8 +252,6 @@ __device__ __forceinline__ void short_tile(const forward_params<Element>& p,
                           reinterpret_cast<Element*>(smem) + warp_row0 * T::kStride,
                           [&](int r) { return o_rows(warp_row0 + r); }, valid_rows - warp_row0);
   }
-  // The staging's stores before the copy engine's next writes there (a strided CTA's next tile).
-  fence_proxy_async();
 }
 
 #endif  // __CUDA_ARCH_FEAT_SM90_ALL
@@ -266,7 +291,8 @@ __global__ void __launch_bounds__(short_traits<Element, HeadDim>::kThreads,
     for (uint32_t rank = blockIdx.x; work.at_rank(params, rank, seg, q_tile, head, group);
          rank += gridDim.x) {
       short_tile<T, Modifier>(params, maps, seg, q_tile, head, group, aligned, bar, phase);
-      __syncthreads();  // the staging read back before the next tile's copies land there
+      fence_proxy_async();  // the staging's stores before the next tile's copies land there
+      __syncthreads();      // and its reads back
     }
   }
 #else
@@ -287,9 +313,9 @@ struct short_program {
   //! short tile's).
   static constexpr bool kGridStride = traits::kGridStride;
 
-  //! q and k in boxes of kBoxRows rows, v of 64 (tensor_map.hpp), encoded for this run.
+  //! q, k and v in boxes of kBoxRows rows (tensor_map.hpp), encoded for this run.
   static std::tuple<forward_maps> arguments(const forward_params<Element>& p, int32_t /*pack*/) {
-    return {make_forward_maps(p, traits::kBoxRows, traits::kBoxRows, traits::kBlockN)};
+    return {make_forward_maps(p, traits::kBoxRows, traits::kBoxRows, traits::kBoxRows)};
   }
 
   static void require_compiled_in() {

@@ -109,7 +109,9 @@ inline CUtensorMap dq_tensor_map(float* data, int64_t rows, int32_t heads, int32
 //! stop at the end of the box's segment (encode_row_clipped_map): the copy engine zero-fills
 //! a box's rows past the segment, as it does past a tensor, so a tile never holds a
 //! neighbour's tokens (whose inf or NaN would turn 0 x v into NaN) and a segment's last tile
-//! needs no masking copy. (sm90/tma_load.cuh issues it.)
+//! needs no masking copy. (sm90/tma_load.cuh issues it.) Such a box costs DRAM reads beyond
+//! its rows (~768 bytes, H100): the short tile's boxes end on their rows instead, and its
+//! warps zero V's rows past the keys (sm90/short_tile.cuh).
 struct segment_map {
   CUtensorMap map;
   int32_t rows;       //!< the tensor's rows (coordinates are relative to it)
