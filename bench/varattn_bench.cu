@@ -682,8 +682,7 @@ inline std::string grids_of(const varattn::plan& p, bool counter, bool force_per
     return out;
   }
   const bool persistent = counter && p.policy() == varattn::launch_policy::fused &&
-                          p.kernel().family == varattn::kernel_family::sm90 &&
-                          !p.kernel().hopper_short() && (force_persistent || p.tile_counter());
+                          p.kernel().hopper_tall() && (force_persistent || p.tile_counter());
   std::string out = persistent ? "persistent" : "one CTA a tile";
   if (p.policy() == varattn::launch_policy::fused && !p.built_on_device()) {
     char steps[48];

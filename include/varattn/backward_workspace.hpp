@@ -59,8 +59,7 @@ inline char* workspace_origin(void* workspace) {
 //! longest segment's) and the head dim has one. Plans of the Hopper short tile keep the sm80
 //! backward they had before that tile (its dK/dV on short rows is unmeasured there).
 inline bool hopper_backward(const plan& p) {
-  return p.kernel().family == kernel_family::sm90 && !p.kernel().hopper_short() &&
-         hopper_backward_head_dim(p.head_dim());
+  return p.kernel().hopper_tall() && hopper_backward_head_dim(p.head_dim());
 }
 
 //! How many CTAs share one kv head's q heads in the dK/dV kernels: with 8 or more q heads a kv

@@ -60,6 +60,9 @@ struct kernel_config {
   constexpr bool hopper_short() const {
     return family == kernel_family::sm90 && tile.block_m == 64 && tile.warps == 4;
   }
+  //! The Hopper tall tile (detail/sm90/forward_tile.cuh): the sm90 family's other tile, the
+  //! one with a persistent grid, a tile counter and the Hopper backward.
+  constexpr bool hopper_tall() const { return family == kernel_family::sm90 && !hopper_short(); }
   constexpr int32_t rows() const { return tile.block_m * pack; }
 
   //! The same compiled kernel (the launch's check): pack is a run-time value of that kernel.

@@ -309,10 +309,7 @@ class plan {
   //! per_segment, sm80 and Hopper short-tile plans: false; a bucketed plan: false here, each
   //! bucket decides.
   bool tile_counter() const {
-    if (c_.policy != launch_policy::fused || c_.kernel.family != kernel_family::sm90 ||
-        c_.kernel.hopper_short()) {
-      return false;
-    }
+    if (c_.policy != launch_policy::fused || !c_.kernel.hopper_tall()) return false;
     return c_.built_on_device || c_.work.empty() ||
            c_.list_steps < int64_t{kLongTileSteps} * static_cast<int64_t>(c_.work.size());
   }

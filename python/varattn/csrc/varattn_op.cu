@@ -519,7 +519,7 @@ std::tuple<at::Tensor, at::Tensor> varlen_attention(
   at::Tensor counter;
   with_device_plan(kOp, c, q, cu_seqlens_q, cu_seqlens_k, [&](const varattn::plan& plan) {
     varattn::forward_scratch scratch;
-    if (plan.kernel().family == varattn::kernel_family::sm90 && !plan.kernel().hopper_short()) {
+    if (plan.kernel().hopper_tall()) {
       counter = at::zeros({static_cast<int64_t>(varattn::kForwardScratchBytes)},
                           q.options().dtype(at::kByte));
       scratch.data = counter.mutable_data_ptr();
