@@ -4,9 +4,12 @@
 //! One CTA computes one (segment, head, q-tile) work item: the FlashAttention-2 main loop
 //! on sm80 tensor cores. Each warp owns 16 query rows; scores and probabilities stay in
 //! registers between the two products. The decode tile (one warp) packs `pack` query heads of
-//! one kv head into its 16 rows (tile_context), so their keys are read once.
+//! one kv head into its 16 rows (tile_context), so their keys are read once. A group tile
+//! recomputes the rows it staged non-finite, each from its own segment's keys
+//! (group_isolation.cuh).
 
 #include <varattn/detail/kernel/epilogue.cuh>
+#include <varattn/detail/kernel/group_isolation.cuh>
 #include <varattn/detail/kernel/online_softmax.cuh>
 #include <varattn/detail/kernel/params.cuh>
 #include <varattn/detail/kernel/score_modifier.cuh>
@@ -189,8 +192,15 @@ __device__ __forceinline__ void forward_tile(const forward_params<Element>& p,
     const int row0 = warp_row0 + m * 16;
     const row_results rows =
         finish_rows(softmax[m], p.exp2_scale, lse_rows.first != nullptr, lse_rows, row0, valid_rows);
-    store_output<T>(acc[m], rows, sq + row0 * T::kStride,
-                    [&](int r) { return o_rows(row0 + r); }, valid_rows - row0);
+    Element* const staging = sq + row0 * T::kStride;
+    const uint32_t flags = stage_output<T>(acc[m], rows, staging, valid_rows - row0);
+    const uint32_t recompute = grouped ? nonfinite_rows(flags) : 0u;  // a group's one m-tile
+    write_output<T>(
+        staging, [&](int r) { return o_rows(row0 + r); }, valid_rows - row0,
+        [&](int r) { return (recompute >> r & 1u) == 0; });
+    if (recompute != 0) {  // the rare path
+      recompute_rows<HeadDim, Modifier>(recompute, row0, p, tile, *table, group.count, o_rows);
+    }
   }
 }
 

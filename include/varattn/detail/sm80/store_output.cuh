@@ -2,31 +2,59 @@
 #pragma once
 //! \file store_output.cuh
 //! The sm80 kernel's output store: one warp's 16 normalized rows are staged in shared memory
-//! (the warp's own rows of the Q tile) and written with 16-byte coalesced stores, skipping
-//! rows past the segment's end and the padding columns.
+//! (the warp's own rows of the Q tile), then written with 16-byte coalesced stores, skipping
+//! rows past the segment's end, rows the caller does not keep, and the padding columns. A
+//! group tile recomputes the rows it staged non-finite instead (group_isolation.cuh).
 
 #include <varattn/detail/kernel/epilogue.cuh>
+#include <varattn/detail/kernel/group_isolation.cuh>
 #include <varattn/detail/sm80/mma.cuh>
 
 #include <cstdint>
 
 namespace varattn::detail::sm80 {
 
-//! Row r (of the warp's 16) goes to out_row(r).
-template <class Traits, class Element, class RowAddress>
-__device__ __forceinline__ void store_output(const float (&o)[Traits::kOutTiles][4],
-                                             const row_results& rows, Element* smem_rows,
-                                             RowAddress out_row, int valid_rows) {
+//! Stages the warp's 16 normalized rows in `smem_rows` (row r at r * kStride). Returns which
+//! of the thread's staged rows below valid_rows hold an inf or NaN: bit 0 its row lane / 4, bit
+//! 1 its row lane / 4 + 8 (group_isolation.cuh; a caller that ignores it pays nothing: the
+//! probe is dead code).
+template <class Traits, class Element>
+__device__ __forceinline__ uint32_t stage_output(const float (&o)[Traits::kOutTiles][4],
+                                                 const row_results& rows, Element* smem_rows,
+                                                 int valid_rows) {
   using mma = mma_16816<Element>;
   const int lane = static_cast<int>(threadIdx.x % 32);
   const int row = lane / 4;
+  nonfinite_probe<Element> probe[2];  // rows `row` and `row + 8`
 #pragma unroll
   for (int t = 0; t < Traits::kOutTiles; ++t) {
     const int col = t * 8 + (lane % 4) * 2;
-    *reinterpret_cast<uint32_t*>(smem_rows + row * Traits::kStride + col) =
-        mma::pack(o[t][0] * rows.inv[0], o[t][1] * rows.inv[0]);
-    *reinterpret_cast<uint32_t*>(smem_rows + (row + 8) * Traits::kStride + col) =
-        mma::pack(o[t][2] * rows.inv[1], o[t][3] * rows.inv[1]);
+    const uint32_t low = mma::pack(o[t][0] * rows.inv[0], o[t][1] * rows.inv[0]);
+    const uint32_t high = mma::pack(o[t][2] * rows.inv[1], o[t][3] * rows.inv[1]);
+    *reinterpret_cast<uint32_t*>(smem_rows + row * Traits::kStride + col) = low;
+    *reinterpret_cast<uint32_t*>(smem_rows + (row + 8) * Traits::kStride + col) = high;
+    probe[0].add(low);
+    probe[1].add(high);
+  }
+  return (row < valid_rows && probe[0].hit() ? 1u : 0u) |
+         (row + 8 < valid_rows && probe[1].hit() ? 2u : 0u);
+}
+
+struct every_row {
+  __device__ __forceinline__ bool operator()(int) const { return true; }
+};
+
+//! Writes the staged row r (of the warp's 16) to out_row(r) if r < valid_rows and keep(r).
+template <class Traits, class Element, class RowAddress, class Keep = every_row>
+__device__ __forceinline__ void write_output(const Element* smem_rows, RowAddress out_row,
+                                             int valid_rows, Keep keep = {}) {
+  int lane = static_cast<int>(threadIdx.x % 32);
+  if constexpr (32 % Traits::kChunks != 0) {
+    // Head dims whose row of vectors does not divide the warp (80: 10): each vector's row and
+    // column cost a division by kChunks, and ptxas held them across a strided CTA's tiles,
+    // spilling 20 bytes with a group tile's rare path (ptxas -v, bench/NOTES.md sixty-first):
+    // read the lane opaquely, so they are computed afresh a tile.
+    asm volatile("mov.u32 %0, %%laneid;" : "=r"(lane));
   }
   __syncwarp();
   constexpr int kVectors = 16 * Traits::kChunks;
@@ -34,7 +62,7 @@ __device__ __forceinline__ void store_output(const float (&o)[Traits::kOutTiles]
   for (int i = lane; i < kVectors; i += 32) {
     const int r = i / Traits::kChunks;
     const int c = (i % Traits::kChunks) * 8;
-    if (r < valid_rows) {
+    if (r < valid_rows && keep(r)) {
       *reinterpret_cast<uint4*>(out_row(r) + c) =
           *reinterpret_cast<const uint4*>(smem_rows + r * Traits::kStride + c);
     }

@@ -19,9 +19,11 @@
 //! from DRAM than its rows, whatever it zero-fills (ncu, H100: tiny-d64 1.09x the sm80 tile's
 //! bytes, one such box a tensor a tile; bench/NOTES.md, sixtieth session). So V's rows past the
 //! step's keys hold older data (P's zeros there would multiply a neighbour's inf or NaN) and
-//! the warpgroup zeroes them before O += P V.
+//! the warpgroup zeroes them before O += P V. A group tile recomputes the rows it staged
+//! non-finite, each from its own segment's keys (group_isolation.cuh).
 
 #include <varattn/detail/kernel/epilogue.cuh>
+#include <varattn/detail/kernel/group_isolation.cuh>
 #include <varattn/detail/kernel/online_softmax.cuh>
 #include <varattn/detail/kernel/params.cuh>
 #include <varattn/detail/kernel/score_modifier.cuh>
@@ -248,9 +250,16 @@ __device__ __forceinline__ void short_tile(const forward_params<Element>& p,
     const auto o_rows = tile.o_rows(p);
     const row_results rows = finish_rows(softmax, p.exp2_scale, lse_rows.first != nullptr,
                                          lse_rows, warp_row0, valid_rows);
-    sm80::store_output<T>(acc, rows,
-                          reinterpret_cast<Element*>(smem) + warp_row0 * T::kStride,
-                          [&](int r) { return o_rows(warp_row0 + r); }, valid_rows - warp_row0);
+    Element* const staging = reinterpret_cast<Element*>(smem) + warp_row0 * T::kStride;
+    const uint32_t flags = sm80::stage_output<T>(acc, rows, staging, valid_rows - warp_row0);
+    const uint32_t recompute = grouped ? nonfinite_rows(flags) : 0u;
+    sm80::write_output<T>(
+        staging, [&](int r) { return o_rows(warp_row0 + r); }, valid_rows - warp_row0,
+        [&](int r) { return (recompute >> r & 1u) == 0; });
+    if (recompute != 0) {  // the rare path
+      recompute_rows<T::kHeadDim, Modifier>(recompute, warp_row0, p, tile, *table, group.count,
+                                            o_rows);
+    }
   }
 }
 
