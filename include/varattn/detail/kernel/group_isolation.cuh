@@ -74,7 +74,7 @@ __device__ __forceinline__ void recompute_row(const Element* q_row, const Elemen
                                               Element* o_row) {
   constexpr int kPerLane = (HeadDim + 31) / 32;
   const int lane = static_cast<int>(threadIdx.x % 32);
-  // q is read at each score (from L1): the kernel's common path keeps its registers.
+  // q is read at each score (L1 hits) rather than held: the rare path asks few registers.
   const auto score = [&](int32_t key) {
     const Element* k_row = k + key * k_stride;
     float s = 0.f;
