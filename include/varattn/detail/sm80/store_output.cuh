@@ -40,14 +40,10 @@ __device__ __forceinline__ uint32_t stage_output(const float (&o)[Traits::kOutTi
          (row + 8 < valid_rows && probe[1].hit() ? 2u : 0u);
 }
 
-struct every_row {
-  __device__ __forceinline__ bool operator()(int) const { return true; }
-};
-
 //! Writes the staged row r (of the warp's 16) to out_row(r) if r < valid_rows and keep(r).
-template <class Traits, class Element, class RowAddress, class Keep = every_row>
+template <class Traits, class Element, class RowAddress, class Keep>
 __device__ __forceinline__ void write_output(const Element* smem_rows, RowAddress out_row,
-                                             int valid_rows, Keep keep = {}) {
+                                             int valid_rows, Keep keep) {
   int lane = static_cast<int>(threadIdx.x % 32);
   if constexpr (32 % Traits::kChunks != 0) {
     // Head dims whose row of vectors does not divide the warp (80: 10): each vector's row and
