@@ -192,15 +192,12 @@ __device__ __forceinline__ void forward_tile(const forward_params<Element>& p,
     const int row0 = warp_row0 + m * 16;
     const row_results rows =
         finish_rows(softmax[m], p.exp2_scale, lse_rows.first != nullptr, lse_rows, row0, valid_rows);
-    Element* const staging = sq + row0 * T::kStride;
-    const uint32_t flags = stage_output<T>(acc[m], rows, staging, valid_rows - row0);
-    const uint32_t recompute = grouped ? nonfinite_rows(flags) : 0u;  // a group's one m-tile
-    write_output<T>(
-        staging, [&](int r) { return o_rows(row0 + r); }, valid_rows - row0,
-        [&](int r) { return (recompute >> r & 1u) == 0; });
-    if (recompute != 0) {  // the rare path
-      recompute_rows<HeadDim, Modifier>(recompute, row0, p, tile, *table, group.count, o_rows);
-    }
+    store_output<T>(
+        acc[m], rows, sq + row0 * T::kStride, valid_rows - row0, grouped,  // a group: one m-tile
+        [&](int r) { return o_rows(row0 + r); },
+        [&](uint32_t bad) {
+          recompute_rows<HeadDim, Modifier>(bad, row0, p, tile, *table, group.count, o_rows);
+        });
   }
 }
 

@@ -14,11 +14,10 @@
 
 namespace varattn::detail::sm80 {
 
-//! Stages the warp's 16 normalized rows in `smem_rows` (row r at r * kStride). Returns which
-//! of the thread's staged rows below valid_rows hold an inf or NaN: bit 0 its row lane / 4, bit
-//! 1 its row lane / 4 + 8 (group_isolation.cuh; a caller that ignores it pays nothing: the
-//! probe is dead code).
-template <class Traits, class Element>
+//! Stages the warp's 16 normalized rows in `smem_rows` (row r at r * kStride). With Probe,
+//! returns which of the thread's staged rows below valid_rows hold an inf or NaN: bit 0 its row
+//! lane / 4, bit 1 its row lane / 4 + 8 (group_isolation.cuh); without, 0.
+template <class Traits, bool Probe, class Element>
 __device__ __forceinline__ uint32_t stage_output(const float (&o)[Traits::kOutTiles][4],
                                                  const row_results& rows, Element* smem_rows,
                                                  int valid_rows) {
@@ -33,8 +32,10 @@ __device__ __forceinline__ uint32_t stage_output(const float (&o)[Traits::kOutTi
     const uint32_t high = mma::pack(o[t][2] * rows.inv[1], o[t][3] * rows.inv[1]);
     *reinterpret_cast<uint32_t*>(smem_rows + row * Traits::kStride + col) = low;
     *reinterpret_cast<uint32_t*>(smem_rows + (row + 8) * Traits::kStride + col) = high;
-    probe[0].add(low);
-    probe[1].add(high);
+    if constexpr (Probe) {
+      probe[0].add(low);
+      probe[1].add(high);
+    }
   }
   return (row < valid_rows && probe[0].hit() ? 1u : 0u) |
          (row + 8 < valid_rows && probe[1].hit() ? 2u : 0u);
@@ -63,6 +64,25 @@ __device__ __forceinline__ void write_output(const Element* smem_rows, RowAddres
           *reinterpret_cast<const uint4*>(smem_rows + r * Traits::kStride + c);
     }
   }
+}
+
+//! One warp's 16 rows of a tile's output: staged in `staging`, then written to out_row(r) for r
+//! < valid_rows. A group tile (`grouped`) probes what it stages, writes only the finite rows and
+//! hands the others to recompute(nonfinite), bit r for row r: the rare path (group_isolation.cuh);
+//! a tile of one segment neither probes nor votes (its rows meet no other segment's keys).
+template <class Traits, class Element, class RowAddress, class Recompute>
+__device__ __forceinline__ void store_output(const float (&o)[Traits::kOutTiles][4],
+                                             const row_results& rows, Element* staging,
+                                             int valid_rows, bool grouped, RowAddress out_row,
+                                             Recompute recompute) {
+  // Two calls rather than a run-time test in the loop: ptxas did not sink the probe's HFMA2s
+  // into a branch, and one-segment tiles ran them (+4.3% instructions, vl-window-d80, s61).
+  const uint32_t flags = grouped ? stage_output<Traits, true>(o, rows, staging, valid_rows)
+                                 : stage_output<Traits, false>(o, rows, staging, valid_rows);
+  const uint32_t nonfinite = grouped ? nonfinite_rows(flags) : 0u;
+  write_output<Traits>(staging, out_row, valid_rows,
+                       [&](int r) { return (nonfinite >> r & 1u) == 0; });
+  if (nonfinite != 0) recompute(nonfinite);
 }
 
 }  // namespace varattn::detail::sm80

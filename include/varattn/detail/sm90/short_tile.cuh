@@ -250,16 +250,13 @@ __device__ __forceinline__ void short_tile(const forward_params<Element>& p,
     const auto o_rows = tile.o_rows(p);
     const row_results rows = finish_rows(softmax, p.exp2_scale, lse_rows.first != nullptr,
                                          lse_rows, warp_row0, valid_rows);
-    Element* const staging = reinterpret_cast<Element*>(smem) + warp_row0 * T::kStride;
-    const uint32_t flags = sm80::stage_output<T>(acc, rows, staging, valid_rows - warp_row0);
-    const uint32_t recompute = grouped ? nonfinite_rows(flags) : 0u;
-    sm80::write_output<T>(
-        staging, [&](int r) { return o_rows(warp_row0 + r); }, valid_rows - warp_row0,
-        [&](int r) { return (recompute >> r & 1u) == 0; });
-    if (recompute != 0) {  // the rare path
-      recompute_rows<T::kHeadDim, Modifier>(recompute, warp_row0, p, tile, *table, group.count,
-                                            o_rows);
-    }
+    sm80::store_output<T>(
+        acc, rows, reinterpret_cast<Element*>(smem) + warp_row0 * T::kStride,
+        valid_rows - warp_row0, grouped, [&](int r) { return o_rows(warp_row0 + r); },
+        [&](uint32_t bad) {
+          recompute_rows<T::kHeadDim, Modifier>(bad, warp_row0, p, tile, *table, group.count,
+                                                o_rows);
+        });
   }
 }
 
