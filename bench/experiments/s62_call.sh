@@ -15,6 +15,9 @@
 #          each (time, instructions), and of 5 launches for vl-window-d80 (s61's lead (a)).
 #     run(command="bash bench/experiments/s62_call.sh bench $OUT/b",
 #         carry=["build/pre/s62B", "build/pre/isoN3/bench", "build/pre/base3"])
+#   ncu: vl-window-d80 fused, one launch and five, with ncu's cache flush (--cache-control all,
+#        its default) and without: is the +7-8% of one profiled launch a cold-L2 effect, where
+#        the bench (warm L2) sees +0.3%? Same carry as bench.
 set -u -o pipefail
 mode=${1:?usage: s62_call.sh tests|bench OUTDIR}
 out=${2:?usage: s62_call.sh tests|bench OUTDIR}
@@ -73,6 +76,32 @@ fi
 export LD_LIBRARY_PATH=$root/build/pre/base3/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
 labels="s62B isoN3 base3"
 for v in $labels; do unpack "$v" bench varattn_bench; done
+if [[ $mode == ncu ]]; then
+  metrics=gpu__time_duration.sum,smsp__inst_executed.sum,lts__t_sector_hit_rate.pct,dram__bytes_read.sum
+  for round in 1 2; do
+    for cache in all none; do
+      for label in $labels; do
+        (($(left) > 15)) || { say "out of time before ncu $label"; break 3; }
+        r=$(timeout 40 ncu --clock-control none --cache-control "$cache" --metrics "$metrics" \
+          -k "regex:forward_kernel" --launch-skip 4 --launch-count 3 "build/run/varattn_bench_$label" \
+          --benchmark_filter="^fwd/vl-window-d80/fused/bf16" --varattn_min_time=0.01 --varattn_settle=0 2>&1 |
+          grep -E '^\s+(gpu__|smsp__|lts__|dram__)' | awk '{printf "%s=%s%s ", $1, $3, $2}')
+        say "ncu round $round cache $cache $label vl-window-d80 fused: $r"
+      done
+    done
+  done
+  # Where the memory-bound rows' time goes (s62B): every section of one launch, as text.
+  for v in "vl-window-d80:fused:forward_kernel" "tiny-d64:fused:short_kernel"; do
+    IFS=: read -r row policy kernel <<<"$v"
+    (($(left) > 30)) || { say "out of time before ncu --set full $row"; break; }
+    timeout 60 ncu --clock-control none --set full -k "regex:$kernel" --launch-skip 4 --launch-count 1 \
+      build/run/varattn_bench_s62B --benchmark_filter="^fwd/$row/$policy/bf16" --varattn_min_time=0.01 \
+      --varattn_settle=0 >"$out/full_$row.txt" 2>&1
+    say "ncu --set full $row $policy: exit $?, $(wc -l <"$out/full_$row.txt") lines"
+  done
+  say done
+  exit 0
+fi
 rows='^(fwd/(tiny-d64|sweep-d64-s64|sweep-d80-s64|sweep-d128-s64|vl-window-d80)/(fused|fused_sm80|fused_device)/bf16|fwd/(tiny-d64|vl-window-d80)/fused/fp16|encoder_graph/(tiny-d64|vl-window-d80)/device_plan/bf16)'
 for round in 1 2 3; do
   (($(left) > 90)) || { say "out of time before bench round $round"; break; }
