@@ -90,6 +90,19 @@ if [[ $mode == ncu ]]; then
       done
     done
   done
+  # Which SASS instructions a vl-window-d80 launch executes (per-instruction counts, CSV): the
+  # 0.51 M warp-instructions s62B runs over base3 (its tiles take no group path).
+  for label in s62B base3; do
+    (($(left) > 40)) || { say "out of time before source counters $label"; break; }
+    timeout 60 ncu --clock-control none --section SourceCounters -k "regex:forward_kernel" \
+      --launch-skip 4 --launch-count 1 -o "$out/src_$label" "build/run/varattn_bench_$label" \
+      --benchmark_filter="^fwd/vl-window-d80/fused/bf16" --varattn_min_time=0.01 --varattn_settle=0 \
+      >"$out/src_$label.log" 2>&1
+    timeout 60 ncu --import "$out/src_$label.ncu-rep" --page source --csv --print-source sass \
+      >"$out/src_$label.csv" 2>&1
+    say "source counters $label: exit $?, $(wc -l <"$out/src_$label.csv") lines"
+    rm -f "$out/src_$label.ncu-rep"
+  done
   # Where the memory-bound rows' time goes (s62B): every section of one launch, as text.
   for v in "vl-window-d80:fused:forward_kernel" "tiny-d64:fused:short_kernel"; do
     IFS=: read -r row policy kernel <<<"$v"
