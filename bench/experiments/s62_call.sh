@@ -19,18 +19,13 @@
 #        its default) and without: is the +7-8% of one profiled launch a cold-L2 effect, where
 #        the bench (warm L2) sees +0.3%? Same carry as bench.
 set -u -o pipefail
-mode=${1:?usage: s62_call.sh tests|bench OUTDIR}
-out=${2:?usage: s62_call.sh tests|bench OUTDIR}
-mkdir -p "$out" && out=$(cd "$out" && pwd) || exit 2
-cd "$(dirname "${BASH_SOURCE[0]}")/../.." || exit 2
+mode=${1:?usage: s62_call.sh tests|bench|ncu OUTDIR}
+out=${2:?usage: s62_call.sh tests|bench|ncu OUTDIR}
+export VARATTN_CALL_BUDGET_S=${VARATTN_CALL_BUDGET_S:-560}
+source "$(dirname "${BASH_SOURCE[0]}")/call_lib.sh"  # call_begin, left, say
+call_begin "$out"
 root=$(pwd)
-start=$(date +%s)
-budget=${VARATTN_CALL_BUDGET_S:-560}
-left() { echo $((budget - ($(date +%s) - start))); }
 summary=$out/summary.txt
-: >"$summary"
-say() { echo "[$(($(date +%s) - start)) s] $*" | tee -a "$summary"; }
-bash bench/machine_facts.sh | tee -a "$summary"
 mkdir -p build/run
 unpack() {  # LABEL TARGET_DIR NAME
   xz -dc "build/pre/$1/$2/$3.xz" >"build/run/$3_$1" && chmod +x "build/run/$3_$1"
