@@ -11,6 +11,9 @@
 #   tests: the isolation cases (forward and backward), the rest of the suite, compute-sanitizer
 #          memcheck, racecheck, synccheck on the group-tile one-case test.
 #     run(command="bash bench/experiments/s62_call.sh tests $OUT/t", carry=["build/pre/s62T"])
+#     At head dim 80 (the sm80 short tile's kChunks = 10 store path, untested on a GPU since s61):
+#     run(command="VARATTN_TESTS_LABEL=s62T80 bash bench/experiments/s62_call.sh tests $OUT/t80",
+#         carry=["build/pre/s62T80"])
 #   bench: the short-tile rows, s62B / isoN3 / base3 in 3 interleaved rounds; ncu of one launch
 #          each (time, instructions), and of 5 launches for vl-window-d80 (s61's lead (a)).
 #     run(command="bash bench/experiments/s62_call.sh bench $OUT/b",
@@ -37,9 +40,10 @@ failures() {  # LOG: the first failures' captured context, compactly
 }
 
 if [[ $mode == tests ]]; then
-  export LD_LIBRARY_PATH=$root/build/pre/s62T/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
-  unpack s62T tests varattn_gpu_tests
-  bin=build/run/varattn_gpu_tests_s62T
+  tests=${VARATTN_TESTS_LABEL:-s62T}  # s62T80: the same tree's GPU tests at head dim 80
+  export LD_LIBRARY_PATH=$root/build/pre/$tests/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+  unpack "$tests" tests varattn_gpu_tests
+  bin=build/run/varattn_gpu_tests_$tests
   iso='*never?reaches*,*of?a?group?tile*'
   for part in '*never?reaches?another?segment?s?gradients*' '*never?reaches?another?segment?s?rows*,*of?a?group?tile*'; do
     s0=$(date +%s)
