@@ -18,6 +18,9 @@
 #          each (time, instructions), and of 5 launches for vl-window-d80 (s61's lead (a)).
 #     run(command="bash bench/experiments/s62_call.sh bench $OUT/b",
 #         carry=["build/pre/s62B", "build/pre/isoN3/bench", "build/pre/base3"])
+#   bench with VARATTN_BENCH_LABELS="splB s62B base3" (splB: the tree + store_output_split.patch,
+#        bench at 64;80;128): means of 3 interleaved rounds against base3, one-launch ncu.
+#     carry=["build/pre/splB", "build/pre/s62B", "build/pre/base3"]
 #   ncu: vl-window-d80 fused, one launch and five, with ncu's cache flush (--cache-control all,
 #        its default) and without: is the +7-8% of one profiled launch a cold-L2 effect, where
 #        the bench (warm L2) sees +0.3%? Same carry as bench.
@@ -74,7 +77,8 @@ fi
 
 export LD_LIBRARY_PATH=$root/build/pre/base3/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
 labels="s62B isoN3 base3"
-for v in $labels; do unpack "$v" bench varattn_bench; done
+[[ -n ${VARATTN_BENCH_LABELS-} && $mode == bench ]] ||
+  for v in $labels; do unpack "$v" bench varattn_bench; done
 if [[ $mode == ncu ]]; then
   metrics=gpu__time_duration.sum,smsp__inst_executed.sum,lts__t_sector_hit_rate.pct,dram__bytes_read.sum
   for round in 1 2; do
@@ -115,6 +119,29 @@ if [[ $mode == ncu ]]; then
   exit 0
 fi
 rows='^(fwd/(tiny-d64|sweep-d64-s64|sweep-d80-s64|sweep-d128-s64|vl-window-d80)/(fused|fused_sm80|fused_device)/bf16|fwd/(tiny-d64|vl-window-d80)/fused/fp16|encoder_graph/(tiny-d64|vl-window-d80)/device_plan/bf16)'
+if [[ -n ${VARATTN_BENCH_LABELS-} ]]; then
+  # Other labels (e.g. "splB s62B base3": store_output_split.patch): call_lib's interleaved
+  # rounds (means), the table against the last label; then one-launch instruction counts.
+  labels=$VARATTN_BENCH_LABELS
+  for v in $labels; do unpack "$v" bench varattn_bench; done
+  run_variant() { local v=$1; shift; "build/run/varattn_bench_$v" --varattn_dtype=all "$@"; }
+  # shellcheck disable=SC2086  # the labels, one word each
+  variant_rounds "${labels##* }" "$rows" $labels
+  for v in "vl-window-d80:fused:forward_kernel" "tiny-d64:fused:short_kernel" \
+           "tiny-d64:fused_sm80:forward_kernel"; do
+    IFS=: read -r row policy kernel <<<"$v"
+    for label in $labels; do
+      (($(left) > 15)) || { say "out of time before ncu $label $row"; break 2; }
+      r=$(timeout 40 ncu --clock-control none --metrics gpu__time_duration.sum,smsp__inst_executed.sum \
+        -k "regex:$kernel" --launch-skip 4 --launch-count 1 "build/run/varattn_bench_$label" \
+        --benchmark_filter="^fwd/$row/$policy/bf16" --varattn_min_time=0.01 --varattn_settle=0 2>&1 |
+        grep -E '^\s+(gpu__|smsp__)' | awk '{printf "%s=%s%s ", $1, $3, $2}')
+      say "ncu $label $row $policy: $r"
+    done
+  done
+  say done
+  exit 0
+fi
 for round in 1 2 3; do
   (($(left) > 90)) || { say "out of time before bench round $round"; break; }
   for v in $labels; do
