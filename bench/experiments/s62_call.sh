@@ -121,35 +121,22 @@ fi
 rows='^(fwd/(tiny-d64|sweep-d64-s64|sweep-d80-s64|sweep-d128-s64|vl-window-d80)/(fused|fused_sm80|fused_device)/bf16|fwd/(tiny-d64|vl-window-d80)/fused/fp16|encoder_graph/(tiny-d64|vl-window-d80)/device_plan/bf16)'
 if [[ -n ${VARATTN_BENCH_LABELS-} ]]; then
   # Other labels (e.g. "splB s62B base3": store_output_split.patch): call_lib's interleaved
-  # rounds (means), the table against the last label; then one-launch instruction counts.
+  # rounds (means), the table against the last label.
   labels=$VARATTN_BENCH_LABELS
   for v in $labels; do unpack "$v" bench varattn_bench; done
   run_variant() { local v=$1; shift; "build/run/varattn_bench_$v" --varattn_dtype=all "$@"; }
   # shellcheck disable=SC2086  # the labels, one word each
   variant_rounds "${labels##* }" "$rows" $labels
-  for v in "vl-window-d80:fused:forward_kernel" "tiny-d64:fused:short_kernel" \
-           "tiny-d64:fused_sm80:forward_kernel"; do
-    IFS=: read -r row policy kernel <<<"$v"
-    for label in $labels; do
-      (($(left) > 15)) || { say "out of time before ncu $label $row"; break 2; }
-      r=$(timeout 40 ncu --clock-control none --metrics gpu__time_duration.sum,smsp__inst_executed.sum \
-        -k "regex:$kernel" --launch-skip 4 --launch-count 1 "build/run/varattn_bench_$label" \
-        --benchmark_filter="^fwd/$row/$policy/bf16" --varattn_min_time=0.01 --varattn_settle=0 2>&1 |
-        grep -E '^\s+(gpu__|smsp__)' | awk '{printf "%s=%s%s ", $1, $3, $2}')
-      say "ncu $label $row $policy: $r"
+else
+  for round in 1 2 3; do  # call 2's form: medians by hand (call2_medians.md)
+    (($(left) > 90)) || { say "out of time before bench round $round"; break; }
+    for v in $labels; do
+      "build/run/varattn_bench_$v" --benchmark_filter="$rows" --varattn_dtype=all \
+        --varattn_min_time=0.2 --benchmark_format=json 2>/dev/null >"$out/run.json"
+      python3 bench/bench_json_rows.py "$out/run.json" "${v:0:1}$round" | tee -a "$summary"
     done
   done
-  say done
-  exit 0
 fi
-for round in 1 2 3; do
-  (($(left) > 90)) || { say "out of time before bench round $round"; break; }
-  for v in $labels; do
-    "build/run/varattn_bench_$v" --benchmark_filter="$rows" --varattn_dtype=all --varattn_min_time=0.2 \
-      --benchmark_format=json 2>/dev/null >"$out/run.json"
-    python3 bench/bench_json_rows.py "$out/run.json" "${v:0:1}$round" | tee -a "$summary"
-  done
-done
 
 # One launch (s61's form) and five launches (--launch-count 5: is the one launch's +7.8% on
 # vl-window-d80 its replay?), clocks as they run.

@@ -238,19 +238,7 @@ void check_backward_isolation(const isolation_case& c, int32_t d,
                     continue;
                   }
                   bool ok = std::memcmp(&got[i][i0], &clean[i][i0], d * sizeof(Element)) == 0;
-                  if (!ok && !g.bitwise) {
-                    double diff = 0, norm = 0;
-                    ok = true;
-                    for (int32_t ch = 0; ch < d; ++ch) {
-                      const double a = static_cast<float>(got[i][i0 + ch]);
-                      const double b = static_cast<float>(clean[i][i0 + ch]);
-                      diff += (a - b) * (a - b);
-                      norm += b * b;
-                      ok = ok && std::isfinite(a);
-                    }
-                    ok = ok && std::sqrt(diff) <=
-                                   test::tolerance<Element>() * std::max(std::sqrt(norm), 1e-3);
-                  }
+                  if (!ok && !g.bitwise) ok = test::within_rounding(&got[i][i0], &clean[i][i0], d);
                   if (!ok) {
                     if (wrong++ == 0) {
                       first = std::string(g.name) + " segment " + std::to_string(seg.index) +

@@ -201,6 +201,22 @@ constexpr int64_t kLsePad = 3;
 //! log(1 + e^(s - lse)), typically 1e-2 or more on these problems).
 inline double lse_tolerance(double ref) { return 2e-3 * std::max(1.0, std::fabs(ref)); }
 
+//! Whether row `got` (n elements) is finite and within the dtype's tolerance of row `ref`
+//! (relative, the norm floored at 1e-3): a row that came out of another path than the clean
+//! run's, rounded differently (the isolation tests).
+template <class Element>
+bool within_rounding(const Element* got, const Element* ref, int32_t n) {
+  double diff = 0, norm = 0;
+  bool finite = true;
+  for (int32_t i = 0; i < n; ++i) {
+    const double a = static_cast<float>(got[i]), b = static_cast<float>(ref[i]);
+    diff += (a - b) * (a - b);
+    norm += b * b;
+    finite = finite && std::isfinite(a);
+  }
+  return finite && std::sqrt(diff) <= tolerance<Element>() * std::max(std::sqrt(norm), 1e-3);
+}
+
 //! n draws of N(0, gain^2) in the element type: one draw of `rng` seeds the chunks (kChunk
 //! elements each, chunk c from its own generator), drawn on every core.
 template <class Element>

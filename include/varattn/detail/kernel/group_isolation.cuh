@@ -85,7 +85,7 @@ __device__ __forceinline__ void recompute_row(const Element* q_row, const Elemen
     }
 #pragma unroll
     for (int offset = 16; offset > 0; offset /= 2) s += __shfl_xor_sync(~0u, s, offset);
-    return Modifier::kSoftcap ? fast_tanh(s * softcap_scale) : s;
+    return Modifier::apply(s, softcap_scale);
   };
   float m = -INFINITY;
   for (int32_t key = keys.first; key < keys.end; ++key) {

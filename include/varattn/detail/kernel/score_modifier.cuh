@@ -20,6 +20,12 @@ template <bool Softcap>
 struct score_modifier {
   static constexpr bool kSoftcap = Softcap;
 
+  //! One raw score, modified.
+  __device__ __forceinline__ static float apply(float s, float softcap_scale) {
+    if constexpr (Softcap) return fast_tanh(s * softcap_scale);
+    return s;
+  }
+
   //! s: a C fragment of raw scores (any number of n8 tiles), modified in place.
   template <int Tiles>
   __device__ __forceinline__ static void apply(float (&s)[Tiles][4], float softcap_scale) {
@@ -27,7 +33,7 @@ struct score_modifier {
 #pragma unroll
       for (int t = 0; t < Tiles; ++t) {
 #pragma unroll
-        for (int e = 0; e < 4; ++e) s[t][e] = fast_tanh(s[t][e] * softcap_scale);
+        for (int e = 0; e < 4; ++e) s[t][e] = apply(s[t][e], softcap_scale);
       }
     }
   }
