@@ -23,7 +23,8 @@
 #     carry=["build/pre/splB", "build/pre/s62B", "build/pre/base3"]
 #   ncu: vl-window-d80 fused, one launch and five, with ncu's cache flush (--cache-control all,
 #        its default) and without: is the +7-8% of one profiled launch a cold-L2 effect, where
-#        the bench (warm L2) sees +0.3%? Same carry as bench.
+#        the bench (warm L2) sees +0.3%? Same carry as bench; VARATTN_BENCH_LABELS names other
+#        labels here too (source counters of the first and the last).
 set -u -o pipefail
 mode=${1:?usage: s62_call.sh tests|bench|ncu OUTDIR}
 out=${2:?usage: s62_call.sh tests|bench|ncu OUTDIR}
@@ -76,9 +77,8 @@ if [[ $mode == tests ]]; then
 fi
 
 export LD_LIBRARY_PATH=$root/build/pre/base3/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
-labels="s62B isoN3 base3"
-[[ -n ${VARATTN_BENCH_LABELS-} && $mode == bench ]] ||
-  for v in $labels; do unpack "$v" bench varattn_bench; done
+labels=${VARATTN_BENCH_LABELS:-"s62B isoN3 base3"}  # the last one: the base of the tables
+for v in $labels; do unpack "$v" bench varattn_bench; done
 if [[ $mode == ncu ]]; then
   metrics=gpu__time_duration.sum,smsp__inst_executed.sum,lts__t_sector_hit_rate.pct,dram__bytes_read.sum
   for round in 1 2; do
@@ -95,7 +95,7 @@ if [[ $mode == ncu ]]; then
   done
   # Which SASS instructions a vl-window-d80 launch executes (per-instruction counts, CSV): the
   # 0.51 M warp-instructions s62B runs over base3 (its tiles take no group path).
-  for label in s62B base3; do
+  for label in "${labels%% *}" "${labels##* }"; do
     (($(left) > 40)) || { say "out of time before source counters $label"; break; }
     timeout 60 ncu --clock-control none --section SourceCounters -k "regex:forward_kernel" \
       --launch-skip 4 --launch-count 1 -o "$out/src_$label" "build/run/varattn_bench_$label" \
@@ -122,8 +122,6 @@ rows='^(fwd/(tiny-d64|sweep-d64-s64|sweep-d80-s64|sweep-d128-s64|vl-window-d80)/
 if [[ -n ${VARATTN_BENCH_LABELS-} ]]; then
   # Other labels (e.g. "splB s62B base3": store_output_split.patch): call_lib's interleaved
   # rounds (means), the table against the last label.
-  labels=$VARATTN_BENCH_LABELS
-  for v in $labels; do unpack "$v" bench varattn_bench; done
   run_variant() { local v=$1; shift; "build/run/varattn_bench_$v" --varattn_dtype=all "$@"; }
   # shellcheck disable=SC2086  # the labels, one word each
   variant_rounds "${labels##* }" "$rows" $labels
