@@ -67,7 +67,9 @@ case $mode in
     copy_with_patches "$src" "$patches" || exit 1
     tests=OFF
     for target in "$@"; do [[ $target == *test* ]] && tests=ON; done
-    cmake -S "$src" -B "$dir" -DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_ARCHITECTURES=90a \
+    # VARATTN_PREBUILT_ARCHS=90a-real: SASS only, no PTX (a test binary's fatbin ~half of it).
+    cmake -S "$src" -B "$dir" -DCMAKE_BUILD_TYPE=Release \
+      -DCMAKE_CUDA_ARCHITECTURES="${VARATTN_PREBUILT_ARCHS:-90a}" \
       -DVARATTN_HEAD_DIMS="$dims" -DVARATTN_BUILD_TESTS=$tests -DVARATTN_BUILD_EXAMPLES=OFF \
       -DVARATTN_BUILD_BENCHMARKS=ON >"/tmp/varattn_prebuilt_$label.log" 2>&1 &&
       cmake --build "$dir" -j "$(nproc)" --target "$@" >>"/tmp/varattn_prebuilt_$label.log" 2>&1 ||

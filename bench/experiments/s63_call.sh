@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+# Sixty-third session, two calls back to back (the machine waits 30 s) for what s62 left:
+#   1. the GPU tests of the tree + store_output_split.patch at 64;80;128 (label s63A, built with
+#      VARATTN_PREBUILT_ARCHS=90a-real: SASS only, 49 MB for three head dims).
+#      They run this tree's refactored tests (e08a425) and the sm80 short tile's d80 store path,
+#      which no GPU test ran since s61; with s62T80 carried too, its tests at 80 follow when a
+#      d80 case fails (is it the patch?);
+#   2. the bench rows of the short tiles, splB (the patch) against s62B (the tree), 3 interleaved
+#      rounds, and one-launch ncu (s62_call.sh bench);
+#   3. ncu's cache flush against none for both (s62_call.sh ncu: s62's open +7-9% under ncu).
+#   run(command="bash bench/experiments/s63_call.sh tests $OUT", carry=["build/pre/s63A"])
+#   run(command="bash bench/experiments/s63_call.sh bench $OUT",
+#       carry=["build/pre/splB", "build/pre/s62B", "build/pre/base3"])
+#   (bench/results moved out of the tree for both)
+set -u -o pipefail
+mode=${1:?usage: s63_call.sh tests|bench OUTDIR}
+out=${2:?usage: s63_call.sh tests|bench OUTDIR}
+cd "$(dirname "${BASH_SOURCE[0]}")/../.." || exit 2
+mkdir -p "$out"
+nvidia-smi --query-gpu=name,driver_version,clocks.max.sm --format=csv,noheader | tee "$out/device.txt"
+if [[ $mode == tests ]]; then
+  VARATTN_CALL_BUDGET_S=300 VARATTN_TESTS_LABEL=s63A bash bench/experiments/s62_call.sh tests "$out/t"
+  if grep -qE '[1-9][0-9]* failed|exit [1-9]' "$out/t/summary.txt" && [[ -d build/pre/s62T80 ]]; then
+    VARATTN_CALL_BUDGET_S=150 VARATTN_TESTS_LABEL=s62T80 bash bench/experiments/s62_call.sh tests "$out/t80"
+  fi
+  exit 0
+fi
+labels="splB s62B base3"
+VARATTN_CALL_BUDGET_S=220 VARATTN_BENCH_LABELS=$labels bash bench/experiments/s62_call.sh bench "$out/b"
+VARATTN_CALL_BUDGET_S=200 VARATTN_BENCH_LABELS=$labels bash bench/experiments/s62_call.sh ncu "$out/n"
