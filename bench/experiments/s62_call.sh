@@ -76,8 +76,8 @@ if [[ $mode == tests ]]; then
   exit 0
 fi
 
-export LD_LIBRARY_PATH=$root/build/pre/base3/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
 labels=${VARATTN_BENCH_LABELS:-"s62B isoN3 base3"}  # the last one: the base of the tables
+export LD_LIBRARY_PATH=$root/build/pre/${labels##* }/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
 for v in $labels; do unpack "$v" bench varattn_bench; done
 if [[ $mode == ncu ]]; then
   metrics=gpu__time_duration.sum,smsp__inst_executed.sum,lts__t_sector_hit_rate.pct,dram__bytes_read.sum
@@ -106,12 +106,12 @@ if [[ $mode == ncu ]]; then
     say "source counters $label: exit $?, $(wc -l <"$out/src_$label.csv") lines"
     rm -f "$out/src_$label.ncu-rep"
   done
-  # Where the memory-bound rows' time goes (s62B): every section of one launch, as text.
+  # Where the memory-bound rows' time goes (the first label): every section of one launch, as text.
   for v in "vl-window-d80:fused:forward_kernel" "tiny-d64:fused:short_kernel"; do
     IFS=: read -r row policy kernel <<<"$v"
     (($(left) > 30)) || { say "out of time before ncu --set full $row"; break; }
     timeout 60 ncu --clock-control none --set full -k "regex:$kernel" --launch-skip 4 --launch-count 1 \
-      build/run/varattn_bench_s62B --benchmark_filter="^fwd/$row/$policy/bf16" --varattn_min_time=0.01 \
+      "build/run/varattn_bench_${labels%% *}" --benchmark_filter="^fwd/$row/$policy/bf16" --varattn_min_time=0.01 \
       --varattn_settle=0 >"$out/full_$row.txt" 2>&1
     say "ncu --set full $row $policy: exit $?, $(wc -l <"$out/full_$row.txt") lines"
   done
