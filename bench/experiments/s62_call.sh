@@ -93,8 +93,8 @@ if [[ $mode == ncu ]]; then
       done
     done
   done
-  # Which SASS instructions a vl-window-d80 launch executes (per-instruction counts, CSV): the
-  # 0.51 M warp-instructions s62B runs over base3 (its tiles take no group path).
+  # Which SASS instructions a vl-window-d80 launch executes (per-instruction counts, CSV), for
+  # the first label and the last (s62B over base3: 0.51 M warp-instructions; no group tiles).
   for label in "${labels%% *}" "${labels##* }"; do
     (($(left) > 40)) || { say "out of time before source counters $label"; break; }
     timeout 60 ncu --clock-control none --section SourceCounters -k "regex:forward_kernel" \
