@@ -52,6 +52,7 @@ __device__ __forceinline__ void write_output(const Element* smem_rows, RowAddres
     // spilling 20 bytes with a group tile's rare path (ptxas -v, bench/NOTES.md sixty-first):
     // read the lane opaquely, so they are computed afresh a tile.
     asm volatile("mov.u32 %0, %%laneid;" : "=r"(lane));
+    lane &= 31;  // the bound the asm hides: the loop below unrolls fully
   }
   __syncwarp();
   constexpr int kVectors = 16 * Traits::kChunks;
@@ -75,11 +76,16 @@ __device__ __forceinline__ void store_output(const float (&o)[Traits::kOutTiles]
                                              const row_results& rows, Element* staging,
                                              int valid_rows, bool grouped, RowAddress out_row,
                                              Recompute recompute) {
-  // Two calls rather than a run-time test in the loop: ptxas did not sink the probe's HFMA2s
-  // into a branch, and one-segment tiles ran them (+4.3% instructions, vl-window-d80, s61).
-  const uint32_t flags = grouped ? stage_output<Traits, true>(o, rows, staging, valid_rows)
-                                 : stage_output<Traits, false>(o, rows, staging, valid_rows);
-  const uint32_t nonfinite = grouped ? nonfinite_rows(flags) : 0u;
+  // Two branches rather than run-time tests in the loops: ptxas did not sink the probe's HFMA2s
+  // into a branch, and one-segment tiles ran them (+4.3% instructions, vl-window-d80, s61); a
+  // one-segment tile also skips the keep test and the vote (its store path: ~171 -> 154, SASS).
+  if (!grouped) {
+    stage_output<Traits, false>(o, rows, staging, valid_rows);
+    write_output<Traits>(staging, out_row, valid_rows, [](int) { return true; });
+    return;
+  }
+  const uint32_t nonfinite =
+      nonfinite_rows(stage_output<Traits, true>(o, rows, staging, valid_rows));
   write_output<Traits>(staging, out_row, valid_rows,
                        [&](int r) { return (nonfinite >> r & 1u) == 0; });
   if (nonfinite != 0) recompute(nonfinite);
