@@ -59,7 +59,9 @@ __device__ __forceinline__ void write_output(const Element* smem_rows, RowAddres
 #pragma unroll
   for (int i = lane; i < kVectors; i += 32) {
     const int r = i / Traits::kChunks;
-    const int c = (i % Traits::kChunks) * 8;
+    // Not i % kChunks: with i's bound known (lane & 31) nvcc took the remainder in 16 bits, two
+    // PRMTs and a mask a vector (d80: +16 instructions a warp's store, SASS, sixty-fourth).
+    const int c = (i - r * Traits::kChunks) * 8;
     if (r < valid_rows && keep(r)) {
       *reinterpret_cast<uint4*>(out_row(r) + c) =
           *reinterpret_cast<const uint4*>(smem_rows + r * Traits::kStride + c);
