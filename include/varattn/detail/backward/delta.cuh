@@ -8,6 +8,7 @@
 //! (as the forward fills o), so that invalid device-side input can never pass for gradients.
 
 #include <varattn/detail/backward/params.cuh>
+#include <varattn/detail/element_convert.cuh>
 #include <varattn/error.hpp>
 
 #include <cuda_bf16.h>
@@ -19,9 +20,6 @@
 namespace varattn::detail {
 
 inline constexpr int kDeltaThreads = 256;
-
-__device__ __forceinline__ float element_to_float(__half x) { return __half2float(x); }
-__device__ __forceinline__ float element_to_float(__nv_bfloat16 x) { return __bfloat162float(x); }
 
 template <class Element>
 __device__ void fill_nan(device_rows<Element> t, int64_t rows, int32_t heads, int32_t head_dim,
@@ -94,7 +92,7 @@ __global__ void __launch_bounds__(kDeltaThreads)
       const auto* de = reinterpret_cast<const Element*>(&dv[pass]);
       float sum = 0.f;
 #pragma unroll
-      for (int e = 0; e < 8; ++e) sum += element_to_float(oe[e]) * element_to_float(de[e]);
+      for (int e = 0; e < 8; ++e) sum += to_float(oe[e]) * to_float(de[e]);
 #pragma unroll
       for (int offset = Lanes / 2; offset > 0; offset /= 2) {
         sum += __shfl_xor_sync(0xffffffffu, sum, offset);

@@ -18,6 +18,7 @@
 //! inline or out of line, spilled at head dim 64 or serialized the Hopper tile's wgmma (ptxas;
 //! bench/NOTES.md, sixty-first session).
 
+#include <varattn/detail/element_convert.cuh>
 #include <varattn/detail/kernel/online_softmax.cuh>
 #include <varattn/detail/kernel/params.cuh>
 #include <varattn/detail/kernel/score_modifier.cuh>
@@ -81,7 +82,7 @@ __device__ __forceinline__ void recompute_row(const Element* q_row, const Elemen
 #pragma unroll
     for (int i = 0; i < kPerLane; ++i) {
       const int c = lane + 32 * i;
-      if (c < HeadDim) s = fmaf(static_cast<float>(q_row[c]), static_cast<float>(k_row[c]), s);
+      if (c < HeadDim) s = fmaf(to_float(q_row[c]), to_float(k_row[c]), s);
     }
 #pragma unroll
     for (int offset = 16; offset > 0; offset /= 2) s += __shfl_xor_sync(~0u, s, offset);
@@ -102,14 +103,14 @@ __device__ __forceinline__ void recompute_row(const Element* q_row, const Elemen
 #pragma unroll
     for (int i = 0; i < kPerLane; ++i) {
       const int c = lane + 32 * i;
-      if (c < HeadDim) o[i] = fmaf(p, static_cast<float>(v_row[c]), o[i]);
+      if (c < HeadDim) o[i] = fmaf(p, to_float(v_row[c]), o[i]);
     }
   }
   const float inv = l > 0.f ? 1.f / l : 0.f;
 #pragma unroll
   for (int i = 0; i < kPerLane; ++i) {
     const int c = lane + 32 * i;
-    if (c < HeadDim) o_row[c] = static_cast<Element>(o[i] * inv);
+    if (c < HeadDim) o_row[c] = from_float<Element>(o[i] * inv);
   }
 }
 
