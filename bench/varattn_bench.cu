@@ -36,6 +36,7 @@
 
 #include "workloads.hpp"
 
+#include <varattn/detail/element_convert.cuh>
 #include <varattn/varattn.hpp>
 
 #include <benchmark/benchmark.h>
@@ -157,16 +158,7 @@ __host__ __device__ inline uint64_t splitmix64(uint64_t x) {
   return x ^ (x >> 31);
 }
 
-template <class T>
-__device__ inline T from_float(float x);
-template <>
-__device__ inline __nv_bfloat16 from_float<__nv_bfloat16>(float x) {
-  return __float2bfloat16_rn(x);
-}
-template <>
-__device__ inline __half from_float<__half>(float x) {
-  return __float2half_rn(x);
-}
+using varattn::detail::from_float;
 
 //! Uniform in (-1, 1), never exactly zero: (2k + 1) / 2^24 - 1 for k in [0, 2^24).
 template <class T>

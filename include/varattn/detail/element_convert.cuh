@@ -4,25 +4,26 @@
 //! One element of q, k, v or o to float and back, by the conversion intrinsics. PyTorch
 //! compiles extensions with __CUDA_NO_HALF_CONVERSIONS__ and __CUDA_NO_BFLOAT16_CONVERSIONS__,
 //! which take away __half's and __nv_bfloat16's conversion operators (static_cast included):
-//! device code that the Python package compiles converts by these names only.
+//! code that the Python package compiles converts by these names only. Host and device: the
+//! tests and the bench fill their inputs with them too.
 
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 
 namespace varattn::detail {
 
-__device__ __forceinline__ float to_float(__half x) { return __half2float(x); }
-__device__ __forceinline__ float to_float(__nv_bfloat16 x) { return __bfloat162float(x); }
+__host__ __device__ __forceinline__ float to_float(__half x) { return __half2float(x); }
+__host__ __device__ __forceinline__ float to_float(__nv_bfloat16 x) { return __bfloat162float(x); }
 
 //! Rounded to nearest even, as the conversion operators round.
 template <class Element>
-__device__ __forceinline__ Element from_float(float x);
+__host__ __device__ __forceinline__ Element from_float(float x);
 template <>
-__device__ __forceinline__ __half from_float<__half>(float x) {
+__host__ __device__ __forceinline__ __half from_float<__half>(float x) {
   return __float2half_rn(x);
 }
 template <>
-__device__ __forceinline__ __nv_bfloat16 from_float<__nv_bfloat16>(float x) {
+__host__ __device__ __forceinline__ __nv_bfloat16 from_float<__nv_bfloat16>(float x) {
   return __float2bfloat16_rn(x);
 }
 
