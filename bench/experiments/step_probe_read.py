@@ -9,14 +9,17 @@ CTAs, and the skew between the two warpgroups at each point (wg1 - wg0).
 Points: 0 step entry (after the ring's full wait), 1 after the runs test, 2 S^T landed,
 3 dP^T landed, 4 dS stored and the leading products issued, 5 past the dS barrier (1),
 6 dQ (and by role dV, dK) waited, 7 dQ staged, 8 past barrier 3 / reduction issue,
-9 the step's last wgmma wait done."""
+9 the step's last wgmma wait done. dkdv_step_probe_light.patch's lines hold four points: entry,
+the dS barrier's approach (before the reducer's wait for its previous boxes), its arrival and
+its exit."""
 import collections
 import re
 import statistics
 import sys
 
-NAMES = ["entry", "runs", "S^T in", "dP^T in", "dS out", "dS barrier", "dQ waited",
-         "dQ staged", "bar 3 / reduce", "wait<0>"]
+NAMES = {10: ["entry", "runs", "S^T in", "dP^T in", "dS out", "dS barrier", "dQ waited",
+              "dQ staged", "bar 3 / reduce", "wait<0>"],
+         4: ["entry", "dS ready", "barrier in", "barrier out"]}
 
 
 def main(paths):
@@ -31,12 +34,17 @@ def main(paths):
         print("no probe lines")
         return 1
     keys = sorted(rows)
-    print(f"{len(keys)} (file, CTA, step) rows")
+    points = {len(v) for r in rows.values() for v in r.values()}
+    if len(points) != 1 or next(iter(points)) not in NAMES:
+        print(f"lines of mixed or unknown lengths: {sorted(points)}")
+        return 1
+    names = NAMES[next(iter(points))]
+    print(f"{len(keys)} (file, CTA, step) rows, {len(names)} points")
     for wg in (0, 1):
         print(f"\nwarpgroup {wg}: median cycles from the previous point (and the step, entry to next entry)")
-        for i in range(1, 10):
+        for i in range(1, len(names)):
             d = [rows[k][wg][i] - rows[k][wg][i - 1] for k in keys if wg in rows[k]]
-            print(f"  {NAMES[i - 1]:>15s} -> {NAMES[i]:<15s} {statistics.median(d):7.0f}")
+            print(f"  {names[i - 1]:>15s} -> {names[i]:<15s} {statistics.median(d):7.0f}")
         steps = []
         for (f, c, s) in keys:
             nxt = (f, c, s + 1)
@@ -46,9 +54,9 @@ def main(paths):
             print(f"  step (entry to entry) median {statistics.median(steps):.0f}, "
                   f"min {min(steps)}, max {max(steps)}")
     print("\nskew wg1 - wg0 at each point (median, cycles; > 0: warpgroup 1 later)")
-    for i in range(10):
+    for i in range(len(names)):
         d = [rows[k][1][i] - rows[k][0][i] for k in keys if 0 in rows[k] and 1 in rows[k]]
-        print(f"  {NAMES[i]:>15s} {statistics.median(d):7.0f}  (min {min(d)}, max {max(d)})")
+        print(f"  {names[i]:>15s} {statistics.median(d):7.0f}  (min {min(d)}, max {max(d)})")
     return 0
 
 
