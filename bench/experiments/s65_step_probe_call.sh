@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: Apache-2.0
-# Sixty-fifth session (prepared, not run): s58's step probe made light
-# (dkdv_step_probe_light.patch: clock64() at four points of 16 steps, from the 24th, of each
-# consumer warpgroup's first thread in CTAs 0-3 of the d128 dK/dV kernel: the step's entry, the
-# dS barrier's approach (before the reducer's wait for its previous dQ boxes), its arrival and
-# its exit; printed on the process's 6th launch). s58's ten points slowed the step ~40% (5,960
-# against ~4,200 cycles): first check that these four leave the bench's time as it is (label
-# t128, the tree without the probe, the same rows in the same call), then read the skew at
-# the barrier (NOTES start s58 (a)). Labels built here (bench at 128, SASS only):
+# Sixty-fifth session: s58's step probe made light (dkdv_step_probe_light.patch: clock64() at
+# four points of 16 steps, from the 24th, of each consumer warpgroup's first thread in CTAs 0-3
+# of the d128 dK/dV kernel: the step's entry, the dS barrier's approach (before the reducer's
+# wait for its previous dQ boxes), its arrival and its exit; the bench prints the array after
+# its rows). Its first form printed from the kernel and cost +20-26% (call 8, NOTES s65 item 6):
+# a printf call serializes every wgmma of the kernel (ptxas C7510), also s58's +40%. The call
+# first checks that the probe leaves the bench's time as it is (label t128, the tree without it,
+# the same rows in the same call), then reads the skew at the barrier (NOTES start s58 (a)).
+# Labels built here (bench at 128, SASS only):
 #   prbL128 = the tree + the patch; t128 = the tree.
 #   run(command="bash bench/experiments/s65_step_probe_call.sh $OUT",
 #       carry=["build/pre/prbL128", "build/pre/t128/bench"])
