@@ -92,7 +92,7 @@ __global__ void __launch_bounds__(kDeltaThreads)
       const auto* de = reinterpret_cast<const Element*>(&dv[pass]);
       float sum = 0.f;
 #pragma unroll
-      for (int e = 0; e < 8; ++e) sum += to_float(oe[e]) * to_float(de[e]);
+      for (int e = 0; e < 8; ++e) sum += detail::to_float(oe[e]) * detail::to_float(de[e]);
 #pragma unroll
       for (int offset = Lanes / 2; offset > 0; offset /= 2) {
         sum += __shfl_xor_sync(0xffffffffu, sum, offset);

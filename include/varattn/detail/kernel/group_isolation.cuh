@@ -82,7 +82,7 @@ __device__ __forceinline__ void recompute_row(const Element* q_row, const Elemen
 #pragma unroll
     for (int i = 0; i < kPerLane; ++i) {
       const int c = lane + 32 * i;
-      if (c < HeadDim) s = fmaf(to_float(q_row[c]), to_float(k_row[c]), s);
+      if (c < HeadDim) s = fmaf(detail::to_float(q_row[c]), detail::to_float(k_row[c]), s);
     }
 #pragma unroll
     for (int offset = 16; offset > 0; offset /= 2) s += __shfl_xor_sync(~0u, s, offset);
@@ -103,7 +103,7 @@ __device__ __forceinline__ void recompute_row(const Element* q_row, const Elemen
 #pragma unroll
     for (int i = 0; i < kPerLane; ++i) {
       const int c = lane + 32 * i;
-      if (c < HeadDim) o[i] = fmaf(p, to_float(v_row[c]), o[i]);
+      if (c < HeadDim) o[i] = fmaf(p, detail::to_float(v_row[c]), o[i]);
     }
   }
   const float inv = l > 0.f ? 1.f / l : 0.f;
