@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: Apache-2.0
 # Sixty-fifth session: s58's step probe made light (dkdv_step_probe_light.patch: clock64() at
-# four points of 16 steps, from the 24th, of each consumer warpgroup's first thread in CTAs 0-3
-# of the d128 dK/dV kernel: the step's entry, the dS barrier's approach (before the reducer's
+# four points of 16 steps, from the 24th, of each consumer warp's first lane in CTAs 0-3 of the
+# d128 dK/dV kernel: the step's entry, the dS barrier's approach (before the reducer's
 # wait for its previous dQ boxes), its arrival and its exit; the bench prints the array after
 # its rows). Its first form printed from the kernel and cost +20-26% (call 8, NOTES s65 item 6):
 # a printf call serializes every wgmma of the kernel (ptxas C7510), also s58's +40%. The call
@@ -39,6 +39,6 @@ for row in $rows; do
   tag=$(tr '/' '_' <<<"$row")
   grep '^probe' "$out/r1_prbL128_$tag.txt" >"$out/probe_$tag.txt"
   echo "== $row"
-  python3 bench/experiments/step_probe_read.py "$out/probe_$tag.txt" | tail -15
+  python3 bench/experiments/step_probe_read.py "$out/probe_$tag.txt" | tail -45
 done
 tar -C "$out" -cJf "$out/runs.tar.xz" $(cd "$out" && ls r[12]_*.txt) && rm -f "$out"/r[12]_*.txt

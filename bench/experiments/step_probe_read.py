@@ -10,7 +10,8 @@ Points: 0 step entry (after the ring's full wait), 1 after the runs test, 2 S^T 
 3 dP^T landed, 4 dS stored and the leading products issued, 5 past the dS barrier (1),
 6 dQ (and by role dV, dK) waited, 7 dQ staged, 8 past barrier 3 / reduction issue,
 9 the step's last wgmma wait done. dkdv_step_probe_light.patch's lines ("probe cta C wg G warp W
-step S: t0 ... t3", every consumer warp's first lane) hold four points: entry, the dS barrier's
+step S: t0 ... t3", every consumer warp's first lane) hold four points: entry (past the runs
+test), the dS barrier's
 approach (before the reducer's wait for its previous boxes), its arrival and its exit; for them
 it also prints each warp's wait at the barrier and how long before the last warp it arrives."""
 import collections
@@ -46,6 +47,8 @@ def main(paths):
         print(f"\nwarpgroup {wg}: median cycles from the previous point (and the step, entry to next entry)")
         for i in range(1, len(names)):
             d = [rows[k][wg][i] - rows[k][wg][i - 1] for k in keys if wg in rows[k]]
+            if not d:
+                continue
             print(f"  {names[i - 1]:>15s} -> {names[i]:<15s} {statistics.median(d):7.0f}")
         steps = []
         for (f, c, s, w) in keys:
@@ -58,6 +61,8 @@ def main(paths):
     print("\nskew wg1 - wg0 at each point (median, cycles; > 0: warpgroup 1 later)")
     for i in range(len(names)):
         d = [rows[k][1][i] - rows[k][0][i] for k in keys if 0 in rows[k] and 1 in rows[k]]
+        if not d:
+            continue
         print(f"  {names[i]:>15s} {statistics.median(d):7.0f}  (min {min(d)}, max {max(d)})")
     if len(names) == 4:
         # Per warp: its wait at the barrier, and how early it arrives against the step's last
