@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: Apache-2.0
-# Sixty-fourth session (prepared; the device refused its start: too little budget left):
+# Sixty-fourth session (prepared; the device refused its start: too little budget left; ran
+# in s65 as call 1, the patch then landed as f1c9941 and was removed from experiments/):
 # write_output_column.patch, write_output's column without `%` (nvcc took i % kChunks in 16 bits
 # once the lane's bound was known: two PRMTs and a mask a vector at d80). The labels hold the
 # tree with the patch (s64T, s64N: `prebuilt.sh use LABEL

@@ -19,7 +19,6 @@
 #include <optional>
 #include <random>
 #include <string>
-#include <varattn/detail/element_convert.cuh>
 #include <varattn/kernel_config.hpp>
 #include <varattn/varattn.hpp>
 #include <vector>
@@ -35,7 +34,16 @@ struct stream_guard {
   ~stream_guard() { cudaStreamDestroy(stream); }
 };
 
-using varattn::detail::from_float;
+template <class Element>
+Element from_float(float x);
+template <>
+inline __half from_float<__half>(float x) {
+  return __float2half_rn(x);
+}
+template <>
+inline __nv_bfloat16 from_float<__nv_bfloat16>(float x) {
+  return __float2bfloat16_rn(x);
+}
 
 template <class Element>
 constexpr double tolerance() {

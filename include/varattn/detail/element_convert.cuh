@@ -5,9 +5,9 @@
 //! compiles extensions with __CUDA_NO_HALF_CONVERSIONS__ and __CUDA_NO_BFLOAT16_CONVERSIONS__,
 //! which take away __half's and __nv_bfloat16's conversion operators (static_cast included):
 //! code that the Python package compiles converts by these names only. Host and device: the
-//! tests and the bench fill their inputs with them too. Call them qualified
-//! (`detail::to_float(x)`): unqualified, argument-dependent lookup would also find a user's own
-//! global `to_float(__half)` and make the call ambiguous.
+//! bench fills its inputs with them too. Call them qualified (`detail::to_float(x)`):
+//! unqualified, argument-dependent lookup would also find a user's own global
+//! `to_float(__half)` and make the call ambiguous.
 
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
