@@ -13,7 +13,14 @@ Points: 0 step entry (after the ring's full wait), 1 after the runs test, 2 S^T 
 step S: t0 ... t3", every consumer warp's first lane) hold four points: entry (past the runs
 test), the dS barrier's
 approach (before the reducer's wait for its previous boxes), its arrival and its exit; for them
-it also prints each warp's wait at the barrier and how long before the last warp it arrives."""
+it also prints each warp's wait at the barrier and how long before the last warp it arrives.
+The four-point form's exit is not the barrier's: its BAR.SYNC.DEFER_BLOCKING let the next
+clock read issue before the barrier completed (s66: the early warpgroup "left" ~500 cycles
+before the late one arrived). dkdv_step_probe_timeline.patch's lines hold eight points: the
+loop's top (before the ring's full wait), entry (past the runs test), dP^T waited, dS ready,
+the dS barrier's arrival, dQ waited (the first point that the barrier's completion orders),
+dQ staged and handed on, and the step's last wgmma wait; for them it prints how long before
+the CTA's last warp each warp arrives at the barrier."""
 import collections
 import re
 import statistics
@@ -21,7 +28,10 @@ import sys
 
 NAMES = {10: ["entry", "runs", "S^T in", "dP^T in", "dS out", "dS barrier", "dQ waited",
               "dQ staged", "bar 3 / reduce", "wait<0>"],
-         4: ["entry", "dS ready", "barrier in", "barrier out"]}
+         4: ["entry", "dS ready", "barrier in", "barrier out"],
+         8: ["top", "entry", "dP^T in", "dS ready", "barrier in", "dQ waited", "staged",
+             "end"]}
+ARRIVAL = {4: 2, 8: 4}  # the dS barrier's arrival point
 
 
 def main(paths):
@@ -64,21 +74,24 @@ def main(paths):
         if not d:
             continue
         print(f"  {names[i]:>15s} {statistics.median(d):7.0f}  (min {min(d)}, max {max(d)})")
-    if len(names) == 4:
+    if len(names) in ARRIVAL:
+        arrival = ARRIVAL[len(names)]
         # Per warp: its wait at the barrier, and how early it arrives against the step's last
         # arrival over the CTA's eight warps (0: the last; the last one's wait is the barrier's
         # own latency).
         last = collections.defaultdict(int)
         for (f, c, s, w), by_wg in rows.items():
             for vals in by_wg.values():
-                last[(f, c, s)] = max(last[(f, c, s)], vals[2])
-        print("\nper warp (median cycles): wait at the barrier (arrival -> exit), arrival before the last")
+                last[(f, c, s)] = max(last[(f, c, s)], vals[arrival])
+        print("\nper warp (median cycles): wait at the barrier (arrival -> exit; 4 points only),"
+              " arrival before the last")
         for wg in (0, 1):
             for w in sorted({k[3] for k in keys}):
                 ks = [k for k in keys if k[3] == w and wg in rows[k]]
                 if ks:
-                    wait = statistics.median(rows[k][wg][3] - rows[k][wg][2] for k in ks)
-                    early = statistics.median(last[k[:3]] - rows[k][wg][2] for k in ks)
+                    wait = (statistics.median(rows[k][wg][3] - rows[k][wg][2] for k in ks)
+                            if len(names) == 4 else float("nan"))
+                    early = statistics.median(last[k[:3]] - rows[k][wg][arrival] for k in ks)
                     print(f"  wg {wg} warp {w}: wait {wait:6.0f}   before the last {early:6.0f}")
     return 0
 
