@@ -13,21 +13,23 @@
 #   run(command="bash bench/experiments/s65_step_probe_call.sh $OUT",
 #       carry=["build/pre/prbL128", "build/pre/t128/bench"])
 # ~60 s. Read: python3 bench/experiments/step_probe_read.py OUT/probe_*.txt
+# PROBE_LABEL names another probe's label (s66_timeline_call.sh: prbT128).
 set -u
 out=${1:?usage: s65_step_probe_call.sh OUTDIR}
+probe=${PROBE_LABEL:-prbL128}
 cd "$(dirname "${BASH_SOURCE[0]}")/../.." || exit 2
 mkdir -p "$out" build/run
 nvidia-smi --query-gpu=name,driver_version,clocks.max.sm --format=csv,noheader | tee "$out/device.txt"
-for label in prbL128 t128; do
+for label in $probe t128; do
   xz -dc "build/pre/$label/bench/varattn_bench.xz" >"build/run/bench_$label" &&
     chmod +x "build/run/bench_$label" || { echo "no label $label"; exit 2; }
 done
-export LD_LIBRARY_PATH=$PWD/build/pre/prbL128/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+export LD_LIBRARY_PATH=$PWD/build/pre/$probe/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
 rows="bwd/sweep-d128-s16384/fused/bf16 bwd/long-d128/fused/bf16 bwd/llm-d128/fused/bf16"
 for round in 1 2; do
   for row in $rows; do
     tag=$(tr '/' '_' <<<"$row")
-    for label in t128 prbL128; do
+    for label in t128 $probe; do
       build/run/bench_$label --benchmark_filter="^$row(/|\$)" --varattn_min_time=0.3 \
         >"$out/r${round}_${label}_$tag.txt" 2>&1
       echo "round $round $label $row: exit $?, $(grep -c '^probe' "$out/r${round}_${label}_$tag.txt") probe lines;" \
@@ -37,7 +39,7 @@ for round in 1 2; do
 done
 for row in $rows; do
   tag=$(tr '/' '_' <<<"$row")
-  grep '^probe' "$out/r1_prbL128_$tag.txt" >"$out/probe_$tag.txt"
+  grep '^probe' "$out/r1_${probe}_$tag.txt" >"$out/probe_$tag.txt"
   echo "== $row"
   python3 bench/experiments/step_probe_read.py "$out/probe_$tag.txt" | tail -45
 done

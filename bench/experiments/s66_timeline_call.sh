@@ -12,32 +12,4 @@
 #   run(command="bash bench/experiments/s66_timeline_call.sh $OUT",
 #       carry=["build/pre/prbT128", "build/pre/t128/bench"])
 # ~25 s. Read: python3 bench/experiments/step_probe_read.py OUT/probe_*.txt
-set -u
-out=${1:?usage: s66_timeline_call.sh OUTDIR}
-cd "$(dirname "${BASH_SOURCE[0]}")/../.." || exit 2
-mkdir -p "$out" build/run
-nvidia-smi --query-gpu=name,driver_version,clocks.max.sm --format=csv,noheader | tee "$out/device.txt"
-for label in prbT128 t128; do
-  xz -dc "build/pre/$label/bench/varattn_bench.xz" >"build/run/bench_$label" &&
-    chmod +x "build/run/bench_$label" || { echo "no label $label"; exit 2; }
-done
-export LD_LIBRARY_PATH=$PWD/build/pre/prbT128/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
-rows="bwd/sweep-d128-s16384/fused/bf16 bwd/long-d128/fused/bf16 bwd/llm-d128/fused/bf16"
-for round in 1 2; do
-  for row in $rows; do
-    tag=$(tr '/' '_' <<<"$row")
-    for label in t128 prbT128; do
-      build/run/bench_$label --benchmark_filter="^$row(/|\$)" --varattn_min_time=0.3 \
-        >"$out/r${round}_${label}_$tag.txt" 2>&1
-      echo "round $round $label $row: exit $?, $(grep -c '^probe' "$out/r${round}_${label}_$tag.txt") probe lines;" \
-        "$(grep -v '^probe' "$out/r${round}_${label}_$tag.txt" | grep -E "^$row" | head -1 | cut -c1-120)"
-    done
-  done
-done
-for row in $rows; do
-  tag=$(tr '/' '_' <<<"$row")
-  grep '^probe' "$out/r1_prbT128_$tag.txt" >"$out/probe_$tag.txt"
-  echo "== $row"
-  python3 bench/experiments/step_probe_read.py "$out/probe_$tag.txt" | tail -45
-done
-tar -C "$out" -cJf "$out/runs.tar.xz" $(cd "$out" && ls r[12]_*.txt) && rm -f "$out"/r[12]_*.txt
+PROBE_LABEL=prbT128 exec bash "$(dirname "${BASH_SOURCE[0]}")/s65_step_probe_call.sh" "$@"
