@@ -9,7 +9,8 @@
 #   xnodq = dkdv_nodq_timing.patch (no staging stores, no tensor reductions).
 #   run(command="bash bench/experiments/s66_dq_stage_call.sh $OUT",
 #       carry=["build/pre/t128/bench", "build/pre/xnostage", "build/pre/xnodq/bench"])
-# Other labels (the first's lib/ is used; each needs bench/) and rows: arguments and ROWS, e.g.
+# Other labels (each needs bench/; the first carried with its lib/ gives the libraries) and
+# rows: arguments and ROWS, e.g.
 #   xred = dkdv_dq_red.patch (dQ straight from the registers by vector reductions):
 #   run(command="ROWS='...' bash bench/experiments/s66_dq_stage_call.sh $OUT xred t128", ...)
 set -u
@@ -19,12 +20,14 @@ cd "$(dirname "${BASH_SOURCE[0]}")/../.." || exit 2
 mkdir -p "$out" build/run
 nvidia-smi --query-gpu=name,driver_version,clocks.max.sm --format=csv,noheader | tee "$out/device.txt"
 labels=${*:-t128 xnostage xnodq}
-first=${labels%% *}
 for label in $labels; do
   xz -dc "build/pre/$label/bench/varattn_bench.xz" >"build/run/bench_$label" &&
     chmod +x "build/run/bench_$label" || { echo "no label $label"; exit 2; }
 done
-export LD_LIBRARY_PATH=$PWD/build/pre/${first/t128/xnostage}/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+for label in $labels; do
+  [[ -d build/pre/$label/lib ]] && { lib=$PWD/build/pre/$label/lib; break; }
+done
+export LD_LIBRARY_PATH=${lib:?no label carried its lib/}${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
 rows=${ROWS:-bwd/long-d128/fused/bf16 bwd/llm-d128/fused/bf16 bwd/sweep-d128-s16384/fused/bf16}
 for round in 1 2 3; do
   for row in $rows; do

@@ -110,7 +110,7 @@ __device__ __forceinline__ void recompute_row(const Element* q_row, const Elemen
 #pragma unroll
   for (int i = 0; i < kPerLane; ++i) {
     const int c = lane + 32 * i;
-    if (c < HeadDim) o_row[c] = from_float<Element>(o[i] * inv);
+    if (c < HeadDim) o_row[c] = detail::from_float<Element>(o[i] * inv);
   }
 }
 
