@@ -8,42 +8,24 @@
 #   q48AT = q48A's GPU tests at 128.
 #   run(command="bash bench/experiments/s67_q48_call.sh $OUT",
 #       carry=["build/pre/t128", "build/pre/q48N/bench", "build/pre/q48A/bench", "build/pre/q48AT"])
-# 1. The GPU suite of q48AT (the 48-query kernels have never run), then compute-sanitizer
-#    memcheck, racecheck and synccheck on the sanitizers' cases; a failure stops the call.
-# 2. The d128 backward rows, 3 interleaved rounds of t128, q48N, q48A (s66_dq_stage_call.sh).
+# 1. The GPU suite of q48AT (the 48-query kernels have never run), then memcheck and racecheck
+#    of every backward kernel variant (call_lib.sh); a failed suite stops the call.
+# 2. The d128 backward rows, 3 interleaved rounds of t128, q48N, q48A (variant_rows.py's
+#    table against t128).
 set -u
-out=${1:?usage: s67_q48_call.sh OUTDIR}
-cd "$(dirname "${BASH_SOURCE[0]}")/../.." || exit 2
-mkdir -p "$out" build/run
-nvidia-smi --query-gpu=name,driver_version,clocks.max.sm --format=csv,noheader | tee "$out/device.txt"
-export LD_LIBRARY_PATH=$PWD/build/pre/q48AT/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
-xz -dc build/pre/q48AT/tests/varattn_gpu_tests.xz >build/run/gpu_tests &&
-  chmod +x build/run/gpu_tests || { echo "no label q48AT"; exit 2; }
-s0=$(date +%s)
-timeout 240 build/run/gpu_tests >"$out/tests.log" 2>&1
-rc=$?
-echo "GPU suite: exit $rc in $(($(date +%s) - s0)) s: $(grep -E '^\[doctest\] (test cases|assertions)' "$out/tests.log" | tr '\n' ' ')"
-grep -B2 -A12 'ERROR' "$out/tests.log" | head -40
-for tool in memcheck racecheck synccheck; do
-  timeout 60 compute-sanitizer --tool "$tool" --error-exitcode 9 build/run/gpu_tests \
-    -tc='*for?the?sanitizers*' >"$out/$tool.log" 2>&1
-  echo "$tool: exit $?: $(grep -E 'test cases|SUMMARY' "$out/$tool.log" | tr '\n' ' ')"
+. "$(dirname "${BASH_SOURCE[0]}")/call_lib.sh"
+call_begin "${1:?usage: s67_q48_call.sh OUTDIR}"
+mkdir -p build/run
+for label in t128 q48N q48A; do
+  xz -dc "build/pre/$label/bench/varattn_bench.xz" >"build/run/bench_$label" &&
+    chmod +x "build/run/bench_$label" || { say "no label $label"; exit 2; }
 done
-xz -9 "$out/tests.log"
-((rc == 0)) || { echo "tests failed: no timing"; exit 1; }
-ROWS="bwd/long-d128/fused/bf16 bwd/llm-d128/fused/bf16 bwd/llm-d128-causal/fused/bf16 bwd/long-d128-causal/fused/bf16 bwd/long-d128-window1024/fused/bf16" \
-  bash bench/experiments/s66_dq_stage_call.sh "$out/b" t128 q48N q48A >/dev/null 2>&1
-cp "$out/b/rounds.txt" "$out/rounds.txt"
-cat "$out/rounds.txt"
-python3 - "$out/rounds.txt" <<'PY'
-import re, sys, collections
-t = collections.defaultdict(list)
-for line in open(sys.argv[1]):
-    m = re.match(r"round \d+ (\S+) (\S+)\s+([\d.]+) ms", line)
-    if m: t[(m.group(2), m.group(1))].append(float(m.group(3)))
-rows = sorted({r for r, _ in t})
-for r in rows:
-    base = sum(t[(r, "t128")]) / max(1, len(t[(r, "t128")]))
-    print(r, " ".join(f"{l} {sum(t[(r, l)]) / len(t[(r, l)]):.3f} ({sum(t[(r, l)]) / len(t[(r, l)]) / base - 1:+.1%})"
-                       for l in ("t128", "q48N", "q48A") if t[(r, l)]))
-PY
+xz -dc build/pre/q48AT/tests/varattn_gpu_tests.xz >build/run/gpu_tests &&
+  chmod +x build/run/gpu_tests || { say "no label q48AT"; exit 2; }
+export LD_LIBRARY_PATH=$PWD/build/pre/q48AT/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+gpu_tests q48AT 200 build/run/gpu_tests
+grep -q 'Status: SUCCESS' "$out/tests_q48AT.log" || { say "the suite failed: no timing"; exit 1; }
+sanitizers "(q48AT)" 'backward:?every?kernel?variant*' build/run/gpu_tests
+variant_argv() { argv=("build/run/bench_$1"); }
+variant_rounds t128 '^bwd/(long-d128|llm-d128|llm-d128-causal|long-d128-causal|long-d128-window1024)/fused/bf16/' \
+  t128 q48N q48A
