@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+# Sixty-eighth session: the d128 dK/dV step's P^T with one exp2 in 4 (fe4) or in 2 (fe2) on the
+# FMA pipe (experiments/dkdv_fma_exp2.patch, _every2.patch; fma_exp2) against the tree (t128).
+# Labels built here (VARATTN_PREBUILT_ARCHS=90a-real): t128 (the tree, bench at 128), fe4 and
+# fe2 (bench at 128), fe4T (fe4's GPU tests at 128).
+#   run(command="bash bench/experiments/s68_fma_exp2_call.sh $OUT",
+#       carry=["build/pre/t128", "build/pre/fe4/bench", "build/pre/fe2/bench", "build/pre/fe4T"])
+# 1. fe4T's backward tests (the kernel changed; the forward did not), then memcheck and
+#    racecheck of every backward kernel variant; a failed suite stops the call.
+# 2. The d128 backward rows, 3 interleaved rounds of t128, fe4, fe2 (variant_rows.py's table).
+set -u
+. "$(dirname "${BASH_SOURCE[0]}")/call_lib.sh"
+call_begin "${1:?usage: s68_fma_exp2_call.sh OUTDIR}"
+mkdir -p build/run
+for label in t128 fe4 fe2; do
+  xz -dc "build/pre/$label/bench/varattn_bench.xz" >"build/run/bench_$label" &&
+    chmod +x "build/run/bench_$label" || { say "no label $label"; exit 2; }
+done
+export LD_LIBRARY_PATH=$PWD/build/pre/t128/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+build/run/bench_t128 --help >/dev/null 2>"$out/bench_load.log" ||
+  { say "bench_t128 does not start: $(head -c 300 "$out/bench_load.log")"; exit 2; }
+if [[ -z ${SKIP_TESTS:-} ]]; then  # SKIP_TESTS=1: the rounds only
+  xz -dc build/pre/fe4T/tests/varattn_gpu_tests.xz >build/run/gpu_tests &&
+    chmod +x build/run/gpu_tests || { say "no label fe4T"; exit 2; }
+  gpu_tests fe4T 150 build/run/gpu_tests '-tc=backward*'
+  grep -q 'Status: SUCCESS' "$out/tests_fe4T.log" || { say "the suite failed: no timing"; exit 1; }
+  sanitizers "(fe4T)" 'backward:?every?kernel?variant*' build/run/gpu_tests
+fi
+variant_argv() { argv=("build/run/bench_$1"); }
+variant_rounds t128 '^bwd/(long-d128|llm-d128|llm-d128-causal|long-d128-causal|long-d128-window1024)/fused/bf16/' \
+  t128 fe4 fe2
