@@ -21,11 +21,12 @@ struct hopper_backward_traits {
   static constexpr int kKeys = 64 * kWarpgroups;  //!< keys a CTA (the work list's k tile)
   //! Queries a step (wgmma's N of S^T, dP^T and dQ^T; the k of dV and dK): 80 at head dim 128
   //! (FlashAttention-3's d128 step: the step's fixed costs, its barriers and waits, spread over
-  //! 25% more work; shared memory then just fits), 128 at head dim 64 (the fixed costs weigh
-  //! twice as much against products half as long: vit-l14-d64 -9.6%, MQA d64 -1.8%, H200
-  //! A/B; softcap then spills 52/44 bytes of stores/loads since the work lists by class,
-  //! 36/44 before, unmeasured), else 64 (at 104-120, 80 spilled 12-48 bytes and nothing
-  //! measured them).
+  //! 25% more work; shared memory then just fits; 48 cost the d128 backward rows 8.5-19%, H100:
+  //! the fixed costs are ~22-29% of an 80-query step, bench/NOTES.md sixty-eighth session),
+  //! 128 at head dim 64 (the fixed costs weigh twice as much against products half as long:
+  //! vit-l14-d64 -9.6%, MQA d64 -1.8%, H200 A/B; softcap then spills 52/44 bytes of
+  //! stores/loads since the work lists by class, 36/44 before, unmeasured), else 64 (at
+  //! 104-120, 80 spilled 12-48 bytes and nothing measured them).
   static constexpr int kQueries = HeadDim == 128 ? 80 : HeadDim == 64 ? 128 : 64;
   //! dV's wgmma issued before dS^T is computed (under it), where the registers allow: at 80
   //! and 128 queries P^T's packed A fragments beside S^T and dP^T in float32 spill; there dV
