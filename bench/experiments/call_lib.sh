@@ -38,6 +38,37 @@ sanitizers() {
   done
 }
 
+# bench_labels LIB LABEL...: each label's bench (build/pre/LABEL/bench) unpacked to
+# build/run/bench_LABEL, LD_LIBRARY_PATH on build/pre/LIB/lib (libcudart and libbenchmark: a
+# tests label's lib/ lacks the latter, s68), the first label's bench checked to start; exits 2
+# if a label is missing or it does not start. variant_argv's `build/run/bench_$1` runs them.
+bench_labels() {
+  local lib=$1 label
+  shift
+  mkdir -p build/run
+  for label in "$@"; do
+    xz -dc "build/pre/$label/bench/varattn_bench.xz" >"build/run/bench_$label" &&
+      chmod +x "build/run/bench_$label" || { say "no label $label"; exit 2; }
+  done
+  export LD_LIBRARY_PATH=$PWD/build/pre/$lib/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+  "build/run/bench_$1" --help >/dev/null 2>"$out/bench_load.log" ||
+    { say "bench_$1 does not start: $(head -c 300 "$out/bench_load.log")"; exit 2; }
+}
+
+# label_tests LABEL [FILTER]: build/pre/LABEL's GPU tests (doctest FILTER, e.g. '-tc=backward*';
+# none: all), then memcheck and racecheck of every backward kernel variant; exits 1 when the
+# suite failed (no timing after it). SKIP_TESTS=1 skips it (a rerun of the rounds alone).
+label_tests() {
+  [[ -n ${SKIP_TESTS:-} ]] && return 0
+  local label=$1 filter=${2:-}
+  mkdir -p build/run
+  xz -dc "build/pre/$label/tests/varattn_gpu_tests.xz" >build/run/gpu_tests &&
+    chmod +x build/run/gpu_tests || { say "no label $label"; exit 2; }
+  gpu_tests "$label" 200 build/run/gpu_tests ${filter:+"$filter"}
+  grep -q 'Status: SUCCESS' "$out/tests_$label.log" || { say "the suite failed: no timing"; exit 1; }
+  sanitizers "($label)" 'backward:?every?kernel?variant*' build/run/gpu_tests
+}
+
 # landing_tests NOTE LABEL LABEL256 "PATCHES": a change's GPU tests before it lands, from
 # prebuilt labels of the tree with PATCHES: every GPU test at 64;128 (LABEL), memcheck and
 # racecheck of every backward kernel variant, then the backward's tests at 256 (LABEL256,

@@ -15,23 +15,10 @@
 set -u
 . "$(dirname "${BASH_SOURCE[0]}")/call_lib.sh"
 call_begin "${1:?usage: s67_q48_call.sh OUTDIR}"
-mkdir -p build/run
-for label in t128 q48N q48A; do
-  xz -dc "build/pre/$label/bench/varattn_bench.xz" >"build/run/bench_$label" &&
-    chmod +x "build/run/bench_$label" || { say "no label $label"; exit 2; }
-done
-# t128's lib/ for the benches' libbenchmark (q48AT's has libcudart only; without it the first
-# run, s68, printed an empty table: every bench exited at load).
-export LD_LIBRARY_PATH=$PWD/build/pre/q48AT/lib:$PWD/build/pre/t128/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
-if [[ -z ${SKIP_TESTS:-} ]]; then  # SKIP_TESTS=1: the rounds only (s68's second call)
-  xz -dc build/pre/q48AT/tests/varattn_gpu_tests.xz >build/run/gpu_tests &&
-    chmod +x build/run/gpu_tests || { say "no label q48AT"; exit 2; }
-  gpu_tests q48AT 200 build/run/gpu_tests
-  grep -q 'Status: SUCCESS' "$out/tests_q48AT.log" || { say "the suite failed: no timing"; exit 1; }
-  sanitizers "(q48AT)" 'backward:?every?kernel?variant*' build/run/gpu_tests
-fi
-build/run/bench_t128 --help >/dev/null 2>"$out/bench_load.log" ||
-  { say "bench_t128 does not start: $(head -c 300 "$out/bench_load.log")"; exit 2; }
+# t128's lib/ (libbenchmark): with q48AT's alone (libcudart), s68's first run printed an
+# empty table. SKIP_TESTS=1: the rounds only (s68's second call).
+bench_labels t128 t128 q48N q48A
+label_tests q48AT
 variant_argv() { argv=("build/run/bench_$1"); }
 variant_rounds t128 '^bwd/(long-d128|llm-d128|llm-d128-causal|long-d128-causal|long-d128-window1024)/fused/bf16/' \
   t128 q48N q48A

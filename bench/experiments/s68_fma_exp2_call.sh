@@ -16,29 +16,13 @@
 set -u
 . "$(dirname "${BASH_SOURCE[0]}")/call_lib.sh"
 call_begin "${1:?usage: s68_fma_exp2_call.sh OUTDIR}"
-mkdir -p build/run
-for label in t128 fe4 fe2; do
-  xz -dc "build/pre/$label/bench/varattn_bench.xz" >"build/run/bench_$label" &&
-    chmod +x "build/run/bench_$label" || { say "no label $label"; exit 2; }
-done
-export LD_LIBRARY_PATH=$PWD/build/pre/t128/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
-build/run/bench_t128 --help >/dev/null 2>"$out/bench_load.log" ||
-  { say "bench_t128 does not start: $(head -c 300 "$out/bench_load.log")"; exit 2; }
-if [[ -z ${SKIP_TESTS:-} ]]; then  # SKIP_TESTS=1: the rounds only
-  xz -dc build/pre/fe4T/tests/varattn_gpu_tests.xz >build/run/gpu_tests &&
-    chmod +x build/run/gpu_tests || { say "no label fe4T"; exit 2; }
-  gpu_tests fe4T 150 build/run/gpu_tests '-tc=backward*'
-  grep -q 'Status: SUCCESS' "$out/tests_fe4T.log" || { say "the suite failed: no timing"; exit 1; }
-  sanitizers "(fe4T)" 'backward:?every?kernel?variant*' build/run/gpu_tests
-fi
+bench_labels t128 t128 fe4 fe2
+label_tests fe4T '-tc=backward*'
 variant_argv() { argv=("build/run/bench_$1"); }
 variant_rounds t128 '^bwd/(long-d128|llm-d128|llm-d128-causal|long-d128-causal|long-d128-window1024)/fused/bf16/' \
   t128 fe4 fe2
 if [[ -f build/pre/feA/bench/varattn_bench.xz && -f build/pre/s64N/bench/varattn_bench.xz ]]; then
-  for label in s64N feA; do
-    xz -dc "build/pre/$label/bench/varattn_bench.xz" >"build/run/bench_$label" &&
-      chmod +x "build/run/bench_$label"
-  done
+  bench_labels t128 s64N feA
   (out=$out/low && mkdir -p "$out" &&
     variant_rounds s64N '^bwd/(vit-l14-d64|llm-d64-mqa-causal|vl-full-d80)/fused/bf16/' s64N feA)
   cat "$out/low/summary.txt" >>"$out/summary.txt"
