@@ -9,7 +9,7 @@
 #              "build/pre/s64N/bench", "build/pre/feA/bench"])
 # (the last two optional: feA = one exp2 in 4 at every head dim, dkdv_fma_exp2_all_dims.patch,
 # bench at 64;80; s64N the tree's backward kernels at 64;80;128)
-# 1. fe4T's backward tests (the kernel changed; the forward did not), then memcheck and
+# 1. fe4T's backward tests and fma_exp2's (the kernel changed; the forward did not), then memcheck and
 #    racecheck of every backward kernel variant; a failed suite stops the call.
 # 2. The d128 backward rows, 3 interleaved rounds of t128, fe4, fe2 (variant_rows.py's table);
 #    then, if feA and s64N came, the d64 and d80 backward rows of s64N and feA (OUTDIR/low/).
@@ -17,7 +17,7 @@ set -u
 . "$(dirname "${BASH_SOURCE[0]}")/call_lib.sh"
 call_begin "${1:?usage: s68_fma_exp2_call.sh OUTDIR}"
 bench_labels t128 t128 fe4 fe2
-label_tests fe4T '-tc=backward*'
+label_tests fe4T '-tc=backward*,fma_exp2*'
 variant_argv() { argv=("build/run/bench_$1"); }
 variant_rounds t128 '^bwd/(long-d128|llm-d128|llm-d128-causal|long-d128-causal|long-d128-window1024)/fused/bf16/' \
   t128 fe4 fe2
