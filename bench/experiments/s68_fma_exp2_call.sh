@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: Apache-2.0
 # Sixty-eighth session (prepared, not run): two d128 dK/dV P^T changes against the tree (t128):
-# one exp2 in 4 (fe4) or in 2 (fe2) on the FMA pipe (experiments/dkdv_fma_exp2.patch,
-# _every2.patch; fma_exp2); the lse of P^T's first 4 (la4) or 6 (la6) n8 tiles loaded before
-# S^T's wait (dkdv_lse_ahead.patch, _ahead6.patch); both (fela4: dkdv_fma_exp2.patch, then
-# dkdv_lse_ahead_on_fma_exp2.patch). Labels built here (VARATTN_PREBUILT_ARCHS=90a-real):
-# t128 (the tree), fe4, fe2, la4, la6, fela4 (bench at 128), fela4T (fela4's GPU tests at 128),
-# and for the d64 / d80 rows feA (one exp2 in 4 at every head dim, _all_dims.patch, bench at
-# 64;80) against s64N (the tree's backward kernels at 64;80;128).
+# one exp2 in 4 (fe4) or in 2 (fe2) on the FMA pipe (experiments/dkdv_fma_exp2.patch, then
+# _every2.patch for fe2; fma_exp2); the lse of P^T's first 4 (la4) or 6 (la6) n8 tiles loaded
+# before S^T's wait (dkdv_lse_ahead.patch, then _ahead6.patch for la6); both (fela4:
+# dkdv_fma_exp2.patch, then dkdv_lse_ahead_on_fma_exp2.patch). Labels built here
+# (VARATTN_PREBUILT_ARCHS=90a-real): t128 (the tree), fe4, fe2, la4, la6, fela4 (bench at
+# 128), fela4T (fela4's GPU tests at 128), and for the d64 / d80 rows feA (one exp2 in 4 at
+# every head dim: dkdv_fma_exp2.patch, then _all_dims.patch; bench at 64;80) against s64N (the
+# tree's backward kernels at 64;80;128).
 # The benches travel in one folder (a call carries 8 paths at most), made here:
 #   for l in fe4 fe2 la4 la6 fela4 feA; do mkdir -p build/s68_benches/$l &&
 #     cp -r build/pre/$l/bench build/s68_benches/$l/; done
