@@ -22,7 +22,7 @@ metrics=sm__pipe_tensor_op_gmma_cycles_active.avg.pct_of_peak_sustained_active
 metrics+=,l1tex__data_pipe_lsu_wavefronts_mem_shared.sum,sm__cycles_active.avg
 metrics+=,gpu__time_duration.sum,sm__cycles_elapsed.avg.per_second,smsp__inst_executed.sum
 for v in $labels; do
-  (($(left) > 40)) || { say "out of time before $v"; break; }
+  (($(left) > 110)) || { say "out of time before $v"; break; }
   mkdir -p "build/nc_$v/bench" && cp "build/run/bench_$v" "build/nc_$v/bench/varattn_bench"
   VARATTN_BUILD_DIR=$PWD/build/nc_$v VARATTN_PROFILE_SOURCE=1 timeout 150 \
     bash bench/profile_on_gpu.sh "$out/full_$v" "$filter" dkdv_kernel full >/dev/null 2>&1
