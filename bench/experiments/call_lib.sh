@@ -38,6 +38,15 @@ sanitizers() {
   done
 }
 
+# unpack_bench_folder DIR: DIR/LABEL/bench (benches carried in one folder, since a call
+# carries 8 paths at most) copied to build/pre/LABEL/bench, where bench_labels looks.
+unpack_bench_folder() {
+  local d
+  for d in "$1"/*/; do
+    mkdir -p "build/pre/$(basename "$d")" && cp -r "$d/bench" "build/pre/$(basename "$d")/"
+  done
+}
+
 # bench_labels LIB LABEL...: each label's bench (build/pre/LABEL/bench) unpacked to
 # build/run/bench_LABEL, LD_LIBRARY_PATH on build/pre/LIB/lib (libcudart and libbenchmark: a
 # tests label's lib/ lacks the latter, s68), the first label's bench checked to start; exits 2

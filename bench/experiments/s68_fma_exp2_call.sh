@@ -24,9 +24,7 @@
 set -u
 . "$(dirname "${BASH_SOURCE[0]}")/call_lib.sh"
 call_begin "${1:?usage: s68_fma_exp2_call.sh OUTDIR}"
-for d in build/s68_benches/*/; do  # each to build/pre/LABEL/bench, where bench_labels looks
-  mkdir -p "build/pre/$(basename "$d")" && cp -r "$d/bench" "build/pre/$(basename "$d")/"
-done
+unpack_bench_folder build/s68_benches
 bench_labels t128 t128 fe4 fe2 la4 la6 fela4
 label_tests fela4T '-tc=backward*,fma_exp2*'
 variant_argv() { argv=("build/run/bench_$1"); }

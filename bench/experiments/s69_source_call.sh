@@ -13,9 +13,7 @@
 set -u
 . "$(dirname "${BASH_SOURCE[0]}")/call_lib.sh"
 call_begin "${1:?usage: s69_source_call.sh OUTDIR}"
-for d in build/s68_benches/*/; do
-  mkdir -p "build/pre/$(basename "$d")" && cp -r "$d/bench" "build/pre/$(basename "$d")/"
-done
+unpack_bench_folder build/s68_benches
 labels=${LABELS:-t128 la4 fela4}
 # shellcheck disable=SC2086  # the labels split
 bench_labels t128 $labels
