@@ -3,22 +3,30 @@
 # Seventieth session (prepared, not run): d80's tall tile (192 x 144, P through shared memory)
 # in FA4's whole step, experiments/hopper_forward_d80_fa4_step.{patch,md}: the three
 # warpgroups in turns and P_j stored inside the softmax of S_j, the wait for P_{j-1} V_{j-1}
-# after the row maxima. Labels built here (VARATTN_PREBUILT_ARCHS=90a-real, head dim 80):
-# b80 (the tree's bench), fa4s (+ the patch), fa4n (+ the patch and _no_turns.patch: the order
-# without the turns), fa4sT (fa4s's GPU tests).
-#   run(command="VARATTN_CALL_BUDGET_S=420 bash bench/experiments/s70_d80_fa4_step_call.sh $OUT",
-#       carry=["build/pre/b80", "build/pre/fa4s", "build/pre/fa4n", "build/pre/fa4sT"],
-#       timeout_s=450)   with bench/results moved out of the tree for the carry.
+# after the row maxima; then FA4's layout on top. Labels built here
+# (VARATTN_PREBUILT_ARCHS=90a-real, head dim 80; the patches in this order):
+#   b80    the tree's bench
+#   fa4s   + hopper_forward_d80_fa4_step.patch
+#   fa4n   + that + hopper_forward_d80_fa4_step_no_turns.patch (the order without the turns)
+#   fa4q   + fa4_step + hopper_forward_d80_qk32_on_fa4_step.patch (Q and K in 32-byte blocks)
+#   fa4q3  + those + hopper_forward_d80_three_stages.patch (three K/V stages in the room freed)
+#   fa4sT, fa4q3T: the GPU tests of fa4s and fa4q3
+#   run(command="VARATTN_CALL_BUDGET_S=540 bash bench/experiments/s70_d80_fa4_step_call.sh $OUT",
+#       carry=["build/pre/b80", "build/pre/fa4s", "build/pre/fa4n", "build/pre/fa4q",
+#              "build/pre/fa4q3", "build/pre/fa4sT", "build/pre/fa4q3T"], timeout_s=570)
+#   with bench/results moved out of the tree for the carry.
 # Each step only while the budget lasts:
-# 1. fa4sT's tall-tile cases under `timeout 120` (a turn-count error would hang); a failure
-#    stops the call.
-# 2. 3 interleaved rounds of b80, fa4s, fa4n on the d80 rows (variant_rows.py's table against
-#    b80; sweep-d80-s1024 runs the 128-row tile, the same SASS in all three: the control).
+# 1. Each test label's tall-tile cases under `timeout 120` (a turn-count error would hang):
+#    fa4sT failing drops every variant (they all carry its step), fa4q3T failing drops fa4q
+#    and fa4q3.
+# 2. 3 interleaved rounds of b80 and the variants left on the d80 rows (variant_rows.py's table
+#    against b80; sweep-d80-s1024 runs the 128-row tile, the same SASS in all: the control).
+#    Each bench run under `timeout 60`.
 # 3. ncu (--clock-control none, the fifth launch) of the forward kernel on vl-full-d80, each
 #    label: elapsed and active cycles (the clock-free figures; s50: ours 1,132,926 elapsed
 #    against FA4's 1,098,219), duration, tensor pipe.
-# 4. fa4sT's forward suite at 80 (-tce=backward*), then synccheck (s58's form broke wgmma's
-#    contract there), racecheck and memcheck of the tall-tile cases.
+# 4. The forward suite at 80 (-tce=backward*) of fa4q3T, then fa4sT; synccheck (s58's order
+#    broke wgmma's contract) of the tall-tile cases for both, racecheck and memcheck for fa4q3T.
 # 5. With >= 130 s left: ncu's source page (full set, per-instruction samples) of fa4s's and
 #    then b80's forward kernel on vl-full-d80, for sass_stalls.py (NOTES s70 1's reading).
 # Everything but summary.txt goes into results.tar.xz (a call returns 8 files), also on an
@@ -34,23 +42,30 @@ pack() {
   ((${#rest[@]})) && tar -cJf results.tar.xz "${rest[@]}" && rm -rf "${rest[@]}"
 }
 trap pack EXIT
-bench_labels b80 b80 fa4s fa4n
-xz -dc build/pre/fa4sT/tests/varattn_gpu_tests.xz >build/run/gpu_tests &&
-  chmod +x build/run/gpu_tests || { say "no label fa4sT"; exit 2; }
+bench_labels b80 b80 fa4s fa4n fa4q fa4q3
 export LD_LIBRARY_PATH=$PWD/build/pre/fa4sT/lib:$LD_LIBRARY_PATH
+for t in fa4sT fa4q3T; do
+  xz -dc "build/pre/$t/tests/varattn_gpu_tests.xz" >"build/run/tests_$t" &&
+    chmod +x "build/run/tests_$t" || { say "no label $t"; exit 2; }
+done
 tall='head?dims?64?to?80?Hopper?tiles*,forward?over?several?step?classes*'
+passed() { grep -q 'Status: SUCCESS' "$out/tests_$1.log"; }
 
-gpu_tests tall 120 build/run/gpu_tests "-tc=$tall"
-grep -q 'Status: SUCCESS' "$out/tests_tall.log" || { say "the tall-tile cases failed: no timing"; exit 1; }
+variants="fa4s fa4n fa4q fa4q3"
+gpu_tests tall_fa4sT 120 build/run/tests_fa4sT "-tc=$tall"
+passed tall_fa4sT || { say "fa4sT's tall-tile cases failed: no variant is timed"; exit 1; }
+gpu_tests tall_fa4q3T 120 build/run/tests_fa4q3T "-tc=$tall"
+passed tall_fa4q3T || { variants="fa4s fa4n"; say "fa4q3T's tall-tile cases failed: fa4q, fa4q3 dropped"; }
 
-variant_argv() { argv=("build/run/bench_$1"); }
-ROUNDS_RESERVE_S=150 variant_rounds b80 \
-  '^(fwd/vl-full-d80/(fused|bucketed)|fwd/sweep-d80-s(1024|4096|16384)/fused|encoder_graph/vl-full-d80/device_plan)/bf16/' \
-  b80 fa4s fa4n
+variant_argv() { argv=(timeout 60 "build/run/bench_$1"); }
+# shellcheck disable=SC2086  # the variants split
+ROUNDS_RESERVE_S=250 variant_rounds b80 \
+  '^(fwd/vl-full-d80/fused|fwd/sweep-d80-s(1024|4096|16384)/fused|encoder_graph/vl-full-d80/device_plan)/bf16/' \
+  b80 $variants
 
 say "ncu: forward_kernel on vl-full-d80 ($(left) s left)"
-for v in b80 fa4s fa4n; do
-  (($(left) > 120)) || { say "out of time before ncu $v"; break; }
+for v in b80 $variants; do
+  (($(left) > 200)) || { say "out of time before ncu $v"; break; }
   timeout 40 ncu --clock-control none -k regex:forward_kernel \
     --metrics gpc__cycles_elapsed.max,sm__cycles_active.avg,gpu__time_duration.sum,sm__pipe_tensor_op_hmma_cycles_active.avg.pct_of_peak_sustained_active \
     --launch-skip 4 --launch-count 1 "build/run/bench_$v" \
@@ -59,13 +74,25 @@ for v in b80 fa4s fa4n; do
   say "$v: $(grep -E '^\s+(gpc__|sm__|gpu__)' "$out/ncu_$v.log" | awk '{printf "%s %s %s; ", $1, $3, $2}')"
 done
 
-(($(left) > 100)) && gpu_tests suite $(($(left) - 60)) build/run/gpu_tests '-tce=backward*'
-for tool in synccheck racecheck memcheck; do
-  (($(left) > 30)) || { say "out of time before $tool"; break; }
-  timeout $(($(left) - 10 < 90 ? $(left) - 10 : 90)) compute-sanitizer --tool $tool \
-    build/run/gpu_tests -tc='head?dims?64?to?80?Hopper?tiles*' >"$out/$tool.log" 2>&1
-  say "$tool exit $?: $(grep -E 'test cases:|ERROR SUMMARY|RACECHECK SUMMARY' "$out/$tool.log" | tr -s ' ' | tr '\n' ' ')"
+sanitize() {  # TOOL LABEL
+  (($(left) > 30)) || { say "out of time before $1 $2"; return; }
+  timeout $(($(left) - 10 < 90 ? $(left) - 10 : 90)) compute-sanitizer --tool "$1" \
+    "build/run/tests_$2" -tc='head?dims?64?to?80?Hopper?tiles*' >"$out/$1_$2.log" 2>&1
+  say "$1 $2 exit $?: $(grep -E 'test cases:|ERROR SUMMARY|RACECHECK SUMMARY' "$out/$1_$2.log" | tr -s ' ' | tr '\n' ' ')"
+}
+for t in fa4q3T fa4sT; do
+  [[ $t == fa4q3T && $variants != *fa4q3* ]] && continue
+  (($(left) > 150)) && gpu_tests "suite_$t" $(($(left) - 120)) "build/run/tests_$t" '-tce=backward*'
 done
+[[ $variants == *fa4q3* ]] && sanitize synccheck fa4q3T
+sanitize synccheck fa4sT
+if [[ $variants == *fa4q3* ]]; then
+  sanitize racecheck fa4q3T
+  sanitize memcheck fa4q3T
+else
+  sanitize racecheck fa4sT
+  sanitize memcheck fa4sT
+fi
 
 for v in fa4s b80; do
   (($(left) > 130)) || { say "out of time before the source page of $v"; break; }
