@@ -150,18 +150,15 @@ class Sim:
             s.landings.append(land_q)
             for step in range(kv):
                 g = first + step; st, ph = g % STAGES, (g // STAGES) & 1
-                if g >= STAGES:
-                    yield (lambda st=st, ph=ph: s.k_empty[st].ok(ph ^ 1))
-                if s.open_reads(('K', st)):
-                    raise Err(f'K stage {st} overwritten under a read (g={g})')
-                s.stage_k[st] = (g, False)
-                s.landings.append(lambda st=st, g=g: (s.stage_k.__setitem__(st, (g, True)), s.k_full[st].arrive()))
-                if g >= STAGES:
-                    yield (lambda st=st, ph=ph: s.v_empty[st].ok(ph ^ 1))
-                if s.open_reads(('V', st)):
-                    raise Err(f'V stage {st} overwritten under a read (g={g})')
-                s.stage_v[st] = (g, False)
-                s.landings.append(lambda st=st, g=g: (s.stage_v.__setitem__(st, (g, True)), s.v_full[st].arrive()))
+                for name, empty, stage, full in (('K', s.k_empty, s.stage_k, s.k_full),
+                                                  ('V', s.v_empty, s.stage_v, s.v_full)):
+                    if g >= STAGES:
+                        yield (lambda st=st, ph=ph, empty=empty: empty[st].ok(ph ^ 1))
+                    if s.open_reads((name, st)):
+                        raise Err(f'{name} stage {st} overwritten under a read (g={g})')
+                    stage[st] = (g, False)
+                    s.landings.append(lambda st=st, g=g, stage=stage, full=full:
+                                      (stage.__setitem__(st, (g, True)), full[st].arrive()))
             first += kv
 
     def consumer(s, g, w):
