@@ -122,16 +122,25 @@ def print_memory(kernel, top=8):
             print(f"  excess {extra:13,d}  {r[0][-6:]}  {r[1].strip()[:70]}")
 
 
-def print_loop(kernel, runs):
-    """The rows executed `runs` times, cut at each wgmma, wgmma wait, barrier and mbarrier op."""
+def print_loop(kernel, runs, smsp_cycles=None):
+    """The rows executed `runs` times, cut at each wgmma, wgmma wait, barrier and mbarrier op.
+    With smsp_cycles (the kernel's sub-partition active cycles, summed over the SMs'
+    sub-partitions: ncu's smsp__cycles_active.avg x 4 x SMs), each share also as cycles a run:
+    a sample stands for smsp_cycles / all samples cycles (NOTES s70 1 compares two kernels'
+    loop steps this way)."""
     print(f"\nloop body (rows executed {runs} times): segments between wgmma issues and waits")
-    segment, instructions = [], 0
+    segment, instructions, looped = [], 0, 0
+    per_run = smsp_cycles / max(kernel.total, 1) / runs if smsp_cycles else 0
+
+    def cost(rows):
+        n = sum(kernel.samples(r) for r in rows)
+        text = f"{100 * n / max(kernel.total, 1):5.2f}%"
+        return text + (f" {n * per_run:7.1f} cyc" if per_run else "")
 
     def flush():
         if segment:
             ops = collections.Counter(kernel.opcode(r).split(".")[0] for r in segment)
-            share = 100 * sum(kernel.samples(r) for r in segment) / max(kernel.total, 1)
-            print(f"  {segment[0][0][-6:]}  {len(segment):4d} instr {share:5.2f}%  "
+            print(f"  {segment[0][0][-6:]}  {len(segment):4d} instr {cost(segment)}  "
                   f"{dict(ops.most_common(5))}  {kernel.top_reasons(segment)}")
             segment.clear()
 
@@ -139,15 +148,17 @@ def print_loop(kernel, runs):
         if kernel.executed(r) != runs:
             continue
         instructions += 1
+        looped += kernel.samples(r)
         op = kernel.opcode(r)
         if op.split(".")[0] in ("HGMMA", "BAR", "SYNCS") or op.startswith("WARPGROUP.DEPBAR"):
             flush()
-            share = 100 * kernel.samples(r) / max(kernel.total, 1)
-            print(f"  {r[0][-6:]}  {r[1].strip()[:60]:60s} {share:5.2f}%  {kernel.top_reasons([r], 2)}")
+            print(f"  {r[0][-6:]}  {r[1].strip()[:60]:60s} {cost([r])}  "
+                  f"{kernel.top_reasons([r], 2)}")
         else:
             segment.append(r)
     flush()
-    print(f"  {instructions} instructions a run")
+    print(f"  {instructions} instructions a run; {100 * looped / max(kernel.total, 1):.1f}% of "
+          f"the samples" + (f", {looped * per_run:.1f} cycles a run" if per_run else ""))
 
 
 def main() -> int:
@@ -158,6 +169,9 @@ def main() -> int:
     ap.add_argument("--versus", help="a second kernel's CSV, for --per's opcode table")
     ap.add_argument("--per", type=float, help="print executions by opcode divided by this")
     ap.add_argument("--loop", type=int, help="list the rows executed this many times as segments")
+    ap.add_argument("--smsp-cycles", type=float,
+                    help="with --loop: the kernel's smsp__cycles_active.avg x sub-partitions "
+                         "(4 an SM), to print each segment's cycles a run")
     ap.add_argument("--memory", action="store_true",
                     help="shared wavefronts and global L2 sectors against their ideal")
     args = ap.parse_args()
@@ -183,7 +197,7 @@ def main() -> int:
             names.append(args.versus.split("/")[-1][:24])
         print_opcodes(kernels, names, args.per)
     if args.loop:
-        print_loop(kernel, args.loop)
+        print_loop(kernel, args.loop, args.smsp_cycles)
     if args.memory:
         print_memory(kernel)
     if args.listing:
