@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: Apache-2.0
-# Seventieth session (prepared, not run): d80's tall tile (192 x 144, P through shared memory)
+# Seventieth session (ran as call 1, H100; fa4q landed: the step and Q/K patches were removed
+# from experiments/ then, `git show 90f372a:bench/experiments/<patch>` has them): d80's tall tile (192 x 144, P through shared memory)
 # in FA4's whole step, experiments/hopper_forward_d80_fa4_step.{patch,md}: the three
 # warpgroups in turns and P_j stored inside the softmax of S_j, the wait for P_{j-1} V_{j-1}
 # after the row maxima; then FA4's layout on top. Labels built here

@@ -128,6 +128,9 @@ inline constexpr int32_t kLongSegment = 2048;
 //! 144 keys a step with P through shared memory (hopper_traits::kPInSmem; with P in registers
 //! O's 40 registers a thread spilled at 192 rows and vl-full-d80 ran 8% slower); 144 keys
 //! spread a step's fixed costs (turn, barriers, waits, O's rescale) over 12.5% more keys.
+//! Also FA4's step and layout there: the three warpgroups in turns, P stored inside the
+//! softmax, Q, K, V and P in 32-byte blocks (vl-full-d80 -5.5%, H100; bench/NOTES.md,
+//! seventieth session).
 //! Shorter segments keep 128 x 128 there: a 192-row tile's unused rows cost more than it saves
 //! (H200, sweep-d80: s256 +14%, s1024 +4%, s4096 -3%, s16384 -5%; bench/NOTES.md, thirty-
 //! fourth session). Two stages of K and V: three at head dim 128 would take 225 of the 227 KB

@@ -73,39 +73,29 @@ struct online_softmax {
                                          float (&alpha)[2], float stale_bound = 0.f) {
 #pragma unroll
     for (int r = 0; r < 2; ++r) {
-      float m = row_max[r];
-      if constexpr (TreeMax) {
-        m = fmaxf(m, row_max_of(s, r));
-      } else {
-#pragma unroll
-        for (int t = 0; t < ScoreTiles; ++t) m = fmaxf(m, fmaxf(s[t][2 * r], s[t][2 * r + 1]));
-      }
-      m = quad_reduce(m, [](float a, float b) { return fmaxf(a, b); });
-      float shift;
-      if constexpr (StaleMax) {
-        // Taken: m is finite. Kept (also when both are -inf): the old shift, alpha exactly 1.
-        const bool take = m > row_max[r] + stale_bound;
-        const float kept_shift = row_max[r] == -INFINITY ? 0.f : row_max[r] * exp2_scale;
-        shift = take ? m * exp2_scale : kept_shift;
-        // A row's first keys (old max -inf): O and its sum are still zero, so no rescale.
-        const bool rescale = take && row_max[r] != -INFINITY;
-        alpha[r] = rescale ? fast_exp2(row_max[r] * exp2_scale - shift) : 1.f;
-        row_max[r] = take ? m : row_max[r];
-      } else {
-        // A row that has seen only masked keys keeps max -inf; subtracting 0 keeps exp2 at 0.
-        shift = m == -INFINITY ? 0.f : m * exp2_scale;
-        alpha[r] = fast_exp2(row_max[r] * exp2_scale - shift);
-        row_max[r] = m;
-      }
-      float sum = 0.f;
-#pragma unroll
-      for (int t = 0; t < ScoreTiles; ++t) {
-        s[t][2 * r] = fast_exp2(fmaf(s[t][2 * r], exp2_scale, -shift));
-        s[t][2 * r + 1] = fast_exp2(fmaf(s[t][2 * r + 1], exp2_scale, -shift));
-        sum += s[t][2 * r] + s[t][2 * r + 1];
-      }
-      row_sum[r] = row_sum[r] * alpha[r] + sum;
+      // Two statements: take_max writes alpha[r], which exponentiate then reads.
+      const float shift = take_max<TreeMax, StaleMax>(s, r, exp2_scale, alpha, stale_bound);
+      exponentiate(s, r, exp2_scale, shift, alpha[r]);
     }
+  }
+
+  //! update in two halves, both rows' maxima first, for a caller that works in between (the
+  //! Hopper forward's P-in-shared-memory tile waits there for the previous P V). `shift`: what
+  //! each row's exp2s subtract.
+  template <bool TreeMax = false, bool StaleMax = false, int ScoreTiles>
+  __device__ __forceinline__ void update_max(const float (&s)[ScoreTiles][4], float exp2_scale,
+                                             float (&alpha)[2], float (&shift)[2],
+                                             float stale_bound = 0.f) {
+#pragma unroll
+    for (int r = 0; r < 2; ++r) {
+      shift[r] = take_max<TreeMax, StaleMax>(s, r, exp2_scale, alpha, stale_bound);
+    }
+  }
+  template <int ScoreTiles>
+  __device__ __forceinline__ void update_exp2(float (&s)[ScoreTiles][4], float exp2_scale,
+                                              const float (&alpha)[2], const float (&shift)[2]) {
+#pragma unroll
+    for (int r = 0; r < 2; ++r) exponentiate(s, r, exp2_scale, shift[r], alpha[r]);
   }
 
   //! o *= alpha row by row. Lazy: once the running max settles (most steps of a long row),
@@ -142,6 +132,53 @@ struct online_softmax {
       inv[r] = l > 0.f ? 1.f / l : 0.f;
       lse[r] = l > 0.f ? (row_max[r] * exp2_scale + __log2f(l)) * kLn2 : -INFINITY;
     }
+  }
+
+ private:
+  //! Row r's new running max (update's TreeMax and StaleMax) into row_max and its alpha into
+  //! alpha[r]; returns the shift its exp2s subtract.
+  template <bool TreeMax, bool StaleMax, int ScoreTiles>
+  __device__ __forceinline__ float take_max(const float (&s)[ScoreTiles][4], int r,
+                                            float exp2_scale, float (&alpha)[2],
+                                            float stale_bound) {
+    float m = row_max[r];
+    if constexpr (TreeMax) {
+      m = fmaxf(m, row_max_of(s, r));
+    } else {
+#pragma unroll
+      for (int t = 0; t < ScoreTiles; ++t) m = fmaxf(m, fmaxf(s[t][2 * r], s[t][2 * r + 1]));
+    }
+    m = quad_reduce(m, [](float a, float b) { return fmaxf(a, b); });
+    float shift;
+    if constexpr (StaleMax) {
+      // Taken: m is finite. Kept (also when both are -inf): the old shift, alpha exactly 1.
+      const bool take = m > row_max[r] + stale_bound;
+      const float kept_shift = row_max[r] == -INFINITY ? 0.f : row_max[r] * exp2_scale;
+      shift = take ? m * exp2_scale : kept_shift;
+      // A row's first keys (old max -inf): O and its sum are still zero, so no rescale.
+      const bool rescale = take && row_max[r] != -INFINITY;
+      alpha[r] = rescale ? fast_exp2(row_max[r] * exp2_scale - shift) : 1.f;
+      row_max[r] = take ? m : row_max[r];
+    } else {
+      // A row that has seen only masked keys keeps max -inf; subtracting 0 keeps exp2 at 0.
+      shift = m == -INFINITY ? 0.f : m * exp2_scale;
+      alpha[r] = fast_exp2(row_max[r] * exp2_scale - shift);
+      row_max[r] = m;
+    }
+    return shift;
+  }
+  //! Row r's scores to exp2(scale * s - shift) in place; its sum rescaled by alpha, plus theirs.
+  template <int ScoreTiles>
+  __device__ __forceinline__ void exponentiate(float (&s)[ScoreTiles][4], int r, float exp2_scale,
+                                               float shift, float alpha) {
+    float sum = 0.f;
+#pragma unroll
+    for (int t = 0; t < ScoreTiles; ++t) {
+      s[t][2 * r] = fast_exp2(fmaf(s[t][2 * r], exp2_scale, -shift));
+      s[t][2 * r + 1] = fast_exp2(fmaf(s[t][2 * r + 1], exp2_scale, -shift));
+      sum += s[t][2 * r] + s[t][2 * r + 1];
+    }
+    row_sum[r] = row_sum[r] * alpha + sum;
   }
 };
 

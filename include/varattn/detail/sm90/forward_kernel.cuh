@@ -66,8 +66,9 @@ struct program {
   //! for this run (host-side, no sync; a CUDA graph keeps them by value). q's boxes hold
   //! `pack` heads (the plan's kernel_config::pack).
   static std::tuple<forward_maps> arguments(const forward_params<Element>& p, int32_t pack) {
-    return {make_forward_maps<traits::v_tile::kRowBytes>(p, traits::kBlockM, traits::kBlockN,
-                                                          traits::kBlockN, pack)};
+    static_assert(traits::q_tile::kRowBytes == traits::k_tile::kRowBytes, "one map layout");
+    return {make_forward_maps<traits::v_tile::kRowBytes, traits::q_tile::kRowBytes>(
+        p, traits::kBlockM, traits::kBlockN, traits::kBlockN, pack)};
   }
 
   //! Throws unless the binary loaded for the current device holds the sm_90a body

@@ -57,30 +57,32 @@ struct hopper_traits {
   static_assert(kThreads == kConfig.threads(), "the plan's configuration is the kernel's");
   //! Registers a thread after the split. The launch gives 64K / kThreads (168 for 384
   //! threads, 128 for 512); the producer's warpgroup keeps 24 and the consumers take the rest:
-  //! 24 x 128 + 240 x 256 and 24 x 128 + 160 x 384 <= 64K (ptxas -v: no spills, but in d80's
-  //! long-segment tile 32 bytes, two of them descriptor words loaded each step: see
-  //! bench/experiments/hopper_forward_d80_p_syncwarp.md). One producer thread issues the
+  //! 24 x 128 + 240 x 256 and 24 x 128 + 160 x 384 <= 64K (ptxas -v: no spills; d80's
+  //! long-segment tile needs P stored inside the softmax and its stmatrix address pinned for
+  //! that: bench/experiments/hopper_forward_d80_fa4_step.md). One producer thread issues the
   //! copies; its warpgroup exists for the registers it gives up.
   static constexpr int kProducerRegisters = 24;
   static constexpr int kConsumerRegisters = kWarpgroups == 2 ? 240 : 160;
   static_assert(kProducerRegisters * kProducerThreads + kConsumerRegisters * kConsumerThreads <=
                     65536 / kThreads / 8 * 8 * kThreads,
                 "setmaxnreg can only hand out the registers the launch gave the CTA");
-  //! Two warpgroups take turns issuing the products (ping-pong) when both run every step;
-  //! three interleave on their own (each one's softmax under the other two's products).
-  static constexpr bool kPingPong = kWarpgroups == 2;
-  static_assert(!kPingPong || kWarpgroups == 2, "the turn barriers (consume) are for a pair");
   //! P through shared memory (A of O += P V from a [64][kBlockN] tile a warpgroup, mma_ss_bt)
   //! rather than registers: at head dim 80 three warpgroups' O (40 registers a thread), P (36)
   //! and S (72) do not fit 160 registers; with P in registers the 192-row tile spilled and ran
   //! 8% slower than two warpgroups (bench/NOTES.md, twelfth session, 5). FA4's d80 shape.
   static constexpr bool kPInSmem = HeadDim == 80 && kWarpgroups == 3;
-  //! V and P in blocks of 16 columns (the 32-byte swizzle) when P is in shared memory: in 64-
-  //! column blocks V's 80 channels take 256 bytes a row and P's 144 keys 384, and Q, the ring
-  //! and P would need 265 KB; so 220.
+  //! Warpgroups take turns issuing their products (ping-pong) when all run every step: two,
+  //! and the three of that d80 tile in a ring (FA4's order there, with P_j stored inside the
+  //! softmax of S_j: consume). The three of head dims 64 and 72 interleave on their own (each
+  //! one's softmax under the other two's products).
+  static constexpr bool kPingPong = kWarpgroups == 2 || kPInSmem;
+  //! Q, K, V and P in blocks of 16 columns (the 32-byte swizzle) when P is in shared memory
+  //! (FA4's d80 layout): in 64-column blocks 80 channels take two blocks, the second 3/4
+  //! padding that the copy engine moved (Q and K: 2.49 against FA4's 1.91 GB, s50's pages),
+  //! and P's 144 keys 384 bytes a row; 175 KB instead of 220 (V and P narrow) or 265.
   static constexpr int kNarrowRowBytes = kPInSmem ? 32 : 128;
-  using q_tile = swizzled_tile<kBlockM, HeadDim>;
-  using k_tile = swizzled_tile<kBlockN, HeadDim>;
+  using q_tile = swizzled_tile<kBlockM, HeadDim, kNarrowRowBytes>;
+  using k_tile = swizzled_tile<kBlockN, HeadDim, kNarrowRowBytes>;
   using v_tile = swizzled_tile<kBlockN, HeadDim, kNarrowRowBytes>;
   using p_tile = swizzled_tile<64, kBlockN, 32>;  //!< [row][key], K-major (kPInSmem)
   static constexpr int kPBytes = kPInSmem ? kWarpgroups * p_tile::kBytes : 0;
@@ -112,19 +114,19 @@ struct forward_maps {
 };
 
 //! A run's forward_maps: q in boxes of `q_rows` rows (of `pack` heads), k of `k_rows`, v of
-//! `v_rows` in blocks of VRowBytes (swizzled_tile's). Host-side, no sync; a CUDA graph keeps
-//! them by value.
-template <int VRowBytes = 128, class Element>
+//! `v_rows`; v in blocks of VRowBytes, q and k of QKRowBytes (swizzled_tile's). Host-side, no
+//! sync; a CUDA graph keeps them by value.
+template <int VRowBytes = 128, int QKRowBytes = 128, class Element>
 forward_maps make_forward_maps(const forward_params<Element>& p, int q_rows, int k_rows,
                                int v_rows, int pack = 1) {
   const auto view = [](const Element* data, int64_t rows, int32_t heads, int32_t head_dim,
                        int64_t token_stride, int64_t head_stride) {
     return packed_view<const Element>{data, rows, heads, head_dim, token_stride, head_stride};
   };
-  return {make_segment_map(
+  return {make_segment_map<QKRowBytes>(
               view(p.q, p.rows_q, p.heads_q, p.head_dim, p.q_token_stride, p.q_head_stride),
               q_rows, "q", pack),
-          make_segment_map(
+          make_segment_map<QKRowBytes>(
               view(p.k, p.rows_k, p.heads_k, p.head_dim, p.k_token_stride, p.k_head_stride),
               k_rows, "k"),
           make_segment_map<VRowBytes>(
@@ -142,16 +144,22 @@ template <class T, class Modifier, bool Packed>
 inline constexpr bool kSteadyLoop =
     !T::kPInSmem && !(Packed && Modifier::kSoftcap && T::kWarpgroups == 3);
 
+//! Whether one lane a consumer warp releases a K or V stage (consume's `release`): in the
+//! steady loop, and in d80's P-in-shared-memory tile, where K_j's release is the branch that
+//! holds the wait for P_{j-1} V_{j-1} below the row maxima (consume's `probabilities`).
+template <class T, class Modifier, bool Packed>
+inline constexpr bool kElectedRelease = kSteadyLoop<T, Modifier, Packed> || T::kPInSmem;
+
 //! Arrivals that complete a K or V stage's empty barrier a step: one a consumer warp where
-//! kSteadyLoop (consume's elected release), else every consumer thread.
+//! kElectedRelease, else every consumer thread.
 template <class T, class Modifier, bool Packed>
 inline constexpr int kStageReleaseArrivals =
-    kSteadyLoop<T, Modifier, Packed> ? T::kConsumerThreads / 32 : T::kConsumerThreads;
+    kElectedRelease<T, Modifier, Packed> ? T::kConsumerThreads / 32 : T::kConsumerThreads;
 
 //! Full barriers: the producer's thread arrives announcing the tile's bytes, which the copy
 //! engine completes. Empty barriers: one lane of each consumer warp arrives on a K or V
 //! stage's once the warp's wait for the wgmma that read it has returned (consume's `release`;
-//! every consumer thread where kSteadyLoop is off); all consumer threads arrive on q_empty once
+//! every consumer thread without kElectedRelease); all consumer threads arrive on q_empty once
 //! a tile's last S = Q K^T has landed. One phase of q_full and q_empty a tile, one of a stage's
 //! barriers every kStages steps of the CTA's tiles.
 template <int Stages>
@@ -227,6 +235,14 @@ __device__ __forceinline__ uint64_t pinned(uint64_t desc) {
   return desc;
 }
 
+//! Bytes from a K-major tile's start to k16 step `kk`'s columns: a 32-byte step into a 64-column
+//! block (the 128-byte swizzle), or one 16-column block (the 32-byte one).
+template <class Tile>
+__device__ constexpr uint32_t k_step_bytes(int kk) {
+  return Tile::kRowBytes == 32 ? kk * Tile::kBlockBytes
+                               : (kk / 4) * Tile::kBlockBytes + (kk % 4) * 32;
+}
+
 //! Issues S = Q K^T for the warpgroup's 64 rows (one commit group), from the descriptors of
 //! its Q rows (each k-step's, or the rows' one: QDescs 1) and of the K stage.
 template <class T, class Element, int QDescs>
@@ -237,10 +253,9 @@ __device__ __forceinline__ void issue_scores(float (&s)[T::kScoreTiles][4],
   fence();
 #pragma unroll
   for (int kk = 0; kk < T::kKSteps; ++kk) {  // k16 steps over the head dim
-    const int offset = (kk % 4) * 32;              // bytes into the 64-column block
-    const uint64_t q = QDescs == 1 ? advance(q_desc[0], (kk / 4) * T::q_tile::kBlockBytes + offset)
+    const uint64_t q = QDescs == 1 ? advance(q_desc[0], k_step_bytes<typename T::q_tile>(kk))
                                    : q_desc[kk % QDescs];
-    mma_ss(shape, s, q, advance(k_desc, (kk / 4) * T::k_tile::kBlockBytes + offset), kk > 0);
+    mma_ss(shape, s, q, advance(k_desc, k_step_bytes<typename T::k_tile>(kk)), kk > 0);
   }
   commit();
 }
@@ -296,14 +311,18 @@ __device__ __forceinline__ void pack_probabilities(uint32_t (&pa)[ScoreTiles / 2
 //! A fragment of the warp's 16 rows is the four 8 x 8 matrices of one stmatrix (rows 0-7 and
 //! 8-15 of keys 0-7, then of keys 8-15), one 16-key block, each 8-lane row group's addresses on
 //! distinct banks (the 32-byte swizzle). Then the stores are made visible to wgmma; the
-//! warpgroup meets before its O += P V, which reads all four warps' rows.
-template <class T, class Element>
-__device__ __forceinline__ void store_probabilities(unsigned char* p_rows,
-                                                    const float (&s)[T::kScoreTiles][4]) {
+//! warpgroup meets (its turn's barrier, or P's meeting) before its O += P V, which reads all
+//! four warps' rows. `base`: this thread's address in the first block (probabilities_address).
+template <class T>
+__device__ __forceinline__ uint32_t probabilities_address(unsigned char* p_rows) {
   const int lane = static_cast<int>(threadIdx.x % 32);
   const int matrix = lane / 8;
   const auto row = static_cast<uint32_t>(threadIdx.x / 32 % 4 * 16 + (matrix & 1) * 8 + lane % 8);
-  const uint32_t base = shared_address(p_rows) + T::p_tile::offset(row, (matrix >> 1) * 8);
+  return shared_address(p_rows) + T::p_tile::offset(row, (matrix >> 1) * 8);
+}
+template <class T, class Element>
+__device__ __forceinline__ void store_probabilities(uint32_t base,
+                                                    const float (&s)[T::kScoreTiles][4]) {
 #pragma unroll
   for (int kc = 0; kc < T::kScoreTiles / 2; ++kc) {
     uint32_t a[4];
@@ -316,8 +335,9 @@ __device__ __forceinline__ void store_probabilities(unsigned char* p_rows,
 //! One consumer warpgroup (rows [64 * group, 64 * group + 64) of the tile), software-
 //! pipelined: step j issues S_j = Q K_j^T and then O += P_{j-1} V_{j-1}, and runs the softmax
 //! of S_j while the second product is still on the tensor cores; step j + 1 waits for that
-//! product at its top and rescales O before issuing the next. (Against the unpipelined loop,
-//! A/B/A/B: long-d128 3.93 vs 4.30 ms.)
+//! product at its top and rescales O before issuing the next (kPInSmem: the softmax of S_j
+//! does, after its row maxima). (Against the unpipelined loop, A/B/A/B: long-d128 3.93 vs
+//! 4.30 ms.)
 template <class T, class Modifier, class Tile, class Element>
 __device__ __forceinline__ void consume(const forward_params<Element>& p, const Tile& tile,
                                         int group, unsigned char* sq, unsigned char* sk,
@@ -331,33 +351,43 @@ __device__ __forceinline__ void consume(const forward_params<Element>& p, const 
   // tiles), none past the last key the rows see (causal or a right window: warpgroup 0 may
   // skip the tile's last steps).
   const int group_steps = tile.steps_for_rows(row0, 64);
-  // Ping-pong (when both warpgroups run every step): the warpgroups take turns issuing their
-  // products, so that one's softmax runs while the other's products hold the tensor cores.
-  // Turn t of warpgroup g waits on named barrier 1 + g, which the other warpgroup arrives at
-  // after issuing its own turn; warpgroup 1 opens with an arrival so warpgroup 0 goes first,
-  // and skips its last one (no turn of warpgroup 0 is left to open): the counts match.
+  // Ping-pong (when every warpgroup runs every step): the warpgroups take turns issuing their
+  // products, so that one's softmax runs while the others' products hold the tensor cores.
+  // Turn t of warpgroup g waits on named barrier 1 + g, which the warpgroup before it in the
+  // ring (the other one of two; of three, g - 1, and 2 before 0) arrives at after issuing its
+  // own turn: 256 threads, 128 syncing and 128 arriving. The last warpgroup opens with an
+  // arrival so that warpgroup 0 goes first, and skips its last one (no turn of warpgroup 0 is
+  // left to open): the counts match. Ids 1-3; P's meeting (kPInSmem without turns) uses 4-6.
+  constexpr int kLast = T::kWarpgroups - 1;
   const bool pingpong = T::kPingPong && tile.steps_for_rows(0, 64) == kv_steps &&
-                        tile.steps_for_rows(64, 64) == kv_steps;
+                        tile.steps_for_rows(64, 64) == kv_steps &&
+                        (T::kWarpgroups == 2 || tile.steps_for_rows(128, 64) == kv_steps);
   const auto turn_begin = [&] {
-    if (pingpong) named_barrier_sync(1 + group, T::kConsumerThreads);
+    if (pingpong) named_barrier_sync(1 + group, 256);
   };
   const auto turn_end = [&](bool last) {
-    if (pingpong && !(last && group == 1)) named_barrier_arrive(2 - group, T::kConsumerThreads);
+    if (pingpong && !(last && group == kLast)) {
+      named_barrier_arrive(T::kWarpgroups == 2 ? 2 - group : group == kLast ? 1 : group + 2, 256);
+    }
   };
-  if (pingpong && group == 1 && kv_steps > 0) named_barrier_arrive(1, T::kConsumerThreads);
+  if (pingpong && group == kLast && kv_steps > 0) named_barrier_arrive(1, 256);
   // A K or V stage is released by one lane a warp (the empty barriers count warps): the wgmma
   // wait before it is the whole warp's, so one arrival says as much as 32, and the stage's
   // barrier takes 8 arrivals a step, not 256 (12, not 384, with three warpgroups; FA4's sm90
   // forward: an elected lane). `when`: a step's condition in the same predicate (as a branch
-  // around it, ptxas added one). (kSteadyLoop only; without it every consumer thread arrives:
+  // around it, ptxas added one); in the P-in-shared-memory tile a branch in the source, which
+  // `probabilities` needs. (kElectedRelease only; otherwise every consumer thread arrives:
   // kStageReleaseArrivals, which forward_tiles gives the barriers, says which.)
   constexpr bool kSteady = kSteadyLoop<T, Modifier, Tile::kPacked>;
+  constexpr bool kElected = kElectedRelease<T, Modifier, Tile::kPacked>;
   static_assert(kStageReleaseArrivals<T, Modifier, Tile::kPacked> ==
-                (kSteady ? T::kConsumerThreads / 32 : T::kConsumerThreads));
+                (kElected ? T::kConsumerThreads / 32 : T::kConsumerThreads));
   const bool elected = threadIdx.x % 32 == 0;
   const auto release = [&](uint64_t* empty, bool when = true) {
     if constexpr (kSteady) {
       mbarrier_arrive_if(empty, elected && when);
+    } else if constexpr (kElected) {
+      if (elected && when) mbarrier_arrive(empty);
     } else if (when) {
       mbarrier_arrive(empty);
     }
@@ -373,7 +403,8 @@ __device__ __forceinline__ void consume(const forward_params<Element>& p, const 
   // (3 uniform instructions a k-step, 2 this way). Each k-step's Q descriptor is pinned: from
   // one, the persistent loop re-added the offsets every step (UIADD3 + UIADD3.X a k-step, the
   // pair being odd); so they stay in uniform registers (d128 SASS, s36).
-  const uint64_t q_base = advance(descriptor_128b(sq), row0 * 128);
+  constexpr int kQkRowBytes = T::q_tile::kRowBytes;
+  const uint64_t q_base = advance(descriptor_k_major<kQkRowBytes>(sq), row0 * kQkRowBytes);
   // Pinned one by one only where they fit the uniform registers beside the rest: at 256 (16
   // k-steps) the multi-tile loop then built its descriptors in vector registers (41 R2UR a
   // step with the elected release), and d80's 192 x 144 tile (P in shared memory) spilled
@@ -384,9 +415,9 @@ __device__ __forceinline__ void consume(const forward_params<Element>& p, const 
   uint64_t q_desc[kQDescs];
 #pragma unroll
   for (int kk = 0; kk < kQDescs; ++kk) {
-    q_desc[kk] = pinned(advance(q_base, (kk / 4) * T::q_tile::kBlockBytes + (kk % 4) * 32));
+    q_desc[kk] = pinned(advance(q_base, k_step_bytes<typename T::q_tile>(kk)));
   }
-  const uint64_t k_desc = pinned(descriptor_128b(sk));
+  const uint64_t k_desc = pinned(descriptor_k_major<T::k_tile::kRowBytes>(sk));
   const uint64_t v_desc = pinned(values_descriptor<T>(sv));
   const auto k_stage = [&](ring_slot at) { return advance(k_desc, at.stage * T::k_tile::kBytes); };
   const auto v_stage = [&](ring_slot at) {
@@ -399,17 +430,24 @@ __device__ __forceinline__ void consume(const forward_params<Element>& p, const 
   unsigned char* p_rows = sp + group * T::p_tile::kBytes;  // kPInSmem: this warpgroup's P
   const uint64_t p_desc =
       T::kPInSmem ? pinned(descriptor_k_major<T::p_tile::kRowBytes>(p_rows)) : 0;
-  // P_{j-1} out of S's registers before S_j overwrites them, and O += P_{j-1} V_{j-1}.
+  // kPInSmem: this thread's stmatrix address, once a tile and pinned (with the turns' state
+  // live across the loop, ptxas rebuilt it from the thread index every step: S2R and 11
+  // integer instructions, bench/experiments/hopper_forward_d80_three_turns.md).
+  uint32_t p_address = 0;
+  if constexpr (T::kPInSmem) {
+    p_address = probabilities_address<T>(p_rows);
+    asm volatile("" : "+r"(p_address));
+  }
+  // P_{j-1} packed out of S's registers before S_j overwrites them (kPInSmem: stored by the
+  // softmax of S_{j-1}, probabilities), and O += P_{j-1} V_{j-1}.
   const auto keep_probabilities = [&] {
-    if constexpr (T::kPInSmem) {
-      store_probabilities<T, Element>(p_rows, s);
-    } else {
-      pack_probabilities<Element>(pa, s);
-    }
+    if constexpr (!T::kPInSmem) pack_probabilities<Element>(pa, s);
   };
   const auto issue_probabilities_values = [&](ring_slot at) {
     if constexpr (T::kPInSmem) {
-      named_barrier_sync(3 + group, 128);  // every warp's P rows are stored and fenced
+      // Every warp's P rows are stored and fenced: with turns, this warpgroup's 128 threads
+      // synced on the turn's barrier after their stores.
+      if (!pingpong) named_barrier_sync(4 + group, 128);
       issue_values<T, Element>(o, p_desc, v_stage(at));
     } else {
       issue_values<T, Element>(o, pa, v_stage(at));
@@ -419,12 +457,25 @@ __device__ __forceinline__ void consume(const forward_params<Element>& p, const 
     if constexpr (!T::kPInSmem) fence_registers(pa);
   };
 
+  const auto slot = [&](int step) { return ring_slot_of<T::kStages>(first_step + step); };
+  // The slots of the steps j, j - 1 and j - 2 (next_slot): step 0's here, carried below.
+  ring_slot at = slot(0), previous = at, before = at;
   // S_j masked and turned into probabilities; alpha rescales O for the new row maxima.
   const float stale_bound = T::kStaleMax ? online_softmax::stale_bound_for(p.exp2_scale) : 0.f;
   // `masked`: std::true_type or std::false_type (a run of the steady loop), or test_partial:
   // the block's partial() at run time (step 0, and every step without kSteadyLoop).
+  // kPInSmem, FA4's order: the softmax of S_j also releases K_j and stores P_j, so that step
+  // j + 1 issues S_{j+1} right after its K wait and turn. `in_flight` (std::true_type from
+  // step 1 on): P_{j-1} V_{j-1} runs under the row maxima, then is waited for (the P tile and O
+  // are free), V_{j-1} released and O rescaled. K_j's release, a branch to one lane a warp in
+  // the source, comes between: after it ptxas keeps the wait below the maxima (SASS: the
+  // release predicated, then the wait), where in the maxima's own block it hoisted the wait
+  // to the block's top, above all 76 FMNMX (s58); a wait inside the lazy rescale's
+  // warp-uniform branch (s58's form) had the warps of a warpgroup wait at different
+  // instructions, against wgmma's contract (synccheck). Check the SASS after any change here:
+  // bench/experiments/hopper_forward_d80_fa4_step.md.
   struct test_partial {};
-  const auto probabilities = [&](int step, float(&alpha)[2], auto masked) {
+  const auto probabilities = [&](int step, float(&alpha)[2], auto masked, auto in_flight) {
     const int key0 = tile.key0(step);
     Modifier::apply(s, p.softcap_scale);
     bool mask_block;
@@ -440,7 +491,22 @@ __device__ __forceinline__ void consume(const forward_params<Element>& p, const 
         tile.mask.apply(s, tile.query0 + row0 + warp * 16, key0);
       }
     }
-    softmax.template update<T::kTreeRowMax, T::kStaleMax>(s, p.exp2_scale, alpha, stale_bound);
+    if constexpr (T::kPInSmem) {
+      float shift[2];
+      softmax.template update_max<T::kTreeRowMax, T::kStaleMax>(s, p.exp2_scale, alpha, shift,
+                                                                stale_bound);
+      release(&bar.k_empty[at.stage]);
+      if constexpr (decltype(in_flight)::value) {
+        wait<0>();  // P_{j-1} V_{j-1}
+        fence_registers(o);
+        release(&bar.v_empty[previous.stage]);
+        online_softmax::rescale<true>(o, alpha);
+      }
+      softmax.update_exp2(s, p.exp2_scale, alpha, shift);
+      store_probabilities<T, Element>(p_address, s);
+    } else {
+      softmax.template update<T::kTreeRowMax, T::kStaleMax>(s, p.exp2_scale, alpha, stale_bound);
+    }
   };
   // The first step is peeled off so that the loop below is straight-line: with `if (step > 0)`
   // around its second product's wait, ptxas could not tell that P V had landed before O was
@@ -448,10 +514,8 @@ __device__ __forceinline__ void consume(const forward_params<Element>& p, const 
   // The wait for P_{j-1} V_{j-1} sits at the top of step j + 1, after the K spin (a block
   // boundary): placed after the softmax of S_j, ptxas moved it above that softmax (ncu of
   // 6e6dbfa: 14.6% of the stall samples there), so the softmax never ran under the product.
-  // O is rescaled before the next P V is issued (it is not in flight then).
-  const auto slot = [&](int step) { return ring_slot_of<T::kStages>(first_step + step); };
-  // The slots of the steps j, j - 1 and j - 2 (next_slot): step 0's here, carried below.
-  ring_slot at = slot(0), previous = at, before = at;
+  // O is rescaled before the next P V is issued (it is not in flight then). kPInSmem: the
+  // softmax of S_j waits for it after its row maxima and rescales O there (probabilities).
   float alpha[2] = {1.f, 1.f};
   if (group_steps > 0) {
     mbarrier_wait(&bar.k_full[at.stage], at.phase);
@@ -460,9 +524,13 @@ __device__ __forceinline__ void consume(const forward_params<Element>& p, const 
     turn_end(false);
     wait<0>();
     fence_registers(s);
-    release(&bar.k_empty[at.stage]);
-    probabilities(0, alpha, test_partial{});  // O is still zero: its rescale is a no-op
+    if constexpr (!T::kPInSmem) release(&bar.k_empty[at.stage]);
+    // O is still zero: its rescale is a no-op.
+    probabilities(0, alpha, test_partial{}, std::false_type{});
   }
+  // The P-in-shared-memory tile releases K_j and waits for P_{j-1} V_{j-1} in probabilities:
+  // main_step's order is the other tiles'.
+  static_assert(!(kSteady && T::kPInSmem), "main_step would release K_j twice");
   const auto main_step = [&](int step, auto masked) {
     before = previous;
     previous = at;
@@ -483,7 +551,7 @@ __device__ __forceinline__ void consume(const forward_params<Element>& p, const 
     wait<1>();  // S_j landed; P_{j-1} V_{j-1} may still run
     fence_registers(s);
     release(&bar.k_empty[at.stage]);
-    probabilities(step, alpha, masked);
+    probabilities(step, alpha, masked, std::false_type{});
   };
   // The steps that need no mask (all but a causal tile's diagonal and a segment's last) run in
   // a loop of their own, without the per-step test (FA4's steady loop has none): a run of
@@ -509,21 +577,23 @@ __device__ __forceinline__ void consume(const forward_params<Element>& p, const 
       at = next_slot<T::kStages>(at);
 
       mbarrier_wait(&bar.k_full[at.stage], at.phase);
-      wait<0>();
-      fence_registers(o);
-      fence_probabilities();
-      release(&bar.v_empty[before.stage], step >= 2);
-      keep_probabilities();
+      if constexpr (!T::kPInSmem) {  // kPInSmem: in the softmax of S_{j-1}
+        wait<0>();
+        fence_registers(o);
+        fence_probabilities();
+        release(&bar.v_empty[before.stage], step >= 2);
+        keep_probabilities();
+      }
       turn_begin();
       issue_scores<T, Element>(s, q_desc, k_stage(at));
-      online_softmax::rescale<true>(o, alpha);
+      if constexpr (!T::kPInSmem) online_softmax::rescale<true>(o, alpha);
       mbarrier_wait(&bar.v_full[previous.stage], previous.phase);
       issue_probabilities_values(previous);
       turn_end(false);
       wait<1>();
       fence_registers(s);
-      release(&bar.k_empty[at.stage]);
-      probabilities(step, alpha, test_partial{});
+      if constexpr (!T::kPInSmem) release(&bar.k_empty[at.stage]);
+      probabilities(step, alpha, test_partial{}, std::true_type{});
     }
   }
   // Outside the `if`: inside it, ptxas added a second wait after the last product (C7517).
@@ -532,11 +602,14 @@ __device__ __forceinline__ void consume(const forward_params<Element>& p, const 
   fence_probabilities();
   mbarrier_arrive(&bar.q_empty);  // every S of the tile has landed: Q may be refilled
   if (group_steps > 0) {  // `at` is the last step's slot, `previous` the one before
-    if (group_steps >= 2) release(&bar.v_empty[previous.stage]);
-    keep_probabilities();
+    // kPInSmem: V_{n-2} released and P_{n-1} stored by the last step's softmax.
+    if constexpr (!T::kPInSmem) {
+      if (group_steps >= 2) release(&bar.v_empty[previous.stage]);
+      keep_probabilities();
+    }
     mbarrier_wait(&bar.v_full[at.stage], at.phase);
     turn_begin();
-    online_softmax::rescale<true>(o, alpha);
+    if constexpr (!T::kPInSmem) online_softmax::rescale<true>(o, alpha);
     issue_probabilities_values(at);
     turn_end(true);
     wait<0>();

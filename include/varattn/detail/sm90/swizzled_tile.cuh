@@ -9,7 +9,7 @@
 //! banks). Rows past `valid_rows`, and the columns from HeadDim up to the next multiple of 16
 //! (the k16 steps of Q K^T read them), are zero-filled.
 //! RowBytes = 32: blocks of [Rows][16] with the 32-byte swizzle (the copy engine only), which
-//! waste no columns at head dim 80 (the forward's V, and its P tile of 144 keys).
+//! waste no columns at head dim 80 (the forward's 192 x 144 tile: Q, K, V and P).
 
 #include <varattn/detail/sm80/cp_async.cuh>
 #include <varattn/detail/sm90/tma_load.cuh>

@@ -136,6 +136,7 @@ segment_map make_segment_map(const packed_view<const Element>& view, int box_row
                                             ? CU_TENSOR_MAP_DATA_TYPE_FLOAT16
                                             : CU_TENSOR_MAP_DATA_TYPE_BFLOAT16;
   if (pack > 1) {
+    if (RowBytes != 128) fail(what, ": a GQA-packed map is encoded with 128-byte rows only");
     // validate() refuses such a q before any launch (validate_packed_q, the user's message);
     // a box of `pack` heads cannot read one head's memory `pack` times.
     if (shared_heads) fail(what, ".head_stride = 0 reached a GQA-packed map past validate()");

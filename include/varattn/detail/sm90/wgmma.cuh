@@ -8,8 +8,8 @@
 //! Layout (swizzled_tile.cuh writes it): a [rows][64] block of two-byte elements, 128 bytes a
 //! row, 16-byte chunk c of row r stored at chunk c ^ (r % 8), starting on a 1024-byte
 //! boundary; a head dim of 128 is two such blocks one after the other. The 32-byte swizzle
-//! (head dim 80's forward: V and P) is the same on [rows][16] blocks of 32-byte rows, chunk
-//! c of row r at c ^ (r / 4 % 2).
+//! (head dim 80's forward tile with P in shared memory: Q, K, V and P) is the same on
+//! [rows][16] blocks of 32-byte rows, chunk c of row r at c ^ (r / 4 % 2).
 
 #include <varattn/detail/sm90/wgmma_ops.cuh>
 
