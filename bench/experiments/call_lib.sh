@@ -38,6 +38,17 @@ sanitizers() {
   done
 }
 
+# pack_results: everything in OUTDIR but summary.txt into OUTDIR/results.tar.xz (a call returns
+# 8 files at most), after listing it in the summary; `trap pack_results EXIT` packs on an
+# early exit too.
+pack_results() {
+  local rest
+  cd "$out" || return
+  ls -la | tee -a summary.txt
+  mapfile -t rest < <(find . -mindepth 1 -maxdepth 1 ! -name summary.txt ! -name results.tar.xz)
+  ((${#rest[@]})) && tar -cJf results.tar.xz "${rest[@]}" && rm -rf "${rest[@]}"
+}
+
 # unpack_bench_folder DIR: DIR/LABEL/bench (benches carried in one folder, since a call
 # carries 8 paths at most) copied to build/pre/LABEL/bench, where bench_labels looks.
 unpack_bench_folder() {

@@ -13,6 +13,7 @@
 set -u
 . "$(dirname "${BASH_SOURCE[0]}")/call_lib.sh"
 call_begin "${1:?usage: s69_source_call.sh OUTDIR}"
+trap pack_results EXIT  # all but the summary in results.tar.xz
 unpack_bench_folder build/s68_benches
 labels=${LABELS:-t128 la4 fela4}
 # shellcheck disable=SC2086  # the labels split
@@ -34,7 +35,3 @@ for v in $labels; do
   mv "$out/full_$v/"*.sass.csv.gz "$out/sass_$v.csv.gz" 2>/dev/null
   mv "$out/full_$v/"*.txt "$out/details_$v.txt" 2>/dev/null
 done
-# a call returns 8 files at most: everything but the summary in one tarball
-ls -la "$out" "$out"/full_* | tee -a "$out/summary.txt"
-(cd "$out" && tar -cJf results.tar.xz full_* sass_* details_* metrics_* bench_load.log &&
-  rm -rf full_* sass_* details_* metrics_* bench_load.log)

@@ -35,14 +35,7 @@
 set -u
 . "$(dirname "${BASH_SOURCE[0]}")/call_lib.sh"
 call_begin "${1:?usage: s70_d80_fa4_step_call.sh OUTDIR}"
-pack() {
-  local rest
-  cd "$out" || return
-  ls -la | tee -a summary.txt
-  mapfile -t rest < <(find . -mindepth 1 -maxdepth 1 ! -name summary.txt ! -name results.tar.xz)
-  ((${#rest[@]})) && tar -cJf results.tar.xz "${rest[@]}" && rm -rf "${rest[@]}"
-}
-trap pack EXIT
+trap pack_results EXIT
 bench_labels b80 b80 fa4s fa4n fa4q fa4q3
 export LD_LIBRARY_PATH=$PWD/build/pre/fa4sT/lib:$LD_LIBRARY_PATH
 for t in fa4sT fa4q3T; do

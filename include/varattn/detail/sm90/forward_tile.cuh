@@ -234,13 +234,10 @@ __device__ __forceinline__ uint64_t pinned(uint64_t desc) {
   asm volatile("" : "+l"(desc));
   return desc;
 }
-
-//! Bytes from a K-major tile's start to k16 step `kk`'s columns: a 32-byte step into a 64-column
-//! block (the 128-byte swizzle), or one 16-column block (the 32-byte one).
-template <class Tile>
-__device__ constexpr uint32_t k_step_bytes(int kk) {
-  return Tile::kRowBytes == 32 ? kk * Tile::kBlockBytes
-                               : (kk / 4) * Tile::kBlockBytes + (kk % 4) * 32;
+//! A 32-bit value (an address) kept the same way.
+__device__ __forceinline__ uint32_t pinned(uint32_t value) {
+  asm volatile("" : "+r"(value));
+  return value;
 }
 
 //! Issues S = Q K^T for the warpgroup's 64 rows (one commit group), from the descriptors of
@@ -253,9 +250,11 @@ __device__ __forceinline__ void issue_scores(float (&s)[T::kScoreTiles][4],
   fence();
 #pragma unroll
   for (int kk = 0; kk < T::kKSteps; ++kk) {  // k16 steps over the head dim
-    const uint64_t q = QDescs == 1 ? advance(q_desc[0], k_step_bytes<typename T::q_tile>(kk))
+    // A k16 step's columns start at row 0's offset (no swizzle there): 32 bytes into a
+    // 64-column block, or one 16-column block.
+    const uint64_t q = QDescs == 1 ? advance(q_desc[0], T::q_tile::offset(0, 16 * kk))
                                    : q_desc[kk % QDescs];
-    mma_ss(shape, s, q, advance(k_desc, k_step_bytes<typename T::k_tile>(kk)), kk > 0);
+    mma_ss(shape, s, q, advance(k_desc, T::k_tile::offset(0, 16 * kk)), kk > 0);
   }
   commit();
 }
@@ -415,7 +414,7 @@ __device__ __forceinline__ void consume(const forward_params<Element>& p, const 
   uint64_t q_desc[kQDescs];
 #pragma unroll
   for (int kk = 0; kk < kQDescs; ++kk) {
-    q_desc[kk] = pinned(advance(q_base, k_step_bytes<typename T::q_tile>(kk)));
+    q_desc[kk] = pinned(advance(q_base, T::q_tile::offset(0, 16 * kk)));
   }
   const uint64_t k_desc = pinned(descriptor_k_major<T::k_tile::kRowBytes>(sk));
   const uint64_t v_desc = pinned(values_descriptor<T>(sv));
@@ -433,11 +432,7 @@ __device__ __forceinline__ void consume(const forward_params<Element>& p, const 
   // kPInSmem: this thread's stmatrix address, once a tile and pinned (with the turns' state
   // live across the loop, ptxas rebuilt it from the thread index every step: S2R and 11
   // integer instructions, bench/experiments/hopper_forward_d80_three_turns.md).
-  uint32_t p_address = 0;
-  if constexpr (T::kPInSmem) {
-    p_address = probabilities_address<T>(p_rows);
-    asm volatile("" : "+r"(p_address));
-  }
+  const uint32_t p_address = T::kPInSmem ? pinned(probabilities_address<T>(p_rows)) : 0;
   // P_{j-1} packed out of S's registers before S_j overwrites them (kPInSmem: stored by the
   // softmax of S_{j-1}, probabilities), and O += P_{j-1} V_{j-1}.
   const auto keep_probabilities = [&] {
