@@ -12,7 +12,8 @@
 #     forward kernels are HEAD's at 6ce3db8; ~150 s): the anchors' install, compare.py
 #     run(command="LABEL=s64N DTYPE=bf16 bash bench/experiments/s66_forward_rounds_call.sh b $OUT",
 #         carry=["build/anchors/small", "build/pre/s64N"])
-#   (fp16: a third warm call, call b with DTYPE=fp16.)
+#   (fp16: a third warm call, call b with DTYPE=fp16.) s71: WORKLOADS (compare.py's --workloads,
+#   default main,causal) and DEADLINE_S (its --deadline-s, default 330).
 set -u
 mode=${1:?usage: s66_forward_rounds_call.sh a|b OUTDIR}
 out=${2:?usage: s66_forward_rounds_call.sh a|b OUTDIR}
@@ -36,7 +37,7 @@ export LD_LIBRARY_PATH=$PWD/build/pre/$label/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_
 bash bench/install_anchors.sh install >"$out/anchors.log" 2>&1
 echo "anchors install exit $?"
 . /tmp/anchors.env
-VARATTN_BUILD_DIR=$PWD/build/cmp VARATTN_STAGES=compare VARATTN_DEADLINE_S=400 \
-  VARATTN_COMPARE_ARGS="--quick --dtype ${DTYPE:-bf16} --pass fwd --workloads main,causal \
---skip flex,loop_bound,loop_split,mem_eff --rounds 3 --deadline-s 330" \
+VARATTN_BUILD_DIR=$PWD/build/cmp VARATTN_STAGES=compare VARATTN_DEADLINE_S=$((${DEADLINE_S:-330} + 70)) \
+  VARATTN_COMPARE_ARGS="--quick --dtype ${DTYPE:-bf16} --pass fwd --workloads ${WORKLOADS:-main,causal} \
+--skip flex,loop_bound,loop_split,mem_eff --rounds 3 --deadline-s ${DEADLINE_S:-330}" \
   bash bench/run_on_gpu.sh "$out"
