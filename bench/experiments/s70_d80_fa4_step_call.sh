@@ -57,23 +57,9 @@ ROUNDS_RESERVE_S=250 variant_rounds b80 \
   '^(fwd/vl-full-d80/fused|fwd/sweep-d80-s(1024|4096|16384)/fused|encoder_graph/vl-full-d80/device_plan)/bf16/' \
   b80 $variants
 
-say "ncu: forward_kernel on vl-full-d80 ($(left) s left)"
-for v in b80 $variants; do
-  (($(left) > 200)) || { say "out of time before ncu $v"; break; }
-  timeout 40 ncu --clock-control none -k regex:forward_kernel \
-    --metrics gpc__cycles_elapsed.max,sm__cycles_active.avg,gpu__time_duration.sum,sm__pipe_tensor_op_hmma_cycles_active.avg.pct_of_peak_sustained_active \
-    --launch-skip 4 --launch-count 1 "build/run/bench_$v" \
-    --benchmark_filter='^fwd/vl-full-d80/fused/bf16/' --varattn_min_time=0.01 \
-    --varattn_settle=0 >"$out/ncu_$v.log" 2>&1
-  say "$v: $(grep -E '^\s+(gpc__|sm__|gpu__)' "$out/ncu_$v.log" | awk '{printf "%s %s %s; ", $1, $3, $2}')"
-done
+# shellcheck disable=SC2086
+forward_cycles vl-full-d80 200 b80 $variants
 
-sanitize() {  # TOOL LABEL
-  (($(left) > 30)) || { say "out of time before $1 $2"; return; }
-  timeout $(($(left) - 10 < 90 ? $(left) - 10 : 90)) compute-sanitizer --tool "$1" \
-    "build/run/tests_$2" -tc='head?dims?64?to?80?Hopper?tiles*' >"$out/$1_$2.log" 2>&1
-  say "$1 $2 exit $?: $(grep -E 'test cases:|ERROR SUMMARY|RACECHECK SUMMARY' "$out/$1_$2.log" | tr -s ' ' | tr '\n' ' ')"
-}
 for t in fa4q3T fa4sT; do
   [[ $t == fa4q3T && $variants != *fa4q3* ]] && continue
   (($(left) > 150)) && gpu_tests "suite_$t" $(($(left) - 120)) "build/run/tests_$t" '-tce=backward*'

@@ -11,16 +11,17 @@
 #   d64T   + hopper_forward_d64_turns.patch (the turns alone, the tree's order)
 #   d64N   + fa4_step + hopper_forward_d64_fa4_step_no_turns.patch (the order alone)
 #   d64FT  the GPU tests of d64F
-#   run(command="VARATTN_CALL_BUDGET_S=420 bash bench/experiments/s71_d64_fa4_step_call.sh $OUT",
+#   run(command="VARATTN_CALL_BUDGET_S=320 bash bench/experiments/s71_d64_fa4_step_call.sh $OUT",
 #       carry=["build/pre/b64", "build/pre/d64F", "build/pre/d64T", "build/pre/d64N",
-#              "build/pre/d64FT"], timeout_s=450)
+#              "build/pre/d64FT"], timeout_s=345)
 # Steps, each while the budget lasts:
 # 1. d64FT's Hopper-tile cases under `timeout 120` (a turn-count error would hang); failing
 #    drops d64F and d64N (d64T shares no code with it but the turns' barriers).
 # 2. 3 interleaved rounds of b64 and the variants on the d64 / d72 rows (vl-window-d72 runs the
 #    short sm80 tile, the same SASS in all: the control).
-# 3. ncu (--clock-control none, the fifth launch) of the forward kernel on vit-l14-d64.
-# 4. d64FT's forward suite (-tce=backward*), synccheck, racecheck, memcheck of the Hopper tiles.
+# 3. synccheck of d64FT's Hopper-tile cases (the turns and the wait order: wgmma's contract).
+# 4. ncu (--clock-control none, the fifth launch) of the forward kernel on vit-l14-d64.
+# 5. d64FT's forward suite (-tce=backward*), racecheck, memcheck of the Hopper tiles.
 set -u
 . "$(dirname "${BASH_SOURCE[0]}")/call_lib.sh"
 call_begin "${1:?usage: s71_d64_fa4_step_call.sh OUTDIR}"
@@ -38,29 +39,15 @@ passed tiles_d64FT || { variants="d64T"; say "d64FT's tile cases failed: d64F, d
 
 variant_argv() { argv=(timeout 60 "build/run/bench_$1"); }
 # shellcheck disable=SC2086  # the variants split
-ROUNDS_RESERVE_S=200 variant_rounds b64 \
+ROUNDS_RESERVE_S=110 variant_rounds b64 \
   '^(fwd/(vit-l14-d64|llm-d64-mqa-causal|vl-full-d72|vl-window-d72|sweep-d64-s(1024|4096|16384))/fused|encoder_graph/vl-full-d72/device_plan)/bf16/' \
   b64 $variants
 
-say "ncu: forward_kernel on vit-l14-d64 ($(left) s left)"
-for v in b64 $variants; do
-  (($(left) > 170)) || { say "out of time before ncu $v"; break; }
-  timeout 40 ncu --clock-control none -k regex:forward_kernel \
-    --metrics gpc__cycles_elapsed.max,sm__cycles_active.avg,gpu__time_duration.sum,sm__pipe_tensor_op_hmma_cycles_active.avg.pct_of_peak_sustained_active \
-    --launch-skip 4 --launch-count 1 "build/run/bench_$v" \
-    --benchmark_filter='^fwd/vit-l14-d64/fused/bf16/' --varattn_min_time=0.01 \
-    --varattn_settle=0 >"$out/ncu_$v.log" 2>&1
-  say "$v: $(grep -E '^\s+(gpc__|sm__|gpu__)' "$out/ncu_$v.log" | awk '{printf "%s %s %s; ", $1, $3, $2}')"
-done
+[[ $variants == *d64F* ]] && sanitize synccheck d64FT
+# shellcheck disable=SC2086
+forward_cycles vit-l14-d64 40 b64 $variants
 
-sanitize() {  # TOOL LABEL
-  (($(left) > 30)) || { say "out of time before $1 $2"; return; }
-  timeout $(($(left) - 10 < 90 ? $(left) - 10 : 90)) compute-sanitizer --tool "$1" \
-    "build/run/tests_$2" -tc='head?dims?64?to?80?Hopper?tiles*' >"$out/$1_$2.log" 2>&1
-  say "$1 $2 exit $?: $(grep -E 'test cases:|ERROR SUMMARY|RACECHECK SUMMARY' "$out/$1_$2.log" | tr -s ' ' | tr '\n' ' ')"
-}
 if [[ $variants == *d64F* ]]; then
-  sanitize synccheck d64FT
   (($(left) > 130)) && gpu_tests suite_d64FT $(($(left) - 100)) build/run/tests_d64FT '-tce=backward*'
   sanitize racecheck d64FT
   sanitize memcheck d64FT
