@@ -39,7 +39,7 @@ passed tiles_d64FT || { variants="d64T"; say "d64FT's tile cases failed: d64F, d
 
 variant_argv() { argv=(timeout 60 "build/run/bench_$1"); }
 # shellcheck disable=SC2086  # the variants split
-ROUNDS_RESERVE_S=110 variant_rounds b64 \
+ROUNDS_RESERVE_S=${ROUNDS_RESERVE_S:-110} variant_rounds b64 \
   '^(fwd/(vit-l14-d64|llm-d64-mqa-causal|vl-full-d72|vl-window-d72|sweep-d64-s(1024|4096|16384))/fused|encoder_graph/vl-full-d72/device_plan)/bf16/' \
   b64 $variants
 
