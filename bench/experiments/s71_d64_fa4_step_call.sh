@@ -3,8 +3,9 @@
 # Seventy-first session (prepared, not run: no device machine started in s71; NOTES s71): the
 # three-warpgroup tile of head dims 64 and 72 (192 x 128, P in registers) in FA4's step there
 # (flash_fwd_sm90.py at d64: 192 x 128, P in registers, intra-warpgroup overlap, and the
-# scheduler barrier: three warpgroups in turns), the whole step and its halves (s70: at d80 the whole step won where each half had lost). Labels built here
-# (VARATTN_PREBUILT_ARCHS=90a-real, head dims 64;72; the patches in this order):
+# scheduler barrier: three warpgroups in turns), the whole step and its halves (s70: at d80
+# the whole step won where each half had lost). Labels built here (VARATTN_PREBUILT_ARCHS=
+# 90a-real, head dims 64;72; the patches in this order):
 #   b64    the tree's bench
 #   d64F   + hopper_forward_d64_fa4_step.patch (turns, and the softmax of S_j waits for
 #          P_{j-1} V_{j-1}, rescales O and packs P_j)
