@@ -155,24 +155,27 @@ ncu_rows() {
   done
 }
 
-# forward_cycles ROW RESERVE_S LABEL...: ncu (--clock-control none, the fifth launch) of the
-# forward kernel in bench row fwd/ROW/fused/bf16 for each label's bench (build/run/bench_LABEL):
-# elapsed and active cycles (the clock-free figures), duration, tensor pipe; into
-# OUTDIR/ncu_LABEL.log and the summary, while more than RESERVE_S of the budget is left.
-forward_cycles() {
-  local row=$1 reserve=$2 v
-  shift 2
-  say "ncu: forward_kernel on $row ($(left) s left)"
+# kernel_cycles KERNEL PASS ROW RESERVE_S LABEL...: ncu (--clock-control none, the fifth
+# launch) of the kernels matching KERNEL in bench row PASS/ROW/fused/bf16 for each label's bench
+# (build/run/bench_LABEL): elapsed and active cycles (the clock-free figures), duration, tensor
+# pipe; into OUTDIR/ncu_LABEL_ROW.log and the summary, while more than RESERVE_S of the budget
+# is left.
+kernel_cycles() {
+  local kernel=$1 pass=$2 row=$3 reserve=$4 v
+  shift 4
+  say "ncu: $kernel on $pass/$row ($(left) s left)"
   for v in "$@"; do
     (($(left) > reserve)) || { say "out of time before ncu $v"; break; }
-    timeout 40 ncu --clock-control none -k regex:forward_kernel \
+    timeout 40 ncu --clock-control none -k "regex:$kernel" \
       --metrics gpc__cycles_elapsed.max,sm__cycles_active.avg,gpu__time_duration.sum,sm__pipe_tensor_op_hmma_cycles_active.avg.pct_of_peak_sustained_active \
       --launch-skip 4 --launch-count 1 "build/run/bench_$v" \
-      --benchmark_filter="^fwd/$row/fused/bf16/" --varattn_min_time=0.01 \
-      --varattn_settle=0 >"$out/ncu_$v.log" 2>&1
-    say "$v: $(grep -E '^\s+(gpc__|sm__|gpu__)' "$out/ncu_$v.log" | awk '{printf "%s %s %s; ", $1, $3, $2}')"
+      --benchmark_filter="^$pass/$row/fused/bf16/" --varattn_min_time=0.01 \
+      --varattn_settle=0 >"$out/ncu_${v}_$row.log" 2>&1
+    say "$v: $(grep -E '^\s+(gpc__|sm__|gpu__)' "$out/ncu_${v}_$row.log" | awk '{printf "%s %s %s; ", $1, $3, $2}')"
   done
 }
+# forward_cycles ROW RESERVE_S LABEL...: kernel_cycles of the forward kernel.
+forward_cycles() { kernel_cycles forward_kernel fwd "$@"; }
 
 # sanitize TOOL LABEL: compute-sanitizer TOOL on the Hopper 192-row tile cases of
 # build/run/tests_LABEL (at most 90 s, within the budget), into OUTDIR/TOOL_LABEL.log and the
