@@ -4,7 +4,7 @@
 # (NOTES s72 item 1), for after s72_dkdv_boundary_call.sh, if paB gains there. Every Hopper
 # dK/dV kernel changes (head dims 64-128), so the whole GPU suite runs at each. Labels built
 # here (VARATTN_PREBUILT_ARCHS=90a-real), all with bench/experiments/dkdv_place_ahead.patch:
-# paT64 (tests at 64, 8 MB), paLa (72;96, ~28 MB), paLb (80;128, ~28 MB); four head dims in
+# paT64 (tests at 64, 8 MB), paLa (72;96, 21 MB), paLb (80;128, 28 MB); four head dims in
 # one label were 57 MB, over a call's 64 MiB with the tree, so two warm calls:
 #   run(command="VARATTN_CALL_BUDGET_S=300 bash bench/experiments/s72_dkdv_land_call.sh $OUT paT64 paLa",
 #       carry=["build/pre/paT64", "build/pre/paLa"], timeout_s=330)
