@@ -28,12 +28,26 @@ gpu_tests() {
   grep -E 'ERROR|FAILED' "$log" | head -20 | tee -a "$out/summary.txt"
 }
 
-# sanitizers NOTE FILTER TESTS: memcheck and racecheck of the test cases FILTER (-tc) of the
-# binary TESTS (the caller exports what it needs), logged to OUTDIR/{memcheck,racecheck}.log.
+# passed NAME: whether gpu_tests NAME's run printed doctest's success.
+passed() { grep -q 'Status: SUCCESS' "$out/tests_$1.log"; }
+
+# unpack_tests LABEL: build/pre/LABEL's GPU tests to build/run/tests_LABEL; returns 1 (and says
+# so) when the label is missing.
+unpack_tests() {
+  mkdir -p build/run
+  xz -dc "build/pre/$1/tests/varattn_gpu_tests.xz" >"build/run/tests_$1" &&
+    chmod +x "build/run/tests_$1" || { say "no label $1"; return 1; }
+}
+
+# sanitizers NOTE FILTER TESTS [TOOLS]: compute-sanitizer TOOLS (memcheck and racecheck unless
+# named) on the test cases FILTER (-tc) of the binary TESTS (the caller exports what it needs),
+# each at most 90 s and while 40 s of the budget are left, logged to OUTDIR/TOOL.log.
 sanitizers() {
   local note=$1 filter=$2 tests=$3 tool
-  for tool in memcheck racecheck; do
-    timeout 90 compute-sanitizer --tool $tool "$tests" -tc="$filter" >"$out/$tool.log" 2>&1
+  for tool in ${4:-memcheck racecheck}; do
+    (($(left) > 40)) || { say "out of time before $tool $note"; return; }
+    timeout $(($(left) - 10 < 90 ? $(left) - 10 : 90)) compute-sanitizer --tool "$tool" \
+      "$tests" -tc="$filter" >"$out/$tool.log" 2>&1
     say "$tool $note exit $?: $(grep -E 'test cases:|ERROR SUMMARY|RACECHECK SUMMARY' "$out/$tool.log" | tr -s ' ' | tr '\n' ' ')"
   done
 }

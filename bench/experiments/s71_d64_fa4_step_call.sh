@@ -32,10 +32,8 @@ call_begin "${1:?usage: s71_d64_fa4_step_call.sh OUTDIR}"
 trap pack_results EXIT
 bench_labels b64 b64 d64F d64S d64T d64N
 export LD_LIBRARY_PATH=$PWD/build/pre/d64ST/lib:$LD_LIBRARY_PATH
-xz -dc build/pre/d64ST/tests/varattn_gpu_tests.xz >build/run/tests_d64ST &&
-  chmod +x build/run/tests_d64ST || { say "no label d64ST"; exit 2; }
+unpack_tests d64ST || exit 2
 tiles='head?dims?64?to?80?Hopper?tiles*,forward?over?several?step?classes*'
-passed() { grep -q 'Status: SUCCESS' "$out/tests_$1.log"; }
 
 variants="d64F d64S d64T d64N"
 gpu_tests tiles_d64ST 120 build/run/tests_d64ST "-tc=$tiles"

@@ -33,11 +33,6 @@ set -u
 call_begin "${1:?usage: s72_dkdv_boundary_call.sh OUTDIR}"
 trap pack_results EXIT
 bench_labels s71N s71N paB plB ldB
-passed() { grep -q 'Status: SUCCESS' "$out/tests_$1.log"; }
-unpack_tests() {
-  xz -dc "build/pre/$1/tests/varattn_gpu_tests.xz" >"build/run/tests_$1" &&
-    chmod +x "build/run/tests_$1" || { say "no label $1"; return 1; }
-}
 
 d128="s71N paB plB ldB"
 if unpack_tests plT; then

@@ -28,9 +28,4 @@ for label in "$@"; do
 done
 tests=build/$label/tests/varattn_gpu_tests  # the last label's
 export LD_LIBRARY_PATH=$PWD/build/pre/$label/lib:${LD_LIBRARY_PATH:-}
-sanitizers "($label)" 'backward:?every?kernel?variant*' "$tests"
-if (($(left) > 40)); then
-  timeout $(($(left) - 10)) compute-sanitizer --tool synccheck "$tests" \
-    -tc='backward:?every?kernel?variant*' >"$out/synccheck.log" 2>&1
-  say "synccheck ($label) exit $?: $(grep -E 'test cases:|ERROR SUMMARY' "$out/synccheck.log" | tr -s ' ' | tr '\n' ' ')"
-fi
+sanitizers "($label)" 'backward:?every?kernel?variant*' "$tests" "memcheck racecheck synccheck"

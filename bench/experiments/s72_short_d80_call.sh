@@ -24,18 +24,13 @@ set -u
 call_begin "${1:?usage: s72_short_d80_call.sh OUTDIR}"
 trap pack_results EXIT
 bench_labels s71N s71N sh80B
-xz -dc build/pre/sh80T/tests/varattn_gpu_tests.xz >build/run/tests_sh80T &&
-  chmod +x build/run/tests_sh80T || { say "no label sh80T"; exit 2; }
+unpack_tests sh80T || exit 2
 export LD_LIBRARY_PATH=$PWD/build/pre/sh80T/lib:$LD_LIBRARY_PATH
 gpu_tests sh80T 100 build/run/tests_sh80T '-tce=backward*'
-grep -q 'Status: SUCCESS' "$out/tests_sh80T.log" || { say "the suite failed: no timing"; exit 1; }
-short_cases='every?kernel?family*,*segment?group*,*edge*,*strided*,kernel_family*,an?inf?in?one?segment*'
-for tool in memcheck racecheck synccheck; do
-  (($(left) > 150)) || { say "out of time before $tool"; break; }
-  timeout 40 compute-sanitizer --tool $tool build/run/tests_sh80T -tc="$short_cases" \
-    >"$out/$tool.log" 2>&1
-  say "$tool exit $?: $(grep -E 'test cases:|ERROR SUMMARY|RACECHECK SUMMARY' "$out/$tool.log" | tr -s ' ' | tr '\n' ' ')"
-done
+passed sh80T || { say "the suite failed: no timing"; exit 1; }
+sanitizers "(sh80T)" \
+  'every?kernel?family*,*segment?group*,*edge*,*strided*,kernel_family*,an?inf?in?one?segment*' \
+  build/run/tests_sh80T "memcheck racecheck synccheck"
 
 variant_argv() { argv=(timeout 60 "build/run/bench_$1"); }
 ROUNDS_RESERVE_S=${ROUNDS_RESERVE_S:-40} variant_rounds s71N \
